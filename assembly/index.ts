@@ -1,0 +1,57 @@
+// The core's only exports. The host writes registers into the control block and requests into the
+// request ring (offsets in abi.ts), then calls run(n); results appear in the result ring and
+// counters in the stats block. 64-bit values never cross the boundary as arguments: addresses are
+// passed as two u32 halves, and bulk data moves through the staging buffer.
+import { STAGE_BASE, STAGE_QWORDS } from "./abi";
+import { gmInit, gmPage, gmPageForWrite, gmPageCount, GUEST_PA_BITS } from "./common/guest-memory";
+import { vtdInit } from "./arch/vtd/translate";
+import { runBatch } from "./engine/run";
+
+/** Sets up guest memory and walk state. Call once after instantiation. */
+export function init(): void {
+  gmInit();
+  vtdInit();
+}
+
+/** Translates `n` request records (n <= RING_RECORDS); returns n. */
+export function run(n: u32): u32 {
+  return runBatch(n);
+}
+
+/**
+ * Copies `n` qwords from the staging buffer to guest physical address hi:lo (8-byte aligned).
+ * Returns 0, or 1 if the range reaches beyond 2^52 (nothing is written then).
+ */
+export function memWrite(lo: u32, hi: u32, n: u32): u32 {
+  const pa = ((<u64>hi) << 32) | lo;
+  if (n > STAGE_QWORDS || (pa & 7) != 0 || ((pa + (<u64>n << 3) - 1) >>> GUEST_PA_BITS) != 0) return 1;
+  for (let i: u32 = 0; i < n; i++) {
+    const a = pa + (<u64>i << 3);
+    store<u64>(gmPageForWrite(a) + <usize>(a & 0xfff), load<u64>(STAGE_BASE + (i << 3)));
+  }
+  return 0;
+}
+
+/**
+ * Copies `n` qwords from guest physical address hi:lo into the staging buffer. Qwords of pages
+ * nobody wrote read as 0; returns how many such qwords there were.
+ */
+export function memRead(lo: u32, hi: u32, n: u32): u32 {
+  const pa = ((<u64>hi) << 32) | lo;
+  let missing: u32 = 0;
+  if (n > STAGE_QWORDS) n = STAGE_QWORDS;
+  for (let i: u32 = 0; i < n; i++) {
+    const a = pa + (<u64>i << 3);
+    const page = gmPage(a);
+    let v: u64 = 0;
+    if (page == 0) missing++;
+    else v = load<u64>(page + <usize>(a & 0xfff));
+    store<u64>(STAGE_BASE + (i << 3), v);
+  }
+  return missing;
+}
+
+/** Guest pages allocated so far. */
+export function guestPages(): u32 {
+  return gmPageCount();
+}

@@ -1,0 +1,211 @@
+/**
+ * The core's binary interface: fixed regions of linear memory, record layouts, enumerations and
+ * the VT-d fault-reason table. This file is the single source of truth; `scripts/gen-abi.ts`
+ * writes `assembly/abi.ts` from it (a test checks the generated file is current).
+ *
+ * Everything the host and the core share lives at fixed offsets below `HEAP_BASE`; the core's own
+ * static data and heap (guest-memory pages, walk state) start at `HEAP_BASE` (asc `memoryBase`).
+ *
+ * ```
+ * 0x00000  CTRL    control block: registers, options, derived state (4 KiB)
+ * 0x01000  STATS   counters, u64 each (4 KiB), then fault counts by reason code (256 x u64)
+ * 0x03000  STAGE   staging buffer for host<->guest-memory copies (64 KiB = 8192 qwords)
+ * 0x13000  REQ     request ring  (RING_RECORDS x REQ_SIZE)
+ * ...      RES     result ring   (RING_RECORDS x RES_SIZE)
+ * HEAP_BASE        core static data and heap
+ * ```
+ */
+
+export const RING_RECORDS = 4096;
+
+export const CTRL_BASE = 0x0;
+export const STATS_BASE = 0x1000;
+export const FAULT_COUNTS_BASE = 0x2000; // 256 x u64, indexed by fault reason code
+export const STAGE_BASE = 0x3000;
+export const STAGE_QWORDS = 8192;
+export const REQ_BASE = STAGE_BASE + STAGE_QWORDS * 8;
+export const REQ_SIZE = 32;
+export const RES_BASE = REQ_BASE + RING_RECORDS * REQ_SIZE;
+export const RES_SIZE = 64;
+export const HEAP_BASE = RES_BASE + RING_RECORDS * RES_SIZE;
+
+/** Control block: u64 registers and u32 options, byte offsets from CTRL_BASE. */
+export const Ctrl = {
+  CAP: 0x00, // u64, VT-d CAP_REG (spec 11.4.2)
+  ECAP: 0x08, // u64, VT-d ECAP_REG (spec 11.4.3)
+  RTADDR: 0x10, // u64, VT-d RTADDR_REG (spec 11.4.5): RTA 63:12, TTM 11:10
+  GSTS: 0x18, // u32, VT-d GSTS_REG (spec 11.4.4.2): TES bit 31
+  PHYS_ADDR_BITS: 0x1c, // u32, host physical address width (HAW), 39..52
+  OPTIONS: 0x20, // u32, OPT_* bits below
+  PGSNP_NO_SC: 0x24, // u32, PGSNP_NO_SC_* policy below
+} as const;
+
+/** Option bits in Ctrl.OPTIONS (the spec points the fact sheet marks UNSURE). */
+export const Opt = {
+  /** SS-leaf SNP forces snoop under nested translation (PGTT=011) when ECAP.SC=1. */
+  NESTED_SS_SNP: 1 << 0,
+  /** PGSNP forces snoop for pass-through (PGTT=100) entries. */
+  PT_PGSNP: 1 << 1,
+  /** SS-PTE SNP (bit 11) is a reserved bit when ECAP.SC=0 (else ignored). */
+  SNP_RSVD_NO_SC: 1 << 2,
+} as const;
+
+/** What PGSNP=1 means when ECAP.SC=0 (vtd.md 2.12.1 item 5). */
+export const PgsnpNoSc = { RESERVED: 0, IGNORED: 1, HONOURED: 2 } as const;
+
+/** Request record (REQ_SIZE bytes), written by the host. */
+export const Req = {
+  ADDR: 0, // u64 input address (IOVA, GVA, or translated address)
+  TIME: 8, // u64 arrival time in cycles (timing model; 0 = back to back)
+  SID: 16, // u32 segment<<16 | bus<<8 | devfn
+  PASID: 20, // u32 PASID (20 bits), valid when ReqFlag.PASID
+  LEN: 24, // u32 length in bytes
+  FLAGS: 28, // u32 kind in bits 2:0, ReqFlag bits above
+} as const;
+
+export const ReqKind = { MRD: 0, MWR: 1, ATS: 2 } as const;
+export const ReqFlag = {
+  KIND_MASK: 0x7,
+  PASID: 1 << 3, // request carries a PASID prefix
+  PRIV: 1 << 4, // privileged-mode-requested (PASID prefix PMR)
+  EXE: 1 << 5, // execute-requested (PASID prefix ER)
+  NS: 1 << 6, // TLP attribute No-Snoop
+  RO: 1 << 7, // TLP attribute Relaxed Ordering
+  IDO: 1 << 8, // TLP attribute ID-based Ordering
+  TRANSLATED: 1 << 9, // AT=10b, address already translated (device-TLB hit)
+  NW: 1 << 10, // ATS translation request with No-Write
+} as const;
+
+/** Result record (RES_SIZE bytes), written by the core. */
+export const Res = {
+  PA: 0, // u64 output address (ATS: translated address)
+  LEAF_PA: 8, // u64 physical address of the leaf entry used (0: none)
+  LEAF_PTE: 16, // u64 value of that leaf entry (after A/D updates)
+  S2_LEAF_PA: 24, // u64 nested: PA of the SS leaf that mapped the final GPA
+  STATUS: 32, // u8 ResStatus
+  FAULT: 33, // u8 fault reason code (0 when none)
+  PAGE_LG2: 34, // u8 log2 of the page size that mapped the address
+  READS: 35, // u8 table reads this translation made (root..leaf, all stages)
+  FLAGS: 36, // u32 ResFlag bits
+  DID: 40, // u32 domain ID from the context (legacy) or PASID entry (scalable)
+  PASID: 44, // u32 PASID used (RID_PASID for requests without one), 0xffffffff: none
+  PGTT: 48, // u8 translation type: PGTT in scalable mode, TT|0x10 in legacy mode
+  FAULT_LEVEL: 49, // u8 paging level (1 = 4K table) at which a walk fault was found
+  SNOOP_BY: 50, // u8 SnoopBy
+  LATENCY: 52, // u32 cycles (timing model)
+} as const;
+
+export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3 } as const;
+export const ResFlag = {
+  SNOOP: 1 << 0, // the access snoops CPU caches
+  RECORDED: 1 << 1, // a fault that is recorded (not suppressed by FPD)
+  R: 1 << 2, // effective read permission (ATS completion)
+  W: 1 << 3, // effective write permission
+  X: 1 << 4, // effective execute permission
+  U: 1 << 5, // user-accessible
+  PRIV: 1 << 6, // privileged request was granted supervisor access
+  GLOBAL: 1 << 7, // first-stage G bit in the leaf
+  NS_ALLOWED: 1 << 8, // ATS completion N bit: no-snoop may be used
+  PASSTHROUGH: 1 << 9, // no table walk was needed (PT or translated request)
+} as const;
+
+export const SnoopBy = { TLP: 0, PGSNP: 1, PTE: 2, NONE: 3 } as const;
+export const snoopByNames = ["tlp", "pgsnp", "pte", "none"] as const;
+
+/** Counters (u64) at STATS_BASE + 8 * index. */
+export const counterNames = [
+  "requests",
+  "translated",
+  "faulted",
+  "faultsRecorded",
+  "interrupts",
+  "blocked",
+  "noSnoopTlps",
+  "snooped",
+  "nonSnooped",
+  "noSnoopForced", // NS TLPs that were forced to snoop
+  "atsRequests",
+  "rootReads",
+  "contextReads",
+  "pasidDirReads",
+  "pasidTableReads",
+  "adWrites",
+  // table reads per stage and paging level: index = READS_BY_LEVEL + stage*8 + level (1..5)
+] as const;
+export const Counter = Object.fromEntries(counterNames.map((n, i) => [n, i])) as {
+  [K in (typeof counterNames)[number]]: number;
+};
+/** First counter of the per-(stage, level) read table: stage 0 = first stage, 1 = second stage. */
+export const READS_BY_LEVEL = 32;
+
+/** Walk formats (arch/pagetable/fmt). */
+export const Fmt = { VTD_SS: 0, VTD_FS: 1 } as const;
+
+/**
+ * VT-d fault reasons (spec 7.1.3 legacy, 7.2.3 scalable mode). `id` is the spec's condition ID,
+ * `qualified` whether FPD may suppress its recording (spec 7.1.2 / 7.2.2; see README).
+ * Only the codes the model emits are listed; a test exists for each.
+ */
+export const vtdFaults = [
+  // legacy mode (RTADDR.TTM = 00)
+  { code: 0x1, id: "LRT.2", qualified: false, text: "root entry not present" },
+  { code: 0x2, id: "LCT.2", qualified: true, text: "context entry not present" },
+  { code: 0x3, id: "LCT.4", qualified: true, text: "invalid context entry programming" },
+  { code: 0x4, id: "LGN.1", qualified: true, text: "input address beyond the address width" },
+  { code: 0x5, id: "LGN.2", qualified: true, text: "write request without write permission" },
+  { code: 0x6, id: "LGN.3", qualified: true, text: "read request without read permission" },
+  { code: 0x7, id: "LSL.1", qualified: true, text: "error accessing a second-stage paging entry" },
+  { code: 0x8, id: "LRT.1", qualified: false, text: "error accessing the root entry" },
+  { code: 0x9, id: "LCT.1", qualified: false, text: "error accessing the context entry" },
+  { code: 0xa, id: "LRT.3", qualified: false, text: "reserved bit set in the root entry" },
+  { code: 0xb, id: "LCT.3", qualified: false, text: "reserved bit set in the context entry" },
+  { code: 0xc, id: "LSL.2", qualified: true, text: "reserved bit set in a second-stage paging entry" },
+  { code: 0xd, id: "LCT.5", qualified: true, text: "translation type blocks a translation or translated request" },
+  { code: 0xe, id: "LGN.4", qualified: true, text: "output address in the interrupt range" },
+  // scalable mode (RTADDR.TTM = 01) and RTADDR itself
+  { code: 0x30, id: "RTA.1", qualified: false, text: "reserved translation table mode in RTADDR" },
+  { code: 0x31, id: "RTA.2", qualified: false, text: "legacy mode (TTM=00) but the request carries a PASID" },
+  { code: 0x38, id: "SRT.1", qualified: false, text: "error accessing the scalable-mode root entry" },
+  { code: 0x39, id: "SRT.2", qualified: false, text: "root entry LP/UP (present) clear" },
+  { code: 0x3a, id: "SRT.3", qualified: false, text: "reserved bit set in the root entry" },
+  { code: 0x40, id: "SCT.1", qualified: false, text: "error accessing the scalable-mode context entry" },
+  { code: 0x41, id: "SCT.2", qualified: true, text: "context entry not present" },
+  { code: 0x42, id: "SCT.3", qualified: false, text: "reserved bit set in the context entry" },
+  { code: 0x43, id: "SCT.4", qualified: true, text: "invalid context entry programming" },
+  { code: 0x44, id: "SCT.5", qualified: true, text: "DTE=0 but a translation or translated request" },
+  { code: 0x45, id: "SCT.6", qualified: true, text: "PASIDE=0 but a request with PASID" },
+  { code: 0x46, id: "SCT.7", qualified: true, text: "PASID beyond the PASID-directory size (PDTS)" },
+  { code: 0x50, id: "SPD.1", qualified: false, text: "error accessing the PASID-directory entry" },
+  { code: 0x51, id: "SPD.2", qualified: true, text: "PASID-directory entry not present" },
+  { code: 0x52, id: "SPD.3", qualified: true, text: "reserved bit set in the PASID-directory entry" },
+  { code: 0x58, id: "SPT.1", qualified: false, text: "error accessing the PASID-table entry" },
+  { code: 0x59, id: "SPT.2", qualified: true, text: "PASID-table entry not present" },
+  { code: 0x5a, id: "SPT.3", qualified: true, text: "reserved bit set in the PASID-table entry" },
+  { code: 0x5b, id: "SPT.4", qualified: true, text: "invalid PASID-table entry programming" },
+  { code: 0x5c, id: "SPT.5", qualified: true, text: "ERE=0 but an execute request" },
+  { code: 0x5d, id: "SPT.6", qualified: true, text: "SRE=0 but a supervisor request" },
+  { code: 0x70, id: "SFS.1", qualified: true, text: "error accessing a first-stage paging entry" },
+  { code: 0x71, id: "SFS.2", qualified: true, text: "first-stage paging entry not present" },
+  { code: 0x72, id: "SFS.3", qualified: true, text: "reserved bit set in a first-stage paging entry" },
+  { code: 0x73, id: "SFS.4", qualified: true, text: "error accessing the first-stage top-level entry (FSPTPTR)" },
+  { code: 0x74, id: "SFS.5", qualified: true, text: "nested: first-stage entry address beyond the guest address width" },
+  { code: 0x75, id: "SFS.6", qualified: true, text: "nested: second stage denies reading the first-stage top-level entry" },
+  { code: 0x76, id: "SFS.7", qualified: true, text: "nested: second stage denies reading a first-stage entry" },
+  { code: 0x77, id: "SFS.8", qualified: true, text: "nested: second stage denies the first-stage A/D update" },
+  { code: 0x78, id: "SSS.1", qualified: true, text: "error accessing a second-stage paging entry" },
+  { code: 0x79, id: "SSS.2", qualified: true, text: "second-stage paging entry not present (R=W=0)" },
+  { code: 0x7a, id: "SSS.3", qualified: true, text: "reserved bit set in a second-stage paging entry" },
+  { code: 0x7b, id: "SSS.4", qualified: true, text: "invalid second-stage table pointer (SSPTPTR)" },
+  { code: 0x7c, id: "SSS.5", qualified: true, text: "second-stage A/D update needed in a non-snooped walk (PWSNP=0)" },
+  { code: 0x80, id: "SGN.1", qualified: true, text: "non-canonical first-stage input address" },
+  { code: 0x81, id: "SGN.2", qualified: true, text: "user request to a supervisor page (U/S=0)" },
+  { code: 0x82, id: "SGN.3", qualified: true, text: "execute request without execute permission" },
+  { code: 0x83, id: "SGN.4", qualified: true, text: "input address beyond the address width" },
+  { code: 0x85, id: "SGN.6", qualified: true, text: "write request without write permission" },
+  { code: 0x86, id: "SGN.7", qualified: true, text: "read request without read permission" },
+  { code: 0x87, id: "SGN.8", qualified: true, text: "output address in the interrupt range" },
+  { code: 0x90, id: "SFS.9", qualified: true, text: "first-stage A/D update needed in a non-snooped walk (PWSNP=0)" },
+] as const;
+
+export type VtdFault = (typeof vtdFaults)[number];
+export const vtdFaultByCode: ReadonlyMap<number, VtdFault> = new Map(vtdFaults.map((f) => [f.code, f]));

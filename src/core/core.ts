@@ -1,0 +1,322 @@
+/**
+ * Loads the WebAssembly core and gives the host typed access to it: registers, guest memory, the
+ * request/result rings and the counters. Translation itself happens only in the core.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import * as abi from "./abi.ts";
+
+export type CoreBuild = "release" | "debug";
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  init(): void;
+  run(n: number): number;
+  memWrite(lo: number, hi: number, n: number): number;
+  memRead(lo: number, hi: number, n: number): number;
+  guestPages(): number;
+}
+
+const modules = new Map<CoreBuild, WebAssembly.Module>();
+
+function moduleFor(build: CoreBuild): WebAssembly.Module {
+  let m = modules.get(build);
+  if (!m) {
+    const path = fileURLToPath(new URL(`../../build/${build}.wasm`, import.meta.url));
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      throw new Error(`the core is not built (${path} is missing): run "npm run build"`);
+    }
+    m = new WebAssembly.Module(bytes);
+    modules.set(build, m);
+  }
+  return m;
+}
+
+/** A request as the host describes it; `Core.translate` encodes it into the request ring. */
+export interface Request {
+  op: "MRd" | "MWr" | "ATS";
+  sid: number;
+  pasid?: number;
+  priv?: boolean;
+  exe?: boolean;
+  addr: bigint;
+  len?: number;
+  ns?: boolean;
+  ro?: boolean;
+  ido?: boolean;
+  translated?: boolean;
+  nw?: boolean;
+  time?: bigint;
+}
+
+export type Status = "ok" | "fault" | "interrupt" | "blocked";
+const statusNames: Status[] = ["ok", "fault", "interrupt", "blocked"];
+export type SnoopByName = (typeof abi.snoopByNames)[number];
+
+/** A decoded result record. */
+export interface Result {
+  status: Status;
+  pa: bigint;
+  /** Physical address of the leaf entry used (0n: none) and its value after A/D updates. */
+  leafPa: bigint;
+  leafPte: bigint;
+  /** Nested and second-stage-only: the SS leaf entry that mapped the final address. */
+  s2LeafPa: bigint;
+  fault?: { code: number; name: string; recorded: boolean; level: number };
+  pageLg2: number;
+  reads: number;
+  snoop: boolean;
+  snoopBy: SnoopByName;
+  perms: { r: boolean; w: boolean; x: boolean; u: boolean };
+  priv: boolean;
+  global: boolean;
+  nsAllowed: boolean;
+  passthrough: boolean;
+  did: number;
+  pasid?: number;
+  /** Scalable mode: PGTT (1 FS, 2 SS, 3 nested, 4 PT). Legacy mode: 0x10 | TT. */
+  pgtt: number;
+}
+
+const opKind = { MRd: abi.ReqKind.MRD, MWr: abi.ReqKind.MWR, ATS: abi.ReqKind.ATS } as const;
+const MASK32 = 0xffffffffn;
+
+export class Core {
+  private readonly ex: CoreExports;
+  private buf!: ArrayBuffer;
+  private u8!: Uint8Array;
+  private u32!: Uint32Array;
+  private u64!: BigUint64Array;
+
+  constructor(readonly build: CoreBuild = "release") {
+    const instance = new WebAssembly.Instance(moduleFor(build), {
+      env: {
+        abort: (msg: number, file: number, line: number, col: number) => {
+          throw new Error(`core assertion failed: ${this.str(msg)} at ${this.str(file)}:${line}:${col}`);
+        },
+      },
+    });
+    this.ex = instance.exports as unknown as CoreExports;
+    this.views();
+    this.ex.init();
+  }
+
+  /** Typed views over linear memory, rebuilt whenever memory has grown (which detaches them). */
+  private views(): void {
+    const b = this.ex.memory.buffer;
+    if (b === this.buf) return;
+    this.buf = b;
+    this.u8 = new Uint8Array(b);
+    this.u32 = new Uint32Array(b);
+    this.u64 = new BigUint64Array(b);
+  }
+
+  /** Reads an AssemblyScript string (UTF-16, byte length at ptr - 4) for assertion messages. */
+  private str(ptr: number): string {
+    if (!ptr) return "";
+    this.views();
+    const len = this.u32[(ptr - 4) >>> 2]! >>> 1;
+    return String.fromCharCode(...new Uint16Array(this.buf, ptr, len));
+  }
+
+  // ---- registers and options --------------------------------------------------------------------
+
+  setRegister(name: "CAP" | "ECAP" | "RTADDR", value: bigint): void {
+    this.views();
+    this.u64[(abi.CTRL_BASE + abi.Ctrl[name]) >>> 3] = BigInt.asUintN(64, value);
+  }
+
+  getRegister(name: "CAP" | "ECAP" | "RTADDR"): bigint {
+    this.views();
+    return this.u64[(abi.CTRL_BASE + abi.Ctrl[name]) >>> 3]!;
+  }
+
+  setGsts(value: number): void {
+    this.views();
+    this.u32[(abi.CTRL_BASE + abi.Ctrl.GSTS) >>> 2] = value >>> 0;
+  }
+
+  setOptions(o: { physAddrBits: number; options: number; pgsnpNoSc: number }): void {
+    this.views();
+    this.u32[(abi.CTRL_BASE + abi.Ctrl.PHYS_ADDR_BITS) >>> 2] = o.physAddrBits;
+    this.u32[(abi.CTRL_BASE + abi.Ctrl.OPTIONS) >>> 2] = o.options;
+    this.u32[(abi.CTRL_BASE + abi.Ctrl.PGSNP_NO_SC) >>> 2] = o.pgsnpNoSc;
+  }
+
+  // ---- guest memory -----------------------------------------------------------------------------
+
+  /** Writes 64-bit words at guest physical address `pa` (8-byte aligned, below 2^52). */
+  writeQwords(pa: bigint, words: ArrayLike<bigint>): void {
+    for (let done = 0; done < words.length; ) {
+      const n = Math.min(words.length - done, abi.STAGE_QWORDS);
+      this.views();
+      const base = abi.STAGE_BASE >>> 3;
+      for (let i = 0; i < n; i++) this.u64[base + i] = BigInt.asUintN(64, words[done + i]!);
+      const at = pa + BigInt(done) * 8n;
+      if (this.ex.memWrite(Number(at & MASK32), Number(at >> 32n), n) !== 0)
+        throw new RangeError(`guest write of ${n} qwords at 0x${at.toString(16)} is unaligned or beyond 2^52`);
+      done += n;
+    }
+  }
+
+  write64(pa: bigint, value: bigint): void {
+    this.writeQwords(pa, [value]);
+  }
+
+  /** Writes a zero-filled 4 KiB page, making it readable. */
+  zeroPage(pa: bigint): void {
+    this.writeQwords(pa, new BigUint64Array(512));
+  }
+
+  /** The qword at `pa`, or undefined if nobody wrote that page. */
+  read64(pa: bigint): bigint | undefined {
+    if (pa < 0n || pa >> 52n !== 0n) return undefined;
+    const missing = this.ex.memRead(Number(pa & MASK32), Number(pa >> 32n), 1);
+    this.views();
+    return missing ? undefined : this.u64[abi.STAGE_BASE >>> 3]!;
+  }
+
+  guestPages(): number {
+    return this.ex.guestPages();
+  }
+
+  // ---- translation --------------------------------------------------------------------------------
+
+  /** The request ring as 32-bit words (REQ_SIZE / 4 words per record). */
+  requestWords(): Uint32Array {
+    this.views();
+    return new Uint32Array(this.buf, abi.REQ_BASE, (abi.RING_RECORDS * abi.REQ_SIZE) / 4);
+  }
+
+  /** The result ring as bytes. */
+  resultBytes(): Uint8Array {
+    this.views();
+    return new Uint8Array(this.buf, abi.RES_BASE, abi.RING_RECORDS * abi.RES_SIZE);
+  }
+
+  /** Translates the first `n` records of the request ring (n <= RING_RECORDS). */
+  run(n: number): void {
+    this.ex.run(n);
+    this.views();
+  }
+
+  /** Encodes `r` as request record `i` of the ring. */
+  encode(i: number, r: Request): void {
+    const w = this.u32;
+    const o = (abi.REQ_BASE + i * abi.REQ_SIZE) >>> 2;
+    const addr = BigInt.asUintN(64, r.addr);
+    const time = r.time ?? 0n;
+    w[o] = Number(addr & MASK32);
+    w[o + 1] = Number(addr >> 32n);
+    w[o + 2] = Number(time & MASK32);
+    w[o + 3] = Number((time >> 32n) & MASK32);
+    w[o + 4] = r.sid >>> 0;
+    w[o + 5] = (r.pasid ?? 0) >>> 0;
+    w[o + 6] = r.len ?? 4;
+    let f: number = opKind[r.op];
+    if (r.pasid !== undefined) f |= abi.ReqFlag.PASID;
+    if (r.priv) f |= abi.ReqFlag.PRIV;
+    if (r.exe) f |= abi.ReqFlag.EXE;
+    if (r.ns) f |= abi.ReqFlag.NS;
+    if (r.ro) f |= abi.ReqFlag.RO;
+    if (r.ido) f |= abi.ReqFlag.IDO;
+    if (r.translated) f |= abi.ReqFlag.TRANSLATED;
+    if (r.nw) f |= abi.ReqFlag.NW;
+    w[o + 7] = f;
+  }
+
+  /** Decodes result record `i` of the ring. */
+  decode(i: number): Result {
+    const o = abi.RES_BASE + i * abi.RES_SIZE;
+    const u8 = this.u8;
+    const q = (off: number) => this.u64[(o + off) >>> 3]!;
+    const d = (off: number) => this.u32[(o + off) >>> 2]!;
+    const flags = d(abi.Res.FLAGS);
+    const code = u8[o + abi.Res.FAULT]!;
+    const status = statusNames[u8[o + abi.Res.STATUS]!]!;
+    const pasid = d(abi.Res.PASID);
+    const r: Result = {
+      status,
+      pa: q(abi.Res.PA),
+      leafPa: q(abi.Res.LEAF_PA),
+      leafPte: q(abi.Res.LEAF_PTE),
+      s2LeafPa: q(abi.Res.S2_LEAF_PA),
+      pageLg2: u8[o + abi.Res.PAGE_LG2]!,
+      reads: u8[o + abi.Res.READS]!,
+      snoop: (flags & abi.ResFlag.SNOOP) !== 0,
+      snoopBy: abi.snoopByNames[u8[o + abi.Res.SNOOP_BY]!]!,
+      perms: {
+        r: (flags & abi.ResFlag.R) !== 0,
+        w: (flags & abi.ResFlag.W) !== 0,
+        x: (flags & abi.ResFlag.X) !== 0,
+        u: (flags & abi.ResFlag.U) !== 0,
+      },
+      priv: (flags & abi.ResFlag.PRIV) !== 0,
+      global: (flags & abi.ResFlag.GLOBAL) !== 0,
+      nsAllowed: (flags & abi.ResFlag.NS_ALLOWED) !== 0,
+      passthrough: (flags & abi.ResFlag.PASSTHROUGH) !== 0,
+      did: d(abi.Res.DID),
+      pgtt: u8[o + abi.Res.PGTT]!,
+    };
+    if (pasid !== 0xffffffff) r.pasid = pasid;
+    if (status === "fault") {
+      r.fault = {
+        code,
+        name: abi.vtdFaultByCode.get(code)?.id ?? `0x${code.toString(16)}`,
+        recorded: (flags & abi.ResFlag.RECORDED) !== 0,
+        level: u8[o + abi.Res.FAULT_LEVEL]!,
+      };
+    }
+    return r;
+  }
+
+  /** Translates `reqs` in ring-sized batches and returns the decoded results (tests, small runs). */
+  translate(reqs: readonly Request[]): Result[] {
+    const out: Result[] = [];
+    for (let at = 0; at < reqs.length; at += abi.RING_RECORDS) {
+      const n = Math.min(abi.RING_RECORDS, reqs.length - at);
+      this.views();
+      for (let i = 0; i < n; i++) this.encode(i, reqs[at + i]!);
+      this.run(n);
+      for (let i = 0; i < n; i++) out.push(this.decode(i));
+    }
+    return out;
+  }
+
+  translateOne(req: Request): Result {
+    return this.translate([req])[0]!;
+  }
+
+  // ---- counters -------------------------------------------------------------------------------
+
+  counters(): Record<(typeof abi.counterNames)[number], bigint> {
+    this.views();
+    const base = abi.STATS_BASE >>> 3;
+    return Object.fromEntries(abi.counterNames.map((n, i) => [n, this.u64[base + i]!])) as Record<
+      (typeof abi.counterNames)[number],
+      bigint
+    >;
+  }
+
+  /** Table reads of paging entries by stage ("fs" | "ss") and spec level (1 = 4 KiB table). */
+  walkReads(): { fs: bigint[]; ss: bigint[] } {
+    this.views();
+    const at = (stage: number, level: number) => this.u64[(abi.STATS_BASE >>> 3) + abi.READS_BY_LEVEL + stage * 8 + level]!;
+    const levels = [1, 2, 3, 4, 5];
+    return { fs: levels.map((l) => at(0, l)), ss: levels.map((l) => at(1, l)) };
+  }
+
+  /** Fault counts by reason code (only codes that occurred). */
+  faultCounts(): Map<number, bigint> {
+    this.views();
+    const m = new Map<number, bigint>();
+    for (let code = 0; code < 256; code++) {
+      const v = this.u64[(abi.FAULT_COUNTS_BASE >>> 3) + code]!;
+      if (v) m.set(code, v);
+    }
+    return m;
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * The VT-d driver side: allocates and writes root, context, PASID-directory and PASID-table entries
+ * and first-/second-stage page tables in guest memory, the way Linux's intel-iommu driver does
+ * (drivers/iommu/intel/iommu.c, pasid.c, and the generic_pt vtdss/x86_64 formats).
+ *
+ * It writes only what a driver writes; the core reads it back bit for bit. Structure layouts are
+ * the same as in assembly/arch/vtd (spec chapter 9); their bit numbers are repeated here because
+ * the host writes what the core reads, and a test round-trips every field.
+ */
+import { getField, capFields, ecapFields } from "../config/vtd-regs.ts";
+
+export interface GuestMemory {
+  read64(pa: bigint): bigint | undefined;
+  write64(pa: bigint, value: bigint): void;
+  zeroPage(pa: bigint): void;
+}
+
+/** Hands out zeroed 4 KiB guest-physical pages from a region. */
+export class PageAllocator {
+  private next: bigint;
+  constructor(
+    private readonly mem: GuestMemory,
+    readonly base: bigint,
+    readonly limit: bigint = base + (1n << 32n),
+  ) {
+    if (base & 0xfffn) throw new RangeError(`table region base 0x${base.toString(16)} is not 4 KiB aligned`);
+    this.next = base;
+  }
+  alloc(pages = 1): bigint {
+    const pa = this.next;
+    const end = pa + BigInt(pages) * 4096n;
+    if (end > this.limit) throw new RangeError(`table region 0x${this.base.toString(16)}-0x${this.limit.toString(16)} is full`);
+    for (let p = pa; p < end; p += 4096n) this.mem.zeroPage(p);
+    this.next = end;
+    return pa;
+  }
+  /** Bytes handed out so far. */
+  get used(): bigint {
+    return this.next - this.base;
+  }
+}
+
+export type DomainType = "ss" | "fs" | "nested" | "pt";
+
+export interface DomainSpec {
+  id: number; // domain ID (DID)
+  type: DomainType;
+  /** Paging levels: SS 3/4/5 (AW = levels - 2), FS 4/5 (FSPM). Default 4. */
+  levels?: number;
+  /** Nested: the second-stage domain that translates this domain's guest-physical addresses. */
+  parent?: number;
+  /** Linux enforce_cache_coherency: SNP in every SS leaf; PGSNP in FS/nested PASID entries. */
+  forceSnoop?: boolean;
+  /** First stage: preset A (and D for writable leaves) as Linux's generic_pt does. Default true. */
+  presetAccessed?: boolean;
+}
+
+export interface Domain extends Required<Omit<DomainSpec, "parent">> {
+  parent?: Domain;
+  /** Root table: SSPTPTR for "ss", FSPTPTR for "fs"/"nested" (a GPA for nested). */
+  root: bigint;
+}
+
+export interface MapOptions {
+  read?: boolean; // default true
+  write?: boolean; // default true
+  exec?: boolean; // first stage: clear XD (default false)
+  user?: boolean; // first stage: U/S (default true)
+  global?: boolean; // first stage: G (default false)
+  snp?: boolean; // second stage: SNP in the leaf (default: the domain's forceSnoop)
+  pageSize?: bigint; // 4 KiB, 2 MiB or 1 GiB (default 4 KiB)
+}
+
+export interface AttachSpec {
+  sid: number; // bus<<8 | devfn (segment ignored: one DMAR unit)
+  pasid?: number; // absent: the request-without-PASID entry (RID_PASID, or PASID 0)
+  domain: number;
+  ats?: boolean; // context DTE (scalable) or TT=01 (legacy)
+  pri?: boolean; // context PRE
+  /** PASIDs the device may use: the PASID directory covers 2^pasidBits PASIDs. Default 20. */
+  pasidBits?: number;
+  ridPasid?: number; // RID_PASID written in the context entry when ECAP.RPS (default 0)
+  pgsnp?: boolean; // default: the domain's forceSnoop for FS/nested
+  fpd?: boolean;
+  sre?: boolean; // supervisor requests (kernel SVA)
+  ere?: boolean;
+  wpe?: boolean;
+  smep?: boolean;
+  nxe?: boolean; // default true for FS/nested
+  eafe?: boolean;
+  ssade?: boolean;
+  pwsnp?: boolean; // default ECAP.SMPWCS, as Linux
+}
+
+const PAGE_4K = 1n << 12n;
+const PAGE_2M = 1n << 21n;
+const PAGE_1G = 1n << 30n;
+const ADDR_MASK = ((1n << 52n) - 1n) & ~0xfffn;
+const bit = (n: number) => 1n << BigInt(n);
+
+// second-stage entry bits (spec 9.8) and first-stage entry bits (spec 9.7)
+const SS = { R: bit(0), W: bit(1), PS: bit(7), SNP: bit(11) };
+const FS = { P: bit(0), RW: bit(1), US: bit(2), A: bit(5), D: bit(6), PS: bit(7), G: bit(8), XD: bit(63) };
+const PGTT = { fs: 1n, ss: 2n, nested: 3n, pt: 4n } as const;
+
+export class VtdBuilder {
+  readonly domains = new Map<number, Domain>();
+  private rootTable?: bigint;
+  /** Per device (sid): its PASID directory and the PASID tables allocated under it. */
+  private readonly pasidDirs = new Map<number, { dir: bigint; entries: number }>();
+
+  constructor(
+    private readonly mem: GuestMemory,
+    private readonly alloc: PageAllocator,
+    readonly mode: "scalable" | "legacy",
+    readonly cap: bigint,
+    readonly ecap: bigint,
+  ) {}
+
+  private ecapBit(name: keyof typeof ecapFields): boolean {
+    return getField(this.ecap, ecapFields[name]) !== 0n;
+  }
+
+  /** The root table address, allocated on first use. */
+  root(): bigint {
+    this.rootTable ??= this.alloc.alloc();
+    return this.rootTable;
+  }
+
+  /** RTADDR_REG for this configuration: root table | TTM (00 legacy, 01 scalable). */
+  rtaddr(): bigint {
+    return this.root() | (this.mode === "scalable" ? 1n << 10n : 0n);
+  }
+
+  private read(pa: bigint): bigint {
+    const v = this.mem.read64(pa);
+    if (v === undefined) throw new Error(`builder read unwritten guest memory at 0x${pa.toString(16)}`);
+    return v;
+  }
+
+  // ---- domains and page tables --------------------------------------------------------------------
+
+  createDomain(spec: DomainSpec): Domain {
+    if (this.domains.has(spec.id)) throw new RangeError(`domain ${spec.id} is defined twice`);
+    const type = spec.type;
+    const levels = spec.levels ?? 4;
+    if (type === "ss" && (levels < 3 || levels > 5)) throw new RangeError(`domain ${spec.id}: second-stage levels must be 3, 4 or 5`);
+    if ((type === "fs" || type === "nested") && levels !== 4 && levels !== 5)
+      throw new RangeError(`domain ${spec.id}: first-stage levels must be 4 or 5`);
+    if (type === "nested" && this.mode === "legacy") throw new RangeError(`domain ${spec.id}: nested needs scalable mode`);
+    if (type === "fs" && this.mode === "legacy") throw new RangeError(`domain ${spec.id}: first stage needs scalable mode`);
+    let parent: Domain | undefined;
+    if (type === "nested") {
+      parent = spec.parent === undefined ? undefined : this.domains.get(spec.parent);
+      if (!parent || parent.type !== "ss")
+        throw new RangeError(`domain ${spec.id}: a nested domain needs "parent", the id of a second-stage domain defined before it`);
+    }
+    const d: Domain = {
+      id: spec.id,
+      type,
+      levels,
+      forceSnoop: spec.forceSnoop ?? false,
+      presetAccessed: spec.presetAccessed ?? true,
+      root: 0n,
+    };
+    if (parent) d.parent = parent;
+    if (type !== "pt") d.root = this.tablePage(d);
+    this.domains.set(spec.id, d);
+    return d;
+  }
+
+  /**
+   * A new zeroed table page for domain `d`. For a nested domain the page lives in guest-physical
+   * space: it is placed at GPA = PA and mapped read/write in the parent second stage, as the host
+   * maps the guest memory that holds a guest's first-stage tables.
+   */
+  private tablePage(d: Domain): bigint {
+    const pa = this.alloc.alloc();
+    if (d.type === "nested") this.map(d.parent!, pa, pa, PAGE_4K, { read: true, write: true });
+    return pa;
+  }
+
+  /** Maps [iova, iova+size) to [pa, pa+size) in domain `d` with pages of `opts.pageSize`. */
+  map(d: Domain, iova: bigint, pa: bigint, size: bigint, opts: MapOptions = {}): void {
+    if (d.type === "pt") throw new RangeError(`domain ${d.id} is pass-through: it has no page tables to map into`);
+    const pageSize = opts.pageSize ?? PAGE_4K;
+    if (pageSize !== PAGE_4K && pageSize !== PAGE_2M && pageSize !== PAGE_1G)
+      throw new RangeError(`page size 0x${pageSize.toString(16)} is not 4 KiB, 2 MiB or 1 GiB`);
+    if ((iova | pa | size) & (pageSize - 1n))
+      throw new RangeError(`mapping 0x${iova.toString(16)}+0x${size.toString(16)} -> 0x${pa.toString(16)} is not aligned to its page size 0x${pageSize.toString(16)}`);
+    if (size <= 0n) throw new RangeError("mapping size must be positive");
+    const leafLevel = pageSize === PAGE_4K ? 0 : pageSize === PAGE_2M ? 1 : 2;
+    for (let off = 0n; off < size; off += pageSize) this.mapOne(d, iova + off, pa + off, leafLevel, opts);
+  }
+
+  private isFs(d: Domain): boolean {
+    return d.type === "fs" || d.type === "nested";
+  }
+
+  /** Address width the domain's tables cover (SS: the AGAW; FS: the canonical width). */
+  private inputBits(d: Domain): number {
+    return 12 + 9 * d.levels;
+  }
+
+  private mapOne(d: Domain, iova: bigint, pa: bigint, leafLevel: number, o: MapOptions): void {
+    const fs = this.isFs(d);
+    let index = iova;
+    if (fs) {
+      // canonical form: bits above the width are copies of its top bit
+      const w = BigInt(this.inputBits(d));
+      const top = (iova >> (w - 1n)) & 1n;
+      const upper = iova >> w;
+      if (upper !== (top ? (1n << (64n - w)) - 1n : 0n)) throw new RangeError(`IOVA 0x${iova.toString(16)} is not canonical for ${d.levels}-level first-stage paging`);
+      index = iova & ((1n << w) - 1n);
+    } else if (iova >> BigInt(this.inputBits(d)) !== 0n) {
+      throw new RangeError(`IOVA 0x${iova.toString(16)} is beyond the ${this.inputBits(d)}-bit width of domain ${d.id}`);
+    }
+    let table = d.root;
+    for (let level = d.levels - 1; level > leafLevel; level--) {
+      const slotPa = table + ((index >> BigInt(12 + 9 * level)) & 511n) * 8n;
+      const e = this.read(slotPa);
+      if (e === 0n) {
+        const next = this.tablePage(d);
+        this.mem.write64(slotPa, fs ? next | FS.P | FS.RW | FS.US | FS.A : next | SS.R | SS.W);
+        table = next;
+      } else {
+        if (e & (fs ? FS.PS : SS.PS)) throw new RangeError(`IOVA 0x${iova.toString(16)} is already mapped by a large page in domain ${d.id}`);
+        table = e & ADDR_MASK;
+      }
+    }
+    const slotPa = table + ((index >> BigInt(12 + 9 * leafLevel)) & 511n) * 8n;
+    if (this.read(slotPa) !== 0n) throw new RangeError(`IOVA 0x${iova.toString(16)} is already mapped in domain ${d.id}`);
+    this.mem.write64(slotPa, this.leafEntry(d, pa, leafLevel, o));
+  }
+
+  private leafEntry(d: Domain, pa: bigint, leafLevel: number, o: MapOptions): bigint {
+    const read = o.read ?? true, write = o.write ?? true;
+    if (this.isFs(d)) {
+      let e = pa | FS.P;
+      if (write) e |= FS.RW;
+      if (o.user ?? true) e |= FS.US;
+      if (o.global) e |= FS.G;
+      if (!(o.exec ?? false)) e |= FS.XD;
+      if (leafLevel > 0) e |= FS.PS;
+      if (d.presetAccessed) e |= FS.A | (write ? FS.D : 0n);
+      return e;
+    }
+    let e = pa;
+    if (read) e |= SS.R;
+    if (write) e |= SS.W;
+    if (o.snp ?? d.forceSnoop) e |= SS.SNP;
+    if (leafLevel > 0) e |= SS.PS;
+    if (!read && !write) throw new RangeError("a second-stage mapping needs read or write permission (R=W=0 is not present)");
+    return e;
+  }
+
+  /** Clears the leaf entries of [iova, iova+size) (tables are kept, as Linux keeps them). */
+  unmap(d: Domain, iova: bigint, size: bigint): number {
+    let cleared = 0;
+    const end = iova + size;
+    for (let va = iova; va < end; ) {
+      const { slot, level } = this.findLeaf(d, va);
+      const pageSize = 1n << BigInt(12 + 9 * level);
+      if (slot !== undefined) {
+        this.mem.write64(slot, 0n);
+        cleared++;
+      }
+      va = (va & ~(pageSize - 1n)) + pageSize;
+    }
+    return cleared;
+  }
+
+  /** The leaf slot mapping `va` in `d` (undefined if none) and its level. */
+  findLeaf(d: Domain, va: bigint): { slot?: bigint; level: number } {
+    const fs = this.isFs(d);
+    const index = fs ? va & ((1n << BigInt(this.inputBits(d))) - 1n) : va;
+    let table = d.root;
+    for (let level = d.levels - 1; level >= 0; level--) {
+      const slot = table + ((index >> BigInt(12 + 9 * level)) & 511n) * 8n;
+      const e = this.read(slot);
+      const present = fs ? (e & FS.P) !== 0n : (e & (SS.R | SS.W)) !== 0n;
+      if (!present) return { level: 0 };
+      if (level === 0 || e & (fs ? FS.PS : SS.PS)) return { slot, level };
+      table = e & ADDR_MASK;
+    }
+    return { level: 0 };
+  }
+
+  // ---- attaching devices ----------------------------------------------------------------------------
+
+  attach(a: AttachSpec): void {
+    const d = this.domains.get(a.domain);
+    if (!d) throw new RangeError(`attach of ${a.sid.toString(16)}: no domain ${a.domain}`);
+    if (this.mode === "legacy") return this.attachLegacy(a, d);
+    this.smContext(a);
+    const pasid = a.pasid ?? (this.ecapBit("RPS") ? (a.ridPasid ?? 0) : 0);
+    const slot = this.pasidSlot(a.sid, pasid);
+    const pe = this.pasidEntry(a, d);
+    for (let q = 0; q < 8; q++) this.mem.write64(slot + BigInt(q * 8), pe[q]!);
+  }
+
+  /** Scalable-mode root and context entries for `a.sid` (spec 9.2, 9.4), written once per device. */
+  private smContext(a: AttachSpec): void {
+    const bus = (a.sid >> 8) & 0xff, devfn = a.sid & 0xff;
+    const rootEntry = this.root() + BigInt(bus * 16 + (devfn >= 0x80 ? 8 : 0));
+    let r = this.read(rootEntry);
+    if (!(r & 1n)) {
+      r = this.alloc.alloc() | 1n;
+      this.mem.write64(rootEntry, r);
+    }
+    const ctx = (r & ADDR_MASK) + BigInt((devfn & 0x7f) * 32);
+    if (this.read(ctx) & 1n) return;
+    const pasidBits = a.pasidBits ?? 20;
+    if (pasidBits < 1 || pasidBits > 20) throw new RangeError(`pasidBits ${pasidBits} must be 1..20`);
+    const entries = Math.max(128, 2 ** Math.max(0, pasidBits - 6)); // 2^(PDTS+7) directory entries
+    const pdts = BigInt(Math.log2(entries) - 7);
+    const dir = this.alloc.alloc(Math.ceil((entries * 8) / 4096));
+    this.pasidDirs.set(a.sid, { dir, entries });
+    let c0 = dir | (pdts << 9n) | 1n;
+    if (this.ecapBit("PASID")) c0 |= bit(3); // PASIDE
+    if (a.ats) c0 |= bit(2); // DTE
+    if (a.pri) c0 |= bit(4); // PRE
+    if (a.fpd) c0 |= bit(1);
+    const c1 = this.ecapBit("RPS") ? BigInt(a.ridPasid ?? 0) : 0n;
+    this.mem.write64(ctx + 8n, c1);
+    this.mem.write64(ctx, c0);
+  }
+
+  /** PA of the 64-byte PASID-table entry for `pasid`, allocating its PASID table (spec 9.5). */
+  private pasidSlot(sid: number, pasid: number): bigint {
+    const pd = this.pasidDirs.get(sid)!;
+    const index = pasid >> 6;
+    if (index >= pd.entries) throw new RangeError(`PASID ${pasid} is beyond device ${sid.toString(16)}'s PASID directory (${pd.entries * 64} PASIDs)`);
+    const dirEntry = pd.dir + BigInt(index * 8);
+    let e = this.read(dirEntry);
+    if (!(e & 1n)) {
+      e = this.alloc.alloc() | 1n;
+      this.mem.write64(dirEntry, e);
+    }
+    return (e & ADDR_MASK) + BigInt((pasid & 63) * 64);
+  }
+
+  /** The eight qwords of a PASID-table entry for domain `d` (spec 9.6; Linux pasid.c setters). */
+  private pasidEntry(a: AttachSpec, d: Domain): bigint[] {
+    const q = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+    const ssDomain = d.type === "nested" ? d.parent! : d;
+    // AW: second-stage levels - 2; Linux also fills it for FS and PT entries (from the unit's AGAW).
+    const aw = d.type === "ss" || d.type === "nested" ? BigInt(ssDomain.levels - 2) : this.widestAw();
+    q[0] = 1n | (aw << 2n) | (PGTT[d.type] << 6n);
+    if (a.fpd) q[0] |= bit(1);
+    if (d.type === "ss" || d.type === "nested") q[0] |= ssDomain.root;
+    if (a.ssade) q[0] |= bit(9);
+    q[1] = BigInt(d.id & 0xffff);
+    if (a.pwsnp ?? this.ecapBit("SMPWCS")) q[1] |= bit(23);
+    const forceSnoop = d.type === "nested" ? d.parent!.forceSnoop : d.forceSnoop;
+    if (a.pgsnp ?? ((d.type === "fs" || d.type === "nested") && forceSnoop)) q[1] |= bit(24);
+    if (d.type === "fs" || d.type === "nested") {
+      q[2] = d.root | (BigInt(d.levels - 4) << 2n);
+      if (a.nxe ?? true) q[2] |= bit(5);
+    }
+    if (a.sre) q[2] |= bit(0);
+    if (a.ere) q[2] |= bit(1);
+    if (a.wpe) q[2] |= bit(4);
+    if (a.smep) q[2] |= bit(6);
+    if (a.eafe) q[2] |= bit(7);
+    return q;
+  }
+
+  private widestAw(): bigint {
+    const sagaw = getField(this.cap, capFields.SAGAW);
+    for (let aw = 3n; aw >= 1n; aw--) if ((sagaw >> aw) & 1n) return aw;
+    return 2n;
+  }
+
+  /** Legacy root and 128-bit context entry (spec 9.1, 9.3): one domain per device, no PASIDs. */
+  private attachLegacy(a: AttachSpec, d: Domain): void {
+    if (a.pasid !== undefined) throw new RangeError("legacy mode has no PASIDs: attach without pasid");
+    if (d.type !== "ss" && d.type !== "pt") throw new RangeError(`legacy mode supports second-stage and pass-through domains, not "${d.type}"`);
+    const bus = (a.sid >> 8) & 0xff, devfn = a.sid & 0xff;
+    const rootEntry = this.root() + BigInt(bus * 16);
+    let r = this.read(rootEntry);
+    if (!(r & 1n)) {
+      r = this.alloc.alloc() | 1n;
+      this.mem.write64(rootEntry, r);
+    }
+    const ctx = (r & ADDR_MASK) + BigInt(devfn * 16);
+    const tt = d.type === "pt" ? 2n : a.ats ? 1n : 0n;
+    const aw = d.type === "pt" ? this.widestAw() : BigInt(d.levels - 2);
+    let c0 = 1n | (tt << 2n) | (d.type === "pt" ? 0n : d.root);
+    if (a.fpd) c0 |= bit(1);
+    this.mem.write64(ctx + 8n, aw | (BigInt(d.id & 0xffff) << 8n));
+    this.mem.write64(ctx, c0);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * A VT-d platform: one core instance (the DMAR unit and its guest memory) plus the driver-side
+ * builder that writes its translation structures. The scenario loader, the CLI, the tests and the
+ * benchmarks all assemble the emulator through this class.
+ */
+import { Core, type CoreBuild, type Request, type Result } from "./core/core.ts";
+import { Opt, PgsnpNoSc } from "./core/abi.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP } from "./config/vtd-regs.ts";
+import { PageAllocator, VtdBuilder } from "./guest/vtd-builder.ts";
+
+/** The points of snoop behaviour the spec leaves open (README "Snoop decision"). */
+export interface SnoopOptions {
+  /** Nested (PGTT=011): the SNP of the SS leaf that maps the final GPA forces snooping (ECAP.SC=1). */
+  nestedSsLeafSnp: boolean;
+  /** Pass-through (PGTT=100): PGSNP=1 forces snooping. */
+  passThroughPgsnp: boolean;
+  /** With ECAP.SC=0, SS-leaf SNP (bit 11) is a reserved bit (fault) rather than ignored. */
+  snpReservedWithoutSc: boolean;
+  /** With ECAP.SC=0, PGSNP=1 is a reserved-bit fault (SPT.3), ignored, or honoured. */
+  pgsnpWithoutSc: "reserved" | "ignored" | "honoured";
+}
+
+export const defaultSnoopOptions: SnoopOptions = {
+  nestedSsLeafSnp: false,
+  passThroughPgsnp: true,
+  snpReservedWithoutSc: false,
+  pgsnpWithoutSc: "reserved",
+};
+
+export interface PlatformOptions {
+  build?: CoreBuild;
+  mode?: "scalable" | "legacy";
+  cap?: bigint;
+  ecap?: bigint;
+  /** Where the builder allocates table pages (guest-physical). Default 0x1000_0000. */
+  tableBase?: bigint;
+  /** Host address width (HAW): entry address bits from here to 51 are reserved. Default 52. */
+  physAddrBits?: number;
+  snoop?: Partial<SnoopOptions>;
+}
+
+export class VtdPlatform {
+  readonly core: Core;
+  readonly alloc: PageAllocator;
+  readonly builder: VtdBuilder;
+  readonly snoop: SnoopOptions;
+
+  constructor(o: PlatformOptions = {}) {
+    this.core = new Core(o.build ?? "release");
+    const cap = o.cap ?? DEFAULT_CAP;
+    const ecap = o.ecap ?? DEFAULT_ECAP;
+    this.core.setRegister("CAP", cap);
+    this.core.setRegister("ECAP", ecap);
+    this.snoop = { ...defaultSnoopOptions, ...o.snoop };
+    let options = 0;
+    if (this.snoop.nestedSsLeafSnp) options |= Opt.NESTED_SS_SNP;
+    if (this.snoop.passThroughPgsnp) options |= Opt.PT_PGSNP;
+    if (this.snoop.snpReservedWithoutSc) options |= Opt.SNP_RSVD_NO_SC;
+    const pgsnpNoSc = { reserved: PgsnpNoSc.RESERVED, ignored: PgsnpNoSc.IGNORED, honoured: PgsnpNoSc.HONOURED }[this.snoop.pgsnpWithoutSc];
+    const physAddrBits = o.physAddrBits ?? 52;
+    if (!Number.isInteger(physAddrBits) || physAddrBits < 32 || physAddrBits > 52) throw new RangeError(`physAddrBits ${physAddrBits} must be 32..52`);
+    this.core.setOptions({ physAddrBits, options, pgsnpNoSc });
+    this.alloc = new PageAllocator(this.core, o.tableBase ?? 0x1000_0000n);
+    this.builder = new VtdBuilder(this.core, this.alloc, o.mode ?? "scalable", cap, ecap);
+  }
+
+  /** Points RTADDR at the builder's root table (TTM from the mode) and sets GSTS.TES. */
+  enable(): void {
+    this.core.setRegister("RTADDR", this.builder.rtaddr());
+    this.core.setGsts(1 << 31);
+  }
+
+  translate(reqs: readonly Request[]): Result[] {
+    return this.core.translate(reqs);
+  }
+
+  translateOne(req: Request): Result {
+    return this.core.translateOne(req);
+  }
+}
