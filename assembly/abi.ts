@@ -114,12 +114,14 @@ export const C_NO_SNOOP_TLPS: u32 = 0x6;
 export const C_SNOOPED: u32 = 0x7;
 export const C_NON_SNOOPED: u32 = 0x8;
 export const C_NO_SNOOP_FORCED: u32 = 0x9;
-export const C_ATS_REQUESTS: u32 = 0xa;
-export const C_ROOT_READS: u32 = 0xb;
-export const C_CONTEXT_READS: u32 = 0xc;
-export const C_PASID_DIR_READS: u32 = 0xd;
-export const C_PASID_TABLE_READS: u32 = 0xe;
-export const C_AD_WRITES: u32 = 0xf;
+export const C_NO_SNOOP_FORCED_PGSNP: u32 = 0xa;
+export const C_NO_SNOOP_FORCED_PTE: u32 = 0xb;
+export const C_ATS_REQUESTS: u32 = 0xc;
+export const C_ROOT_READS: u32 = 0xd;
+export const C_CONTEXT_READS: u32 = 0xe;
+export const C_PASID_DIR_READS: u32 = 0xf;
+export const C_PASID_TABLE_READS: u32 = 0x10;
+export const C_AD_WRITES: u32 = 0x11;
 
 // VT-d fault reason codes (spec 7.1.3, 7.2.3)
 export const FR_LRT_2: u8 = 0x1;

@@ -39,7 +39,7 @@ export function generateAssemblyAbi(): string {
   out.push("", "// VT-d fault reason codes (spec 7.1.3, 7.2.3)");
   for (const f of abi.vtdFaults) c("FR_" + f.id.replace(/\./g, "_"), f.code, "u8");
   const words = [0n, 0n, 0n, 0n];
-  for (const f of abi.vtdFaults) if (f.qualified) words[f.code >> 6] |= 1n << BigInt(f.code & 63);
+  for (const f of abi.vtdFaults) if (f.qualified) words[f.code >> 6] = words[f.code >> 6]! | (1n << BigInt(f.code & 63));
   out.push("", "// bitmap of qualified fault reasons (FPD may suppress their recording), 4 x 64 bits");
   words.forEach((w, i) => out.push(`export const QUALIFIED_${i}: u64 = 0x${w.toString(16)};`));
   return out.join("\n") + "\n";

@@ -124,6 +124,8 @@ export const counterNames = [
   "snooped",
   "nonSnooped",
   "noSnoopForced", // NS TLPs that were forced to snoop
+  "noSnoopForcedPgsnp", // ... by PGSNP
+  "noSnoopForcedPte", // ... by the SS leaf's SNP
   "atsRequests",
   "rootReads",
   "contextReads",

@@ -30,6 +30,9 @@ export class PageAllocator {
     const pa = this.next;
     const end = pa + BigInt(pages) * 4096n;
     if (end > this.limit) throw new RangeError(`table region 0x${this.base.toString(16)}-0x${this.limit.toString(16)} is full`);
+    for (let p = pa; p < end; p += 4096n)
+      if (this.mem.read64(p) !== undefined)
+        throw new RangeError(`table page 0x${p.toString(16)} would overwrite guest memory written before (move build.tableBase)`);
     for (let p = pa; p < end; p += 4096n) this.mem.zeroPage(p);
     this.next = end;
     return pa;
@@ -77,6 +80,7 @@ export interface AttachSpec {
   domain: number;
   ats?: boolean; // context DTE (scalable) or TT=01 (legacy)
   pri?: boolean; // context PRE
+  paside?: boolean; // context PASIDE: requests with PASID allowed (default ECAP.PASID)
   /** PASIDs the device may use: the PASID directory covers 2^pasidBits PASIDs. Default 20. */
   pasidBits?: number;
   ridPasid?: number; // RID_PASID written in the context entry when ECAP.RPS (default 0)
@@ -91,6 +95,8 @@ export interface AttachSpec {
   ssade?: boolean;
   pwsnp?: boolean; // default ECAP.SMPWCS, as Linux
 }
+
+type PasidEntryQwords = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
 
 const PAGE_4K = 1n << 12n;
 const PAGE_2M = 1n << 21n;
@@ -317,7 +323,7 @@ export class VtdBuilder {
     const dir = this.alloc.alloc(Math.ceil((entries * 8) / 4096));
     this.pasidDirs.set(a.sid, { dir, entries });
     let c0 = dir | (pdts << 9n) | 1n;
-    if (this.ecapBit("PASID")) c0 |= bit(3); // PASIDE
+    if (a.paside ?? this.ecapBit("PASID")) c0 |= bit(3); // PASIDE
     if (a.ats) c0 |= bit(2); // DTE
     if (a.pri) c0 |= bit(4); // PRE
     if (a.fpd) c0 |= bit(1);
@@ -341,8 +347,8 @@ export class VtdBuilder {
   }
 
   /** The eight qwords of a PASID-table entry for domain `d` (spec 9.6; Linux pasid.c setters). */
-  private pasidEntry(a: AttachSpec, d: Domain): bigint[] {
-    const q = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+  private pasidEntry(a: AttachSpec, d: Domain): PasidEntryQwords {
+    const q: PasidEntryQwords = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
     const ssDomain = d.type === "nested" ? d.parent! : d;
     // AW: second-stage levels - 2; Linux also fills it for FS and PT entries (from the unit's AGAW).
     const aw = d.type === "ss" || d.type === "nested" ? BigInt(ssDomain.levels - 2) : this.widestAw();

@@ -1,0 +1,104 @@
+/**
+ * The command line: argument parsing and wiring only. Exit codes: 0 success (faulting DMA is a
+ * result, not an error), 2 bad input, 1 internal error.
+ */
+import { readFileSync } from "node:fs";
+import { relative } from "node:path";
+import { Command, CommanderError } from "commander";
+import { InputError } from "./errors.ts";
+import { loadScenario } from "./scenario.ts";
+import { parseTraceText, parseTraceLine, type TraceTlp } from "./trace/text.ts";
+import { replay } from "./replay/replay.ts";
+import { summarize, formatSummary } from "./report/summary.ts";
+import { resultLine } from "./report/results.ts";
+import { AtomicFile } from "./report/atomic.ts";
+import type { CoreBuild } from "./core/core.ts";
+
+export interface RunOptions {
+  trace?: string;
+  results?: string;
+  report?: string;
+  core?: CoreBuild;
+  quiet?: boolean;
+}
+
+function readTrace(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new InputError(`cannot read the trace (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
+  }
+}
+
+/** `iommu-emu run`: returns the text it prints. */
+export function runCommand(scenarioFile: string, o: RunOptions = {}): string {
+  const loaded = loadScenario(scenarioFile, { build: o.core ?? "release" });
+  let tlps: TraceTlp[] = [];
+  let traceName: string | undefined;
+  if (o.trace) {
+    tlps = parseTraceText(readTrace(o.trace), o.trace);
+    traceName = o.trace;
+  } else if (loaded.trace && "lines" in loaded.trace) {
+    const { file, lines, lineNumbers } = loaded.trace;
+    lines.forEach((l, i) => {
+      const t = parseTraceLine(l, file, lineNumbers[i]!);
+      if (t) tlps.push(t);
+    });
+    traceName = "inline trace";
+  } else if (loaded.trace) {
+    tlps = parseTraceText(readTrace(loaded.trace.file), loaded.trace.file);
+    traceName = relative(process.cwd(), loaded.trace.file) || loaded.trace.file;
+  }
+  const outputs: AtomicFile[] = [];
+  try {
+    const results = o.results ? new AtomicFile(o.results) : undefined;
+    if (results) outputs.push(results);
+    const stats = replay(loaded.platform, tlps, results ? (seq, t, r) => results.write(resultLine(seq, t, r)) : undefined);
+    const info: { scenario: string; trace?: string; hostSeconds: number } = { scenario: scenarioFile, hostSeconds: stats.hostSeconds };
+    if (traceName) info.trace = traceName;
+    const summary = summarize(loaded.platform.core, info);
+    if (o.report) {
+      const report = new AtomicFile(o.report);
+      outputs.push(report);
+      report.write(JSON.stringify(summary, null, 2) + "\n");
+    }
+    for (const f of outputs) f.commit();
+    return formatSummary(summary);
+  } catch (e) {
+    for (const f of outputs) f.abort();
+    throw e;
+  }
+}
+
+export function main(argv: string[]): number {
+  const program = new Command("iommu-emu")
+    .description("Cycle-level IOMMU emulator: replays PCIe DMA traces through a modelled Intel VT-d (scalable mode)")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  let exitCode = 0;
+  program
+    .command("run")
+    .description("replay a scenario's trace (or --trace FILE) and print a summary")
+    .argument("<scenario>", "scenario JSON file")
+    .option("--trace <file>", "trace file (text format v1); overrides the scenario's trace")
+    .option("--results <out.jsonl>", "write per-TLP results as JSON Lines")
+    .option("--report <out.json>", "write the run summary as JSON")
+    .option("--core <build>", "core build: release or debug (assertions on)", "release")
+    .action((scenario: string, opts: RunOptions) => {
+      if (opts.core !== "release" && opts.core !== "debug") throw new InputError(`--core: expected "release" or "debug", got "${opts.core}"`);
+      process.stdout.write(runCommand(scenario, opts) + "\n");
+    });
+  try {
+    program.parse(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) exitCode = e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
+    else if (e instanceof InputError) {
+      process.stderr.write(`iommu-emu: ${e.message}\n`);
+      exitCode = 2;
+    } else {
+      process.stderr.write(`iommu-emu: internal error: ${(e as Error).stack ?? String(e)}\n`);
+      exitCode = 1;
+    }
+  }
+  return exitCode;
+}

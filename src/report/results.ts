@@ -1,0 +1,34 @@
+/** Per-TLP results as JSON Lines (shared/DESIGN.md §3), in trace order. */
+import type { Result } from "../core/core.ts";
+import { formatBdf, type TraceTlp } from "../trace/text.ts";
+
+const hex = (v: bigint) => "0x" + v.toString(16);
+
+export function resultRecord(seq: number, t: TraceTlp, r: Result): Record<string, unknown> {
+  const o: Record<string, unknown> = { seq, line: t.line, op: t.op, bdf: formatBdf(t.sid) };
+  if (t.pasid !== undefined) o.pasid = t.pasid;
+  o.addr = hex(t.addr);
+  if (t.ns) o.ns = true;
+  o.status = r.status;
+  if (r.status === "ok") {
+    o.pa = hex(r.pa);
+    if (r.leafPa) {
+      o.pageSize = 2 ** r.pageLg2;
+      o.pte = hex(r.leafPa);
+      if (r.s2LeafPa && r.s2LeafPa !== r.leafPa) o.s2Pte = hex(r.s2LeafPa);
+    }
+    o.snoop = r.snoop;
+    o.snoopBy = r.snoopBy;
+    if (t.op === "ATS") o.perm = (r.perms.r ? "r" : "") + (r.perms.w ? "w" : "") + (r.perms.x ? "x" : "") + (r.perms.u ? "u" : "");
+  } else if (r.status === "fault") {
+    o.fault = { code: r.fault!.code, name: r.fault!.name, recorded: r.fault!.recorded };
+  }
+  if (r.pasid !== undefined && t.pasid === undefined && r.status !== "interrupt") o.ridPasid = r.pasid;
+  if (r.status === "ok" || r.status === "fault") o.did = r.did;
+  o.reads = r.reads;
+  return o;
+}
+
+export function resultLine(seq: number, t: TraceTlp, r: Result): string {
+  return JSON.stringify(resultRecord(seq, t, r)) + "\n";
+}

@@ -1,0 +1,161 @@
+/**
+ * Loads a scenario file: validates it against the schema (errors name file, line, column and what
+ * was expected), builds the platform (registers, raw memory, then the builder's structures) and
+ * resolves the trace.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { InputError } from "./errors.ts";
+import { parseJsonLocated, pathString, type Located } from "./config/json-locate.ts";
+import { scenarioSchema, type Scenario } from "./config/schema.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, fieldMax } from "./config/vtd-regs.ts";
+import { VtdPlatform } from "./platform.ts";
+import type { CoreBuild } from "./core/core.ts";
+
+export interface LoadedScenario {
+  file: string;
+  scenario: Scenario;
+  platform: VtdPlatform;
+  /** The trace: a file path (resolved against the scenario's folder) or inline lines. */
+  trace?: { file: string } | { file: string; lines: string[]; lineNumbers: number[] };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new InputError(`cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
+  }
+}
+
+/** Validates scenario text; throws InputError at the offending key or value. */
+export function parseScenario(text: string, file: string): { scenario: Scenario; located: Located } {
+  const located = parseJsonLocated(text, file);
+  const r = scenarioSchema.safeParse(located.value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    let path = pathString(issue.path);
+    let message = issue.message;
+    let where = located.at.get(path);
+    if (issue.code === "unrecognized_keys") {
+      const key = issue.keys[0]!;
+      const keyPath = path === "" ? key : `${path}.${key}`;
+      where = located.at.get(`${keyPath}#key`) ?? where;
+      message = `unknown key "${key}"`;
+      path = keyPath;
+    } else if (issue.code === "invalid_union" && issue.path.length && typeof located.at.get(path) === "object") {
+      message = unionMessage(issue);
+    }
+    throw new InputError(`${path || "(top level)"}: ${message}`, file, where?.line, where?.column);
+  }
+  return { scenario: r.data, located };
+}
+
+/** The most useful message from a union issue (e.g. a register given as neither value nor fields). */
+function unionMessage(issue: { errors?: { message: string; code: string; keys?: string[] }[][] }): string {
+  for (const branch of issue.errors ?? []) {
+    const e = branch[0];
+    if (!e) continue;
+    if (e.code === "unrecognized_keys") return `unknown field "${e.keys?.[0]}"`;
+    if (e.code === "custom") return e.message;
+  }
+  return "expected a value or an object of named fields";
+}
+
+function registerValue(base: bigint, v: bigint | Record<string, bigint | undefined> | undefined, fields: Record<string, readonly [number, number]>, name: string): bigint {
+  if (v === undefined) return base;
+  if (typeof v === "bigint") return v;
+  let out = base;
+  for (const [k, fv] of Object.entries(v)) {
+    if (fv === undefined) continue;
+    const range = fields[k]!;
+    if (fv > fieldMax(range)) throw new RangeError(`registers.${name}.${k}: ${fv} does not fit the ${range[0] - range[1] + 1}-bit field`);
+    out = setField(out, range, fv);
+  }
+  return out;
+}
+
+export function loadScenario(file: string, opts: { build?: CoreBuild } = {}): LoadedScenario {
+  const { scenario, located } = parseScenario(readText(file), file);
+  const at = (path: string) => located.at.get(path);
+  const fail = (path: string, e: unknown): never => {
+    const where = at(path);
+    throw new InputError(`${path}: ${(e as Error).message}`, file, where?.line, where?.column);
+  };
+  const regs = scenario.registers ?? {};
+  let cap = DEFAULT_CAP, ecap = DEFAULT_ECAP;
+  try {
+    cap = registerValue(DEFAULT_CAP, regs.CAP, capFields, "CAP");
+    ecap = registerValue(DEFAULT_ECAP, regs.ECAP, ecapFields, "ECAP");
+  } catch (e) {
+    fail("registers", e);
+  }
+  const build = scenario.build ?? {};
+  const platform = new VtdPlatform({
+    build: opts.build,
+    cap,
+    ecap,
+    mode: build.mode,
+    tableBase: build.tableBase,
+    physAddrBits: scenario.config?.platform?.physAddrBits,
+    snoop: scenario.config?.snoop,
+  });
+  const core = platform.core;
+
+  // 1. Raw memory first: any structure, including a malformed one, can be hand-made.
+  (scenario.memory ?? []).forEach((m, i) => {
+    try {
+      core.writeQwords(m.addr, m.u64);
+    } catch (e) {
+      fail(`memory[${i}]`, e);
+    }
+  });
+
+  // 2. The builder: domains with their mappings, then device attachments.
+  const b = platform.builder;
+  (build.domains ?? []).forEach((d, i) => {
+    let dom;
+    try {
+      dom = b.createDomain({ id: d.id, type: d.type, levels: d.levels, parent: d.parent, forceSnoop: d.forceSnoop, presetAccessed: d.presetAccessed });
+    } catch (e) {
+      return fail(`build.domains[${i}]`, e);
+    }
+    (d.mappings ?? []).forEach((m, j) => {
+      const perm = m.perm ?? "rw";
+      try {
+        b.map(dom, m.iova, m.pa, m.size, {
+          read: perm.includes("r"),
+          write: perm.includes("w"),
+          exec: perm.includes("x"),
+          user: m.user,
+          global: m.global,
+          snp: m.snp,
+          pageSize: m.pageSize,
+        });
+      } catch (e) {
+        fail(`build.domains[${i}].mappings[${j}]`, e);
+      }
+    });
+  });
+  (build.devices ?? []).forEach((dev, i) => {
+    try {
+      const { bdf: sid, ...rest } = dev;
+      b.attach({ ...rest, sid });
+    } catch (e) {
+      fail(`build.devices[${i}]`, e);
+    }
+  });
+
+  // 3. Translation on: RTADDR given, or the builder's root table when something was built.
+  const built = (build.domains?.length ?? 0) > 0 || (build.devices?.length ?? 0) > 0;
+  if (regs.RTADDR !== undefined) core.setRegister("RTADDR", regs.RTADDR);
+  else if (built) core.setRegister("RTADDR", b.rtaddr());
+  const te = regs.GCMD !== undefined ? (regs.GCMD >> 31n) & 1n : regs.RTADDR !== undefined || built ? 1n : 0n;
+  core.setGsts(Number(te) << 31);
+
+  const result: LoadedScenario = { file, scenario, platform };
+  if (typeof scenario.trace === "string") result.trace = { file: resolve(dirname(file), scenario.trace) };
+  else if (scenario.trace)
+    result.trace = { file, lines: scenario.trace, lineNumbers: scenario.trace.map((_, i) => at(`trace[${i}]`)?.line ?? 0) };
+  return result;
+}

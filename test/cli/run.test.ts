@@ -1,0 +1,116 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const bin = join(root, "bin/iommu-emu.mjs");
+const dir = mkdtempSync(join(tmpdir(), "iommu-emu-cli-"));
+const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8" });
+
+const scenario = {
+  arch: "vtd",
+  build: {
+    domains: [
+      { id: 1, type: "ss", mappings: [{ iova: "0x1000", pa: "0x80000000", size: "0x1000", perm: "r", snp: true }] },
+      { id: 2, type: "fs", mappings: [{ iova: "0x7f0000001000", pa: "0x1a2b3c000", size: "0x1000" }] },
+    ],
+    devices: [
+      { bdf: "00:02.0", domain: 1, paside: false },
+      { bdf: "00:03.0", domain: 1 },
+      { bdf: "00:03.0", pasid: 5, domain: 2 },
+    ],
+  },
+  trace: [
+    "MRd 00:02.0 addr=0x1040 ns",
+    "MWr 00:02.0 addr=0x1040",
+    "MRd 00:02.0 pasid=5 addr=0x1000",
+    "MWr 00:03.0 pasid=5 addr=0x7f0000001040 ns",
+    "MWr 00:02.0 addr=0xfee00000",
+  ],
+};
+const scnFile = join(dir, "s.json");
+writeFileSync(scnFile, JSON.stringify(scenario, null, 2));
+
+test("run writes per-TLP results in trace order with exact addresses, faults and snoop outcomes", () => {
+  const out = join(dir, "r.jsonl");
+  const r = cli("run", scnFile, "--results", out, "--report", join(dir, "rep.json"));
+  assert.is(r.status, 0, r.stderr);
+  const rows = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.is(rows.length, 5);
+  assert.equal(rows.map((x) => x.seq), [0, 1, 2, 3, 4]);
+  // 1: SS leaf with SNP forces the No-Snoop read to snoop (ECAP.SC=1 in the default profile)
+  assert.is(rows[0].status, "ok");
+  assert.is(rows[0].pa, "0x80000040");
+  assert.is(rows[0].snoop, true);
+  assert.is(rows[0].snoopBy, "pte");
+  assert.is(rows[0].pageSize, 4096);
+  // 2: read-only page
+  assert.equal(rows[1].fault, { code: 0x85, name: "SGN.6", recorded: true });
+  // 3: device with PASIDE=0 sends a request with PASID
+  assert.equal(rows[2].fault, { code: 0x45, name: "SCT.6", recorded: true });
+  // 4: first stage: no snoop bit in FS PTEs, no PGSNP: the TLP's No-Snoop decides
+  assert.is(rows[3].pa, "0x1a2b3c040");
+  assert.is(rows[3].pasid, 5);
+  assert.is(rows[3].snoop, false);
+  assert.is(rows[3].snoopBy, "tlp");
+  // 5: MSI
+  assert.is(rows[4].status, "interrupt");
+  const rep = JSON.parse(readFileSync(join(dir, "rep.json"), "utf8"));
+  assert.is(rep.tlps, 5);
+  assert.is(rep.translated, 2);
+  assert.is(rep.faulted, 2);
+  assert.is(rep.interrupts, 1);
+  assert.equal(rep.faults.map((f: { name: string }) => f.name), ["SCT.6", "SGN.6"]);
+  assert.is(rep.snoop.noSnoopTlps, 2);
+  assert.is(rep.snoop.noSnoopForcedByPte, 1);
+  assert.match(r.stdout, /TLPs\s+5/);
+});
+
+test("bad input exits 2 with file:line:column, and leaves no output file behind", () => {
+  const bad = join(dir, "bad.json");
+  writeFileSync(bad, JSON.stringify({ ...scenario, trace: ["MRd 00:02.0 addr=0x1000", "MRd 00:02.0 adr=0x1000"] }, null, 2));
+  const out = join(dir, "bad.jsonl");
+  const before = readdirSync(dir).length;
+  const r = cli("run", bad, "--results", out);
+  assert.is(r.status, 2);
+  const line = readFileSync(bad, "utf8").split("\n").findIndex((l) => l.includes("adr=")) + 1;
+  assert.match(r.stderr, new RegExp(`bad\\.json:${line}:\\d+: unknown token "adr=0x1000"`));
+  assert.not.ok(existsSync(out));
+  assert.is(readdirSync(dir).length, before, "no temporary file left");
+});
+
+test("an existing results file is not touched by a failed run", () => {
+  const out = join(dir, "keep.jsonl");
+  writeFileSync(out, "precious\n");
+  const r = cli("run", join(dir, "missing.json"), "--results", out);
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /missing\.json: cannot read the file \(ENOENT\)/);
+  assert.is(readFileSync(out, "utf8"), "precious\n");
+});
+
+test("unknown options and a bad --core are input errors (exit 2)", () => {
+  assert.is(cli("run", scnFile, "--bogus").status, 2);
+  const r = cli("run", scnFile, "--core", "fast");
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /--core: expected "release" or "debug", got "fast"/);
+});
+
+test("npm start's example replays and prints a summary with faults and No-Snoop TLPs", () => {
+  const r = cli("run", "examples/vtd-sm/scenario.json");
+  assert.is(r.status, 0, r.stderr);
+  const tlps = Number(/TLPs\s+(\d+)/.exec(r.stdout)![1]);
+  assert.ok(tlps >= 3000, `example has ${tlps} TLPs`);
+  assert.match(r.stdout, /Faults by reason/);
+  assert.match(r.stdout, /No-Snoop TLPs translated\s+[1-9]/);
+  // the same example on the debug core gives the same summary counts
+  const d = cli("run", "examples/vtd-sm/scenario.json", "--core", "debug");
+  assert.is(d.status, 0, d.stderr);
+  const strip = (s: string) => s.split("\n").filter((l) => !/^Host:|^iommu-emu run/.test(l)).join("\n");
+  assert.is(strip(d.stdout), strip(r.stdout));
+});
+
+test.run();
