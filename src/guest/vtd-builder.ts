@@ -195,6 +195,7 @@ export class VtdBuilder {
     if ((iova | pa | size) & (pageSize - 1n))
       throw new RangeError(`mapping 0x${iova.toString(16)}+0x${size.toString(16)} -> 0x${pa.toString(16)} is not aligned to its page size 0x${pageSize.toString(16)}`);
     if (size <= 0n) throw new RangeError("mapping size must be positive");
+    if (pa < 0n || pa + size > 1n << 52n) throw new RangeError(`output range 0x${pa.toString(16)}+0x${size.toString(16)} is beyond 52-bit physical addresses`);
     const leafLevel = pageSize === PAGE_4K ? 0 : pageSize === PAGE_2M ? 1 : 2;
     for (let off = 0n; off < size; off += pageSize) this.mapOne(d, iova + off, pa + off, leafLevel, opts);
   }
