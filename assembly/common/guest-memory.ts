@@ -5,17 +5,17 @@
 // nobody wrote finds no page (gmPage returns 0); the caller turns that into the access-error fault
 // the spec defines for the structure it was reading (SRT.1, SCT.1, SPD.1, SPT.1, SFS.1, SSS.1 ...).
 //
-//   key table  u64[cap]  pfn + 1, 0 = empty slot
-//   page table u32[cap]  linear-memory address of the 4 KiB page
+//   slot (16 bytes) = { key: u64 = pfn + 1 (0 = empty), page: u32 = linear-memory address, pad }
 //
-// The table doubles when half full, so a probe sequence is short and always ends at an empty slot.
+// Key and page share a slot so a lookup touches one cache line. The table doubles when half full,
+// so a probe sequence is short and always ends at an empty slot.
 import { DEBUG } from "./debug";
 
 export const GUEST_PAGE_LG2: u32 = 12;
 export const GUEST_PA_BITS: u32 = 52;
 
-let keys: usize = 0;
-let pages: usize = 0;
+const SLOT_LG2: u32 = 4;
+let slots: usize = 0;
 let capLg2: u32 = 0;
 let used: u32 = 0;
 
@@ -25,11 +25,9 @@ let used: u32 = 0;
 }
 
 function allocTable(lg2: u32): void {
-  const cap = <usize>1 << lg2;
-  keys = heap.alloc(cap << 3);
-  pages = heap.alloc(cap << 2);
-  memory.fill(keys, 0, cap << 3);
-  memory.fill(pages, 0, cap << 2);
+  const bytes = (<usize>1 << lg2) << SLOT_LG2;
+  slots = heap.alloc(bytes);
+  memory.fill(slots, 0, bytes);
   capLg2 = lg2;
 }
 
@@ -45,8 +43,9 @@ export function gmInit(): void {
   const m: u32 = (1 << capLg2) - 1;
   let i = slotOf(key, capLg2);
   while (true) {
-    const k = load<u64>(keys + (<usize>i << 3));
-    if (k == key) return <usize>load<u32>(pages + (<usize>i << 2));
+    const slot = slots + (<usize>i << SLOT_LG2);
+    const k = load<u64>(slot);
+    if (k == key) return <usize>load<u32>(slot, 8);
     if (k == 0) return 0;
     i = (i + 1) & m;
   }
@@ -55,17 +54,17 @@ export function gmInit(): void {
 function insert(key: u64, page: usize): void {
   const m: u32 = (1 << capLg2) - 1;
   let i = slotOf(key, capLg2);
-  while (load<u64>(keys + (<usize>i << 3)) != 0) i = (i + 1) & m;
-  store<u64>(keys + (<usize>i << 3), key);
-  store<u32>(pages + (<usize>i << 2), <u32>page);
+  while (load<u64>(slots + (<usize>i << SLOT_LG2)) != 0) i = (i + 1) & m;
+  store<u64>(slots + (<usize>i << SLOT_LG2), key);
+  store<u32>(slots + (<usize>i << SLOT_LG2), <u32>page, 8);
 }
 
 function grow(): void {
-  const oldKeys = keys, oldPages = pages, oldCap = <usize>1 << capLg2;
+  const old = slots, oldCap = <usize>1 << capLg2;
   allocTable(capLg2 + 1);
   for (let i: usize = 0; i < oldCap; i++) {
-    const k = load<u64>(oldKeys + (i << 3));
-    if (k != 0) insert(k, <usize>load<u32>(oldPages + (i << 2)));
+    const k = load<u64>(old + (i << SLOT_LG2));
+    if (k != 0) insert(k, <usize>load<u32>(old + (i << SLOT_LG2), 8));
   }
   // The stub runtime never frees: the old table stays behind, which is bounded by the final size.
 }

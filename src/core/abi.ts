@@ -152,7 +152,7 @@ export const vtdFaults = [
   // legacy mode (RTADDR.TTM = 00)
   { code: 0x1, id: "LRT.2", qualified: false, text: "root entry not present" },
   { code: 0x2, id: "LCT.2", qualified: true, text: "context entry not present" },
-  { code: 0x3, id: "LCT.4", qualified: true, text: "invalid context entry programming" },
+  { code: 0x3, id: "LCT.4", qualified: true, text: "invalid context entry programming (incl. an unreadable SSPTPTR table)" },
   { code: 0x4, id: "LGN.1", qualified: true, text: "input address beyond the address width" },
   { code: 0x5, id: "LGN.2", qualified: true, text: "write request without write permission" },
   { code: 0x6, id: "LGN.3", qualified: true, text: "read request without read permission" },
@@ -165,7 +165,7 @@ export const vtdFaults = [
   { code: 0xd, id: "LCT.5", qualified: true, text: "translation type blocks a translation or translated request" },
   { code: 0xe, id: "LGN.4", qualified: true, text: "output address in the interrupt range" },
   // scalable mode (RTADDR.TTM = 01) and RTADDR itself
-  { code: 0x30, id: "RTA.1", qualified: false, text: "reserved translation table mode in RTADDR" },
+  { code: 0x30, id: "RTA.1", qualified: false, text: "reserved or unsupported translation table mode in RTADDR" },
   { code: 0x31, id: "RTA.2", qualified: false, text: "legacy mode (TTM=00) but the request carries a PASID" },
   { code: 0x38, id: "SRT.1", qualified: false, text: "error accessing the scalable-mode root entry" },
   { code: 0x39, id: "SRT.2", qualified: false, text: "root entry LP/UP (present) clear" },
@@ -197,7 +197,7 @@ export const vtdFaults = [
   { code: 0x78, id: "SSS.1", qualified: true, text: "error accessing a second-stage paging entry" },
   { code: 0x79, id: "SSS.2", qualified: true, text: "second-stage paging entry not present (R=W=0)" },
   { code: 0x7a, id: "SSS.3", qualified: true, text: "reserved bit set in a second-stage paging entry" },
-  { code: 0x7b, id: "SSS.4", qualified: true, text: "invalid second-stage table pointer (SSPTPTR)" },
+  { code: 0x7b, id: "SSS.4", qualified: true, text: "invalid second-stage table pointer (SSPTPTR table unreadable)" },
   { code: 0x7c, id: "SSS.5", qualified: true, text: "second-stage A/D update needed in a non-snooped walk (PWSNP=0)" },
   { code: 0x80, id: "SGN.1", qualified: true, text: "non-canonical first-stage input address" },
   { code: 0x81, id: "SGN.2", qualified: true, text: "user request to a supervisor page (U/S=0)" },

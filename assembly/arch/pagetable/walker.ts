@@ -150,7 +150,13 @@ export function walk(ws: WalkState): u32 {
 /** Sets the leaf's dirty flag after a write was granted. Returns W_OK or the reason it could not. */
 export function walkSetDirty(ws: WalkState): u32 {
   const level = ws.leafLevel;
-  const e = unchecked(ws.entry[level]);
+  // Re-read the leaf: an A/D write made since the walk (e.g. into the page holding this very
+  // table) may already have changed it.
+  const pa = unchecked(ws.entryPa[level]);
+  const page = gmPage(pa);
+  if (DEBUG) assert(page != 0);
+  const e = load<u64>(page + <usize>(pa & 0xfff));
+  unchecked((ws.entry[level] = e));
   const d = ws.fmt == FMT_VTD_FS ? FS_D : SS_D;
   if ((e & d) != 0) return W_OK;
   return writeEntry(ws, level, e | d);

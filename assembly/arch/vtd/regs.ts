@@ -24,6 +24,7 @@ export let ecapPrs: bool = false;
 export let ecapErs: bool = false;
 export let ecapSrs: bool = false;
 export let ecapPasid: bool = false;
+export let ecapSmts: bool = false;
 export let ecapSsads: bool = false;
 export let ecapSsts: bool = false;
 export let ecapFsts: bool = false;
@@ -59,6 +60,7 @@ export function vtdSyncRegs(): void {
   ecapErs = bit(ecap, 30);
   ecapSrs = bit(ecap, 31);
   ecapPasid = bit(ecap, 40);
+  ecapSmts = bit(ecap, 43);
   ecapSsads = bit(ecap, 45);
   ecapSsts = bit(ecap, 46);
   ecapFsts = bit(ecap, 47);

@@ -165,7 +165,7 @@ export function vtdTranslate(req: usize, res: usize): void {
     return;
   }
   if (regs.ttm == 0) translateLegacy(req, res, addr, flags, kind);
-  else if (regs.ttm == 1) translateScalable(req, res, addr, flags, kind);
+  else if (regs.ttm == 1 && regs.ecapSmts) translateScalable(req, res, addr, flags, kind);
   else if (regs.ttm == 3 && regs.ecapAdms) {
     // Abort-DMA mode (TTM=11, ECAP.ADMS): every DMA request is blocked; no fault is recorded.
     store<u8>(res, ST_BLOCKED, RES_STATUS);
@@ -200,7 +200,7 @@ function translateLegacy(req: usize, res: usize, addr: u64, flags: u32, kind: u3
   store<u32>(res, <u32>field(c1, 23, 8), RES_DID);
   store<u8>(res, <u8>(0x10 | tt), RES_PGTT);
   if (tt == 3 || (tt == TT_SS_DT && !regs.ecapDt) || (tt == TT_PT && !regs.ecapPt)) return fault(res, abi.FR_LCT_4, fpd, 0);
-  if (tt != TT_PT && ((regs.capSagaw >> aw) & 1) == 0) return fault(res, abi.FR_LCT_4, fpd, 0);
+  if (tt != TT_PT && !awSupported(aw)) return fault(res, abi.FR_LCT_4, fpd, 0);
 
   // 3. Translation requests and translated requests need TT=01.
   if ((kind == KIND_ATS || (flags & RQF_TRANSLATED) != 0) && tt != TT_SS_DT) return fault(res, abi.FR_LCT_5, fpd, 0);
@@ -219,7 +219,8 @@ function translateLegacy(req: usize, res: usize, addr: u64, flags: u32, kind: u3
   const write = kind == KIND_MWR;
   if (f != W_OK) {
     let code: u8;
-    if (f == W_ACCESS) code = abi.FR_LSL_1;
+    // The table SSPTPTR points at cannot be read: invalid context programming (LCT.4).
+    if (f == W_ACCESS) code = ws.faultLevel == ws.levels - 1 ? abi.FR_LCT_4 : abi.FR_LSL_1;
     else if (f == W_RESERVED) code = abi.FR_LSL_2;
     else if (f == W_INPUT) code = abi.FR_LGN_1;
     else code = write ? abi.FR_LGN_2 : abi.FR_LGN_3; // not present: R=W=0
@@ -233,6 +234,12 @@ function translateLegacy(req: usize, res: usize, addr: u64, flags: u32, kind: u3
   if (inInterruptRange(ws.oa)) return fault(res, abi.FR_LGN_4, fpd, 0);
   setPermFlags(res, ws.permR, ws.permW, false, true);
   success(res, ws.oa, flags, snoopLegacy(tt, ws.snp));
+}
+
+/** AW (levels - 2) is 1, 2 or 3 and advertised in CAP.SAGAW; other encodings are reserved. */
+// @ts-ignore: decorator
+@inline function awSupported(aw: u32): bool {
+  return aw >= 1 && aw <= 3 && ((regs.capSagaw >> aw) & 1) != 0;
 }
 
 /** Second-stage walk configuration shared by legacy, SS-only and nested translation. */
@@ -350,7 +357,7 @@ function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: 
     pgtt == 0 || pgtt > PGTT_PT ||
     (pgtt == PGTT_FS && !regs.ecapFsts) || (pgtt == PGTT_SS && !regs.ecapSsts) ||
     (pgtt == PGTT_NESTED && !(regs.ecapNest && regs.ecapFsts && regs.ecapSsts)) || (pgtt == PGTT_PT && !regs.ecapPt) ||
-    (usesSs && ((regs.capSagaw >> aw) & 1) == 0) ||
+    (usesSs && !awSupported(aw)) ||
     (usesFs && (fspm > 1 || (fspm == 1 && !regs.capFs5lp))) ||
     (ssade && !regs.ecapSsads)
   ) return fault(res, abi.FR_SPT_4, fpd, 0);
@@ -371,9 +378,13 @@ function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: 
   return firstStage(res, addr, flags, kind, priv, exe, fpd, p0, p2, aw, fspm, ssade, walkSnooped, pgsnp, pgtt == PGTT_NESTED);
 }
 
-/** Maps a second-stage walk outcome to its scalable-mode fault code. */
-function ssFaultCode(f: u32, finalGpa: bool): u8 {
-  if (f == W_ACCESS) return abi.FR_SSS_1;
+/**
+ * Maps the outcome of second-stage walk `ws` to its scalable-mode fault code. An access error on
+ * the top-level table (the one SSPTPTR points at) is an invalid SSPTPTR (SSS.4), as SFS.4 is for
+ * FSPTPTR.
+ */
+function ssFaultCode(ws: WalkState, f: u32, finalGpa: bool): u8 {
+  if (f == W_ACCESS) return ws.faultLevel == ws.levels - 1 ? abi.FR_SSS_4 : abi.FR_SSS_1;
   if (f == W_NOT_PRESENT) return abi.FR_SSS_2;
   if (f == W_RESERVED) return abi.FR_SSS_3;
   if (f == W_AD_NOSNOOP) return abi.FR_SSS_5;
@@ -394,25 +405,26 @@ function secondStageOnly(
   reads += ws.reads;
   if (f != W_OK) {
     if (kind == KIND_ATS && f == W_NOT_PRESENT) return atsNoAccess(res, flags);
-    return fault(res, ssFaultCode(f, true), fpd, ws.faultLevel + 1);
+    return fault(res, ssFaultCode(ws, f, true), fpd, ws.faultLevel + 1);
   }
   recordLeaf(res, ws);
   store<u64>(res, walkLeafPa(ws), RES_S2_LEAF_PA);
   const by = snoopScalable(PGTT_SS, pgsnp, ws.snp);
-  if (kind == KIND_ATS) {
-    if (ws.permW && (flags & RQF_NW) == 0 && ssade) walkSetDirty(ws);
-    return atsComplete(res, flags, ws.oa, ws.permR, ws.permW, ws.permR, true, false, by);
-  }
+  const ats = kind == KIND_ATS;
   // An execute request needs read permission here (the SS X bit is not modelled; see README).
   const write = kind == KIND_MWR;
-  if (write && !ws.permW) return fault(res, abi.FR_SGN_6, fpd, ws.leafLevel + 1);
-  if (!write && !ws.permR) return fault(res, abi.FR_SGN_7, fpd, ws.leafLevel + 1);
-  if (write && ssade) {
+  if (!ats) {
+    if (write && !ws.permW) return fault(res, abi.FR_SGN_6, fpd, ws.leafLevel + 1);
+    if (!write && !ws.permR) return fault(res, abi.FR_SGN_7, fpd, ws.leafLevel + 1);
+    if (inInterruptRange(ws.oa)) return fault(res, abi.FR_SGN_8, fpd, 0);
+  }
+  // Dirty: a granted DMA write, or an ATS completion that grants write (NW=0).
+  if (ssade && ws.permW && (write || (ats && (flags & RQF_NW) == 0))) {
     const d = walkSetDirty(ws);
-    if (d != W_OK) return fault(res, ssFaultCode(d, true), fpd, ws.leafLevel + 1);
+    if (d != W_OK) return fault(res, ssFaultCode(ws, d, true), fpd, ws.leafLevel + 1);
     store<u64>(res, walkLeafPte(ws), RES_LEAF_PTE);
   }
-  if (inInterruptRange(ws.oa)) return fault(res, abi.FR_SGN_8, fpd, 0);
+  if (ats) return atsComplete(res, flags, ws.oa, ws.permR, ws.permW, ws.permR, true, false, by);
   setPermFlags(res, ws.permR, ws.permW, exe && ws.permR, true);
   success(res, ws.oa, flags, by);
 }
@@ -443,7 +455,7 @@ function firstStage(
   const top = fs.levels - 1;
   if (f != W_OK) {
     const level = fs.faultLevel + 1;
-    if (f == W_S2) return fault(res, ssFaultCode(ss.fault, false), fpd, ss.faultLevel + 1);
+    if (f == W_S2) return fault(res, ssFaultCode(ss, ss.fault, false), fpd, ss.faultLevel + 1);
     if (kind == KIND_ATS && f == W_NOT_PRESENT) return atsNoAccess(res, flags);
     let code: u8;
     if (f == W_ACCESS) code = fs.faultLevel == top ? abi.FR_SFS_4 : abi.FR_SFS_1;
@@ -481,7 +493,7 @@ function firstStage(
     reads += ss.reads;
     if (f2 != W_OK) {
       if (kind == KIND_ATS && f2 == W_NOT_PRESENT) return atsNoAccess(res, flags);
-      return fault(res, ssFaultCode(f2, true), fpd, ss.faultLevel + 1);
+      return fault(res, ssFaultCode(ss, f2, true), fpd, ss.faultLevel + 1);
     }
     store<u64>(res, walkLeafPa(ss), RES_S2_LEAF_PA);
     ssR = ss.permR;
@@ -497,6 +509,7 @@ function firstStage(
   }
   const by = snoopScalable(nested ? PGTT_NESTED : PGTT_FS, pgsnp, ssSnp);
   const w = canWrite && ssW;
+  if (kind != KIND_ATS && inInterruptRange(pa)) return fault(res, abi.FR_SGN_8, fpd, 0);
   if (write || (kind == KIND_ATS && w && (flags & RQF_NW) == 0)) {
     // Dirty flags: the first-stage leaf, then (nested, SSADE) the second-stage leaf of the GPA.
     // Under nesting the FS leaf's page needs stage-2 write permission (SFS.8).
@@ -504,13 +517,12 @@ function firstStage(
     if (d != W_OK) return fault(res, d == W_AD_NOSNOOP ? abi.FR_SFS_9 : abi.FR_SFS_8, fpd, fs.leafLevel + 1);
     if (nested && ssade) {
       const d2 = walkSetDirty(ss);
-      if (d2 != W_OK) return fault(res, ssFaultCode(d2, true), fpd, ss.leafLevel + 1);
+      if (d2 != W_OK) return fault(res, ssFaultCode(ss, d2, true), fpd, ss.leafLevel + 1);
     }
     store<u64>(res, walkLeafPte(fs), RES_LEAF_PTE);
   }
   if (fs.global) store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_GLOBAL, RES_FLAGS);
   if (kind == KIND_ATS) return atsComplete(res, flags, pa, ssR, w, canExec && ssR, fs.permU, fs.global, by);
-  if (inInterruptRange(pa)) return fault(res, abi.FR_SGN_8, fpd, 0);
   setPermFlags(res, ssR, w, canExec && ssR, fs.permU);
   success(res, pa, flags, by);
 }
