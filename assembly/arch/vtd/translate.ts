@@ -138,7 +138,15 @@ export function vtdTranslate(req: usize, res: usize): void {
   const addr = load<u64>(req, REQ_ADDR);
   const flags = load<u32>(req, REQ_FLAGS);
   const kind = flags & RQF_KIND_MASK;
-  memory.fill(res, 0, abi.RES_SIZE);
+  // Clear the 64-byte record with plain stores (V8 turns memory.fill into an out-of-line call).
+  store<u64>(res, 0, 0);
+  store<u64>(res, 0, 8);
+  store<u64>(res, 0, 16);
+  store<u64>(res, 0, 24);
+  store<u64>(res, 0, 32);
+  store<u64>(res, 0, 40);
+  store<u64>(res, 0, 48);
+  store<u64>(res, 0, 56);
   store<u32>(res, NO_PASID, RES_PASID);
   store<u8>(res, 12, RES_PAGE_LG2);
   reads = 0;
