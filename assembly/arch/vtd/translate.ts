@@ -516,7 +516,10 @@ function firstStage(
     store<u8>(res, <u8>pageLg2, RES_PAGE_LG2);
   }
   const by = snoopScalable(nested ? PGTT_NESTED : PGTT_FS, pgsnp, ssSnp);
-  const w = canWrite && ssW;
+  // An ATS completion reports the rights of the privilege the device asked for: none for a user
+  // request to a supervisor page (no fault: the device sees R=W=0).
+  const allowed = !(user && !fs.permU);
+  const w = allowed && canWrite && ssW;
   if (kind != KIND_ATS && inInterruptRange(pa)) return fault(res, abi.FR_SGN_8, fpd, 0);
   if (write || (kind == KIND_ATS && w && (flags & RQF_NW) == 0)) {
     // Dirty flags: the first-stage leaf, then (nested, SSADE) the second-stage leaf of the GPA.
@@ -530,7 +533,7 @@ function firstStage(
     store<u64>(res, walkLeafPte(fs), RES_LEAF_PTE);
   }
   if (fs.global) store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_GLOBAL, RES_FLAGS);
-  if (kind == KIND_ATS) return atsComplete(res, flags, pa, ssR, w, canExec && ssR, fs.permU, fs.global, by);
+  if (kind == KIND_ATS) return atsComplete(res, flags, pa, allowed && ssR, w, allowed && canExec && ssR, fs.permU, fs.global, by);
   setPermFlags(res, ssR, w, canExec && ssR, fs.permU);
   success(res, pa, flags, by);
 }
