@@ -9,6 +9,7 @@ import { VtdPlatform } from "../src/platform.ts";
 import type { Core, Request } from "../src/core/core.ts";
 import type { Domain } from "../src/guest/vtd-builder.ts";
 import { RING_RECORDS, REQ_SIZE } from "../src/core/abi.ts";
+import { mulberry32 } from "../src/util/prng.ts";
 
 /** 32-bit words per request record. */
 export const REQ_WORDS = REQ_SIZE / 4;
@@ -42,18 +43,6 @@ export interface Workload {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------------
-
-/** mulberry32: a small deterministic 32-bit PRNG; returns a function yielding u32 values. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /**
  * A bijection of [0, 2^bits): x -> (x * mul + add) mod 2^bits with `mul` odd. Used to scatter page

@@ -7,19 +7,13 @@
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { Prng } from "../src/util/prng.ts";
 
 const dir = fileURLToPath(new URL("../examples/vtd-sm/", import.meta.url));
 const hex = (n: bigint | number) => "0x" + n.toString(16);
 
-// mulberry32: a small deterministic PRNG
-let seed = 0x1f2e3d4c;
-const rnd = () => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const prng = new Prng(0x1f2e3d4c);
+const rnd = () => prng.float();
 const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
 
 const NIC = "00:02.0", GPU = "00:03.0", ACC = "00:04.0", STRAY = "00:05.0";

@@ -19,6 +19,7 @@ import { VtdPlatform } from "../../src/platform.ts";
 import { Core, type CoreBuild, type Request, type Result } from "../../src/core/core.ts";
 import { vtdFaults } from "../../src/core/abi.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/config/vtd-regs.ts";
+import { Prng } from "../../src/util/prng.ts";
 
 // includeErrorInReport: show the failed assertion or the core's trap message in the report.
 const seedOpts: fc.Parameters<unknown> = {
@@ -336,20 +337,14 @@ test("round trip: random nested mappings (FS 4/5-level over SS 4/5-level) transl
 
 // ---- 2. robustness on random memory -------------------------------------------------------------
 
-/** mulberry32: a small deterministic PRNG; the bulk memory contents come from one drawn seed. */
+/** Draws over one deterministic stream (src/util/prng.ts); the bulk memory contents come from one drawn seed. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const u32 = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-  const f = () => u32() / 2 ** 32;
-  const u64 = () => (BigInt(u32()) << 32n) | BigInt(u32());
-  const int = (n: number) => Math.floor(f() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const r = new Prng(seed);
+  const u32 = r.u32;
+  const f = () => r.float();
+  const u64 = () => r.u64();
+  const int = (n: number) => r.int(n);
+  const pick = <T>(xs: readonly T[]): T => r.pick(xs);
   /** 12 low bits, sparse (each bit set with probability 1/4). */
   const sparse12 = () => BigInt(u32() & u32() & 0xfff);
   return { u32, f, u64, int, pick, sparse12 };

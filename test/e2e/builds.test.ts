@@ -17,21 +17,16 @@ import { VtdPlatform } from "../../src/platform.ts";
 import type { CoreBuild, Request, Result } from "../../src/core/core.ts";
 import type { Domain, MapOptions } from "../../src/guest/vtd-builder.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/config/vtd-regs.ts";
+import { Prng } from "../../src/util/prng.ts";
 
-/** mulberry32: deterministic, the same sequence for both builds. */
+/** Deterministic draws (src/util/prng.ts): the same sequence for both builds. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const u32 = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-  const f = () => u32() / 2 ** 32;
-  const int = (n: number) => Math.floor(f() * n);
-  const big = (bits: number) => ((BigInt(u32()) << 32n) | BigInt(u32())) & ((1n << BigInt(bits)) - 1n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const r = new Prng(seed);
+  const u32 = r.u32;
+  const f = () => r.float();
+  const int = (n: number) => r.int(n);
+  const big = (bits: number) => r.bits(bits);
+  const pick = <T>(xs: readonly T[]): T => r.pick(xs);
   return { u32, f, int, big, pick };
 }
 type Rng = ReturnType<typeof prng>;
