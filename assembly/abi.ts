@@ -6,6 +6,10 @@ export const RING_RECORDS: u32 = 0x1000;
 export const CTRL_BASE: u32 = 0x0;
 export const STATS_BASE: u32 = 0x1000;
 export const FAULT_COUNTS_BASE: u32 = 0x2000;
+export const CACHE_STATS_BASE: u32 = 0x2800;
+export const CACHE_COUNT: u32 = 0x10;
+export const CACHE_CFG_SIZE: u32 = 0x10;
+export const CACHE_STATS_SIZE: u32 = 0x40;
 export const STAGE_BASE: u32 = 0x3000;
 export const STAGE_QWORDS: u32 = 0x2000;
 export const REQ_BASE: u32 = 0x13000;
@@ -23,11 +27,40 @@ export const CTRL_GSTS: u32 = 0x18;
 export const CTRL_PHYS_ADDR_BITS: u32 = 0x1c;
 export const CTRL_OPTIONS: u32 = 0x20;
 export const CTRL_PGSNP_NO_SC: u32 = 0x24;
+export const CTRL_SEED: u32 = 0x28;
+export const CTRL_CACHES: u32 = 0x100;
 
 // option bits
 export const OPT_NESTED_SS_SNP: u32 = 0x1;
 export const OPT_PT_PGSNP: u32 = 0x2;
 export const OPT_SNP_RSVD_NO_SC: u32 = 0x4;
+
+// cache configuration record
+export const CCFG_ENTRIES: u32 = 0x0;
+export const CCFG_ASSOC: u32 = 0x4;
+export const CCFG_POLICY: u32 = 0x8;
+export const CCFG_ENABLED: u32 = 0xc;
+
+// cache ids
+export const CACHE_IOTLB: u32 = 0x0;
+export const CACHE_CONTEXT_CACHE: u32 = 0x1;
+export const CACHE_PASID_CACHE: u32 = 0x2;
+export const CACHE_PWC_FS_PDE: u32 = 0x3;
+export const CACHE_PWC_FS_PDPE: u32 = 0x4;
+export const CACHE_PWC_FS_PML4E: u32 = 0x5;
+export const CACHE_PWC_FS_PML5E: u32 = 0x6;
+export const CACHE_PWC_SS_PDE: u32 = 0x7;
+export const CACHE_PWC_SS_PDPE: u32 = 0x8;
+export const CACHE_PWC_SS_PML4E: u32 = 0x9;
+export const CACHE_PWC_SS_PML5E: u32 = 0xa;
+export const CACHE_DEVICE_TLB: u32 = 0xb;
+
+// replacement policies
+export const POLICY_LRU: u32 = 0x0;
+export const POLICY_PLRU: u32 = 0x1;
+export const POLICY_FIFO: u32 = 0x2;
+export const POLICY_RANDOM: u32 = 0x3;
+export const POLICY_ROUND_ROBIN: u32 = 0x4;
 
 // PGSNP when ECAP.SC=0
 export const PGSNP_NO_SC_RESERVED: u32 = 0x0;

@@ -6,11 +6,17 @@ import { STAGE_BASE, STAGE_QWORDS } from "./abi";
 import { gmInit, gmPage, gmPageForWrite, gmPageCount, GUEST_PA_BITS } from "./common/guest-memory";
 import { vtdInit } from "./arch/vtd/translate";
 import { runBatch } from "./engine/run";
+import { cachesConfigure } from "./uarch/vtd-caches";
 
 /** Sets up guest memory and walk state. Call once after instantiation. */
 export function init(): void {
   gmInit();
   vtdInit();
+}
+
+/** (Re)builds the caches from the configuration block (empty caches, counters at zero). */
+export function configure(): void {
+  cachesConfigure();
 }
 
 /** Translates `n` request records (n <= RING_RECORDS); returns n. */

@@ -7,6 +7,8 @@ import { Core, type CoreBuild, type Request, type Result } from "./core/core.ts"
 import { Opt, PgsnpNoSc } from "./core/abi.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP } from "./config/vtd-regs.ts";
 import { PageAllocator, VtdBuilder } from "./guest/vtd-builder.ts";
+import { resolveCaches, type CacheConfig } from "./config/caches.ts";
+import type { CacheName } from "./core/abi.ts";
 
 /** The points of snoop behaviour the spec leaves open (README "Snoop decision"). */
 export interface SnoopOptions {
@@ -37,6 +39,18 @@ export interface PlatformOptions {
   /** Host address width (HAW): entry address bits from here to 51 are reserved. Default 52. */
   physAddrBits?: number;
   snoop?: Partial<SnoopOptions>;
+  /**
+   * Cache geometry and policy per cache (catalogue defaults for what is not given), or "off": no
+   * caches at all, every request reads every structure (the architecture alone).
+   */
+  caches?: Partial<Record<CacheName, Partial<CacheConfig>>> | "off";
+  /** Seed of the random replacement policy. */
+  seed?: number;
+}
+
+/** Every cache disabled. */
+export function cachesOff(): Record<CacheName, Partial<CacheConfig>> {
+  return Object.fromEntries(Object.keys(resolveCaches()).map((n) => [n, { enable: false }])) as Record<CacheName, Partial<CacheConfig>>;
 }
 
 export class VtdPlatform {
@@ -60,6 +74,7 @@ export class VtdPlatform {
     const physAddrBits = o.physAddrBits ?? 52;
     if (!Number.isInteger(physAddrBits) || physAddrBits < 32 || physAddrBits > 52) throw new RangeError(`physAddrBits ${physAddrBits} must be 32..52`);
     this.core.setOptions({ physAddrBits, options, pgsnpNoSc });
+    this.core.configureCaches(resolveCaches(o.caches === "off" ? cachesOff() : o.caches), o.seed ?? 1);
     this.alloc = new PageAllocator(this.core, o.tableBase ?? 0x1000_0000n);
     this.builder = new VtdBuilder(this.core, this.alloc, o.mode ?? "scalable", cap, ecap);
   }

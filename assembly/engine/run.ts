@@ -4,6 +4,7 @@ import { DEBUG } from "../common/debug";
 import { REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
 import { vtdTranslate } from "../arch/vtd/translate";
+import { cachesSyncStats } from "../uarch/vtd-caches";
 
 export function runBatch(n: u32): u32 {
   if (DEBUG) assert(n <= RING_RECORDS);
@@ -15,5 +16,6 @@ export function runBatch(n: u32): u32 {
     req += REQ_SIZE;
     res += RES_SIZE;
   }
+  cachesSyncStats();
   return n;
 }

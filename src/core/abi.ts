@@ -7,8 +7,9 @@
  * static data and heap (guest-memory pages, walk state) start at `HEAP_BASE` (asc `memoryBase`).
  *
  * ```
- * 0x00000  CTRL    control block: registers, options, derived state (4 KiB)
+ * 0x00000  CTRL    control block: registers, options, cache geometry (4 KiB)
  * 0x01000  STATS   counters, u64 each (4 KiB), then fault counts by reason code (256 x u64)
+ * 0x02800  CSTATS  per-cache counters (CACHE_COUNT x 8 x u64)
  * 0x03000  STAGE   staging buffer for host<->guest-memory copies (64 KiB = 8192 qwords)
  * 0x13000  REQ     request ring  (RING_RECORDS x REQ_SIZE)
  * ...      RES     result ring   (RING_RECORDS x RES_SIZE)
@@ -21,6 +22,7 @@ export const RING_RECORDS = 4096;
 export const CTRL_BASE = 0x0;
 export const STATS_BASE = 0x1000;
 export const FAULT_COUNTS_BASE = 0x2000; // 256 x u64, indexed by fault reason code
+export const CACHE_STATS_BASE = 0x2800; // CACHE_COUNT x CACHE_STATS_SIZE bytes
 export const STAGE_BASE = 0x3000;
 export const STAGE_QWORDS = 8192;
 export const REQ_BASE = STAGE_BASE + STAGE_QWORDS * 8;
@@ -38,7 +40,35 @@ export const Ctrl = {
   PHYS_ADDR_BITS: 0x1c, // u32, host physical address width (HAW), 39..52
   OPTIONS: 0x20, // u32, OPT_* bits below
   PGSNP_NO_SC: 0x24, // u32, PGSNP_NO_SC_* policy below
+  SEED: 0x28, // u32, seed of the random replacement policy
+  CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled } u32 each
 } as const;
+
+/** The caches of the model (uarch/), by index into the CACHES configuration and CSTATS blocks. */
+export const cacheNames = [
+  "iotlb",
+  "contextCache",
+  "pasidCache",
+  "pwcFsPde",
+  "pwcFsPdpe",
+  "pwcFsPml4e",
+  "pwcFsPml5e",
+  "pwcSsPde",
+  "pwcSsPdpe",
+  "pwcSsPml4e",
+  "pwcSsPml5e",
+  "deviceTlb",
+] as const;
+export type CacheName = (typeof cacheNames)[number];
+export const CacheId = Object.fromEntries(cacheNames.map((n, i) => [n, i])) as { [K in CacheName]: number };
+export const CACHE_COUNT = 16;
+export const CACHE_CFG_SIZE = 16;
+export const CacheCfg = { ENTRIES: 0, ASSOC: 4, POLICY: 8, ENABLED: 12 } as const;
+/** Per-cache counters (u64) at CACHE_STATS_BASE + id * CACHE_STATS_SIZE. */
+export const cacheCounterNames = ["lookups", "hits", "misses", "fills", "evictions", "invalidations"] as const;
+export const CACHE_STATS_SIZE = 64;
+export const policyNames = ["lru", "plru", "fifo", "random", "round-robin"] as const;
+export const Policy = { LRU: 0, PLRU: 1, FIFO: 2, RANDOM: 3, ROUND_ROBIN: 4 } as const;
 
 /** Option bits in Ctrl.OPTIONS (the spec points the fact sheet marks UNSURE). */
 export const Opt = {

@@ -15,6 +15,7 @@ interface CoreExports {
   memWrite(lo: number, hi: number, n: number): number;
   memRead(lo: number, hi: number, n: number): number;
   guestPages(): number;
+  configure(): void;
 }
 
 const modules = new Map<CoreBuild, WebAssembly.Module>();
@@ -144,6 +145,33 @@ export class Core {
     this.u32[(abi.CTRL_BASE + abi.Ctrl.PHYS_ADDR_BITS) >>> 2] = o.physAddrBits;
     this.u32[(abi.CTRL_BASE + abi.Ctrl.OPTIONS) >>> 2] = o.options;
     this.u32[(abi.CTRL_BASE + abi.Ctrl.PGSNP_NO_SC) >>> 2] = o.pgsnpNoSc;
+  }
+
+  /** Writes every cache's geometry and policy and rebuilds the caches (empty, counters zero). */
+  configureCaches(caches: Record<abi.CacheName, { entries: number; assoc: number; policy: (typeof abi.policyNames)[number]; enable: boolean }>, seed = 1): void {
+    this.views();
+    this.u32[(abi.CTRL_BASE + abi.Ctrl.SEED) >>> 2] = seed >>> 0;
+    for (const name of abi.cacheNames) {
+      const c = caches[name];
+      const o = (abi.CTRL_BASE + abi.Ctrl.CACHES + abi.CacheId[name] * abi.CACHE_CFG_SIZE) >>> 2;
+      this.u32[o + abi.CacheCfg.ENTRIES / 4] = c.entries;
+      this.u32[o + abi.CacheCfg.ASSOC / 4] = c.assoc;
+      this.u32[o + abi.CacheCfg.POLICY / 4] = abi.policyNames.indexOf(c.policy);
+      this.u32[o + abi.CacheCfg.ENABLED / 4] = c.enable ? 1 : 0;
+    }
+    this.ex.configure();
+    this.views();
+  }
+
+  /** Counters of every cache (zero for a disabled cache). */
+  cacheStats(): Record<abi.CacheName, Record<(typeof abi.cacheCounterNames)[number], bigint>> {
+    this.views();
+    const out = {} as Record<abi.CacheName, Record<(typeof abi.cacheCounterNames)[number], bigint>>;
+    for (const name of abi.cacheNames) {
+      const base = (abi.CACHE_STATS_BASE + abi.CacheId[name] * abi.CACHE_STATS_SIZE) >>> 3;
+      out[name] = Object.fromEntries(abi.cacheCounterNames.map((k, i) => [k, this.u64[base + i]!])) as Record<(typeof abi.cacheCounterNames)[number], bigint>;
+    }
+    return out;
   }
 
   // ---- guest memory -----------------------------------------------------------------------------

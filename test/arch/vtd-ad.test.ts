@@ -123,7 +123,7 @@ function fsPlatform(o: {
   clearUpperA?: boolean;
   sre?: boolean;
 }): FsSetup {
-  const p = new VtdPlatform({ build: BUILD });
+  const p = new VtdPlatform({ caches: "off", build: BUILD });
   const b = p.builder;
   const levels = o.levels ?? 4;
   const pageSize = o.pageSize ?? K4;
@@ -330,7 +330,7 @@ function ssPlatform(o: {
 }) {
   const legacy = o.legacy ?? false;
   // SAGAW bit 9 (3-level) added to the default profile, which has 4- and 5-level only.
-  const p = new VtdPlatform({ build: BUILD, mode: legacy ? "legacy" : "scalable", ecap: o.ecap, cap: DEFAULT_CAP | bit(9) });
+  const p = new VtdPlatform({ caches: "off", build: BUILD, mode: legacy ? "legacy" : "scalable", ecap: o.ecap, cap: DEFAULT_CAP | bit(9) });
   const b = p.builder;
   const levels = o.levels ?? 4;
   const pageSize = o.pageSize ?? K4;
@@ -382,7 +382,7 @@ test("SS without SSADE: no A or D is ever written", () => {
 });
 
 test("SS without SSADE, request without PASID (RID_PASID): no A or D", () => {
-  const p = new VtdPlatform({ build: BUILD });
+  const p = new VtdPlatform({ caches: "off", build: BUILD });
   const d = p.builder.createDomain({ id: 1, type: "ss" });
   p.builder.map(d, 0x10000n, 0x8000_0000n, 0x1000n);
   p.builder.attach({ sid: SID, domain: 1 });
@@ -494,7 +494,7 @@ test("SS SSADE ATS with a non-snooped walk: write permission is never granted wi
 // ---- nested --------------------------------------------------------------------------------------
 
 function nestedPlatform(o: { ssade: boolean; fsLevels?: number; ssLevels?: number; ssWrite?: boolean; presetAccessed?: boolean }) {
-  const p = new VtdPlatform({ build: BUILD });
+  const p = new VtdPlatform({ caches: "off", build: BUILD });
   const b = p.builder;
   const fsLevels = o.fsLevels ?? 4, ssLevels = o.ssLevels ?? 4;
   const parent = b.createDomain({ id: 20, type: "ss", levels: ssLevels });
@@ -617,7 +617,7 @@ test("nested SSADE: a DMA write into the page holding its own FS leaf counts eac
   // maps that page is both the table page's SS leaf and the final GPA's SS leaf. With A preset and
   // D clear in the FS leaf, the write sets D in that SS leaf (for the FS D update) and D in the FS
   // leaf: two updates. Setting an already-set D again is not an A/D update.
-  const p = new VtdPlatform({ build: BUILD });
+  const p = new VtdPlatform({ caches: "off", build: BUILD });
   const b = p.builder;
   const parent = b.createDomain({ id: 20, type: "ss" });
   const d = b.createDomain({ id: 21, type: "nested", parent: 20 });

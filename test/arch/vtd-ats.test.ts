@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
 
 function fsPlatform(ats: boolean) {
-  const p = new VtdPlatform({ build: "debug" });
+  const p = new VtdPlatform({ caches: "off", build: "debug" });
   const b = p.builder;
   const d = b.createDomain({ id: 1, type: "fs", presetAccessed: false });
   b.map(d, 0x7000_0000n, 0x12_0000_0000n, 0x1000n, { user: false }); // supervisor page
@@ -50,7 +50,7 @@ test("Global and N: G from the leaf; N (no-snoop allowed) unless PGSNP forces sn
   const r = p.translateOne(ats(0x7000_2000n));
   assert.ok(r.global);
   assert.ok(r.nsAllowed);
-  const q = new VtdPlatform({ build: "debug" });
+  const q = new VtdPlatform({ caches: "off", build: "debug" });
   const d = q.builder.createDomain({ id: 1, type: "fs" });
   q.builder.map(d, 0x1000n, 0x2000n, 0x1000n);
   q.builder.attach({ sid: 0x8, pasid: 1, domain: 1, ats: true, pgsnp: true });
@@ -81,7 +81,7 @@ test("translated requests with DTE=1 pass through untranslated", () => {
 
 test("legacy mode: ATS and translated requests need TT=01 (LCT.5 otherwise)", () => {
   for (const tt01 of [false, true]) {
-    const p = new VtdPlatform({ build: "debug", mode: "legacy" });
+    const p = new VtdPlatform({ caches: "off", build: "debug", mode: "legacy" });
     const d = p.builder.createDomain({ id: 3, type: "ss" });
     p.builder.map(d, 0x5000n, 0x9000n, 0x1000n, { write: false });
     p.builder.attach({ sid: 0x20, domain: 3, ats: tt01 });

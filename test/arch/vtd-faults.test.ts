@@ -183,7 +183,7 @@ class Fx {
 }
 
 function platform(env: Env, s: Setup, mode: "legacy" | "scalable"): VtdPlatform {
-  return new VtdPlatform({ build: env.build, mode, ...s.plat });
+  return new VtdPlatform({ caches: "off", build: env.build, mode, ...s.plat });
 }
 
 /** Attaches `domain` to SID for requests without PASID (RID_PASID) and with PASID. */

@@ -193,7 +193,7 @@ const PASID = 0x1d3;
 
 function buildPlatform(kind: Kind, maps: Mapping[], fsLevels: number, ssLevels: number, build: CoreBuild): VtdPlatform {
   const info = kindInfo(kind, fsLevels);
-  const p = new VtdPlatform({ build, mode: info.legacy ? "legacy" : "scalable", tableBase: TABLE_BASE });
+  const p = new VtdPlatform({ caches: "off", build, mode: info.legacy ? "legacy" : "scalable", tableBase: TABLE_BASE });
   const b = p.builder;
   let dom;
   if (info.nested) {
@@ -572,7 +572,7 @@ for (const mode of ["legacy", "scalable"] as const) {
     test(`${mode} ${build}: an address width field the unit does not support (AW=4 with CAP.SAGAW bit 12 set, a reserved bit) is invalid programming, not a 6-level walk`, () => {
       // CAP.SAGAW bit 4 (CAP bit 12) is reserved: there is no 6-level table. AW values above 3 in a
       // context entry (legacy) or PASID entry (scalable) are invalid programming: LCT.4 / SPT.4.
-      const p = new VtdPlatform({ build, mode, cap: DEFAULT_CAP | bit(12) });
+      const p = new VtdPlatform({ caches: "off", build, mode, cap: DEFAULT_CAP | bit(12) });
       const d = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
       p.builder.map(d, 0x1000n, 0x2000_0000n, 0x1000n);
       p.builder.attach({ sid: 0x100, domain: 1 });

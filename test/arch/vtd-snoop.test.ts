@@ -139,7 +139,7 @@ function caseName(c: Case): string {
 /** Builds the platform for one case and returns the requests to issue and the expected output address. */
 function build(c: Case, b: CoreBuild): { p: VtdPlatform; reqs: Request[]; pa: bigint } {
   const ecap = setField(DEFAULT_ECAP, ecapFields.SC, c.sc ? 1n : 0n);
-  const p = new VtdPlatform({ build: b, mode: isLegacy(c.mode) ? "legacy" : "scalable", cap: DEFAULT_CAP, ecap, snoop: c.opts });
+  const p = new VtdPlatform({ caches: "off", build: b, mode: isLegacy(c.mode) ? "legacy" : "scalable", cap: DEFAULT_CAP, ecap, snoop: c.opts });
   const bl = p.builder;
   const page = IOVA & ~(PAGE - 1n);
   let pa = PA + (IOVA & (PAGE - 1n));
@@ -237,7 +237,7 @@ for (const b of BUILDS) {
   Snoop(`counters: noSnoopTlps, snooped, nonSnooped, noSnoopForced over a sequence [${b}]`, () => {
     // ECAP.SC=1, default options. Device A: SS domain with a plain page and an SNP page; device B:
     // FS domain attached with PGSNP=1.
-    const p = new VtdPlatform({ build: b, cap: DEFAULT_CAP, ecap: setField(DEFAULT_ECAP, ecapFields.SC, 1n) });
+    const p = new VtdPlatform({ caches: "off", build: b, cap: DEFAULT_CAP, ecap: setField(DEFAULT_ECAP, ecapFields.SC, 1n) });
     const bl = p.builder;
     const ss = bl.createDomain({ id: 1, type: "ss", levels: 4 });
     bl.map(ss, 0x10_0000n, 0x2000_0000n, PAGE);
@@ -282,7 +282,7 @@ for (const b of BUILDS) {
   Snoop(`SNP in 2M and 1G SS leaves forces snoop like a 4K leaf (SC=1; SM SS and legacy) [${b}]`, () => {
     for (const mode of ["scalable", "legacy"] as const) {
       for (const pageSize of [1n << 21n, 1n << 30n]) {
-        const p = new VtdPlatform({ build: b, mode, ecap: setField(DEFAULT_ECAP, ecapFields.SC, 1n) });
+        const p = new VtdPlatform({ caches: "off", build: b, mode, ecap: setField(DEFAULT_ECAP, ecapFields.SC, 1n) });
         const d = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
         const iova = 0x0000_0040_0000_0000n;
         p.builder.map(d, iova, 0x0000_0080_0000_0000n, pageSize, { pageSize, snp: true });
@@ -303,7 +303,7 @@ for (const b of BUILDS) {
   Snoop(`SNP in a non-leaf SS entry is a reserved bit whatever SC (SSS.3 / LSL.2) [${b}]`, () => {
     for (const mode of ["scalable", "legacy"] as const) {
       for (const sc of [0n, 1n]) {
-        const p = new VtdPlatform({ build: b, mode, ecap: setField(DEFAULT_ECAP, ecapFields.SC, sc) });
+        const p = new VtdPlatform({ caches: "off", build: b, mode, ecap: setField(DEFAULT_ECAP, ecapFields.SC, sc) });
         const d = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
         p.builder.map(d, 0x10_0000n, 0x2000_0000n, PAGE);
         // Set SNP in the level-2 (PDE) table pointer that leads to the 4K leaf.

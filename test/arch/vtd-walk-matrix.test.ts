@@ -1,4 +1,5 @@
 /**
+// The architecture alone: these suites run with every cache off (caches: "off"); test/uarch covers the caches.
  * VT-d page-walk matrix, in the style of Linux generic_pt's kunit_fmt_cfgs: one parameterised suite
  * over every (translation type x level count x page size) the model supports.
  *
@@ -180,7 +181,7 @@ const LEGACY_STRUCT_READS = 2; // root + context
 /** Builds the tables for `c` and returns the platform and probes (expected results by hand). */
 function setup(c: Cfg, build: CoreBuild): { p: VtdPlatform; probes: Probe[]; req: (addr: bigint, op: "MRd" | "MWr") => Request; roFault: string } {
   const legacy = c.kind === "legacy-ss" || c.kind === "legacy-pt";
-  const p = new VtdPlatform({ build, mode: legacy ? "legacy" : "scalable", cap: matrixCap(), ecap: DEFAULT_ECAP });
+  const p = new VtdPlatform({ caches: "off", build, mode: legacy ? "legacy" : "scalable", cap: matrixCap(), ecap: DEFAULT_ECAP });
   const b = p.builder;
   const core = p.core;
   const probes: Probe[] = [];
@@ -404,7 +405,7 @@ const FS_P = 1n, FS_RW = 2n, FS_US = 4n, FS_A = 1n << 5n, FS_D = 1n << 6n, FS_PS
 
 /** An SS-only (or legacy) device whose domain maps one page of `page` at `iova` (builder writes any PS leaf). */
 function ssLargePage(build: CoreBuild, mode: "scalable" | "legacy", sslps: bigint, levels: number, page: PageName) {
-  const p = new VtdPlatform({ build, mode, cap: matrixCap({ SSLPS: sslps }) });
+  const p = new VtdPlatform({ caches: "off", build, mode, cap: matrixCap({ SSLPS: sslps }) });
   const d = p.builder.createDomain({ id: 9, type: "ss", levels });
   const iova = fromIndices(PAT.D, levels, 0xabcn);
   const pa = paPage(PA_BASE.D, page);
@@ -450,7 +451,7 @@ for (const build of BUILDS) {
     }
   });
   Walk(`SSLPS=0 under nesting: the final GPA's 2M SS leaf is refused (SSS.3) [${build}]`, () => {
-    const p = new VtdPlatform({ build, cap: matrixCap({ SSLPS: 0n }) });
+    const p = new VtdPlatform({ caches: "off", build, cap: matrixCap({ SSLPS: 0n }) });
     const b = p.builder;
     const s2 = b.createDomain({ id: 3, type: "ss", levels: 4 });
     const d = b.createDomain({ id: 7, type: "nested", levels: 4, parent: 3 });
@@ -467,7 +468,7 @@ for (const build of BUILDS) {
   Walk(`FS1GP=0: a hand-written 1G FS leaf is a reserved PS bit (SFS.3); FS1GP=1 accepts it; 2M needs no CAP [${build}]`, () => {
     for (const levels of [4, 5]) {
       for (const fs1gp of [0n, 1n]) {
-        const p = new VtdPlatform({ build, cap: matrixCap({ FS1GP: fs1gp }) });
+        const p = new VtdPlatform({ caches: "off", build, cap: matrixCap({ FS1GP: fs1gp }) });
         const d = p.builder.createDomain({ id: 7, type: "fs", levels });
         const width = 12 + 9 * levels;
         const gva = canonical(fromIndices(PAT.D, levels, 0xabcn), width);

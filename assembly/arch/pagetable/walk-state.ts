@@ -17,6 +17,13 @@ export const W_INPUT: u32 = 4; // input address beyond the width (or non-canonic
 export const W_S2: u32 = 5; // nested: the second-stage walk of a table pointer failed (see s2.fault)
 export const W_S2_READ: u32 = 6; // nested: the second stage does not grant read on a table page
 
+/** Accumulated-permission bits (ANDed over the levels walked so far). */
+export const PERM_R: u32 = 1;
+export const PERM_W: u32 = 2;
+export const PERM_U: u32 = 4;
+export const PERM_X: u32 = 8;
+export const PERM_ALL: u32 = 15;
+
 @final
 export class WalkState {
   // ---- configuration, set by the caller -------------------------------------------------------
@@ -40,6 +47,19 @@ export class WalkState {
   walkSnooped: bool = true;
   /** Second stage for table pointers (nested translation), or null. */
   s2: WalkState | null = null;
+  /**
+   * Resume point (a paging-structure-cache hit): start reading at `resumeLevel` from table
+   * `resumeTable` (a host-physical address even under nesting) with the permissions accumulated
+   * above it. -1: start at the top from `root`.
+   */
+  resumeLevel: i32 = -1;
+  resumeTable: u64 = 0;
+  resumePerms: u32 = 0; // PERM_* bits
+  resumeS2W: bool = false; // nested: stage 2 allows writing the resume table page
+  resumeS2Leaf: u64 = 0; // nested: the SS leaf that maps the resume table page
+  /** Cache tags of this walk's domain (DID, and PASID or TAG_NO_PASID) for the walk caches. */
+  cacheDid: u32 = 0;
+  cacheTag: u32 = 0;
 
   // ---- the request -----------------------------------------------------------------------------
   va: u64 = 0;
@@ -64,4 +84,8 @@ export class WalkState {
   entryS2W: StaticArray<bool> = new StaticArray<bool>(MAX_LEVELS);
   /** Nested: PA of the SS leaf that mapped each first-stage table page (for SS dirty updates). */
   entryS2Leaf: StaticArray<u64> = new StaticArray<u64>(MAX_LEVELS);
+  /** Permissions accumulated down to and including each level's entry (PERM_* bits). */
+  entryPerms: StaticArray<u32> = new StaticArray<u32>(MAX_LEVELS);
+  /** Level the walk started reading at (the top, or the resume level). */
+  firstLevel: u32 = 0;
 }

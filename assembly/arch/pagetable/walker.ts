@@ -10,7 +10,8 @@ import { DEBUG } from "../../common/debug";
 import { mask64 } from "../../common/bits";
 import { gmPage } from "../../common/guest-memory";
 import { FMT_VTD_FS, STATS_BASE, READS_BY_LEVEL, C_AD_WRITES } from "../../abi";
-import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, MAX_LEVELS } from "./walk-state";
+import { walkThroughCaches } from "../../uarch/vtd-caches";
+import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, MAX_LEVELS, PERM_R, PERM_W, PERM_U, PERM_X } from "./walk-state";
 import { ssPresent, ssIsLeaf, ssReserved, ssOutput, SS_R, SS_W, SS_SNP, SS_A, SS_D } from "./fmt/vtd-ss";
 import { fsPresent, fsIsLeaf, fsReserved, fsOutput, FS_RW, FS_US, FS_XD, FS_G, FS_A, FS_EA, FS_D } from "./fmt/vtd-fs";
 
@@ -82,13 +83,32 @@ export function walk(ws: WalkState): u32 {
   let table = ws.root;
   if (DEBUG) assert(ws.levels >= 2 && ws.levels <= MAX_LEVELS);
   let level = ws.levels - 1;
+  // A resumed walk's first table is already host-physical (cached with its stage-2 rights).
+  let resumed = false;
+  if (ws.resumeLevel >= 0) {
+    if (DEBUG) assert(<u32>ws.resumeLevel < level);
+    level = <u32>ws.resumeLevel;
+    table = ws.resumeTable;
+    const p = ws.resumePerms;
+    permR = (p & PERM_R) != 0;
+    permW = (p & PERM_W) != 0;
+    permU = (p & PERM_U) != 0;
+    permX = (p & PERM_X) != 0;
+    resumed = true;
+  }
+  ws.firstLevel = level;
   while (true) {
     let entryPa = table + (((va >>> (12 + 9 * level)) & 511) << 3);
     const s2 = ws.s2;
-    if (s2 !== null) {
-      // Nested: the table pointer is a guest-physical address; translate it through stage 2.
+    if (resumed) {
+      resumed = false;
+      unchecked((ws.entryS2W[level] = ws.resumeS2W));
+      unchecked((ws.entryS2Leaf[level] = ws.resumeS2Leaf));
+    } else if (s2 !== null) {
+      // Nested: the table pointer is a guest-physical address; translate it through stage 2
+      // (which may itself resume from the second-stage paging-structure caches).
       s2.va = entryPa;
-      const f = walk(s2);
+      const f = walkThroughCaches(s2, s2.cacheDid, s2.cacheTag);
       ws.reads += s2.reads;
       ws.faultLevel = level;
       if (f != W_OK) return (ws.fault = W_S2);
@@ -130,6 +150,7 @@ export function walk(ws: WalkState): u32 {
         if (f != W_OK) return (ws.fault = f);
       }
     }
+    unchecked((ws.entryPerms[level] = (permR ? PERM_R : 0) | (permW ? PERM_W : 0) | (permU ? PERM_U : 0) | (permX ? PERM_X : 0)));
     if (leaf) {
       ws.leafLevel = level;
       ws.pageLg2 = 12 + 9 * level;

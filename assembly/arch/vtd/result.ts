@@ -1,0 +1,121 @@
+// Writing the result record of one request (abi Res) and the run counters: faults with their
+// recording rule (spec 7.1.2: FPD suppresses recording of qualified faults only), successful
+// accesses with their snoop outcome, ATS completions (spec 4.2.3).
+import { gmPage } from "../../common/guest-memory";
+import {
+  RES_PA, RES_LEAF_PA, RES_LEAF_PTE, RES_STATUS, RES_FAULT, RES_PAGE_LG2, RES_READS, RES_FLAGS, RES_SNOOP_BY, RES_FAULT_LEVEL,
+  RQF_KIND_MASK, RQF_NS, RQF_NW, KIND_ATS, ST_OK, ST_FAULT, RSF_SNOOP, RSF_RECORDED, RSF_R, RSF_W, RSF_X, RSF_U, RSF_GLOBAL,
+  RSF_NS_ALLOWED, SNOOP_BY_TLP, SNOOP_BY_PGSNP, STATS_BASE, FAULT_COUNTS_BASE, C_TRANSLATED, C_FAULTED, C_FAULTS_RECORDED,
+  C_NO_SNOOP_TLPS, C_SNOOPED, C_NON_SNOOPED, C_NO_SNOOP_FORCED, C_NO_SNOOP_FORCED_PGSNP, C_NO_SNOOP_FORCED_PTE,
+  QUALIFIED_0, QUALIFIED_1, QUALIFIED_2, QUALIFIED_3,
+} from "../../abi";
+
+const INT_RANGE_BASE: u64 = 0xfee00000;
+const INT_RANGE_LAST: u64 = 0xfeefffff;
+
+// @ts-ignore: decorator
+@inline export function bump(counter: u32): void {
+  const at = STATS_BASE + (counter << 3);
+  store<u64>(at, load<u64>(at) + 1);
+}
+
+// @ts-ignore: decorator
+@inline function qualified(code: u32): bool {
+  const w = code >> 6;
+  const bits = w == 0 ? QUALIFIED_0 : w == 1 ? QUALIFIED_1 : w == 2 ? QUALIFIED_2 : QUALIFIED_3;
+  return ((bits >>> (code & 63)) & 1) != 0;
+}
+
+// @ts-ignore: decorator
+@inline export function inInterruptRange(a: u64): bool {
+  return a >= INT_RANGE_BASE && a <= INT_RANGE_LAST;
+}
+
+/** Table reads made so far for the current request (structures and paging entries). */
+export let reads: u32 = 0;
+
+export function resetReads(): void {
+  reads = 0;
+}
+
+export function addReads(n: u32): void {
+  reads += n;
+}
+
+/** Reads a translation structure at `pa`: its address in linear memory, or 0 (access error). */
+// @ts-ignore: decorator
+@inline export function readStruct(pa: u64, counter: u32): usize {
+  const page = gmPage(pa);
+  if (page == 0) return 0;
+  reads++;
+  bump(counter);
+  return page + <usize>(pa & 0xfff);
+}
+
+/**
+ * Ends the request with fault `code`. `fpd` says whether a fault-processing-disable bit that
+ * applies to this fault is set; FPD suppresses the recording of qualified faults only, the
+ * request is blocked either way.
+ */
+export function fault(res: usize, code: u8, fpd: bool, level: u32): void {
+  store<u8>(res, ST_FAULT, RES_STATUS);
+  store<u8>(res, code, RES_FAULT);
+  store<u8>(res, <u8>level, RES_FAULT_LEVEL);
+  store<u8>(res, <u8>min(reads, 255), RES_READS);
+  bump(C_FAULTED);
+  if (!(fpd && qualified(code))) {
+    store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_RECORDED, RES_FLAGS);
+    bump(C_FAULTS_RECORDED);
+  }
+  const at = FAULT_COUNTS_BASE + (<u32>code << 3);
+  store<u64>(at, load<u64>(at) + 1);
+}
+
+/** Ends the request successfully with output `pa`; `by` is what decided the snoop outcome. */
+export function success(res: usize, pa: u64, flags: u32, by: u8): void {
+  const ns = (flags & RQF_NS) != 0;
+  const snoop = by != SNOOP_BY_TLP || !ns;
+  let rf = load<u32>(res, RES_FLAGS);
+  if (snoop) rf |= RSF_SNOOP;
+  if (by == SNOOP_BY_TLP) rf |= RSF_NS_ALLOWED;
+  store<u32>(res, rf, RES_FLAGS);
+  store<u64>(res, pa, RES_PA);
+  store<u8>(res, ST_OK, RES_STATUS);
+  store<u8>(res, by, RES_SNOOP_BY);
+  store<u8>(res, <u8>min(reads, 255), RES_READS);
+  bump(C_TRANSLATED);
+  if ((flags & RQF_KIND_MASK) == KIND_ATS) return;
+  if (ns) bump(C_NO_SNOOP_TLPS);
+  bump(snoop ? C_SNOOPED : C_NON_SNOOPED);
+  if (ns && snoop) {
+    bump(C_NO_SNOOP_FORCED);
+    bump(by == SNOOP_BY_PGSNP ? C_NO_SNOOP_FORCED_PGSNP : C_NO_SNOOP_FORCED_PTE);
+  }
+}
+
+export function setPermFlags(res: usize, r: bool, w: bool, x: bool, u: bool): void {
+  let rf = load<u32>(res, RES_FLAGS);
+  if (r) rf |= RSF_R;
+  if (w) rf |= RSF_W;
+  if (x) rf |= RSF_X;
+  if (u) rf |= RSF_U;
+  store<u32>(res, rf, RES_FLAGS);
+}
+
+export function recordLeaf(res: usize, leafPa: u64, leafPte: u64, pageLg2: u32): void {
+  store<u64>(res, leafPa, RES_LEAF_PA);
+  store<u64>(res, leafPte, RES_LEAF_PTE);
+  store<u8>(res, <u8>pageLg2, RES_PAGE_LG2);
+}
+
+/** ATS translation completion for a present translation (spec 4.2.3); N follows the snoop decision. */
+export function atsComplete(res: usize, flags: u32, pa: u64, r: bool, w: bool, x: bool, u: bool, global: bool, by: u8): void {
+  setPermFlags(res, r, w && (flags & RQF_NW) == 0, x, u);
+  if (global) store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_GLOBAL, RES_FLAGS);
+  success(res, pa, flags, by);
+}
+
+/** ATS translation request for an address with no mapping: a completion with R=W=0, no fault. */
+export function atsNoAccess(res: usize, flags: u32): void {
+  success(res, 0, flags, SNOOP_BY_TLP);
+}

@@ -1,0 +1,145 @@
+// The translation of an address through the paging structures of a domain: second-stage only
+// (legacy TT=00/01, scalable PGTT=010), first-stage only (PGTT=001) and nested (PGTT=011), spec
+// 3.6-3.8. The IOTLB and the paging-structure caches are consulted through uarch/vtd-caches; what
+// a hit returns is exactly what the walk returned when the entry was filled.
+//
+// The outcome is left in the tr* globals below, whichever way it was found, so the permission,
+// A/D and snoop logic that follows is written once.
+import { mask64 } from "../../common/bits";
+import { WalkState, W_OK, W_NOT_PRESENT, PERM_R, PERM_W, PERM_U, PERM_X, PERM_ALL } from "../pagetable/walk-state";
+import { walkLeafPa, walkLeafPte } from "../pagetable/walker";
+import {
+  iotlbLookup, iotlbPayload, iotlbFill, walkThroughCaches, TAG_NO_PASID, IOTLB_PA, IOTLB_LEAF_PA, IOTLB_LEAF_PTE,
+  IOTLB_S2_LEAF_PA, IOTLB_FLAGS, IOTLB_PAGE_LG2, ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY, ITF_FS, ITF_NEGATIVE,
+} from "../../uarch/vtd-caches";
+import { SS_D } from "../pagetable/fmt/vtd-ss";
+import { FS_D } from "../pagetable/fmt/vtd-fs";
+import * as regs from "./regs";
+import { addReads } from "./result";
+
+export { TAG_NO_PASID };
+
+/** The translation found: output address, leaf entries, page size, and ITF_* flags with FS rights. */
+export let trPa: u64 = 0;
+export let trLeafPa: u64 = 0;
+export let trLeafPte: u64 = 0;
+export let trS2LeafPa: u64 = 0;
+export let trPageLg2: u32 = 12;
+export let trFlags: u32 = 0;
+/** True when the IOTLB supplied the translation (no walk state behind it). */
+export let trFromIotlb: bool = false;
+/** Nested: the failing walk was the final second-stage walk of the GPA (not the first stage). */
+export let trFinalS2: bool = false;
+
+// @ts-ignore: decorator
+@inline function fromIotlb(slot: i32, va: u64): void {
+  const p = iotlbPayload(slot);
+  trPageLg2 = load<u32>(p, IOTLB_PAGE_LG2);
+  trPa = load<u64>(p, IOTLB_PA) | (va & mask64(trPageLg2 - 1, 0));
+  trLeafPa = load<u64>(p, IOTLB_LEAF_PA);
+  trLeafPte = load<u64>(p, IOTLB_LEAF_PTE);
+  trS2LeafPa = load<u64>(p, IOTLB_S2_LEAF_PA);
+  trFlags = load<u32>(p, IOTLB_FLAGS);
+  trFromIotlb = true;
+}
+
+/** After a D-flag update: the leaf's new value and the flags it earned. */
+export function setLeafPte(pte: u64, addFlags: u32): void {
+  trLeafPte = pte;
+  trFlags |= addFlags;
+}
+
+/** Spec-style paging level (1 = 4 KiB table) of the leaf that mapped the translation. */
+// @ts-ignore: decorator
+@inline export function trLeafLevel(): u32 {
+  return (trPageLg2 - 12) / 9 + 1;
+}
+
+/** Caches the translation now in tr* for (did, tag); `va` selects the page. */
+export function trFill(did: u32, tag: u32, va: u64): void {
+  iotlbFill(did, tag, va, trPageLg2, trPa, trLeafPa, trLeafPte, trS2LeafPa, trFlags);
+}
+
+/** Caching mode (CAP.CM): remember that `va` had no translation, until software invalidates. */
+function fillNegative(did: u32, tag: u32, va: u64, fsEntry: bool): void {
+  if (regs.capCm) iotlbFill(did, tag, va, 12, 0, 0, 0, 0, ITF_NEGATIVE | (fsEntry ? ITF_FS : 0));
+}
+
+/**
+ * Second-stage translation of `va` in domain `did` (ws configured by the caller). A cached entry
+ * serves unless the request writes and the leaf's D flag still has to be set (SSADE).
+ */
+export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade: bool): u32 {
+  trFinalS2 = false;
+  const slot = iotlbLookup(did, TAG_NO_PASID, va);
+  if (slot >= 0) {
+    fromIotlb(slot, va);
+    if ((trFlags & ITF_NEGATIVE) != 0) return W_NOT_PRESENT;
+    if (!(write && ssade && (trFlags & ITF_DIRTY) == 0)) return W_OK;
+  }
+  trFromIotlb = false;
+  ws.va = va;
+  const f = walkThroughCaches(ws, did, TAG_NO_PASID);
+  addReads(ws.reads);
+  if (f == W_NOT_PRESENT) fillNegative(did, TAG_NO_PASID, va, false);
+  if (f != W_OK) return f;
+  trPa = ws.oa;
+  trLeafPa = walkLeafPa(ws);
+  trLeafPte = walkLeafPte(ws);
+  trS2LeafPa = trLeafPa;
+  trPageLg2 = ws.pageLg2;
+  trFlags = PERM_ALL | (ws.permR ? ITF_SS_R : 0) | (ws.permW ? ITF_SS_W : 0) | (ws.snp ? ITF_SNP : 0);
+  if (!ssade || (trLeafPte & SS_D) != 0) trFlags |= ITF_DIRTY;
+  return W_OK;
+}
+
+/**
+ * First-stage translation of `va` for (did, pasid). A cached entry (first-stage or nested: both
+ * stages combined) serves unless the request writes and a D flag still has to be set. After a
+ * walk under nesting trPa is the GPA: the caller checks first-stage rights, then nestedFinal().
+ */
+export function fsTranslate(fs: WalkState, nested: bool, did: u32, pasid: u32, va: u64, write: bool): u32 {
+  trFinalS2 = false;
+  const slot = iotlbLookup(did, pasid, va);
+  if (slot >= 0) {
+    fromIotlb(slot, va);
+    if ((trFlags & ITF_NEGATIVE) != 0) return W_NOT_PRESENT;
+    if (!(write && (trFlags & ITF_DIRTY) == 0)) return W_OK;
+  }
+  trFromIotlb = false;
+  fs.va = va;
+  const f = walkThroughCaches(fs, did, pasid);
+  addReads(fs.reads);
+  if (f == W_NOT_PRESENT) fillNegative(did, pasid, va, true);
+  if (f != W_OK) return f;
+  trLeafPa = walkLeafPa(fs);
+  trLeafPte = walkLeafPte(fs);
+  trFlags = ITF_FS | (fs.permR ? PERM_R : 0) | (fs.permW ? PERM_W : 0) | (fs.permU ? PERM_U : 0) | (fs.permX ? PERM_X : 0);
+  if (fs.global) trFlags |= ITF_GLOBAL;
+  if (!nested) trFlags |= ITF_SS_R | ITF_SS_W;
+  trPa = fs.oa;
+  trPageLg2 = fs.pageLg2;
+  trS2LeafPa = 0;
+  if ((trLeafPte & FS_D) != 0) trFlags |= ITF_DIRTY;
+  return W_OK;
+}
+
+/**
+ * Nested: the final GPA (trPa after fsTranslate walked) through the second stage (spec 3.8);
+ * combines both stages into tr*. Only called when the first stage was walked, not cached.
+ */
+export function nestedFinal(ss: WalkState, did: u32): u32 {
+  ss.va = trPa;
+  const f = walkThroughCaches(ss, did, TAG_NO_PASID);
+  addReads(ss.reads);
+  if (f != W_OK) {
+    trFinalS2 = true;
+    return f;
+  }
+  trPa = ss.oa;
+  trPageLg2 = min(trPageLg2, ss.pageLg2);
+  trS2LeafPa = walkLeafPa(ss);
+  trFlags |= (ss.permR ? ITF_SS_R : 0) | (ss.permW ? ITF_SS_W : 0) | (ss.snp ? ITF_SNP : 0);
+  if (ss.setAD && (walkLeafPte(ss) & SS_D) == 0) trFlags &= ~ITF_DIRTY;
+  return W_OK;
+}

@@ -1,0 +1,248 @@
+// NOT ARCHITECTURAL: the caches an implementation of VT-d chooses to have (spec 6.2 describes what
+// hardware may cache and how software invalidates it; geometry and policy are ours). The
+// architecture code (arch/vtd) reaches them only through the lookup/fill calls below, in the style
+// of the RISC-V IOMMU reference model's iommu_atc.h (DESIGN.md §6 item 9).
+//
+// Every cache is one SetAssoc (uarch/cache/set-assoc.ts) configured from the control block.
+// Keys are two u64 words; payloads are small fixed records:
+//
+//   context cache  key (sid, 0)                            payload c0, c1, flags
+//   PASID cache    key (sid | pasid << 32, 0)              payload p0, p1, p2, flags (DID = p1[15:0])
+//   IOTLB          key (vpn | size << 60, did | tag << 16)  payload pa, leafPa, leafPte, s2LeafPa, flags, pageLg2
+//   PWC (stage, L) key (va >> (12 + 9L), did | tag << 16)  payload next-table HPA, s2 leaf, perms | s2W << 8
+//
+// `tag` is the PASID for first-stage/nested entries and TAG_NO_PASID for second-stage-only and
+// legacy entries (second-stage tables belong to the domain, not to a PASID).
+import { SetAssoc } from "./cache/set-assoc";
+import {
+  CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
+  CACHE_STATS_BASE, CACHE_STATS_SIZE, CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE, CACHE_COUNT,
+} from "../abi";
+import { WalkState, W_OK } from "../arch/pagetable/walk-state";
+import { walk } from "../arch/pagetable/walker";
+
+export const TAG_NO_PASID: u32 = 1 << 20;
+
+/** The caches by id (abi CacheId); null when disabled or sized 0. */
+const caches = new StaticArray<SetAssoc | null>(<i32>CACHE_COUNT);
+
+function cfg(id: u32, off: u32): u32 {
+  return load<u32>(CTRL_BASE + CTRL_CACHES + id * CACHE_CFG_SIZE + off);
+}
+
+/** (Re)builds every cache from the configuration block. Called by the host after configuring. */
+export function cachesConfigure(): void {
+  const seed = load<u32>(CTRL_BASE + CTRL_SEED);
+  for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    const entries = cfg(id, CCFG_ENTRIES);
+    const payload = id == CACHE_IOTLB ? IOTLB_PAYLOAD : id == CACHE_CONTEXT_CACHE ? CTX_PAYLOAD : id == CACHE_PASID_CACHE ? PASID_PAYLOAD : PWC_PAYLOAD;
+    unchecked((caches[id] = cfg(id, CCFG_ENABLED) != 0 && entries != 0 ? new SetAssoc(entries, cfg(id, CCFG_ASSOC), cfg(id, CCFG_POLICY), payload, seed + id) : null));
+  }
+}
+
+/** Copies every cache's counters into the CSTATS block for the host. */
+export function cachesSyncStats(): void {
+  for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    const c = unchecked(caches[id]);
+    const at = CACHE_STATS_BASE + id * CACHE_STATS_SIZE;
+    if (c === null) continue;
+    store<u64>(at, c.lookups, 0);
+    store<u64>(at, c.hits, 8);
+    store<u64>(at, c.misses, 16);
+    store<u64>(at, c.fills, 24);
+    store<u64>(at, c.evictions, 32);
+    store<u64>(at, c.invalidations, 40);
+  }
+}
+
+// @ts-ignore: decorator
+@inline export function cacheById(id: u32): SetAssoc | null {
+  return unchecked(caches[id]);
+}
+
+// @ts-ignore: decorator
+@inline function setIndex(c: SetAssoc, k0: u64, k1: u64): u32 {
+  const h = (k0 ^ (k0 >>> 17) ^ (k1 * 0x9e3779b97f4a7c15)) ;
+  return <u32>(h ^ (h >>> 32)) & (c.setCount - 1);
+}
+
+// ---- context cache -------------------------------------------------------------------------------
+
+const CTX_PAYLOAD: u32 = 24;
+/** Context-cache flag: the entry's upper 128 bits (scalable mode) were not all zero. */
+export const CTXF_RSVD_HIGH: u64 = 1;
+
+/** Slot of the cached context entry for `sid`, or -1. */
+export function ctxLookup(sid: u32): i32 {
+  const c = unchecked(caches[CACHE_CONTEXT_CACHE]);
+  if (c === null) return -1;
+  return c.lookup(setIndex(c, sid, 0), sid, 0);
+}
+
+export function ctxFill(sid: u32, c0: u64, c1: u64, flags: u64): void {
+  const c = unchecked(caches[CACHE_CONTEXT_CACHE]);
+  if (c === null) return;
+  const p = c.payload(c.fill(setIndex(c, sid, 0), sid, 0));
+  store<u64>(p, c0, 0);
+  store<u64>(p, c1, 8);
+  store<u64>(p, flags, 16);
+}
+
+// @ts-ignore: decorator
+@inline export function ctxPayload(slot: i32): usize {
+  return changetype<SetAssoc>(unchecked(caches[CACHE_CONTEXT_CACHE])).payload(<u32>slot);
+}
+
+// ---- PASID cache ---------------------------------------------------------------------------------
+
+const PASID_PAYLOAD: u32 = 32;
+/** PASID-cache flags: the directory entry's FPD; the entry's qwords 3..7 were not all zero. */
+export const PCF_DIR_FPD: u64 = 1;
+export const PCF_RSVD_HIGH: u64 = 2;
+
+export function pasidLookup(sid: u32, pasid: u32): i32 {
+  const c = unchecked(caches[CACHE_PASID_CACHE]);
+  if (c === null) return -1;
+  const k0 = <u64>sid | (<u64>pasid << 32);
+  return c.lookup(setIndex(c, k0, 0), k0, 0);
+}
+
+export function pasidFill(sid: u32, pasid: u32, p0: u64, p1: u64, p2: u64, flags: u64): void {
+  const c = unchecked(caches[CACHE_PASID_CACHE]);
+  if (c === null) return;
+  const k0 = <u64>sid | (<u64>pasid << 32);
+  const p = c.payload(c.fill(setIndex(c, k0, 0), k0, 0));
+  store<u64>(p, p0, 0);
+  store<u64>(p, p1, 8);
+  store<u64>(p, p2, 16);
+  store<u64>(p, flags, 24);
+}
+
+// @ts-ignore: decorator
+@inline export function pasidPayload(slot: i32): usize {
+  return changetype<SetAssoc>(unchecked(caches[CACHE_PASID_CACHE])).payload(<u32>slot);
+}
+
+// ---- IOTLB ---------------------------------------------------------------------------------------
+
+const IOTLB_PAYLOAD: u32 = 40;
+export const IOTLB_PA: u32 = 0;
+export const IOTLB_LEAF_PA: u32 = 8;
+export const IOTLB_LEAF_PTE: u32 = 16;
+export const IOTLB_S2_LEAF_PA: u32 = 24;
+export const IOTLB_FLAGS: u32 = 32;
+export const IOTLB_PAGE_LG2: u32 = 36;
+/** IOTLB flags: first-stage rights (PERM_* in bits 3:0), second-stage R/W, and what else a hit needs. */
+export const ITF_SS_R: u32 = 1 << 4;
+export const ITF_SS_W: u32 = 1 << 5;
+export const ITF_GLOBAL: u32 = 1 << 6; // first-stage G: survives non-global PASID-based invalidation
+export const ITF_SNP: u32 = 1 << 7; // the SS leaf's SNP
+export const ITF_DIRTY: u32 = 1 << 8; // the leaf's D flag(s) are already set: a write needs no walk
+export const ITF_FS: u32 = 1 << 9; // first-stage or nested entry (PASID-based invalidation drops it)
+export const ITF_NEGATIVE: u32 = 1 << 10; // caching mode: a cached "not present" outcome
+
+/** Slot of an IOTLB entry translating `va` for (did, tag), or -1. One lookup is counted. */
+export function iotlbLookup(did: u32, tag: u32, va: u64): i32 {
+  const c = unchecked(caches[CACHE_IOTLB]);
+  if (c === null) return -1;
+  const k1 = <u64>did | (<u64>tag << 16);
+  c.lookups++;
+  // An entry may map 4 KiB, 2 MiB or 1 GiB: probe each size, smallest first.
+  for (let i: u32 = 0; i < 3; i++) {
+    const lg2 = 12 + 9 * i;
+    const k0 = (va >>> lg2) | (<u64>i << 60);
+    const slot = c.probe(setIndex(c, k0, k1), k0, k1);
+    if (slot >= 0) {
+      c.hits++;
+      c.touch(<u32>slot);
+      return slot;
+    }
+  }
+  c.misses++;
+  return -1;
+}
+
+// @ts-ignore: decorator
+@inline export function iotlbPayload(slot: i32): usize {
+  return changetype<SetAssoc>(unchecked(caches[CACHE_IOTLB])).payload(<u32>slot);
+}
+
+export function iotlbFill(did: u32, tag: u32, va: u64, pageLg2: u32, pa: u64, leafPa: u64, leafPte: u64, s2LeafPa: u64, flags: u32): void {
+  const c = unchecked(caches[CACHE_IOTLB]);
+  if (c === null) return;
+  const size: u64 = pageLg2 == 12 ? 0 : pageLg2 == 21 ? 1 : 2;
+  const k0 = (va >>> pageLg2) | (size << 60);
+  const k1 = <u64>did | (<u64>tag << 16);
+  const p = c.payload(c.fill(setIndex(c, k0, k1), k0, k1));
+  store<u64>(p, pa & ~((<u64>1 << pageLg2) - 1), IOTLB_PA);
+  store<u64>(p, leafPa, IOTLB_LEAF_PA);
+  store<u64>(p, leafPte, IOTLB_LEAF_PTE);
+  store<u64>(p, s2LeafPa, IOTLB_S2_LEAF_PA);
+  store<u32>(p, flags, IOTLB_FLAGS);
+  store<u32>(p, pageLg2, IOTLB_PAGE_LG2);
+}
+
+// ---- paging-structure caches ---------------------------------------------------------------------
+
+const PWC_PAYLOAD: u32 = 24;
+
+// @ts-ignore: decorator
+@inline function pwcCache(stage: u32, level: u32): SetAssoc | null {
+  return unchecked(caches[CACHE_PWC_FS_PDE + stage * 4 + level - 1]);
+}
+
+/**
+ * Finds the deepest cached non-leaf entry for `va` (levels 1..topLevel, normalised: 1 = PDE) and,
+ * on a hit, sets `ws` to resume the walk below it. Returns the level hit, or -1.
+ */
+export function pwcResume(ws: WalkState, did: u32, tag: u32, va: u64): i32 {
+  ws.resumeLevel = -1;
+  const top = ws.levels - 1;
+  const k1 = <u64>did | (<u64>tag << 16);
+  for (let level: u32 = 1; level <= top; level++) {
+    const c = pwcCache(ws.stage, level);
+    if (c === null) continue;
+    const k0 = (va >>> (12 + 9 * level)) & 0xffffffffffff;
+    const slot = c.lookup(setIndex(c, k0, k1), k0, k1);
+    if (slot < 0) continue;
+    const p = c.payload(<u32>slot);
+    ws.resumeLevel = <i32>level - 1;
+    ws.resumeTable = load<u64>(p, 0);
+    ws.resumeS2Leaf = load<u64>(p, 8);
+    const f = load<u32>(p, 16);
+    ws.resumePerms = f & 0xff;
+    ws.resumeS2W = (f & 0x100) != 0;
+    return <i32>level;
+  }
+  return -1;
+}
+
+/** After a successful walk of `va`, caches every non-leaf entry it read. */
+export function pwcFill(ws: WalkState, did: u32, tag: u32, va: u64): void {
+  const k1 = <u64>did | (<u64>tag << 16);
+  const nested = ws.s2 !== null;
+  for (let level = ws.firstLevel; level > ws.leafLevel; level--) {
+    const c = pwcCache(ws.stage, level);
+    if (c === null) continue;
+    const k0 = (va >>> (12 + 9 * level)) & 0xffffffffffff;
+    const p = c.payload(c.fill(setIndex(c, k0, k1), k0, k1));
+    // The next table's host-physical address: under nesting, where stage 2 put it.
+    const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : unchecked(ws.entry[level]) & 0xffffffffff000;
+    store<u64>(p, next, 0);
+    store<u64>(p, unchecked(ws.entryS2Leaf[level - 1]), 8);
+    store<u32>(p, unchecked(ws.entryPerms[level]) | (unchecked(ws.entryS2W[level - 1]) ? 0x100 : 0), 16);
+  }
+}
+
+/**
+ * A walk through the paging-structure caches: resume below the deepest cached entry, walk, and
+ * cache what the walk read. Without caches it is exactly walk(ws).
+ */
+export function walkThroughCaches(ws: WalkState, did: u32, tag: u32): u32 {
+  const va = ws.va;
+  pwcResume(ws, did, tag, va);
+  const f = walk(ws);
+  ws.resumeLevel = -1;
+  if (f == W_OK) pwcFill(ws, did, tag, va);
+  return f;
+}
