@@ -28,6 +28,15 @@ export const CTRL_PHYS_ADDR_BITS: u32 = 0x1c;
 export const CTRL_OPTIONS: u32 = 0x20;
 export const CTRL_PGSNP_NO_SC: u32 = 0x24;
 export const CTRL_SEED: u32 = 0x28;
+export const CTRL_FSTS: u32 = 0x2c;
+export const CTRL_IQA: u32 = 0x30;
+export const CTRL_IQH: u32 = 0x38;
+export const CTRL_IQT: u32 = 0x40;
+export const CTRL_IQERCD: u32 = 0x48;
+export const CTRL_ICS: u32 = 0x50;
+export const CTRL_CCMD: u32 = 0x58;
+export const CTRL_IOTLB_REG: u32 = 0x60;
+export const CTRL_IVA: u32 = 0x68;
 export const CTRL_CACHES: u32 = 0x100;
 
 // option bits
@@ -40,6 +49,25 @@ export const CCFG_ENTRIES: u32 = 0x0;
 export const CCFG_ASSOC: u32 = 0x4;
 export const CCFG_POLICY: u32 = 0x8;
 export const CCFG_ENABLED: u32 = 0xc;
+
+// registers written through regWrite
+export const REG_GCMD: u32 = 0x0;
+export const REG_IQA: u32 = 0x1;
+export const REG_IQT: u32 = 0x2;
+export const REG_FSTS: u32 = 0x3;
+export const REG_ICS: u32 = 0x4;
+export const REG_CCMD: u32 = 0x5;
+export const REG_IOTLB_REG: u32 = 0x6;
+export const REG_IVA: u32 = 0x7;
+
+// invalidation queue error reasons (IQERCD.IQEI)
+export const IQEI_NONE: u32 = 0x0;
+export const IQEI_INVALID_TAIL: u32 = 0x1;
+export const IQEI_FETCH_ERROR: u32 = 0x2;
+export const IQEI_INVALID_TYPE: u32 = 0x3;
+export const IQEI_RESERVED_FIELD: u32 = 0x4;
+export const IQEI_INVALID_WIDTH: u32 = 0x5;
+export const IQEI_TAIL_MISALIGNED: u32 = 0x6;
 
 // cache ids
 export const CACHE_IOTLB: u32 = 0x0;
@@ -125,6 +153,8 @@ export const RSF_PRIV: u32 = 0x40;
 export const RSF_GLOBAL: u32 = 0x80;
 export const RSF_NS_ALLOWED: u32 = 0x100;
 export const RSF_PASSTHROUGH: u32 = 0x200;
+export const RSF_ATC: u32 = 0x400;
+export const RSF_STALE: u32 = 0x800;
 
 // snoop decided by
 export const SNOOP_BY_TLP: u8 = 0x0;
@@ -155,6 +185,12 @@ export const C_CONTEXT_READS: u32 = 0xe;
 export const C_PASID_DIR_READS: u32 = 0xf;
 export const C_PASID_TABLE_READS: u32 = 0x10;
 export const C_AD_WRITES: u32 = 0x11;
+export const C_INV_DESCRIPTORS: u32 = 0x12;
+export const C_INV_WAIT_WRITES: u32 = 0x13;
+export const C_INV_QUEUE_ERRORS: u32 = 0x14;
+export const C_STALE_IOTLB_USES: u32 = 0x15;
+export const C_STALE_ATC_USES: u32 = 0x16;
+export const C_ATC_MISSES: u32 = 0x17;
 
 // VT-d fault reason codes (spec 7.1.3, 7.2.3)
 export const FR_LRT_2: u8 = 0x1;

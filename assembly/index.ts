@@ -3,15 +3,17 @@
 // counters in the stats block. 64-bit values never cross the boundary as arguments: addresses are
 // passed as two u32 halves, and bulk data moves through the staging buffer.
 import { STAGE_BASE, STAGE_QWORDS } from "./abi";
-import { gmInit, gmPage, gmPageForWrite, gmPageCount, GUEST_PA_BITS } from "./common/guest-memory";
+import { gmInit, gmPage, gmPageForWrite, gmPageCount, gmNoteHostWrite, GUEST_PA_BITS } from "./common/guest-memory";
+import { vtdRegWrite } from "./arch/vtd/invalidation";
 import { vtdInit } from "./arch/vtd/translate";
-import { runBatch } from "./engine/run";
+import { runBatch, engineInit } from "./engine/run";
 import { cachesConfigure } from "./uarch/vtd-caches";
 
 /** Sets up guest memory and walk state. Call once after instantiation. */
 export function init(): void {
   gmInit();
   vtdInit();
+  engineInit();
 }
 
 /** (Re)builds the caches from the configuration block (empty caches, counters at zero). */
@@ -31,6 +33,7 @@ export function run(n: u32): u32 {
 export function memWrite(lo: u32, hi: u32, n: u32): u32 {
   const pa = ((<u64>hi) << 32) | lo;
   if (n > STAGE_QWORDS || (pa & 7) != 0 || ((pa + (<u64>n << 3) - 1) >>> GUEST_PA_BITS) != 0) return 1;
+  gmNoteHostWrite();
   for (let i: u32 = 0; i < n; i++) {
     const a = pa + (<u64>i << 3);
     store<u64>(gmPageForWrite(a) + <usize>(a & 0xfff), load<u64>(STAGE_BASE + (i << 3)));
@@ -55,6 +58,15 @@ export function memRead(lo: u32, hi: u32, n: u32): u32 {
     store<u64>(STAGE_BASE + (i << 3), v);
   }
   return missing;
+}
+
+/**
+ * A software write of hi:lo to register `id` (abi RegId: GCMD, IQA, IQT, FSTS, ICS, CCMD,
+ * IOTLB_REG, IVA), with its side effects: an IQT write processes the invalidation queue, CCMD.ICC
+ * and IOTLB_REG.IVT run register-based invalidations.
+ */
+export function regWrite(id: u32, lo: u32, hi: u32): void {
+  vtdRegWrite(id, ((<u64>hi) << 32) | lo);
 }
 
 /** Guest pages allocated so far. */

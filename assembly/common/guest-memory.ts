@@ -86,3 +86,19 @@ export function gmPageForWrite(pa: u64): usize {
 export function gmPageCount(): u32 {
   return used;
 }
+
+/**
+ * Counts host (driver) writes to guest memory. Caches remember the generation they were filled in;
+ * an entry filled before the latest write may be stale and is re-checked against memory.
+ * The model's own A/D-flag updates do not count: they never make a translation stale.
+ */
+let writeGeneration: u32 = 1;
+
+// @ts-ignore: decorator
+@inline export function gmWriteGeneration(): u32 {
+  return writeGeneration;
+}
+
+export function gmNoteHostWrite(): void {
+  writeGeneration++;
+}

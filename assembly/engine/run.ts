@@ -1,18 +1,109 @@
 // The batch loop: request ring in, result ring out. One call translates `n` records; nothing
 // crosses the JS/WASM boundary per request.
+//
+// Translated requests (AT=10b) of a device that has a device-TLB go through it first: the device
+// looks the address up in its own translation cache (sending an ATS translation request first on a
+// miss, as a device must) and issues the translated request with the physical address, which the
+// IOMMU then checks (DTE) and passes through. ATS completions fill the device-TLB.
 import { DEBUG } from "../common/debug";
-import { REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS } from "../abi";
+import {
+  REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
+  RES_PAGE_LG2, RES_DID, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
+  RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES,
+} from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
 import { vtdTranslate } from "../arch/vtd/translate";
 import { cachesSyncStats } from "../uarch/vtd-caches";
+import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbPayload, DTF_R, DTF_W, DTF_X, DTF_U, DTF_N, DTF_STALE } from "../uarch/device-tlb";
+
+/** Scratch request and result records for the device's own ATS request and translated request. */
+let scratchReq: usize = 0;
+let scratchRes: usize = 0;
+
+export function engineInit(): void {
+  scratchReq = heap.alloc(REQ_SIZE);
+  scratchRes = heap.alloc(RES_SIZE);
+}
+
+// @ts-ignore: decorator
+@inline function bump(counter: u32): void {
+  const at = STATS_BASE + (counter << 3);
+  store<u64>(at, load<u64>(at) + 1);
+}
+
+/** Caches an ATS completion in the requesting device's device-TLB. */
+function fillFromCompletion(req: usize, res: usize): void {
+  if (load<u8>(res, RES_STATUS) != ST_OK) return;
+  const rf = load<u32>(res, RES_FLAGS);
+  if ((rf & (RSF_R | RSF_W)) == 0) return;
+  const flags = load<u32>(req, REQ_FLAGS);
+  let f: u32 = 0;
+  if ((rf & RSF_R) != 0) f |= DTF_R;
+  if ((rf & RSF_W) != 0) f |= DTF_W;
+  if ((rf & RSF_X) != 0) f |= DTF_X;
+  if ((rf & RSF_U) != 0) f |= DTF_U;
+  if ((rf & RSF_NS_ALLOWED) != 0) f |= DTF_N;
+  devTlbFill(load<u32>(req, REQ_SID), (flags & RQF_PASID) != 0, load<u32>(req, REQ_PASID), load<u64>(req, REQ_ADDR),
+    load<u8>(res, RES_PAGE_LG2), load<u64>(res, RES_PA), f, load<u32>(res, RES_DID));
+}
+
+/** A translated request of a device with a device-TLB: look up, translate if needed, then issue. */
+function translatedThroughAtc(req: usize, res: usize): void {
+  const flags = load<u32>(req, REQ_FLAGS);
+  const sid = load<u32>(req, REQ_SID);
+  const hasPasid = (flags & RQF_PASID) != 0;
+  const pasid = load<u32>(req, REQ_PASID);
+  const va = load<u64>(req, REQ_ADDR);
+  let slot = devTlbLookup(sid, hasPasid, pasid, va);
+  if (slot < 0) {
+    bump(C_ATC_MISSES);
+    memory.copy(scratchReq, req, REQ_SIZE);
+    store<u32>(scratchReq, (flags & ~(RQF_KIND_MASK | RQF_TRANSLATED | RQF_NS)) | KIND_ATS, REQ_FLAGS);
+    vtdTranslate(scratchReq, res);
+    if (load<u8>(res, RES_STATUS) != ST_OK) return; // the translation request itself failed (DTE, faults)
+    fillFromCompletion(scratchReq, res);
+    slot = devTlbLookup(sid, hasPasid, pasid, va);
+    if (slot < 0) {
+      // No rights were granted: the device cannot issue the request.
+      store<u8>(res, ST_BLOCKED, RES_STATUS);
+      return;
+    }
+  }
+  const p = devTlbPayload(sid, slot);
+  const f = load<u32>(p, 8);
+  const lg2 = load<u32>(p, 12);
+  const write = (flags & RQF_KIND_MASK) == KIND_MWR;
+  if ((write && (f & DTF_W) == 0) || (!write && (f & DTF_R) == 0)) {
+    // The cached completion does not allow this access: the device does not issue it.
+    store<u8>(res, ST_BLOCKED, RES_STATUS);
+    store<u32>(res, RSF_ATC, RES_FLAGS);
+    return;
+  }
+  memory.copy(scratchReq, req, REQ_SIZE);
+  store<u64>(scratchReq, load<u64>(p, 0) | (va & ((<u64>1 << lg2) - 1)), REQ_ADDR);
+  vtdTranslate(scratchReq, res);
+  let rf = load<u32>(res, RES_FLAGS) | RSF_ATC;
+  if ((f & DTF_STALE) != 0) {
+    rf |= RSF_STALE;
+    bump(C_STALE_ATC_USES);
+  }
+  store<u32>(res, rf, RES_FLAGS);
+  store<u8>(res, <u8>lg2, RES_PAGE_LG2);
+}
 
 export function runBatch(n: u32): u32 {
   if (DEBUG) assert(n <= RING_RECORDS);
   if (n > RING_RECORDS) n = RING_RECORDS;
   vtdSyncRegs();
+  const atc = devTlbEnabled();
   let req: usize = REQ_BASE, res: usize = RES_BASE;
   for (let i: u32 = 0; i < n; i++) {
-    vtdTranslate(req, res);
+    const flags = load<u32>(req, REQ_FLAGS);
+    if (atc && (flags & RQF_TRANSLATED) != 0) translatedThroughAtc(req, res);
+    else {
+      vtdTranslate(req, res);
+      if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) fillFromCompletion(req, res);
+    }
     req += REQ_SIZE;
     res += RES_SIZE;
   }

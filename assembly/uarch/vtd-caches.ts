@@ -14,11 +14,13 @@
 // `tag` is the PASID for first-stage/nested entries and TAG_NO_PASID for second-stage-only and
 // legacy entries (second-stage tables belong to the domain, not to a PASID).
 import { SetAssoc } from "./cache/set-assoc";
+import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
   CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
-  CACHE_STATS_BASE, CACHE_STATS_SIZE, CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE, CACHE_COUNT,
+  CACHE_STATS_BASE, CACHE_STATS_SIZE, CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE, CACHE_COUNT, CACHE_DEVICE_TLB,
 } from "../abi";
 import { WalkState, W_OK } from "../arch/pagetable/walk-state";
+import { gmWriteGeneration } from "../common/guest-memory";
 import { walk } from "../arch/pagetable/walker";
 
 export const TAG_NO_PASID: u32 = 1 << 20;
@@ -34,10 +36,12 @@ function cfg(id: u32, off: u32): u32 {
 export function cachesConfigure(): void {
   const seed = load<u32>(CTRL_BASE + CTRL_SEED);
   for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    if (id == CACHE_DEVICE_TLB) continue; // one per device: uarch/device-tlb.ts
     const entries = cfg(id, CCFG_ENTRIES);
     const payload = id == CACHE_IOTLB ? IOTLB_PAYLOAD : id == CACHE_CONTEXT_CACHE ? CTX_PAYLOAD : id == CACHE_PASID_CACHE ? PASID_PAYLOAD : PWC_PAYLOAD;
     unchecked((caches[id] = cfg(id, CCFG_ENABLED) != 0 && entries != 0 ? new SetAssoc(entries, cfg(id, CCFG_ASSOC), cfg(id, CCFG_POLICY), payload, seed + id) : null));
   }
+  devTlbConfigure();
 }
 
 /** Copies every cache's counters into the CSTATS block for the host. */
@@ -53,6 +57,7 @@ export function cachesSyncStats(): void {
     store<u64>(at, c.evictions, 32);
     store<u64>(at, c.invalidations, 40);
   }
+  devTlbSyncStats();
 }
 
 // @ts-ignore: decorator
@@ -125,13 +130,14 @@ export function pasidFill(sid: u32, pasid: u32, p0: u64, p1: u64, p2: u64, flags
 
 // ---- IOTLB ---------------------------------------------------------------------------------------
 
-const IOTLB_PAYLOAD: u32 = 40;
+const IOTLB_PAYLOAD: u32 = 48;
 export const IOTLB_PA: u32 = 0;
 export const IOTLB_LEAF_PA: u32 = 8;
 export const IOTLB_LEAF_PTE: u32 = 16;
 export const IOTLB_S2_LEAF_PA: u32 = 24;
 export const IOTLB_FLAGS: u32 = 32;
 export const IOTLB_PAGE_LG2: u32 = 36;
+export const IOTLB_GEN: u32 = 40; // guest-memory write generation when filled (stale detection)
 /** IOTLB flags: first-stage rights (PERM_* in bits 3:0), second-stage R/W, and what else a hit needs. */
 export const ITF_SS_R: u32 = 1 << 4;
 export const ITF_SS_W: u32 = 1 << 5;
@@ -180,6 +186,7 @@ export function iotlbFill(did: u32, tag: u32, va: u64, pageLg2: u32, pa: u64, le
   store<u64>(p, s2LeafPa, IOTLB_S2_LEAF_PA);
   store<u32>(p, flags, IOTLB_FLAGS);
   store<u32>(p, pageLg2, IOTLB_PAGE_LG2);
+  store<u32>(p, gmWriteGeneration(), IOTLB_GEN);
 }
 
 // ---- paging-structure caches ---------------------------------------------------------------------
@@ -245,4 +252,157 @@ export function walkThroughCaches(ws: WalkState, did: u32, tag: u32): u32 {
   ws.resumeLevel = -1;
   if (f == W_OK) pwcFill(ws, did, tag, va);
   return f;
+}
+
+// ---- invalidation (what a descriptor or command does to the caches; spec 6.5) ---------------------
+
+/** Every cache empty (global invalidations of all kinds; CAP.ESRTPS on SRTP). */
+export function invAll(): void {
+  for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    const c = unchecked(caches[id]);
+    if (c !== null) c.invalidateAll();
+  }
+  devTlbMarkStale(0xffffffff, false, 0, false, 0, 0);
+}
+
+/**
+ * Context cache (spec 6.5.2.1 context-cache invalidate, 11.4.4.1 CCMD): granularity 1 global,
+ * 2 domain, 3 device (source ID with function mask FM). Scalable-mode context entries carry no
+ * DID, so a domain-selective invalidation there drops every entry (README).
+ */
+export function invContext(gran: u32, did: u32, sid: u32, fm: u32, legacy: bool): void {
+  const c = unchecked(caches[CACHE_CONTEXT_CACHE]);
+  if (c === null) return;
+  if (gran == 1 || (gran == 2 && !legacy)) {
+    c.invalidateAll();
+    return;
+  }
+  // FM masks the low bits of the function number: 0 none, 1 bit 2, 2 bits 2:1, 3 bits 2:0.
+  const fmMask: u32 = fm == 0 ? 0 : fm == 1 ? 4 : fm == 2 ? 6 : 7;
+  for (let s: u32 = 0, n = c.slots(); s < n; s++) {
+    if (!c.isValid(s)) continue;
+    if (gran == 2) {
+      if (<u32>((load<u64>(c.payload(s), 8) >>> 8) & 0xffff) == did) c.invalidate(s);
+    } else if (((<u32>c.key0(s) ^ sid) & ~fmMask & 0xffff) == 0) c.invalidate(s);
+  }
+}
+
+/**
+ * PASID cache (spec 6.5.2.4 PASID-cache invalidate): granularity 0 all PASIDs of DID,
+ * 1 PASID-selective within DID, 3 global.
+ */
+export function invPasidCache(gran: u32, did: u32, pasid: u32): void {
+  const c = unchecked(caches[CACHE_PASID_CACHE]);
+  if (c === null) return;
+  if (gran == 3) {
+    c.invalidateAll();
+    return;
+  }
+  for (let s: u32 = 0, n = c.slots(); s < n; s++) {
+    if (!c.isValid(s)) continue;
+    if (<u32>(load<u64>(c.payload(s), 8) & 0xffff) != did) continue;
+    if (gran == 1 && <u32>(c.key0(s) >>> 32) != pasid) continue;
+    c.invalidate(s);
+  }
+}
+
+/** Does [base, base + 2^lg2) overlap the invalidation range [lo, hi]? */
+// @ts-ignore: decorator
+@inline function overlaps(base: u64, lg2: u32, lo: u64, hi: u64): bool {
+  return base <= hi && base + ((<u64>1 << lg2) - 1) >= lo;
+}
+
+/** Invalidation range of ADDR and AM (2^AM naturally aligned 4 KiB pages). */
+let rangeLo: u64 = 0;
+let rangeHi: u64 = 0;
+
+function setRange(addr: u64, am: u32): void {
+  const size = <u64>1 << (12 + am);
+  rangeLo = addr & ~(size - 1);
+  rangeHi = rangeLo + size - 1;
+}
+
+/**
+ * Paging-structure caches: drops the entries of `did` (stage 0 first, 1 second; `tag` a PASID or
+ * TAG_ANY) that overlap the range when `ranged`.
+ */
+const TAG_ANY: u32 = 0xffffffff;
+function invPwc(stage: u32, did: u32, tag: u32, ranged: bool): void {
+  for (let level: u32 = 1; level <= 4; level++) {
+    const c = pwcCache(stage, level);
+    if (c === null) continue;
+    for (let s: u32 = 0, n = c.slots(); s < n; s++) {
+      if (!c.isValid(s)) continue;
+      const k1 = c.key1(s);
+      if (<u32>(k1 & 0xffff) != did) continue;
+      if (tag != TAG_ANY && <u32>(k1 >>> 16) != tag) continue;
+      if (ranged && !overlaps(c.key0(s) << (12 + 9 * level), 12 + 9 * level, rangeLo, rangeHi)) continue;
+      c.invalidate(s);
+    }
+  }
+}
+
+/**
+ * IOTLB invalidate (spec 6.5.2.3 descriptor type 2, 11.4.8 IOTLB_REG): granularity 1 global,
+ * 2 domain, 3 page-selective (ADDR, AM; IH=1 keeps the paging-structure caches). A page-selective
+ * invalidation also drops every first-stage and nested entry of the domain (as QEMU reads the spec).
+ */
+export function invIotlb(gran: u32, did: u32, addr: u64, am: u32, ih: bool): void {
+  const c = unchecked(caches[CACHE_IOTLB]);
+  if (gran == 1) {
+    if (c !== null) c.invalidateAll();
+    for (let id = CACHE_PWC_FS_PDE; id < CACHE_PWC_FS_PDE + 8; id++) {
+      const p = unchecked(caches[id]);
+      if (p !== null) p.invalidateAll();
+    }
+    devTlbMarkStale(0xffffffff, false, 0, false, 0, 0);
+    return;
+  }
+  const ranged = gran == 3;
+  devTlbMarkStale(did, false, 0, ranged, addr, am);
+  if (ranged) setRange(addr, am);
+  if (c !== null) {
+    for (let s: u32 = 0, n = c.slots(); s < n; s++) {
+      if (!c.isValid(s)) continue;
+      if (<u32>(c.key1(s) & 0xffff) != did) continue;
+      if (ranged && (load<u32>(c.payload(s), IOTLB_FLAGS) & ITF_FS) == 0) {
+        const k0 = c.key0(s);
+        const lg2 = 12 + 9 * <u32>(k0 >>> 60);
+        if (!overlaps((k0 & 0xfffffffffffffff) << lg2, lg2, rangeLo, rangeHi)) continue;
+      }
+      c.invalidate(s);
+    }
+  }
+  if (!(ranged && ih)) {
+    invPwc(1, did, TAG_ANY, ranged);
+    invPwc(0, did, TAG_ANY, false);
+  }
+}
+
+/**
+ * PASID-based IOTLB invalidate (spec 6.5.2.5, descriptor type 6): granularity 2 every non-global
+ * first-stage/nested entry of (DID, PASID); 3 page-selective within (DID, PASID), global entries
+ * included (IH=1 keeps the paging-structure caches). Second-stage-only entries are not touched.
+ */
+export function invPasidIotlb(gran: u32, did: u32, pasid: u32, addr: u64, am: u32, ih: bool): void {
+  const c = unchecked(caches[CACHE_IOTLB]);
+  const ranged = gran == 3;
+  devTlbMarkStale(did, true, pasid, ranged, addr, am);
+  if (ranged) setRange(addr, am);
+  if (c !== null) {
+    for (let s: u32 = 0, n = c.slots(); s < n; s++) {
+      if (!c.isValid(s)) continue;
+      const k1 = c.key1(s);
+      if (<u32>(k1 & 0xffff) != did || <u32>(k1 >>> 16) != pasid) continue;
+      const f = load<u32>(c.payload(s), IOTLB_FLAGS);
+      if ((f & ITF_FS) == 0) continue;
+      if (ranged) {
+        const k0 = c.key0(s);
+        const lg2 = 12 + 9 * <u32>(k0 >>> 60);
+        if (!overlaps((k0 & 0xfffffffffffffff) << lg2, lg2, rangeLo, rangeHi)) continue;
+      } else if ((f & ITF_GLOBAL) != 0) continue;
+      c.invalidate(s);
+    }
+  }
+  if (!(ranged && ih)) invPwc(0, did, pasid, ranged);
 }

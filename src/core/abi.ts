@@ -41,6 +41,16 @@ export const Ctrl = {
   OPTIONS: 0x20, // u32, OPT_* bits below
   PGSNP_NO_SC: 0x24, // u32, PGSNP_NO_SC_* policy below
   SEED: 0x28, // u32, seed of the random replacement policy
+  // Invalidation registers (spec 11.4.7-11.4.9, 11.4.4.1, 11.4.6); written through regWrite()
+  FSTS: 0x2c, // u32 fault status: 4 IQE (RW1C)
+  IQA: 0x30, // u64 63:12 IQ base, 11 DW (256-bit descriptors), 2:0 QS (4 KiB x 2^QS)
+  IQH: 0x38, // u64 queue head (byte offset), advanced by the hardware
+  IQT: 0x40, // u64 queue tail (byte offset), written by software: processing starts
+  IQERCD: 0x48, // u64 3:0 IQEI, the reason of the last invalidation-queue error
+  ICS: 0x50, // u32 0 IWC: invalidation wait descriptor complete (RW1C)
+  CCMD: 0x58, // u64 context command: 63 ICC, 62:61 CIRG, 60:59 CAIG, 33:32 FM, 31:16 SID, 15:0 DID
+  IOTLB_REG: 0x60, // u64 IOTLB invalidate: 63 IVT, 61:60 IIRG, 58:57 IAIG, 47:32 DID
+  IVA: 0x68, // u64 invalidate address: 63:12 ADDR, 6 IH, 5:0 AM
   CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled } u32 each
 } as const;
 
@@ -69,6 +79,12 @@ export const cacheCounterNames = ["lookups", "hits", "misses", "fills", "evictio
 export const CACHE_STATS_SIZE = 64;
 export const policyNames = ["lru", "plru", "fifo", "random", "round-robin"] as const;
 export const Policy = { LRU: 0, PLRU: 1, FIFO: 2, RANDOM: 3, ROUND_ROBIN: 4 } as const;
+
+/** Registers the host writes through regWrite(id, lo, hi), so the core can act on the write. */
+export const RegId = { GCMD: 0, IQA: 1, IQT: 2, FSTS: 3, ICS: 4, CCMD: 5, IOTLB_REG: 6, IVA: 7 } as const;
+
+/** Invalidation-queue error reasons in IQERCD.IQEI (spec 11.4.8.x). */
+export const Iqei = { NONE: 0, INVALID_TAIL: 1, FETCH_ERROR: 2, INVALID_TYPE: 3, RESERVED_FIELD: 4, INVALID_WIDTH: 5, TAIL_MISALIGNED: 6 } as const;
 
 /** Option bits in Ctrl.OPTIONS (the spec points the fact sheet marks UNSURE). */
 export const Opt = {
@@ -137,6 +153,8 @@ export const ResFlag = {
   GLOBAL: 1 << 7, // first-stage G bit in the leaf
   NS_ALLOWED: 1 << 8, // ATS completion N bit: no-snoop may be used
   PASSTHROUGH: 1 << 9, // no table walk was needed (PT or translated request)
+  ATC: 1 << 10, // translated request: the device's own translation cache supplied the address
+  STALE: 1 << 11, // the translation used is one software had already removed (see README)
 } as const;
 
 export const SnoopBy = { TLP: 0, PGSNP: 1, PTE: 2, NONE: 3 } as const;
@@ -162,6 +180,12 @@ export const counterNames = [
   "pasidDirReads",
   "pasidTableReads",
   "adWrites",
+  "invDescriptors", // invalidation descriptors processed (queued and register-based)
+  "invWaitWrites", // invalidation-wait status writes to guest memory
+  "invQueueErrors", // descriptors that stopped the queue with FSTS.IQE
+  "staleIotlbUses", // requests translated by an IOTLB entry whose leaf memory no longer matches
+  "staleAtcUses", // translated requests that used a device-TLB entry the IOMMU had invalidated
+  "atcMisses", // translated requests whose device had no translation (an ATS request was sent first)
   // table reads per stage and paging level: index = READS_BY_LEVEL + stage*8 + level (1..5)
 ] as const;
 export const Counter = Object.fromEntries(counterNames.map((n, i) => [n, i])) as {

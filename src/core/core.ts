@@ -16,6 +16,7 @@ interface CoreExports {
   memRead(lo: number, hi: number, n: number): number;
   guestPages(): number;
   configure(): void;
+  regWrite(id: number, lo: number, hi: number): void;
 }
 
 const modules = new Map<CoreBuild, WebAssembly.Module>();
@@ -76,6 +77,10 @@ export interface Result {
   global: boolean;
   nsAllowed: boolean;
   passthrough: boolean;
+  /** Translated request: the device's own translation cache (device-TLB) supplied the address. */
+  atc: boolean;
+  /** The translation used had already been removed by software (see README "Stale translations"). */
+  stale: boolean;
   did: number;
   pasid?: number;
   /** Scalable mode: PGTT (1 FS, 2 SS, 3 nested, 4 PT). Legacy mode: 0x10 | TT. */
@@ -128,6 +133,23 @@ export class Core {
   setRegister(name: "CAP" | "ECAP" | "RTADDR", value: bigint): void {
     this.views();
     this.u64[(abi.CTRL_BASE + abi.Ctrl[name]) >>> 3] = BigInt.asUintN(64, value);
+  }
+
+  /**
+   * A software write to a VT-d register with its side effects (abi RegId): GCMD (TE, QIE, SRTP),
+   * IQA, IQT (processes the invalidation queue), FSTS/ICS (write 1 to clear), CCMD, IVA, IOTLB_REG.
+   */
+  writeRegister(name: keyof typeof abi.RegId, value: bigint): void {
+    const v = BigInt.asUintN(64, value);
+    this.ex.regWrite(abi.RegId[name], Number(v & MASK32), Number(v >> 32n));
+    this.views();
+  }
+
+  /** Reads an invalidation or status register from the control block. */
+  readRegister(name: "FSTS" | "IQA" | "IQH" | "IQT" | "IQERCD" | "ICS" | "CCMD" | "IOTLB_REG" | "IVA" | "GSTS"): bigint {
+    this.views();
+    const off = abi.CTRL_BASE + abi.Ctrl[name];
+    return name === "FSTS" || name === "ICS" || name === "GSTS" ? BigInt(this.u32[off >>> 2]!) : this.u64[off >>> 3]!;
   }
 
   getRegister(name: "CAP" | "ECAP" | "RTADDR"): bigint {
@@ -286,6 +308,8 @@ export class Core {
       global: (flags & abi.ResFlag.GLOBAL) !== 0,
       nsAllowed: (flags & abi.ResFlag.NS_ALLOWED) !== 0,
       passthrough: (flags & abi.ResFlag.PASSTHROUGH) !== 0,
+      atc: (flags & abi.ResFlag.ATC) !== 0,
+      stale: (flags & abi.ResFlag.STALE) !== 0,
       did: d(abi.Res.DID),
       pgtt: u8[o + abi.Res.PGTT]!,
     };

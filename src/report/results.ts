@@ -19,6 +19,8 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result): Record<string
     }
     o.snoop = r.snoop;
     o.snoopBy = r.snoopBy;
+    if (r.atc) o.atc = true;
+    if (r.stale) o.stale = true;
     if (t.op === "ATS") o.perm = (r.perms.r ? "r" : "") + (r.perms.w ? "w" : "") + (r.perms.x ? "x" : "") + (r.perms.u ? "u" : "");
   } else if (r.status === "fault") {
     o.fault = { code: r.fault!.code, name: r.fault!.name, recorded: r.fault!.recorded };

@@ -12,7 +12,9 @@ export let capMgawBits: u32 = 0; // MGAW + 1
 export let capSslps: u32 = 0; // bit 0: 2 MiB, bit 1: 1 GiB second-stage pages
 export let capFs1gp: bool = false;
 export let capFs5lp: bool = false;
-export let capCm: bool = false; // caching mode: not-present and invalid entries may be cached
+export let capCm: bool = false;
+export let capPsi: bool = false; // page-selective invalidation
+export let capMamv: u32 = 0; // maximum address mask value for page-selective invalidation // caching mode: not-present and invalid entries may be cached
 
 // ECAP_REG (spec 11.4.3)
 //  53 RPRIVS | 52 ADMS | 49 RPS | 48 SMPWCS | 47 FSTS | 46 SSTS | 45 SSADS | 43 SMTS | 40 PASID
@@ -54,6 +56,8 @@ export function vtdSyncRegs(): void {
   capFs1gp = bit(cap, 56);
   capFs5lp = bit(cap, 60);
   capCm = bit(cap, 7);
+  capPsi = bit(cap, 39);
+  capMamv = <u32>field(cap, 53, 48);
   ecapSc = bit(ecap, 7);
   ecapPt = bit(ecap, 6);
   ecapDt = bit(ecap, 2);

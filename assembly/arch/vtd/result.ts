@@ -2,10 +2,11 @@
 // recording rule (spec 7.1.2: FPD suppresses recording of qualified faults only), successful
 // accesses with their snoop outcome, ATS completions (spec 4.2.3).
 import { gmPage } from "../../common/guest-memory";
+import { trStale } from "./stages";
 import {
   RES_PA, RES_LEAF_PA, RES_LEAF_PTE, RES_STATUS, RES_FAULT, RES_PAGE_LG2, RES_READS, RES_FLAGS, RES_SNOOP_BY, RES_FAULT_LEVEL,
   RQF_KIND_MASK, RQF_NS, RQF_NW, KIND_ATS, ST_OK, ST_FAULT, RSF_SNOOP, RSF_RECORDED, RSF_R, RSF_W, RSF_X, RSF_U, RSF_GLOBAL,
-  RSF_NS_ALLOWED, SNOOP_BY_TLP, SNOOP_BY_PGSNP, STATS_BASE, FAULT_COUNTS_BASE, C_TRANSLATED, C_FAULTED, C_FAULTS_RECORDED,
+  RSF_NS_ALLOWED, RSF_STALE, C_STALE_IOTLB_USES, SNOOP_BY_TLP, SNOOP_BY_PGSNP, STATS_BASE, FAULT_COUNTS_BASE, C_TRANSLATED, C_FAULTED, C_FAULTS_RECORDED,
   C_NO_SNOOP_TLPS, C_SNOOPED, C_NON_SNOOPED, C_NO_SNOOP_FORCED, C_NO_SNOOP_FORCED_PGSNP, C_NO_SNOOP_FORCED_PTE,
   QUALIFIED_0, QUALIFIED_1, QUALIFIED_2, QUALIFIED_3,
 } from "../../abi";
@@ -76,6 +77,10 @@ export function success(res: usize, pa: u64, flags: u32, by: u8): void {
   const ns = (flags & RQF_NS) != 0;
   const snoop = by != SNOOP_BY_TLP || !ns;
   let rf = load<u32>(res, RES_FLAGS);
+  if (trStale) {
+    rf |= RSF_STALE;
+    bump(C_STALE_IOTLB_USES);
+  }
   if (snoop) rf |= RSF_SNOOP;
   if (by == SNOOP_BY_TLP) rf |= RSF_NS_ALLOWED;
   store<u32>(res, rf, RES_FLAGS);

@@ -6,11 +6,12 @@
 // The outcome is left in the tr* globals below, whichever way it was found, so the permission,
 // A/D and snoop logic that follows is written once.
 import { mask64 } from "../../common/bits";
+import { gmPage, gmWriteGeneration } from "../../common/guest-memory";
 import { WalkState, W_OK, W_NOT_PRESENT, PERM_R, PERM_W, PERM_U, PERM_X, PERM_ALL } from "../pagetable/walk-state";
 import { walkLeafPa, walkLeafPte } from "../pagetable/walker";
 import {
   iotlbLookup, iotlbPayload, iotlbFill, walkThroughCaches, TAG_NO_PASID, IOTLB_PA, IOTLB_LEAF_PA, IOTLB_LEAF_PTE,
-  IOTLB_S2_LEAF_PA, IOTLB_FLAGS, IOTLB_PAGE_LG2, ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY, ITF_FS, ITF_NEGATIVE,
+  IOTLB_S2_LEAF_PA, IOTLB_FLAGS, IOTLB_PAGE_LG2, IOTLB_GEN, ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY, ITF_FS, ITF_NEGATIVE,
 } from "../../uarch/vtd-caches";
 import { SS_D } from "../pagetable/fmt/vtd-ss";
 import { FS_D } from "../pagetable/fmt/vtd-fs";
@@ -31,6 +32,34 @@ export let trFromIotlb: bool = false;
 /** Nested: the failing walk was the final second-stage walk of the GPA (not the first stage). */
 export let trFinalS2: bool = false;
 
+/** The IOTLB entry used no longer matches guest memory: software changed it without invalidating. */
+export let trStale: bool = false;
+
+// Bits a translation does not depend on: A/D (first stage 5, 6, EA 10; second stage 8, 9).
+const AD_BITS: u64 = (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 10);
+
+/**
+ * Stale check of an IOTLB entry, cheap on the common path: only when the host has written guest
+ * memory since the entry was filled is its leaf re-read; a leaf that changed (A/D aside), or a
+ * second-stage leaf that is no longer present, makes the translation stale. Otherwise the entry
+ * is brought up to the current generation.
+ */
+function checkStale(p: usize): void {
+  const gen = gmWriteGeneration();
+  if (load<u32>(p, IOTLB_GEN) == gen) return;
+  let stale = true;
+  const page = gmPage(trLeafPa);
+  if (page != 0 && ((load<u64>(page + <usize>(trLeafPa & 0xfff)) ^ trLeafPte) & ~AD_BITS) == 0) {
+    stale = false;
+    if (trS2LeafPa != 0 && trS2LeafPa != trLeafPa) {
+      const p2 = gmPage(trS2LeafPa);
+      stale = p2 == 0 || (load<u64>(p2 + <usize>(trS2LeafPa & 0xfff)) & 3) == 0;
+    }
+  }
+  if (stale) trStale = true;
+  else store<u32>(p, gen, IOTLB_GEN);
+}
+
 // @ts-ignore: decorator
 @inline function fromIotlb(slot: i32, va: u64): void {
   const p = iotlbPayload(slot);
@@ -41,6 +70,11 @@ export let trFinalS2: bool = false;
   trS2LeafPa = load<u64>(p, IOTLB_S2_LEAF_PA);
   trFlags = load<u32>(p, IOTLB_FLAGS);
   trFromIotlb = true;
+  if ((trFlags & ITF_NEGATIVE) == 0) checkStale(p);
+}
+
+export function clearStale(): void {
+  trStale = false;
 }
 
 /** After a D-flag update: the leaf's new value and the flags it earned. */
@@ -71,6 +105,7 @@ function fillNegative(did: u32, tag: u32, va: u64, fsEntry: bool): void {
  */
 export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade: bool): u32 {
   trFinalS2 = false;
+  trStale = false;
   const slot = iotlbLookup(did, TAG_NO_PASID, va);
   if (slot >= 0) {
     fromIotlb(slot, va);
@@ -100,6 +135,7 @@ export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade
  */
 export function fsTranslate(fs: WalkState, nested: bool, did: u32, pasid: u32, va: u64, write: bool): u32 {
   trFinalS2 = false;
+  trStale = false;
   const slot = iotlbLookup(did, pasid, va);
   if (slot >= 0) {
     fromIotlb(slot, va);

@@ -71,6 +71,7 @@ export function vtdTranslate(req: usize, res: usize): void {
   store<u32>(res, NO_PASID, RES_PASID);
   store<u8>(res, 12, RES_PAGE_LG2);
   resetReads();
+  tr.clearStale();
   bump(C_REQUESTS);
   if (kind == KIND_ATS) bump(C_ATS_REQUESTS);
 
