@@ -43,6 +43,7 @@ export const CTRL_CACHES: u32 = 0x100;
 export const OPT_NESTED_SS_SNP: u32 = 0x1;
 export const OPT_PT_PGSNP: u32 = 0x2;
 export const OPT_SNP_RSVD_NO_SC: u32 = 0x4;
+export const OPT_NO_REPLAY_MEMO: u32 = 0x8;
 
 // cache configuration record
 export const CCFG_ENTRIES: u32 = 0x0;

@@ -1,30 +1,83 @@
 /**
  * Benchmark workloads. Each entry of `workloads` builds one platform (page tables written once by
  * the builder, the way a driver would), pre-encodes a request trace in the exact request-ring
- * layout, and states what one pass over that trace must do (the counter check run before timing).
+ * layout, and says what one pass over that trace must do: `check(d)` receives the counter deltas
+ * of one pass (core.counters(), core.walkReads(), core.cacheStats()) and returns the problems it
+ * finds, and `pa(i)` gives the output address of request i for spot checks.
+ *
+ * The checks are exact identities between the counters, which hold whatever the caches hold:
+ *
+ *   - a translation walks iff it misses the IOTLB (leaf D flags are preset, so a write never
+ *     re-walks a cached translation): walks = requests - iotlb.hits, iotlb.fills = iotlb.misses;
+ *   - a walk consults the paging-structure caches deepest first (PDE, PDPE, PML4E) and resumes
+ *     below the first hit, so a 4-level walk reads level 1 always, level 2 unless the PDE cache
+ *     hit, level 3 unless PDE or PDPE hit, level 4 unless any hit; summed:
+ *     reads = 4*walks - 3*PDE.hits - 2*PDPE.hits - PML4E.hits;
+ *   - nested: each first-stage entry read from a table not reached through a paging-structure-
+ *     cache hit is first translated by a second-stage walk, and every walk ends with the
+ *     second-stage walk of the final GPA: ssWalks = fsWalks + fsReads - fsPwcHits;
+ *   - root and context entries are read only on a context-cache miss, PASID directory and table
+ *     entries only on a PASID-cache miss.
+ *
+ * With `caches: "off"` every hit count is zero and the same identities give the architecture's
+ * fixed figures (4 second-stage reads per request; 24 reads per nested request).
  *
  * Adding a case = adding one entry to `workloads`.
  */
-import { VtdPlatform } from "../src/platform.ts";
+import { VtdPlatform, type PlatformOptions } from "../src/platform.ts";
 import type { Core, Request } from "../src/core/core.ts";
 import type { Domain } from "../src/guest/vtd-builder.ts";
-import { RING_RECORDS, REQ_SIZE } from "../src/core/abi.ts";
+import { RING_RECORDS, REQ_SIZE, type CacheName } from "../src/core/abi.ts";
 import { mulberry32 } from "../src/util/prng.ts";
 
 /** 32-bit words per request record. */
 export const REQ_WORDS = REQ_SIZE / 4;
 
-const PAGE_LG2 = 12;
-const PAGE = 1n << BigInt(PAGE_LG2);
+const PAGE = 1n << 12n;
 
-/** What one pass over the trace must show in the counters (deltas), per request. */
-export interface Expect {
-  /** First-stage walk reads per request (Core.walkReads().fs, all levels). */
-  fsReadsPerRequest: number;
-  /** Second-stage walk reads per request (Core.walkReads().ss, all levels). */
-  ssReadsPerRequest: number;
-  /** The output address request `i` of the trace must translate to (spot-checked). */
-  pa(i: number): bigint;
+export type Counters = ReturnType<Core["counters"]>;
+export type CacheStats = ReturnType<Core["cacheStats"]>;
+export type CacheCounters = CacheStats[CacheName];
+
+/** Counter snapshot of a core (everything a check may look at). */
+export interface Snapshot {
+  counters: Counters;
+  walk: { fs: bigint[]; ss: bigint[] };
+  caches: CacheStats;
+}
+
+/** What one pass over the trace moved: differences of two snapshots. */
+export interface Deltas {
+  /** Requests in the trace (the pass replayed each once). */
+  n: bigint;
+  /** False for the first pass over the trace (cold caches), true for later passes. */
+  warm: boolean;
+  counters: Counters;
+  /** Walk reads by stage and spec level: index 0 = level 1 (4 KiB table) ... index 4 = level 5. */
+  fs: bigint[];
+  ss: bigint[];
+  fsReads: bigint;
+  ssReads: bigint;
+  caches: CacheStats;
+}
+
+export function snapshot(core: Core): Snapshot {
+  return { counters: core.counters(), walk: core.walkReads(), caches: core.cacheStats() };
+}
+
+const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
+
+export function deltas(a: Snapshot, b: Snapshot, n: number, warm: boolean): Deltas {
+  const counters = Object.fromEntries(Object.entries(b.counters).map(([k, v]) => [k, v - a.counters[k as keyof Counters]])) as Counters;
+  const caches = Object.fromEntries(
+    Object.entries(b.caches).map(([name, s]) => [
+      name,
+      Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v - a.caches[name as CacheName][k as keyof CacheCounters]])),
+    ]),
+  ) as CacheStats;
+  const fs = b.walk.fs.map((v, i) => v - a.walk.fs[i]!);
+  const ss = b.walk.ss.map((v, i) => v - a.walk.ss[i]!);
+  return { n: BigInt(n), warm, counters, fs, ss, fsReads: sum(fs), ssReads: sum(ss), caches };
 }
 
 export interface Prepared {
@@ -32,12 +85,17 @@ export interface Prepared {
   /** `records` request records, REQ_WORDS words each, exactly as the request ring holds them. */
   requests: Uint32Array;
   records: number;
-  expect: Expect;
+  /** The output address request `i` of the trace must translate to (spot-checked). */
+  pa(i: number): bigint;
+  /** Problems in the counter deltas of one pass over the trace (empty: as expected). */
+  check(d: Deltas): string[];
 }
 
 export interface Workload {
   name: string;
   description: string;
+  /** Trace length in records, if not the runner's default (a multiple of RING_RECORDS). */
+  records?: number;
   /** Builds the platform and a trace of `records` requests (a multiple of RING_RECORDS). */
   prepare(records: number): Prepared;
 }
@@ -83,7 +141,7 @@ function mapPages(
   }
 }
 
-/** Random MRd/MWr of 64 bytes at a 64-byte-aligned offset of a uniformly random page. */
+/** Random MRd/MWr of 64 bytes at a 64-byte-aligned offset of a uniformly random page of 2^pagesLg2. */
 function randomAccesses(records: number, pagesLg2: number, seed: number) {
   const rand = mulberry32(seed);
   const page = new Uint32Array(records);
@@ -91,7 +149,7 @@ function randomAccesses(records: number, pagesLg2: number, seed: number) {
   const write = new Uint8Array(records);
   for (let i = 0; i < records; i++) {
     const r = rand();
-    page[i] = r >>> (32 - pagesLg2);
+    page[i] = pagesLg2 === 0 ? 0 : r >>> (32 - pagesLg2);
     offset[i] = (r & 63) << 6;
     write[i] = (r >>> 6) & 1;
   }
@@ -100,41 +158,228 @@ function randomAccesses(records: number, pagesLg2: number, seed: number) {
 
 const SID = 0x0100; // bus 1, device 0, function 0
 const DATA_PA = 0x40_0000_0000n; // host-physical data pages (256 GiB up; far from the tables and 0xFEEx_xxxx)
+const IOVA = 0x1_0000_0000n; // second-stage input window (1 GiB aligned)
+
+// ---- checks ----------------------------------------------------------------------------------------
+
+/** Collects problems: exact equalities and bounds on counter deltas. */
+class Problems {
+  readonly list: string[] = [];
+  eq(what: string, got: bigint, want: bigint): void {
+    if (got !== want) this.list.push(`${what}: ${got}, expected ${want}`);
+  }
+  /** A ratio (hits / lookups, say) that must lie in [lo, hi]. */
+  rate(what: string, num: bigint, den: bigint, lo: number, hi: number): void {
+    const r = den === 0n ? NaN : Number(num) / Number(den);
+    if (!(r >= lo && r <= hi)) this.list.push(`${what}: ${fmtPct(r)} (${num} / ${den}), expected ${fmtRange(lo, hi)}`);
+  }
+}
+
+const fmtPct = (r: number) => `${(r * 100).toFixed(3)}%`;
+const fmtRange = (lo: number, hi: number) => (lo <= 0 ? `< ${fmtPct(hi)}` : hi >= 1 ? `> ${fmtPct(lo)}` : `${fmtPct(lo)}..${fmtPct(hi)}`);
+
+/** Every request translated, nothing else happened (no faults, interrupts, A/D writes, invalidations). */
+function checkClean(p: Problems, d: Deltas): void {
+  const c = d.counters;
+  p.eq("requests", c.requests, d.n);
+  p.eq("translated", c.translated, d.n);
+  for (const k of ["faulted", "faultsRecorded", "interrupts", "blocked", "atsRequests", "adWrites"] as const) p.eq(k, c[k], 0n);
+  for (const [name, s] of Object.entries(d.caches)) {
+    p.eq(`${name}.lookups - hits - misses`, s.lookups - s.hits - s.misses, 0n);
+    p.eq(`${name}.invalidations`, s.invalidations, 0n);
+  }
+}
+
+/** Root/context and PASID-directory/table reads happen exactly on context- and PASID-cache misses. */
+function checkStructures(p: Problems, d: Deltas, cached: boolean): void {
+  const c = d.counters, cc = d.caches.contextCache, pc = d.caches.pasidCache;
+  p.eq("rootReads - contextReads", c.rootReads - c.contextReads, 0n);
+  p.eq("contextReads + contextCache.hits", c.contextReads + cc.hits, d.n);
+  p.eq("pasidDirReads - pasidTableReads", c.pasidDirReads - c.pasidTableReads, 0n);
+  p.eq("pasidTableReads + pasidCache.hits", c.pasidTableReads + pc.hits, d.n);
+  p.eq("contextCache.lookups", cc.lookups, cached ? d.n : 0n);
+  p.eq("pasidCache.lookups", pc.lookups, cached ? d.n : 0n);
+  // One device, one PASID: once warm, nothing is read again.
+  if (cached && d.warm) {
+    p.eq("contextReads (warm)", c.contextReads, 0n);
+    p.eq("pasidTableReads (warm)", c.pasidTableReads, 0n);
+  }
+}
+
+/** One IOTLB lookup per request; a miss walks and fills. Returns the number of walks. */
+function checkIotlb(p: Problems, d: Deltas, cached: boolean): bigint {
+  const t = d.caches.iotlb;
+  p.eq("iotlb.lookups", t.lookups, cached ? d.n : 0n);
+  p.eq("iotlb.fills - misses", t.fills - t.misses, 0n);
+  return d.n - t.hits;
+}
+
+const pwcLevels = ["Pde", "Pdpe", "Pml4e", "Pml5e"] as const;
+
+/**
+ * A 4-level stage made `walks` walks through its paging-structure caches: reads per level and in
+ * all from the hit counts, lookups chained deepest first, a fill for every level read above the
+ * leaf. Returns the number of walks that resumed from a cache hit.
+ */
+function checkStageWalks(p: Problems, d: Deltas, stage: "fs" | "ss", walks: bigint, cached: boolean): bigint {
+  const pre = stage === "fs" ? "pwcFs" : "pwcSs";
+  const [pde, pdpe, pml4e, pml5e] = pwcLevels.map((l) => d.caches[`${pre}${l}` as CacheName]) as [CacheCounters, CacheCounters, CacheCounters, CacheCounters];
+  const reads = stage === "fs" ? d.fs : d.ss;
+  const total = stage === "fs" ? d.fsReads : d.ssReads;
+  const want = [walks, walks - pde.hits, walks - pde.hits - pdpe.hits, walks - pde.hits - pdpe.hits - pml4e.hits, 0n];
+  for (let l = 0; l < 5; l++) p.eq(`${stage} reads at level ${l + 1}`, reads[l]!, want[l]!);
+  p.eq(
+    `${stage}Reads (4*walks - 3*${pre}Pde.hits - 2*${pre}Pdpe.hits - ${pre}Pml4e.hits, walks=${walks})`,
+    total,
+    4n * walks - 3n * pde.hits - 2n * pdpe.hits - pml4e.hits,
+  );
+  p.eq(`${pre}Pde.lookups`, pde.lookups, cached ? walks : 0n);
+  p.eq(`${pre}Pdpe.lookups - ${pre}Pde.misses`, pdpe.lookups - pde.misses, 0n);
+  p.eq(`${pre}Pml4e.lookups - ${pre}Pdpe.misses`, pml4e.lookups - pdpe.misses, 0n);
+  p.eq(`${pre}Pml5e.lookups (4-level walks)`, pml5e.lookups, 0n);
+  for (const [l, s] of [["Pde", pde], ["Pdpe", pdpe], ["Pml4e", pml4e]] as const) p.eq(`${pre}${l}.fills - misses`, s.fills - s.misses, 0n);
+  return pde.hits + pdpe.hits + pml4e.hits;
+}
+
+/** Second-stage-only translation (PGTT=010, 4 levels): all identities. Returns the walks. */
+function checkSecondStageOnly(p: Problems, d: Deltas, cached: boolean): bigint {
+  checkClean(p, d);
+  checkStructures(p, d, cached);
+  const walks = checkIotlb(p, d, cached);
+  for (let l = 0; l < 5; l++) p.eq(`fs reads at level ${l + 1}`, d.fs[l]!, 0n);
+  checkStageWalks(p, d, "ss", walks, cached);
+  return walks;
+}
+
+/** Nested translation (PGTT=011, 4-level FS over 4-level SS): all identities. Returns the walks. */
+function checkNested(p: Problems, d: Deltas, cached: boolean): bigint {
+  checkClean(p, d);
+  checkStructures(p, d, cached);
+  const walks = checkIotlb(p, d, cached);
+  const fsHits = checkStageWalks(p, d, "fs", walks, cached);
+  checkStageWalks(p, d, "ss", walks + d.fsReads - fsHits, cached);
+  return walks;
+}
+
+/** Without caches: every request reads its 4 context/PASID structures and every cache is silent. */
+function checkNoCache(p: Problems, d: Deltas, fsPerRequest: bigint, ssPerRequest: bigint): void {
+  const c = d.counters;
+  for (const k of ["rootReads", "contextReads", "pasidDirReads", "pasidTableReads"] as const) p.eq(k, c[k], d.n);
+  p.eq(`fsReads (${fsPerRequest} per request)`, d.fsReads, fsPerRequest * d.n);
+  p.eq(`ssReads (${ssPerRequest} per request)`, d.ssReads, ssPerRequest * d.n);
+  for (const [name, s] of Object.entries(d.caches)) p.eq(`${name}.lookups + fills (caches off)`, s.lookups + s.fills, 0n);
+}
 
 // ---- workloads -------------------------------------------------------------------------------------
 
-/** ss4-walk: second stage only (PGTT=010), 4 levels, 1 GiB of IOVA in 4 KiB pages, random pages. */
-const ss4Walk: Workload = {
-  name: "ss4-walk",
-  description: "second-stage-only 4-level walk, 1 GiB mapped with 4 KiB pages, uniformly random pages, no PASID",
+/**
+ * A second-stage-only (PGTT=010) 4-level domain mapping `pages` 4 KiB pages at IOVA, each to a
+ * scattered data page, attached to SID and enabled.
+ */
+function ssPlatform(pagesLg2: number, opts: PlatformOptions = {}) {
+  const pages = 1 << pagesLg2;
+  const dataPage = permutation(pagesLg2, 0x9e3779b1, 0x2545f);
+  const order = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
+  const p = new VtdPlatform(opts);
+  const d = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
+  mapPages(p, d, pages, order, (v) => IOVA + (BigInt(v) << 12n), (v) => DATA_PA + (BigInt(dataPage(v)) << 12n));
+  p.builder.attach({ sid: SID, domain: 1 });
+  p.enable();
+  /** Output address of input address IOVA + a. */
+  const pa = (a: bigint) => DATA_PA + (BigInt(dataPage(Number(a >> 12n))) << 12n) + (a & 0xfffn);
+  return { p, pa };
+}
+
+/** Uniformly random 64-byte accesses to the 2^pagesLg2 pages of a second-stage-only domain. */
+function ssRandom(pagesLg2: number, seed: number, records: number, opts: PlatformOptions, check: (p: Problems, d: Deltas) => void): Prepared {
+  const { p, pa } = ssPlatform(pagesLg2, opts);
+  const a = randomAccesses(records, pagesLg2, seed);
+  const off = (i: number) => (BigInt(a.page[i]!) << 12n) + BigInt(a.offset[i]!);
+  const requests = encodeTrace(p.core, records, (i) => ({ op: a.write[i] ? "MWr" : "MRd", sid: SID, addr: IOVA + off(i), len: 64 }));
+  return {
+    platform: p,
+    requests,
+    records,
+    pa: (i) => pa(off(i)),
+    check(d) {
+      const problems = new Problems();
+      check(problems, d);
+      return problems.list;
+    },
+  };
+}
+
+/** iotlb-hit: 32 pages, every translation but the first 32 an IOTLB hit. */
+const iotlbHit: Workload = {
+  name: "iotlb-hit",
+  description: "IOTLB hits: second-stage-only 4-level, 32 pages of 4 KiB (fits the IOTLB), random 64-byte accesses",
   prepare(records) {
-    const pagesLg2 = 18; // 262144 pages = 1 GiB
-    const pages = 1 << pagesLg2;
-    const IOVA = 0x1_0000_0000n;
-    const dataPage = permutation(pagesLg2, 0x9e3779b1, 0x2545f);
-    const order = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
+    return ssRandom(5, 0x1f1f, records, {}, (p, d) => {
+      checkSecondStageOnly(p, d, true);
+      if (d.warm) p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0.999, 1);
+    });
+  },
+};
 
-    const p = new VtdPlatform();
-    const d = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
-    mapPages(p, d, pages, order, (v) => IOVA + (BigInt(v) << 12n), (v) => DATA_PA + (BigInt(dataPage(v)) << 12n));
-    p.builder.attach({ sid: SID, domain: 1 });
-    p.enable();
+/** ss4-walk-pwc: IOTLB misses whose walks resume from the SS PDE cache (1 read each). */
+const ss4WalkPwc: Workload = {
+  name: "ss4-walk-pwc",
+  description: "second-stage-only 4-level walk, 32 MiB of 4 KiB pages (16 PDEs: fit the PDE cache, not the IOTLB), random pages",
+  prepare(records) {
+    return ssRandom(13, 0x3c3c, records, {}, (p, d) => {
+      checkSecondStageOnly(p, d, true);
+      if (d.warm) {
+        p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0, 0.02);
+        p.rate("pwcSsPde hit rate (warm)", d.caches.pwcSsPde.hits, d.caches.pwcSsPde.lookups, 0.95, 1);
+      }
+    });
+  },
+};
 
-    const a = randomAccesses(records, pagesLg2, 0x55d4);
-    const requests = encodeTrace(p.core, records, (i) => ({
-      op: a.write[i] ? "MWr" : "MRd",
-      sid: SID,
-      addr: IOVA + (BigInt(a.page[i]!) << 12n) + BigInt(a.offset[i]!),
-      len: 64,
-    }));
+/** ss4-walk: random pages over 1 GiB; with caches or without ("-nocache": exactly 4 + 4 reads each). */
+function ss4Walk(cached: boolean): Workload {
+  return {
+    name: cached ? "ss4-walk" : "ss4-walk-nocache",
+    description: `second-stage-only 4-level walk, 1 GiB mapped with 4 KiB pages, uniformly random pages, no PASID, ${cached ? "default caches" : "caches off"}`,
+    prepare(records) {
+      return ssRandom(18, 0x55d4, records, cached ? {} : { caches: "off" }, (p, d) => {
+        checkSecondStageOnly(p, d, cached);
+        if (!cached) checkNoCache(p, d, 0n, 4n);
+        else if (d.warm) p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0, 0.01);
+      });
+    },
+  };
+}
+
+/**
+ * streaming: sequential 256-byte DMA writes over 256 MiB of 4 KiB pages, one new page every 16
+ * TLPs. The trace covers the whole window once (1 Mi records), so every page misses the IOTLB
+ * exactly once per pass, warm or not.
+ */
+const STREAM_RECORDS = 256 * RING_RECORDS; // 1 Mi x 256 B = 256 MiB
+const streaming: Workload = {
+  name: "streaming",
+  description: "sequential 256-byte DMA writes, second-stage-only 4-level, 256 MiB of 4 KiB pages (one new page every 16 TLPs)",
+  records: STREAM_RECORDS,
+  prepare(records) {
+    const TLP = 256;
+    const perPage = 4096 / TLP;
+    const pagesLg2 = 16; // 65536 pages = 256 MiB
+    if (records > (1 << pagesLg2) * perPage) throw new RangeError(`streaming: ${records} records overrun the 256 MiB window`);
+    const { p, pa } = ssPlatform(pagesLg2);
+    const requests = encodeTrace(p.core, records, (i) => ({ op: "MWr", sid: SID, addr: IOVA + BigInt(i * TLP), len: TLP }));
     return {
       platform: p,
       requests,
       records,
-      expect: {
-        fsReadsPerRequest: 0,
-        ssReadsPerRequest: 4,
-        pa: (i) => DATA_PA + (BigInt(dataPage(a.page[i]!)) << 12n) + BigInt(a.offset[i]!),
+      pa: (i) => pa(BigInt(i * TLP)),
+      check(d) {
+        const problems = new Problems();
+        checkSecondStageOnly(problems, d, true);
+        const pages = d.n / BigInt(perPage);
+        problems.eq("iotlb.misses (one per page touched)", d.caches.iotlb.misses, pages);
+        problems.eq("iotlb.hits (15 of every 16 TLPs)", d.caches.iotlb.hits, d.n - pages);
+        return problems.list;
       },
     };
   },
@@ -142,49 +387,62 @@ const ss4Walk: Workload = {
 
 /**
  * nested-walk: nested (PGTT=011), a 4-level first stage over a 4-level second-stage parent; 256 MiB
- * of GVA in 4 KiB FS pages to GPAs the parent maps with 4 KiB SS pages; random pages. Each
- * translation reads 4 FS entries, each through a 4-read SS walk of its GPA, plus the final 4-read SS
- * walk: 24 reads.
+ * of GVA in 4 KiB FS pages to GPAs the parent maps with 4 KiB SS pages; random pages. Without
+ * caches each translation reads 4 FS entries, each through a 4-read SS walk of its GPA, plus the
+ * final 4-read SS walk: 24 reads.
  */
-const nestedWalk: Workload = {
-  name: "nested-walk",
-  description: "nested 4-level FS over 4-level SS, 256 MiB mapped with 4 KiB pages at both stages, uniformly random pages, no PASID",
-  prepare(records) {
-    const pagesLg2 = 16; // 65536 pages = 256 MiB
-    const pages = 1 << pagesLg2;
-    const GVA = 0x7f00_0000_0000n; // canonical (bit 47 clear), upper end of the lower half
-    const GPA = 0x1_0000_0000n; // guest-physical data window (FS tables sit at GPA = PA near 0x1000_0000)
-    const gpaPage = permutation(pagesLg2, 0x9e3779b1, 0x2545f); // FS: GVA page -> GPA page
-    const paPage = permutation(pagesLg2, 0x85ebca6b, 0x7f4a); // SS: GPA page -> PA page
-    const orderFs = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
-    const orderSs = permutation(pagesLg2, 0xc2b2ae35, 0x0777);
+function nestedWalk(cached: boolean): Workload {
+  return {
+    name: cached ? "nested-walk" : "nested-walk-nocache",
+    description: `nested 4-level FS over 4-level SS, 256 MiB mapped with 4 KiB pages at both stages, uniformly random pages, no PASID, ${cached ? "default caches" : "caches off"}`,
+    prepare(records) {
+      const pagesLg2 = 16; // 65536 pages = 256 MiB
+      const pages = 1 << pagesLg2;
+      const GVA = 0x7f00_0000_0000n; // canonical (bit 47 clear), upper end of the lower half
+      const GPA = 0x1_0000_0000n; // guest-physical data window (FS tables sit at GPA = PA near 0x1000_0000)
+      const gpaPage = permutation(pagesLg2, 0x9e3779b1, 0x2545f); // FS: GVA page -> GPA page
+      const paPage = permutation(pagesLg2, 0x85ebca6b, 0x7f4a); // SS: GPA page -> PA page
+      const orderFs = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
+      const orderSs = permutation(pagesLg2, 0xc2b2ae35, 0x0777);
 
-    const p = new VtdPlatform();
-    const parent = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
-    const d = p.builder.createDomain({ id: 2, type: "nested", levels: 4, parent: 1 });
-    mapPages(p, parent, pages, orderSs, (g) => GPA + (BigInt(g) << 12n), (g) => DATA_PA + (BigInt(paPage(g)) << 12n));
-    mapPages(p, d, pages, orderFs, (v) => GVA + (BigInt(v) << 12n), (v) => GPA + (BigInt(gpaPage(v)) << 12n));
-    p.builder.attach({ sid: SID, domain: 2 });
-    p.enable();
+      const p = new VtdPlatform(cached ? {} : { caches: "off" });
+      const parent = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
+      const d = p.builder.createDomain({ id: 2, type: "nested", levels: 4, parent: 1 });
+      mapPages(p, parent, pages, orderSs, (g) => GPA + (BigInt(g) << 12n), (g) => DATA_PA + (BigInt(paPage(g)) << 12n));
+      mapPages(p, d, pages, orderFs, (v) => GVA + (BigInt(v) << 12n), (v) => GPA + (BigInt(gpaPage(v)) << 12n));
+      p.builder.attach({ sid: SID, domain: 2 });
+      p.enable();
 
-    const a = randomAccesses(records, pagesLg2, 0x9a31);
-    const requests = encodeTrace(p.core, records, (i) => ({
-      op: a.write[i] ? "MWr" : "MRd",
-      sid: SID,
-      addr: GVA + (BigInt(a.page[i]!) << 12n) + BigInt(a.offset[i]!),
-      len: 64,
-    }));
-    return {
-      platform: p,
-      requests,
-      records,
-      expect: {
-        fsReadsPerRequest: 4,
-        ssReadsPerRequest: 4 * 4 + 4,
+      const a = randomAccesses(records, pagesLg2, 0x9a31);
+      const requests = encodeTrace(p.core, records, (i) => ({
+        op: a.write[i] ? "MWr" : "MRd",
+        sid: SID,
+        addr: GVA + (BigInt(a.page[i]!) << 12n) + BigInt(a.offset[i]!),
+        len: 64,
+      }));
+      return {
+        platform: p,
+        requests,
+        records,
         pa: (i) => DATA_PA + (BigInt(paPage(gpaPage(a.page[i]!))) << 12n) + BigInt(a.offset[i]!),
-      },
-    };
-  },
-};
+        check(dl) {
+          const problems = new Problems();
+          checkNested(problems, dl, cached);
+          if (!cached) checkNoCache(problems, dl, 4n, 4n * 4n + 4n);
+          else if (dl.warm) problems.rate("iotlb hit rate (warm)", dl.caches.iotlb.hits, dl.caches.iotlb.lookups, 0, 0.01);
+          return problems.list;
+        },
+      };
+    },
+  };
+}
 
-export const workloads: readonly Workload[] = [ss4Walk, nestedWalk];
+export const workloads: readonly Workload[] = [
+  iotlbHit,
+  streaming,
+  ss4WalkPwc,
+  ss4Walk(true),
+  ss4Walk(false),
+  nestedWalk(true),
+  nestedWalk(false),
+];

@@ -21,10 +21,15 @@ export function generateAssemblyAbi(): string {
     for (const [k, v] of Object.entries(obj)) c(prefix + snake(k), v, type);
   };
   out.push("// regions");
-  for (const k of ["RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL"] as const)
+  for (const k of ["RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "CACHE_STATS_BASE", "CACHE_COUNT", "CACHE_CFG_SIZE", "CACHE_STATS_SIZE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL"] as const)
     c(k, abi[k]);
   group("control block offsets", "CTRL_", abi.Ctrl);
   group("option bits", "OPT_", abi.Opt);
+  group("cache configuration record", "CCFG_", abi.CacheCfg);
+  group("registers written through regWrite", "REG_", abi.RegId);
+  group("invalidation queue error reasons (IQERCD.IQEI)", "IQEI_", abi.Iqei);
+  group("cache ids", "CACHE_", abi.CacheId);
+  group("replacement policies", "POLICY_", abi.Policy);
   group("PGSNP when ECAP.SC=0", "PGSNP_NO_SC_", abi.PgsnpNoSc);
   group("request record", "REQ_", abi.Req);
   group("request kinds", "KIND_", abi.ReqKind);

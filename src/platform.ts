@@ -46,6 +46,11 @@ export interface PlatformOptions {
   caches?: Partial<Record<CacheName, Partial<CacheConfig>>> | "off";
   /** Seed of the random replacement policy. */
   seed?: number;
+  /**
+   * Simulation only: replay requests served entirely by cache hits from a memo (default true).
+   * Results and counters are identical either way (test/engine/replay-memo.test.ts).
+   */
+  replayMemo?: boolean;
 }
 
 /** Every cache disabled. */
@@ -70,6 +75,7 @@ export class VtdPlatform {
     if (this.snoop.nestedSsLeafSnp) options |= Opt.NESTED_SS_SNP;
     if (this.snoop.passThroughPgsnp) options |= Opt.PT_PGSNP;
     if (this.snoop.snpReservedWithoutSc) options |= Opt.SNP_RSVD_NO_SC;
+    if (o.replayMemo === false) options |= Opt.NO_REPLAY_MEMO;
     const pgsnpNoSc = { reserved: PgsnpNoSc.RESERVED, ignored: PgsnpNoSc.IGNORED, honoured: PgsnpNoSc.HONOURED }[this.snoop.pgsnpWithoutSc];
     const physAddrBits = o.physAddrBits ?? 52;
     if (!Number.isInteger(physAddrBits) || physAddrBits < 32 || physAddrBits > 52) throw new RangeError(`physAddrBits ${physAddrBits} must be 32..52`);

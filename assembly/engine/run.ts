@@ -9,11 +9,14 @@ import { DEBUG } from "../common/debug";
 import {
   REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
   RES_PAGE_LG2, RES_DID, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
-  RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES,
+  RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES, OPT_NO_REPLAY_MEMO,
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
 import { vtdTranslate } from "../arch/vtd/translate";
-import { cachesSyncStats } from "../uarch/vtd-caches";
+import { cachesSyncStats, clearHitTrace } from "../uarch/vtd-caches";
+import { cacheMutations } from "../uarch/cache/set-assoc";
+import { memoInit, memoReplay, memoRecord } from "./replay-memo";
+import * as regs from "../arch/vtd/regs";
 import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbPayload, DTF_R, DTF_W, DTF_X, DTF_U, DTF_N, DTF_STALE } from "../uarch/device-tlb";
 
 /** Scratch request and result records for the device's own ATS request and translated request. */
@@ -23,6 +26,7 @@ let scratchRes: usize = 0;
 export function engineInit(): void {
   scratchReq = heap.alloc(REQ_SIZE);
   scratchRes = heap.alloc(RES_SIZE);
+  memoInit();
 }
 
 // @ts-ignore: decorator
@@ -96,13 +100,18 @@ export function runBatch(n: u32): u32 {
   if (n > RING_RECORDS) n = RING_RECORDS;
   vtdSyncRegs();
   const atc = devTlbEnabled();
+  const useMemo = (regs.options & OPT_NO_REPLAY_MEMO) == 0 && regs.translationEnabled;
+  const legacy = regs.ttm == 0;
   let req: usize = REQ_BASE, res: usize = RES_BASE;
   for (let i: u32 = 0; i < n; i++) {
     const flags = load<u32>(req, REQ_FLAGS);
     if (atc && (flags & RQF_TRANSLATED) != 0) translatedThroughAtc(req, res);
-    else {
+    else if (!(useMemo && memoReplay(req, res))) {
+      const before = cacheMutations;
+      clearHitTrace();
       vtdTranslate(req, res);
       if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) fillFromCompletion(req, res);
+      else if (useMemo) memoRecord(req, res, before, legacy);
     }
     req += REQ_SIZE;
     res += RES_SIZE;

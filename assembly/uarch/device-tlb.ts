@@ -75,10 +75,11 @@ export function devTlbLookup(sid: u32, hasPasid: bool, pasid: u32, va: u64): i32
   for (let i: u32 = 0; i < 3; i++) {
     const lg2 = 12 + 9 * i;
     const k0 = (va >>> lg2) | (<u64>i << 60);
-    const slot = c.probe(setOf(c, k0, k1), k0, k1);
+    const set = setOf(c, k0, k1);
+    const slot = c.probe(set, k0, k1);
     if (slot >= 0) {
       c.hits++;
-      c.touch(<u32>slot);
+      c.touchIn(set, <u32>slot);
       return slot;
     }
   }

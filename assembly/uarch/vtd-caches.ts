@@ -71,9 +71,28 @@ export function cachesSyncStats(): void {
   return <u32>(h ^ (h >>> 32)) & (c.setCount - 1);
 }
 
+// ---- which cache entries served the current request (for engine/replay-memo.ts) ----------------
+
+/** Slot and set of the context-cache, PASID-cache and IOTLB hits of the current request, or -1. */
+export let hitCtxSlot: i32 = -1;
+export let hitCtxSet: u32 = 0;
+export let hitPasidSlot: i32 = -1;
+export let hitPasidSet: u32 = 0;
+export let hitIotlbSlot: i32 = -1;
+export let hitIotlbSet: u32 = 0;
+
+export function clearHitTrace(): void {
+  hitCtxSlot = -1;
+  hitPasidSlot = -1;
+  hitIotlbSlot = -1;
+}
+
 // ---- context cache -------------------------------------------------------------------------------
 
-const CTX_PAYLOAD: u32 = 24;
+const CTX_PAYLOAD: u32 = 32;
+/** Context and PASID payloads end with the entry's own check result and the register epoch it was computed in. */
+export const CTX_CHECK: u32 = 24;
+export const PASID_CHECK: u32 = 32;
 /** Context-cache flag: the entry's upper 128 bits (scalable mode) were not all zero. */
 export const CTXF_RSVD_HIGH: u64 = 1;
 
@@ -81,16 +100,21 @@ export const CTXF_RSVD_HIGH: u64 = 1;
 export function ctxLookup(sid: u32): i32 {
   const c = unchecked(caches[CACHE_CONTEXT_CACHE]);
   if (c === null) return -1;
-  return c.lookup(setIndex(c, sid, 0), sid, 0);
+  const set = setIndex(c, sid, 0);
+  const slot = c.lookup(set, sid, 0);
+  hitCtxSlot = slot;
+  hitCtxSet = set;
+  return slot;
 }
 
-export function ctxFill(sid: u32, c0: u64, c1: u64, flags: u64): void {
+export function ctxFill(sid: u32, c0: u64, c1: u64, flags: u64, check: u64): void {
   const c = unchecked(caches[CACHE_CONTEXT_CACHE]);
   if (c === null) return;
   const p = c.payload(c.fill(setIndex(c, sid, 0), sid, 0));
   store<u64>(p, c0, 0);
   store<u64>(p, c1, 8);
   store<u64>(p, flags, 16);
+  store<u64>(p, check, CTX_CHECK);
 }
 
 // @ts-ignore: decorator
@@ -100,7 +124,7 @@ export function ctxFill(sid: u32, c0: u64, c1: u64, flags: u64): void {
 
 // ---- PASID cache ---------------------------------------------------------------------------------
 
-const PASID_PAYLOAD: u32 = 32;
+const PASID_PAYLOAD: u32 = 40;
 /** PASID-cache flags: the directory entry's FPD; the entry's qwords 3..7 were not all zero. */
 export const PCF_DIR_FPD: u64 = 1;
 export const PCF_RSVD_HIGH: u64 = 2;
@@ -109,10 +133,14 @@ export function pasidLookup(sid: u32, pasid: u32): i32 {
   const c = unchecked(caches[CACHE_PASID_CACHE]);
   if (c === null) return -1;
   const k0 = <u64>sid | (<u64>pasid << 32);
-  return c.lookup(setIndex(c, k0, 0), k0, 0);
+  const set = setIndex(c, k0, 0);
+  const slot = c.lookup(set, k0, 0);
+  hitPasidSlot = slot;
+  hitPasidSet = set;
+  return slot;
 }
 
-export function pasidFill(sid: u32, pasid: u32, p0: u64, p1: u64, p2: u64, flags: u64): void {
+export function pasidFill(sid: u32, pasid: u32, p0: u64, p1: u64, p2: u64, flags: u64, check: u64): void {
   const c = unchecked(caches[CACHE_PASID_CACHE]);
   if (c === null) return;
   const k0 = <u64>sid | (<u64>pasid << 32);
@@ -121,6 +149,7 @@ export function pasidFill(sid: u32, pasid: u32, p0: u64, p1: u64, p2: u64, flags
   store<u64>(p, p1, 8);
   store<u64>(p, p2, 16);
   store<u64>(p, flags, 24);
+  store<u64>(p, check, PASID_CHECK);
 }
 
 // @ts-ignore: decorator
@@ -157,10 +186,13 @@ export function iotlbLookup(did: u32, tag: u32, va: u64): i32 {
   for (let i: u32 = 0; i < 3; i++) {
     const lg2 = 12 + 9 * i;
     const k0 = (va >>> lg2) | (<u64>i << 60);
-    const slot = c.probe(setIndex(c, k0, k1), k0, k1);
+    const set = setIndex(c, k0, k1);
+    const slot = c.probe(set, k0, k1);
     if (slot >= 0) {
       c.hits++;
-      c.touch(<u32>slot);
+      c.touchIn(set, <u32>slot);
+      hitIotlbSlot = slot;
+      hitIotlbSet = set;
       return slot;
     }
   }

@@ -94,6 +94,8 @@ export const Opt = {
   PT_PGSNP: 1 << 1,
   /** SS-PTE SNP (bit 11) is a reserved bit when ECAP.SC=0 (else ignored). */
   SNP_RSVD_NO_SC: 1 << 2,
+  /** Simulation only: turn off the replay memo of all-hit requests (engine/replay-memo.ts). */
+  NO_REPLAY_MEMO: 1 << 3,
 } as const;
 
 /** What PGSNP=1 means when ECAP.SC=0 (vtd.md 2.12.1 item 5). */

@@ -1,5 +1,4 @@
 /**
-// The architecture alone: these suites run with every cache off (caches: "off"); test/uarch covers the caches.
  * VT-d page-walk matrix, in the style of Linux generic_pt's kunit_fmt_cfgs: one parameterised suite
  * over every (translation type x level count x page size) the model supports.
  *

@@ -47,9 +47,28 @@ export let rsvdAddr: u64 = 0;
 export let options: u32 = 0;
 export let pgsnpNoSc: u32 = 0;
 
+/**
+ * Bumped whenever the registers or options change: cached results of structure checks (which
+ * depend on them) are recomputed after a change.
+ */
+export let epoch: u32 = 1;
+let lastCap: u64 = 0;
+let lastEcap: u64 = 0;
+let lastRtaddr: u64 = 0;
+let lastOptions: u64 = 0;
+
 export function vtdSyncRegs(): void {
   const cap = load<u64>(CTRL_BASE + CTRL_CAP);
   const ecap = load<u64>(CTRL_BASE + CTRL_ECAP);
+  const opts = (<u64>load<u32>(CTRL_BASE + CTRL_OPTIONS)) | (<u64>load<u32>(CTRL_BASE + CTRL_PGSNP_NO_SC) << 32) | (<u64>load<u32>(CTRL_BASE + CTRL_PHYS_ADDR_BITS) << 40);
+  const rtaddrNow = load<u64>(CTRL_BASE + CTRL_RTADDR);
+  if (cap != lastCap || ecap != lastEcap || opts != lastOptions || rtaddrNow != lastRtaddr) {
+    epoch++;
+    lastCap = cap;
+    lastEcap = ecap;
+    lastOptions = opts;
+    lastRtaddr = rtaddrNow;
+  }
   capSagaw = <u32>field(cap, 12, 8);
   capMgawBits = <u32>field(cap, 21, 16) + 1;
   capSslps = <u32>field(cap, 37, 34);

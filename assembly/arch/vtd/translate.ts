@@ -33,7 +33,7 @@ import * as tr from "./stages";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, PERM_W, PERM_U, PERM_X } from "../pagetable/walk-state";
 import { walkSetDirty, walkLeafPte, W_AD_NOSNOOP } from "../pagetable/walker";
 import {
-  ctxLookup, ctxFill, ctxPayload, CTXF_RSVD_HIGH, pasidLookup, pasidFill, pasidPayload, PCF_DIR_FPD, PCF_RSVD_HIGH,
+  ctxLookup, ctxFill, ctxPayload, CTXF_RSVD_HIGH, CTX_CHECK, pasidLookup, pasidFill, pasidPayload, PASID_CHECK, PCF_DIR_FPD, PCF_RSVD_HIGH,
   ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY,
 } from "../../uarch/vtd-caches";
 
@@ -126,6 +126,16 @@ function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped
 
 // ---- legacy mode (spec 3.4.2) --------------------------------------------------------------------
 
+/**
+ * A cached entry's own checks depend only on its contents and the registers, so their result is
+ * kept with it (in the payload) together with the register epoch; a hit re-checks only after the
+ * registers changed.
+ */
+// @ts-ignore: decorator
+@inline function checkMemo(code: u8): u64 {
+  return (<u64>regs.epoch << 32) | code;
+}
+
 /** The legacy root+context entry for `sid` (from the context cache, or read); 0 or a fault code. */
 let lc0: u64 = 0;
 let lc1: u64 = 0;
@@ -136,7 +146,11 @@ function legacyContext(sid: u32): u8 {
     const p = ctxPayload(slot);
     lc0 = load<u64>(p, 0);
     lc1 = load<u64>(p, 8);
-    return legacyContextCheck(lc0, lc1);
+    const memo = load<u64>(p, CTX_CHECK);
+    if (<u32>(memo >>> 32) == regs.epoch) return <u8>memo;
+    const code = legacyContextCheck(lc0, lc1);
+    store<u64>(p, checkMemo(code), CTX_CHECK);
+    return code;
   }
   const bus = (sid >> 8) & 0xff, devfn = sid & 0xff;
   // 1. Root entry, indexed by bus.
@@ -151,7 +165,7 @@ function legacyContext(sid: u32): u8 {
   lc0 = load<u64>(ctx);
   lc1 = load<u64>(ctx, 8);
   const code = legacyContextCheck(lc0, lc1);
-  if (code == 0 || regs.capCm) ctxFill(sid, lc0, lc1, 0);
+  if (code == 0 || regs.capCm) ctxFill(sid, lc0, lc1, 0, checkMemo(code));
   return code;
 }
 
@@ -244,7 +258,11 @@ function smContext(sid: u32): u8 {
     sc0 = load<u64>(p, 0);
     sc1 = load<u64>(p, 8);
     scRsvdHigh = (load<u64>(p, 16) & CTXF_RSVD_HIGH) != 0;
-    return smContextCheck(sc0, sc1, scRsvdHigh);
+    const memo = load<u64>(p, CTX_CHECK);
+    if (<u32>(memo >>> 32) == regs.epoch) return <u8>memo;
+    const code = smContextCheck(sc0, sc1, scRsvdHigh);
+    store<u64>(p, checkMemo(code), CTX_CHECK);
+    return code;
   }
   const bus = (sid >> 8) & 0xff, devfn = sid & 0xff;
   // 1. Scalable-mode root entry: devfn[7] selects the lower or upper context-table pointer.
@@ -260,7 +278,7 @@ function smContext(sid: u32): u8 {
   sc1 = load<u64>(ctx, 8);
   scRsvdHigh = (load<u64>(ctx, 16) | load<u64>(ctx, 24)) != 0;
   const code = smContextCheck(sc0, sc1, scRsvdHigh);
-  if (code == 0 || regs.capCm) ctxFill(sid, sc0, sc1, scRsvdHigh ? CTXF_RSVD_HIGH : 0);
+  if (code == 0 || regs.capCm) ctxFill(sid, sc0, sc1, scRsvdHigh ? CTXF_RSVD_HIGH : 0, checkMemo(code));
   return code;
 }
 
@@ -307,7 +325,11 @@ function smPasidEntry(sid: u32, pasid: u32, dirBase: u64): u8 {
     const f = load<u64>(p, 24);
     pDirFpd = (f & PCF_DIR_FPD) != 0;
     pRsvdHigh = (f & PCF_RSVD_HIGH) != 0;
-    return pasidEntryCheck(pq0, pq1, pq2, pRsvdHigh);
+    const memo = load<u64>(p, PASID_CHECK);
+    if (<u32>(memo >>> 32) == regs.epoch) return <u8>memo;
+    const code = pasidEntryCheck(pq0, pq1, pq2, pRsvdHigh);
+    store<u64>(p, checkMemo(code), PASID_CHECK);
+    return code;
   }
   // 4. PASID-directory entry, indexed by PASID[19:6].
   const pde = readStruct(dirBase + <u64>((pasid >> 6) * PASID_DIR_ENTRY_BYTES), C_PASID_DIR_READS);
@@ -326,7 +348,7 @@ function smPasidEntry(sid: u32, pasid: u32, dirBase: u64): u8 {
   for (let q: usize = 24; q < 64; q += 8) upper |= load<u64>(pe + q);
   pRsvdHigh = upper != 0;
   const code = pasidEntryCheck(pq0, pq1, pq2, pRsvdHigh);
-  if (code == 0 || regs.capCm) pasidFill(sid, pasid, pq0, pq1, pq2, (pDirFpd ? PCF_DIR_FPD : 0) | (pRsvdHigh ? PCF_RSVD_HIGH : 0));
+  if (code == 0 || regs.capCm) pasidFill(sid, pasid, pq0, pq1, pq2, (pDirFpd ? PCF_DIR_FPD : 0) | (pRsvdHigh ? PCF_RSVD_HIGH : 0), checkMemo(code));
   return code;
 }
 

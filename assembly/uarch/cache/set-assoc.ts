@@ -46,6 +46,17 @@ import {
   return (n + 7) & ~(<usize>7);
 }
 
+/**
+ * Bumped by every fill and invalidation of any cache: a record of which slots served a request
+ * (engine/replay-memo.ts) stays valid only while this is unchanged.
+ */
+export let cacheMutations: u32 = 0;
+
+// @ts-ignore: decorator
+@inline function mutated(): void {
+  cacheMutations++;
+}
+
 @final
 export class SetAssoc {
   // ---- geometry (fixed at construction) -----------------------------------------------------------
@@ -185,6 +196,13 @@ export class SetAssoc {
     policyTouch(this.policy, this.state, set, slot - set * ways, ways);
   }
 
+  /** touch() for a slot of a known set (saves the division on the hot path). */
+  // @ts-ignore: decorator
+  @inline touchIn(set: u32, slot: u32): void {
+    const ways = this.waysPerSet;
+    policyTouch(this.policy, this.state, set, slot - set * ways, ways);
+  }
+
   /** Makes (k0, k1) valid in `set` and returns its slot; the caller then writes the payload.
    * 1. A valid way already holding the key is reused (no duplicate, no eviction).
    * 2. Else the first invalid way of the set.
@@ -208,6 +226,8 @@ export class SetAssoc {
         if (load<u64>(p) == k0 && load<u64>(p, 8) == k1) {
           policyReset(this.policy, this.state, set, w, ways);
           this.fills++;
+    mutated();
+          mutated();
           return first + w;
         }
       } else if (free == ways) {
@@ -226,6 +246,7 @@ export class SetAssoc {
     store<u8>(v + way, 1);
     policyReset(this.policy, this.state, set, way, ways);
     this.fills++;
+    mutated();
     return first + way;
   }
 
@@ -276,6 +297,7 @@ export class SetAssoc {
     const set = slot / ways;
     policyInvalidate(this.policy, this.state, set, slot - set * ways, ways);
     this.invalidations++;
+    mutated();
   }
 
   /** Invalidates every valid way (each one counted). */

@@ -1,0 +1,127 @@
+// NOT A MODEL OF ANY HARDWARE: a simulator fast path, invisible in results and counters.
+//
+// A request that the context cache, the PASID cache and the IOTLB all served by hits (no fill, no
+// walk, no A/D write, nothing stale) is remembered with the cache slots it hit and its exact
+// result record. A later request with the same source ID, PASID, translation-relevant flags and
+// 4 KiB page is replayed from the memo - the same lookup/hit counts, the same replacement-policy
+// touches on the same slots, the same run counters and result (with its own page offset) - as long
+// as nothing that could change the outcome has happened since: no cache fill or invalidation
+// anywhere (cacheMutations), no register or option change (regs.epoch), no host write to guest
+// memory (the write generation that stale detection uses). Anything else takes the full path.
+//
+// Memo entry (128 bytes, direct-mapped, MEMO_ENTRIES):
+//   0 sid | flags << 32   8 vpn (va >> 12)   16 pasid   20 cacheMutations   24 regs epoch
+//   28 write generation   32 ctx slot, set   40 PASID slot, set   48 IOTLB slot, set
+//   56 page size lg2      60 counter bits    64..127 the result record
+import {
+  REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_SIZE, RES_PA, RES_STATUS, RES_FLAGS, RES_SNOOP_BY, RES_PAGE_LG2, RQF_KIND_MASK,
+  RQF_PASID, RQF_PRIV, RQF_EXE, RQF_NS, RQF_TRANSLATED, RQF_NW, KIND_ATS, ST_OK, RSF_SNOOP, RSF_STALE, SNOOP_BY_PGSNP,
+  STATS_BASE, C_REQUESTS, C_TRANSLATED, C_NO_SNOOP_TLPS, C_SNOOPED, C_NON_SNOOPED, C_NO_SNOOP_FORCED, C_NO_SNOOP_FORCED_PGSNP,
+  C_NO_SNOOP_FORCED_PTE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
+} from "../abi";
+import { cacheMutations, SetAssoc } from "../uarch/cache/set-assoc";
+import { cacheById, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/vtd-caches";
+import { gmWriteGeneration } from "../common/guest-memory";
+import * as regs from "../arch/vtd/regs";
+
+const MEMO_LG2: u32 = 10;
+const ENTRY_LG2: u32 = 7;
+const KEY_FLAGS: u32 = RQF_KIND_MASK | RQF_PASID | RQF_PRIV | RQF_EXE | RQF_NS | RQF_TRANSLATED | RQF_NW;
+
+// counter bits (what success() counted for the memoised request)
+const CB_NS: u32 = 1;
+const CB_SNOOP: u32 = 2;
+const CB_FORCED_PGSNP: u32 = 4;
+const CB_FORCED_PTE: u32 = 8;
+
+let memo: usize = 0;
+
+export function memoInit(): void {
+  const bytes = (<usize>1 << MEMO_LG2) << ENTRY_LG2;
+  memo = heap.alloc(bytes);
+  memory.fill(memo, 0, bytes);
+}
+
+// @ts-ignore: decorator
+@inline function entryFor(sid: u32, pasid: u32, vpn: u64): usize {
+  const h = (vpn ^ (<u64>sid << 20) ^ (<u64>pasid << 36)) * 0x9e3779b97f4a7c15;
+  return memo + (<usize>(h >>> (64 - MEMO_LG2)) << ENTRY_LG2);
+}
+
+// @ts-ignore: decorator
+@inline function bump(counter: u32): void {
+  const at = STATS_BASE + (counter << 3);
+  store<u64>(at, load<u64>(at) + 1);
+}
+
+// @ts-ignore: decorator
+@inline function replayHit(id: u32, slot: i32, set: u32): void {
+  const c = changetype<SetAssoc>(cacheById(id));
+  c.lookups++;
+  c.hits++;
+  c.touchIn(set, <u32>slot);
+}
+
+/** Replays request `req` from the memo into `res` if it can; returns whether it did. */
+export function memoReplay(req: usize, res: usize): bool {
+  const flags = load<u32>(req, REQ_FLAGS);
+  const sid = load<u32>(req, REQ_SID);
+  const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
+  const va = load<u64>(req, REQ_ADDR);
+  const vpn = va >>> 12;
+  const m = entryFor(sid, pasid, vpn);
+  if (load<u64>(m, 0) != ((<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32)) || load<u64>(m, 8) != vpn || load<u32>(m, 16) != pasid) return false;
+  if (load<u32>(m, 20) != cacheMutations || load<u32>(m, 24) != regs.epoch || load<u32>(m, 28) != gmWriteGeneration()) return false;
+  replayHit(CACHE_CONTEXT_CACHE, load<i32>(m, 32), load<u32>(m, 36));
+  const ps = load<i32>(m, 40);
+  if (ps >= 0) replayHit(CACHE_PASID_CACHE, ps, load<u32>(m, 44));
+  replayHit(CACHE_IOTLB, load<i32>(m, 48), load<u32>(m, 52));
+  bump(C_REQUESTS);
+  bump(C_TRANSLATED);
+  const cb = load<u32>(m, 60);
+  if ((cb & CB_NS) != 0) bump(C_NO_SNOOP_TLPS);
+  bump((cb & CB_SNOOP) != 0 ? C_SNOOPED : C_NON_SNOOPED);
+  if ((cb & (CB_FORCED_PGSNP | CB_FORCED_PTE)) != 0) {
+    bump(C_NO_SNOOP_FORCED);
+    bump((cb & CB_FORCED_PGSNP) != 0 ? C_NO_SNOOP_FORCED_PGSNP : C_NO_SNOOP_FORCED_PTE);
+  }
+  memory.copy(res, m + 64, RES_SIZE);
+  const pageMask = (<u64>1 << load<u32>(m, 56)) - 1;
+  store<u64>(res, (load<u64>(res, RES_PA) & ~pageMask) | (va & pageMask), RES_PA);
+  return true;
+}
+
+/**
+ * After the full path: remembers request `req` if it was served entirely by cache hits (the caller
+ * says whether any cache changed during it).
+ */
+export function memoRecord(req: usize, res: usize, mutationsBefore: u32, legacy: bool): void {
+  if (cacheMutations != mutationsBefore) return; // something was filled or invalidated: not all hits
+  const flags = load<u32>(req, REQ_FLAGS);
+  if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return;
+  if (load<u8>(res, RES_STATUS) != ST_OK || (load<u32>(res, RES_FLAGS) & RSF_STALE) != 0) return;
+  if (hitCtxSlot < 0 || hitIotlbSlot < 0 || (!legacy && hitPasidSlot < 0)) return;
+  const sid = load<u32>(req, REQ_SID);
+  const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
+  const va = load<u64>(req, REQ_ADDR);
+  const m = entryFor(sid, pasid, va >>> 12);
+  store<u64>(m, (<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32), 0);
+  store<u64>(m, va >>> 12, 8);
+  store<u32>(m, pasid, 16);
+  store<u32>(m, cacheMutations, 20);
+  store<u32>(m, regs.epoch, 24);
+  store<u32>(m, gmWriteGeneration(), 28);
+  store<i32>(m, hitCtxSlot, 32);
+  store<u32>(m, hitCtxSet, 36);
+  store<i32>(m, legacy ? -1 : hitPasidSlot, 40);
+  store<u32>(m, hitPasidSet, 44);
+  store<i32>(m, hitIotlbSlot, 48);
+  store<u32>(m, hitIotlbSet, 52);
+  store<u32>(m, load<u8>(res, RES_PAGE_LG2), 56);
+  const ns = (flags & RQF_NS) != 0;
+  const snoop = (load<u32>(res, RES_FLAGS) & RSF_SNOOP) != 0;
+  let cb: u32 = (ns ? CB_NS : 0) | (snoop ? CB_SNOOP : 0);
+  if (ns && snoop) cb |= load<u8>(res, RES_SNOOP_BY) == SNOOP_BY_PGSNP ? CB_FORCED_PGSNP : CB_FORCED_PTE;
+  store<u32>(m, cb, 60);
+  memory.copy(m + 64, res, RES_SIZE);
+}
