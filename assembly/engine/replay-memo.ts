@@ -43,8 +43,8 @@ export function memoInit(): void {
 }
 
 // @ts-ignore: decorator
-@inline function entryFor(sid: u32, pasid: u32, vpn: u64): usize {
-  const h = (vpn ^ (<u64>sid << 20) ^ (<u64>pasid << 36)) * 0x9e3779b97f4a7c15;
+@inline function entryFor(sid: u32, pasid: u32, vpn: u64, flags: u32): usize {
+  const h = (vpn ^ (<u64>sid << 20) ^ (<u64>pasid << 36) ^ (<u64>(flags & KEY_FLAGS) << 56)) * 0x9e3779b97f4a7c15;
   return memo + (<usize>(h >>> (64 - MEMO_LG2)) << ENTRY_LG2);
 }
 
@@ -69,7 +69,7 @@ export function memoReplay(req: usize, res: usize): bool {
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
   const va = load<u64>(req, REQ_ADDR);
   const vpn = va >>> 12;
-  const m = entryFor(sid, pasid, vpn);
+  const m = entryFor(sid, pasid, vpn, flags);
   if (load<u64>(m, 0) != ((<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32)) || load<u64>(m, 8) != vpn || load<u32>(m, 16) != pasid) return false;
   if (load<u32>(m, 20) != cacheMutations || load<u32>(m, 24) != regs.epoch || load<u32>(m, 28) != gmWriteGeneration()) return false;
   replayHit(CACHE_CONTEXT_CACHE, load<i32>(m, 32), load<u32>(m, 36));
@@ -85,7 +85,15 @@ export function memoReplay(req: usize, res: usize): bool {
     bump(C_NO_SNOOP_FORCED);
     bump((cb & CB_FORCED_PGSNP) != 0 ? C_NO_SNOOP_FORCED_PGSNP : C_NO_SNOOP_FORCED_PTE);
   }
-  memory.copy(res, m + 64, RES_SIZE);
+  // Eight plain 64-bit copies (V8 turns memory.copy into an out-of-line call).
+  store<u64>(res, load<u64>(m, 64), 0);
+  store<u64>(res, load<u64>(m, 72), 8);
+  store<u64>(res, load<u64>(m, 80), 16);
+  store<u64>(res, load<u64>(m, 88), 24);
+  store<u64>(res, load<u64>(m, 96), 32);
+  store<u64>(res, load<u64>(m, 104), 40);
+  store<u64>(res, load<u64>(m, 112), 48);
+  store<u64>(res, load<u64>(m, 120), 56);
   const pageMask = (<u64>1 << load<u32>(m, 56)) - 1;
   store<u64>(res, (load<u64>(res, RES_PA) & ~pageMask) | (va & pageMask), RES_PA);
   return true;
@@ -104,7 +112,7 @@ export function memoRecord(req: usize, res: usize, mutationsBefore: u32, legacy:
   const sid = load<u32>(req, REQ_SID);
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
   const va = load<u64>(req, REQ_ADDR);
-  const m = entryFor(sid, pasid, va >>> 12);
+  const m = entryFor(sid, pasid, va >>> 12, flags);
   store<u64>(m, (<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32), 0);
   store<u64>(m, va >>> 12, 8);
   store<u32>(m, pasid, 16);
