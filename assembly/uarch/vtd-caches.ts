@@ -42,6 +42,7 @@ export function cachesConfigure(): void {
     unchecked((caches[id] = cfg(id, CCFG_ENABLED) != 0 && entries != 0 ? new SetAssoc(entries, cfg(id, CCFG_ASSOC), cfg(id, CCFG_POLICY), payload, seed + id) : null));
   }
   devTlbConfigure();
+  iotlbSizesSeen = 1;
 }
 
 /** Copies every cache's counters into the CSTATS block for the host. */
@@ -159,6 +160,12 @@ export function pasidFill(sid: u32, pasid: u32, p0: u64, p1: u64, p2: u64, flags
 
 // ---- IOTLB ---------------------------------------------------------------------------------------
 
+/**
+ * Page sizes (bit 0 4 KiB, 1 2 MiB, 2 1 GiB) the IOTLB has held since it was last emptied: lookups
+ * skip probing sizes it never held. A simulation shortcut with no effect on what a lookup finds.
+ */
+let iotlbSizesSeen: u32 = 1;
+
 const IOTLB_PAYLOAD: u32 = 48;
 export const IOTLB_PA: u32 = 0;
 export const IOTLB_LEAF_PA: u32 = 8;
@@ -182,8 +189,10 @@ export function iotlbLookup(did: u32, tag: u32, va: u64): i32 {
   if (c === null) return -1;
   const k1 = <u64>did | (<u64>tag << 16);
   c.lookups++;
-  // An entry may map 4 KiB, 2 MiB or 1 GiB: probe each size, smallest first.
+  // An entry may map 4 KiB, 2 MiB or 1 GiB: probe each size, smallest first (the large sizes
+  // only once an entry of that size has ever been filled).
   for (let i: u32 = 0; i < 3; i++) {
+    if (i > 0 && (iotlbSizesSeen & (<u32>1 << i)) == 0) continue;
     const lg2 = 12 + 9 * i;
     const k0 = (va >>> lg2) | (<u64>i << 60);
     const set = setIndex(c, k0, k1);
@@ -209,6 +218,7 @@ export function iotlbFill(did: u32, tag: u32, va: u64, pageLg2: u32, pa: u64, le
   const c = unchecked(caches[CACHE_IOTLB]);
   if (c === null) return;
   const size: u64 = pageLg2 == 12 ? 0 : pageLg2 == 21 ? 1 : 2;
+  iotlbSizesSeen |= <u32>1 << <u32>size;
   const k0 = (va >>> pageLg2) | (size << 60);
   const k1 = <u64>did | (<u64>tag << 16);
   const p = c.payload(c.fill(setIndex(c, k0, k1), k0, k1));
@@ -383,6 +393,7 @@ export function invIotlb(gran: u32, did: u32, addr: u64, am: u32, ih: bool): voi
   const c = unchecked(caches[CACHE_IOTLB]);
   if (gran == 1) {
     if (c !== null) c.invalidateAll();
+    iotlbSizesSeen = 1;
     for (let id = CACHE_PWC_FS_PDE; id < CACHE_PWC_FS_PDE + 8; id++) {
       const p = unchecked(caches[id]);
       if (p !== null) p.invalidateAll();

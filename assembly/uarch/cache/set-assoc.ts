@@ -226,7 +226,6 @@ export class SetAssoc {
         if (load<u64>(p) == k0 && load<u64>(p, 8) == k1) {
           policyReset(this.policy, this.state, set, w, ways);
           this.fills++;
-    mutated();
           mutated();
           return first + w;
         }
