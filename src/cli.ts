@@ -7,9 +7,10 @@ import { relative } from "node:path";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.ts";
 import { loadScenario } from "./scenario.ts";
-import { parseTraceText, parseTraceLine, type TraceTlp } from "./trace/text.ts";
-import { replay } from "./replay/replay.ts";
-import { summarize, formatSummary } from "./report/summary.ts";
+import { parseTraceText, parseTraceLines, type TraceEvent } from "./trace/text.ts";
+import { VtdDriver } from "./guest/vtd-driver.ts";
+import { replay, type ResultSink } from "./replay/replay.ts";
+import { summarize, formatSummary, type SummaryInfo } from "./report/summary.ts";
 import { resultLine } from "./report/results.ts";
 import { AtomicFile } from "./report/atomic.ts";
 import type { CoreBuild } from "./core/core.ts";
@@ -33,30 +34,37 @@ function readTrace(file: string): string {
 /** `iommu-emu run`: returns the text it prints. */
 export function runCommand(scenarioFile: string, o: RunOptions = {}): string {
   const loaded = loadScenario(scenarioFile, { build: o.core ?? "release" });
-  let tlps: TraceTlp[] = [];
+  let events: TraceEvent[] = [];
   let traceName: string | undefined;
+  let traceFile: string | undefined;
   if (o.trace) {
-    tlps = parseTraceText(readTrace(o.trace), o.trace);
-    traceName = o.trace;
+    events = parseTraceText(readTrace(o.trace), o.trace);
+    traceName = traceFile = o.trace;
   } else if (loaded.trace && "lines" in loaded.trace) {
     const { file, lines, lineNumbers } = loaded.trace;
-    lines.forEach((l, i) => {
-      const t = parseTraceLine(l, file, lineNumbers[i]!);
-      if (t) tlps.push(t);
-    });
+    events = parseTraceLines(lines, file, (i) => lineNumbers[i]!);
     traceName = "inline trace";
+    traceFile = file;
   } else if (loaded.trace) {
-    tlps = parseTraceText(readTrace(loaded.trace.file), loaded.trace.file);
+    events = parseTraceText(readTrace(loaded.trace.file), loaded.trace.file);
+    traceFile = loaded.trace.file;
     traceName = relative(process.cwd(), loaded.trace.file) || loaded.trace.file;
   }
   const outputs: AtomicFile[] = [];
   try {
     const results = o.results ? new AtomicFile(o.results) : undefined;
     if (results) outputs.push(results);
-    const stats = replay(loaded.platform, tlps, results ? (seq, t, r) => results.write(resultLine(seq, t, r)) : undefined);
-    const info: { scenario: string; trace?: string; hostSeconds: number } = { scenario: scenarioFile, hostSeconds: stats.hostSeconds };
+    const driver = new VtdDriver(loaded.platform, loaded.driver);
+    const sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r)) : undefined;
+    const stats = replay(loaded.platform, events, sink, { driver, ...(traceFile !== undefined ? { file: traceFile } : {}) });
+    const info: SummaryInfo = {
+      scenario: scenarioFile,
+      hostSeconds: stats.hostSeconds,
+      tlps: stats.tlps,
+      driver: { mode: loaded.driver.invalidation, stats: stats.driver },
+    };
     if (traceName) info.trace = traceName;
-    const summary = summarize(loaded.platform.core, info);
+    const summary = summarize(loaded.platform, info);
     if (o.report) {
       const report = new AtomicFile(o.report);
       outputs.push(report);

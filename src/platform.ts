@@ -63,6 +63,8 @@ export class VtdPlatform {
   readonly alloc: PageAllocator;
   readonly builder: VtdBuilder;
   readonly snoop: SnoopOptions;
+  /** The cache configuration in effect (catalogue defaults filled in). */
+  readonly caches: Record<CacheName, CacheConfig>;
 
   constructor(o: PlatformOptions = {}) {
     this.core = new Core(o.build ?? "release");
@@ -80,7 +82,8 @@ export class VtdPlatform {
     const physAddrBits = o.physAddrBits ?? 52;
     if (!Number.isInteger(physAddrBits) || physAddrBits < 32 || physAddrBits > 52) throw new RangeError(`physAddrBits ${physAddrBits} must be 32..52`);
     this.core.setOptions({ physAddrBits, options, pgsnpNoSc });
-    this.core.configureCaches(resolveCaches(o.caches === "off" ? cachesOff() : o.caches), o.seed ?? 1);
+    this.caches = resolveCaches(o.caches === "off" ? cachesOff() : o.caches);
+    this.core.configureCaches(this.caches, o.seed ?? 1);
     this.alloc = new PageAllocator(this.core, o.tableBase ?? 0x1000_0000n);
     this.builder = new VtdBuilder(this.core, this.alloc, o.mode ?? "scalable", cap, ecap);
   }

@@ -11,11 +11,16 @@ import { scenarioSchema, type Scenario } from "./config/schema.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, fieldMax } from "./config/vtd-regs.ts";
 import { VtdPlatform } from "./platform.ts";
 import type { CoreBuild } from "./core/core.ts";
+import { cacheNames, type CacheName } from "./core/abi.ts";
+import type { CacheConfig } from "./config/caches.ts";
+import { defaultDriverOptions, type DriverOptions } from "./guest/vtd-driver.ts";
 
 export interface LoadedScenario {
   file: string;
   scenario: Scenario;
   platform: VtdPlatform;
+  /** How the driver side carries out the trace's driver events (config.driver, defaults filled in). */
+  driver: DriverOptions;
   /** The trace: a file path (resolved against the scenario's folder) or inline lines. */
   trace?: { file: string } | { file: string; lines: string[]; lineNumbers: number[] };
 }
@@ -91,7 +96,13 @@ export function loadScenario(file: string, opts: { build?: CoreBuild } = {}): Lo
     fail("registers", e);
   }
   const build = scenario.build ?? {};
+  const caches: Partial<Record<CacheName, Partial<CacheConfig>>> = {};
+  for (const name of cacheNames) {
+    const c = scenario.config?.[name];
+    if (c) caches[name] = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as Partial<CacheConfig>;
+  }
   const platform = new VtdPlatform({
+    caches,
     build: opts.build,
     cap,
     ecap,
@@ -153,7 +164,13 @@ export function loadScenario(file: string, opts: { build?: CoreBuild } = {}): Lo
   const te = regs.GCMD !== undefined ? (regs.GCMD >> 31n) & 1n : regs.RTADDR !== undefined || built ? 1n : 0n;
   core.setGsts(Number(te) << 31);
 
-  const result: LoadedScenario = { file, scenario, platform };
+  const d = scenario.config?.driver ?? {};
+  const driver: DriverOptions = {
+    invalidation: d.invalidation ?? defaultDriverOptions.invalidation,
+    lazyBatch: d.lazyBatch ?? defaultDriverOptions.lazyBatch,
+    lazyTimeoutCycles: d.lazyTimeoutCycles ?? defaultDriverOptions.lazyTimeoutCycles,
+  };
+  const result: LoadedScenario = { file, scenario, platform, driver };
   if (typeof scenario.trace === "string") result.trace = { file: resolve(dirname(file), scenario.trace) };
   else if (scenario.trace)
     result.trace = { file, lines: scenario.trace, lineNumbers: scenario.trace.map((_, i) => at(`trace[${i}]`)?.line ?? 0) };

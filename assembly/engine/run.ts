@@ -8,7 +8,7 @@
 import { DEBUG } from "../common/debug";
 import {
   REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
-  RES_PAGE_LG2, RES_DID, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
+  RES_PAGE_LG2, RES_DID, RES_LEAF_PA, RES_LEAF_PTE, RES_S2_LEAF_PA, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
   RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES, OPT_NO_REPLAY_MEMO,
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
@@ -17,7 +17,7 @@ import { cachesSyncStats, clearHitTrace } from "../uarch/vtd-caches";
 import { cacheMutations } from "../uarch/cache/set-assoc";
 import { memoInit, memoReplay, memoRecord } from "./replay-memo";
 import * as regs from "../arch/vtd/regs";
-import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbPayload, DTF_R, DTF_W, DTF_X, DTF_U, DTF_N, DTF_STALE } from "../uarch/device-tlb";
+import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbPayload, devTlbStale, DTF_R, DTF_W, DTF_X, DTF_U, DTF_N, DTF_STALE } from "../uarch/device-tlb";
 
 /** Scratch request and result records for the device's own ATS request and translated request. */
 let scratchReq: usize = 0;
@@ -47,8 +47,10 @@ function fillFromCompletion(req: usize, res: usize): void {
   if ((rf & RSF_X) != 0) f |= DTF_X;
   if ((rf & RSF_U) != 0) f |= DTF_U;
   if ((rf & RSF_NS_ALLOWED) != 0) f |= DTF_N;
+  if ((rf & RSF_STALE) != 0) f |= DTF_STALE; // the completion itself came from a stale IOTLB entry
   devTlbFill(load<u32>(req, REQ_SID), (flags & RQF_PASID) != 0, load<u32>(req, REQ_PASID), load<u64>(req, REQ_ADDR),
-    load<u8>(res, RES_PAGE_LG2), load<u64>(res, RES_PA), f, load<u32>(res, RES_DID));
+    load<u8>(res, RES_PAGE_LG2), load<u64>(res, RES_PA), f, load<u32>(res, RES_DID),
+    load<u64>(res, RES_LEAF_PA), load<u64>(res, RES_LEAF_PTE), load<u64>(res, RES_S2_LEAF_PA));
 }
 
 /** A translated request of a device with a device-TLB: look up, translate if needed, then issue. */
@@ -74,23 +76,22 @@ function translatedThroughAtc(req: usize, res: usize): void {
     }
   }
   const p = devTlbPayload(sid, slot);
+  const stale = devTlbStale(p);
   const f = load<u32>(p, 8);
   const lg2 = load<u32>(p, 12);
   const write = (flags & RQF_KIND_MASK) == KIND_MWR;
+  if (stale) bump(C_STALE_ATC_USES);
   if ((write && (f & DTF_W) == 0) || (!write && (f & DTF_R) == 0)) {
     // The cached completion does not allow this access: the device does not issue it.
     store<u8>(res, ST_BLOCKED, RES_STATUS);
-    store<u32>(res, RSF_ATC, RES_FLAGS);
+    store<u32>(res, RSF_ATC | (stale ? RSF_STALE : 0), RES_FLAGS);
     return;
   }
   memory.copy(scratchReq, req, REQ_SIZE);
   store<u64>(scratchReq, load<u64>(p, 0) | (va & ((<u64>1 << lg2) - 1)), REQ_ADDR);
   vtdTranslate(scratchReq, res);
   let rf = load<u32>(res, RES_FLAGS) | RSF_ATC;
-  if ((f & DTF_STALE) != 0) {
-    rf |= RSF_STALE;
-    bump(C_STALE_ATC_USES);
-  }
+  if (stale) rf |= RSF_STALE;
   store<u32>(res, rf, RES_FLAGS);
   store<u8>(res, <u8>lg2, RES_PAGE_LG2);
 }

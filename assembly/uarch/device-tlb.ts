@@ -3,15 +3,19 @@
 // address translation cache, a SetAssoc with the `deviceTlb` geometry, created on first use.
 //
 //   key     (vpn | size << 60, tag = PASID or NO_PASID)
-//   payload pa page (u64), flags (u32: R W X U, N, STALE), pageLg2 (u32), DID (u32)
+//   payload pa page (u64), flags (u32: R W X U, N, STALE), pageLg2 (u32), DID (u32), write
+//           generation (u32), and the leaf the completion came from (leafPa, leafPte, s2LeafPa)
 //
 // Device-TLB invalidations (descriptor types 3 and 8) remove entries. An IOTLB invalidation on the
 // IOMMU side does not reach the device: matching device entries are only marked STALE, so a
 // translated request that still uses one is flagged (the window a missing device-TLB
-// invalidation leaves open).
+// invalidation leaves open). An entry whose leaf has changed in memory since (the host wrote
+// guest memory) is stale as well, invalidation or not.
 import { SetAssoc } from "./cache/set-assoc";
 import { CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED, CACHE_DEVICE_TLB, CACHE_STATS_BASE, CACHE_STATS_SIZE } from "../abi";
 import { mask64 } from "../common/bits";
+import { gmWriteGeneration } from "../common/guest-memory";
+import { leafUnchanged } from "../arch/pagetable/walker";
 
 export const DTF_R: u32 = 1;
 export const DTF_W: u32 = 2;
@@ -20,7 +24,7 @@ export const DTF_U: u32 = 8;
 export const DTF_N: u32 = 16; // no-snoop allowed
 export const DTF_STALE: u32 = 32; // the IOMMU has invalidated the translation this entry came from
 
-const PAYLOAD: u32 = 24;
+const PAYLOAD: u32 = 48;
 const NO_PASID_TAG: u64 = 1 << 20;
 const MAX_DEVICES: i32 = 65536;
 
@@ -92,7 +96,7 @@ export function devTlbPayload(sid: u32, slot: i32): usize {
 }
 
 /** Caches a translation completion (pa page, rights DTF_*, page size, DID) in the device's ATC. */
-export function devTlbFill(sid: u32, hasPasid: bool, pasid: u32, va: u64, pageLg2: u32, pa: u64, flags: u32, did: u32): void {
+export function devTlbFill(sid: u32, hasPasid: bool, pasid: u32, va: u64, pageLg2: u32, pa: u64, flags: u32, did: u32, leafPa: u64, leafPte: u64, s2LeafPa: u64): void {
   if (!enabled) return;
   let c = unchecked(devices[sid & 0xffff]);
   if (c === null) {
@@ -108,6 +112,27 @@ export function devTlbFill(sid: u32, hasPasid: bool, pasid: u32, va: u64, pageLg
   store<u32>(p, flags, 8);
   store<u32>(p, pageLg2, 12);
   store<u32>(p, did, 16);
+  store<u32>(p, gmWriteGeneration(), 20);
+  store<u64>(p, leafPa, 24);
+  store<u64>(p, leafPte, 32);
+  store<u64>(p, s2LeafPa, 40);
+}
+
+/**
+ * Is the device-TLB entry at payload `p` stale: marked by an IOMMU invalidation, or its leaf
+ * changed in guest memory since (checked only when the host has written memory since the fill)?
+ */
+export function devTlbStale(p: usize): bool {
+  let f = load<u32>(p, 8);
+  if ((f & DTF_STALE) != 0) return true;
+  const gen = gmWriteGeneration();
+  if (load<u32>(p, 20) == gen) return false;
+  if (leafUnchanged(load<u64>(p, 24), load<u64>(p, 32), load<u64>(p, 40))) {
+    store<u32>(p, gen, 20);
+    return false;
+  }
+  store<u32>(p, f | DTF_STALE, 8);
+  return true;
 }
 
 /** Range [lo, hi] of a device-TLB invalidation address (ADDR 63:12 with S in bit 0; spec 6.5.2.6). */

@@ -6,6 +6,9 @@
  */
 import { z } from "zod";
 import { capFields, ecapFields } from "./vtd-regs.ts";
+import { cacheNames, policyNames, type CacheName } from "../core/abi.ts";
+import { cacheDocs, cacheGeometryError, defaultCaches, type CacheConfig } from "./caches.ts";
+import { defaultDriverOptions } from "../guest/vtd-driver.ts";
 
 /** A 64-bit value: "0x…" hex string, or a non-negative safe integer. */
 export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -85,14 +88,70 @@ const device = z.strictObject({
   pwsnp: z.boolean().optional(),
 });
 
+export interface CatalogueEntry {
+  type: string;
+  default: string | number | boolean;
+  unit: string;
+  doc: string;
+}
+
+const policyType = policyNames.map((p) => JSON.stringify(p)).join(" | ");
+
+/** One row per knob of every cache (DESIGN §4: every cache is {entries, assoc, policy, enable}). */
+function cacheCatalogue(): Record<string, CatalogueEntry> {
+  const out: Record<string, CatalogueEntry> = {};
+  for (const name of cacheNames) {
+    const d = defaultCaches[name];
+    out[`${name}.entries`] = { type: `integer 0..${1 << 20}`, default: d.entries, unit: "entries", doc: `${cacheDocs[name]}. 0: no such cache.` };
+    out[`${name}.assoc`] = { type: "integer >= 0", default: d.assoc, unit: "ways", doc: "Ways per set, 0 = fully associative; entries / ways must be a power of two." };
+    out[`${name}.policy`] = { type: policyType, default: d.policy, unit: "", doc: "Replacement policy (plru needs a power-of-two number of ways)." };
+    out[`${name}.enable`] = { type: "boolean", default: d.enable, unit: "", doc: "false: the model has no such cache (every access reads guest memory)." };
+  }
+  return out;
+}
+
 /** Every tunable option: type, default, unit and one-line doc (README table generated from it). */
-export const parameterCatalogue = {
+export const parameterCatalogue: Record<string, CatalogueEntry> = {
   "platform.physAddrBits": { type: "integer 32..52", default: 52, unit: "bits", doc: "Host address width (HAW): address bits from HAW to 51 in table pointers and entries are reserved." },
   "snoop.nestedSsLeafSnp": { type: "boolean", default: false, unit: "", doc: "Nested translation: the SNP bit of the SS leaf that maps the final GPA forces snooping (with ECAP.SC=1). The spec is unclear; Linux sets PGSNP instead." },
   "snoop.passThroughPgsnp": { type: "boolean", default: true, unit: "", doc: "Pass-through (PGTT=100): PGSNP=1 forces snooping, as spec 3.9 words it for every scalable-mode access." },
   "snoop.snpReservedWithoutSc": { type: "boolean", default: false, unit: "", doc: "With ECAP.SC=0 the SS-leaf SNP bit is reserved (fault) instead of ignored (real hardware ignored it for Linux 5.13-5.18)." },
   "snoop.pgsnpWithoutSc": { type: '"reserved" | "ignored" | "honoured"', default: "reserved", unit: "", doc: "What PGSNP=1 means with ECAP.SC=0: a reserved-bit fault (SPT.3, newer spec), ignored, or honoured (spec 3.2)." },
-} as const;
+  "driver.invalidation": {
+    type: '"strict" | "lazy"',
+    default: defaultDriverOptions.invalidation,
+    unit: "",
+    doc: "How the driver invalidates after a trace's unmap: strict (at once, page-selective, as iommu.strict=1) or lazy (Linux's flush queue: deferred, then domain-selective).",
+  },
+  "driver.lazyBatch": { type: "integer >= 1", default: defaultDriverOptions.lazyBatch, unit: "unmaps", doc: "Lazy mode: flush when this many unmaps are deferred (Linux IOVA_FQ_SIZE)." },
+  "driver.lazyTimeoutCycles": {
+    type: "integer >= 0",
+    default: defaultDriverOptions.lazyTimeoutCycles,
+    unit: "cycles",
+    doc: "Lazy mode: flush once the trace time reaches this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT, 10 ms; ns/us trace times count 1 cycle per ns).",
+  },
+  ...cacheCatalogue(),
+};
+
+/** A cache's geometry: every key optional (catalogue defaults), the whole checked with cacheGeometryError. */
+function cacheSchema(name: CacheName) {
+  return z
+    .strictObject({
+      entries: z.number().int().min(0).max(1 << 20).optional(),
+      assoc: z.number().int().min(0).optional(),
+      policy: z.enum(policyNames).optional(),
+      enable: z.boolean().optional(),
+    })
+    .superRefine((c, ctx) => {
+      const given = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as Partial<CacheConfig>;
+      const err = cacheGeometryError({ ...defaultCaches[name], ...given });
+      if (err) ctx.addIssue({ code: "custom", message: err });
+    });
+}
+
+const cachesConfig = Object.fromEntries(cacheNames.map((n) => [n, cacheSchema(n).optional()])) as {
+  [K in CacheName]: z.ZodOptional<ReturnType<typeof cacheSchema>>;
+};
 
 const config = z.strictObject({
   platform: z.strictObject({ physAddrBits: z.number().int().min(32).max(52).optional() }).optional(),
@@ -104,6 +163,14 @@ const config = z.strictObject({
       pgsnpWithoutSc: z.enum(["reserved", "ignored", "honoured"]).optional(),
     })
     .optional(),
+  driver: z
+    .strictObject({
+      invalidation: z.enum(["strict", "lazy"]).optional(),
+      lazyBatch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+      lazyTimeoutCycles: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    })
+    .optional(),
+  ...cachesConfig,
 });
 
 export const scenarioSchema = z.strictObject({

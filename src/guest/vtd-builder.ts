@@ -96,6 +96,18 @@ export interface AttachSpec {
   pwsnp?: boolean; // default ECAP.SMPWCS, as Linux
 }
 
+/** A device (and PASID) attached to a domain, as the builder wrote it. */
+export interface Attachment {
+  sid: number;
+  /** The PASID given to attach(); undefined for the request-without-PASID entry. */
+  pasid?: number;
+  /** Scalable mode: the PASID-table entry written (RID_PASID for requests without PASID). Legacy: undefined. */
+  pasidEntry?: number;
+  domain: Domain;
+  /** The device's context entry allows ATS (scalable DTE, legacy TT=01): it may hold a device-TLB. */
+  ats: boolean;
+}
+
 type PasidEntryQwords = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
 
 const PAGE_4K = 1n << 12n;
@@ -111,6 +123,13 @@ const PGTT = { fs: 1n, ss: 2n, nested: 3n, pt: 4n } as const;
 
 export class VtdBuilder {
   readonly domains = new Map<number, Domain>();
+  /** Every attach() in order (what a driver's device/domain bookkeeping would hold). */
+  readonly attachments: Attachment[] = [];
+  /**
+   * Called when a nested domain's new first-stage table page is mapped into its parent second
+   * stage (GPA = PA): a driver that must invalidate after a map (caching mode) hooks this.
+   */
+  onParentMap?: (parent: Domain, gpa: bigint, size: bigint) => void;
   private rootTable?: bigint;
   /** Per device (sid): its PASID directory and the PASID tables allocated under it. */
   private readonly pasidDirs = new Map<number, { dir: bigint; entries: number }>();
@@ -182,7 +201,10 @@ export class VtdBuilder {
    */
   private tablePage(d: Domain): bigint {
     const pa = this.alloc.alloc();
-    if (d.type === "nested") this.map(d.parent!, pa, pa, PAGE_4K, { read: true, write: true });
+    if (d.type === "nested") {
+      this.map(d.parent!, pa, pa, PAGE_4K, { read: true, write: true });
+      this.onParentMap?.(d.parent!, pa, PAGE_4K);
+    }
     return pa;
   }
 
@@ -263,18 +285,31 @@ export class VtdBuilder {
 
   /** Clears the leaf entries of [iova, iova+size) (tables are kept, as Linux keeps them). */
   unmap(d: Domain, iova: bigint, size: bigint): number {
+    return this.unmapRange(d, iova, size).cleared;
+  }
+
+  /**
+   * unmap() that also reports the IOVA range the cleared leaves mapped, [start, end] inclusive (a
+   * large page is cleared whole, so the range can exceed the request); undefined when none was.
+   */
+  unmapRange(d: Domain, iova: bigint, size: bigint): { cleared: number; start?: bigint; end?: bigint } {
+    if (d.type === "pt") throw new RangeError(`domain ${d.id} is pass-through: it has no page tables to unmap from`);
     let cleared = 0;
+    let start: bigint | undefined, last: bigint | undefined;
     const end = iova + size;
     for (let va = iova; va < end; ) {
       const { slot, level } = this.findLeaf(d, va);
       const pageSize = 1n << BigInt(12 + 9 * level);
+      const base = va & ~(pageSize - 1n);
       if (slot !== undefined) {
         this.mem.write64(slot, 0n);
         cleared++;
+        start ??= base;
+        last = base + pageSize - 1n;
       }
-      va = (va & ~(pageSize - 1n)) + pageSize;
+      va = base + pageSize;
     }
-    return cleared;
+    return start === undefined ? { cleared } : { cleared, start, end: last! };
   }
 
   /** The leaf slot mapping `va` in `d` (undefined if none) and its level. */
@@ -298,16 +333,25 @@ export class VtdBuilder {
   attach(a: AttachSpec): void {
     const d = this.domains.get(a.domain);
     if (!d) throw new RangeError(`attach of ${a.sid.toString(16)}: no domain ${a.domain}`);
-    if (this.mode === "legacy") return this.attachLegacy(a, d);
-    this.smContext(a);
+    if (this.mode === "legacy") {
+      this.attachLegacy(a, d);
+      this.attachments.push({ sid: a.sid, domain: d, ats: !!a.ats && d.type !== "pt" });
+      return;
+    }
+    const ctx = this.smContext(a);
     const pasid = a.pasid ?? (this.ecapBit("RPS") ? (a.ridPasid ?? 0) : 0);
     const slot = this.pasidSlot(a.sid, pasid);
     const pe = this.pasidEntry(a, d);
     for (let q = 0; q < 8; q++) this.mem.write64(slot + BigInt(q * 8), pe[q]!);
+    const ats = (this.read(ctx) & bit(2)) !== 0n; // DTE, as the device's first attach wrote it
+    this.attachments.push({ sid: a.sid, ...(a.pasid !== undefined ? { pasid: a.pasid } : {}), pasidEntry: pasid, domain: d, ats });
   }
 
-  /** Scalable-mode root and context entries for `a.sid` (spec 9.2, 9.4), written once per device. */
-  private smContext(a: AttachSpec): void {
+  /**
+   * Scalable-mode root and context entries for `a.sid` (spec 9.2, 9.4), written once per device;
+   * returns the context entry's address.
+   */
+  private smContext(a: AttachSpec): bigint {
     const bus = (a.sid >> 8) & 0xff, devfn = a.sid & 0xff;
     const rootEntry = this.root() + BigInt(bus * 16 + (devfn >= 0x80 ? 8 : 0));
     let r = this.read(rootEntry);
@@ -316,7 +360,7 @@ export class VtdBuilder {
       this.mem.write64(rootEntry, r);
     }
     const ctx = (r & ADDR_MASK) + BigInt((devfn & 0x7f) * 32);
-    if (this.read(ctx) & 1n) return;
+    if (this.read(ctx) & 1n) return ctx;
     const pasidBits = a.pasidBits ?? 20;
     if (pasidBits < 1 || pasidBits > 20) throw new RangeError(`pasidBits ${pasidBits} must be 1..20`);
     const entries = Math.max(128, 2 ** Math.max(0, pasidBits - 6)); // 2^(PDTS+7) directory entries
@@ -331,6 +375,7 @@ export class VtdBuilder {
     const c1 = this.ecapBit("RPS") ? BigInt(a.ridPasid ?? 0) : 0n;
     this.mem.write64(ctx + 8n, c1);
     this.mem.write64(ctx, c0);
+    return ctx;
   }
 
   /** PA of the 64-byte PASID-table entry for `pasid`, allocating its PASID table (spec 9.5). */

@@ -1,13 +1,50 @@
 /** The run summary: collected from the core's counters, printed by `run`, written by --report. */
-import type { Core } from "../core/core.ts";
-import { vtdFaultByCode } from "../core/abi.ts";
+import type { VtdPlatform } from "../platform.ts";
+import { cacheNames, vtdFaultByCode, type CacheName } from "../core/abi.ts";
+import type { PolicyName } from "../config/caches.ts";
+import type { DriverStats, InvalidationMode } from "../guest/vtd-driver.ts";
+
+/** One enabled cache's counters (the deviceTlb row sums every device's device-TLB). */
+export interface CacheSummary {
+  name: CacheName;
+  entries: number;
+  assoc: number;
+  policy: PolicyName;
+  lookups: number;
+  hits: number;
+  misses: number;
+  /** hits / lookups (0 without lookups). */
+  hitRate: number;
+  fills: number;
+  evictions: number;
+  /** Entries removed by invalidations. */
+  invalidations: number;
+}
+
+/**
+ * The VT-d performance-monitoring events of Intel's pcm-iio (shared/notes/performance.md R4), by
+ * their exact names, so that a replay can be compared with a measurement:
+ * - `IOTLB Lookup` = iotlb.lookups, `IOTLB Miss` = iotlb.misses, `Ctxt Cache Hit` = contextCache.hits;
+ * - `256T Cache Hit`, `512G Cache Hit`, `1G Cache Hit`, `2M Cache Hit` = hits of the paging-structure
+ *   caches of PML5E, PML4E, PDPE and PDE entries, first and second stage summed;
+ * - `IOMMU Mem Access` = every memory access the IOMMU made: table reads (root, context,
+ *   PASID-directory, PASID-table entries and paging entries of both stages, ATS translations
+ *   included) + A/D flag writes + invalidation-wait status writes + invalidation descriptor fetches
+ *   (descriptors the hardware took from the queue: the core's invDescriptors less the
+ *   register-based invalidations, which it counts there too but which read no memory).
+ */
+export const pcmIioEvents = ["IOTLB Lookup", "IOTLB Miss", "Ctxt Cache Hit", "256T Cache Hit", "512G Cache Hit", "1G Cache Hit", "2M Cache Hit", "IOMMU Mem Access"] as const;
+export type PcmIioEvent = (typeof pcmIioEvents)[number];
 
 export interface RunSummary {
   version: 1;
   scenario: string;
   trace?: string;
   core: string;
+  /** TLPs in the trace. */
   tlps: number;
+  /** Requests the IOMMU translated: the TLPs plus the ATS requests devices sent on device-TLB misses. */
+  requests: number;
   translated: number;
   faulted: number;
   faultsRecorded: number;
@@ -34,20 +71,91 @@ export interface RunSummary {
     total: number;
   };
   adWrites: number;
+  /** Enabled caches only. */
+  caches: CacheSummary[];
+  pcmIio: Record<PcmIioEvent, number>;
+  invalidation: {
+    /** Queued descriptors the hardware processed (waits included). */
+    descriptors: number;
+    /** Register-based invalidations (CCMD, IOTLB_REG). */
+    registerInvalidations: number;
+    waitWrites: number;
+    /** Descriptors that stopped the queue with FSTS.IQE. */
+    queueErrors: number;
+    driver: { mode: InvalidationMode; maps: number; unmaps: number; invs: number; flushes: number; flushReasons: DriverStats["flushReasons"]; deferredUnmaps: number };
+  };
+  stale: {
+    /** Requests translated by an IOTLB entry whose leaf software had already changed (not invalidated yet). */
+    staleIotlbUses: number;
+    /** Translated requests that used a device-TLB entry the IOMMU had invalidated but the device had not. */
+    staleAtcUses: number;
+    /** Translated requests whose device-TLB had no translation (the device sent an ATS request first). */
+    atcMisses: number;
+  };
   host: { seconds: number; tlpsPerSecond: number };
 }
 
-export function summarize(core: Core, info: { scenario: string; trace?: string; hostSeconds: number }): RunSummary {
+export interface SummaryInfo {
+  scenario: string;
+  trace?: string;
+  hostSeconds: number;
+  /** TLPs in the trace (default: the core's request count). */
+  tlps?: number;
+  driver?: { mode: InvalidationMode; stats: DriverStats };
+}
+
+export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary {
+  const core = platform.core;
   const c = core.counters();
   const n = (v: bigint) => Number(v);
   const w = core.walkReads();
   const fs = w.fs.map(n), ss = w.ss.map(n);
   const structures = n(c.rootReads) + n(c.contextReads) + n(c.pasidDirReads) + n(c.pasidTableReads);
+  const walkTotal = structures + fs.reduce((a, b) => a + b, 0) + ss.reduce((a, b) => a + b, 0);
+  const tlps = info.tlps ?? n(c.requests);
+
+  const stats = core.cacheStats();
+  const caches: CacheSummary[] = [];
+  for (const name of cacheNames) {
+    const cfg = platform.caches[name];
+    if (!cfg.enable || cfg.entries === 0) continue;
+    const x = stats[name];
+    const lookups = n(x.lookups), hits = n(x.hits);
+    caches.push({
+      name,
+      entries: cfg.entries,
+      assoc: cfg.assoc,
+      policy: cfg.policy,
+      lookups,
+      hits,
+      misses: n(x.misses),
+      hitRate: lookups ? hits / lookups : 0,
+      fills: n(x.fills),
+      evictions: n(x.evictions),
+      invalidations: n(x.invalidations),
+    });
+  }
+  const hitsOf = (...names: CacheName[]) => names.reduce((a, name) => a + n(stats[name].hits), 0);
+  const driver = info.driver?.stats;
+  const registerInvalidations = driver?.registerInvalidations ?? 0;
+  const descriptors = Math.max(0, n(c.invDescriptors) - registerInvalidations);
+  const pcmIio: Record<PcmIioEvent, number> = {
+    "IOTLB Lookup": n(stats.iotlb.lookups),
+    "IOTLB Miss": n(stats.iotlb.misses),
+    "Ctxt Cache Hit": n(stats.contextCache.hits),
+    "256T Cache Hit": hitsOf("pwcFsPml5e", "pwcSsPml5e"),
+    "512G Cache Hit": hitsOf("pwcFsPml4e", "pwcSsPml4e"),
+    "1G Cache Hit": hitsOf("pwcFsPdpe", "pwcSsPdpe"),
+    "2M Cache Hit": hitsOf("pwcFsPde", "pwcSsPde"),
+    "IOMMU Mem Access": walkTotal + n(c.adWrites) + n(c.invWaitWrites) + descriptors,
+  };
+
   const s: RunSummary = {
     version: 1,
     scenario: info.scenario,
     core: core.build,
-    tlps: n(c.requests),
+    tlps,
+    requests: n(c.requests),
     translated: n(c.translated),
     faulted: n(c.faulted),
     faultsRecorded: n(c.faultsRecorded),
@@ -73,10 +181,28 @@ export function summarize(core: Core, info: { scenario: string; trace?: string; 
       pasidTable: n(c.pasidTableReads),
       firstStage: fs,
       secondStage: ss,
-      total: structures + fs.reduce((a, b) => a + b, 0) + ss.reduce((a, b) => a + b, 0),
+      total: walkTotal,
     },
     adWrites: n(c.adWrites),
-    host: { seconds: info.hostSeconds, tlpsPerSecond: info.hostSeconds > 0 ? n(c.requests) / info.hostSeconds : 0 },
+    caches,
+    pcmIio,
+    invalidation: {
+      descriptors,
+      registerInvalidations,
+      waitWrites: n(c.invWaitWrites),
+      queueErrors: n(c.invQueueErrors),
+      driver: {
+        mode: info.driver?.mode ?? "strict",
+        maps: driver?.maps ?? 0,
+        unmaps: driver?.unmaps ?? 0,
+        invs: driver?.invs ?? 0,
+        flushes: driver?.flushes ?? 0,
+        flushReasons: { batch: 0, timeout: 0, explicit: 0, end: 0, ...driver?.flushReasons },
+        deferredUnmaps: driver?.deferredUnmaps ?? 0,
+      },
+    },
+    stale: { staleIotlbUses: n(c.staleIotlbUses), staleAtcUses: n(c.staleAtcUses), atcMisses: n(c.atcMisses) },
+    host: { seconds: info.hostSeconds, tlpsPerSecond: info.hostSeconds > 0 ? tlps / info.hostSeconds : 0 },
   };
   if (info.trace) s.trace = info.trace;
   return s;
@@ -93,7 +219,7 @@ export function formatSummary(s: RunSummary): string {
   out.push(row("faulted", s.faulted, pct(s.faulted, s.tlps) + (s.faulted ? `, ${s.faultsRecorded} recorded` : "")));
   if (s.interrupts) out.push(row("interrupt requests", s.interrupts));
   if (s.blocked) out.push(row("blocked", s.blocked));
-  if (s.atsRequests) out.push(row("ATS translation requests", s.atsRequests));
+  if (s.atsRequests) out.push(row("ATS translation requests", s.atsRequests, s.requests !== s.tlps ? `  (${s.requests - s.tlps} sent by devices on device-TLB misses)` : ""));
   if (s.faults.length) {
     out.push("Faults by reason");
     for (const f of s.faults)
@@ -115,6 +241,33 @@ export function formatSummary(s: RunSummary): string {
   if (r.secondStage.some(Boolean)) out.push(row("second stage", r.secondStage.reduce((a, b) => a + b, 0), `  ${levels(r.secondStage)}`));
   out.push(row("total", r.total, s.tlps ? `  (${(r.total / s.tlps).toFixed(2)} per TLP)` : ""));
   if (s.adWrites) out.push(row("A/D flag writes", s.adWrites));
+  if (s.caches.length) {
+    out.push(`Caches${" ".repeat(20)}${["lookups", "hits", "misses", "hit rate", "fills", "evictions", "invalidated"].map((h) => h.padStart(12)).join("")}`);
+    for (const c of s.caches) {
+      const cells = [c.lookups, c.hits, c.misses, c.lookups ? `${(100 * c.hitRate).toFixed(1)}%` : "-", c.fills, c.evictions, c.invalidations];
+      out.push(`  ${c.name.padEnd(24)}${cells.map((v) => String(v).padStart(12)).join("")}`);
+    }
+  }
+  out.push("VT-d PMU events (pcm-iio names)");
+  for (const e of pcmIioEvents) out.push(row(e, s.pcmIio[e]));
+  const inv = s.invalidation, d = inv.driver;
+  out.push(`Invalidation (${d.mode} mode)`);
+  out.push(row("queued descriptors", inv.descriptors));
+  if (inv.registerInvalidations) out.push(row("register-based", inv.registerInvalidations));
+  out.push(row("wait status writes", inv.waitWrites));
+  out.push(row("queue errors", inv.queueErrors));
+  out.push(row("driver maps / unmaps", `${d.maps} / ${d.unmaps}`));
+  if (d.invs) out.push(row("inv events", d.invs));
+  if (d.mode === "lazy" || d.flushes) {
+    const why = Object.entries(d.flushReasons).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
+    out.push(row("flushes", d.flushes, why ? `  (${why})` : ""));
+    out.push(row("deferred unmaps", d.deferredUnmaps));
+  }
+  const st = s.stale;
+  out.push("Stale translations");
+  out.push(row("stale IOTLB uses", st.staleIotlbUses));
+  out.push(row("stale device-TLB uses", st.staleAtcUses));
+  out.push(row("device-TLB misses", st.atcMisses));
   out.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace parsing excluded)`);
   return out.join("\n");
 }

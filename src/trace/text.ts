@@ -1,8 +1,20 @@
 /**
- * Trace text format v1: one TLP per line.
+ * Trace text format v1: one event per line, TLPs and driver events interleaved in time order.
  *
  *   [@TIME] MRd|MWr BDF [pasid=N[,priv][,exe]] addr=ADDR [len=BYTES] [ns] [ro] [ido] [at=translated]
  *   [@TIME] ATS     BDF [pasid=N[,priv][,exe]] addr=ADDR [nw]
+ *   [@TIME] map DOMAIN IOVA PA SIZE [perm=rwx] [page=4K|2M|1G] [snp] [user|sup] [global]
+ *   [@TIME] unmap DOMAIN IOVA SIZE
+ *   [@TIME] flush
+ *   [@TIME] inv qi QW0 QW1 [QW2 QW3]
+ *   [@TIME] inv [reg] cc global | domain did=N | device sid=BDF [fm=N]
+ *   [@TIME] inv [reg] iotlb global | dsi did=N | psi did=N addr=A am=N [ih]
+ *   [@TIME] inv devtlb BDF addr=A [pages=N]
+ *   [@TIME] inv piotlb did=N pasid=N [psi addr=A am=N [ih]]
+ *   [@TIME] inv pc global | dsi did=N | pasid did=N pasid=N
+ *   [@TIME] inv pdevtlb BDF pasid=N addr=A [pages=N] [all]
+ *   [@TIME] inv iec
+ *   [@TIME] inv wait [addr=A [data=N]]
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored; CRLF is accepted.
  *
@@ -10,12 +22,15 @@
  *   The value is kept in the unit it was written in. Times must not decrease from one line to the
  *   next (cycle times are checked against cycle times, ns/us times against ns/us times).
  * - BDF is `BB:DD.F` or `SSSS:BB:DD.F` in hex; it becomes `sid = segment<<16 | bus<<8 | device<<3 | function`.
+ *   Invalidation descriptors carry a 16-bit source ID, so their BDFs have no segment.
  * - pasid N is decimal or 0x-hex, below 2^20; `,priv` and `,exe` may follow in either order.
- * - addr is hex (the `0x` is optional), below 2^64.
+ * - addr, IOVA, PA and the qwords of `inv qi` are hex (the `0x` is optional), below 2^64.
  * - len is decimal or 0x-hex bytes, 1 to 4096; 4 when omitted (and always 4 on ATS lines).
- * - The tokens after the BDF may come in any order, each at most once; `addr=` is required.
+ *   SIZE, did, am, fm, pages and data are decimal or 0x-hex; DOMAIN is the scenario's domain id (decimal).
+ * - The tokens after the fixed positions may come in any order, each at most once.
+ * - `attach` and `detach` are reserved and rejected for now.
  *
- * Driver events (map, unmap, attach, detach, inv) are reserved and rejected for now.
+ * The driver events are carried out by src/guest/vtd-driver.ts (README "Trace text format v1").
  */
 import { InputError } from "../errors.ts";
 
@@ -46,51 +61,144 @@ export interface TraceTlp {
   nw: boolean;
 }
 
+/** Page sizes a `map` event may use. */
+export type PageSizeName = "4K" | "2M" | "1G";
+export const PAGE_BYTES: Record<PageSizeName, bigint> = { "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n };
+
+interface DriverEventBase {
+  /** 1-based line number in the source. */
+  line: number;
+  /** 1-based column of the event keyword (map, unmap, flush, inv), for errors found when it runs. */
+  column: number;
+  time?: TimeStamp;
+}
+
+/** `map DOMAIN IOVA PA SIZE ...`: the driver maps [iova, iova+size) in the domain (VtdBuilder.map). */
+export interface MapEvent extends DriverEventBase {
+  op: "map";
+  domain: number;
+  iova: bigint;
+  pa: bigint;
+  size: bigint;
+  /** Letters of r, w, x in that order; "rw" by default. */
+  perm: string;
+  page: PageSizeName;
+  /** Second stage: SNP in the leaf (without it: the domain's forceSnoop). */
+  snp: boolean;
+  /** First stage: U/S (`sup` clears it); true by default. */
+  user: boolean;
+  /** First stage: G. */
+  global: boolean;
+}
+
+/** `unmap DOMAIN IOVA SIZE`: the driver clears the leaves and invalidates as Linux does. */
+export interface UnmapEvent extends DriverEventBase {
+  op: "unmap";
+  domain: number;
+  iova: bigint;
+  size: bigint;
+}
+
+/** `flush`: a flush point of the lazy mode's flush queue. */
+export interface FlushEvent extends DriverEventBase {
+  op: "flush";
+}
+
+/** One invalidation, as written after `inv` (see the grammar at the top of this file). */
+export type Invalidation =
+  | { kind: "qi"; qwords: bigint[] }
+  | { kind: "cc"; reg: boolean; gran: "global" }
+  | { kind: "cc"; reg: boolean; gran: "domain"; did: number }
+  | { kind: "cc"; reg: boolean; gran: "device"; sid: number; fm: number }
+  | { kind: "iotlb"; reg: boolean; gran: "global" }
+  | { kind: "iotlb"; reg: boolean; gran: "dsi"; did: number }
+  | { kind: "iotlb"; reg: boolean; gran: "psi"; did: number; addr: bigint; am: number; ih: boolean }
+  | { kind: "devtlb"; sid: number; addr: bigint; pagesLg2: number }
+  | { kind: "piotlb"; did: number; pasid: number; psi?: { addr: bigint; am: number; ih: boolean } }
+  | { kind: "pc"; gran: "global" }
+  | { kind: "pc"; gran: "dsi"; did: number }
+  | { kind: "pc"; gran: "pasid"; did: number; pasid: number }
+  | { kind: "pdevtlb"; sid: number; pasid: number; addr: bigint; pagesLg2: number; all: boolean }
+  | { kind: "iec" }
+  | { kind: "wait"; status?: { addr: bigint; data: number } };
+
+/** `inv ...`: the driver submits the invalidation (queued, or through the registers with `reg`). */
+export interface InvEvent extends DriverEventBase {
+  op: "inv";
+  inv: Invalidation;
+}
+
+export type DriverEvent = MapEvent | UnmapEvent | FlushEvent | InvEvent;
+export type TraceEvent = TraceTlp | DriverEvent;
+
+export function isTlp(e: TraceEvent): e is TraceTlp {
+  return e.op === "MRd" || e.op === "MWr" || e.op === "ATS";
+}
+
 export const MAX_PASID = 0xfffff;
 export const MAX_LEN = 4096;
 export const DEFAULT_LEN = 4;
 const MAX_ADDR = (1n << 64n) - 1n;
+/** The widest device-TLB invalidation: 2^52 pages (Linux MAX_AGAW_PFN_WIDTH), every address. */
+export const MAX_PAGES_LG2 = 52;
 
 const BDF_HINT = "a BDF like 00:02.0 or 0000:00:02.0";
 const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
-const DRIVER_EVENTS = new Set(["map", "unmap", "attach", "detach", "inv"]);
+const EVENT_HINT = "MRd, MWr, ATS, map, unmap, inv or flush";
 const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated";
 const EXPECTED_ATS = "pasid=, addr=, nw";
 
 /** Parses a whole trace. `firstLine` is the line number of the first line of `text`. */
-export function parseTraceText(text: string, file: string, firstLine = 1): TraceTlp[] {
+export function parseTraceText(text: string, file: string, firstLine = 1): TraceEvent[] {
   if (text.startsWith("\uFEFF")) text = text.slice(1);
-  const out: TraceTlp[] = [];
+  const lines = text.split(/\r?\n/);
+  return parseTraceLines(lines, file, (i) => firstLine + i);
+}
+
+/**
+ * Parses trace lines (e.g. a scenario's inline trace) with the same checks as parseTraceText,
+ * time order included; `lineNumber(i)` is the line number of `lines[i]`.
+ */
+export function parseTraceLines(lines: readonly string[], file: string, lineNumber: (i: number) => number): TraceEvent[] {
+  const out: TraceEvent[] = [];
   // The last timestamp seen in each clock domain; cycles and ns/us cannot be compared without a clock.
   const last = new Map<"cycles" | "wall", { time: TimeStamp; line: number }>();
-  const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
-    const lineNo = firstLine + i;
+    const lineNo = lineNumber(i);
     const parsed = parseLine(lines[i] ?? "", file, lineNo);
     if (parsed === null) continue;
-    const { tlp, timeColumn } = parsed;
-    if (tlp.time !== undefined) {
-      const domain = tlp.time.unit === "cycles" ? "cycles" : "wall";
+    const { event, timeColumn } = parsed;
+    if (event.time !== undefined) {
+      const domain = event.time.unit === "cycles" ? "cycles" : "wall";
       const prev = last.get(domain);
-      if (prev !== undefined && compareTimes(tlp.time, prev.time) < 0) {
+      if (prev !== undefined && compareTimes(event.time, prev.time) < 0) {
         throw new InputError(
-          `timestamp ${formatTime(tlp.time)} is earlier than ${formatTime(prev.time)} on line ${prev.line}; ` +
+          `timestamp ${formatTime(event.time)} is earlier than ${formatTime(prev.time)} on line ${prev.line}; ` +
             "timestamps must not decrease",
           file,
           lineNo,
           timeColumn,
         );
       }
-      last.set(domain, { time: tlp.time, line: lineNo });
+      last.set(domain, { time: event.time, line: lineNo });
     }
-    out.push(tlp);
+    out.push(event);
   }
   return out;
 }
 
-/** Parses one line; null when it is blank or only a comment. */
+/** Parses one line holding a TLP; null when it is blank or only a comment. A driver event is an error. */
 export function parseTraceLine(line: string, file: string, lineNo: number): TraceTlp | null {
-  return parseLine(line, file, lineNo)?.tlp ?? null;
+  const parsed = parseLine(line, file, lineNo);
+  if (parsed === null) return null;
+  const e = parsed.event;
+  if (!isTlp(e)) throw new InputError(`expected a TLP (MRd, MWr or ATS), got the driver event "${e.op}"`, file, lineNo, e.column);
+  return e;
+}
+
+/** Parses one line: a TLP or a driver event; null when it is blank or only a comment. */
+export function parseTraceEvent(line: string, file: string, lineNo: number): TraceEvent | null {
+  return parseLine(line, file, lineNo)?.event ?? null;
 }
 
 /** "BB:DD.F" in lower-case hex, with a "SSSS:" prefix only when the segment is not 0. */
@@ -144,6 +252,109 @@ export function formatTlp(t: TraceTlp): string {
   return parts.join(" ");
 }
 
+/**
+ * The canonical text of any event: formatTlp for TLPs; for driver events the tokens in the order
+ * of the grammar, addresses and qwords in lower-case hex, SIZE in hex, ids and counts in decimal,
+ * defaults omitted. Parses back to an equal event apart from `line` and `column`. Throws a
+ * RangeError for an event the format cannot express.
+ */
+export function formatEvent(e: TraceEvent): string {
+  if (isTlp(e)) return formatTlp(e);
+  const check = (ok: boolean, what: string) => {
+    if (!ok) throw new RangeError(`cannot format the ${e.op} event from line ${e.line}: ${what}`);
+  };
+  const hex = (v: bigint) => {
+    check(v >= 0n && v <= MAX_ADDR, `0x${v.toString(16)} is out of range`);
+    return "0x" + v.toString(16);
+  };
+  const parts: string[] = [];
+  if (e.time !== undefined) {
+    const { value, unit } = e.time;
+    check(unit === "cycles" ? Number.isSafeInteger(value) && value >= 0 : Number.isFinite(value) && value >= 0, `bad time ${value} ${unit}`);
+    parts.push(formatTime(e.time));
+  }
+  const domain = (d: number) => {
+    check(Number.isInteger(d) && d >= 0 && d <= 0xffff, `domain ${d} out of range`);
+    return String(d);
+  };
+  switch (e.op) {
+    case "flush":
+      parts.push("flush");
+      break;
+    case "unmap":
+      check(e.size > 0n && ((e.iova | e.size) & 0xfffn) === 0n, "IOVA and SIZE must be 4 KiB multiples");
+      parts.push("unmap", domain(e.domain), hex(e.iova), hex(e.size));
+      break;
+    case "map": {
+      const bytes = PAGE_BYTES[e.page];
+      check(bytes !== undefined, `bad page size ${String(e.page)}`);
+      check(e.size > 0n && ((e.iova | e.pa | e.size) & (bytes - 1n)) === 0n, `IOVA, PA and SIZE must be multiples of ${e.page}`);
+      check(/^(?=.)r?w?x?$/.test(e.perm), `bad perm "${e.perm}"`);
+      parts.push("map", domain(e.domain), hex(e.iova), hex(e.pa), hex(e.size));
+      if (e.perm !== "rw") parts.push(`perm=${e.perm}`);
+      if (e.page !== "4K") parts.push(`page=${e.page}`);
+      if (e.snp) parts.push("snp");
+      if (!e.user) parts.push("sup");
+      if (e.global) parts.push("global");
+      break;
+    }
+    case "inv":
+      parts.push("inv", ...formatInvalidation(e.inv, check, hex));
+      break;
+  }
+  return parts.join(" ");
+}
+
+function formatInvalidation(inv: Invalidation, check: (ok: boolean, what: string) => void, hex: (v: bigint) => string): string[] {
+  const num = (name: string, v: number, max: number) => {
+    check(Number.isInteger(v) && v >= 0 && v <= max, `${name} ${v} out of range`);
+    return `${name}=${v}`;
+  };
+  const sid = (v: number) => {
+    check(Number.isInteger(v) && v >= 0 && v <= 0xffff, `sid ${v} is not a 16-bit source ID`);
+    return formatBdf(v);
+  };
+  const addrAm = (addr: bigint, am: number, ih: boolean) => {
+    check(Number.isInteger(am) && am >= 0 && am <= 63 && (addr & ((1n << BigInt(12 + am)) - 1n)) === 0n, `addr 0x${addr.toString(16)} with am ${am}`);
+    return [`addr=${hex(addr)}`, `am=${am}`, ...(ih ? ["ih"] : [])];
+  };
+  const addrPages = (addr: bigint, pagesLg2: number) => {
+    check(Number.isInteger(pagesLg2) && pagesLg2 >= 0 && pagesLg2 <= MAX_PAGES_LG2 && (addr & ((1n << BigInt(12 + pagesLg2)) - 1n)) === 0n,
+      `addr 0x${addr.toString(16)} with 2^${pagesLg2} pages`);
+    return [`addr=${hex(addr)}`, ...(pagesLg2 ? [`pages=${1n << BigInt(pagesLg2)}`] : [])];
+  };
+  const reg = (r: boolean) => (r ? ["reg"] : []);
+  switch (inv.kind) {
+    case "qi":
+      check(inv.qwords.length === 2 || inv.qwords.length === 4, `${inv.qwords.length} qwords`);
+      return ["qi", ...inv.qwords.map(hex)];
+    case "cc":
+      if (inv.gran === "global") return [...reg(inv.reg), "cc", "global"];
+      if (inv.gran === "domain") return [...reg(inv.reg), "cc", "domain", num("did", inv.did, 0xffff)];
+      return [...reg(inv.reg), "cc", "device", `sid=${sid(inv.sid)}`, ...(inv.fm ? [num("fm", inv.fm, 3)] : [])];
+    case "iotlb":
+      if (inv.gran === "global") return [...reg(inv.reg), "iotlb", "global"];
+      if (inv.gran === "dsi") return [...reg(inv.reg), "iotlb", "dsi", num("did", inv.did, 0xffff)];
+      return [...reg(inv.reg), "iotlb", "psi", num("did", inv.did, 0xffff), ...addrAm(inv.addr, inv.am, inv.ih)];
+    case "devtlb":
+      return ["devtlb", sid(inv.sid), ...addrPages(inv.addr, inv.pagesLg2)];
+    case "piotlb":
+      return ["piotlb", num("did", inv.did, 0xffff), num("pasid", inv.pasid, MAX_PASID), ...(inv.psi ? ["psi", ...addrAm(inv.psi.addr, inv.psi.am, inv.psi.ih)] : [])];
+    case "pc":
+      if (inv.gran === "global") return ["pc", "global"];
+      if (inv.gran === "dsi") return ["pc", "dsi", num("did", inv.did, 0xffff)];
+      return ["pc", "pasid", num("did", inv.did, 0xffff), num("pasid", inv.pasid, MAX_PASID)];
+    case "pdevtlb":
+      return ["pdevtlb", sid(inv.sid), num("pasid", inv.pasid, MAX_PASID), ...addrPages(inv.addr, inv.pagesLg2), ...(inv.all ? ["all"] : [])];
+    case "iec":
+      return ["iec"];
+    case "wait":
+      if (inv.status === undefined) return ["wait"];
+      check((inv.status.addr & 3n) === 0n, "status address not 4-byte aligned");
+      return ["wait", `addr=${hex(inv.status.addr)}`, num("data", inv.status.data, 0xffffffff)];
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 interface Token {
@@ -164,7 +375,7 @@ function tokenize(line: string): Token[] {
   return tokens;
 }
 
-function parseLine(line: string, file: string, lineNo: number): { tlp: TraceTlp; timeColumn: number } | null {
+function parseLine(line: string, file: string, lineNo: number): { event: TraceEvent; timeColumn: number } | null {
   const tokens = tokenize(line);
   if (tokens.length === 0) return null;
   const err: MakeError = (message, column) => new InputError(message, file, lineNo, column);
@@ -180,12 +391,17 @@ function parseLine(line: string, file: string, lineNo: number): { tlp: TraceTlp;
   }
 
   const opTok = tokens[next++];
-  if (opTok === undefined) throw err("expected an opcode (MRd, MWr or ATS) after the timestamp", endColumn);
-  if (DRIVER_EVENTS.has(opTok.text)) {
-    throw err("driver events (map, unmap, attach, detach, inv) are not supported yet", opTok.column);
+  if (opTok === undefined) throw err(`expected an event (${EVENT_HINT}) after the timestamp`, endColumn);
+  if (opTok.text === "attach" || opTok.text === "detach") {
+    throw err(`"${opTok.text}" is not supported yet: devices are attached in the scenario's build.devices`, opTok.column);
+  }
+  if (opTok.text === "map" || opTok.text === "unmap" || opTok.text === "flush" || opTok.text === "inv") {
+    const args = new Args(tokens.slice(next), opTok, endColumn, err);
+    const base = { line: lineNo, column: opTok.column, ...(time !== undefined ? { time } : {}) };
+    return { event: parseDriverEvent(opTok.text, args, base), timeColumn: first.column };
   }
   if (opTok.text !== "MRd" && opTok.text !== "MWr" && opTok.text !== "ATS") {
-    throw err(`unknown opcode "${opTok.text}"; expected MRd, MWr or ATS (case-sensitive)`, opTok.column);
+    throw err(`unknown event "${opTok.text}"; expected ${EVENT_HINT} (case-sensitive)`, opTok.column);
   }
   const op = opTok.text;
   const ats = op === "ATS";
@@ -277,7 +493,338 @@ function parseLine(line: string, file: string, lineNo: number): { tlp: TraceTlp;
     translated,
     nw,
   };
-  return { tlp, timeColumn: first.column };
+  return { event: tlp, timeColumn: first.column };
+}
+
+// ---- driver events ------------------------------------------------------------------------------
+
+/** The tokens after a driver event's keyword: fixed positions first, then options in any order. */
+class Args {
+  private at = 0;
+  constructor(
+    private readonly toks: Token[],
+    readonly keyword: Token,
+    private readonly endColumn: number,
+    readonly err: MakeError,
+  ) {}
+
+  /** The next token, which must exist; `what` says what was expected when it does not. */
+  next(what: string): Token {
+    const t = this.toks[this.at];
+    if (t === undefined) throw this.err(`expected ${what}`, this.endColumn);
+    this.at++;
+    return t;
+  }
+
+  /** The rest of the tokens, taken one by one (for `inv qi`). */
+  rest(): Token[] {
+    const r = this.toks.slice(this.at);
+    this.at = this.toks.length;
+    return r;
+  }
+
+  /**
+   * The remaining tokens as options of `form`: `keys` (ending in "=") and `flags`, in any order,
+   * each at most once. `at` is the token a missing required option is reported at.
+   */
+  options(form: string, keys: readonly string[], flags: readonly string[], at: Token): Options {
+    const found = new Map<string, Token>();
+    for (const tok of this.rest()) {
+      const eq = tok.text.indexOf("=");
+      const key = eq < 0 ? tok.text : tok.text.slice(0, eq + 1);
+      if (!(eq < 0 ? flags.includes(key) : keys.includes(key))) {
+        const all = [...keys, ...flags];
+        throw this.err(
+          all.length === 0 ? `unexpected token "${tok.text}"; ${form} takes nothing more` : `unknown token "${tok.text}"; ${form} takes ${all.join(", ")}`,
+          tok.column,
+        );
+      }
+      if (found.has(key)) throw this.err(`duplicate token "${key}"`, tok.column);
+      found.set(key, tok);
+    }
+    return new Options(found, form, at, this.err);
+  }
+}
+
+class Options {
+  constructor(
+    private readonly found: Map<string, Token>,
+    private readonly form: string,
+    private readonly at: Token,
+    readonly err: MakeError,
+  ) {}
+  has(key: string): boolean {
+    return this.found.has(key);
+  }
+  get(key: string): Token | undefined {
+    return this.found.get(key);
+  }
+  /** The token of a required option. */
+  need(key: string): Token {
+    const t = this.found.get(key);
+    if (t === undefined) throw this.err(`${this.form} needs ${key}`, this.at.column);
+    return t;
+  }
+  /** The token of an option that `form` does not allow without `needed`; undefined when absent. */
+  only(key: string, needed: string): Token | undefined {
+    const t = this.found.get(key);
+    if (t !== undefined && !this.found.has(needed)) throw this.err(`"${key}" needs ${needed}`, t.column);
+    return t;
+  }
+}
+
+/** The value of a key=value token (after the first "="), with its own column for errors. */
+function valueOf(tok: Token): Token {
+  const eq = tok.text.indexOf("=");
+  return { text: tok.text.slice(eq + 1), column: tok.column + eq + 1 };
+}
+
+const INV_KINDS = "qi, cc, iotlb, devtlb, piotlb, pc, pdevtlb, iec, wait or reg";
+
+function parseDriverEvent(op: "map" | "unmap" | "flush" | "inv", a: Args, base: { line: number; column: number; time?: TimeStamp }): DriverEvent {
+  const err = a.err;
+  switch (op) {
+    case "flush":
+      a.options("flush", [], [], a.keyword);
+      return { ...base, op: "flush" };
+    case "unmap": {
+      const domain = parseDomain(a.next(`a domain id (decimal) after "unmap"`), err);
+      const iovaTok = a.next("IOVA (hex) after the domain id");
+      const iova = parseHex(iovaTok, "IOVA", err);
+      const sizeTok = a.next("SIZE (bytes) after the IOVA");
+      const size = parseSize(sizeTok, err);
+      a.options("unmap DOMAIN IOVA SIZE", [], [], a.keyword);
+      if (iova & 0xfffn) throw err(`IOVA 0x${iova.toString(16)} is not 4 KiB aligned`, iovaTok.column);
+      if (size & 0xfffn) throw err(`SIZE 0x${size.toString(16)} is not a multiple of 4 KiB`, sizeTok.column);
+      if (iova + size - 1n > MAX_ADDR) throw err("IOVA + SIZE is beyond 2^64", sizeTok.column);
+      return { ...base, op: "unmap", domain, iova, size };
+    }
+    case "map": {
+      const domain = parseDomain(a.next(`a domain id (decimal) after "map"`), err);
+      const iovaTok = a.next("IOVA (hex) after the domain id");
+      const iova = parseHex(iovaTok, "IOVA", err);
+      const paTok = a.next("PA (hex) after the IOVA");
+      const pa = parseHex(paTok, "PA", err);
+      const sizeTok = a.next("SIZE (bytes) after the PA");
+      const size = parseSize(sizeTok, err);
+      const o = a.options("map", ["perm=", "page="], ["snp", "user", "sup", "global"], a.keyword);
+      let perm = "rw";
+      const permTok = o.get("perm=");
+      if (permTok !== undefined) {
+        perm = valueOf(permTok).text;
+        if (!/^(?=.)r?w?x?$/.test(perm)) throw err(`expected perm= with letters of r, w, x in that order (e.g. perm=rw or perm=r), got "${permTok.text}"`, permTok.column);
+      }
+      let page: PageSizeName = "4K";
+      const pageTok = o.get("page=");
+      if (pageTok !== undefined) {
+        const v = valueOf(pageTok).text;
+        if (v !== "4K" && v !== "2M" && v !== "1G") throw err(`expected page=4K, page=2M or page=1G, got "${pageTok.text}"`, pageTok.column);
+        page = v;
+      }
+      if (o.has("user") && o.has("sup")) throw err(`"user" and "sup" contradict each other`, Math.max(o.get("user")!.column, o.get("sup")!.column));
+      const bytes = PAGE_BYTES[page];
+      if (iova & (bytes - 1n)) throw err(`IOVA 0x${iova.toString(16)} is not aligned to the ${page} page size`, iovaTok.column);
+      if (pa & (bytes - 1n)) throw err(`PA 0x${pa.toString(16)} is not aligned to the ${page} page size`, paTok.column);
+      if (size & (bytes - 1n)) throw err(`SIZE 0x${size.toString(16)} is not a multiple of the ${page} page size`, sizeTok.column);
+      if (iova + size - 1n > MAX_ADDR || pa + size - 1n > MAX_ADDR) throw err("the range is beyond 2^64", sizeTok.column);
+      return { ...base, op: "map", domain, iova, pa, size, perm, page, snp: o.has("snp"), user: !o.has("sup"), global: o.has("global") };
+    }
+    case "inv":
+      return { ...base, op: "inv", inv: parseInvalidation(a) };
+  }
+}
+
+function parseInvalidation(a: Args): Invalidation {
+  const err = a.err;
+  let kindTok = a.next(`an invalidation after "inv" (${INV_KINDS})`);
+  let reg = false;
+  if (kindTok.text === "reg") {
+    reg = true;
+    kindTok = a.next(`cc or iotlb after "inv reg"`);
+    if (kindTok.text !== "cc" && kindTok.text !== "iotlb")
+      throw err(`register-based invalidation is "cc" (CCMD) or "iotlb" (IOTLB_REG), got "${kindTok.text}"`, kindTok.column);
+  }
+  const form = `inv ${reg ? "reg " : ""}${kindTok.text}`;
+  switch (kindTok.text) {
+    case "qi": {
+      const toks = a.rest();
+      const qwords = toks.map((t) => parseHex(t, "a descriptor qword", err));
+      if (qwords.length !== 2 && qwords.length !== 4) {
+        const at = toks.length > 4 ? toks[4]!.column : toks.length === 3 ? toks[2]!.column : toks.length > 0 ? toks[toks.length - 1]!.column : kindTok.column;
+        throw err(`expected 2 or 4 descriptor qwords in hex after "inv qi" (as the intel_iommu:qi_submit tracepoint prints them), got ${qwords.length}`, at);
+      }
+      return { kind: "qi", qwords };
+    }
+    case "cc": {
+      const g = a.next(`global, domain or device after "${form}"`);
+      const f = `${form} ${g.text}`;
+      switch (g.text) {
+        case "global":
+          a.options(f, [], [], g);
+          return { kind: "cc", reg, gran: "global" };
+        case "domain":
+          return { kind: "cc", reg, gran: "domain", did: parseDid(a.options(f, ["did="], [], g).need("did="), err) };
+        case "device": {
+          const o = a.options(f, ["sid=", "fm="], [], g);
+          const fmTok = o.get("fm=");
+          return { kind: "cc", reg, gran: "device", sid: parseSid(valueOf(o.need("sid=")), err), fm: fmTok ? parseSmall(fmTok, "fm", 3, err) : 0 };
+        }
+        default:
+          throw err(`expected global, domain or device after "${form}", got "${g.text}"`, g.column);
+      }
+    }
+    case "iotlb": {
+      const g = a.next(`global, dsi or psi after "${form}"`);
+      const f = `${form} ${g.text}`;
+      switch (g.text) {
+        case "global":
+          a.options(f, [], [], g);
+          return { kind: "iotlb", reg, gran: "global" };
+        case "dsi":
+          return { kind: "iotlb", reg, gran: "dsi", did: parseDid(a.options(f, ["did="], [], g).need("did="), err) };
+        case "psi": {
+          const o = a.options(f, ["did=", "addr=", "am="], ["ih"], g);
+          const did = parseDid(o.need("did="), err);
+          const { addr, am } = parseAddrAm(o.need("addr="), o.need("am="), err);
+          return { kind: "iotlb", reg, gran: "psi", did, addr, am, ih: o.has("ih") };
+        }
+        default:
+          throw err(`expected global, dsi or psi after "${form}", got "${g.text}"`, g.column);
+      }
+    }
+    case "devtlb": {
+      const sid = parseSid(a.next(`${BDF_HINT} after "${form}"`), err);
+      const o = a.options(form, ["addr=", "pages="], [], kindTok);
+      const { addr, pagesLg2 } = parseAddrPages(o.need("addr="), o.get("pages="), err);
+      return { kind: "devtlb", sid, addr, pagesLg2 };
+    }
+    case "piotlb": {
+      const o = a.options(form, ["did=", "pasid=", "addr=", "am="], ["psi", "ih"], kindTok);
+      const did = parseDid(o.need("did="), err);
+      const pasid = parsePasidValue(o.need("pasid="), err);
+      const addrTok = o.only("addr=", "psi"), amTok = o.only("am=", "psi");
+      o.only("ih", "psi");
+      if (!o.has("psi")) return { kind: "piotlb", did, pasid };
+      if (addrTok === undefined || amTok === undefined) throw err(`${form} psi needs ${addrTok ? "am=" : "addr="}`, o.get("psi")!.column);
+      return { kind: "piotlb", did, pasid, psi: { ...parseAddrAm(addrTok, amTok, err), ih: o.has("ih") } };
+    }
+    case "pc": {
+      const g = a.next(`global, dsi or pasid after "${form}"`);
+      const f = `${form} ${g.text}`;
+      switch (g.text) {
+        case "global":
+          a.options(f, [], [], g);
+          return { kind: "pc", gran: "global" };
+        case "dsi":
+          return { kind: "pc", gran: "dsi", did: parseDid(a.options(f, ["did="], [], g).need("did="), err) };
+        case "pasid": {
+          const o = a.options(f, ["did=", "pasid="], [], g);
+          return { kind: "pc", gran: "pasid", did: parseDid(o.need("did="), err), pasid: parsePasidValue(o.need("pasid="), err) };
+        }
+        default:
+          throw err(`expected global, dsi or pasid after "${form}", got "${g.text}"`, g.column);
+      }
+    }
+    case "pdevtlb": {
+      const sid = parseSid(a.next(`${BDF_HINT} after "${form}"`), err);
+      const o = a.options(form, ["pasid=", "addr=", "pages="], ["all"], kindTok);
+      const pasid = parsePasidValue(o.need("pasid="), err);
+      const { addr, pagesLg2 } = parseAddrPages(o.need("addr="), o.get("pages="), err);
+      return { kind: "pdevtlb", sid, pasid, addr, pagesLg2, all: o.has("all") };
+    }
+    case "iec":
+      a.options(form, [], [], kindTok);
+      return { kind: "iec" };
+    case "wait": {
+      const o = a.options(form, ["addr=", "data="], [], kindTok);
+      const dataTok = o.only("data=", "addr=");
+      const addrTok = o.get("addr=");
+      if (addrTok === undefined) return { kind: "wait" };
+      const addr = parseAddr(addrTok, valueOf(addrTok).text, err);
+      if (addr & 3n) throw err(`the status address 0x${addr.toString(16)} is not 4-byte aligned`, addrTok.column);
+      return { kind: "wait", status: { addr, data: dataTok ? Number(parseBounded(dataTok, "data", 0xffffffffn, err)) : 1 } };
+    }
+    default:
+      throw err(`unknown invalidation "${kindTok.text}"; expected ${INV_KINDS}`, kindTok.column);
+  }
+}
+
+function parseDomain(tok: Token, err: MakeError): number {
+  if (!/^[0-9]+$/.test(tok.text)) throw err(`expected a domain id (decimal, as in the scenario's build.domains), got "${tok.text}"`, tok.column);
+  const n = Number(tok.text);
+  if (n > 0xffff) throw err(`domain id ${tok.text} is out of range (max 65535)`, tok.column);
+  return n;
+}
+
+/** A hex value below 2^64, 0x optional (IOVA, PA, descriptor qwords). */
+function parseHex(tok: Token, what: string, err: MakeError): bigint {
+  const m = /^(?:0[xX])?([0-9a-fA-F]+)$/.exec(tok.text);
+  if (m === null) throw err(`expected ${what} in hex (0x optional), got "${tok.text}"`, tok.column);
+  const v = BigInt("0x" + m[1]!);
+  if (v > MAX_ADDR) throw err(`${what} ${tok.text} is out of range (max 0xffffffffffffffff)`, tok.column);
+  return v;
+}
+
+function parseSize(tok: Token, err: MakeError): bigint {
+  const n = parseUint(tok.text);
+  if (n === undefined) throw err(`expected SIZE in bytes (decimal or 0x-hex), got "${tok.text}"`, tok.column);
+  if (n === 0n || n > MAX_ADDR) throw err(`SIZE ${tok.text} is out of range (1 to 2^64 - 1 bytes)`, tok.column);
+  return n;
+}
+
+/** key=N with N decimal or 0x-hex, at most `max`. */
+function parseBounded(tok: Token, name: string, max: bigint, err: MakeError): bigint {
+  const v = valueOf(tok);
+  const n = parseUint(v.text);
+  if (n === undefined) throw err(`expected ${name}=N with N decimal or 0x-hex, got "${tok.text}"`, tok.column);
+  if (n > max) throw err(`${name} ${v.text} is out of range (max ${max <= 64n ? String(max) : "0x" + max.toString(16)})`, tok.column);
+  return n;
+}
+
+function parseSmall(tok: Token, name: string, max: number, err: MakeError): number {
+  return Number(parseBounded(tok, name, BigInt(max), err));
+}
+
+function parseDid(tok: Token, err: MakeError): number {
+  return Number(parseBounded(tok, "did", 0xffffn, err));
+}
+
+function parsePasidValue(tok: Token, err: MakeError): number {
+  return Number(parseBounded(tok, "pasid", BigInt(MAX_PASID), err));
+}
+
+/** A BDF naming a descriptor's 16-bit source ID (no segment). */
+function parseSid(tok: Token, err: MakeError): number {
+  const sid = parseBdf(tok, err);
+  if (sid > 0xffff) throw err(`invalidation descriptors carry a 16-bit source ID: no segment, got "${tok.text}"`, tok.column);
+  return sid;
+}
+
+/** addr= and am= of a page-selective IOTLB invalidation: 2^am pages, naturally aligned. */
+function parseAddrAm(addrTok: Token, amTok: Token, err: MakeError): { addr: bigint; am: number } {
+  const addr = parseAddr(addrTok, valueOf(addrTok).text, err);
+  const am = parseSmall(amTok, "am", 63, err);
+  const bytes = 1n << BigInt(12 + am);
+  if (addr & (bytes - 1n)) {
+    throw err(`addr 0x${addr.toString(16)} is not aligned to ${am === 0 ? "4 KiB" : `2^${am} pages (0x${bytes.toString(16)} bytes)`}`, addrTok.column);
+  }
+  return { addr, am };
+}
+
+/** addr= and pages= of a device-TLB invalidation: a power-of-two number of pages, naturally aligned. */
+function parseAddrPages(addrTok: Token, pagesTok: Token | undefined, err: MakeError): { addr: bigint; pagesLg2: number } {
+  const addr = parseAddr(addrTok, valueOf(addrTok).text, err);
+  let pagesLg2 = 0;
+  if (pagesTok !== undefined) {
+    const n = parseBounded(pagesTok, "pages", 1n << BigInt(MAX_PAGES_LG2), err);
+    if (n === 0n || (n & (n - 1n)) !== 0n) throw err(`pages ${valueOf(pagesTok).text} is not a power of two (1, 2, 4, ... 2^52)`, pagesTok.column);
+    pagesLg2 = n.toString(2).length - 1;
+  }
+  const bytes = 1n << BigInt(12 + pagesLg2);
+  if (addr & (bytes - 1n)) {
+    throw err(`addr 0x${addr.toString(16)} is not aligned to ${pagesLg2 === 0 ? "4 KiB" : `pages=${1n << BigInt(pagesLg2)} (0x${bytes.toString(16)} bytes)`}`, addrTok.column);
+  }
+  return { addr, pagesLg2 };
 }
 
 function unknownToken(text: string, ats: boolean): string {

@@ -57,6 +57,11 @@ export class WalkState {
   resumePerms: u32 = 0; // PERM_* bits
   resumeS2W: bool = false; // nested: stage 2 allows writing the resume table page
   resumeS2Leaf: u64 = 0; // nested: the SS leaf that maps the resume table page
+  /**
+   * A look at memory, not a walk the hardware makes: no read counters, no A/D updates, no
+   * paging-structure caches (stale checks use it). Nested walks pass it on to stage 2.
+   */
+  dryRun: bool = false;
   /** Cache tags of this walk's domain (DID, and PASID or TAG_NO_PASID) for the walk caches. */
   cacheDid: u32 = 0;
   cacheTag: u32 = 0;

@@ -42,6 +42,7 @@ export const W_S2_WRITE: u32 = 8; // nested: stage 2 does not grant write for an
 
 /** Stage-2 bookkeeping for the page that holds a first-stage entry; false if A/D is impossible. */
 function writeEntry(ws: WalkState, level: u32, value: u64): u32 {
+  if (ws.dryRun) return W_OK;
   if (!ws.walkSnooped) return W_AD_NOSNOOP;
   const s2 = ws.s2;
   if (s2 !== null) {
@@ -108,7 +109,8 @@ export function walk(ws: WalkState): u32 {
       // Nested: the table pointer is a guest-physical address; translate it through stage 2
       // (which may itself resume from the second-stage paging-structure caches).
       s2.va = entryPa;
-      const f = walkThroughCaches(s2, s2.cacheDid, s2.cacheTag);
+      s2.dryRun = ws.dryRun;
+      const f = ws.dryRun ? walk(s2) : walkThroughCaches(s2, s2.cacheDid, s2.cacheTag);
       ws.reads += s2.reads;
       ws.faultLevel = level;
       if (f != W_OK) return (ws.fault = W_S2);
@@ -122,7 +124,7 @@ export function walk(ws: WalkState): u32 {
     if (page == 0) return (ws.fault = W_ACCESS);
     const e = load<u64>(page + <usize>(entryPa & 0xfff));
     ws.reads++;
-    countRead(ws.stage, level);
+    if (!ws.dryRun) countRead(ws.stage, level);
     unchecked((ws.entryPa[level] = entryPa));
     unchecked((ws.entry[level] = e));
 
@@ -191,4 +193,21 @@ export function walkSetDirty(ws: WalkState): u32 {
 // @ts-ignore: decorator
 @inline export function walkLeafPa(ws: WalkState): u64 {
   return unchecked(ws.entryPa[ws.leafLevel]);
+}
+
+// Bits a translation does not depend on: accessed/dirty flags (first stage A 5, D 6, EA 10;
+// second stage A 8, D 9). A leaf that differs from a cached copy only in these still translates
+// the same.
+const AD_BITS: u64 = (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 10);
+
+/**
+ * Does the leaf a cached translation came from still say the same (A/D aside), and is the
+ * second-stage leaf that mapped its final address (nested, 0 if none) still present?
+ */
+export function leafUnchanged(leafPa: u64, leafPte: u64, s2LeafPa: u64): bool {
+  const page = gmPage(leafPa);
+  if (page == 0 || ((load<u64>(page + <usize>(leafPa & 0xfff)) ^ leafPte) & ~AD_BITS) != 0) return false;
+  if (s2LeafPa == 0 || s2LeafPa == leafPa) return true;
+  const p2 = gmPage(s2LeafPa);
+  return p2 != 0 && (load<u64>(p2 + <usize>(s2LeafPa & 0xfff)) & (SS_R | SS_W)) != 0;
 }

@@ -64,6 +64,11 @@ export function fault(res: usize, code: u8, fpd: bool, level: u32): void {
   store<u8>(res, <u8>level, RES_FAULT_LEVEL);
   store<u8>(res, <u8>min(reads, 255), RES_READS);
   bump(C_FAULTED);
+  if (trStale) {
+    // The fault comes from a cached translation that software had already changed.
+    store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_STALE, RES_FLAGS);
+    bump(C_STALE_IOTLB_USES);
+  }
   if (!(fpd && qualified(code))) {
     store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_RECORDED, RES_FLAGS);
     bump(C_FAULTS_RECORDED);

@@ -8,7 +8,7 @@
 import { mask64 } from "../../common/bits";
 import { gmPage, gmWriteGeneration } from "../../common/guest-memory";
 import { WalkState, W_OK, W_NOT_PRESENT, PERM_R, PERM_W, PERM_U, PERM_X, PERM_ALL } from "../pagetable/walk-state";
-import { walkLeafPa, walkLeafPte } from "../pagetable/walker";
+import { walk, walkLeafPa, walkLeafPte, leafUnchanged } from "../pagetable/walker";
 import {
   iotlbLookup, iotlbPayload, iotlbFill, walkThroughCaches, TAG_NO_PASID, IOTLB_PA, IOTLB_LEAF_PA, IOTLB_LEAF_PTE,
   IOTLB_S2_LEAF_PA, IOTLB_FLAGS, IOTLB_PAGE_LG2, IOTLB_GEN, ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY, ITF_FS, ITF_NEGATIVE,
@@ -35,33 +35,47 @@ export let trFinalS2: bool = false;
 /** The IOTLB entry used no longer matches guest memory: software changed it without invalidating. */
 export let trStale: bool = false;
 
-// Bits a translation does not depend on: A/D (first stage 5, 6, EA 10; second stage 8, 9).
-const AD_BITS: u64 = (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 10);
-
 /**
  * Stale check of an IOTLB entry, cheap on the common path: only when the host has written guest
- * memory since the entry was filled is its leaf re-read; a leaf that changed (A/D aside), or a
- * second-stage leaf that is no longer present, makes the translation stale. Otherwise the entry
- * is brought up to the current generation.
+ * memory since the entry was filled is its leaf re-read (walker.ts leafUnchanged); a changed
+ * leaf makes the translation stale, otherwise the entry is brought up to the current generation.
+ * A cached "not present" (caching mode) is stale once that entry has changed at all.
  */
-function checkStale(p: usize): void {
+function checkStale(p: usize, ws: WalkState, va: u64): void {
   const gen = gmWriteGeneration();
   if (load<u32>(p, IOTLB_GEN) == gen) return;
-  let stale = true;
-  const page = gmPage(trLeafPa);
-  if (page != 0 && ((load<u64>(page + <usize>(trLeafPa & 0xfff)) ^ trLeafPte) & ~AD_BITS) == 0) {
-    stale = false;
-    if (trS2LeafPa != 0 && trS2LeafPa != trLeafPa) {
-      const p2 = gmPage(trS2LeafPa);
-      stale = p2 == 0 || (load<u64>(p2 + <usize>(trS2LeafPa & 0xfff)) & 3) == 0;
+  let fresh: bool;
+  if ((trFlags & ITF_NEGATIVE) != 0) {
+    // A cached "not present": still right if the entry that was not present is unchanged, or a
+    // look at the tables as they are now (no counters, no A/D) still finds nothing there.
+    const page = gmPage(trLeafPa);
+    fresh = page != 0 && load<u64>(page + <usize>(trLeafPa & 0xfff)) == trLeafPte;
+    if (!fresh) {
+      ws.dryRun = true;
+      ws.resumeLevel = -1;
+      ws.va = va;
+      fresh = walk(ws) == W_NOT_PRESENT;
+      ws.dryRun = false;
+      const s2 = ws.s2;
+      if (s2 !== null) s2.dryRun = false;
+      if (fresh) {
+        // Still not present, now found at this entry: the cached outcome stands, its record follows.
+        const level = ws.faultLevel;
+        trLeafPa = unchecked(ws.entryPa[level]);
+        trLeafPte = unchecked(ws.entry[level]);
+        trFlags = (trFlags & ~(7 << NEG_LEVEL_SHIFT)) | ((level + 1) << NEG_LEVEL_SHIFT);
+        store<u64>(p, trLeafPa, IOTLB_LEAF_PA);
+        store<u64>(p, trLeafPte, IOTLB_LEAF_PTE);
+        store<u32>(p, trFlags, IOTLB_FLAGS);
+      }
     }
-  }
-  if (stale) trStale = true;
-  else store<u32>(p, gen, IOTLB_GEN);
+  } else fresh = leafUnchanged(trLeafPa, trLeafPte, trS2LeafPa);
+  if (fresh) store<u32>(p, gen, IOTLB_GEN);
+  else trStale = true;
 }
 
 // @ts-ignore: decorator
-@inline function fromIotlb(slot: i32, va: u64): void {
+@inline function fromIotlb(slot: i32, va: u64, ws: WalkState): void {
   const p = iotlbPayload(slot);
   trPageLg2 = load<u32>(p, IOTLB_PAGE_LG2);
   trPa = load<u64>(p, IOTLB_PA) | (va & mask64(trPageLg2 - 1, 0));
@@ -70,7 +84,7 @@ function checkStale(p: usize): void {
   trS2LeafPa = load<u64>(p, IOTLB_S2_LEAF_PA);
   trFlags = load<u32>(p, IOTLB_FLAGS);
   trFromIotlb = true;
-  if ((trFlags & ITF_NEGATIVE) == 0) checkStale(p);
+  checkStale(p, ws, va);
 }
 
 export function clearStale(): void {
@@ -94,9 +108,25 @@ export function trFill(did: u32, tag: u32, va: u64): void {
   iotlbFill(did, tag, va, trPageLg2, trPa, trLeafPa, trLeafPte, trS2LeafPa, trFlags);
 }
 
-/** Caching mode (CAP.CM): remember that `va` had no translation, until software invalidates. */
-function fillNegative(did: u32, tag: u32, va: u64, fsEntry: bool): void {
-  if (regs.capCm) iotlbFill(did, tag, va, 12, 0, 0, 0, 0, ITF_NEGATIVE | (fsEntry ? ITF_FS : 0));
+/**
+ * Caching mode (CAP.CM): remember that `va` had no translation, until software invalidates. The
+ * entry keeps the not-present entry's address and value (for stale detection) and the level.
+ */
+function fillNegative(ws: WalkState, did: u32, tag: u32, va: u64, fsEntry: bool): void {
+  // Caching mode covers second-stage (and legacy) structures only: first-stage translation follows
+  // x86 rules, where a not-present entry is never cached (spec 6.1; Linux never invalidates after
+  // a first-stage map).
+  if (!regs.capCm || fsEntry) return;
+  const level = ws.faultLevel;
+  iotlbFill(did, tag, va, 12, 0, unchecked(ws.entryPa[level]), unchecked(ws.entry[level]), 0, ITF_NEGATIVE | (fsEntry ? ITF_FS : 0) | ((level + 1) << NEG_LEVEL_SHIFT));
+}
+
+/** Negative (caching-mode) IOTLB entries keep the spec level of the not-present entry here. */
+const NEG_LEVEL_SHIFT: u32 = 24;
+
+/** The spec level at which the cached or walked translation found its fault (negative entries). */
+export function trNegativeLevel(): u32 {
+  return (trFlags >>> NEG_LEVEL_SHIFT) & 7;
 }
 
 /**
@@ -108,7 +138,7 @@ export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade
   trStale = false;
   const slot = iotlbLookup(did, TAG_NO_PASID, va);
   if (slot >= 0) {
-    fromIotlb(slot, va);
+    fromIotlb(slot, va, ws);
     if ((trFlags & ITF_NEGATIVE) != 0) return W_NOT_PRESENT;
     if (!(write && ssade && (trFlags & ITF_DIRTY) == 0)) return W_OK;
   }
@@ -116,7 +146,7 @@ export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade
   ws.va = va;
   const f = walkThroughCaches(ws, did, TAG_NO_PASID);
   addReads(ws.reads);
-  if (f == W_NOT_PRESENT) fillNegative(did, TAG_NO_PASID, va, false);
+  if (f == W_NOT_PRESENT) fillNegative(ws, did, TAG_NO_PASID, va, false);
   if (f != W_OK) return f;
   trPa = ws.oa;
   trLeafPa = walkLeafPa(ws);
@@ -138,7 +168,7 @@ export function fsTranslate(fs: WalkState, nested: bool, did: u32, pasid: u32, v
   trStale = false;
   const slot = iotlbLookup(did, pasid, va);
   if (slot >= 0) {
-    fromIotlb(slot, va);
+    fromIotlb(slot, va, fs);
     if ((trFlags & ITF_NEGATIVE) != 0) return W_NOT_PRESENT;
     if (!(write && (trFlags & ITF_DIRTY) == 0)) return W_OK;
   }
@@ -146,7 +176,7 @@ export function fsTranslate(fs: WalkState, nested: bool, did: u32, pasid: u32, v
   fs.va = va;
   const f = walkThroughCaches(fs, did, pasid);
   addReads(fs.reads);
-  if (f == W_NOT_PRESENT) fillNegative(did, pasid, va, true);
+  if (f == W_NOT_PRESENT) fillNegative(fs, did, pasid, va, true);
   if (f != W_OK) return f;
   trLeafPa = walkLeafPa(fs);
   trLeafPte = walkLeafPte(fs);

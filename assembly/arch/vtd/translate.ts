@@ -218,7 +218,7 @@ function translateLegacy(req: usize, res: usize, addr: u64, flags: u32, kind: u3
     else if (f == W_RESERVED) fc = abi.FR_LSL_2;
     else if (f == W_INPUT) fc = abi.FR_LGN_1;
     else fc = write ? abi.FR_LGN_2 : abi.FR_LGN_3; // not present: R=W=0
-    return fault(res, fc, fpd, trFromIotlb ? 0 : ws.faultLevel + 1);
+    return fault(res, fc, fpd, trFromIotlb ? tr.trNegativeLevel() : ws.faultLevel + 1);
   }
   if (!trFromIotlb) trFill(did, TAG_NO_PASID, addr);
   recordLeaf(res, trLeafPa, trLeafPte, trPageLg2);
@@ -444,7 +444,7 @@ function secondStageOnly(res: usize, addr: u64, flags: u32, kind: u32, exe: bool
   const f = ssTranslate(ws, did, addr, needDirty, ssade);
   if (f != W_OK) {
     if (ats && f == W_NOT_PRESENT) return atsNoAccess(res, flags);
-    return fault(res, ssFaultCode(ws, f, true), fpd, trFromIotlb ? 0 : ws.faultLevel + 1);
+    return fault(res, ssFaultCode(ws, f, true), fpd, trFromIotlb ? tr.trNegativeLevel() : ws.faultLevel + 1);
   }
   if (!trFromIotlb) trFill(did, TAG_NO_PASID, addr);
   recordLeaf(res, trLeafPa, trLeafPte, trPageLg2);
@@ -508,7 +508,7 @@ function firstStage(
     else if (f == W_AD_NOSNOOP) code = abi.FR_SFS_9;
     else if (f == W_S2_READ) code = fs.faultLevel == top ? abi.FR_SFS_6 : abi.FR_SFS_7;
     else code = abi.FR_SFS_8; // W_S2_WRITE
-    return fault(res, code, fpd, trFromIotlb ? 0 : fs.faultLevel + 1);
+    return fault(res, code, fpd, trFromIotlb ? tr.trNegativeLevel() : fs.faultLevel + 1);
   }
   const fromIotlb = trFromIotlb;
   // Effective first-stage rights (x86 semantics, spec 3.6.2): user accesses need U/S=1 at every

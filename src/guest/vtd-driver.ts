@@ -1,0 +1,456 @@
+/**
+ * The VT-d driver at run time: what Linux's intel-iommu driver does when a trace says `map`,
+ * `unmap`, `flush` or `inv` (trace text format v1). It changes the tables through the builder and
+ * invalidates through an invalidation queue it creates in guest memory, in Linux's order
+ * (drivers/iommu/intel/cache.c, dmar.c qi_submit_sync(), drivers/iommu/dma-iommu.c flush queue).
+ *
+ * Linux's bookkeeping, as modelled here:
+ * - Cache tags (cache.c cache_tag_assign_domain): every attachment of a device (and PASID) to a
+ *   domain gives the domain an IOTLB tag (DID, PASID) and, when the device uses ATS, a DEVTLB tag
+ *   (device, PASID); attaching to a nested domain also gives its second-stage parent a
+ *   NESTING_IOTLB tag with the nested domain's DID and a NESTING_DEVTLB tag. Equal tags are shared
+ *   (reference counted); the list keeps assignment order.
+ * - Unmap, strict (iommu.strict=1; cache_tag_flush_range with IH=1, since the tables stay): for each
+ *   tag in order, IOTLB tags give a page-selective IOTLB invalidation (type 2, DR/DW as CAP.DRD/DWD)
+ *   of the smallest naturally aligned 2^AM-page range covering the unmapped leaves, or a domain-
+ *   selective one when CAP.PSI=0 or AM > CAP.MAMV; on a first-stage domain a PASID-based one
+ *   (type 6) for the tag's PASID instead. DEVTLB tags give a device-TLB invalidation of the same
+ *   range (type 3 without PASID, type 8 with), NESTING_DEVTLB tags one of every address. Every 16
+ *   descriptors (QI_MAX_BATCHED_DESC_COUNT) and at the end, the batch is submitted with a wait
+ *   descriptor that writes QI_DONE (2) to the status slot of its queue index (qi_submit_sync).
+ * - Unmap, lazy (Linux's flush queue): the leaves are cleared at once, the invalidation is
+ *   deferred; the queue is flushed (cache_tag_flush_all of each domain with deferred unmaps:
+ *   domain-selective IOTLB invalidation, PASID-based all-in-PASID on a first-stage domain,
+ *   device-TLB invalidation of every address, then a wait, per domain) when it holds `lazyBatch`
+ *   unmaps, when the trace time reaches `lazyTimeoutCycles` after the oldest deferred unmap, at a
+ *   `flush` event and at the end of the trace.
+ * - Map with CAP.CM=1 (cache_tag_flush_range_np): the same IOTLB invalidations as an unmap (IH=0),
+ *   no device-TLB ones, for second-stage and nested domains (spec 6.1: first-stage mappings need
+ *   none); a nested domain's new table pages, mapped into its parent, are invalidated there.
+ * - A descriptor that stops the queue (FSTS.IQE) is replaced by the batch's wait descriptor (a bare
+ *   wait when there is none) and the queue resumes, as qi_check_fault() does.
+ * - Without ECAP.QI the IOTLB invalidations go through IOTLB_REG/IVA (__iommu_flush_iotlb) and there
+ *   are no queued ones (device-TLB and PASID-based invalidations need the queue).
+ */
+import type { VtdPlatform } from "../platform.ts";
+import type { Domain, MapOptions } from "./vtd-builder.ts";
+import { desc, InvalidationQueue, type Descriptor } from "./vtd-invalidation.ts";
+import { capFields, ecapFields, getField } from "../config/vtd-regs.ts";
+import { PAGE_BYTES, type DriverEvent, type Invalidation, type MapEvent } from "../trace/text.ts";
+
+export type InvalidationMode = "strict" | "lazy";
+
+export interface DriverOptions {
+  /** strict: invalidate at every unmap; lazy: Linux's flush queue. */
+  invalidation: InvalidationMode;
+  /** Lazy mode: flush when this many unmaps are deferred (Linux IOVA_FQ_SIZE). */
+  lazyBatch: number;
+  /** Lazy mode: flush this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT, 10 ms at 1 GHz). */
+  lazyTimeoutCycles: number;
+}
+
+export const defaultDriverOptions: DriverOptions = { invalidation: "strict", lazyBatch: 256, lazyTimeoutCycles: 10_000_000 };
+
+/** Linux QI_MAX_BATCHED_DESC_COUNT: a batch is submitted (with its wait) when it holds this many. */
+const QI_BATCH = 16;
+/** Linux QI_DONE: what the wait descriptor writes to its status slot. */
+const QI_DONE = 2;
+/** Linux MAX_AGAW_PFN_WIDTH: a device-TLB invalidation of 2^52 pages covers every address. */
+const ALL_PAGES_LG2 = 52;
+
+/** A driver event that cannot be carried out (unknown domain, overlapping mapping, ...). */
+export class DriverError extends Error {
+  override name = "DriverError";
+}
+
+export type FlushReason = "batch" | "timeout" | "explicit" | "end";
+
+export interface DriverStats {
+  maps: number;
+  unmaps: number;
+  /** `inv` events. */
+  invs: number;
+  /** Lazy-mode flushes of the deferred unmaps, and what caused them. */
+  flushes: number;
+  flushReasons: Record<FlushReason, number>;
+  /** Unmaps whose invalidation the lazy mode deferred. */
+  deferredUnmaps: number;
+  /** Descriptors written to the invalidation queue (waits included; not the replacements after a queue error). */
+  queuedDescriptors: number;
+  /** Register-based invalidations (CCMD, IOTLB_REG) written; the core counts them in invDescriptors too. */
+  registerInvalidations: number;
+}
+
+type TagType = "iotlb" | "devtlb" | "nestingIotlb" | "nestingDevtlb";
+
+/** A Linux cache tag (cache.c struct cache_tag). */
+interface CacheTag {
+  type: TagType;
+  did: number;
+  /** The attachment's PASID; undefined for the request-without-PASID entry (IOMMU_NO_PASID). */
+  pasid: number | undefined;
+  /** The PASID-table entry the IOTLB entries are tagged with (RID_PASID for requests without PASID). */
+  pasidEntry: number;
+  sid: number;
+  users: number;
+}
+
+/**
+ * Linux calculate_psi_aligned_address(): the smallest naturally aligned range of 2^mask 4 KiB pages
+ * that covers [start, end] (inclusive).
+ */
+export function psiRange(start: bigint, end: bigint): { addr: bigint; mask: number } {
+  const s = start >> 12n, e = end >> 12n;
+  let mask = 0;
+  while (mask < ALL_PAGES_LG2 && s >> BigInt(mask) !== e >> BigInt(mask)) mask++;
+  return { addr: (start >> BigInt(12 + mask)) << BigInt(12 + mask), mask };
+}
+
+export class VtdDriver {
+  readonly options: DriverOptions;
+  readonly stats: DriverStats = {
+    maps: 0,
+    unmaps: 0,
+    invs: 0,
+    flushes: 0,
+    flushReasons: { batch: 0, timeout: 0, explicit: 0, end: 0 },
+    deferredUnmaps: 0,
+    queuedDescriptors: 0,
+    registerInvalidations: 0,
+  };
+  /** Trace time in cycles (only moves forward). */
+  private now = 0n;
+  private q?: InvalidationQueue;
+  /** Guest-physical page of the wait descriptors' status slots (Linux qi->desc_status), 4 bytes per queue index. */
+  private statusPage = 0n;
+  private batch: Descriptor[] = [];
+  /** The lazy mode's flush queue: deferred unmaps with their domain and time. */
+  private deferred: { domain: Domain; time: bigint }[] = [];
+
+  private readonly cap: bigint;
+  private readonly ecap: bigint;
+
+  constructor(
+    readonly platform: VtdPlatform,
+    options: Partial<DriverOptions> = {},
+  ) {
+    this.options = { ...defaultDriverOptions, ...options };
+    const { lazyBatch, lazyTimeoutCycles, invalidation } = this.options;
+    if (invalidation !== "strict" && invalidation !== "lazy") throw new RangeError(`invalidation must be "strict" or "lazy", not ${String(invalidation)}`);
+    if (!Number.isSafeInteger(lazyBatch) || lazyBatch < 1) throw new RangeError(`lazyBatch ${lazyBatch} must be a positive integer`);
+    if (!Number.isSafeInteger(lazyTimeoutCycles) || lazyTimeoutCycles < 0) throw new RangeError(`lazyTimeoutCycles ${lazyTimeoutCycles} must be a non-negative integer`);
+    this.cap = platform.core.getRegister("CAP");
+    this.ecap = platform.core.getRegister("ECAP");
+  }
+
+  private capField(name: keyof typeof capFields): number {
+    return Number(getField(this.cap, capFields[name]));
+  }
+  private ecapField(name: keyof typeof ecapFields): number {
+    return Number(getField(this.ecap, ecapFields[name]));
+  }
+
+  /** Queued invalidation is available (ECAP.QI). */
+  get queued(): boolean {
+    return this.ecapField("QI") === 1;
+  }
+
+  /** 256-bit descriptors: scalable mode on a unit with ECAP.SMTS (Linux sm_supported()). */
+  get wide(): boolean {
+    return this.platform.builder.mode === "scalable" && this.ecapField("SMTS") === 1;
+  }
+
+  // ---- events ---------------------------------------------------------------------------------
+
+  /** Carries out a trace's driver event at trace time `now` (cycles). */
+  apply(e: DriverEvent, now: bigint): void {
+    this.advanceTo(now);
+    switch (e.op) {
+      case "map":
+        return this.map(e.domain, e.iova, e.pa, e.size, mapOptions(e));
+      case "unmap":
+        return this.unmap(e.domain, e.iova, e.size);
+      case "flush":
+        return this.flushDeferred("explicit");
+      case "inv":
+        return this.invalidate(e.inv);
+    }
+  }
+
+  /** When the lazy mode's timer fires next (cycles); undefined when nothing is deferred. */
+  get deadline(): bigint | undefined {
+    const oldest = this.deferred[0];
+    return oldest === undefined ? undefined : oldest.time + BigInt(this.options.lazyTimeoutCycles);
+  }
+
+  /** Trace time moves to `t`: the deferred unmaps are flushed once `t` reaches the deadline. */
+  advanceTo(t: bigint): void {
+    if (t > this.now) this.now = t;
+    const d = this.deadline;
+    if (d !== undefined && this.now >= d) this.flushDeferred("timeout");
+  }
+
+  /** End of the trace: nothing stays deferred. */
+  finish(): void {
+    this.flushDeferred("end");
+  }
+
+  private domain(id: number): Domain {
+    const d = this.platform.builder.domains.get(id);
+    if (d === undefined) {
+      const ids = [...this.platform.builder.domains.keys()];
+      throw new DriverError(`no domain ${id}; ${ids.length ? `the scenario defines ${ids.join(", ")}` : "the scenario defines no domains"}`);
+    }
+    if (d.type === "pt") throw new DriverError(`domain ${id} is pass-through: it has no page tables`);
+    return d;
+  }
+
+  /** iommu_map(): writes the leaves; with CAP.CM=1 invalidates the not-present entries it replaced. */
+  map(domainId: number, iova: bigint, pa: bigint, size: bigint, opts: MapOptions = {}): void {
+    const d = this.domain(domainId);
+    const b = this.platform.builder;
+    const cm = this.capField("CM") === 1;
+    const parentMaps: { parent: Domain; gpa: bigint; size: bigint }[] = [];
+    if (cm) b.onParentMap = (parent, gpa, bytes) => parentMaps.push({ parent, gpa, size: bytes });
+    try {
+      b.map(d, iova, pa, size, opts);
+    } catch (e) {
+      throw new DriverError((e as Error).message);
+    } finally {
+      b.onParentMap = undefined;
+    }
+    this.stats.maps++;
+    if (!cm) return;
+    for (const m of parentMaps) this.flushRangeNp(m.parent, m.gpa, m.gpa + m.size - 1n);
+    this.flushRangeNp(d, iova, iova + size - 1n);
+  }
+
+  /** iommu_unmap(): clears the leaves, then invalidates at once (strict) or defers it (lazy). */
+  unmap(domainId: number, iova: bigint, size: bigint): void {
+    const d = this.domain(domainId);
+    let r: { start?: bigint; end?: bigint };
+    try {
+      r = this.platform.builder.unmapRange(d, iova, size);
+    } catch (e) {
+      throw new DriverError((e as Error).message);
+    }
+    this.stats.unmaps++;
+    if (r.start === undefined || r.end === undefined) return; // nothing was mapped: nothing to invalidate
+    if (this.options.invalidation === "strict") {
+      this.flushRange(d, r.start, r.end, true);
+      return;
+    }
+    this.deferred.push({ domain: d, time: this.now });
+    this.stats.deferredUnmaps++;
+    if (this.deferred.length >= this.options.lazyBatch) this.flushDeferred("batch");
+  }
+
+  /** Flushes the lazy mode's queue: every domain with deferred unmaps, in the order they came. */
+  flushDeferred(reason: FlushReason): void {
+    if (this.deferred.length === 0) return;
+    const domains = [...new Set(this.deferred.map((x) => x.domain))];
+    this.deferred = [];
+    for (const d of domains) this.flushAll(d);
+    this.stats.flushes++;
+    this.stats.flushReasons[reason]++;
+  }
+
+  /** An explicit invalidation from the trace: queued as written, or through the registers. */
+  invalidate(inv: Invalidation): void {
+    this.stats.invs++;
+    if ((inv.kind === "cc" || inv.kind === "iotlb") && inv.reg) {
+      if (inv.kind === "cc") {
+        const g = { global: 1, domain: 2, device: 3 }[inv.gran];
+        this.writeCcmd(g, inv.gran === "domain" ? inv.did : 0, inv.gran === "device" ? inv.sid : 0, inv.gran === "device" ? inv.fm : 0);
+      } else if (inv.gran === "psi") this.writeIotlbReg(3, inv.did, inv.addr, inv.am, inv.ih, false);
+      else this.writeIotlbReg(inv.gran === "global" ? 1 : 2, inv.gran === "dsi" ? inv.did : 0, 0n, 0, false, false);
+      return;
+    }
+    const d = descriptorOf(inv);
+    if (d.length === 4 && !this.wide && (d[2] | d[3]) !== 0n)
+      throw new DriverError("this unit uses 128-bit descriptors (legacy mode or ECAP.SMTS=0): QW2 and QW3 must be 0");
+    this.submit([d], undefined);
+  }
+
+  // ---- Linux cache tags and flushes ---------------------------------------------------------------
+
+  /** The cache tags of domain `d`, in list order (cache_tag_assign_domain for every attachment). */
+  private tagsOf(d: Domain): CacheTag[] {
+    const tags: CacheTag[] = [];
+    const assign = (type: TagType, did: number, a: { sid: number; pasid?: number; pasidEntry?: number }) => {
+      const dev = type === "devtlb" || type === "nestingDevtlb";
+      const same = tags.find((t) => t.type === type && t.did === did && t.pasid === a.pasid && (!dev || t.sid === a.sid));
+      if (same) same.users++;
+      else tags.push({ type, did, pasid: a.pasid, pasidEntry: a.pasidEntry ?? 0, sid: a.sid, users: 1 });
+    };
+    for (const a of this.platform.builder.attachments) {
+      if (a.domain === d) {
+        assign("iotlb", d.id, a);
+        if (a.ats) assign("devtlb", d.id, a);
+      } else if (a.domain.type === "nested" && a.domain.parent === d) {
+        assign("nestingIotlb", a.domain.id, a);
+        if (a.ats) assign("nestingDevtlb", a.domain.id, a);
+      }
+    }
+    return tags;
+  }
+
+  /** cache_tag_flush_range(): after an unmap of [start, end]. */
+  private flushRange(d: Domain, start: bigint, end: bigint, ih: boolean): void {
+    const { addr, mask } = psiRange(start, end);
+    for (const tag of this.tagsOf(d)) {
+      if (tag.type === "iotlb" || tag.type === "nestingIotlb") this.flushIotlb(d, tag, addr, mask, ih, false);
+      else if (tag.type === "nestingDevtlb") this.flushDevtlb(tag, 0n, ALL_PAGES_LG2);
+      else this.flushDevtlb(tag, addr, mask);
+    }
+    this.batchFlush();
+  }
+
+  /** cache_tag_flush_all(): everything of the domain (the lazy mode's flush). */
+  private flushAll(d: Domain): void {
+    for (const tag of this.tagsOf(d)) {
+      if (tag.type === "iotlb" || tag.type === "nestingIotlb") this.flushIotlb(d, tag, 0n, 0, false, true);
+      else this.flushDevtlb(tag, 0n, ALL_PAGES_LG2);
+    }
+    this.batchFlush();
+  }
+
+  /** cache_tag_flush_range_np(): after a map, with CAP.CM=1, for domains that are not first-stage. */
+  private flushRangeNp(d: Domain, start: bigint, end: bigint): void {
+    if (d.type === "fs") return; // spec 6.1: first-stage mapping changes need no invalidation in caching mode
+    const { addr, mask } = psiRange(start, end);
+    for (const tag of this.tagsOf(d)) if (tag.type === "iotlb" || tag.type === "nestingIotlb") this.flushIotlb(d, tag, addr, mask, false, false);
+    this.batchFlush();
+  }
+
+  /** cache_tag_flush_iotlb(): one IOTLB invalidation for `tag` (`all`: the whole domain or PASID). */
+  private flushIotlb(d: Domain, tag: CacheTag, addr: bigint, mask: number, ih: boolean, all: boolean): void {
+    const mamv = this.capField("MAMV");
+    if (d.type === "fs") {
+      if (!this.queued) return; // PASID-based invalidation needs the queue
+      // Page-selective within the PASID; all of the PASID for a flush, or (a model choice, where
+      // Linux would hit a queue error) when AM exceeds CAP.MAMV.
+      if (all || mask > mamv) this.add(desc.pasidIotlb(2, tag.did, tag.pasidEntry));
+      else this.add(desc.pasidIotlb(3, tag.did, tag.pasidEntry, addr, mask, ih));
+      return;
+    }
+    let g: 2 | 3 = 3;
+    if (all || this.capField("PSI") === 0 || mask > mamv) {
+      g = 2;
+      addr = 0n;
+      mask = 0;
+      ih = false;
+    }
+    if (this.queued) this.add(desc.iotlb(g, tag.did, addr, mask, ih, { read: this.capField("DRD") === 1, write: this.capField("DWD") === 1 }));
+    else this.writeIotlbReg(g, tag.did, addr, mask, ih, true);
+  }
+
+  /** cache_tag_flush_devtlb_psi() / _all(): a device-TLB invalidation for `tag`. */
+  private flushDevtlb(tag: CacheTag, addr: bigint, mask: number): void {
+    if (!this.queued) return; // device-TLB invalidation needs the queue
+    if ((this.platform.core.readRegister("GSTS") & (1n << 31n)) === 0n) return; // not while translation is off
+    const pfsid = this.ecapField("DIT") === 1 ? tag.sid : 0;
+    if (tag.pasid === undefined) this.add(desc.deviceTlb(tag.sid, addr, mask, pfsid));
+    else this.add(desc.pasidDeviceTlb(tag.sid, tag.pasid, addr, mask, false, pfsid));
+  }
+
+  // ---- the queue ------------------------------------------------------------------------------------
+
+  private add(d: Descriptor): void {
+    this.batch.push(d);
+    if (this.batch.length === QI_BATCH) this.batchFlush();
+  }
+
+  /** qi_batch_flush_descs() -> qi_submit_sync(): the batch and a wait descriptor writing QI_DONE. */
+  private batchFlush(): void {
+    if (this.batch.length === 0) return;
+    const descs = this.batch;
+    this.batch = [];
+    const q = this.queue();
+    const waitIndex = (q.tailIndex + descs.length) % q.entries;
+    const wait = desc.wait(this.statusPage + BigInt(4 * waitIndex), QI_DONE);
+    this.submit([...descs, wait], wait);
+  }
+
+  /** The invalidation queue, created on first use: 256 descriptors as Linux's (QI_LENGTH). */
+  private queue(): InvalidationQueue {
+    if (this.q === undefined) {
+      if (!this.queued) throw new DriverError("ECAP.QI=0: this unit has no invalidation queue (use inv reg cc or inv reg iotlb)");
+      const { core, alloc } = this.platform;
+      this.q = new InvalidationQueue(core, alloc, this.wide, this.wide ? 1 : 0);
+      this.statusPage = alloc.alloc();
+    }
+    return this.q;
+  }
+
+  /** Submits descriptors; a queue error is recovered from as Linux's qi_check_fault() does. */
+  private submit(descs: Descriptor[], replacement: Descriptor | undefined): void {
+    const q = this.queue();
+    q.submit(descs);
+    this.stats.queuedDescriptors += descs.length;
+    for (let guard = 0; q.error !== undefined && guard <= descs.length; guard++) q.replaceHeadAndResume(replacement ?? desc.wait());
+  }
+
+  /** Context-command register (CCMD): ICC, CIRG = g, FM, SID, DID. */
+  private writeCcmd(g: number, did: number, sid: number, fm: number): void {
+    this.platform.core.writeRegister("CCMD", (1n << 63n) | (BigInt(g) << 61n) | (BigInt(fm) << 32n) | (BigInt(sid) << 16n) | BigInt(did));
+    this.stats.registerInvalidations++;
+  }
+
+  /** IVA then IOTLB_REG: IVT, IIRG = g, DID (and DR/DW as Linux's __iommu_flush_iotlb sets them). */
+  private writeIotlbReg(g: number, did: number, addr: bigint, am: number, ih: boolean, drain: boolean): void {
+    const core = this.platform.core;
+    if (g === 3) core.writeRegister("IVA", addr | (ih ? 1n << 6n : 0n) | BigInt(am));
+    let v = (1n << 63n) | (BigInt(g) << 60n) | (BigInt(did) << 32n);
+    if (drain && this.capField("DRD") === 1) v |= 1n << 49n;
+    if (drain && this.capField("DWD") === 1) v |= 1n << 48n;
+    core.writeRegister("IOTLB_REG", v);
+    this.stats.registerInvalidations++;
+  }
+}
+
+/** The builder's options for a `map` event. */
+export function mapOptions(e: MapEvent): MapOptions {
+  const o: MapOptions = {
+    read: e.perm.includes("r"),
+    write: e.perm.includes("w"),
+    exec: e.perm.includes("x"),
+    user: e.user,
+    global: e.global,
+    pageSize: PAGE_BYTES[e.page],
+  };
+  if (e.snp) o.snp = true;
+  return o;
+}
+
+/** The queued descriptor an `inv` event (other than `inv reg`) stands for. */
+export function descriptorOf(inv: Invalidation): Descriptor {
+  switch (inv.kind) {
+    case "qi": {
+      const [q0 = 0n, q1 = 0n, q2, q3] = inv.qwords;
+      return q2 === undefined || q3 === undefined ? [q0, q1] : [q0, q1, q2, q3];
+    }
+    case "cc":
+      if (inv.gran === "global") return desc.context(1);
+      if (inv.gran === "domain") return desc.context(2, inv.did);
+      return desc.context(3, 0, inv.sid, inv.fm);
+    case "iotlb":
+      if (inv.gran === "global") return desc.iotlb(1);
+      if (inv.gran === "dsi") return desc.iotlb(2, inv.did);
+      return desc.iotlb(3, inv.did, inv.addr, inv.am, inv.ih);
+    case "devtlb":
+      return desc.deviceTlb(inv.sid, inv.addr, inv.pagesLg2);
+    case "piotlb":
+      return inv.psi ? desc.pasidIotlb(3, inv.did, inv.pasid, inv.psi.addr, inv.psi.am, inv.psi.ih) : desc.pasidIotlb(2, inv.did, inv.pasid);
+    case "pc":
+      if (inv.gran === "global") return desc.pasidCache(3);
+      if (inv.gran === "dsi") return desc.pasidCache(0, inv.did);
+      return desc.pasidCache(1, inv.did, inv.pasid);
+    case "pdevtlb":
+      return desc.pasidDeviceTlb(inv.sid, inv.pasid, inv.addr, inv.pagesLg2, inv.all);
+    case "iec":
+      return desc.iec();
+    case "wait":
+      return inv.status ? desc.wait(inv.status.addr, inv.status.data) : desc.wait();
+  }
+}
