@@ -12,6 +12,7 @@
 // invalidation leaves open). An entry whose leaf has changed in memory since (the host wrote
 // guest memory) is stale as well, invalidation or not.
 import { SetAssoc } from "./cache/set-assoc";
+import { lookupPage, fillPage, pageOverlaps } from "./cache/page-key";
 import { CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED, CACHE_DEVICE_TLB, CACHE_STATS_BASE, CACHE_STATS_SIZE } from "../abi";
 import { mask64 } from "../common/bits";
 import { gmWriteGeneration } from "../common/guest-memory";
@@ -64,31 +65,11 @@ export function devTlbConfigure(): void {
   return hasPasid ? <u64>pasid : NO_PASID_TAG;
 }
 
-// @ts-ignore: decorator
-@inline function setOf(c: SetAssoc, k0: u64, k1: u64): u32 {
-  const h = k0 ^ (k0 >>> 17) ^ (k1 * 0x9e3779b97f4a7c15);
-  return <u32>(h ^ (h >>> 32)) & (c.setCount - 1);
-}
-
-/** The entry translating `va` for the device, or -1; `hit` counts one lookup. */
+/** The entry translating `va` for the device, or -1; counts one lookup. */
 export function devTlbLookup(sid: u32, hasPasid: bool, pasid: u32, va: u64): i32 {
   const c = unchecked(devices[sid & 0xffff]);
   if (c === null) return -1;
-  const k1 = tagOf(hasPasid, pasid);
-  c.lookups++;
-  for (let i: u32 = 0; i < 3; i++) {
-    const lg2 = 12 + 9 * i;
-    const k0 = (va >>> lg2) | (<u64>i << 60);
-    const set = setOf(c, k0, k1);
-    const slot = c.probe(set, k0, k1);
-    if (slot >= 0) {
-      c.hits++;
-      c.touchIn(set, <u32>slot);
-      return slot;
-    }
-  }
-  c.misses++;
-  return -1;
+  return lookupPage(c, tagOf(hasPasid, pasid), va, 7);
 }
 
 export function devTlbPayload(sid: u32, slot: i32): usize {
@@ -104,10 +85,7 @@ export function devTlbFill(sid: u32, hasPasid: bool, pasid: u32, va: u64, pageLg
     unchecked((devices[sid & 0xffff] = c));
     unchecked((active[activeCount++] = sid & 0xffff));
   }
-  const size: u64 = pageLg2 == 12 ? 0 : pageLg2 == 21 ? 1 : 2;
-  const k0 = (va >>> pageLg2) | (size << 60);
-  const k1 = tagOf(hasPasid, pasid);
-  const p = c.payload(c.fill(setOf(c, k0, k1), k0, k1));
+  const p = fillPage(c, tagOf(hasPasid, pasid), va, pageLg2);
   store<u64>(p, pa & ~((<u64>1 << pageLg2) - 1), 0);
   store<u32>(p, flags, 8);
   store<u32>(p, pageLg2, 12);
@@ -157,14 +135,6 @@ function decodeRange(addrS: u64): void {
   hi = lo + size - 1;
 }
 
-// @ts-ignore: decorator
-@inline function entryOverlaps(c: SetAssoc, s: u32): bool {
-  const k0 = c.key0(s);
-  const lg2 = 12 + 9 * <u32>(k0 >>> 60);
-  const base = (k0 & 0xfffffffffffffff) << lg2;
-  return base <= hi && base + ((<u64>1 << lg2) - 1) >= lo;
-}
-
 /**
  * Device-TLB invalidation (types 3 and 8): removes the device's entries in the range; with
  * `pasidSelective`, only those of `pasid`.
@@ -176,7 +146,7 @@ export function devTlbInvalidate(sid: u32, pasidSelective: bool, pasid: u32, add
   for (let s: u32 = 0, n = c.slots(); s < n; s++) {
     if (!c.isValid(s)) continue;
     if (pasidSelective && c.key1(s) != <u64>pasid) continue;
-    if (entryOverlaps(c, s)) c.invalidate(s);
+    if (pageOverlaps(c.key0(s), lo, hi)) c.invalidate(s);
   }
 }
 
@@ -198,7 +168,7 @@ export function devTlbMarkStale(did: u32, pasidOnly: bool, pasid: u32, ranged: b
       const p = c.payload(s);
       if (did != 0xffffffff && load<u32>(p, 16) != did) continue;
       if (pasidOnly && c.key1(s) != <u64>pasid) continue;
-      if (ranged && !entryOverlaps(c, s)) continue;
+      if (ranged && !pageOverlaps(c.key0(s), lo, hi)) continue;
       store<u32>(p, load<u32>(p, 8) | DTF_STALE, 8);
     }
   }

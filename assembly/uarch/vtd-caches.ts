@@ -14,6 +14,7 @@
 // `tag` is the PASID for first-stage/nested entries and TAG_NO_PASID for second-stage-only and
 // legacy entries (second-stage tables belong to the domain, not to a PASID).
 import { SetAssoc } from "./cache/set-assoc";
+import { setFor, lookupPage, fillPage, pageOverlaps, sizeCodeOf, lastPageSet } from "./cache/page-key";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
   CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
@@ -68,8 +69,7 @@ export function cachesSyncStats(): void {
 
 // @ts-ignore: decorator
 @inline function setIndex(c: SetAssoc, k0: u64, k1: u64): u32 {
-  const h = (k0 ^ (k0 >>> 17) ^ (k1 * 0x9e3779b97f4a7c15)) ;
-  return <u32>(h ^ (h >>> 32)) & (c.setCount - 1);
+  return setFor(c, k0, k1);
 }
 
 // ---- which cache entries served the current request (for engine/replay-memo.ts) ----------------
@@ -187,26 +187,13 @@ export const ITF_NEGATIVE: u32 = 1 << 10; // caching mode: a cached "not present
 export function iotlbLookup(did: u32, tag: u32, va: u64): i32 {
   const c = unchecked(caches[CACHE_IOTLB]);
   if (c === null) return -1;
-  const k1 = <u64>did | (<u64>tag << 16);
-  c.lookups++;
-  // An entry may map 4 KiB, 2 MiB or 1 GiB: probe each size, smallest first (the large sizes
-  // only once an entry of that size has ever been filled).
-  for (let i: u32 = 0; i < 3; i++) {
-    if (i > 0 && (iotlbSizesSeen & (<u32>1 << i)) == 0) continue;
-    const lg2 = 12 + 9 * i;
-    const k0 = (va >>> lg2) | (<u64>i << 60);
-    const set = setIndex(c, k0, k1);
-    const slot = c.probe(set, k0, k1);
-    if (slot >= 0) {
-      c.hits++;
-      c.touchIn(set, <u32>slot);
-      hitIotlbSlot = slot;
-      hitIotlbSet = set;
-      return slot;
-    }
+  // Large sizes are probed only once an entry of that size has been filled.
+  const slot = lookupPage(c, <u64>did | (<u64>tag << 16), va, iotlbSizesSeen);
+  if (slot >= 0) {
+    hitIotlbSlot = slot;
+    hitIotlbSet = lastPageSet;
   }
-  c.misses++;
-  return -1;
+  return slot;
 }
 
 // @ts-ignore: decorator
@@ -217,11 +204,8 @@ export function iotlbLookup(did: u32, tag: u32, va: u64): i32 {
 export function iotlbFill(did: u32, tag: u32, va: u64, pageLg2: u32, pa: u64, leafPa: u64, leafPte: u64, s2LeafPa: u64, flags: u32): void {
   const c = unchecked(caches[CACHE_IOTLB]);
   if (c === null) return;
-  const size: u64 = pageLg2 == 12 ? 0 : pageLg2 == 21 ? 1 : 2;
-  iotlbSizesSeen |= <u32>1 << <u32>size;
-  const k0 = (va >>> pageLg2) | (size << 60);
-  const k1 = <u64>did | (<u64>tag << 16);
-  const p = c.payload(c.fill(setIndex(c, k0, k1), k0, k1));
+  iotlbSizesSeen |= <u32>1 << <u32>sizeCodeOf(pageLg2);
+  const p = fillPage(c, <u64>did | (<u64>tag << 16), va, pageLg2);
   store<u64>(p, pa & ~((<u64>1 << pageLg2) - 1), IOTLB_PA);
   store<u64>(p, leafPa, IOTLB_LEAF_PA);
   store<u64>(p, leafPte, IOTLB_LEAF_PTE);
@@ -408,11 +392,7 @@ export function invIotlb(gran: u32, did: u32, addr: u64, am: u32, ih: bool): voi
     for (let s: u32 = 0, n = c.slots(); s < n; s++) {
       if (!c.isValid(s)) continue;
       if (<u32>(c.key1(s) & 0xffff) != did) continue;
-      if (ranged && (load<u32>(c.payload(s), IOTLB_FLAGS) & ITF_FS) == 0) {
-        const k0 = c.key0(s);
-        const lg2 = 12 + 9 * <u32>(k0 >>> 60);
-        if (!overlaps((k0 & 0xfffffffffffffff) << lg2, lg2, rangeLo, rangeHi)) continue;
-      }
+      if (ranged && (load<u32>(c.payload(s), IOTLB_FLAGS) & ITF_FS) == 0 && !pageOverlaps(c.key0(s), rangeLo, rangeHi)) continue;
       c.invalidate(s);
     }
   }
@@ -440,9 +420,7 @@ export function invPasidIotlb(gran: u32, did: u32, pasid: u32, addr: u64, am: u3
       const f = load<u32>(c.payload(s), IOTLB_FLAGS);
       if ((f & ITF_FS) == 0) continue;
       if (ranged) {
-        const k0 = c.key0(s);
-        const lg2 = 12 + 9 * <u32>(k0 >>> 60);
-        if (!overlaps((k0 & 0xfffffffffffffff) << lg2, lg2, rangeLo, rangeHi)) continue;
+        if (!pageOverlaps(c.key0(s), rangeLo, rangeHi)) continue;
       } else if ((f & ITF_GLOBAL) != 0) continue;
       c.invalidate(s);
     }
