@@ -21,7 +21,13 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result): Record<string
     o.snoopBy = r.snoopBy;
     if (r.atc) o.atc = true;
     if (r.stale) o.stale = true;
-    if (t.op === "ATS") o.perm = (r.perms.r ? "r" : "") + (r.perms.w ? "w" : "") + (r.perms.x ? "x" : "") + (r.perms.u ? "u" : "");
+    if (t.op === "ATS") {
+      // The translation completion (PCIe ATS): R, W, Exe, U as letters, Priv, Global and N.
+      o.perm = (r.perms.r ? "r" : "") + (r.perms.w ? "w" : "") + (r.perms.x ? "x" : "") + (r.perms.u ? "u" : "");
+      o.priv = r.priv;
+      o.global = r.global;
+      o.n = r.nsAllowed;
+    }
   } else if (r.status === "fault") {
     o.fault = { code: r.fault!.code, name: r.fault!.name, recorded: r.fault!.recorded };
   }

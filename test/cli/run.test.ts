@@ -113,4 +113,28 @@ test("npm start's example replays and prints a summary with faults and No-Snoop 
   assert.is(strip(d.stdout), strip(r.stdout));
 });
 
+test("ATS result lines carry the completion; a translated request is served by the device-TLB", () => {
+  const f = join(dir, "ats.json");
+  writeFileSync(f, JSON.stringify({
+    arch: "vtd",
+    build: {
+      domains: [{ id: 1, type: "fs", mappings: [{ iova: "0x1000", pa: "0x5000", size: "0x1000", perm: "rw", global: true }] }],
+      devices: [{ bdf: "00:02.0", pasid: 3, domain: 1, ats: true }],
+    },
+    trace: ["ATS 00:02.0 pasid=3 addr=0x1010 nw", "MRd 00:02.0 pasid=3 addr=0x1010 at=translated", "MWr 00:02.0 pasid=3 addr=0x1010 at=translated"],
+  }));
+  const out = join(dir, "ats.jsonl");
+  const r = cli("run", f, "--results", out);
+  assert.is(r.status, 0, r.stderr);
+  const rows = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.is(rows[0].pa, "0x5010");
+  assert.is(rows[0].perm, "ru", "NW=1: no write right in the completion");
+  assert.is(rows[0].global, true);
+  assert.is(rows[0].priv, false);
+  assert.is(rows[0].n, true);
+  assert.is(rows[1].atc, true);
+  assert.is(rows[1].pa, "0x5010");
+  assert.is(rows[2].status, "blocked", "the cached completion has no write right: the device does not issue the write");
+});
+
 test.run();
