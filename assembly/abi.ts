@@ -8,7 +8,7 @@ export const STATS_BASE: u32 = 0x1000;
 export const FAULT_COUNTS_BASE: u32 = 0x2000;
 export const CACHE_STATS_BASE: u32 = 0x2800;
 export const CACHE_COUNT: u32 = 0x10;
-export const CACHE_CFG_SIZE: u32 = 0x10;
+export const CACHE_CFG_SIZE: u32 = 0x20;
 export const CACHE_STATS_SIZE: u32 = 0x40;
 export const STAGE_BASE: u32 = 0x3000;
 export const STAGE_QWORDS: u32 = 0x2000;
@@ -18,6 +18,8 @@ export const RES_BASE: u32 = 0x33000;
 export const RES_SIZE: u32 = 0x40;
 export const HEAP_BASE: u32 = 0x73000;
 export const READS_BY_LEVEL: u32 = 0x20;
+export const HIST_BINS: u32 = 0x1000;
+export const TIMING_STATS_BYTES: u32 = 0x20200;
 
 // control block offsets
 export const CTRL_CAP: u32 = 0x0;
@@ -38,6 +40,7 @@ export const CTRL_CCMD: u32 = 0x58;
 export const CTRL_IOTLB_REG: u32 = 0x60;
 export const CTRL_IVA: u32 = 0x68;
 export const CTRL_CACHES: u32 = 0x100;
+export const CTRL_TIMING: u32 = 0x400;
 
 // option bits
 export const OPT_NESTED_SS_SNP: u32 = 0x1;
@@ -50,6 +53,34 @@ export const CCFG_ENTRIES: u32 = 0x0;
 export const CCFG_ASSOC: u32 = 0x4;
 export const CCFG_POLICY: u32 = 0x8;
 export const CCFG_ENABLED: u32 = 0xc;
+export const CCFG_LATENCY: u32 = 0x10;
+export const CCFG_PORTS: u32 = 0x14;
+
+// timing parameters
+export const TCFG_ENABLED: u32 = 0x0;
+export const TCFG_WALKER_SLOTS: u32 = 0x4;
+export const TCFG_XLATE_SLOTS: u32 = 0x8;
+export const TCFG_COALESCE: u32 = 0xc;
+export const TCFG_IN_ORDER: u32 = 0x10;
+export const TCFG_STRUCT_READ_LAT: u32 = 0x14;
+export const TCFG_READ_LAT: u32 = 0x18;
+export const TCFG_AD_WRITE_LAT: u32 = 0x2c;
+export const TCFG_INV_FETCH: u32 = 0x30;
+export const TCFG_INV_PER_ENTRY: u32 = 0x34;
+export const TCFG_INV_WAIT: u32 = 0x38;
+
+// timing statistics
+export const TST_FIRST_ARRIVAL: u32 = 0x0;
+export const TST_LAST_COMPLETION: u32 = 0x8;
+export const TST_STALL_CYCLES: u32 = 0x10;
+export const TST_PEAK_OUTSTANDING: u32 = 0x18;
+export const TST_WALKER_BUSY: u32 = 0x20;
+export const TST_TIMED: u32 = 0x28;
+export const TST_INV_CYCLES: u32 = 0x30;
+export const TST_COALESCED: u32 = 0x38;
+export const TST_REWALKS: u32 = 0x40;
+export const TST_CLASSES: u32 = 0x80;
+export const TST_HIST: u32 = 0x200;
 
 // registers written through regWrite
 export const REG_GCMD: u32 = 0x0;
@@ -136,6 +167,7 @@ export const RES_PGTT: u32 = 0x30;
 export const RES_FAULT_LEVEL: u32 = 0x31;
 export const RES_SNOOP_BY: u32 = 0x32;
 export const RES_LATENCY: u32 = 0x34;
+export const RES_ISSUE: u32 = 0x38;
 
 // result status
 export const ST_OK: u8 = 0x0;

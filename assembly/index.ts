@@ -8,6 +8,8 @@ import { vtdRegWrite } from "./arch/vtd/invalidation";
 import { vtdInit } from "./arch/vtd/translate";
 import { runBatch, engineInit } from "./engine/run";
 import { cachesConfigure } from "./uarch/vtd-caches";
+import { timingConfigure, timingStatsAddress } from "./timing/model";
+import { CTRL_BASE, CTRL_CACHES, CACHE_IOTLB, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ENABLED } from "./abi";
 
 /** Sets up guest memory and walk state. Call once after instantiation. */
 export function init(): void {
@@ -19,6 +21,13 @@ export function init(): void {
 /** (Re)builds the caches from the configuration block (empty caches, counters at zero). */
 export function configure(): void {
   cachesConfigure();
+  const iotlb = CTRL_BASE + CTRL_CACHES + CACHE_IOTLB * CACHE_CFG_SIZE;
+  timingConfigure(load<u32>(iotlb, CCFG_ENABLED) != 0 ? load<u32>(iotlb, CCFG_ENTRIES) : 0);
+}
+
+/** Address of the timing statistics block (abi TimingStat). */
+export function timingStats(): u32 {
+  return <u32>timingStatsAddress();
 }
 
 /** Translates `n` request records (n <= RING_RECORDS); returns n. */

@@ -8,6 +8,7 @@ import { Opt, PgsnpNoSc } from "./core/abi.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP } from "./config/vtd-regs.ts";
 import { PageAllocator, VtdBuilder } from "./guest/vtd-builder.ts";
 import { resolveCaches, type CacheConfig } from "./config/caches.ts";
+import { resolveTiming, presets, type TimingConfig, type PresetName } from "./config/timing.ts";
 import type { CacheName } from "./core/abi.ts";
 
 /** The points of snoop behaviour the spec leaves open (README "Snoop decision"). */
@@ -47,6 +48,13 @@ export interface PlatformOptions {
   /** Seed of the random replacement policy. */
   seed?: number;
   /**
+   * Timing model parameters over the preset's (default: on, the default VT-d profile), or false
+   * for a functional-only run.
+   */
+  timing?: Partial<TimingConfig> | false;
+  /** A named set of cache and timing parameters (config/timing.ts); `caches`/`timing` override it. */
+  preset?: PresetName;
+  /**
    * Simulation only: replay requests served entirely by cache hits from a memo (default true).
    * Results and counters are identical either way (test/engine/replay-memo.test.ts).
    */
@@ -63,6 +71,7 @@ export class VtdPlatform {
   readonly alloc: PageAllocator;
   readonly builder: VtdBuilder;
   readonly snoop: SnoopOptions;
+  readonly timing: TimingConfig;
   /** The cache configuration in effect (catalogue defaults filled in). */
   readonly caches: Record<CacheName, CacheConfig>;
 
@@ -82,8 +91,14 @@ export class VtdPlatform {
     const physAddrBits = o.physAddrBits ?? 52;
     if (!Number.isInteger(physAddrBits) || physAddrBits < 32 || physAddrBits > 52) throw new RangeError(`physAddrBits ${physAddrBits} must be 32..52`);
     this.core.setOptions({ physAddrBits, options, pgsnpNoSc });
-    this.caches = resolveCaches(o.caches === "off" ? cachesOff() : o.caches);
-    this.core.configureCaches(this.caches, o.seed ?? 1);
+    const preset = presets[o.preset ?? "vtd-default"];
+    const cacheParts = o.caches === "off" ? cachesOff() : o.caches ?? {};
+    const merged = Object.fromEntries(
+      Object.keys(resolveCaches()).map((n) => [n, { ...preset.caches[n as CacheName], ...cacheParts[n as CacheName] }]),
+    ) as Partial<Record<CacheName, Partial<CacheConfig>>>;
+    this.caches = resolveCaches(merged);
+    this.timing = resolveTiming(o.timing === false ? { ...preset.timing, enable: false } : { ...preset.timing, ...o.timing });
+    this.core.configure(this.caches, this.timing, o.seed ?? 1);
     this.alloc = new PageAllocator(this.core, o.tableBase ?? 0x1000_0000n);
     this.builder = new VtdBuilder(this.core, this.alloc, o.mode ?? "scalable", cap, ecap);
   }

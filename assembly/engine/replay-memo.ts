@@ -20,7 +20,8 @@ import {
   C_NO_SNOOP_FORCED_PTE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
 } from "../abi";
 import { cacheMutations, SetAssoc } from "../uarch/cache/set-assoc";
-import { cacheById, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/vtd-caches";
+import { emit, EV_LOOKUP } from "../timing/events";
+import { cacheById, noteIotlbHit, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/vtd-caches";
 import { gmWriteGeneration } from "../common/guest-memory";
 import * as regs from "../arch/vtd/regs";
 
@@ -60,6 +61,7 @@ export function memoInit(): void {
   c.lookups++;
   c.hits++;
   c.touchIn(set, <u32>slot);
+  emit(EV_LOOKUP, id, 1);
 }
 
 /** Replays request `req` from the memo into `res` if it can; returns whether it did. */
@@ -76,6 +78,7 @@ export function memoReplay(req: usize, res: usize): bool {
   const ps = load<i32>(m, 40);
   if (ps >= 0) replayHit(CACHE_PASID_CACHE, ps, load<u32>(m, 44));
   replayHit(CACHE_IOTLB, load<i32>(m, 48), load<u32>(m, 52));
+  noteIotlbHit(load<i32>(m, 48));
   bump(C_REQUESTS);
   bump(C_TRANSLATED);
   const cb = load<u32>(m, 60);

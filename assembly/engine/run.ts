@@ -13,7 +13,9 @@ import {
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
 import { vtdTranslate } from "../arch/vtd/translate";
-import { cachesSyncStats, clearHitTrace } from "../uarch/vtd-caches";
+import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/vtd-caches";
+import { clearEvents } from "../timing/events";
+import { timingEnabled, timeRequest } from "../timing/model";
 import { cacheMutations } from "../uarch/cache/set-assoc";
 import { memoInit, memoReplay, memoRecord } from "./replay-memo";
 import * as regs from "../arch/vtd/regs";
@@ -103,17 +105,20 @@ export function runBatch(n: u32): u32 {
   const atc = devTlbEnabled();
   const useMemo = (regs.options & OPT_NO_REPLAY_MEMO) == 0 && regs.translationEnabled;
   const legacy = regs.ttm == 0;
+  const timed = timingEnabled();
   let req: usize = REQ_BASE, res: usize = RES_BASE;
   for (let i: u32 = 0; i < n; i++) {
     const flags = load<u32>(req, REQ_FLAGS);
+    clearEvents();
+    clearHitTrace();
     if (atc && (flags & RQF_TRANSLATED) != 0) translatedThroughAtc(req, res);
     else if (!(useMemo && memoReplay(req, res))) {
       const before = cacheMutations;
-      clearHitTrace();
       vtdTranslate(req, res);
       if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) fillFromCompletion(req, res);
       else if (useMemo) memoRecord(req, res, before, legacy);
     }
+    if (timed) timeRequest(req, res, hitIotlbSlot, fillIotlbSlot);
     req += REQ_SIZE;
     res += RES_SIZE;
   }

@@ -14,7 +14,8 @@
 // `tag` is the PASID for first-stage/nested entries and TAG_NO_PASID for second-stage-only and
 // legacy entries (second-stage tables belong to the domain, not to a PASID).
 import { SetAssoc } from "./cache/set-assoc";
-import { setFor, lookupPage, fillPage, pageOverlaps, sizeCodeOf, lastPageSet } from "./cache/page-key";
+import { setFor, lookupPage, fillPage, pageOverlaps, sizeCodeOf, lastPageSet, lastFillSlot } from "./cache/page-key";
+import { emit, EV_LOOKUP } from "../timing/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
   CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
@@ -81,11 +82,19 @@ export let hitPasidSlot: i32 = -1;
 export let hitPasidSet: u32 = 0;
 export let hitIotlbSlot: i32 = -1;
 export let hitIotlbSet: u32 = 0;
+/** The IOTLB slot the current request filled, or -1 (the timing model tracks when it is ready). */
+export let fillIotlbSlot: i32 = -1;
 
 export function clearHitTrace(): void {
   hitCtxSlot = -1;
   hitPasidSlot = -1;
   hitIotlbSlot = -1;
+  fillIotlbSlot = -1;
+}
+
+/** The memo replayed a hit on IOTLB slot `slot` (for the timing model). */
+export function noteIotlbHit(slot: i32): void {
+  hitIotlbSlot = slot;
 }
 
 // ---- context cache -------------------------------------------------------------------------------
@@ -105,6 +114,7 @@ export function ctxLookup(sid: u32): i32 {
   const slot = c.lookup(set, sid, 0);
   hitCtxSlot = slot;
   hitCtxSet = set;
+  emit(EV_LOOKUP, CACHE_CONTEXT_CACHE, slot >= 0 ? 1 : 0);
   return slot;
 }
 
@@ -138,6 +148,7 @@ export function pasidLookup(sid: u32, pasid: u32): i32 {
   const slot = c.lookup(set, k0, 0);
   hitPasidSlot = slot;
   hitPasidSet = set;
+  emit(EV_LOOKUP, CACHE_PASID_CACHE, slot >= 0 ? 1 : 0);
   return slot;
 }
 
@@ -193,6 +204,7 @@ export function iotlbLookup(did: u32, tag: u32, va: u64): i32 {
     hitIotlbSlot = slot;
     hitIotlbSet = lastPageSet;
   }
+  emit(EV_LOOKUP, CACHE_IOTLB, slot >= 0 ? 1 : 0);
   return slot;
 }
 
@@ -206,6 +218,7 @@ export function iotlbFill(did: u32, tag: u32, va: u64, pageLg2: u32, pa: u64, le
   if (c === null) return;
   iotlbSizesSeen |= <u32>1 << <u32>sizeCodeOf(pageLg2);
   const p = fillPage(c, <u64>did | (<u64>tag << 16), va, pageLg2);
+  fillIotlbSlot = <i32>lastFillSlot;
   store<u64>(p, pa & ~((<u64>1 << pageLg2) - 1), IOTLB_PA);
   store<u64>(p, leafPa, IOTLB_LEAF_PA);
   store<u64>(p, leafPte, IOTLB_LEAF_PTE);
@@ -237,6 +250,7 @@ export function pwcResume(ws: WalkState, did: u32, tag: u32, va: u64): i32 {
     if (c === null) continue;
     const k0 = (va >>> (12 + 9 * level)) & 0xffffffffffff;
     const slot = c.lookup(setIndex(c, k0, k1), k0, k1);
+    emit(EV_LOOKUP, CACHE_PWC_FS_PDE + ws.stage * 4 + level - 1, slot >= 0 ? 1 : 0);
     if (slot < 0) continue;
     const p = c.payload(<u32>slot);
     ws.resumeLevel = <i32>level - 1;
@@ -281,6 +295,16 @@ export function walkThroughCaches(ws: WalkState, did: u32, tag: u32): u32 {
 }
 
 // ---- invalidation (what a descriptor or command does to the caches; spec 6.5) ---------------------
+
+/** Entries removed by invalidation so far, over every cache (the timing model charges per entry). */
+export function totalInvalidations(): u64 {
+  let n: u64 = 0;
+  for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    const c = unchecked(caches[id]);
+    if (c !== null) n += c.invalidations;
+  }
+  return n;
+}
 
 /** Every cache empty (global invalidations of all kinds; CAP.ESRTPS on SRTP). */
 export function invAll(): void {

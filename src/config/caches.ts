@@ -13,6 +13,10 @@ export interface CacheConfig {
   assoc: number;
   policy: PolicyName;
   enable: boolean;
+  /** Timing model: cycles from lookup to result. */
+  latencyCycles: number;
+  /** Timing model: lookups the cache accepts per cycle. */
+  ports: number;
 }
 
 export const cacheDocs: Record<CacheName, string> = {
@@ -31,29 +35,29 @@ export const cacheDocs: Record<CacheName, string> = {
 };
 
 export const defaultCaches: Record<CacheName, CacheConfig> = {
-  iotlb: { entries: 128, assoc: 8, policy: "lru", enable: true },
-  contextCache: { entries: 64, assoc: 4, policy: "lru", enable: true },
-  pasidCache: { entries: 128, assoc: 4, policy: "lru", enable: true },
-  pwcFsPde: { entries: 32, assoc: 4, policy: "lru", enable: true },
-  pwcFsPdpe: { entries: 16, assoc: 4, policy: "lru", enable: true },
-  pwcFsPml4e: { entries: 8, assoc: 0, policy: "lru", enable: true },
-  pwcFsPml5e: { entries: 4, assoc: 0, policy: "lru", enable: true },
-  pwcSsPde: { entries: 32, assoc: 4, policy: "lru", enable: true },
-  pwcSsPdpe: { entries: 16, assoc: 4, policy: "lru", enable: true },
-  pwcSsPml4e: { entries: 8, assoc: 0, policy: "lru", enable: true },
-  pwcSsPml5e: { entries: 4, assoc: 0, policy: "lru", enable: true },
-  deviceTlb: { entries: 64, assoc: 4, policy: "lru", enable: true },
+  iotlb: { entries: 128, assoc: 8, policy: "lru", enable: true, latencyCycles: 2, ports: 2 },
+  contextCache: { entries: 64, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pasidCache: { entries: 128, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcFsPde: { entries: 32, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcFsPdpe: { entries: 16, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcFsPml4e: { entries: 8, assoc: 0, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcFsPml5e: { entries: 4, assoc: 0, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcSsPde: { entries: 32, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcSsPdpe: { entries: 16, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcSsPml4e: { entries: 8, assoc: 0, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  pwcSsPml5e: { entries: 4, assoc: 0, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  deviceTlb: { entries: 64, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
 };
 
 /** Checks a cache geometry; returns a message saying what is wrong, or undefined. */
 export function cacheGeometryError(c: CacheConfig): string | undefined {
   if (!Number.isInteger(c.entries) || c.entries < 0 || c.entries > 1 << 20) return `entries must be an integer 0..${1 << 20}`;
   if (!Number.isInteger(c.assoc) || c.assoc < 0) return "assoc must be a non-negative integer (0 = fully associative)";
+  if (!Number.isInteger(c.latencyCycles) || c.latencyCycles < 0 || c.latencyCycles > 1_000_000) return "latencyCycles must be an integer 0..1000000";
+  if (!Number.isInteger(c.ports) || c.ports < 1 || c.ports > 16) return "ports must be an integer 1..16";
   if (c.entries === 0) return undefined;
   const ways = c.assoc === 0 ? c.entries : c.assoc;
   if (ways > c.entries || c.entries % ways !== 0) return `entries (${c.entries}) must be a multiple of assoc (${c.assoc})`;
-  const sets = c.entries / ways;
-  if ((sets & (sets - 1)) !== 0) return `entries / assoc = ${sets} sets must be a power of two`;
   if (c.policy === "plru" && (ways & (ways - 1)) !== 0) return `tree pseudo-LRU needs a power-of-two number of ways, not ${ways}`;
   return undefined;
 }

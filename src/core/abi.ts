@@ -51,7 +51,8 @@ export const Ctrl = {
   CCMD: 0x58, // u64 context command: 63 ICC, 62:61 CIRG, 60:59 CAIG, 33:32 FM, 31:16 SID, 15:0 DID
   IOTLB_REG: 0x60, // u64 IOTLB invalidate: 63 IVT, 61:60 IIRG, 58:57 IAIG, 47:32 DID
   IVA: 0x68, // u64 invalidate address: 63:12 ADDR, 6 IH, 5:0 AM
-  CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled } u32 each
+  CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled, latency, ports } u32 each
+  TIMING: 0x400, // the timing parameters (TimingCfg)
 } as const;
 
 /** The caches of the model (uarch/), by index into the CACHES configuration and CSTATS blocks. */
@@ -72,8 +73,42 @@ export const cacheNames = [
 export type CacheName = (typeof cacheNames)[number];
 export const CacheId = Object.fromEntries(cacheNames.map((n, i) => [n, i])) as { [K in CacheName]: number };
 export const CACHE_COUNT = 16;
-export const CACHE_CFG_SIZE = 16;
-export const CacheCfg = { ENTRIES: 0, ASSOC: 4, POLICY: 8, ENABLED: 12 } as const;
+export const CACHE_CFG_SIZE = 32;
+export const CacheCfg = { ENTRIES: 0, ASSOC: 4, POLICY: 8, ENABLED: 12, LATENCY: 16, PORTS: 20 } as const;
+
+/** Timing parameters (u32 each) at CTRL_BASE + Ctrl.TIMING; cycles unless stated. */
+export const TimingCfg = {
+  ENABLED: 0, // 0: functional only (no events, no cycles)
+  WALKER_SLOTS: 4, // page walks in flight at once
+  XLATE_SLOTS: 8, // translations outstanding in the IOMMU at once
+  COALESCE: 12, // 1: a miss to a page whose walk is in flight waits for it
+  IN_ORDER: 16, // 1: completions in order per requester (source ID)
+  STRUCT_READ_LAT: 20, // read of a root/context/PASID-directory/PASID-table entry
+  READ_LAT: 24, // 5 x u32: paging-entry read latency by spec level 1..5
+  AD_WRITE_LAT: 44, // accessed/dirty flag write
+  INV_FETCH: 48, // invalidation descriptor fetch
+  INV_PER_ENTRY: 52, // processing per cache entry an invalidation removes
+  INV_WAIT: 56, // invalidation-wait completion (status write)
+} as const;
+
+/** Latency classes of the timing statistics (what served the translation). */
+export const latencyClassNames = ["iotlbHit", "pdeHit", "pdpeHit", "pml4eHit", "pml5eHit", "fullWalk", "fault", "other"] as const;
+export const HIST_BINS = 4096; // 1-cycle bins; longer latencies are counted in the class's overflow
+/** Timing statistics block (address from the core's timingStats()): u64 fields, then per class. */
+export const TimingStat = {
+  FIRST_ARRIVAL: 0,
+  LAST_COMPLETION: 8,
+  STALL_CYCLES: 16, // waiting for a translation slot (back-pressure)
+  PEAK_OUTSTANDING: 24,
+  WALKER_BUSY: 32, // walker-slot cycles in use, summed over slots
+  TIMED: 40, // translations timed
+  INV_CYCLES: 48, // invalidation work (descriptor fetches, entries removed, waits)
+  COALESCED: 56, // hits on an IOTLB entry whose walk was still in flight, that waited for it
+  REWALKS: 64, // such hits that walked again (coalescing off)
+  CLASSES: 128, // per class: count, sum, max, overflow (u64 each) = 32 bytes
+  HIST: 512, // per class: HIST_BINS x u32
+} as const;
+export const TIMING_STATS_BYTES = 512 + 8 * HIST_BINS * 4;
 /** Per-cache counters (u64) at CACHE_STATS_BASE + id * CACHE_STATS_SIZE. */
 export const cacheCounterNames = ["lookups", "hits", "misses", "fills", "evictions", "invalidations"] as const;
 export const CACHE_STATS_SIZE = 64;
@@ -140,7 +175,8 @@ export const Res = {
   PGTT: 48, // u8 translation type: PGTT in scalable mode, TT|0x10 in legacy mode
   FAULT_LEVEL: 49, // u8 paging level (1 = 4K table) at which a walk fault was found
   SNOOP_BY: 50, // u8 SnoopBy
-  LATENCY: 52, // u32 cycles (timing model)
+  LATENCY: 52, // u32 cycles from arrival to completion (timing model; 0 when functional)
+  ISSUE: 56, // u64 arrival cycle of the request at the IOMMU (timing model)
 } as const;
 
 export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3 } as const;

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "./abi.ts";
+import type { TimingConfig } from "../config/timing.ts";
 
 export type CoreBuild = "release" | "debug";
 
@@ -16,6 +17,7 @@ interface CoreExports {
   memRead(lo: number, hi: number, n: number): number;
   guestPages(): number;
   configure(): void;
+  timingStats(): number;
   regWrite(id: number, lo: number, hi: number): void;
 }
 
@@ -55,6 +57,20 @@ export interface Request {
 }
 
 export type Status = "ok" | "fault" | "interrupt" | "blocked";
+
+/** The timing model's run statistics (cycles), and per latency class a 1-cycle histogram. */
+export interface TimingStats {
+  firstArrival: bigint;
+  lastCompletion: bigint;
+  stallCycles: bigint;
+  peakOutstanding: bigint;
+  walkerBusyCycles: bigint;
+  timed: bigint;
+  invalidationCycles: bigint;
+  coalesced: bigint;
+  rewalks: bigint;
+  classes: Record<(typeof abi.latencyClassNames)[number], { count: bigint; sum: bigint; max: bigint; overflow: bigint; histogram: Uint32Array }>;
+}
 const statusNames: Status[] = ["ok", "fault", "interrupt", "blocked"];
 export type SnoopByName = (typeof abi.snoopByNames)[number];
 
@@ -83,6 +99,9 @@ export interface Result {
   stale: boolean;
   did: number;
   pasid?: number;
+  /** Timing model: arrival cycle at the IOMMU and cycles to completion (0 in a functional run). */
+  issue: bigint;
+  latency: number;
   /** Scalable mode: PGTT (1 FS, 2 SS, 3 nested, 4 PT). Legacy mode: 0x10 | TT. */
   pgtt: number;
 }
@@ -169,8 +188,38 @@ export class Core {
     this.u32[(abi.CTRL_BASE + abi.Ctrl.PGSNP_NO_SC) >>> 2] = o.pgsnpNoSc;
   }
 
-  /** Writes every cache's geometry and policy and rebuilds the caches (empty, counters zero). */
-  configureCaches(caches: Record<abi.CacheName, { entries: number; assoc: number; policy: (typeof abi.policyNames)[number]; enable: boolean }>, seed = 1): void {
+  /**
+   * Writes every cache's geometry, policy, latency and ports and the timing parameters, then
+   * rebuilds the caches and the timing state (empty, counters zero).
+   */
+  configure(
+    caches: Record<abi.CacheName, { entries: number; assoc: number; policy: (typeof abi.policyNames)[number]; enable: boolean; latencyCycles: number; ports: number }>,
+    timing: TimingConfig,
+    seed = 1,
+  ): void {
+    this.timingConfig = timing;
+    this.views();
+    const t = (abi.CTRL_BASE + abi.Ctrl.TIMING) >>> 2;
+    const w = (off: number, v: number | boolean) => (this.u32[t + off / 4] = typeof v === "boolean" ? (v ? 1 : 0) : v >>> 0);
+    w(abi.TimingCfg.ENABLED, timing.enable);
+    w(abi.TimingCfg.WALKER_SLOTS, timing.walkerSlots);
+    w(abi.TimingCfg.XLATE_SLOTS, timing.translationSlots);
+    w(abi.TimingCfg.COALESCE, timing.coalesce);
+    w(abi.TimingCfg.IN_ORDER, timing.completionOrder === "in-order");
+    w(abi.TimingCfg.STRUCT_READ_LAT, timing.structureReadLatencyCycles);
+    const lat = typeof timing.readLatencyCycles === "number" ? Array(5).fill(timing.readLatencyCycles) : timing.readLatencyCycles;
+    lat.forEach((v, i) => w(abi.TimingCfg.READ_LAT + i * 4, v));
+    w(abi.TimingCfg.AD_WRITE_LAT, timing.adWriteLatencyCycles);
+    w(abi.TimingCfg.INV_FETCH, timing.invDescriptorFetchCycles);
+    w(abi.TimingCfg.INV_PER_ENTRY, timing.invPerEntryCycles);
+    w(abi.TimingCfg.INV_WAIT, timing.invWaitCycles);
+    this.writeCaches(caches, seed);
+  }
+
+  /** The timing parameters in force. */
+  timingConfig?: TimingConfig;
+
+  private writeCaches(caches: Record<abi.CacheName, { entries: number; assoc: number; policy: (typeof abi.policyNames)[number]; enable: boolean; latencyCycles: number; ports: number }>, seed: number): void {
     this.views();
     this.u32[(abi.CTRL_BASE + abi.Ctrl.SEED) >>> 2] = seed >>> 0;
     for (const name of abi.cacheNames) {
@@ -180,9 +229,37 @@ export class Core {
       this.u32[o + abi.CacheCfg.ASSOC / 4] = c.assoc;
       this.u32[o + abi.CacheCfg.POLICY / 4] = abi.policyNames.indexOf(c.policy);
       this.u32[o + abi.CacheCfg.ENABLED / 4] = c.enable ? 1 : 0;
+      this.u32[o + abi.CacheCfg.LATENCY / 4] = c.latencyCycles;
+      this.u32[o + abi.CacheCfg.PORTS / 4] = c.ports;
     }
     this.ex.configure();
     this.views();
+  }
+
+  /** The timing statistics block (abi TimingStat), decoded; undefined in a functional run. */
+  timingStats(): TimingStats | undefined {
+    if (!this.timingConfig?.enable) return undefined;
+    this.views();
+    const base = this.ex.timingStats();
+    const q = (off: number) => this.u64[(base + off) >>> 3]!;
+    const classes = {} as TimingStats["classes"];
+    abi.latencyClassNames.forEach((name, c) => {
+      const o = abi.TimingStat.CLASSES + c * 32;
+      const hist = new Uint32Array(this.buf, base + abi.TimingStat.HIST + c * abi.HIST_BINS * 4, abi.HIST_BINS).slice();
+      classes[name] = { count: q(o), sum: q(o + 8), max: q(o + 16), overflow: q(o + 24), histogram: hist };
+    });
+    return {
+      firstArrival: q(abi.TimingStat.FIRST_ARRIVAL),
+      lastCompletion: q(abi.TimingStat.LAST_COMPLETION),
+      stallCycles: q(abi.TimingStat.STALL_CYCLES),
+      peakOutstanding: q(abi.TimingStat.PEAK_OUTSTANDING),
+      walkerBusyCycles: q(abi.TimingStat.WALKER_BUSY),
+      timed: q(abi.TimingStat.TIMED),
+      invalidationCycles: q(abi.TimingStat.INV_CYCLES),
+      coalesced: q(abi.TimingStat.COALESCED),
+      rewalks: q(abi.TimingStat.REWALKS),
+      classes,
+    };
   }
 
   /** Counters of every cache (zero for a disabled cache). */
@@ -311,6 +388,8 @@ export class Core {
       atc: (flags & abi.ResFlag.ATC) !== 0,
       stale: (flags & abi.ResFlag.STALE) !== 0,
       did: d(abi.Res.DID),
+      issue: q(abi.Res.ISSUE),
+      latency: d(abi.Res.LATENCY),
       pgtt: u8[o + abi.Res.PGTT]!,
     };
     if (pasid !== 0xffffffff) r.pasid = pasid;

@@ -136,15 +136,15 @@ test("scenario config: driver and cache keys are validated with their path", () 
   assert.match(errorOf({ driver: { invalidation: "eager" } }), /config\.driver\.invalidation: /);
   assert.match(errorOf({ driver: { lazyBatch: 0 } }), /config\.driver\.lazyBatch: /);
   assert.match(errorOf({ driver: { lazyTimeout: 5 } }), /config\.driver\.lazyTimeout: unknown key "lazyTimeout"/);
-  assert.match(errorOf({ iotlb: { entries: 96, assoc: 8 } }), /:\d+:\d+: config\.iotlb: entries \/ assoc = 12 sets must be a power of two/);
+  assert.match(errorOf({ iotlb: { entries: 100, assoc: 8 } }), /:\d+:\d+: config\.iotlb: entries \(100\) must be a multiple of assoc \(8\)/);
   assert.match(errorOf({ contextCache: { assoc: 3, policy: "plru", entries: 12 } }), /config\.contextCache: tree pseudo-LRU needs a power-of-two number of ways, not 3$/);
   assert.match(errorOf({ iotlb: { ways: 4 } }), /config\.iotlb\.ways: unknown key "ways"/);
   assert.match(errorOf({ deviceTlb: { policy: "mru" } }), /config\.deviceTlb\.policy: /);
   const s = loadScenario(scenarioFile({ arch: "vtd", config: { driver: { invalidation: "lazy", lazyTimeoutCycles: 0 }, iotlb: { entries: 16, assoc: 0, policy: "plru" }, pasidCache: { enable: false } } }));
   assert.equal(s.driver, { invalidation: "lazy", lazyBatch: 256, lazyTimeoutCycles: 0 });
-  assert.equal(s.platform.caches.iotlb, { entries: 16, assoc: 0, policy: "plru", enable: true });
+  assert.equal(s.platform.caches.iotlb, { entries: 16, assoc: 0, policy: "plru", enable: true, latencyCycles: 2, ports: 2 });
   assert.is(s.platform.caches.pasidCache.enable, false);
-  assert.equal(s.platform.caches.contextCache, { entries: 64, assoc: 4, policy: "lru", enable: true });
+  assert.equal(s.platform.caches.contextCache, { entries: 64, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 });
 });
 
 test.run();

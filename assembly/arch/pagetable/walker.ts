@@ -11,6 +11,7 @@ import { mask64 } from "../../common/bits";
 import { gmPage } from "../../common/guest-memory";
 import { FMT_VTD_FS, STATS_BASE, READS_BY_LEVEL, C_AD_WRITES } from "../../abi";
 import { walkThroughCaches } from "../../uarch/vtd-caches";
+import { emit, EV_READ, EV_WRITE } from "../../timing/events";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, MAX_LEVELS, PERM_R, PERM_W, PERM_U, PERM_X } from "./walk-state";
 import { ssPresent, ssIsLeaf, ssReserved, ssOutput, SS_R, SS_W, SS_SNP, SS_A, SS_D } from "./fmt/vtd-ss";
 import { fsPresent, fsIsLeaf, fsReserved, fsOutput, FS_RW, FS_US, FS_XD, FS_G, FS_A, FS_EA, FS_D } from "./fmt/vtd-fs";
@@ -54,7 +55,11 @@ function writeEntry(ws: WalkState, level: u32, value: u64): u32 {
       if (page != 0) {
         const p = page + <usize>(leafPa & 0xfff);
         const e = load<u64>(p);
-        if ((e & SS_D) == 0) { store<u64>(p, e | SS_D | SS_A); countAdWrite(); }
+        if ((e & SS_D) == 0) {
+          store<u64>(p, e | SS_D | SS_A);
+          countAdWrite();
+          emit(EV_WRITE, 0, 0);
+        }
       }
     }
   }
@@ -64,6 +69,7 @@ function writeEntry(ws: WalkState, level: u32, value: u64): u32 {
   store<u64>(page + <usize>(pa & 0xfff), value);
   unchecked((ws.entry[level] = value));
   countAdWrite();
+  emit(EV_WRITE, 0, 0);
   return W_OK;
 }
 
@@ -124,7 +130,10 @@ export function walk(ws: WalkState): u32 {
     if (page == 0) return (ws.fault = W_ACCESS);
     const e = load<u64>(page + <usize>(entryPa & 0xfff));
     ws.reads++;
-    if (!ws.dryRun) countRead(ws.stage, level);
+    if (!ws.dryRun) {
+      countRead(ws.stage, level);
+      emit(EV_READ, ws.stage, level + 1);
+    }
     unchecked((ws.entryPa[level] = entryPa));
     unchecked((ws.entry[level] = e));
 

@@ -22,7 +22,8 @@ import {
 } from "../../abi";
 import * as regs from "./regs";
 import { bump } from "./result";
-import { invAll, invContext, invIotlb, invPasidIotlb, invPasidCache } from "../../uarch/vtd-caches";
+import { invAll, invContext, invIotlb, invPasidIotlb, invPasidCache, totalInvalidations } from "../../uarch/vtd-caches";
+import { timeInvalidation } from "../../timing/model";
 import { devTlbInvalidate } from "../../uarch/device-tlb";
 
 const GSTS_TES: u32 = 1 << 31;
@@ -119,6 +120,9 @@ function processQueue(): void {
   if (wide && (tail & 0x10) != 0) return queueError(IQEI_TAIL_MISALIGNED);
   if (tail >= size) return queueError(IQEI_INVALID_TAIL);
   let head = r64(CTRL_IQH) & mask64(18, 4);
+  const removedBefore = totalInvalidations();
+  let fetched: u64 = 0;
+  let waits: u64 = 0;
   while (head != tail) {
     const at = base + head;
     const page = gmPage(at);
@@ -129,15 +133,19 @@ function processQueue(): void {
     const p = page + <usize>(at & 0xfff);
     const q0 = load<u64>(p), q1 = load<u64>(p, 8);
     const upper = wide ? load<u64>(p, 16) | load<u64>(p, 24) : 0;
+    fetched++;
     const reason = upper != 0 ? IQEI_RESERVED_FIELD : runDescriptor(q0, q1);
     if (reason != IQEI_NONE) {
       w64(CTRL_IQH, head);
+      timeInvalidation(fetched, totalInvalidations() - removedBefore, waits);
       return queueError(reason);
     }
+    if ((q0 & 0xf) == 5 && (q0 & 0xe00) == 0) waits++;
     bump(C_INV_DESCRIPTORS);
     head = (head + step) % size;
   }
   w64(CTRL_IQH, head);
+  timeInvalidation(fetched, totalInvalidations() - removedBefore, waits);
 }
 
 /** Runs one descriptor; returns IQEI_NONE or the queue-error reason. */

@@ -3,6 +3,7 @@
 // accesses with their snoop outcome, ATS completions (spec 4.2.3).
 import { gmPage } from "../../common/guest-memory";
 import { trStale } from "./stages";
+import { emit, EV_READ, STAGE_STRUCT } from "../../timing/events";
 import {
   RES_PA, RES_LEAF_PA, RES_LEAF_PTE, RES_STATUS, RES_FAULT, RES_PAGE_LG2, RES_READS, RES_FLAGS, RES_SNOOP_BY, RES_FAULT_LEVEL,
   RQF_KIND_MASK, RQF_NS, RQF_NW, KIND_ATS, ST_OK, ST_FAULT, RSF_SNOOP, RSF_RECORDED, RSF_R, RSF_W, RSF_X, RSF_U, RSF_GLOBAL,
@@ -50,6 +51,7 @@ export function addReads(n: u32): void {
   if (page == 0) return 0;
   reads++;
   bump(counter);
+  emit(EV_READ, STAGE_STRUCT, 0);
   return page + <usize>(pa & 0xfff);
 }
 

@@ -17,6 +17,7 @@ import { SS_D } from "../pagetable/fmt/vtd-ss";
 import { FS_D } from "../pagetable/fmt/vtd-fs";
 import * as regs from "./regs";
 import { addReads } from "./result";
+import { emit, EV_WALK } from "../../timing/events";
 
 export { TAG_NO_PASID };
 
@@ -143,6 +144,7 @@ export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade
     if (!(write && ssade && (trFlags & ITF_DIRTY) == 0)) return W_OK;
   }
   trFromIotlb = false;
+  emit(EV_WALK, 0, 0);
   ws.va = va;
   const f = walkThroughCaches(ws, did, TAG_NO_PASID);
   addReads(ws.reads);
@@ -173,6 +175,7 @@ export function fsTranslate(fs: WalkState, nested: bool, did: u32, pasid: u32, v
     if (!(write && (trFlags & ITF_DIRTY) == 0)) return W_OK;
   }
   trFromIotlb = false;
+  emit(EV_WALK, 0, 0);
   fs.va = va;
   const f = walkThroughCaches(fs, did, pasid);
   addReads(fs.reads);

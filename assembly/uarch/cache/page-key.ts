@@ -11,7 +11,8 @@ import { SetAssoc } from "./set-assoc";
 // @ts-ignore: decorator
 @inline export function setFor(c: SetAssoc, k0: u64, k1: u64): u32 {
   const h = k0 ^ (k0 >>> 17) ^ (k1 * 0x9e3779b97f4a7c15);
-  return <u32>(h ^ (h >>> 32)) & (c.setCount - 1);
+  const f = <u32>(h ^ (h >>> 32));
+  return c.setsPow2 ? f & c.setMask : f % c.setCount;
 }
 
 // @ts-ignore: decorator
@@ -41,10 +42,14 @@ export function lookupPage(c: SetAssoc, k1: u64, va: u64, sizes: u32): i32 {
 /** The set of the last lookupPage() hit. */
 export let lastPageSet: u32 = 0;
 
+/** The slot of the last fillPage(). */
+export let lastFillSlot: u32 = 0;
+
 /** Makes the entry for `va` at `pageLg2` valid for owner `k1`; returns its payload address. */
 export function fillPage(c: SetAssoc, k1: u64, va: u64, pageLg2: u32): usize {
   const k0 = (va >>> pageLg2) | (sizeCodeOf(pageLg2) << 60);
-  return c.payload(c.fill(setFor(c, k0, k1), k0, k1));
+  lastFillSlot = c.fill(setFor(c, k0, k1), k0, k1);
+  return c.payload(lastFillSlot);
 }
 
 /** Does the page of key `k0` overlap [lo, hi]? */

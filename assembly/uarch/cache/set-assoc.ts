@@ -4,8 +4,8 @@
 // the opposite of gem5 smmu_v3_caches.cc's five copies).
 //
 // Geometry (the catalogue's {entries, assoc, policy}): `entries` ways in all; `assoc` ways per set,
-// 0 = fully associative (one set of `entries` ways); setCount = entries / ways, a power of two, so
-// the caller picks a set with `hash & setMask`. The caller computes the set index, which keeps this
+// 0 = fully associative (one set of `entries` ways); setCount = entries / ways. The caller picks a
+// set with `hash & setMask` when setCount is a power of two, else `hash % setCount` (page-key.ts). The caller computes the set index, which keeps this
 // class free of any cache's tag format. entries = 0 is a disabled cache: one set of no ways, so
 // every lookup misses (and is counted) with no special case on the lookup path; see fill().
 //
@@ -62,8 +62,9 @@ export class SetAssoc {
   // ---- geometry (fixed at construction) -----------------------------------------------------------
   readonly entries: u32;
   readonly waysPerSet: u32; // 0 when disabled (entries = 0)
-  readonly setCount: u32; // a power of two; 1 when disabled
-  readonly setMask: u32; // setCount - 1
+  readonly setCount: u32; // 1 when disabled
+  readonly setMask: u32; // setCount - 1 (meaningful when setCount is a power of two)
+  readonly setsPow2: bool;
   readonly policy: u32;
   readonly payloadBytes: u32;
 
@@ -92,13 +93,13 @@ export class SetAssoc {
     } else {
       if (DEBUG) assert(ways <= entries && entries % ways == 0); // whole sets
       sets = entries / ways;
-      if (DEBUG) assert((sets & (sets - 1)) == 0); // setCount is a power of two
       if (DEBUG) assert(policySupports(policy, ways));
     }
     this.entries = entries;
     this.waysPerSet = ways;
     this.setCount = sets;
     this.setMask = sets - 1;
+    this.setsPow2 = (sets & (sets - 1)) == 0;
     this.policy = policy;
     this.payloadBytes = payloadBytes;
 
