@@ -6,8 +6,8 @@
 //   cache ports        each cache serves `ports` lookups per cycle (pipelined: a port is busy one
 //                      cycle per lookup), each lookup takes the cache's `latency`; a calendar of
 //                      the last CAL_CYCLES cycles per cache lets lookups come in any time order
-//   walker slots       how many page walks may be in flight; a walk holds its slot until the
-//                      request completes
+//   walker slots       how many page walks may be in flight; a walk holds its slot from its start
+//                      to its last table read (not through an in-order completion wait)
 //   memory             each table read costs the read latency of its level (or the structure read
 //                      latency), each A/D write the write latency, in sequence within a request
 //   coalescing         a request that hits an IOTLB entry whose filling walk has not completed yet
@@ -166,7 +166,11 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
   let walker: i32 = -1;
   let walkStart: u64 = 0;
   let iotlbHit = false;
-  let pwcLevel: u32 = 0; // deepest paging-structure-cache hit (1 = PDE), 0 none
+  // Deepest paging-structure-cache hit (1 = PDE, 0 none) per stage. The class of a nested walk is
+  // its first-stage hit: second-stage hits there only served the table-pointer walks.
+  let fsLevel: u32 = 0;
+  let ssLevel: u32 = 0;
+  let fsProbed = false;
   for (let i = 0; i < eventCount; i++) {
     const e = eventAt(i);
     const type = e >>> 24, a = (e >>> 16) & 0xff, b = e & 0xffff;
@@ -194,9 +198,12 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
           }
         } else if (a >= CACHE_PWC_FS_PDE && a < CACHE_PWC_FS_PDE + 8) {
           const level = ((a - CACHE_PWC_FS_PDE) & 3) + 1;
-          if (pwcLevel == 0 || level < pwcLevel) pwcLevel = level;
+          if (a < CACHE_PWC_FS_PDE + 4) {
+            if (fsLevel == 0 || level < fsLevel) fsLevel = level;
+          } else if (ssLevel == 0 || level < ssLevel) ssLevel = level;
         }
       }
+      if (a >= CACHE_PWC_FS_PDE && a < CACHE_PWC_FS_PDE + 4) fsProbed = true;
     } else if (type == EV_READ) {
       t += a == STAGE_STRUCT ? structReadLat : unchecked(readLat[min<u32>(b, 5)]);
     } else if (type == EV_WRITE) {
@@ -220,7 +227,8 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
   }
   unchecked((xlateFree[xs] = done));
   if (iotlbFillSlot >= 0 && iotlbFillSlot < iotlbSlots) {
-    unchecked((iotlbReady[iotlbFillSlot] = done));
+    // The entry is usable once the walk has filled it, whatever this request's completion order.
+    unchecked((iotlbReady[iotlbFillSlot] = t));
     unchecked((iotlbWalkCost[iotlbFillSlot] = walker >= 0 ? t - walkStart : 0));
   }
 
@@ -236,8 +244,10 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
   let cls: u32;
   if (status == ST_FAULT) cls = 6;
   else if (status != ST_OK) cls = 7;
-  else if (walker >= 0) cls = pwcLevel != 0 ? pwcLevel : 5;
-  else cls = iotlbHit ? 0 : 7;
+  else if (walker >= 0) {
+    const level = fsProbed ? fsLevel : ssLevel;
+    cls = level != 0 ? level : 5;
+  } else cls = iotlbHit ? 0 : 7; // a hit that walked again (coalescing off) stays a hit: see REWALKS
   const c = stats + TST_CLASSES + cls * 32;
   store<u64>(c, load<u64>(c) + 1);
   store<u64>(c, load<u64>(c, 8) + latency, 8);

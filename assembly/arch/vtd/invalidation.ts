@@ -22,7 +22,7 @@ import {
 } from "../../abi";
 import * as regs from "./regs";
 import { bump } from "./result";
-import { invAll, invContext, invIotlb, invPasidIotlb, invPasidCache, totalInvalidations } from "../../uarch/vtd-caches";
+import { invAll, invContext, invIotlb, invPasidIotlb, invPasidCache, totalInvalidations, cachesSyncStats } from "../../uarch/vtd-caches";
 import { timeInvalidation } from "../../timing/model";
 import { devTlbInvalidate } from "../../uarch/device-tlb";
 
@@ -51,6 +51,11 @@ const ICS_IWC: u32 = 1;
 
 /** A software write of `value` to register `id` (abi RegId), with the register's side effects. */
 export function vtdRegWrite(id: u32, value: u64): void {
+  regWrite(id, value);
+  cachesSyncStats(); // invalidations show in the cache counters at once
+}
+
+function regWrite(id: u32, value: u64): void {
   regs.vtdSyncRegs();
   if (id == REG_GCMD) {
     // GCMD (11.4.4.1): TE and QIE are levels mirrored in GSTS; SRTP latches RTADDR (with
