@@ -1,12 +1,14 @@
 /**
  * Regenerates the README's generated sections from their single sources: the parameter catalogue
- * (src/config/schema.ts) and the fault-reason table (src/core/abi.ts). test/core/readme.test.ts
+ * (src/config/schema.ts), the timing presets (src/config/timing.ts) and the fault-reason table
+ * (src/core/abi.ts). test/core/readme.test.ts
  * checks the README is current. Run: node --import tsx scripts/gen-readme.ts
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parameterCatalogue } from "../src/config/schema.ts";
 import { vtdFaults } from "../src/core/abi.ts";
+import { presets } from "../src/config/timing.ts";
 
 const sections: Record<string, () => string> = {
   params: () =>
@@ -14,6 +16,17 @@ const sections: Record<string, () => string> = {
       "| key (under `config`) | type | default | unit | meaning |",
       "| --- | --- | --- | --- | --- |",
       ...Object.entries(parameterCatalogue).map(([k, p]) => `| \`${k}\` | ${p.type.replace(/\|/g, "\\|")} | \`${JSON.stringify(p.default)}\` | ${p.unit || "-"} | ${p.doc} |`),
+    ].join("\n"),
+  presets: () =>
+    [
+      "| preset | sets (over the catalogue defaults) | where the numbers come from |",
+      "| --- | --- | --- |",
+      ...Object.entries(presets).map(([name, p]) => {
+        const timing = Object.entries(p.timing).map(([k, v]) => `${k} ${JSON.stringify(v)}`);
+        const caches = Object.entries(p.caches).map(([c, v]) => `${c} {${Object.entries(v).map(([k, x]) => `${k} ${JSON.stringify(x)}`).join(", ")}}`);
+        const sets = [...timing, ...caches].join("; ") || "nothing: the catalogue defaults";
+        return `| \`${name}\` | ${sets.replace(/\|/g, "\\|")} | ${p.doc.replace(/\|/g, "\\|")} |`;
+      }),
     ].join("\n"),
   faults: () =>
     [

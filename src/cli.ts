@@ -14,6 +14,7 @@ import { summarize, formatSummary, type SummaryInfo } from "./report/summary.ts"
 import { resultLine } from "./report/results.ts";
 import { AtomicFile } from "./report/atomic.ts";
 import type { CoreBuild } from "./core/core.ts";
+import { presetNames, type PresetName } from "./config/timing.ts";
 
 export interface RunOptions {
   trace?: string;
@@ -21,6 +22,10 @@ export interface RunOptions {
   report?: string;
   core?: CoreBuild;
   quiet?: boolean;
+  /** No timing model: identical translations, faults and counters; no latency, no Timing section. */
+  functional?: boolean;
+  /** Replaces the scenario's config.timing.preset. */
+  preset?: string;
 }
 
 function readTrace(file: string): string {
@@ -33,7 +38,13 @@ function readTrace(file: string): string {
 
 /** `iommu-emu run`: returns the text it prints. */
 export function runCommand(scenarioFile: string, o: RunOptions = {}): string {
-  const loaded = loadScenario(scenarioFile, { build: o.core ?? "release" });
+  if (o.preset !== undefined && !(presetNames as readonly string[]).includes(o.preset))
+    throw new InputError(`--preset: expected one of ${presetNames.map((p) => `"${p}"`).join(", ")}, got "${o.preset}"`);
+  const loaded = loadScenario(scenarioFile, {
+    build: o.core ?? "release",
+    functional: o.functional === true,
+    ...(o.preset !== undefined ? { preset: o.preset as PresetName } : {}),
+  });
   let events: TraceEvent[] = [];
   let traceName: string | undefined;
   let traceFile: string | undefined;
@@ -55,7 +66,8 @@ export function runCommand(scenarioFile: string, o: RunOptions = {}): string {
     const results = o.results ? new AtomicFile(o.results) : undefined;
     if (results) outputs.push(results);
     const driver = new VtdDriver(loaded.platform, loaded.driver);
-    const sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r)) : undefined;
+    const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
+    const sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing)) : undefined;
     const stats = replay(loaded.platform, events, sink, { driver, ...(traceFile !== undefined ? { file: traceFile } : {}) });
     const info: SummaryInfo = {
       scenario: scenarioFile,
@@ -92,6 +104,8 @@ export function main(argv: string[]): number {
     .option("--results <out.jsonl>", "write per-TLP results as JSON Lines")
     .option("--report <out.json>", "write the run summary as JSON")
     .option("--core <build>", "core build: release or debug (assertions on)", "release")
+    .option("--functional", "no timing model: the same translations, faults and counters, no latencies")
+    .option("--preset <name>", `cache and timing preset, replacing the scenario's (${presetNames.join(", ")})`)
     .action((scenario: string, opts: RunOptions) => {
       if (opts.core !== "release" && opts.core !== "debug") throw new InputError(`--core: expected "release" or "debug", got "${opts.core}"`);
       process.stdout.write(runCommand(scenario, opts) + "\n");

@@ -72,6 +72,8 @@ export class VtdPlatform {
   readonly builder: VtdBuilder;
   readonly snoop: SnoopOptions;
   readonly timing: TimingConfig;
+  /** The preset the cache and timing parameters start from. */
+  readonly preset: PresetName;
   /** The cache configuration in effect (catalogue defaults filled in). */
   readonly caches: Record<CacheName, CacheConfig>;
 
@@ -91,7 +93,8 @@ export class VtdPlatform {
     const physAddrBits = o.physAddrBits ?? 52;
     if (!Number.isInteger(physAddrBits) || physAddrBits < 32 || physAddrBits > 52) throw new RangeError(`physAddrBits ${physAddrBits} must be 32..52`);
     this.core.setOptions({ physAddrBits, options, pgsnpNoSc });
-    const preset = presets[o.preset ?? "vtd-default"];
+    this.preset = o.preset ?? "vtd-default";
+    const preset = presets[this.preset];
     const cacheParts = o.caches === "off" ? cachesOff() : o.caches ?? {};
     const merged = Object.fromEntries(
       Object.keys(resolveCaches()).map((n) => [n, { ...preset.caches[n as CacheName], ...cacheParts[n as CacheName] }]),

@@ -7,12 +7,11 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { InputError } from "./errors.ts";
 import { parseJsonLocated, pathString, type Located } from "./config/json-locate.ts";
-import { scenarioSchema, type Scenario } from "./config/schema.ts";
+import { scenarioSchema, checkConfig, presetOf, timingOf, cachesOf, type Scenario } from "./config/schema.ts";
+import type { PresetName } from "./config/timing.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, fieldMax } from "./config/vtd-regs.ts";
 import { VtdPlatform } from "./platform.ts";
 import type { CoreBuild } from "./core/core.ts";
-import { cacheNames, type CacheName } from "./core/abi.ts";
-import type { CacheConfig } from "./config/caches.ts";
 import { defaultDriverOptions, type DriverOptions } from "./guest/vtd-driver.ts";
 
 export interface LoadedScenario {
@@ -33,8 +32,25 @@ function readText(file: string): string {
   }
 }
 
-/** Validates scenario text; throws InputError at the offending key or value. */
-export function parseScenario(text: string, file: string): { scenario: Scenario; located: Located } {
+export interface ScenarioOptions {
+  /** Replaces the scenario's `config.timing.preset` (CLI --preset). */
+  preset?: PresetName;
+}
+
+/** The position of `path`, or of its nearest ancestor the file has. */
+function nearest(located: Located, path: (string | number)[]): { line: number; column: number } | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const at = located.at.get(pathString(path.slice(0, n)));
+    if (at) return at;
+  }
+  return undefined;
+}
+
+/**
+ * Validates scenario text; throws InputError at the offending key or value. The configuration is
+ * checked as a whole with the preset in force (`opts.preset`, else the scenario's own).
+ */
+export function parseScenario(text: string, file: string, opts: ScenarioOptions = {}): { scenario: Scenario; located: Located } {
   const located = parseJsonLocated(text, file);
   const r = scenarioSchema.safeParse(located.value);
   if (!r.success) {
@@ -52,6 +68,12 @@ export function parseScenario(text: string, file: string): { scenario: Scenario;
       message = unionMessage(issue);
     }
     throw new InputError(`${path || "(top level)"}: ${message}`, file, where?.line, where?.column);
+  }
+  const problem = checkConfig(r.data.config, opts.preset);
+  if (problem) {
+    const where = nearest(located, problem.path);
+    const why = opts.preset && opts.preset !== r.data.config?.timing?.preset ? ` (with --preset ${opts.preset})` : "";
+    throw new InputError(`${pathString(problem.path)}: ${problem.message}${why}`, file, where?.line, where?.column);
   }
   return { scenario: r.data, located };
 }
@@ -80,8 +102,14 @@ function registerValue(base: bigint, v: bigint | Record<string, bigint | undefin
   return out;
 }
 
-export function loadScenario(file: string, opts: { build?: CoreBuild } = {}): LoadedScenario {
-  const { scenario, located } = parseScenario(readText(file), file);
+export interface LoadOptions extends ScenarioOptions {
+  build?: CoreBuild;
+  /** A functional run: no timing model, whatever config.timing says (CLI --functional). */
+  functional?: boolean;
+}
+
+export function loadScenario(file: string, opts: LoadOptions = {}): LoadedScenario {
+  const { scenario, located } = parseScenario(readText(file), file, opts);
   const at = (path: string) => located.at.get(path);
   const fail = (path: string, e: unknown): never => {
     const where = at(path);
@@ -96,13 +124,13 @@ export function loadScenario(file: string, opts: { build?: CoreBuild } = {}): Lo
     fail("registers", e);
   }
   const build = scenario.build ?? {};
-  const caches: Partial<Record<CacheName, Partial<CacheConfig>>> = {};
-  for (const name of cacheNames) {
-    const c = scenario.config?.[name];
-    if (c) caches[name] = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as Partial<CacheConfig>;
-  }
+  const timing = timingOf(scenario.config);
   const platform = new VtdPlatform({
-    caches,
+    caches: cachesOf(scenario.config),
+    preset: presetOf(scenario.config, opts.preset),
+    // Functional: no cycles, but the same clock and arrival mode, so trace times (and with them the
+    // lazy flush timer) convert exactly as in a timed run: identical translations.
+    timing: opts.functional ? { ...timing, enable: false } : timing,
     build: opts.build,
     cap,
     ecap,

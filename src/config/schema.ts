@@ -8,6 +8,7 @@ import { z } from "zod";
 import { capFields, ecapFields } from "./vtd-regs.ts";
 import { cacheNames, policyNames, type CacheName } from "../core/abi.ts";
 import { cacheDocs, cacheGeometryError, defaultCaches, type CacheConfig } from "./caches.ts";
+import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, type TimingConfig } from "./timing.ts";
 import { defaultDriverOptions } from "../guest/vtd-driver.ts";
 
 /** A 64-bit value: "0x…" hex string, or a non-negative safe integer. */
@@ -103,12 +104,41 @@ function cacheCatalogue(): Record<string, CatalogueEntry> {
   for (const name of cacheNames) {
     const d = defaultCaches[name];
     out[`${name}.entries`] = { type: `integer 0..${1 << 20}`, default: d.entries, unit: "entries", doc: `${cacheDocs[name]}. 0: no such cache.` };
-    out[`${name}.assoc`] = { type: "integer >= 0", default: d.assoc, unit: "ways", doc: "Ways per set, 0 = fully associative; entries / ways must be a power of two." };
+    out[`${name}.assoc`] = { type: "integer >= 0", default: d.assoc, unit: "ways", doc: "Ways per set, 0 = fully associative; entries must be a multiple of the ways (any number of sets)." };
     out[`${name}.policy`] = { type: policyType, default: d.policy, unit: "", doc: "Replacement policy (plru needs a power-of-two number of ways)." };
     out[`${name}.enable`] = { type: "boolean", default: d.enable, unit: "", doc: "false: the model has no such cache (every access reads guest memory)." };
+    const untimed = name === "deviceTlb" ? " Accepted for uniformity: the device's own lookup is not timed (no event)." : "";
+    out[`${name}.latencyCycles`] = { type: "integer 0..1000000", default: d.latencyCycles, unit: "cycles", doc: `Timing: cycles from a lookup to its hit or miss.${untimed}` };
+    out[`${name}.ports`] = { type: "integer 1..16", default: d.ports, unit: "lookups/cycle", doc: `Timing: lookups the cache accepts per cycle (pipelined; more wait for a free port).${untimed}` };
   }
   return out;
 }
+
+const presetType = presetNames.map((p) => JSON.stringify(p)).join(" | ");
+
+/** The timing model's knobs (config/timing.ts), with the presets (README "Timing presets"). */
+const timingCatalogue: Record<`timing.${keyof TimingConfig | "preset"}`, CatalogueEntry> = {
+  "timing.preset": {
+    type: presetType,
+    default: "vtd-default",
+    unit: "",
+    doc: "Named cache and timing values (table \"Timing presets\": this model's defaults, gem5's SMMUv3 defaults, HyperSIO's published figures); the scenario's own cache and timing keys override it, `--preset` replaces it.",
+  },
+  "timing.enable": { type: "boolean", default: defaultTiming.enable, unit: "", doc: "false: a functional run (no cycles, no latency in results; identical translations, faults and counters), as `--functional`." },
+  "timing.clockMHz": { type: "number, 0 < MHz <= 1000000", default: defaultTiming.clockMHz, unit: "MHz", doc: "IOMMU clock: converts ns/us trace times to cycles and cycles to ns and translations per second." },
+  "timing.walkerSlots": { type: "integer 1..4096", default: defaultTiming.walkerSlots, unit: "walks", doc: "Page walks in flight at once; a walk holds its slot from the IOTLB miss to the end of its request's reads and writes." },
+  "timing.translationSlots": { type: "integer 1..4096", default: defaultTiming.translationSlots, unit: "translations", doc: "Translations outstanding at once; a request arriving with none free waits (stall cycles)." },
+  "timing.coalesce": { type: "boolean", default: defaultTiming.coalesce, unit: "", doc: "A hit on an IOTLB entry whose filling walk is still in flight waits for that walk (true) or walks again at its cost (false)." },
+  "timing.completionOrder": { type: '"in-order" | "out-of-order"', default: defaultTiming.completionOrder, unit: "", doc: "Completions in order per requester (source ID), or out of order (hits may pass misses)." },
+  "timing.structureReadLatencyCycles": { type: "integer >= 0", default: defaultTiming.structureReadLatencyCycles, unit: "cycles", doc: "Memory read of a root, context, PASID-directory or PASID-table entry." },
+  "timing.readLatencyCycles": { type: "integer >= 0, or 5 of them", default: defaultTiming.readLatencyCycles as number, unit: "cycles", doc: "Memory read of a paging entry: one value, or one per spec level 1..5 (4 KiB table first)." },
+  "timing.adWriteLatencyCycles": { type: "integer >= 0", default: defaultTiming.adWriteLatencyCycles, unit: "cycles", doc: "Accessed/dirty flag write-back (in sequence within the request)." },
+  "timing.invDescriptorFetchCycles": { type: "integer >= 0", default: defaultTiming.invDescriptorFetchCycles, unit: "cycles", doc: "Invalidation work: per queued descriptor fetched (counted, does not delay translations)." },
+  "timing.invPerEntryCycles": { type: "integer >= 0", default: defaultTiming.invPerEntryCycles, unit: "cycles", doc: "Invalidation work: per cache entry removed." },
+  "timing.invWaitCycles": { type: "integer >= 0", default: defaultTiming.invWaitCycles, unit: "cycles", doc: "Invalidation work: per wait descriptor completed (status write)." },
+  "timing.arrival": { type: '"trace" | "back-to-back"', default: defaultTiming.arrival, unit: "", doc: "trace: the trace's times (a TLP without one arrives with the line before it); back-to-back: all at cycle 0, paced by the translation slots." },
+  "timing.injectionRate": { type: "number >= 0", default: defaultTiming.injectionRate, unit: "TLPs/cycle", doc: "When > 0: TLP i arrives at cycle floor(i / rate), whatever `arrival` says; 0: off." },
+};
 
 /** Every tunable option: type, default, unit and one-line doc (README table generated from it). */
 export const parameterCatalogue: Record<string, CatalogueEntry> = {
@@ -128,30 +158,55 @@ export const parameterCatalogue: Record<string, CatalogueEntry> = {
     type: "integer >= 0",
     default: defaultDriverOptions.lazyTimeoutCycles,
     unit: "cycles",
-    doc: "Lazy mode: flush once the trace time reaches this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT, 10 ms; ns/us trace times count 1 cycle per ns).",
+    doc: "Lazy mode: flush once the arrival time reaches this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT: 10 ms at 1 GHz; ns/us trace times convert at `timing.clockMHz`).",
   },
+  ...timingCatalogue,
   ...cacheCatalogue(),
 };
 
-/** A cache's geometry: every key optional (catalogue defaults), the whole checked with cacheGeometryError. */
-function cacheSchema(name: CacheName) {
-  return z
-    .strictObject({
-      entries: z.number().int().min(0).max(1 << 20).optional(),
-      assoc: z.number().int().min(0).optional(),
-      policy: z.enum(policyNames).optional(),
-      enable: z.boolean().optional(),
-    })
-    .superRefine((c, ctx) => {
-      const given = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as Partial<CacheConfig>;
-      const err = cacheGeometryError({ ...defaultCaches[name], ...given });
-      if (err) ctx.addIssue({ code: "custom", message: err });
-    });
-}
+/**
+ * A cache's geometry and timing: every key optional (the preset's, then the catalogue's defaults);
+ * the whole is checked with cacheGeometryError by checkConfig, once the preset is known.
+ */
+const cacheSchema = z.strictObject({
+  entries: z.number().int().min(0).max(1 << 20).optional(),
+  assoc: z.number().int().min(0).optional(),
+  policy: z.enum(policyNames).optional(),
+  enable: z.boolean().optional(),
+  latencyCycles: z.number().int().min(0).max(1_000_000).optional(),
+  ports: z.number().int().min(1).max(16).optional(),
+});
 
-const cachesConfig = Object.fromEntries(cacheNames.map((n) => [n, cacheSchema(n).optional()])) as {
-  [K in CacheName]: z.ZodOptional<ReturnType<typeof cacheSchema>>;
+const cachesConfig = Object.fromEntries(cacheNames.map((n) => [n, cacheSchema.optional()])) as {
+  [K in CacheName]: z.ZodOptional<typeof cacheSchema>;
 };
+
+/**
+ * `config.timing`: every TimingConfig key (types here; ranges by resolveTiming in checkConfig, so
+ * they are stated once) and the preset.
+ */
+const timingKeys = {
+  preset: z.enum(presetNames, { message: `expected one of ${presetType}` }).optional(),
+  enable: z.boolean().optional(),
+  clockMHz: z.number().optional(),
+  walkerSlots: z.number().optional(),
+  translationSlots: z.number().optional(),
+  coalesce: z.boolean().optional(),
+  completionOrder: z.enum(["in-order", "out-of-order"]).optional(),
+  structureReadLatencyCycles: z.number().optional(),
+  readLatencyCycles: z
+    .custom<number | number[]>((v) => typeof v === "number" || (Array.isArray(v) && v.every((x) => typeof x === "number")), {
+      message: "expected a number of cycles, or an array of 5 (spec levels 1..5)",
+    })
+    .optional(),
+  adWriteLatencyCycles: z.number().optional(),
+  invDescriptorFetchCycles: z.number().optional(),
+  invPerEntryCycles: z.number().optional(),
+  invWaitCycles: z.number().optional(),
+  arrival: z.enum(["trace", "back-to-back"]).optional(),
+  injectionRate: z.number().optional(),
+} satisfies Record<keyof TimingConfig | "preset", z.ZodType>;
+const timingSchema = z.strictObject(timingKeys);
 
 const config = z.strictObject({
   platform: z.strictObject({ physAddrBits: z.number().int().min(32).max(52).optional() }).optional(),
@@ -170,6 +225,7 @@ const config = z.strictObject({
       lazyTimeoutCycles: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     })
     .optional(),
+  timing: timingSchema.optional(),
   ...cachesConfig,
 });
 
@@ -198,3 +254,56 @@ export const scenarioSchema = z.strictObject({
 });
 
 export type Scenario = z.output<typeof scenarioSchema>;
+
+export type ScenarioConfig = NonNullable<Scenario["config"]>;
+
+/** What checkConfig found wrong, at the path of the key (or object) that is wrong. */
+export interface ConfigIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+const defined = <T extends object>(o: T | undefined): Partial<T> =>
+  Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/** The preset in force: the override (CLI --preset), else config.timing.preset, else vtd-default. */
+export function presetOf(config: ScenarioConfig | undefined, override?: PresetName): PresetName {
+  return override ?? config?.timing?.preset ?? "vtd-default";
+}
+
+/** The scenario's timing keys (without the preset), for VtdPlatform's `timing` over the preset's. */
+export function timingOf(config: ScenarioConfig | undefined): Partial<TimingConfig> {
+  const { preset: _, ...rest } = defined(config?.timing);
+  return rest as Partial<TimingConfig>;
+}
+
+/** The scenario's cache keys, for VtdPlatform's `caches` over the preset's. */
+export function cachesOf(config: ScenarioConfig | undefined): Partial<Record<CacheName, Partial<CacheConfig>>> {
+  const out: Partial<Record<CacheName, Partial<CacheConfig>>> = {};
+  for (const name of cacheNames) if (config?.[name]) out[name] = defined(config[name]) as Partial<CacheConfig>;
+  return out;
+}
+
+/**
+ * The checks that need the whole configuration: each cache's geometry (catalogue defaults, then
+ * the preset's values, then the scenario's) and the timing parameters through resolveTiming (the
+ * preset's, then the scenario's). The first problem, at the path of the key that carries it.
+ */
+export function checkConfig(config: ScenarioConfig | undefined, presetOverride?: PresetName): ConfigIssue | undefined {
+  const preset = presets[presetOf(config, presetOverride)];
+  const caches = cachesOf(config);
+  for (const name of cacheNames) {
+    const err = cacheGeometryError({ ...defaultCaches[name], ...preset.caches[name], ...caches[name] });
+    if (err) return caches[name] ? { path: ["config", name], message: err } : { path: ["config"], message: `${name}: ${err}` };
+  }
+  try {
+    resolveTiming({ ...preset.timing, ...timingOf(config) });
+  } catch (e) {
+    const m = /^timing\.(\w+)(?:\[(\d+)\])? (.*)$/s.exec((e as Error).message);
+    if (!m) return { path: ["config", "timing"], message: (e as Error).message };
+    const path: (string | number)[] = ["config", "timing", m[1]!];
+    if (m[2] !== undefined) path.push(Number(m[2]));
+    return { path, message: m[3]! };
+  }
+  return undefined;
+}

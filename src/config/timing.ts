@@ -60,7 +60,8 @@ export const defaultTiming: TimingConfig = {
   injectionRate: 0,
 };
 
-export type PresetName = "vtd-default" | "gem5-smmuv3" | "hypersio";
+export const presetNames = ["vtd-default", "gem5-smmuv3", "hypersio"] as const;
+export type PresetName = (typeof presetNames)[number];
 
 export interface Preset {
   doc: string;
@@ -87,11 +88,13 @@ export const presets: Record<PresetName, Preset> = {
   },
   "gem5-smmuv3": {
     doc:
-      "gem5 SMMUv3 (SMMUv3.py, v24.0.0.1; shared/spec/smmuv3.md 1a) mapped onto the VT-d structures that correspond: " +
-      "main TLB 2048 entries 4-way round-robin, 3-cycle lookups, 3 ports -> IOTLB; config cache 64 4-way rr, 3 cycles, 3 ports -> context and PASID caches; " +
-      "walk cache partitions S1 L0..L2 4/28/348 and S2 L0..L2 4/28/92 entries, 4-way rr, 4 cycles, 4 ports -> PML4E/PDPE/PDE caches (L3/leaves never cached, as wc_s*_levels=7); " +
-      "xlate_slots 64, ptw_slots 16. gem5 walks go through its memory system, so the 100-cycle read latency is this model's stand-in; " +
-      "its maintainers say the defaults represent no real SMMU",
+      "gem5 SMMUv3 (src/dev/arm/SMMUv3.py, v24.0.0.1; shared/spec/smmuv3.md 1a) mapped onto the VT-d structures that correspond: " +
+      "interface main TLB (tlb_entries 2048, tlb_assoc 4, rr; tlb_lat 3, tlb_slots 3) -> IOTLB (the 32-entry 1-cycle micro-TLB in front of it is not modelled); " +
+      "config cache (cfg_entries 64, 4-way rr, cfg_lat 3, cfg_slots 3) -> context and PASID caches; " +
+      "walk cache partitions walk_S1L0..L2 4/28/348 and walk_S2L0..L2 4/28/92 entries (walk_assoc 4, rr, walk_lat 4, walk_slots 4) -> PML4E/PDPE/PDE caches, " +
+      "leaves never cached (wc_s1_levels = wc_s2_levels = 7); gem5 has no 5th level, so the PML5E caches take the L0 size (4). " +
+      "SMMU xlate_slots 64 -> translationSlots, ptw_slots 16 -> walkerSlots. The 1 GHz clock and the 100-cycle reads are this model's stand-ins " +
+      "(gem5 walks go through its memory system); gem5's maintainers say these defaults represent no real SMMU",
     timing: { walkerSlots: 16, translationSlots: 64, clockMHz: 1000 },
     caches: {
       iotlb: { entries: 2048, assoc: 4, policy: "round-robin", latencyCycles: 3, ports: 3 },
@@ -110,9 +113,14 @@ export const presets: Record<PresetName, Preset> = {
   },
   hypersio: {
     doc:
-      "HyperTRIO/HyperSIO (Lavrov and Wentzlaff, ISCA'20; PrincetonUniversity/hypersio): 64-entry 8-way LRU IOTLB with 2 ns hits, " +
-      "1536-entry context cache with 1 ns hits, 512-entry and 1024-entry 16-way paging-structure caches (PDPE and PDE levels here) with 5 ns hits, " +
-      "50 ns per memory access; at 1 GHz a cycle is a nanosecond. The 16-way context cache and the single lookup port are this model's choice",
+      "HyperTRIO/HyperSIO (Lavrov and Wentzlaff, ISCA'20; PrincetonUniversity/hypersio, sioperf): latencies in ns from src/sioperf/include/defines.h " +
+      "(SIM_LAT_IOTLB_HIT 2, SIM_LAT_CC_HIT 1, SIM_LAT_PCACHE_HIT 5, SIM_LAT_DDR 50 per memory access), cycles at 1 GHz; " +
+      "IOTLB 64 entries 8-way LRU (src/lib/config.py DEFAULT_IOTLB_SIZE/ASSOC); context cache 1536 entries, L2PAGE (PDE) cache 512 and " +
+      "L3PAGE (PDPE) cache 1024 entries 16-way (src/lib/sioperf_config.py GenIOTLBConfigList), no PML4E/PML5E caches. " +
+      "A context-cache miss reads 2 entries (MEM_ACC_PER_CE 2: root and context, 50 each). " +
+      "This model's choices: 16 ways for the context cache (HyperSIO's is fully associative) and a PASID cache like it, one lookup port, " +
+      "the same caches for both stages (HyperSIO models second-stage tables only), 50-cycle A/D writes and invalidation fetches and waits, " +
+      "and no PCIe link latency (SIM_LAT_PCIE 450: its translation agent sits across the link; a VT-d unit is in the root complex)",
     timing: {
       clockMHz: 1000,
       structureReadLatencyCycles: 50,
@@ -126,10 +134,10 @@ export const presets: Record<PresetName, Preset> = {
       contextCache: { entries: 1536, assoc: 16, policy: "lru", latencyCycles: 1, ports: 1 },
       pasidCache: { entries: 1536, assoc: 16, policy: "lru", latencyCycles: 1, ports: 1 },
       ...allPwc({ entries: 0, latencyCycles: 5, ports: 1 }),
-      pwcFsPde: { entries: 1024, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
-      pwcFsPdpe: { entries: 512, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
-      pwcSsPde: { entries: 1024, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
-      pwcSsPdpe: { entries: 512, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
+      pwcFsPde: { entries: 512, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
+      pwcFsPdpe: { entries: 1024, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
+      pwcSsPde: { entries: 512, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
+      pwcSsPdpe: { entries: 1024, assoc: 16, policy: "lru", latencyCycles: 5, ports: 1 },
     },
   },
 };
@@ -137,6 +145,7 @@ export const presets: Record<PresetName, Preset> = {
 export function resolveTiming(partial: Partial<TimingConfig> = {}): TimingConfig {
   const t = { ...defaultTiming, ...partial };
   const lat = typeof t.readLatencyCycles === "number" ? [t.readLatencyCycles] : t.readLatencyCycles;
+  if (typeof t.readLatencyCycles !== "number" && (!Array.isArray(lat) || lat.length !== 5)) throw new RangeError("timing.readLatencyCycles must be one number of cycles or 5 of them (spec levels 1..5)");
   const ints: [string, number][] = [
     ["walkerSlots", t.walkerSlots],
     ["translationSlots", t.translationSlots],
@@ -145,12 +154,15 @@ export function resolveTiming(partial: Partial<TimingConfig> = {}): TimingConfig
     ["invDescriptorFetchCycles", t.invDescriptorFetchCycles],
     ["invPerEntryCycles", t.invPerEntryCycles],
     ["invWaitCycles", t.invWaitCycles],
-    ...lat.map((v, i) => [`readLatencyCycles[${i}]`, v] as [string, number]),
+    ...lat.map((v, i) => [typeof t.readLatencyCycles === "number" ? "readLatencyCycles" : `readLatencyCycles[${i}]`, v] as [string, number]),
   ];
-  for (const [k, v] of ints) if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`timing.${k} must be a non-negative integer`);
+  for (const [k, v] of ints) if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`timing.${k} must be an integer 0..4294967295`);
   if (t.walkerSlots < 1 || t.walkerSlots > 4096) throw new RangeError("timing.walkerSlots must be 1..4096");
   if (t.translationSlots < 1 || t.translationSlots > 4096) throw new RangeError("timing.translationSlots must be 1..4096");
   if (!(t.clockMHz > 0)) throw new RangeError("timing.clockMHz must be positive");
-  if (!(t.injectionRate >= 0)) throw new RangeError("timing.injectionRate must be >= 0 (TLPs per cycle)");
+  if (!(t.clockMHz <= 1e6)) throw new RangeError("timing.clockMHz must be at most 1000000 (1 THz)");
+  if (!(t.injectionRate >= 0) || !Number.isFinite(t.injectionRate)) throw new RangeError("timing.injectionRate must be >= 0 (TLPs per cycle; 0: off)");
+  if (t.completionOrder !== "in-order" && t.completionOrder !== "out-of-order") throw new RangeError('timing.completionOrder must be "in-order" or "out-of-order"');
+  if (t.arrival !== "trace" && t.arrival !== "back-to-back") throw new RangeError('timing.arrival must be "trace" or "back-to-back"');
   return t;
 }

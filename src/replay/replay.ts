@@ -3,6 +3,8 @@
  * ring and translated with one core call per batch (up to the next driver event, the ring's 4096
  * records, or the moment the lazy flush queue's timer fires); driver events run between batches
  * through the driver (src/guest/vtd-driver.ts). Results are decoded only when someone asks.
+ * Each request record carries its arrival cycle (ArrivalClock: trace times at the IOMMU clock,
+ * back-to-back, or a fixed injection rate), never below the one before it.
  */
 import type { VtdPlatform } from "../platform.ts";
 import type { Request, Result } from "../core/core.ts";
@@ -10,21 +12,104 @@ import { RING_RECORDS } from "../core/abi.ts";
 import { isTlp, type DriverEvent, type TraceEvent, type TraceTlp, type TimeStamp } from "../trace/text.ts";
 import { VtdDriver, DriverError, type DriverStats } from "../guest/vtd-driver.ts";
 import { InputError } from "../errors.ts";
+import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
+import type { TimingConfig } from "../config/timing.ts";
 
 export type ResultSink = (seq: number, tlp: TraceTlp, result: Result) => void;
 
 /**
- * Arrival time in cycles. Times in ns/us are converted at 1 GHz (1 cycle per ns) until the timing
- * model brings the configured IOMMU clock.
+ * A trace time in cycles at `clockMHz` (default 1000): cycles as given; ns and us scaled by the
+ * clock and rounded down (the cycle in which the time falls), in exact decimal arithmetic.
  */
-export function timeToCycles(t: TimeStamp | undefined): bigint {
+export function timeToCycles(t: TimeStamp | undefined, clockMHz = 1000): bigint {
   if (!t) return 0n;
-  const scale = t.unit === "us" ? 1000 : 1;
-  return BigInt(Math.round(t.value * scale));
+  if (t.unit === "cycles") return BigInt(t.value);
+  return floorMulDiv(exactDecimal(t.value), exactDecimal(clockMHz), t.unit === "us" ? ONE : THOUSAND);
 }
 
-/** The request record of a TLP; `time` (cycles) when already converted from `t.time`. */
-export function tlpToRequest(t: TraceTlp, time: bigint = timeToCycles(t.time)): Request {
+const ONE = exactDecimal(1);
+const THOUSAND = exactDecimal(1000);
+
+/**
+ * When each event happens, in cycles (README "Arrival times"), by `timing.arrival`,
+ * `timing.injectionRate` and `timing.clockMHz`:
+ * - trace: the trace's time converted at the clock; an event without a time happens at the time of
+ *   the event before it;
+ * - back-to-back: every TLP arrives at cycle 0 (the translation slots pace them);
+ * - injectionRate > 0: TLP i arrives at floor(i / rate), whatever `arrival` says.
+ * Times never decrease: an earlier time (ns and cycle times mixed in one trace) is clamped to the
+ * latest one. A driver event happens at the latest arrival time (in trace mode, at its own time).
+ * The same timeline drives the lazy flush timer, in functional runs too.
+ */
+export class ArrivalClock {
+  /** The latest time handed out. */
+  now = 0n;
+  private readonly mode: "trace" | "back-to-back" | "rate";
+  private readonly clock: Decimal;
+  /** injectionRate as an exact decimal (rate mode). */
+  private readonly rate?: Decimal;
+  private rateScale = 1n;
+
+  /** cycles = ns x clockNum / clockDen (clockMHz / 1000 as a fraction of safe integers), when it fits. */
+  private readonly clockNum?: number;
+  private readonly clockDen: number = 1;
+
+  constructor(timing: Pick<TimingConfig, "clockMHz" | "arrival" | "injectionRate">) {
+    this.clock = exactDecimal(timing.clockMHz);
+    const den = 10n ** BigInt(this.clock.scale) * 1000n;
+    if (this.clock.digits <= BigInt(Number.MAX_SAFE_INTEGER) && den <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      this.clockNum = Number(this.clock.digits);
+      this.clockDen = Number(den);
+    }
+    if (timing.injectionRate > 0) {
+      this.mode = "rate";
+      this.rate = exactDecimal(timing.injectionRate);
+      this.rateScale = 10n ** BigInt(this.rate.scale);
+    } else this.mode = timing.arrival;
+  }
+
+  private cycles(t: TimeStamp): bigint {
+    if (t.unit === "cycles") return BigInt(t.value);
+    // Fast path in exact integer doubles: value = m / 10^k, cycles = floor(m x clock x unit / 10^k).
+    const s = String(t.value);
+    if (!s.includes("e") && this.clockNum !== undefined) {
+      const dot = s.indexOf(".");
+      const m = dot < 0 ? t.value : Number(s.slice(0, dot) + s.slice(dot + 1));
+      const num = m * this.clockNum * (t.unit === "us" ? 1000 : 1);
+      const den = 10 ** (dot < 0 ? 0 : s.length - dot - 1) * this.clockDen;
+      if (num + den <= Number.MAX_SAFE_INTEGER) {
+        let q = Math.floor(num / den);
+        if (q * den > num) q--;
+        else if ((q + 1) * den <= num) q++;
+        return BigInt(q);
+      }
+    }
+    return floorMulDiv(exactDecimal(t.value), this.clock, t.unit === "us" ? ONE : THOUSAND);
+  }
+
+  private advance(t: bigint): bigint {
+    if (t > this.now) this.now = t;
+    return this.now;
+  }
+
+  /** Arrival cycle of TLP number `seq` (0-based, TLPs only). */
+  tlp(seq: number, e: TraceTlp): bigint {
+    if (this.mode === "rate") {
+      // floor(seq / (digits / 10^scale)) = floor(seq * 10^scale / digits)
+      return this.advance((BigInt(seq) * this.rateScale) / this.rate!.digits);
+    }
+    if (this.mode === "back-to-back") return 0n;
+    return e.time === undefined ? this.now : this.advance(this.cycles(e.time));
+  }
+
+  /** The time of a driver event. */
+  event(e: DriverEvent): bigint {
+    return this.mode === "trace" && e.time !== undefined ? this.advance(this.cycles(e.time)) : this.now;
+  }
+}
+
+/** The request record of a TLP arriving at cycle `time` (ArrivalClock). */
+export function tlpToRequest(t: TraceTlp, time: bigint): Request {
   const r: Request = {
     op: t.op,
     sid: t.sid,
@@ -68,17 +153,11 @@ export function replay(platform: VtdPlatform, events: readonly TraceEvent[], sin
   const start = process.hrtime.bigint();
   let seq = 0;
   let driverEvents = 0;
-  /** Trace time in cycles: the latest time seen; lines without a time keep it. */
-  let now = 0n;
-  const timeOf = (e: TraceEvent) => {
-    if (e.time === undefined) return now;
-    const t = timeToCycles(e.time);
-    return t > now ? t : now;
-  };
+  const clock = new ArrivalClock(platform.timing);
   for (let i = 0; i < events.length; ) {
     const e = events[i]!;
     if (!isTlp(e)) {
-      now = timeOf(e);
+      const now = clock.event(e);
       try {
         driver.apply(e, now);
       } catch (err) {
@@ -88,21 +167,27 @@ export function replay(platform: VtdPlatform, events: readonly TraceEvent[], sin
       i++;
       continue;
     }
-    now = timeOf(e);
-    driver.advanceTo(now); // the lazy queue's timer may fire before this TLP
+    let arrival = clock.tlp(seq, e);
+    driver.advanceTo(arrival); // the lazy queue's timer may fire before this TLP
     const deadline = driver.deadline;
     const at = i;
     let n = 0;
     core.requestWords(); // refresh views
-    while (i < events.length && n < RING_RECORDS) {
+    for (;;) {
+      // The request record carries the arrival cycle (never below the previous one).
+      core.encode(n++, tlpToRequest(events[i] as TraceTlp, arrival));
+      i++;
+      if (i >= events.length || n >= RING_RECORDS) break;
       const t = events[i]!;
       if (!isTlp(t)) break;
-      const own = t.time === undefined ? 0n : timeToCycles(t.time);
-      const tt = own > now ? own : now;
-      if (n > 0 && deadline !== undefined && tt >= deadline) break;
-      now = tt;
-      core.encode(n++, tlpToRequest(t, own));
-      i++;
+      const before = clock.now;
+      const next = clock.tlp(seq + n, t);
+      if (deadline !== undefined && next >= deadline) {
+        // A TLP at or after the lazy flush deadline starts the next batch (after the flush).
+        clock.now = before;
+        break;
+      }
+      arrival = next;
     }
     core.run(n);
     if (sink) for (let k = 0; k < n; k++) sink(seq + k, events[at + k] as TraceTlp, core.decode(k));

@@ -4,7 +4,17 @@ import { formatBdf, type TraceTlp } from "../trace/text.ts";
 
 const hex = (v: bigint) => "0x" + v.toString(16);
 
-export function resultRecord(seq: number, t: TraceTlp, r: Result): Record<string, unknown> {
+/** With timing on: the clock, to give each result its latency in ns too. */
+export interface ResultTiming {
+  clockMHz: number;
+}
+
+/**
+ * One TLP's result line. With `timing` (a timed run): `issue` (arrival cycle at the IOMMU),
+ * `complete` (cycle the translation completed), `latency` (complete - issue, cycles) and
+ * `latencyNs` (latency at the clock, rounded to the picosecond).
+ */
+export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming): Record<string, unknown> {
   const o: Record<string, unknown> = { seq, line: t.line, op: t.op, bdf: formatBdf(t.sid) };
   if (t.pasid !== undefined) o.pasid = t.pasid;
   o.addr = hex(t.addr);
@@ -34,9 +44,15 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result): Record<string
   if (r.pasid !== undefined && t.pasid === undefined && r.status !== "interrupt") o.ridPasid = r.pasid;
   if (r.status === "ok" || r.status === "fault") o.did = r.did;
   o.reads = r.reads;
+  if (timing) {
+    o.issue = Number(r.issue);
+    o.complete = Number(r.issue + BigInt(r.latency));
+    o.latency = r.latency;
+    o.latencyNs = Math.round((r.latency * 1e6) / timing.clockMHz) / 1000;
+  }
   return o;
 }
 
-export function resultLine(seq: number, t: TraceTlp, r: Result): string {
-  return JSON.stringify(resultRecord(seq, t, r)) + "\n";
+export function resultLine(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming): string {
+  return JSON.stringify(resultRecord(seq, t, r, timing)) + "\n";
 }

@@ -3,6 +3,7 @@ import type { VtdPlatform } from "../platform.ts";
 import { cacheNames, vtdFaultByCode, type CacheName } from "../core/abi.ts";
 import type { PolicyName } from "../config/caches.ts";
 import type { DriverStats, InvalidationMode } from "../guest/vtd-driver.ts";
+import { timingSummary, formatTiming, type TimingSummary } from "./timing.ts";
 
 /** One enabled cache's counters (the deviceTlb row sums every device's device-TLB). */
 export interface CacheSummary {
@@ -92,6 +93,8 @@ export interface RunSummary {
     /** Translated requests whose device-TLB had no translation (the device sent an ATS request first). */
     atcMisses: number;
   };
+  /** The timing model's results (README "Run summary"); absent in a functional run. */
+  timing?: TimingSummary;
   host: { seconds: number; tlpsPerSecond: number };
 }
 
@@ -205,6 +208,12 @@ export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary 
     host: { seconds: info.hostSeconds, tlpsPerSecond: info.hostSeconds > 0 ? tlps / info.hostSeconds : 0 },
   };
   if (info.trace) s.trace = info.trace;
+  const timing = timingSummary(core.timingStats(), platform.timing, platform.preset);
+  if (timing) {
+    // Keep `host` last, as in a functional run.
+    const { host, ...rest } = s;
+    return { ...rest, timing, host };
+  }
   return s;
 }
 
@@ -268,6 +277,7 @@ export function formatSummary(s: RunSummary): string {
   out.push(row("stale IOTLB uses", st.staleIotlbUses));
   out.push(row("stale device-TLB uses", st.staleAtcUses));
   out.push(row("device-TLB misses", st.atcMisses));
+  if (s.timing) out.push(...formatTiming(s.timing));
   out.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace parsing excluded)`);
   return out.join("\n");
 }
