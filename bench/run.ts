@@ -13,7 +13,12 @@
  * V8 tier the core up from Liftoff before samples are taken. Before timing, a cold and a warm pass
  * are checked by the workload's check(d) against the counter deltas they produced (exact
  * identities between walk reads, structure reads and cache hits; see workloads.ts), and a sample
- * of output addresses against the mapping; a one-line counter summary of the warm pass is printed.
+ * of output addresses against the mapping; a one-line counter summary of the warm pass is printed
+ * (plus a line of latency classes and simulated cycles for a timed case).
+ *
+ * Every case is functional-only except timed-walk (the timing model on); below the table the runner
+ * prints its median over that of timed-walk-functional, the same workload untimed (the cost of
+ * timing), and whether it meets its goal. Those lines are printed only, not written to the JSON.
  *
  * Prints a table and writes bench/results/latest.json.
  */
@@ -22,7 +27,7 @@ import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
-import { RING_RECORDS } from "../src/core/abi.ts";
+import { RING_RECORDS, latencyClassNames } from "../src/core/abi.ts";
 import { workloads, snapshot, deltas, REQ_WORDS, type Deltas, type Prepared, type Workload } from "./workloads.ts";
 
 /** Requests per trace unless the workload says otherwise: 64 rings (256 Ki records). */
@@ -119,7 +124,16 @@ function summary(d: Deltas): string {
   const c = d.counters;
   const struct = c.rootReads + c.contextReads + c.pasidDirReads + c.pasidTableReads;
   const pwc = (pre: "pwcFs" | "pwcSs") => `${pct(k[`${pre}Pde`])}/${pct(k[`${pre}Pdpe`])}/${pct(k[`${pre}Pml4e`])}`;
-  return `iotlb ${pct(k.iotlb)} hit (${k.iotlb.misses} misses); reads/translation fs ${per(d.fsReads)} ss ${per(d.ssReads)} structures ${per(struct)}; PWC hit PDE/PDPE/PML4E fs ${pwc("pwcFs")} ss ${pwc("pwcSs")}`;
+  const line = `iotlb ${pct(k.iotlb)} hit (${k.iotlb.misses} misses); reads/translation fs ${per(d.fsReads)} ss ${per(d.ssReads)} structures ${per(struct)}; PWC hit PDE/PDPE/PML4E fs ${pwc("pwcFs")} ss ${pwc("pwcSs")}`;
+  const t = d.timing;
+  if (!t) return line;
+  // Timed: each latency class's share of the pass, simulated cycles per translation (arrivals back to
+  // back, so the translation and walker slots pace the pass) and hits that waited for a walk in flight.
+  const classes = latencyClassNames
+    .filter((c) => t.count[c] !== 0n)
+    .map((c) => `${c} ${((Number(t.count[c]) / n) * 100).toFixed(1)}%`)
+    .join(" ");
+  return `${line}\n  timed ${t.timed}: ${classes}; ${(Number(t.cycles) / n).toFixed(1)} simulated cycles/translation, ${t.coalesced} coalesced`;
 }
 
 interface CaseResult {
@@ -135,6 +149,7 @@ interface CaseResult {
 const loadAtStart = loadavg()[0]!;
 
 const results: CaseResult[] = [];
+const ran: Workload[] = [];
 const extra: { rme: number; samples: number; setupS: number }[] = [];
 
 for (const wl of selected) {
@@ -155,6 +170,7 @@ for (const wl of selected) {
   const rate = (ms: number) => Math.round(prepared.records / (ms / 1000));
   results.push({ name: wl.name, unit: "translations/s", median: rate(p50), min: rate(max), max: rate(min), records: prepared.records });
   extra.push({ rme, samples: samplesCount, setupS });
+  ran.push(wl);
 }
 
 // ---- report --------------------------------------------------------------------------------------
@@ -171,6 +187,13 @@ if (loadAtStart > Math.max(1, cpus().length - 0.5)) console.log(`note: the machi
 console.log(line(rows[0]!));
 console.log(widths.map((w) => "-".repeat(w)).join("  "));
 for (const row of rows.slice(1)) console.log(line(row));
+// Ratios (a case over its reference case, both medians) and goals: printed, not written to the JSON.
+for (const [i, wl] of ran.entries()) {
+  const r = results[i]!;
+  const ref = wl.relativeTo === undefined ? undefined : results.find((x) => x.name === wl.relativeTo);
+  if (ref) console.log(`ratio ${r.name} / ${ref.name} (medians): ${(r.median / ref.median).toFixed(3)} (${m(r.median)} / ${m(ref.median)} M/s)`);
+  if (wl.goal) console.log(`goal ${r.name}: median ${m(r.median)} M/s ${r.median >= wl.goal.min ? "meets" : "is below"} the floor of ${m(wl.goal.min)} M/s (${wl.goal.source})`);
+}
 
 const dir = fileURLToPath(new URL("./results/", import.meta.url));
 mkdirSync(dir, { recursive: true });

@@ -22,12 +22,19 @@
  * With `caches: "off"` every hit count is zero and the same identities give the architecture's
  * fixed figures (4 second-stage reads per request; 24 reads per nested request).
  *
+ * Every case runs functional-only (`timing: false`: no events, no cycles) and measures translation
+ * throughput, except `timed-walk`, which runs the cycle-level timing model with its default
+ * parameters (config/timing.ts) on the ss4-walk workload, next to `timed-walk-functional`, the same
+ * workload untimed; the runner prints the ratio of the two. In the timed case every request also
+ * gets exactly one latency class (core.timingStats()), which must match what the caches did:
+ * an IOTLB hit, a walk resumed from the PDE, PDPE or PML4E cache, or a full walk.
+ *
  * Adding a case = adding one entry to `workloads`.
  */
 import { VtdPlatform, type PlatformOptions } from "../src/platform.ts";
-import type { Core, Request } from "../src/core/core.ts";
+import type { Core, Request, TimingStats } from "../src/core/core.ts";
 import type { Domain } from "../src/guest/vtd-builder.ts";
-import { RING_RECORDS, REQ_SIZE, type CacheName } from "../src/core/abi.ts";
+import { RING_RECORDS, REQ_SIZE, latencyClassNames, type CacheName } from "../src/core/abi.ts";
 import { mulberry32 } from "../src/util/prng.ts";
 
 /** 32-bit words per request record. */
@@ -38,12 +45,33 @@ const PAGE = 1n << 12n;
 export type Counters = ReturnType<Core["counters"]>;
 export type CacheStats = ReturnType<Core["cacheStats"]>;
 export type CacheCounters = CacheStats[CacheName];
+export type LatencyClass = (typeof latencyClassNames)[number];
+
+/**
+ * Platform options of a functional-only run: every case but `timed-walk` measures translation
+ * throughput without the timing model.
+ */
+const FUNCTIONAL: PlatformOptions = { timing: false };
 
 /** Counter snapshot of a core (everything a check may look at). */
 export interface Snapshot {
   counters: Counters;
   walk: { fs: bigint[]; ss: bigint[] };
   caches: CacheStats;
+  /** The timing model's statistics; undefined in a functional run. */
+  timing: TimingStats | undefined;
+}
+
+/** What the timing model did in one pass (differences of cumulative statistics). */
+export interface TimingDeltas {
+  /** Translations timed. */
+  timed: bigint;
+  /** Translations per latency class. */
+  count: Record<LatencyClass, bigint>;
+  /** IOTLB hits on an entry whose walk was still in flight, that waited for it. */
+  coalesced: bigint;
+  /** Simulated cycles the pass advanced the model's clock (last completion, before and after). */
+  cycles: bigint;
 }
 
 /** What one pass over the trace moved: differences of two snapshots. */
@@ -59,10 +87,22 @@ export interface Deltas {
   fsReads: bigint;
   ssReads: bigint;
   caches: CacheStats;
+  /** Timed runs only; undefined in a functional run. */
+  timing: TimingDeltas | undefined;
 }
 
 export function snapshot(core: Core): Snapshot {
-  return { counters: core.counters(), walk: core.walkReads(), caches: core.cacheStats() };
+  return { counters: core.counters(), walk: core.walkReads(), caches: core.cacheStats(), timing: core.timingStats() };
+}
+
+function timingDeltas(a: TimingStats | undefined, b: TimingStats | undefined): TimingDeltas | undefined {
+  if (!a || !b) return undefined;
+  return {
+    timed: b.timed - a.timed,
+    count: Object.fromEntries(latencyClassNames.map((c) => [c, b.classes[c].count - a.classes[c].count])) as Record<LatencyClass, bigint>,
+    coalesced: b.coalesced - a.coalesced,
+    cycles: b.lastCompletion - a.lastCompletion,
+  };
 }
 
 const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
@@ -77,7 +117,7 @@ export function deltas(a: Snapshot, b: Snapshot, n: number, warm: boolean): Delt
   ) as CacheStats;
   const fs = b.walk.fs.map((v, i) => v - a.walk.fs[i]!);
   const ss = b.walk.ss.map((v, i) => v - a.walk.ss[i]!);
-  return { n: BigInt(n), warm, counters, fs, ss, fsReads: sum(fs), ssReads: sum(ss), caches };
+  return { n: BigInt(n), warm, counters, fs, ss, fsReads: sum(fs), ssReads: sum(ss), caches, timing: timingDeltas(a.timing, b.timing) };
 }
 
 export interface Prepared {
@@ -96,6 +136,10 @@ export interface Workload {
   description: string;
   /** Trace length in records, if not the runner's default (a multiple of RING_RECORDS). */
   records?: number;
+  /** The runner prints this case's median over that case's (when both ran): the timing model's cost. */
+  relativeTo?: string;
+  /** A floor on the median, translations/s, and where it comes from (the runner says whether it was met). */
+  goal?: { min: number; source: string };
   /** Builds the platform and a trace of `records` requests (a multiple of RING_RECORDS). */
   prepare(records: number): Prepared;
 }
@@ -270,13 +314,40 @@ function checkNoCache(p: Problems, d: Deltas, fsPerRequest: bigint, ssPerRequest
   for (const [name, s] of Object.entries(d.caches)) p.eq(`${name}.lookups + fills (caches off)`, s.lookups + s.fills, 0n);
 }
 
+/** A functional run: the timing model is off and reports nothing. */
+function checkFunctional(p: Problems, d: Deltas): void {
+  if (d.timing) p.list.push(`timing: the model is on (${d.timing.timed} translations timed), expected a functional-only run`);
+}
+
+/**
+ * A timed second-stage-only run without faults: every request timed exactly once, in exactly one
+ * latency class, and the class is what the caches did: an IOTLB hit, a walk that resumed from the
+ * PDE, PDPE or PML4E cache (one hit at most per walk, deepest first), or a full walk.
+ */
+function checkTimedSecondStage(p: Problems, d: Deltas, walks: bigint): void {
+  const t = d.timing;
+  if (!t) {
+    p.list.push("timing: core.timingStats() is undefined, expected a timed run");
+    return;
+  }
+  p.eq("timing.timed (requests)", t.timed, d.n);
+  p.eq(`sum of latency-class counts (${latencyClassNames.join(" + ")})`, latencyClassNames.reduce((a, c) => a + t.count[c], 0n), t.timed);
+  const k = d.caches;
+  p.eq("timing iotlbHit (iotlb.hits)", t.count.iotlbHit, k.iotlb.hits);
+  p.eq("timing pdeHit (pwcSsPde.hits)", t.count.pdeHit, k.pwcSsPde.hits);
+  p.eq("timing pdpeHit (pwcSsPdpe.hits)", t.count.pdpeHit, k.pwcSsPdpe.hits);
+  p.eq("timing pml4eHit (pwcSsPml4e.hits)", t.count.pml4eHit, k.pwcSsPml4e.hits);
+  p.eq("timing fullWalk (walks - PWC hits)", t.count.fullWalk, walks - k.pwcSsPde.hits - k.pwcSsPdpe.hits - k.pwcSsPml4e.hits);
+  for (const c of ["pml5eHit", "fault", "other"] as const) p.eq(`timing ${c}`, t.count[c], 0n);
+}
+
 // ---- workloads -------------------------------------------------------------------------------------
 
 /**
  * A second-stage-only (PGTT=010) 4-level domain mapping `pages` 4 KiB pages at IOVA, each to a
  * scattered data page, attached to SID and enabled.
  */
-function ssPlatform(pagesLg2: number, opts: PlatformOptions = {}) {
+function ssPlatform(pagesLg2: number, opts: PlatformOptions) {
   const pages = 1 << pagesLg2;
   const dataPage = permutation(pagesLg2, 0x9e3779b1, 0x2545f);
   const order = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
@@ -314,8 +385,9 @@ const iotlbHit: Workload = {
   name: "iotlb-hit",
   description: "IOTLB hits: second-stage-only 4-level, 32 pages of 4 KiB (fits the IOTLB), random 64-byte accesses",
   prepare(records) {
-    return ssRandom(5, 0x1f1f, records, {}, (p, d) => {
+    return ssRandom(5, 0x1f1f, records, FUNCTIONAL, (p, d) => {
       checkSecondStageOnly(p, d, true);
+      checkFunctional(p, d);
       if (d.warm) p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0.999, 1);
     });
   },
@@ -326,8 +398,9 @@ const ss4WalkPwc: Workload = {
   name: "ss4-walk-pwc",
   description: "second-stage-only 4-level walk, 32 MiB of 4 KiB pages (16 PDEs: fit the PDE cache, not the IOTLB), random pages",
   prepare(records) {
-    return ssRandom(13, 0x3c3c, records, {}, (p, d) => {
+    return ssRandom(13, 0x3c3c, records, FUNCTIONAL, (p, d) => {
       checkSecondStageOnly(p, d, true);
+      checkFunctional(p, d);
       if (d.warm) {
         p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0, 0.02);
         p.rate("pwcSsPde hit rate (warm)", d.caches.pwcSsPde.hits, d.caches.pwcSsPde.lookups, 0.95, 1);
@@ -336,14 +409,27 @@ const ss4WalkPwc: Workload = {
   },
 };
 
-/** ss4-walk: random pages over 1 GiB; with caches or without ("-nocache": exactly 4 + 4 reads each). */
-function ss4Walk(cached: boolean): Workload {
+/**
+ * ss4-walk: random pages over 1 GiB; with caches or without ("-nocache": exactly 4 + 4 reads each).
+ * The same workload, default caches, runs as `timed-walk` with the timing model on (default
+ * parameters; requests back to back: every record has time 0, so the translation slots pace them)
+ * and as `timed-walk-functional` with it off, side by side for the ratio.
+ */
+function ss4Walk(variant: "cached" | "nocache" | "timed" | "timed-functional"): Workload {
+  const cached = variant !== "nocache";
+  const timed = variant === "timed";
+  const name = { cached: "ss4-walk", nocache: "ss4-walk-nocache", timed: "timed-walk", "timed-functional": "timed-walk-functional" }[variant];
+  const mode = variant === "timed" ? ", timing model on (default parameters, back-to-back arrivals)" : variant === "timed-functional" ? ", functional (timed-walk without timing)" : "";
   return {
-    name: cached ? "ss4-walk" : "ss4-walk-nocache",
-    description: `second-stage-only 4-level walk, 1 GiB mapped with 4 KiB pages, uniformly random pages, no PASID, ${cached ? "default caches" : "caches off"}`,
+    name,
+    description: `second-stage-only 4-level walk, 1 GiB mapped with 4 KiB pages, uniformly random pages, no PASID, ${cached ? "default caches" : "caches off"}${mode}`,
+    ...(timed ? { relativeTo: "timed-walk-functional", goal: { min: 10e6, source: "G11, shared/notes/performance.md: timed mode, miss-heavy" } } : {}),
     prepare(records) {
-      return ssRandom(18, 0x55d4, records, cached ? {} : { caches: "off" }, (p, d) => {
-        checkSecondStageOnly(p, d, cached);
+      const opts: PlatformOptions = timed ? {} : cached ? FUNCTIONAL : { ...FUNCTIONAL, caches: "off" };
+      return ssRandom(18, 0x55d4, records, opts, (p, d) => {
+        const walks = checkSecondStageOnly(p, d, cached);
+        if (timed) checkTimedSecondStage(p, d, walks);
+        else checkFunctional(p, d);
         if (!cached) checkNoCache(p, d, 0n, 4n);
         else if (d.warm) p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0, 0.01);
       });
@@ -366,7 +452,7 @@ const streaming: Workload = {
     const perPage = 4096 / TLP;
     const pagesLg2 = 16; // 65536 pages = 256 MiB
     if (records > (1 << pagesLg2) * perPage) throw new RangeError(`streaming: ${records} records overrun the 256 MiB window`);
-    const { p, pa } = ssPlatform(pagesLg2);
+    const { p, pa } = ssPlatform(pagesLg2, FUNCTIONAL);
     const requests = encodeTrace(p.core, records, (i) => ({ op: "MWr", sid: SID, addr: IOVA + BigInt(i * TLP), len: TLP }));
     return {
       platform: p,
@@ -376,6 +462,7 @@ const streaming: Workload = {
       check(d) {
         const problems = new Problems();
         checkSecondStageOnly(problems, d, true);
+        checkFunctional(problems, d);
         const pages = d.n / BigInt(perPage);
         problems.eq("iotlb.misses (one per page touched)", d.caches.iotlb.misses, pages);
         problems.eq("iotlb.hits (15 of every 16 TLPs)", d.caches.iotlb.hits, d.n - pages);
@@ -405,7 +492,7 @@ function nestedWalk(cached: boolean): Workload {
       const orderFs = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
       const orderSs = permutation(pagesLg2, 0xc2b2ae35, 0x0777);
 
-      const p = new VtdPlatform(cached ? {} : { caches: "off" });
+      const p = new VtdPlatform(cached ? FUNCTIONAL : { ...FUNCTIONAL, caches: "off" });
       const parent = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
       const d = p.builder.createDomain({ id: 2, type: "nested", levels: 4, parent: 1 });
       mapPages(p, parent, pages, orderSs, (g) => GPA + (BigInt(g) << 12n), (g) => DATA_PA + (BigInt(paPage(g)) << 12n));
@@ -428,6 +515,7 @@ function nestedWalk(cached: boolean): Workload {
         check(dl) {
           const problems = new Problems();
           checkNested(problems, dl, cached);
+          checkFunctional(problems, dl);
           if (!cached) checkNoCache(problems, dl, 4n, 4n * 4n + 4n);
           else if (dl.warm) problems.rate("iotlb hit rate (warm)", dl.caches.iotlb.hits, dl.caches.iotlb.lookups, 0, 0.01);
           return problems.list;
@@ -441,8 +529,10 @@ export const workloads: readonly Workload[] = [
   iotlbHit,
   streaming,
   ss4WalkPwc,
-  ss4Walk(true),
-  ss4Walk(false),
+  ss4Walk("cached"),
+  ss4Walk("nocache"),
   nestedWalk(true),
   nestedWalk(false),
+  ss4Walk("timed-functional"),
+  ss4Walk("timed"),
 ];

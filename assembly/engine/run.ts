@@ -37,11 +37,11 @@ export function engineInit(): void {
   store<u64>(at, load<u64>(at) + 1);
 }
 
-/** Caches an ATS completion in the requesting device's device-TLB. */
-function fillFromCompletion(req: usize, res: usize): void {
-  if (load<u8>(res, RES_STATUS) != ST_OK) return;
+/** Caches an ATS completion in the requesting device's device-TLB; returns the slot, or -1. */
+function fillFromCompletion(req: usize, res: usize): i32 {
+  if (load<u8>(res, RES_STATUS) != ST_OK) return -1;
   const rf = load<u32>(res, RES_FLAGS);
-  if ((rf & (RSF_R | RSF_W)) == 0) return;
+  if ((rf & (RSF_R | RSF_W)) == 0) return -1;
   const flags = load<u32>(req, REQ_FLAGS);
   let f: u32 = 0;
   if ((rf & RSF_R) != 0) f |= DTF_R;
@@ -50,7 +50,7 @@ function fillFromCompletion(req: usize, res: usize): void {
   if ((rf & RSF_U) != 0) f |= DTF_U;
   if ((rf & RSF_NS_ALLOWED) != 0) f |= DTF_N;
   if ((rf & RSF_STALE) != 0) f |= DTF_STALE; // the completion itself came from a stale IOTLB entry
-  devTlbFill(load<u32>(req, REQ_SID), (flags & RQF_PASID) != 0, load<u32>(req, REQ_PASID), load<u64>(req, REQ_ADDR),
+  return devTlbFill(load<u32>(req, REQ_SID), (flags & RQF_PASID) != 0, load<u32>(req, REQ_PASID), load<u64>(req, REQ_ADDR),
     load<u8>(res, RES_PAGE_LG2), load<u64>(res, RES_PA), f, load<u32>(res, RES_DID),
     load<u64>(res, RES_LEAF_PA), load<u64>(res, RES_LEAF_PTE), load<u64>(res, RES_S2_LEAF_PA));
 }
@@ -69,8 +69,7 @@ function translatedThroughAtc(req: usize, res: usize): void {
     store<u32>(scratchReq, (flags & ~(RQF_KIND_MASK | RQF_TRANSLATED | RQF_NS)) | KIND_ATS, REQ_FLAGS);
     vtdTranslate(scratchReq, res);
     if (load<u8>(res, RES_STATUS) != ST_OK) return; // the translation request itself failed (DTE, faults)
-    fillFromCompletion(scratchReq, res);
-    slot = devTlbLookup(sid, hasPasid, pasid, va);
+    slot = fillFromCompletion(scratchReq, res);
     if (slot < 0) {
       // No rights were granted: the device cannot issue the request.
       store<u8>(res, ST_BLOCKED, RES_STATUS);

@@ -52,7 +52,42 @@ const cachePorts = new StaticArray<u32>(<i32>CACHE_COUNT);
 const calCycle = new StaticArray<u64>(<i32>(CACHE_COUNT * CAL_CYCLES));
 const calUsed = new StaticArray<u8>(<i32>(CACHE_COUNT * CAL_CYCLES));
 let walkerFree = new StaticArray<u64>(1);
-let xlateFree = new StaticArray<u64>(1);
+/**
+ * Completion cycles of the translations in flight (at most xlateSlots), as a binary min-heap: a
+ * request finds a free slot when fewer are in flight at its arrival, else it waits for the
+ * earliest completion.
+ */
+let inFlight = new StaticArray<u64>(1);
+let inFlightCount: i32 = 0;
+
+function heapPush(v: u64): void {
+  let i = inFlightCount++;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const pv = unchecked(inFlight[parent]);
+    if (pv <= v) break;
+    unchecked((inFlight[i] = pv));
+    i = parent;
+  }
+  unchecked((inFlight[i] = v));
+}
+
+function heapPopMin(): u64 {
+  const top = unchecked(inFlight[0]);
+  const last = unchecked(inFlight[--inFlightCount]);
+  const n = inFlightCount;
+  let i = 0;
+  while (true) {
+    let c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && unchecked(inFlight[c + 1]) < unchecked(inFlight[c])) c++;
+    if (unchecked(inFlight[c]) >= last) break;
+    unchecked((inFlight[i] = unchecked(inFlight[c])));
+    i = c;
+  }
+  if (n > 0) unchecked((inFlight[i] = last));
+  return top;
+}
 const lastCompletion = new StaticArray<u64>(65536);
 /** Per IOTLB slot: the cycle its filling walk completes, and what that walk cost. */
 let iotlbReady = new StaticArray<u64>(1);
@@ -95,7 +130,8 @@ export function timingConfigure(iotlbEntries: u32): void {
   }
   for (let i = 0; i < lastCompletion.length; i++) unchecked((lastCompletion[i] = 0));
   walkerFree = new StaticArray<u64>(walkerSlots);
-  xlateFree = new StaticArray<u64>(xlateSlots);
+  inFlight = new StaticArray<u64>(xlateSlots);
+  inFlightCount = 0;
   iotlbSlots = <i32>max<u32>(1, iotlbEntries);
   iotlbReady = new StaticArray<u64>(iotlbSlots);
   iotlbWalkCost = new StaticArray<u64>(iotlbSlots);
@@ -155,11 +191,18 @@ function lookup(c: u32, t: u64): u64 {
  */
 export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFillSlot: i32): void {
   const arrival = load<u64>(req, REQ_TIME);
-  const xs = earliest(xlateFree);
-  const start = max(arrival, unchecked(xlateFree[xs]));
+  // Retire what completed by the arrival; with every slot still busy, wait for the earliest.
+  while (inFlightCount > 0 && unchecked(inFlight[0]) <= arrival) heapPopMin();
+  let start = arrival;
+  let outstanding = <u64>inFlightCount + 1; // every remaining one completes after the arrival
+  if (inFlightCount >= xlateSlots) {
+    start = heapPopMin();
+    // Those in flight at `start` (entries that complete between arrival and start are not, but stay
+    // in the heap: a later request may arrive before they complete).
+    outstanding = 1;
+    for (let i = 0; i < inFlightCount; i++) if (unchecked(inFlight[i]) > start) outstanding++;
+  }
   add(TST_STALL_CYCLES, start - arrival);
-  let outstanding: u64 = 1;
-  for (let i = 0; i < xlateSlots; i++) if (unchecked(xlateFree[i]) > start) outstanding++;
   if (outstanding > load<u64>(stats, TST_PEAK_OUTSTANDING)) store<u64>(stats, outstanding, TST_PEAK_OUTSTANDING);
 
   let t = start;
@@ -225,7 +268,7 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
     done = max(done, unchecked(lastCompletion[sid]));
     unchecked((lastCompletion[sid] = done));
   }
-  unchecked((xlateFree[xs] = done));
+  heapPush(done);
   if (iotlbFillSlot >= 0 && iotlbFillSlot < iotlbSlots) {
     // The entry is usable once the walk has filled it, whatever this request's completion order.
     unchecked((iotlbReady[iotlbFillSlot] = t));

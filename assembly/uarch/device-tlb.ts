@@ -12,7 +12,8 @@
 // invalidation leaves open). An entry whose leaf has changed in memory since (the host wrote
 // guest memory) is stale as well, invalidation or not.
 import { SetAssoc } from "./cache/set-assoc";
-import { lookupPage, fillPage, pageOverlaps } from "./cache/page-key";
+import { lookupPage, fillPage, pageOverlaps, lastFillSlot } from "./cache/page-key";
+import { emit, EV_LOOKUP } from "../timing/events";
 import { CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED, CACHE_DEVICE_TLB, CACHE_STATS_BASE, CACHE_STATS_SIZE } from "../abi";
 import { mask64 } from "../common/bits";
 import { gmWriteGeneration } from "../common/guest-memory";
@@ -68,17 +69,25 @@ export function devTlbConfigure(): void {
 /** The entry translating `va` for the device, or -1; counts one lookup. */
 export function devTlbLookup(sid: u32, hasPasid: bool, pasid: u32, va: u64): i32 {
   const c = unchecked(devices[sid & 0xffff]);
-  if (c === null) return -1;
-  return lookupPage(c, tagOf(hasPasid, pasid), va, 7);
+  if (c === null) {
+    emit(EV_LOOKUP, CACHE_DEVICE_TLB, 0); // no cache yet: the device misses
+    return -1;
+  }
+  const slot = lookupPage(c, tagOf(hasPasid, pasid), va, 7);
+  emit(EV_LOOKUP, CACHE_DEVICE_TLB, slot >= 0 ? 1 : 0);
+  return slot;
 }
 
 export function devTlbPayload(sid: u32, slot: i32): usize {
   return changetype<SetAssoc>(unchecked(devices[sid & 0xffff])).payload(<u32>slot);
 }
 
-/** Caches a translation completion (pa page, rights DTF_*, page size, DID) in the device's ATC. */
-export function devTlbFill(sid: u32, hasPasid: bool, pasid: u32, va: u64, pageLg2: u32, pa: u64, flags: u32, did: u32, leafPa: u64, leafPte: u64, s2LeafPa: u64): void {
-  if (!enabled) return;
+/**
+ * Caches a translation completion (pa page, rights DTF_*, page size, DID) in the device's ATC;
+ * returns its slot, or -1 when device-TLBs are off.
+ */
+export function devTlbFill(sid: u32, hasPasid: bool, pasid: u32, va: u64, pageLg2: u32, pa: u64, flags: u32, did: u32, leafPa: u64, leafPte: u64, s2LeafPa: u64): i32 {
+  if (!enabled) return -1;
   let c = unchecked(devices[sid & 0xffff]);
   if (c === null) {
     c = new SetAssoc(entries, assoc, policy, PAYLOAD, seed + sid);
@@ -94,6 +103,7 @@ export function devTlbFill(sid: u32, hasPasid: bool, pasid: u32, va: u64, pageLg
   store<u64>(p, leafPa, 24);
   store<u64>(p, leafPte, 32);
   store<u64>(p, s2LeafPa, 40);
+  return <i32>lastFillSlot;
 }
 
 /**

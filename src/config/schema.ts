@@ -107,7 +107,7 @@ function cacheCatalogue(): Record<string, CatalogueEntry> {
     out[`${name}.assoc`] = { type: "integer >= 0", default: d.assoc, unit: "ways", doc: "Ways per set, 0 = fully associative; entries must be a multiple of the ways (any number of sets)." };
     out[`${name}.policy`] = { type: policyType, default: d.policy, unit: "", doc: "Replacement policy (plru needs a power-of-two number of ways)." };
     out[`${name}.enable`] = { type: "boolean", default: d.enable, unit: "", doc: "false: the model has no such cache (every access reads guest memory)." };
-    const untimed = name === "deviceTlb" ? " Accepted for uniformity: the device's own lookup is not timed (no event)." : "";
+    const untimed = name === "deviceTlb" ? " The device's own lookup, timed as part of a translated request." : "";
     out[`${name}.latencyCycles`] = { type: "integer 0..1000000", default: d.latencyCycles, unit: "cycles", doc: `Timing: cycles from a lookup to its hit or miss.${untimed}` };
     out[`${name}.ports`] = { type: "integer 1..16", default: d.ports, unit: "lookups/cycle", doc: `Timing: lookups the cache accepts per cycle (pipelined; more wait for a free port).${untimed}` };
   }

@@ -257,11 +257,12 @@ test("pass-through and translated requests: only the lookups and structure reads
   s.lat({ op: "MRd", sid: 0x30, addr: 0x5000n }, 132, "other", "PT cold");
   s.lat({ op: "MRd", sid: 0x30, addr: 0x5000n }, 8, "other", "PT warm");
   s.lat({ op: "MRd", sid: 0x10, addr: 0x1000_0000n }, 1190, "fullWalk", "warm-up walk");
-  // translated, device-TLB miss: the device's ATS request (15, an IOTLB hit) then the translated
-  // request itself (context lookup 3, no PASID step): 18; counted once, as the ATS hit
-  s.lat({ op: "MRd", sid: 0x10, addr: 0x1000_0000n, translated: true }, 18, "iotlbHit", "translated, ATC miss");
-  // device-TLB hit: the translated request only: 3
-  s.lat({ op: "MRd", sid: 0x10, addr: 0x1000_0000n, translated: true }, 3, "other", "translated, ATC hit");
+  // translated, device-TLB miss: the device's own lookup (device-TLB latency 2, a miss), its ATS
+  // request (15, an IOTLB hit), then the translated request itself (context lookup 3, no PASID
+  // step): 2 + 15 + 3 = 20; counted once, as the ATS hit
+  s.lat({ op: "MRd", sid: 0x10, addr: 0x1000_0000n, translated: true }, 20, "iotlbHit", "translated, ATC miss");
+  // device-TLB hit: the device's lookup 2, then the translated request 3: 5
+  s.lat({ op: "MRd", sid: 0x10, addr: 0x1000_0000n, translated: true }, 5, "other", "translated, ATC hit");
 });
 
 test("translated request without a device-TLB: context lookup only (3)", () => {

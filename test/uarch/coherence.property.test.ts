@@ -217,7 +217,7 @@ for (const cm of [false, true]) {
     );
     // Not vacuous: pages were remapped and unmapped, translations succeeded and caches hit.
     assert.ok(tally.remaps > 100 && tally.unmaps > 100 && tally.ok > (cm ? 600 : 1000), hex(tally));
-    assert.ok(tally.iotlbHits > 200n && tally.atcHits > 100n, hex(tally));
+    assert.ok(tally.iotlbHits > 200n && tally.atcHits > (cm ? 50n : 100n), hex(tally));
   });
 }
 
