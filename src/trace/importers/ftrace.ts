@@ -1,0 +1,493 @@
+/**
+ * `ftrace`: Linux tracepoint text as /sys/kernel/tracing/trace (or trace_pipe), `trace-cmd report`
+ * and `perf script` print it (shared/notes/ecosystem.md §1a). Line shapes:
+ *
+ *   COMM-PID [CPU] FLAGS TIMESTAMP: EVENT: BODY        ftrace; FLAGS is 4-7 characters or absent
+ *   COMM-PID (TGID) [CPU] FLAGS TIMESTAMP: EVENT: BODY  ftrace with the tgid option
+ *   COMM-PID [CPU] TIMESTAMP: EVENT:     BODY          trace-cmd report (event name padded)
+ *   COMM PID[/TID] [CPU] TIMESTAMP: SYSTEM:EVENT: BODY  perf script
+ *
+ * TIMESTAMP is in seconds (6 decimals, 9 with a ns clock) and becomes @TIME in us (in ns when it
+ * has sub-microsecond digits). A timestamp without a fraction (counter or TSC clocks) is an error.
+ *
+ * Events used:
+ * - iommu:map `IOMMU: iova=0x... [- 0x...] paddr=0x... size=N` -> `map DOMAIN IOVA PA SIZE`
+ *   (perm=rw: the tracepoint has no prot) and iommu:unmap `IOMMU: iova=0x... [- 0x...] size=N
+ *   unmapped_size=M` -> `unmap DOMAIN IOVA M` (what was unmapped; nothing when M is 0; a larger
+ *   power-of-two M, a large page, from IOVA rounded down to M). The ` - 0x<end>` range is printed
+ *   by recent kernels only. The domain is not in these tracepoints: events go to the domain given
+ *   with `--map domain=N` (default 1). Pages are 4 KiB (the tracepoint does not say which page
+ *   size the driver used).
+ *   When the trace also has dma:* map, unmap, alloc or free events, iommu:map and iommu:unmap are
+ *   ignored: the DMA API events describe the same mappings (dma-iommu calls iommu_map and
+ *   iommu_unmap under them) with the device and direction, and using both would map twice.
+ * - iommu:io_page_fault `IOMMU:DRIVER DEVICE iova=0x... flags=0x...` -> the faulting request:
+ *   MWr when flags bit 0 (IOMMU_FAULT_WRITE) is set, else MRd; DEVICE must be a PCI name
+ *   (SSSS:BB:DD.F) and becomes the source ID with its segment.
+ * - dma:* (6.12+; dma_map_page/dma_map_resource renamed dma_map_phys later):
+ *   dma_map_phys, dma_map_page, dma_map_resource `DEV dir=DIR dma_addr=HEX size=N phys_addr=HEX
+ *   attrs=...` -> `map` of the pages holding [dma_addr, dma_addr+size) to the pages of phys_addr
+ *   (their offsets within the page must agree); dma_unmap_phys, dma_unmap_page,
+ *   dma_unmap_resource `DEV dir=DIR dma_addr=HEX size=N` -> `unmap` of those pages.
+ *   dma_map_sg `DEV dir=DIR [nents=.. ents=..] dma_addrs={...} sizes={...} phys_addrs={...}`:
+ *   one map per entry when there are as many DMA segments as entries; when dma-iommu merged
+ *   entries into fewer segments, entry k is paired with the k-th page of the segments (only when
+ *   the segments cover exactly one page per entry; otherwise the pairing is unknown: an error).
+ *   Arrays the kernel cut at 128 entries ([TRUNCATED]) are errors. dma_unmap_sg unmaps the
+ *   segments: the early form prints them (`dma_addrs=... sizes=...`), the later one prints only
+ *   `phys_addrs=`, which are matched to the device's dma_map_sg with the same entries (an error
+ *   when there is none).
+ *   dma_alloc, dma_alloc_pages `DEV [dir=DIR] dma_addr=HEX size=N (phys_addr=HEX | virt_addr=PTR)
+ *   flags=... attrs=...` -> `map`; the first 6.12 form printed phys_addr, later ones a hashed
+ *   virt_addr and no physical address: then the pages are mapped to the same addresses (PA =
+ *   IOVA), which gives the right translations, faults and cache behaviour but not the real PA.
+ *   Without dir= (the 6.12 form) the mapping is bidirectional. dma_alloc_sgt (`phys_addrs=` of
+ *   its pages) maps page by page when it has one physical address per page. dma_free,
+ *   dma_free_pages, dma_free_sgt -> `unmap`.
+ *   DIR gives perm: TO_DEVICE -> r (the device reads), FROM_DEVICE -> w, BIDIRECTIONAL -> rw;
+ *   NONE is an error. attrs PRIVILEGED gives `sup`. DEV (any device name, as printed) goes to
+ *   the domain `--map DEV=N` gives, else to `--map domain=N` (default 1).
+ * - intel_iommu:qi_submit `TYPE IOMMU: 0xQW0 0xQW1 0xQW2 0xQW3` -> `inv qi QW0 QW1 QW2 QW3` (the
+ *   raw descriptor; TYPE and IOMMU are informational).
+ *
+ * Ignored (not errors): every other event (iommu:attach_device_to_domain, add_device_to_group...,
+ * dma_sync_*, dma_map_sg_err, dma_alloc_sgt_err, intel_iommu:prq_report, cache_tag_*, any other
+ * subsystem), `#` header and comment lines, trace-cmd's `cpus=N`/`version = N` lines, `CPU:N
+ * [LOST N EVENTS]` markers and anything that is not a tracepoint line. A line that names one of
+ * the events used but does not have the tracepoint line shape is an error.
+ *
+ * --map options: `domain=N` (the default domain id), `DEV=N` (a device's domain id, DEV as the
+ * dma:* events print it, e.g. 0000:c2:00.0=2).
+ */
+import type { TraceEvent } from "../text.ts";
+import {
+  checkOptionKeys,
+  domainOption,
+  hexValue,
+  makeInv,
+  makeMap,
+  makeTlp,
+  makeUnmap,
+  MAX_U64,
+  PAGE,
+  pageDown,
+  pageUp,
+  pciNameToSid,
+  Sink,
+  splitLines,
+  timeFromSeconds,
+  type SourceTime,
+} from "./common.ts";
+import type { ImportOptions, ImportResult, Importer } from "./index.ts";
+
+const FTRACE =
+  /^\s*(?<comm>.+?)-(?<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?<cpu>\d+)\]\s+(?:(?<flags>[\w.]{4,8})\s+)?(?<ts>\d+(?:\.\d+)?):\s+(?<event>[\w:]+):(?:\s+(?<body>.*))?$/d;
+const PERF =
+  /^\s*(?<comm>.+?)\s+(?<pid>\d+)(?:\/\d+)?\s+\[(?<cpu>\d+)\]\s+(?<ts>\d+(?:\.\d+)?):\s+(?:\d+\s+)?(?<event>[\w:]+):(?:\s+(?<body>.*))?$/d;
+
+const MAP = /^IOMMU: iova=0x([0-9a-fA-F]+)(?: - 0x([0-9a-fA-F]+))? paddr=0x([0-9a-fA-F]+) size=(\d+)\s*$/;
+const UNMAP = /^IOMMU: iova=0x([0-9a-fA-F]+)(?: - 0x([0-9a-fA-F]+))? size=(\d+) unmapped_size=(\d+)\s*$/;
+const FAULT = /^IOMMU:(\S*) (\S+) iova=0x([0-9a-fA-F]+) flags=0x([0-9a-fA-F]+)\s*$/;
+const QI = /^(\S+) (\S+): 0x([0-9a-fA-F]+) 0x([0-9a-fA-F]+) 0x([0-9a-fA-F]+) 0x([0-9a-fA-F]+)\s*$/;
+
+const DMA_MAP = new Set(["dma_map_phys", "dma_map_page", "dma_map_resource"]);
+const DMA_UNMAP = new Set(["dma_unmap_phys", "dma_unmap_page", "dma_unmap_resource"]);
+const DMA_ALLOC = new Set(["dma_alloc", "dma_alloc_pages"]);
+const DMA_FREE = new Set(["dma_free", "dma_free_pages", "dma_free_sgt"]);
+const DMA_USED = new Set([...DMA_MAP, ...DMA_UNMAP, ...DMA_ALLOC, ...DMA_FREE, "dma_map_sg", "dma_unmap_sg", "dma_alloc_sgt"]);
+/** Any line of a used event, whatever its prefix: to tell a broken line from an unrelated one. */
+const USED_EVENT_TOKEN = new RegExp(
+  `(?:^|\\s)(?:iommu:)?(?:map|unmap|io_page_fault): IOMMU:|(?:^|\\s)(?:dma:)?(?:${[...DMA_USED].join("|")}):\\s|(?:^|\\s)(?:intel_iommu:)?qi_submit:\\s`,
+);
+const HAS_DMA_MAPPING = new RegExp(`(?:^|\\s)(?:dma:)?(?:${[...DMA_USED].join("|")}):\\s`, "m");
+
+interface Ctx {
+  sink: Sink;
+  lineNo: number;
+  /** Column of the event name (the column of driver events). */
+  column: number;
+  /** Column of the body, for errors. */
+  bodyColumn: number;
+  /** The domain of events without a device (iommu:map/unmap). */
+  defaultDomain: number;
+  domainFor(device: string): number;
+  /** The segments of each device's dma_map_sg, by its physical addresses (for dma_unmap_sg). */
+  sgMaps: Map<string, { iova: bigint; size: bigint }[]>;
+}
+
+function importFtrace(text: string, file: string, opts: ImportOptions): ImportResult {
+  const map = checkOptionKeys("ftrace", opts, ["domain"], { accepts: (k) => k.length > 0, what: "DEV= (a device name)" });
+  let defaultDomain = 1;
+  const deviceDomains = new Map<string, number>();
+  for (const [k, v] of Object.entries(map)) {
+    if (k === "domain") defaultDomain = domainOption("ftrace", k, v);
+    else deviceDomains.set(k, domainOption("ftrace", k, v));
+  }
+  const sink = new Sink(file, opts.skipBad);
+  const lines = splitLines(text);
+  const useIommuMaps = !HAS_DMA_MAPPING.test(text);
+  const sgMaps = new Map<string, { iova: bigint; size: bigint }[]>();
+
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const lineNo = i + 1;
+    const m = FTRACE.exec(line) ?? PERF.exec(line);
+    if (m === null) {
+      const broken = USED_EVENT_TOKEN.exec(line);
+      if (broken !== null && !line.trimStart().startsWith("#")) {
+        sink.fail("not a tracepoint line: expected COMM-PID [CPU] [FLAGS] SECONDS: EVENT: BODY (ftrace, trace-cmd) or COMM PID [CPU] SECONDS: SYSTEM:EVENT: BODY (perf script)", lineNo, 1);
+      }
+      continue;
+    }
+    const g = m.groups!;
+    const full = g["event"]!;
+    const colon = full.lastIndexOf(":");
+    const system = colon < 0 ? undefined : full.slice(0, colon);
+    const event = colon < 0 ? full : full.slice(colon + 1);
+    const body = (g["body"] ?? "").replace(/\s+$/, "");
+    const handler = pick(system, event, body, useIommuMaps);
+    if (handler === undefined) continue;
+
+    const indices = m.indices!.groups!;
+    const tsText = g["ts"]!;
+    const tsColumn = indices["ts"]![0] + 1;
+    const ctx: Ctx = {
+      sink,
+      lineNo,
+      column: indices["event"]![0] + 1,
+      bodyColumn: indices["body"] === undefined ? line.length + 1 : indices["body"][0] + 1,
+      defaultDomain,
+      domainFor: (device) => deviceDomains.get(device) ?? defaultDomain,
+      sgMaps,
+    };
+    const [sec, frac] = tsText.split(".") as [string, string | undefined];
+    let time: SourceTime | undefined;
+    if (frac !== undefined) time = timeFromSeconds(sec, frac, tsColumn);
+    if (time === undefined) {
+      sink.fail(
+        frac === undefined
+          ? `timestamp "${tsText}" is not in seconds (a counter or TSC trace clock?); record with a clock in seconds (local, global, mono, boot)`
+          : `timestamp "${tsText}" has more than 9 decimals`,
+        lineNo,
+        tsColumn,
+      );
+      continue;
+    }
+    sink.line(lineNo, time, () => handler(ctx, body, event));
+  }
+  return sink.result();
+}
+
+type Handler = (ctx: Ctx, body: string, event: string) => TraceEvent[] | TraceEvent | null;
+
+function pick(system: string | undefined, event: string, body: string, useIommuMaps: boolean): Handler | undefined {
+  const sys = (s: string) => system === undefined || system === s;
+  if ((event === "map" || event === "unmap" || event === "io_page_fault") && sys("iommu")) {
+    // Without the system name (ftrace, trace-cmd), the iommu events are told by their body.
+    if (system === undefined && !body.startsWith("IOMMU:")) return undefined;
+    if (event === "io_page_fault") return ioPageFault;
+    if (!useIommuMaps) return undefined;
+    return event === "map" ? iommuMap : iommuUnmap;
+  }
+  if (event === "qi_submit" && sys("intel_iommu")) return qiSubmit;
+  if (DMA_USED.has(event) && sys("dma")) return dmaEvent;
+  return undefined;
+}
+
+function big(ctx: Ctx, hex: string, what: string): bigint {
+  const v = BigInt("0x" + hex);
+  if (v > MAX_U64) throw ctx.sink.err(`${what} 0x${hex} is beyond 64 bits`, ctx.lineNo, ctx.bodyColumn);
+  return v;
+}
+
+function iommuMap(ctx: Ctx, body: string): TraceEvent {
+  const m = MAP.exec(body);
+  if (m === null) throw ctx.sink.err("expected `IOMMU: iova=0x... [- 0x...] paddr=0x... size=N` (iommu:map)", ctx.lineNo, ctx.bodyColumn);
+  const iova = big(ctx, m[1]!, "iova");
+  const pa = big(ctx, m[3]!, "paddr");
+  const size = BigInt(m[4]!);
+  checkRange(ctx, iova, size, m[2]);
+  if (size === 0n) throw ctx.sink.err("iommu:map of size 0", ctx.lineNo, ctx.bodyColumn);
+  if ((iova | pa | size) & (PAGE - 1n)) {
+    throw ctx.sink.err(`iova 0x${iova.toString(16)}, paddr 0x${pa.toString(16)} and size ${size} must be 4 KiB multiples`, ctx.lineNo, ctx.bodyColumn);
+  }
+  return makeMap(ctx.lineNo, ctx.column, ctx.defaultDomain, iova, pa, size, "rw");
+}
+
+function iommuUnmap(ctx: Ctx, body: string): TraceEvent | null {
+  const m = UNMAP.exec(body);
+  if (m === null) throw ctx.sink.err("expected `IOMMU: iova=0x... [- 0x...] size=N unmapped_size=N` (iommu:unmap)", ctx.lineNo, ctx.bodyColumn);
+  let iova = big(ctx, m[1]!, "iova");
+  const size = BigInt(m[3]!);
+  const unmapped = BigInt(m[4]!);
+  checkRange(ctx, iova, size, m[2]);
+  if (unmapped === 0n) return null;
+  if (unmapped > size) {
+    if ((unmapped & (unmapped - 1n)) !== 0n) {
+      throw ctx.sink.err(`unmapped_size ${unmapped} is larger than size ${size} and not a power of two`, ctx.lineNo, ctx.bodyColumn);
+    }
+    iova &= ~(unmapped - 1n);
+  }
+  if ((iova | unmapped) & (PAGE - 1n)) {
+    throw ctx.sink.err(`iova 0x${iova.toString(16)} and unmapped_size ${unmapped} must be 4 KiB multiples`, ctx.lineNo, ctx.bodyColumn);
+  }
+  return makeUnmap(ctx.lineNo, ctx.column, ctx.defaultDomain, iova, unmapped);
+}
+
+/** The ` - 0x<end>` of recent kernels is iova + size. */
+function checkRange(ctx: Ctx, iova: bigint, size: bigint, end: string | undefined): void {
+  if (end !== undefined && BigInt("0x" + end) !== iova + size) {
+    throw ctx.sink.err(`the range end 0x${end} is not iova + size (0x${(iova + size).toString(16)})`, ctx.lineNo, ctx.bodyColumn);
+  }
+}
+
+function ioPageFault(ctx: Ctx, body: string): TraceEvent {
+  const m = FAULT.exec(body);
+  if (m === null) throw ctx.sink.err("expected `IOMMU:DRIVER DEVICE iova=0x... flags=0x...` (iommu:io_page_fault)", ctx.lineNo, ctx.bodyColumn);
+  const device = m[2]!;
+  const sid = pciNameToSid(device);
+  if (sid === undefined) {
+    throw ctx.sink.err(`device "${device}" is not a PCI device name (SSSS:BB:DD.F); a TLP needs a requester ID`, ctx.lineNo, ctx.bodyColumn);
+  }
+  const flags = parseInt(m[4]!, 16);
+  return makeTlp(ctx.lineNo, { op: flags & 1 ? "MWr" : "MRd", sid, addr: big(ctx, m[3]!, "iova") });
+}
+
+function qiSubmit(ctx: Ctx, body: string): TraceEvent {
+  const m = QI.exec(body);
+  if (m === null) throw ctx.sink.err("expected `TYPE IOMMU: 0xQW0 0xQW1 0xQW2 0xQW3` (intel_iommu:qi_submit)", ctx.lineNo, ctx.bodyColumn);
+  const qwords = [m[3]!, m[4]!, m[5]!, m[6]!].map((q) => big(ctx, q, "descriptor qword"));
+  return makeInv(ctx.lineNo, ctx.column, { kind: "qi", qwords });
+}
+
+// ---- dma:* ------------------------------------------------------------------------------------
+
+interface DmaFields {
+  device: string;
+  values: Map<string, string>;
+  truncated: boolean;
+}
+
+/** `DEV key=value ...` (arrays `{0x..,0x..}`, a ` [TRUNCATED]` marker). */
+function dmaFields(ctx: Ctx, body: string, event: string): DmaFields {
+  const tokens = body.split(/\s+/).filter((t) => t !== "");
+  const device = tokens[0];
+  if (device === undefined || device.includes("=")) throw ctx.sink.err(`expected the device name first in the ${event} event`, ctx.lineNo, ctx.bodyColumn);
+  const values = new Map<string, string>();
+  let truncated = false;
+  for (const tok of tokens.slice(1)) {
+    if (tok === "[TRUNCATED]") {
+      truncated = true;
+      continue;
+    }
+    const eq = tok.indexOf("=");
+    if (eq < 0) continue;
+    values.set(tok.slice(0, eq), tok.slice(eq + 1));
+  }
+  return { device, values, truncated };
+}
+
+function need(ctx: Ctx, f: DmaFields, key: string, event: string): string {
+  const v = f.values.get(key);
+  if (v === undefined) throw ctx.sink.err(`${event} without ${key}=`, ctx.lineNo, ctx.bodyColumn);
+  return v;
+}
+
+function hexField(ctx: Ctx, f: DmaFields, key: string, event: string): bigint {
+  const text = need(ctx, f, key, event);
+  const v = hexValue(text);
+  if (v === undefined || v > MAX_U64) throw ctx.sink.err(`${event}: ${key}=${text} is not a 64-bit hex address`, ctx.lineNo, ctx.bodyColumn);
+  return v;
+}
+
+function sizeField(ctx: Ctx, f: DmaFields, event: string): bigint {
+  const text = need(ctx, f, "size", event);
+  if (!/^\d+$/.test(text) || BigInt(text) === 0n) throw ctx.sink.err(`${event}: size=${text} is not a size in bytes above 0`, ctx.lineNo, ctx.bodyColumn);
+  return BigInt(text);
+}
+
+/** `{0x1000,0x2000}` (hex or decimal elements). */
+function arrayField(ctx: Ctx, f: DmaFields, key: string, event: string): bigint[] {
+  const text = need(ctx, f, key, event);
+  const m = /^\{(.*)\}$/.exec(text);
+  if (m === null) throw ctx.sink.err(`${event}: ${key}=${text} is not an array {...}`, ctx.lineNo, ctx.bodyColumn);
+  if (m[1] === "") return [];
+  return m[1]!.split(",").map((e) => {
+    if (!/^(?:0x[0-9a-fA-F]+|\d+)$/.test(e)) throw ctx.sink.err(`${event}: element "${e}" of ${key} is not a number`, ctx.lineNo, ctx.bodyColumn);
+    return BigInt(e);
+  });
+}
+
+function permOf(ctx: Ctx, f: DmaFields, event: string, fallback?: string): string {
+  const dir = f.values.get("dir");
+  if (dir === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw ctx.sink.err(`${event} without dir=`, ctx.lineNo, ctx.bodyColumn);
+  }
+  switch (dir) {
+    case "TO_DEVICE":
+      return "r";
+    case "FROM_DEVICE":
+      return "w";
+    case "BIDIRECTIONAL":
+      return "rw";
+    default:
+      throw ctx.sink.err(`${event}: dir=${dir} gives no access (expected TO_DEVICE, FROM_DEVICE or BIDIRECTIONAL)`, ctx.lineNo, ctx.bodyColumn);
+  }
+}
+
+function userOf(f: DmaFields): boolean {
+  return !(f.values.get("attrs") ?? "").split("|").includes("PRIVILEGED");
+}
+
+/** The pages holding [addr, addr+size): page-aligned start and size. */
+function pagesOf(addr: bigint, size: bigint): { iova: bigint; size: bigint } {
+  const iova = pageDown(addr);
+  return { iova, size: pageUp(addr + size) - iova };
+}
+
+function dmaEvent(ctx: Ctx, body: string, event: string): TraceEvent[] | TraceEvent | null {
+  const f = dmaFields(ctx, body, event);
+  if (f.truncated) throw ctx.sink.err(`${event}: the kernel truncated the arrays at 128 entries ([TRUNCATED]); the mapping is incomplete`, ctx.lineNo, ctx.bodyColumn);
+  const domain = ctx.domainFor(f.device);
+  const { lineNo, column } = ctx;
+
+  if (DMA_MAP.has(event)) {
+    const dma = hexField(ctx, f, "dma_addr", event);
+    const size = sizeField(ctx, f, event);
+    const phys = hexField(ctx, f, "phys_addr", event);
+    const perm = permOf(ctx, f, event);
+    return mapRange(ctx, domain, dma, phys, size, perm, userOf(f), event);
+  }
+  if (DMA_UNMAP.has(event) || DMA_FREE.has(event)) {
+    const dma = hexField(ctx, f, "dma_addr", event);
+    const size = sizeField(ctx, f, event);
+    const r = pagesOf(dma, size);
+    return makeUnmap(lineNo, column, domain, r.iova, r.size);
+  }
+  if (DMA_ALLOC.has(event)) {
+    const dma = hexField(ctx, f, "dma_addr", event);
+    const size = sizeField(ctx, f, event);
+    const phys = f.values.has("phys_addr") ? hexField(ctx, f, "phys_addr", event) : dma;
+    return mapRange(ctx, domain, dma, phys, size, permOf(ctx, f, event, "rw"), userOf(f), event);
+  }
+  if (event === "dma_alloc_sgt") {
+    const dma = hexField(ctx, f, "dma_addr", event);
+    const size = sizeField(ctx, f, event);
+    const phys = arrayField(ctx, f, "phys_addrs", event);
+    const perm = permOf(ctx, f, event, "rw");
+    const r = pagesOf(dma, size);
+    if (BigInt(phys.length) * PAGE !== r.size) {
+      throw ctx.sink.err(`${event}: ${phys.length} physical addresses for ${r.size / PAGE} pages; the pairing is unknown`, lineNo, ctx.bodyColumn);
+    }
+    return coalesce(phys.map((p, k) => ({ iova: r.iova + BigInt(k) * PAGE, pa: pageDown(p), size: PAGE }))).map((s) =>
+      makeMap(lineNo, column, domain, s.iova, s.pa, s.size, perm, userOf(f)),
+    );
+  }
+  if (event === "dma_map_sg") return mapSg(ctx, f, domain);
+  if (event === "dma_unmap_sg") return unmapSg(ctx, f, domain);
+  return null;
+}
+
+function mapRange(ctx: Ctx, domain: number, dma: bigint, phys: bigint, size: bigint, perm: string, user: boolean, event: string): TraceEvent {
+  if ((dma & (PAGE - 1n)) !== (phys & (PAGE - 1n))) {
+    throw ctx.sink.err(
+      `${event}: dma_addr 0x${dma.toString(16)} and phys_addr 0x${phys.toString(16)} differ in their offset within the page; not an IOMMU page mapping`,
+      ctx.lineNo,
+      ctx.bodyColumn,
+    );
+  }
+  const r = pagesOf(dma, size);
+  return makeMap(ctx.lineNo, ctx.column, domain, r.iova, pageDown(phys), r.size, perm, user);
+}
+
+/** Consecutive page pairs merged where both IOVA and PA continue. */
+function coalesce(pages: { iova: bigint; pa: bigint; size: bigint }[]): { iova: bigint; pa: bigint; size: bigint }[] {
+  const out: { iova: bigint; pa: bigint; size: bigint }[] = [];
+  for (const p of pages) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.iova + last.size === p.iova && last.pa + last.size === p.pa) last.size += p.size;
+    else out.push({ ...p });
+  }
+  return out;
+}
+
+function sgKey(device: string, phys: bigint[]): string {
+  return device + "|" + phys.map((p) => p.toString(16)).join(",");
+}
+
+function mapSg(ctx: Ctx, f: DmaFields, domain: number): TraceEvent[] {
+  const event = "dma_map_sg";
+  const dmas = arrayField(ctx, f, "dma_addrs", event);
+  const sizes = arrayField(ctx, f, "sizes", event);
+  const phys = arrayField(ctx, f, "phys_addrs", event);
+  const perm = permOf(ctx, f, event);
+  const user = userOf(f);
+  if (dmas.length !== sizes.length) throw ctx.sink.err(`${event}: ${dmas.length} dma_addrs but ${sizes.length} sizes`, ctx.lineNo, ctx.bodyColumn);
+  let pairs: { iova: bigint; pa: bigint; size: bigint }[];
+  if (dmas.length === phys.length) {
+    pairs = dmas.map((d, k) => {
+      if ((d & (PAGE - 1n)) !== (phys[k]! & (PAGE - 1n))) {
+        throw ctx.sink.err(`${event}: entry ${k}: dma address 0x${d.toString(16)} and phys 0x${phys[k]!.toString(16)} differ in their offset within the page`, ctx.lineNo, ctx.bodyColumn);
+      }
+      const r = pagesOf(d, sizes[k]!);
+      return { iova: r.iova, pa: pageDown(phys[k]!), size: r.size };
+    });
+  } else {
+    const pages: bigint[] = [];
+    dmas.forEach((d, k) => {
+      const r = pagesOf(d, sizes[k]!);
+      for (let a = r.iova; a < r.iova + r.size; a += PAGE) pages.push(a);
+    });
+    if (pages.length !== phys.length) {
+      throw ctx.sink.err(
+        `${event}: ${phys.length} entries merged into ${dmas.length} DMA segments of ${pages.length} pages; the trace does not give each entry's length, so which page holds which entry is unknown`,
+        ctx.lineNo,
+        ctx.bodyColumn,
+      );
+    }
+    pairs = pages.map((iova, k) => ({ iova, pa: pageDown(phys[k]!), size: PAGE }));
+  }
+  ctx.sgMaps.set(
+    sgKey(f.device, phys),
+    dmas.map((d, k) => pagesOf(d, sizes[k]!)),
+  );
+  return coalesce(pairs).map((p) => makeMap(ctx.lineNo, ctx.column, domain, p.iova, p.pa, p.size, perm, user));
+}
+
+function unmapSg(ctx: Ctx, f: DmaFields, domain: number): TraceEvent[] {
+  const event = "dma_unmap_sg";
+  let segments: { iova: bigint; size: bigint }[];
+  if (f.values.has("dma_addrs")) {
+    const dmas = arrayField(ctx, f, "dma_addrs", event);
+    const sizes = arrayField(ctx, f, "sizes", event);
+    if (dmas.length !== sizes.length) throw ctx.sink.err(`${event}: ${dmas.length} dma_addrs but ${sizes.length} sizes`, ctx.lineNo, ctx.bodyColumn);
+    segments = dmas.map((d, k) => pagesOf(d, sizes[k]!));
+  } else {
+    const phys = arrayField(ctx, f, "phys_addrs", event);
+    const key = sgKey(f.device, phys);
+    const found = ctx.sgMaps.get(key);
+    if (found === undefined) {
+      throw ctx.sink.err(
+        `${event} prints only physical addresses, and no earlier dma_map_sg of ${f.device} has these entries: its DMA addresses are unknown`,
+        ctx.lineNo,
+        ctx.bodyColumn,
+      );
+    }
+    ctx.sgMaps.delete(key);
+    segments = found;
+  }
+  const merged: { iova: bigint; size: bigint }[] = [];
+  for (const s of segments) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && last.iova + last.size === s.iova) last.size += s.size;
+    else merged.push({ ...s });
+  }
+  return merged.map((s) => makeUnmap(ctx.lineNo, ctx.column, domain, s.iova, s.size));
+}
+
+export const ftraceImporter: Importer = {
+  name: "ftrace",
+  description: "Linux tracepoints (ftrace trace/trace_pipe, trace-cmd report, perf script): iommu:*, dma:*, intel_iommu:qi_submit",
+  import: importFtrace,
+};

@@ -1,0 +1,182 @@
+/**
+ * `qemu` importer: the log backend (old TID@SECONDS prefix, no prefix, ISO-8601 prefix) and
+ * simpletrace text; intel-iommu translations, faults and invalidations across QEMU versions
+ * (PASID-cache names, vtd_dmar_translate only when nothing exact is traced); SMMUv3 translations
+ * with decimal or hex sid and with or without stage=; ignored events; errors and skipBad.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import simple from "../../fixtures/importers/qemu-simpletrace.ts";
+import smmuOld from "../../fixtures/importers/qemu-smmu-old.ts";
+import smmuRecent from "../../fixtures/importers/qemu-smmu-recent.ts";
+import vtdOld from "../../fixtures/importers/qemu-vtd-old.ts";
+import vtdRecent from "../../fixtures/importers/qemu-vtd-recent.ts";
+import { inv, ns, run, throwsInput, tlp, us } from "./util.ts";
+
+const qemu = (text: string, opts: { map?: Record<string, string>; skipBad?: boolean } = {}) => run("qemu", text, "q.log", opts);
+
+/** The time of `TID@1690000000.MICROS:` in us. */
+const t0 = (micros: number) => us(1690000000_000000 + micros);
+
+test("vtd log, old TID@SECONDS prefix: translations, fault, pass-through, symbolic and raw invalidations", () => {
+  const r = run("qemu", vtdOld, "vtd-old.log");
+  assert.equal(r.skipped, []);
+  const c = 24; // the event name follows `3301@1690000000.000101:`
+  assert.equal(r.events, [
+    // line 1 (vtd_inv_desc of an iotlb descriptor) precedes its symbolic event and is not used.
+    inv(2, c, { kind: "iotlb", reg: false, gran: "dsi", did: 1 }, { time: t0(101) }),
+    // sid 0x10 = 00:02.0; the exact iova (vtd_dmar_translate on lines 5 and 7 repeats these translations).
+    tlp(4, { op: "MRd", sid: 0x10, addr: 0xfffff000n, time: t0(201) }),
+    tlp(6, { op: "MRd", sid: 0x10, addr: 0xfffff008n, time: t0(300) }),
+    tlp(8, { op: "MRd", sid: 0x18, addr: 0x7000n, time: t0(400) }),
+    // write 0 -> MRd.
+    tlp(9, { op: "MRd", sid: 0x10, addr: 0xdead000n, time: t0(500) }),
+    // cc_domain on line 12; the cc_global QEMU traces right after it (line 13) is the same descriptor.
+    inv(12, c, { kind: "cc", reg: false, gran: "domain", did: 1 }, { time: t0(601) }),
+    inv(15, c, { kind: "cc", reg: false, gran: "device", sid: 0x10, fm: 0 }, { time: t0(701) }),
+    inv(19, c, { kind: "iotlb", reg: false, gran: "psi", did: 1, addr: 0xfffff000n, am: 0, ih: false }, { time: t0(801) }),
+    inv(21, c, { kind: "wait", status: { addr: 0x7f001000n, data: 1 } }, { time: t0(901) }),
+    inv(23, c, { kind: "iec" }, { time: t0(1001) }),
+    // Raw device-TLB descriptor: low 0x1000000003 -> type 3, SID (47:32) 0x0010; high 0x80001001 ->
+    // S=1, ADDR[63:12] = 0x80001: one trailing 1 -> 16 KiB (4 pages), aligned to 0x80000000.
+    inv(24, c, { kind: "devtlb", sid: 0x10, addr: 0x80000000n, pagesLg2: 2 }, { time: t0(1100) }),
+    inv(27, c, { kind: "iotlb", reg: false, gran: "global" }, { time: t0(1300) }),
+  ]);
+});
+
+test("vtd log, QEMU 9/10 (no prefix): PASID cache, PASID IOTLB, PASID device-TLB, waits, fault with write 1", () => {
+  const r = run("qemu", vtdRecent, "vtd.log");
+  assert.equal(r.skipped, []);
+  assert.equal(r.events, [
+    inv(2, 1, { kind: "pc", gran: "pasid", did: 1, pasid: 2 }),
+    inv(4, 1, { kind: "pc", gran: "dsi", did: 1 }),
+    inv(6, 1, { kind: "pc", gran: "global" }),
+    inv(8, 1, { kind: "piotlb", did: 1, pasid: 2, psi: { addr: 0x7f000000n, am: 0, ih: false } }),
+    inv(10, 1, { kind: "piotlb", did: 1, pasid: 2 }),
+    // low 0x200100008: type 8, SID (31:16) 0x0010, PASID (51:32) 2; high 0x7f001801: G (bit 0) = 1,
+    // S (bit 11) = 1, ADDR[63:12] = 0x7f001: one trailing 1 -> 4 pages at 0x7f000000.
+    inv(11, 1, { kind: "pdevtlb", sid: 0x10, pasid: 2, addr: 0x7f000000n, pagesLg2: 2, all: true }),
+    tlp(12, { op: "MRd", sid: 0x10, addr: 0x7f000123n }),
+    tlp(14, { op: "MWr", sid: 0x10, addr: 0x7f002000n }),
+    inv(16, 1, { kind: "wait", status: { addr: 0x7e0f1000n, data: 1 } }),
+    inv(18, 1, { kind: "wait" }),
+  ]);
+});
+
+test("smmuv3 log before 2024: decimal sid, no stage; perm 0x2 -> MWr; abort and bypass take the default direction", () => {
+  const r = run("qemu", smmuOld, "smmu-old.log");
+  assert.equal(r.events, [
+    tlp(1, { op: "MWr", sid: 16, addr: 0x8e043242n, time: t0(2000) }),
+    tlp(2, { op: "MRd", sid: 16, addr: 0x9000n, time: t0(2100) }),
+    // is_write=1 on bypass is QEMU's permission value, not the access: the default MRd.
+    tlp(3, { op: "MRd", sid: 24, addr: 0x4000n, time: t0(2200) }),
+    // the real line of ecosystem.md: sid=0x10, perm=0x3 (does not tell the access).
+    tlp(7, { op: "MRd", sid: 0x10, addr: 0x8e043242n }),
+  ]);
+});
+
+test("smmuv3 log 9.1+: hex sid, stage=; perm 0x1 -> MRd; --map op=MWr for the events that do not record the access", () => {
+  assert.equal(run("qemu", smmuRecent, "smmu.log").events, [
+    tlp(4, { op: "MRd", sid: 0x10, addr: 0x8e043242n }),
+    tlp(5, { op: "MRd", sid: 0x10, addr: 0x8e044000n }),
+    tlp(6, { op: "MRd", sid: 0x10, addr: 0xdead0000n }),
+    tlp(7, { op: "MRd", sid: 0x8, addr: 0x1000n }),
+  ]);
+  assert.equal(run("qemu", smmuRecent, "smmu.log", { map: { op: "MWr" } }).events, [
+    tlp(4, { op: "MWr", sid: 0x10, addr: 0x8e043242n }), // perm 0x3: the default
+    tlp(5, { op: "MRd", sid: 0x10, addr: 0x8e044000n }), // perm 0x1: a read whatever the default
+    tlp(6, { op: "MWr", sid: 0x10, addr: 0xdead0000n }),
+    tlp(7, { op: "MWr", sid: 0x8, addr: 0x1000n }),
+  ]);
+});
+
+test("simpletrace text: arguments by trace-events name, time = sum of the deltas", () => {
+  const r = run("qemu", simple, "trace.txt");
+  assert.equal(r.events, [
+    // 0 + 1.250 + 0.375 us = 1625 ns
+    inv(3, 1, { kind: "iotlb", reg: false, gran: "dsi", did: 1 }, { time: ns(1625) }),
+    tlp(4, { op: "MRd", sid: 0x10, addr: 0xfffff010n, time: ns(11626) }),
+    tlp(5, { op: "MRd", sid: 0x10, addr: 0xfffff020n, time: ns(13626) }),
+    tlp(6, { op: "MWr", sid: 0x18, addr: 0x3000n, time: ns(14126) }),
+    inv(7, 1, { kind: "devtlb", sid: 0x10, addr: 0x80000000n, pagesLg2: 2 }, { time: ns(17126) }),
+    inv(8, 1, { kind: "wait" }, { time: ns(17226) }),
+    tlp(9, { op: "MWr", sid: 0x10, addr: 0x8e043242n, time: ns(18226) }),
+  ]);
+});
+
+test("vtd_dmar_translate is used when the log has no exact translation events (its iova is the page)", () => {
+  const r = qemu("vtd_dmar_translate dev 03:1f.07 iova 0x7f000000 -> gpa 0x1234567000 mask 0xfff\nvtd_inv_qi_head read head 3\n");
+  // bus 3, slot 0x1f, function 7 -> sid 0x03ff
+  assert.equal(r.events, [tlp(1, { op: "MRd", sid: 0x03ff, addr: 0x7f000000n })]);
+});
+
+test("ISO-8601 timestamps (2025 QEMU) and the first PASID-cache event names (vtd_pasid_cache_*)", () => {
+  const r = qemu(
+    "2025-05-06T10:11:12.345678Z vtd_pasid_cache_dsi Domian slective PC invalidation domain 0x3\n" +
+      "2025-05-06T10:11:12.345679Z qemu-system-x86_64(1234:CPU 0/KVM): vtd_pasid_cache_psi PASID slective PC invalidation domain 0x3 pasid 0x9\n" +
+      "2025-05-06T10:11:13Z vtd_pasid_cache_gsi \n",
+  );
+  const epoch = Date.UTC(2025, 4, 6, 10, 11, 12) * 1000; // us
+  assert.equal(r.events, [
+    inv(1, 29, { kind: "pc", gran: "dsi", did: 3 }, { time: us(epoch + 345678) }),
+    inv(2, 65, { kind: "pc", gran: "pasid", did: 3, pasid: 9 }, { time: us(epoch + 345679) }),
+    inv(3, 22, { kind: "pc", gran: "global" }, { time: us(epoch + 1000000) }),
+  ]);
+});
+
+test("ignored: other vtd/smmu events, error_report lines that name a vtd_ function, other text", () => {
+  const r = qemu(
+    "vtd_reg_write addr 0x88 size 0x8 value 0x100\n" +
+      "qemu-system-x86_64: vtd_iommu_translate: detected translation failure (dev=00:02:00, iova=0x1000)\n" +
+      "smmuv3_cmdq_opcode <--- CMD_CFGI_STE\n" +
+      "smmu_iotlb_inv_all IOTLB invalidate all\n" +
+      "amdvi_iotlb_hit hit iotlb devid 00:02.0 gpa 0x1000 hpa 0x2000\n" +
+      "vtd_inv_desc_cc_device context invalidate device 00:02.00\n" +
+      "vtd_inv_desc invalidate desc type iotlb high 0x0 low 0x10012\n",
+  );
+  assert.equal(r, { events: [], skipped: [] });
+});
+
+function fails(line: string, column: number, message: string): void {
+  throwsInput(() => qemu(line), `q.log:1:${column}: ${message}`);
+}
+
+test("errors: a used event whose message does not parse, values out of range, unwritable events", () => {
+  fails("vtd_iotlb_page_hit IOTLB page hit sid 0x10 iova 0x1000", 20, 'vtd_iotlb_page_hit: unrecognised message "IOTLB page hit sid 0x10 iova 0x1000"; expected the format of hw/i386 or hw/arm trace-events');
+  fails("smmuv3_translate_success mr sid=0x10 iova=0x1000 translated=0x1000", 26, 'smmuv3_translate_success: unrecognised message "mr sid=0x10 iova=0x1000 translated=0x1000"; expected the format of hw/i386 or hw/arm trace-events');
+  fails("vtd_dmar_fault sid 0x10000 fault 6 addr 0x1000 write 0", 16, "vtd_dmar_fault: sid 0x10000 is out of range (max 0xffff)");
+  fails("vtd_inv_desc_cc_devices context invalidate devices sid 0x10 fmask 0x4", 25, "vtd_inv_desc_cc_devices: fmask 0x4 is out of range (max 0x3)");
+  // addr 0x1000 is not aligned to 2^1 pages: no descriptor can say this.
+  fails("vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x1", 26, "vtd_inv_desc_iotlb_pages: addr 0x1000 is not aligned to 2^1 pages (0x2000 bytes)");
+  fails("vtd_inv_desc_iotlb_pasid_pages iotlb invalidate domain 0x1 addr 0x3000 mask 0x2 pasid 0x1", 32, "vtd_inv_desc_iotlb_pasid_pages: addr 0x3000 is not aligned to 2^2 pages (0x4000 bytes)");
+});
+
+test("errors: simpletrace records without an argument; times going back", () => {
+  throwsInput(() => qemu("vtd_dmar_fault 1.000 pid=7 sid=0x10 fault=0x6 addr=0x1000\n"), "q.log:1:28: vtd_dmar_fault: no is_write= in the simpletrace record");
+  throwsInput(
+    () => qemu("1@1690000000.000200:vtd_translate_pt source id 0x18, iova 0x7000\n1@1690000000.000100:vtd_translate_pt source id 0x18, iova 0x8000\n"),
+    "q.log:2:3: timestamp @1690000000000100us is earlier than @1690000000000200us on line 1; trace times must not decrease",
+  );
+});
+
+test("skipBad: bad lines counted with their reasons", () => {
+  const r = qemu(
+    "vtd_translate_pt source id 0x18, iova 0x7000\n" +
+      "vtd_translate_pt source id 0x18 iova 0x7000\n" +
+      "vtd_inv_desc_iotlb_domain iotlb invalidate whole domain 0x10000\n" +
+      "vtd_inv_desc_iotlb_domain iotlb invalidate whole domain 0x2\n",
+    { skipBad: true },
+  );
+  assert.equal(r.events, [tlp(1, { op: "MRd", sid: 0x18, addr: 0x7000n }), inv(4, 1, { kind: "iotlb", reg: false, gran: "dsi", did: 2 })]);
+  assert.equal(r.skipped, [
+    { line: 2, reason: 'vtd_translate_pt: unrecognised message "source id 0x18 iova 0x7000"; expected the format of hw/i386 or hw/arm trace-events' },
+    { line: 3, reason: "vtd_inv_desc_iotlb_domain: domain 0x10000 is out of range (max 0xffff)" },
+  ]);
+});
+
+test("--map op must be MRd or MWr; qemu takes no other keys", () => {
+  throwsInput(() => qemu("", { map: { op: "read" } }), "--map op=read for the qemu importer: expected op=MRd or op=MWr");
+  throwsInput(() => qemu("", { map: { domain: "1" } }), 'unknown --map key "domain" for the qemu importer; it takes op=');
+});
+
+test.run();

@@ -1,0 +1,68 @@
+/**
+ * Helpers for the importer suites (not a suite itself: uvu's "importers" pattern imports it and
+ * finds no tests).
+ */
+import * as assert from "uvu/assert";
+import { InputError } from "../../../src/errors.ts";
+import { importers, type ImportResult } from "../../../src/trace/importers/index.ts";
+import type { Invalidation, InvEvent, MapEvent, TimeStamp, TraceTlp, UnmapEvent } from "../../../src/trace/text.ts";
+
+/** A TLP with every optional field at its default; `over` sets the rest. */
+export function tlp(line: number, over: Pick<TraceTlp, "op" | "sid" | "addr"> & Partial<TraceTlp>): TraceTlp {
+  return { line, priv: false, exe: false, len: 4, ns: false, ro: false, ido: false, translated: false, nw: false, ...over };
+}
+
+export function us(value: number): TimeStamp {
+  return { value, unit: "us" };
+}
+
+export function ns(value: number): TimeStamp {
+  return { value, unit: "ns" };
+}
+
+export function map(
+  line: number,
+  column: number,
+  domain: number,
+  iova: bigint,
+  pa: bigint,
+  size: bigint,
+  over: Partial<MapEvent> = {},
+): MapEvent {
+  return { line, column, op: "map", domain, iova, pa, size, perm: "rw", page: "4K", snp: false, user: true, global: false, ...over };
+}
+
+export function unmap(line: number, column: number, domain: number, iova: bigint, size: bigint, over: Partial<UnmapEvent> = {}): UnmapEvent {
+  return { line, column, op: "unmap", domain, iova, size, ...over };
+}
+
+export function inv(line: number, column: number, i: Invalidation, over: Partial<InvEvent> = {}): InvEvent {
+  return { line, column, op: "inv", inv: i, ...over };
+}
+
+/** 1-based column of `token` in line `lineNo` (1-based) of `text`. */
+export function col(text: string, lineNo: number, token: string): number {
+  const line = text.split("\n")[lineNo - 1];
+  if (line === undefined) throw new Error(`no line ${lineNo}`);
+  const at = line.indexOf(token);
+  if (at < 0) throw new Error(`no "${token}" in line ${lineNo}: ${line}`);
+  return at + 1;
+}
+
+export function run(name: string, text: string, file: string, opts: { map?: Record<string, string>; skipBad?: boolean } = {}): ImportResult {
+  const importer = importers[name];
+  if (importer === undefined) throw new Error(`no importer ${name}`);
+  return importer.import(text, file, { skipBad: opts.skipBad ?? false, ...(opts.map ? { map: opts.map } : {}) });
+}
+
+/** Asserts that `fn` throws an InputError whose message is exactly `message`. */
+export function throwsInput(fn: () => unknown, message: string): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    assert.is(e.message, message);
+    return;
+  }
+  assert.unreachable(`expected InputError: ${message}`);
+}
