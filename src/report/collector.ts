@@ -1,0 +1,369 @@
+/**
+ * What the HTML report needs beyond the run summary, gathered from the per-TLP results while the
+ * trace replays (`run --html`): translations and faults per device (BDF) and per PASID, and the
+ * No-Snoop audit, one row per leaf entry that No-Snoop TLPs went through.
+ *
+ * `add()` is called once per TLP and does only a few map lookups and integer additions; the
+ * No-Snoop audit is touched only for successful No-Snoop DMA (not ATS translation requests, the
+ * same TLPs the summary's `snoop.noSnoopTlps` counts).
+ *
+ * Memory is bounded: at most `maxGroups` devices and `maxGroups` PASIDs are kept apart (later ones
+ * are summed into one "other" row, so totals stay exact), and the audit keeps at most
+ * `2 x maxAuditEntries` leaf entries while running. When that fills up, the half with the fewest
+ * No-Snoop TLPs is dropped (their TLPs are counted in `dropped`); an entry first seen after such a
+ * drop may have been dropped before, so its counts are lower bounds (`exact: false`). The report
+ * shows the `maxAuditEntries` entries with the most No-Snoop TLPs. Until the cap is reached (10 000
+ * entries by default, 20 000 while running) every count is exact.
+ */
+import type { Result } from "../core/core.ts";
+import { vtdFaultByCode } from "../core/abi.ts";
+import { formatBdf, type TraceTlp } from "../trace/text.ts";
+
+/** Outcomes of a group of TLPs (one device, or one PASID). */
+export interface GroupCounts {
+  tlps: number;
+  /** status ok (ATS translation requests included, as the summary's `translated`). */
+  translated: number;
+  faulted: number;
+  interrupts: number;
+  blocked: number;
+  /** No-Snoop TLPs translated (status ok, not ATS). */
+  noSnoop: number;
+  /** ... of which a PGSNP or SS-leaf SNP forced to snoop. */
+  noSnoopForced: number;
+  /** Faults by reason, by code. */
+  faults: { code: number; name: string; count: number }[];
+  /** Timed runs: summed and largest latency in cycles (0 in a functional run). */
+  latencySum: number;
+  latencyMax: number;
+}
+
+export interface DeviceCounts extends GroupCounts {
+  /** "BB:DD.F" (or "SSSS:BB:DD.F"); "other" sums the devices beyond the cap. */
+  bdf: string;
+  sid: number | null;
+}
+
+export interface PasidCounts extends GroupCounts {
+  /** The TLP's PASID; null: requests without PASID (and "other" beyond the cap: see `other`). */
+  pasid: number | null;
+  other?: true;
+}
+
+/** How a leaf entry's translation was set up, from the result's PGTT. */
+export type LeafStage = "second-stage" | "first-stage" | "nested" | "legacy";
+
+/** One row of the No-Snoop audit: a leaf entry and the No-Snoop TLPs it translated. */
+export interface AuditEntry {
+  /** Physical address of the leaf entry (the first-stage leaf under nesting). */
+  leafPa: bigint;
+  stage: LeafStage;
+  /** Nested: the second-stage leaf that mapped the final address (the last one seen). */
+  s2LeafPa?: bigint;
+  /** The IOVA pages the TLPs went through: [iovaLo, iovaHi) = page base .. page base + page size. */
+  iovaLo: bigint;
+  iovaHi: bigint;
+  pageSize: number;
+  /** More than one page base was seen through this entry (the table page was reused). */
+  movedPages: boolean;
+  /** SS SNP (bit 11) of the leaf as read: "0", "1", "0/1" (changed during the run), or "n/a" (not a second-stage leaf). */
+  snp: "0" | "1" | "0/1" | "n/a";
+  /** PGSNP in effect (scalable mode; "n/a" in legacy mode): 1 when it forced snooping. */
+  pgsnp: "0" | "1" | "0/1" | "n/a";
+  /** No-Snoop TLPs translated through this entry. */
+  nsTlps: number;
+  /** ... forced to snoop, by PGSNP and by the SS leaf's SNP. */
+  forced: number;
+  forcedByPgsnp: number;
+  forcedBySnp: number;
+  /** ... let through non-snooped (snoop false). */
+  through: number;
+  /** Devices seen (up to 4) and whether there were more. */
+  devices: string[];
+  moreDevices: boolean;
+  /** False: the entry was first seen after the table had to drop entries; counts may be lower bounds. */
+  exact: boolean;
+}
+
+export interface NoSnoopAudit {
+  /** Every No-Snoop TLP translated, forced to snoop, let through (exact, whatever the cap). */
+  tlps: number;
+  forced: number;
+  through: number;
+  /** No-Snoop TLPs translated without a leaf entry (pass-through, translated requests). */
+  noLeaf: { tlps: number; forced: number; through: number };
+  /** The kept entries, most No-Snoop TLPs first (then by leaf address). */
+  entries: AuditEntry[];
+  maxEntries: number;
+  /** Entries left out (dropped while running, or beyond maxEntries at the end) and their TLPs. */
+  dropped: { entries: number; tlps: number };
+  /** The table was capped: some counts of kept entries may be lower bounds (those with exact false). */
+  capped: boolean;
+}
+
+export interface CollectedReport {
+  devices: DeviceCounts[];
+  pasids: PasidCounts[];
+  maxGroups: number;
+  noSnoop: NoSnoopAudit;
+}
+
+export interface CollectorOptions {
+  /** Audit rows in the report (default 10 000); the table holds twice as many while running. */
+  maxAuditEntries?: number;
+  /** Devices and PASIDs kept apart (default 10 000 each). */
+  maxGroups?: number;
+}
+
+interface Group {
+  tlps: number;
+  translated: number;
+  faulted: number;
+  interrupts: number;
+  blocked: number;
+  noSnoop: number;
+  noSnoopForced: number;
+  faults: Map<number, number> | null;
+  latencySum: number;
+  latencyMax: number;
+}
+
+interface Entry {
+  leafPa: bigint;
+  pgtt: number;
+  s2LeafPa: bigint;
+  iovaLo: bigint;
+  iovaHi: bigint;
+  pageLg2: number;
+  moved: boolean;
+  /** bit 0: seen 0, bit 1: seen 1. */
+  snp: number;
+  pgsnp: number;
+  nsTlps: number;
+  forcedByPgsnp: number;
+  forcedBySnp: number;
+  through: number;
+  sids: number[];
+  moreSids: boolean;
+  exact: boolean;
+}
+
+const newGroup = (): Group => ({ tlps: 0, translated: 0, faulted: 0, interrupts: 0, blocked: 0, noSnoop: 0, noSnoopForced: 0, faults: null, latencySum: 0, latencyMax: 0 });
+
+/** Scalable-mode PGTT values (core Result.pgtt); legacy mode is 0x10 | TT. */
+const PGTT_FS = 1, PGTT_NESTED = 3;
+const SNP_BIT = 1n << 11n;
+const OTHER = -1;
+
+export class ReportCollector {
+  readonly maxAuditEntries: number;
+  readonly maxGroups: number;
+  private readonly devices = new Map<number, Group>();
+  private readonly pasids = new Map<number, Group>();
+  private readonly entries = new Map<bigint, Entry>();
+  private ns = { tlps: 0, forced: 0, through: 0 };
+  private noLeaf = { tlps: 0, forced: 0, through: 0 };
+  private dropped = { entries: 0, tlps: 0 };
+  private pruned = false;
+
+  constructor(o: CollectorOptions = {}) {
+    this.maxAuditEntries = Math.max(1, Math.floor(o.maxAuditEntries ?? 10_000));
+    this.maxGroups = Math.max(1, Math.floor(o.maxGroups ?? 10_000));
+  }
+
+  private group(map: Map<number, Group>, key: number): Group {
+    let g = map.get(key);
+    if (g) return g;
+    if (map.size >= this.maxGroups) key = OTHER;
+    g = map.get(key);
+    if (!g) map.set(key, (g = newGroup()));
+    return g;
+  }
+
+  /** One TLP and its result (a ResultSink's arguments without seq). */
+  add(tlp: TraceTlp, r: Result): void {
+    const nsTranslated = tlp.ns && r.status === "ok" && tlp.op !== "ATS";
+    const forced = nsTranslated && r.snoop;
+    this.count(this.group(this.devices, tlp.sid), r, nsTranslated, forced);
+    // requests without PASID: key -2 (sorts first, never meets OTHER)
+    this.count(this.group(this.pasids, tlp.pasid ?? -2), r, nsTranslated, forced);
+    if (!nsTranslated) return;
+    this.ns.tlps++;
+    if (forced) this.ns.forced++;
+    else this.ns.through++;
+    if (!r.leafPa) {
+      this.noLeaf.tlps++;
+      if (forced) this.noLeaf.forced++;
+      else this.noLeaf.through++;
+      return;
+    }
+    this.audit(tlp, r, forced);
+  }
+
+  private count(g: Group, r: Result, ns: boolean, forced: boolean): void {
+    g.tlps++;
+    switch (r.status) {
+      case "ok":
+        g.translated++;
+        break;
+      case "fault": {
+        g.faulted++;
+        const code = r.fault!.code;
+        const f = (g.faults ??= new Map());
+        f.set(code, (f.get(code) ?? 0) + 1);
+        break;
+      }
+      case "interrupt":
+        g.interrupts++;
+        break;
+      case "blocked":
+        g.blocked++;
+        break;
+    }
+    if (ns) {
+      g.noSnoop++;
+      if (forced) g.noSnoopForced++;
+    }
+    g.latencySum += r.latency;
+    if (r.latency > g.latencyMax) g.latencyMax = r.latency;
+  }
+
+  private audit(tlp: TraceTlp, r: Result, forced: boolean): void {
+    const lg2 = r.pageLg2;
+    const base = lg2 > 0 ? (tlp.addr >> BigInt(lg2)) << BigInt(lg2) : tlp.addr;
+    let e = this.entries.get(r.leafPa);
+    if (!e) {
+      if (this.entries.size >= 2 * this.maxAuditEntries) this.prune();
+      e = {
+        leafPa: r.leafPa,
+        pgtt: r.pgtt,
+        s2LeafPa: 0n,
+        iovaLo: base,
+        iovaHi: base + (1n << BigInt(lg2)),
+        pageLg2: lg2,
+        moved: false,
+        snp: 0,
+        pgsnp: 0,
+        nsTlps: 0,
+        forcedByPgsnp: 0,
+        forcedBySnp: 0,
+        through: 0,
+        sids: [tlp.sid],
+        moreSids: false,
+        exact: !this.pruned,
+      };
+      this.entries.set(r.leafPa, e);
+    } else {
+      if (base !== e.iovaLo || lg2 !== e.pageLg2) {
+        const hi = base + (1n << BigInt(lg2));
+        if (base < e.iovaLo) e.iovaLo = base;
+        if (hi > e.iovaHi) e.iovaHi = hi;
+        if (lg2 > e.pageLg2) e.pageLg2 = lg2;
+        e.moved = true;
+      }
+      if (e.sids[0] !== tlp.sid && !e.sids.includes(tlp.sid)) {
+        if (e.sids.length < 4) e.sids.push(tlp.sid);
+        else e.moreSids = true;
+      }
+    }
+    e.pgtt = r.pgtt;
+    if (r.s2LeafPa && r.s2LeafPa !== r.leafPa) e.s2LeafPa = r.s2LeafPa;
+    e.nsTlps++;
+    e.snp |= (r.leafPte & SNP_BIT) !== 0n ? 2 : 1;
+    e.pgsnp |= r.snoopBy === "pgsnp" ? 2 : 1;
+    if (!forced) e.through++;
+    else if (r.snoopBy === "pgsnp") e.forcedByPgsnp++;
+    else e.forcedBySnp++;
+  }
+
+  /** Keeps the maxAuditEntries entries with the most No-Snoop TLPs. */
+  private prune(): void {
+    const all = [...this.entries.values()].sort(byCount);
+    for (let i = this.maxAuditEntries; i < all.length; i++) {
+      const e = all[i]!;
+      this.dropped.entries++;
+      this.dropped.tlps += e.nsTlps;
+      this.entries.delete(e.leafPa);
+    }
+    this.pruned = true;
+  }
+
+  /** The collected data, for renderHtmlReport. */
+  result(): CollectedReport {
+    const faults = (g: Group) =>
+      [...(g.faults ?? [])].sort((a, b) => a[0] - b[0]).map(([code, count]) => ({ code, name: vtdFaultByCode.get(code)?.id ?? `0x${code.toString(16)}`, count }));
+    const counts = (g: Group): GroupCounts => ({
+      tlps: g.tlps,
+      translated: g.translated,
+      faulted: g.faulted,
+      interrupts: g.interrupts,
+      blocked: g.blocked,
+      noSnoop: g.noSnoop,
+      noSnoopForced: g.noSnoopForced,
+      faults: faults(g),
+      latencySum: g.latencySum,
+      latencyMax: g.latencyMax,
+    });
+    // by key, the "other" row last
+    const ordered = (m: Map<number, Group>) => [...m].sort((a, b) => (a[0] === OTHER ? 1 : b[0] === OTHER ? -1 : a[0] - b[0]));
+    const devices: DeviceCounts[] = ordered(this.devices).map(([sid, g]) => ({ bdf: sid === OTHER ? "other" : formatBdf(sid), sid: sid === OTHER ? null : sid, ...counts(g) }));
+    const pasids: PasidCounts[] = ordered(this.pasids).map(([p, g]) => (p === OTHER ? { pasid: null, other: true as const, ...counts(g) } : { pasid: p < 0 ? null : p, ...counts(g) }));
+    const all = [...this.entries.values()].sort(byCount);
+    const kept = all.slice(0, this.maxAuditEntries);
+    const dropped = { ...this.dropped };
+    for (let i = this.maxAuditEntries; i < all.length; i++) {
+      dropped.entries++;
+      dropped.tlps += all[i]!.nsTlps;
+    }
+    return {
+      devices,
+      pasids,
+      maxGroups: this.maxGroups,
+      noSnoop: {
+        ...this.ns,
+        noLeaf: { ...this.noLeaf },
+        entries: kept.map(auditEntry),
+        maxEntries: this.maxAuditEntries,
+        dropped,
+        capped: dropped.entries > 0,
+      },
+    };
+  }
+}
+
+function byCount(a: Entry, b: Entry): number {
+  return b.nsTlps - a.nsTlps || (a.leafPa < b.leafPa ? -1 : a.leafPa > b.leafPa ? 1 : 0);
+}
+
+const seen = (mask: number): "0" | "1" | "0/1" => (mask === 3 ? "0/1" : mask === 2 ? "1" : "0");
+
+function stageOf(pgtt: number): LeafStage {
+  if (pgtt & 0x10) return "legacy";
+  return pgtt === PGTT_FS ? "first-stage" : pgtt === PGTT_NESTED ? "nested" : "second-stage";
+}
+
+function auditEntry(e: Entry): AuditEntry {
+  const stage = stageOf(e.pgtt);
+  // SNP (bit 11) means something only in a second-stage leaf (SS-only and legacy translation).
+  const ssLeaf = stage === "second-stage" || stage === "legacy";
+  const a: AuditEntry = {
+    leafPa: e.leafPa,
+    stage,
+    iovaLo: e.iovaLo,
+    iovaHi: e.iovaHi,
+    pageSize: 2 ** e.pageLg2,
+    movedPages: e.moved,
+    snp: ssLeaf ? seen(e.snp) : "n/a",
+    pgsnp: stage === "legacy" ? "n/a" : seen(e.pgsnp),
+    nsTlps: e.nsTlps,
+    forced: e.forcedByPgsnp + e.forcedBySnp,
+    forcedByPgsnp: e.forcedByPgsnp,
+    forcedBySnp: e.forcedBySnp,
+    through: e.through,
+    devices: e.sids.map(formatBdf),
+    moreDevices: e.moreSids,
+    exact: e.exact,
+  };
+  if (e.s2LeafPa) a.s2LeafPa = e.s2LeafPa;
+  return a;
+}

@@ -1,0 +1,745 @@
+/**
+ * `run --html`: one self-contained HTML file that works offline. uPlot's JS and CSS are inlined,
+ * the data the charts draw is inlined as JSON, and a Content-Security-Policy forbids every fetch,
+ * so the file shows the same thing anywhere, with no network.
+ *
+ * Sections: the summary figures; the latency histogram per latency class (timed runs); hit rates
+ * per cache and per paging-structure level; translations and faults per device and per PASID; the
+ * No-Snoop audit (one row per leaf entry No-Snoop TLPs went through); faults by reason, PMU events,
+ * table reads, invalidation and stale translations. Tables are plain HTML (readable without script)
+ * and sortable by clicking a column header. Every text that comes from the run is HTML-escaped;
+ * the JSON is escaped so that it cannot end its script element.
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { RunSummary, CacheSummary } from "./summary.ts";
+import { pcmIioEvents } from "./summary.ts";
+import { latencyClassLabels, type LatencyStats, type TimingSummary } from "./timing.ts";
+import { latencyClassNames, type CacheName } from "../core/abi.ts";
+import type { AuditEntry, CollectedReport, GroupCounts } from "./collector.ts";
+
+// ---- escaping -------------------------------------------------------------------------------------
+
+const htmlEscapes: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** Text for HTML element content or a quoted attribute value. */
+export function escapeHtml(s: unknown): string {
+  return String(s).replace(/[&<>"']/g, (c) => htmlEscapes[c]!);
+}
+
+/**
+ * JSON for a `<script type="application/json">` element: `<`, `>` and `&` become \u escapes (so
+ * `</script>` and `<!--` cannot appear), as do U+2028/U+2029.
+ */
+export function jsonForScript(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
+/** Inlined code must not close its element early. */
+function inlineScript(code: string): string {
+  return code.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
+}
+function inlineStyle(css: string): string {
+  return css.replace(/<\/(style)/gi, "<\\/$1");
+}
+
+// ---- uPlot, from node_modules ----------------------------------------------------------------------
+
+let uplotAssets: { js: string; css: string; license: string } | undefined;
+
+function uplot(): { js: string; css: string; license: string } {
+  if (!uplotAssets) {
+    const require = createRequire(import.meta.url);
+    const js = readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"), "utf8");
+    const css = readFileSync(require.resolve("uplot/dist/uPlot.min.css"), "utf8");
+    let license = "uPlot, MIT License, Copyright (c) Leon Sorokin";
+    try {
+      license = readFileSync(require.resolve("uplot/LICENSE"), "utf8").trim();
+    } catch {
+      /* the banner in the file still names it */
+    }
+    uplotAssets = { js, css, license: license.replace(/\*\//g, "* /") };
+  }
+  return uplotAssets;
+}
+
+// ---- formatting -------------------------------------------------------------------------------------
+
+/** 1234567 -> "1,234,567"; non-integers with `digits` decimals. */
+function fmt(v: number, digits = 0): string {
+  if (!Number.isFinite(v)) return String(v);
+  const [int, frac] = Math.abs(v).toFixed(digits).split(".");
+  const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return (v < 0 ? "-" : "") + grouped + (frac ? "." + frac : "");
+}
+const pct = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : "-");
+const hex = (v: bigint) => "0x" + v.toString(16);
+/** A sort key for addresses: fixed-width hex. */
+const hexKey = (v: bigint) => v.toString(16).padStart(16, "0");
+
+function bytes(n: number): string {
+  if (n >= 2 ** 30 && n % 2 ** 30 === 0) return `${n / 2 ** 30}G`;
+  if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20}M`;
+  if (n >= 2 ** 10 && n % 2 ** 10 === 0) return `${n / 2 ** 10}K`;
+  return String(n);
+}
+
+function fmtNs(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toPrecision(4)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toPrecision(4)} us`;
+  return `${ns.toPrecision(4)} ns`;
+}
+
+/** A table cell; `sort` is the value the column sorts by (numbers sort as numbers). */
+interface Cell {
+  text: string;
+  sort?: string | number;
+  cls?: string;
+  title?: string;
+}
+type CellLike = Cell | string | number;
+
+function cell(c: CellLike): string {
+  const x: Cell = typeof c === "object" ? c : typeof c === "number" ? { text: fmt(c), sort: c } : { text: c };
+  const attrs = [
+    x.cls ? ` class="${escapeHtml(x.cls)}"` : "",
+    x.sort !== undefined ? ` data-v="${escapeHtml(x.sort)}"` : "",
+    x.title ? ` title="${escapeHtml(x.title)}"` : "",
+  ].join("");
+  return `<td${attrs}>${escapeHtml(x.text)}</td>`;
+}
+
+interface Column {
+  label: string;
+  num?: boolean;
+  title?: string;
+}
+
+function table(id: string, columns: Column[], rows: { cells: CellLike[]; attrs?: Record<string, string> }[], opts: { sortable?: boolean; cls?: string } = {}): string {
+  const head = columns
+    .map((c) => `<th${c.num ? ' data-type="num"' : ""}${c.title ? ` title="${escapeHtml(c.title)}"` : ""}>${escapeHtml(c.label)}</th>`)
+    .join("");
+  const body = rows
+    .map((r) => {
+      const attrs = Object.entries(r.attrs ?? {}).map(([k, v]) => ` ${k}="${escapeHtml(v)}"`).join("");
+      return `<tr${attrs}>${r.cells.map(cell).join("")}</tr>`;
+    })
+    .join("\n");
+  const cls = ["data", opts.sortable !== false ? "sortable" : "", opts.cls ?? ""].filter(Boolean).join(" ");
+  return `<table id="${escapeHtml(id)}" class="${cls}"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+/** A key-value list of figures. */
+function figures(items: [string, string, string?][]): string {
+  return `<dl class="figures">${items
+    .map(([k, v, note]) => `<div><dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}${note ? ` <small>${escapeHtml(note)}</small>` : ""}</dd></div>`)
+    .join("")}</dl>`;
+}
+
+// ---- chart data -------------------------------------------------------------------------------------
+
+/** What the page's script draws with uPlot (embedded as JSON). */
+export interface ChartData {
+  /** Timed runs: latency histogram, bins of `binCycles` cycles starting at x[i], per latency class. */
+  latency?: { binCycles: number; x: number[]; series: { name: string; label: string; counts: number[] }[]; overflow: number };
+  /** Hit rate (%) per enabled cache, with its lookups. */
+  caches: { name: string; label: string; hitRate: number | null; lookups: number; hits: number }[];
+  /** Paging-structure caches by level: hit rate (%) of the first- and second-stage cache, null when disabled or unused. */
+  pwc?: { levels: string[]; fs: (number | null)[]; ss: (number | null)[]; fsLookups: number[]; ssLookups: number[] };
+  /** Translations and faults per device and per PASID (the first CHART_GROUPS by TLPs). */
+  devices: GroupBars;
+  pasids: GroupBars;
+}
+
+export interface GroupBars {
+  labels: string[];
+  translated: number[];
+  faulted: number[];
+  /** Groups left out of the chart (all are in the table). */
+  omitted: number;
+}
+
+/** Audit rows displayed before "show all" (all are in the file and sorted together). */
+export const AUDIT_ROWS_SHOWN = 500;
+/** Groups shown in a chart (the tables show all). */
+export const CHART_GROUPS = 40;
+/** Latency histogram bins at most; wider bins (a power of two cycles) when the latencies spread further. */
+const MAX_LATENCY_BINS = 512;
+
+export const cacheLabels: Record<CacheName, string> = {
+  iotlb: "IOTLB",
+  contextCache: "context cache",
+  pasidCache: "PASID cache",
+  pwcFsPde: "FS PDE cache",
+  pwcFsPdpe: "FS PDPE cache",
+  pwcFsPml4e: "FS PML4E cache",
+  pwcFsPml5e: "FS PML5E cache",
+  pwcSsPde: "SS PDE cache",
+  pwcSsPdpe: "SS PDPE cache",
+  pwcSsPml4e: "SS PML4E cache",
+  pwcSsPml5e: "SS PML5E cache",
+  deviceTlb: "device-TLBs",
+};
+
+const pwcLevels: { label: string; fs: CacheName; ss: CacheName }[] = [
+  { label: "PDE (2M)", fs: "pwcFsPde", ss: "pwcSsPde" },
+  { label: "PDPE (1G)", fs: "pwcFsPdpe", ss: "pwcSsPdpe" },
+  { label: "PML4E (512G)", fs: "pwcFsPml4e", ss: "pwcSsPml4e" },
+  { label: "PML5E (256T)", fs: "pwcFsPml5e", ss: "pwcSsPml5e" },
+];
+
+function latencyChart(t: TimingSummary): ChartData["latency"] {
+  let lo = Infinity, hi = -Infinity;
+  for (const name of latencyClassNames)
+    for (const [lat] of t.histograms[name]) {
+      if (lat < lo) lo = lat;
+      if (lat > hi) hi = lat;
+    }
+  if (lo > hi) return undefined;
+  let bin = 1;
+  while ((hi - lo + 1) / bin > MAX_LATENCY_BINS) bin *= 2;
+  const start = Math.floor(lo / bin) * bin;
+  const n = Math.floor(hi / bin) - start / bin + 1;
+  const x = Array.from({ length: n }, (_, i) => start + i * bin);
+  const series: NonNullable<ChartData["latency"]>["series"] = [];
+  for (const name of latencyClassNames) {
+    const pairs = t.histograms[name];
+    if (!pairs.length) continue;
+    const counts = new Array<number>(n).fill(0);
+    for (const [lat, c] of pairs) counts[Math.floor(lat / bin) - start / bin]! += c;
+    series.push({ name, label: latencyClassLabels[name], counts });
+  }
+  return { binCycles: bin, x, series, overflow: t.latency.overflow };
+}
+
+function groupBars(groups: (GroupCounts & { label: string })[]): GroupBars {
+  const top = [...groups].sort((a, b) => b.tlps - a.tlps).slice(0, CHART_GROUPS);
+  // keep the table's order (by BDF / PASID) among the shown groups
+  const shown = groups.filter((g) => top.includes(g));
+  return { labels: shown.map((g) => g.label), translated: shown.map((g) => g.translated), faulted: shown.map((g) => g.faulted), omitted: groups.length - shown.length };
+}
+
+const pasidLabel = (p: { pasid: number | null; other?: true }) => (p.other ? "other" : p.pasid === null ? "no PASID" : `PASID ${p.pasid}`);
+
+/** The chart data of a report (exported for tests). */
+export function chartData(summary: RunSummary, collected: CollectedReport): ChartData {
+  const byName = new Map(summary.caches.map((c) => [c.name, c] as const));
+  const rate = (c: CacheSummary | undefined) => (c && c.lookups ? 100 * c.hitRate : null);
+  const data: ChartData = {
+    caches: summary.caches.map((c) => ({ name: c.name, label: cacheLabels[c.name], hitRate: rate(c), lookups: c.lookups, hits: c.hits })),
+    devices: groupBars(collected.devices.map((d) => ({ ...d, label: d.bdf }))),
+    pasids: groupBars(collected.pasids.map((p) => ({ ...p, label: pasidLabel(p) }))),
+  };
+  if (pwcLevels.some((l) => byName.has(l.fs) || byName.has(l.ss)))
+    data.pwc = {
+      levels: pwcLevels.map((l) => l.label),
+      fs: pwcLevels.map((l) => rate(byName.get(l.fs))),
+      ss: pwcLevels.map((l) => rate(byName.get(l.ss))),
+      fsLookups: pwcLevels.map((l) => byName.get(l.fs)?.lookups ?? 0),
+      ssLookups: pwcLevels.map((l) => byName.get(l.ss)?.lookups ?? 0),
+    };
+  if (summary.timing) {
+    const l = latencyChart(summary.timing);
+    if (l) data.latency = l;
+  }
+  return data;
+}
+
+// ---- sections -------------------------------------------------------------------------------------
+
+function summarySection(s: RunSummary, c: CollectedReport): string {
+  const sn = s.snoop;
+  const items: [string, string, string?][] = [
+    ["TLPs", fmt(s.tlps)],
+    ["translated", fmt(s.translated), pct(s.translated, s.tlps)],
+    ["faulted", fmt(s.faulted), s.faulted ? `${pct(s.faulted, s.tlps)}, ${fmt(s.faultsRecorded)} recorded` : undefined],
+  ];
+  if (s.interrupts) items.push(["interrupt requests", fmt(s.interrupts)]);
+  if (s.blocked) items.push(["blocked", fmt(s.blocked)]);
+  if (s.atsRequests) items.push(["ATS translation requests", fmt(s.atsRequests)]);
+  items.push(["devices / PASIDs", `${fmt(c.devices.length)} / ${fmt(c.pasids.length)}`]);
+  items.push(["No-Snoop TLPs translated", fmt(sn.noSnoopTlps), `${fmt(sn.noSnoopForced)} forced to snoop, ${fmt(sn.noSnoopTlps - sn.noSnoopForced)} let through`]);
+  items.push(["table reads", fmt(s.walkReads.total), s.tlps ? `${(s.walkReads.total / s.tlps).toFixed(2)} per TLP` : undefined]);
+  const iotlb = s.caches.find((x) => x.name === "iotlb");
+  if (iotlb) items.push(["IOTLB hit rate", pct(iotlb.hits, iotlb.lookups), `${fmt(iotlb.lookups)} lookups`]);
+  if (s.stale.staleIotlbUses || s.stale.staleAtcUses) items.push(["stale translations used", fmt(s.stale.staleIotlbUses + s.stale.staleAtcUses), `IOTLB ${fmt(s.stale.staleIotlbUses)}, device-TLB ${fmt(s.stale.staleAtcUses)}`]);
+  const t = s.timing;
+  if (t) {
+    items.push(["total cycles", fmt(t.totalCycles), `${fmtNs(t.totalNs)} at ${t.clockMHz} MHz`]);
+    items.push(["translations per cycle", t.translationsPerCycle.toFixed(4), "simulated"]);
+    const p = (name: "p50" | "p90" | "p99") => (t.latency.inOverflow?.includes(name) ? `>=${t.latency[name]}` : String(t.latency[name]));
+    items.push(["latency (cycles)", `mean ${t.latency.mean.toFixed(1)}`, `p50 ${p("p50")}, p90 ${p("p90")}, p99 ${p("p99")}, max ${t.latency.max}`]);
+  }
+  items.push(["host replay", `${s.host.seconds.toFixed(3)} s`, `${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s`]);
+  return `<section id="summary"><h2>Summary</h2>${figures(items)}</section>`;
+}
+
+function latencyRows(t: TimingSummary): { cells: CellLike[] }[] {
+  const p = (s: LatencyStats, name: "p50" | "p90" | "p99"): Cell => ({ text: (s.inOverflow?.includes(name) ? ">=" : "") + fmt(s[name]), sort: s[name] });
+  const row = (label: string, s: LatencyStats) => ({ cells: [label, s.count, { text: s.mean.toFixed(1), sort: s.mean }, p(s, "p50"), p(s, "p90"), p(s, "p99"), s.max, s.overflow] });
+  return [row("all", t.latency), ...latencyClassNames.filter((n) => t.classes[n].count).map((n) => row(latencyClassLabels[n], t.classes[n]))];
+}
+
+function timingSection(s: RunSummary, charts: ChartData): string {
+  const t = s.timing;
+  if (!t) return `<section id="latency"><h2>Latency</h2><p class="note">Functional run (no timing model): no latencies.</p></section>`;
+  const arrival = t.arrival === "injection-rate" ? `${t.injectionRate} TLPs/cycle` : t.arrival === "trace" ? "trace times" : "back-to-back";
+  const l = charts.latency;
+  const chart = l
+    ? `<div class="chart" id="chart-latency" data-chart="latency"></div><p class="note">Translations per latency, stacked by latency class, in bins of ${l.binCycles} cycle${l.binCycles > 1 ? "s" : ""}${l.overflow ? `; ${fmt(l.overflow)} latencies of ${t.histogramBins} cycles or more are not binned` : ""}.</p>`
+    : `<p class="note">No translations were timed.</p>`;
+  const cols: Column[] = ["class", "count", "mean", "p50", "p90", "p99", "max", "overflow"].map((label, i) => ({ label, num: i > 0 }));
+  return `<section id="latency"><h2>Latency</h2>
+<p class="note">Preset ${escapeHtml(t.preset)}, ${escapeHtml(t.clockMHz)} MHz, arrivals: ${escapeHtml(arrival)}. Cycles at the IOMMU clock; percentiles by nearest rank.</p>
+${chart}
+${table("latency-table", cols, latencyRows(t))}
+${figures([
+  ["walker occupancy", pct(t.walkerBusyCycles, t.walkerSlots * t.totalCycles), `${fmt(t.walkerBusyCycles)} busy cycles over ${t.walkerSlots} walkers`],
+  ["stall cycles", fmt(t.stallCycles), `waiting for one of ${t.translationSlots} translation slots`],
+  ["peak outstanding", fmt(t.peakOutstanding)],
+  ["invalidation cycles", fmt(t.invalidationCycles)],
+  ["coalesced / re-walked hits", `${fmt(t.coalescedHits)} / ${fmt(t.rewalks)}`],
+])}
+</section>`;
+}
+
+function cacheSection(s: RunSummary, charts: ChartData): string {
+  if (!s.caches.length) return `<section id="caches"><h2>Caches</h2><p class="note">No cache is enabled.</p></section>`;
+  const cols: Column[] = [{ label: "cache" }, ...["entries", "ways", "lookups", "hits", "misses", "hit rate", "fills", "evictions", "invalidated"].map((label) => ({ label, num: true }))];
+  cols.splice(3, 0, { label: "policy" });
+  const rows = s.caches.map((c) => ({
+    attrs: { "data-cache": c.name },
+    cells: [
+      cacheLabels[c.name],
+      c.entries,
+      { text: c.assoc === 0 ? "full" : String(c.assoc), sort: c.assoc },
+      c.policy,
+      c.lookups,
+      c.hits,
+      c.misses,
+      { text: c.lookups ? pct(c.hits, c.lookups) : "-", sort: c.lookups ? c.hitRate : -1 },
+      c.fills,
+      c.evictions,
+      c.invalidations,
+    ] as CellLike[],
+  }));
+  return `<section id="caches"><h2>Caches</h2>
+<div class="charts"><div class="chart" id="chart-caches" data-chart="caches"></div>${charts.pwc ? `<div class="chart" id="chart-pwc" data-chart="pwc"></div>` : ""}</div>
+<p class="note">Hit rate = hits / lookups; a cache without lookups has no bar. The paging-structure caches are probed from the deepest level a walk could resume from; each probe is a lookup.</p>
+${table("cache-table", cols, rows)}
+</section>`;
+}
+
+function groupCells(g: GroupCounts, timed: boolean): CellLike[] {
+  const faults = g.faults.map((f) => `${f.name} x${f.count}`).join(", ");
+  const cells: CellLike[] = [
+    g.tlps,
+    g.translated,
+    g.faulted,
+    { text: faults || "-", title: g.faults.map((f) => `0x${f.code.toString(16).padStart(2, "0")} ${f.name}: ${f.count}`).join("\n") },
+    g.interrupts,
+    g.blocked,
+    g.noSnoop,
+    g.noSnoopForced,
+  ];
+  if (timed) cells.push({ text: g.tlps ? (g.latencySum / g.tlps).toFixed(1) : "-", sort: g.tlps ? g.latencySum / g.tlps : 0 }, g.latencyMax);
+  return cells;
+}
+
+function groupColumns(first: string, timed: boolean): Column[] {
+  const cols: Column[] = [
+    { label: first },
+    { label: "TLPs", num: true },
+    { label: "translated", num: true },
+    { label: "faulted", num: true },
+    { label: "faults by reason" },
+    { label: "interrupts", num: true },
+    { label: "blocked", num: true },
+    { label: "No-Snoop", num: true, title: "No-Snoop TLPs translated" },
+    { label: "NS forced", num: true, title: "No-Snoop TLPs forced to snoop" },
+  ];
+  if (timed) cols.push({ label: "mean latency", num: true }, { label: "max latency", num: true });
+  return cols;
+}
+
+function groupSection(id: string, title: string, c: CollectedReport, timed: boolean, bars: GroupBars, kind: "devices" | "pasids"): string {
+  const rows =
+    kind === "devices"
+      ? c.devices.map((d) => ({ attrs: { "data-bdf": d.bdf }, cells: [{ text: d.bdf, sort: d.sid ?? Number.MAX_SAFE_INTEGER } as CellLike, ...groupCells(d, timed)] }))
+      : c.pasids.map((p) => ({
+          attrs: { "data-pasid": p.other ? "other" : p.pasid === null ? "none" : String(p.pasid) },
+          cells: [{ text: pasidLabel(p), sort: p.other ? Number.MAX_SAFE_INTEGER : (p.pasid ?? -1) } as CellLike, ...groupCells(p, timed)],
+        }));
+  const capped = kind === "devices" ? c.devices.some((d) => d.sid === null) : c.pasids.some((p) => p.other);
+  const notes = [
+    bars.omitted ? `The chart shows the ${bars.labels.length} with the most TLPs; the table has all ${rows.length}.` : "",
+    capped ? `Beyond ${fmt(c.maxGroups)} ${kind === "devices" ? "devices" : "PASIDs"}, the rest are summed in the row "other".` : "",
+    kind === "pasids" ? "PASID is the TLP's own; requests without one are under \"no PASID\" (the device's RID_PASID translates them)." : "",
+  ].filter(Boolean);
+  return `<section id="${id}"><h2>${escapeHtml(title)}</h2>
+<div class="chart" id="chart-${id}" data-chart="${kind}"></div>
+${notes.length ? `<p class="note">${escapeHtml(notes.join(" "))}</p>` : ""}
+${table(`${id}-table`, groupColumns(kind === "devices" ? "device" : "PASID", timed), rows)}
+</section>`;
+}
+
+function auditSection(c: CollectedReport): string {
+  const a = c.noSnoop;
+  const head = figures([
+    ["No-Snoop TLPs translated", fmt(a.tlps)],
+    ["forced to snoop", fmt(a.forced), pct(a.forced, a.tlps)],
+    ["let through (non-snooped)", fmt(a.through), pct(a.through, a.tlps)],
+    ["leaf entries", fmt(a.entries.length + a.dropped.entries), a.capped ? `${fmt(a.entries.length)} shown` : undefined],
+    ["without a leaf entry", fmt(a.noLeaf.tlps), a.noLeaf.tlps ? `pass-through or translated requests: ${fmt(a.noLeaf.forced)} forced, ${fmt(a.noLeaf.through)} let through` : undefined],
+  ]);
+  const cols: Column[] = [
+    { label: "leaf entry", title: "physical address of the leaf entry (first-stage leaf under nesting)" },
+    { label: "stage" },
+    { label: "IOVA range", title: "page base .. page base + page size, from the TLPs seen" },
+    { label: "page", num: true },
+    { label: "SNP", title: "SS leaf SNP (bit 11) as read; n/a: not a second-stage leaf" },
+    { label: "PGSNP", title: "PGSNP in effect (1: it forced snooping); n/a in legacy mode" },
+    { label: "NS TLPs", num: true },
+    { label: "forced", num: true, title: "No-Snoop TLPs forced to snoop" },
+    { label: "by PGSNP", num: true },
+    { label: "by SNP", num: true },
+    { label: "let through", num: true, title: "No-Snoop TLPs left non-snooped (snoop false)" },
+    { label: "devices" },
+    { label: "SS leaf", title: "nested: the second-stage leaf of the final address" },
+  ];
+  const lb = (e: AuditEntry, n: number): Cell => ({ text: (e.exact ? "" : ">=") + fmt(n), sort: n });
+  const rows = a.entries.map((e) => ({
+    attrs: { "data-leaf": hex(e.leafPa), class: e.through ? "through" : "forced" },
+    cells: [
+      { text: hex(e.leafPa), sort: hexKey(e.leafPa), cls: "mono" },
+      e.stage,
+      { text: `${hex(e.iovaLo)} .. ${hex(e.iovaHi)}${e.movedPages ? " (several pages)" : ""}`, sort: hexKey(e.iovaLo), cls: "mono" },
+      { text: bytes(e.pageSize), sort: e.pageSize },
+      e.snp,
+      e.pgsnp,
+      { ...lb(e, e.nsTlps), cls: "c-ns" },
+      { ...lb(e, e.forced), cls: "c-forced" },
+      { ...lb(e, e.forcedByPgsnp), cls: "c-pgsnp" },
+      { ...lb(e, e.forcedBySnp), cls: "c-snp" },
+      { ...lb(e, e.through), cls: "c-through" },
+      e.devices.join(" ") + (e.moreDevices ? " ..." : ""),
+      { text: e.s2LeafPa ? hex(e.s2LeafPa) : "", sort: e.s2LeafPa ? hexKey(e.s2LeafPa) : "", cls: "mono" },
+    ] as CellLike[],
+  }));
+  const notes = [
+    "One row per leaf entry that No-Snoop DMA went through, most No-Snoop TLPs first; rows that let No-Snoop TLPs through unsnooped are marked.",
+    `The table keeps at most ${fmt(a.maxEntries)} leaf entries (those with the most No-Snoop TLPs).`,
+    a.capped
+      ? `This run had more: ${fmt(a.dropped.entries)} entries with ${fmt(a.dropped.tlps)} No-Snoop TLPs are left out; counts marked >= may miss TLPs of an entry dropped earlier in the run. The totals above are exact.`
+      : "Every leaf entry is shown; the counts are exact.",
+  ];
+  // Long tables show their first AUDIT_ROWS_SHOWN rows (in the current order) until "show all".
+  const limited = a.entries.length > AUDIT_ROWS_SHOWN;
+  const more = limited
+    ? `<p><button type="button" data-show-all="audit-table">Show all ${fmt(a.entries.length)} rows</button> <span class="note">(the first ${fmt(AUDIT_ROWS_SHOWN)} in the current order are shown; sorting applies to all)</span></p>`
+    : "";
+  const body = a.entries.length ? table("audit-table", cols, rows, { cls: limited ? "audit limited" : "audit" }) + more : `<p class="note">No No-Snoop TLP went through a leaf entry.</p>`;
+  return `<section id="nosnoop"><h2>No-Snoop audit</h2>${head}<p class="note">${escapeHtml(notes.join(" "))}</p>${body}</section>`;
+}
+
+function detailSection(s: RunSummary): string {
+  const faults = s.faults.length
+    ? table(
+        "faults-table",
+        [{ label: "code" }, { label: "condition" }, { label: "count", num: true }, { label: "meaning" }],
+        s.faults.map((f) => ({ cells: [{ text: `0x${f.code.toString(16).padStart(2, "0")}`, sort: f.code }, f.name, f.count, f.text] })),
+      )
+    : `<p class="note">No faults.</p>`;
+  const pmu = table("pmu-table", [{ label: "event" }, { label: "count", num: true }], pcmIioEvents.map((e) => ({ cells: [e, s.pcmIio[e]] })), { sortable: false });
+  const r = s.walkReads;
+  const lv = (a: number[]) => a.map((v, i) => (v ? `L${i + 1} ${fmt(v)}` : "")).filter(Boolean).reverse().join(", ");
+  const reads: [string, string, string?][] = [
+    ["root / context", `${fmt(r.root)} / ${fmt(r.context)}`],
+    ["PASID dir / table", `${fmt(r.pasidDir)} / ${fmt(r.pasidTable)}`],
+    ["first stage", fmt(r.firstStage.reduce((a, b) => a + b, 0)), lv(r.firstStage) || undefined],
+    ["second stage", fmt(r.secondStage.reduce((a, b) => a + b, 0)), lv(r.secondStage) || undefined],
+    ["total", fmt(r.total)],
+    ["A/D flag writes", fmt(s.adWrites)],
+  ];
+  const inv = s.invalidation, d = inv.driver;
+  const why = Object.entries(d.flushReasons).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
+  const invs: [string, string, string?][] = [
+    ["mode", d.mode],
+    ["queued descriptors", fmt(inv.descriptors)],
+    ["register-based", fmt(inv.registerInvalidations)],
+    ["wait status writes", fmt(inv.waitWrites)],
+    ["queue errors", fmt(inv.queueErrors)],
+    ["driver maps / unmaps / inv", `${fmt(d.maps)} / ${fmt(d.unmaps)} / ${fmt(d.invs)}`],
+    ["flushes", fmt(d.flushes), why || undefined],
+    ["deferred unmaps", fmt(d.deferredUnmaps)],
+    ["stale IOTLB uses", fmt(s.stale.staleIotlbUses)],
+    ["stale device-TLB uses", fmt(s.stale.staleAtcUses)],
+    ["device-TLB misses", fmt(s.stale.atcMisses)],
+  ];
+  return `<section id="faults"><h2>Faults by reason</h2>${faults}</section>
+<section id="details"><h2>Table reads, PMU events, invalidation</h2>
+<div class="cols"><div><h3>Table reads</h3>${figures(reads)}</div><div><h3>VT-d PMU events (pcm-iio names)</h3>${pmu}</div><div><h3>Invalidation and stale translations</h3>${figures(invs)}</div></div>
+</section>`;
+}
+
+// ---- the page -----------------------------------------------------------------------------------------
+
+const css = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0 auto;padding:0 24px 48px;max-width:1280px;color:#1b1f24;background:#fff}
+h1{font-size:22px;margin:20px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}h3{font-size:15px;margin:8px 0}
+.meta,.note{color:#57606a}.note{max-width:980px}
+nav a{margin-right:12px}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px;margin:8px 0}
+.figures div{background:#f6f8fa;border:1px solid #d8dee4;border-radius:6px;padding:6px 10px}
+.figures dt{font-size:12px;color:#57606a}.figures dd{margin:0;font-size:17px;font-variant-numeric:tabular-nums}.figures small{font-size:12px;color:#57606a;display:block}
+table.data{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}
+table.data th,table.data td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+table.data th{background:#f6f8fa;position:sticky;top:0}table.data td[data-v]{text-align:right}table.data td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;text-align:left}
+table.audit td{white-space:nowrap}table.limited tbody tr:nth-child(n+${AUDIT_ROWS_SHOWN + 1}){display:none}
+table.sortable th{cursor:pointer;user-select:none}table.sortable th[aria-sort=ascending]::after{content:" \\25B2"}table.sortable th[aria-sort=descending]::after{content:" \\25BC"}
+table.audit tr.through td{background:#fff1e5}table.audit tr.through td.c-through{font-weight:bold;color:#9a3412}
+.charts{display:flex;flex-wrap:wrap;gap:16px}.chart{margin:8px 0;min-height:40px}
+.cols{display:flex;flex-wrap:wrap;gap:24px}.cols>div{flex:1 1 300px}
+`;
+
+/**
+ * Runs in the page: draws the charts with uPlot from the JSON data, and makes `table.sortable`
+ * tables sort by a clicked column. Plain ES5-style script, nothing taken from the network.
+ */
+const clientScript = String.raw`
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var charts = data.charts;
+  var colors = ["#2563eb", "#16a34a", "#ca8a04", "#9333ea", "#db2777", "#0891b2", "#dc2626", "#64748b"];
+  var classColors = { iotlbHit: "#2563eb", pdeHit: "#16a34a", pdpeHit: "#65a30d", pml4eHit: "#ca8a04", pml5eHit: "#d97706", fullWalk: "#9333ea", fault: "#dc2626", other: "#64748b" };
+  function fill(c) { return c + "cc"; }
+  function width(el) { var w = el.parentNode.clientWidth || 960; return Math.max(360, Math.min(w, 1200)); }
+  function fmt(v) { return v == null ? "-" : String(Math.round(v * 10) / 10).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+
+  function categoryAxis(labels) {
+    var rotate = labels.length > 6 ? -40 : 0;
+    var longest = 0;
+    for (var i = 0; i < labels.length; i++) longest = Math.max(longest, String(labels[i]).length);
+    return {
+      scale: "x",
+      grid: { show: false },
+      splits: function () { return labels.map(function (_, i) { return i; }); },
+      values: function (u, splits) { return splits.map(function (i) { return labels[i] == null ? "" : labels[i]; }); },
+      rotate: rotate,
+      size: rotate ? 30 + longest * 6 : 40
+    };
+  }
+
+  function zeroUp(u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }
+
+  /**
+   * Bars per category, side by side; series: [{label, values, color, fmt, scale}]. A series with
+   * scale "y2" is measured on a second axis on the right (named by y2Label).
+   */
+  function categoryBars(el, title, xLabel, labels, series, yLabel, yRange, y2Label) {
+    var n = series.length;
+    var factor = n > 1 ? 0.8 / n : 0.6;
+    var scales = { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: yRange || zeroUp } };
+    var axes = [categoryAxis(labels), { scale: "y", label: yLabel }];
+    if (y2Label) {
+      scales.y2 = { range: zeroUp };
+      axes.push({ scale: "y2", label: y2Label, side: 1, grid: { show: false } });
+    }
+    var opts = {
+      title: title,
+      width: width(el),
+      height: 300,
+      scales: scales,
+      axes: axes,
+      cursor: { points: { show: false } },
+      series: [{ label: xLabel, value: function (u, v) { return v == null ? "" : labels[v]; } }].concat(series.map(function (s, k) {
+        return {
+          label: s.label,
+          scale: s.scale || "y",
+          stroke: s.color,
+          fill: fill(s.color),
+          width: 1,
+          points: { show: false },
+          value: function (u, v) { return s.fmt ? s.fmt(v) : fmt(v); },
+          paths: uPlot.paths.bars({ size: [factor, 80], align: n === 1 ? 0 : (k < n / 2 ? -1 : 1) })
+        };
+      }))
+    };
+    var xs = labels.map(function (_, i) { return i; });
+    return new uPlot(opts, [xs].concat(series.map(function (s) { return s.values; })), el);
+  }
+
+  function latencyChart(el, l) {
+    // stacked: series k holds the sum of classes k..end, drawn largest first
+    var n = l.series.length, len = l.x.length;
+    var stacked = [];
+    for (var k = 0; k < n; k++) {
+      var row = new Array(len);
+      for (var i = 0; i < len; i++) {
+        var s = 0;
+        for (var j = k; j < n; j++) s += l.series[j].counts[i];
+        row[i] = s;
+      }
+      stacked.push(row);
+    }
+    var opts = {
+      title: "Latency histogram (cycles)",
+      width: width(el),
+      height: 320,
+      scales: { x: { time: false, range: function (u, min, max) { return [min, max + l.binCycles]; } }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
+      axes: [{ label: "latency (cycles)" }, { label: "translations" }],
+      cursor: { points: { show: false } },
+      series: [{ label: "latency", value: function (u, v) { return v == null ? "" : l.binCycles > 1 ? v + ".." + (v + l.binCycles - 1) : String(v); } }].concat(l.series.map(function (s, k) {
+        var c = classColors[s.name] || colors[k % colors.length];
+        return {
+          label: s.label,
+          stroke: c,
+          fill: fill(c),
+          width: 1,
+          points: { show: false },
+          value: function (u, v, si, idx) { return idx == null ? "" : fmt(s.counts[idx]); },
+          paths: uPlot.paths.bars({ size: [1, Infinity], align: 1, gap: 0 })
+        };
+      }))
+    };
+    return new uPlot(opts, [l.x].concat(stacked), el);
+  }
+
+  function pctFmt(v) { return v == null ? "-" : v.toFixed(1) + "%"; }
+
+  var draw = {
+    latency: function (el) { if (charts.latency) latencyChart(el, charts.latency); },
+    caches: function (el) {
+      categoryBars(el, "Hit rate per cache", "cache", charts.caches.map(function (c) { return c.label; }),
+        [{ label: "hit rate", color: colors[0], values: charts.caches.map(function (c) { return c.hitRate; }), fmt: pctFmt }], "hit rate (%)", [0, 100]);
+    },
+    pwc: function (el) {
+      var p = charts.pwc;
+      if (!p) return;
+      categoryBars(el, "Paging-structure cache hit rate per level", "level", p.levels,
+        [{ label: "first stage", color: colors[0], values: p.fs, fmt: pctFmt }, { label: "second stage", color: colors[1], values: p.ss, fmt: pctFmt }], "hit rate (%)", [0, 100]);
+    },
+    devices: function (el) { groupChart(el, "TLPs translated (left axis) and faulted (right axis) per device", "device", charts.devices); },
+    pasids: function (el) { groupChart(el, "TLPs translated (left axis) and faulted (right axis) per PASID", "PASID", charts.pasids); }
+  };
+
+  function groupChart(el, title, xLabel, g) {
+    if (!g.labels.length) return;
+    categoryBars(el, title, xLabel, g.labels, [
+      { label: "translated", color: colors[1], values: g.translated },
+      { label: "faulted", color: colors[6], values: g.faulted, scale: "y2" }
+    ], "translated TLPs", null, "faulted TLPs");
+  }
+
+  var els = document.querySelectorAll("[data-chart]");
+  for (var i = 0; i < els.length; i++) {
+    var el = els[i], kind = el.getAttribute("data-chart");
+    if (draw[kind]) draw[kind](el);
+  }
+
+  // sortable tables: click a header; numbers sort by data-v
+  function sortable(t) {
+    var ths = t.tHead.rows[0].cells;
+    Array.prototype.forEach.call(ths, function (th, c) {
+      th.addEventListener("click", function () {
+        var num = th.getAttribute("data-type") === "num";
+        var cur = th.getAttribute("aria-sort");
+        var dir = cur ? (cur === "ascending" ? -1 : 1) : (num ? -1 : 1);
+        var key = function (row) {
+          var td = row.cells[c];
+          if (!td) return num ? -Infinity : "";
+          var v = td.hasAttribute("data-v") ? td.getAttribute("data-v") : td.textContent;
+          return num ? Number(v) : v;
+        };
+        var body = t.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        var keyed = rows.map(function (r) { return [key(r), r]; });
+        keyed.sort(function (a, b) { return (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0) * dir; });
+        // reorder while the body is out of the document: one style and layout pass, not one per row
+        var next = body.nextSibling;
+        t.removeChild(body);
+        keyed.forEach(function (k) { body.appendChild(k[1]); });
+        t.insertBefore(body, next);
+        Array.prototype.forEach.call(ths, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+      });
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), sortable);
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-show-all]"), function (b) {
+    b.addEventListener("click", function () {
+      document.getElementById(b.getAttribute("data-show-all")).classList.remove("limited");
+      b.parentNode.style.display = "none";
+    });
+  });
+  document.documentElement.setAttribute("data-rendered", "1");
+})();
+`;
+
+/**
+ * The whole report: one HTML document with uPlot and the data inlined. `collected` comes from a
+ * ReportCollector fed with every TLP's result during the run.
+ */
+export function renderHtmlReport(summary: RunSummary, collected: CollectedReport): string {
+  const u = uplot();
+  const charts = chartData(summary, collected);
+  const timed = summary.timing !== undefined;
+  const title = `iommu-emu report: ${summary.scenario}`;
+  const meta = [
+    `scenario ${summary.scenario}`,
+    summary.trace ? `trace ${summary.trace}` : "",
+    `${summary.core} core`,
+    summary.timing ? `timing preset ${summary.timing.preset}, ${summary.timing.clockMHz} MHz` : "functional run (no timing)",
+    `${fmt(summary.tlps)} TLPs`,
+  ].filter(Boolean);
+  const sections = [
+    summarySection(summary, collected),
+    timingSection(summary, charts),
+    cacheSection(summary, charts),
+    groupSection("devices", "Translations and faults per device", collected, timed, charts.devices, "devices"),
+    groupSection("pasids", "Translations and faults per PASID", collected, timed, charts.pasids, "pasids"),
+    auditSection(collected),
+    detailSection(summary),
+  ];
+  const nav = [
+    ["summary", "Summary"],
+    ["latency", "Latency"],
+    ["caches", "Caches"],
+    ["devices", "Devices"],
+    ["pasids", "PASIDs"],
+    ["nosnoop", "No-Snoop audit"],
+    ["faults", "Faults"],
+    ["details", "Details"],
+  ]
+    .map(([id, label]) => `<a href="#${id}">${label}</a>`)
+    .join("");
+  // The summary holds numbers and strings only (as --report writes it).
+  const data = { version: 1, summary, charts };
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="iommu-emu">
+<title>${escapeHtml(title)}</title>
+<style>${inlineStyle(u.css)}</style>
+<style>${css}</style>
+<noscript><style>table.limited tbody tr{display:table-row!important}</style></noscript>
+</head>
+<body>
+<h1>iommu-emu run report</h1>
+<p class="meta">${escapeHtml(meta.join(" | "))}</p>
+<nav>${nav}</nav>
+${sections.join("\n")}
+<script type="application/json" id="report-data">${jsonForScript(data)}</script>
+<script>/*
+${u.license}
+*/
+${inlineScript(u.js)}</script>
+<script>${inlineScript(clientScript)}</script>
+</body>
+</html>
+`;
+}
