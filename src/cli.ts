@@ -5,6 +5,9 @@
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.ts";
 import { registerRun } from "./cli/run.ts";
+import { registerConvert } from "./cli/convert.ts";
+import { registerGen } from "./cli/gen.ts";
+import { registerSweep } from "./cli/sweep.ts";
 
 export { runCommand, type RunOptions } from "./cli/run.ts";
 
@@ -15,6 +18,9 @@ export function main(argv: string[]): number {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // commands (one file each in src/cli/)
   registerRun(program);
+  registerConvert(program);
+  registerGen(program);
+  registerSweep(program);
   let exitCode = 0;
   try {
     program.parse(argv, { from: "user" });

@@ -1,17 +1,24 @@
 /**
- * Replays a trace through the core, events in order: TLPs are encoded straight into the request
- * ring and translated with one core call per batch (up to the next driver event, the ring's 4096
- * records, or the moment the lazy flush queue's timer fires); driver events run between batches
- * through the driver (src/guest/vtd-driver.ts). Results are decoded only when someone asks.
+ * Replays a trace through the core, events in order, streaming: TLP records come from a
+ * TraceReader (text, binary or in-memory; src/trace/stream.ts) straight into the request ring, in
+ * batches up to the next driver event, the ring's 4096 records, or the moment the lazy flush
+ * queue's timer fires; one core call per batch. Driver events run between batches through the
+ * driver (src/guest/vtd-driver.ts). Nothing per TLP is allocated unless a result sink is given
+ * (then each TLP is decoded from its record for the sink), so memory stays flat whatever the
+ * trace's length.
+ *
  * Each request record carries its arrival cycle (ArrivalClock: trace times at the IOMMU clock,
- * back-to-back, or a fixed injection rate), never below the one before it.
+ * back-to-back, or a fixed injection rate), never below the one before it: the records arrive with
+ * the trace's own time (binary.ts layout, unit in FLAGS bits 13:12) and one pass over the batch
+ * turns it into the arrival cycle and clears the format's own FLAGS bits.
  */
 import type { VtdPlatform } from "../platform.ts";
-import type { Request, Result } from "../core/core.ts";
+import type { Result } from "../core/core.ts";
 import { RING_RECORDS } from "../core/abi.ts";
-import { isTlp, type DriverEvent, type TraceEvent, type TraceTlp, type TimeStamp } from "../trace/text.ts";
+import type { DriverEvent, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
+import { RECORD_WORDS, REQ_FLAGS_MASK, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
+import { EventsReader } from "../trace/stream.ts";
 import { VtdDriver, DriverError, type DriverStats } from "../guest/vtd-driver.ts";
-import { InputError } from "../errors.ts";
 import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
 import type { TimingConfig } from "../config/timing.ts";
 
@@ -29,6 +36,15 @@ export function timeToCycles(t: TimeStamp | undefined, clockMHz = 1000): bigint 
 
 const ONE = exactDecimal(1);
 const THOUSAND = exactDecimal(1000);
+const TWO32 = 4294967296;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+// Module-local copies for the hot loop: imported bindings may compile to getter calls (tsx).
+const WORDS = RECORD_WORDS;
+const FLAGS_MASK = REQ_FLAGS_MASK;
+const U_NONE = TimeUnit.NONE, U_CYCLES = TimeUnit.CYCLES, U_NS = TimeUnit.NS, U_US = TimeUnit.US;
+
+/** Arrival times beyond 2^53 - 1 cycles (ns/us times at a fast clock): the replay keeps cycles in doubles. */
+export class ArrivalOverflow extends RangeError {}
 
 /**
  * When each event happens, in cycles (README "Arrival times"), by `timing.arrival`,
@@ -40,92 +56,123 @@ const THOUSAND = exactDecimal(1000);
  * Times never decrease: an earlier time (ns and cycle times mixed in one trace) is clamped to the
  * latest one. A driver event happens at the latest arrival time (in trace mode, at its own time).
  * The same timeline drives the lazy flush timer, in functional runs too.
+ *
+ * Cycles are doubles holding integers (exact up to 2^53 - 1; a time beyond is an ArrivalOverflow),
+ * so that the replay converts a record's time without BigInt arithmetic.
  */
 export class ArrivalClock {
-  /** The latest time handed out. */
-  now = 0n;
-  private readonly mode: "trace" | "back-to-back" | "rate";
+  /** The latest time handed out (cycles). */
+  now = 0;
+  /** 0 trace, 1 back-to-back, 2 rate. */
+  readonly mode: number;
   private readonly clock: Decimal;
-  /** injectionRate as an exact decimal (rate mode). */
-  private readonly rate?: Decimal;
-  private rateScale = 1n;
-
   /** cycles = ns x clockNum / clockDen (clockMHz / 1000 as a fraction of safe integers), when it fits. */
-  private readonly clockNum?: number;
+  private readonly clockNum: number = 0;
   private readonly clockDen: number = 1;
+  /** injectionRate = rateDigits / rateScale. */
+  private readonly rateDigits: number = 1;
+  private readonly rateScale: number = 1;
+  private readonly rate?: Decimal;
+  /** The last ns/us conversion (bursts of TLPs often share a time). */
+  private lastValue = -1;
+  private lastUnit = -1;
+  private lastCycles = 0;
 
   constructor(timing: Pick<TimingConfig, "clockMHz" | "arrival" | "injectionRate">) {
     this.clock = exactDecimal(timing.clockMHz);
     const den = 10n ** BigInt(this.clock.scale) * 1000n;
-    if (this.clock.digits <= BigInt(Number.MAX_SAFE_INTEGER) && den <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    if (this.clock.digits <= BigInt(MAX_SAFE) && den <= BigInt(MAX_SAFE)) {
       this.clockNum = Number(this.clock.digits);
       this.clockDen = Number(den);
     }
     if (timing.injectionRate > 0) {
-      this.mode = "rate";
+      this.mode = 2;
       this.rate = exactDecimal(timing.injectionRate);
-      this.rateScale = 10n ** BigInt(this.rate.scale);
-    } else this.mode = timing.arrival;
+      this.rateDigits = Number(this.rate.digits);
+      this.rateScale = 10 ** this.rate.scale;
+    } else this.mode = timing.arrival === "back-to-back" ? 1 : 0;
   }
 
-  private cycles(t: TimeStamp): bigint {
-    if (t.unit === "cycles") return BigInt(t.value);
-    // Fast path in exact integer doubles: value = m / 10^k, cycles = floor(m x clock x unit / 10^k).
-    const s = String(t.value);
-    if (!s.includes("e") && this.clockNum !== undefined) {
-      const dot = s.indexOf(".");
-      const m = dot < 0 ? t.value : Number(s.slice(0, dot) + s.slice(dot + 1));
-      const num = m * this.clockNum * (t.unit === "us" ? 1000 : 1);
-      const den = 10 ** (dot < 0 ? 0 : s.length - dot - 1) * this.clockDen;
-      if (num + den <= Number.MAX_SAFE_INTEGER) {
-        let q = Math.floor(num / den);
-        if (q * den > num) q--;
-        else if ((q + 1) * den <= num) q++;
-        return BigInt(q);
+  /** floor(num / den) for safe integers whose quotient is near a double's rounding. */
+  private static floorDiv(num: number, den: number): number {
+    let q = Math.floor(num / den);
+    if (q * den > num) q--;
+    else if ((q + 1) * den <= num) q++;
+    return q;
+  }
+
+  /** A ns (unit 2) or us (unit 3) time in cycles, exactly (floor); ArrivalOverflow beyond 2^53 - 1. */
+  wallCycles(value: number, unit: number): number {
+    if (value === this.lastValue && unit === this.lastUnit) return this.lastCycles;
+    let cycles = -1;
+    if (this.clockNum !== 0) {
+      // value = m / 10^k exactly for the smallest such k (the decimal the trace wrote, as a double).
+      for (let k = 0; k <= 9; k++) {
+        const p = 10 ** k;
+        const m = Math.round(value * p);
+        if (m > 2 ** 52) break;
+        if (m / p === value) {
+          const num = m * this.clockNum * (unit === U_US ? 1000 : 1);
+          const den = p * this.clockDen;
+          if (num + den <= MAX_SAFE) cycles = ArrivalClock.floorDiv(num, den);
+          break;
+        }
       }
     }
-    return floorMulDiv(exactDecimal(t.value), this.clock, t.unit === "us" ? ONE : THOUSAND);
+    if (cycles < 0) {
+      const exact = floorMulDiv(exactDecimal(value), this.clock, unit === U_US ? ONE : THOUSAND);
+      if (exact > BigInt(MAX_SAFE)) throw new ArrivalOverflow(`@${value}${unit === U_US ? "us" : "ns"} at ${this.clockMHz()} MHz is cycle ${exact}, beyond 2^53 - 1`);
+      cycles = Number(exact);
+    }
+    this.lastValue = value;
+    this.lastUnit = unit;
+    this.lastCycles = cycles;
+    return cycles;
   }
 
-  private advance(t: bigint): bigint {
+  private clockMHz(): string {
+    const s = this.clock.digits.toString().padStart(this.clock.scale + 1, "0");
+    return this.clock.scale ? `${s.slice(0, -this.clock.scale)}.${s.slice(-this.clock.scale)}` : s;
+  }
+
+  /** Arrival of TLP number `seq` (0-based, TLPs only) with time `value` in `unit` (TimeUnit). */
+  arrival(seq: number, unit: number, value: number): number {
+    if (this.mode === 0) {
+      if (unit === U_NONE) return this.now;
+      const t = unit === U_CYCLES ? value : this.wallCycles(value, unit);
+      if (t > this.now) this.now = t;
+      return this.now;
+    }
+    if (this.mode === 1) return 0;
+    // floor(seq / (digits / scale)) = floor(seq * scale / digits)
+    const num = seq * this.rateScale;
+    const t = num <= MAX_SAFE ? ArrivalClock.floorDiv(num, this.rateDigits) : Number((BigInt(seq) * BigInt(this.rateScale)) / this.rate!.digits);
+    if (t > MAX_SAFE) throw new ArrivalOverflow(`TLP ${seq} arrives beyond cycle 2^53 - 1`);
     if (t > this.now) this.now = t;
     return this.now;
   }
 
+  private static unitOf(t: TimeStamp | undefined): number {
+    return t === undefined ? U_NONE : t.unit === "cycles" ? U_CYCLES : t.unit === "ns" ? U_NS : U_US;
+  }
+
   /** Arrival cycle of TLP number `seq` (0-based, TLPs only). */
-  tlp(seq: number, e: TraceTlp): bigint {
-    if (this.mode === "rate") {
-      // floor(seq / (digits / 10^scale)) = floor(seq * 10^scale / digits)
-      return this.advance((BigInt(seq) * this.rateScale) / this.rate!.digits);
-    }
-    if (this.mode === "back-to-back") return 0n;
-    return e.time === undefined ? this.now : this.advance(this.cycles(e.time));
+  tlp(seq: number, e: Pick<TraceTlp, "time">): bigint {
+    return BigInt(this.arrival(seq, ArrivalClock.unitOf(e.time), e.time?.value ?? 0));
+  }
+
+  /** The time of a driver event (cycles). */
+  eventTime(unit: number, value: number): number {
+    if (this.mode !== 0 || unit === U_NONE) return this.now;
+    const t = unit === U_CYCLES ? value : this.wallCycles(value, unit);
+    if (t > this.now) this.now = t;
+    return this.now;
   }
 
   /** The time of a driver event. */
   event(e: DriverEvent): bigint {
-    return this.mode === "trace" && e.time !== undefined ? this.advance(this.cycles(e.time)) : this.now;
+    return BigInt(this.eventTime(ArrivalClock.unitOf(e.time), e.time?.value ?? 0));
   }
-}
-
-/** The request record of a TLP arriving at cycle `time` (ArrivalClock). */
-export function tlpToRequest(t: TraceTlp, time: bigint): Request {
-  const r: Request = {
-    op: t.op,
-    sid: t.sid,
-    addr: t.addr,
-    len: t.len,
-    priv: t.priv,
-    exe: t.exe,
-    ns: t.ns,
-    ro: t.ro,
-    ido: t.ido,
-    translated: t.translated,
-    nw: t.nw,
-    time,
-  };
-  if (t.pasid !== undefined) r.pasid = t.pasid;
-  return r;
 }
 
 export interface ReplayStats {
@@ -139,8 +186,201 @@ export interface ReplayStats {
 export interface ReplayOptions {
   /** The driver side that carries out driver events (default: a strict-mode driver for `platform`). */
   driver?: VtdDriver;
-  /** The trace's file name, for errors of driver events. */
+  /** The trace's file name, for errors of driver events (events arrays; readers know their file). */
   file?: string;
+}
+
+/**
+ * Replays a trace from a reader, batch by batch: `step()` replays one batch or driver event and
+ * says whether there is more; `finish()` ends the trace (the driver flushes whatever it still
+ * defers). The caller decides when to stop: `replayReader` runs to the end, the CLI yields to the
+ * event loop between slices of batches (progress bar, Ctrl-C) and may stop early.
+ */
+export class Replayer {
+  /** TLPs replayed (results delivered). */
+  seq = 0;
+  driverEvents = 0;
+  readonly driver: VtdDriver;
+  readonly clock: ArrivalClock;
+  private readonly lines = new Float64Array(RING_RECORDS);
+  /** Records [pendFrom, pendTo) of the ring are read but not replayed yet (a batch cut by the flush timer). */
+  private pendFrom = 0;
+  private pendTo = 0;
+  private readonly f64 = new Float64Array(1);
+  private readonly f64w = new Uint32Array(this.f64.buffer);
+  private readonly start = process.hrtime.bigint();
+  private ended = false;
+  private elapsed = 0n;
+
+  constructor(
+    readonly platform: VtdPlatform,
+    readonly reader: TraceReader,
+    private readonly sink?: ResultSink,
+    opts: ReplayOptions = {},
+  ) {
+    this.driver = opts.driver ?? new VtdDriver(platform);
+    this.clock = new ArrivalClock(platform.timing);
+  }
+
+  /** True once the whole trace has been replayed. */
+  get done(): boolean {
+    return this.pendFrom === this.pendTo && this.reader.done;
+  }
+
+  /**
+   * Replays the next batch of TLPs, or the next driver event. Returns false when the trace has
+   * ended (nothing was left to do).
+   */
+  step(): boolean {
+    const core = this.platform.core;
+    let ring = core.requestWords();
+    let n: number;
+    if (this.pendFrom < this.pendTo) {
+      n = this.pendTo - this.pendFrom;
+      ring.copyWithin(0, this.pendFrom * RECORD_WORDS, this.pendTo * RECORD_WORDS);
+      this.lines.copyWithin(0, this.pendFrom, this.pendTo);
+      this.pendFrom = this.pendTo = 0;
+    } else {
+      const e = this.reader.readDriverEvent();
+      if (e !== undefined) {
+        this.applyEvent(e);
+        return true;
+      }
+      n = this.reader.readTlps(ring, this.lines, RING_RECORDS);
+      if (n === 0) {
+        const e2 = this.reader.readDriverEvent();
+        if (e2 !== undefined) {
+          this.applyEvent(e2);
+          return true;
+        }
+        return !this.reader.done;
+      }
+    }
+    const k = this.arrivals(ring, n);
+    core.run(k);
+    if (this.sink) {
+      ring = core.requestWords(); // run() may have grown memory
+      for (let j = 0; j < k; j++) this.sink(this.seq + j, decodeTlpRecord(ring, j * RECORD_WORDS, this.lines[j]!), core.decode(j));
+    }
+    this.seq += k;
+    if (k < n) {
+      this.pendFrom = k;
+      this.pendTo = n;
+    }
+    return true;
+  }
+
+  private applyEvent(e: DriverEvent): void {
+    let now: number;
+    try {
+      now = this.clock.eventTime(e.time === undefined ? 0 : e.time.unit === "cycles" ? 1 : e.time.unit === "ns" ? 2 : 3, e.time?.value ?? 0);
+    } catch (err) {
+      if (err instanceof ArrivalOverflow) throw this.reader.errorAt(err.message, e.line, e.column || undefined);
+      throw err;
+    }
+    try {
+      this.driver.apply(e, BigInt(now));
+    } catch (err) {
+      if (!(err instanceof DriverError || err instanceof RangeError)) throw err;
+      throw this.reader.errorAt(`${e.op}: ${err.message}`, e.line, e.column || undefined);
+    }
+    this.driverEvents++;
+  }
+
+  /**
+   * Turns the raw times of records [0, n) into arrival cycles (and their FLAGS into the request
+   * ring's), firing the lazy flush timer before the batch when its first TLP reaches it. Returns
+   * how many records make this batch: fewer than n when a later TLP reaches the timer (it starts
+   * the next batch, after the flush).
+   */
+  private arrivals(w: Uint32Array, n: number): number {
+    const clock = this.clock;
+    // The first TLP: its arrival may fire the lazy queue's timer before this batch.
+    const t0 = this.arrival(w, 0);
+    this.driver.advanceTo(BigInt(t0));
+    const d = this.driver.deadline;
+    const deadline = d === undefined ? Infinity : Number(d);
+    // A flush writes guest memory, which may grow the core's memory and detach the view.
+    if (w.length === 0) w = this.platform.core.requestWords();
+    this.setArrival(w, 0, t0);
+    const mode = clock.mode;
+    for (let j = 1; j < n; j++) {
+      const o = j * WORDS;
+      const f = w[o + 7]!;
+      const before = clock.now;
+      let t: number;
+      // the common cases inline: trace times in cycles or none, back-to-back
+      if (mode === 0 && (f & 0x3000) === 0x1000) {
+        t = w[o + 3]! * TWO32 + w[o + 2]!;
+        if (t > before) clock.now = t;
+        else t = before;
+      } else if (mode === 0 && (f & 0x3000) === 0) {
+        t = before;
+        if (t === 0) continue; // TIME 0 already, FLAGS without unit bits
+      } else if (mode === 1) t = 0;
+      else t = this.arrival(w, j);
+      if (t >= deadline) {
+        // A TLP at or after the lazy flush deadline starts the next batch (after the flush).
+        clock.now = before;
+        return j;
+      }
+      w[o + 2] = t >>> 0;
+      w[o + 3] = (t - (t >>> 0)) / TWO32;
+      w[o + 7] = f & FLAGS_MASK;
+    }
+    return n;
+  }
+
+  /** Arrival cycle of record j of the batch (any mode and unit); advances the clock. */
+  private arrival(w: Uint32Array, j: number): number {
+    const o = j * WORDS;
+    const unit = (w[o + 7]! >>> 12) & 3;
+    let value = 0;
+    if (unit === U_NS || unit === U_US) {
+      this.f64w[0] = w[o + 2]!;
+      this.f64w[1] = w[o + 3]!;
+      value = this.f64[0]!;
+    } else if (unit === U_CYCLES) value = w[o + 3]! * TWO32 + w[o + 2]!;
+    try {
+      return this.clock.arrival(this.seq + j, unit, value);
+    } catch (err) {
+      if (err instanceof ArrivalOverflow) throw this.reader.errorAt(err.message, this.lines[j]!);
+      throw err;
+    }
+  }
+
+  /** Writes arrival cycle t into record j and clears the format's own FLAGS bits. */
+  private setArrival(w: Uint32Array, j: number, t: number): void {
+    const o = j * WORDS;
+    w[o + 2] = t >>> 0;
+    w[o + 3] = (t - (t >>> 0)) / TWO32;
+    w[o + 7] = w[o + 7]! & FLAGS_MASK;
+  }
+
+  /** Ends the trace: the driver flushes what it defers. Returns the statistics. */
+  finish(): ReplayStats {
+    if (!this.ended) {
+      this.driver.finish();
+      this.elapsed = process.hrtime.bigint() - this.start;
+      this.ended = true;
+    }
+    return this.stats();
+  }
+
+  stats(): ReplayStats {
+    const ns = this.ended ? this.elapsed : process.hrtime.bigint() - this.start;
+    return { tlps: this.seq, driverEvents: this.driverEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats };
+  }
+}
+
+/**
+ * Replays everything `reader` holds; `sink` (optional) receives every TLP's result in trace order,
+ * `seq` counting TLPs only. At the end the driver flushes whatever it still defers.
+ */
+export function replayReader(platform: VtdPlatform, reader: TraceReader, sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
+  const r = new Replayer(platform, reader, sink, opts);
+  while (r.step());
+  return r.finish();
 }
 
 /**
@@ -148,57 +388,5 @@ export interface ReplayOptions {
  * counting TLPs only. At the end the driver flushes whatever it still defers.
  */
 export function replay(platform: VtdPlatform, events: readonly TraceEvent[], sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
-  const core = platform.core;
-  const driver = opts.driver ?? new VtdDriver(platform);
-  const start = process.hrtime.bigint();
-  let seq = 0;
-  let driverEvents = 0;
-  const clock = new ArrivalClock(platform.timing);
-  for (let i = 0; i < events.length; ) {
-    const e = events[i]!;
-    if (!isTlp(e)) {
-      const now = clock.event(e);
-      try {
-        driver.apply(e, now);
-      } catch (err) {
-        throw eventError(err, e, opts.file);
-      }
-      driverEvents++;
-      i++;
-      continue;
-    }
-    let arrival = clock.tlp(seq, e);
-    driver.advanceTo(arrival); // the lazy queue's timer may fire before this TLP
-    const deadline = driver.deadline;
-    const at = i;
-    let n = 0;
-    core.requestWords(); // refresh views
-    for (;;) {
-      // The request record carries the arrival cycle (never below the previous one).
-      core.encode(n++, tlpToRequest(events[i] as TraceTlp, arrival));
-      i++;
-      if (i >= events.length || n >= RING_RECORDS) break;
-      const t = events[i]!;
-      if (!isTlp(t)) break;
-      const before = clock.now;
-      const next = clock.tlp(seq + n, t);
-      if (deadline !== undefined && next >= deadline) {
-        // A TLP at or after the lazy flush deadline starts the next batch (after the flush).
-        clock.now = before;
-        break;
-      }
-      arrival = next;
-    }
-    core.run(n);
-    if (sink) for (let k = 0; k < n; k++) sink(seq + k, events[at + k] as TraceTlp, core.decode(k));
-    seq += n;
-  }
-  driver.finish();
-  return { tlps: seq, driverEvents, hostSeconds: Number(process.hrtime.bigint() - start) / 1e9, driver: driver.stats };
-}
-
-/** A driver event that could not be carried out, as an input error at its line and column. */
-function eventError(err: unknown, e: DriverEvent, file: string | undefined): unknown {
-  if (!(err instanceof DriverError || err instanceof RangeError)) return err;
-  return new InputError(`${e.op}: ${err.message}`, file ?? "trace", e.line, e.column);
+  return replayReader(platform, new EventsReader(events, opts.file ?? "trace"), sink, opts);
 }

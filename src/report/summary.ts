@@ -278,6 +278,6 @@ export function formatSummary(s: RunSummary): string {
   out.push(row("stale device-TLB uses", st.staleAtcUses));
   out.push(row("device-TLB misses", st.atcMisses));
   if (s.timing) out.push(...formatTiming(s.timing));
-  out.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace parsing excluded)`);
+  out.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace reading and parsing included)`);
   return out.join("\n");
 }

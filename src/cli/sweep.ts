@@ -1,0 +1,86 @@
+/** `iommu-emu sweep` and `iommu-emu merge` (README "Sweeps"; the work is in src/sweep/). */
+import type { Command } from "commander";
+import { availableParallelism } from "node:os";
+import { relative } from "node:path";
+import { SingleBar } from "cli-progress";
+import { InputError } from "../errors.ts";
+import { parseShard, type Shard } from "../sweep/definition.ts";
+import { executeSweep, mergeResults, planSweep, type SweepOptions, type SweepRun } from "../sweep/sweep.ts";
+
+interface SweepCliOptions {
+  out: string;
+  workers?: string;
+  shard?: string;
+  quiet?: boolean;
+}
+
+export function parseWorkers(text: string): number {
+  if (!/^[1-9][0-9]{0,3}$/.test(text.trim())) throw new InputError(`--workers: expected a positive integer, got "${text}"`);
+  return Number(text);
+}
+
+const shown = (f: string) => {
+  const r = relative(process.cwd(), f);
+  return r && !r.startsWith("..") ? r : f;
+};
+
+function describeRun(run: SweepRun, shard: Shard | undefined): string {
+  const r = run.results;
+  const what = shard && r.shard ? `shard ${shard.index}/${shard.count}: ${r.points.length} of ${r.sweep.points} points` : `${r.points.length} points`;
+  return `iommu-emu sweep: ${what} on ${run.workers} worker${run.workers === 1 ? "" : "s"} in ${run.seconds.toFixed(2)} s -> ${shown(run.files.json)}, ${shown(run.files.csv)}, ${shown(run.files.html)}, ${shown(run.files.points)}/`;
+}
+
+/** What main() does for a thrown error, for the sweep's asynchronous part (main has returned by then). */
+function reportFailure(e: unknown): void {
+  if (e instanceof InputError) {
+    process.stderr.write(`iommu-emu: ${e.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`iommu-emu: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+export function registerSweep(program: Command): void {
+  program
+    .command("sweep")
+    .description("run a scenario for every combination of traces and parameter values (sweep.json), on worker threads")
+    .argument("<sweep>", "sweep definition (JSON)")
+    .requiredOption("-o, --out <dir>", "output folder: results.json, results.csv, sweep.html, points/")
+    .option("--workers <n>", `worker threads (default: available parallelism, here ${availableParallelism()})`)
+    .option("--shard <i/n>", "run only the points whose index % n == i - 1 (1 <= i <= n); join shards with merge")
+    .option("--quiet", "no progress bar")
+    .action((file: string, opts: SweepCliOptions) => {
+      // Bad input is found here, synchronously (main exits 2); the points then run asynchronously.
+      const o: SweepOptions = { out: opts.out };
+      if (opts.workers !== undefined) o.workers = parseWorkers(opts.workers);
+      if (opts.shard !== undefined) o.shard = parseShard(opts.shard);
+      const plan = planSweep(file, o);
+      let bar: SingleBar | undefined;
+      if (!opts.quiet && process.stderr.isTTY && plan.points.length > 1) {
+        bar = new SingleBar({ stream: process.stderr, format: "sweep [{bar}] {value}/{total} points, ETA {eta}s", hideCursor: true, clearOnComplete: true });
+        bar.start(plan.points.length, 0);
+        o.progress = (done) => bar!.update(done);
+      }
+      executeSweep(plan, o).then(
+        (run) => {
+          bar?.stop();
+          process.stdout.write(describeRun(run, o.shard) + "\n");
+        },
+        (e) => {
+          bar?.stop();
+          reportFailure(e);
+        },
+      );
+    });
+
+  program
+    .command("merge")
+    .description("join the outputs of sweep shards (--shard) into one results.json, .csv and .html")
+    .argument("<dirs...>", "sweep output folders (or their results.json)")
+    .requiredOption("-o, --out <file>", "merged results (.json; the .csv and .html are written beside it)")
+    .action((dirs: string[], opts: { out: string }) => {
+      const m = mergeResults(dirs, opts.out);
+      process.stdout.write(`iommu-emu merge: ${m.results.points.length} points from ${dirs.length} input${dirs.length === 1 ? "" : "s"} -> ${shown(m.files.json)}, ${shown(m.files.csv)}, ${shown(m.files.html)}\n`);
+    });
+}

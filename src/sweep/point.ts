@@ -1,0 +1,76 @@
+/**
+ * One sweep point, as a worker runs it: the point's scenario is written to its folder and run by
+ * `runCommand`, exactly what `iommu-emu run <scenario> --report report.json` does (loadScenario, the
+ * trace reader, the driver, replay, summarize); the report's `scenario` and `trace` are then set to
+ * the names the sweep uses (as written in sweep.json) and the summary is returned. Each point gets
+ * a fresh core instance (the compiled module is shared by the worker's points), so a point's figures
+ * do not depend on which worker ran it or what ran before.
+ */
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { InputError } from "../errors.ts";
+import { runCommand } from "../cli/run.ts";
+import type { RunSummary } from "../report/summary.ts";
+import { AtomicFile } from "../report/atomic.ts";
+import type { CoreBuild } from "../core/core.ts";
+import { stripLocation } from "./definition.ts";
+
+export interface PointTask {
+  index: number;
+  /** Absolute folder for the point's scenario.json and report.json (created if missing). */
+  dir: string;
+  scenarioText: string;
+  /** The scenario as the summary names it (as written in sweep.json). */
+  scenarioName: string;
+  /** The trace as the summary names it. */
+  traceName?: string;
+  core?: CoreBuild;
+}
+
+export type PointOutcome =
+  | { ok: true; index: number; summary: RunSummary }
+  | { ok: false; index: number; kind: "input" | "internal"; message: string };
+
+/** Runs one point; never throws (a problem is an outcome, so the pool can report it precisely). */
+export function runPoint(task: PointTask): PointOutcome {
+  const scenarioFile = join(task.dir, "scenario.json");
+  const reportFile = join(task.dir, "report.json");
+  const runReport = join(task.dir, "run-report.json");
+  try {
+    mkdirSync(task.dir, { recursive: true });
+    const sf = new AtomicFile(scenarioFile);
+    try {
+      sf.write(task.scenarioText);
+      sf.commit();
+    } catch (e) {
+      sf.abort();
+      throw e;
+    }
+    runCommand(scenarioFile, { report: runReport, core: task.core ?? "release", quiet: true });
+    const summary = JSON.parse(readFileSync(runReport, "utf8")) as RunSummary;
+    rmSync(runReport);
+    // The names as the sweep knows them (keys keep their places).
+    summary.scenario = task.scenarioName;
+    if (summary.trace !== undefined) {
+      if (task.traceName !== undefined) summary.trace = task.traceName;
+      else delete summary.trace;
+    }
+    const report = new AtomicFile(reportFile);
+    try {
+      report.write(JSON.stringify(summary, null, 2) + "\n");
+      report.commit();
+    } catch (e) {
+      report.abort();
+      throw e;
+    }
+    return { ok: true, index: task.index, summary };
+  } catch (e) {
+    rmSync(runReport, { force: true });
+    if (e instanceof InputError) {
+      // Positions in the point's own scenario.json mean nothing to the user: keep the key path only.
+      const message = e.file === scenarioFile ? stripLocation(e) : e.message;
+      return { ok: false, index: task.index, kind: "input", message };
+    }
+    return { ok: false, index: task.index, kind: "internal", message: (e as Error).stack ?? String(e) };
+  }
+}

@@ -1,0 +1,1096 @@
+/**
+ * Binary trace format v1 (`.itb` or `.bin`): the text format v1's events (src/trace/text.ts) in
+ * fixed-size little-endian records, for speed. `iommu-emu convert` goes both ways without loss:
+ * every TLP field (time value and unit, op, sid with its segment, pasid presence and value, priv,
+ * exe, addr, len, ns, ro, ido, at=translated, nw) and every driver event field (map, unmap, flush,
+ * every `inv` form with all its operands, raw descriptor qwords included) has a place here.
+ *
+ * A file is a 32-byte header, then 32-byte records. A TLP record has the exact layout of the
+ * core's request record (src/core/abi.ts `Req`), with the trace's own time in TIME and its unit in
+ * FLAGS bits 13:12; the replay converts the time to the arrival cycle in place and clears those
+ * bits, so TLP records go from the file to the request ring by block copies, without objects.
+ *
+ * Header (all fields little-endian):
+ * ```
+ *  byte  0  u8[8]  magic        89 49 54 42 0D 0A 1A 0A  ("\x89ITB\r\n\x1A\n": not text; catches
+ *                                                         CRLF/LF mangling and 7-bit transfers)
+ *  byte  8  u16    version      1 (a reader refuses a newer version)
+ *  byte 10  u16    headerBytes  32 (records start here; a reader skips header fields it does not know)
+ *  byte 12  u16    recordBytes  32
+ *  byte 14  u16    flags        bit 0 COUNTS: `records` and `tlps` are valid (the writer always sets
+ *                               it; without it a reader takes the record count from the file size)
+ *  byte 16  u64    records      records after the header, extension records included
+ *  byte 24  u64    tlps         TLP records among them
+ * ```
+ *
+ * TLP record (KIND 0 MRd, 1 MWr, 2 ATS):
+ * ```
+ *  byte  0  u64  ADDR    address (IOVA, GVA or translated address)
+ *  byte  8  u64  TIME    UNIT 0: 0 (no time); 1 cycles: an integer <= 2^53 - 1;
+ *                        2 ns, 3 us: the IEEE-754 binary64 bits of the value (finite, >= +0)
+ *  byte 16  u32  SID     segment<<16 | bus<<8 | device<<3 | function
+ *  byte 20  u32  PASID   0..0xFFFFF when P is set, else 0
+ *  byte 24  u32  LEN     bytes, 1..4096 (4 on ATS)
+ *  byte 28  u32  FLAGS
+ *
+ *    31                    14 13  12 11  10   9    8    7    6    5    4    3   2    0
+ *   +------------------------+------+---+----+----+----+----+----+----+----+---+------+
+ *   |           0            | UNIT | 0 | NW | TR |IDO | RO | NS |EXE |PRIV| P | KIND |
+ *   +------------------------+------+---+----+----+----+----+----+----+----+---+------+
+ *   P pasid present; PRIV, EXE need P; TR at=translated; NS, RO, IDO, TR only on MRd/MWr; NW only on ATS.
+ * ```
+ *
+ * Driver-event record (KIND 4), followed by EXT extension records (KIND 5):
+ * ```
+ *  byte  0  u64  A       first 64-bit operand (table below)
+ *  byte  8  u64  TIME    as in a TLP record
+ *  byte 16  u32  B       \
+ *  byte 20  u32  C        } operands (table below); unused operands are 0
+ *  byte 24  u32  D       /
+ *  byte 28  u32  FLAGS
+ *
+ *    31    28 27    24 23          16 15 14 13  12 11                  3 2    0
+ *   +--------+--------+--------------+-----+------+---------------------+------+
+ *   |   0    |  EXT   |      OP      |  0  | UNIT |          0          |  4   |
+ *   +--------+--------+--------------+-----+------+---------------------+------+
+ *
+ *  extension record: byte 0 u64 Q0, byte 8 u64 Q1, byte 16 u64 Q2, byte 24 u32 0, byte 28 u32 FLAGS = 5
+ * ```
+ *
+ * | OP | event (text form)            | A      | B       | C     | D                                                     | EXT: Q0 Q1 Q2 |
+ * |----|------------------------------|--------|---------|-------|-------------------------------------------------------|---------------|
+ * |  1 | map DOMAIN IOVA PA SIZE      | IOVA   | DOMAIN  | 0     | perm r 0, w 1, x 2; page 5:4 (0 4K, 1 2M, 2 1G); snp 8; sup 9; global 10 | 1: PA SIZE 0 |
+ * |  2 | unmap DOMAIN IOVA SIZE       | IOVA   | DOMAIN  | 0     | 0                                                     | 1: SIZE 0 0   |
+ * |  3 | flush                        | 0      | 0       | 0     | 0                                                     | 0             |
+ * | 16 | inv qi QW0 QW1 [QW2 QW3]     | QW0    | 0       | 0     | number of qwords (2 or 4)                             | 1: QW1 QW2 QW3 (0 when 2) |
+ * | 17 | inv [reg] cc ...             | 0      | did/sid | 0     | gran 1:0 (0 global, 1 domain, 2 device); reg 8; fm 17:16 | 0          |
+ * | 18 | inv [reg] iotlb ...          | addr   | did     | 0     | gran 1:0 (0 global, 1 dsi, 2 psi); reg 8; ih 9; am 21:16 | 0          |
+ * | 19 | inv devtlb BDF ...           | addr   | sid     | 0     | log2 pages 21:16                                      | 0             |
+ * | 20 | inv piotlb ...               | addr   | did     | pasid | ih 9; psi 10; am 21:16                                | 0             |
+ * | 21 | inv pc ...                   | 0      | did     | pasid | gran 1:0 (0 global, 1 dsi, 2 pasid)                   | 0             |
+ * | 22 | inv pdevtlb BDF ...          | addr   | sid     | pasid | all 11; log2 pages 21:16                              | 0             |
+ * | 23 | inv iec                      | 0      | 0       | 0     | 0                                                     | 0             |
+ * | 24 | inv wait [addr=A [data=N]]   | addr   | 0       | data  | status write 12                                       | 0             |
+ *
+ * Every bit not named is 0 and a reader refuses a record where it is not: a file has one encoding
+ * of a trace, so binary -> text -> binary gives the same bytes. A record is valid exactly when its
+ * event is (the same ranges and alignments as the text parser checks; driver events are checked by
+ * formatting them as text and parsing that). Record numbers in messages count from 1 after the
+ * header (record N is at byte 32 * N); `line` in TLP objects and per-TLP results from a binary
+ * trace is the record number.
+ */
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { InputError } from "../errors.ts";
+import { exactDecimal } from "../util/decimal.ts";
+import {
+  formatEvent,
+  isTlp,
+  parseTraceEvent,
+  DEFAULT_LEN,
+  MAX_LEN,
+  MAX_PASID,
+  type DriverEvent,
+  type Invalidation,
+  type PageSizeName,
+  type TimeStamp,
+  type TraceEvent,
+  type TraceTlp,
+} from "./text.ts";
+
+export const MAGIC = Uint8Array.of(0x89, 0x49, 0x54, 0x42, 0x0d, 0x0a, 0x1a, 0x0a);
+export const VERSION = 1;
+export const HEADER_BYTES = 32;
+export const RECORD_BYTES = 32;
+/** 32-bit words per record. */
+export const RECORD_WORDS = RECORD_BYTES / 4;
+export const HeaderFlag = { COUNTS: 1 } as const;
+
+/** Record kinds (FLAGS bits 2:0); 0..2 are the request kinds of src/core/abi.ts ReqKind. */
+export const RecKind = { MRD: 0, MWR: 1, ATS: 2, EVENT: 4, EXT: 5 } as const;
+/** TLP flag bits: the same as the request record's (abi ReqFlag). */
+export const RecFlag = {
+  KIND_MASK: 0x7,
+  PASID: 1 << 3,
+  PRIV: 1 << 4,
+  EXE: 1 << 5,
+  NS: 1 << 6,
+  RO: 1 << 7,
+  IDO: 1 << 8,
+  TRANSLATED: 1 << 9,
+  NW: 1 << 10,
+  UNIT_SHIFT: 12,
+  UNIT_MASK: 3 << 12,
+} as const;
+/** Time units in FLAGS bits 13:12. */
+export const TimeUnit = { NONE: 0, CYCLES: 1, NS: 2, US: 3 } as const;
+/** Bits of a TLP record's FLAGS the request ring keeps (everything else is this format's own). */
+export const REQ_FLAGS_MASK = 0x7ff;
+const TLP_FLAGS_VALID = REQ_FLAGS_MASK | RecFlag.UNIT_MASK;
+/** FLAGS bits a TLP record must not have (bit 11 and 31:14). */
+const TLP_FLAGS_BAD = ~TLP_FLAGS_VALID | 0;
+/** FLAGS bits that take a record off the scan's fast path: KIND bit 1 (ATS, or not a TLP), P, PRIV, EXE, NW, ns/us (bit 13), reserved. */
+const SLOW_FLAGS = TLP_FLAGS_BAD | 0x2 | 0x4 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 10) | (1 << 13);
+/** Driver-event opcodes (FLAGS bits 23:16 of a KIND 4 record). */
+export const EventOp = {
+  MAP: 1,
+  UNMAP: 2,
+  FLUSH: 3,
+  INV_QI: 16,
+  INV_CC: 17,
+  INV_IOTLB: 18,
+  INV_DEVTLB: 19,
+  INV_PIOTLB: 20,
+  INV_PC: 21,
+  INV_PDEVTLB: 22,
+  INV_IEC: 23,
+  INV_WAIT: 24,
+} as const;
+
+const TWO32 = 4294967296;
+const MASK32 = 0xffffffffn;
+// Module-local copies for the hot loops: imported bindings may compile to getter calls (tsx).
+const MAX_PASID_ = MAX_PASID;
+const MAX_LEN_ = MAX_LEN;
+const DEFAULT_LEN_ = DEFAULT_LEN;
+const F_PASID = 1 << 3, F_PRIV = 1 << 4, F_EXE = 1 << 5, F_NS = 1 << 6, F_RO = 1 << 7, F_IDO = 1 << 8, F_TR = 1 << 9, F_NW = 1 << 10;
+const opKinds = ["MRd", "MWr", "ATS"] as const;
+const unitNames = [undefined, "cycles", "ns", "us"] as const;
+
+// ---- errors ---------------------------------------------------------------------------------------
+
+/** A bad record of a binary trace: `file:record N: message` (record N is at byte 32 * N). */
+export class RecordError extends InputError {
+  constructor(
+    detail: string,
+    readonly traceFile: string,
+    readonly record: number,
+  ) {
+    super(detail, traceFile);
+    this.message = `${traceFile}:record ${record}: ${detail}`;
+  }
+}
+
+// ---- the reader interface shared by the text, binary and in-memory readers ------------------------
+
+/**
+ * A trace being read in order, TLPs in this format's record layout (straight into the request ring
+ * when the replay reads), driver events as objects. The replay and `convert` use only this.
+ */
+export interface TraceReader {
+  /** The file name for messages ("inline trace" for a scenario's inline lines). */
+  readonly file: string;
+  readonly format: "text" | "binary" | "events";
+  /**
+   * Copies up to `max` TLP records into `dst` from word 0 (RECORD_WORDS words each, TIME raw
+   * with its unit in FLAGS) and their line (text) or record (binary) numbers into `lines`; stops
+   * before a driver event. Returns how many; 0 when a driver event is next or the trace has ended.
+   */
+  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number;
+  /** The next event when it is a driver event (consumed); undefined when a TLP is next or at the end. */
+  readDriverEvent(): DriverEvent | undefined;
+  /** True once every event has been read. */
+  readonly done: boolean;
+  /** An input error at an event's position (line and column in text, record in binary). */
+  errorAt(message: string, line: number, column?: number): InputError;
+  /** Progress through the input (bytes for files, events in memory). */
+  readonly progress: { done: number; total: number };
+  /** Bad lines or records skipped (skipBad), with their positions. */
+  readonly skipped: { line: number; reason: string }[];
+  close(): void;
+}
+
+// ---- time order (the text parser's rule, for the streaming readers and the writer) ---------------
+
+/** `String(n)` without exponent notation; parses back to n (as text.ts prints times). */
+export function plainDecimal(n: number): string {
+  const s = String(n);
+  const m = /^(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
+  if (m === null) return s;
+  const digits = m[1]! + (m[2] ?? "");
+  const point = m[1]!.length + Number(m[3]);
+  if (point <= 0) return "0." + "0".repeat(-point) + digits;
+  if (point >= digits.length) return digits + "0".repeat(point - digits.length);
+  return digits.slice(0, point) + "." + digits.slice(point);
+}
+
+export function formatTime(t: TimeStamp): string {
+  return `@${plainDecimal(t.value)}${t.unit === "cycles" ? "" : t.unit}`;
+}
+
+/** a - b in sign, exactly, for two wall-clock times (ns or us). */
+function compareWall(aValue: number, aUnit: number, bValue: number, bUnit: number): number {
+  if (aUnit === bUnit) return aValue < bValue ? -1 : aValue > bValue ? 1 : 0;
+  const a = exactDecimal(aValue), b = exactDecimal(bValue);
+  // value in ns = digits / 10^scale x (1000 for us)
+  const an = a.digits * (aUnit === TimeUnit.US ? 1000n : 1n) * 10n ** BigInt(b.scale);
+  const bn = b.digits * (bUnit === TimeUnit.US ? 1000n : 1n) * 10n ** BigInt(a.scale);
+  return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+/**
+ * Times must not decrease from one event to the next: cycle times among themselves, ns and us
+ * times among themselves (text.ts parseTraceLines; the same rule and message).
+ */
+export class TimeOrder {
+  // The latest time of each clock domain and where it was (line or record); the record scanners
+  // (scanTlpRecords, the text fast path) read and write them directly.
+  cycles = -1;
+  cyclesAt = 0;
+  /** 0 when no ns/us time was seen yet. */
+  wallUnit = 0;
+  wallValue = 0;
+  wallAt = 0;
+
+  /** `where` is "on line" (text) or "at record" (binary). */
+  constructor(private readonly where: string) {}
+
+  /** Last cycle time seen (-1: none): a fast path may compare with it and then call `cyclesSeen`. */
+  get lastCycles(): number {
+    return this.cycles;
+  }
+
+  cyclesSeen(value: number, at: number): void {
+    this.cycles = value;
+    this.cyclesAt = at;
+  }
+
+  /** Checks and records a time at line/record `at`; the message when it goes backwards. */
+  check(unit: number, value: number, at: number): string | undefined {
+    if (unit === TimeUnit.NONE) return undefined;
+    if (unit === TimeUnit.CYCLES) {
+      if (value < this.cycles) return this.message(value, unit, this.cycles, TimeUnit.CYCLES, this.cyclesAt);
+      this.cycles = value;
+      this.cyclesAt = at;
+      return undefined;
+    }
+    if (this.wallUnit !== 0 && compareWall(value, unit, this.wallValue, this.wallUnit) < 0)
+      return this.message(value, unit, this.wallValue, this.wallUnit, this.wallAt);
+    this.wallUnit = unit;
+    this.wallValue = value;
+    this.wallAt = at;
+    return undefined;
+  }
+
+  private message(value: number, unit: number, prev: number, prevUnit: number, prevAt: number): string {
+    const t = (v: number, u: number) => formatTime({ value: v, unit: unitNames[u]! });
+    return `timestamp ${t(value, unit)} is earlier than ${t(prev, prevUnit)} ${this.where} ${prevAt}; timestamps must not decrease`;
+  }
+}
+
+// ---- record codecs --------------------------------------------------------------------------------
+
+const f64 = new Float64Array(1);
+const f64w = new Uint32Array(f64.buffer);
+
+function unitOf(t: TimeStamp | undefined): number {
+  return t === undefined ? TimeUnit.NONE : t.unit === "cycles" ? TimeUnit.CYCLES : t.unit === "ns" ? TimeUnit.NS : TimeUnit.US;
+}
+
+/** Writes a time into words o+2, o+3 of `w`; returns the unit. Throws RangeError when it cannot be expressed. */
+function putTime(w: Uint32Array, o: number, t: TimeStamp | undefined): number {
+  const unit = unitOf(t);
+  if (t === undefined) {
+    w[o + 2] = 0;
+    w[o + 3] = 0;
+  } else if (unit === TimeUnit.CYCLES) {
+    if (!Number.isSafeInteger(t.value) || t.value < 0) throw new RangeError(`bad time ${t.value} cycles`);
+    w[o + 2] = t.value >>> 0;
+    w[o + 3] = Math.floor(t.value / TWO32);
+  } else {
+    if (!Number.isFinite(t.value) || t.value < 0) throw new RangeError(`bad time ${t.value} ${t.unit}`);
+    f64[0] = t.value === 0 ? 0 : t.value; // +0 for -0
+    w[o + 2] = f64w[0]!;
+    w[o + 3] = f64w[1]!;
+  }
+  return unit;
+}
+
+/** The time in words o+2, o+3 with `unit`, or a message why it is not a valid time. */
+function getTime(w: Uint32Array, o: number, unit: number): number | string {
+  const lo = w[o + 2]!, hi = w[o + 3]!;
+  if (unit === TimeUnit.NONE) return lo === 0 && hi === 0 ? 0 : "TIME is not 0 in a record without a time";
+  if (unit === TimeUnit.CYCLES) return hi < 0x200000 ? hi * TWO32 + lo : "cycle TIME is above 2^53 - 1";
+  if (hi >= 0x7ff00000) return "TIME is not a finite non-negative number (sign bit, infinity or NaN)";
+  f64w[0] = lo;
+  f64w[1] = hi;
+  return f64[0]!;
+}
+
+/**
+ * Encodes a TLP as the record at word `o` of `w` (time raw, unit in FLAGS). Throws a RangeError
+ * for a TLP the format cannot express (the same cases as formatTlp).
+ */
+export function encodeTlpRecord(w: Uint32Array, o: number, t: TraceTlp): void {
+  const bad = (what: string): never => {
+    throw new RangeError(`cannot encode the TLP from line ${t.line}: ${what}`);
+  };
+  const kind = t.op === "MRd" ? RecKind.MRD : t.op === "MWr" ? RecKind.MWR : t.op === "ATS" ? RecKind.ATS : bad(`bad op ${String(t.op)}`);
+  if (!Number.isInteger(t.sid) || t.sid < 0 || t.sid > 0xffffffff) bad(`sid ${t.sid} out of range`);
+  if (typeof t.addr !== "bigint" || t.addr < 0n || t.addr > 0xffffffffffffffffn) bad(`addr ${String(t.addr)} out of range`);
+  let f: number = kind;
+  if (t.pasid !== undefined) {
+    if (!Number.isInteger(t.pasid) || t.pasid < 0 || t.pasid > MAX_PASID) bad(`pasid ${t.pasid} out of range`);
+    f |= RecFlag.PASID;
+    if (t.priv) f |= RecFlag.PRIV;
+    if (t.exe) f |= RecFlag.EXE;
+  } else if (t.priv || t.exe) bad("priv/exe need a pasid");
+  if (kind === RecKind.ATS) {
+    if (t.len !== DEFAULT_LEN) bad(`len ${t.len} on an ATS request`);
+    if (t.ns || t.ro || t.ido || t.translated) bad("ns/ro/ido/at=translated on an ATS request");
+    if (t.nw) f |= RecFlag.NW;
+  } else {
+    if (!Number.isInteger(t.len) || t.len < 1 || t.len > MAX_LEN) bad(`len ${t.len} out of range`);
+    if (t.nw) bad(`nw on ${t.op}`);
+    if (t.ns) f |= RecFlag.NS;
+    if (t.ro) f |= RecFlag.RO;
+    if (t.ido) f |= RecFlag.IDO;
+    if (t.translated) f |= RecFlag.TRANSLATED;
+  }
+  let unit: number;
+  try {
+    unit = putTime(w, o, t.time);
+  } catch (e) {
+    return bad((e as Error).message);
+  }
+  w[o] = Number(t.addr & MASK32);
+  w[o + 1] = Number(t.addr >> 32n);
+  w[o + 4] = t.sid >>> 0;
+  w[o + 5] = t.pasid ?? 0;
+  w[o + 6] = t.len;
+  w[o + 7] = f | (unit << RecFlag.UNIT_SHIFT);
+}
+
+/**
+ * Why the TLP record at word `o` is not valid, or undefined when it is (its kind must be 0..2).
+ * Time order is checked separately (TimeOrder).
+ */
+export function checkTlpRecord(w: Uint32Array, o: number): string | undefined {
+  const f = w[o + 7]!;
+  const kind = f & RecFlag.KIND_MASK;
+  if ((f & TLP_FLAGS_BAD) !== 0) return `reserved FLAGS bits set (0x${(f >>> 0).toString(16)})`;
+  if (f & RecFlag.PASID) {
+    if (w[o + 5]! > MAX_PASID) return `PASID 0x${w[o + 5]!.toString(16)} is out of range (max 0xfffff)`;
+  } else {
+    if (f & (RecFlag.PRIV | RecFlag.EXE)) return "PRIV or EXE without a PASID (P clear)";
+    if (w[o + 5] !== 0) return "PASID is not 0 with P clear";
+  }
+  const len = w[o + 6]!;
+  if (kind === RecKind.ATS) {
+    if (len !== DEFAULT_LEN) return `LEN ${len} on an ATS request (must be 4)`;
+    if (f & (RecFlag.NS | RecFlag.RO | RecFlag.IDO | RecFlag.TRANSLATED)) return "NS, RO, IDO or TR on an ATS request";
+  } else {
+    if (len < 1 || len > MAX_LEN) return `LEN ${len} is out of range (1 to ${MAX_LEN})`;
+    if (f & RecFlag.NW) return `NW on ${opKinds[kind]}`;
+  }
+  const t = getTime(w, o, (f & RecFlag.UNIT_MASK) >>> RecFlag.UNIT_SHIFT);
+  return typeof t === "string" ? t : undefined;
+}
+
+/** The TLP of the (valid) record at word `o`; `line` is its line or record number. */
+export function decodeTlpRecord(w: Uint32Array, o: number, line: number): TraceTlp {
+  const f = w[o + 7]!;
+  const unit = (f & RecFlag.UNIT_MASK) >>> RecFlag.UNIT_SHIFT;
+  const t: TraceTlp = { line, op: opKinds[f & RecFlag.KIND_MASK]!, sid: w[o + 4]!, priv: false, exe: false, addr: (BigInt(w[o + 1]!) << 32n) | BigInt(w[o]!), len: w[o + 6]!, ns: false, ro: false, ido: false, translated: false, nw: false };
+  if (unit !== TimeUnit.NONE) t.time = { value: getTime(w, o, unit) as number, unit: unitNames[unit]! };
+  if (f & RecFlag.PASID) t.pasid = w[o + 5]!;
+  if (f & RecFlag.PRIV) t.priv = true;
+  if (f & RecFlag.EXE) t.exe = true;
+  if (f & RecFlag.NS) t.ns = true;
+  if (f & RecFlag.RO) t.ro = true;
+  if (f & RecFlag.IDO) t.ido = true;
+  if (f & RecFlag.TRANSLATED) t.translated = true;
+  if (f & RecFlag.NW) t.nw = true;
+  return t;
+}
+
+const pageCodes: Record<PageSizeName, number> = { "4K": 0, "2M": 1, "1G": 2 };
+const pageNames: PageSizeName[] = ["4K", "2M", "1G"];
+
+function put64(w: Uint32Array, o: number, v: bigint): void {
+  w[o] = Number(v & MASK32);
+  w[o + 1] = Number((v >> 32n) & MASK32);
+}
+
+function get64(w: Uint32Array, o: number): bigint {
+  return (BigInt(w[o + 1]!) << 32n) | BigInt(w[o]!);
+}
+
+/**
+ * The records of a driver event (one, or two with an extension record). Throws a RangeError for an
+ * event the format cannot express; the caller checks that the event is valid (encodeDriverEvent).
+ */
+function eventRecords(e: DriverEvent): Uint32Array {
+  let op = 0, a = 0n, b = 0, c = 0, d = 0;
+  let ext: bigint[] | undefined;
+  const u32 = (v: number, what: string) => {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`${what} ${v} out of range`);
+    return v;
+  };
+  const small = (v: number, what: string) => {
+    if (!Number.isInteger(v) || v < 0 || v > 63) throw new RangeError(`${what} ${v} out of range`);
+    return v << 16;
+  };
+  switch (e.op) {
+    case "map":
+      op = EventOp.MAP;
+      a = e.iova;
+      b = u32(e.domain, "domain");
+      if (!/^(?=.)r?w?x?$/.test(e.perm)) throw new RangeError(`bad perm "${e.perm}"`);
+      if (pageCodes[e.page] === undefined) throw new RangeError(`bad page size ${String(e.page)}`);
+      d = (e.perm.includes("r") ? 1 : 0) | (e.perm.includes("w") ? 2 : 0) | (e.perm.includes("x") ? 4 : 0) | (pageCodes[e.page] << 4);
+      d |= (e.snp ? 1 << 8 : 0) | (e.user ? 0 : 1 << 9) | (e.global ? 1 << 10 : 0);
+      ext = [e.pa, e.size, 0n];
+      break;
+    case "unmap":
+      op = EventOp.UNMAP;
+      a = e.iova;
+      b = u32(e.domain, "domain");
+      ext = [e.size, 0n, 0n];
+      break;
+    case "flush":
+      op = EventOp.FLUSH;
+      break;
+    case "inv": {
+      const inv: Invalidation = e.inv;
+      switch (inv.kind) {
+        case "qi":
+          if (inv.qwords.length !== 2 && inv.qwords.length !== 4) throw new RangeError(`${inv.qwords.length} qwords`);
+          op = EventOp.INV_QI;
+          a = inv.qwords[0]!;
+          d = inv.qwords.length;
+          ext = [inv.qwords[1]!, inv.qwords[2] ?? 0n, inv.qwords[3] ?? 0n];
+          break;
+        case "cc":
+          op = EventOp.INV_CC;
+          d = inv.reg ? 1 << 8 : 0;
+          if (inv.gran === "domain") (d |= 1), (b = u32(inv.did, "did"));
+          else if (inv.gran === "device") (d |= 2 | small(inv.fm, "fm")), (b = u32(inv.sid, "sid"));
+          break;
+        case "iotlb":
+          op = EventOp.INV_IOTLB;
+          d = inv.reg ? 1 << 8 : 0;
+          if (inv.gran === "dsi") (d |= 1), (b = u32(inv.did, "did"));
+          else if (inv.gran === "psi") (d |= 2 | (inv.ih ? 1 << 9 : 0) | small(inv.am, "am")), (b = u32(inv.did, "did")), (a = inv.addr);
+          break;
+        case "devtlb":
+          op = EventOp.INV_DEVTLB;
+          a = inv.addr;
+          b = u32(inv.sid, "sid");
+          d = small(inv.pagesLg2, "pages");
+          break;
+        case "piotlb":
+          op = EventOp.INV_PIOTLB;
+          b = u32(inv.did, "did");
+          c = u32(inv.pasid, "pasid");
+          if (inv.psi) (a = inv.psi.addr), (d = (1 << 10) | (inv.psi.ih ? 1 << 9 : 0) | small(inv.psi.am, "am"));
+          break;
+        case "pc":
+          op = EventOp.INV_PC;
+          if (inv.gran === "dsi") (d = 1), (b = u32(inv.did, "did"));
+          else if (inv.gran === "pasid") (d = 2), (b = u32(inv.did, "did")), (c = u32(inv.pasid, "pasid"));
+          break;
+        case "pdevtlb":
+          op = EventOp.INV_PDEVTLB;
+          a = inv.addr;
+          b = u32(inv.sid, "sid");
+          c = u32(inv.pasid, "pasid");
+          d = small(inv.pagesLg2, "pages") | (inv.all ? 1 << 11 : 0);
+          break;
+        case "iec":
+          op = EventOp.INV_IEC;
+          break;
+        case "wait":
+          op = EventOp.INV_WAIT;
+          if (inv.status) (a = inv.status.addr), (c = u32(inv.status.data, "data")), (d = 1 << 12);
+          break;
+        default:
+          throw new RangeError(`unknown invalidation ${String((inv as { kind: unknown }).kind)}`);
+      }
+      break;
+    }
+    default:
+      throw new RangeError(`unknown driver event ${String((e as { op: unknown }).op)}`);
+  }
+  const n = 1 + (ext ? 1 : 0);
+  const w = new Uint32Array(n * RECORD_WORDS);
+  for (const v of [a, ...(ext ?? [])]) if (v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`0x${v.toString(16)} is out of range`);
+  put64(w, 0, a);
+  const unit = putTime(w, 0, e.time);
+  w[4] = b;
+  w[5] = c;
+  w[6] = d;
+  w[7] = RecKind.EVENT | (unit << RecFlag.UNIT_SHIFT) | (op << 16) | ((n - 1) << 24);
+  if (ext) {
+    put64(w, 8, ext[0]!);
+    put64(w, 10, ext[1]!);
+    put64(w, 12, ext[2]!);
+    w[15] = RecKind.EXT;
+  }
+  return w;
+}
+
+/**
+ * The records of a valid driver event. Throws a RangeError naming what is wrong for an event the
+ * text format would not accept (so that every file the writer makes can be read back).
+ */
+export function encodeDriverEvent(e: DriverEvent): Uint32Array {
+  const text = formatEvent(e); // RangeError for what the format cannot express
+  try {
+    parseTraceEvent(text, "event", 1);
+  } catch (err) {
+    if (err instanceof InputError) throw new RangeError(`cannot encode the ${e.op} event from line ${e.line}: ${stripWhere(err)}`);
+    throw err;
+  }
+  return eventRecords(e);
+}
+
+/** An InputError's message without its "file:line:col: " prefix. */
+function stripWhere(err: InputError): string {
+  const prefix = InputError.format("", err.file, err.line, err.column);
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}
+
+/** Number of extension records a driver-event record says follow it. */
+export function extensionCount(flags: number): number {
+  return (flags >>> 24) & 0xf;
+}
+
+/**
+ * The driver event in the records at word `o` of `w` (the event record and its extension
+ * records), or a message saying why they are not a valid event. `line` is its record number.
+ */
+export function decodeDriverEvent(w: Uint32Array, o: number, line: number): DriverEvent | string {
+  const f = w[o + 7]!;
+  const op = (f >>> 16) & 0xff;
+  const n = extensionCount(f);
+  const unit = (f & RecFlag.UNIT_MASK) >>> RecFlag.UNIT_SHIFT;
+  if ((f & 0xf000cff8) !== 0) return `reserved FLAGS bits set in a driver-event record (0x${(f >>> 0).toString(16)})`;
+  for (let k = 1; k <= n; k++) {
+    const x = o + k * RECORD_WORDS;
+    if (w[x + 7] !== RecKind.EXT) return `record ${line + k} should be extension record ${k} of ${n} of this driver event (FLAGS 0x5), FLAGS is 0x${w[x + 7]!.toString(16)}`;
+  }
+  const time = getTime(w, o, unit);
+  if (typeof time === "string") return time;
+  const a = get64(w, o), b = w[o + 4]!, c = w[o + 5]!, d = w[o + 6]!;
+  const q = (k: number) => (n >= 1 ? get64(w, o + RECORD_WORDS + 2 * k) : 0n);
+  const base = { line, column: 0, ...(unit !== TimeUnit.NONE ? { time: { value: time, unit: unitNames[unit]! } } : {}) };
+  const gran = d & 3;
+  const sm = (d >>> 16) & 0x3f;
+  let e: DriverEvent;
+  switch (op) {
+    case EventOp.MAP:
+      e = {
+        ...base,
+        op: "map",
+        domain: b,
+        iova: a,
+        pa: q(0),
+        size: q(1),
+        perm: (d & 1 ? "r" : "") + (d & 2 ? "w" : "") + (d & 4 ? "x" : ""),
+        page: pageNames[(d >>> 4) & 3] ?? ("?" as PageSizeName),
+        snp: (d & (1 << 8)) !== 0,
+        user: (d & (1 << 9)) === 0,
+        global: (d & (1 << 10)) !== 0,
+      };
+      break;
+    case EventOp.UNMAP:
+      e = { ...base, op: "unmap", domain: b, iova: a, size: q(0) };
+      break;
+    case EventOp.FLUSH:
+      e = { ...base, op: "flush" };
+      break;
+    case EventOp.INV_QI:
+      if (d !== 2 && d !== 4) return `inv qi with ${d} qwords (2 or 4)`;
+      e = { ...base, op: "inv", inv: { kind: "qi", qwords: d === 2 ? [a, q(0)] : [a, q(0), q(1), q(2)] } };
+      break;
+    case EventOp.INV_CC: {
+      const reg = (d & (1 << 8)) !== 0;
+      e = { ...base, op: "inv", inv: gran === 0 ? { kind: "cc", reg, gran: "global" } : gran === 1 ? { kind: "cc", reg, gran: "domain", did: b } : { kind: "cc", reg, gran: "device", sid: b, fm: sm } };
+      if (gran === 3) return "inv cc with granularity 3";
+      break;
+    }
+    case EventOp.INV_IOTLB: {
+      const reg = (d & (1 << 8)) !== 0;
+      if (gran === 3) return "inv iotlb with granularity 3";
+      e = {
+        ...base,
+        op: "inv",
+        inv: gran === 0 ? { kind: "iotlb", reg, gran: "global" } : gran === 1 ? { kind: "iotlb", reg, gran: "dsi", did: b } : { kind: "iotlb", reg, gran: "psi", did: b, addr: a, am: sm, ih: (d & (1 << 9)) !== 0 },
+      };
+      break;
+    }
+    case EventOp.INV_DEVTLB:
+      e = { ...base, op: "inv", inv: { kind: "devtlb", sid: b, addr: a, pagesLg2: sm } };
+      break;
+    case EventOp.INV_PIOTLB:
+      e = {
+        ...base,
+        op: "inv",
+        inv: d & (1 << 10) ? { kind: "piotlb", did: b, pasid: c, psi: { addr: a, am: sm, ih: (d & (1 << 9)) !== 0 } } : { kind: "piotlb", did: b, pasid: c },
+      };
+      break;
+    case EventOp.INV_PC:
+      if (gran === 3) return "inv pc with granularity 3";
+      e = { ...base, op: "inv", inv: gran === 0 ? { kind: "pc", gran: "global" } : gran === 1 ? { kind: "pc", gran: "dsi", did: b } : { kind: "pc", gran: "pasid", did: b, pasid: c } };
+      break;
+    case EventOp.INV_PDEVTLB:
+      e = { ...base, op: "inv", inv: { kind: "pdevtlb", sid: b, pasid: c, addr: a, pagesLg2: sm, all: (d & (1 << 11)) !== 0 } };
+      break;
+    case EventOp.INV_IEC:
+      e = { ...base, op: "inv", inv: { kind: "iec" } };
+      break;
+    case EventOp.INV_WAIT:
+      e = { ...base, op: "inv", inv: d & (1 << 12) ? { kind: "wait", status: { addr: a, data: c } } : { kind: "wait" } };
+      break;
+    default:
+      return `unknown driver-event OP ${op}`;
+  }
+  // Valid as text, and this is its only encoding (every unused bit and operand 0).
+  let text: string;
+  let parsed: TraceEvent | null;
+  try {
+    text = formatEvent(e);
+    parsed = parseTraceEvent(text, "", line);
+  } catch (err) {
+    if (err instanceof InputError) return `the ${e.op} event is not valid: ${stripWhere(err)}`;
+    if (err instanceof RangeError) return err.message.replace(/^cannot format the (\w+) event from line \d+: /, "the $1 event is not valid: ");
+    throw err;
+  }
+  if (parsed === null || isTlp(parsed)) return "not a driver event";
+  const again = eventRecords(e);
+  for (let k = 0; k < again.length; k++) {
+    if (again[k] !== w[o + k]) return `the ${e.op} event has non-zero bits in unused fields (${text} is encoded otherwise)`;
+  }
+  return { ...parsed, column: 0 };
+}
+
+// ---- header ---------------------------------------------------------------------------------------
+
+export interface BinaryHeader {
+  version: number;
+  headerBytes: number;
+  recordBytes: number;
+  flags: number;
+  /** Records after the header (from the header when COUNTS is set). */
+  records?: number;
+  tlps?: number;
+}
+
+/** True when `bytes` starts with the binary format's magic. */
+export function hasMagic(bytes: Uint8Array): boolean {
+  if (bytes.length < MAGIC.length) return false;
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return false;
+  return true;
+}
+
+export function encodeHeader(records: number, tlps: number): Uint8Array {
+  const h = new Uint8Array(HEADER_BYTES);
+  const v = new DataView(h.buffer);
+  h.set(MAGIC, 0);
+  v.setUint16(8, VERSION, true);
+  v.setUint16(10, HEADER_BYTES, true);
+  v.setUint16(12, RECORD_BYTES, true);
+  v.setUint16(14, HeaderFlag.COUNTS, true);
+  v.setBigUint64(16, BigInt(records), true);
+  v.setBigUint64(24, BigInt(tlps), true);
+  return h;
+}
+
+/** Reads and checks a header; throws an InputError naming the file. */
+export function decodeHeader(h: Uint8Array, file: string): BinaryHeader {
+  const fail = (m: string): never => {
+    throw new InputError(m, file);
+  };
+  if (h.length < 16 || !hasMagic(h)) fail(`not a binary trace (no "\\x89ITB\\r\\n\\x1a\\n" magic at the start); text traces end in .trace or .txt`);
+  const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
+  const version = v.getUint16(8, true);
+  const headerBytes = v.getUint16(10, true);
+  const recordBytes = v.getUint16(12, true);
+  const flags = v.getUint16(14, true);
+  if (version === 0 || version > VERSION) fail(`binary trace version ${version} is not supported (this reader knows version ${VERSION})`);
+  if (headerBytes < HEADER_BYTES || headerBytes % 8 !== 0) fail(`bad header size ${headerBytes} (at least ${HEADER_BYTES}, a multiple of 8)`);
+  if (recordBytes !== RECORD_BYTES) fail(`bad record size ${recordBytes} (version 1 records are ${RECORD_BYTES} bytes)`);
+  if (flags & ~HeaderFlag.COUNTS) fail(`unknown header flags 0x${flags.toString(16)}`);
+  if (h.length < HEADER_BYTES) fail(`the header is truncated (${h.length} of ${HEADER_BYTES} bytes)`);
+  const out: BinaryHeader = { version, headerBytes, recordBytes, flags };
+  if (flags & HeaderFlag.COUNTS) {
+    const records = v.getBigUint64(16, true), tlps = v.getBigUint64(24, true);
+    if (records > BigInt(Number.MAX_SAFE_INTEGER) || tlps > records) fail(`bad record counts in the header (${records} records, ${tlps} TLPs)`);
+    out.records = Number(records);
+    out.tlps = Number(tlps);
+  }
+  return out;
+}
+
+// ---- reader ---------------------------------------------------------------------------------------
+
+/**
+ * The hot loop of the binary reader: checks TLP records k, k+1, ... < lim of `w` (`d` is a
+ * Float64Array over the same buffer, at offset 0) exactly as checkTlpRecord does, and their times
+ * against `order`, which it updates (`base` is the record number of record 0). Returns the index
+ * of the first record it does not accept (or lim): not a TLP, not valid, a time going backwards,
+ * or the first ns/us time after none or after the other unit (the caller checks those with
+ * TimeOrder.check, exactly).
+ */
+function scanTlpRecords(w: Uint32Array, d: Float64Array, k: number, lim: number, order: TimeOrder, base: number): number {
+  let cycles = order.cycles, cyclesAt = -1;
+  const wallUnit = order.wallUnit;
+  let wall = order.wallValue, wallAt = -1;
+  for (; k < lim; k++) {
+    const o = k << 3;
+    const f = w[o + 7]!;
+    if ((f & SLOW_FLAGS) === 0) {
+      // MRd or MWr without PASID or NW, no time or a cycle time: the common case
+      if (w[o + 5] !== 0 || w[o + 6]! - 1 >>> 0 >= MAX_LEN_) break;
+      if (f & 0x1000) {
+        const hi = w[o + 3]!;
+        if (hi >= 0x200000) break;
+        const v = hi * TWO32 + w[o + 2]!;
+        if (v < cycles) break;
+        cycles = v;
+        cyclesAt = k;
+      } else if ((w[o + 2]! | w[o + 3]!) !== 0) break;
+      continue;
+    }
+    const kind = f & 7;
+    if (kind > 2 || (f & TLP_FLAGS_BAD) !== 0) break;
+    if (f & F_PASID) {
+      if (w[o + 5]! > MAX_PASID_) break;
+    } else if (w[o + 5] !== 0 || (f & (F_PRIV | F_EXE)) !== 0) break;
+    const len = w[o + 6]!;
+    if (kind === 2) {
+      if (len !== DEFAULT_LEN_ || (f & (F_NS | F_RO | F_IDO | F_TR)) !== 0) break;
+    } else if (len === 0 || len > MAX_LEN_ || (f & F_NW) !== 0) break;
+    const unit = (f >>> 12) & 3;
+    if (unit === 1) {
+      const hi = w[o + 3]!;
+      if (hi >= 0x200000) break;
+      const v = hi * TWO32 + w[o + 2]!;
+      if (v < cycles) break;
+      cycles = v;
+      cyclesAt = k;
+    } else if (unit === 0) {
+      if ((w[o + 2]! | w[o + 3]!) !== 0) break;
+    } else {
+      if (unit !== wallUnit || w[o + 3]! >= 0x7ff00000) break;
+      const v = d[(o >>> 1) + 1]!;
+      if (v < wall) break;
+      wall = v;
+      wallAt = k;
+    }
+  }
+  if (cyclesAt >= 0) {
+    order.cycles = cycles;
+    order.cyclesAt = base + cyclesAt;
+  }
+  if (wallAt >= 0) {
+    order.wallValue = wall;
+    order.wallAt = base + wallAt;
+  }
+  return k;
+}
+
+/** Records per read: 1 MiB. */
+const CHUNK_RECORDS = 32768;
+
+export interface BinaryReaderOptions {
+  /** Skip bad records (a driver event with its extension records) instead of stopping. */
+  skipBad?: boolean;
+  /** Records per read (tests). */
+  chunkRecords?: number;
+}
+
+/**
+ * Streams a binary trace with fs.readSync of 1 MiB chunks; TLP records are checked and block-copied
+ * into the caller's buffer (the request ring), never made into objects. Memory stays flat.
+ */
+export class BinaryTraceReader implements TraceReader {
+  readonly format = "binary";
+  readonly header: BinaryHeader;
+  /** Records after the header. */
+  readonly records: number;
+  readonly skipped: { line: number; reason: string }[] = [];
+  private readonly fd: number;
+  private readonly buf: Uint8Array;
+  private readonly w: Uint32Array;
+  private readonly d: Float64Array;
+  /** Records in `buf` and the next one to use. */
+  private avail = 0;
+  private pos = 0;
+  /** Record number (1-based) of buf's first record. */
+  private base = 1;
+  /** Records read from the file so far. */
+  private fetched = 0;
+  private readonly order = new TimeOrder("at record");
+  private readonly skipBad: boolean;
+  private closed = false;
+
+  constructor(readonly file: string, opts: BinaryReaderOptions = {}) {
+    this.skipBad = opts.skipBad ?? false;
+    try {
+      this.fd = openSync(file, "r");
+    } catch (e) {
+      throw new InputError(`cannot read the trace (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
+    }
+    try {
+      const size = fstatSync(this.fd).size;
+      const head = new Uint8Array(HEADER_BYTES);
+      const got = readSync(this.fd, head, 0, HEADER_BYTES, 0);
+      this.header = decodeHeader(head.subarray(0, got), file);
+      const body = size - this.header.headerBytes;
+      if (body < 0 || body % RECORD_BYTES !== 0)
+        throw new InputError(`the file is truncated: ${body < 0 ? "no room for the header" : `${body % RECORD_BYTES} bytes after record ${Math.floor(body / RECORD_BYTES)} do not make a whole record`}`, file);
+      this.records = body / RECORD_BYTES;
+      if (this.header.records !== undefined && this.header.records !== this.records)
+        throw new InputError(`the header says ${this.header.records} records, the file holds ${this.records} (truncated or appended to)`, file);
+      const chunk = opts.chunkRecords ?? CHUNK_RECORDS;
+      this.buf = new Uint8Array(new ArrayBuffer((chunk + 16) * RECORD_BYTES));
+      this.w = new Uint32Array(this.buf.buffer);
+      this.d = new Float64Array(this.buf.buffer);
+    } catch (e) {
+      closeSync(this.fd);
+      throw e;
+    }
+  }
+
+  get done(): boolean {
+    return this.pos === this.avail && this.fetched === this.records;
+  }
+
+  get progress(): { done: number; total: number } {
+    return { done: this.header.headerBytes + (this.base - 1 + this.pos) * RECORD_BYTES, total: this.header.headerBytes + this.records * RECORD_BYTES };
+  }
+
+  errorAt(message: string, line: number): InputError {
+    return new RecordError(message, this.file, line);
+  }
+
+  /** Makes at least `need` records available from `pos` (fewer at the end of the file); false when none are. */
+  private fill(need: number): boolean {
+    if (this.avail - this.pos >= need) return true;
+    if (this.fetched === this.records) return this.pos < this.avail;
+    // Keep what is left at the front, then read as much as fits.
+    const left = this.avail - this.pos;
+    if (left > 0) this.buf.copyWithin(0, this.pos * RECORD_BYTES, this.avail * RECORD_BYTES);
+    this.base += this.pos;
+    this.pos = 0;
+    this.avail = left;
+    const room = Math.min(this.buf.length / RECORD_BYTES - left, this.records - this.fetched);
+    let bytes = room * RECORD_BYTES;
+    let at = left * RECORD_BYTES;
+    const fileAt = this.header.headerBytes + this.fetched * RECORD_BYTES;
+    while (bytes > 0) {
+      const n = readSync(this.fd, this.buf, at, bytes, fileAt + at - left * RECORD_BYTES);
+      if (n === 0) throw new InputError("the file ended early (it shrank while being read)", this.file);
+      at += n;
+      bytes -= n;
+    }
+    this.avail += room;
+    this.fetched += room;
+    return this.avail - this.pos > 0;
+  }
+
+  private bad(record: number, message: string): void {
+    if (!this.skipBad) throw new RecordError(message, this.file, record);
+    this.skipped.push({ line: record, reason: message });
+  }
+
+  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number {
+    const w = this.w;
+    let n = 0;
+    while (n < max && this.fill(1)) {
+      const start = this.pos;
+      const lim = Math.min(this.avail, start + (max - n));
+      // Valid TLPs in time order in one go; the scan stops at anything else (a driver event, a bad
+      // record, a time going backwards, the first ns/us time) and we look at that record here.
+      let k = scanTlpRecords(w, this.d, start, lim, this.order, this.base);
+      let bad: string | undefined;
+      while (k < lim && (w[k * RECORD_WORDS + 7]! & RecFlag.KIND_MASK) <= 2) {
+        const o = k * RECORD_WORDS;
+        bad = checkTlpRecord(w, o) ?? this.timeProblem(o, this.base + k);
+        if (bad !== undefined) break;
+        k = scanTlpRecords(w, this.d, k + 1, lim, this.order, this.base);
+      }
+      if (k > start) this.take(dst, lines, n, start, k);
+      n += k - start;
+      this.pos = k;
+      if (bad !== undefined) {
+        // stop at it, or skip it and go on
+        this.pos = k + 1;
+        this.bad(this.base + k, bad);
+      } else if (k < lim) break; // a driver event is next
+    }
+    return n;
+  }
+
+  /** Copies records [from, to) of the buffer to dst at record n, with their record numbers. */
+  private take(dst: Uint32Array, lines: Float64Array, n: number, from: number, to: number): void {
+    dst.set(this.w.subarray(from * RECORD_WORDS, to * RECORD_WORDS), n * RECORD_WORDS);
+    const first = this.base + from;
+    for (let j = 0; j < to - from; j++) lines[n + j] = first + j;
+  }
+
+  /** Checks (and records) the time of the TLP record at word o; the message when it goes backwards. */
+  private timeProblem(o: number, at: number): string | undefined {
+    const unit = (this.w[o + 7]! & RecFlag.UNIT_MASK) >>> RecFlag.UNIT_SHIFT;
+    return this.order.check(unit, getTime(this.w, o, unit) as number, at);
+  }
+
+  readDriverEvent(): DriverEvent | undefined {
+    for (;;) {
+      if (!this.fill(1)) return undefined;
+      const o = this.pos * RECORD_WORDS;
+      const f = this.w[o + 7]!;
+      const kind = f & RecFlag.KIND_MASK;
+      if (kind <= 2) return undefined;
+      const at = this.base + this.pos;
+      if (kind !== RecKind.EVENT) {
+        this.pos++;
+        this.bad(at, kind === RecKind.EXT ? "an extension record without a driver-event record before it" : `unknown record kind ${kind} (FLAGS 0x${f.toString(16)})`);
+        continue;
+      }
+      const ext = extensionCount(f);
+      this.fill(1 + ext);
+      const o2 = this.pos * RECORD_WORDS;
+      if (this.avail - this.pos < 1 + ext) {
+        this.pos = this.avail;
+        this.bad(at, `the driver event needs ${ext} extension records; the file ends first`);
+        continue;
+      }
+      const e = decodeDriverEvent(this.w, o2, at);
+      if (typeof e === "string") {
+        // skipped with its extension records (when they are there)
+        let k = 1;
+        while (k <= ext && (this.w[o2 + k * RECORD_WORDS + 7]! & RecFlag.KIND_MASK) === RecKind.EXT) k++;
+        this.pos += k > ext ? 1 + ext : 1;
+        this.bad(at, e);
+        continue;
+      }
+      const why = e.time ? this.order.check(unitOf(e.time), e.time.value, at) : undefined;
+      this.pos += 1 + ext;
+      if (why !== undefined) {
+        this.bad(at, why);
+        continue;
+      }
+      return e;
+    }
+  }
+
+  close(): void {
+    if (!this.closed) closeSync(this.fd);
+    this.closed = true;
+  }
+}
+
+// ---- writer ---------------------------------------------------------------------------------------
+
+/**
+ * Writes a binary trace atomically, as src/report/atomic.ts does for text: records go to a
+ * temporary file beside the target, the header's counts are written last, and the file is renamed
+ * over the target only on commit(); abort() removes it.
+ */
+export class BinaryTraceWriter {
+  private readonly fd: number;
+  private readonly tmp: string;
+  private readonly buf = new Uint32Array(CHUNK_RECORDS * RECORD_WORDS);
+  private readonly bytes = new Uint8Array(this.buf.buffer);
+  private used = 0; // records in buf
+  private records = 0;
+  /** File offset of the next write (positional writes throughout: the header is rewritten last). */
+  private at = HEADER_BYTES;
+  tlps = 0;
+  driverEvents = 0;
+  private readonly order = new TimeOrder("on record");
+  private done = false;
+
+  constructor(readonly path: string) {
+    this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    this.fd = openSync(this.tmp, "w");
+    writeSync(this.fd, encodeHeader(0, 0), 0, HEADER_BYTES, 0);
+  }
+
+  private room(n: number): void {
+    if (this.used + n > CHUNK_RECORDS) this.flush();
+  }
+
+  private flush(): void {
+    if (this.used === 0) return;
+    const len = this.used * RECORD_BYTES;
+    let off = 0;
+    while (off < len) off += writeSync(this.fd, this.bytes, off, len - off, this.at + off);
+    this.at += len;
+    this.used = 0;
+  }
+
+  private checkTime(t: TimeStamp | undefined, what: string): void {
+    if (t === undefined) return;
+    const why = this.order.check(unitOf(t), t.value, this.records + 1);
+    if (why !== undefined) throw new RangeError(`${what}: ${why}`);
+  }
+
+  /** Appends a TLP or a driver event; a RangeError for one the format cannot express (or out of time order). */
+  write(e: TraceEvent): void {
+    if (isTlp(e)) {
+      this.room(1);
+      encodeTlpRecord(this.buf, this.used * RECORD_WORDS, e);
+      this.checkTime(e.time, `the TLP from line ${e.line}`);
+      this.used++;
+      this.records++;
+      this.tlps++;
+      return;
+    }
+    const r = encodeDriverEvent(e);
+    this.checkTime(e.time, `the ${e.op} event from line ${e.line}`);
+    const n = r.length / RECORD_WORDS;
+    this.room(n);
+    this.buf.set(r, this.used * RECORD_WORDS);
+    this.used += n;
+    this.records += n;
+    this.driverEvents++;
+  }
+
+  /**
+   * Appends `n` TLP records from `src` (RECORD_WORDS words each, from a TraceReader: valid and in
+   * time order).
+   */
+  writeTlpRecords(src: Uint32Array, n: number): void {
+    for (let at = 0; at < n; ) {
+      this.room(1);
+      const k = Math.min(n - at, CHUNK_RECORDS - this.used);
+      this.buf.set(src.subarray(at * RECORD_WORDS, (at + k) * RECORD_WORDS), this.used * RECORD_WORDS);
+      // Keep the writer's own time-order state current (the next event is checked against it).
+      for (let j = 0; j < k; j++) {
+        const o = (this.used + j) * RECORD_WORDS;
+        const unit = (this.buf[o + 7]! & RecFlag.UNIT_MASK) >>> RecFlag.UNIT_SHIFT;
+        if (unit !== TimeUnit.NONE) this.order.check(unit, getTime(this.buf, o, unit) as number, this.records + j + 1);
+      }
+      this.used += k;
+      this.records += k;
+      this.tlps += k;
+      at += k;
+    }
+  }
+
+  /** Writes the counts into the header and makes the file visible under its final name. */
+  commit(): void {
+    if (this.done) return;
+    this.flush();
+    writeSync(this.fd, encodeHeader(this.records, this.tlps), 0, HEADER_BYTES, 0);
+    closeSync(this.fd);
+    renameSync(this.tmp, this.path);
+    this.done = true;
+  }
+
+  /** Removes the temporary file; the target is left as it was. */
+  abort(): void {
+    if (this.done) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+    rmSync(this.tmp, { force: true });
+    this.done = true;
+  }
+}
