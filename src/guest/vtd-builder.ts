@@ -330,28 +330,96 @@ export class VtdBuilder {
 
   // ---- attaching devices ----------------------------------------------------------------------------
 
-  attach(a: AttachSpec): void {
+  /**
+   * Attaches a device (and PASID) to a domain: writes the context entry if the device has none yet
+   * and (scalable mode) the PASID-table entry. Returns the attachment and whether a context entry
+   * was written (a not-present to present change a caching-mode unit must be told about).
+   */
+  attach(a: AttachSpec): { attachment: Attachment; newContext: boolean } {
     const d = this.domains.get(a.domain);
     if (!d) throw new RangeError(`attach of ${a.sid.toString(16)}: no domain ${a.domain}`);
     if (this.mode === "legacy") {
-      this.attachLegacy(a, d);
-      this.attachments.push({ sid: a.sid, domain: d, ats: !!a.ats && d.type !== "pt" });
-      return;
+      const newContext = this.attachLegacy(a, d);
+      const attachment: Attachment = { sid: a.sid, domain: d, ats: !!a.ats && d.type !== "pt" };
+      this.attachments.push(attachment);
+      return { attachment, newContext };
     }
-    const ctx = this.smContext(a);
-    const pasid = a.pasid ?? (this.ecapBit("RPS") ? (a.ridPasid ?? 0) : 0);
+    const { ctx, created } = this.smContext(a);
+    const pasid = a.pasid ?? this.ridPasid(ctx);
     const slot = this.pasidSlot(a.sid, pasid);
     const pe = this.pasidEntry(a, d);
     for (let q = 0; q < 8; q++) this.mem.write64(slot + BigInt(q * 8), pe[q]!);
     const ats = (this.read(ctx) & bit(2)) !== 0n; // DTE, as the device's first attach wrote it
-    this.attachments.push({ sid: a.sid, ...(a.pasid !== undefined ? { pasid: a.pasid } : {}), pasidEntry: pasid, domain: d, ats });
+    const attachment: Attachment = { sid: a.sid, ...(a.pasid !== undefined ? { pasid: a.pasid } : {}), pasidEntry: pasid, domain: d, ats };
+    this.attachments.push(attachment);
+    return { attachment, newContext: created };
+  }
+
+  /** The RID_PASID a scalable-mode context entry names (0 without ECAP.RPS). */
+  private ridPasid(ctx: bigint): number {
+    return this.ecapBit("RPS") ? Number(this.read(ctx + 8n) & 0xfffffn) : 0;
+  }
+
+  /** The context entry of `sid` (its address) when the root and context entries are present. */
+  private contextOf(sid: number): bigint | undefined {
+    if (this.rootTable === undefined) return undefined;
+    const bus = (sid >> 8) & 0xff, devfn = sid & 0xff;
+    const sm = this.mode === "scalable";
+    const r = this.read(this.rootTable + BigInt(bus * 16 + (sm && devfn >= 0x80 ? 8 : 0)));
+    if (!(r & 1n)) return undefined;
+    const ctx = (r & ADDR_MASK) + BigInt(sm ? (devfn & 0x7f) * 32 : devfn * 16);
+    return this.read(ctx) & 1n ? ctx : undefined;
+  }
+
+  /**
+   * The PA of the entry a request from `sid` (with `pasid`, or without) is translated through:
+   * the PASID-table entry in scalable mode, the context entry in legacy mode; undefined when the
+   * structures leading to it are not present. `present` says whether the entry itself is.
+   */
+  entryOf(sid: number, pasid?: number): { pa: bigint; present: boolean; pasidEntry?: number } | undefined {
+    const ctx = this.contextOf(sid);
+    if (ctx === undefined) return undefined;
+    if (this.mode === "legacy") return { pa: ctx, present: true };
+    const pe = pasid ?? this.ridPasid(ctx);
+    const pd = this.pasidDirs.get(sid);
+    if (pd === undefined || pe >> 6 >= pd.entries) return undefined;
+    const dirEntry = this.read(pd.dir + BigInt((pe >> 6) * 8));
+    if (!(dirEntry & 1n)) return undefined;
+    const pa = (dirEntry & ADDR_MASK) + BigInt((pe & 63) * 64);
+    return { pa, present: (this.read(pa) & 1n) !== 0n, pasidEntry: pe };
+  }
+
+  /**
+   * Detaches a device (and PASID): clears the PASID-table entry (a request-with-PASID attachment,
+   * or the RID_PASID entry when `pasid` is undefined) in scalable mode, the context entry in legacy
+   * mode, as Linux's intel_pasid_clear_entry() / context_clear_entry() do. Returns the attachment
+   * it ended (the last one made through that entry); throws a RangeError when there is none.
+   */
+  detach(sid: number, pasid?: number): Attachment {
+    if (this.mode === "legacy" && pasid !== undefined) throw new RangeError("legacy mode has no PASIDs: detach without pasid");
+    const what = `${sid.toString(16).padStart(4, "0")}${pasid !== undefined ? ` PASID ${pasid}` : ""}`;
+    const e = this.entryOf(sid, pasid);
+    if (e === undefined || !e.present) throw new RangeError(`device ${what} is not attached`);
+    let i = this.attachments.length - 1;
+    while (i >= 0 && !(this.attachments[i]!.sid === sid && this.attachments[i]!.pasidEntry === e.pasidEntry)) i--;
+    if (i < 0) throw new RangeError(`device ${what} was not attached by the builder`);
+    const [gone] = this.attachments.splice(i, 1);
+    // Every attachment made through this entry ends with it (an explicit pasid=RID_PASID and the RID_PASID entry are one).
+    for (let k = this.attachments.length - 1; k >= 0; k--) {
+      const x = this.attachments[k]!;
+      if (x.sid === sid && x.pasidEntry === e.pasidEntry) this.attachments.splice(k, 1);
+    }
+    const n = this.mode === "legacy" ? 2 : 8;
+    // The first qword (with P) first, as Linux clears it: the entry is not present from then on.
+    for (let q = 0; q < n; q++) this.mem.write64(e.pa + BigInt(q * 8), 0n);
+    return gone!;
   }
 
   /**
    * Scalable-mode root and context entries for `a.sid` (spec 9.2, 9.4), written once per device;
    * returns the context entry's address.
    */
-  private smContext(a: AttachSpec): bigint {
+  private smContext(a: AttachSpec): { ctx: bigint; created: boolean } {
     const bus = (a.sid >> 8) & 0xff, devfn = a.sid & 0xff;
     const rootEntry = this.root() + BigInt(bus * 16 + (devfn >= 0x80 ? 8 : 0));
     let r = this.read(rootEntry);
@@ -360,7 +428,7 @@ export class VtdBuilder {
       this.mem.write64(rootEntry, r);
     }
     const ctx = (r & ADDR_MASK) + BigInt((devfn & 0x7f) * 32);
-    if (this.read(ctx) & 1n) return ctx;
+    if (this.read(ctx) & 1n) return { ctx, created: false };
     const pasidBits = a.pasidBits ?? 20;
     if (pasidBits < 1 || pasidBits > 20) throw new RangeError(`pasidBits ${pasidBits} must be 1..20`);
     const entries = Math.max(128, 2 ** Math.max(0, pasidBits - 6)); // 2^(PDTS+7) directory entries
@@ -375,7 +443,7 @@ export class VtdBuilder {
     const c1 = this.ecapBit("RPS") ? BigInt(a.ridPasid ?? 0) : 0n;
     this.mem.write64(ctx + 8n, c1);
     this.mem.write64(ctx, c0);
-    return ctx;
+    return { ctx, created: true };
   }
 
   /** PA of the 64-byte PASID-table entry for `pasid`, allocating its PASID table (spec 9.5). */
@@ -425,7 +493,7 @@ export class VtdBuilder {
   }
 
   /** Legacy root and 128-bit context entry (spec 9.1, 9.3): one domain per device, no PASIDs. */
-  private attachLegacy(a: AttachSpec, d: Domain): void {
+  private attachLegacy(a: AttachSpec, d: Domain): boolean {
     if (a.pasid !== undefined) throw new RangeError("legacy mode has no PASIDs: attach without pasid");
     if (d.type !== "ss" && d.type !== "pt") throw new RangeError(`legacy mode supports second-stage and pass-through domains, not "${d.type}"`);
     const bus = (a.sid >> 8) & 0xff, devfn = a.sid & 0xff;
@@ -436,11 +504,13 @@ export class VtdBuilder {
       this.mem.write64(rootEntry, r);
     }
     const ctx = (r & ADDR_MASK) + BigInt(devfn * 16);
+    const created = (this.read(ctx) & 1n) === 0n;
     const tt = d.type === "pt" ? 2n : a.ats ? 1n : 0n;
     const aw = d.type === "pt" ? this.widestAw() : BigInt(d.levels - 2);
     let c0 = 1n | (tt << 2n) | (d.type === "pt" ? 0n : d.root);
     if (a.fpd) c0 |= bit(1);
     this.mem.write64(ctx + 8n, aw | (BigInt(d.id & 0xffff) << 8n));
     this.mem.write64(ctx, c0);
+    return created;
   }
 }

@@ -29,14 +29,25 @@
  *   none); a nested domain's new table pages, mapped into its parent, are invalidated there.
  * - A descriptor that stops the queue (FSTS.IQE) is replaced by the batch's wait descriptor (a bare
  *   wait when there is none) and the queue resumes, as qi_check_fault() does.
+ * - Attach (a not-present to present change of the context entry, if the device had none, and of
+ *   the PASID-table entry): with CAP.CM=1 the unit may cache not-present entries, in domain 0, so
+ *   the driver invalidates them there, as Linux's context setup does: context cache device-selective
+ *   (DID 0, only when the context entry is new), PASID cache PASID-selective (DID 0; scalable mode),
+ *   IOTLB domain-selective DID 0, then a wait. With CAP.CM=0 nothing (spec 6.1).
+ * - Detach (intel_pasid_tear_down_entry(); legacy domain_context_clear_one() ->
+ *   intel_context_flush_no_pasid()): the entry is cleared, then PASID cache PASID-selective with the
+ *   old DID, PASID-based IOTLB all-in-PASID (first-stage and pass-through) or domain-selective IOTLB
+ *   (second-stage and nested), device-TLB of every address (ATS), a wait; legacy: context cache
+ *   device-selective (old DID), domain-selective IOTLB, device-TLB, a wait. Linux submits each of
+ *   these with its own wait; the model batches them with one (one wait per attach/detach).
  * - Without ECAP.QI the IOTLB invalidations go through IOTLB_REG/IVA (__iommu_flush_iotlb) and there
  *   are no queued ones (device-TLB and PASID-based invalidations need the queue).
  */
 import type { VtdPlatform } from "../platform.ts";
-import type { Domain, MapOptions } from "./vtd-builder.ts";
+import type { AttachSpec, Attachment, Domain, MapOptions } from "./vtd-builder.ts";
 import { desc, InvalidationQueue, type Descriptor } from "./vtd-invalidation.ts";
 import { capFields, ecapFields, getField } from "../config/vtd-regs.ts";
-import { PAGE_BYTES, type DriverEvent, type Invalidation, type MapEvent } from "../trace/text.ts";
+import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type Invalidation, type MapEvent } from "../trace/text.ts";
 
 export type InvalidationMode = "strict" | "lazy";
 
@@ -68,6 +79,8 @@ export type FlushReason = "batch" | "timeout" | "explicit" | "end";
 export interface DriverStats {
   maps: number;
   unmaps: number;
+  attaches: number;
+  detaches: number;
   /** `inv` events. */
   invs: number;
   /** Lazy-mode flushes of the deferred unmaps, and what caused them. */
@@ -111,6 +124,8 @@ export class VtdDriver {
   readonly stats: DriverStats = {
     maps: 0,
     unmaps: 0,
+    attaches: 0,
+    detaches: 0,
     invs: 0,
     flushes: 0,
     flushReasons: { batch: 0, timeout: 0, explicit: 0, end: 0 },
@@ -174,6 +189,10 @@ export class VtdDriver {
         return this.flushDeferred("explicit");
       case "inv":
         return this.invalidate(e.inv);
+      case "attach":
+        return this.attach(attachSpec(e));
+      case "detach":
+        return this.detach(e.sid, e.pasid);
     }
   }
 
@@ -243,6 +262,73 @@ export class VtdDriver {
     this.deferred.push({ domain: d, time: this.now });
     this.stats.deferredUnmaps++;
     if (this.deferred.length >= this.options.lazyBatch) this.flushDeferred("batch");
+  }
+
+  /**
+   * Attaches a device (and PASID) to a domain at run time: the builder writes the entries; with
+   * CAP.CM=1 the not-present entries the unit may have cached (in domain 0) are invalidated.
+   */
+  attach(spec: AttachSpec): void {
+    const b = this.platform.builder;
+    const what = `${formatBdf(spec.sid)}${spec.pasid !== undefined ? ` PASID ${spec.pasid}` : ""}`;
+    if (!b.domains.has(spec.domain)) {
+      const ids = [...b.domains.keys()];
+      throw new DriverError(`no domain ${spec.domain}; ${ids.length ? `the scenario defines ${ids.join(", ")}` : "the scenario defines no domains"}`);
+    }
+    if (b.entryOf(spec.sid, spec.pasid)?.present)
+      throw new DriverError(`${what} is already attached; detach it first (domain switches are not modelled)`);
+    let r: { attachment: Attachment; newContext: boolean };
+    try {
+      r = b.attach(spec);
+    } catch (e) {
+      throw new DriverError((e as Error).message);
+    }
+    this.stats.attaches++;
+    if (this.capField("CM") !== 1) return;
+    const sid = spec.sid & 0xffff;
+    if (r.newContext) this.flushContextDevice(0, sid);
+    if (b.mode === "scalable" && this.queued) this.add(desc.pasidCache(1, 0, r.attachment.pasidEntry ?? 0));
+    this.flushIotlbDomain(0);
+    this.batchFlush();
+  }
+
+  /** Detaches a device (and PASID): the builder clears the entry, then Linux's teardown invalidations. */
+  detach(sid: number, pasid?: number): void {
+    let a: Attachment;
+    try {
+      a = this.platform.builder.detach(sid, pasid);
+    } catch (e) {
+      const what = `${formatBdf(sid)}${pasid !== undefined ? ` PASID ${pasid}` : ""}`;
+      throw new DriverError((e as Error).message.replace(/^device \S+( PASID \d+)?/, what));
+    }
+    this.stats.detaches++;
+    const did = a.domain.id;
+    const devtlb: CacheTag = { type: "devtlb", did, pasid: a.pasid, pasidEntry: a.pasidEntry ?? 0, sid: a.sid & 0xffff, users: 1 };
+    if (a.pasidEntry === undefined) {
+      // legacy: intel_context_flush_no_pasid()
+      this.flushContextDevice(did, a.sid & 0xffff);
+      this.flushIotlbDomain(did);
+    } else {
+      // intel_pasid_tear_down_entry()
+      if (this.queued) this.add(desc.pasidCache(1, did, a.pasidEntry));
+      if (a.domain.type === "fs" || a.domain.type === "pt") {
+        if (this.queued) this.add(desc.pasidIotlb(2, did, a.pasidEntry));
+      } else this.flushIotlbDomain(did);
+    }
+    if (a.ats) this.flushDevtlb(devtlb, 0n, ALL_PAGES_LG2);
+    this.batchFlush();
+  }
+
+  /** Context-cache device-selective invalidation (queued, or CCMD), FM 0 (DMA_CCMD_MASK_NOBIT). */
+  private flushContextDevice(did: number, sid: number): void {
+    if (this.queued) this.add(desc.context(3, did, sid, 0));
+    else this.writeCcmd(3, did, sid, 0);
+  }
+
+  /** Domain-selective IOTLB invalidation (queued with DR/DW as CAP.DRD/DWD, or IOTLB_REG). */
+  private flushIotlbDomain(did: number): void {
+    if (this.queued) this.add(desc.iotlb(2, did, 0n, 0, false, { read: this.capField("DRD") === 1, write: this.capField("DWD") === 1 }));
+    else this.writeIotlbReg(2, did, 0n, 0, false, true);
   }
 
   /** Flushes the lazy mode's queue: every domain with deferred unmaps, in the order they came. */
@@ -407,6 +493,14 @@ export class VtdDriver {
     core.writeRegister("IOTLB_REG", v);
     this.stats.registerInvalidations++;
   }
+}
+
+/** The builder's attach for an `attach` event (flags absent: the builder's defaults). */
+export function attachSpec(e: AttachEvent): AttachSpec {
+  const a: AttachSpec = { sid: e.sid, domain: e.domain };
+  if (e.pasid !== undefined) a.pasid = e.pasid;
+  for (const f of ["ats", "pri", "pgsnp", "fpd", "sre", "ere"] as const) if (e[f]) a[f] = true;
+  return a;
 }
 
 /** The builder's options for a `map` event. */

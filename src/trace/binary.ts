@@ -3,7 +3,7 @@
  * fixed-size little-endian records, for speed. `iommu-emu convert` goes both ways without loss:
  * every TLP field (time value and unit, op, sid with its segment, pasid presence and value, priv,
  * exe, addr, len, ns, ro, ido, at=translated, nw) and every driver event field (map, unmap, flush,
- * every `inv` form with all its operands, raw descriptor qwords included) has a place here.
+ * attach, detach, every `inv` form with all its operands, raw descriptor qwords included) has a place here.
  *
  * A file is a 32-byte header, then 32-byte records. A TLP record has the exact layout of the
  * core's request record (src/core/abi.ts `Req`), with the trace's own time in TIME and its unit in
@@ -62,6 +62,8 @@
  * |  1 | map DOMAIN IOVA PA SIZE      | IOVA   | DOMAIN  | 0     | perm r 0, w 1, x 2; page 5:4 (0 4K, 1 2M, 2 1G); snp 8; sup 9; global 10 | 1: PA SIZE 0 |
  * |  2 | unmap DOMAIN IOVA SIZE       | IOVA   | DOMAIN  | 0     | 0                                                     | 1: SIZE 0 0   |
  * |  3 | flush                        | 0      | 0       | 0     | 0                                                     | 0             |
+ * |  4 | attach BDF [pasid=N] domain=D | D     | sid     | pasid | P 0; ats 1; pri 2; pgsnp 3; fpd 4; sre 5; ere 6       | 0             |
+ * |  5 | detach BDF [pasid=N]         | 0      | sid     | pasid | P 0                                                   | 0             |
  * | 16 | inv qi QW0 QW1 [QW2 QW3]     | QW0    | 0       | 0     | number of qwords (2 or 4)                             | 1: QW1 QW2 QW3 (0 when 2) |
  * | 17 | inv [reg] cc ...             | 0      | did/sid | 0     | gran 1:0 (0 global, 1 domain, 2 device); reg 8; fm 17:16 | 0          |
  * | 18 | inv [reg] iotlb ...          | addr   | did     | 0     | gran 1:0 (0 global, 1 dsi, 2 psi); reg 8; ih 9; am 21:16 | 0          |
@@ -86,6 +88,7 @@ import { exactDecimal } from "../util/decimal.ts";
 import {
   formatEvent,
   isTlp,
+  ATTACH_FLAGS,
   parseTraceEvent,
   DEFAULT_LEN,
   MAX_LEN,
@@ -136,6 +139,8 @@ export const EventOp = {
   MAP: 1,
   UNMAP: 2,
   FLUSH: 3,
+  ATTACH: 4,
+  DETACH: 5,
   INV_QI: 16,
   INV_CC: 17,
   INV_IOTLB: 18,
@@ -451,6 +456,18 @@ function eventRecords(e: DriverEvent): Uint32Array {
     case "flush":
       op = EventOp.FLUSH;
       break;
+    case "attach":
+    case "detach":
+      op = e.op === "attach" ? EventOp.ATTACH : EventOp.DETACH;
+      b = u32(e.sid, "sid");
+      if (e.pasid !== undefined) (c = u32(e.pasid, "pasid")), (d = 1);
+      if (e.op === "attach") {
+        a = BigInt(u32(e.domain, "domain"));
+        ATTACH_FLAGS.forEach((f, i) => {
+          if (e[f]) d |= 2 << i;
+        });
+      }
+      break;
     case "inv": {
       const inv: Invalidation = e.inv;
       switch (inv.kind) {
@@ -600,6 +617,18 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
     case EventOp.FLUSH:
       e = { ...base, op: "flush" };
       break;
+    case EventOp.ATTACH:
+    case EventOp.DETACH: {
+      const dev = { sid: b, ...(d & 1 ? { pasid: c } : {}) };
+      if (op === EventOp.DETACH) {
+        e = { ...base, op: "detach", ...dev };
+        break;
+      }
+      if (a > 0xffffn) return `attach with domain ${a} (max 65535)`;
+      const flags = Object.fromEntries(ATTACH_FLAGS.map((f, i) => [f, (d & (2 << i)) !== 0])) as Record<(typeof ATTACH_FLAGS)[number], boolean>;
+      e = { ...base, op: "attach", ...dev, domain: Number(a), ...flags };
+      break;
+    }
     case EventOp.INV_QI:
       if (d !== 2 && d !== 4) return `inv qi with ${d} qwords (2 or 4)`;
       e = { ...base, op: "inv", inv: { kind: "qi", qwords: d === 2 ? [a, q(0)] : [a, q(0), q(1), q(2)] } };

@@ -15,6 +15,8 @@
  *   [@TIME] inv pdevtlb BDF pasid=N addr=A [pages=N] [all]
  *   [@TIME] inv iec
  *   [@TIME] inv wait [addr=A [data=N]]
+ *   [@TIME] attach BDF [pasid=N] domain=D [ats] [pri] [pgsnp] [fpd] [sre] [ere]
+ *   [@TIME] detach BDF [pasid=N]
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored; CRLF is accepted.
  *
@@ -28,7 +30,7 @@
  * - len is decimal or 0x-hex bytes, 1 to 4096; 4 when omitted (and always 4 on ATS lines).
  *   SIZE, did, am, fm, pages and data are decimal or 0x-hex; DOMAIN is the scenario's domain id (decimal).
  * - The tokens after the fixed positions may come in any order, each at most once.
- * - `attach` and `detach` are reserved and rejected for now.
+ * - attach/detach BDFs name a device of this unit: no segment (or segment 0000). D is decimal.
  *
  * The driver events are carried out by src/guest/vtd-driver.ts (README "Trace text format v1").
  */
@@ -128,7 +130,33 @@ export interface InvEvent extends DriverEventBase {
   inv: Invalidation;
 }
 
-export type DriverEvent = MapEvent | UnmapEvent | FlushEvent | InvEvent;
+/**
+ * `attach BDF [pasid=N] domain=D ...`: the driver attaches the device (request-with-PASID `pasid`,
+ * or the request-without-PASID entry) to domain D (VtdBuilder.attach). The flags are AttachSpec's;
+ * `ats` and `pri` go to the context entry, so they count only when the device has none yet.
+ */
+export interface AttachEvent extends DriverEventBase {
+  op: "attach";
+  /** bus<<8 | device<<3 | function (segment 0). */
+  sid: number;
+  pasid?: number;
+  domain: number;
+  ats: boolean;
+  pri: boolean;
+  pgsnp: boolean;
+  fpd: boolean;
+  sre: boolean;
+  ere: boolean;
+}
+
+/** `detach BDF [pasid=N]`: the driver clears the attachment's entry and invalidates as Linux does. */
+export interface DetachEvent extends DriverEventBase {
+  op: "detach";
+  sid: number;
+  pasid?: number;
+}
+
+export type DriverEvent = MapEvent | UnmapEvent | FlushEvent | InvEvent | AttachEvent | DetachEvent;
 export type TraceEvent = TraceTlp | DriverEvent;
 
 export function isTlp(e: TraceEvent): e is TraceTlp {
@@ -144,7 +172,9 @@ export const MAX_PAGES_LG2 = 52;
 
 const BDF_HINT = "a BDF like 00:02.0 or 0000:00:02.0";
 const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
-const EVENT_HINT = "MRd, MWr, ATS, map, unmap, inv or flush";
+const EVENT_HINT = "MRd, MWr, ATS, map, unmap, inv, flush, attach or detach";
+/** The flags of an `attach` event, in the order formatEvent writes them. */
+export const ATTACH_FLAGS = ["ats", "pri", "pgsnp", "fpd", "sre", "ere"] as const;
 const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated";
 const EXPECTED_ATS = "pasid=, addr=, nw";
 
@@ -301,6 +331,23 @@ export function formatEvent(e: TraceEvent): string {
     case "inv":
       parts.push("inv", ...formatInvalidation(e.inv, check, hex));
       break;
+    case "attach":
+    case "detach": {
+      check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
+      parts.push(e.op, formatBdf(e.sid));
+      if (e.pasid !== undefined) {
+        check(Number.isInteger(e.pasid) && e.pasid >= 0 && e.pasid <= MAX_PASID, `pasid ${e.pasid} out of range`);
+        parts.push(`pasid=${e.pasid}`);
+      }
+      if (e.op === "attach") {
+        parts.push(`domain=${domain(e.domain)}`);
+        for (const f of ATTACH_FLAGS) {
+          check(typeof e[f] === "boolean", `flag ${f} is not a boolean`);
+          if (e[f]) parts.push(f);
+        }
+      }
+      break;
+    }
   }
   return parts.join(" ");
 }
@@ -392,10 +439,7 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
 
   const opTok = tokens[next++];
   if (opTok === undefined) throw err(`expected an event (${EVENT_HINT}) after the timestamp`, endColumn);
-  if (opTok.text === "attach" || opTok.text === "detach") {
-    throw err(`"${opTok.text}" is not supported yet: devices are attached in the scenario's build.devices`, opTok.column);
-  }
-  if (opTok.text === "map" || opTok.text === "unmap" || opTok.text === "flush" || opTok.text === "inv") {
+  if (opTok.text === "map" || opTok.text === "unmap" || opTok.text === "flush" || opTok.text === "inv" || opTok.text === "attach" || opTok.text === "detach") {
     const args = new Args(tokens.slice(next), opTok, endColumn, err);
     const base = { line: lineNo, column: opTok.column, ...(time !== undefined ? { time } : {}) };
     return { event: parseDriverEvent(opTok.text, args, base), timeColumn: first.column };
@@ -581,9 +625,20 @@ function valueOf(tok: Token): Token {
 
 const INV_KINDS = "qi, cc, iotlb, devtlb, piotlb, pc, pdevtlb, iec, wait or reg";
 
-function parseDriverEvent(op: "map" | "unmap" | "flush" | "inv", a: Args, base: { line: number; column: number; time?: TimeStamp }): DriverEvent {
+function parseDriverEvent(op: DriverEvent["op"], a: Args, base: { line: number; column: number; time?: TimeStamp }): DriverEvent {
   const err = a.err;
   switch (op) {
+    case "attach":
+    case "detach": {
+      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "${op}"`), op, err);
+      const o = op === "attach" ? a.options("attach BDF", ["pasid=", "domain="], ATTACH_FLAGS, a.keyword) : a.options("detach BDF", ["pasid="], [], a.keyword);
+      const pasidTok = o.get("pasid=");
+      const dev = { sid, ...(pasidTok !== undefined ? { pasid: parsePasidValue(pasidTok, err) } : {}) };
+      if (op === "detach") return { ...base, op, ...dev };
+      const domain = parseDomain(valueOf(o.need("domain=")), err);
+      const flags = Object.fromEntries(ATTACH_FLAGS.map((f) => [f, o.has(f)])) as Record<(typeof ATTACH_FLAGS)[number], boolean>;
+      return { ...base, op, ...dev, domain, ...flags };
+    }
     case "flush":
       a.options("flush", [], [], a.keyword);
       return { ...base, op: "flush" };
@@ -791,6 +846,13 @@ function parseDid(tok: Token, err: MakeError): number {
 
 function parsePasidValue(tok: Token, err: MakeError): number {
   return Number(parseBounded(tok, "pasid", BigInt(MAX_PASID), err));
+}
+
+/** The BDF of an attach/detach: a device of this DMAR unit, so segment 0. */
+function parseDeviceBdf(tok: Token, op: string, err: MakeError): number {
+  const sid = parseBdf(tok, err);
+  if (sid > 0xffff) throw err(`"${op}" names a device of this unit's segment 0, got "${tok.text}"`, tok.column);
+  return sid;
 }
 
 /** A BDF naming a descriptor's 16-bit source ID (no segment). */

@@ -457,4 +457,151 @@ test("map events write what the builder writes: permissions, page size, snoop, u
   assert.is(s.driver.stats.maps, 2);
 });
 
+
+// ---------------------------------------------------------------------------------- attach/detach
+
+const SCT_2 = 0x41, SPT_2 = 0x59, LCT_2 = 0x2;
+const DRAIN = (1n << 7n) | (1n << 6n); // DR, DW: CAP.DRD/DWD in the default profile
+
+test("attach at run time (CM=0: no invalidation); detach of an SS request-without-PASID attachment: PASID cache, DSI IOTLB, device-TLB, wait; then SPT.2", () => {
+  const s = setup();
+  const { results, delta } = s.run(
+    [
+      "MRd 00:03.0 addr=0x100000", // no context entry yet
+      "@100 attach 00:03.0 domain=1 ats",
+      "MRd 00:03.0 addr=0x100000",
+      "MRd 00:03.0 addr=0x101000 at=translated",
+      "@200 detach 00:03.0",
+      "MRd 00:03.0 addr=0x100000",
+      "MRd 00:03.0 addr=0x101000",
+      "MRd 00:02.0 addr=0x100000", // the other device of domain 1 still translates
+    ].join("\n"),
+  );
+  assert.equal(results.map((r) => r.fault?.code), [SCT_2, undefined, undefined, SPT_2, SPT_2, undefined]);
+  assert.is(results[1]!.pa, 0x80000000n);
+  assert.ok(results.every((r) => !r.stale));
+  assert.is(delta.invDescriptors, 4n, "PASID cache + IOTLB DSI + device-TLB + wait (the attach issued none)");
+  assert.is(delta.invWaitWrites, 1n);
+  assert.is(delta.invQueueErrors, 0n);
+  const d = s.newDescriptors();
+  assert.equal(d[0], [7n | (1n << 4n) | (1n << 16n) | (0n << 32n), 0n], "PASID cache, PASID-selective, DID 1, PASID 0 (RID_PASID)");
+  assert.equal(d[1], [2n | (2n << 4n) | DRAIN | (1n << 16n), 0n], "IOTLB domain-selective DID 1 (second stage)");
+  // type 3 (no PASID: the RID_PASID entry), SID 00:03.0, PFSID = SID, every address (2^52 pages)
+  assert.equal(d[2]![0], 3n | (0x18n << 32n) | (0x8n << 12n) | (0x1n << 52n));
+  assert.is(d[2]![1], ((1n << 63n) - 1n) & ~0xffen | 1n, "S=1 with every address bit set");
+  assert.is(typeOf(d[3]![0]!), 5);
+  assert.is(s.driver.stats.attaches, 1);
+  assert.is(s.driver.stats.detaches, 1);
+  assert.equal(s.p.builder.attachments.map((a) => a.sid), [0x10], "the detached attachment is gone from the cache tags");
+});
+
+test("detach of a first-stage PASID attachment: PASID cache, PASID-based IOTLB all-in-PASID, PASID device-TLB, wait; then SPT.2", () => {
+  const s = setup({ attach: [{ sid: 0x20, domain: 1, ats: true }] });
+  const { results, delta } = s.run(
+    [
+      "attach 00:04.0 pasid=5 domain=2",
+      "MRd 00:04.0 pasid=5 addr=0x7f0000001000",
+      "MRd 00:04.0 pasid=5 addr=0x7f0000002000 at=translated",
+      "detach 00:04.0 pasid=5",
+      "MRd 00:04.0 pasid=5 addr=0x7f0000001000",
+      "MRd 00:04.0 addr=0x100000", // the request-without-PASID attachment is untouched
+    ].join("\n"),
+  );
+  assert.equal(results.map((r) => r.fault?.code), [undefined, undefined, SPT_2, undefined]);
+  assert.is(results[0]!.pa, 0x60001000n);
+  assert.is(delta.invDescriptors, 4n);
+  assert.is(delta.invWaitWrites, 1n);
+  const d = s.newDescriptors();
+  assert.equal(d.map(([q0]) => typeOf(q0!)), [7, 6, 8, 5]);
+  assert.equal(d[0], [7n | (1n << 4n) | (2n << 16n) | (5n << 32n), 0n], "PASID cache, PASID-selective, old DID 2, PASID 5");
+  assert.equal(d[1], [6n | (2n << 4n) | (2n << 16n) | (5n << 32n), 0n], "PASID-based IOTLB, all of (DID 2, PASID 5)");
+  assert.equal(d[2]![0], 8n | (0x20n << 16n) | (5n << 32n) | (0x0n << 12n) | (0x2n << 52n), "PASID device-TLB of 00:04.0 PASID 5");
+  assert.is(d[2]![1]! & 1n, 0n, "G=0: that PASID only");
+});
+
+test("detach, pass-through PASID (PIOTLB) and no ATS; nested (DSI with the nested DID)", () => {
+  const s = setup({
+    attach: [],
+    extra: (p) => p.builder.createDomain({ id: 3, type: "nested", parent: 1 }),
+  });
+  s.run(["attach 00:02.0 domain=1", "attach 00:02.0 pasid=1 domain=9", "attach 00:02.0 pasid=2 domain=3"].join("\n"));
+  s.newDescriptors();
+  assert.is(s.run("detach 00:02.0 pasid=1").delta.invDescriptors, 3n);
+  assert.equal(s.newDescriptors().map(([q0]) => [typeOf(q0!), gran(q0!), Number((q0! >> 16n) & 0xffffn)]), [[7, 1, 9], [6, 2, 9], [5, 0, 0]]);
+  assert.is(s.run("detach 00:02.0 pasid=2").delta.invDescriptors, 3n);
+  assert.equal(s.newDescriptors().map(([q0]) => [typeOf(q0!), gran(q0!), Number((q0! >> 16n) & 0xffffn)]), [[7, 1, 3], [2, 2, 3], [5, 0, 0]]);
+});
+
+test("legacy mode: attach, translate, detach (context cache device-selective, DSI IOTLB, device-TLB, wait), then LCT.2", () => {
+  const p = new VtdPlatform({ build: "debug", mode: "legacy" });
+  const ss = p.builder.createDomain({ id: 1, type: "ss" });
+  p.builder.map(ss, 0x100000n, 0x80000000n, 0x10000n);
+  p.builder.attach({ sid: 0x10, domain: 1 });
+  p.enable();
+  const driver = new VtdDriver(p);
+  const results: Result[] = [];
+  const before = p.core.counters();
+  replay(
+    p,
+    parseTraceText(["attach 00:03.0 domain=1 ats", "MRd 00:03.0 addr=0x100000", "MRd 00:03.0 addr=0x101000 at=translated", "detach 00:03.0", "MRd 00:03.0 addr=0x100000"].join("\n"), FILE),
+    (_, _t, r) => results.push(r),
+    { driver, file: FILE },
+  );
+  const after = p.core.counters();
+  assert.equal(results.map((r) => r.fault?.code), [undefined, undefined, LCT_2]);
+  assert.is(after.invDescriptors - before.invDescriptors, 4n);
+  assert.is(after.invWaitWrites - before.invWaitWrites, 1n);
+  const base = p.core.readRegister("IQA") & ~0xfffn;
+  const q = [0, 1, 2, 3].map((i) => [p.core.read64(base + BigInt(16 * i))!, p.core.read64(base + BigInt(16 * i + 8))!]);
+  assert.equal(q[0], [1n | (3n << 4n) | (1n << 16n) | (0x18n << 32n), 0n], "context cache, device-selective, old DID 1, SID 00:03.0, FM 0");
+  assert.equal(q[1], [2n | (2n << 4n) | DRAIN | (1n << 16n), 0n], "IOTLB DSI DID 1");
+  assert.is(typeOf(q[2]![0]!), 3);
+  assert.is(typeOf(q[3]![0]!), 5);
+  assert.equal(p.core.read64(p.builder.root() + 0n)! & 1n, 1n, "the root entry stays");
+});
+
+test("CAP.CM=1: attach invalidates the not-present entries cached in domain 0 (cc device, PASID cache, IOTLB DSI, wait)", () => {
+  const cap = setField(DEFAULT_CAP, capFields.CM, 1n);
+  const s = setup({ plat: { cap } });
+  const { results, delta } = s.run(["MRd 00:03.0 addr=0x100000", "attach 00:03.0 domain=1", "MRd 00:03.0 addr=0x100000"].join("\n"));
+  assert.equal(results.map((r) => r.fault?.code), [SCT_2, undefined]);
+  assert.is(delta.invDescriptors, 4n);
+  assert.is(delta.invWaitWrites, 1n);
+  const d = s.newDescriptors();
+  assert.equal(d[0], [1n | (3n << 4n) | (0x18n << 32n), 0n], "context cache device-selective, DID 0, SID 00:03.0");
+  assert.equal(d[1], [7n | (1n << 4n), 0n], "PASID cache PASID-selective, DID 0, PASID 0");
+  assert.equal(d[2], [2n | (2n << 4n) | DRAIN, 0n], "IOTLB DSI DID 0");
+  assert.is(typeOf(d[3]![0]!), 5);
+  // A second PASID of a device that has a context entry: no context-cache invalidation.
+  const r2 = s.run("attach 00:03.0 pasid=7 domain=2");
+  assert.is(r2.delta.invDescriptors, 3n);
+  assert.equal(s.newDescriptors().map(([q0]) => [typeOf(q0!), Number((q0! >> 16n) & 0xffffn), typeOf(q0!) === 7 ? Number((q0! >> 32n) & 0xfffffn) : 0]), [[7, 0, 7], [2, 0, 0], [5, 0, 0]]);
+
+  // Without those invalidations the not-present context entry cached by the first TLP stays.
+  const raw = setup({ plat: { cap } });
+  raw.run("MRd 00:03.0 addr=0x100000");
+  raw.p.builder.attach({ sid: 0x18, domain: 1 });
+  assert.is(raw.run("MRd 00:03.0 addr=0x100000").results[0]!.fault?.code, SCT_2);
+
+  // CM=0: an attach issues nothing.
+  assert.is(setup().run("attach 00:03.0 domain=1").delta.invDescriptors, 0n);
+});
+
+test("attach/detach errors are input errors at the event's line and column", () => {
+  const s = setup();
+  const fails = (text: string, msg: string) => {
+    try {
+      s.run(text);
+      assert.unreachable("should have failed");
+    } catch (e) {
+      assert.instance(e, InputError);
+      assert.is((e as InputError).message, msg);
+    }
+  };
+  fails("\n  attach 00:03.0 domain=4", `${FILE}:2:3: attach: no domain 4; the scenario defines 1, 2, 9`);
+  fails("attach 00:02.0 domain=2", `${FILE}:1:1: attach: 00:02.0 is already attached; detach it first (domain switches are not modelled)`);
+  fails("@5 detach 00:05.0", `${FILE}:1:4: detach: 00:05.0 is not attached`);
+  fails("detach 00:02.0 pasid=3", `${FILE}:1:1: detach: 00:02.0 PASID 3 is not attached`);
+});
+
 test.run();

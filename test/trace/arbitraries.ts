@@ -1,6 +1,6 @@
 /**
  * fast-check arbitraries for trace events: TLPs with every field, every driver-event form (map,
- * unmap, flush, each inv kind and granularity, raw qwords), and whole traces whose times never go
+ * unmap, flush, attach and detach with every flag, each inv kind and granularity, raw qwords), and whole traces whose times never go
  * backwards (cycles, ns and us mixed), as the text and binary formats require.
  */
 import fc from "fast-check";
@@ -105,6 +105,12 @@ export const arbDriverEvent: fc.Arbitrary<DriverEvent> = fc
     ),
     fc.constant<DriverEvent>({ line: 0, column: 0, op: "flush" }),
     arbInv.map((inv): DriverEvent => ({ line: 0, column: 0, op: "inv", inv })),
+    fc
+      .record({ sid: sid16, pasid: fc.option(pasid, { nil: undefined }), domain: did, ats: fc.boolean(), pri: fc.boolean(), pgsnp: fc.boolean(), fpd: fc.boolean(), sre: fc.boolean(), ere: fc.boolean() })
+      .map(({ pasid: p, ...r }): DriverEvent => ({ line: 0, column: 0, op: "attach", ...r, ...(p !== undefined ? { pasid: p } : {}) })),
+    fc
+      .record({ sid: sid16, pasid: fc.option(pasid, { nil: undefined }) })
+      .map(({ sid, pasid: p }): DriverEvent => ({ line: 0, column: 0, op: "detach", sid, ...(p !== undefined ? { pasid: p } : {}) })),
   )
   .map((e) => plain(e));
 

@@ -155,6 +155,10 @@ test("each driver event form, written out: map, unmap, flush and every inv line"
     "inv iec",
     "inv wait",
     "inv wait addr=0xfffffffffffffffc data=4294967295",
+    "@7 attach 00:02.0 domain=1",
+    "attach ff:1f.7 pasid=1048575 domain=65535 ats pri pgsnp fpd sre ere",
+    "detach 00:02.0",
+    "@8 detach ff:1f.7 pasid=0",
   ];
   const text = lines.join("\n") + "\n";
   const events = parseTraceText(text, "t");
@@ -321,6 +325,28 @@ test("bad driver-event records: missing or stray extension records, unknown OP, 
   const full = sample();
   const cut = full.slice(0, 16);
   readFails(cut, "record 2: the driver event needs 1 extension records; the file ends first");
+});
+
+test("attach/detach records: one record each (A domain, B sid, C pasid, D P and flags); the reader is strict", () => {
+  const events = parseTraceText("@1 attach 00:02.0 pasid=5 domain=3 ats ere\n@2 detach 00:02.0 pasid=5\n@3 detach 00:03.0", "t");
+  const w = words(writeBinary(events));
+  assert.is(w.length, 3 * 8, "no extension records");
+  assert.equal([...w.subarray(0, 8)], [3, 0, 1, 0, 0x10, 5, 1 | 2 | 64, 4 | (1 << 12) | (4 << 16)]);
+  assert.equal([...w.subarray(8, 16)], [0, 0, 2, 0, 0x10, 5, 1, 4 | (1 << 12) | (5 << 16)]);
+  assert.equal([...w.subarray(16, 24)], [0, 0, 3, 0, 0x18, 0, 0, 4 | (1 << 12) | (5 << 16)]);
+  const bad = (patch: (w: Uint32Array) => void, message: RegExp) => {
+    const x = w.slice();
+    patch(x);
+    readFails(x, message);
+  };
+  bad((x) => (x[5] = 0x100000), /record 1: the attach event is not valid: .*pasid 1048576 out of range/);
+  bad((x) => (x[4] = 0x10000), /record 1: the attach event is not valid: .*sid 65536 is not a 16-bit source ID/);
+  bad((x) => (x[0] = 0x10000), /record 1: attach with domain 65536 \(max 65535\)/);
+  bad((x) => (x[1] = 1), /record 1: attach with domain 4294967299 \(max 65535\)/);
+  bad((x) => (x[6] = x[6]! | 128), /record 1: the attach event has non-zero bits in unused fields/);
+  bad((x) => (x[8] = 1), /record 2: the detach event has non-zero bits in unused fields/);
+  bad((x) => (x[8 + 6] = 0), /record 2: the detach event has non-zero bits in unused fields/); // PASID without P
+  bad((x) => (x[16 + 6] = 2), /record 3: the detach event has non-zero bits in unused fields/); // a flag on detach
 });
 
 test("bad files: no magic, newer version, other record size, truncated, counts that do not match", () => {

@@ -1,5 +1,5 @@
 /**
- * Trace text format v1, driver events: map, unmap, flush and inv (every form), with every error
+ * Trace text format v1, driver events: map, unmap, flush, inv (every form), attach and detach, with every error
  * message and its column, and the round trip formatEvent -> parseTraceEvent.
  */
 import { test } from "uvu";
@@ -48,6 +48,29 @@ function map(over: Partial<MapEvent>): MapEvent {
 }
 
 // ------------------------------------------------------------------------------------------ parsing
+
+test("attach and detach: defaults, pasid, every flag in any order; errors", () => {
+  const noFlags = { ats: false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false };
+  assert.equal(parse1("attach 00:02.0 domain=1"), { line: 1, column: 1, op: "attach", sid: 0x10, domain: 1, ...noFlags });
+  assert.equal(
+    parse1("@7ns  attach 0000:3a:1f.7 ere sre fpd pgsnp pri ats domain=65535 pasid=0x10"),
+    { line: 1, column: 7, time: { value: 7, unit: "ns" }, op: "attach", sid: 0x3aff, pasid: 16, domain: 65535, ats: true, pri: true, pgsnp: true, fpd: true, sre: true, ere: true },
+  );
+  assert.equal(parse1("detach 00:02.0"), { line: 1, column: 1, op: "detach", sid: 0x10 });
+  assert.equal(parse1("@3 detach 01:00.1 pasid=1048575 # bye"), { line: 1, column: 4, time: { value: 3, unit: "cycles" }, op: "detach", sid: 0x101, pasid: 0xfffff });
+  fails("attach", 7, `expected a BDF like 00:02.0 or 0000:00:02.0 after "attach"`);
+  fails("detach  2.0", 9, `expected a BDF like 00:02.0 or 0000:00:02.0, got "2.0"`);
+  fails("attach 0001:00:02.0 domain=1", 8, `"attach" names a device of this unit's segment 0, got "0001:00:02.0"`);
+  fails("attach 00:02.0", 1, "attach BDF needs domain=");
+  fails("attach 00:02.0 pasid=1 ats", 1, "attach BDF needs domain=");
+  fails("attach 00:02.0 domain=0x1", 23, `expected a domain id (decimal, as in the scenario's build.domains), got "0x1"`);
+  fails("attach 00:02.0 domain=65536", 23, "domain id 65536 is out of range (max 65535)");
+  fails("attach 00:02.0 domain=1 pasid=0x100000", 25, "pasid 0x100000 is out of range (max 0xfffff)");
+  fails("attach 00:02.0 domain=1 ats ats", 29, `duplicate token "ats"`);
+  fails("attach 00:02.0 domain=1 nxe", 25, `unknown token "nxe"; attach BDF takes pasid=, domain=, ats, pri, pgsnp, fpd, sre, ere`);
+  fails("detach 00:02.0 domain=1", 16, `unknown token "domain=1"; detach BDF takes pasid=`);
+  fails("detach 00:02.0 pasid=x", 16, `expected pasid=N with N decimal or 0x-hex, got "pasid=x"`);
+});
 
 test("map: defaults, then every option in any order", () => {
   assert.equal(parse1("map 1 0x100000 0x80000000 0x4000"), map({}));

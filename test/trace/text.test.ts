@@ -209,7 +209,7 @@ test("empty trace", () => {
 // -------------------------------------------------------------------------------------------- errors
 
 test("errors: opcode", () => {
-  const events = "MRd, MWr, ATS, map, unmap, inv or flush";
+  const events = "MRd, MWr, ATS, map, unmap, inv, flush, attach or detach";
   lineFails("mrd 00:00.0 addr=0", 1, `unknown event "mrd"; expected ${events} (case-sensitive)`);
   lineFails("@5   READ 00:00.0 addr=0", 6, `unknown event "READ"; expected ${events} (case-sensitive)`);
   lineFails("00:00.0 MRd addr=0", 1, `unknown event "00:00.0"; expected ${events} (case-sensitive)`);
@@ -218,9 +218,9 @@ test("errors: opcode", () => {
   lineFails("  @5ns   # comment", 7, `expected an event (${events}) after the timestamp`);
 });
 
-test("errors: attach and detach are not supported yet; parseTraceLine takes only TLPs", () => {
-  lineFails("  attach 00:02.0 domain=1", 3, `"attach" is not supported yet: devices are attached in the scenario's build.devices`);
-  lineFails("@1 detach 00:02.0", 4, `"detach" is not supported yet: devices are attached in the scenario's build.devices`);
+test("errors: parseTraceLine takes only TLPs", () => {
+  lineFails("  attach 00:02.0 domain=1", 3, `expected a TLP (MRd, MWr or ATS), got the driver event "attach"`);
+  lineFails("@1 detach 00:02.0", 4, `expected a TLP (MRd, MWr or ATS), got the driver event "detach"`);
   lineFails("@10 unmap 1 0x1000 0x1000", 5, `expected a TLP (MRd, MWr or ATS), got the driver event "unmap"`);
 });
 
