@@ -10,12 +10,11 @@ import {
   bdfOption,
   chance,
   checkTlpSize,
+  checkWindow,
   domainOption,
   hex,
   levelsOption,
-  MAX_MAPPED_PAGES,
   nsOption,
-  pageBytes,
   pageOption,
   readsOption,
   tlpSizeOption,
@@ -43,12 +42,8 @@ export const randomWindow: Workload = {
   ],
   plan(ctx) {
     const { o, prng } = ctx;
-    const window = o.window as bigint;
-    const page = pageBytes(o.page as string);
+    const { window, page } = checkWindow(ctx);
     const tlpSize = checkTlpSize(ctx);
-    if (window % page !== 0n) ctx.bad("window", `${formatSize(window)} is not a multiple of the ${o.page} page size`);
-    if (window / page > MAX_MAPPED_PAGES)
-      ctx.bad("window", `${formatSize(window)} is ${window / page} pages of ${o.page}; at most ${MAX_MAPPED_PAGES} pages are mapped (use a larger --page or a smaller window)`);
     const sid = o.bdf as number;
     const reads = o.reads as number, ns = o.ns as number;
     const slots = window / BigInt(tlpSize);

@@ -7,7 +7,7 @@
  */
 import { formatBdf } from "../trace/text.ts";
 import { formatSize } from "./options.ts";
-import { bdfOption, chance, checkTlpSize, domainOption, hex, levelsOption, MAX_MAPPED_PAGES, nsOption, pageBytes, pageOption, tlpSizeOption, type Workload } from "./workload.ts";
+import { bdfOption, chance, checkTlpSize, checkWindow, domainOption, hex, levelsOption, nsOption, pageOption, tlpSizeOption, type Workload } from "./workload.ts";
 import { WINDOW_IOVA, WINDOW_PA } from "./random-window.ts";
 
 export const stream: Workload = {
@@ -26,12 +26,8 @@ export const stream: Workload = {
   ],
   plan(ctx) {
     const { o, prng } = ctx;
-    const window = o.window as bigint;
-    const page = pageBytes(o.page as string);
+    const { window, page } = checkWindow(ctx);
     const tlpSize = checkTlpSize(ctx);
-    if (window % page !== 0n) ctx.bad("window", `${formatSize(window)} is not a multiple of the ${o.page} page size`);
-    if (window / page > MAX_MAPPED_PAGES)
-      ctx.bad("window", `${formatSize(window)} is ${window / page} pages of ${o.page}; at most ${MAX_MAPPED_PAGES} pages are mapped (use a larger --page or a smaller window)`);
     const bytes = BigInt(o.tlps as number) * BigInt(tlpSize);
     if (!o.wrap && bytes > window)
       ctx.bad("window", `${o.tlps} TLPs of ${tlpSize} bytes need ${bytes} bytes, more than the ${formatSize(window)} window: use --wrap or a larger --window`);

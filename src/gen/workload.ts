@@ -7,6 +7,7 @@ import type { Prng } from "../util/prng.ts";
 import { PAGE_BYTES, type PageSizeName } from "../trace/text.ts";
 import type { OptionSpec, OptionValue } from "./options.ts";
 import type { TraceOut } from "./trace-out.ts";
+import { formatSize } from "./options.ts";
 
 /** The scenario keys a workload fills (arch and trace are added by the caller). */
 export interface ScenarioParts {
@@ -88,6 +89,17 @@ export function checkTlpSize(ctx: GenContext): number {
   const n = ctx.o.tlpSize as number;
   if (!isPow2(n)) ctx.bad("tlp-size", `expected a power of two from 1 to 4096 (a TLP must not cross a 4 KiB boundary), got ${n}`);
   return n;
+}
+
+/** Checks --window against --page (a whole number of pages, at most MAX_MAPPED_PAGES of them); returns both. */
+export function checkWindow(ctx: GenContext): { window: bigint; page: bigint } {
+  const { o } = ctx;
+  const window = o.window as bigint;
+  const page = pageBytes(o.page as string);
+  if (window % page !== 0n) ctx.bad("window", `${formatSize(window)} is not a multiple of the ${o.page} page size`);
+  if (window / page > MAX_MAPPED_PAGES)
+    ctx.bad("window", `${formatSize(window)} is ${window / page} pages of ${o.page}; at most ${MAX_MAPPED_PAGES} pages are mapped (use a larger --page or a smaller window)`);
+  return { window, page };
 }
 
 /** A uniform integer in [0, n) for n up to 2^52 (Prng.int draws only 32 bits). */

@@ -64,6 +64,41 @@ const AT_TRANSLATED = [97, 116, 61, 116, 114, 97, 110, 115, 108, 97, 116, 101, 1
 let lineEnd = -1;
 
 /** True for the bytes that end a token: space, tab, CR, '\n' and '#'. */
+
+/** readNumber's result: the value, and the index just past its last digit. */
+let numValue = 0;
+let numEnd = 0;
+
+/**
+ * Reads a decimal (at most 15 digits) or 0x-hex (at most 12 digits) number at b[p] into
+ * numValue/numEnd; false when there is no digit or too many (the caller falls back to the full
+ * parser).
+ */
+function readNumber(b: Uint8Array, p: number): boolean {
+  let c = b[p]!;
+  let v = 0, nd = 0;
+  if (c === 48 && (b[p + 1]! | 32) === 120) {
+    c = b[(p += 2)]!;
+    for (;;) {
+      const d = HEX[c]!;
+      if (d < 0) break;
+      if (++nd > 12) return false;
+      v = v * 16 + d;
+      c = b[++p]!;
+    }
+  } else {
+    while (c >= 48 && c <= 57) {
+      if (++nd > 15) return false;
+      v = v * 10 + (c - 48);
+      c = b[++p]!;
+    }
+  }
+  if (nd === 0) return false;
+  numValue = v;
+  numEnd = p;
+  return true;
+}
+
 function ends(c: number): boolean {
   return c === 32 || c === 9 || c === 13 || c === 10 || c === 35;
 }
@@ -193,27 +228,10 @@ function fastLine(b: Uint8Array, p: number, w: Uint32Array, o: number): number {
       // pasid=N[,priv][,exe], N decimal or 0x-hex
       if (b[p + 1] !== 97 || b[p + 2] !== 115 || b[p + 3] !== 105 || b[p + 4] !== 100 || b[p + 5] !== 61 || seen & S_PASID) return SLOW;
       seen |= S_PASID;
-      p += 6;
+      if (!readNumber(b, p + 6) || numValue > 0xfffff) return SLOW;
+      pasid = numValue;
+      p = numEnd;
       c = b[p]!;
-      let v = 0, nd = 0;
-      if (c === 48 && (b[p + 1]! | 32) === 120) {
-        c = b[(p += 2)]!;
-        for (;;) {
-          const d = HEX[c]!;
-          if (d < 0) break;
-          if (++nd > 12) return SLOW;
-          v = v * 16 + d;
-          c = b[++p]!;
-        }
-      } else {
-        while (c >= 48 && c <= 57) {
-          if (++nd > 15) return SLOW;
-          v = v * 10 + (c - 48);
-          c = b[++p]!;
-        }
-      }
-      if (nd === 0 || v > 0xfffff) return SLOW;
-      pasid = v;
       flags |= F_PASID;
       while (c === 44) {
         if (b[p + 1] === 112 && b[p + 2] === 114 && b[p + 3] === 105 && b[p + 4] === 118) {
@@ -232,27 +250,11 @@ function fastLine(b: Uint8Array, p: number, w: Uint32Array, o: number): number {
       // len=N, 1..4096, decimal or 0x-hex; not on ATS
       if (b[p + 1] !== 101 || b[p + 2] !== 110 || b[p + 3] !== 61 || kind === 2 || seen & S_LEN) return SLOW;
       seen |= S_LEN;
-      p += 4;
+      if (!readNumber(b, p + 4)) return SLOW;
+      p = numEnd;
       c = b[p]!;
-      let v = 0, nd = 0;
-      if (c === 48 && (b[p + 1]! | 32) === 120) {
-        c = b[(p += 2)]!;
-        for (;;) {
-          const d = HEX[c]!;
-          if (d < 0) break;
-          if (++nd > 12) return SLOW;
-          v = v * 16 + d;
-          c = b[++p]!;
-        }
-      } else {
-        while (c >= 48 && c <= 57) {
-          if (++nd > 15) return SLOW;
-          v = v * 10 + (c - 48);
-          c = b[++p]!;
-        }
-      }
-      if (nd === 0 || v < 1 || v > 4096 || !ends(c)) return SLOW;
-      len = v;
+      if (numValue < 1 || numValue > 4096 || !ends(c)) return SLOW;
+      len = numValue;
     } else {
       // flags: ns, nw, ro, ido
       const x = b[p + 1]!;
