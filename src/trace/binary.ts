@@ -99,6 +99,7 @@ import {
   type TimeStamp,
   type TraceEvent,
   type TraceTlp,
+  formatTime,
 } from "./text.ts";
 
 export const MAGIC = Uint8Array.of(0x89, 0x49, 0x54, 0x42, 0x0d, 0x0a, 0x1a, 0x0a);
@@ -206,22 +207,6 @@ export interface TraceReader {
 }
 
 // ---- time order (the text parser's rule, for the streaming readers and the writer) ---------------
-
-/** `String(n)` without exponent notation; parses back to n (as text.ts prints times). */
-export function plainDecimal(n: number): string {
-  const s = String(n);
-  const m = /^(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
-  if (m === null) return s;
-  const digits = m[1]! + (m[2] ?? "");
-  const point = m[1]!.length + Number(m[3]);
-  if (point <= 0) return "0." + "0".repeat(-point) + digits;
-  if (point >= digits.length) return digits + "0".repeat(point - digits.length);
-  return digits.slice(0, point) + "." + digits.slice(point);
-}
-
-export function formatTime(t: TimeStamp): string {
-  return `@${plainDecimal(t.value)}${t.unit === "cycles" ? "" : t.unit}`;
-}
 
 /** a - b in sign, exactly, for two wall-clock times (ns or us). */
 function compareWall(aValue: number, aUnit: number, bValue: number, bUnit: number): number {

@@ -966,12 +966,13 @@ function parseLen(tok: Token, value: string, err: MakeError): number {
   return Number(n);
 }
 
-function formatTime(t: TimeStamp): string {
+/** A trace time as the text format writes it (`@1500`, `@12ns`, `@3.5us`). */
+export function formatTime(t: TimeStamp): string {
   return `@${plainDecimal(t.value)}${t.unit === "cycles" ? "" : t.unit}`;
 }
 
 /** `String(n)` without exponent notation (1e21 -> "1000000000000000000000"); parses back to n. */
-function plainDecimal(n: number): string {
+export function plainDecimal(n: number): string {
   const s = String(n);
   const m = /^(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
   if (m === null) return s;

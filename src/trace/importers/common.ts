@@ -4,7 +4,7 @@
  * it cannot use), seconds-to-@TIME conversion, BDF and number parsing, and `--map` option checks.
  */
 import { InputError } from "../../errors.ts";
-import { DEFAULT_LEN, formatEvent, parseTraceEvent, type Invalidation, type InvEvent, type MapEvent, type TimeStamp, type TraceEvent, type TraceTlp, type UnmapEvent } from "../text.ts";
+import { DEFAULT_LEN, formatEvent, formatTime, parseTraceEvent, type Invalidation, type InvEvent, type MapEvent, type TimeStamp, type TraceEvent, type TraceTlp, type UnmapEvent } from "../text.ts";
 import type { ImportOptions, ImportResult } from "./index.ts";
 
 /** A source line the importer cannot use: an InputError that also keeps the bare reason. */
@@ -61,7 +61,7 @@ export class Sink {
       if (time !== undefined) {
         if (this.last !== undefined && time.ns < this.last.ns) {
           throw this.err(
-            `timestamp ${formatTimeStamp(time.time)} is earlier than ${formatTimeStamp(this.last.time)} on line ${this.last.line}; ` +
+            `timestamp ${formatTime(time.time)} is earlier than ${formatTime(this.last.time)} on line ${this.last.line}; ` +
               "trace times must not decrease",
             lineNo,
             time.column,
@@ -107,10 +107,6 @@ export class Sink {
     this.skipped.sort((a, b) => a.line - b.line);
     return { events: this.events, skipped: this.skipped };
   }
-}
-
-function formatTimeStamp(t: TimeStamp): string {
-  return `@${t.value}${t.unit === "cycles" ? "" : t.unit}`;
 }
 
 /** The lines of a text: a leading BOM dropped, LF or CRLF line ends. */
