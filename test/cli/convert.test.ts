@@ -23,11 +23,11 @@ const at = (name: string) => join(dir, name);
 
 const canonical = [
   "@100 MRd 00:02.0 addr=0x100040 len=64 ns",
-  "@100 MWr 0001:00:03.0 pasid=0x5,priv,exe addr=0x7f0000001040 len=4096 ro ido",
+  "@100 MWr 0001:00:03.0 pasid=0x5,priv,exe addr=0x7f0000001000 len=4096 ro ido",
   "@1.5ns map 1 0x800000 0x90000000 0x200000 perm=rx page=2M snp sup global",
   "@120 ATS 00:02.0 pasid=0x1 addr=0x0 nw",
   "@2us unmap 1 0x800000 0x200000",
-  "MRd 00:02.0 addr=0xffffffffffffffff at=translated",
+  "MRd 00:02.0 addr=0xffffffffffffffff len=1 at=translated",
   "inv qi 0x100e2 0x0 0x0 0x0",
   "inv reg iotlb psi did=1 addr=0x100000 am=2 ih",
   "inv pdevtlb 00:04.0 pasid=2 addr=0x0 pages=4 all",
