@@ -11,39 +11,18 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../../src/errors.ts";
 import { convertCommand } from "../../src/cli/convert.ts";
-import analyzer from "../fixtures/importers/analyzer-csv.ts";
-import dmaEarly from "../fixtures/importers/dma-early.ts";
-import dmaPaddr from "../fixtures/importers/dma-paddr.ts";
-import dmaRecent from "../fixtures/importers/dma-recent.ts";
-import ftraceOld from "../fixtures/importers/ftrace-old.ts";
-import ftraceTrace from "../fixtures/importers/ftrace-trace.ts";
-import kernelAcs from "../fixtures/importers/kernel-acs.ts";
 import kernelOld from "../fixtures/importers/kernel-old.ts";
 import kernelRecent from "../fixtures/importers/kernel-recent.ts";
 import perfScript from "../fixtures/importers/perf-script.ts";
-import simple from "../fixtures/importers/qemu-simpletrace.ts";
-import smmuOld from "../fixtures/importers/qemu-smmu-old.ts";
-import smmuRecent from "../fixtures/importers/qemu-smmu-recent.ts";
-import vtdOld from "../fixtures/importers/qemu-vtd-old.ts";
-import vtdRecent from "../fixtures/importers/qemu-vtd-recent.ts";
+import { FIXTURES } from "../trace/importers/fixtures.ts";
+import { inputError } from "../trace/importers/util.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = join(root, "bin/iommu-emu.mjs");
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-import-"));
 const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8" });
 const at = (name: string) => join(dir, name);
-
-function inputError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InputError) return e.message;
-    throw e;
-  }
-  return "no error";
-}
 
 test("CLI: an import prints its summary on standard error, the conversion on standard output", () => {
   writeFileSync(at("kernel.log"), kernelRecent);
@@ -84,31 +63,14 @@ test("CLI: another format's input exits 2, says what it looks like, and writes n
   assert.is(r.stderr, `iommu-emu: ${at("random.bin")}: --from auto: cannot tell the format from the first lines: it looks like binary data, not text; give --from text, binary, or an importer: csv, ftrace, kernel, qemu\n`);
 });
 
-const CSV_MAP = "addr=Address,rid=Requester ID,op=TLP Type,len=Length,pasid=PASID,time=Time Stamp,ns=Attr NS,ro=Attr RO,ido=Attr IDO";
-const FIXTURES: [string, string, string, string?][] = [
-  ["ftrace", "ftrace-trace", ftraceTrace],
-  ["ftrace", "ftrace-old", ftraceOld],
-  ["ftrace", "perf-script", perfScript],
-  ["ftrace", "dma-early", dmaEarly],
-  ["ftrace", "dma-recent", dmaRecent],
-  ["ftrace", "dma-paddr", dmaPaddr],
-  ["qemu", "qemu-vtd-old", vtdOld],
-  ["qemu", "qemu-vtd-recent", vtdRecent],
-  ["qemu", "qemu-smmu-old", smmuOld],
-  ["qemu", "qemu-smmu-recent", smmuRecent],
-  ["qemu", "qemu-simpletrace", simple],
-  ["kernel", "kernel-recent", kernelRecent],
-  ["kernel", "kernel-old", kernelOld],
-  ["kernel", "kernel-acs", kernelAcs],
-  ["csv", "analyzer-csv", analyzer, CSV_MAP],
-];
 
 test("--from auto on every fixture: detected as its importer, the same trace as --from that importer", () => {
   for (const [name, fixture, text, map] of FIXTURES) {
     const input = at(`${fixture}.txt`);
     writeFileSync(input, text);
-    const named = convertCommand(input, at(`${fixture}.named.trace`), { from: name, ...(map ? { map } : {}) });
-    const auto = convertCommand(input, at(`${fixture}.auto.trace`), { from: "auto", ...(map ? { map } : {}) });
+    const opts = map ? { map: Object.entries(map).map(([k, v]) => `${k}=${v}`).join(",") } : {};
+    const named = convertCommand(input, at(`${fixture}.named.trace`), { from: name, ...opts });
+    const auto = convertCommand(input, at(`${fixture}.auto.trace`), { from: "auto", ...opts });
     assert.equal([auto.from, auto.detected, named.detected], [name, true, false], fixture);
     assert.is(readFileSync(at(`${fixture}.auto.trace`), "utf8"), readFileSync(at(`${fixture}.named.trace`), "utf8"), fixture);
     assert.equal(auto.summary, named.summary, fixture);

@@ -11,26 +11,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../../src/errors.ts";
 import { crossesPage, formatTlp, isTlp, parseTraceText, type TraceTlp } from "../../src/trace/text.ts";
 import { BinaryTraceReader, BinaryTraceWriter, HEADER_BYTES, RECORD_WORDS } from "../../src/trace/binary.ts";
 import { TextTraceReader, parseTlpLineFast, readEvents } from "../../src/trace/stream.ts";
 import { generate, workloads } from "../../src/gen/index.ts";
-import { run, tlp } from "./importers/util.ts";
+import { inputError, run, tlp } from "./importers/util.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-boundary-"));
 let n = 0;
 const tmp = (ext: string) => join(dir, `b${n++}${ext}`);
-
-function inputError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InputError) return e.message;
-    throw e;
-  }
-  return "no error";
-}
 
 const RULE = (addr: string, len: number) => `malformed TLP: addr=${addr} len=${len} crosses a 4 KiB boundary (PCIe Base 2.2.7 forbids it)`;
 

@@ -8,25 +8,15 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InputError } from "../../src/errors.ts";
 import { formatTlp, parseTraceLine, parseTraceText, SMMU_EVENTS, smmuEventName, type TraceTlp } from "../../src/trace/text.ts";
 import { BinaryTraceReader, BinaryTraceWriter, HEADER_BYTES, RecFlag } from "../../src/trace/binary.ts";
 import { readEvents, readTraceFile } from "../../src/trace/stream.ts";
 import { convertCommand } from "../../src/cli/convert.ts";
+import { inputError } from "./importers/util.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-expect-"));
 let n = 0;
 const tmp = (ext: string) => join(dir, `e${n++}${ext}`);
-
-function inputError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InputError) return e.message;
-    throw e;
-  }
-  return "no error";
-}
 
 const parse1 = (line: string) => parseTraceLine(line, "t", 1)!;
 

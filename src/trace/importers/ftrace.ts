@@ -47,8 +47,9 @@
  *   the iommu:map covering it that is nearest in the trace and not used by another dma:* line).
  *   Only when no iommu:map covers every page are the pages mapped to the same addresses (PA =
  *   IOVA: the right translations, faults and cache behaviour, not the real PA), counted in the
- *   summary's notes. Without dir= (the 6.12 form) the mapping is bidirectional. dma_alloc_sgt (`phys_addrs=` of
- *   its pages) maps page by page when it has one physical address per page. dma_free,
+ *   summary's notes. Without dir= (the 6.12 form) the mapping is bidirectional.
+ *   dma_alloc_sgt (`phys_addrs=` of its pages) maps page by page when it has one physical address
+ *   per page. dma_free,
  *   dma_free_pages, dma_free_sgt -> `unmap`.
  *   DIR gives perm: TO_DEVICE -> r (the device reads), FROM_DEVICE -> w, BIDIRECTIONAL -> rw;
  *   NONE is an error. attrs PRIVILEGED gives `sup`. DEV (any device name, as printed) goes to
@@ -202,11 +203,31 @@ function importFtrace(text: string, file: string, opts: ImportOptions): ImportRe
     }
     sink.line(lineNo, time, () => handler(ctx, body, event), ctx.also);
   }
+  noteUncovered(sink, iommuMaps);
+  return sink.result();
+}
+
+/**
+ * Notes each iommu:map line no dma:* line used whose pages no `map` event covers: a mapping made
+ * without the DMA API (e.g. by VFIO), which the trace leaves out. The maps are sorted by IOVA once,
+ * with the furthest end so far, so that each line costs a binary search.
+ */
+function noteUncovered(sink: Sink, iommuMaps: readonly IommuMap[]): void {
+  const maps = sink.events.flatMap((e) => (e.op === "map" ? [{ from: e.iova, to: e.iova + e.size }] : [])).sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  const furthest: bigint[] = [];
+  for (const m of maps) furthest.push(furthest.length && furthest[furthest.length - 1]! > m.to ? furthest[furthest.length - 1]! : m.to);
   for (const m of iommuMaps) {
-    if (m.used || sink.events.some((e) => e.op === "map" && e.iova <= m.iova && m.iova + m.size <= e.iova + e.size)) continue;
+    if (m.used) continue;
+    // the last map starting at or before m.iova
+    let lo = 0, hi = maps.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (maps[mid]!.from <= m.iova) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && furthest[lo - 1]! >= m.iova + m.size) continue;
     sink.note("iommu:map lines whose pages no dma:* mapping maps: mappings made without the DMA API (e.g. by VFIO), left out");
   }
-  return sink.result();
 }
 
 /** trace-cmd report's header lines. */

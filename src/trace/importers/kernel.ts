@@ -54,7 +54,7 @@
  * syslog files) becomes @TIME; lines without one (journalctl's default) give events without time.
  * Takes no --map options.
  */
-import { smmuEventName, type TraceEvent } from "../text.ts";
+import type { TraceEvent } from "../text.ts";
 import { checkOptionKeys, makeTlp, Sink, splitLines, timeFromSeconds, type SourceTime } from "./common.ts";
 import type { ImportOptions, ImportResult, Importer } from "./index.ts";
 import { decodeTlpHeader, NoDmaTlp, TlpHeaderError } from "./tlp-header.ts";
@@ -279,8 +279,8 @@ function smmuEvent(sink: Sink, r: PendingRecord): TraceEvent | null {
   const exe = ((dw1 >> 34n) & 1n) === 1n;
   const read = ((dw1 >> 35n) & 1n) === 1n;
   const pasidPart = ssv ? { pasid: ssid, priv, exe } : {};
-  // every access event has a name (SMMU_ACCESS_EVENTS)
-  const expect = smmuEventName(id) !== undefined ? { expect: { arch: "smmuv3" as const, code: id } } : {};
+  // the event type is the expected fault (every type in SMMU_ACCESS_EVENTS has a name, text.ts SMMU_EVENTS)
+  const expect = { expect: { arch: "smmuv3" as const, code: id } };
   if (id === 0x05) return makeTlp(r.line, { op: "ATS", sid, addr: dw2 & ~0xfffn, ...pasidPart, ...expect });
   return makeTlp(r.line, { op: read ? "MRd" : "MWr", sid, addr: dw2, translated: id === 0x07, ...pasidPart, ...expect });
 }

@@ -158,6 +158,31 @@ test("dma:* (later form): dma_map_phys, merged sg segments paired page by page, 
   );
 });
 
+test("iommu:map lines under dma:* mappings are superseded; a note counts only those no dma:* mapping covers", () => {
+  const r = ftrace(
+    P + "map: IOMMU: iova=0x0000000000200000 - 0x0000000000202000 paddr=0x0000000000900000 size=8192\n" + // covered by line 3
+      P + "map: IOMMU: iova=0x0000000000300000 - 0x0000000000301000 paddr=0x0000000000a00000 size=4096\n" + // covered by line 4
+      P + "dma_map_page: 0000:00:04.0 dir=TO_DEVICE dma_addr=200010 size=5000 phys_addr=900010 attrs=\n" +
+      P + "dma_map_page: 0000:00:04.0 dir=FROM_DEVICE dma_addr=2ff000 size=8192 phys_addr=9ff000 attrs=\n" +
+      P + "map: IOMMU: iova=0x0000000000301000 - 0x0000000000303000 paddr=0x0000000000b00000 size=8192\n" + // half covered
+      P + "map: IOMMU: iova=0x0000000000100000 - 0x0000000000101000 paddr=0x0000000000c00000 size=4096\n", // not covered
+  );
+  assert.equal(r.events, [
+    map(3, 32, 1, 0x200000n, 0x900000n, 0x2000n, { perm: "r", time: us(7000001) }),
+    map(4, 32, 1, 0x2ff000n, 0x9ff000n, 0x2000n, { perm: "w", time: us(7000001) }),
+  ]);
+  assert.equal(
+    r.summary,
+    summary("ftrace", {
+      lines: 6,
+      used: 2,
+      ignored: { superseded: 4 },
+      events: { map: 2 },
+      notes: [{ what: "iommu:map lines whose pages no dma:* mapping maps: mappings made without the DMA API (e.g. by VFIO), left out", count: 2 }],
+    }),
+  );
+});
+
 test("dma_alloc in the very first form (phys_addr=) maps to that physical address; dma_alloc_sgt page by page", () => {
   const r = ftrace(
     " kworker-1 [000] ..... 1.000000: dma_alloc: 0000:00:04.0 dma_addr=ffff0000 size=8192 phys_addr=3000000 flags=GFP_KERNEL attrs=\n" +

@@ -6,28 +6,16 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import analyzer from "../../fixtures/importers/analyzer-csv.ts";
-import dmaEarly from "../../fixtures/importers/dma-early.ts";
-import dmaPaddr from "../../fixtures/importers/dma-paddr.ts";
-import dmaRecent from "../../fixtures/importers/dma-recent.ts";
-import ftraceOld from "../../fixtures/importers/ftrace-old.ts";
-import ftraceTrace from "../../fixtures/importers/ftrace-trace.ts";
 import kernelAcs from "../../fixtures/importers/kernel-acs.ts";
 import kernelOld from "../../fixtures/importers/kernel-old.ts";
-import kernelRecent from "../../fixtures/importers/kernel-recent.ts";
 import perfScript from "../../fixtures/importers/perf-script.ts";
-import simple from "../../fixtures/importers/qemu-simpletrace.ts";
-import smmuOld from "../../fixtures/importers/qemu-smmu-old.ts";
-import smmuRecent from "../../fixtures/importers/qemu-smmu-recent.ts";
-import vtdOld from "../../fixtures/importers/qemu-vtd-old.ts";
-import vtdRecent from "../../fixtures/importers/qemu-vtd-recent.ts";
-import { InputError } from "../../../src/errors.ts";
 import { importers, importTrace } from "../../../src/trace/importers/index.ts";
 import { formatImportSummary } from "../../../src/trace/importers/common.ts";
 import { describeInput, detectFormat, detectFormats, looksBinary, sampleLines } from "../../../src/trace/importers/detect.ts";
 import { encodeHeader } from "../../../src/trace/binary.ts";
 import { formatEvent, parseTraceText, type TraceEvent } from "../../../src/trace/text.ts";
-import { summary } from "./util.ts";
+import { FIXTURES } from "./fixtures.ts";
+import { inputError, summary } from "./util.ts";
 
 test("the registry: ftrace, qemu, kernel, csv, each under its own name with a description", () => {
   assert.equal(Object.keys(importers).sort(), ["csv", "ftrace", "kernel", "qemu"]);
@@ -37,25 +25,6 @@ test("the registry: ftrace, qemu, kernel, csv, each under its own name with a de
   }
 });
 
-const CSV_MAP = { addr: "Address", rid: "Requester ID", op: "TLP Type", len: "Length", pasid: "PASID", time: "Time Stamp", ns: "Attr NS", ro: "Attr RO", ido: "Attr IDO" };
-
-const CASES: [string, string, string, Record<string, string>?][] = [
-  ["ftrace", "ftrace-trace", ftraceTrace],
-  ["ftrace", "ftrace-old", ftraceOld],
-  ["ftrace", "perf-script", perfScript],
-  ["ftrace", "dma-early", dmaEarly, { "0000:01:00.0": "5" }],
-  ["ftrace", "dma-recent", dmaRecent],
-  ["ftrace", "dma-paddr", dmaPaddr],
-  ["qemu", "qemu-vtd-old", vtdOld],
-  ["qemu", "qemu-vtd-recent", vtdRecent],
-  ["qemu", "qemu-smmu-old", smmuOld],
-  ["qemu", "qemu-smmu-recent", smmuRecent],
-  ["qemu", "qemu-simpletrace", simple],
-  ["kernel", "kernel-recent", kernelRecent],
-  ["kernel", "kernel-old", kernelOld],
-  ["kernel", "kernel-acs", kernelAcs],
-  ["csv", "analyzer-csv", analyzer, CSV_MAP],
-];
 
 /** An event without its source position (line, column), for comparing with the parsed text. */
 function unplaced(e: TraceEvent): object {
@@ -64,7 +33,7 @@ function unplaced(e: TraceEvent): object {
   return rest;
 }
 
-for (const [name, fixture, text, map] of CASES) {
+for (const [name, fixture, text, map] of FIXTURES) {
   test(`${name} ${fixture}: the events write as trace text v1 and read back unchanged`, () => {
     const r = importers[name]!.import(text, fixture, { skipBad: false, ...(map ? { map } : {}) });
     assert.equal(r.skipped, []);
@@ -102,17 +71,6 @@ test("the summary's text: lines by outcome, events by kind, expected faults, not
   );
   assert.equal(formatImportSummary(summary("csv", { lines: 0, used: 0 }), "e.csv"), ["csv import of e.csv: 0 lines: 0 used, 0 ignored, 0 bad (skipped)", "made 0 TLPs and 0 driver events"]);
 });
-
-/** The message of the InputError `f` throws. */
-function inputError(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e.message;
-    throw e;
-  }
-  return "no error";
-}
 
 const bytes = (text: string) => Buffer.from(text, "utf8");
 

@@ -56,6 +56,17 @@ export function run(name: string, text: string, file: string, opts: { map?: Reco
   return importer.import(text, file, { skipBad: opts.skipBad ?? false, ...(opts.map ? { map: opts.map } : {}) });
 }
 
+/** The message of the InputError `fn` throws ("no error" when it throws none). */
+export function inputError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof InputError) return e.message;
+    throw e;
+  }
+  return "no error";
+}
+
 /** Asserts that `fn` throws an InputError whose message is exactly `message`. */
 export function throwsInput(fn: () => unknown, message: string): void {
   try {
