@@ -26,6 +26,7 @@ import { ReportCollector } from "../report/collector.ts";
 import { renderHtmlReport } from "../report/html.ts";
 import type { CoreBuild } from "../core/core.ts";
 import { presetNames, type PresetName } from "../config/timing.ts";
+import { ExpectedFaults } from "../replay/expected-faults.ts";
 
 export interface RunOptions {
   trace?: string;
@@ -39,6 +40,8 @@ export interface RunOptions {
   functional?: boolean;
   /** Replaces the scenario's config.timing.preset. */
   preset?: string;
+  /** Compares each TLP's expected fault (expect=) with the model's (src/replay/expected-faults.ts). */
+  expectFaults?: boolean;
 }
 
 /** The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it). */
@@ -52,6 +55,7 @@ export class RunSession {
   private readonly collector: ReportCollector | undefined;
   private readonly loaded: ReturnType<typeof loadScenario>;
   private readonly traceName: string | undefined;
+  private readonly expected: ExpectedFaults | undefined;
   private closed = false;
 
   constructor(
@@ -92,7 +96,8 @@ export class RunSession {
           : (_seq, t, r) => collector.add(t, r);
       }
       const driver = new VtdDriver(loaded.platform, loaded.driver);
-      this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver });
+      const expected = (this.expected = o.expectFaults ? new ExpectedFaults("vtd", this.reader.format === "binary" ? "record" : "line") : undefined);
+      this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver, ...(expected ? { onExpectation: (seq, t, r) => expected.add(seq, t, r) } : {}) });
     } catch (e) {
       this.abort();
       throw e;
@@ -132,8 +137,9 @@ export class RunSession {
         driver: { mode: this.loaded.driver.invalidation, stats: stats.driver },
       };
       if (this.traceName) info.trace = this.traceName;
-      const summary: RunSummary & { partial?: true } = summarize(this.loaded.platform, info);
+      const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
+      if (this.expected) summary.expectedFaults = this.expected.report();
       if (this.o.report) {
         const report = new AtomicFile(this.o.report);
         this.outputs.push(report);
@@ -147,6 +153,7 @@ export class RunSession {
       for (const f of this.outputs) f.commit();
       this.close();
       let text = formatSummary(summary);
+      if (this.expected) text += "\n" + this.expected.format();
       if (partial) {
         const p = this.reader.progress;
         const pct = p.total > 0 ? ` (${((100 * p.done) / p.total).toFixed(1)}% of the trace)` : "";
@@ -304,6 +311,7 @@ export function registerRun(program: Command): void {
     .option("--core <build>", "core build: release or debug (assertions on)", "release")
     .option("--functional", "no timing model: the same translations, faults and counters, no latencies")
     .option("--preset <name>", `cache and timing preset, replacing the scenario's (${presetNames.join(", ")})`)
+    .option("--expect-faults", "compare each TLP's logged fault (expect=, from the importers) with the model's: match, different reason or no fault")
     .action((scenario: string, opts: RunOptions) => {
       if (opts.core !== "release" && opts.core !== "debug") throw new InputError(`--core: expected "release" or "debug", got "${opts.core}"`);
       return runFromCli(scenario, opts);
