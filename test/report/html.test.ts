@@ -406,11 +406,11 @@ async function browserCheck(): Promise<void> {
         id: u.parentElement.id,
         items: [...u.querySelectorAll(".u-legend .u-series")].map((tr: any) => {
           const m = tr.querySelector(".u-marker");
-          const st = getComputedStyle(m);
+          const st = (globalThis as any).getComputedStyle(m);
           const box = m.getBoundingClientRect();
-          return { label: tr.querySelector(".u-label").textContent, border: st.borderTopColor, background: st.backgroundColor, w: box.width, h: box.height, visible: getComputedStyle(tr).display !== "none" };
+          return { label: tr.querySelector(".u-label").textContent, border: st.borderTopColor, background: st.backgroundColor, w: box.width, h: box.height, visible: (globalThis as any).getComputedStyle(tr).display !== "none" };
         }),
-        values: [...u.querySelectorAll(".u-legend .u-value")].filter((v: any) => getComputedStyle(v).display !== "none").length,
+        values: [...u.querySelectorAll(".u-legend .u-value")].filter((v: any) => (globalThis as any).getComputedStyle(v).display !== "none").length,
       })),
     );
     const rgb = (hex: string) => `rgb(${parseInt(hex.slice(1, 3), 16)}, ${parseInt(hex.slice(3, 5), 16)}, ${parseInt(hex.slice(5, 7), 16)})`;
@@ -426,7 +426,7 @@ async function browserCheck(): Promise<void> {
     }
     // the latency histogram's x axis is logarithmic (base 2): each power of two is as wide as the next
     const axis = await page.evaluate(() => {
-      const u = (window as any).iommuEmuCharts.latency;
+      const u = (globalThis as any).iommuEmuCharts.latency;
       return { distr: u.scales.x.distr, log: u.scales.x.log, d1: u.valToPos(2, "x") - u.valToPos(1, "x"), d2: u.valToPos(8, "x") - u.valToPos(4, "x") };
     });
     assert.equal([axis.distr, axis.log], [3, 2]);
