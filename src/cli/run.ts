@@ -42,6 +42,8 @@ export interface RunOptions {
   preset?: string;
   /** Compares each TLP's expected fault (expect=) with the model's (src/replay/expected-faults.ts). */
   expectFaults?: boolean;
+  /** How the summary, --report and --html name the scenario and the trace (default: their files; sweeps name them as sweep.json does). */
+  names?: { scenario: string; trace?: string };
 }
 
 /** The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it). */
@@ -131,12 +133,13 @@ export class RunSession {
     try {
       const stats = this.replayer.finish();
       const info: SummaryInfo = {
-        scenario: this.scenarioFile,
+        scenario: this.o.names?.scenario ?? this.scenarioFile,
         hostSeconds: stats.hostSeconds,
         tlps: stats.tlps,
         driver: { mode: this.loaded.driver.invalidation, stats: stats.driver },
       };
-      if (this.traceName) info.trace = this.traceName;
+      const trace = this.o.names ? this.o.names.trace : this.traceName;
+      if (trace) info.trace = trace;
       const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
       if (this.expected) summary.expectedFaults = this.expected.report();

@@ -12,6 +12,7 @@ interface SweepCliOptions {
   workers?: string;
   shard?: string;
   quiet?: boolean;
+  pointHtml?: boolean;
 }
 
 export function parseWorkers(text: string): number {
@@ -50,9 +51,11 @@ export function registerSweep(program: Command): void {
     .option("--workers <n>", `worker threads (default: available parallelism, here ${availableParallelism()})`)
     .option("--shard <i/n>", "run only the points whose index % n == i - 1 (1 <= i <= n); join shards with merge")
     .option("--quiet", "no progress bar")
+    .option("--point-html", "also write each point's HTML report (points/<id>/report.html), linked from sweep.html")
     .action((file: string, opts: SweepCliOptions) => {
       // Bad input is found here, synchronously (main exits 2); the points then run asynchronously.
       const o: SweepOptions = { out: opts.out };
+      if (opts.pointHtml) o.pointHtml = true;
       if (opts.workers !== undefined) o.workers = parseWorkers(opts.workers);
       if (opts.shard !== undefined) o.shard = parseShard(opts.shard);
       const plan = planSweep(file, o);
