@@ -13,6 +13,7 @@ import { runCommand } from "../cli/run.ts";
 import type { RunSummary } from "../report/summary.ts";
 import { AtomicFile } from "../report/atomic.ts";
 import type { CoreBuild } from "../core/core.ts";
+import type { Limits } from "../config/limits.ts";
 import { stripLocation } from "./definition.ts";
 
 export interface PointTask {
@@ -25,6 +26,8 @@ export interface PointTask {
   /** The trace as the summary names it. */
   traceName?: string;
   core?: CoreBuild;
+  /** Budgets over the scenario's config.limits (sweep --limit). */
+  limits?: Partial<Limits>;
 }
 
 export type PointOutcome =
@@ -46,7 +49,7 @@ export function runPoint(task: PointTask): PointOutcome {
       sf.abort();
       throw e;
     }
-    runCommand(scenarioFile, { report: runReport, core: task.core ?? "release", quiet: true });
+    runCommand(scenarioFile, { report: runReport, core: task.core ?? "release", quiet: true, ...(task.limits ? { limits: task.limits } : {}) });
     const summary = JSON.parse(readFileSync(runReport, "utf8")) as RunSummary;
     rmSync(runReport);
     // The names as the sweep knows them (keys keep their places).

@@ -18,6 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.ts";
 import { AtomicFile } from "../report/atomic.ts";
 import type { CoreBuild } from "../core/core.ts";
+import type { Limits } from "../config/limits.ts";
 import {
   describePoint,
   loadSweep,
@@ -47,6 +48,8 @@ export interface SweepOptions {
   pool?: PointPool;
   /** Called after each finished point. */
   progress?: (done: number, total: number) => void;
+  /** Budgets every point runs with, over its scenario's config.limits (--limit NAME=N). */
+  limits?: Partial<Limits>;
 }
 
 export interface SweepPlan {
@@ -58,6 +61,7 @@ export interface SweepPlan {
   /** Where the points are written until the sweep succeeds (renamed to DIR/points). */
   staging: string;
   core?: CoreBuild;
+  limits?: Partial<Limits>;
 }
 
 export interface SweepRun {
@@ -86,7 +90,7 @@ export function planSweep(file: string, o: SweepOptions): SweepPlan {
   const staging = join(out, `.points-${process.pid}-${Date.now().toString(36)}.tmp`);
   const points = shardIndices(def.total, o.shard).map((i) => pointAt(def, i));
   for (const p of points) pointScenario(def, p, join(out, "points", p.id));
-  return { def, out, ...(o.shard ? { shard: o.shard } : {}), points, staging, ...(o.core ? { core: o.core } : {}) };
+  return { def, out, ...(o.shard ? { shard: o.shard } : {}), points, staging, ...(o.core ? { core: o.core } : {}), ...(o.limits ? { limits: o.limits } : {}) };
 }
 
 /** A point's task. Its trace path is relative to the point's final folder; the staging folder has the same depth. */
@@ -95,6 +99,7 @@ function pointTask(plan: SweepPlan, p: PointRef): PointTask {
   const task: PointTask = { index: p.index, dir: join(plan.staging, p.id), scenarioText: ps.text, scenarioName: plan.def.scenarios[p.scenario]!.name };
   if (ps.traceName !== undefined) task.traceName = ps.traceName;
   if (plan.core) task.core = plan.core;
+  if (plan.limits) task.limits = plan.limits;
   return task;
 }
 
