@@ -24,7 +24,11 @@ export interface LoadedScenario {
   platform: VtdPlatform;
   /** How the driver side carries out the trace's driver events (config.driver, defaults filled in). */
   driver: Omit<DriverOptions, "limits">;
-  /** The budgets in force (config/limits.ts): the catalogue's, the scenario's, then LoadOptions.limits. */
+  /**
+   * The budgets in force (config/limits.ts): the catalogue's, the scenario's, then
+   * LoadOptions.limits. A driver for the trace gets them with `driver`:
+   * `new VtdDriver(platform, { ...driver, limits })`.
+   */
   limits: Limits;
   /** The trace: a file path (resolved against the scenario's folder) or inline lines. */
   trace?: { file: string } | { file: string; lines: string[]; lineNumbers: number[] };

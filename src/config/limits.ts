@@ -18,7 +18,7 @@ export const limitCatalogue = {
   tablePages: {
     default: 16384,
     unit: "table pages",
-    doc: "Page-table pages one map may write (a `build` mapping or a trace `map`), leaf tables included, estimated from the range, the page size and the format before anything is written: 16384 (64 MiB of tables) maps 16 GiB with 4 KiB pages.",
+    doc: "Page-table pages one map may write (a `build` mapping or a trace `map`), leaf tables included, estimated from the range, the page size and the format before anything is written (16 GiB with 4 KiB pages takes 8209; the default is 64 MiB of tables).",
   },
   cacheEntries: {
     default: 2097152,

@@ -175,8 +175,6 @@ export interface Attachment {
 type PasidEntryQwords = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
 
 const PAGE_4K = 1n << 12n;
-const PAGE_2M = 1n << 21n;
-const PAGE_1G = 1n << 30n;
 const ADDR_MASK = ((1n << 52n) - 1n) & ~0xfffn;
 const bit = (n: number) => 1n << BigInt(n);
 

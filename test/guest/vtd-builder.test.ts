@@ -29,6 +29,16 @@ const throws = (fn: () => unknown, message: string) => {
   assert.unreachable(message);
 };
 
+function allocationError(fn: () => unknown): AllocationError {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, AllocationError);
+    return e as AllocationError;
+  }
+  throw new Error("expected an AllocationError");
+}
+
 test("unmap of the whole 48-bit space of a sparse domain reads only the tables that exist", () => {
   const { b, d } = ss();
   b.map(d, 0x1000n, 0x80001000n, K4);
@@ -120,14 +130,7 @@ test("the allocator refuses reserved pages, naming the key that wrote them and, 
   const a = new PageAllocator(p.core, 0x20000000n);
   a.reserve(0x20001ff8n, 16n, { key: "memory[3]", file: "s.json", line: 7, column: 5 }); // two pages
   assert.is(a.alloc(1, "the root table"), 0x20000000n);
-  let err: unknown;
-  try {
-    a.alloc(1, "a context table");
-  } catch (e) {
-    err = e;
-  }
-  assert.instance(err, AllocationError);
-  const e = err as AllocationError;
+  const e = allocationError(() => a.alloc(1, "a context table"));
   assert.is(e.message, "page 0x20001000 for a context table was written by memory[3] (move build.tableBase)");
   const located = e.located("build.devices[0]")!;
   assert.instance(located, InputError);
@@ -141,15 +144,9 @@ test("the allocator refuses reserved pages, naming the key that wrote them and, 
   throws(() => b.alloc(), "page 0x20002000 for a page-table page was written by memory[3] (move build.tableBase)");
   p.core.write64(0x30000000n, 1n);
   const c = new PageAllocator(p.core, 0x30000000n);
-  let unowned: unknown;
-  try {
-    c.alloc(2, "the PASID directory of 00:02.0");
-  } catch (x) {
-    unowned = x;
-  }
-  assert.instance(unowned, AllocationError);
-  assert.is((unowned as Error).message, "page 0x30000000 for the PASID directory of 00:02.0 would overwrite guest memory written before (move build.tableBase)");
-  assert.is((unowned as AllocationError).located("build.devices[0]"), undefined);
+  const unowned = allocationError(() => c.alloc(2, "the PASID directory of 00:02.0"));
+  assert.is(unowned.message, "page 0x30000000 for the PASID directory of 00:02.0 would overwrite guest memory written before (move build.tableBase)");
+  assert.is(unowned.located("build.devices[0]"), undefined);
   const full = new PageAllocator(p.core, 0x40000000n, 0x40001000n);
   full.alloc();
   throws(() => full.alloc(1, "the invalidation queue"), "the table region 0x40000000-0x40000fff is full: no room for the invalidation queue");
