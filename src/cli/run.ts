@@ -29,6 +29,7 @@ import { ReportCollector } from "../report/collector.ts";
 import { renderHtmlReport } from "../report/html.ts";
 import type { CoreBuild } from "../core/core.ts";
 import { presetNames, type PresetName } from "../config/timing.ts";
+import { ExpectedFaults } from "../replay/expected-faults.ts";
 
 export interface RunOptions {
   trace?: string;
@@ -42,6 +43,8 @@ export interface RunOptions {
   functional?: boolean;
   /** Replaces the scenario's config.timing.preset. */
   preset?: string;
+  /** Compares each TLP's expected fault (expect=) with the model's (src/replay/expected-faults.ts). */
+  expectFaults?: boolean;
   /** Budgets over the scenario's config.limits (--limit NAME=N). */
   limits?: Partial<Limits>;
 }
@@ -69,6 +72,7 @@ export class RunSession {
   private readonly collector: ReportCollector | undefined;
   private readonly loaded: LoadedScenario;
   private readonly traceName: string | undefined;
+  private readonly expected: ExpectedFaults | undefined;
   private closed = false;
 
   /** `loaded`: the scenario already loaded with loadOptions(o) (runInteractive loads it in slices). */
@@ -105,7 +109,8 @@ export class RunSession {
           : (_seq, t, r) => collector.add(t, r);
       }
       const driver = new VtdDriver(loaded.platform, { ...loaded.driver, limits: loaded.limits });
-      this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver });
+      const expected = (this.expected = o.expectFaults ? new ExpectedFaults("vtd", this.reader.format === "binary" ? "record" : "line") : undefined);
+      this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver, ...(expected ? { onExpectation: (seq, t, r) => expected.add(seq, t, r) } : {}) });
     } catch (e) {
       this.abort();
       throw e;
@@ -145,8 +150,9 @@ export class RunSession {
         driver: { mode: this.loaded.driver.invalidation, stats: stats.driver },
       };
       if (this.traceName) info.trace = this.traceName;
-      const summary: RunSummary & { partial?: true } = summarize(this.loaded.platform, info);
+      const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
+      if (this.expected) summary.expectedFaults = this.expected.report();
       if (this.o.report) {
         const report = new AtomicFile(this.o.report);
         this.outputs.push(report);
@@ -160,6 +166,7 @@ export class RunSession {
       for (const f of this.outputs) f.commit();
       this.close();
       let text = formatSummary(summary);
+      if (this.expected) text += "\n" + this.expected.format();
       if (partial) {
         const p = this.reader.progress;
         const pct = p.total > 0 ? ` (${((100 * p.done) / p.total).toFixed(1)}% of the trace)` : "";
@@ -358,6 +365,7 @@ export function registerRun(program: Command): void {
     .option("--core <build>", "core build: release or debug (assertions on)", "release")
     .option("--functional", "no timing model: the same translations, faults and counters, no latencies")
     .option("--preset <name>", `cache and timing preset, replacing the scenario's (${presetNames.join(", ")})`)
+    .option("--expect-faults", "compare each TLP's logged fault (expect=, from the importers) with the model's: match, different reason or no fault")
     .option("--limit <NAME=N>", `set a budget, over the scenario's config.limits (repeatable; README "Budgets"): ${limitNames.join(", ")}`, (v: string, all: string[]) => [...all, v], [] as string[])
     .action((scenario: string, opts: RunOptions & { limit: string[] }) => {
       if (opts.core !== "release" && opts.core !== "debug") throw new InputError(`--core: expected "release" or "debug", got "${opts.core}"`);

@@ -15,8 +15,8 @@
 import type { VtdPlatform } from "../platform.ts";
 import type { Result } from "../core/core.ts";
 import { RING_RECORDS } from "../core/abi.ts";
-import type { DriverEvent, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
-import { RECORD_WORDS, REQ_FLAGS_MASK, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
+import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
+import { RECORD_WORDS, REQ_FLAGS_MASK, RecFlag, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
 import { VtdDriver, DriverError, type DriverStats } from "../guest/vtd-driver.ts";
 import { AllocationError } from "../guest/vtd-builder.ts";
@@ -25,6 +25,9 @@ import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
 import type { TimingConfig } from "../config/timing.ts";
 
 export type ResultSink = (seq: number, tlp: TraceTlp, result: Result) => void;
+
+/** Receives each TLP that carries an expected fault (`expect=`), as the trace wrote it, with its result. */
+export type ExpectationSink = (seq: number, tlp: TraceTlp & { expect: FaultExpectation }, result: Result) => void;
 
 /**
  * A trace time in cycles at `clockMHz` (default 1000): cycles as given; ns and us scaled by the
@@ -190,6 +193,8 @@ export interface ReplayOptions {
   driver?: VtdDriver;
   /** The trace's file name, for errors of driver events (events arrays; readers know their file). */
   file?: string;
+  /** Called for every TLP with an expected fault (`run --expect-faults`). */
+  onExpectation?: ExpectationSink;
 }
 
 /**
@@ -213,6 +218,7 @@ export class Replayer {
   private readonly start = process.hrtime.bigint();
   private ended = false;
   private elapsed = 0n;
+  private readonly onExpectation: ExpectationSink | undefined;
 
   constructor(
     readonly platform: VtdPlatform,
@@ -222,6 +228,7 @@ export class Replayer {
   ) {
     this.driver = opts.driver ?? new VtdDriver(platform);
     this.clock = new ArrivalClock(platform.timing);
+    this.onExpectation = opts.onExpectation;
   }
 
   /** True once the whole trace has been replayed. */
@@ -258,8 +265,11 @@ export class Replayer {
         return !this.reader.done;
       }
     }
+    // TLPs with an expected fault, decoded before arrivals() clears the format's own FLAGS bits.
+    const expected = this.onExpectation ? this.expectedIn(ring, n) : undefined;
     const k = this.arrivals(ring, n);
     core.run(k);
+    if (expected) for (const [j, t] of expected) if (j < k) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
       ring = core.requestWords(); // run() may have grown memory
       for (let j = 0; j < k; j++) this.sink(this.seq + j, decodeTlpRecord(ring, j * RECORD_WORDS, this.lines[j]!), core.decode(j));
@@ -270,6 +280,17 @@ export class Replayer {
       this.pendTo = n;
     }
     return true;
+  }
+
+  /** The records [0, n) of the batch that carry an expected fault, by index, as TLPs. */
+  private expectedIn(w: Uint32Array, n: number): [number, TraceTlp & { expect: FaultExpectation }][] {
+    const out: [number, TraceTlp & { expect: FaultExpectation }][] = [];
+    for (let j = 0; j < n; j++) {
+      if ((w[j * WORDS + 7]! & RecFlag.EXPECT) === 0) continue;
+      const t = decodeTlpRecord(w, j * WORDS, this.lines[j]!);
+      if (t.expect !== undefined) out.push([j, t as TraceTlp & { expect: FaultExpectation }]);
+    }
+    return out;
   }
 
   private applyEvent(e: DriverEvent): void {
@@ -322,7 +343,7 @@ export class Replayer {
         else t = before;
       } else if (mode === 0 && (f & 0x3000) === 0) {
         t = before;
-        if (t === 0) continue; // TIME 0 already, FLAGS without unit bits
+        if (t === 0 && (f & ~FLAGS_MASK) === 0) continue; // TIME 0 already, FLAGS without the format's own bits
       } else if (mode === 1) t = 0;
       else t = this.arrival(w, j);
       if (t >= deadline) {
