@@ -19,6 +19,8 @@ import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp, TimeStamp } f
 import { RECORD_WORDS, REQ_FLAGS_MASK, RecFlag, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
 import { VtdDriver, DriverError, type DriverStats } from "../guest/vtd-driver.ts";
+import { AllocationError } from "../guest/vtd-builder.ts";
+import { InputError } from "../errors.ts";
 import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
 import type { TimingConfig } from "../config/timing.ts";
 
@@ -302,8 +304,7 @@ export class Replayer {
     try {
       this.driver.apply(e, BigInt(now));
     } catch (err) {
-      if (!(err instanceof DriverError || err instanceof RangeError)) throw err;
-      throw this.reader.errorAt(`${e.op}: ${err.message}`, e.line, e.column || undefined);
+      throw this.located(err, `${e.op}: `, `the ${e.op} at ${this.where(e.line, e.column || undefined)}`, e.line, e.column || undefined);
     }
     this.driverEvents++;
   }
@@ -318,7 +319,12 @@ export class Replayer {
     const clock = this.clock;
     // The first TLP: its arrival may fire the lazy queue's timer before this batch.
     const t0 = this.arrival(w, 0);
-    this.driver.advanceTo(BigInt(t0));
+    try {
+      this.driver.advanceTo(BigInt(t0));
+    } catch (err) {
+      const line = this.lines[0]!;
+      throw this.located(err, "lazy flush timer, fired at this TLP: ", `the lazy flush timer (fired at the TLP at ${this.where(line)})`, line);
+    }
     const d = this.driver.deadline;
     const deadline = d === undefined ? Infinity : Number(d);
     // A flush writes guest memory, which may grow the core's memory and detach the view.
@@ -378,10 +384,37 @@ export class Replayer {
     w[o + 7] = w[o + 7]! & FLAGS_MASK;
   }
 
+  /**
+   * An error of the driver's work for the trace event or TLP at `line` (and `column`) as the user
+   * sees it: a page that the scenario's raw memory holds is an error at that memory's key, naming
+   * `needer`; any other driver or range error is an input error at the trace position, after
+   * `prefix`. Anything else is returned as it is (an internal error).
+   */
+  private located(err: unknown, prefix: string, needer: string, line: number | undefined, column?: number): Error {
+    if (err instanceof AllocationError) {
+      const at = err.located(needer);
+      if (at) return at;
+    }
+    if (!(err instanceof DriverError || err instanceof RangeError)) return err as Error;
+    const message = `${prefix}${(err as Error).message}`;
+    return line === undefined ? new InputError(message, this.reader.file) : this.reader.errorAt(message, line, column);
+  }
+
+  /** "file:line:column" (or the binary format's "file:record N") of a trace position. */
+  private where(line: number, column?: number): string {
+    return this.reader.errorAt("", line, column).message.replace(/: $/, "");
+  }
+
   /** Ends the trace: the driver flushes what it defers. Returns the statistics. */
   finish(): ReplayStats {
     if (!this.ended) {
-      this.driver.finish();
+      const first = this.driver.firstDeferred;
+      try {
+        this.driver.finish();
+      } catch (err) {
+        const at = first ? this.where(first.line, first.column || undefined) : "an unknown position";
+        throw this.located(err, "lazy flush at the end of the trace, of the unmap deferred here: ", `the lazy flush at the end of the trace (first deferred unmap at ${at})`, first?.line, first?.column || undefined);
+      }
       this.elapsed = process.hrtime.bigint() - this.start;
       this.ended = true;
     }

@@ -13,6 +13,7 @@ import { runCommand, type RunOptions } from "../cli/run.ts";
 import type { RunSummary } from "../report/summary.ts";
 import { AtomicFile } from "../report/atomic.ts";
 import type { CoreBuild } from "../core/core.ts";
+import type { Limits } from "../config/limits.ts";
 import { stripLocation } from "./definition.ts";
 
 export interface PointTask {
@@ -27,6 +28,8 @@ export interface PointTask {
   core?: CoreBuild;
   /** Also write the point's HTML report (report.html). */
   html?: boolean;
+  /** Budgets over the scenario's config.limits (sweep --limit). */
+  limits?: Partial<Limits>;
 }
 
 export type PointOutcome =
@@ -52,6 +55,7 @@ export function runPoint(task: PointTask): PointOutcome {
       core: task.core ?? "release",
       quiet: true,
       names: { scenario: task.scenarioName, ...(task.traceName !== undefined ? { trace: task.traceName } : {}) },
+      ...(task.limits ? { limits: task.limits } : {}),
     };
     if (task.html) o.html = join(task.dir, "report.html");
     runCommand(scenarioFile, o);

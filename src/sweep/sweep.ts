@@ -18,6 +18,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { InputError } from "../errors.ts";
 import { AtomicFile } from "../report/atomic.ts";
 import type { CoreBuild } from "../core/core.ts";
+import type { Limits } from "../config/limits.ts";
 import {
   describePoint,
   loadSweep,
@@ -49,6 +50,8 @@ export interface SweepOptions {
   progress?: (done: number, total: number) => void;
   /** Also write each point's HTML report (points/<id>/report.html), linked from sweep.html. */
   pointHtml?: boolean;
+  /** Budgets every point runs with, over its scenario's config.limits (--limit NAME=N). */
+  limits?: Partial<Limits>;
 }
 
 export interface SweepPlan {
@@ -61,6 +64,7 @@ export interface SweepPlan {
   staging: string;
   core?: CoreBuild;
   pointHtml?: boolean;
+  limits?: Partial<Limits>;
 }
 
 export interface SweepRun {
@@ -89,7 +93,7 @@ export function planSweep(file: string, o: SweepOptions): SweepPlan {
   const staging = join(out, `.points-${process.pid}-${Date.now().toString(36)}.tmp`);
   const points = shardIndices(def.total, o.shard).map((i) => pointAt(def, i));
   for (const p of points) pointScenario(def, p, join(out, "points", p.id));
-  return { def, out, ...(o.shard ? { shard: o.shard } : {}), points, staging, ...(o.core ? { core: o.core } : {}), ...(o.pointHtml ? { pointHtml: true } : {}) };
+  return { def, out, ...(o.shard ? { shard: o.shard } : {}), points, staging, ...(o.core ? { core: o.core } : {}), ...(o.pointHtml ? { pointHtml: true } : {}), ...(o.limits ? { limits: o.limits } : {}) };
 }
 
 /** A point's task. Its trace path is relative to the point's final folder; the staging folder has the same depth. */
@@ -99,6 +103,7 @@ function pointTask(plan: SweepPlan, p: PointRef): PointTask {
   if (ps.traceName !== undefined) task.traceName = ps.traceName;
   if (plan.core) task.core = plan.core;
   if (plan.pointHtml) task.html = true;
+  if (plan.limits) task.limits = plan.limits;
   return task;
 }
 
