@@ -18,8 +18,10 @@ export const RES_BASE: u32 = 0x33000;
 export const RES_SIZE: u32 = 0x40;
 export const HEAP_BASE: u32 = 0x73000;
 export const READS_BY_LEVEL: u32 = 0x20;
-export const HIST_BINS: u32 = 0x1000;
-export const TIMING_STATS_BYTES: u32 = 0x20200;
+export const HIST_BUCKETS: u32 = 0x4400;
+export const HIST_CLASS_BYTES: u32 = 0x22000;
+export const TIMING_CLASS_SIZE: u32 = 0x18;
+export const TIMING_STATS_BYTES: u32 = 0x110200;
 
 // control block offsets
 export const CTRL_CAP: u32 = 0x0;
@@ -81,6 +83,10 @@ export const TST_COALESCED: u32 = 0x38;
 export const TST_REWALKS: u32 = 0x40;
 export const TST_CLASSES: u32 = 0x80;
 export const TST_HIST: u32 = 0x200;
+
+// latency histogram layout
+export const HIST_EXACT_LG2: u32 = 0xc;
+export const HIST_SUB_LG2: u32 = 0x8;
 
 // registers written through regWrite
 export const REG_GCMD: u32 = 0x0;

@@ -21,13 +21,14 @@ export function generateAssemblyAbi(): string {
     for (const [k, v] of Object.entries(obj)) c(prefix + snake(k), v, type);
   };
   out.push("// regions");
-  for (const k of ["RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "CACHE_STATS_BASE", "CACHE_COUNT", "CACHE_CFG_SIZE", "CACHE_STATS_SIZE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL", "HIST_BINS", "TIMING_STATS_BYTES"] as const)
+  for (const k of ["RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "CACHE_STATS_BASE", "CACHE_COUNT", "CACHE_CFG_SIZE", "CACHE_STATS_SIZE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL", "HIST_BUCKETS", "HIST_CLASS_BYTES", "TIMING_CLASS_SIZE", "TIMING_STATS_BYTES"] as const)
     c(k, abi[k]);
   group("control block offsets", "CTRL_", abi.Ctrl);
   group("option bits", "OPT_", abi.Opt);
   group("cache configuration record", "CCFG_", abi.CacheCfg);
   group("timing parameters", "TCFG_", abi.TimingCfg);
   group("timing statistics", "TST_", abi.TimingStat);
+  group("latency histogram layout", "HIST_", abi.LatencyHist);
   group("registers written through regWrite", "REG_", abi.RegId);
   group("invalidation queue error reasons (IQERCD.IQEI)", "IQEI_", abi.Iqei);
   group("cache ids", "CACHE_", abi.CacheId);

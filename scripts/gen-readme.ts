@@ -1,6 +1,6 @@
 /**
  * Regenerates the README's generated sections from their single sources: the parameter catalogue
- * (src/config/schema.ts), the timing presets (src/config/timing.ts) and the fault-reason table
+ * (src/config/schema.ts), the budgets (src/config/limits.ts), the timing presets (src/config/timing.ts) and the fault-reason table
  * (src/core/abi.ts). test/core/readme.test.ts
  * checks the README is current. Run: node --import tsx scripts/gen-readme.ts
  */
@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { parameterCatalogue } from "../src/config/schema.ts";
 import { vtdFaults } from "../src/core/abi.ts";
 import { presets } from "../src/config/timing.ts";
+import { limitCatalogue } from "../src/config/limits.ts";
 
 const sections: Record<string, () => string> = {
   params: () =>
@@ -27,6 +28,12 @@ const sections: Record<string, () => string> = {
         const sets = [...timing, ...caches].join("; ") || "nothing: the catalogue defaults";
         return `| \`${name}\` | ${sets.replace(/\|/g, "\\|")} | ${p.doc.replace(/\|/g, "\\|")} |`;
       }),
+    ].join("\n"),
+  limits: () =>
+    [
+      "| budget (`config.limits.NAME`, `--limit NAME=N`) | default | counts | what it bounds |",
+      "| --- | --- | --- | --- |",
+      ...Object.entries(limitCatalogue).map(([k, l]) => `| \`${k}\` | ${l.default} | ${l.unit} | ${l.doc} |`),
     ].join("\n"),
   faults: () =>
     [

@@ -66,6 +66,19 @@ export function cachesOff(): Record<CacheName, Partial<CacheConfig>> {
   return Object.fromEntries(Object.keys(resolveCaches()).map((n) => [n, { enable: false }])) as Record<CacheName, Partial<CacheConfig>>;
 }
 
+/**
+ * The cache configuration a platform gets: the catalogue defaults, then the preset's, then
+ * `caches` (or every cache off). Known before the core is configured, so its size can be checked.
+ */
+export function platformCaches(preset: PresetName = "vtd-default", caches: PlatformOptions["caches"] = {}): Record<CacheName, CacheConfig> {
+  const p = presets[preset];
+  const parts = caches === "off" ? cachesOff() : caches;
+  const merged = Object.fromEntries(
+    Object.keys(resolveCaches()).map((n) => [n, { ...p.caches[n as CacheName], ...parts[n as CacheName] }]),
+  ) as Partial<Record<CacheName, Partial<CacheConfig>>>;
+  return resolveCaches(merged);
+}
+
 export class VtdPlatform {
   readonly core: Core;
   readonly alloc: PageAllocator;
@@ -95,14 +108,13 @@ export class VtdPlatform {
     this.core.setOptions({ physAddrBits, options, pgsnpNoSc });
     this.preset = o.preset ?? "vtd-default";
     const preset = presets[this.preset];
-    const cacheParts = o.caches === "off" ? cachesOff() : o.caches ?? {};
-    const merged = Object.fromEntries(
-      Object.keys(resolveCaches()).map((n) => [n, { ...preset.caches[n as CacheName], ...cacheParts[n as CacheName] }]),
-    ) as Partial<Record<CacheName, Partial<CacheConfig>>>;
-    this.caches = resolveCaches(merged);
+    this.caches = platformCaches(this.preset, o.caches);
     this.timing = resolveTiming(o.timing === false ? { ...preset.timing, enable: false } : { ...preset.timing, ...o.timing });
     this.core.configure(this.caches, this.timing, o.seed ?? 1);
-    this.alloc = new PageAllocator(this.core, o.tableBase ?? 0x1000_0000n);
+    // Table pages stay below the host address width: above it their addresses are reserved bits.
+    const tableBase = o.tableBase ?? 0x1000_0000n;
+    const top = 1n << BigInt(physAddrBits);
+    this.alloc = new PageAllocator(this.core, tableBase, tableBase + (1n << 32n) < top ? tableBase + (1n << 32n) : top);
     this.builder = new VtdBuilder(this.core, this.alloc, o.mode ?? "scalable", cap, ecap);
   }
 

@@ -21,11 +21,12 @@
 import {
   CTRL_BASE, CTRL_TIMING, CTRL_CACHES, CACHE_CFG_SIZE, CCFG_LATENCY, CCFG_PORTS, CACHE_COUNT, CACHE_IOTLB, CACHE_PWC_FS_PDE,
   TCFG_ENABLED, TCFG_WALKER_SLOTS, TCFG_XLATE_SLOTS, TCFG_COALESCE, TCFG_IN_ORDER, TCFG_STRUCT_READ_LAT, TCFG_READ_LAT,
-  TCFG_AD_WRITE_LAT, TCFG_INV_FETCH, TCFG_INV_PER_ENTRY, TCFG_INV_WAIT, TIMING_STATS_BYTES, HIST_BINS, TST_FIRST_ARRIVAL,
+  TCFG_AD_WRITE_LAT, TCFG_INV_FETCH, TCFG_INV_PER_ENTRY, TCFG_INV_WAIT, TIMING_STATS_BYTES, TIMING_CLASS_SIZE, HIST_CLASS_BYTES, TST_FIRST_ARRIVAL,
   TST_LAST_COMPLETION, TST_STALL_CYCLES, TST_PEAK_OUTSTANDING, TST_WALKER_BUSY, TST_TIMED, TST_INV_CYCLES, TST_COALESCED,
   TST_REWALKS, TST_CLASSES, TST_HIST, REQ_TIME, REQ_SID, RES_STATUS, RES_LATENCY, RES_ISSUE, ST_OK, ST_FAULT,
 } from "../abi";
 import { EV_LOOKUP, EV_READ, EV_WRITE, EV_WALK, STAGE_STRUCT, eventCount, eventAt, setTimingOn } from "../common/events";
+import { histRecord } from "./histogram";
 
 const MAX_PORTS: u32 = 16;
 /** Cycles of port-use history kept per cache (a lookup further in the past than this is free). */
@@ -291,15 +292,11 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
     const level = fsProbed ? fsLevel : ssLevel;
     cls = level != 0 ? level : 5;
   } else cls = iotlbHit ? 0 : 7; // a hit that walked again (coalescing off) stays a hit: see REWALKS
-  const c = stats + TST_CLASSES + cls * 32;
+  const c = stats + TST_CLASSES + cls * TIMING_CLASS_SIZE;
   store<u64>(c, load<u64>(c) + 1);
   store<u64>(c, load<u64>(c, 8) + latency, 8);
   if (latency > load<u64>(c, 16)) store<u64>(c, latency, 16);
-  if (latency >= <u64>HIST_BINS) store<u64>(c, load<u64>(c, 24) + 1, 24);
-  else {
-    const h = stats + TST_HIST + ((cls * HIST_BINS + <u32>latency) << 2);
-    store<u32>(h, load<u32>(h) + 1);
-  }
+  histRecord(stats + TST_HIST + cls * HIST_CLASS_BYTES, latency);
 }
 
 /** Invalidation work: `descriptors` fetched, `entries` removed from caches, `waits` completed. */

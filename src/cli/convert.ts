@@ -3,9 +3,14 @@
  * converts a trace between text format v1 and the binary format (src/trace/binary.ts), both ways
  * without loss, or imports another tool's format (src/trace/importers) into either.
  *
- * - The input format is --from (text, binary or an importer's name), else the extension (.trace
- *   and .txt text, .bin and .itb binary), else the file's first bytes (the binary magic or not).
- *   The output format is --to, else the extension; a name with neither is an error.
+ * - The input format is --from (text, binary, an importer's name, or auto), else the extension
+ *   (.trace text, .bin and .itb binary), else the file's first bytes: the binary magic, else what
+ *   its first lines look like (importers/detect.ts), else text. `--from auto` detects among all
+ *   formats and refuses an input it cannot tell. The output format is --to, else the extension; a
+ *   name with neither is an error.
+ * - An import prints its summary on standard error (lines read, used, ignored by reason, bad;
+ *   events by kind); one that used no line of a non-empty input is an input error that says what
+ *   the input looks like.
  * - Text and binary stream (memory stays flat); an importer gets the whole file.
  * - Text output is canonical (text.ts formatEvent: one event per line, no comments), so text ->
  *   binary -> text gives back canonical text unchanged, and binary -> text -> binary the same bytes.
@@ -15,13 +20,16 @@
  * - The output is written to a temporary file and renamed at the end: a failed conversion leaves
  *   nothing behind.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { extname } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
 import { formatEvent, formatTlp, isTlp, type TraceEvent } from "../trace/text.ts";
 import { BinaryTraceWriter, RECORD_WORDS, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader, formatFromExtension, openTraceReader, sniffBinary, type TraceFormat } from "../trace/stream.ts";
-import { importers } from "../trace/importers/index.ts";
+import { importers, importTrace } from "../trace/importers/index.ts";
+import { formatImportSummary, type ImportSummary } from "../trace/importers/common.ts";
+import { describeInput, detectFormat } from "../trace/importers/detect.ts";
 import { AtomicFile } from "../report/atomic.ts";
 
 export interface ConvertOptions {
@@ -34,18 +42,38 @@ export interface ConvertOptions {
 
 export interface ConvertResult {
   from: string;
+  /** The input format was detected from the input's first lines (--from auto, or no --from and no telling extension). */
+  detected: boolean;
   to: TraceFormat;
   tlps: number;
   driverEvents: number;
   /** Lines or records left out (--skip-bad). */
   skipped: { line: number; reason: string }[];
+  /** An import's summary (importers only). */
+  summary?: ImportSummary;
 }
 
 const BATCH = 4096;
 
 function formatList(): string {
   const names = Object.keys(importers).sort();
-  return `text, binary${names.length ? `, or an importer: ${names.join(", ")}` : " (no importers are registered)"}`;
+  return `text, binary${names.length ? `, or an importer: ${names.join(", ")}` : " (no importers are registered)"}, or auto`;
+}
+
+/** The first 64 KiB of a file (what detection looks at). */
+function head(file: string): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    throw new InputError(`cannot read the input (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
+  }
+  try {
+    const b = new Uint8Array(64 * 1024);
+    return b.subarray(0, readSync(fd, b, 0, b.length, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** "k=Col,k2=Col 2" as a mapping; an InputError for anything else. */
@@ -62,13 +90,24 @@ export function parseMap(spec: string): Record<string, string> {
   return out;
 }
 
-/** The input's format: --from, the extension, or the file's first bytes. */
-function inputFormat(input: string, from: string | undefined): string {
+/** The input's format (and whether it was detected): --from, the extension, or the file's first bytes and lines. */
+function inputFormat(input: string, from: string | undefined): { format: string; detected: boolean } {
+  if (from === "auto") {
+    const data = head(input);
+    const d = detectFormat(data, Object.values(importers));
+    if (d === undefined) throw new InputError(`--from auto: cannot tell the format from the first lines: ${describeInput(data, "auto", Object.values(importers))}; give --from ${formatList().replace(/, or auto$/, "")}`, input);
+    return { format: d.format, detected: true };
+  }
   if (from !== undefined) {
-    if (from === "text" || from === "binary" || Object.hasOwn(importers, from)) return from;
+    if (from === "text" || from === "binary" || Object.hasOwn(importers, from)) return { format: from, detected: false };
     throw new InputError(`--from: unknown format "${from}"; expected ${formatList()}`);
   }
-  return formatFromExtension(input) ?? (sniffBinary(input) ? "binary" : "text");
+  const ext = formatFromExtension(input);
+  if (ext === "binary" || extname(input).toLowerCase() === ".trace") return { format: ext ?? "text", detected: false };
+  if (sniffBinary(input)) return { format: "binary", detected: false };
+  // .txt, another or no extension: what the first lines look like, else text (whose parser says what is wrong)
+  const d = detectFormat(head(input), Object.values(importers));
+  return d === undefined || d.format === "text" ? { format: "text", detected: false } : { format: d.format, detected: true };
 }
 
 function outputFormat(output: string, to: string | undefined): TraceFormat {
@@ -140,23 +179,25 @@ function binarySink(output: string): Sink {
 
 /** `iommu-emu convert`: converts `input` to `output`; returns what it did. */
 export function convertCommand(input: string, output: string, o: ConvertOptions = {}): ConvertResult {
-  const from = inputFormat(input, o.from);
+  const { format: from, detected } = inputFormat(input, o.from);
   const to = outputFormat(output, o.to);
   const map = o.map !== undefined ? parseMap(o.map) : undefined;
   if (map && (from === "text" || from === "binary")) throw new InputError(`--map applies to importers (e.g. --from csv), not to ${from} input`);
 
   let reader: TraceReader;
   let importerSkipped: { line: number; reason: string }[] = [];
+  let summary: ImportSummary | undefined;
   if (from === "text" || from === "binary") reader = openTraceReader(input, { format: from, skipBad: o.skipBad === true });
   else {
-    let text: string;
+    let data: Uint8Array;
     try {
-      text = readFileSync(input, "utf8");
+      data = readFileSync(input);
     } catch (e) {
       throw new InputError(`cannot read the input (${(e as NodeJS.ErrnoException).code ?? String(e)})`, input);
     }
-    const r = importers[from]!.import(text, input, { skipBad: o.skipBad === true, ...(map ? { map } : {}) });
+    const r = importTrace(from, data, input, { skipBad: o.skipBad === true, ...(map ? { map } : {}) });
     importerSkipped = r.skipped;
+    summary = r.summary;
     reader = new EventsReader(r.events, input);
   }
 
@@ -190,7 +231,7 @@ export function convertCommand(input: string, output: string, o: ConvertOptions 
     }
     sink.commit();
     const located = importerSkipped.map((s) => (s.reason.startsWith(`${input}:`) ? s : { line: s.line, reason: `${input}:${s.line}: ${s.reason}` }));
-    return { from, to, tlps, driverEvents, skipped: [...located, ...reader.skipped] };
+    return { from, detected, to, tlps, driverEvents, skipped: [...located, ...reader.skipped], ...(summary ? { summary } : {}) };
   } catch (e) {
     sink?.abort();
     throw e;
@@ -205,7 +246,7 @@ export function registerConvert(program: Command): void {
     .description("convert a trace between text v1 and binary (lossless both ways), or import another tool's format")
     .argument("<in>", "input trace")
     .argument("<out>", "output trace (.trace/.txt text, .bin/.itb binary, or --to)")
-    .option("--from <format>", "input format: text, binary or an importer (default: by extension, else by content)")
+    .option("--from <format>", "input format: text, binary, an importer, or auto (default: by extension, else by content)")
     .option("--to <format>", "output format: text or binary (default: by extension)")
     .option("--skip-bad", "leave out (and count) lines or records that are errors instead of stopping")
     .option("--map <k=Col,...>", "column mapping for an importer (CSV exports)")
@@ -213,6 +254,8 @@ export function registerConvert(program: Command): void {
     .action((input: string, output: string, opts: ConvertOptions) => {
       const r = convertCommand(input, output, opts);
       const skipped = r.skipped.length ? `; skipped ${r.skipped.length} bad ${r.from === "binary" ? "records" : "lines"}` : "";
+      if (r.detected) process.stderr.write(`iommu-emu: input format: ${r.from} (detected from its first lines)\n`);
+      if (r.summary) for (const l of formatImportSummary(r.summary, input)) process.stderr.write(`iommu-emu: ${l}\n`);
       process.stdout.write(`converted ${input} (${r.from}) to ${output} (${r.to}): ${r.tlps} TLPs, ${r.driverEvents} driver events${skipped}\n`);
       for (const s of r.skipped.slice(0, 5)) process.stderr.write(`iommu-emu: skipped: ${s.reason}\n`);
       if (r.skipped.length > 5) process.stderr.write(`iommu-emu: ... and ${r.skipped.length - 5} more\n`);

@@ -7,13 +7,16 @@
  * terminal a progress bar (TLPs/s, ETA) can be drawn, and Ctrl-C (SIGINT) stops after the current
  * batch: the summary, --report and --html then cover what was replayed (marked partial) and the
  * --results file holds its results; the exit code is 130. A second Ctrl-C stops at once, leaving
- * no output files.
+ * no output files. The scenario's set-up (large mappings) runs in slices the same way, with its
+ * own progress bar; Ctrl-C during it stops with exit code 130 before anything is replayed or
+ * written.
  */
 import { relative } from "node:path";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { InputError } from "../errors.ts";
-import { loadScenario } from "../scenario.ts";
+import { loadScenario, loadScenarioSteps, type LoadedScenario, type LoadOptions } from "../scenario.ts";
+import { limitNames, parseLimitOptions, type Limits } from "../config/limits.ts";
 import { parseTraceLines } from "../trace/text.ts";
 import { EventsReader, openTraceReader } from "../trace/stream.ts";
 import type { TraceReader } from "../trace/binary.ts";
@@ -26,6 +29,7 @@ import { ReportCollector } from "../report/collector.ts";
 import { renderHtmlReport } from "../report/html.ts";
 import type { CoreBuild } from "../core/core.ts";
 import { presetNames, type PresetName } from "../config/timing.ts";
+import { ExpectedFaults } from "../replay/expected-faults.ts";
 
 export interface RunOptions {
   trace?: string;
@@ -39,6 +43,24 @@ export interface RunOptions {
   functional?: boolean;
   /** Replaces the scenario's config.timing.preset. */
   preset?: string;
+  /** Compares each TLP's expected fault (expect=) with the model's (src/replay/expected-faults.ts). */
+  expectFaults?: boolean;
+  /** How the summary, --report and --html name the scenario and the trace (default: their files; sweeps name them as sweep.json does). */
+  names?: { scenario: string; trace?: string };
+  /** Budgets over the scenario's config.limits (--limit NAME=N). */
+  limits?: Partial<Limits>;
+}
+
+/** How `run` loads the scenario (the --preset value checked). */
+function loadOptions(o: RunOptions): LoadOptions {
+  if (o.preset !== undefined && !(presetNames as readonly string[]).includes(o.preset))
+    throw new InputError(`--preset: expected one of ${presetNames.map((p) => `"${p}"`).join(", ")}, got "${o.preset}"`);
+  return {
+    build: o.core ?? "release",
+    functional: o.functional === true,
+    ...(o.preset !== undefined ? { preset: o.preset as PresetName } : {}),
+    ...(o.limits !== undefined ? { limits: o.limits } : {}),
+  };
 }
 
 /** The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it). */
@@ -50,21 +72,18 @@ export class RunSession {
   private readonly reader: TraceReader;
   private readonly outputs: AtomicFile[] = [];
   private readonly collector: ReportCollector | undefined;
-  private readonly loaded: ReturnType<typeof loadScenario>;
+  private readonly loaded: LoadedScenario;
   private readonly traceName: string | undefined;
+  private readonly expected: ExpectedFaults | undefined;
   private closed = false;
 
+  /** `loaded`: the scenario already loaded with loadOptions(o) (runInteractive loads it in slices). */
   constructor(
     readonly scenarioFile: string,
     private readonly o: RunOptions = {},
+    loaded?: LoadedScenario,
   ) {
-    if (o.preset !== undefined && !(presetNames as readonly string[]).includes(o.preset))
-      throw new InputError(`--preset: expected one of ${presetNames.map((p) => `"${p}"`).join(", ")}, got "${o.preset}"`);
-    const loaded = (this.loaded = loadScenario(scenarioFile, {
-      build: o.core ?? "release",
-      functional: o.functional === true,
-      ...(o.preset !== undefined ? { preset: o.preset as PresetName } : {}),
-    }));
+    loaded = this.loaded = loaded ?? loadScenario(scenarioFile, loadOptions(o));
     if (o.trace) {
       this.reader = openTraceReader(o.trace);
       this.traceName = o.trace;
@@ -91,8 +110,9 @@ export class RunSession {
             }
           : (_seq, t, r) => collector.add(t, r);
       }
-      const driver = new VtdDriver(loaded.platform, loaded.driver);
-      this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver });
+      const driver = new VtdDriver(loaded.platform, { ...loaded.driver, limits: loaded.limits });
+      const expected = (this.expected = o.expectFaults ? new ExpectedFaults("vtd", this.reader.format === "binary" ? "record" : "line") : undefined);
+      this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver, ...(expected ? { onExpectation: (seq, t, r) => expected.add(seq, t, r) } : {}) });
     } catch (e) {
       this.abort();
       throw e;
@@ -126,14 +146,16 @@ export class RunSession {
     try {
       const stats = this.replayer.finish();
       const info: SummaryInfo = {
-        scenario: this.scenarioFile,
+        scenario: this.o.names?.scenario ?? this.scenarioFile,
         hostSeconds: stats.hostSeconds,
         tlps: stats.tlps,
         driver: { mode: this.loaded.driver.invalidation, stats: stats.driver },
       };
-      if (this.traceName) info.trace = this.traceName;
-      const summary: RunSummary & { partial?: true } = summarize(this.loaded.platform, info);
+      const trace = this.o.names ? this.o.names.trace : this.traceName;
+      if (trace) info.trace = trace;
+      const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
+      if (this.expected) summary.expectedFaults = this.expected.report();
       if (this.o.report) {
         const report = new AtomicFile(this.o.report);
         this.outputs.push(report);
@@ -147,6 +169,7 @@ export class RunSession {
       for (const f of this.outputs) f.commit();
       this.close();
       let text = formatSummary(summary);
+      if (this.expected) text += "\n" + this.expected.format();
       if (partial) {
         const p = this.reader.progress;
         const pct = p.total > 0 ? ` (${((100 * p.done) / p.total).toFixed(1)}% of the trace)` : "";
@@ -193,11 +216,19 @@ export interface InteractiveOptions {
 }
 
 /**
- * `iommu-emu run` from the command line: the replay in slices of about 50 ms, yielding to the event
- * loop in between (progress bar, SIGINT); stops early when `stop.requested` is set.
+ * `iommu-emu run` from the command line: the set-up (loadScenarioSteps) and then the replay in
+ * slices of about 50 ms, yielding to the event loop in between (progress bar, SIGINT); stops early
+ * when `stop.requested` is set. Stopped during the set-up, nothing has been replayed or written:
+ * `setupInterrupted` says so.
  */
-export async function runInteractive(scenarioFile: string, o: RunOptions, opts: InteractiveOptions): Promise<{ text: string; partial: boolean }> {
-  const s = new RunSession(scenarioFile, o);
+export async function runInteractive(
+  scenarioFile: string,
+  o: RunOptions,
+  opts: InteractiveOptions,
+): Promise<{ text: string; partial: boolean; setupInterrupted?: true }> {
+  const loaded = await setUp(scenarioFile, o, opts);
+  if (loaded === undefined) return { text: "", partial: true, setupInterrupted: true };
+  const s = new RunSession(scenarioFile, o, loaded);
   opts.onSession?.(s);
   let bar: cliProgress.SingleBar | undefined;
   const started = performance.now();
@@ -221,6 +252,44 @@ export async function runInteractive(scenarioFile: string, o: RunOptions, opts: 
   return { text: s.finish(partial), partial };
 }
 
+/**
+ * Loads the scenario in slices of about 50 ms, yielding to the event loop in between: on a
+ * terminal a progress bar once the set-up has taken a second (large mappings); undefined when
+ * `stop.requested` is set (Ctrl-C) before it ends.
+ */
+async function setUp(scenarioFile: string, o: RunOptions, opts: InteractiveOptions): Promise<LoadedScenario | undefined> {
+  const steps = loadScenarioSteps(scenarioFile, loadOptions(o));
+  const started = performance.now();
+  let bar: cliProgress.SingleBar | undefined;
+  try {
+    for (;;) {
+      const until = performance.now() + 50;
+      let r = steps.next();
+      while (!r.done && performance.now() < until) r = steps.next();
+      if (r.done) return r.value;
+      if (opts.progress && (bar || performance.now() - started >= 1000)) {
+        const { done, total, key } = r.value;
+        if (!bar) {
+          bar = progressBar("setting up {bar} {percentage}% | {key} | ETA {eta_formatted}");
+          bar.start(Math.max(total, 1), done, { key });
+        } else bar.update(done, { key });
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (opts.stop.requested) return undefined;
+    }
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** A progress bar on stderr in `format` (the replay's and the set-up's). */
+function progressBar(format: string): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    { format, stream: process.stderr, hideCursor: true, clearOnComplete: true, fps: 5, etaBuffer: 20 },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
 /** Starts (after a second of replay) or updates the progress bar: input consumed, TLPs, TLPs/s, ETA. */
 function updateBar(bar: cliProgress.SingleBar | undefined, s: RunSession, started: number): cliProgress.SingleBar | undefined {
   const now = performance.now();
@@ -230,17 +299,7 @@ function updateBar(bar: cliProgress.SingleBar | undefined, s: RunSession, starte
   const rate = p.tlps / seconds;
   const payload = { tlps: p.tlps.toLocaleString("en-US"), rate: rate >= 1e6 ? `${(rate / 1e6).toFixed(2)} M` : `${(rate / 1e3).toFixed(1)} k` };
   if (!bar) {
-    bar = new cliProgress.SingleBar(
-      {
-        format: "replaying {bar} {percentage}% | {tlps} TLPs | {rate} TLPs/s | ETA {eta_formatted}",
-        stream: process.stderr,
-        hideCursor: true,
-        clearOnComplete: true,
-        fps: 5,
-        etaBuffer: 20,
-      },
-      cliProgress.Presets.shades_classic,
-    );
+    bar = progressBar("replaying {bar} {percentage}% | {tlps} TLPs | {rate} TLPs/s | ETA {eta_formatted}");
     bar.start(Math.max(p.total, 1), p.done, payload);
   } else bar.update(p.done, payload);
   return bar;
@@ -272,11 +331,16 @@ async function runFromCli(scenario: string, opts: RunOptions): Promise<void> {
   };
   process.on("SIGINT", onSigint);
   try {
-    const { text, partial } = await runInteractive(scenario, opts, {
+    const { text, partial, setupInterrupted } = await runInteractive(scenario, opts, {
       stop,
       progress: process.stderr.isTTY === true,
       onSession: (s) => (session = s),
     });
+    if (setupInterrupted) {
+      process.stderr.write(`iommu-emu: interrupted while setting up ${scenario}: nothing was replayed or written\n`);
+      setExitCode(EXIT_INTERRUPTED);
+      return;
+    }
     process.stdout.write(text + "\n");
     if (partial) setExitCode(EXIT_INTERRUPTED);
   } catch (e) {
@@ -304,8 +368,11 @@ export function registerRun(program: Command): void {
     .option("--core <build>", "core build: release or debug (assertions on)", "release")
     .option("--functional", "no timing model: the same translations, faults and counters, no latencies")
     .option("--preset <name>", `cache and timing preset, replacing the scenario's (${presetNames.join(", ")})`)
-    .action((scenario: string, opts: RunOptions) => {
+    .option("--expect-faults", "compare each TLP's logged fault (expect=, from the importers) with the model's: match, different reason or no fault")
+    .option("--limit <NAME=N>", `set a budget, over the scenario's config.limits (repeatable; README "Budgets"): ${limitNames.join(", ")}`, (v: string, all: string[]) => [...all, v], [] as string[])
+    .action((scenario: string, opts: RunOptions & { limit: string[] }) => {
       if (opts.core !== "release" && opts.core !== "debug") throw new InputError(`--core: expected "release" or "debug", got "${opts.core}"`);
-      return runFromCli(scenario, opts);
+      const { limit, ...rest } = opts;
+      return runFromCli(scenario, limit.length ? { ...rest, limits: parseLimitOptions(limit) } : rest);
     });
 }

@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { relative } from "node:path";
 import { SingleBar } from "cli-progress";
 import { InputError } from "../errors.ts";
+import { limitNames, parseLimitOptions } from "../config/limits.ts";
 import { parseShard, type Shard } from "../sweep/definition.ts";
 import { executeSweep, mergeResults, planSweep, type SweepOptions, type SweepRun } from "../sweep/sweep.ts";
 
@@ -12,6 +13,8 @@ interface SweepCliOptions {
   workers?: string;
   shard?: string;
   quiet?: boolean;
+  pointHtml?: boolean;
+  limit: string[];
 }
 
 export function parseWorkers(text: string): number {
@@ -50,11 +53,15 @@ export function registerSweep(program: Command): void {
     .option("--workers <n>", `worker threads (default: available parallelism, here ${availableParallelism()})`)
     .option("--shard <i/n>", "run only the points whose index % n == i - 1 (1 <= i <= n); join shards with merge")
     .option("--quiet", "no progress bar")
+    .option("--point-html", "also write each point's HTML report (points/<id>/report.html), linked from sweep.html")
+    .option("--limit <NAME=N>", `set a budget for every point, over its scenario's config.limits (repeatable; README "Budgets"): ${limitNames.join(", ")}`, (v: string, all: string[]) => [...all, v], [] as string[])
     .action((file: string, opts: SweepCliOptions) => {
       // Bad input is found here, synchronously (main exits 2); the points then run asynchronously.
       const o: SweepOptions = { out: opts.out };
+      if (opts.pointHtml) o.pointHtml = true;
       if (opts.workers !== undefined) o.workers = parseWorkers(opts.workers);
       if (opts.shard !== undefined) o.shard = parseShard(opts.shard);
+      if (opts.limit.length) o.limits = parseLimitOptions(opts.limit);
       const plan = planSweep(file, o);
       let bar: SingleBar | undefined;
       if (!opts.quiet && process.stderr.isTTY && plan.points.length > 1) {

@@ -10,8 +10,13 @@ import { cacheNames, policyNames, type CacheName } from "../core/abi.ts";
 import { cacheDocs, cacheGeometryError, defaultCaches, type CacheConfig } from "./caches.ts";
 import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, type TimingConfig } from "./timing.ts";
 import { defaultDriverOptions } from "../guest/vtd-driver.ts";
+import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
 
-/** A 64-bit value: "0x…" hex string, or a non-negative safe integer. */
+/**
+ * A 64-bit value: a "0x…" hex string, or a non-negative safe integer as a plain JSON number
+ * (decimal). A string of digits without 0x is refused, not read as decimal: "1000" written for
+ * 0x1000 would otherwise be 4096 times off.
+ */
 export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
   if (typeof v === "number") {
     if (Number.isSafeInteger(v) && v >= 0) return BigInt(v);
@@ -19,15 +24,19 @@ export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
     return z.NEVER;
   }
   if (/^0x[0-9a-fA-F]{1,16}$/.test(v)) return BigInt(v);
-  if (/^[0-9]{1,20}$/.test(v) && BigInt(v) < 1n << 64n) return BigInt(v);
-  ctx.addIssue({ code: "custom", message: `expected a 64-bit value like "0x1000", got ${JSON.stringify(v)}` });
+  ctx.addIssue({ code: "custom", message: `expected 0x-prefixed hex or a JSON number, got ${JSON.stringify(v)}` });
   return z.NEVER;
 });
 
-const pageSize = z.union([z.enum(["4K", "2M", "1G"]), u64]).transform((v, ctx) => {
-  const size = typeof v === "string" ? { "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n }[v] : v;
-  if (size === 1n << 12n || size === 1n << 21n || size === 1n << 30n) return size;
-  ctx.addIssue({ code: "custom", message: `expected a page size of "4K", "2M" or "1G"` });
+const PAGE_SIZES: Record<string, bigint> = { "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n };
+const PAGE_SIZE_HINT = 'expected a page size of "4K", "2M" or "1G" (or its bytes: "0x1000", "0x200000", "0x40000000")';
+
+const pageSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  let size: bigint | undefined = typeof v === "string" ? PAGE_SIZES[v] : undefined;
+  if (size === undefined && typeof v === "number" && Number.isSafeInteger(v)) size = BigInt(v);
+  if (size === undefined && typeof v === "string" && /^0x[0-9a-fA-F]{1,16}$/.test(v)) size = BigInt(v);
+  if (size !== undefined && Object.values(PAGE_SIZES).includes(size)) return size;
+  ctx.addIssue({ code: "custom", message: `${PAGE_SIZE_HINT}, got ${JSON.stringify(v)}` });
   return z.NEVER;
 });
 
@@ -226,6 +235,17 @@ const config = z.strictObject({
     })
     .optional(),
   timing: timingSchema.optional(),
+  /** Budgets (config/limits.ts): each a positive integer. */
+  limits: z
+    .strictObject(
+      Object.fromEntries(
+        limitNames.map((n) => {
+          const message = `expected a positive integer (${limitCatalogue[n].unit})`;
+          return [n, z.number({ message }).int({ message }).min(1, { message }).max(MAX_LIMIT, { message }).optional()];
+        }),
+      ) as { [K in LimitName]: z.ZodOptional<z.ZodNumber> },
+    )
+    .optional(),
   ...cachesConfig,
 });
 

@@ -93,7 +93,25 @@ export const TimingCfg = {
 
 /** Latency classes of the timing statistics (what served the translation). */
 export const latencyClassNames = ["iotlbHit", "pdeHit", "pdpeHit", "pml4eHit", "pml5eHit", "fullWalk", "fault", "other"] as const;
-export const HIST_BINS = 4096; // 1-cycle bins; longer latencies are counted in the class's overflow
+/**
+ * The latency histogram of each class (assembly/timing/histogram.ts): log-linear ("HDR") buckets of
+ * u64 counts over the whole u64 latency range, fixed size, no clipping. Latencies below
+ * 2^EXACT_LG2 cycles have a bucket each (exact); from there each power-of-two range [2^e, 2^(e+1))
+ * is split into 2^SUB_LG2 equal buckets of 2^(e - SUB_LG2) cycles, so a bucket is narrower than
+ * 2^-SUB_LG2 of any latency in it (relative error < 2^-8 = 0.39%).
+ *
+ * ```
+ * bucket(v) = v                                                      v < 2^12
+ *           = 2^12 + (e - 12) * 2^8 + (v >> (e - 8)) - 2^8            e = floor(log2 v) >= 12
+ * ```
+ */
+export const LatencyHist = {
+  EXACT_LG2: 12, // exact 1-cycle buckets below 4096 cycles
+  SUB_LG2: 8, // 256 buckets per power of two from 4096 on
+} as const;
+export const HIST_BUCKETS = (1 << LatencyHist.EXACT_LG2) + (64 - LatencyHist.EXACT_LG2) * (1 << LatencyHist.SUB_LG2); // 17408
+/** Bytes of one class's histogram (u64 counts). */
+export const HIST_CLASS_BYTES = HIST_BUCKETS * 8;
 /** Timing statistics block (address from the core's timingStats()): u64 fields, then per class. */
 export const TimingStat = {
   FIRST_ARRIVAL: 0,
@@ -105,10 +123,11 @@ export const TimingStat = {
   INV_CYCLES: 48, // invalidation work (descriptor fetches, entries removed, waits)
   COALESCED: 56, // hits on an IOTLB entry whose walk was still in flight, that waited for it
   REWALKS: 64, // such hits that walked again (coalescing off)
-  CLASSES: 128, // per class: count, sum, max, overflow (u64 each) = 32 bytes
-  HIST: 512, // per class: HIST_BINS x u32
+  CLASSES: 128, // per class: count, sum, max latency (u64 each), TIMING_CLASS_SIZE bytes
+  HIST: 512, // per class: HIST_CLASS_BYTES (HIST_BUCKETS x u64)
 } as const;
-export const TIMING_STATS_BYTES = 512 + 8 * HIST_BINS * 4;
+export const TIMING_CLASS_SIZE = 24;
+export const TIMING_STATS_BYTES = TimingStat.HIST + 8 * HIST_CLASS_BYTES;
 /** Per-cache counters (u64) at CACHE_STATS_BASE + id * CACHE_STATS_SIZE. */
 export const cacheCounterNames = ["lookups", "hits", "misses", "fills", "evictions", "invalidations"] as const;
 export const CACHE_STATS_SIZE = 64;

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "./abi.ts";
+import { bucketLow } from "./histogram.ts";
 import type { TimingConfig } from "../config/timing.ts";
 
 export type CoreBuild = "release" | "debug";
@@ -58,7 +59,11 @@ export interface Request {
 
 export type Status = "ok" | "fault" | "interrupt" | "blocked";
 
-/** The timing model's run statistics (cycles), and per latency class a 1-cycle histogram. */
+/**
+ * The timing model's run statistics (cycles), and per latency class its latency histogram: the
+ * non-empty buckets as [smallest latency of the bucket, count] pairs, by latency (src/core/histogram.ts
+ * says which latencies a bucket holds: one below 4096 cycles, 2^-8 of them or fewer above).
+ */
 export interface TimingStats {
   firstArrival: bigint;
   lastCompletion: bigint;
@@ -69,7 +74,7 @@ export interface TimingStats {
   invalidationCycles: bigint;
   coalesced: bigint;
   rewalks: bigint;
-  classes: Record<(typeof abi.latencyClassNames)[number], { count: bigint; sum: bigint; max: bigint; overflow: bigint; histogram: Uint32Array }>;
+  classes: Record<(typeof abi.latencyClassNames)[number], { count: bigint; sum: bigint; max: bigint; histogram: [number, number][] }>;
 }
 const statusNames: Status[] = ["ok", "fault", "interrupt", "blocked"];
 export type SnoopByName = (typeof abi.snoopByNames)[number];
@@ -244,9 +249,15 @@ export class Core {
     const q = (off: number) => this.u64[(base + off) >>> 3]!;
     const classes = {} as TimingStats["classes"];
     abi.latencyClassNames.forEach((name, c) => {
-      const o = abi.TimingStat.CLASSES + c * 32;
-      const hist = new Uint32Array(this.buf, base + abi.TimingStat.HIST + c * abi.HIST_BINS * 4, abi.HIST_BINS).slice();
-      classes[name] = { count: q(o), sum: q(o + 8), max: q(o + 16), overflow: q(o + 24), histogram: hist };
+      const o = abi.TimingStat.CLASSES + c * abi.TIMING_CLASS_SIZE;
+      // u64 counts read as (lo, hi) u32 pairs: no BigInt per bucket, only the non-empty ones kept
+      const words = new Uint32Array(this.buf, base + abi.TimingStat.HIST + c * abi.HIST_CLASS_BYTES, 2 * abi.HIST_BUCKETS);
+      const histogram: [number, number][] = [];
+      for (let i = 0; i < abi.HIST_BUCKETS; i++) {
+        const lo = words[2 * i]!, hi = words[2 * i + 1]!;
+        if (lo | hi) histogram.push([bucketLow(i), hi * 2 ** 32 + lo]);
+      }
+      classes[name] = { count: q(o), sum: q(o + 8), max: q(o + 16), histogram };
     });
     return {
       firstArrival: q(abi.TimingStat.FIRST_ARRIVAL),

@@ -9,6 +9,7 @@
  */
 import { formatBdf } from "../trace/text.ts";
 import { formatSize } from "./options.ts";
+import { defaultLimits } from "../config/limits.ts";
 import { bitsFor, chance, checkTlpSize, domainOption, hex, levelsOption, MAX_MAPPED_PAGES, nsOption, pageBytes, pageOption, readsOption, tlpSizeOption, uniform, type Workload } from "./workload.ts";
 
 /** Working sets start here in second-stage domains (above 4 GiB: clear of the interrupt range). */
@@ -25,8 +26,9 @@ export const tenants: Workload = {
   name: "tenants",
   summary: "many devices and/or PASIDs, each tenant with its own domain and working set (multi-tenant I/O, SIOV)",
   options: [
-    { flag: "devices", kind: "int", min: 1, max: 4096, default: 4, doc: "devices, BDF 01:00.0 upwards" },
-    { flag: "pasids", kind: "int", min: 0, max: 4096, default: 0, doc: "PASIDs per device, 1 upwards, each a tenant (0: one tenant per device, requests without PASID)" },
+    // at most what the default budgets allow (README "Budgets"), so every generated scenario loads
+    { flag: "devices", kind: "int", min: 1, max: defaultLimits.devices, default: 4, doc: "devices, BDF 01:00.0 upwards" },
+    { flag: "pasids", kind: "int", min: 0, max: defaultLimits.pasids, default: 0, doc: "PASIDs per device, 1 upwards, each a tenant (0: one tenant per device, requests without PASID)" },
     domainOption("tenant domains: second stage (ss) or first stage (fs)"),
     { flag: "working-set", kind: "size", min: 1n << 12n, max: 64n << 30n, default: 1n << 20n, doc: "bytes each tenant maps and DMAs to, a multiple of --page" },
     pageOption(),

@@ -46,7 +46,11 @@ export interface Workload {
   plan(ctx: GenContext): Plan;
 }
 
-/** Most pages a generated scenario maps (about a second of table building at 4 KiB pages). */
+/**
+ * Most pages a generated scenario maps (about a second of table building at 4 KiB pages); one
+ * mapping of that many 4 KiB pages needs about 2053 table pages, within the default tablePages
+ * budget (README "Budgets").
+ */
 export const MAX_MAPPED_PAGES = 1n << 20n;
 
 export const hex = (v: bigint | number) => "0x" + v.toString(16);

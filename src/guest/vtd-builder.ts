@@ -8,31 +8,95 @@
  * the host writes what the core reads, and a test round-trips every field.
  */
 import { getField, capFields, ecapFields } from "../config/vtd-regs.ts";
+import { InputError } from "../errors.ts";
+import { formatBdf } from "../trace/text.ts";
+import { inputBits, isFirstStage, leafLevelOf, pageName, rangeProblem, type DeviceCounts } from "./vtd-checks.ts";
 
 export interface GuestMemory {
   read64(pa: bigint): bigint | undefined;
   write64(pa: bigint, value: bigint): void;
+  writeQwords(pa: bigint, words: ArrayLike<bigint>): void;
   zeroPage(pa: bigint): void;
 }
 
-/** Hands out zeroed 4 KiB guest-physical pages from a region. */
+/** Who wrote a guest page the allocator must not hand out: a scenario's `memory[i]`, and where. */
+export interface MemoryOwner {
+  key: string;
+  file?: string;
+  line?: number;
+  column?: number;
+}
+
+/**
+ * A page the driver side needs cannot be had: it holds memory written before (`owner`, when the
+ * scenario's raw `memory` wrote it), or the table region is full.
+ */
+export class AllocationError extends RangeError {
+  override name = "AllocationError";
+  constructor(
+    message: string,
+    readonly page: bigint,
+    /** What the page was for: "a page-table page", "the invalidation queue", ... */
+    readonly purpose: string,
+    readonly base: bigint,
+    readonly owner?: MemoryOwner,
+  ) {
+    super(message);
+  }
+
+  /**
+   * The error as the user sees it when the page is the scenario's raw memory: at the key that
+   * wrote it, naming what needed the page (`needer`: a scenario key, or a trace event and where).
+   * Undefined when no scenario key wrote the page.
+   */
+  located(needer: string): InputError | undefined {
+    const o = this.owner;
+    if (o?.file === undefined) return undefined;
+    return new InputError(
+      `${o.key}: page 0x${this.page.toString(16)} is written here, and ${needer} needs it for ${this.purpose} (the driver side allocates from build.tableBase 0x${this.base.toString(16)} upwards); move build.tableBase or this memory`,
+      o.file,
+      o.line,
+      o.column,
+    );
+  }
+}
+
+/**
+ * Hands out zeroed 4 KiB guest-physical pages from a region, never one that holds memory written
+ * before (the scenario's raw `memory` reserves its pages with their key, so a collision names it).
+ */
 export class PageAllocator {
   private next: bigint;
+  readonly limit: bigint;
+  private readonly reserved = new Map<bigint, MemoryOwner>();
   constructor(
     private readonly mem: GuestMemory,
     readonly base: bigint,
-    readonly limit: bigint = base + (1n << 32n),
+    limit: bigint = base + (1n << 32n),
   ) {
     if (base & 0xfffn) throw new RangeError(`table region base 0x${base.toString(16)} is not 4 KiB aligned`);
+    this.limit = limit < 1n << 52n ? limit : 1n << 52n;
     this.next = base;
   }
-  alloc(pages = 1): bigint {
+
+  /** Marks the pages of [pa, pa+bytes) as written by `owner`: never handed out. */
+  reserve(pa: bigint, bytes: bigint, owner: MemoryOwner): void {
+    if (bytes <= 0n) return;
+    for (let p = pa >> 12n, last = (pa + bytes - 1n) >> 12n; p <= last; p++) if (!this.reserved.has(p)) this.reserved.set(p, owner);
+  }
+
+  /** `pages` contiguous zeroed pages for `purpose` (named in errors). */
+  alloc(pages = 1, purpose = "a page-table page"): bigint {
     const pa = this.next;
     const end = pa + BigInt(pages) * 4096n;
-    if (end > this.limit) throw new RangeError(`table region 0x${this.base.toString(16)}-0x${this.limit.toString(16)} is full`);
-    for (let p = pa; p < end; p += 4096n)
+    if (end > this.limit)
+      throw new AllocationError(`the table region 0x${this.base.toString(16)}-0x${(this.limit - 1n).toString(16)} is full: no room for ${purpose}`, pa, purpose, this.base);
+    for (let p = pa; p < end; p += 4096n) {
+      const owner = this.reserved.get(p >> 12n);
+      if (owner) throw new AllocationError(`page 0x${p.toString(16)} for ${purpose} was written by ${owner.key} (move build.tableBase)`, p, purpose, this.base, owner);
       if (this.mem.read64(p) !== undefined)
-        throw new RangeError(`table page 0x${p.toString(16)} would overwrite guest memory written before (move build.tableBase)`);
+        throw new AllocationError(`page 0x${p.toString(16)} for ${purpose} would overwrite guest memory written before (move build.tableBase)`, p, purpose, this.base);
+    }
     for (let p = pa; p < end; p += 4096n) this.mem.zeroPage(p);
     this.next = end;
     return pa;
@@ -111,8 +175,6 @@ export interface Attachment {
 type PasidEntryQwords = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
 
 const PAGE_4K = 1n << 12n;
-const PAGE_2M = 1n << 21n;
-const PAGE_1G = 1n << 30n;
 const ADDR_MASK = ((1n << 52n) - 1n) & ~0xfffn;
 const bit = (n: number) => 1n << BigInt(n);
 
@@ -130,6 +192,10 @@ export class VtdBuilder {
    * stage (GPA = PA): a driver that must invalidate after a map (caching mode) hooks this.
    */
   onParentMap?: (parent: Domain, gpa: bigint, size: bigint) => void;
+  /** Table entries read by map() and unmap() walks so far (their cost follows what is mapped). */
+  entriesVisited = 0;
+  /** The devices given a context entry (whether it allows ATS) and their PASID-table entries. */
+  private readonly devices = new Map<number, { ats: boolean; pasids: Set<number> }>();
   private rootTable?: bigint;
   /** Per device (sid): its PASID directory and the PASID tables allocated under it. */
   private readonly pasidDirs = new Map<number, { dir: bigint; entries: number }>();
@@ -148,7 +214,7 @@ export class VtdBuilder {
 
   /** The root table address, allocated on first use. */
   root(): bigint {
-    this.rootTable ??= this.alloc.alloc();
+    this.rootTable ??= this.alloc.alloc(1, "the root table");
     return this.rootTable;
   }
 
@@ -200,7 +266,7 @@ export class VtdBuilder {
    * maps the guest memory that holds a guest's first-stage tables.
    */
   private tablePage(d: Domain): bigint {
-    const pa = this.alloc.alloc();
+    const pa = this.alloc.alloc(1, `a page-table page of domain ${d.id}`);
     if (d.type === "nested") {
       this.map(d.parent!, pa, pa, PAGE_4K, { read: true, write: true });
       this.onParentMap?.(d.parent!, pa, PAGE_4K);
@@ -208,63 +274,98 @@ export class VtdBuilder {
     return pa;
   }
 
-  /** Maps [iova, iova+size) to [pa, pa+size) in domain `d` with pages of `opts.pageSize`. */
+  /**
+   * Maps [iova, iova+size) to [pa, pa+size) in domain `d` with pages of `opts.pageSize`. The range
+   * is checked against the domain's format first and must be unmapped: nothing is written unless
+   * the whole mapping can be (a page the allocator cannot hand out excepted).
+   */
   map(d: Domain, iova: bigint, pa: bigint, size: bigint, opts: MapOptions = {}): void {
+    for (const _ of this.mapSteps(d, iova, pa, size, opts));
+  }
+
+  /**
+   * map() in steps: yields the number of leaf entries written after each run of them in one leaf
+   * table (at most 512), so a caller can show progress and stop between steps.
+   */
+  *mapSteps(d: Domain, iova: bigint, pa: bigint, size: bigint, opts: MapOptions = {}): Generator<number, void, void> {
     if (d.type === "pt") throw new RangeError(`domain ${d.id} is pass-through: it has no page tables to map into`);
     const pageSize = opts.pageSize ?? PAGE_4K;
-    if (pageSize !== PAGE_4K && pageSize !== PAGE_2M && pageSize !== PAGE_1G)
-      throw new RangeError(`page size 0x${pageSize.toString(16)} is not 4 KiB, 2 MiB or 1 GiB`);
-    if ((iova | pa | size) & (pageSize - 1n))
-      throw new RangeError(`mapping 0x${iova.toString(16)}+0x${size.toString(16)} -> 0x${pa.toString(16)} is not aligned to its page size 0x${pageSize.toString(16)}`);
-    if (size <= 0n) throw new RangeError("mapping size must be positive");
-    if (pa < 0n || pa + size > 1n << 52n) throw new RangeError(`output range 0x${pa.toString(16)}+0x${size.toString(16)} is beyond 52-bit physical addresses`);
-    const leafLevel = pageSize === PAGE_4K ? 0 : pageSize === PAGE_2M ? 1 : 2;
-    for (let off = 0n; off < size; off += pageSize) this.mapOne(d, iova + off, pa + off, leafLevel, opts);
-  }
-
-  private isFs(d: Domain): boolean {
-    return d.type === "fs" || d.type === "nested";
-  }
-
-  /** Address width the domain's tables cover (SS: the AGAW; FS: the canonical width). */
-  private inputBits(d: Domain): number {
-    return 12 + 9 * d.levels;
-  }
-
-  private mapOne(d: Domain, iova: bigint, pa: bigint, leafLevel: number, o: MapOptions): void {
-    const fs = this.isFs(d);
-    let index = iova;
-    if (fs) {
-      // canonical form: bits above the width are copies of its top bit
-      const w = BigInt(this.inputBits(d));
-      const top = (iova >> (w - 1n)) & 1n;
-      const upper = iova >> w;
-      if (upper !== (top ? (1n << (64n - w)) - 1n : 0n)) throw new RangeError(`IOVA 0x${iova.toString(16)} is not canonical for ${d.levels}-level first-stage paging`);
-      index = iova & ((1n << w) - 1n);
-    } else if (iova >> BigInt(this.inputBits(d)) !== 0n) {
-      throw new RangeError(`IOVA 0x${iova.toString(16)} is beyond the ${this.inputBits(d)}-bit width of domain ${d.id}`);
+    const problem = rangeProblem(d, { iova, size, pa, pageSize });
+    if (problem) throw new RangeError(problem);
+    const leafLevel = leafLevelOf(pageSize)!;
+    const template = this.leafEntry(d, 0n, leafLevel, opts);
+    const hi = iova & ~this.indexMask(d);
+    const start = iova & this.indexMask(d);
+    const busy = this.firstBusy(d, d.root, d.levels - 1, 0n, start, start + size, leafLevel);
+    if (busy) {
+      const at = `0x${(hi | busy.va).toString(16)}`;
+      if (busy.what === "table") throw new RangeError(`IOVA ${at} holds a page table in domain ${d.id} (smaller pages are or were mapped there; tables are kept): a ${pageName(pageSize)} page cannot go there`);
+      throw new RangeError(`IOVA ${at} is already mapped${busy.what === "large" ? " by a large page" : ""} in domain ${d.id}`);
     }
-    let table = d.root;
-    for (let level = d.levels - 1; level > leafLevel; level--) {
-      const slotPa = table + ((index >> BigInt(12 + 9 * level)) & 511n) * 8n;
-      const e = this.read(slotPa);
+    yield* this.fill(d, d.root, d.levels - 1, 0n, start, start + size, pa - start, leafLevel, template);
+  }
+
+  /** Table index space of `d`: the input width (first stage: without the canonical upper bits). */
+  private indexMask(d: Domain): bigint {
+    return (1n << BigInt(inputBits(d.levels))) - 1n;
+  }
+
+  /**
+   * The first entry in [start, end) of the table at `table` (level `level`, covering from `base`)
+   * that a map with leaves at `leafLevel` would overwrite: a leaf there, a large page above, or (at
+   * the leaf level of a large page) a table pointer. Reads only tables that exist.
+   */
+  private firstBusy(d: Domain, table: bigint, level: number, base: bigint, start: bigint, end: bigint, leafLevel: number): { va: bigint; what: "leaf" | "large" | "table" } | undefined {
+    const sh = BigInt(12 + 9 * level);
+    const i0 = Number((start - base) >> sh), i1 = Number((end - 1n - base) >> sh);
+    const ps = isFirstStage(d.type) ? FS.PS : SS.PS;
+    for (let i = i0; i <= i1; i++) {
+      const e = this.read(table + BigInt(i * 8));
+      this.entriesVisited++;
+      if (e === 0n) continue;
+      const lo = base + (BigInt(i) << sh);
+      const va = lo > start ? lo : start;
+      if (level === leafLevel) return { va, what: level > 0 && !(e & ps) ? "table" : "leaf" };
+      if (e & ps) return { va, what: "large" };
+      const hit = this.firstBusy(d, e & ADDR_MASK, level - 1, lo, va, end < lo + (1n << sh) ? end : lo + (1n << sh), leafLevel);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /**
+   * Writes the leaves of [start, end) (index space) below the table at `table` (level `level`,
+   * covering from `base`), output address = index + `delta`, allocating the tables on the way:
+   * one write per run of leaves in a leaf table, yielding how many it wrote.
+   */
+  private *fill(d: Domain, table: bigint, level: number, base: bigint, start: bigint, end: bigint, delta: bigint, leafLevel: number, template: bigint): Generator<number, void, void> {
+    const sh = BigInt(12 + 9 * level);
+    const i0 = Number((start - base) >> sh), i1 = Number((end - 1n - base) >> sh);
+    if (level === leafLevel) {
+      const leaves = new Array<bigint>(i1 - i0 + 1);
+      for (let i = i0; i <= i1; i++) leaves[i - i0] = template | (base + (BigInt(i) << sh) + delta);
+      this.mem.writeQwords(table + BigInt(i0 * 8), leaves);
+      yield leaves.length;
+      return;
+    }
+    const fs = isFirstStage(d.type);
+    for (let i = i0; i <= i1; i++) {
+      const slot = table + BigInt(i * 8);
+      const e = this.read(slot);
+      let next: bigint;
       if (e === 0n) {
-        const next = this.tablePage(d);
-        this.mem.write64(slotPa, fs ? next | FS.P | FS.RW | FS.US | FS.A : next | SS.R | SS.W);
-        table = next;
-      } else {
-        if (e & (fs ? FS.PS : SS.PS)) throw new RangeError(`IOVA 0x${iova.toString(16)} is already mapped by a large page in domain ${d.id}`);
-        table = e & ADDR_MASK;
-      }
+        next = this.tablePage(d);
+        this.mem.write64(slot, fs ? next | FS.P | FS.RW | FS.US | FS.A : next | SS.R | SS.W);
+      } else next = e & ADDR_MASK;
+      const lo = base + (BigInt(i) << sh);
+      const hi = lo + (1n << sh);
+      yield* this.fill(d, next, level - 1, lo, lo > start ? lo : start, hi < end ? hi : end, delta, leafLevel, template);
     }
-    const slotPa = table + ((index >> BigInt(12 + 9 * leafLevel)) & 511n) * 8n;
-    if (this.read(slotPa) !== 0n) throw new RangeError(`IOVA 0x${iova.toString(16)} is already mapped in domain ${d.id}`);
-    this.mem.write64(slotPa, this.leafEntry(d, pa, leafLevel, o));
   }
 
   private leafEntry(d: Domain, pa: bigint, leafLevel: number, o: MapOptions): bigint {
     const read = o.read ?? true, write = o.write ?? true;
-    if (this.isFs(d)) {
+    if (isFirstStage(d.type)) {
       let e = pa | FS.P;
       if (write) e |= FS.RW;
       if (o.user ?? true) e |= FS.US;
@@ -290,32 +391,48 @@ export class VtdBuilder {
 
   /**
    * unmap() that also reports the IOVA range the cleared leaves mapped, [start, end] inclusive (a
-   * large page is cleared whole, so the range can exceed the request); undefined when none was.
+   * large page is cleared whole, so the range can exceed the request), undefined when none was,
+   * and how many table entries it read. The range is checked against the domain's format first;
+   * the walk reads only the tables that exist, so its cost follows what is mapped, not the size.
    */
-  unmapRange(d: Domain, iova: bigint, size: bigint): { cleared: number; start?: bigint; end?: bigint } {
+  unmapRange(d: Domain, iova: bigint, size: bigint): { cleared: number; start?: bigint; end?: bigint; visited: number } {
     if (d.type === "pt") throw new RangeError(`domain ${d.id} is pass-through: it has no page tables to unmap from`);
-    let cleared = 0;
-    let start: bigint | undefined, last: bigint | undefined;
-    const end = iova + size;
-    for (let va = iova; va < end; ) {
-      const { slot, level } = this.findLeaf(d, va);
-      const pageSize = 1n << BigInt(12 + 9 * level);
-      const base = va & ~(pageSize - 1n);
-      if (slot !== undefined) {
+    const problem = rangeProblem(d, { iova, size, pageSize: PAGE_4K });
+    if (problem) throw new RangeError(problem);
+    const hi = iova & ~this.indexMask(d);
+    const start = iova & this.indexMask(d);
+    const before = this.entriesVisited;
+    const out: { cleared: number; start?: bigint; end?: bigint } = { cleared: 0 };
+    this.clear(d, d.root, d.levels - 1, 0n, start, start + size, out);
+    const visited = this.entriesVisited - before;
+    return out.start === undefined ? { cleared: out.cleared, visited } : { cleared: out.cleared, start: hi | out.start, end: hi | out.end!, visited };
+  }
+
+  /** Clears the present leaves in [start, end) below the table at `table` (level `level`, covering from `base`). */
+  private clear(d: Domain, table: bigint, level: number, base: bigint, start: bigint, end: bigint, out: { cleared: number; start?: bigint; end?: bigint }): void {
+    const sh = BigInt(12 + 9 * level);
+    const i0 = Number((start - base) >> sh), i1 = Number((end - 1n - base) >> sh);
+    const fs = isFirstStage(d.type);
+    for (let i = i0; i <= i1; i++) {
+      const slot = table + BigInt(i * 8);
+      const e = this.read(slot);
+      this.entriesVisited++;
+      if (!(fs ? e & FS.P : e & (SS.R | SS.W))) continue;
+      const lo = base + (BigInt(i) << sh);
+      const hi = lo + (1n << sh);
+      if (level === 0 || e & (fs ? FS.PS : SS.PS)) {
         this.mem.write64(slot, 0n);
-        cleared++;
-        start ??= base;
-        last = base + pageSize - 1n;
-      }
-      va = base + pageSize;
+        out.cleared++;
+        out.start ??= lo;
+        out.end = hi - 1n;
+      } else this.clear(d, e & ADDR_MASK, level - 1, lo, lo > start ? lo : start, hi < end ? hi : end, out);
     }
-    return start === undefined ? { cleared } : { cleared, start, end: last! };
   }
 
   /** The leaf slot mapping `va` in `d` (undefined if none) and its level. */
   findLeaf(d: Domain, va: bigint): { slot?: bigint; level: number } {
-    const fs = this.isFs(d);
-    const index = fs ? va & ((1n << BigInt(this.inputBits(d))) - 1n) : va;
+    const fs = isFirstStage(d.type);
+    const index = va & this.indexMask(d);
     let table = d.root;
     for (let level = d.levels - 1; level >= 0; level--) {
       const slot = table + ((index >> BigInt(12 + 9 * level)) & 511n) * 8n;
@@ -337,11 +454,12 @@ export class VtdBuilder {
    */
   attach(a: AttachSpec): { attachment: Attachment; newContext: boolean } {
     const d = this.domains.get(a.domain);
-    if (!d) throw new RangeError(`attach of ${a.sid.toString(16)}: no domain ${a.domain}`);
+    if (!d) throw new RangeError(`attach of ${formatBdf(a.sid)}: no domain ${a.domain}`);
     if (this.mode === "legacy") {
       const newContext = this.attachLegacy(a, d);
       const attachment: Attachment = { sid: a.sid, domain: d, ats: !!a.ats && d.type !== "pt" };
       this.attachments.push(attachment);
+      this.devices.set(a.sid, { ats: attachment.ats, pasids: new Set() });
       return { attachment, newContext };
     }
     const { ctx, created } = this.smContext(a);
@@ -352,8 +470,37 @@ export class VtdBuilder {
     const ats = (this.read(ctx) & bit(2)) !== 0n; // DTE, as the device's first attach wrote it
     const attachment: Attachment = { sid: a.sid, ...(a.pasid !== undefined ? { pasid: a.pasid } : {}), pasidEntry: pasid, domain: d, ats };
     this.attachments.push(attachment);
+    const dev = this.devices.get(a.sid) ?? { ats, pasids: new Set<number>() };
+    dev.pasids.add(pasid);
+    this.devices.set(a.sid, dev);
     return { attachment, newContext: created };
   }
+
+  /**
+   * The PASID-table entry attach(a) would write (scalable mode: `a.pasid`, else the device's
+   * RID_PASID), and whether its context entry would allow ATS; without writing anything.
+   */
+  attachTarget(a: Pick<AttachSpec, "sid" | "pasid" | "ridPasid" | "ats">): { pasidEntry?: number; ats: boolean } {
+    const known = this.devices.get(a.sid);
+    if (this.mode === "legacy") return { ats: !!a.ats };
+    const ctx = this.contextOf(a.sid);
+    const pasidEntry = a.pasid ?? (ctx !== undefined ? this.ridPasid(ctx) : this.ecapBit("RPS") ? (a.ridPasid ?? 0) : 0);
+    return { pasidEntry, ats: known ? known.ats : !!a.ats };
+  }
+
+  /** The devices this builder gave context entries, as the budgets count them. */
+  readonly counts: DeviceCounts = ((devices) => ({
+    get devices() {
+      return devices.size;
+    },
+    pasidsOf: (sid: number) => devices.get(sid)?.pasids,
+    get atsDevices() {
+      let n = 0;
+      for (const dev of devices.values()) if (dev.ats) n++;
+      return n;
+    },
+    device: (sid: number) => devices.get(sid),
+  }))(this.devices);
 
   /** The RID_PASID a scalable-mode context entry names (0 without ECAP.RPS). */
   private ridPasid(ctx: bigint): number {
@@ -397,12 +544,12 @@ export class VtdBuilder {
    */
   detach(sid: number, pasid?: number): Attachment {
     if (this.mode === "legacy" && pasid !== undefined) throw new RangeError("legacy mode has no PASIDs: detach without pasid");
-    const what = `${sid.toString(16).padStart(4, "0")}${pasid !== undefined ? ` PASID ${pasid}` : ""}`;
+    const what = `${formatBdf(sid)}${pasid !== undefined ? ` PASID ${pasid}` : ""}`;
     const e = this.entryOf(sid, pasid);
-    if (e === undefined || !e.present) throw new RangeError(`device ${what} is not attached`);
+    if (e === undefined || !e.present) throw new RangeError(`${what} is not attached`);
     let i = this.attachments.length - 1;
     while (i >= 0 && !(this.attachments[i]!.sid === sid && this.attachments[i]!.pasidEntry === e.pasidEntry)) i--;
-    if (i < 0) throw new RangeError(`device ${what} was not attached by the builder`);
+    if (i < 0) throw new RangeError(`${what} was not attached by the builder`);
     const [gone] = this.attachments.splice(i, 1);
     // Every attachment made through this entry ends with it (an explicit pasid=RID_PASID and the RID_PASID entry are one).
     for (let k = this.attachments.length - 1; k >= 0; k--) {
@@ -424,7 +571,7 @@ export class VtdBuilder {
     const rootEntry = this.root() + BigInt(bus * 16 + (devfn >= 0x80 ? 8 : 0));
     let r = this.read(rootEntry);
     if (!(r & 1n)) {
-      r = this.alloc.alloc() | 1n;
+      r = this.alloc.alloc(1, `the context table of bus ${bus.toString(16).padStart(2, "0")}`) | 1n;
       this.mem.write64(rootEntry, r);
     }
     const ctx = (r & ADDR_MASK) + BigInt((devfn & 0x7f) * 32);
@@ -433,7 +580,7 @@ export class VtdBuilder {
     if (pasidBits < 1 || pasidBits > 20) throw new RangeError(`pasidBits ${pasidBits} must be 1..20`);
     const entries = Math.max(128, 2 ** Math.max(0, pasidBits - 6)); // 2^(PDTS+7) directory entries
     const pdts = BigInt(Math.log2(entries) - 7);
-    const dir = this.alloc.alloc(Math.ceil((entries * 8) / 4096));
+    const dir = this.alloc.alloc(Math.ceil((entries * 8) / 4096), `the PASID directory of ${formatBdf(a.sid)}`);
     this.pasidDirs.set(a.sid, { dir, entries });
     let c0 = dir | (pdts << 9n) | 1n;
     if (a.paside ?? this.ecapBit("PASID")) c0 |= bit(3); // PASIDE
@@ -450,11 +597,11 @@ export class VtdBuilder {
   private pasidSlot(sid: number, pasid: number): bigint {
     const pd = this.pasidDirs.get(sid)!;
     const index = pasid >> 6;
-    if (index >= pd.entries) throw new RangeError(`PASID ${pasid} is beyond device ${sid.toString(16)}'s PASID directory (${pd.entries * 64} PASIDs)`);
+    if (index >= pd.entries) throw new RangeError(`PASID ${pasid} is beyond ${formatBdf(sid)}'s PASID directory (${pd.entries * 64} PASIDs; pasidBits sets its size)`);
     const dirEntry = pd.dir + BigInt(index * 8);
     let e = this.read(dirEntry);
     if (!(e & 1n)) {
-      e = this.alloc.alloc() | 1n;
+      e = this.alloc.alloc(1, `a PASID table of ${formatBdf(sid)}`) | 1n;
       this.mem.write64(dirEntry, e);
     }
     return (e & ADDR_MASK) + BigInt((pasid & 63) * 64);
@@ -500,7 +647,7 @@ export class VtdBuilder {
     const rootEntry = this.root() + BigInt(bus * 16);
     let r = this.read(rootEntry);
     if (!(r & 1n)) {
-      r = this.alloc.alloc() | 1n;
+      r = this.alloc.alloc(1, `the context table of bus ${bus.toString(16).padStart(2, "0")}`) | 1n;
       this.mem.write64(rootEntry, r);
     }
     const ctx = (r & ADDR_MASK) + BigInt(devfn * 16);

@@ -44,10 +44,12 @@
  *   are no queued ones (device-TLB and PASID-based invalidations need the queue).
  */
 import type { VtdPlatform } from "../platform.ts";
-import type { AttachSpec, Attachment, Domain, MapOptions } from "./vtd-builder.ts";
+import { AllocationError, type AttachSpec, type Attachment, type Domain, type MapOptions } from "./vtd-builder.ts";
 import { desc, InvalidationQueue, type Descriptor } from "./vtd-invalidation.ts";
 import { capFields, ecapFields, getField } from "../config/vtd-regs.ts";
 import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type Invalidation, type MapEvent } from "../trace/text.ts";
+import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./vtd-checks.ts";
+import { defaultLimits, type Limits } from "../config/limits.ts";
 
 export type InvalidationMode = "strict" | "lazy";
 
@@ -58,9 +60,17 @@ export interface DriverOptions {
   lazyBatch: number;
   /** Lazy mode: flush this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT, 10 ms at 1 GHz). */
   lazyTimeoutCycles: number;
+  /** Budgets for map (tablePages) and attach (devices, pasids, cacheEntries): config/limits.ts. */
+  limits: Limits;
 }
 
-export const defaultDriverOptions: DriverOptions = { invalidation: "strict", lazyBatch: 256, lazyTimeoutCycles: 10_000_000 };
+export const defaultDriverOptions: DriverOptions = { invalidation: "strict", lazyBatch: 256, lazyTimeoutCycles: 10_000_000, limits: defaultLimits };
+
+/** Where a trace event is (1-based line and column), for errors found when its deferred work runs. */
+export interface EventOrigin {
+  line: number;
+  column: number;
+}
 
 /** Linux QI_MAX_BATCHED_DESC_COUNT: a batch is submitted (with its wait) when it holds this many. */
 const QI_BATCH = 16;
@@ -139,8 +149,10 @@ export class VtdDriver {
   /** Guest-physical page of the wait descriptors' status slots (Linux qi->desc_status), 4 bytes per queue index. */
   private statusPage = 0n;
   private batch: Descriptor[] = [];
-  /** The lazy mode's flush queue: deferred unmaps with their domain and time. */
-  private deferred: { domain: Domain; time: bigint }[] = [];
+  /** The lazy mode's flush queue: deferred unmaps with their domain, time and trace position. */
+  private deferred: { domain: Domain; time: bigint; origin?: EventOrigin }[] = [];
+  /** The trace event apply() is carrying out. */
+  private origin?: EventOrigin;
 
   private readonly cap: bigint;
   private readonly ecap: bigint;
@@ -179,6 +191,7 @@ export class VtdDriver {
 
   /** Carries out a trace's driver event at trace time `now` (cycles). */
   apply(e: DriverEvent, now: bigint): void {
+    this.origin = { line: e.line, column: e.column };
     this.advanceTo(now);
     switch (e.op) {
       case "map":
@@ -194,6 +207,11 @@ export class VtdDriver {
       case "detach":
         return this.detach(e.sid, e.pasid);
     }
+  }
+
+  /** Where the oldest deferred unmap is in the trace (when it came through apply()). */
+  get firstDeferred(): EventOrigin | undefined {
+    return this.deferred[0]?.origin;
   }
 
   /** When the lazy mode's timer fires next (cycles); undefined when nothing is deferred. */
@@ -228,13 +246,16 @@ export class VtdDriver {
   map(domainId: number, iova: bigint, pa: bigint, size: bigint, opts: MapOptions = {}): void {
     const d = this.domain(domainId);
     const b = this.platform.builder;
+    const pageSize = opts.pageSize ?? PAGE_BYTES["4K"];
+    const problem = rangeProblem(d, { iova, size, pa, pageSize }, this.cap) ?? mapBudgetProblem(d.levels, iova, size, pageSize, this.options.limits);
+    if (problem) throw new DriverError(problem);
     const cm = this.capField("CM") === 1;
     const parentMaps: { parent: Domain; gpa: bigint; size: bigint }[] = [];
     if (cm) b.onParentMap = (parent, gpa, bytes) => parentMaps.push({ parent, gpa, size: bytes });
     try {
       b.map(d, iova, pa, size, opts);
     } catch (e) {
-      throw new DriverError((e as Error).message);
+      throw driverError(e);
     } finally {
       b.onParentMap = undefined;
     }
@@ -247,11 +268,13 @@ export class VtdDriver {
   /** iommu_unmap(): clears the leaves, then invalidates at once (strict) or defers it (lazy). */
   unmap(domainId: number, iova: bigint, size: bigint): void {
     const d = this.domain(domainId);
+    const problem = rangeProblem(d, { iova, size, pageSize: PAGE_BYTES["4K"] }, this.cap);
+    if (problem) throw new DriverError(problem);
     let r: { start?: bigint; end?: bigint };
     try {
       r = this.platform.builder.unmapRange(d, iova, size);
     } catch (e) {
-      throw new DriverError((e as Error).message);
+      throw driverError(e);
     }
     this.stats.unmaps++;
     if (r.start === undefined || r.end === undefined) return; // nothing was mapped: nothing to invalidate
@@ -259,7 +282,7 @@ export class VtdDriver {
       this.flushRange(d, r.start, r.end, true);
       return;
     }
-    this.deferred.push({ domain: d, time: this.now });
+    this.deferred.push({ domain: d, time: this.now, ...(this.origin ? { origin: this.origin } : {}) });
     this.stats.deferredUnmaps++;
     if (this.deferred.length >= this.options.lazyBatch) this.flushDeferred("batch");
   }
@@ -275,13 +298,20 @@ export class VtdDriver {
       const ids = [...b.domains.keys()];
       throw new DriverError(`no domain ${spec.domain}; ${ids.length ? `the scenario defines ${ids.join(", ")}` : "the scenario defines no domains"}`);
     }
+    const d = b.domains.get(spec.domain)!;
+    const levels = levelsProblem(d.type, d.levels, this.cap);
+    if (levels) throw new DriverError(`domain ${d.id}: ${levels}`);
+    const parentLevels = d.parent && levelsProblem(d.parent.type, d.parent.levels, this.cap);
+    if (parentLevels) throw new DriverError(`domain ${d.id}'s parent, domain ${d.parent!.id}: ${parentLevels}`);
     if (b.entryOf(spec.sid, spec.pasid)?.present)
       throw new DriverError(`${what} is already attached; detach it first (domain switches are not modelled)`);
+    const budget = attachBudgetProblem(b.counts, { sid: spec.sid, bdf: formatBdf(spec.sid), ...b.attachTarget(spec) }, this.platform.caches, this.options.limits);
+    if (budget) throw new DriverError(budget);
     let r: { attachment: Attachment; newContext: boolean };
     try {
       r = b.attach(spec);
     } catch (e) {
-      throw new DriverError((e as Error).message);
+      throw driverError(e);
     }
     this.stats.attaches++;
     if (this.capField("CM") !== 1) return;
@@ -298,8 +328,7 @@ export class VtdDriver {
     try {
       a = this.platform.builder.detach(sid, pasid);
     } catch (e) {
-      const what = `${formatBdf(sid)}${pasid !== undefined ? ` PASID ${pasid}` : ""}`;
-      throw new DriverError((e as Error).message.replace(/^device \S+( PASID \d+)?/, what));
+      throw driverError(e);
     }
     this.stats.detaches++;
     const did = a.domain.id;
@@ -464,7 +493,7 @@ export class VtdDriver {
       if (!this.queued) throw new DriverError("ECAP.QI=0: this unit has no invalidation queue (use inv reg cc or inv reg iotlb)");
       const { core, alloc } = this.platform;
       this.q = new InvalidationQueue(core, alloc, this.wide, this.wide ? 1 : 0);
-      this.statusPage = alloc.alloc();
+      this.statusPage = alloc.alloc(1, "the status page of its wait descriptors");
     }
     return this.q;
   }
@@ -493,6 +522,14 @@ export class VtdDriver {
     core.writeRegister("IOTLB_REG", v);
     this.stats.registerInvalidations++;
   }
+}
+
+/**
+ * A builder error as the driver reports it; a page the allocator could not hand out stays an
+ * AllocationError, so that the replay can name the scenario key that holds the page.
+ */
+function driverError(e: unknown): Error {
+  return e instanceof AllocationError ? e : new DriverError((e as Error).message);
 }
 
 /** The builder's attach for an `attach` event (flags absent: the builder's defaults). */

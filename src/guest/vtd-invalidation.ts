@@ -89,7 +89,7 @@ export class InvalidationQueue {
     readonly wide = true,
     readonly sizeLg2Pages = 0,
   ) {
-    this.base = alloc.alloc(1 << sizeLg2Pages);
+    this.base = alloc.alloc(1 << sizeLg2Pages, "the invalidation queue");
     this.bytes = 4096 << sizeLg2Pages;
     this.step = wide ? 32 : 16;
     core.writeRegister("IQA", this.base | (wide ? 1n << 11n : 0n) | BigInt(sizeLg2Pages));

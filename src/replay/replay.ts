@@ -15,14 +15,19 @@
 import type { VtdPlatform } from "../platform.ts";
 import type { Result } from "../core/core.ts";
 import { RING_RECORDS } from "../core/abi.ts";
-import type { DriverEvent, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
-import { RECORD_WORDS, REQ_FLAGS_MASK, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
+import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
+import { RECORD_WORDS, REQ_FLAGS_MASK, RecFlag, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
 import { VtdDriver, DriverError, type DriverStats } from "../guest/vtd-driver.ts";
+import { AllocationError } from "../guest/vtd-builder.ts";
+import { InputError } from "../errors.ts";
 import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
 import type { TimingConfig } from "../config/timing.ts";
 
 export type ResultSink = (seq: number, tlp: TraceTlp, result: Result) => void;
+
+/** Receives each TLP that carries an expected fault (`expect=`), as the trace wrote it, with its result. */
+export type ExpectationSink = (seq: number, tlp: TraceTlp & { expect: FaultExpectation }, result: Result) => void;
 
 /**
  * A trace time in cycles at `clockMHz` (default 1000): cycles as given; ns and us scaled by the
@@ -188,6 +193,8 @@ export interface ReplayOptions {
   driver?: VtdDriver;
   /** The trace's file name, for errors of driver events (events arrays; readers know their file). */
   file?: string;
+  /** Called for every TLP with an expected fault (`run --expect-faults`). */
+  onExpectation?: ExpectationSink;
 }
 
 /**
@@ -211,6 +218,7 @@ export class Replayer {
   private readonly start = process.hrtime.bigint();
   private ended = false;
   private elapsed = 0n;
+  private readonly onExpectation: ExpectationSink | undefined;
 
   constructor(
     readonly platform: VtdPlatform,
@@ -220,6 +228,7 @@ export class Replayer {
   ) {
     this.driver = opts.driver ?? new VtdDriver(platform);
     this.clock = new ArrivalClock(platform.timing);
+    this.onExpectation = opts.onExpectation;
   }
 
   /** True once the whole trace has been replayed. */
@@ -256,8 +265,11 @@ export class Replayer {
         return !this.reader.done;
       }
     }
+    // TLPs with an expected fault, decoded before arrivals() clears the format's own FLAGS bits.
+    const expected = this.onExpectation ? this.expectedIn(ring, n) : undefined;
     const k = this.arrivals(ring, n);
     core.run(k);
+    if (expected) for (const [j, t] of expected) if (j < k) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
       ring = core.requestWords(); // run() may have grown memory
       for (let j = 0; j < k; j++) this.sink(this.seq + j, decodeTlpRecord(ring, j * RECORD_WORDS, this.lines[j]!), core.decode(j));
@@ -268,6 +280,17 @@ export class Replayer {
       this.pendTo = n;
     }
     return true;
+  }
+
+  /** The records [0, n) of the batch that carry an expected fault, by index, as TLPs. */
+  private expectedIn(w: Uint32Array, n: number): [number, TraceTlp & { expect: FaultExpectation }][] {
+    const out: [number, TraceTlp & { expect: FaultExpectation }][] = [];
+    for (let j = 0; j < n; j++) {
+      if ((w[j * WORDS + 7]! & RecFlag.EXPECT) === 0) continue;
+      const t = decodeTlpRecord(w, j * WORDS, this.lines[j]!);
+      if (t.expect !== undefined) out.push([j, t as TraceTlp & { expect: FaultExpectation }]);
+    }
+    return out;
   }
 
   private applyEvent(e: DriverEvent): void {
@@ -281,8 +304,7 @@ export class Replayer {
     try {
       this.driver.apply(e, BigInt(now));
     } catch (err) {
-      if (!(err instanceof DriverError || err instanceof RangeError)) throw err;
-      throw this.reader.errorAt(`${e.op}: ${err.message}`, e.line, e.column || undefined);
+      throw this.located(err, `${e.op}: `, `the ${e.op} at ${this.where(e.line, e.column || undefined)}`, e.line, e.column || undefined);
     }
     this.driverEvents++;
   }
@@ -297,7 +319,12 @@ export class Replayer {
     const clock = this.clock;
     // The first TLP: its arrival may fire the lazy queue's timer before this batch.
     const t0 = this.arrival(w, 0);
-    this.driver.advanceTo(BigInt(t0));
+    try {
+      this.driver.advanceTo(BigInt(t0));
+    } catch (err) {
+      const line = this.lines[0]!;
+      throw this.located(err, "lazy flush timer, fired at this TLP: ", `the lazy flush timer (fired at the TLP at ${this.where(line)})`, line);
+    }
     const d = this.driver.deadline;
     const deadline = d === undefined ? Infinity : Number(d);
     // A flush writes guest memory, which may grow the core's memory and detach the view.
@@ -316,7 +343,7 @@ export class Replayer {
         else t = before;
       } else if (mode === 0 && (f & 0x3000) === 0) {
         t = before;
-        if (t === 0) continue; // TIME 0 already, FLAGS without unit bits
+        if (t === 0 && (f & ~FLAGS_MASK) === 0) continue; // TIME 0 already, FLAGS without the format's own bits
       } else if (mode === 1) t = 0;
       else t = this.arrival(w, j);
       if (t >= deadline) {
@@ -357,10 +384,37 @@ export class Replayer {
     w[o + 7] = w[o + 7]! & FLAGS_MASK;
   }
 
+  /**
+   * An error of the driver's work for the trace event or TLP at `line` (and `column`) as the user
+   * sees it: a page that the scenario's raw memory holds is an error at that memory's key, naming
+   * `needer`; any other driver or range error is an input error at the trace position, after
+   * `prefix`. Anything else is returned as it is (an internal error).
+   */
+  private located(err: unknown, prefix: string, needer: string, line: number | undefined, column?: number): Error {
+    if (err instanceof AllocationError) {
+      const at = err.located(needer);
+      if (at) return at;
+    }
+    if (!(err instanceof DriverError || err instanceof RangeError)) return err as Error;
+    const message = `${prefix}${(err as Error).message}`;
+    return line === undefined ? new InputError(message, this.reader.file) : this.reader.errorAt(message, line, column);
+  }
+
+  /** "file:line:column" (or the binary format's "file:record N") of a trace position. */
+  private where(line: number, column?: number): string {
+    return this.reader.errorAt("", line, column).message.replace(/: $/, "");
+  }
+
   /** Ends the trace: the driver flushes what it defers. Returns the statistics. */
   finish(): ReplayStats {
     if (!this.ended) {
-      this.driver.finish();
+      const first = this.driver.firstDeferred;
+      try {
+        this.driver.finish();
+      } catch (err) {
+        const at = first ? this.where(first.line, first.column || undefined) : "an unknown position";
+        throw this.located(err, "lazy flush at the end of the trace, of the unmap deferred here: ", `the lazy flush at the end of the trace (first deferred unmap at ${at})`, first?.line, first?.column || undefined);
+      }
       this.elapsed = process.hrtime.bigint() - this.start;
       this.ended = true;
     }

@@ -1,14 +1,16 @@
 /**
  * What the HTML report needs beyond the run summary, gathered from the per-TLP results while the
- * trace replays (`run --html`): translations and faults per device (BDF) and per PASID, and the
- * No-Snoop audit, one row per leaf entry that No-Snoop TLPs went through.
+ * trace replays (`run --html`): translations and faults per device (BDF) and per PASID, the faulting
+ * TLPs (the first `maxFaultRecords` of them, and counts by reason, device, PASID and 4 KiB page of
+ * the address), and the No-Snoop audit, one row per leaf entry that No-Snoop TLPs went through.
  *
  * `add()` is called once per TLP and does only a few map lookups and integer additions; the
  * No-Snoop audit is touched only for successful No-Snoop DMA (not ATS translation requests, the
  * same TLPs the summary's `snoop.noSnoopTlps` counts).
  *
- * Memory is bounded: at most `maxGroups` devices and `maxGroups` PASIDs are kept apart (later ones
- * are summed into one "other" row, so totals stay exact), and the audit keeps at most
+ * Memory is bounded: at most `maxGroups` devices, `maxGroups` PASIDs and `maxGroups` faulting
+ * pages are kept apart (later ones are summed into one "other" row, so totals stay exact), the
+ * first `maxFaultRecords` faulting TLPs are kept whole, and the audit keeps at most
  * `2 x maxAuditEntries` leaf entries while running. When that fills up, the half with the fewest
  * No-Snoop TLPs is dropped (their TLPs are counted in `dropped`); an entry first seen after such a
  * drop may have been dropped before, so its counts are lower bounds (`exact: false`). The report
@@ -63,6 +65,9 @@ export interface AuditEntry {
   /** The IOVA pages the TLPs went through: [iovaLo, iovaHi) = page base .. page base + page size. */
   iovaLo: bigint;
   iovaHi: bigint;
+  /** The output (host physical) pages they went to, the same way. */
+  paLo: bigint;
+  paHi: bigint;
   pageSize: number;
   /** More than one page base was seen through this entry (the table page was reused). */
   movedPages: boolean;
@@ -81,6 +86,12 @@ export interface AuditEntry {
   /** Devices seen (up to 4) and whether there were more. */
   devices: string[];
   moreDevices: boolean;
+  /** Domain IDs the translations used (from the context or PASID entry), up to 4, and whether there were more. */
+  dids: number[];
+  moreDids: boolean;
+  /** PASIDs whose entries the translations used (RID_PASID for requests without one; none in legacy mode), up to 4. */
+  pasids: number[];
+  morePasids: boolean;
   /** False: the entry was first seen after the table had to drop entries; counts may be lower bounds. */
   exact: boolean;
 }
@@ -101,18 +112,64 @@ export interface NoSnoopAudit {
   capped: boolean;
 }
 
+/** One faulting TLP, as --results would show it. */
+export interface FaultRecord {
+  /** The TLP's number in the trace (0-based, TLPs only: the results' `seq`) and its line. */
+  seq: number;
+  line: number;
+  op: TraceTlp["op"];
+  bdf: string;
+  /** The TLP's own PASID (none: absent). */
+  pasid?: number;
+  addr: bigint;
+  code: number;
+  name: string;
+  /** The fault is recorded (not suppressed by FPD). */
+  recorded: boolean;
+}
+
+/** Faults of one 4 KiB page of the input address. */
+export interface FaultPage {
+  /** The page's address; null: the pages beyond the cap, summed. */
+  page: bigint | null;
+  count: number;
+  /** Devices seen (up to 4), and whether there were more. */
+  devices: string[];
+  moreDevices: boolean;
+  /** Fault reasons seen there, by code. */
+  reasons: { code: number; name: string; count: number }[];
+}
+
+export interface FaultReport {
+  /** Faulting TLPs in all (exact). */
+  total: number;
+  /** The first maxRecords faulting TLPs, in trace order. */
+  first: FaultRecord[];
+  maxRecords: number;
+  /** By reason (exact), by code. */
+  byReason: { code: number; name: string; count: number }[];
+  /** By device and by PASID: the groups with faults, faults by reason within each. */
+  byDevice: { bdf: string; count: number; reasons: { code: number; name: string; count: number }[] }[];
+  byPasid: { pasid: number | null; other?: true; count: number; reasons: { code: number; name: string; count: number }[] }[];
+  /** By 4 KiB page of the input address, most faults first (then by address), the "other" row last. */
+  byPage: FaultPage[];
+}
+
 export interface CollectedReport {
   devices: DeviceCounts[];
   pasids: PasidCounts[];
   maxGroups: number;
+  faults: FaultReport;
   noSnoop: NoSnoopAudit;
 }
 
 export interface CollectorOptions {
   /** Audit rows in the report (default 10 000); the table holds twice as many while running. */
   maxAuditEntries?: number;
-  /** Devices and PASIDs kept apart (default 10 000 each). */
+  /** Devices, PASIDs and faulting pages kept apart (default 10 000 each). */
   maxGroups?: number;
+  /** Faulting TLPs kept whole (default 100). */
+  maxFaultRecords?: number;
 }
 
 interface Group {
@@ -134,6 +191,8 @@ interface Entry {
   s2LeafPa: bigint;
   iovaLo: bigint;
   iovaHi: bigint;
+  paLo: bigint;
+  paHi: bigint;
   pageLg2: number;
   moved: boolean;
   /** bit 0: seen 0, bit 1: seen 1. */
@@ -145,7 +204,28 @@ interface Entry {
   through: number;
   sids: number[];
   moreSids: boolean;
+  dids: number[];
+  moreDids: boolean;
+  pasids: number[];
+  morePasids: boolean;
   exact: boolean;
+}
+
+interface Page {
+  count: number;
+  sids: number[];
+  moreSids: boolean;
+  reasons: Map<number, number>;
+}
+
+/** Adds `v` to the first-seen values `a` (up to 4); true when `v` was a fifth one (not kept). */
+function remember(a: number[], v: number): boolean {
+  if (a.includes(v)) return false;
+  if (a.length < 4) {
+    a.push(v);
+    return false;
+  }
+  return true;
 }
 
 const newGroup = (): Group => ({ tlps: 0, translated: 0, faulted: 0, interrupts: 0, blocked: 0, noSnoop: 0, noSnoopForced: 0, faults: null, latencySum: 0, latencyMax: 0 });
@@ -154,11 +234,21 @@ const newGroup = (): Group => ({ tlps: 0, translated: 0, faulted: 0, interrupts:
 const PGTT_FS = 1, PGTT_NESTED = 3;
 const SNP_BIT = 1n << 11n;
 const OTHER = -1;
+const PAGE_LG2 = 12n;
+const faultName = (code: number) => vtdFaultByCode.get(code)?.id ?? `0x${code.toString(16)}`;
+const reasonList = (m: Map<number, number> | null) => [...(m ?? [])].sort((a, b) => a[0] - b[0]).map(([code, count]) => ({ code, name: faultName(code), count }));
 
 export class ReportCollector {
   readonly maxAuditEntries: number;
   readonly maxGroups: number;
+  readonly maxFaultRecords: number;
   private readonly devices = new Map<number, Group>();
+  private readonly faultPages = new Map<bigint, Page>();
+  private readonly firstFaults: FaultRecord[] = [];
+  private readonly faultReasons = new Map<number, number>();
+  private faultTotal = 0;
+  /** TLPs seen: the next one's seq. */
+  private seq = 0;
   private readonly pasids = new Map<number, Group>();
   private readonly entries = new Map<bigint, Entry>();
   private ns = { tlps: 0, forced: 0, through: 0 };
@@ -169,6 +259,7 @@ export class ReportCollector {
   constructor(o: CollectorOptions = {}) {
     this.maxAuditEntries = Math.max(1, Math.floor(o.maxAuditEntries ?? 10_000));
     this.maxGroups = Math.max(1, Math.floor(o.maxGroups ?? 10_000));
+    this.maxFaultRecords = Math.max(0, Math.floor(o.maxFaultRecords ?? 100));
   }
 
   private group(map: Map<number, Group>, key: number): Group {
@@ -180,8 +271,10 @@ export class ReportCollector {
     return g;
   }
 
-  /** One TLP and its result (a ResultSink's arguments without seq). */
-  add(tlp: TraceTlp, r: Result): void {
+  /** One TLP and its result, in trace order (a ResultSink's arguments; `seq` defaults to the TLPs added before). */
+  add(tlp: TraceTlp, r: Result, seq = this.seq): void {
+    this.seq = seq + 1;
+    if (r.status === "fault") this.fault(seq, tlp, r);
     const nsTranslated = tlp.ns && r.status === "ok" && tlp.op !== "ATS";
     const forced = nsTranslated && r.snoop;
     this.count(this.group(this.devices, tlp.sid), r, nsTranslated, forced);
@@ -198,6 +291,27 @@ export class ReportCollector {
       return;
     }
     this.audit(tlp, r, forced);
+  }
+
+  private fault(seq: number, tlp: TraceTlp, r: Result): void {
+    const code = r.fault!.code;
+    this.faultTotal++;
+    this.faultReasons.set(code, (this.faultReasons.get(code) ?? 0) + 1);
+    if (this.firstFaults.length < this.maxFaultRecords) {
+      const f: FaultRecord = { seq, line: tlp.line, op: tlp.op, bdf: formatBdf(tlp.sid), addr: tlp.addr, code, name: r.fault!.name, recorded: r.fault!.recorded };
+      if (tlp.pasid !== undefined) f.pasid = tlp.pasid;
+      this.firstFaults.push(f);
+    }
+    let key = tlp.addr >> PAGE_LG2;
+    let p = this.faultPages.get(key);
+    if (!p) {
+      if (this.faultPages.size >= this.maxGroups) key = -1n;
+      p = this.faultPages.get(key);
+      if (!p) this.faultPages.set(key, (p = { count: 0, sids: [], moreSids: false, reasons: new Map() }));
+    }
+    p.count++;
+    if (remember(p.sids, tlp.sid)) p.moreSids = true;
+    p.reasons.set(code, (p.reasons.get(code) ?? 0) + 1);
   }
 
   private count(g: Group, r: Result, ns: boolean, forced: boolean): void {
@@ -231,6 +345,8 @@ export class ReportCollector {
   private audit(tlp: TraceTlp, r: Result, forced: boolean): void {
     const lg2 = r.pageLg2;
     const base = lg2 > 0 ? (tlp.addr >> BigInt(lg2)) << BigInt(lg2) : tlp.addr;
+    const paBase = lg2 > 0 ? (r.pa >> BigInt(lg2)) << BigInt(lg2) : r.pa;
+    const size = 1n << BigInt(lg2);
     let e = this.entries.get(r.leafPa);
     if (!e) {
       if (this.entries.size >= 2 * this.maxAuditEntries) this.prune();
@@ -239,7 +355,9 @@ export class ReportCollector {
         pgtt: r.pgtt,
         s2LeafPa: 0n,
         iovaLo: base,
-        iovaHi: base + (1n << BigInt(lg2)),
+        iovaHi: base + size,
+        paLo: paBase,
+        paHi: paBase + size,
         pageLg2: lg2,
         moved: false,
         snp: 0,
@@ -250,22 +368,26 @@ export class ReportCollector {
         through: 0,
         sids: [tlp.sid],
         moreSids: false,
+        dids: [],
+        moreDids: false,
+        pasids: [],
+        morePasids: false,
         exact: !this.pruned,
       };
       this.entries.set(r.leafPa, e);
     } else {
-      if (base !== e.iovaLo || lg2 !== e.pageLg2) {
-        const hi = base + (1n << BigInt(lg2));
+      if (base !== e.iovaLo || paBase !== e.paLo || lg2 !== e.pageLg2) {
         if (base < e.iovaLo) e.iovaLo = base;
-        if (hi > e.iovaHi) e.iovaHi = hi;
+        if (base + size > e.iovaHi) e.iovaHi = base + size;
+        if (paBase < e.paLo) e.paLo = paBase;
+        if (paBase + size > e.paHi) e.paHi = paBase + size;
         if (lg2 > e.pageLg2) e.pageLg2 = lg2;
         e.moved = true;
       }
-      if (e.sids[0] !== tlp.sid && !e.sids.includes(tlp.sid)) {
-        if (e.sids.length < 4) e.sids.push(tlp.sid);
-        else e.moreSids = true;
-      }
+      if (e.sids[0] !== tlp.sid && remember(e.sids, tlp.sid)) e.moreSids = true;
     }
+    if (e.dids[0] !== r.did && remember(e.dids, r.did)) e.moreDids = true;
+    if (r.pasid !== undefined && e.pasids[0] !== r.pasid && remember(e.pasids, r.pasid)) e.morePasids = true;
     e.pgtt = r.pgtt;
     if (r.s2LeafPa && r.s2LeafPa !== r.leafPa) e.s2LeafPa = r.s2LeafPa;
     e.nsTlps++;
@@ -290,8 +412,7 @@ export class ReportCollector {
 
   /** The collected data, for renderHtmlReport. */
   result(): CollectedReport {
-    const faults = (g: Group) =>
-      [...(g.faults ?? [])].sort((a, b) => a[0] - b[0]).map(([code, count]) => ({ code, name: vtdFaultByCode.get(code)?.id ?? `0x${code.toString(16)}`, count }));
+    const faults = (g: Group) => reasonList(g.faults);
     const counts = (g: Group): GroupCounts => ({
       tlps: g.tlps,
       translated: g.translated,
@@ -315,10 +436,22 @@ export class ReportCollector {
       dropped.entries++;
       dropped.tlps += all[i]!.nsTlps;
     }
+    const pages: FaultPage[] = [...this.faultPages]
+      .sort((a, b) => (a[0] === -1n ? 1 : b[0] === -1n ? -1 : b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1)))
+      .map(([key, p]) => ({ page: key === -1n ? null : key << PAGE_LG2, count: p.count, devices: p.sids.map(formatBdf), moreDevices: p.moreSids, reasons: reasonList(p.reasons) }));
     return {
       devices,
       pasids,
       maxGroups: this.maxGroups,
+      faults: {
+        total: this.faultTotal,
+        first: this.firstFaults.map((f) => ({ ...f })),
+        maxRecords: this.maxFaultRecords,
+        byReason: reasonList(this.faultReasons),
+        byDevice: devices.filter((d) => d.faulted).map((d) => ({ bdf: d.bdf, count: d.faulted, reasons: d.faults })),
+        byPasid: pasids.filter((p) => p.faulted).map((p) => ({ pasid: p.pasid, ...(p.other ? { other: true as const } : {}), count: p.faulted, reasons: p.faults })),
+        byPage: pages,
+      },
       noSnoop: {
         ...this.ns,
         noLeaf: { ...this.noLeaf },
@@ -351,6 +484,8 @@ function auditEntry(e: Entry): AuditEntry {
     stage,
     iovaLo: e.iovaLo,
     iovaHi: e.iovaHi,
+    paLo: e.paLo,
+    paHi: e.paHi,
     pageSize: 2 ** e.pageLg2,
     movedPages: e.moved,
     snp: ssLeaf ? seen(e.snp) : "n/a",
@@ -362,6 +497,10 @@ function auditEntry(e: Entry): AuditEntry {
     through: e.through,
     devices: e.sids.map(formatBdf),
     moreDevices: e.moreSids,
+    dids: [...e.dids],
+    moreDids: e.moreDids,
+    pasids: [...e.pasids],
+    morePasids: e.morePasids,
     exact: e.exact,
   };
   if (e.s2LeafPa) a.s2LeafPa = e.s2LeafPa;

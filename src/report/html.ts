@@ -3,19 +3,21 @@
  * the data the charts draw is inlined as JSON, and a Content-Security-Policy forbids every fetch,
  * so the file shows the same thing anywhere, with no network.
  *
- * Sections: the summary figures; the latency histogram per latency class (timed runs); hit rates
- * per cache and per paging-structure level; translations and faults per device and per PASID; the
- * No-Snoop audit (one row per leaf entry No-Snoop TLPs went through); faults by reason, PMU events,
- * table reads, invalidation and stale translations. Tables are plain HTML (readable without script)
- * and sortable by clicking a column header. Every text that comes from the run is HTML-escaped;
- * the JSON is escaped so that it cannot end its script element.
+ * Sections: the summary figures; the latency histogram per latency class on a logarithmic axis
+ * (timed runs); hit rates per cache and per paging-structure level; translations and faults per
+ * device and per PASID; the No-Snoop audit (one row per leaf entry No-Snoop TLPs went through); the
+ * faults (by reason, device, PASID and page, and the first faulting TLPs); PMU events, table reads,
+ * invalidation and stale translations. Every chart has a legend that needs no cursor. Tables are
+ * plain HTML (readable without script) and sortable by clicking a column header. Every text that
+ * comes from the run is HTML-escaped; the JSON is escaped so that it cannot end its script element.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { RunSummary, CacheSummary } from "./summary.ts";
 import { pcmIioEvents } from "./summary.ts";
-import { latencyClassLabels, type LatencyStats, type TimingSummary } from "./timing.ts";
-import { latencyClassNames, type CacheName } from "../core/abi.ts";
+import { fmtNs, latencyClassLabels, type LatencyStats, type TimingSummary } from "./timing.ts";
+import { LatencyHist, latencyClassNames, type CacheName } from "../core/abi.ts";
+import { log2Floor } from "../core/histogram.ts";
 import type { AuditEntry, CollectedReport, GroupCounts } from "./collector.ts";
 
 // ---- escaping -------------------------------------------------------------------------------------
@@ -84,11 +86,6 @@ function bytes(n: number): string {
   return String(n);
 }
 
-function fmtNs(ns: number): string {
-  if (ns >= 1e6) return `${(ns / 1e6).toPrecision(4)} ms`;
-  if (ns >= 1e3) return `${(ns / 1e3).toPrecision(4)} us`;
-  return `${ns.toPrecision(4)} ns`;
-}
 
 /** A table cell; `sort` is the value the column sorts by (numbers sort as numbers). */
 interface Cell {
@@ -140,8 +137,13 @@ function figures(items: [string, string, string?][]): string {
 
 /** What the page's script draws with uPlot (embedded as JSON). */
 export interface ChartData {
-  /** Timed runs: latency histogram, bins of `binCycles` cycles starting at x[i], per latency class. */
-  latency?: { binCycles: number; x: number[]; series: { name: string; label: string; counts: number[] }[]; overflow: number };
+  /**
+   * Timed runs: the latency histogram per latency class, in display bins on a log axis: bin i holds
+   * the latencies x[i] .. x[i+1] - 1 (x has one edge more than there are bins). The bins are the
+   * core's log-linear buckets merged: 1 cycle wide below 2^binsPerOctaveLg2, then 2^binsPerOctaveLg2
+   * (at most 256) equal bins per power of two.
+   */
+  latency?: { binsPerOctaveLg2: number; x: number[]; series: { name: string; label: string; counts: number[] }[] };
   /** Hit rate (%) per enabled cache, with its lookups. */
   caches: { name: string; label: string; hitRate: number | null; lookups: number; hits: number }[];
   /** Paging-structure caches by level: hit rate (%) of the first- and second-stage cache, null when disabled or unused. */
@@ -163,8 +165,20 @@ export interface GroupBars {
 export const AUDIT_ROWS_SHOWN = 500;
 /** Groups shown in a chart (the tables show all). */
 export const CHART_GROUPS = 40;
-/** Latency histogram bins at most; wider bins (a power of two cycles) when the latencies spread further. */
-const MAX_LATENCY_BINS = 512;
+/** Latency histogram display bins at most; fewer bins per power of two when the latencies spread further. */
+const MAX_LATENCY_BINS = 256;
+
+/**
+ * The display bin that holds latency `v` with 2^d bins per power of two: [low, next). Below 2^d a
+ * bin is one cycle; the core's buckets (256 per power of two from 4096 on) are never split.
+ */
+function displayBin(v: number, d: number): [number, number] {
+  if (v < 2 ** d) return [v, v + 1];
+  const e = log2Floor(v);
+  const w = 2 ** (e - (e >= LatencyHist.EXACT_LG2 ? Math.min(d, LatencyHist.SUB_LG2) : d));
+  const low = Math.floor(v / w) * w;
+  return [low, low + w];
+}
 
 export const cacheLabels: Record<CacheName, string> = {
   iotlb: "IOTLB",
@@ -191,25 +205,34 @@ const pwcLevels: { label: string; fs: CacheName; ss: CacheName }[] = [
 function latencyChart(t: TimingSummary): ChartData["latency"] {
   let lo = Infinity, hi = -Infinity;
   for (const name of latencyClassNames)
-    for (const [lat] of t.histograms[name]) {
-      if (lat < lo) lo = lat;
-      if (lat > hi) hi = lat;
+    for (const [low] of t.histograms[name]) {
+      if (low < lo) lo = low;
+      if (low > hi) hi = low;
     }
   if (lo > hi) return undefined;
-  let bin = 1;
-  while ((hi - lo + 1) / bin > MAX_LATENCY_BINS) bin *= 2;
-  const start = Math.floor(lo / bin) * bin;
-  const n = Math.floor(hi / bin) - start / bin + 1;
-  const x = Array.from({ length: n }, (_, i) => start + i * bin);
+  // the finest resolution (1-cycle bins up to 4096) whose bins from lo to hi fit MAX_LATENCY_BINS
+  let d = LatencyHist.EXACT_LG2;
+  let x: number[] = [];
+  for (; d >= 0; d--) {
+    x = [displayBin(lo, d)[0]];
+    for (let v = lo; x.length <= MAX_LATENCY_BINS + 1; ) {
+      const [, next] = displayBin(v, d);
+      x.push(next);
+      if (next > hi) break;
+      v = next;
+    }
+    if (x.length <= MAX_LATENCY_BINS + 1) break;
+  }
+  const index = new Map(x.map((v, i) => [v, i]));
   const series: NonNullable<ChartData["latency"]>["series"] = [];
   for (const name of latencyClassNames) {
     const pairs = t.histograms[name];
     if (!pairs.length) continue;
-    const counts = new Array<number>(n).fill(0);
-    for (const [lat, c] of pairs) counts[Math.floor(lat / bin) - start / bin]! += c;
+    const counts = new Array<number>(x.length - 1).fill(0);
+    for (const [low, c] of pairs) counts[index.get(displayBin(low, d)[0])!]! += c;
     series.push({ name, label: latencyClassLabels[name], counts });
   }
-  return { binCycles: bin, x, series, overflow: t.latency.overflow };
+  return { binsPerOctaveLg2: d, x, series };
 }
 
 function groupBars(groups: (GroupCounts & { label: string })[]): GroupBars {
@@ -267,16 +290,14 @@ function summarySection(s: RunSummary, c: CollectedReport): string {
   if (t) {
     items.push(["total cycles", fmt(t.totalCycles), `${fmtNs(t.totalNs)} at ${t.clockMHz} MHz`]);
     items.push(["translations per cycle", t.translationsPerCycle.toFixed(4), "simulated"]);
-    const p = (name: "p50" | "p90" | "p99") => (t.latency.inOverflow?.includes(name) ? `>=${t.latency[name]}` : String(t.latency[name]));
-    items.push(["latency (cycles)", `mean ${t.latency.mean.toFixed(1)}`, `p50 ${p("p50")}, p90 ${p("p90")}, p99 ${p("p99")}, max ${t.latency.max}`]);
+    items.push(["latency (cycles)", `mean ${t.latency.mean.toFixed(1)}`, `p50 ${fmt(t.latency.p50)}, p90 ${fmt(t.latency.p90)}, p99 ${fmt(t.latency.p99)}, max ${fmt(t.latency.max)}`]);
   }
   items.push(["host replay", `${s.host.seconds.toFixed(3)} s`, `${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s`]);
   return `<section id="summary"><h2>Summary</h2>${figures(items)}</section>`;
 }
 
 function latencyRows(t: TimingSummary): { cells: CellLike[] }[] {
-  const p = (s: LatencyStats, name: "p50" | "p90" | "p99"): Cell => ({ text: (s.inOverflow?.includes(name) ? ">=" : "") + fmt(s[name]), sort: s[name] });
-  const row = (label: string, s: LatencyStats) => ({ cells: [label, s.count, { text: s.mean.toFixed(1), sort: s.mean }, p(s, "p50"), p(s, "p90"), p(s, "p99"), s.max, s.overflow] });
+  const row = (label: string, s: LatencyStats) => ({ cells: [label, s.count, { text: s.mean.toFixed(1), sort: s.mean }, s.p50, s.p90, s.p99, s.max] });
   return [row("all", t.latency), ...latencyClassNames.filter((n) => t.classes[n].count).map((n) => row(latencyClassLabels[n], t.classes[n]))];
 }
 
@@ -285,12 +306,13 @@ function timingSection(s: RunSummary, charts: ChartData): string {
   if (!t) return `<section id="latency"><h2>Latency</h2><p class="note">Functional run (no timing model): no latencies.</p></section>`;
   const arrival = t.arrival === "injection-rate" ? `${t.injectionRate} TLPs/cycle` : t.arrival === "trace" ? "trace times" : "back-to-back";
   const l = charts.latency;
+  const bins = l && l.binsPerOctaveLg2 >= LatencyHist.EXACT_LG2 ? `1-cycle bins below ${fmt(t.histogram.exactBelowCycles)} cycles, ${t.histogram.bucketsPerOctave} per power of two above` : l ? `1-cycle bins below ${fmt(2 ** l.binsPerOctaveLg2)} cycles, ${2 ** l.binsPerOctaveLg2} per power of two above` : "";
   const chart = l
-    ? `<div class="chart" id="chart-latency" data-chart="latency"></div><p class="note">Translations per latency, stacked by latency class, in bins of ${l.binCycles} cycle${l.binCycles > 1 ? "s" : ""}${l.overflow ? `; ${fmt(l.overflow)} latencies of ${t.histogramBins} cycles or more are not binned` : ""}.</p>`
+    ? `<div class="chart" id="chart-latency" data-chart="latency"></div><p class="note">Translations per latency, stacked by latency class, on a logarithmic latency axis (${escapeHtml(bins)}; a latency of 0 is drawn between 0.5 and 1).</p>`
     : `<p class="note">No translations were timed.</p>`;
-  const cols: Column[] = ["class", "count", "mean", "p50", "p90", "p99", "max", "overflow"].map((label, i) => ({ label, num: i > 0 }));
+  const cols: Column[] = ["class", "count", "mean", "p50", "p90", "p99", "max"].map((label, i) => ({ label, num: i > 0 }));
   return `<section id="latency"><h2>Latency</h2>
-<p class="note">Preset ${escapeHtml(t.preset)}, ${escapeHtml(t.clockMHz)} MHz, arrivals: ${escapeHtml(arrival)}. Cycles at the IOMMU clock; percentiles by nearest rank.</p>
+<p class="note">Preset ${escapeHtml(t.preset)}, ${escapeHtml(t.clockMHz)} MHz, arrivals: ${escapeHtml(arrival)}. Cycles at the IOMMU clock; percentiles by nearest rank, exact below ${fmt(t.histogram.exactBelowCycles)} cycles; above, the top of the histogram bucket the percentile falls in (less than ${(100 * t.histogram.relativeError).toFixed(2)}% above the true value, never above the max). Mean and max are exact.</p>
 ${chart}
 ${table("latency-table", cols, latencyRows(t))}
 ${figures([
@@ -383,6 +405,9 @@ ${table(`${id}-table`, groupColumns(kind === "devices" ? "device" : "PASID", tim
 </section>`;
 }
 
+/** Up to 4 values seen, "..." when there were more. */
+const few = (vs: number[], more: boolean) => vs.join(" ") + (more ? " ..." : "");
+
 function auditSection(c: CollectedReport): string {
   const a = c.noSnoop;
   const head = figures([
@@ -396,7 +421,10 @@ function auditSection(c: CollectedReport): string {
     { label: "leaf entry", title: "physical address of the leaf entry (first-stage leaf under nesting)" },
     { label: "stage" },
     { label: "IOVA range", title: "page base .. page base + page size, from the TLPs seen" },
+    { label: "output PA", title: "the host physical page the TLPs went to: page base .. page base + page size" },
     { label: "page", num: true },
+    { label: "DID", num: true, title: "domain ID of the translations (context or PASID entry)" },
+    { label: "PASID", title: "PASID entry used (RID_PASID for requests without a PASID); n/a in legacy mode" },
     { label: "SNP", title: "SS leaf SNP (bit 11) as read; n/a: not a second-stage leaf" },
     { label: "PGSNP", title: "PGSNP in effect (1: it forced snooping); n/a in legacy mode" },
     { label: "NS TLPs", num: true },
@@ -414,7 +442,10 @@ function auditSection(c: CollectedReport): string {
       { text: hex(e.leafPa), sort: hexKey(e.leafPa), cls: "mono" },
       e.stage,
       { text: `${hex(e.iovaLo)} .. ${hex(e.iovaHi)}${e.movedPages ? " (several pages)" : ""}`, sort: hexKey(e.iovaLo), cls: "mono" },
+      { text: `${hex(e.paLo)} .. ${hex(e.paHi)}`, sort: hexKey(e.paLo), cls: "mono c-pa" },
       { text: bytes(e.pageSize), sort: e.pageSize },
+      { text: few(e.dids, e.moreDids), sort: e.dids[0] ?? -1, cls: "c-did" },
+      { text: e.pasids.length ? few(e.pasids, e.morePasids) : "n/a", sort: e.pasids[0] ?? -1, cls: "c-pasid" },
       e.snp,
       e.pgsnp,
       { ...lb(e, e.nsTlps), cls: "c-ns" },
@@ -422,7 +453,7 @@ function auditSection(c: CollectedReport): string {
       { ...lb(e, e.forcedByPgsnp), cls: "c-pgsnp" },
       { ...lb(e, e.forcedBySnp), cls: "c-snp" },
       { ...lb(e, e.through), cls: "c-through" },
-      e.devices.join(" ") + (e.moreDevices ? " ..." : ""),
+      { text: e.devices.join(" ") + (e.moreDevices ? " ..." : ""), cls: "c-devices" },
       { text: e.s2LeafPa ? hex(e.s2LeafPa) : "", sort: e.s2LeafPa ? hexKey(e.s2LeafPa) : "", cls: "mono" },
     ] as CellLike[],
   }));
@@ -434,22 +465,79 @@ function auditSection(c: CollectedReport): string {
       : "Every leaf entry is shown; the counts are exact.",
   ];
   // Long tables show their first AUDIT_ROWS_SHOWN rows (in the current order) until "show all".
-  const limited = a.entries.length > AUDIT_ROWS_SHOWN;
-  const more = limited
-    ? `<p><button type="button" data-show-all="audit-table">Show all ${fmt(a.entries.length)} rows</button> <span class="note">(the first ${fmt(AUDIT_ROWS_SHOWN)} in the current order are shown; sorting applies to all)</span></p>`
-    : "";
-  const body = a.entries.length ? table("audit-table", cols, rows, { cls: limited ? "audit limited" : "audit" }) + more : `<p class="note">No No-Snoop TLP went through a leaf entry.</p>`;
+  const body = a.entries.length ? limitedTable("audit-table", cols, rows, "audit") : `<p class="note">No No-Snoop TLP went through a leaf entry.</p>`;
   return `<section id="nosnoop"><h2>No-Snoop audit</h2>${head}<p class="note">${escapeHtml(notes.join(" "))}</p>${body}</section>`;
 }
 
+/** Rows beyond AUDIT_ROWS_SHOWN hidden until "show all" (sorting covers every row). */
+function limitedTable(id: string, columns: Column[], rows: { cells: CellLike[]; attrs?: Record<string, string> }[], cls = ""): string {
+  const limited = rows.length > AUDIT_ROWS_SHOWN;
+  const more = limited
+    ? `<p><button type="button" data-show-all="${escapeHtml(id)}">Show all ${fmt(rows.length)} rows</button> <span class="note">(the first ${fmt(AUDIT_ROWS_SHOWN)} in the current order are shown; sorting applies to all)</span></p>`
+    : "";
+  return table(id, columns, rows, { cls: [cls, limited ? "limited" : ""].filter(Boolean).join(" ") }) + more;
+}
+
+const reasonsText = (rs: { name: string; count: number }[]) => rs.map((f) => `${f.name} x${f.count}`).join(", ");
+
+function faultSection(s: RunSummary, c: CollectedReport): string {
+  if (!s.faults.length) return `<section id="faults"><h2>Faults</h2><p class="note">No faults.</p></section>`;
+  const f = c.faults;
+  const byReason = table(
+    "faults-table",
+    [{ label: "code" }, { label: "condition" }, { label: "count", num: true }, { label: "meaning" }],
+    s.faults.map((x) => ({ cells: [{ text: `0x${x.code.toString(16).padStart(2, "0")}`, sort: x.code }, x.name, x.count, x.text] })),
+  );
+  const count: Column = { label: "faults", num: true };
+  const reasons: Column = { label: "by reason" };
+  const byDevice = table("fault-devices-table", [{ label: "device" }, count, reasons], f.byDevice.map((d) => ({ attrs: { "data-bdf": d.bdf }, cells: [d.bdf, d.count, reasonsText(d.reasons)] })));
+  const byPasid = table(
+    "fault-pasids-table",
+    [{ label: "PASID" }, count, reasons],
+    f.byPasid.map((p) => ({ cells: [{ text: pasidLabel(p), sort: p.other ? Number.MAX_SAFE_INTEGER : (p.pasid ?? -1) }, p.count, reasonsText(p.reasons)] })),
+  );
+  const byPage = limitedTable(
+    "fault-pages-table",
+    [{ label: "page (4K)" }, count, reasons, { label: "devices" }],
+    f.byPage.map((p) => ({
+      attrs: { "data-page": p.page === null ? "other" : hex(p.page) },
+      cells: [{ text: p.page === null ? "other" : hex(p.page), sort: p.page === null ? "~" : hexKey(p.page), cls: "mono" }, p.count, reasonsText(p.reasons), p.devices.join(" ") + (p.moreDevices ? " ..." : "")],
+    })),
+  );
+  const first = table(
+    "fault-tlps-table",
+    [{ label: "seq", num: true }, { label: "line", num: true }, { label: "op" }, { label: "device" }, { label: "PASID" }, { label: "address" }, { label: "code" }, { label: "condition" }, { label: "recorded" }],
+    f.first.map((x) => ({
+      attrs: { "data-seq": String(x.seq) },
+      cells: [
+        x.seq,
+        x.line,
+        x.op,
+        x.bdf,
+        { text: x.pasid === undefined ? "-" : String(x.pasid), sort: x.pasid ?? -1 },
+        { text: hex(x.addr), sort: hexKey(x.addr), cls: "mono" },
+        { text: `0x${x.code.toString(16).padStart(2, "0")}`, sort: x.code },
+        x.name,
+        x.recorded ? "yes" : "no (FPD)",
+      ] as CellLike[],
+    })),
+  );
+  const pagesCapped = f.byPage.some((p) => p.page === null);
+  const notes = [
+    `${fmt(f.total)} faulting TLPs.`,
+    f.total > f.first.length ? `The table shows the first ${fmt(f.first.length)} (at most ${fmt(f.maxRecords)}) in trace order; seq and line are those of --results and of the trace.` : "Every faulting TLP is in the table; seq and line are those of --results and of the trace.",
+    "The counts by device, PASID and page are of the trace's TLPs; the table by reason also counts the ATS requests devices sent on device-TLB misses.",
+    pagesCapped ? `Beyond ${fmt(c.maxGroups)} pages, the rest are summed in the row "other".` : "",
+  ].filter(Boolean);
+  return `<section id="faults"><h2>Faults</h2>
+<p class="note">${escapeHtml(notes.join(" "))}</p>
+<div class="cols"><div><h3>By reason</h3>${byReason}</div><div><h3>By device</h3>${byDevice}</div><div><h3>By PASID</h3>${byPasid}</div></div>
+<h3>By page of the address</h3>${byPage}
+<h3>Faulting TLPs</h3>${first}
+</section>`;
+}
+
 function detailSection(s: RunSummary): string {
-  const faults = s.faults.length
-    ? table(
-        "faults-table",
-        [{ label: "code" }, { label: "condition" }, { label: "count", num: true }, { label: "meaning" }],
-        s.faults.map((f) => ({ cells: [{ text: `0x${f.code.toString(16).padStart(2, "0")}`, sort: f.code }, f.name, f.count, f.text] })),
-      )
-    : `<p class="note">No faults.</p>`;
   const pmu = table("pmu-table", [{ label: "event" }, { label: "count", num: true }], pcmIioEvents.map((e) => ({ cells: [e, s.pcmIio[e]] })), { sortable: false });
   const r = s.walkReads;
   const lv = (a: number[]) => a.map((v, i) => (v ? `L${i + 1} ${fmt(v)}` : "")).filter(Boolean).reverse().join(", ");
@@ -476,8 +564,7 @@ function detailSection(s: RunSummary): string {
     ["stale device-TLB uses", fmt(s.stale.staleAtcUses)],
     ["device-TLB misses", fmt(s.stale.atcMisses)],
   ];
-  return `<section id="faults"><h2>Faults by reason</h2>${faults}</section>
-<section id="details"><h2>Table reads, PMU events, invalidation</h2>
+  return `<section id="details"><h2>Table reads, PMU events, invalidation</h2>
 <div class="cols"><div><h3>Table reads</h3>${figures(reads)}</div><div><h3>VT-d PMU events (pcm-iio names)</h3>${pmu}</div><div><h3>Invalidation and stale translations</h3>${figures(invs)}</div></div>
 </section>`;
 }
@@ -515,7 +602,6 @@ const clientScript = String.raw`
   var classColors = { iotlbHit: "#2563eb", pdeHit: "#16a34a", pdpeHit: "#65a30d", pml4eHit: "#ca8a04", pml5eHit: "#d97706", fullWalk: "#9333ea", fault: "#dc2626", other: "#64748b" };
   function fill(c) { return c + "cc"; }
   function width(el) { var w = el.parentNode.clientWidth || 960; return Math.max(360, Math.min(w, 1200)); }
-  function fmt(v) { return v == null ? "-" : String(Math.round(v * 10) / 10).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
 
   function categoryAxis(labels) {
     var rotate = labels.length > 6 ? -40 : 0;
@@ -534,7 +620,7 @@ const clientScript = String.raw`
   function zeroUp(u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }
 
   /**
-   * Bars per category, side by side; series: [{label, values, color, fmt, scale}]. A series with
+   * Bars per category, side by side; series: [{label, values, color, scale}]. A series with
    * scale "y2" is measured on a second axis on the right (named by y2Label).
    */
   function categoryBars(el, title, xLabel, labels, series, yLabel, yRange, y2Label) {
@@ -550,10 +636,11 @@ const clientScript = String.raw`
       title: title,
       width: width(el),
       height: 300,
+      legend: { live: false },
       scales: scales,
       axes: axes,
       cursor: { points: { show: false } },
-      series: [{ label: xLabel, value: function (u, v) { return v == null ? "" : labels[v]; } }].concat(series.map(function (s, k) {
+      series: [{ label: xLabel }].concat(series.map(function (s, k) {
         return {
           label: s.label,
           scale: s.scale || "y",
@@ -561,7 +648,6 @@ const clientScript = String.raw`
           fill: fill(s.color),
           width: 1,
           points: { show: false },
-          value: function (u, v) { return s.fmt ? s.fmt(v) : fmt(v); },
           paths: uPlot.paths.bars({ size: [factor, 80], align: n === 1 ? 0 : (k < n / 2 ? -1 : 1) })
         };
       }))
@@ -571,26 +657,37 @@ const clientScript = String.raw`
   }
 
   function latencyChart(el, l) {
-    // stacked: series k holds the sum of classes k..end, drawn largest first
-    var n = l.series.length, len = l.x.length;
+    // stacked: series k holds the sum of classes k..end, drawn largest first; bin i spans x[i]..x[i+1]
+    // (a step after each edge), and the last edge closes the last bin
+    var n = l.series.length, bins = l.x.length - 1;
     var stacked = [];
     for (var k = 0; k < n; k++) {
-      var row = new Array(len);
-      for (var i = 0; i < len; i++) {
+      var row = new Array(bins + 1);
+      for (var i = 0; i < bins; i++) {
         var s = 0;
         for (var j = k; j < n; j++) s += l.series[j].counts[i];
         row[i] = s;
       }
+      row[bins] = 0;
       stacked.push(row);
     }
+    // a log axis has no 0: latency 0 is drawn from 0.5 to 1
+    var xs = l.x.map(function (v) { return v === 0 ? 0.5 : v; });
     var opts = {
-      title: "Latency histogram (cycles)",
+      title: "Latency histogram (cycles, logarithmic)",
       width: width(el),
       height: 320,
-      scales: { x: { time: false, range: function (u, min, max) { return [min, max + l.binCycles]; } }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
-      axes: [{ label: "latency (cycles)" }, { label: "translations" }],
+      legend: { live: false },
+      scales: {
+        x: { time: false, distr: 3, log: 2, range: function () { return [xs[0], xs[xs.length - 1]]; } },
+        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } }
+      },
+      axes: [
+        { label: "latency (cycles)", values: function (u, splits) { return splits.map(function (v) { return v < 1 ? "0" : fmtCycles(v); }); } },
+        { label: "translations" }
+      ],
       cursor: { points: { show: false } },
-      series: [{ label: "latency", value: function (u, v) { return v == null ? "" : l.binCycles > 1 ? v + ".." + (v + l.binCycles - 1) : String(v); } }].concat(l.series.map(function (s, k) {
+      series: [{ label: "latency" }].concat(l.series.map(function (s, k) {
         var c = classColors[s.name] || colors[k % colors.length];
         return {
           label: s.label,
@@ -598,44 +695,51 @@ const clientScript = String.raw`
           fill: fill(c),
           width: 1,
           points: { show: false },
-          value: function (u, v, si, idx) { return idx == null ? "" : fmt(s.counts[idx]); },
-          paths: uPlot.paths.bars({ size: [1, Infinity], align: 1, gap: 0 })
+          paths: uPlot.paths.stepped({ align: 1 })
         };
       }))
     };
-    return new uPlot(opts, [l.x].concat(stacked), el);
+    return new uPlot(opts, [xs].concat(stacked), el);
   }
 
-  function pctFmt(v) { return v == null ? "-" : v.toFixed(1) + "%"; }
+  function fmtCycles(v) {
+    if (v >= 1e15) return v.toExponential(0);
+    if (v >= 1e9 && v % 1e9 === 0) return v / 1e9 + "G";
+    if (v >= 1e6 && v % 1e6 === 0) return v / 1e6 + "M";
+    if (v >= 1e4 && v % 1e3 === 0) return v / 1e3 + "k";
+    return String(v);
+  }
 
   var draw = {
-    latency: function (el) { if (charts.latency) latencyChart(el, charts.latency); },
+    latency: function (el) { return charts.latency && latencyChart(el, charts.latency); },
     caches: function (el) {
-      categoryBars(el, "Hit rate per cache", "cache", charts.caches.map(function (c) { return c.label; }),
-        [{ label: "hit rate", color: colors[0], values: charts.caches.map(function (c) { return c.hitRate; }), fmt: pctFmt }], "hit rate (%)", [0, 100]);
+      return categoryBars(el, "Hit rate per cache", "cache", charts.caches.map(function (c) { return c.label; }),
+        [{ label: "hit rate", color: colors[0], values: charts.caches.map(function (c) { return c.hitRate; }) }], "hit rate (%)", [0, 100]);
     },
     pwc: function (el) {
       var p = charts.pwc;
-      if (!p) return;
-      categoryBars(el, "Paging-structure cache hit rate per level", "level", p.levels,
-        [{ label: "first stage", color: colors[0], values: p.fs, fmt: pctFmt }, { label: "second stage", color: colors[1], values: p.ss, fmt: pctFmt }], "hit rate (%)", [0, 100]);
+      if (!p) return null;
+      return categoryBars(el, "Paging-structure cache hit rate per level", "level", p.levels,
+        [{ label: "first stage", color: colors[0], values: p.fs }, { label: "second stage", color: colors[1], values: p.ss }], "hit rate (%)", [0, 100]);
     },
-    devices: function (el) { groupChart(el, "TLPs translated (left axis) and faulted (right axis) per device", "device", charts.devices); },
-    pasids: function (el) { groupChart(el, "TLPs translated (left axis) and faulted (right axis) per PASID", "PASID", charts.pasids); }
+    devices: function (el) { return groupChart(el, "TLPs translated (left axis) and faulted (right axis) per device", "device", charts.devices); },
+    pasids: function (el) { return groupChart(el, "TLPs translated (left axis) and faulted (right axis) per PASID", "PASID", charts.pasids); }
   };
 
   function groupChart(el, title, xLabel, g) {
-    if (!g.labels.length) return;
-    categoryBars(el, title, xLabel, g.labels, [
+    if (!g.labels.length) return null;
+    return categoryBars(el, title, xLabel, g.labels, [
       { label: "translated", color: colors[1], values: g.translated },
       { label: "faulted", color: colors[6], values: g.faulted, scale: "y2" }
     ], "translated TLPs", null, "faulted TLPs");
   }
 
+  // the uPlot instances by chart, for whoever inspects the page (the tests)
+  var drawn = window.iommuEmuCharts = {};
   var els = document.querySelectorAll("[data-chart]");
   for (var i = 0; i < els.length; i++) {
     var el = els[i], kind = el.getAttribute("data-chart");
-    if (draw[kind]) draw[kind](el);
+    if (draw[kind]) drawn[kind] = draw[kind](el) || null;
   }
 
   // sortable tables: click a header; numbers sort by data-v
@@ -700,6 +804,7 @@ export function renderHtmlReport(summary: RunSummary, collected: CollectedReport
     groupSection("devices", "Translations and faults per device", collected, timed, charts.devices, "devices"),
     groupSection("pasids", "Translations and faults per PASID", collected, timed, charts.pasids, "pasids"),
     auditSection(collected),
+    faultSection(summary, collected),
     detailSection(summary),
   ];
   const nav = [
@@ -715,7 +820,7 @@ export function renderHtmlReport(summary: RunSummary, collected: CollectedReport
     .map(([id, label]) => `<a href="#${id}">${label}</a>`)
     .join("");
   // The summary holds numbers and strings only (as --report writes it).
-  const data = { version: 1, summary, charts };
+  const data = { version: 2, summary, charts };
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

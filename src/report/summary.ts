@@ -4,6 +4,7 @@ import { cacheNames, vtdFaultByCode, type CacheName } from "../core/abi.ts";
 import type { PolicyName } from "../config/caches.ts";
 import type { DriverStats, InvalidationMode } from "../guest/vtd-driver.ts";
 import { timingSummary, formatTiming, type TimingSummary } from "./timing.ts";
+import { textTable, type TextRow } from "./text-table.ts";
 
 /** One enabled cache's counters (the deviceTlb row sums every device's device-TLB). */
 export interface CacheSummary {
@@ -38,7 +39,8 @@ export const pcmIioEvents = ["IOTLB Lookup", "IOTLB Miss", "Ctxt Cache Hit", "25
 export type PcmIioEvent = (typeof pcmIioEvents)[number];
 
 export interface RunSummary {
-  version: 1;
+  /** 2: latency histograms log-linear, no `overflow` (README "Run summary"). */
+  version: 2;
   scenario: string;
   trace?: string;
   core: string;
@@ -154,7 +156,7 @@ export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary 
   };
 
   const s: RunSummary = {
-    version: 1,
+    version: 2,
     scenario: info.scenario,
     core: core.build,
     tlps,
@@ -217,67 +219,71 @@ export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary 
   return s;
 }
 
-const pct = (part: number, whole: number) => (whole ? ` (${((100 * part) / whole).toFixed(1)}%)` : "");
-const row = (label: string, value: string | number, note = "") => `  ${label.padEnd(26)}${String(value).padStart(10)}${note}`;
+const pct = (part: number, whole: number) => (whole ? `(${((100 * part) / whole).toFixed(1)}%)` : "");
 
+/**
+ * The printed summary: one label / value / note table (text-table.ts) through every section but
+ * Timing, so that labels and values line up from the widest of each; the Timing section and the
+ * caches, faults and latency tables are laid out on their own, from their own widest cells.
+ */
 export function formatSummary(s: RunSummary): string {
-  const out: string[] = [];
+  const out: TextRow[] = [];
+  const note = (...parts: string[]) => parts.filter(Boolean).join(", ");
   out.push(`iommu-emu run: ${s.scenario}${s.trace ? ` with ${s.trace}` : ""} (${s.core} core)`);
-  out.push(row("TLPs", s.tlps));
-  out.push(row("translated", s.translated, pct(s.translated, s.tlps)));
-  out.push(row("faulted", s.faulted, pct(s.faulted, s.tlps) + (s.faulted ? `, ${s.faultsRecorded} recorded` : "")));
-  if (s.interrupts) out.push(row("interrupt requests", s.interrupts));
-  if (s.blocked) out.push(row("blocked", s.blocked));
-  if (s.atsRequests) out.push(row("ATS translation requests", s.atsRequests, s.requests !== s.tlps ? `  (${s.requests - s.tlps} sent by devices on device-TLB misses)` : ""));
+  out.push(["TLPs", s.tlps]);
+  out.push(["translated", s.translated, pct(s.translated, s.tlps)]);
+  out.push(["faulted", s.faulted, note(pct(s.faulted, s.tlps), s.faulted ? `${s.faultsRecorded} recorded` : "")]);
+  if (s.interrupts) out.push(["interrupt requests", s.interrupts]);
+  if (s.blocked) out.push(["blocked", s.blocked]);
+  if (s.atsRequests) out.push(["ATS translation requests", s.atsRequests, s.requests !== s.tlps ? `(${s.requests - s.tlps} sent by devices on device-TLB misses)` : ""]);
   if (s.faults.length) {
     out.push("Faults by reason");
-    for (const f of s.faults)
-      out.push(`  0x${f.code.toString(16).padStart(2, "0")} ${f.name.padEnd(7)}${String(f.count).padStart(8)}  ${f.text}`);
+    out.push(...textTable(s.faults.map((f) => [`0x${f.code.toString(16).padStart(2, "0")}`, f.name, f.count, f.text]), { indent: 2 }));
   }
   const sn = s.snoop;
   out.push("Snoop");
-  out.push(row("snooped accesses", sn.snooped));
-  out.push(row("non-snooped accesses", sn.nonSnooped));
-  out.push(row("No-Snoop TLPs translated", sn.noSnoopTlps));
-  out.push(row("  forced to snoop", sn.noSnoopForced, `  (PGSNP ${sn.noSnoopForcedByPgsnp}, SS-leaf SNP ${sn.noSnoopForcedByPte})`));
-  out.push(row("  left non-snooped", sn.noSnoopTlps - sn.noSnoopForced));
+  out.push(["snooped accesses", sn.snooped]);
+  out.push(["non-snooped accesses", sn.nonSnooped]);
+  out.push(["No-Snoop TLPs translated", sn.noSnoopTlps]);
+  out.push(["  forced to snoop", sn.noSnoopForced, `(PGSNP ${sn.noSnoopForcedByPgsnp}, SS-leaf SNP ${sn.noSnoopForcedByPte})`]);
+  out.push(["  left non-snooped", sn.noSnoopTlps - sn.noSnoopForced]);
   const r = s.walkReads;
   out.push("Table reads");
-  out.push(row("root / context", `${r.root} / ${r.context}`));
-  if (r.pasidDir || r.pasidTable) out.push(row("PASID dir / table", `${r.pasidDir} / ${r.pasidTable}`));
+  out.push(["root / context", `${r.root} / ${r.context}`]);
+  if (r.pasidDir || r.pasidTable) out.push(["PASID dir / table", `${r.pasidDir} / ${r.pasidTable}`]);
   const levels = (a: number[]) => a.map((v, i) => (v ? `L${i + 1} ${v}` : "")).filter(Boolean).reverse().join("  ");
-  if (r.firstStage.some(Boolean)) out.push(row("first stage", r.firstStage.reduce((a, b) => a + b, 0), `  ${levels(r.firstStage)}`));
-  if (r.secondStage.some(Boolean)) out.push(row("second stage", r.secondStage.reduce((a, b) => a + b, 0), `  ${levels(r.secondStage)}`));
-  out.push(row("total", r.total, s.tlps ? `  (${(r.total / s.tlps).toFixed(2)} per TLP)` : ""));
-  if (s.adWrites) out.push(row("A/D flag writes", s.adWrites));
+  if (r.firstStage.some(Boolean)) out.push(["first stage", r.firstStage.reduce((a, b) => a + b, 0), levels(r.firstStage)]);
+  if (r.secondStage.some(Boolean)) out.push(["second stage", r.secondStage.reduce((a, b) => a + b, 0), levels(r.secondStage)]);
+  out.push(["total", r.total, s.tlps ? `(${(r.total / s.tlps).toFixed(2)} per TLP)` : ""]);
+  if (s.adWrites) out.push(["A/D flag writes", s.adWrites]);
   if (s.caches.length) {
-    out.push(`Caches${" ".repeat(20)}${["lookups", "hits", "misses", "hit rate", "fills", "evictions", "invalidated"].map((h) => h.padStart(12)).join("")}`);
-    for (const c of s.caches) {
-      const cells = [c.lookups, c.hits, c.misses, c.lookups ? `${(100 * c.hitRate).toFixed(1)}%` : "-", c.fills, c.evictions, c.invalidations];
-      out.push(`  ${c.name.padEnd(24)}${cells.map((v) => String(v).padStart(12)).join("")}`);
-    }
+    const head = ["Caches", "lookups", "hits", "misses", "hit rate", "fills", "evictions", "invalidated"];
+    const rows = s.caches.map((c) => [`  ${c.name}`, c.lookups, c.hits, c.misses, c.lookups ? `${(100 * c.hitRate).toFixed(1)}%` : "-", c.fills, c.evictions, c.invalidations]);
+    out.push(...textTable([head, ...rows], { header: true }));
   }
   out.push("VT-d PMU events (pcm-iio names)");
-  for (const e of pcmIioEvents) out.push(row(e, s.pcmIio[e]));
+  for (const e of pcmIioEvents) out.push([e, s.pcmIio[e]]);
   const inv = s.invalidation, d = inv.driver;
   out.push(`Invalidation (${d.mode} mode)`);
-  out.push(row("queued descriptors", inv.descriptors));
-  if (inv.registerInvalidations) out.push(row("register-based", inv.registerInvalidations));
-  out.push(row("wait status writes", inv.waitWrites));
-  out.push(row("queue errors", inv.queueErrors));
-  out.push(row("driver maps / unmaps", `${d.maps} / ${d.unmaps}`));
-  if (d.invs) out.push(row("inv events", d.invs));
+  out.push(["queued descriptors", inv.descriptors]);
+  if (inv.registerInvalidations) out.push(["register-based", inv.registerInvalidations]);
+  out.push(["wait status writes", inv.waitWrites]);
+  out.push(["queue errors", inv.queueErrors]);
+  out.push(["driver maps / unmaps", `${d.maps} / ${d.unmaps}`]);
+  if (d.invs) out.push(["inv events", d.invs]);
   if (d.mode === "lazy" || d.flushes) {
     const why = Object.entries(d.flushReasons).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
-    out.push(row("flushes", d.flushes, why ? `  (${why})` : ""));
-    out.push(row("deferred unmaps", d.deferredUnmaps));
+    out.push(["flushes", d.flushes, why ? `(${why})` : ""]);
+    out.push(["deferred unmaps", d.deferredUnmaps]);
   }
   const st = s.stale;
   out.push("Stale translations");
-  out.push(row("stale IOTLB uses", st.staleIotlbUses));
-  out.push(row("stale device-TLB uses", st.staleAtcUses));
-  out.push(row("device-TLB misses", st.atcMisses));
-  if (s.timing) out.push(...formatTiming(s.timing));
-  out.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace reading and parsing included)`);
-  return out.join("\n");
+  out.push(["stale IOTLB uses", st.staleIotlbUses]);
+  out.push(["stale device-TLB uses", st.staleAtcUses]);
+  out.push(["device-TLB misses", st.atcMisses]);
+  const lines = textTable(out, { indent: 2 });
+  // The Timing section is a table of its own: a functional run prints the same lines without it.
+  if (s.timing) lines.push(...formatTiming(s.timing));
+  lines.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace reading and parsing included)`);
+  return lines.join("\n");
 }

@@ -1,18 +1,19 @@
 /**
  * One sweep point, as a worker runs it: the point's scenario is written to its folder and run by
- * `runCommand`, exactly what `iommu-emu run <scenario> --report report.json` does (loadScenario, the
- * trace reader, the driver, replay, summarize); the report's `scenario` and `trace` are then set to
- * the names the sweep uses (as written in sweep.json) and the summary is returned. Each point gets
+ * `runCommand`, exactly what `iommu-emu run <scenario> --report report.json [--html report.html]`
+ * does (loadScenario, the trace reader, the driver, replay, summarize), with the scenario and trace
+ * named as the sweep names them (as written in sweep.json); the summary is returned. Each point gets
  * a fresh core instance (the compiled module is shared by the worker's points), so a point's figures
  * do not depend on which worker ran it or what ran before.
  */
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
-import { runCommand } from "../cli/run.ts";
+import { runCommand, type RunOptions } from "../cli/run.ts";
 import type { RunSummary } from "../report/summary.ts";
 import { AtomicFile } from "../report/atomic.ts";
 import type { CoreBuild } from "../core/core.ts";
+import type { Limits } from "../config/limits.ts";
 import { stripLocation } from "./definition.ts";
 
 export interface PointTask {
@@ -25,6 +26,10 @@ export interface PointTask {
   /** The trace as the summary names it. */
   traceName?: string;
   core?: CoreBuild;
+  /** Also write the point's HTML report (report.html). */
+  html?: boolean;
+  /** Budgets over the scenario's config.limits (sweep --limit). */
+  limits?: Partial<Limits>;
 }
 
 export type PointOutcome =
@@ -35,7 +40,6 @@ export type PointOutcome =
 export function runPoint(task: PointTask): PointOutcome {
   const scenarioFile = join(task.dir, "scenario.json");
   const reportFile = join(task.dir, "report.json");
-  const runReport = join(task.dir, "run-report.json");
   try {
     mkdirSync(task.dir, { recursive: true });
     const sf = new AtomicFile(scenarioFile);
@@ -46,26 +50,18 @@ export function runPoint(task: PointTask): PointOutcome {
       sf.abort();
       throw e;
     }
-    runCommand(scenarioFile, { report: runReport, core: task.core ?? "release", quiet: true });
-    const summary = JSON.parse(readFileSync(runReport, "utf8")) as RunSummary;
-    rmSync(runReport);
-    // The names as the sweep knows them (keys keep their places).
-    summary.scenario = task.scenarioName;
-    if (summary.trace !== undefined) {
-      if (task.traceName !== undefined) summary.trace = task.traceName;
-      else delete summary.trace;
-    }
-    const report = new AtomicFile(reportFile);
-    try {
-      report.write(JSON.stringify(summary, null, 2) + "\n");
-      report.commit();
-    } catch (e) {
-      report.abort();
-      throw e;
-    }
+    const o: RunOptions = {
+      report: reportFile,
+      core: task.core ?? "release",
+      quiet: true,
+      names: { scenario: task.scenarioName, ...(task.traceName !== undefined ? { trace: task.traceName } : {}) },
+      ...(task.limits ? { limits: task.limits } : {}),
+    };
+    if (task.html) o.html = join(task.dir, "report.html");
+    runCommand(scenarioFile, o);
+    const summary = JSON.parse(readFileSync(reportFile, "utf8")) as RunSummary;
     return { ok: true, index: task.index, summary };
   } catch (e) {
-    rmSync(runReport, { force: true });
     if (e instanceof InputError) {
       // Positions in the point's own scenario.json mean nothing to the user: keep the key path only.
       const message = e.file === scenarioFile ? stripLocation(e) : e.message;

@@ -120,7 +120,7 @@ const resultsSchema = z.looseObject({
       trace: z.string().nullable(),
       parameters: z.record(z.string(), z.unknown()),
       metrics: z.record(z.string(), z.number().nullable()),
-      summary: z.looseObject({ version: z.literal(1) }),
+      summary: z.looseObject({ version: z.literal(2, { message: "expected version 2 (the run summary of this iommu-emu: run the sweep or shard again)" }) }),
     }),
   ),
   host: z.looseObject({}),

@@ -14,10 +14,11 @@
 import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { setMaxListeners } from "node:events";
 import { availableParallelism } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { InputError } from "../errors.ts";
 import { AtomicFile } from "../report/atomic.ts";
 import type { CoreBuild } from "../core/core.ts";
+import type { Limits } from "../config/limits.ts";
 import {
   describePoint,
   loadSweep,
@@ -47,6 +48,10 @@ export interface SweepOptions {
   pool?: PointPool;
   /** Called after each finished point. */
   progress?: (done: number, total: number) => void;
+  /** Also write each point's HTML report (points/<id>/report.html), linked from sweep.html. */
+  pointHtml?: boolean;
+  /** Budgets every point runs with, over its scenario's config.limits (--limit NAME=N). */
+  limits?: Partial<Limits>;
 }
 
 export interface SweepPlan {
@@ -58,6 +63,8 @@ export interface SweepPlan {
   /** Where the points are written until the sweep succeeds (renamed to DIR/points). */
   staging: string;
   core?: CoreBuild;
+  pointHtml?: boolean;
+  limits?: Partial<Limits>;
 }
 
 export interface SweepRun {
@@ -86,7 +93,7 @@ export function planSweep(file: string, o: SweepOptions): SweepPlan {
   const staging = join(out, `.points-${process.pid}-${Date.now().toString(36)}.tmp`);
   const points = shardIndices(def.total, o.shard).map((i) => pointAt(def, i));
   for (const p of points) pointScenario(def, p, join(out, "points", p.id));
-  return { def, out, ...(o.shard ? { shard: o.shard } : {}), points, staging, ...(o.core ? { core: o.core } : {}) };
+  return { def, out, ...(o.shard ? { shard: o.shard } : {}), points, staging, ...(o.core ? { core: o.core } : {}), ...(o.pointHtml ? { pointHtml: true } : {}), ...(o.limits ? { limits: o.limits } : {}) };
 }
 
 /** A point's task. Its trace path is relative to the point's final folder; the staging folder has the same depth. */
@@ -95,6 +102,8 @@ function pointTask(plan: SweepPlan, p: PointRef): PointTask {
   const task: PointTask = { index: p.index, dir: join(plan.staging, p.id), scenarioText: ps.text, scenarioName: plan.def.scenarios[p.scenario]!.name };
   if (ps.traceName !== undefined) task.traceName = ps.traceName;
   if (plan.core) task.core = plan.core;
+  if (plan.pointHtml) task.html = true;
+  if (plan.limits) task.limits = plan.limits;
   return task;
 }
 
@@ -174,7 +183,8 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
     outputs.push(json, csv, html);
     json.write(resultsJson(results));
     csv.write(resultsCsv(results));
-    html.write(sweepHtml(results));
+    const report = plan.pointHtml ? "report.html" : "report.json";
+    html.write(sweepHtml(results, (p) => `points/${p.id}/${report}`));
     // Commit: the points folder first, results.json last.
     rmSync(files.points, { recursive: true, force: true });
     renameSync(staging, files.points);
@@ -280,6 +290,15 @@ export function mergeResults(inputs: string[], outFile: string): MergeRun {
     workers: typeof results.host.workers === "number" ? results.host.workers : null,
   }));
   const results = buildResults(first.results.sweep, points, { shards });
+  // Each point's report stays in its shard's folder: link it from where the merged HTML is written.
+  const htmlDir = dirname(resolve(outFile));
+  const pointFolder = new Map<number, string>();
+  for (const { file, results: r } of read) for (const p of r.points) pointFolder.set(p.index, join(dirname(resolve(file)), "points", p.id));
+  const pointReport = (p: PointRecord): string | null => {
+    const folder = pointFolder.get(p.index)!;
+    const report = ["report.html", "report.json"].map((f) => join(folder, f)).find((f) => existsSync(f));
+    return report ? relative(htmlDir, report).split(sep).join("/") : null;
+  };
   const stem = outFile.replace(/\.json$/i, "");
   const files = { json: outFile, csv: `${stem}.csv`, html: `${stem}.html` };
   if (!existsSync(dirname(resolve(outFile)))) mkdirSync(dirname(resolve(outFile)), { recursive: true });
@@ -287,7 +306,7 @@ export function mergeResults(inputs: string[], outFile: string): MergeRun {
   try {
     outs[0]!.write(resultsJson(results));
     outs[1]!.write(resultsCsv(results));
-    outs[2]!.write(sweepHtml(results));
+    outs[2]!.write(sweepHtml(results, pointReport));
     outs[1]!.commit();
     outs[2]!.commit();
     outs[0]!.commit();

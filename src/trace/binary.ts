@@ -1,8 +1,8 @@
 /**
- * Binary trace format v1 (`.itb` or `.bin`): the text format v1's events (src/trace/text.ts) in
- * fixed-size little-endian records, for speed. `iommu-emu convert` goes both ways without loss:
- * every TLP field (time value and unit, op, sid with its segment, pasid presence and value, priv,
- * exe, addr, len, ns, ro, ido, at=translated, nw) and every driver event field (map, unmap, flush,
+ * Binary trace format (`.itb` or `.bin`; versions 1 and 2): the text format v1's events
+ * (src/trace/text.ts) in fixed-size little-endian records, for speed. `iommu-emu convert` goes both
+ * ways without loss: every TLP field (time value and unit, op, sid with its segment, pasid presence
+ * and value, priv, exe, addr, len, ns, ro, ido, at=translated, nw, expect) and every driver event field (map, unmap, flush,
  * attach, detach, every `inv` form with all its operands, raw descriptor qwords included) has a place here.
  *
  * A file is a 32-byte header, then 32-byte records. A TLP record has the exact layout of the
@@ -14,7 +14,9 @@
  * ```
  *  byte  0  u8[8]  magic        89 49 54 42 0D 0A 1A 0A  ("\x89ITB\r\n\x1A\n": not text; catches
  *                                                         CRLF/LF mangling and 7-bit transfers)
- *  byte  8  u16    version      1 (a reader refuses a newer version)
+ *  byte  8  u16    version      2, or 1 when no record uses what version 2 added (the writer
+ *                               writes the lowest version that holds the trace; a reader refuses a
+ *                               newer version)
  *  byte 10  u16    headerBytes  32 (records start here; a reader skips header fields it does not know)
  *  byte 12  u16    recordBytes  32
  *  byte 14  u16    flags        bit 0 COUNTS: `records` and `tlps` are valid (the writer always sets
@@ -30,14 +32,17 @@
  *                        2 ns, 3 us: the IEEE-754 binary64 bits of the value (finite, >= +0)
  *  byte 16  u32  SID     segment<<16 | bus<<8 | device<<3 | function
  *  byte 20  u32  PASID   0..0xFFFFF when P is set, else 0
- *  byte 24  u32  LEN     bytes, 1..4096 (4 on ATS)
+ *  byte 24  u32  LEN     bytes, 1..4096 (4 on ATS); (ADDR mod 4096) + LEN <= 4096 on MRd/MWr
+ *                        (PCIe Base 2.2.7: a request must not cross a 4 KiB boundary)
  *  byte 28  u32  FLAGS
  *
- *    31                    14 13  12 11  10   9    8    7    6    5    4    3   2    0
- *   +------------------------+------+---+----+----+----+----+----+----+----+---+------+
- *   |           0            | UNIT | 0 | NW | TR |IDO | RO | NS |EXE |PRIV| P | KIND |
- *   +------------------------+------+---+----+----+----+----+----+----+----+---+------+
+ *    31    24 23      16  15   14  13  12 11  10   9    8    7    6    5    4    3   2    0
+ *   +--------+----------+----+----+------+---+----+----+----+----+----+----+----+---+------+
+ *   |   0    |  REASON  |SMMU| X  | UNIT | 0 | NW | TR |IDO | RO | NS |EXE |PRIV| P | KIND |
+ *   +--------+----------+----+----+------+---+----+----+----+----+----+----+----+---+------+
  *   P pasid present; PRIV, EXE need P; TR at=translated; NS, RO, IDO, TR only on MRd/MWr; NW only on ATS.
+ *   Version 2: X an expected fault (`expect=`): REASON is a VT-d fault reason, or with SMMU an SMMUv3
+ *   event type (one with a name); REASON and SMMU are 0 without X. Version 1: bits 31:14 are 0.
  * ```
  *
  * Driver-event record (KIND 4), followed by EXT extension records (KIND 5):
@@ -100,10 +105,13 @@ import {
   type TraceEvent,
   type TraceTlp,
   formatTime,
+  crossesPage,
+  smmuEventName,
 } from "./text.ts";
 
 export const MAGIC = Uint8Array.of(0x89, 0x49, 0x54, 0x42, 0x0d, 0x0a, 0x1a, 0x0a);
-export const VERSION = 1;
+/** The newest version this code reads and writes; version 1 files are read too. */
+export const VERSION = 2;
 export const HEADER_BYTES = 32;
 export const RECORD_BYTES = 32;
 /** 32-bit words per record. */
@@ -125,14 +133,21 @@ export const RecFlag = {
   NW: 1 << 10,
   UNIT_SHIFT: 12,
   UNIT_MASK: 3 << 12,
+  /** Version 2: an expected fault; its REASON in bits 23:16, an SMMUv3 event type with EXPECT_SMMU. */
+  EXPECT: 1 << 14,
+  EXPECT_SMMU: 1 << 15,
+  EXPECT_SHIFT: 16,
+  EXPECT_REASON: 0xff << 16,
 } as const;
 /** Time units in FLAGS bits 13:12. */
 export const TimeUnit = { NONE: 0, CYCLES: 1, NS: 2, US: 3 } as const;
 /** Bits of a TLP record's FLAGS the request ring keeps (everything else is this format's own). */
 export const REQ_FLAGS_MASK = 0x7ff;
 const TLP_FLAGS_VALID = REQ_FLAGS_MASK | RecFlag.UNIT_MASK;
-/** FLAGS bits a TLP record must not have (bit 11 and 31:14). */
+/** FLAGS bits a version 1 TLP record must not have (bit 11 and 31:14); the scan's fast path leaves them to checkTlpRecord. */
 const TLP_FLAGS_BAD = ~TLP_FLAGS_VALID | 0;
+/** FLAGS bits a version 2 TLP record must not have (bit 11 and 31:24). */
+const TLP_FLAGS_BAD_V2 = ~(TLP_FLAGS_VALID | RecFlag.EXPECT | RecFlag.EXPECT_SMMU | RecFlag.EXPECT_REASON) | 0;
 /** FLAGS bits that take a record off the scan's fast path: KIND bit 1 (ATS, or not a TLP), P, PRIV, EXE, NW, ns/us (bit 13), reserved. */
 const SLOW_FLAGS = TLP_FLAGS_BAD | 0x2 | 0x4 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 10) | (1 << 13);
 /** Driver-event opcodes (FLAGS bits 23:16 of a KIND 4 record). */
@@ -336,6 +351,14 @@ export function encodeTlpRecord(w: Uint32Array, o: number, t: TraceTlp): void {
     if (t.ro) f |= RecFlag.RO;
     if (t.ido) f |= RecFlag.IDO;
     if (t.translated) f |= RecFlag.TRANSLATED;
+    const crossing = crossesPage(t.addr, t.len);
+    if (crossing !== undefined) bad(crossing);
+  }
+  if (t.expect !== undefined) {
+    const { arch, code } = t.expect;
+    if (arch === "smmuv3" ? smmuEventName(code) === undefined : !Number.isInteger(code) || code < 0 || code > 0xff)
+      bad(`expect ${arch} 0x${code.toString(16)} cannot be written`);
+    f |= RecFlag.EXPECT | (arch === "smmuv3" ? RecFlag.EXPECT_SMMU : 0) | (code << RecFlag.EXPECT_SHIFT);
   }
   let unit: number;
   try {
@@ -352,13 +375,17 @@ export function encodeTlpRecord(w: Uint32Array, o: number, t: TraceTlp): void {
 }
 
 /**
- * Why the TLP record at word `o` is not valid, or undefined when it is (its kind must be 0..2).
- * Time order is checked separately (TimeOrder).
+ * Why the TLP record at word `o` of a file of `version` is not valid, or undefined when it is (its
+ * kind must be 0..2). Time order is checked separately (TimeOrder).
  */
-export function checkTlpRecord(w: Uint32Array, o: number): string | undefined {
+export function checkTlpRecord(w: Uint32Array, o: number, version = VERSION): string | undefined {
   const f = w[o + 7]!;
   const kind = f & RecFlag.KIND_MASK;
-  if ((f & TLP_FLAGS_BAD) !== 0) return `reserved FLAGS bits set (0x${(f >>> 0).toString(16)})`;
+  if ((f & (version >= 2 ? TLP_FLAGS_BAD_V2 : TLP_FLAGS_BAD)) !== 0) return `reserved FLAGS bits set (0x${(f >>> 0).toString(16)})`;
+  if (f & RecFlag.EXPECT) {
+    const reason = (f & RecFlag.EXPECT_REASON) >>> RecFlag.EXPECT_SHIFT;
+    if (f & RecFlag.EXPECT_SMMU && smmuEventName(reason) === undefined) return `expected SMMUv3 event type 0x${reason.toString(16)} has no name`;
+  } else if (f & (RecFlag.EXPECT_SMMU | RecFlag.EXPECT_REASON)) return "SMMU or REASON set without X (no expected fault)";
   if (f & RecFlag.PASID) {
     if (w[o + 5]! > MAX_PASID) return `PASID 0x${w[o + 5]!.toString(16)} is out of range (max 0xfffff)`;
   } else {
@@ -372,6 +399,8 @@ export function checkTlpRecord(w: Uint32Array, o: number): string | undefined {
   } else {
     if (len < 1 || len > MAX_LEN) return `LEN ${len} is out of range (1 to ${MAX_LEN})`;
     if (f & RecFlag.NW) return `NW on ${opKinds[kind]}`;
+    const crossing = crossesPage((BigInt(w[o + 1]!) << 32n) | BigInt(w[o]!), len);
+    if (crossing !== undefined) return crossing;
   }
   const t = getTime(w, o, (f & RecFlag.UNIT_MASK) >>> RecFlag.UNIT_SHIFT);
   return typeof t === "string" ? t : undefined;
@@ -391,6 +420,7 @@ export function decodeTlpRecord(w: Uint32Array, o: number, line: number): TraceT
   if (f & RecFlag.IDO) t.ido = true;
   if (f & RecFlag.TRANSLATED) t.translated = true;
   if (f & RecFlag.NW) t.nw = true;
+  if (f & RecFlag.EXPECT) t.expect = { arch: f & RecFlag.EXPECT_SMMU ? "smmuv3" : "vtd", code: (f & RecFlag.EXPECT_REASON) >>> RecFlag.EXPECT_SHIFT };
   return t;
 }
 
@@ -698,11 +728,11 @@ export function hasMagic(bytes: Uint8Array): boolean {
   return true;
 }
 
-export function encodeHeader(records: number, tlps: number): Uint8Array {
+export function encodeHeader(records: number, tlps: number, version = VERSION): Uint8Array {
   const h = new Uint8Array(HEADER_BYTES);
   const v = new DataView(h.buffer);
   h.set(MAGIC, 0);
-  v.setUint16(8, VERSION, true);
+  v.setUint16(8, version, true);
   v.setUint16(10, HEADER_BYTES, true);
   v.setUint16(12, RECORD_BYTES, true);
   v.setUint16(14, HeaderFlag.COUNTS, true);
@@ -722,9 +752,9 @@ export function decodeHeader(h: Uint8Array, file: string): BinaryHeader {
   const headerBytes = v.getUint16(10, true);
   const recordBytes = v.getUint16(12, true);
   const flags = v.getUint16(14, true);
-  if (version === 0 || version > VERSION) fail(`binary trace version ${version} is not supported (this reader knows version ${VERSION})`);
+  if (version === 0 || version > VERSION) fail(`binary trace version ${version} is not supported (this reader knows versions 1 to ${VERSION})`);
   if (headerBytes < HEADER_BYTES || headerBytes % 8 !== 0) fail(`bad header size ${headerBytes} (at least ${HEADER_BYTES}, a multiple of 8)`);
-  if (recordBytes !== RECORD_BYTES) fail(`bad record size ${recordBytes} (version 1 records are ${RECORD_BYTES} bytes)`);
+  if (recordBytes !== RECORD_BYTES) fail(`bad record size ${recordBytes} (version ${version} records are ${RECORD_BYTES} bytes)`);
   if (flags & ~HeaderFlag.COUNTS) fail(`unknown header flags 0x${flags.toString(16)}`);
   if (h.length < HEADER_BYTES) fail(`the header is truncated (${h.length} of ${HEADER_BYTES} bytes)`);
   const out: BinaryHeader = { version, headerBytes, recordBytes, flags };
@@ -756,7 +786,7 @@ function scanTlpRecords(w: Uint32Array, d: Float64Array, k: number, lim: number,
     const f = w[o + 7]!;
     if ((f & SLOW_FLAGS) === 0) {
       // MRd or MWr without PASID or NW, no time or a cycle time: the common case
-      if (w[o + 5] !== 0 || w[o + 6]! - 1 >>> 0 >= MAX_LEN_) break;
+      if (w[o + 5] !== 0 || w[o + 6]! - 1 >>> 0 >= MAX_LEN_ || (w[o]! & 0xfff) + w[o + 6]! > 0x1000) break;
       if (f & 0x1000) {
         const hi = w[o + 3]!;
         if (hi >= 0x200000) break;
@@ -775,7 +805,7 @@ function scanTlpRecords(w: Uint32Array, d: Float64Array, k: number, lim: number,
     const len = w[o + 6]!;
     if (kind === 2) {
       if (len !== DEFAULT_LEN_ || (f & (F_NS | F_RO | F_IDO | F_TR)) !== 0) break;
-    } else if (len === 0 || len > MAX_LEN_ || (f & F_NW) !== 0) break;
+    } else if (len === 0 || len > MAX_LEN_ || (f & F_NW) !== 0 || (w[o]! & 0xfff) + len > 0x1000) break;
     const unit = (f >>> 12) & 3;
     if (unit === 1) {
       const hi = w[o + 3]!;
@@ -922,7 +952,7 @@ export class BinaryTraceReader implements TraceReader {
       let bad: string | undefined;
       while (k < lim && (w[k * RECORD_WORDS + 7]! & RecFlag.KIND_MASK) <= 2) {
         const o = k * RECORD_WORDS;
-        bad = checkTlpRecord(w, o) ?? this.timeProblem(o, this.base + k);
+        bad = checkTlpRecord(w, o, this.header.version) ?? this.timeProblem(o, this.base + k);
         if (bad !== undefined) break;
         k = scanTlpRecords(w, this.d, k + 1, lim, this.order, this.base);
       }
@@ -1015,6 +1045,8 @@ export class BinaryTraceWriter {
   private at = HEADER_BYTES;
   tlps = 0;
   driverEvents = 0;
+  /** The header's version: 1 until a record needs version 2 (an expected fault). */
+  private version = 1;
   private readonly order = new TimeOrder("on record");
   private done = false;
 
@@ -1049,6 +1081,7 @@ export class BinaryTraceWriter {
       this.room(1);
       encodeTlpRecord(this.buf, this.used * RECORD_WORDS, e);
       this.checkTime(e.time, `the TLP from line ${e.line}`);
+      if (e.expect !== undefined) this.version = 2;
       this.used++;
       this.records++;
       this.tlps++;
@@ -1076,6 +1109,7 @@ export class BinaryTraceWriter {
       // Keep the writer's own time-order state current (the next event is checked against it).
       for (let j = 0; j < k; j++) {
         const o = (this.used + j) * RECORD_WORDS;
+        if (this.buf[o + 7]! & RecFlag.EXPECT) this.version = 2;
         const unit = (this.buf[o + 7]! & RecFlag.UNIT_MASK) >>> RecFlag.UNIT_SHIFT;
         if (unit !== TimeUnit.NONE) this.order.check(unit, getTime(this.buf, o, unit) as number, this.records + j + 1);
       }
@@ -1090,7 +1124,7 @@ export class BinaryTraceWriter {
   commit(): void {
     if (this.done) return;
     this.flush();
-    writeSync(this.fd, encodeHeader(this.records, this.tlps), 0, HEADER_BYTES, 0);
+    writeSync(this.fd, encodeHeader(this.records, this.tlps, this.version), 0, HEADER_BYTES, 0);
     closeSync(this.fd);
     renameSync(this.tmp, this.path);
     this.done = true;

@@ -5,7 +5,8 @@
  *
  * - TextTraceReader: fs.readSync of 1 MiB chunks, split at '\n'. Each line first goes through a
  *   byte-level parser for the common TLP lines (`[@TIME] MRd|MWr|ATS BDF key=value...` in ASCII,
- *   cycle or ns/us times); it writes the record without strings or objects. Any line it is not sure
+ *   cycle or ns/us times, within a 4 KiB page, no expect=); it writes the record without strings or
+ *   objects. Any line it is not sure
  *   about (driver events, odd whitespace, anything out of range, duplicates, non-ASCII...) goes to
  *   the full parser of src/trace/text.ts, which gives the same events and the same errors (file,
  *   line, column) as parsing the whole file with parseTraceText.
@@ -272,6 +273,8 @@ function fastLine(b: Uint8Array, p: number, w: Uint32Array, o: number): number {
     }
   }
   if ((seen & S_ADDR) === 0) return SLOW;
+  // a memory request crossing a 4 KiB boundary is malformed (PCIe Base 2.2.7): the full parser says so
+  if (kind !== 2 && (lo & 0xfff) + len > 0x1000) return SLOW;
   w[o] = lo;
   w[o + 1] = hi;
   w[o + 2] = tlo;

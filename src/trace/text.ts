@@ -1,8 +1,8 @@
 /**
  * Trace text format v1: one event per line, TLPs and driver events interleaved in time order.
  *
- *   [@TIME] MRd|MWr BDF [pasid=N[,priv][,exe]] addr=ADDR [len=BYTES] [ns] [ro] [ido] [at=translated]
- *   [@TIME] ATS     BDF [pasid=N[,priv][,exe]] addr=ADDR [nw]
+ *   [@TIME] MRd|MWr BDF [pasid=N[,priv][,exe]] addr=ADDR [len=BYTES] [ns] [ro] [ido] [at=translated] [expect=FAULT]
+ *   [@TIME] ATS     BDF [pasid=N[,priv][,exe]] addr=ADDR [nw] [expect=FAULT]
  *   [@TIME] map DOMAIN IOVA PA SIZE [perm=rwx] [page=4K|2M|1G] [snp] [user|sup] [global]
  *   [@TIME] unmap DOMAIN IOVA SIZE
  *   [@TIME] flush
@@ -27,7 +27,12 @@
  *   Invalidation descriptors carry a 16-bit source ID, so their BDFs have no segment.
  * - pasid N is decimal or 0x-hex, below 2^20; `,priv` and `,exe` may follow in either order.
  * - addr, IOVA, PA and the qwords of `inv qi` are hex (the `0x` is optional), below 2^64.
- * - len is decimal or 0x-hex bytes, 1 to 4096; 4 when omitted (and always 4 on ATS lines).
+ * - len is decimal or 0x-hex bytes, 1 to 4096; 4 when omitted (and always 4 on ATS lines). A memory
+ *   request must not cross a 4 KiB boundary: (addr mod 4096) + len <= 4096 (PCIe Base 2.2.7,
+ *   "Memory, I/O, and Configuration Request Rules"); a line that does is malformed.
+ * - expect=FAULT is the fault a log recorded for this request (trace importers write it, `run
+ *   --expect-faults` compares it with the model's): a VT-d fault reason, decimal or 0x-hex below 256
+ *   (spec 7.1.3; written 0x06), or an SMMUv3 event type by name (F_TRANSLATION, spec 7.3).
  *   SIZE, did, am, fm, pages and data are decimal or 0x-hex; DOMAIN is the scenario's domain id (decimal).
  * - The tokens after the fixed positions may come in any order, each at most once.
  * - attach/detach BDFs name a device of this unit: no segment (or segment 0000). D is decimal.
@@ -61,6 +66,67 @@ export interface TraceTlp {
   translated: boolean;
   /** ATS no-write (request a read-only translation). */
   nw: boolean;
+  /** Present only when `expect=` was given: the fault a log recorded for this request. */
+  expect?: FaultExpectation;
+}
+
+/**
+ * The fault a log recorded for a request: a VT-d fault reason (the kernel's `[fault reason 0x06]`,
+ * the model's `fault.code`) or an SMMUv3 event type (arm-smmu-v3 event records).
+ */
+export type FaultExpectation = { arch: "vtd"; code: number } | { arch: "smmuv3"; code: number };
+
+/**
+ * SMMUv3 event types by name (Arm IHI 0070, 7.3 "Event records"; shared/spec/smmuv3.md 2.6), the
+ * names `expect=` takes for SMMUv3 faults.
+ */
+export const SMMU_EVENTS: Readonly<Record<string, number>> = {
+  F_UUT: 0x01,
+  C_BAD_STREAMID: 0x02,
+  F_STE_FETCH: 0x03,
+  C_BAD_STE: 0x04,
+  F_BAD_ATS_TREQ: 0x05,
+  F_STREAM_DISABLED: 0x06,
+  F_TRANSL_FORBIDDEN: 0x07,
+  C_BAD_SUBSTREAMID: 0x08,
+  F_CD_FETCH: 0x09,
+  C_BAD_CD: 0x0a,
+  F_WALK_EABT: 0x0b,
+  F_TRANSLATION: 0x10,
+  F_ADDR_SIZE: 0x11,
+  F_ACCESS: 0x12,
+  F_PERMISSION: 0x13,
+  F_TLB_CONFLICT: 0x20,
+  F_CFG_CONFLICT: 0x21,
+  E_PAGE_REQUEST: 0x24,
+  F_VMS_FETCH: 0x25,
+};
+const SMMU_EVENT_NAMES = new Map(Object.entries(SMMU_EVENTS).map(([name, id]) => [id, name]));
+
+/** The name of an SMMUv3 event type; undefined for an id with no name. */
+export function smmuEventName(id: number): string | undefined {
+  return SMMU_EVENT_NAMES.get(id);
+}
+
+/** An expectation as `expect=` writes it: `0x06` (VT-d) or `F_TRANSLATION` (SMMUv3). */
+export function formatExpectation(x: FaultExpectation): string {
+  if (x.arch === "smmuv3") {
+    const name = smmuEventName(x.code);
+    if (name === undefined) throw new RangeError(`SMMUv3 event type 0x${x.code.toString(16)} has no name`);
+    return name;
+  }
+  if (!Number.isInteger(x.code) || x.code < 0 || x.code > 0xff) throw new RangeError(`VT-d fault reason ${x.code} out of range (0 to 0xff)`);
+  return "0x" + x.code.toString(16).padStart(2, "0");
+}
+
+/**
+ * Why a memory request of `len` bytes at `addr` is malformed by crossing a 4 KiB boundary (PCIe
+ * Base 2.2.7: "a Request must not specify an Address/Length combination which causes a Memory Space
+ * access to cross a 4-KB boundary"); undefined when it does not cross.
+ */
+export function crossesPage(addr: bigint, len: number): string | undefined {
+  if (Number(addr & 0xfffn) + len <= 0x1000) return undefined;
+  return `malformed TLP: addr=0x${addr.toString(16)} len=${len} crosses a 4 KiB boundary (PCIe Base 2.2.7 forbids it)`;
 }
 
 /** Page sizes a `map` event may use. */
@@ -175,8 +241,8 @@ const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
 const EVENT_HINT = "MRd, MWr, ATS, map, unmap, inv, flush, attach or detach";
 /** The flags of an `attach` event, in the order formatEvent writes them. */
 export const ATTACH_FLAGS = ["ats", "pri", "pgsnp", "fpd", "sre", "ere"] as const;
-const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated";
-const EXPECTED_ATS = "pasid=, addr=, nw";
+const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated, expect=";
+const EXPECTED_ATS = "pasid=, addr=, nw, expect=";
 
 /** Parses a whole trace. `firstLine` is the line number of the first line of `text`. */
 export function parseTraceText(text: string, file: string, firstLine = 1): TraceEvent[] {
@@ -273,11 +339,20 @@ export function formatTlp(t: TraceTlp): string {
   } else {
     check(Number.isInteger(t.len) && t.len >= 1 && t.len <= MAX_LEN, `len ${t.len} out of range`);
     check(!t.nw, `nw on ${t.op}`);
+    const crossing = crossesPage(t.addr, t.len);
+    check(crossing === undefined, crossing!);
     if (t.len !== DEFAULT_LEN) parts.push(`len=${t.len}`);
     if (t.ns) parts.push("ns");
     if (t.ro) parts.push("ro");
     if (t.ido) parts.push("ido");
     if (t.translated) parts.push("at=translated");
+  }
+  if (t.expect !== undefined) {
+    try {
+      parts.push(`expect=${formatExpectation(t.expect)}`);
+    } catch (e) {
+      check(false, (e as Error).message);
+    }
   }
   return parts.join(" ");
 }
@@ -464,6 +539,8 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
   let ido = false;
   let translated = false;
   let nw = false;
+  let expect: FaultExpectation | undefined;
+  let addrTok: Token | undefined;
   const seen = new Set<string>();
 
   for (const tok of tokens.slice(next)) {
@@ -474,6 +551,7 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
     switch (key) {
       case "pasid=":
       case "addr=":
+      case "expect=":
         break;
       case "len=":
       case "ns":
@@ -497,6 +575,10 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
         break;
       case "addr=":
         addr = parseAddr(tok, value, err);
+        addrTok = tok;
+        break;
+      case "expect=":
+        expect = parseExpectation(tok, value, err);
         break;
       case "len=":
         len = parseLen(tok, value, err);
@@ -520,6 +602,10 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
     }
   }
   if (addr === undefined) throw err("addr= is required", opTok.column);
+  if (!ats) {
+    const crossing = crossesPage(addr, len);
+    if (crossing !== undefined) throw err(crossing, addrTok!.column);
+  }
 
   const tlp: TraceTlp = {
     line: lineNo,
@@ -536,6 +622,7 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
     ido,
     translated,
     nw,
+    ...(expect !== undefined ? { expect } : {}),
   };
   return { event: tlp, timeColumn: first.column };
 }
@@ -949,6 +1036,20 @@ function parsePasid(tok: Token, value: string, err: MakeError): { pasid: number;
     else exe = true;
   }
   return { pasid: Number(n), priv, exe };
+}
+
+/** expect=N (a VT-d fault reason, decimal or 0x-hex, below 256) or expect=NAME (an SMMUv3 event type). */
+function parseExpectation(tok: Token, value: string, err: MakeError): FaultExpectation {
+  const n = parseUint(value);
+  if (n !== undefined) {
+    if (n > 0xffn) throw err(`expect=${value}: a VT-d fault reason is 0 to 0xff`, tok.column);
+    return { arch: "vtd", code: Number(n) };
+  }
+  const id = Object.hasOwn(SMMU_EVENTS, value) ? SMMU_EVENTS[value] : undefined;
+  if (id === undefined) {
+    throw err(`expected expect= with a VT-d fault reason (e.g. expect=0x06) or an SMMUv3 event name (e.g. expect=F_TRANSLATION), got "${tok.text}"`, tok.column);
+  }
+  return { arch: "smmuv3", code: id };
 }
 
 function parseAddr(tok: Token, value: string, err: MakeError): bigint {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../../src/errors.ts";
 import { convertCommand } from "../../src/cli/convert.ts";
-import { importers } from "../../src/trace/importers/index.ts";
+import { importers, type Importer } from "../../src/trace/importers/index.ts";
 import { parseTraceText } from "../../src/trace/text.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -23,11 +23,11 @@ const at = (name: string) => join(dir, name);
 
 const canonical = [
   "@100 MRd 00:02.0 addr=0x100040 len=64 ns",
-  "@100 MWr 0001:00:03.0 pasid=0x5,priv,exe addr=0x7f0000001040 len=4096 ro ido",
+  "@100 MWr 0001:00:03.0 pasid=0x5,priv,exe addr=0x7f0000001000 len=4096 ro ido",
   "@1.5ns map 1 0x800000 0x90000000 0x200000 perm=rx page=2M snp sup global",
   "@120 ATS 00:02.0 pasid=0x1 addr=0x0 nw",
   "@2us unmap 1 0x800000 0x200000",
-  "MRd 00:02.0 addr=0xffffffffffffffff at=translated",
+  "MRd 00:02.0 addr=0xffffffffffffffff len=1 at=translated",
   "inv qi 0x100e2 0x0 0x0 0x0",
   "inv reg iotlb psi did=1 addr=0x100000 am=2 ih",
   "inv pdevtlb 00:04.0 pasid=2 addr=0x0 pages=4 all",
@@ -64,21 +64,26 @@ test("unknown --from names what exists: text, binary and the registered importer
   const r = cli("convert", at("a.trace"), at("q.itb"), "--from", "pcap");
   assert.is(r.status, 2);
   const names = Object.keys(importers).sort();
-  assert.is(r.stderr, `iommu-emu: --from: unknown format "pcap"; expected text, binary${names.length ? `, or an importer: ${names.join(", ")}` : " (no importers are registered)"}\n`);
+  assert.is(r.stderr, `iommu-emu: --from: unknown format "pcap"; expected text, binary${names.length ? `, or an importer: ${names.join(", ")}` : " (no importers are registered)"}, or auto\n`);
   assert.not.ok(existsSync(at("q.itb")));
 });
 
 test("importers: their events go through the same writer (checked, time order too); --map and --skip-bad are passed on", () => {
   const seen: unknown[] = [];
-  importers.fake = {
+  // every line used: a summary of n lines
+  const summary = (n: number) => ({ importer: "fake", lines: n, used: n, ignored: { unrecognised: 0, noDma: 0, repeat: 0, superseded: 0, blank: 0 }, skipped: 0, events: { MRd: 0, MWr: 0, ATS: 0, map: 0, unmap: 0, flush: 0, inv: 0, attach: 0, detach: 0 }, expected: 0, notes: [] });
+  const fake: Importer = {
     name: "fake",
     description: "test importer",
+    looksLike: "a fake",
+    detect: () => 0,
     import(text, file, opts) {
       seen.push(opts);
       const events = parseTraceText(text.replace(/^X /gm, ""), file);
-      return { events, skipped: opts.skipBad ? [{ line: 9, reason: "not a TLP" }] : [] };
+      return { events, skipped: opts.skipBad ? [{ line: 9, reason: "not a TLP" }] : [], summary: summary(2) };
     },
   };
+  importers.fake = fake;
   try {
     writeFileSync(at("in.fake"), "X MRd 00:02.0 addr=0x1000\nX @5 map 1 0x0 0x0 0x1000\n");
     const r = convertCommand(at("in.fake"), at("in.itb"), { from: "fake", map: "addr=Address, rid=Requester", skipBad: true });
@@ -86,7 +91,7 @@ test("importers: their events go through the same writer (checked, time order to
     assert.equal(seen, [{ skipBad: true, map: { addr: "Address", rid: "Requester" } }]);
     assert.equal(r.skipped, [{ line: 9, reason: `${at("in.fake")}:9: not a TLP` }]);
     // an importer's event the format cannot express is an error at its line
-    importers.fake.import = (_text, file) => ({ events: [{ ...(parseTraceText("MRd 00:02.0 addr=0x1000", file)[0] as object), line: 4, len: 0 } as never], skipped: [] });
+    fake.import = (_text, file) => ({ events: [{ ...(parseTraceText("MRd 00:02.0 addr=0x1000", file)[0] as object), line: 4, len: 0 } as never], skipped: [], summary: summary(2) });
     assert.throws(() => convertCommand(at("in.fake"), at("bad.trace"), { from: "fake" }), (e: unknown) => e instanceof InputError && e.message === `${at("in.fake")}:4: cannot write this TLP as text: cannot format TLP from line 4: len 0 out of range`);
     assert.not.ok(existsSync(at("bad.trace")));
     assert.throws(() => convertCommand(at("a.trace"), at("m.itb"), { map: "addr=Address" }), /--map applies to importers/);

@@ -61,7 +61,7 @@ test("lazy mode end to end: stale results before the flush, faults after, and ev
   ]);
   assert.is(rows[5].pa, "0x90000000");
   const s = JSON.parse(readFileSync(rep, "utf8"));
-  assert.is(s.version, 1);
+  assert.is(s.version, 2);
   assert.is(s.tlps, 6);
   assert.is(s.requests, 7, "plus the ATS request the device sent on its device-TLB miss");
   assert.equal(s.invalidation, {

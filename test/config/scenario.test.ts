@@ -32,7 +32,7 @@ test("unknown keys are rejected with their path, line and column", () => {
 
 test("wrong types name what was expected", () => {
   const e = errorOf(() => parseScenario('{ "arch": "vtd", "build": { "tableBase": "0x10z" } }', "y.json"));
-  assert.match(e.message, /^y\.json:1:42: build\.tableBase: expected a 64-bit value like "0x1000", got "0x10z"$/);
+  assert.is(e.message, 'y.json:1:42: build.tableBase: expected 0x-prefixed hex or a JSON number, got "0x10z"');
   const e2 = errorOf(() => parseScenario('{ "arch": "smmu" }', "z.json"));
   assert.match(e2.message, /^z\.json:1:11: arch: expected "vtd"/);
   const e3 = errorOf(() => parseScenario('{ "arch": "vtd", "build": { "devices": [ { "bdf": "0:2.0", "domain": 1 } ] } }', "w.json"));
@@ -92,11 +92,13 @@ test("builder errors point at the offending element", () => {
   assert.match(e.message, new RegExp(`:${line - 1}:\\d+: build\\.domains\\[1\\]: domain 2: a nested domain needs "parent"`));
 });
 
-test("the builder refuses to place tables over memory the scenario wrote", () => {
-  const e = errorOf(() =>
-    loadScenario(file({ arch: "vtd", memory: [{ addr: "0x10000000", u64: ["0x5"] }], build: { domains: [{ id: 1, type: "ss" }] } })),
+test("the builder refuses to place tables over memory the scenario wrote: an error at that memory", () => {
+  const f = file('{ "arch": "vtd",\n  "memory": [ { "addr": "0x10000000", "u64": ["0x5"] } ],\n  "build": { "domains": [ { "id": 1, "type": "ss" } ] } }');
+  const e = errorOf(() => loadScenario(f));
+  assert.is(
+    e.message,
+    `${f}:2:15: memory[0]: page 0x10000000 is written here, and build.domains[0] needs it for a page-table page of domain 1 (the driver side allocates from build.tableBase 0x10000000 upwards); move build.tableBase or this memory`,
   );
-  assert.match(e.message, /table page 0x10000000 would overwrite guest memory written before/);
 });
 
 test.run();

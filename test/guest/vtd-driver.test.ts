@@ -434,7 +434,10 @@ test("driver events that cannot be carried out are input errors at their line an
   fails("MRd 00:02.0 addr=0\n\n  unmap 7 0x0 0x1000", `${FILE}:3:3: unmap: no domain 7; the scenario defines 1, 2, 9`);
   fails("@5 map 9 0x0 0x0 0x1000", `${FILE}:1:4: map: domain 9 is pass-through: it has no page tables`);
   fails("map 1 0x100000 0x0 0x1000", `${FILE}:1:1: map: IOVA 0x100000 is already mapped in domain 1`);
-  fails("map 1 0x1000000000000 0x0 0x1000", `${FILE}:1:1: map: IOVA 0x1000000000000 is beyond the 48-bit width of domain 1`);
+  fails(
+    "map 1 0x1000000000000 0x0 0x1000",
+    `${FILE}:1:1: map: IOVA range 0x1000000000000-0x1000000000fff is beyond the 48-bit input width of domain 1 (4-level second stage: below 0x1000000000000)`,
+  );
 });
 
 test("map events write what the builder writes: permissions, page size, snoop, user/supervisor", () => {

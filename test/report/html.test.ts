@@ -76,8 +76,9 @@ test("collector: translations, faults (by code and name), No-Snoop and latency p
 
 test("collector: the No-Snoop audit per leaf entry: IOVA range, SNP and PGSNP state, forced and let-through counts", () => {
   const c = new ReportCollector();
+  // output page 0x80000000; the TLPs of 00:03.0 translate in domain 2, the others in domain 1; RID_PASID 0
   const ss = (addr: bigint, leafPte: bigint, snoop: boolean, sid = 0x10) =>
-    c.add(tlp({ sid, addr, ns: true }), res({ leafPa: 0x5000n, leafPte, pageLg2: 12, snoop, snoopBy: snoop ? "pte" : "tlp" }));
+    c.add(tlp({ sid, addr, ns: true }), res({ leafPa: 0x5000n, leafPte, pageLg2: 12, snoop, snoopBy: snoop ? "pte" : "tlp", pa: 0x8000_0000n | (addr & 0xfffn), did: sid === 0x18 ? 2 : 1, pasid: 0 }));
   ss(0x1234n, 0n, false);
   ss(0x1ff0n, SNP, true, 0x18); // SNP set later (remapped): state "0/1"
   ss(0x1000n, SNP, true, 0x20);
@@ -102,10 +103,12 @@ test("collector: the No-Snoop audit per leaf entry: IOVA range, SNP and PGSNP st
   const rows = a.entries.map((e) => ({ ...e }));
   assert.equal(rows.map((e) => e.leafPa), [0x5000n, 0x6000n, 0x7000n, 0x8000n, 0xa000n], "most NS TLPs first, then by address");
   assert.equal(rows[0], {
-    leafPa: 0x5000n, stage: "second-stage", iovaLo: 0x1000n, iovaHi: 0x2000n, pageSize: 4096, movedPages: false, snp: "0/1", pgsnp: "0",
-    nsTlps: 6, forced: 5, forcedByPgsnp: 0, forcedBySnp: 5, through: 1, devices: ["00:02.0", "00:03.0", "00:04.0", "00:05.0"], moreDevices: true, exact: true,
+    leafPa: 0x5000n, stage: "second-stage", iovaLo: 0x1000n, iovaHi: 0x2000n, paLo: 0x8000_0000n, paHi: 0x8000_1000n, pageSize: 4096, movedPages: false, snp: "0/1", pgsnp: "0",
+    nsTlps: 6, forced: 5, forcedByPgsnp: 0, forcedBySnp: 5, through: 1, devices: ["00:02.0", "00:03.0", "00:04.0", "00:05.0"], moreDevices: true,
+    dids: [1, 2], moreDids: false, pasids: [0], morePasids: false, exact: true,
   });
   assert.equal([rows[1]!.iovaLo, rows[1]!.iovaHi, rows[1]!.pageSize, rows[1]!.movedPages, rows[1]!.snp, rows[1]!.through], [0x200000n, 0x600000n, 2 ** 21, true, "0", 2]);
+  assert.equal([rows[1]!.paLo, rows[1]!.paHi, rows[1]!.dids, rows[1]!.pasids], [0n, 0x200000n, [1], []], "no PASID in the results: none listed");
   assert.equal([rows[2]!.stage, rows[2]!.snp, rows[2]!.pgsnp, rows[2]!.forcedByPgsnp, rows[2]!.through, rows[2]!.iovaLo, rows[2]!.iovaHi], ["first-stage", "n/a", "0/1", 1, 1, 0x7f0000001000n, 0x7f0000002000n]);
   assert.equal([rows[3]!.stage, rows[3]!.s2LeafPa, rows[3]!.snp, rows[3]!.pgsnp], ["nested", 0x9008n, "n/a", "0"]);
   assert.equal([rows[4]!.stage, rows[4]!.snp, rows[4]!.pgsnp, rows[4]!.forcedBySnp], ["legacy", "1", "n/a", 1]);
@@ -138,6 +141,41 @@ test("collector: devices and PASIDs beyond the cap are summed in one 'other' row
   const r = c.result();
   assert.equal(r.devices.map((d) => [d.bdf, d.tlps]), [["00:00.1", 1], ["00:00.2", 1], ["other", 3]]);
   assert.equal(r.pasids.map((p) => [p.pasid, p.other ?? false, p.tlps]), [[1, false, 1], [2, false, 1], [null, true, 3]]);
+});
+
+test("collector: faulting TLPs: the first N whole, counts by reason, device, PASID and page (capped, 'other' last)", () => {
+  const c = new ReportCollector({ maxFaultRecords: 2, maxGroups: 2 });
+  const A = 0x10, B = 0x18;
+  c.add(tlp({ sid: A, line: 3 }), res({})); // seq 0: translated
+  c.add(tlp({ sid: A, line: 4, addr: 0x9040n }), res(fault(0x79, "SSS.2"))); // seq 1
+  c.add(tlp({ sid: B, line: 5, pasid: 7, op: "MWr", addr: 0x9ff8n }), res({ ...fault(0x59, "SPT.2"), fault: { code: 0x59, name: "SPT.2", recorded: false, level: 0 } })); // seq 2
+  c.add(tlp({ sid: A, line: 6, addr: 0xa000n }), res(fault(0x79, "SSS.2"))); // seq 3: beyond the first 2
+  c.add(tlp({ sid: B, line: 7, addr: 0xb000n }), res(fault(0x79, "SSS.2"))); // seq 4: a third page: "other"
+  c.add(tlp({ sid: B, line: 8, addr: 0x9000n }), res(fault(0x45, "SCT.6"))); // seq 5
+  const f = c.result().faults;
+  assert.is(f.total, 5);
+  assert.is(f.maxRecords, 2);
+  assert.equal(f.first, [
+    { seq: 1, line: 4, op: "MRd", bdf: "00:02.0", addr: 0x9040n, code: 0x79, name: "SSS.2", recorded: true },
+    { seq: 2, line: 5, op: "MWr", bdf: "00:03.0", pasid: 7, addr: 0x9ff8n, code: 0x59, name: "SPT.2", recorded: false },
+  ]);
+  assert.equal(f.byReason, [{ code: 0x45, name: "SCT.6", count: 1 }, { code: 0x59, name: "SPT.2", count: 1 }, { code: 0x79, name: "SSS.2", count: 3 }]);
+  assert.equal(f.byDevice, [
+    { bdf: "00:02.0", count: 2, reasons: [{ code: 0x79, name: "SSS.2", count: 2 }] },
+    { bdf: "00:03.0", count: 3, reasons: [{ code: 0x45, name: "SCT.6", count: 1 }, { code: 0x59, name: "SPT.2", count: 1 }, { code: 0x79, name: "SSS.2", count: 1 }] },
+  ]);
+  assert.equal(f.byPasid.map((p) => [p.pasid, p.count]), [[null, 4], [7, 1]]);
+  // page 0x9000: 3 faults (00:02.0, 00:03.0 twice); page 0xa000: 1; page 0xb000 came third: "other"
+  assert.equal(f.byPage, [
+    { page: 0x9000n, count: 3, devices: ["00:02.0", "00:03.0"], moreDevices: false, reasons: [{ code: 0x45, name: "SCT.6", count: 1 }, { code: 0x59, name: "SPT.2", count: 1 }, { code: 0x79, name: "SSS.2", count: 1 }] },
+    { page: 0xa000n, count: 1, devices: ["00:02.0"], moreDevices: false, reasons: [{ code: 0x79, name: "SSS.2", count: 1 }] },
+    { page: null, count: 1, devices: ["00:03.0"], moreDevices: false, reasons: [{ code: 0x79, name: "SSS.2", count: 1 }] },
+  ]);
+  // an explicit seq (a ResultSink's) is kept, and the next TLP follows it
+  const d = new ReportCollector();
+  d.add(tlp({}), res(fault(0x79, "SSS.2")), 41);
+  d.add(tlp({}), res(fault(0x79, "SSS.2")));
+  assert.equal(d.result().faults.first.map((x) => x.seq), [41, 42]);
 });
 
 test("escaping: HTML text and attributes, and JSON that cannot close its script element", () => {
@@ -194,16 +232,24 @@ const scenario = {
 };
 writeFileSync(scnFile, JSON.stringify(scenario, null, 2));
 
-/** The expected audit rows, by IOVA page: [NS TLPs, forced, by PGSNP, by SNP, let through, stage, SNP, PGSNP, page, devices]. */
-const expectedAudit: Record<string, [number, number, number, number, number, string, string, string, string, string]> = {
-  "0x1000": [3, 3, 0, 3, 0, "second-stage", "1", "0", "4K", "00:02.0 00:04.0"],
-  "0x2000": [2, 0, 0, 0, 2, "second-stage", "0", "0", "4K", "00:02.0"],
-  "0x200000": [2, 0, 0, 0, 2, "second-stage", "0", "0", "2M", "00:02.0"],
-  "0x7f0000001000": [2, 1, 1, 0, 1, "first-stage", "n/a", "0/1", "4K", "00:03.0"],
+/**
+ * The expected audit rows, by IOVA page: [NS TLPs, forced, by PGSNP, by SNP, let through, stage, SNP,
+ * PGSNP, page, devices, output PA range, DID, PASID]. Domain 1 (DID 1) translates the devices without
+ * PASID through RID_PASID 0; domain 2 (DID 2) PASIDs 5 and 6 of 00:03.0.
+ */
+const expectedAudit: Record<string, [number, number, number, number, number, string, string, string, string, string, string, string, string]> = {
+  "0x1000": [3, 3, 0, 3, 0, "second-stage", "1", "0", "4K", "00:02.0 00:04.0", "0x80001000 .. 0x80002000", "1", "0"],
+  "0x2000": [2, 0, 0, 0, 2, "second-stage", "0", "0", "4K", "00:02.0", "0x80002000 .. 0x80003000", "1", "0"],
+  "0x200000": [2, 0, 0, 0, 2, "second-stage", "0", "0", "2M", "00:02.0", "0x40000000 .. 0x40200000", "1", "0"],
+  "0x7f0000001000": [2, 1, 1, 0, 1, "first-stage", "n/a", "0/1", "4K", "00:03.0", "0x1a2b3c000 .. 0x1a2b3d000", "2", "5 6"],
 };
 
 interface Row {
   seq: number;
+  line: number;
+  bdf: string;
+  pasid?: number;
+  fault?: { code: number; name: string };
   addr: string;
   ns?: boolean;
   status: string;
@@ -269,7 +315,32 @@ test("chart data: hit rates per cache and per paging-structure level, groups, la
   const l = data.latency!;
   assert.ok(l, "timed run: a latency histogram");
   const total = l.series.reduce((s, x) => s + x.counts.reduce((a, b) => a + b, 0), 0);
-  assert.is(total, report.timing!.latency.count - report.timing!.latency.overflow, "every binned latency is in the histogram");
+  assert.is(total, report.timing!.latency.count, "every latency is in the histogram");
+  assert.is(l.x.length, l.series[0]!.counts.length + 1, "bin edges: one more than bins");
+  assert.ok(l.x.every((v, i) => i === 0 || v > l.x[i - 1]!), "edges increase");
+});
+
+test("chart data: the latency histogram on a log axis keeps every latency, exact bins for narrow spreads, log-linear ones for wide", () => {
+  const { report } = runHtml("charts-log");
+  const t = report.timing!;
+  const none = Object.fromEntries(Object.keys(t.histograms).map((k) => [k, []])) as unknown as typeof t.histograms;
+  const chart = (h: Partial<typeof t.histograms>) => chartData({ ...report, timing: { ...t, histograms: { ...none, ...h } } }, new ReportCollector().result()).latency!;
+  // narrow: 1-cycle bins from 10 to 12
+  const narrow = chart({ iotlbHit: [[10, 2], [12, 1]] });
+  assert.equal([narrow.binsPerOctaveLg2, narrow.x, narrow.series[0]!.counts], [12, [10, 11, 12, 13], [2, 0, 1]]);
+  // 0 .. 5000 (bucket 4992..5007) and 2^34: 1 bin per power of two at most 256 bins
+  const wide = chart({ iotlbHit: [[0, 1], [3, 1]], fullWalk: [[4992, 2], [2 ** 34, 1]] });
+  assert.ok(wide.x.length - 1 <= 256, `${wide.x.length - 1} bins`);
+  // d = 3 would need 8 + 31 x 8 + 1 = 257 bins; d = 2: 1-cycle bins below 4, then 4 per power of two
+  // (8..15: 2-cycle bins; 4096..8191: 1024-cycle bins; from 2^34: 2^32-cycle bins)
+  assert.is(wide.binsPerOctaveLg2, 2);
+  assert.equal(wide.x.slice(0, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 10]);
+  const at = (v: number) => wide.x.findIndex((e, i) => e <= v && v < wide.x[i + 1]!);
+  assert.equal([wide.x[at(4992)], wide.x[at(4992) + 1]], [4096, 5120]);
+  assert.equal([wide.x[at(2 ** 34)], wide.x.at(-1)], [2 ** 34, 2 ** 34 + 2 ** 32]);
+  assert.is(wide.x.length - 1, 4 + 32 * 4 + 1, "bins 0..3, 4 per power of two from 2^2 to 2^33, and the first from 2^34");
+  assert.equal([wide.series[0]!.counts[0], wide.series[0]!.counts[3], wide.series[1]!.counts[at(4992)], wide.series[1]!.counts.at(-1)], [1, 1, 2, 1]);
+  assert.is(wide.series.reduce((s, x) => s + x.counts.reduce((a, b) => a + b, 0), 0), 5);
 });
 
 async function browserCheck(): Promise<void> {
@@ -328,9 +399,53 @@ async function browserCheck(): Promise<void> {
       assert.ok(c.w > 0 && c.h > 0 && c.cw > 0 && c.ch > 0, `${c.id}: canvas ${c.w}x${c.h}`);
       assert.ok(c.coloured > 100, `${c.id}: bars drawn (${c.coloured} coloured pixels)`);
     }
-    // the latency chart's legend names the classes that occurred
-    const legend = await page.$$eval("#chart-latency .u-series .u-label", (els: any[]) => els.map((e) => e.textContent));
-    assert.ok(legend.includes("IOTLB hit") && legend.includes("full walk") && legend.includes("fault"), legend.join(", "));
+    // every chart's legend reads without a cursor: each series' name and a swatch of its colour, no
+    // value cells (uPlot's live legend shows values only under the cursor, and "--" otherwise)
+    const legends = await page.$$eval(".uplot", (els: any[]) =>
+      els.map((u) => ({
+        id: u.parentElement.id,
+        items: [...u.querySelectorAll(".u-legend .u-series")].map((tr: any) => {
+          const m = tr.querySelector(".u-marker");
+          const st = (globalThis as any).getComputedStyle(m);
+          const box = m.getBoundingClientRect();
+          return { label: tr.querySelector(".u-label").textContent, border: st.borderTopColor, background: st.backgroundColor, w: box.width, h: box.height, visible: (globalThis as any).getComputedStyle(tr).display !== "none" };
+        }),
+        values: [...u.querySelectorAll(".u-legend .u-value")].filter((v: any) => (globalThis as any).getComputedStyle(v).display !== "none").length,
+      })),
+    );
+    const rgb = (hex: string) => `rgb(${parseInt(hex.slice(1, 3), 16)}, ${parseInt(hex.slice(3, 5), 16)}, ${parseInt(hex.slice(5, 7), 16)})`;
+    const byId = new Map(legends.map((l) => [l.id, l]));
+    assert.equal(byId.get("chart-latency")!.items.map((i) => i.label), ["IOTLB hit", "PDE-cache hit", "PDPE-cache hit", "full walk", "fault", "other"], "the classes that occurred (the 2M page from the PDPE cache), no x series");
+    assert.is(byId.get("chart-latency")!.items[0]!.border, rgb("#2563eb"), "IOTLB hit in its colour");
+    assert.is(byId.get("chart-latency")!.items[4]!.border, rgb("#dc2626"), "fault in its colour");
+    assert.equal(byId.get("chart-devices")!.items.map((i) => [i.label, i.border]), [["translated", rgb("#16a34a")], ["faulted", rgb("#dc2626")]]);
+    assert.equal(byId.get("chart-pwc")!.items.map((i) => i.label), ["first stage", "second stage"]);
+    for (const l of legends) {
+      assert.is(l.values, 0, `${l.id}: no value cells`);
+      for (const i of l.items) assert.ok(i.visible && i.w > 4 && i.h > 4 && i.background !== "rgba(0, 0, 0, 0)", `${l.id}: ${i.label} has a visible swatch (${i.background})`);
+    }
+    // the latency histogram's x axis is logarithmic (base 2): each power of two is as wide as the next
+    const axis = await page.evaluate(() => {
+      const u = (globalThis as any).iommuEmuCharts.latency;
+      return { distr: u.scales.x.distr, log: u.scales.x.log, d1: u.valToPos(2, "x") - u.valToPos(1, "x"), d2: u.valToPos(8, "x") - u.valToPos(4, "x") };
+    });
+    assert.equal([axis.distr, axis.log], [3, 2]);
+    assert.ok(axis.d1 > 0 && Math.abs(axis.d1 - axis.d2) < 0.01, `1..2 is ${axis.d1} px, 4..8 is ${axis.d2} px`);
+
+    // the faults: by reason, device, PASID and page, and the faulting TLPs with the --results seq and line
+    const faultRows = timed.rows.filter((r) => r.status === "fault");
+    assert.equal(faultRows.map((r) => [r.seq, r.bdf, r.pasid, r.addr, r.fault!.name]), [[11, "00:02.0", undefined, "0x9000", "SSS.2"], [12, "00:02.0", 1, "0x1000", "SCT.6"], [13, "00:03.0", 7, "0x1000", "SPT.2"]]);
+    const tlpTable = await page.$$eval("#fault-tlps-table tbody tr", (trs: any[]) => trs.map((t) => [...t.cells].map((c: any) => c.textContent)));
+    assert.equal(tlpTable, [
+      ["11", String(faultRows[0]!.line), "MRd", "00:02.0", "-", "0x9000", "0x79", "SSS.2", "yes"],
+      ["12", String(faultRows[1]!.line), "MRd", "00:02.0", "1", "0x1000", "0x45", "SCT.6", "yes"],
+      ["13", String(faultRows[2]!.line), "MRd", "00:03.0", "7", "0x1000", "0x59", "SPT.2", "yes"],
+    ]);
+    const cellsOf = (id: string) => page.$$eval(`#${id} tbody tr`, (trs: any[]) => trs.map((t) => [...t.cells].map((c: any) => c.textContent)));
+    assert.equal(await cellsOf("fault-devices-table"), [["00:02.0", "2", "SCT.6 x1, SSS.2 x1"], ["00:03.0", "1", "SPT.2 x1"]]);
+    assert.equal(await cellsOf("fault-pasids-table"), [["no PASID", "1", "SSS.2 x1"], ["PASID 1", "1", "SCT.6 x1"], ["PASID 7", "1", "SPT.2 x1"]]);
+    assert.equal(await cellsOf("fault-pages-table"), [["0x1000", "2", "SCT.6 x1, SPT.2 x1", "00:02.0 00:03.0"], ["0x9000", "1", "SSS.2 x1", "00:02.0"]]);
+    assert.match(await page.locator("#faults").innerText(), /3 faulting TLPs\. Every faulting TLP is in the table/);
 
     // the No-Snoop audit: one row per leaf entry, exact counts
     const audit = await page.$$eval("#audit-table tbody tr", (trs: any[]) =>
@@ -338,18 +453,22 @@ async function browserCheck(): Promise<void> {
         // (no named inner functions: tsx would wrap them in a helper the page does not have)
         const cells = [...tr.cells].map((c: any) => c.textContent);
         const counts = ["c-ns", "c-forced", "c-pgsnp", "c-snp", "c-through"].map((cls) => Number(tr.querySelector(`td.${cls}`).textContent));
-        return { leaf: tr.getAttribute("data-leaf"), cls: tr.className, iova: cells[2], page: cells[3], stage: cells[1], snp: cells[4], pgsnp: cells[5], devices: cells[11], counts };
+        const [devices, pa, did, pasid] = ["c-devices", "c-pa", "c-did", "c-pasid"].map((cls) => tr.querySelector(`td.${cls}`).textContent);
+        return { leaf: tr.getAttribute("data-leaf"), cls: tr.className, iova: cells[2], page: cells[4], stage: cells[1], snp: cells[7], pgsnp: cells[8], devices, pa, did, pasid, counts };
       }),
     );
+    const auditHeads = await page.$$eval("#audit-table thead th", (ths: any[]) => ths.map((t) => t.textContent));
+    assert.equal(auditHeads.slice(0, 9), ["leaf entry", "stage", "IOVA range", "output PA", "page", "DID", "PASID", "SNP", "PGSNP"]);
     const leaves = leafByPage(timed.rows);
     assert.is(audit.length, 4);
     for (const row of audit) {
       const page = row.iova.split(" ")[0]!;
       const want = expectedAudit[page];
       assert.ok(want, `unexpected audit row ${row.iova}`);
-      const [ns, forced, byPgsnp, bySnp, through, stage, snp, pgsnp, size, devices] = want!;
+      const [ns, forced, byPgsnp, bySnp, through, stage, snp, pgsnp, size, devices, pa, did, pasid] = want!;
       assert.equal(row.counts, [ns, forced, byPgsnp, bySnp, through], `counts of ${page}`);
       assert.equal([row.stage, row.snp, row.pgsnp, row.page, row.devices], [stage, snp, pgsnp, size, devices], `state of ${page}`);
+      assert.equal([row.pa, row.did, row.pasid], [pa, did, pasid], `output PA, DID, PASID of ${page}`);
       assert.is(row.leaf, leaves.get(page), `leaf entry of ${page} as in --results`);
       assert.is(row.cls, through ? "through" : "forced");
     }

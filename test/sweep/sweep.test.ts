@@ -14,6 +14,7 @@ import { runCommand } from "../../src/cli/run.ts";
 import { runSweep, mergeResults } from "../../src/sweep/sweep.ts";
 import { pointMetrics, metricNames } from "../../src/sweep/metrics.ts";
 import { slimSummary, type SweepResults } from "../../src/sweep/results.ts";
+import { chartSpecs, seriesStyle, sweepHtml } from "../../src/sweep/html.ts";
 import type { RunSummary } from "../../src/report/summary.ts";
 import { makeFixture, scenario, withoutHost } from "./fixture.ts";
 
@@ -124,7 +125,14 @@ test("2 shards + merge = the unsharded sweep (byte-identical apart from host fie
   assert.ok(bytes(merged).length > 10000);
   assert.is(bytes(merged), bytes(join(full, "results.json")));
   assert.is(readFileSync(join(fx.dir, "merged", "all.csv"), "utf8"), readFileSync(join(full, "results.csv"), "utf8"));
-  assert.is(readFileSync(join(fx.dir, "merged", "all.html"), "utf8"), readFileSync(join(full, "sweep.html"), "utf8"));
+  // the HTML too, but for where its links lead: each point's report in its shard's folder
+  const mergedHtml = readFileSync(join(fx.dir, "merged", "all.html"), "utf8");
+  const hrefs = [...mergedHtml.matchAll(/<a href="([^"]+)">/g)].map((m) => m[1]!);
+  assert.is(hrefs.length, 16);
+  assert.ok(hrefs.includes("../shard1/points/p0000/report.json") && hrefs.includes("../shard2/points/p0001/report.json"), hrefs.join(" "));
+  for (const h of hrefs) assert.ok(existsSync(join(fx.dir, "merged", h)), `${h} exists`);
+  const local = (t: string) => t.replace(/<a href="[^"]*?(points\/p\d+\/report\.json)">/g, '<a href="$1">');
+  assert.is(local(mergedHtml), readFileSync(join(full, "sweep.html"), "utf8"));
   const host = readJson<SweepResults>(merged).host;
   assert.equal(host.shards!.map((s) => s.shard), [{ index: 2, count: 2 }, { index: 1, count: 2 }]);
 });
@@ -175,9 +183,10 @@ test("sweep.html is self-contained and draws its charts (headless Chromium)", as
     page.on("request", (q) => {
       if (!q.url().startsWith("file:")) problems.push(`request: ${q.url()}`);
     });
+    const r16 = readJson<SweepResults>(join(full, "results.json")).points;
     await page.goto(`file://${join(full, "sweep.html")}`);
     // the scripts are inline: they have run by the load event goto waits for
-    const charts = await page.$$eval(".chart", (els: any[]) =>
+    const charts = await page.$$eval(".chart-block", (els: any[]) =>
       els.map((el) => {
         const c = el.querySelector("canvas");
         const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
@@ -189,7 +198,9 @@ test("sweep.html is self-contained and draws its charts (headless Chromium)", as
           h: c.height,
           coloured,
           title: el.querySelector(".u-title")?.textContent ?? "",
-          legend: [...el.querySelectorAll(".u-legend .u-series .u-label")].map((l: any) => l.textContent),
+          legend: [...el.querySelectorAll("ul.legend li")].map((l: any) => l.textContent.trim()),
+          styles: [...el.querySelectorAll("ul.legend li")].map((l: any) => `${l.getAttribute("data-dash")}|${l.getAttribute("data-marker")}`),
+          svgs: [...el.querySelectorAll("ul.legend li svg")].map((v: any) => v.getBoundingClientRect().width),
         };
       }),
     );
@@ -203,14 +214,87 @@ test("sweep.html is self-contained and draws its charts (headless Chromium)", as
     assert.match(charts[0]!.title, /^iotlbHitRate/);
     assert.match(charts[1]!.title, /^cyclesPerTranslation/);
     // x: IOTLB entries; a series per combination of the other dimensions (trace, policy, page size)
+    // the legend is static markup: a line in the series' dash pattern with its marker, and its name
     const legend = charts[0]!.legend;
-    assert.is(legend[0], "config.iotlb.entries");
-    assert.is(legend.length, 1 + 8);
+    assert.is(legend.length, 8);
     assert.ok(legend.includes("traces/a.trace, policy=lru, pageSize=4K"), JSON.stringify(legend));
+    assert.is(new Set(charts[0]!.styles).size, 8, `every series has its own dash and marker: ${charts[0]!.styles.join(", ")}`);
+    assert.equal(charts[0]!.styles.slice(0, 3), ["|circle", "8 4|square", "2 3|triangle"]);
+    assert.ok(charts[0]!.svgs.every((w: number) => w === 36), "each legend entry shows its picture");
     assert.is(rows, 16);
+
+    // sorting: by iotlbHitRate (numbers), ascending then descending; ties keep the points' order
+    const heads = await page.$$eval("#points thead th", (ths: any[]) => ths.map((t) => t.textContent));
+    const hit = heads.indexOf("iotlbHitRate");
+    const values = () => page.$$eval("#points tbody tr", (trs: any[], n: number) => trs.map((t) => Number(t.cells[n].getAttribute("data-v"))), hit);
+    const ids = () => page.$$eval("#points tbody tr", (trs: any[]) => trs.map((t) => t.getAttribute("data-id")));
+    const before = await ids();
+    assert.equal(before, r16.map((p) => p.id));
+    await page.click(`#points thead th:nth-child(${hit + 1})`);
+    const up = await values();
+    assert.equal(up, [...up].sort((a, b) => a - b));
+    assert.not.equal(await ids(), before, "the order changed");
+    assert.is(await page.getAttribute(`#points thead th:nth-child(${hit + 1})`, "aria-sort"), "ascending");
+    await page.click(`#points thead th:nth-child(${hit + 1})`);
+    const down = await values();
+    assert.equal(down, [...up].reverse().sort((a, b) => b - a));
+    await page.click("#points thead th:nth-child(2)"); // id, as text
+    assert.equal(await ids(), before);
+    // every row links its point's report.json, which exists
+    const links = await page.$$eval("#points tbody tr td.report a", (as: any[]) => as.map((a) => a.getAttribute("href")));
+    assert.equal(links, r16.map((p) => `points/${p.id}/report.json`));
+    for (const l of links) assert.ok(existsSync(join(full, l)), l);
+    assert.equal(problems, []);
   } finally {
     await browser.close();
   }
+});
+
+test("the CSV's latency percentiles are real values beyond 4096 cycles (no clipping)", async () => {
+  const f = makeFixture({ traces: ["traces/a.trace"], parameters: { "config.timing.readLatencyCycles": [3000] } });
+  const out = join(f.dir, "slow");
+  await runSweep(f.sweepFile, { out, workers: 1 });
+  const report = readJson<RunSummary>(join(out, "points", "p0000", "report.json"));
+  const lines = readFileSync(join(out, "results.csv"), "utf8").trimEnd().split("\n");
+  const head = lines[0]!.split(","), row = lines[1]!.split(",");
+  const p50 = Number(row[head.indexOf("latencyP50")]), p99 = Number(row[head.indexOf("latencyP99")]);
+  // a 4-level walk reads 4 x 3000 cycles: every miss takes more than 12000 cycles
+  assert.equal([p50, p99], [report.timing!.latency.p50, report.timing!.latency.p99]);
+  assert.ok(p99 > 12000 && p99 <= report.timing!.latency.max, `p99 ${p99}`);
+});
+
+test("sweep --point-html: each point's HTML report, named as sweep.json names it, linked from sweep.html", () => {
+  const f = makeFixture({ traces: ["traces/a.trace"], parameters: { "config.iotlb.entries": [16, 32] } });
+  const out = join(f.dir, "with-html");
+  const r = cli("sweep", f.sweepFile, "--workers", "1", "--point-html", "-o", out);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(readdirSync(join(out, "points", "p0001")).sort(), ["report.html", "report.json", "scenario.json"]);
+  const page = readFileSync(join(out, "points", "p0001", "report.html"), "utf8");
+  assert.match(page, /<title>iommu-emu report: scn\/s\.json<\/title>/, "the scenario as sweep.json names it, not the staging folder");
+  assert.match(page, /trace traces\/a\.trace/);
+  const report = readJson<RunSummary>(join(out, "points", "p0001", "report.json"));
+  assert.equal([report.scenario, report.trace], ["scn/s.json", "traces/a.trace"]);
+  const hrefs = [...readFileSync(join(out, "sweep.html"), "utf8").matchAll(/<a href="([^"]+)">/g)].map((m) => m[1]);
+  assert.equal(hrefs, ["points/p0000/report.html", "points/p0001/report.html"]);
+});
+
+test("sweep.html names the series whose values coincide", () => {
+  const r = readJson<SweepResults>(join(full, "results.json"));
+  // In this sweep LRU and FIFO give the same IOTLB hit rates (the traces' reuse distances fit or
+  // miss both alike): the four lru/fifo pairs coincide, and the chart says so.
+  const pairs = [["a", "4K"], ["a", "2M"], ["b", "4K"], ["b", "2M"]].map(([t, ps]) => [`traces/${t}.trace, policy=lru, pageSize=${ps}`, `traces/${t}.trace, policy=fifo, pageSize=${ps}`]);
+  assert.equal(chartSpecs(r)[0]!.identical, pairs);
+  for (const p of r.points) {
+    const twin = r.points.find((q) => q.trace === p.trace && q.parameters["config.iotlb.entries"] === p.parameters["config.iotlb.entries"] && q.parameters["build.domains[0].mappings[*].pageSize"] === p.parameters["build.domains[0].mappings[*].pageSize"] && q !== p)!;
+    assert.is(p.metrics.iotlbHitRate, twin.metrics.iotlbHitRate, `${p.id} and ${twin.id}`);
+  }
+  const html = sweepHtml(r);
+  assert.ok(html.includes("Identical values: &quot;traces/a.trace, policy=lru, pageSize=4K&quot; and &quot;traces/a.trace, policy=fifo, pageSize=4K&quot; coincide at every config.iotlb.entries"));
+  // one value apart is not identical
+  r.points.find((p) => p.id === "p0000")!.metrics.iotlbHitRate = 0.125;
+  assert.equal(chartSpecs(r)[0]!.identical, pairs.slice(1));
+  // series 0 and 2 of the chart (lru and fifo of a.trace, 4K) differ in colour, dash and marker
+  assert.equal([seriesStyle(0), seriesStyle(2)], [{ color: "#1f77b4", dash: [], marker: "circle" }, { color: "#2ca02c", dash: [2, 3], marker: "triangle" }]);
 });
 
 test.run();

@@ -2,9 +2,10 @@
  * Timing statistics (core.timingStats()):
  *
  * - latency classes: every timed request is counted in exactly one class; the per-class count, sum
- *   and max and the 1-cycle histogram (HIST_BINS bins, longer latencies in the class's overflow)
+ *   and max and the log-linear histogram (1-cycle buckets below 4096, 256 per power of two above)
  *   match the result latencies exactly, on a hand-computed trace that reaches every class, and at
- *   the histogram's edge (4095 in the last bin, 4096 in the overflow);
+ *   the histogram's edges (4095 the last exact bucket, 4096..4111 the first 16-cycle one, a latency
+ *   beyond 2^34 cycles in its 2^26-cycle bucket);
  * - invalidation cycles through the queued-invalidation ring (src/guest/vtd-invalidation.ts):
  *   descriptors fetched x fetch cost + cache entries removed x per-entry cost + waits x wait cost.
  */
@@ -12,7 +13,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Request, Result, TimingStats } from "../../src/core/core.ts";
 import type { VtdPlatform } from "../../src/platform.ts";
-import { latencyClassNames, HIST_BINS } from "../../src/core/abi.ts";
+import { latencyClassNames } from "../../src/core/abi.ts";
+import { bucketLow, bucketOf } from "../../src/core/histogram.ts";
 import { InvalidationQueue, desc, type Descriptor } from "../../src/guest/vtd-invalidation.ts";
 import { DEFAULT_CAP, capFields, setField } from "../../src/config/vtd-regs.ts";
 import { platform, K4, M2, G1, G512 } from "./helpers.ts";
@@ -29,11 +31,9 @@ function checkClasses(s: TimingStats, expected: [ClassName, number][]): void {
     assert.is(cs.count, BigInt(mine.length), `${c} count`);
     assert.is(cs.sum, BigInt(mine.reduce((a, b) => a + b, 0)), `${c} sum`);
     assert.is(cs.max, BigInt(mine.reduce((a, b) => Math.max(a, b), 0)), `${c} max`);
-    assert.is(cs.overflow, BigInt(mine.filter((l) => l >= HIST_BINS).length), `${c} overflow`);
-    assert.is(cs.histogram.length, HIST_BINS);
     const want = new Map<number, number>();
-    for (const l of mine) if (l < HIST_BINS) want.set(l, (want.get(l) ?? 0) + 1);
-    cs.histogram.forEach((n, bin) => assert.is(n, want.get(bin) ?? 0, `${c} histogram bin ${bin}`));
+    for (const l of mine) want.set(bucketLow(bucketOf(l)), (want.get(bucketLow(bucketOf(l))) ?? 0) + 1);
+    assert.equal(cs.histogram, [...want].sort((a, b) => a[0] - b[0]), `${c} histogram`);
     total += cs.sum;
   }
   assert.is(total, BigInt(expected.reduce((a, [, l]) => a + l, 0)), "class sums add up to the total latency");
@@ -103,23 +103,30 @@ test("latency classes: a PDE hit, a nested walk, back-to-back requests (latencie
   checkClasses(p.core.timingStats()!, rs.map((r, i) => [classes[i]!, r.latency]));
 });
 
-test("latency histogram edge: 4095 in the last bin, 4096 in the overflow", () => {
-  for (const [reads, latency] of [
-    // 139 + 41 + (1000 + 1000 + 1000 + 915) = 4095; one more cycle at L4 = 4096
-    [[1000, 1000, 1000, 915, 0], 4095],
-    [[1000, 1000, 1000, 916, 0], 4096],
-  ] as [[number, number, number, number, number], number][]) {
+test("latency histogram edges: exact to 4095, then 16-cycle buckets from 4096, 2^26-cycle ones from 2^34; nothing clipped", () => {
+  const M = 0xffffffff;
+  // 139 + 41 + the four reads of a 4-level walk
+  for (const [reads, latency, low] of [
+    [[1000, 1000, 1000, 915, 0], 4095, 4095],
+    [[1000, 1000, 1000, 916, 0], 4096, 4096],
+    [[1000, 1000, 1000, 931, 0], 4111, 4096],
+    [[1000, 1000, 1000, 932, 0], 4112, 4112],
+    [[5000, 1000, 1000, 931, 0], 8111, 8096], // [8096, 8111]: 2^12 + 250 x 16
+    // 180 + 4 x (2^32 - 1) = 2^34 + 176: bucket [2^34, 2^34 + 2^26 - 1]
+    [[M, M, M, M, 0], 17179869360, 17179869184],
+  ] as [[number, number, number, number, number], number, number][]) {
     const p = platform({ timing: { readLatencyCycles: reads } });
     const d = p.builder.createDomain({ id: 1, type: "ss" });
     p.builder.map(d, 0x1000_0000n, 0x2_0000_0000n, K4);
     p.builder.attach({ sid: 0x10, domain: 1 });
     p.enable();
     const r = p.translateOne({ op: "MRd", sid: 0x10, addr: 0x1000_0000n });
-    assert.is(r.latency, latency);
-    checkClasses(p.core.timingStats()!, [["fullWalk", latency]]);
-    const h = p.core.timingStats()!.classes.fullWalk;
-    if (latency === 4095) assert.is(h.histogram[4095], 1);
-    else assert.is(h.overflow, 1n);
+    assert.is(r.latency, Math.min(latency, M), "the result record's latency is a u32");
+    const s = p.core.timingStats()!;
+    const h = s.classes.fullWalk;
+    assert.equal([h.count, h.sum, h.max], [1n, BigInt(latency), BigInt(latency)], `${latency}: count, sum and max exact`);
+    assert.equal(h.histogram, [[low, 1]], `${latency} in the bucket from ${low}`);
+    if (latency < 2 ** 32) checkClasses(s, [["fullWalk", latency]]);
   }
 });
 

@@ -4,7 +4,7 @@
  * backwards (cycles, ns and us mixed), as the text and binary formats require.
  */
 import fc from "fast-check";
-import type { DriverEvent, Invalidation, TimeStamp, TraceEvent, TraceTlp } from "../../src/trace/text.ts";
+import { SMMU_EVENTS, type DriverEvent, type FaultExpectation, type Invalidation, type TimeStamp, type TraceEvent, type TraceTlp } from "../../src/trace/text.ts";
 
 /** fc.record builds null-prototype objects; uvu's deep equality compares constructors. */
 export function plain<T>(x: T): T {
@@ -15,6 +15,12 @@ export const u64 = fc.oneof(fc.constantFrom(0n, 1n, 0xffffffffn, 0x100000000n, (
 const did = fc.integer({ min: 0, max: 0xffff });
 const sid16 = fc.integer({ min: 0, max: 0xffff });
 const pasid = fc.integer({ min: 0, max: 0xfffff });
+
+/** An expected fault: a VT-d fault reason (0 to 0xff) or a named SMMUv3 event type. */
+export const arbExpect: fc.Arbitrary<FaultExpectation> = fc.oneof(
+  fc.integer({ min: 0, max: 0xff }).map((code): FaultExpectation => ({ arch: "vtd", code })),
+  fc.constantFrom(...Object.values(SMMU_EVENTS)).map((code): FaultExpectation => ({ arch: "smmuv3", code })),
+);
 
 export const arbTlp: fc.Arbitrary<TraceTlp> = fc
   .record({
@@ -30,9 +36,13 @@ export const arbTlp: fc.Arbitrary<TraceTlp> = fc
     ido: fc.boolean(),
     translated: fc.boolean(),
     nw: fc.boolean(),
+    expect: fc.option(arbExpect, { nil: undefined, freq: 4 }),
   })
-  .map(({ pasid: p, ...r }): TraceTlp => {
+  .map(({ pasid: p, expect, ...r }): TraceTlp => {
     const ats = r.op === "ATS";
+    // A memory request must not cross a 4 KiB boundary (PCIe Base 2.2.7): one that would is moved
+    // down so that it ends at the page's end.
+    const over = ats ? 0n : (r.addr & 0xfffn) + BigInt(r.len) - 0x1000n;
     return {
       line: 0,
       op: r.op,
@@ -40,13 +50,14 @@ export const arbTlp: fc.Arbitrary<TraceTlp> = fc
       ...(p !== undefined ? { pasid: p } : {}),
       priv: p !== undefined && r.priv,
       exe: p !== undefined && r.exe,
-      addr: r.addr,
+      addr: over > 0n ? r.addr - over : r.addr,
       len: ats ? 4 : r.len,
       ns: !ats && r.ns,
       ro: !ats && r.ro,
       ido: !ats && r.ido,
       translated: !ats && r.translated,
       nw: ats && r.nw,
+      ...(expect !== undefined ? { expect: { ...expect } } : {}),
     };
   });
 

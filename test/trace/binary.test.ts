@@ -359,8 +359,8 @@ test("bad files: no magic, newer version, other record size, truncated, counts t
   };
   let g = variant((b) => ((b[0] = 0x88), b));
   throwsAt(() => new BinaryTraceReader(g), `${g}: not a binary trace (no "\\x89ITB\\r\\n\\x1a\\n" magic at the start); text traces end in .trace or .txt`);
-  g = variant((b) => (b.writeUInt16LE(2, 8), b));
-  throwsAt(() => new BinaryTraceReader(g), `${g}: binary trace version 2 is not supported (this reader knows version 1)`);
+  g = variant((b) => (b.writeUInt16LE(3, 8), b));
+  throwsAt(() => new BinaryTraceReader(g), `${g}: binary trace version 3 is not supported (this reader knows versions 1 to 2)`);
   g = variant((b) => (b.writeUInt16LE(16, 12), b));
   throwsAt(() => new BinaryTraceReader(g), `${g}: bad record size 16 (version 1 records are 32 bytes)`);
   g = variant((b) => b.subarray(0, b.length - 5));

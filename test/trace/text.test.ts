@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { InputError } from "../../src/errors.ts";
 import { formatBdf, formatEvent, formatTlp, isTlp, parseTraceLine, parseTraceText, type TraceEvent, type TraceTlp } from "../../src/trace/text.ts";
+import { arbExpect } from "./arbitraries.ts";
 
 /** parseTraceText of a trace that holds only TLPs. */
 function parseTlps(text: string, file: string, firstLine = 1): TraceTlp[] {
@@ -117,8 +118,8 @@ test("addr: with and without 0x, mixed case, 64-bit max", () => {
   assert.is(parse1("MRd 00:00.0 addr=0x1000").addr, 0x1000n);
   assert.is(parse1("MRd 00:00.0 addr=0XaBcD").addr, 0xabcdn);
   assert.is(parse1("MRd 00:00.0 addr=0").addr, 0n);
-  assert.is(parse1("MRd 00:00.0 addr=0xffffffffffffffff").addr, 0xffffffffffffffffn);
-  assert.is(parse1("MRd 00:00.0 addr=00000000ffffffffffffffff").addr, 0xffffffffffffffffn);
+  assert.is(parse1("MRd 00:00.0 addr=0xffffffffffffffff len=1").addr, 0xffffffffffffffffn);
+  assert.is(parse1("MRd 00:00.0 addr=00000000fffffffffffffffc").addr, 0xfffffffffffffffcn);
 });
 
 test("len: decimal and hex, bounds, default", () => {
@@ -244,11 +245,11 @@ test("errors: BDF", () => {
 });
 
 test("errors: unknown tokens", () => {
-  lineFails("MRd 00:02.0 addr=0 foo", 20, `unknown token "foo"; expected pasid=, addr=, len=, ns, ro, ido, at=translated`);
-  lineFails("MWr 00:02.0 NS addr=0", 13, `unknown token "NS"; expected pasid=, addr=, len=, ns, ro, ido, at=translated`);
-  lineFails("MRd 00:02.0 addr=0 size=4", 20, `unknown token "size=4"; expected pasid=, addr=, len=, ns, ro, ido, at=translated`);
-  lineFails("MRd 00:02.0 addr 0x10", 13, `unknown token "addr"; expected pasid=, addr=, len=, ns, ro, ido, at=translated`);
-  lineFails("ATS 00:02.0 addr=0 bar", 20, `unknown token "bar"; expected pasid=, addr=, nw`);
+  lineFails("MRd 00:02.0 addr=0 foo", 20, `unknown token "foo"; expected pasid=, addr=, len=, ns, ro, ido, at=translated, expect=`);
+  lineFails("MWr 00:02.0 NS addr=0", 13, `unknown token "NS"; expected pasid=, addr=, len=, ns, ro, ido, at=translated, expect=`);
+  lineFails("MRd 00:02.0 addr=0 size=4", 20, `unknown token "size=4"; expected pasid=, addr=, len=, ns, ro, ido, at=translated, expect=`);
+  lineFails("MRd 00:02.0 addr 0x10", 13, `unknown token "addr"; expected pasid=, addr=, len=, ns, ro, ido, at=translated, expect=`);
+  lineFails("ATS 00:02.0 addr=0 bar", 20, `unknown token "bar"; expected pasid=, addr=, nw, expect=`);
   lineFails("MRd 00:02.0 addr=0 priv", 20, `"priv" must follow the pasid, as in pasid=1,priv`);
   lineFails("MRd 00:02.0 exe addr=0", 13, `"exe" must follow the pasid, as in pasid=1,exe`);
   lineFails("MRd 00:02.0 addr=0 @5", 20, `a timestamp must be the first token on the line, got "@5"`);
@@ -344,7 +345,7 @@ test("errors in a file carry the right line number", () => {
   const text = "# header\n@1 MRd 00:02.0 addr=0\n\n@2 MRd 00:02.0 addr=0 bogus\n";
   throwsInput(
     () => parseTraceText(text, "dma.trace"),
-    `dma.trace:4:23: unknown token "bogus"; expected pasid=, addr=, len=, ns, ro, ido, at=translated`,
+    `dma.trace:4:23: unknown token "bogus"; expected pasid=, addr=, len=, ns, ro, ido, at=translated, expect=`,
   );
   throwsInput(() => parseTraceText("\r\nMRd 0:2 addr=0\r\n", "w.trace", 100), `w.trace:101:5: expected a BDF like 00:02.0 or 0000:00:02.0, got "0:2"`);
   const e = (() => {
@@ -485,9 +486,12 @@ const arbTlp: fc.Arbitrary<TraceTlp> = fc
     ido: fc.boolean(),
     translated: fc.boolean(),
     nw: fc.boolean(),
+    expect: fc.option(arbExpect, { nil: undefined, freq: 4 }),
   })
-  .map(({ time, pasid, ...r }): TraceTlp => {
+  .map(({ time, pasid, expect, ...r }): TraceTlp => {
     const ats = r.op === "ATS";
+    // A memory request must not cross a 4 KiB boundary: move it down to end at the page's end.
+    const over = ats ? 0n : (r.addr & 0xfffn) + BigInt(r.len) - 0x1000n;
     // fc.record builds null-prototype objects; uvu's deep equality compares constructors.
     if (time !== undefined) time = { value: time.value, unit: time.unit };
     const t: TraceTlp = {
@@ -498,13 +502,14 @@ const arbTlp: fc.Arbitrary<TraceTlp> = fc
       ...(pasid !== undefined ? { pasid } : {}),
       priv: pasid !== undefined && r.priv,
       exe: pasid !== undefined && r.exe,
-      addr: r.addr,
+      addr: over > 0n ? r.addr - over : r.addr,
       len: ats ? 4 : r.len,
       ns: !ats && r.ns,
       ro: !ats && r.ro,
       ido: !ats && r.ido,
       translated: !ats && r.translated,
       nw: ats && r.nw,
+      ...(expect !== undefined ? { expect: { ...expect } } : {}),
     };
     return t;
   });

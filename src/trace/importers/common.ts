@@ -1,11 +1,64 @@
 /**
  * What every importer shares: the sink that takes each source line's events (checking that they
  * can be written as trace text v1 and that times do not decrease, and counting or throwing a line
- * it cannot use), seconds-to-@TIME conversion, BDF and number parsing, and `--map` option checks.
+ * it cannot use) and accounts for every line (the import summary), seconds-to-@TIME conversion,
+ * BDF and number parsing, and `--map` option checks.
  */
 import { InputError } from "../../errors.ts";
-import { DEFAULT_LEN, formatEvent, formatTime, parseTraceEvent, type Invalidation, type InvEvent, type MapEvent, type TimeStamp, type TraceEvent, type TraceTlp, type UnmapEvent } from "../text.ts";
+import {
+  crossesPage,
+  DEFAULT_LEN,
+  formatEvent,
+  formatTime,
+  isTlp,
+  parseTraceEvent,
+  type Invalidation,
+  type InvEvent,
+  type MapEvent,
+  type TimeStamp,
+  type TraceEvent,
+  type TraceTlp,
+  type UnmapEvent,
+} from "../text.ts";
 import type { ImportOptions, ImportResult } from "./index.ts";
+
+/**
+ * Why a source line made no event. Every line of an import is exactly one of: used (it made events,
+ * alone or with the lines of its record), ignored for one of these reasons, or bad (an error, left
+ * out with --skip-bad).
+ */
+export type IgnoreReason = "blank" | "unrecognised" | "noDma" | "repeat" | "superseded";
+
+/** The reasons in the order summaries list them, with their words. */
+export const IGNORE_REASONS: readonly (readonly [IgnoreReason, string])[] = [
+  ["unrecognised", "not a line of this format"],
+  ["noDma", "no DMA"],
+  ["repeat", "repeating another line"],
+  ["superseded", "superseded by other events"],
+  ["blank", "blank or comment"],
+];
+
+/** What an import read and made (printed by `convert` on standard error). */
+export interface ImportSummary {
+  importer: string;
+  /** Lines of the input (a last line ending in a newline is not followed by an empty one). */
+  lines: number;
+  /** Lines that made events (a record's lines all count). */
+  used: number;
+  ignored: Record<IgnoreReason, number>;
+  /** Bad lines left out (--skip-bad). */
+  skipped: number;
+  /** Events made, by kind: TLPs by op, then driver events. */
+  events: { MRd: number; MWr: number; ATS: number; map: number; unmap: number; flush: number; inv: number; attach: number; detach: number };
+  /** TLPs that carry an expected fault (expect=). */
+  expected: number;
+  /** Importer-specific counts worth knowing (e.g. maps whose physical address the trace does not give). */
+  notes: { what: string; count: number }[];
+}
+
+// Line classes, in the order a later mark may replace an earlier one (bad and used win).
+const NONE = 0;
+const CLASS: Record<IgnoreReason | "used" | "bad", number> = { blank: 1, unrecognised: 2, noDma: 3, repeat: 4, superseded: 5, used: 6, bad: 7 };
 
 /** A source line the importer cannot use: an InputError that also keeps the bare reason. */
 export class LineError extends InputError {
@@ -38,11 +91,34 @@ export class Sink {
   readonly events: TraceEvent[] = [];
   readonly skipped: { line: number; reason: string }[] = [];
   private last: { ns: bigint; time: TimeStamp; line: number } | undefined;
+  /** The class of each line (index = line number - 1). */
+  private readonly classes: Uint8Array;
+  private readonly notes = new Map<string, number>();
 
+  /** `lines` are the input's lines (splitLines). */
   constructor(
+    readonly importer: string,
     readonly file: string,
     readonly skipBad: boolean,
-  ) {}
+    private readonly lines: readonly string[],
+  ) {
+    this.classes = new Uint8Array(lines.length);
+  }
+
+  private mark(lineNo: number, cls: number): void {
+    const i = lineNo - 1;
+    if (i >= 0 && i < this.classes.length && this.classes[i]! < cls) this.classes[i] = cls;
+  }
+
+  /** Line `lineNo` is ignored for `reason` (unless it is used or bad). */
+  ignore(lineNo: number, reason: IgnoreReason): void {
+    this.mark(lineNo, CLASS[reason]);
+  }
+
+  /** Counts one occurrence of `what` for the summary's notes. */
+  note(what: string): void {
+    this.notes.set(what, (this.notes.get(what) ?? 0) + 1);
+  }
 
   /** A LineError for source line `line` (throw it). */
   err(reason: string, line: number, column?: number): LineError {
@@ -51,13 +127,18 @@ export class Sink {
 
   /**
    * Runs the work of one source line. `time` is the line's timestamp (given to every event it
-   * makes); the work returns the events (each without `time`) or nothing.
+   * makes); the work returns the events (each without `time`) or nothing (a line without DMA, unless
+   * the work marked it otherwise). `also` are more lines of the same record (filled in by the work,
+   * if it likes): they share the line's outcome (used, no DMA or bad).
    */
-  line(lineNo: number, time: SourceTime | undefined, work: () => TraceEvent[] | TraceEvent | null | undefined): void {
+  line(lineNo: number, time: SourceTime | undefined, work: () => TraceEvent[] | TraceEvent | null | undefined, also: readonly number[] = []): void {
     try {
       const made = work();
       const list = made === null || made === undefined ? [] : Array.isArray(made) ? made : [made];
-      if (list.length === 0) return;
+      if (list.length === 0) {
+        for (const l of [lineNo, ...also]) if (this.classes[l - 1] === NONE) this.mark(l, CLASS.noDma);
+        return;
+      }
       if (time !== undefined) {
         if (this.last !== undefined && time.ns < this.last.ns) {
           throw this.err(
@@ -72,6 +153,9 @@ export class Sink {
       // Every event must be writable as trace text v1 and read back: formatEvent throws a
       // RangeError for what the format cannot express, the parser rejects the rest (a map past 2^64).
       for (const e of list) {
+        // PCIe Base 2.2.7: a malformed request, whatever the source says.
+        const crossing = isTlp(e) && e.op !== "ATS" ? crossesPage(e.addr, e.len) : undefined;
+        if (crossing !== undefined) throw this.err(crossing, lineNo);
         let why: string | undefined;
         try {
           parseTraceEvent(formatEvent(e), "-", 1);
@@ -84,9 +168,11 @@ export class Sink {
       }
       if (time !== undefined) this.last = { ns: time.ns, time: time.time, line: lineNo };
       this.events.push(...list);
+      for (const l of [lineNo, ...also]) this.mark(l, CLASS.used);
     } catch (x) {
       if (x instanceof LineError && this.skipBad) {
         this.skipped.push({ line: x.line ?? lineNo, reason: x.reason });
+        for (const l of [lineNo, ...also]) this.mark(l, CLASS.bad);
         return;
       }
       throw x;
@@ -97,16 +183,69 @@ export class Sink {
    * A line the importer cannot use, found outside `line()` (a timestamp it cannot read, a record
    * cut short, reported at the record's first line): thrown, or counted with `skipBad`.
    */
-  fail(reason: string, lineNo: number, column?: number): void {
+  fail(reason: string, lineNo: number, column?: number, also: readonly number[] = []): void {
     const x = this.err(reason, lineNo, column);
     if (!this.skipBad) throw x;
     this.skipped.push({ line: lineNo, reason });
+    for (const l of [lineNo, ...also]) this.mark(l, CLASS.bad);
   }
 
   result(): ImportResult {
     this.skipped.sort((a, b) => a.line - b.line);
-    return { events: this.events, skipped: this.skipped };
+    return { events: this.events, skipped: this.skipped, summary: this.summary() };
   }
+
+  private summary(): ImportSummary {
+    // A text ending in a newline splits into one more, empty, piece: not a line.
+    const n = this.lines.length > 0 && this.lines[this.lines.length - 1] === "" ? this.lines.length - 1 : this.lines.length;
+    const ignored: Record<IgnoreReason, number> = { unrecognised: 0, noDma: 0, repeat: 0, superseded: 0, blank: 0 };
+    let used = 0;
+    let bad = 0;
+    for (let i = 0; i < n; i++) {
+      let c = this.classes[i]!;
+      if (c === NONE) c = this.lines[i]!.trim() === "" ? CLASS.blank : CLASS.unrecognised;
+      if (c === CLASS.used) used++;
+      else if (c === CLASS.bad) bad++;
+      else for (const [reason] of IGNORE_REASONS) if (CLASS[reason] === c) ignored[reason]++;
+    }
+    const events = { MRd: 0, MWr: 0, ATS: 0, map: 0, unmap: 0, flush: 0, inv: 0, attach: 0, detach: 0 };
+    let expected = 0;
+    for (const e of this.events) {
+      events[e.op]++;
+      if (isTlp(e) && e.expect !== undefined) expected++;
+    }
+    return {
+      importer: this.importer,
+      lines: n,
+      used,
+      ignored,
+      skipped: bad,
+      events,
+      expected,
+      notes: [...this.notes].map(([what, count]) => ({ what, count })),
+    };
+  }
+}
+
+/** The summary as `convert` prints it on standard error (lines without a final newline). */
+export function formatImportSummary(s: ImportSummary, file: string): string[] {
+  const ignored = IGNORE_REASONS.filter(([r]) => s.ignored[r] > 0).map(([r, words]) => `${s.ignored[r]} ${words}`);
+  const total = Object.values(s.ignored).reduce((a, b) => a + b, 0);
+  const e = s.events;
+  const tlps = e.MRd + e.MWr + e.ATS;
+  const kinds = (names: readonly (keyof ImportSummary["events"])[]) =>
+    names
+      .filter((k) => e[k] > 0)
+      .map((k) => `${e[k]} ${k}`)
+      .join(", ");
+  const driver = e.map + e.unmap + e.flush + e.inv + e.attach + e.detach;
+  const tlpKinds = [kinds(["MRd", "MWr", "ATS"]), ...(s.expected ? [`${s.expected} with an expected fault`] : [])].filter(Boolean).join("; ");
+  const out = [
+    `${s.importer} import of ${file}: ${s.lines} lines: ${s.used} used, ${total} ignored${ignored.length ? ` (${ignored.join(", ")})` : ""}, ${s.skipped} bad (skipped)`,
+    `made ${tlps} TLPs${tlpKinds ? ` (${tlpKinds})` : ""} and ${driver} driver events${driver ? ` (${kinds(["map", "unmap", "flush", "inv", "attach", "detach"])})` : ""}`,
+  ];
+  for (const n of s.notes) out.push(`note: ${n.count} ${n.what}`);
+  return out;
 }
 
 /** The lines of a text: a leading BOM dropped, LF or CRLF line ends. */
@@ -211,9 +350,14 @@ export function opOption(importer: string, map: Record<string, string>): "MRd" |
   throw new InputError(`--map op=${v} for the ${importer} importer: expected op=MRd or op=MWr`);
 }
 
-/** A TLP with every optional field at its default. */
+/**
+ * A TLP with every optional field at its default. A memory request whose source gives no length
+ * gets 4 bytes, fewer at the end of a page (down to 1 at its last byte), so that it never crosses
+ * a 4 KiB boundary (PCIe Base 2.2.7).
+ */
 export function makeTlp(line: number, f: Pick<TraceTlp, "op" | "sid" | "addr"> & Partial<TraceTlp>): TraceTlp {
-  return { line, priv: false, exe: false, len: DEFAULT_LEN, ns: false, ro: false, ido: false, translated: false, nw: false, ...f };
+  const len = f.len ?? (f.op === "ATS" ? DEFAULT_LEN : Math.min(DEFAULT_LEN, 0x1000 - Number(f.addr & 0xfffn)));
+  return { line, priv: false, exe: false, ns: false, ro: false, ido: false, translated: false, nw: false, ...f, len };
 }
 
 /** A `map` driver event with 4 KiB pages and the defaults of the text format (user, not global, no snp). */

@@ -23,7 +23,8 @@
  *
  * The first non-blank line is the header row (required). Fields are separated by commas, or by
  * semicolons or tabs when the header has more of those; a field may be quoted ("..."), with ""
- * for a quote; quoted fields do not span lines. Blank lines are ignored.
+ * for a quote; quoted fields do not span lines. Blank lines are ignored. The summary counts the
+ * header row and rows of other packets as lines without DMA.
  * A mapped column missing from the header, a map key not listed above, and a row without the
  * mapped columns or with a value that cannot be read are errors naming the column.
  */
@@ -131,12 +132,13 @@ function importCsv(text: string, file: string, opts: ImportOptions): ImportResul
     throw new InputError(`--map timeunit=${timeUnit} for the csv importer: expected s, ms, us, ns or ps`);
   }
 
-  const sink = new Sink(file, opts.skipBad);
   const lines = splitLines(text);
+  const sink = new Sink("csv", file, opts.skipBad, lines);
   const headerIndex = lines.findIndex((l) => l.trim() !== "");
   if (headerIndex < 0) throw new InputError("the CSV export is empty: a header row naming the columns is required", file);
   const headerLine = lines[headerIndex]!;
   const headerNo = headerIndex + 1;
+  sink.ignore(headerNo, "noDma");
   const delim = detectDelimiter(headerLine);
   let header: Cell[];
   try {
@@ -196,7 +198,10 @@ function importCsv(text: string, file: string, opts: ImportOptions): ImportResul
       const v = (c?.text ?? "").toLowerCase().replace(/[\s_-]/g, "");
       if (READS.has(v)) op = "MRd";
       else if (WRITES.has(v)) op = "MWr";
-      else continue;
+      else {
+        sink.ignore(lineNo, "noDma");
+        continue;
+      }
     }
     let time: SourceTime | undefined;
     const timeIndex = index.get("time");
@@ -302,8 +307,30 @@ function parseTime(text: string, defaultUnit: string | undefined): bigint | stri
   return shift >= 0 ? digits * 10n ** BigInt(shift) : digits / 10n ** BigInt(-shift);
 }
 
+/**
+ * CSV: a header row of at least two fields, and rows with as many fields as it has: the share of
+ * the sample's lines that are such rows (the header included), 0 when the header has one field.
+ */
+function detectCsv(sample: readonly string[]): number {
+  const header = sample[0];
+  if (header === undefined) return 0;
+  const delim = detectDelimiter(header);
+  const fields = (l: string) => {
+    try {
+      return splitCsv(l, delim).length;
+    } catch {
+      return -1;
+    }
+  };
+  const n = fields(header);
+  if (n < 2) return 0;
+  return sample.filter((l) => fields(l) === n).length / sample.length;
+}
+
 export const csvImporter: Importer = {
   name: "csv",
   description: "PCIe analyzer CSV exports, through a column mapping (--map addr=COL,rid=COL,op=COL,...)",
+  looksLike: "a CSV table (an analyzer export: --from csv with --map)",
   import: importCsv,
+  detect: detectCsv,
 };

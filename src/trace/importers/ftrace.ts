@@ -18,9 +18,12 @@
  *   by recent kernels only. The domain is not in these tracepoints: events go to the domain given
  *   with `--map domain=N` (default 1). Pages are 4 KiB (the tracepoint does not say which page
  *   size the driver used).
- *   When the trace also has dma:* map, unmap, alloc or free events, iommu:map and iommu:unmap are
- *   ignored: the DMA API events describe the same mappings (dma-iommu calls iommu_map and
- *   iommu_unmap under them) with the device and direction, and using both would map twice.
+ *   When the trace also has dma:* map, unmap, alloc or free events, iommu:map and iommu:unmap do not
+ *   make events of their own: the DMA API events describe the same mappings (dma-iommu calls
+ *   iommu_map and iommu_unmap under them) with the device and direction, and using both would map
+ *   twice. An iommu:map still gives its paddr to a dma:* mapping that prints no physical address
+ *   (below); the others count as superseded, and those whose pages no dma:* mapping maps (a
+ *   mapping made without the DMA API, e.g. by VFIO, which the imported trace lacks) in a note.
  * - iommu:io_page_fault `IOMMU:DRIVER DEVICE iova=0x... flags=0x...` -> the faulting request:
  *   MWr when flags bit 0 (IOMMU_FAULT_WRITE) is set, else MRd; DEVICE must be a PCI name
  *   (SSSS:BB:DD.F) and becomes the source ID with its segment.
@@ -39,10 +42,14 @@
  *   when there is none).
  *   dma_alloc, dma_alloc_pages `DEV [dir=DIR] dma_addr=HEX size=N (phys_addr=HEX | virt_addr=PTR)
  *   flags=... attrs=...` -> `map`; the first 6.12 form printed phys_addr, later ones a hashed
- *   virt_addr and no physical address: then the pages are mapped to the same addresses (PA =
- *   IOVA), which gives the right translations, faults and cache behaviour but not the real PA.
- *   Without dir= (the 6.12 form) the mapping is bidirectional. dma_alloc_sgt (`phys_addrs=` of
- *   its pages) maps page by page when it has one physical address per page. dma_free,
+ *   virt_addr and no physical address: then the physical addresses are those of the iommu:map lines
+ *   of the same trace that map its pages (dma-iommu maps the buffer with iommu_map: each page from
+ *   the iommu:map covering it that is nearest in the trace and not used by another dma:* line).
+ *   Only when no iommu:map covers every page are the pages mapped to the same addresses (PA =
+ *   IOVA: the right translations, faults and cache behaviour, not the real PA), counted in the
+ *   summary's notes. Without dir= (the 6.12 form) the mapping is bidirectional.
+ *   dma_alloc_sgt (`phys_addrs=` of its pages) maps page by page when it has one physical address
+ *   per page. dma_free,
  *   dma_free_pages, dma_free_sgt -> `unmap`.
  *   DIR gives perm: TO_DEVICE -> r (the device reads), FROM_DEVICE -> w, BIDIRECTIONAL -> rw;
  *   NONE is an error. attrs PRIVILEGED gives `sup`. DEV (any device name, as printed) goes to
@@ -50,11 +57,13 @@
  * - intel_iommu:qi_submit `TYPE IOMMU: 0xQW0 0xQW1 0xQW2 0xQW3` -> `inv qi QW0 QW1 QW2 QW3` (the
  *   raw descriptor; TYPE and IOMMU are informational).
  *
- * Ignored (not errors): every other event (iommu:attach_device_to_domain, add_device_to_group...,
- * dma_sync_*, dma_map_sg_err, dma_alloc_sgt_err, intel_iommu:prq_report, cache_tag_*, any other
- * subsystem), `#` header and comment lines, trace-cmd's `cpus=N`/`version = N` lines, `CPU:N
- * [LOST N EVENTS]` markers and anything that is not a tracepoint line. A line that names one of
- * the events used but does not have the tracepoint line shape is an error.
+ * Ignored (not errors), counted in the summary: every other event (iommu:attach_device_to_domain,
+ * add_device_to_group..., dma_sync_*, dma_map_sg_err, dma_alloc_sgt_err, intel_iommu:prq_report,
+ * cache_tag_*, any other subsystem), trace-cmd's `cpus=N`/`version = N` lines and `CPU:N [LOST N
+ * EVENTS]` markers (no DMA; a lost-events marker is also a note: the trace is incomplete); `#`
+ * header and comment lines; iommu:map/unmap superseded by dma:* events;
+ * anything else (not a line of this format). A line that names one of the events used but does not
+ * have the tracepoint line shape is an error.
  *
  * --map options: `domain=N` (the default domain id), `DEV=N` (a device's domain id, DEV as the
  * dma:* events print it, e.g. 0000:c2:00.0=2).
@@ -101,9 +110,23 @@ const USED_EVENT_TOKEN = new RegExp(
 );
 const HAS_DMA_MAPPING = new RegExp(`(?:^|\\s)(?:dma:)?(?:${[...DMA_USED].join("|")}):\\s`, "m");
 
+/** An iommu:map line of a trace with dma:* events: its pages may give a dma:* mapping its physical addresses. */
+interface IommuMap {
+  line: number;
+  iova: bigint;
+  pa: bigint;
+  size: bigint;
+  /** Taken by a dma:* line already. */
+  used: boolean;
+}
+
 interface Ctx {
   sink: Sink;
   lineNo: number;
+  /** More lines that made this line's events (iommu:map lines that gave physical addresses). */
+  also: number[];
+  /** The iommu:map lines, when dma:* events supersede them (else empty). */
+  iommuMaps: IommuMap[];
   /** Column of the event name (the column of driver events). */
   column: number;
   /** Column of the body, for errors. */
@@ -123,37 +146,42 @@ function importFtrace(text: string, file: string, opts: ImportOptions): ImportRe
     if (k === "domain") defaultDomain = domainOption("ftrace", k, v);
     else deviceDomains.set(k, domainOption("ftrace", k, v));
   }
-  const sink = new Sink(file, opts.skipBad);
   const lines = splitLines(text);
+  const sink = new Sink("ftrace", file, opts.skipBad, lines);
   const useIommuMaps = !HAS_DMA_MAPPING.test(text);
   const sgMaps = new Map<string, { iova: bigint; size: bigint }[]>();
+  const iommuMaps = useIommuMaps ? [] : collectIommuMaps(lines);
 
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const lineNo = i + 1;
     const m = FTRACE.exec(line) ?? PERF.exec(line);
     if (m === null) {
-      const broken = USED_EVENT_TOKEN.exec(line);
-      if (broken !== null && !line.trimStart().startsWith("#")) {
+      if (line.trimStart().startsWith("#")) sink.ignore(lineNo, "blank");
+      else if (USED_EVENT_TOKEN.test(line)) {
         sink.fail("not a tracepoint line: expected COMM-PID [CPU] [FLAGS] SECONDS: EVENT: BODY (ftrace, trace-cmd) or COMM PID [CPU] SECONDS: SYSTEM:EVENT: BODY (perf script)", lineNo, 1);
+      } else if (TRACE_CMD_LINE.test(line)) sink.ignore(lineNo, "noDma");
+      else if (LOST.test(line)) {
+        sink.ignore(lineNo, "noDma");
+        sink.note("lost-events markers: the tracer dropped events, the trace is incomplete");
       }
       continue;
     }
-    const g = m.groups!;
-    const full = g["event"]!;
-    const colon = full.lastIndexOf(":");
-    const system = colon < 0 ? undefined : full.slice(0, colon);
-    const event = colon < 0 ? full : full.slice(colon + 1);
-    const body = (g["body"] ?? "").replace(/\s+$/, "");
+    const { system, event, body } = eventOf(m);
     const handler = pick(system, event, body, useIommuMaps);
-    if (handler === undefined) continue;
+    if (handler === undefined || handler === "superseded") {
+      sink.ignore(lineNo, handler === undefined ? "noDma" : "superseded");
+      continue;
+    }
 
     const indices = m.indices!.groups!;
-    const tsText = g["ts"]!;
+    const tsText = m.groups!["ts"]!;
     const tsColumn = indices["ts"]![0] + 1;
     const ctx: Ctx = {
       sink,
       lineNo,
+      also: [],
+      iommuMaps,
       column: indices["event"]![0] + 1,
       bodyColumn: indices["body"] === undefined ? line.length + 1 : indices["body"][0] + 1,
       defaultDomain,
@@ -173,20 +201,80 @@ function importFtrace(text: string, file: string, opts: ImportOptions): ImportRe
       );
       continue;
     }
-    sink.line(lineNo, time, () => handler(ctx, body, event));
+    sink.line(lineNo, time, () => handler(ctx, body, event), ctx.also);
   }
+  noteUncovered(sink, iommuMaps);
   return sink.result();
+}
+
+/**
+ * Notes each iommu:map line no dma:* line used whose pages no `map` event covers: a mapping made
+ * without the DMA API (e.g. by VFIO), which the trace leaves out. The maps are sorted by IOVA once,
+ * with the furthest end so far, so that each line costs a binary search.
+ */
+function noteUncovered(sink: Sink, iommuMaps: readonly IommuMap[]): void {
+  const maps = sink.events.flatMap((e) => (e.op === "map" ? [{ from: e.iova, to: e.iova + e.size }] : [])).sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  const furthest: bigint[] = [];
+  for (const m of maps) furthest.push(furthest.length && furthest[furthest.length - 1]! > m.to ? furthest[furthest.length - 1]! : m.to);
+  for (const m of iommuMaps) {
+    if (m.used) continue;
+    // the last map starting at or before m.iova
+    let lo = 0, hi = maps.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (maps[mid]!.from <= m.iova) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && furthest[lo - 1]! >= m.iova + m.size) continue;
+    sink.note("iommu:map lines whose pages no dma:* mapping maps: mappings made without the DMA API (e.g. by VFIO), left out");
+  }
+}
+
+/** trace-cmd report's header lines. */
+const TRACE_CMD_LINE = /^\s*(?:cpus=\d+|version = \d+)\s*$/;
+/** A ring buffer's lost-events marker. */
+const LOST = /^\s*CPU:\s*\d+ \[LOST \d+ EVENTS\]\s*$/;
+
+/** The event name (system and event) and body of a tracepoint line. */
+function eventOf(m: RegExpExecArray): { system: string | undefined; event: string; body: string } {
+  const g = m.groups!;
+  const full = g["event"]!;
+  const colon = full.lastIndexOf(":");
+  return {
+    system: colon < 0 ? undefined : full.slice(0, colon),
+    event: colon < 0 ? full : full.slice(colon + 1),
+    body: (g["body"] ?? "").replace(/\s+$/, ""),
+  };
+}
+
+/** The iommu:map lines of a trace (those whose body reads; the others cannot give addresses). */
+function collectIommuMaps(lines: readonly string[]): IommuMap[] {
+  const out: IommuMap[] = [];
+  lines.forEach((line, i) => {
+    const m = FTRACE.exec(line) ?? PERF.exec(line);
+    if (m === null) return;
+    const { system, event, body } = eventOf(m);
+    if (event !== "map" || (system !== undefined && system !== "iommu")) return;
+    const b = MAP.exec(body);
+    if (b === null) return;
+    const iova = BigInt("0x" + b[1]!);
+    const pa = BigInt("0x" + b[3]!);
+    const size = BigInt(b[4]!);
+    if (size > 0n && ((iova | pa | size) & (PAGE - 1n)) === 0n) out.push({ line: i + 1, iova, pa, size, used: false });
+  });
+  return out;
 }
 
 type Handler = (ctx: Ctx, body: string, event: string) => TraceEvent[] | TraceEvent | null;
 
-function pick(system: string | undefined, event: string, body: string, useIommuMaps: boolean): Handler | undefined {
+/** The handler of a line's event; "superseded" for iommu:map/unmap when dma:* events give the mappings. */
+function pick(system: string | undefined, event: string, body: string, useIommuMaps: boolean): Handler | "superseded" | undefined {
   const sys = (s: string) => system === undefined || system === s;
   if ((event === "map" || event === "unmap" || event === "io_page_fault") && sys("iommu")) {
     // Without the system name (ftrace, trace-cmd), the iommu events are told by their body.
     if (system === undefined && !body.startsWith("IOMMU:")) return undefined;
     if (event === "io_page_fault") return ioPageFault;
-    if (!useIommuMaps) return undefined;
+    if (!useIommuMaps) return "superseded";
     return event === "map" ? iommuMap : iommuUnmap;
   }
   if (event === "qi_submit" && sys("intel_iommu")) return qiSubmit;
@@ -368,8 +456,9 @@ function dmaEvent(ctx: Ctx, body: string, event: string): TraceEvent[] | TraceEv
   if (DMA_ALLOC.has(event)) {
     const dma = hexField(ctx, f, "dma_addr", event);
     const size = sizeField(ctx, f, event);
-    const phys = f.values.has("phys_addr") ? hexField(ctx, f, "phys_addr", event) : dma;
-    return mapRange(ctx, domain, dma, phys, size, permOf(ctx, f, event, "rw"), userOf(f), event);
+    const perm = permOf(ctx, f, event, "rw");
+    if (f.values.has("phys_addr")) return mapRange(ctx, domain, dma, hexField(ctx, f, "phys_addr", event), size, perm, userOf(f), event);
+    return mapFromIommuMaps(ctx, domain, pagesOf(dma, size), perm, userOf(f));
   }
   if (event === "dma_alloc_sgt") {
     const dma = hexField(ctx, f, "dma_addr", event);
@@ -399,6 +488,41 @@ function mapRange(ctx: Ctx, domain: number, dma: bigint, phys: bigint, size: big
   }
   const r = pagesOf(dma, size);
   return makeMap(ctx.lineNo, ctx.column, domain, r.iova, pageDown(phys), r.size, perm, user);
+}
+
+/**
+ * A dma:* mapping that prints no physical address: the pages [r.iova, r.iova + r.size) get the
+ * physical addresses of the iommu:map lines that map them (each page from the unused iommu:map
+ * covering it nearest to this line; those lines then count as used by it), or, when they do not
+ * cover every page, PA = IOVA (a note in the summary).
+ */
+function mapFromIommuMaps(ctx: Ctx, domain: number, r: { iova: bigint; size: bigint }, perm: string, user: boolean): TraceEvent[] {
+  const end = r.iova + r.size;
+  const near = ctx.iommuMaps
+    .filter((m) => !m.used && m.iova < end && m.iova + m.size > r.iova)
+    .sort((a, b) => Math.abs(a.line - ctx.lineNo) - Math.abs(b.line - ctx.lineNo) || a.line - b.line);
+  const taken: IommuMap[] = [];
+  const pieces: { iova: bigint; pa: bigint; size: bigint }[] = [];
+  let covered = 0n;
+  for (const m of near) {
+    const from = m.iova > r.iova ? m.iova : r.iova;
+    const to = m.iova + m.size < end ? m.iova + m.size : end;
+    if (pieces.some((p) => p.iova < to && p.iova + p.size > from)) continue; // a nearer line maps those pages
+    pieces.push({ iova: from, pa: m.pa + (from - m.iova), size: to - from });
+    taken.push(m);
+    covered += to - from;
+    if (covered === r.size) break;
+  }
+  if (covered !== r.size) {
+    ctx.sink.note("maps with PA = IOVA: a dma:* mapping without a physical address whose pages no iommu:map line maps");
+    return [makeMap(ctx.lineNo, ctx.column, domain, r.iova, r.iova, r.size, perm, user)];
+  }
+  for (const m of taken) {
+    m.used = true;
+    ctx.also.push(m.line);
+  }
+  pieces.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+  return coalesce(pieces).map((p) => makeMap(ctx.lineNo, ctx.column, domain, p.iova, p.pa, p.size, perm, user));
 }
 
 /** Consecutive page pairs merged where both IOVA and PA continue. */
@@ -486,8 +610,15 @@ function unmapSg(ctx: Ctx, f: DmaFields, domain: number): TraceEvent[] {
   return merged.map((s) => makeUnmap(ctx.lineNo, ctx.column, domain, s.iova, s.size));
 }
 
+/** Lines of tracepoint output: event lines, trace-cmd's header lines, lost-events markers. */
+function detectFtrace(sample: readonly string[]): number {
+  return sample.filter((l) => FTRACE.test(l) || PERF.test(l) || TRACE_CMD_LINE.test(l) || LOST.test(l)).length / sample.length;
+}
+
 export const ftraceImporter: Importer = {
   name: "ftrace",
   description: "Linux tracepoints (ftrace trace/trace_pipe, trace-cmd report, perf script): iommu:*, dma:*, intel_iommu:qi_submit",
+  looksLike: "Linux tracepoint output (ftrace, trace-cmd report, perf script)",
   import: importFtrace,
+  detect: detectFtrace,
 };

@@ -3,9 +3,14 @@
  * (Linux tracepoints, QEMU trace logs, kernel logs, analyzer CSV exports) and yields trace events
  * (the same TraceEvent values the text format v1 parser produces), which `convert` writes as text
  * v1 or binary. A line an importer cannot use is an InputError naming file, line and why, unless
- * `skipBad` is set: then it is counted in `skipped` and left out.
+ * `skipBad` is set: then it is counted in `skipped` and left out. Every import ends with a summary
+ * (lines read, used, ignored by reason, bad; events by kind); importTrace() refuses an import that
+ * used no line of a non-empty input, saying what the input looks like (detect.ts).
  */
+import { InputError } from "../../errors.ts";
 import type { TraceEvent } from "../text.ts";
+import { IGNORE_REASONS, type ImportSummary } from "./common.ts";
+import { describeInput } from "./detect.ts";
 import { csvImporter } from "./csv.ts";
 import { ftraceImporter } from "./ftrace.ts";
 import { kernelImporter } from "./kernel.ts";
@@ -25,12 +30,20 @@ export interface ImportOptions {
 export interface ImportResult {
   events: TraceEvent[];
   skipped: { line: number; reason: string }[];
+  summary: ImportSummary;
 }
 
 export interface Importer {
   name: string;
   description: string;
+  /** What an input of this format is, for "the input looks like ..." (e.g. "a kernel log (dmesg)"). */
+  looksLike: string;
   import(text: string, file: string, opts: ImportOptions): ImportResult;
+  /**
+   * How much the first lines of an input (blank lines and `#` comments left out) look like this
+   * format: the share of them it recognises, 0 to 1 (`--from auto`, detect.ts).
+   */
+  detect(sample: readonly string[]): number;
 }
 
 /**
@@ -47,3 +60,22 @@ export interface Importer {
 export const importers: Record<string, Importer> = {};
 
 for (const importer of [ftraceImporter, qemuImporter, kernelImporter, csvImporter]) importers[importer.name] = importer;
+
+/**
+ * Imports `data` (the input's bytes) with importer `name`. An input with a line that is not blank
+ * (or a comment) of which the importer used none is an InputError that says how many lines were
+ * ignored and why, and what the input looks like instead (detect.ts): another format, or data no
+ * importer reads.
+ */
+export function importTrace(name: string, data: Uint8Array, file: string, opts: ImportOptions): ImportResult {
+  const importer = importers[name];
+  if (importer === undefined) throw new Error(`no importer ${name}`);
+  const r = importer.import(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"), file, opts);
+  const s = r.summary;
+  if (s.used === 0 && s.lines > s.ignored.blank) {
+    const why = [...IGNORE_REASONS.filter(([k]) => s.ignored[k] > 0).map(([k, words]) => `${s.ignored[k]} ${words}`), ...(s.skipped ? [`${s.skipped} bad (skipped)`] : [])];
+    const lines = `${s.lines} line${s.lines === 1 ? "" : "s"}`;
+    throw new InputError(`the ${name} importer used no line of the input (${lines}: ${why.join(", ")}): ${describeInput(data, name, Object.values(importers))}`, file);
+  }
+  return r;
+}

@@ -17,7 +17,8 @@
  *   vtd_iotlb_page_hit, vtd_iotlb_page_update   "IOTLB page hit|update sid 0x.. iova 0x.. slpte 0x.. domain 0x.."
  *   vtd_piotlb_page_hit                         "PIOTLB page hit sid 0x.. pasid N iova 0x.. pte 0x.. domain 0x.." (with pasid=)
  *   vtd_translate_pt                            "source id 0x.., iova 0x.."  (pass-through; the page address)
- *   vtd_dmar_fault                              "sid 0x.. fault N addr 0x.. write 0|1"  (MWr when write 1)
+ *   vtd_dmar_fault                              "sid 0x.. fault N addr 0x.. write 0|1"  (MWr when write 1; N, the
+ *       fault reason QEMU records in FRCD, decimal, becomes the TLP's expected fault `expect=0x..`)
  *   vtd_dmar_translate                          "dev BB:DD.FF iova 0x.. -> gpa 0x.. mask 0x.."  (the page
  *       address): used only in a log that has none of vtd_iotlb_page_hit/update, vtd_piotlb_page_hit
  *       and vtd_translate_pt, because QEMU traces it after each of them for the same translation.
@@ -46,7 +47,9 @@
  *   Register-based invalidations (CCMD, IOTLB_REG) trace the same symbolic events and come out as
  *   queued ones.
  *
- * Ignored (not errors): every other vtd_*, smmuv3_* and smmu_* event: register reads and writes,
+ * Ignored (not errors), counted in the summary: the events that repeat another line (vtd_dmar_translate
+ * after the exact events, the cc_global after cc_domain, vtd_inv_desc before its symbolic event);
+ * without DMA: every other vtd_*, smmuv3_* and smmu_* event: register reads and writes,
  * page walks (vtd_page_walk_*, smmu_ptw_*), context and config caches (vtd_iotlb_cc_*,
  * smmuv3_config_cache_*), IOTLB lookups and inserts (smmu_iotlb_*), vtd_iotlb_reset, vtd_fault_disabled,
  * vtd_inv_desc_cc_device (one per device a cc_devices reaches), vtd_inv_desc_wait_write_fail,
@@ -164,7 +167,10 @@ const SPECS: Record<string, Spec> = {
   vtd_dmar_fault: {
     args: ["sid", "fault", "addr", "is_write"],
     log: new RegExp(`^sid ${X} fault ${D} addr ${X} write ${D}$`),
-    handle: (ctx, f) => tlp(ctx, num(ctx, f, "is_write") ? "MWr" : "MRd", small(ctx, f, "sid", 0xffff), num(ctx, f, "addr")),
+    handle: (ctx, f) =>
+      tlp(ctx, num(ctx, f, "is_write") ? "MWr" : "MRd", small(ctx, f, "sid", 0xffff), num(ctx, f, "addr"), {
+        expect: { arch: "vtd", code: small(ctx, f, "fault", 0xff) },
+      }),
   },
   vtd_dmar_translate: {
     args: ["bus", "slot", "func", "iova", "gpa", "mask"],
@@ -197,7 +203,11 @@ const SPECS: Record<string, Spec> = {
     log: new RegExp(`^invalidate desc type (\\S+) high ${X} low ${X}$`),
     handle: (ctx, f) => {
       const type = f["type"];
-      if (type !== "device" && type !== "device-piotlb") return null;
+      if (type !== "device" && type !== "device-piotlb") {
+        // its symbolic event follows and gives the invalidation
+        ctx.sink.ignore(ctx.lineNo, "repeat");
+        return null;
+      }
       const lo = num(ctx, f, "lo");
       const hi = num(ctx, f, "hi");
       if (type === "device") {
@@ -285,8 +295,8 @@ const EXACT_VTD = /(?:^|[\s:])vtd_(?:iotlb_page_hit|iotlb_page_update|piotlb_pag
 function importQemu(text: string, file: string, opts: ImportOptions): ImportResult {
   const map = checkOptionKeys("qemu", opts, ["op"]);
   const defaultOp = opOption("qemu", map);
-  const sink = new Sink(file, opts.skipBad);
   const lines = splitLines(text);
+  const sink = new Sink("qemu", file, opts.skipBad, lines);
   const useDmarTranslate = !EXACT_VTD.test(text);
   let simpleNs = 0n;
   let ccDomainJustBefore = false;
@@ -332,9 +342,14 @@ function importQemu(text: string, file: string, opts: ImportOptions): ImportResu
     const spec = SPECS[event];
     const afterCcDomain = ccDomainJustBefore;
     ccDomainJustBefore = false;
-    if (spec === undefined) continue;
-    if (event === "vtd_dmar_translate" && !useDmarTranslate) continue;
-    if (event === "vtd_inv_desc_cc_global" && afterCcDomain) continue;
+    if (spec === undefined) {
+      sink.ignore(lineNo, "noDma");
+      continue;
+    }
+    if ((event === "vtd_dmar_translate" && !useDmarTranslate) || (event === "vtd_inv_desc_cc_global" && afterCcDomain)) {
+      sink.ignore(lineNo, "repeat");
+      continue;
+    }
     if (event === "vtd_inv_desc_cc_domain") ccDomainJustBefore = true;
 
     const ctx: Ctx = { sink, lineNo, column, msgColumn, event, defaultOp };
@@ -378,5 +393,7 @@ function isoTime(m: RegExpExecArray): SourceTime | undefined {
 export const qemuImporter: Importer = {
   name: "qemu",
   description: "QEMU trace logs (log backend or simpletrace.py text) of intel-iommu vtd_* and SMMUv3 smmuv3_*/smmu_* events",
+  looksLike: "a QEMU trace log (vtd_*, smmuv3_* events)",
   import: importQemu,
+  detect: (sample) => sample.filter((l) => EVENT.test(l) || SIMPLE.test(l)).length / sample.length,
 };

@@ -27,9 +27,12 @@
  * - No-Snoop, Relaxed Ordering and ID-based Ordering from Attr[0], Attr[1], Attr[2].
  * - A PASID prefix gives `pasid=`, with `priv` (PMR) and `exe` (ER). Other End-End prefixes (TPH,
  *   IDE, vendor) are left out.
- * - Requests other than memory reads and writes (completions, config, I/O, messages, AtomicOps)
- *   and malformed requests (Last DW BE not 0 in a 1-DW request, a zero BE in a longer one, a
- *   request crossing a 4 KiB boundary) are errors.
+ * - Valid TLPs that are no DMA access (completions, configuration and I/O requests, messages: the
+ *   AER log of an ACS violation holds a Message TLP) throw a NoDmaTlp, which the kernel importer
+ *   counts as a line without DMA.
+ * - AtomicOps (memory accesses the trace format cannot express), reserved Fmt/Type combinations and
+ *   malformed requests (Last DW BE not 0 in a 1-DW request, a zero BE in a longer one, a request
+ *   crossing a 4 KiB boundary, PCIe Base 2.2.7) are errors.
  */
 import type { TraceTlp } from "../text.ts";
 
@@ -42,6 +45,19 @@ export class TlpHeaderError extends Error {
     super(message);
     this.name = "TlpHeaderError";
   }
+}
+
+/** A valid TLP that is no DMA access (completion, configuration or I/O request, message). */
+export class NoDmaTlp extends TlpHeaderError {
+  constructor(readonly tlpName: string, fmt: number, type: number) {
+    super(`the TLP is a ${tlpName} (Fmt ${bin(fmt, 3)}b Type ${bin(type, 5)}b): no DMA`, 0);
+    this.name = "NoDmaTlp";
+  }
+}
+
+/** Types of TLPs that are no DMA access: I/O, configuration, completions, messages, TCfg. */
+function carriesNoDma(type: number): boolean {
+  return type === 0x02 || type === 0x04 || type === 0x05 || type === 0x0a || type === 0x0b || type === 0x1b || (type >= 0x10 && type <= 0x17);
 }
 
 /** The header's fields, as decoded (for messages and tests). */
@@ -127,6 +143,8 @@ export function decodeTlpHeader(dws: readonly number[], prefixes: readonly numbe
     throw new TlpHeaderError(`DW0 ${hex32(dw0)} has Fmt ${bin(fmt, 3)}b (${fmt === 4 ? "a TLP prefix" : "reserved"}), not a TLP header`, 0);
   }
   const memory = type === 0 || (type === 1 && fmt < 2);
+  if (!memory && carriesNoDma(type)) throw new NoDmaTlp(name, fmt, type);
+  if (!memory && name.startsWith("reserved")) throw new TlpHeaderError(`Fmt ${bin(fmt, 3)}b Type ${bin(type, 5)}b is a reserved TLP type: malformed`, 0);
   if (!memory) {
     throw new TlpHeaderError(`the TLP is a ${name} (Fmt ${bin(fmt, 3)}b Type ${bin(type, 5)}b), not a memory read or write; only MRd and MWr are trace TLPs`, 0);
   }
@@ -202,7 +220,8 @@ export function decodeTlpHeader(dws: readonly number[], prefixes: readonly numbe
     len = (lengthDw - 1) * 4 + msb4(lastBe) + 1 - offset;
   }
   if ((fields.address & 0xfffn) + BigInt(lengthDw * 4) > 0x1000n) {
-    throw new TlpHeaderError(`the ${lengthDw}-DW request at 0x${fields.address.toString(16)} crosses a 4 KiB boundary: malformed`, fourDw ? 3 : 2);
+    // PCIe Base 2.2.7: a request's Address and Length must not cross a 4 KiB boundary.
+    throw new TlpHeaderError(`malformed TLP: the ${lengthDw}-DW request at DW address 0x${fields.address.toString(16)} crosses a 4 KiB boundary (PCIe Base 2.2.7 forbids it)`, fourDw ? 3 : 2);
   }
   return {
     fields,

@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import analyzer from "../../fixtures/importers/analyzer-csv.ts";
 import { isTlp } from "../../../src/trace/text.ts";
-import { ns, run, throwsInput, tlp, us } from "./util.ts";
+import { ns, run, summary, throwsInput, tlp, us } from "./util.ts";
 
 const MAP = {
   addr: "Address",
@@ -34,6 +34,8 @@ test("analyzer export: memory requests kept, completions and DLLPs left out", ()
     // "Mem Rd"; 02:00.1; "1 DW"; PASID 17 (decimal); IDO 1.
     tlp(5, { op: "MRd", sid: 0x0201, addr: 0xfee00000n, len: 4, pasid: 17, ido: true, time: ns(1700) }),
   ]);
+  // no DMA: the header row, the CplD row (3) and the DLLP row (6)
+  assert.equal(r.summary, summary("csv", { lines: 6, used: 3, ignored: { noDma: 3 }, events: { MRd: 2, MWr: 1 } }));
 });
 
 test("minimal mapping: addr and bdf only; every row an MRd of 4 bytes; semicolon delimiter; case-insensitive column match", () => {

@@ -10,7 +10,8 @@ import dmaRecent from "../../fixtures/importers/dma-recent.ts";
 import ftraceOld from "../../fixtures/importers/ftrace-old.ts";
 import ftraceTrace from "../../fixtures/importers/ftrace-trace.ts";
 import perfScript from "../../fixtures/importers/perf-script.ts";
-import { col, inv, map, run, throwsInput, tlp, unmap, us, ns } from "./util.ts";
+import dmaPaddr from "../../fixtures/importers/dma-paddr.ts";
+import { col, inv, map, run, summary, throwsInput, tlp, unmap, us, ns } from "./util.ts";
 
 const ftrace = (text: string, opts: { map?: Record<string, string>; skipBad?: boolean } = {}) => run("ftrace", text, "t.trace", opts);
 
@@ -32,6 +33,18 @@ test("ftrace trace file (recent kernel): map/unmap with the range, io_page_fault
     inv(21, col(t, 21, "qi_submit:"), { kind: "qi", qwords: [0x100e2n, 0n, 0n, 0n] }, { time: us(600000001) }),
     inv(22, col(t, 22, "qi_submit:"), { kind: "qi", qwords: [0x200000025n, 0x1e4c1f00n, 0n, 0n] }, { time: us(600000002) }),
   ]);
+  // 12 header lines; no DMA: attach_device_to_domain (14), unmapped_size=0 (17), the lost-events
+  // marker (20), prq_report (23), cache_tag_flush_range (24).
+  assert.equal(
+    r.summary,
+    summary("ftrace", {
+      lines: 24,
+      used: 7,
+      ignored: { noDma: 5, blank: 12 },
+      events: { MRd: 1, MWr: 1, map: 1, unmap: 2, inv: 2 },
+      notes: [{ what: "lost-events markers: the tracer dropped events, the trace is incomplete", count: 1 }],
+    }),
+  );
 });
 
 test("older kernels: map/unmap without the range; trace-cmd report (no flags, padded names) and the tgid column", () => {
@@ -43,6 +56,8 @@ test("older kernels: map/unmap without the range; trace-cmd report (no flags, pa
     tlp(5, { op: "MRd", sid: 0x0300, addr: 0x1000n, time: us(812200000) }),
     map(7, col(t, 7, "map:"), 7, 0x100000n, 0x80000000n, 0x2000n, { time: us(900000100) }),
   ]);
+  // no DMA: trace-cmd's version and cpus lines, sched_switch
+  assert.equal(r.summary, summary("ftrace", { lines: 7, used: 4, ignored: { noDma: 3 }, events: { MRd: 1, map: 2, unmap: 1 } }));
 });
 
 test("perf script: SYSTEM:EVENT names, PID/TID, a --ns time in ns", () => {
@@ -54,16 +69,18 @@ test("perf script: SYSTEM:EVENT names, PID/TID, a --ns time in ns", () => {
     tlp(3, { op: "MWr", sid: 0xc200, addr: 0xfe980000n, time: us(527753942) }),
     inv(4, col(t, 4, "intel_iommu:qi_submit:"), { kind: "qi", qwords: [0x100e2n, 0n, 0n, 0n] }, { time: ns(600000001123) }),
   ]);
+  assert.equal(r.summary, summary("ftrace", { lines: 5, used: 4, ignored: { noDma: 1 }, events: { MWr: 1, map: 1, unmap: 1, inv: 1 } }));
 });
 
-test("dma:* (6.12 form): pages of dma_addr/phys_addr, dir -> perm, sg pairs, alloc identity, PRIVILEGED -> sup; iommu:map superseded", () => {
+test("dma:* (6.12 form): pages of dma_addr/phys_addr, dir -> perm, sg pairs, alloc at the iommu:map's paddr, PRIVILEGED -> sup", () => {
   const t = dmaEarly;
   const r = run("ftrace", t, "dma", { map: { "0000:01:00.0": "5", domain: "2" } });
   assert.equal(r.skipped, []);
   assert.equal(r.events, [
-    // dma_alloc with a hashed virt_addr and no dir: mapped to itself, bidirectional, 512 KiB.
-    map(1, col(t, 1, "dma_alloc:"), 2, 0xfe980000n, 0xfe980000n, 0x80000n, { time: us(4878079) }),
-    // line 2 (iommu:map) is left out: the trace has dma:* mappings.
+    // dma_alloc with a hashed virt_addr and no dir: bidirectional, 512 KiB, at the physical
+    // address of the iommu:map of line 2 (0xfe980000 - 0xfea00000 -> paddr 0x10ab00000), which
+    // makes no event of its own.
+    map(1, col(t, 1, "dma_alloc:"), 2, 0xfe980000n, 0x10ab00000n, 0x80000n, { time: us(4878079) }),
     // 1500 bytes at 0xffffe234 (offset 0x234 in phys too): one page; TO_DEVICE -> r.
     map(3, col(t, 3, "dma_map_page:"), 2, 0xffffe000n, 0x10c35a000n, 0x1000n, { perm: "r", time: us(10000100) }),
     // line 4: dma_sync_single_for_cpu is ignored.
@@ -76,6 +93,40 @@ test("dma:* (6.12 form): pages of dma_addr/phys_addr, dir -> perm, sg pairs, all
     map(8, col(t, 8, "dma_map_page:"), 5, 0xfffa0000n, 0x1a0008000n, 0x1000n, { user: false, time: us(10000500) }),
     unmap(9, col(t, 9, "dma_free:"), 2, 0xfe980000n, 0x80000n, { time: us(11000000) }),
   ]);
+  // every line used (line 2 with line 1) but the dma_sync line
+  assert.equal(r.summary, summary("ftrace", { lines: 9, used: 8, ignored: { noDma: 1 }, events: { map: 5, unmap: 4 } }));
+});
+
+test("dma_alloc without a physical address: the pages of the nearest unused iommu:map lines, before or after it; PA = IOVA only without one", () => {
+  const t = dmaPaddr;
+  const r = run("ftrace", t, "paddr");
+  assert.equal(r.skipped, []);
+  assert.equal(r.events, [
+    // line 3's iommu:map (one line before) maps the 16 KiB at 0x234560000
+    map(4, col(t, 4, "dma_alloc:"), 1, 0xfff00000n, 0x234560000n, 0x4000n, { time: us(300000020) }),
+    // two iommu:map lines after it, one page each, contiguous in both spaces: one map
+    map(5, col(t, 5, "dma_alloc:"), 1, 0xffe00000n, 0x300000000n, 0x2000n, { time: us(300000100) }),
+    unmap(8, col(t, 8, "dma_free:"), 1, 0xfff00000n, 0x4000n, { time: us(300000200) }),
+    // the same IOVA again: line 3's iommu:map is taken, line 10's gives the new page
+    map(11, col(t, 11, "dma_alloc:"), 1, 0xfff00000n, 0x255550000n, 0x1000n, { perm: "w", time: us(300000310) }),
+    // no iommu:map maps 0xffd00000: PA = IOVA, and a note says so
+    map(12, col(t, 12, "dma_alloc:"), 1, 0xffd00000n, 0xffd00000n, 0x1000n, { perm: "r", time: us(300000400) }),
+  ]);
+  assert.equal(
+    r.summary,
+    summary("ftrace", {
+      lines: 13,
+      // the dma:* lines and the iommu:map lines that gave addresses (3, 6, 7, 10)
+      used: 9,
+      // the iommu:unmap (9) and the VFIO iommu:map no dma:* line covers (13)
+      ignored: { superseded: 2, blank: 2 },
+      events: { map: 4, unmap: 1 },
+      notes: [
+        { what: "maps with PA = IOVA: a dma:* mapping without a physical address whose pages no iommu:map line maps", count: 1 },
+        { what: "iommu:map lines whose pages no dma:* mapping maps: mappings made without the DMA API (e.g. by VFIO), left out", count: 1 },
+      ],
+    }),
+  );
 });
 
 test("dma:* (later form): dma_map_phys, merged sg segments paired page by page, unmap_sg by its physical addresses", () => {
@@ -90,10 +141,46 @@ test("dma:* (later form): dma_map_phys, merged sg segments paired page by page, 
     map(3, col(t, 3, "dma_map_sg:"), 1, 0xffe00000n, 0x11000n, 0x2000n, { perm: "r", time: us(120000100) }),
     map(3, col(t, 3, "dma_map_sg:"), 1, 0xffe02000n, 0x40000n, 0x1000n, { perm: "r", time: us(120000100) }),
     unmap(4, col(t, 4, "dma_unmap_sg:"), 1, 0xffe00000n, 0x3000n, { time: us(120000200) }),
+    // no physical address, and no iommu:map line in this trace: PA = IOVA
     map(5, col(t, 5, "dma_alloc:"), 1, 0xfffc0000n, 0xfffc0000n, 0x4000n, { time: us(121000000) }),
     // line 6: dma_alloc_sgt_err is ignored.
     unmap(7, col(t, 7, "dma_free:"), 1, 0xfffc0000n, 0x4000n, { time: us(121500000) }),
   ]);
+  assert.equal(
+    r.summary,
+    summary("ftrace", {
+      lines: 7,
+      used: 6,
+      ignored: { noDma: 1 },
+      events: { map: 4, unmap: 3 },
+      notes: [{ what: "maps with PA = IOVA: a dma:* mapping without a physical address whose pages no iommu:map line maps", count: 1 }],
+    }),
+  );
+});
+
+test("iommu:map lines under dma:* mappings are superseded; a note counts only those no dma:* mapping covers", () => {
+  const r = ftrace(
+    P + "map: IOMMU: iova=0x0000000000200000 - 0x0000000000202000 paddr=0x0000000000900000 size=8192\n" + // covered by line 3
+      P + "map: IOMMU: iova=0x0000000000300000 - 0x0000000000301000 paddr=0x0000000000a00000 size=4096\n" + // covered by line 4
+      P + "dma_map_page: 0000:00:04.0 dir=TO_DEVICE dma_addr=200010 size=5000 phys_addr=900010 attrs=\n" +
+      P + "dma_map_page: 0000:00:04.0 dir=FROM_DEVICE dma_addr=2ff000 size=8192 phys_addr=9ff000 attrs=\n" +
+      P + "map: IOMMU: iova=0x0000000000301000 - 0x0000000000303000 paddr=0x0000000000b00000 size=8192\n" + // half covered
+      P + "map: IOMMU: iova=0x0000000000100000 - 0x0000000000101000 paddr=0x0000000000c00000 size=4096\n", // not covered
+  );
+  assert.equal(r.events, [
+    map(3, 32, 1, 0x200000n, 0x900000n, 0x2000n, { perm: "r", time: us(7000001) }),
+    map(4, 32, 1, 0x2ff000n, 0x9ff000n, 0x2000n, { perm: "w", time: us(7000001) }),
+  ]);
+  assert.equal(
+    r.summary,
+    summary("ftrace", {
+      lines: 6,
+      used: 2,
+      ignored: { superseded: 4 },
+      events: { map: 2 },
+      notes: [{ what: "iommu:map lines whose pages no dma:* mapping maps: mappings made without the DMA API (e.g. by VFIO), left out", count: 2 }],
+    }),
+  );
 });
 
 test("dma_alloc in the very first form (phys_addr=) maps to that physical address; dma_alloc_sgt page by page", () => {
@@ -176,7 +263,17 @@ test("ignored: other events, other subsystems' map events, headers, lost-event m
       "plain text, not a tracepoint line\n" +
       "\n",
   );
-  assert.equal(r, { events: [], skipped: [] });
+  assert.equal(r.events, []);
+  assert.equal(r.skipped, []);
+  assert.equal(
+    r.summary,
+    summary("ftrace", {
+      lines: 9,
+      used: 0,
+      ignored: { unrecognised: 1, noDma: 6, blank: 2 },
+      notes: [{ what: "lost-events markers: the tracer dropped events, the trace is incomplete", count: 1 }],
+    }),
+  );
 });
 
 test("skipBad: bad lines are counted with their reasons, the rest kept", () => {
@@ -197,6 +294,7 @@ test("skipBad: bad lines are counted with their reasons, the rest kept", () => {
     { line: 3, reason: "timestamp @1000000us is earlier than @7000001us on line 1; trace times must not decrease" },
     { line: 4, reason: 'device "platform-dev" is not a PCI device name (SSSS:BB:DD.F); a TLP needs a requester ID' },
   ]);
+  assert.equal(r.summary, summary("ftrace", { lines: 5, used: 2, skipped: 3, events: { map: 1, unmap: 1 } }));
 });
 
 test.run();

@@ -5,9 +5,13 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import kernelAcs from "../../fixtures/importers/kernel-acs.ts";
 import kernelOld from "../../fixtures/importers/kernel-old.ts";
 import kernelRecent from "../../fixtures/importers/kernel-recent.ts";
-import { run, throwsInput, tlp, us } from "./util.ts";
+import { run, summary, throwsInput, tlp, us } from "./util.ts";
+
+const vtd = (code: number) => ({ arch: "vtd" as const, code });
+const smmu = (code: number) => ({ arch: "smmuv3" as const, code });
 
 const kernel = (text: string, opts: { skipBad?: boolean } = {}) => run("kernel", text, "dmesg", opts);
 
@@ -26,18 +30,32 @@ test("recent kernel: AER (AER: prefix, 0x dwords, E-E prefixes), DMAR NO_PASID/P
     // 0x20000402: MRd64 with AT=01: an ATS translation request of 0xdead0000, NW (bit 0 of 0xdead0001);
     // prefixes: TPH 0x90000001 (left out), PASID 0x91000007.
     tlp(8, { op: "ATS", sid: 0x0300, addr: 0xdead0000n, nw: true, pasid: 7, time: us(103000000) }),
-    tlp(10, { op: "MRd", sid: 0x0010, addr: 0xfffff000n, time: us(110000001) }),
-    tlp(11, { op: "MWr", sid: 0x3b00, addr: 0x7f00000n, pasid: 2, time: us(110000002) }),
+    // the fault reasons become the expected faults: 0x06 (LGN.3), 0x71 (SFS.2)
+    tlp(10, { op: "MRd", sid: 0x0010, addr: 0xfffff000n, expect: vtd(0x06), time: us(110000001) }),
+    tlp(11, { op: "MWr", sid: 0x3b00, addr: 0x7f00000n, pasid: 2, expect: vtd(0x71), time: us(110000002) }),
     // line 12 is an interrupt-remapping fault: ignored.
     // Record at line 13: dw0 0x0000010000000010 -> F_TRANSLATION, StreamID 0x100, SSV 0;
     // dw1 0x0000020800000000 -> RnW (bit 35) = read, CLASS 2; dw2 = InputAddr. Time of its last dword.
-    tlp(13, { op: "MRd", sid: 0x100, addr: 0xdeadb000n, time: us(120000002) }),
+    tlp(13, { op: "MRd", sid: 0x100, addr: 0xdeadb000n, expect: smmu(0x10), time: us(120000002) }),
     // Record at line 20 (an nvme line in between): dw0 0x0000010000005813 -> F_PERMISSION, SSV
     // (bit 11), SubstreamID 5 (bits 31:12 = 0x5000 >> 12); dw1 0x0000020200000000 -> PnU (bit 33),
     // RnW 0 = write.
-    tlp(20, { op: "MWr", sid: 0x100, addr: 0x7fff00001000n, pasid: 5, priv: true, time: us(121000002) }),
+    tlp(20, { op: "MWr", sid: 0x100, addr: 0x7fff00001000n, pasid: 5, priv: true, expect: smmu(0x13), time: us(121000002) }),
     // Record at line 28: C_BAD_STE (0x04) has no input address: ignored, and so is its decoded line.
   ]);
+  assert.equal(
+    r.summary,
+    summary("kernel", {
+      lines: 33,
+      // TLP headers 5-8, DMAR faults 10-11, the records' header and dword lines (13-17, 20-22, 24-25)
+      used: 16,
+      // the AER summary lines 1-4, DRHD (9), INTR-REMAP (12), the C_BAD_STE record (28-32)
+      // no DMA; the decoded lines 18-19, 26-27, 33 repeat their records; the nvme line (23)
+      ignored: { noDma: 11, repeat: 5, unrecognised: 1 },
+      events: { MRd: 4, MWr: 3, ATS: 1 },
+      expected: 4,
+    }),
+  );
 });
 
 test("older kernels: AER %08x (with GHES and journalctl lines), DMAR 3.x/4.x/5.x forms, a raw-only SMMU record", () => {
@@ -51,17 +69,45 @@ test("older kernels: AER %08x (with GHES and journalctl lines), DMAR 3.x/4.x/5.x
     // journalctl without a printk time: no @TIME; segment 0002 from the reporting port's name;
     // 60000001: MWr64, address 0x00000002_00001000.
     tlp(7, { op: "MWr", sid: 0x20400, addr: 0x200001000n }),
-    // 3.x: "DMAR:[DMA Read] ... fault addr 7ff00000 " with the reason on the next line (ignored).
-    tlp(9, { op: "MRd", sid: 0x0010, addr: 0x7ff00000n, time: us(60000001) }),
-    tlp(11, { op: "MWr", sid: 0x00fa, addr: 0xfffff000n, time: us(61000000) }),
-    // 5.x: PASID ffffffff = none; PASID 1 (hex, no 0x) -> pasid 1.
-    tlp(12, { op: "MRd", sid: 0x0010, addr: 0xfffff000n, time: us(62000000) }),
-    tlp(13, { op: "MRd", sid: 0x0010, addr: 0x7f000000n, pasid: 1, time: us(63000000) }),
+    // 3.x: "DMAR:[DMA Read] ... fault addr 7ff00000 " with the reason on the next line (hex 06).
+    tlp(9, { op: "MRd", sid: 0x0010, addr: 0x7ff00000n, expect: vtd(0x06), time: us(60000001) }),
+    tlp(11, { op: "MWr", sid: 0x00fa, addr: 0xfffff000n, expect: vtd(0x05), time: us(61000000) }),
+    // 5.x: PASID ffffffff = none; PASID 1 (hex, no 0x) -> pasid 1; reasons in hex without 0x.
+    tlp(12, { op: "MRd", sid: 0x0010, addr: 0xfffff000n, expect: vtd(0x06), time: us(62000000) }),
+    tlp(13, { op: "MRd", sid: 0x0010, addr: 0x7f000000n, pasid: 1, expect: vtd(0x89), time: us(63000000) }),
     // 5.10-5.13: [0x00:0x1e.3] -> 00:1e.3 = 0x00f3.
-    tlp(14, { op: "MRd", sid: 0x00f3, addr: 0xffffa000n, time: us(64000000) }),
-    // StreamID 8 (00:01.0), RnW read, InputAddr 0x4000.
-    tlp(15, { op: "MRd", sid: 0x8, addr: 0x4000n, time: us(70000004) }),
+    tlp(14, { op: "MRd", sid: 0x00f3, addr: 0xffffa000n, expect: vtd(0x06), time: us(64000000) }),
+    // StreamID 8 (00:01.0), RnW read, InputAddr 0x4000, F_TRANSLATION.
+    tlp(15, { op: "MRd", sid: 0x8, addr: 0x4000n, expect: smmu(0x10), time: us(70000004) }),
   ]);
+  // line 10, the 3.x reason line, is used with the fault before it; no DMA: the AER summary lines
+  // (1-4) and "dmar: DRHD: handling fault status" (8)
+  assert.equal(r.summary, summary("kernel", { lines: 19, used: 14, ignored: { noDma: 5 }, events: { MRd: 6, MWr: 3 }, expected: 6 }));
+});
+
+test("AER logs of TLPs that are no DMA (an ACS violation's Message, a completion) are lines without DMA; DMAR fault reasons", () => {
+  const r = run("kernel", kernelAcs, "dmesg");
+  assert.equal(r.skipped, []);
+  assert.equal(r.events, [
+    // 0x40000001 0x0100000f 0xfed00040: MWr32 by 01:00.0, 4 bytes
+    tlp(10, { op: "MWr", sid: 0x0100, addr: 0xfed00040n, time: us(201500000) }),
+    tlp(12, { op: "MRd", sid: 0x0010, addr: 0x7ff00000n, expect: vtd(0x06), time: us(210000001) }),
+    tlp(13, { op: "MWr", sid: 0x0010, addr: 0x7ff01000n, expect: vtd(0x05), time: us(210000002) }),
+    tlp(14, { op: "MRd", sid: 0x0018, addr: 0x40000000n, pasid: 3, expect: vtd(0x59), time: us(210000003) }),
+    tlp(15, { op: "MWr", sid: 0x0018, addr: 0x10000n, expect: vtd(0x85), time: us(210000004) }),
+  ]);
+  assert.equal(
+    r.summary,
+    summary("kernel", {
+      lines: 17,
+      used: 5,
+      // DMAR boot lines (1-3), the ACS violation's AER lines (4-7) and its Message header (8), the
+      // completion header (9), DRHD (11), INTR-REMAP (16); the e1000e line (17) is not a line of this format
+      ignored: { noDma: 11, unrecognised: 1 },
+      events: { MRd: 2, MWr: 3 },
+      expected: 4,
+    }),
+  );
 });
 
 test("arm-smmu-v3 records that become TLPs of other kinds: F_TRANSL_FORBIDDEN (translated), F_BAD_ATS_TREQ (ATS), F_UUT", () => {
@@ -73,9 +119,9 @@ test("arm-smmu-v3 records that become TLPs of other kinds: F_TRANSL_FORBIDDEN (t
       rec("0x01", "0000002000000001", "0000000c00000000", "0000000000001000"), // read, InD (no SSV: no exe)
   );
   assert.equal(r.events, [
-    tlp(1, { op: "MWr", sid: 0x20, addr: 0x12345678n, translated: true }),
-    tlp(6, { op: "ATS", sid: 0x20, addr: 0x12345000n, pasid: 3 }),
-    tlp(11, { op: "MRd", sid: 0x20, addr: 0x1000n }),
+    tlp(1, { op: "MWr", sid: 0x20, addr: 0x12345678n, translated: true, expect: smmu(0x07) }),
+    tlp(6, { op: "ATS", sid: 0x20, addr: 0x12345000n, pasid: 3, expect: smmu(0x05) }),
+    tlp(11, { op: "MRd", sid: 0x20, addr: 0x1000n, expect: smmu(0x01) }),
   ]);
 });
 
@@ -86,8 +132,8 @@ function fails(text: string, where: string, message: string): void {
 test("errors: AER headers that are not memory requests, malformed, Flit, bad dwords", () => {
   const L = "[    1.000000] pcieport 0000:00:1c.0: AER:   TLP Header: ";
   // L is 57 characters ("TLP Header" at 46): the first dword is at column 58, the next at 69, 80, 91.
-  fails(L + "0x4a000001 0x01000004 0x00000000 0x00000000", "1:58", "the TLP is a CplD (Fmt 010b Type 01010b), not a memory read or write; only MRd and MWr are trace TLPs");
-  fails(L + "0x00000002 0x000000ff 0x00000ffc 0x00000000", "1:80", "the 2-DW request at 0xffc crosses a 4 KiB boundary: malformed");
+  fails(L + "0x4c000001 0x0100000f 0x00001000 0x00000000", "1:58", "the TLP is a FetchAdd AtomicOp (Fmt 010b Type 01100b), not a memory read or write; only MRd and MWr are trace TLPs");
+  fails(L + "0x00000002 0x000000ff 0x00000ffc 0x00000000", "1:80", "malformed TLP: the 2-DW request at DW address 0xffc crosses a 4 KiB boundary (PCIe Base 2.2.7 forbids it)");
   fails(L + "0x00000001 0x000000ff 0x00001000 0x00000000", "1:69", "Last DW BE is 0xf in a 1-DW request (must be 0): malformed");
   fails(L + "0x40000001 0x0000000f 0x90028090 0x00000000 E-E Prefixes: 0x81000001", "1:116", "E-E prefix 0x81000001 is not an End-End TLP prefix (byte 0 must be 0x9X: Fmt 100b, E-E)");
   fails(L + "0x40000001 0x0000000f 0x9002809g 0x00000000", "1:80", 'expected a TLP header dword in hex (0x optional), got "0x9002809g"');
@@ -100,6 +146,7 @@ test("errors: DMAR lines, arm-smmu-v3 records cut short or inconsistent, orphan 
   fails("[    1.000000] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault address 0x1000", "1:16", "unrecognised DMAR fault line: expected `[DMA Read|Write ...] Request device [BB:DD.F] ... fault addr ADDR`");
   fails("DMAR: [DMA Read PASID 0x100000] Request device [00:02.0] fault addr 0x1000 [fault reason 0x59] x", "1:1", "PASID 0x100000 is out of range (max 0xfffff)");
   fails("DMAR: [DMA Read NO_PASID] Request device [00:20.0] fault addr 0x1000", "1:1", 'device 0x20 in "Request device" is out of range (max 0x1f)');
+  fails("DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x100] x", "1:1", "fault reason 0x100 is out of range (max 0xff)");
   const S = "arm-smmu-v3 smmu0: ";
   fails(`${S}event 0x10 received:\n${S}\t0x0000000800000010\n${S}unexpected message\n`, "1:20", "arm-smmu-v3 event record cut short: 1 of its 4 dwords before line 3");
   fails(`${S}event 0x10 received:\n${S}\t0x0000000800000010\n`, "1:20", "arm-smmu-v3 event record cut short: 1 of its 4 dwords before the end of the log");
@@ -129,23 +176,28 @@ test("ignored: INTR-REMAP faults, DRHD status, reason-only lines, other SMMU mes
       "[    1.5] pcieport 0000:00:1c.0: AER: Corrected error message received from 0000:00:1c.0\n" +
       "[    1.6] usb 1-1: new high-speed USB device number 2 using xhci_hcd\n",
   );
-  assert.equal(r, { events: [], skipped: [] });
+  assert.equal(r.events, []);
+  assert.equal(r.skipped, []);
+  // every line but the usb one is an IOMMU or AER line without DMA
+  assert.equal(r.summary, summary("kernel", { lines: 7, used: 0, ignored: { noDma: 6, unrecognised: 1 } }));
 });
 
 test("skipBad: bad lines and cut records counted with their reasons", () => {
   const S = "arm-smmu-v3 smmu0: ";
   const r = kernel(
-    "pcieport 0000:00:1c.0:   TLP Header: 4a000001 01000004 00000000 00000000\n" +
+    "pcieport 0000:00:1c.0:   TLP Header: 4c000001 0100000f 00001000 00000000\n" +
       "pcieport 0000:00:1c.0:   TLP Header: 40000001 0300000f 90028090 00000000\n" +
       `${S}event 0x10 received:\n${S}\t0x0000000800000010\n` +
       "DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x3000 [fault reason 0x05] PTE Write access is not set\n",
     { skipBad: true },
   );
-  assert.equal(r.events, [tlp(2, { op: "MWr", sid: 0x0300, addr: 0x90028090n }), tlp(5, { op: "MWr", sid: 0x10, addr: 0x3000n })]);
+  assert.equal(r.events, [tlp(2, { op: "MWr", sid: 0x0300, addr: 0x90028090n }), tlp(5, { op: "MWr", sid: 0x10, addr: 0x3000n, expect: vtd(0x05) })]);
   assert.equal(r.skipped, [
-    { line: 1, reason: "the TLP is a CplD (Fmt 010b Type 01010b), not a memory read or write; only MRd and MWr are trace TLPs" },
+    { line: 1, reason: "the TLP is a FetchAdd AtomicOp (Fmt 010b Type 01100b), not a memory read or write; only MRd and MWr are trace TLPs" },
     { line: 3, reason: "arm-smmu-v3 event record cut short: 1 of its 4 dwords before the end of the log" },
   ]);
+  // the cut record's two lines are bad
+  assert.equal(r.summary, summary("kernel", { lines: 5, used: 2, skipped: 3, events: { MWr: 2 }, expected: 1 }));
 });
 
 test("the kernel importer takes no --map options", () => {

@@ -11,7 +11,7 @@ import smmuOld from "../../fixtures/importers/qemu-smmu-old.ts";
 import smmuRecent from "../../fixtures/importers/qemu-smmu-recent.ts";
 import vtdOld from "../../fixtures/importers/qemu-vtd-old.ts";
 import vtdRecent from "../../fixtures/importers/qemu-vtd-recent.ts";
-import { inv, ns, run, throwsInput, tlp, us } from "./util.ts";
+import { inv, ns, run, summary, throwsInput, tlp, us } from "./util.ts";
 
 const qemu = (text: string, opts: { map?: Record<string, string>; skipBad?: boolean } = {}) => run("qemu", text, "q.log", opts);
 
@@ -29,8 +29,8 @@ test("vtd log, old TID@SECONDS prefix: translations, fault, pass-through, symbol
     tlp(4, { op: "MRd", sid: 0x10, addr: 0xfffff000n, time: t0(201) }),
     tlp(6, { op: "MRd", sid: 0x10, addr: 0xfffff008n, time: t0(300) }),
     tlp(8, { op: "MRd", sid: 0x18, addr: 0x7000n, time: t0(400) }),
-    // write 0 -> MRd.
-    tlp(9, { op: "MRd", sid: 0x10, addr: 0xdead000n, time: t0(500) }),
+    // write 0 -> MRd; fault 6 (decimal) is the fault reason QEMU recorded: expect=0x06.
+    tlp(9, { op: "MRd", sid: 0x10, addr: 0xdead000n, expect: { arch: "vtd", code: 6 }, time: t0(500) }),
     // cc_domain on line 12; the cc_global QEMU traces right after it (line 13) is the same descriptor.
     inv(12, c, { kind: "cc", reg: false, gran: "domain", did: 1 }, { time: t0(601) }),
     inv(15, c, { kind: "cc", reg: false, gran: "device", sid: 0x10, fm: 0 }, { time: t0(701) }),
@@ -42,6 +42,20 @@ test("vtd log, old TID@SECONDS prefix: translations, fault, pass-through, symbol
     inv(24, c, { kind: "devtlb", sid: 0x10, addr: 0x80000000n, pagesLg2: 2 }, { time: t0(1100) }),
     inv(27, c, { kind: "iotlb", reg: false, gran: "global" }, { time: t0(1300) }),
   ]);
+  assert.equal(
+    r.summary,
+    summary("qemu", {
+      lines: 27,
+      used: 12,
+      // repeats: vtd_inv_desc before its symbolic event (1, 11, 14, 18, 20, 22), vtd_dmar_translate
+      // (5, 7), the cc_global after cc_domain (13); no DMA: vtd_iotlb_cc_update (3),
+      // vtd_inv_desc_cc_device (16), vtd_switch_address_space (17), vtd_reg_write (25),
+      // vtd_inv_qi_tail (26); line 10 is QEMU's error report, not a trace event
+      ignored: { repeat: 9, noDma: 5, unrecognised: 1 },
+      events: { MRd: 4, inv: 8 },
+      expected: 1,
+    }),
+  );
 });
 
 test("vtd log, QEMU 9/10 (no prefix): PASID cache, PASID IOTLB, PASID device-TLB, waits, fault with write 1", () => {
@@ -57,10 +71,14 @@ test("vtd log, QEMU 9/10 (no prefix): PASID cache, PASID IOTLB, PASID device-TLB
     // S (bit 11) = 1, ADDR[63:12] = 0x7f001: one trailing 1 -> 4 pages at 0x7f000000.
     inv(11, 1, { kind: "pdevtlb", sid: 0x10, pasid: 2, addr: 0x7f000000n, pagesLg2: 2, all: true }),
     tlp(12, { op: "MRd", sid: 0x10, addr: 0x7f000123n }),
-    tlp(14, { op: "MWr", sid: 0x10, addr: 0x7f002000n }),
+    // fault 133 = 0x85 (SGN.6, write without write permission)
+    tlp(14, { op: "MWr", sid: 0x10, addr: 0x7f002000n, expect: { arch: "vtd", code: 0x85 } }),
     inv(16, 1, { kind: "wait", status: { addr: 0x7e0f1000n, data: 1 } }),
     inv(18, 1, { kind: "wait" }),
   ]);
+  // every vtd_inv_desc precedes its symbolic event (1, 3, 5, 7, 9, 15, 17) but the device-piotlb
+  // one (11); vtd_dmar_translate (13) repeats line 12
+  assert.equal(r.summary, summary("qemu", { lines: 18, used: 10, ignored: { repeat: 8 }, events: { MRd: 1, MWr: 1, inv: 8 }, expected: 1 }));
 });
 
 test("smmuv3 log before 2024: decimal sid, no stage; perm 0x2 -> MWr; abort and bypass take the default direction", () => {
@@ -73,10 +91,14 @@ test("smmuv3 log before 2024: decimal sid, no stage; perm 0x2 -> MWr; abort and 
     // the real line of ecosystem.md: sid=0x10, perm=0x3 (does not tell the access).
     tlp(7, { op: "MRd", sid: 0x10, addr: 0x8e043242n }),
   ]);
+  // no DMA: the command and IOTLB invalidation events (4-6)
+  assert.equal(r.summary, summary("qemu", { lines: 7, used: 4, ignored: { noDma: 3 }, events: { MRd: 3, MWr: 1 } }));
 });
 
 test("smmuv3 log 9.1+: hex sid, stage=; perm 0x1 -> MRd; --map op=MWr for the events that do not record the access", () => {
-  assert.equal(run("qemu", smmuRecent, "smmu.log").events, [
+  const r = run("qemu", smmuRecent, "smmu.log");
+  assert.equal(r.summary, summary("qemu", { lines: 10, used: 4, ignored: { noDma: 6 }, events: { MRd: 4 } }));
+  assert.equal(r.events, [
     tlp(4, { op: "MRd", sid: 0x10, addr: 0x8e043242n }),
     tlp(5, { op: "MRd", sid: 0x10, addr: 0x8e044000n }),
     tlp(6, { op: "MRd", sid: 0x10, addr: 0xdead0000n }),
@@ -97,11 +119,13 @@ test("simpletrace text: arguments by trace-events name, time = sum of the deltas
     inv(3, 1, { kind: "iotlb", reg: false, gran: "dsi", did: 1 }, { time: ns(1625) }),
     tlp(4, { op: "MRd", sid: 0x10, addr: 0xfffff010n, time: ns(11626) }),
     tlp(5, { op: "MRd", sid: 0x10, addr: 0xfffff020n, time: ns(13626) }),
-    tlp(6, { op: "MWr", sid: 0x18, addr: 0x3000n, time: ns(14126) }),
+    tlp(6, { op: "MWr", sid: 0x18, addr: 0x3000n, expect: { arch: "vtd", code: 6 }, time: ns(14126) }),
     inv(7, 1, { kind: "devtlb", sid: 0x10, addr: 0x80000000n, pagesLg2: 2 }, { time: ns(17126) }),
     inv(8, 1, { kind: "wait" }, { time: ns(17226) }),
     tlp(9, { op: "MWr", sid: 0x10, addr: 0x8e043242n, time: ns(18226) }),
   ]);
+  // vtd_inv_qi_tail (1) carries no DMA; the iotlb vtd_inv_desc (2) precedes its symbolic event
+  assert.equal(r.summary, summary("qemu", { lines: 9, used: 7, ignored: { noDma: 1, repeat: 1 }, events: { MRd: 2, MWr: 2, inv: 3 }, expected: 1 }));
 });
 
 test("vtd_dmar_translate is used when the log has no exact translation events (its iova is the page)", () => {
@@ -134,7 +158,12 @@ test("ignored: other vtd/smmu events, error_report lines that name a vtd_ functi
       "vtd_inv_desc_cc_device context invalidate device 00:02.00\n" +
       "vtd_inv_desc invalidate desc type iotlb high 0x0 low 0x10012\n",
   );
-  assert.equal(r, { events: [], skipped: [] });
+  assert.equal(r.events, []);
+  assert.equal(r.skipped, []);
+  // no DMA: vtd_reg_write, smmuv3_cmdq_opcode, smmu_iotlb_inv_all, vtd_inv_desc_cc_device; the
+  // vtd_inv_desc of an iotlb descriptor repeats the symbolic event QEMU traces after it; the error
+  // report and the amdvi_ event are not lines of this format
+  assert.equal(r.summary, summary("qemu", { lines: 7, used: 0, ignored: { noDma: 4, repeat: 1, unrecognised: 2 } }));
 });
 
 function fails(line: string, column: number, message: string): void {
@@ -145,6 +174,7 @@ test("errors: a used event whose message does not parse, values out of range, un
   fails("vtd_iotlb_page_hit IOTLB page hit sid 0x10 iova 0x1000", 20, 'vtd_iotlb_page_hit: unrecognised message "IOTLB page hit sid 0x10 iova 0x1000"; expected the format of hw/i386 or hw/arm trace-events');
   fails("smmuv3_translate_success mr sid=0x10 iova=0x1000 translated=0x1000", 26, 'smmuv3_translate_success: unrecognised message "mr sid=0x10 iova=0x1000 translated=0x1000"; expected the format of hw/i386 or hw/arm trace-events');
   fails("vtd_dmar_fault sid 0x10000 fault 6 addr 0x1000 write 0", 16, "vtd_dmar_fault: sid 0x10000 is out of range (max 0xffff)");
+  fails("vtd_dmar_fault sid 0x10 fault 256 addr 0x1000 write 0", 16, "vtd_dmar_fault: fault 256 is out of range (max 0xff)");
   fails("vtd_inv_desc_cc_devices context invalidate devices sid 0x10 fmask 0x4", 25, "vtd_inv_desc_cc_devices: fmask 0x4 is out of range (max 0x3)");
   // addr 0x1000 is not aligned to 2^1 pages: no descriptor can say this.
   fails("vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x1", 26, "vtd_inv_desc_iotlb_pages: addr 0x1000 is not aligned to 2^1 pages (0x2000 bytes)");
@@ -172,6 +202,7 @@ test("skipBad: bad lines counted with their reasons", () => {
     { line: 2, reason: 'vtd_translate_pt: unrecognised message "source id 0x18 iova 0x7000"; expected the format of hw/i386 or hw/arm trace-events' },
     { line: 3, reason: "vtd_inv_desc_iotlb_domain: domain 0x10000 is out of range (max 0xffff)" },
   ]);
+  assert.equal(r.summary, summary("qemu", { lines: 4, used: 2, skipped: 2, events: { MRd: 1, inv: 1 } }));
 });
 
 test("--map op must be MRd or MWr; qemu takes no other keys", () => {

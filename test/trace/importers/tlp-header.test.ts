@@ -8,7 +8,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decodeTlpHeader, TlpHeaderError, tlpName } from "../../../src/trace/importers/tlp-header.ts";
+import { decodeTlpHeader, NoDmaTlp, TlpHeaderError, tlpName } from "../../../src/trace/importers/tlp-header.ts";
 
 const base = { priv: false, exe: false, ns: false, ro: false, ido: false, translated: false, nw: false };
 
@@ -122,10 +122,30 @@ test("names of the Fmt/Type combinations", () => {
   assert.is(tlpName(2, 0x0c), "FetchAdd AtomicOp");
 });
 
-test("errors: not memory requests, prefixes, AT, malformed byte enables, 4 KiB crossing, short logs", () => {
-  fails([0x4a000001, 0x01000004, 0x00000000, 0], [], "the TLP is a CplD (Fmt 010b Type 01010b), not a memory read or write; only MRd and MWr are trace TLPs", 0);
-  fails([0x04000001, 0x0000000f, 0x01000000, 0], [], "the TLP is a CfgRd0 (Fmt 000b Type 00100b), not a memory read or write; only MRd and MWr are trace TLPs", 0);
-  fails([0x30000000, 0, 0, 0], [], "the TLP is a Msg (Fmt 001b Type 10000b), not a memory read or write; only MRd and MWr are trace TLPs", 0);
+test("valid TLPs that are no DMA: completions, configuration and I/O requests, messages (an ACS violation's header)", () => {
+  const noDma = (dws: number[], name: string, message: string) => {
+    try {
+      decodeTlpHeader(dws);
+    } catch (e) {
+      assert.instance(e, NoDmaTlp);
+      assert.is((e as NoDmaTlp).tlpName, name);
+      assert.is((e as NoDmaTlp).message, message);
+      return;
+    }
+    assert.unreachable(message);
+  };
+  noDma([0x4a000001, 0x01000004, 0x00000000, 0], "CplD", "the TLP is a CplD (Fmt 010b Type 01010b): no DMA");
+  noDma([0x0a000000, 0x01000004, 0x00000000], "Cpl", "the TLP is a Cpl (Fmt 000b Type 01010b): no DMA");
+  noDma([0x04000001, 0x0000000f, 0x01000000, 0], "CfgRd0", "the TLP is a CfgRd0 (Fmt 000b Type 00100b): no DMA");
+  noDma([0x45000001, 0x0000000f, 0x01000000], "CfgWr1", "the TLP is a CfgWr1 (Fmt 010b Type 00101b): no DMA");
+  noDma([0x42000001, 0x0000000f, 0x00000cf8], "IOWr", "the TLP is a IOWr (Fmt 010b Type 00010b): no DMA");
+  // 0x34: Fmt 001b (4DW, no data), Type 10100b: a Message routed locally, as an ACS violation logs it
+  noDma([0x34000000, 0x01000010, 0x00000000, 0x88458845], "Msg", "the TLP is a Msg (Fmt 001b Type 10100b): no DMA");
+  noDma([0x70000001, 0x0100007f, 0, 0], "MsgD", "the TLP is a MsgD (Fmt 011b Type 10000b): no DMA");
+});
+
+test("errors: AtomicOps, reserved types, prefixes, AT, malformed byte enables, 4 KiB crossing, short logs", () => {
+  fails([0x5d000001, 0x0000000f, 0x1000, 0], [], "Fmt 010b Type 11101b is a reserved TLP type: malformed", 0);
   fails([0x4c000001, 0x0000000f, 0x1000, 0], [], "the TLP is a FetchAdd AtomicOp (Fmt 010b Type 01100b), not a memory read or write; only MRd and MWr are trace TLPs", 0);
   fails([0x91000002, 0, 0, 0], [], "DW0 0x91000002 has Fmt 100b (a TLP prefix), not a TLP header", 0);
   fails([0x00000c01, 0x0000000f, 0x1000], [], "AT is 11b (reserved) in DW0 0x00000c01", 0);
@@ -134,7 +154,7 @@ test("errors: not memory requests, prefixes, AT, malformed byte enables, 4 KiB c
   fails([0x00000002, 0x000000f0, 0x1000], [], "First DW BE is 0 in a 2-DW request: malformed", 1);
   fails([0x00000002, 0x0000000f, 0x1000], [], "Last DW BE is 0 in a 2-DW request: malformed", 1);
   // 0xffc + 2 DW = 0x1004: past the page.
-  fails([0x00000002, 0x000000ff, 0x00000ffc], [], "the 2-DW request at 0xffc crosses a 4 KiB boundary: malformed", 2);
+  fails([0x00000002, 0x000000ff, 0x00000ffc], [], "malformed TLP: the 2-DW request at DW address 0xffc crosses a 4 KiB boundary (PCIe Base 2.2.7 forbids it)", 2);
   fails([0x20000001, 0x0000000f, 0x00000001], [], "a 4DW header (MRd64) needs 4 dwords, got 3", 2);
   fails([0x00000001, 0x0000000f, 0x1000, 0], [0x81000002], "E-E prefix 0x81000002 is not an End-End TLP prefix (byte 0 must be 0x9X: Fmt 100b, E-E)", 4);
   fails([0x00000001, 0x0000000f, 0x1000, 0], [0x91000002, 0x91000003], "a second PASID prefix 0x91000003", 5);

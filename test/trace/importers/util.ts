@@ -5,6 +5,7 @@
 import * as assert from "uvu/assert";
 import { InputError } from "../../../src/errors.ts";
 import { importers, type ImportResult } from "../../../src/trace/importers/index.ts";
+import type { ImportSummary } from "../../../src/trace/importers/common.ts";
 import type { Invalidation, InvEvent, MapEvent, TimeStamp, TraceTlp, UnmapEvent } from "../../../src/trace/text.ts";
 
 /** A TLP with every optional field at its default; `over` sets the rest. */
@@ -55,6 +56,17 @@ export function run(name: string, text: string, file: string, opts: { map?: Reco
   return importer.import(text, file, { skipBad: opts.skipBad ?? false, ...(opts.map ? { map: opts.map } : {}) });
 }
 
+/** The message of the InputError `fn` throws ("no error" when it throws none). */
+export function inputError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof InputError) return e.message;
+    throw e;
+  }
+  return "no error";
+}
+
 /** Asserts that `fn` throws an InputError whose message is exactly `message`. */
 export function throwsInput(fn: () => unknown, message: string): void {
   try {
@@ -65,4 +77,24 @@ export function throwsInput(fn: () => unknown, message: string): void {
     return;
   }
   assert.unreachable(`expected InputError: ${message}`);
+}
+
+/**
+ * An import summary with every count 0 but those given: `ignored` and `events` name only their
+ * non-zero counts.
+ */
+export function summary(
+  importer: string,
+  o: { lines: number; used: number; ignored?: Partial<ImportSummary["ignored"]>; skipped?: number; events?: Partial<ImportSummary["events"]>; expected?: number; notes?: ImportSummary["notes"] },
+): ImportSummary {
+  return {
+    importer,
+    lines: o.lines,
+    used: o.used,
+    ignored: { unrecognised: 0, noDma: 0, repeat: 0, superseded: 0, blank: 0, ...o.ignored },
+    skipped: o.skipped ?? 0,
+    events: { MRd: 0, MWr: 0, ATS: 0, map: 0, unmap: 0, flush: 0, inv: 0, attach: 0, detach: 0, ...o.events },
+    expected: o.expected ?? 0,
+    notes: o.notes ?? [],
+  };
 }
