@@ -4,10 +4,10 @@
 // passed as two u32 halves, and bulk data moves through the staging buffer.
 import { STAGE_BASE, STAGE_QWORDS } from "./abi";
 import { gmInit, gmPage, gmPageForWrite, gmPageCount, gmNoteHostWrite, GUEST_PA_BITS } from "./common/guest-memory";
-import { vtdRegWrite } from "./arch/vtd/invalidation";
+import { registerWrite } from "./engine/registers";
 import { vtdInit } from "./arch/vtd/translate";
 import { runBatch, engineInit } from "./engine/run";
-import { cachesConfigure } from "./uarch/vtd-caches";
+import { cachesConfigure } from "./uarch/caches";
 import { timingConfigure, timingStatsAddress } from "./timing/model";
 import { CTRL_BASE, CTRL_CACHES, CACHE_IOTLB, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ENABLED } from "./abi";
 
@@ -75,7 +75,7 @@ export function memRead(lo: u32, hi: u32, n: u32): u32 {
  * and IOTLB_REG.IVT run register-based invalidations.
  */
 export function regWrite(id: u32, lo: u32, hi: u32): void {
-  vtdRegWrite(id, ((<u64>hi) << 32) | lo);
+  registerWrite(id, ((<u64>hi) << 32) | lo);
 }
 
 /** Guest pages allocated so far. */

@@ -20,9 +20,10 @@ import {
   C_NO_SNOOP_FORCED_PTE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
 } from "../abi";
 import { cacheMutations, SetAssoc } from "../uarch/cache/set-assoc";
-import { emit, EV_LOOKUP } from "../timing/events";
-import { cacheById, noteIotlbHit, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/vtd-caches";
+import { emit, EV_LOOKUP } from "../common/events";
+import { cacheById, noteIotlbHit, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration } from "../common/guest-memory";
+import { bump } from "../common/counters";
 import * as regs from "../arch/vtd/regs";
 
 const MEMO_LG2: u32 = 10;
@@ -47,12 +48,6 @@ export function memoInit(): void {
 @inline function entryFor(sid: u32, pasid: u32, vpn: u64, flags: u32): usize {
   const h = (vpn ^ (<u64>sid << 20) ^ (<u64>pasid << 36) ^ (<u64>(flags & KEY_FLAGS) << 56)) * 0x9e3779b97f4a7c15;
   return memo + (<usize>(h >>> (64 - MEMO_LG2)) << ENTRY_LG2);
-}
-
-// @ts-ignore: decorator
-@inline function bump(counter: u32): void {
-  const at = STATS_BASE + (counter << 3);
-  store<u64>(at, load<u64>(at) + 1);
 }
 
 // @ts-ignore: decorator

@@ -6,6 +6,7 @@
 // miss, as a device must) and issues the translated request with the physical address, which the
 // IOMMU then checks (DTE) and passes through. ATS completions fill the device-TLB.
 import { DEBUG } from "../common/debug";
+import { bump } from "../common/counters";
 import {
   REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
   RES_PAGE_LG2, RES_DID, RES_LEAF_PA, RES_LEAF_PTE, RES_S2_LEAF_PA, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
@@ -13,13 +14,15 @@ import {
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
 import { vtdTranslate } from "../arch/vtd/translate";
-import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/vtd-caches";
-import { clearEvents } from "../timing/events";
+import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/caches";
+import { wirePorts } from "./wiring";
+import { clearEvents } from "../common/events";
 import { timingEnabled, timeRequest } from "../timing/model";
 import { cacheMutations } from "../uarch/cache/set-assoc";
 import { memoInit, memoReplay, memoRecord } from "./replay-memo";
 import * as regs from "../arch/vtd/regs";
-import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbPayload, devTlbStale, DTF_R, DTF_W, DTF_X, DTF_U, DTF_N, DTF_STALE } from "../uarch/device-tlb";
+import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbStale } from "../uarch/device-tlb";
+import { ATCF_R, ATCF_W, ATCF_X, ATCF_U, ATCF_N, ATCF_STALE, ATC_PA, ATC_FLAGS, ATC_PAGE_LG2 } from "../arch/ats";
 
 /** Scratch request and result records for the device's own ATS request and translated request. */
 let scratchReq: usize = 0;
@@ -29,27 +32,22 @@ export function engineInit(): void {
   scratchReq = heap.alloc(REQ_SIZE);
   scratchRes = heap.alloc(RES_SIZE);
   memoInit();
+  wirePorts();
 }
 
-// @ts-ignore: decorator
-@inline function bump(counter: u32): void {
-  const at = STATS_BASE + (counter << 3);
-  store<u64>(at, load<u64>(at) + 1);
-}
-
-/** Caches an ATS completion in the requesting device's device-TLB; returns the slot, or -1. */
-function fillFromCompletion(req: usize, res: usize): i32 {
-  if (load<u8>(res, RES_STATUS) != ST_OK) return -1;
+/** Caches an ATS completion in the requesting device's device-TLB; returns the entry, or 0. */
+function fillFromCompletion(req: usize, res: usize): usize {
+  if (load<u8>(res, RES_STATUS) != ST_OK) return 0;
   const rf = load<u32>(res, RES_FLAGS);
-  if ((rf & (RSF_R | RSF_W)) == 0) return -1;
+  if ((rf & (RSF_R | RSF_W)) == 0) return 0;
   const flags = load<u32>(req, REQ_FLAGS);
   let f: u32 = 0;
-  if ((rf & RSF_R) != 0) f |= DTF_R;
-  if ((rf & RSF_W) != 0) f |= DTF_W;
-  if ((rf & RSF_X) != 0) f |= DTF_X;
-  if ((rf & RSF_U) != 0) f |= DTF_U;
-  if ((rf & RSF_NS_ALLOWED) != 0) f |= DTF_N;
-  if ((rf & RSF_STALE) != 0) f |= DTF_STALE; // the completion itself came from a stale IOTLB entry
+  if ((rf & RSF_R) != 0) f |= ATCF_R;
+  if ((rf & RSF_W) != 0) f |= ATCF_W;
+  if ((rf & RSF_X) != 0) f |= ATCF_X;
+  if ((rf & RSF_U) != 0) f |= ATCF_U;
+  if ((rf & RSF_NS_ALLOWED) != 0) f |= ATCF_N;
+  if ((rf & RSF_STALE) != 0) f |= ATCF_STALE; // the completion itself came from a stale IOTLB entry
   return devTlbFill(load<u32>(req, REQ_SID), (flags & RQF_PASID) != 0, load<u32>(req, REQ_PASID), load<u64>(req, REQ_ADDR),
     load<u8>(res, RES_PAGE_LG2), load<u64>(res, RES_PA), f, load<u32>(res, RES_DID),
     load<u64>(res, RES_LEAF_PA), load<u64>(res, RES_LEAF_PTE), load<u64>(res, RES_S2_LEAF_PA));
@@ -62,34 +60,33 @@ function translatedThroughAtc(req: usize, res: usize): void {
   const hasPasid = (flags & RQF_PASID) != 0;
   const pasid = load<u32>(req, REQ_PASID);
   const va = load<u64>(req, REQ_ADDR);
-  let slot = devTlbLookup(sid, hasPasid, pasid, va);
-  if (slot < 0) {
+  let p = devTlbLookup(sid, hasPasid, pasid, va);
+  if (p == 0) {
     bump(C_ATC_MISSES);
     memory.copy(scratchReq, req, REQ_SIZE);
     store<u32>(scratchReq, (flags & ~(RQF_KIND_MASK | RQF_TRANSLATED | RQF_NS)) | KIND_ATS, REQ_FLAGS);
     vtdTranslate(scratchReq, res);
     if (load<u8>(res, RES_STATUS) != ST_OK) return; // the translation request itself failed (DTE, faults)
-    slot = fillFromCompletion(scratchReq, res);
-    if (slot < 0) {
+    p = fillFromCompletion(scratchReq, res);
+    if (p == 0) {
       // No rights were granted: the device cannot issue the request.
       store<u8>(res, ST_BLOCKED, RES_STATUS);
       return;
     }
   }
-  const p = devTlbPayload(sid, slot);
   const stale = devTlbStale(p);
-  const f = load<u32>(p, 8);
-  const lg2 = load<u32>(p, 12);
+  const f = load<u32>(p, ATC_FLAGS);
+  const lg2 = load<u32>(p, ATC_PAGE_LG2);
   const write = (flags & RQF_KIND_MASK) == KIND_MWR;
   if (stale) bump(C_STALE_ATC_USES);
-  if ((write && (f & DTF_W) == 0) || (!write && (f & DTF_R) == 0)) {
+  if ((write && (f & ATCF_W) == 0) || (!write && (f & ATCF_R) == 0)) {
     // The cached completion does not allow this access: the device does not issue it.
     store<u8>(res, ST_BLOCKED, RES_STATUS);
     store<u32>(res, RSF_ATC | (stale ? RSF_STALE : 0), RES_FLAGS);
     return;
   }
   memory.copy(scratchReq, req, REQ_SIZE);
-  store<u64>(scratchReq, load<u64>(p, 0) | (va & ((<u64>1 << lg2) - 1)), REQ_ADDR);
+  store<u64>(scratchReq, load<u64>(p, ATC_PA) | (va & ((<u64>1 << lg2) - 1)), REQ_ADDR);
   vtdTranslate(scratchReq, res);
   let rf = load<u32>(res, RES_FLAGS) | RSF_ATC;
   if (stale) rf |= RSF_STALE;

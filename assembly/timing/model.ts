@@ -25,7 +25,7 @@ import {
   TST_LAST_COMPLETION, TST_STALL_CYCLES, TST_PEAK_OUTSTANDING, TST_WALKER_BUSY, TST_TIMED, TST_INV_CYCLES, TST_COALESCED,
   TST_REWALKS, TST_CLASSES, TST_HIST, REQ_TIME, REQ_SID, RES_STATUS, RES_LATENCY, RES_ISSUE, ST_OK, ST_FAULT,
 } from "../abi";
-import { EV_LOOKUP, EV_READ, EV_WRITE, EV_WALK, STAGE_STRUCT, eventCount, eventAt, setTimingOn } from "./events";
+import { EV_LOOKUP, EV_READ, EV_WRITE, EV_WALK, STAGE_STRUCT, eventCount, eventAt, setTimingOn } from "../common/events";
 import { histRecord } from "./histogram";
 
 const MAX_PORTS: u32 = 16;

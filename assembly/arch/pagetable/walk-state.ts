@@ -16,6 +16,10 @@ export const W_RESERVED: u32 = 3; // a reserved bit is set (or a large leaf wher
 export const W_INPUT: u32 = 4; // input address beyond the width (or non-canonical)
 export const W_S2: u32 = 5; // nested: the second-stage walk of a table pointer failed (see s2.fault)
 export const W_S2_READ: u32 = 6; // nested: the second stage does not grant read on a table page
+export const W_AD_NOSNOOP: u32 = 7; // an A/D update was needed but the walk is not snooped
+export const W_S2_WRITE: u32 = 8; // nested: stage 2 does not grant write for an A/D update
+export const W_ACCESS_FLAG: u32 = 9; // a leaf without its access flag, and no hardware update of it (VMSA AF)
+export const W_ADDR_SIZE: u32 = 10; // a table or output address beyond the output size (VMSA PS)
 
 /** Accumulated-permission bits (ANDed over the levels walked so far). */
 export const PERM_R: u32 = 1;
@@ -23,6 +27,20 @@ export const PERM_W: u32 = 2;
 export const PERM_U: u32 = 4;
 export const PERM_X: u32 = 8;
 export const PERM_ALL: u32 = 15;
+
+/**
+ * A walk-cache entry (a non-leaf entry a walk read, kept so a later walk can resume below it),
+ * keyed by the walk's cacheOwner and `va >> span` at its level:
+ *   0 next table (host-physical, even under nesting)   8 nested: the SS leaf mapping that table
+ *   16 u32 PERM_* accumulated down to it, | WC_S2W when stage 2 allows writing the next table
+ *   20 u32 span: log2 of the bytes of input address space the entry covers
+ */
+export const WC_NEXT: u32 = 0;
+export const WC_S2_LEAF: u32 = 8;
+export const WC_PERMS: u32 = 16;
+export const WC_SPAN_LG2: u32 = 20;
+export const WC_PAYLOAD_BYTES: u32 = 24;
+export const WC_S2W: u32 = 0x100;
 
 @final
 export class WalkState {
@@ -37,6 +55,18 @@ export class WalkState {
   inputBits: u32 = 48;
   /** Mask of the output/table-address bits that are reserved (at or above HAW, below 52). */
   rsvdAddr: u64 = 0;
+  /**
+   * Geometry of formats with configurable granules (VMSA): log2 of the granule, index bits per
+   * level, index bits of the top (start) level (more with concatenated tables, fewer for a short
+   * input), and the output-address size in bits (addresses at or above fault).
+   */
+  granuleLg2: u32 = 12;
+  levelBits: u32 = 9;
+  topIndexBits: u32 = 9;
+  oaBits: u32 = 48;
+  /** VMSA: a missing access flag does not fault (AFFD); hardware dirty state through DBM (HD). */
+  accessFaultOff: bool = false;
+  dirtyByDbm: bool = false;
   /** Format flags: SS SNP reserved; FS XD valid (NXE); FS EA updates (EAFE). */
   snpReserved: bool = false;
   nxe: bool = false;
@@ -62,9 +92,8 @@ export class WalkState {
    * paging-structure caches (stale checks use it). Nested walks pass it on to stage 2.
    */
   dryRun: bool = false;
-  /** Cache tags of this walk's domain (DID, and PASID or TAG_NO_PASID) for the walk caches. */
-  cacheDid: u32 = 0;
-  cacheTag: u32 = 0;
+  /** The walk caches' tag for this walk's address space (chosen by the architecture). */
+  cacheOwner: u64 = 0;
 
   // ---- the request -----------------------------------------------------------------------------
   va: u64 = 0;

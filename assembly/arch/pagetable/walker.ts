@@ -1,23 +1,25 @@
-// The one page walker. Formats (fmt/*.ts) only answer questions about an entry: present? leaf?
-// reserved bits? output address? The loop, permission accumulation, accessed-flag updates, read
-// counting and nested second-stage translation of table pointers live here once.
+// The one page walker. Formats (fmt/*.ts) answer the questions: how many index bits at which
+// level, is an entry present, a leaf, malformed, what does it allow, which accessed bits does a walk
+// set, where does it point. The loop, permission accumulation, accessed-flag updates, read counting
+// and nested second-stage translation of table pointers live here once (walkFormat), instantiated
+// for each format; walk() picks the instantiation by ws.fmt. Adding a format adds a class in fmt/
+// and a case below, never a change to the loop.
 //
 // Accessed flags follow x86 practice: an entry's A flag (FS bit 5, SS bit 8 with SSADE) is set when
 // the walk uses it, before the request's permissions are checked; the leaf's D flag is set by
 // walkSetDirty() only once a write has been granted. A flag update that is needed while the walk is
 // not snooped (PWSNP=0) is not performed and ends the walk (SFS.9 / SSS.5).
 import { DEBUG } from "../../common/debug";
-import { mask64 } from "../../common/bits";
 import { gmPage } from "../../common/guest-memory";
-import { FMT_VTD_FS, STATS_BASE, READS_BY_LEVEL, C_AD_WRITES } from "../../abi";
-import { walkThroughCaches } from "../../uarch/vtd-caches";
-import { emit, EV_READ, EV_WRITE } from "../../timing/events";
-import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, MAX_LEVELS, PERM_R, PERM_W, PERM_U, PERM_X } from "./walk-state";
-import { ssPresent, ssIsLeaf, ssReserved, ssOutput, SS_R, SS_W, SS_SNP, SS_A, SS_D } from "./fmt/vtd-ss";
-import { fsPresent, fsIsLeaf, fsReserved, fsOutput, FS_RW, FS_US, FS_XD, FS_G, FS_A, FS_EA, FS_D } from "./fmt/vtd-fs";
+import { FMT_VTD_FS, FMT_VTD_SS, FMT_VMSA_S2, STATS_BASE, READS_BY_LEVEL, C_AD_WRITES } from "../../abi";
+import { cachedWalk } from "../ports";
+import { emit, EV_READ, EV_WRITE } from "../../common/events";
+import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_INPUT, W_S2, W_S2_READ, W_ACCESS_FLAG, W_AD_NOSNOOP, W_S2_WRITE, MAX_LEVELS, PERM_R, PERM_W, PERM_U, PERM_X, PERM_ALL } from "./walk-state";
+import { VtdSsFormat, SS_R, SS_W } from "./fmt/vtd-ss";
+import { VtdFsFormat } from "./fmt/vtd-fs";
+import { VmsaS2Format } from "./fmt/vmsa";
 
-export const W_AD_NOSNOOP: u32 = 7; // an A/D update was needed but the walk is not snooped
-export const W_S2_WRITE: u32 = 8; // nested: stage 2 does not grant write for an A/D update
+export { W_AD_NOSNOOP, W_S2_WRITE } from "./walk-state";
 
 // @ts-ignore: decorator
 @inline function countRead(stage: u32, level: u32): void {
@@ -31,15 +33,9 @@ export const W_S2_WRITE: u32 = 8; // nested: stage 2 does not grant write for an
   store<u64>(at, load<u64>(at) + 1);
 }
 
-/** Is `va` inside the input width: canonical for the first stage, below 2^inputBits otherwise? */
-// @ts-ignore: decorator
-@inline function inputOk(ws: WalkState, va: u64): bool {
-  if (ws.fmt == FMT_VTD_FS) {
-    const shift = 64 - ws.inputBits; // bits 63:inputBits-1 must all equal bit inputBits-1
-    return <u64>((<i64>(va << shift)) >> shift) == va;
-  }
-  return (va >>> ws.inputBits) == 0;
-}
+const VTD_SS = new VtdSsFormat();
+const VTD_FS = new VtdFsFormat();
+const VMSA_S2 = new VmsaS2Format();
 
 /** Stage-2 bookkeeping for the page that holds a first-stage entry; false if A/D is impossible. */
 function writeEntry(ws: WalkState, level: u32, value: u64): u32 {
@@ -55,8 +51,9 @@ function writeEntry(ws: WalkState, level: u32, value: u64): u32 {
       if (page != 0) {
         const p = page + <usize>(leafPa & 0xfff);
         const e = load<u64>(p);
-        if ((e & SS_D) == 0) {
-          store<u64>(p, e | SS_D | SS_A);
+        const d = dirtied(s2, e);
+        if (d != e) {
+          store<u64>(p, d);
           countAdWrite();
           emit(EV_WRITE, 0, 0);
         }
@@ -78,17 +75,26 @@ function writeEntry(ws: WalkState, level: u32, value: u64): u32 {
  * fields of `ws`. Never traps: every memory read goes through gmPage.
  */
 export function walk(ws: WalkState): u32 {
+  const fmt = ws.fmt;
+  if (fmt == FMT_VTD_SS) return walkFormat<VtdSsFormat>(VTD_SS, ws);
+  if (fmt == FMT_VTD_FS) return walkFormat<VtdFsFormat>(VTD_FS, ws);
+  if (DEBUG) assert(fmt == FMT_VMSA_S2);
+  return walkFormat<VmsaS2Format>(VMSA_S2, ws);
+}
+
+/** The walk loop, for format F (compiled once per format: every question F answers is inlined). */
+// @ts-ignore: decorator
+@inline function walkFormat<F>(f: F, ws: WalkState): u32 {
   const va = ws.va;
-  const fs = ws.fmt == FMT_VTD_FS;
   ws.reads = 0;
   ws.faultLevel = 0;
-  if (!inputOk(ws, va)) {
+  if (!f.inputOk(ws, va)) {
     ws.faultLevel = ws.levels - 1;
     return (ws.fault = W_INPUT);
   }
-  let permR = true, permW = true, permU = true, permX = true;
+  let perms = PERM_ALL;
   let table = ws.root;
-  if (DEBUG) assert(ws.levels >= 2 && ws.levels <= MAX_LEVELS);
+  if (DEBUG) assert(ws.levels >= 1 && ws.levels <= MAX_LEVELS);
   let level = ws.levels - 1;
   // A resumed walk's first table is already host-physical (cached with its stage-2 rights).
   let resumed = false;
@@ -96,16 +102,12 @@ export function walk(ws: WalkState): u32 {
     if (DEBUG) assert(<u32>ws.resumeLevel < level);
     level = <u32>ws.resumeLevel;
     table = ws.resumeTable;
-    const p = ws.resumePerms;
-    permR = (p & PERM_R) != 0;
-    permW = (p & PERM_W) != 0;
-    permU = (p & PERM_U) != 0;
-    permX = (p & PERM_X) != 0;
+    perms = ws.resumePerms;
     resumed = true;
   }
   ws.firstLevel = level;
   while (true) {
-    let entryPa = table + (((va >>> (12 + 9 * level)) & 511) << 3);
+    let entryPa = table + (f.index(ws, va, level) << 3);
     const s2 = ws.s2;
     if (resumed) {
       resumed = false;
@@ -113,13 +115,14 @@ export function walk(ws: WalkState): u32 {
       unchecked((ws.entryS2Leaf[level] = ws.resumeS2Leaf));
     } else if (s2 !== null) {
       // Nested: the table pointer is a guest-physical address; translate it through stage 2
-      // (which may itself resume from the second-stage paging-structure caches).
+      // (through the stage-2 walk caches, a port the engine installs; a dry run changes no cache)
       s2.va = entryPa;
       s2.dryRun = ws.dryRun;
-      const f = ws.dryRun ? walk(s2) : walkThroughCaches(s2, s2.cacheDid, s2.cacheTag);
+      const viaCaches = cachedWalk;
+      const r = ws.dryRun || viaCaches === null ? walk(s2) : viaCaches(s2);
       ws.reads += s2.reads;
       ws.faultLevel = level;
-      if (f != W_OK) return (ws.fault = W_S2);
+      if (r != W_OK) return (ws.fault = W_S2);
       if (!s2.permR) return (ws.fault = W_S2_READ);
       unchecked((ws.entryS2W[level] = s2.permW));
       unchecked((ws.entryS2Leaf[level] = unchecked(s2.entryPa[s2.leafLevel])));
@@ -137,46 +140,38 @@ export function walk(ws: WalkState): u32 {
     unchecked((ws.entryPa[level] = entryPa));
     unchecked((ws.entry[level] = e));
 
-    let leaf: bool;
-    if (fs) {
-      if (!fsPresent(e)) return (ws.fault = W_NOT_PRESENT);
-      leaf = fsIsLeaf(e, level);
-      if (fsReserved(e, level, leaf, ws.leafLevels, ws.rsvdAddr, ws.nxe) != 0) return (ws.fault = W_RESERVED);
-      permW = permW && (e & FS_RW) != 0;
-      permU = permU && (e & FS_US) != 0;
-      permX = permX && (e & FS_XD) == 0;
-      const a = ws.eafe ? FS_A | FS_EA : FS_A;
-      if ((e & a) != a) {
-        const f = writeEntry(ws, level, e | a);
-        if (f != W_OK) return (ws.fault = f);
-      }
-    } else {
-      if (!ssPresent(e)) return (ws.fault = W_NOT_PRESENT);
-      leaf = ssIsLeaf(e, level);
-      if (ssReserved(e, level, leaf, ws.leafLevels, ws.rsvdAddr, ws.snpReserved) != 0) return (ws.fault = W_RESERVED);
-      permR = permR && (e & SS_R) != 0;
-      permW = permW && (e & SS_W) != 0;
-      if (ws.setAD && (e & SS_A) == 0) {
-        const f = writeEntry(ws, level, e | SS_A);
-        if (f != W_OK) return (ws.fault = f);
-      }
+    if (!f.present(ws, e, level)) return (ws.fault = W_NOT_PRESENT);
+    const leaf = f.isLeaf(ws, e, level);
+    const bad = f.check(ws, e, level, leaf);
+    if (bad != W_OK) return (ws.fault = bad);
+    perms &= f.perms(ws, e, level, leaf);
+    if (f.accessFault(ws, e, level, leaf)) return (ws.fault = W_ACCESS_FLAG);
+    const a = f.accessed(ws, e, level, leaf);
+    if (a != e) {
+      const r = writeEntry(ws, level, a);
+      if (r != W_OK) return (ws.fault = r);
     }
-    unchecked((ws.entryPerms[level] = (permR ? PERM_R : 0) | (permW ? PERM_W : 0) | (permU ? PERM_U : 0) | (permX ? PERM_X : 0)));
+    unchecked((ws.entryPerms[level] = perms));
     if (leaf) {
       ws.leafLevel = level;
-      ws.pageLg2 = 12 + 9 * level;
-      ws.oa = fs ? fsOutput(e, level, va) : ssOutput(e, level, va);
-      ws.permR = permR;
-      ws.permW = permW;
-      ws.permU = permU;
-      ws.permX = permX;
-      ws.global = fs && (e & FS_G) != 0;
-      ws.snp = !fs && (e & SS_SNP) != 0;
+      ws.pageLg2 = f.shift(ws, level);
+      ws.oa = f.output(ws, e, level, va);
+      ws.permR = (perms & PERM_R) != 0;
+      ws.permW = (perms & PERM_W) != 0;
+      ws.permU = (perms & PERM_U) != 0;
+      ws.permX = (perms & PERM_X) != 0;
+      f.leafAttributes(ws, e, level);
       return (ws.fault = W_OK);
     }
-    table = e & mask64(51, 12);
+    table = f.next(ws, e);
     level--;
   }
+}
+
+/** log2 of the bytes one entry at normalised `level` maps in the walk's format (walk-cache spans). */
+export function walkLevelShift(ws: WalkState, level: u32): u32 {
+  const fmt = ws.fmt;
+  return fmt == FMT_VTD_SS ? VTD_SS.shift(ws, level) : fmt == FMT_VTD_FS ? VTD_FS.shift(ws, level) : VMSA_S2.shift(ws, level);
 }
 
 /** Sets the leaf's dirty flag after a write was granted. Returns W_OK or the reason it could not. */
@@ -189,9 +184,29 @@ export function walkSetDirty(ws: WalkState): u32 {
   if (DEBUG) assert(page != 0);
   const e = load<u64>(page + <usize>(pa & 0xfff));
   unchecked((ws.entry[level] = e));
-  const d = ws.fmt == FMT_VTD_FS ? FS_D : SS_D;
-  if ((e & d) != 0) return W_OK;
-  return writeEntry(ws, level, e | d);
+  const fmt = ws.fmt;
+  const d = fmt == FMT_VTD_FS ? VTD_FS.dirty(ws, e) : fmt == FMT_VTD_SS ? VTD_SS.dirty(ws, e) : VMSA_S2.dirty(ws, e);
+  if (d == e) return W_OK;
+  return writeEntry(ws, level, d);
+}
+
+/**
+ * The leaf `e` of walk `ws` once a write has dirtied it (with its accessed flag), or `e` itself if
+ * it is dirty already.
+ */
+function dirtied(ws: WalkState, e: u64): u64 {
+  const fmt = ws.fmt;
+  const level = ws.leafLevel;
+  if (fmt == FMT_VTD_SS) {
+    const d = VTD_SS.dirty(ws, e);
+    return d == e ? e : VTD_SS.accessed(ws, d, level, true);
+  }
+  if (fmt == FMT_VTD_FS) {
+    const d = VTD_FS.dirty(ws, e);
+    return d == e ? e : VTD_FS.accessed(ws, d, level, true);
+  }
+  const d = VMSA_S2.dirty(ws, e);
+  return d == e ? e : VMSA_S2.accessed(ws, d, level, true);
 }
 
 /** The leaf entry's current value (after any A/D update) and address. */

@@ -2,8 +2,8 @@
 // recording rule (spec 7.1.2: FPD suppresses recording of qualified faults only), successful
 // accesses with their snoop outcome, ATS completions (spec 4.2.3).
 import { gmPage } from "../../common/guest-memory";
-import { trStale } from "./stages";
-import { emit, EV_READ, STAGE_STRUCT } from "../../timing/events";
+import { bump } from "../../common/counters";
+import { emit, EV_READ, STAGE_STRUCT } from "../../common/events";
 import {
   RES_PA, RES_LEAF_PA, RES_LEAF_PTE, RES_STATUS, RES_FAULT, RES_PAGE_LG2, RES_READS, RES_FLAGS, RES_SNOOP_BY, RES_FAULT_LEVEL,
   RQF_KIND_MASK, RQF_NS, RQF_NW, KIND_ATS, ST_OK, ST_FAULT, RSF_SNOOP, RSF_RECORDED, RSF_R, RSF_W, RSF_X, RSF_U, RSF_GLOBAL,
@@ -16,12 +16,6 @@ const INT_RANGE_BASE: u64 = 0xfee00000;
 const INT_RANGE_LAST: u64 = 0xfeefffff;
 
 // @ts-ignore: decorator
-@inline export function bump(counter: u32): void {
-  const at = STATS_BASE + (counter << 3);
-  store<u64>(at, load<u64>(at) + 1);
-}
-
-// @ts-ignore: decorator
 @inline function qualified(code: u32): bool {
   const w = code >> 6;
   const bits = w == 0 ? QUALIFIED_0 : w == 1 ? QUALIFIED_1 : w == 2 ? QUALIFIED_2 : QUALIFIED_3;
@@ -31,6 +25,16 @@ const INT_RANGE_LAST: u64 = 0xfeefffff;
 // @ts-ignore: decorator
 @inline export function inInterruptRange(a: u64): bool {
   return a >= INT_RANGE_BASE && a <= INT_RANGE_LAST;
+}
+
+/**
+ * The translation used for the current request came from a cache entry whose source software had
+ * already changed or removed (set by the translation stages, reported in the result).
+ */
+export let trStale: bool = false;
+
+export function setStale(v: bool): void {
+  trStale = v;
 }
 
 /** Table reads made so far for the current request (structures and paging entries). */

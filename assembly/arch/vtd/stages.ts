@@ -10,14 +10,17 @@ import { gmPage, gmWriteGeneration } from "../../common/guest-memory";
 import { WalkState, W_OK, W_NOT_PRESENT, PERM_R, PERM_W, PERM_U, PERM_X, PERM_ALL } from "../pagetable/walk-state";
 import { walk, walkLeafPa, walkLeafPte, leafUnchanged } from "../pagetable/walker";
 import {
-  iotlbLookup, iotlbPayload, iotlbFill, walkThroughCaches, TAG_NO_PASID, IOTLB_PA, IOTLB_LEAF_PA, IOTLB_LEAF_PTE,
-  IOTLB_S2_LEAF_PA, IOTLB_FLAGS, IOTLB_PAGE_LG2, IOTLB_GEN, ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY, ITF_FS, ITF_NEGATIVE,
-} from "../../uarch/vtd-caches";
+  TAG_NO_PASID, IOTLB_PA, IOTLB_LEAF_PA, IOTLB_LEAF_PTE, IOTLB_S2_LEAF_PA, IOTLB_FLAGS, IOTLB_PAGE_LG2, IOTLB_GEN,
+  ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY, ITF_FS, ITF_NEGATIVE, ownerTag,
+} from "./cached";
+import { pageLookup, pageFill, cachedWalk } from "../ports";
+import { CACHE_IOTLB } from "../../abi";
 import { SS_D } from "../pagetable/fmt/vtd-ss";
 import { FS_D } from "../pagetable/fmt/vtd-fs";
+import { vtdLevelOfPage } from "../pagetable/fmt/vtd-ss";
 import * as regs from "./regs";
-import { addReads } from "./result";
-import { emit, EV_WALK } from "../../timing/events";
+import { addReads, setStale } from "./result";
+import { emit, EV_WALK } from "../../common/events";
 
 export { TAG_NO_PASID };
 
@@ -33,8 +36,6 @@ export let trFromIotlb: bool = false;
 /** Nested: the failing walk was the final second-stage walk of the GPA (not the first stage). */
 export let trFinalS2: bool = false;
 
-/** The IOTLB entry used no longer matches guest memory: software changed it without invalidating. */
-export let trStale: bool = false;
 
 /**
  * Stale check of an IOTLB entry, cheap on the common path: only when the host has written guest
@@ -72,12 +73,30 @@ function checkStale(p: usize, ws: WalkState, va: u64): void {
     }
   } else fresh = leafUnchanged(trLeafPa, trLeafPte, trS2LeafPa);
   if (fresh) store<u32>(p, gen, IOTLB_GEN);
-  else trStale = true;
+  else setStale(true);
+}
+
+/** A walk through the walk caches (the engine's port), or a plain walk before it is installed. */
+// @ts-ignore: decorator
+@inline function walkCached(ws: WalkState): u32 {
+  const viaCaches = cachedWalk;
+  return viaCaches === null ? walk(ws) : viaCaches(ws);
+}
+
+/** Caches a translation in the IOTLB for (did, tag); `va` selects the page. */
+function iotlbFill(did: u32, tag: u32, va: u64, pageLg2: u32, pa: u64, leafPa: u64, leafPte: u64, s2LeafPa: u64, flags: u32): void {
+  const p = pageFill(CACHE_IOTLB, ownerTag(did, tag), va, pageLg2);
+  store<u64>(p, pa & ~((<u64>1 << pageLg2) - 1), IOTLB_PA);
+  store<u64>(p, leafPa, IOTLB_LEAF_PA);
+  store<u64>(p, leafPte, IOTLB_LEAF_PTE);
+  store<u64>(p, s2LeafPa, IOTLB_S2_LEAF_PA);
+  store<u32>(p, flags, IOTLB_FLAGS);
+  store<u32>(p, pageLg2, IOTLB_PAGE_LG2);
+  store<u32>(p, gmWriteGeneration(), IOTLB_GEN);
 }
 
 // @ts-ignore: decorator
-@inline function fromIotlb(slot: i32, va: u64, ws: WalkState): void {
-  const p = iotlbPayload(slot);
+@inline function fromIotlb(p: usize, va: u64, ws: WalkState): void {
   trPageLg2 = load<u32>(p, IOTLB_PAGE_LG2);
   trPa = load<u64>(p, IOTLB_PA) | (va & mask64(trPageLg2 - 1, 0));
   trLeafPa = load<u64>(p, IOTLB_LEAF_PA);
@@ -86,10 +105,6 @@ function checkStale(p: usize, ws: WalkState, va: u64): void {
   trFlags = load<u32>(p, IOTLB_FLAGS);
   trFromIotlb = true;
   checkStale(p, ws, va);
-}
-
-export function clearStale(): void {
-  trStale = false;
 }
 
 /** After a D-flag update: the leaf's new value and the flags it earned. */
@@ -101,7 +116,7 @@ export function setLeafPte(pte: u64, addFlags: u32): void {
 /** Spec-style paging level (1 = 4 KiB table) of the leaf that mapped the translation. */
 // @ts-ignore: decorator
 @inline export function trLeafLevel(): u32 {
-  return (trPageLg2 - 12) / 9 + 1;
+  return vtdLevelOfPage(trPageLg2);
 }
 
 /** Caches the translation now in tr* for (did, tag); `va` selects the page. */
@@ -136,17 +151,17 @@ export function trNegativeLevel(): u32 {
  */
 export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade: bool): u32 {
   trFinalS2 = false;
-  trStale = false;
-  const slot = iotlbLookup(did, TAG_NO_PASID, va);
-  if (slot >= 0) {
-    fromIotlb(slot, va, ws);
+  setStale(false);
+  const p = pageLookup(CACHE_IOTLB, ownerTag(did, TAG_NO_PASID), va);
+  if (p != 0) {
+    fromIotlb(p, va, ws);
     if ((trFlags & ITF_NEGATIVE) != 0) return W_NOT_PRESENT;
     if (!(write && ssade && (trFlags & ITF_DIRTY) == 0)) return W_OK;
   }
   trFromIotlb = false;
   emit(EV_WALK, 0, 0);
   ws.va = va;
-  const f = walkThroughCaches(ws, did, TAG_NO_PASID);
+  const f = walkCached(ws);
   addReads(ws.reads);
   if (f == W_NOT_PRESENT) fillNegative(ws, did, TAG_NO_PASID, va, false);
   if (f != W_OK) return f;
@@ -167,17 +182,17 @@ export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade
  */
 export function fsTranslate(fs: WalkState, nested: bool, did: u32, pasid: u32, va: u64, write: bool): u32 {
   trFinalS2 = false;
-  trStale = false;
-  const slot = iotlbLookup(did, pasid, va);
-  if (slot >= 0) {
-    fromIotlb(slot, va, fs);
+  setStale(false);
+  const p = pageLookup(CACHE_IOTLB, ownerTag(did, pasid), va);
+  if (p != 0) {
+    fromIotlb(p, va, fs);
     if ((trFlags & ITF_NEGATIVE) != 0) return W_NOT_PRESENT;
     if (!(write && (trFlags & ITF_DIRTY) == 0)) return W_OK;
   }
   trFromIotlb = false;
   emit(EV_WALK, 0, 0);
   fs.va = va;
-  const f = walkThroughCaches(fs, did, pasid);
+  const f = walkCached(fs);
   addReads(fs.reads);
   if (f == W_NOT_PRESENT) fillNegative(fs, did, pasid, va, true);
   if (f != W_OK) return f;
@@ -199,7 +214,7 @@ export function fsTranslate(fs: WalkState, nested: bool, did: u32, pasid: u32, v
  */
 export function nestedFinal(ss: WalkState, did: u32): u32 {
   ss.va = trPa;
-  const f = walkThroughCaches(ss, did, TAG_NO_PASID);
+  const f = walkCached(ss);
   addReads(ss.reads);
   if (f != W_OK) {
     trFinalS2 = true;

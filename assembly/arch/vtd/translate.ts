@@ -27,15 +27,20 @@ import {
   PE_RSVD_Q1, PE_SRE, PE_ERE, PE_WPE, PE_NXE, PE_SMEP, PE_EAFE, PE_RSVD_Q2, PGTT_FS, PGTT_SS, PGTT_NESTED, PGTT_PT,
 } from "./pasid";
 import { snoopLegacy, snoopScalable } from "./snoop";
-import { bump, readStruct, fault, success, setPermFlags, recordLeaf, atsComplete, atsNoAccess, inInterruptRange, resetReads } from "./result";
+import { bump } from "../../common/counters";
+import { setStale, readStruct, fault, success, setPermFlags, recordLeaf, atsComplete, atsNoAccess, inInterruptRange, resetReads } from "./result";
 import { ssTranslate, fsTranslate, nestedFinal, trFill, trLeafLevel, TAG_NO_PASID, trPa, trLeafPa, trLeafPte, trS2LeafPa, trPageLg2, trFlags, trFromIotlb } from "./stages";
 import * as tr from "./stages";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, PERM_W, PERM_U, PERM_X } from "../pagetable/walk-state";
 import { walkSetDirty, walkLeafPte, W_AD_NOSNOOP } from "../pagetable/walker";
+import { vtdInputBits } from "../pagetable/fmt/vtd-ss";
+import { fsInputBits } from "../pagetable/fmt/vtd-fs";
 import {
-  ctxLookup, ctxFill, ctxPayload, CTXF_RSVD_HIGH, CTX_CHECK, pasidLookup, pasidFill, pasidPayload, PASID_CHECK, PCF_DIR_FPD, PCF_RSVD_HIGH,
-  ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY,
-} from "../../uarch/vtd-caches";
+  CTXF_RSVD_HIGH, CTX_C0, CTX_C1, CTX_FLAGS, CTX_CHECK, PC_P0, PC_P1, PC_P2, PC_FLAGS, PASID_CHECK, PCF_DIR_FPD, PCF_RSVD_HIGH,
+  ITF_SS_R, ITF_SS_W, ITF_GLOBAL, ITF_SNP, ITF_DIRTY, ownerTag,
+} from "./cached";
+import { cacheLookup, cacheFill } from "../ports";
+import { CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE } from "../../abi";
 
 const NO_PASID: u32 = 0xffffffff;
 
@@ -71,7 +76,7 @@ export function vtdTranslate(req: usize, res: usize): void {
   store<u32>(res, NO_PASID, RES_PASID);
   store<u8>(res, 12, RES_PAGE_LG2);
   resetReads();
-  tr.clearStale();
+  setStale(false);
   bump(C_REQUESTS);
   if (kind == KIND_ATS) bump(C_ATS_REQUESTS);
 
@@ -113,15 +118,14 @@ export function vtdTranslate(req: usize, res: usize): void {
 function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped: bool, did: u32): void {
   ws.root = root;
   ws.levels = aw + 2;
-  ws.inputBits = min(regs.capMgawBits, 12 + 9 * ws.levels);
+  ws.inputBits = min(regs.capMgawBits, vtdInputBits(ws.levels));
   ws.leafLevels = 1 | ((regs.capSslps & 3) << 1);
   ws.rsvdAddr = regs.rsvdAddr;
   ws.snpReserved = !regs.ecapSc && (regs.options & OPT_SNP_RSVD_NO_SC) != 0;
   ws.setAD = setAD;
   ws.walkSnooped = walkSnooped;
   ws.s2 = null;
-  ws.cacheDid = did;
-  ws.cacheTag = TAG_NO_PASID;
+  ws.cacheOwner = ownerTag(did, TAG_NO_PASID);
 }
 
 // ---- legacy mode (spec 3.4.2) --------------------------------------------------------------------
@@ -140,12 +144,20 @@ function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped
 let lc0: u64 = 0;
 let lc1: u64 = 0;
 
+/** Caches a context entry (c0, c1, flags) with the result of its own checks. */
+function ctxFill(sid: u32, c0: u64, c1: u64, flags: u64, check: u64): void {
+  const p = cacheFill(CACHE_CONTEXT_CACHE, sid, 0);
+  store<u64>(p, c0, CTX_C0);
+  store<u64>(p, c1, CTX_C1);
+  store<u64>(p, flags, CTX_FLAGS);
+  store<u64>(p, check, CTX_CHECK);
+}
+
 function legacyContext(sid: u32): u8 {
-  const slot = ctxLookup(sid);
-  if (slot >= 0) {
-    const p = ctxPayload(slot);
-    lc0 = load<u64>(p, 0);
-    lc1 = load<u64>(p, 8);
+  const p = cacheLookup(CACHE_CONTEXT_CACHE, sid, 0);
+  if (p != 0) {
+    lc0 = load<u64>(p, CTX_C0);
+    lc1 = load<u64>(p, CTX_C1);
     const memo = load<u64>(p, CTX_CHECK);
     if (<u32>(memo >>> 32) == regs.epoch) return <u8>memo;
     const code = legacyContextCheck(lc0, lc1);
@@ -252,12 +264,11 @@ function smContextCheck(c0: u64, c1: u64, rsvdHigh: bool): u8 {
 }
 
 function smContext(sid: u32): u8 {
-  const slot = ctxLookup(sid);
-  if (slot >= 0) {
-    const p = ctxPayload(slot);
-    sc0 = load<u64>(p, 0);
-    sc1 = load<u64>(p, 8);
-    scRsvdHigh = (load<u64>(p, 16) & CTXF_RSVD_HIGH) != 0;
+  const p = cacheLookup(CACHE_CONTEXT_CACHE, sid, 0);
+  if (p != 0) {
+    sc0 = load<u64>(p, CTX_C0);
+    sc1 = load<u64>(p, CTX_C1);
+    scRsvdHigh = (load<u64>(p, CTX_FLAGS) & CTXF_RSVD_HIGH) != 0;
     const memo = load<u64>(p, CTX_CHECK);
     if (<u32>(memo >>> 32) == regs.epoch) return <u8>memo;
     const code = smContextCheck(sc0, sc1, scRsvdHigh);
@@ -316,13 +327,13 @@ function pasidEntryCheck(p0: u64, p1: u64, p2: u64, rsvdHigh: bool): u8 {
  * or a fault code. The directory-entry faults are reported with `ctxFpd` or the entry's own FPD.
  */
 function smPasidEntry(sid: u32, pasid: u32, dirBase: u64): u8 {
-  const slot = pasidLookup(sid, pasid);
-  if (slot >= 0) {
-    const p = pasidPayload(slot);
-    pq0 = load<u64>(p, 0);
-    pq1 = load<u64>(p, 8);
-    pq2 = load<u64>(p, 16);
-    const f = load<u64>(p, 24);
+  const key = <u64>sid | (<u64>pasid << 32);
+  const p = cacheLookup(CACHE_PASID_CACHE, key, 0);
+  if (p != 0) {
+    pq0 = load<u64>(p, PC_P0);
+    pq1 = load<u64>(p, PC_P1);
+    pq2 = load<u64>(p, PC_P2);
+    const f = load<u64>(p, PC_FLAGS);
     pDirFpd = (f & PCF_DIR_FPD) != 0;
     pRsvdHigh = (f & PCF_RSVD_HIGH) != 0;
     const memo = load<u64>(p, PASID_CHECK);
@@ -348,7 +359,14 @@ function smPasidEntry(sid: u32, pasid: u32, dirBase: u64): u8 {
   for (let q: usize = 24; q < 64; q += 8) upper |= load<u64>(pe + q);
   pRsvdHigh = upper != 0;
   const code = pasidEntryCheck(pq0, pq1, pq2, pRsvdHigh);
-  if (code == 0 || regs.capCm) pasidFill(sid, pasid, pq0, pq1, pq2, (pDirFpd ? PCF_DIR_FPD : 0) | (pRsvdHigh ? PCF_RSVD_HIGH : 0), checkMemo(code));
+  if (code == 0 || regs.capCm) {
+    const c = cacheFill(CACHE_PASID_CACHE, key, 0);
+    store<u64>(c, pq0, PC_P0);
+    store<u64>(c, pq1, PC_P1);
+    store<u64>(c, pq2, PC_P2);
+    store<u64>(c, (pDirFpd ? PCF_DIR_FPD : 0) | (pRsvdHigh ? PCF_RSVD_HIGH : 0), PC_FLAGS);
+    store<u64>(c, checkMemo(code), PASID_CHECK);
+  }
   return code;
 }
 
@@ -479,7 +497,7 @@ function firstStage(
   const fspm = <u32>field(p2, 3, 2);
   fs.root = p2 & mask64(63, 12);
   fs.levels = 4 + fspm;
-  fs.inputBits = fspm == 1 ? 57 : 48;
+  fs.inputBits = fsInputBits(fs.levels);
   fs.leafLevels = 1 | 2 | (regs.capFs1gp ? 4 : 0);
   fs.rsvdAddr = regs.rsvdAddr;
   fs.nxe = (p2 & PE_NXE) != 0;
@@ -487,8 +505,7 @@ function firstStage(
   fs.setAD = true;
   fs.walkSnooped = walkSnooped;
   fs.s2 = nested ? ss : null;
-  fs.cacheDid = did;
-  fs.cacheTag = pasid;
+  fs.cacheOwner = ownerTag(did, pasid);
   const ats = kind == KIND_ATS;
   const write = kind == KIND_MWR;
   const user = !priv;

@@ -1,10 +1,12 @@
-// NOT ARCHITECTURAL: how the translation caches (IOTLB, device-TLB) key an entry that may map
-// 4 KiB, 2 MiB or 1 GiB, and how every cache picks its set.
+// NOT ARCHITECTURAL: how the translation caches (IOTLB, device-TLB) key an entry that may map a
+// page of any of several sizes, and how every cache picks its set.
 //
-//   k0 = (va >> pageLg2) | sizeCode << 60     sizeCode 0: 4 KiB, 1: 2 MiB, 2: 1 GiB
-//   k1 = the owner tag (domain, PASID, ...), chosen by each cache
+//   k0 = (va >> pageLg2) | sizeCode << 60     sizeCode = index of pageLg2 in the cache's size list
+//   k1 = the owner tag (domain, PASID, ...), chosen by the architecture
 //
-// A lookup probes each size the cache may hold, smallest first, and counts one lookup.
+// The size list comes from the architecture (the page sizes its formats produce, smallest first:
+// VT-d 4 KiB, 2 MiB, 1 GiB). A lookup probes each size the cache may hold, smallest first, and
+// counts one lookup. The page number sits in bits 59:0 (arch/ports.ts PAGE_NUMBER_MASK).
 import { SetAssoc } from "./set-assoc";
 
 /** Set index of key (k0, k1): a multiplicative hash folded to the cache's set mask. */
@@ -15,17 +17,38 @@ import { SetAssoc } from "./set-assoc";
   return c.setsPow2 ? f & c.setMask : f % c.setCount;
 }
 
-// @ts-ignore: decorator
-@inline export function sizeCodeOf(pageLg2: u32): u64 {
-  return pageLg2 == 12 ? 0 : pageLg2 == 21 ? 1 : 2;
+/** The page sizes a page cache holds: log2 of each, smallest first (at most 15). */
+@final
+export class PageSizes {
+  readonly lg2: StaticArray<u32>;
+  constructor(sizes: StaticArray<u32>) {
+    this.lg2 = sizes;
+  }
+  /** The size code of a page of 2^pageLg2 bytes (its index in the list). */
+  codeOf(pageLg2: u32): u32 {
+    const n = <u32>this.lg2.length;
+    for (let i: u32 = 0; i < n; i++) if (unchecked(this.lg2[i]) == pageLg2) return i;
+    assert(false, "page size not in the cache's size list");
+    return 0;
+  }
 }
 
-/** The slot of an entry translating `va` for owner `k1` at any size in `sizes` (bit per code), or -1. */
-export function lookupPage(c: SetAssoc, k1: u64, va: u64, sizes: u32): i32 {
+/** The set of the last lookupPage() hit. */
+export let lastPageSet: u32 = 0;
+
+/** The slot of the last fillPage(). */
+export let lastFillSlot: u32 = 0;
+
+/**
+ * The slot of an entry translating `va` for owner `k1` at any size whose code is set in `seen`, or
+ * -1 (the smallest size is always probed).
+ */
+export function lookupPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, seen: u32): i32 {
   c.lookups++;
-  for (let i: u32 = 0; i < 3; i++) {
-    if (i > 0 && (sizes & (<u32>1 << i)) == 0) continue;
-    const k0 = (va >>> (12 + 9 * i)) | (<u64>i << 60);
+  const n = <u32>sizes.lg2.length;
+  for (let i: u32 = 0; i < n; i++) {
+    if (i > 0 && (seen & (<u32>1 << i)) == 0) continue;
+    const k0 = (va >>> unchecked(sizes.lg2[i])) | (<u64>i << 60);
     const set = setFor(c, k0, k1);
     const slot = c.probe(set, k0, k1);
     if (slot >= 0) {
@@ -39,23 +62,9 @@ export function lookupPage(c: SetAssoc, k1: u64, va: u64, sizes: u32): i32 {
   return -1;
 }
 
-/** The set of the last lookupPage() hit. */
-export let lastPageSet: u32 = 0;
-
-/** The slot of the last fillPage(). */
-export let lastFillSlot: u32 = 0;
-
 /** Makes the entry for `va` at `pageLg2` valid for owner `k1`; returns its payload address. */
-export function fillPage(c: SetAssoc, k1: u64, va: u64, pageLg2: u32): usize {
-  const k0 = (va >>> pageLg2) | (sizeCodeOf(pageLg2) << 60);
+export function fillPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, pageLg2: u32): usize {
+  const k0 = (va >>> pageLg2) | (<u64>sizes.codeOf(pageLg2) << 60);
   lastFillSlot = c.fill(setFor(c, k0, k1), k0, k1);
   return c.payload(lastFillSlot);
-}
-
-/** Does the page of key `k0` overlap [lo, hi]? */
-// @ts-ignore: decorator
-@inline export function pageOverlaps(k0: u64, lo: u64, hi: u64): bool {
-  const lg2 = 12 + 9 * <u32>(k0 >>> 60);
-  const base = (k0 & 0xfffffffffffffff) << lg2;
-  return base <= hi && base + ((<u64>1 << lg2) - 1) >= lo;
 }

@@ -20,15 +20,14 @@ import {
   type TraceTlp,
   type UnmapEvent,
 } from "../text.ts";
-import type { ImportOptions, ImportResult } from "./index.ts";
+import type { ImportOptions, ImportResult, IgnoreReason, ImportSummary } from "./types.ts";
+export type { IgnoreReason, ImportSummary } from "./types.ts";
 
 /**
  * Why a source line made no event. Every line of an import is exactly one of: used (it made events,
  * alone or with the lines of its record), ignored for one of these reasons, or bad (an error, left
  * out with --skip-bad).
  */
-export type IgnoreReason = "blank" | "unrecognised" | "noDma" | "repeat" | "superseded";
-
 /** The reasons in the order summaries list them, with their words. */
 export const IGNORE_REASONS: readonly (readonly [IgnoreReason, string])[] = [
   ["unrecognised", "not a line of this format"],
@@ -37,24 +36,6 @@ export const IGNORE_REASONS: readonly (readonly [IgnoreReason, string])[] = [
   ["superseded", "superseded by other events"],
   ["blank", "blank or comment"],
 ];
-
-/** What an import read and made (printed by `convert` on standard error). */
-export interface ImportSummary {
-  importer: string;
-  /** Lines of the input (a last line ending in a newline is not followed by an empty one). */
-  lines: number;
-  /** Lines that made events (a record's lines all count). */
-  used: number;
-  ignored: Record<IgnoreReason, number>;
-  /** Bad lines left out (--skip-bad). */
-  skipped: number;
-  /** Events made, by kind: TLPs by op, then driver events. */
-  events: { MRd: number; MWr: number; ATS: number; map: number; unmap: number; flush: number; inv: number; attach: number; detach: number };
-  /** TLPs that carry an expected fault (expect=). */
-  expected: number;
-  /** Importer-specific counts worth knowing (e.g. maps whose physical address the trace does not give). */
-  notes: { what: string; count: number }[];
-}
 
 // Line classes, in the order a later mark may replace an earlier one (bad and used win).
 const NONE = 0;

@@ -31,7 +31,7 @@
 import { InputError } from "../../errors.ts";
 import { MAX_LEN, type TraceEvent } from "../text.ts";
 import { checkOptionKeys, makeTlp, MAX_U64, Sink, splitLines, timeFromNs, type SourceTime } from "./common.ts";
-import type { ImportOptions, ImportResult, Importer } from "./index.ts";
+import type { ImportOptions, ImportResult, Importer } from "./types.ts";
 
 const COLUMN_KEYS = ["addr", "rid", "bdf", "op", "len", "pasid", "time", "ns", "ro", "ido"] as const;
 type ColumnKey = (typeof COLUMN_KEYS)[number];

@@ -12,7 +12,7 @@
  */
 import { hasMagic } from "../binary.ts";
 import { parseTraceEvent } from "../text.ts";
-import type { Importer } from "./index.ts";
+import type { Importer } from "./types.ts";
 
 const SAMPLE_BYTES = 64 * 1024;
 const SAMPLE_LINES = 200;

@@ -87,7 +87,7 @@ import {
   timeFromSeconds,
   type SourceTime,
 } from "./common.ts";
-import type { ImportOptions, ImportResult, Importer } from "./index.ts";
+import type { ImportOptions, ImportResult, Importer } from "./types.ts";
 
 const FTRACE =
   /^\s*(?<comm>.+?)-(?<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?<cpu>\d+)\]\s+(?:(?<flags>[\w.]{4,8})\s+)?(?<ts>\d+(?:\.\d+)?):\s+(?<event>[\w:]+):(?:\s+(?<body>.*))?$/d;

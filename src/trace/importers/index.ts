@@ -8,7 +8,6 @@
  * used no line of a non-empty input, saying what the input looks like (detect.ts).
  */
 import { InputError } from "../../errors.ts";
-import type { TraceEvent } from "../text.ts";
 import { IGNORE_REASONS, type ImportSummary } from "./common.ts";
 import { describeInput } from "./detect.ts";
 import { csvImporter } from "./csv.ts";
@@ -16,35 +15,8 @@ import { ftraceImporter } from "./ftrace.ts";
 import { kernelImporter } from "./kernel.ts";
 import { qemuImporter } from "./qemu.ts";
 
-export interface ImportOptions {
-  /** Count and skip lines that cannot be used instead of stopping at the first. */
-  skipBad: boolean;
-  /**
-   * `--map key=value` options; each importer says which keys it takes and rejects others:
-   * csv the column mapping ({ addr: "Address", rid: "Requester", ... }), ftrace the domain ids
-   * ({ domain: "1", "0000:c2:00.0": "2" }), qemu the default direction ({ op: "MWr" }).
-   */
-  map?: Record<string, string>;
-}
-
-export interface ImportResult {
-  events: TraceEvent[];
-  skipped: { line: number; reason: string }[];
-  summary: ImportSummary;
-}
-
-export interface Importer {
-  name: string;
-  description: string;
-  /** What an input of this format is, for "the input looks like ..." (e.g. "a kernel log (dmesg)"). */
-  looksLike: string;
-  import(text: string, file: string, opts: ImportOptions): ImportResult;
-  /**
-   * How much the first lines of an input (blank lines and `#` comments left out) look like this
-   * format: the share of them it recognises, 0 to 1 (`--from auto`, detect.ts).
-   */
-  detect(sample: readonly string[]): number;
-}
+export type { ImportOptions, ImportResult, Importer } from "./types.ts";
+import type { Importer, ImportOptions, ImportResult } from "./types.ts";
 
 /**
  * The importers by `--from` name; each module's header says what it reads, what it makes of it,

@@ -56,7 +56,7 @@
  */
 import type { TraceEvent } from "../text.ts";
 import { checkOptionKeys, makeTlp, Sink, splitLines, timeFromSeconds, type SourceTime } from "./common.ts";
-import type { ImportOptions, ImportResult, Importer } from "./index.ts";
+import type { ImportOptions, ImportResult, Importer } from "./types.ts";
 import { decodeTlpHeader, NoDmaTlp, TlpHeaderError } from "./tlp-header.ts";
 
 const PRINTK_TIME = /^(?:<\d+>)?\[\s*(\d+)\.(\d+)\]/;

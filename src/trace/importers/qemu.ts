@@ -76,7 +76,7 @@ import {
   timeFromSeconds,
   type SourceTime,
 } from "./common.ts";
-import type { ImportOptions, ImportResult, Importer } from "./index.ts";
+import type { ImportOptions, ImportResult, Importer } from "./types.ts";
 
 /** The event name: the first vtd_/smmuv3_/smmu_ token followed by a space or the end of the line. */
 const EVENT = /(?:^|[\s:])((?:vtd|smmuv3|smmu)_[a-z0-9_]+)(?= |$)/;

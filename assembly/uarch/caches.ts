@@ -1,0 +1,257 @@
+// NOT ARCHITECTURAL: the caches an implementation chooses to have (VT-d spec 6.2 describes what
+// hardware may cache and how software invalidates it; geometry and policy are ours). Every cache is
+// one SetAssoc (uarch/cache/set-assoc.ts) configured from the control block, by abi CacheId:
+//
+//   configuration caches  key (k0, k1) chosen by the architecture       (context cache, PASID cache)
+//   page caches           owner tag + page of any size held (page-key)   (IOTLB)
+//   walk caches           one per (stage, level): owner + va >> span     (paging-structure caches)
+//
+// The architecture reaches them only through the ports it declares (arch/ports.ts), installed by
+// the engine: what a key and a payload say is the architecture's (e.g. arch/vtd/cached.ts); what is
+// kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
+import { SetAssoc } from "./cache/set-assoc";
+import { setFor, lookupPage, fillPage, lastPageSet, lastFillSlot, PageSizes } from "./cache/page-key";
+import { emit, EV_LOOKUP } from "../common/events";
+import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
+import {
+  CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
+  CACHE_STATS_BASE, CACHE_STATS_SIZE, CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE, CACHE_COUNT, CACHE_DEVICE_TLB,
+} from "../abi";
+import { WalkState, WC_NEXT, WC_S2_LEAF, WC_PERMS, WC_SPAN_LG2, WC_PAYLOAD_BYTES, WC_S2W } from "../arch/pagetable/walk-state";
+import { Predicate } from "../arch/ports";
+import { CTX_PAYLOAD_BYTES, PASID_PAYLOAD_BYTES, IOTLB_PAYLOAD_BYTES, VTD_PAGE_SIZES_LG2 } from "../arch/vtd/cached";
+import { walkLevelShift } from "../arch/pagetable/walker";
+
+/** The caches by id (abi CacheId); null when disabled or sized 0. */
+const caches = new StaticArray<SetAssoc | null>(<i32>CACHE_COUNT);
+
+/** Walk caches: the first of the (stage, level) caches, 4 levels (normalised 1..4) per stage. */
+const WALK_CACHE_FIRST: u32 = CACHE_PWC_FS_PDE;
+const WALK_CACHE_LEVELS: u32 = 4;
+
+function cfg(id: u32, off: u32): u32 {
+  return load<u32>(CTRL_BASE + CTRL_CACHES + id * CACHE_CFG_SIZE + off);
+}
+
+function payloadBytes(id: u32): u32 {
+  if (id == CACHE_IOTLB) return IOTLB_PAYLOAD_BYTES;
+  if (id == CACHE_CONTEXT_CACHE) return CTX_PAYLOAD_BYTES;
+  if (id == CACHE_PASID_CACHE) return PASID_PAYLOAD_BYTES;
+  return WC_PAYLOAD_BYTES;
+}
+
+/** (Re)builds every cache from the configuration block. Called by the host after configuring. */
+export function cachesConfigure(): void {
+  const seed = load<u32>(CTRL_BASE + CTRL_SEED);
+  for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    if (id == CACHE_DEVICE_TLB) continue; // one per device: uarch/device-tlb.ts
+    const entries = cfg(id, CCFG_ENTRIES);
+    unchecked((caches[id] = cfg(id, CCFG_ENABLED) != 0 && entries != 0 ? new SetAssoc(entries, cfg(id, CCFG_ASSOC), cfg(id, CCFG_POLICY), payloadBytes(id), seed + id) : null));
+  }
+  devTlbConfigure();
+  iotlbSizesSeen = 1;
+}
+
+/** Copies every cache's counters into the CSTATS block for the host. */
+export function cachesSyncStats(): void {
+  for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    const c = unchecked(caches[id]);
+    const at = CACHE_STATS_BASE + id * CACHE_STATS_SIZE;
+    if (c === null) continue;
+    store<u64>(at, c.lookups, 0);
+    store<u64>(at, c.hits, 8);
+    store<u64>(at, c.misses, 16);
+    store<u64>(at, c.fills, 24);
+    store<u64>(at, c.evictions, 32);
+    store<u64>(at, c.invalidations, 40);
+  }
+  devTlbSyncStats();
+}
+
+// @ts-ignore: decorator
+@inline export function cacheById(id: u32): SetAssoc | null {
+  return unchecked(caches[id]);
+}
+
+// ---- which cache entries served the current request (engine/replay-memo.ts, timing) -------------
+
+/** Slot and set of the context-cache, PASID-cache and IOTLB hits of the current request, or -1. */
+export let hitCtxSlot: i32 = -1;
+export let hitCtxSet: u32 = 0;
+export let hitPasidSlot: i32 = -1;
+export let hitPasidSet: u32 = 0;
+export let hitIotlbSlot: i32 = -1;
+export let hitIotlbSet: u32 = 0;
+/** The IOTLB slot the current request filled, or -1 (the timing model tracks when it is ready). */
+export let fillIotlbSlot: i32 = -1;
+
+export function clearHitTrace(): void {
+  hitCtxSlot = -1;
+  hitPasidSlot = -1;
+  hitIotlbSlot = -1;
+  fillIotlbSlot = -1;
+}
+
+/** The memo replayed a hit on IOTLB slot `slot` (for the timing model). */
+export function noteIotlbHit(slot: i32): void {
+  hitIotlbSlot = slot;
+}
+
+// ---- configuration caches (exact keys) -----------------------------------------------------------
+
+/** Payload of the entry keyed (k0, k1) in cache `id`, or 0; counts one lookup (arch/ports Lookup). */
+export function configLookup(id: u32, k0: u64, k1: u64): usize {
+  const c = unchecked(caches[id]);
+  if (c === null) return 0;
+  const set = setFor(c, k0, k1);
+  const slot = c.lookup(set, k0, k1);
+  if (id == CACHE_CONTEXT_CACHE) {
+    hitCtxSlot = slot;
+    hitCtxSet = set;
+  } else if (id == CACHE_PASID_CACHE) {
+    hitPasidSlot = slot;
+    hitPasidSet = set;
+  }
+  emit(EV_LOOKUP, id, slot >= 0 ? 1 : 0);
+  return slot >= 0 ? c.payload(<u32>slot) : 0;
+}
+
+let scratch: usize = 0;
+
+/** Where a fill of a disabled cache writes: a record nothing reads. */
+function scratchPayload(): usize {
+  if (scratch == 0) scratch = heap.alloc(64);
+  return scratch;
+}
+
+/** Makes (k0, k1) valid in cache `id`; returns the payload to write (a scratch record if the cache is off). */
+export function configFill(id: u32, k0: u64, k1: u64): usize {
+  const c = unchecked(caches[id]);
+  if (c === null) return scratchPayload();
+  return c.payload(c.fill(setFor(c, k0, k1), k0, k1));
+}
+
+// ---- page caches (IOTLB) -------------------------------------------------------------------------
+
+/**
+ * Page sizes (bit 0 4 KiB, 1 2 MiB, 2 1 GiB) the IOTLB has held since it was last emptied: lookups
+ * skip probing sizes it never held. A simulation shortcut with no effect on what a lookup finds.
+ */
+let iotlbSizesSeen: u32 = 1;
+/** The page sizes the IOTLB holds: those the architecture's formats produce. */
+const iotlbSizes = new PageSizes(VTD_PAGE_SIZES_LG2);
+
+/** Payload of a page entry translating `va` for `owner`, or 0. One lookup is counted. */
+export function pageCacheLookup(id: u32, owner: u64, va: u64): usize {
+  const c = unchecked(caches[id]);
+  if (c === null) return 0;
+  // Large sizes are probed only once an entry of that size has been filled.
+  const slot = lookupPage(c, iotlbSizes, owner, va, iotlbSizesSeen);
+  if (slot >= 0) {
+    hitIotlbSlot = slot;
+    hitIotlbSet = lastPageSet;
+  }
+  emit(EV_LOOKUP, id, slot >= 0 ? 1 : 0);
+  return slot >= 0 ? c.payload(<u32>slot) : 0;
+}
+
+/** Makes the entry for `va` at 2^pageLg2 bytes valid for `owner`; returns its payload to write. */
+export function pageCacheFill(id: u32, owner: u64, va: u64, pageLg2: u32): usize {
+  const c = unchecked(caches[id]);
+  if (c === null) return scratchPayload();
+  iotlbSizesSeen |= <u32>1 << iotlbSizes.codeOf(pageLg2);
+  const p = fillPage(c, iotlbSizes, owner, va, pageLg2);
+  fillIotlbSlot = <i32>lastFillSlot;
+  return p;
+}
+
+// ---- walk caches (paging-structure caches) -------------------------------------------------------
+
+// @ts-ignore: decorator
+@inline function walkCache(stage: u32, level: u32): SetAssoc | null {
+  return unchecked(caches[WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS + level - 1]);
+}
+
+/**
+ * Finds the deepest cached non-leaf entry for `ws.va` (levels 1..top, normalised: 1 = the level
+ * above the leaf table) and, on a hit, sets `ws` to resume the walk below it. Returns the level
+ * hit, or -1.
+ */
+export function walkCacheResume(ws: WalkState): i32 {
+  ws.resumeLevel = -1;
+  const top = ws.levels - 1;
+  const k1 = ws.cacheOwner;
+  const va = ws.va;
+  for (let level: u32 = 1; level <= top; level++) {
+    const c = walkCache(ws.stage, level);
+    if (c === null) continue;
+    const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
+    const slot = c.lookup(setFor(c, k0, k1), k0, k1);
+    emit(EV_LOOKUP, WALK_CACHE_FIRST + ws.stage * WALK_CACHE_LEVELS + level - 1, slot >= 0 ? 1 : 0);
+    if (slot < 0) continue;
+    const p = c.payload(<u32>slot);
+    ws.resumeLevel = <i32>level - 1;
+    ws.resumeTable = load<u64>(p, WC_NEXT);
+    ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
+    const f = load<u32>(p, WC_PERMS);
+    ws.resumePerms = f & 0xff;
+    ws.resumeS2W = (f & WC_S2W) != 0;
+    return <i32>level;
+  }
+  return -1;
+}
+
+/** After a successful walk of `ws.va`, caches every non-leaf entry it read. */
+export function walkCacheFill(ws: WalkState): void {
+  const k1 = ws.cacheOwner;
+  const va = ws.va;
+  const nested = ws.s2 !== null;
+  for (let level = ws.firstLevel; level > ws.leafLevel; level--) {
+    const c = walkCache(ws.stage, level);
+    if (c === null) continue;
+    const span = walkLevelShift(ws, level);
+    const k0 = (va >>> span) & 0xffffffffffff;
+    const p = c.payload(c.fill(setFor(c, k0, k1), k0, k1));
+    // The next table's host-physical address: under nesting, where stage 2 put it.
+    const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : unchecked(ws.entry[level]) & 0xffffffffff000;
+    store<u64>(p, next, WC_NEXT);
+    store<u64>(p, unchecked(ws.entryS2Leaf[level - 1]), WC_S2_LEAF);
+    store<u32>(p, unchecked(ws.entryPerms[level]) | (unchecked(ws.entryS2W[level - 1]) ? WC_S2W : 0), WC_PERMS);
+    store<u32>(p, span, WC_SPAN_LG2);
+  }
+}
+
+/** The walk caches of `stage` (0 first, 1 second) as cache ids: WALK_CACHE_FIRST + stage * 4 + level - 1. */
+// @ts-ignore: decorator
+@inline export function walkCacheId(stage: u32, level: u32): u32 {
+  return WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS + level - 1;
+}
+
+// ---- invalidation ----------------------------------------------------------------------------------
+
+/** Entries removed by invalidation so far, over every cache (the timing model charges per entry). */
+export function totalInvalidations(): u64 {
+  let n: u64 = 0;
+  for (let id: u32 = 0; id < CACHE_COUNT; id++) {
+    const c = unchecked(caches[id]);
+    if (c !== null) n += c.invalidations;
+  }
+  return n;
+}
+
+/**
+ * Invalidates every valid entry of cache `id` for which `pred` holds, or every entry when `pred` is
+ * null (arch/ports Invalidate).
+ */
+export function cacheInvalidateWhere(id: u32, pred: Predicate | null): void {
+  const c = unchecked(caches[id]);
+  if (id == CACHE_IOTLB && pred === null) iotlbSizesSeen = 1;
+  if (c === null) return;
+  if (pred === null) {
+    c.invalidateAll();
+    return;
+  }
+  for (let s: u32 = 0, n = c.slots(); s < n; s++) {
+    if (c.isValid(s) && pred(c.key0(s), c.key1(s), c.payload(s))) c.invalidate(s);
+  }
+}
