@@ -22,7 +22,7 @@ import { formatEvent, formatTlp, isTlp, type TraceEvent } from "../trace/text.ts
 import { BinaryTraceWriter, RECORD_WORDS, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader, formatFromExtension, openTraceReader, sniffBinary, type TraceFormat } from "../trace/stream.ts";
 import { importers } from "../trace/importers/index.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile } from "../io/output.ts";
 
 export interface ConvertOptions {
   from?: string;
@@ -90,7 +90,7 @@ interface Sink {
 }
 
 function textSink(output: string): Sink {
-  const f = new AtomicFile(output);
+  const f = OutputFile.openSync(output);
   const parts: string[] = [];
   return {
     records(words, lines, n, reader) {

@@ -21,7 +21,7 @@ import { VtdDriver } from "../guest/vtd-driver.ts";
 import { Replayer, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
 import { resultLine } from "../report/results.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile } from "../io/output.ts";
 import { ReportCollector } from "../report/collector.ts";
 import { renderHtmlReport } from "../report/html.ts";
 import type { CoreBuild } from "../core/core.ts";
@@ -48,7 +48,7 @@ export const EXIT_INTERRUPTED = 130;
 export class RunSession {
   readonly replayer: Replayer;
   private readonly reader: TraceReader;
-  private readonly outputs: AtomicFile[] = [];
+  private readonly outputs: OutputFile[] = [];
   private readonly collector: ReportCollector | undefined;
   private readonly loaded: ReturnType<typeof loadScenario>;
   private readonly traceName: string | undefined;
@@ -77,7 +77,7 @@ export class RunSession {
       this.traceName = relative(process.cwd(), loaded.trace.file) || loaded.trace.file;
     } else this.reader = new EventsReader([]);
     try {
-      const results = o.results ? new AtomicFile(o.results) : undefined;
+      const results = o.results ? OutputFile.openSync(o.results) : undefined;
       if (results) this.outputs.push(results);
       const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
       let sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing)) : undefined;
@@ -135,12 +135,12 @@ export class RunSession {
       const summary: RunSummary & { partial?: true } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
       if (this.o.report) {
-        const report = new AtomicFile(this.o.report);
+        const report = OutputFile.openSync(this.o.report);
         this.outputs.push(report);
         report.write(JSON.stringify(summary, null, 2) + "\n");
       }
       if (this.o.html && this.collector) {
-        const html = new AtomicFile(this.o.html);
+        const html = OutputFile.openSync(this.o.html);
         this.outputs.push(html);
         html.write(renderHtmlReport(summary, this.collector.result()));
       }

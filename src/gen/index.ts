@@ -7,7 +7,7 @@
 import { basename } from "node:path";
 import { InputError } from "../errors.ts";
 import { scenarioSchema } from "../config/schema.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile } from "../io/output.ts";
 import { Prng } from "../util/prng.ts";
 import { canonicalCommand, camel, helpOf, optionError, parseOptions, type OptionSpec, type RawOptions } from "./options.ts";
 import { TraceOut, type TraceCounts } from "./trace-out.ts";
@@ -76,10 +76,10 @@ export function generate(name: string, raw: RawOptions, out: string | undefined)
   const check = scenarioSchema.safeParse(scenario);
   if (!check.success) throw new Error(`gen ${name} built an invalid scenario: ${check.error.issues[0]?.message} at ${check.error.issues[0]?.path.join(".")}`);
 
-  const files: AtomicFile[] = [];
+  const files: OutputFile[] = [];
   const open = (path: string) => {
     try {
-      const f = new AtomicFile(path);
+      const f = OutputFile.openSync(path);
       files.push(f);
       return f;
     } catch (e) {

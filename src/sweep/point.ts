@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { runCommand } from "../cli/run.ts";
 import type { RunSummary } from "../report/summary.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile } from "../io/output.ts";
 import type { CoreBuild } from "../core/core.ts";
 import { stripLocation } from "./definition.ts";
 
@@ -38,7 +38,7 @@ export function runPoint(task: PointTask): PointOutcome {
   const runReport = join(task.dir, "run-report.json");
   try {
     mkdirSync(task.dir, { recursive: true });
-    const sf = new AtomicFile(scenarioFile);
+    const sf = OutputFile.openSync(scenarioFile);
     try {
       sf.write(task.scenarioText);
       sf.commit();
@@ -55,7 +55,7 @@ export function runPoint(task: PointTask): PointOutcome {
       if (task.traceName !== undefined) summary.trace = task.traceName;
       else delete summary.trace;
     }
-    const report = new AtomicFile(reportFile);
+    const report = OutputFile.openSync(reportFile);
     try {
       report.write(JSON.stringify(summary, null, 2) + "\n");
       report.commit();

@@ -9,14 +9,14 @@
  *   DIR/results.csv, DIR/sweep.html, DIR/results.json (last: its presence means the sweep finished)
  *
  * Outputs are atomic: points are written into a temporary folder renamed to DIR/points at the end,
- * the other files through AtomicFile; a failed sweep leaves DIR as it was.
+ * the other files through OutputFile; a failed sweep leaves DIR as it was.
  */
 import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { setMaxListeners } from "node:events";
 import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile } from "../io/output.ts";
 import type { CoreBuild } from "../core/core.ts";
 import {
   describePoint,
@@ -113,7 +113,7 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
   mkdirSync(out, { recursive: true });
   mkdirSync(staging, { recursive: true });
   let ok = false;
-  const outputs: AtomicFile[] = [];
+  const outputs: OutputFile[] = [];
   let pool: PointPool | undefined;
   try {
     const records: PointRecord[] = new Array(points.length);
@@ -168,9 +168,9 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
     const seconds = (performance.now() - start) / 1000;
     const results = buildResults(sweepInfo(def), records, { seconds, workers }, plan.shard);
     const files = { json: join(out, "results.json"), csv: join(out, "results.csv"), html: join(out, "sweep.html"), points: join(out, "points") };
-    const json = new AtomicFile(files.json);
-    const csv = new AtomicFile(files.csv);
-    const html = new AtomicFile(files.html);
+    const json = OutputFile.openSync(files.json);
+    const csv = OutputFile.openSync(files.csv);
+    const html = OutputFile.openSync(files.html);
     outputs.push(json, csv, html);
     json.write(resultsJson(results));
     csv.write(resultsCsv(results));
@@ -283,7 +283,7 @@ export function mergeResults(inputs: string[], outFile: string): MergeRun {
   const stem = outFile.replace(/\.json$/i, "");
   const files = { json: outFile, csv: `${stem}.csv`, html: `${stem}.html` };
   if (!existsSync(dirname(resolve(outFile)))) mkdirSync(dirname(resolve(outFile)), { recursive: true });
-  const outs = [new AtomicFile(files.json), new AtomicFile(files.csv), new AtomicFile(files.html)];
+  const outs = [OutputFile.openSync(files.json), OutputFile.openSync(files.csv), OutputFile.openSync(files.html)];
   try {
     outs[0]!.write(resultsJson(results));
     outs[1]!.write(resultsCsv(results));
