@@ -3,26 +3,30 @@
  * converts a trace between text format v1 and the binary format (src/trace/binary.ts), both ways
  * without loss, or imports another tool's format (src/trace/importers) into either.
  *
- * - The input format is --from (text, binary or an importer's name), else the extension (.trace
- *   and .txt text, .bin and .itb binary), else the file's first bytes (the binary magic or not).
- *   The output format is --to, else the extension; a name with neither is an error.
- * - Text and binary stream (memory stays flat); an importer gets the whole file.
+ * - The input is a path or `-` (standard input, streamed); gzip and zstd are decompressed
+ *   (src/io/input.ts). Its format is --from (text, binary or an importer's name), else its first
+ *   bytes (the binary magic or not; a `.bin`/`.itb` name must have it). The output format is --to,
+ *   else the extension; `-` (standard output) without --to is text.
+ * - Text and binary stream (memory stays flat); an importer gets the whole (decompressed) text.
  * - Text output is canonical (text.ts formatEvent: one event per line, no comments), so text ->
  *   binary -> text gives back canonical text unchanged, and binary -> text -> binary the same bytes.
  * - --skip-bad leaves out, and counts, lines (text, importers) or records (binary) that are errors;
  *   without it the first one stops the conversion (exit 2, with file:line:column or file:record).
  * - --map passes a column mapping to an importer (CSV exports).
- * - The output is written to a temporary file and renamed at the end: a failed conversion leaves
- *   nothing behind.
+ * - The output goes through src/io/output.ts (checked first by src/io/preflight.ts): a file is
+ *   written to a temporary file renamed at the end, so a failed or interrupted conversion leaves
+ *   nothing behind; a FIFO, a device or `-` is written through.
  */
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
 import { formatEvent, formatTlp, isTlp, type TraceEvent } from "../trace/text.ts";
 import { BinaryTraceWriter, RECORD_WORDS, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
-import { EventsReader, formatFromExtension, openTraceReader, sniffBinary, type TraceFormat } from "../trace/stream.ts";
+import { EventsReader, formatFromExtension, openTraceReader, type TraceFormat } from "../trace/stream.ts";
 import { importers } from "../trace/importers/index.ts";
 import { OutputFile } from "../io/output.ts";
+import { readTextFile } from "../io/input.ts";
+import { preflight } from "../io/preflight.ts";
+import { pause, runInterruptible } from "../io/interrupt.ts";
 
 export interface ConvertOptions {
   from?: string;
@@ -62,13 +66,10 @@ export function parseMap(spec: string): Record<string, string> {
   return out;
 }
 
-/** The input's format: --from, the extension, or the file's first bytes. */
-function inputFormat(input: string, from: string | undefined): string {
-  if (from !== undefined) {
-    if (from === "text" || from === "binary" || Object.hasOwn(importers, from)) return from;
-    throw new InputError(`--from: unknown format "${from}"; expected ${formatList()}`);
-  }
-  return formatFromExtension(input) ?? (sniffBinary(input) ? "binary" : "text");
+/** The input's format: --from, else undefined (the reader goes by the first bytes). */
+function inputFormat(from: string | undefined): string | undefined {
+  if (from === undefined || from === "text" || from === "binary" || Object.hasOwn(importers, from)) return from;
+  throw new InputError(`--from: unknown format "${from}"; expected ${formatList()}`);
 }
 
 function outputFormat(output: string, to: string | undefined): TraceFormat {
@@ -76,6 +77,7 @@ function outputFormat(output: string, to: string | undefined): TraceFormat {
     if (to === "text" || to === "binary") return to;
     throw new InputError(`--to: unknown format "${to}"; expected text or binary${Object.hasOwn(importers, to) ? ` (importers only read: "${to}" is an input format)` : ""}`);
   }
+  if (output === "-") return "text";
   const f = formatFromExtension(output);
   if (f === undefined) throw new InputError(`cannot tell the output format from the name "${output}"; use --to text or --to binary (or name it .trace/.txt or .bin/.itb)`);
   return f;
@@ -89,8 +91,7 @@ interface Sink {
   abort(): void;
 }
 
-function textSink(output: string): Sink {
-  const f = OutputFile.openSync(output);
+function textSink(f: OutputFile): Sink {
   const parts: string[] = [];
   return {
     records(words, lines, n, reader) {
@@ -119,8 +120,8 @@ function textSink(output: string): Sink {
   };
 }
 
-function binarySink(output: string): Sink {
-  const w = new BinaryTraceWriter(output);
+function binarySink(out: OutputFile): Sink {
+  const w = new BinaryTraceWriter(out);
   return {
     records(words, _lines, n) {
       w.writeTlpRecords(words, n);
@@ -138,41 +139,49 @@ function binarySink(output: string): Sink {
   };
 }
 
-/** `iommu-emu convert`: converts `input` to `output`; returns what it did. */
-export function convertCommand(input: string, output: string, o: ConvertOptions = {}): ConvertResult {
-  const from = inputFormat(input, o.from);
+/** A conversion checked and its input open: `output` is opened next, then `steps` runs it. */
+interface Conversion {
+  from: string;
+  to: TraceFormat;
+  reader: TraceReader;
+  importerSkipped: { line: number; reason: string }[];
+}
+
+/** Checks the options and the output path, and opens the input (nothing is written yet). */
+function prepare(input: string, output: string, o: ConvertOptions): Conversion {
+  const forced = inputFormat(o.from);
   const to = outputFormat(output, o.to);
   const map = o.map !== undefined ? parseMap(o.map) : undefined;
-  if (map && (from === "text" || from === "binary")) throw new InputError(`--map applies to importers (e.g. --from csv), not to ${from} input`);
-
-  let reader: TraceReader;
-  let importerSkipped: { line: number; reason: string }[] = [];
-  if (from === "text" || from === "binary") reader = openTraceReader(input, { format: from, skipBad: o.skipBad === true });
-  else {
-    let text: string;
-    try {
-      text = readFileSync(input, "utf8");
-    } catch (e) {
-      throw new InputError(`cannot read the input (${(e as NodeJS.ErrnoException).code ?? String(e)})`, input);
-    }
-    const r = importers[from]!.import(text, input, { skipBad: o.skipBad === true, ...(map ? { map } : {}) });
-    importerSkipped = r.skipped;
-    reader = new EventsReader(r.events, input);
+  if (map && (forced === undefined || forced === "text" || forced === "binary")) throw new InputError(`--map applies to importers (e.g. --from csv), not to ${forced ?? "text or binary"} input`);
+  preflight({ outputs: [{ path: output, what: "the output" }], inputs: [{ path: input, what: "the input" }] });
+  if (forced === undefined || forced === "text" || forced === "binary") {
+    const reader = openTraceReader(input, { ...(forced ? { format: forced } : {}), skipBad: o.skipBad === true });
+    return { from: reader.format, to, reader, importerSkipped: [] };
   }
+  const text = readTextFile(input, `${forced} input (text)`);
+  const r = importers[forced]!.import(text, input === "-" ? "standard input" : input, { skipBad: o.skipBad === true, ...(map ? { map } : {}) });
+  return { from: forced, to, reader: new EventsReader(r.events, input === "-" ? "standard input" : input), importerSkipped: r.skipped };
+}
 
-  let sink: Sink | undefined;
+/**
+ * Converts into `out`, yielding after every batch (the CLI lets the event loop run there); commits
+ * at the end, aborts the output on any error. Returns what it did.
+ */
+function* steps(c: Conversion, out: OutputFile): Generator<void, ConvertResult> {
+  const { reader } = c;
+  const sink = c.to === "text" ? textSink(out) : binarySink(out);
   try {
-    sink = to === "text" ? textSink(output) : binarySink(output);
     let tlps = 0;
     let driverEvents = 0;
     if (reader instanceof EventsReader) {
       // Importer events: each one checked as it is written (ranges, time order).
-      for (;;) {
+      for (let k = 1; ; k++) {
         const e = reader.next();
         if (e === undefined) break;
         sink.event(e, reader);
         if (isTlp(e)) tlps++;
         else driverEvents++;
+        if (k % BATCH === 0) yield;
       }
     } else {
       const words = new Uint32Array(BATCH * RECORD_WORDS);
@@ -186,16 +195,65 @@ export function convertCommand(input: string, output: string, o: ConvertOptions 
           sink.event(e, reader);
           driverEvents++;
         }
+        yield;
       }
     }
     sink.commit();
-    const located = importerSkipped.map((s) => (s.reason.startsWith(`${input}:`) ? s : { line: s.line, reason: `${input}:${s.line}: ${s.reason}` }));
-    return { from, to, tlps, driverEvents, skipped: [...located, ...reader.skipped] };
+    const file = reader.file;
+    const located = c.importerSkipped.map((s) => (s.reason.startsWith(`${file}:`) ? s : { line: s.line, reason: `${file}:${s.line}: ${s.reason}` }));
+    return { from: c.from, to: c.to, tlps, driverEvents, skipped: [...located, ...reader.skipped] };
   } catch (e) {
-    sink?.abort();
+    sink.abort();
     throw e;
   } finally {
     reader.close();
+  }
+}
+
+/** `iommu-emu convert`: converts `input` to `output`; returns what it did. */
+export function convertCommand(input: string, output: string, o: ConvertOptions = {}): ConvertResult {
+  const c = prepare(input, output, o);
+  let out: OutputFile;
+  try {
+    out = OutputFile.openSync(output, "the output");
+  } catch (e) {
+    c.reader.close();
+    throw e;
+  }
+  const run = steps(c, out);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `iommu-emu convert` from the command line: the same steps, with the event loop let run every
+ * 50 ms or so, so that Ctrl-C (`signal`) stops it; the output is then removed (Interrupted).
+ */
+export async function convertInteractive(input: string, output: string, o: ConvertOptions, signal: AbortSignal): Promise<ConvertResult> {
+  const c = prepare(input, output, o);
+  let out: OutputFile;
+  try {
+    out = await OutputFile.open(output, "the output", signal);
+  } catch (e) {
+    c.reader.close();
+    throw e;
+  }
+  const run = steps(c, out);
+  try {
+    for (let until = performance.now() + 50; ; ) {
+      const r = run.next();
+      if (r.done) return r.value;
+      if (performance.now() >= until) {
+        await pause(signal);
+        until = performance.now() + 50;
+      }
+    }
+  } catch (e) {
+    run.return(undefined as never); // closes the input (the generator's finally) if it was still running
+    out.abort();
+    throw e;
   }
 }
 
@@ -203,18 +261,24 @@ export function registerConvert(program: Command): void {
   program
     .command("convert")
     .description("convert a trace between text v1 and binary (lossless both ways), or import another tool's format")
-    .argument("<in>", "input trace")
-    .argument("<out>", "output trace (.trace/.txt text, .bin/.itb binary, or --to)")
-    .option("--from <format>", "input format: text, binary or an importer (default: by extension, else by content)")
+    .argument("<in>", "input trace, or - for standard input (gzip and zstd are decompressed)")
+    .argument("<out>", "output trace (.trace/.txt text, .bin/.itb binary, or --to), or - for standard output (text unless --to)")
+    .option("--from <format>", "input format: text, binary or an importer (default: by its first bytes)")
     .option("--to <format>", "output format: text or binary (default: by extension)")
     .option("--skip-bad", "leave out (and count) lines or records that are errors instead of stopping")
     .option("--map <k=Col,...>", "column mapping for an importer (CSV exports)")
     .addHelpText("after", () => `\nformats: ${formatList()}`)
-    .action((input: string, output: string, opts: ConvertOptions) => {
-      const r = convertCommand(input, output, opts);
-      const skipped = r.skipped.length ? `; skipped ${r.skipped.length} bad ${r.from === "binary" ? "records" : "lines"}` : "";
-      process.stdout.write(`converted ${input} (${r.from}) to ${output} (${r.to}): ${r.tlps} TLPs, ${r.driverEvents} driver events${skipped}\n`);
-      for (const s of r.skipped.slice(0, 5)) process.stderr.write(`iommu-emu: skipped: ${s.reason}\n`);
-      if (r.skipped.length > 5) process.stderr.write(`iommu-emu: ... and ${r.skipped.length - 5} more\n`);
-    });
+    .action((input: string, output: string, opts: ConvertOptions) =>
+      runInterruptible(async (signal) => {
+        const r = await convertInteractive(input, output, opts, signal);
+        const skipped = r.skipped.length ? `; skipped ${r.skipped.length} bad ${r.from === "binary" ? "records" : "lines"}` : "";
+        const name = (f: string, std: string) => (f === "-" ? std : f);
+        // With the output on standard output, the line saying what was done goes to standard error.
+        (output === "-" ? process.stderr : process.stdout).write(
+          `converted ${name(input, "standard input")} (${r.from}) to ${name(output, "standard output")} (${r.to}): ${r.tlps} TLPs, ${r.driverEvents} driver events${skipped}\n`,
+        );
+        for (const s of r.skipped.slice(0, 5)) process.stderr.write(`iommu-emu: skipped: ${s.reason}\n`);
+        if (r.skipped.length > 5) process.stderr.write(`iommu-emu: ... and ${r.skipped.length - 5} more\n`);
+      }),
+    );
 }

@@ -181,15 +181,36 @@ export class OutputFile {
    * Opens `path` for writing; a FIFO's open (which waits until a reader opens it) runs off the main
    * thread, so Ctrl-C is handled meanwhile.
    */
-  static async open(path: string, what?: string): Promise<OutputFile> {
+  static async open(path: string, what?: string, signal?: AbortSignal): Promise<OutputFile> {
     const t = classifyOutput(path, what);
     if (t.kind !== "direct") return OutputFile.openSync(path, what);
-    try {
-      const h = await openAsync(t.target, constants.O_WRONLY);
-      return new OutputFile(t, h.fd, undefined);
-    } catch (e) {
-      throw openError(e, t.path);
-    }
+    const opening = openAsync(t.target, constants.O_WRONLY).then(
+      (h) => new OutputFile(t, h.fd, undefined),
+      (e) => {
+        throw openError(e, t.path);
+      },
+    );
+    if (!signal) return opening;
+    // Given up (Ctrl-C) while waiting for a reader: the open may still complete; then close it.
+    return new Promise<OutputFile>((resolve, reject) => {
+      const giveUp = () => {
+        opening.then((f) => f.abort(), () => {});
+        reject(signal.reason);
+      };
+      if (signal.aborted) return giveUp();
+      signal.addEventListener("abort", giveUp, { once: true });
+      opening.then(
+        (f) => {
+          signal.removeEventListener("abort", giveUp);
+          if (signal.aborted) f.abort();
+          resolve(f);
+        },
+        (e) => {
+          signal.removeEventListener("abort", giveUp);
+          reject(e);
+        },
+      );
+    });
   }
 
   private static replacing(t: OutputTarget): OutputFile {
@@ -297,4 +318,20 @@ function openError(e: unknown, path: string): InputError {
 /** Aborts every output that is still open (error paths). */
 export function abortAll(outputs: Iterable<OutputFile | undefined>): void {
   for (const o of outputs) o?.abort();
+}
+
+/**
+ * Opens several outputs at once (`[path, what]`; an undefined path gives undefined): files to
+ * replace at once, FIFOs as their readers come (or until `signal` is aborted). On any failure every
+ * output opened is aborted and the first error thrown.
+ */
+export async function openOutputs(specs: [string | undefined, string][], signal?: AbortSignal): Promise<(OutputFile | undefined)[]> {
+  const settled = await Promise.allSettled(specs.map(([path, what]) => (path === undefined ? undefined : OutputFile.open(path, what, signal))));
+  const failed = settled.find((r) => r.status === "rejected");
+  const opened = settled.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+  if (failed) {
+    abortAll(opened);
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return opened;
 }
