@@ -15,7 +15,7 @@
  * Temporary files and folders are registered while they exist; `removeTemporaries` removes them all
  * (Ctrl-C handlers, src/io/interrupt.ts) and so does the process's 'exit' event, whatever ended it.
  */
-import { closeSync, constants, fchmodSync, lstatSync, openSync, readlinkSync, renameSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
+import { closeSync, constants, fchmodSync, lstatSync, openSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
 import { open as openAsync } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
@@ -77,11 +77,14 @@ export function classifyOutput(path: string, what = "the output"): OutputTarget 
 
 // ---- temporary files and folders ------------------------------------------------------------------
 
-const temporaries = new Map<string, "file" | "dir">();
+/** "empty-dir": a folder a command created for its outputs, removed only while it is empty. */
+type TemporaryType = "file" | "dir" | "empty-dir";
+
+const temporaries = new Map<string, TemporaryType>();
 let exitHook = false;
 
 /** Registers a temporary file or folder (removed by removeTemporaries and at exit unless released). */
-export function registerTemporary(path: string, type: "file" | "dir"): void {
+export function registerTemporary(path: string, type: TemporaryType): void {
   temporaries.set(path, type);
   if (!exitHook) {
     exitHook = true;
@@ -94,16 +97,21 @@ export function releaseTemporary(path: string): void {
   temporaries.delete(path);
 }
 
-/** Removes every registered temporary file and folder (synchronously: safe in 'exit' and signal handlers). */
-export function removeTemporaries(): void {
-  for (const [path, type] of temporaries) {
-    try {
-      rmSync(path, { force: true, recursive: type === "dir" });
-    } catch {
-      /* best effort: nothing else can be done here */
-    }
-    temporaries.delete(path);
+/** Removes a registered temporary now (an "empty-dir" only if it is empty). */
+export function removeTemporary(path: string): void {
+  const type = temporaries.get(path);
+  temporaries.delete(path);
+  try {
+    if (type === "empty-dir") rmdirSync(path);
+    else if (type !== undefined) rmSync(path, { force: true, recursive: type === "dir" });
+  } catch {
+    /* best effort (a folder no longer empty is left) */
   }
+}
+
+/** Removes every registered temporary file and folder, newest first (synchronously: safe in 'exit' and signal handlers). */
+export function removeTemporaries(): void {
+  for (const path of [...temporaries.keys()].reverse()) removeTemporary(path);
 }
 
 /** The registered temporaries (tests). */
