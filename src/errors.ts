@@ -3,8 +3,9 @@
  * with status 2. Messages name the file, the line and column where known, and what was expected.
  *
  * A message never carries a raw control character to the terminal: quotations of input go through
- * `excerpt` (short, escaped), and the constructor escapes whatever control characters are left
- * (a file name, a message built elsewhere).
+ * `excerpt` or `quote` (short, escaped), and the constructor escapes whatever control characters
+ * are left (a file name, a message built elsewhere) and cuts a message longer than MAX_MESSAGE
+ * characters in the middle (a quotation that did not go through `excerpt`).
  */
 export class InputError extends Error {
   constructor(
@@ -18,10 +19,20 @@ export class InputError extends Error {
   }
 
   static format(message: string, file?: string, line?: number, column?: number): string {
-    if (file === undefined) return escapeControls(message);
+    if (file === undefined) return bounded(message);
     const where = line === undefined ? file : column === undefined ? `${file}:${line}` : `${file}:${line}:${column}`;
-    return escapeControls(`${where}: ${message}`);
+    return bounded(`${where}: ${message}`);
   }
+}
+
+/** The longest message InputError keeps whole. */
+export const MAX_MESSAGE = 2000;
+
+function bounded(message: string): string {
+  const s = escapeControls(message);
+  if (s.length <= MAX_MESSAGE) return s;
+  const head = MAX_MESSAGE - 300, tail = 100;
+  return `${s.slice(0, head)} ...(${s.length - head - tail} characters cut)... ${s.slice(s.length - tail)}`;
 }
 
 const NAMED: Record<string, string> = { "\0": "\\0", "\t": "\\t", "\n": "\\n", "\r": "\\r" };

@@ -10,6 +10,7 @@ import { cacheNames, policyNames, type CacheName } from "../core/abi.ts";
 import { cacheDocs, cacheGeometryError, defaultCaches, type CacheConfig } from "./caches.ts";
 import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, type TimingConfig } from "./timing.ts";
 import { defaultDriverOptions } from "../guest/vtd-driver.ts";
+import { quote } from "../errors.ts";
 
 /** A 64-bit value: "0x…" hex string, or a non-negative safe integer. */
 export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -20,7 +21,7 @@ export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
   }
   if (/^0x[0-9a-fA-F]{1,16}$/.test(v)) return BigInt(v);
   if (/^[0-9]{1,20}$/.test(v) && BigInt(v) < 1n << 64n) return BigInt(v);
-  ctx.addIssue({ code: "custom", message: `expected a 64-bit value like "0x1000", got ${JSON.stringify(v)}` });
+  ctx.addIssue({ code: "custom", message: `expected a 64-bit value like "0x1000", got ${quote(v)}` });
   return z.NEVER;
 });
 
@@ -34,7 +35,7 @@ const pageSize = z.union([z.enum(["4K", "2M", "1G"]), u64]).transform((v, ctx) =
 const bdf = z.string().transform((v, ctx) => {
   const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/.exec(v);
   if (!m || parseInt(m[3]!, 16) > 0x1f) {
-    ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0", got ${JSON.stringify(v)}` });
+    ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0", got ${quote(v)}` });
     return z.NEVER;
   }
   return (parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 10);

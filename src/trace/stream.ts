@@ -410,7 +410,7 @@ export class TextTraceReader implements TraceReader {
 
   /** A line longer than MAX_LINE_BYTES: not a text trace (not skipped by skipBad: where would the next line start?). */
   private tooLong(): never {
-    throw new InputError(`line ${this.lineNo + 1} is longer than ${MAX_LINE_BYTES} bytes: not a text trace (binary data, or a line break missing)`, this.file, this.lineNo + 1);
+    throw new InputError(`the line is longer than ${MAX_LINE_BYTES} bytes: not a text trace (binary data, or line breaks missing)`, this.file, this.lineNo + 1);
   }
 
   /** The current line through the full parser; undefined when it is blank or was skipped. */
