@@ -16,7 +16,7 @@
  * (Ctrl-C handlers, src/io/interrupt.ts) and so does the process's 'exit' event, whatever ended it.
  */
 import { closeSync, constants, fchmodSync, lstatSync, openSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
-import { open as openAsync } from "node:fs/promises";
+import { open as openAsync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.ts";
@@ -192,11 +192,9 @@ export class OutputFile {
   static async open(path: string, what?: string, signal?: AbortSignal): Promise<OutputFile> {
     const t = classifyOutput(path, what);
     if (t.kind !== "direct") return OutputFile.openSync(path, what);
-    const opening = openAsync(t.target, constants.O_WRONLY).then(
-      (h) => new OutputFile(t, h.fd, undefined),
-      (e) => {
-        throw openError(e, t.path);
-      },
+    // fs.open with a callback (the thread pool), not fs.promises: its FileHandle would close the descriptor when collected.
+    const opening = new Promise<OutputFile>((resolve, reject) =>
+      openAsync(t.target, constants.O_WRONLY, (e, fd) => (e ? reject(openError(e, t.path)) : resolve(new OutputFile(t, fd, undefined)))),
     );
     if (!signal) return opening;
     // Given up (Ctrl-C) while waiting for a reader: the open may still complete; then close it.
