@@ -95,7 +95,7 @@ function sweepOutputs(dir: string): OutputSpec[] {
  */
 export function checkSweepOutput(file: string, out: string, def?: SweepDefinition): void {
   const inputs: InputSpec[] = [{ path: file, what: "the sweep definition" }];
-  if (def) for (const f of def.inputFiles) inputs.push({ path: f, what: `the input ${f}` });
+  if (def) for (const f of def.inputFiles) inputs.push({ path: f, what: "a file the sweep reads" });
   preflight({ folder: { path: out, what: "-o" }, outputs: existsSync(out) ? sweepOutputs(out) : [], inputs });
 }
 
