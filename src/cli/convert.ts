@@ -24,7 +24,7 @@ import { BinaryTraceWriter, RECORD_WORDS, decodeTlpRecord, type TraceReader } fr
 import { EventsReader, formatFromExtension, openTraceReader, type TraceFormat } from "../trace/stream.ts";
 import { importers } from "../trace/importers/index.ts";
 import { OutputFile } from "../io/output.ts";
-import { readTextFile } from "../io/input.ts";
+import { openInputAsync, readTextFile, type PeekSource } from "../io/input.ts";
 import { preflight } from "../io/preflight.ts";
 import { pause, runInterruptible } from "../io/interrupt.ts";
 
@@ -147,15 +147,24 @@ interface Conversion {
   importerSkipped: { line: number; reason: string }[];
 }
 
-/** Checks the options and the output path, and opens the input (nothing is written yet). */
-function prepare(input: string, output: string, o: ConvertOptions): Conversion {
+/** Checks the options and the output path (nothing is read or written yet); the input's forced format and the output's. */
+function check(input: string, output: string, o: ConvertOptions): { forced: string | undefined; to: TraceFormat; map: Record<string, string> | undefined } {
   const forced = inputFormat(o.from);
   const to = outputFormat(output, o.to);
   const map = o.map !== undefined ? parseMap(o.map) : undefined;
-  if (map && (forced === undefined || forced === "text" || forced === "binary")) throw new InputError(`--map applies to importers (e.g. --from csv), not to ${forced ?? "text or binary"} input`);
+  if (map && isStreamed(forced)) throw new InputError(`--map applies to importers (e.g. --from csv), not to ${forced ?? "text or binary"} input`);
   preflight({ outputs: [{ path: output, what: "the output" }], inputs: [{ path: input, what: "the input" }] });
-  if (forced === undefined || forced === "text" || forced === "binary") {
-    const reader = openTraceReader(input, { ...(forced ? { format: forced } : {}), skipBad: o.skipBad === true });
+  return { forced, to, map };
+}
+
+/** Text and binary input stream; an importer reads the whole text. */
+const isStreamed = (forced: string | undefined) => forced === undefined || forced === "text" || forced === "binary";
+
+/** Checks (`check`) and opens the input (`source`: already opened by the CLI); nothing is written yet. */
+function prepare(input: string, output: string, o: ConvertOptions, source?: PeekSource): Conversion {
+  const { forced, to, map } = check(input, output, o);
+  if (isStreamed(forced)) {
+    const reader = openTraceReader(source ?? input, { ...(forced ? { format: forced as TraceFormat } : {}), skipBad: o.skipBad === true });
     return { from: reader.format, to, reader, importerSkipped: [] };
   }
   const text = readTextFile(input, `${forced} input (text)`);
@@ -232,7 +241,15 @@ export function convertCommand(input: string, output: string, o: ConvertOptions 
  * 50 ms or so, so that Ctrl-C (`signal`) stops it; the output is then removed (Interrupted).
  */
 export async function convertInteractive(input: string, output: string, o: ConvertOptions, signal: AbortSignal): Promise<ConvertResult> {
-  const c = prepare(input, output, o);
+  const { forced } = check(input, output, o);
+  const source = isStreamed(forced) ? await openInputAsync(input, "a trace file", signal) : undefined;
+  let c: Conversion;
+  try {
+    c = prepare(input, output, o, source);
+  } catch (e) {
+    source?.close();
+    throw e;
+  }
   let out: OutputFile;
   try {
     out = await OutputFile.open(output, "the output", signal);

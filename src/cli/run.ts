@@ -27,6 +27,7 @@ import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../
 import { resultLine } from "../report/results.ts";
 import { OutputFile, abortAll, openOutputs } from "../io/output.ts";
 import { preflight, type InputSpec, type OutputSpec } from "../io/preflight.ts";
+import { openInputAsync, type PeekSource } from "../io/input.ts";
 import { EXIT_INTERRUPTED, runInterruptible, setExitCode } from "../io/interrupt.ts";
 import { ReportCollector } from "../report/collector.ts";
 import { renderHtmlReport } from "../report/html.ts";
@@ -114,6 +115,8 @@ export class RunSession {
     readonly scenarioFile: string,
     o: RunOptions = {},
     outputs?: RunOutputs,
+    /** --trace already opened (the CLI: a FIFO's open waits off the main thread). */
+    traceSource?: PeekSource,
   ) {
     this.out = outputs ?? {};
     try {
@@ -126,7 +129,7 @@ export class RunSession {
       if (o.trace === undefined && loaded.trace && !("lines" in loaded.trace))
         preflight({ outputs: outputSpecs(o), inputs: [{ path: loaded.trace.file, what: "the scenario's trace" }] });
       if (o.trace) {
-        this.reader = openTraceReader(o.trace);
+        this.reader = openTraceReader(traceSource ?? o.trace);
         this.traceName = this.reader.file;
       } else if (loaded.trace && "lines" in loaded.trace) {
         const { file, lines, lineNumbers } = loaded.trace;
@@ -263,7 +266,14 @@ export interface InteractiveOptions {
 export async function runInteractive(scenarioFile: string, o: RunOptions, opts: InteractiveOptions): Promise<{ text: string; partial: boolean }> {
   checkRunOptions(scenarioFile, o);
   const outputs = await openRunOutputs(o, opts.signal);
-  const s = new RunSession(scenarioFile, o, outputs);
+  let source: PeekSource | undefined;
+  try {
+    if (o.trace !== undefined) source = await openInputAsync(o.trace, "a trace file", opts.signal);
+  } catch (e) {
+    abortAll([outputs.results, outputs.report, outputs.html]);
+    throw e;
+  }
+  const s = new RunSession(scenarioFile, o, outputs, source);
   opts.onSession?.(s);
   let bar: cliProgress.SingleBar | undefined;
   const started = performance.now();

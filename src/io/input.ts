@@ -15,11 +15,12 @@
  * whole (small) text input the same way (scenarios, sweep definitions, importer inputs) and refuses
  * binary data: a NUL byte or bytes that are not UTF-8, with their line and column.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, open as openAsync, openSync, readSync, statSync } from "node:fs";
 import { isatty } from "node:tty";
 import { Gunzip } from "fflate";
 import { Decompress } from "fzstd";
 import { InputError } from "../errors.ts";
+import { unblockFifoOpen } from "./output.ts";
 
 /** The name `-` gives standard input in messages. */
 export const STDIN_NAME = "standard input";
@@ -267,6 +268,11 @@ export function openInput(path: string, expected = "a file"): PeekSource {
       throw e;
     }
   }
+  return wrap(raw);
+}
+
+/** `raw` with its compression (sniffed from its first bytes) undone, ready to be peeked at. */
+function wrap(raw: ByteSource): PeekSource {
   const peek = new PeekSource(raw);
   try {
     const compression = sniffCompression(peek.peek(6), raw.name);
@@ -354,4 +360,34 @@ export function readTextFile(path: string, expected: string): string {
   } finally {
     src.close();
   }
+}
+
+/**
+ * openInput for the CLI: a FIFO is opened off the main thread (its open waits for a writer), so
+ * that Ctrl-C is handled meanwhile; it gives up (rejecting with the signal's reason) once `signal`
+ * is aborted. Anything else opens at once.
+ */
+export async function openInputAsync(path: string, expected: string, signal?: AbortSignal): Promise<PeekSource> {
+  let fifo = false;
+  try {
+    fifo = path !== "-" && statSync(path).isFIFO();
+  } catch {
+    /* openInput reports it */
+  }
+  if (!fifo) return openInput(path, expected);
+  const fd = await new Promise<number>((resolve, reject) => {
+    const giveUp = () => {
+      unblockFifoOpen(path, "read");
+      reject(signal!.reason);
+    };
+    if (signal?.aborted) return giveUp();
+    signal?.addEventListener("abort", giveUp, { once: true });
+    openAsync(path, "r", (e, fd) => {
+      signal?.removeEventListener("abort", giveUp);
+      if (e) return reject(readError(e, path, expected));
+      if (signal?.aborted) closeSync(fd);
+      else resolve(fd);
+    });
+  });
+  return wrap(new FdSource(fd, path, undefined, true));
 }

@@ -201,6 +201,7 @@ export class OutputFile {
     return new Promise<OutputFile>((resolve, reject) => {
       const giveUp = () => {
         opening.then((f) => f.abort(), () => {});
+        unblockFifoOpen(t.target, "write");
         reject(signal.reason);
       };
       if (signal.aborted) return giveUp();
@@ -306,6 +307,19 @@ export class OutputFile {
       rmSync(this.tmp, { force: true });
       releaseTemporary(this.tmp);
     }
+  }
+}
+
+/**
+ * Lets an open of the FIFO `path` that waits in the thread pool (for writing: waiting for a reader;
+ * for reading: for a writer) complete, by opening the other end without blocking and closing it
+ * again: a pending open would otherwise keep the process from exiting (even process.exit waits).
+ */
+export function unblockFifoOpen(path: string, pending: "read" | "write"): void {
+  try {
+    closeSync(openSync(path, (pending === "write" ? constants.O_RDONLY : constants.O_WRONLY) | constants.O_NONBLOCK));
+  } catch {
+    /* nobody waits any more (ENXIO), or it is gone */
   }
 }
 

@@ -593,11 +593,11 @@ const TEXT_CHECK_BYTES = 4096;
  * name without the magic is an error, and so is binary data that is neither (NUL bytes or bytes
  * that are not UTF-8 in its first 4 KiB).
  */
-export function openTraceReader(file: string, opts: OpenOptions = {}): TraceReader {
+export function openTraceReader(file: string | PeekSource, opts: OpenOptions = {}): TraceReader {
   const skip = opts.skipBad ? { skipBad: true } : {};
-  const src = openInput(file, "a trace file");
+  const src = typeof file === "string" ? openInput(file, "a trace file") : file;
   try {
-    return readerFor(src, file, opts.format, skip);
+    return readerFor(src, src.name, opts.format, skip);
   } catch (e) {
     src.close();
     throw e;
