@@ -46,6 +46,7 @@ export function parseJsonLocated(text: string, file: string): Located {
       const c = text[i];
       if (c === '"') break;
       if (c === "\n") fail("line break inside a string");
+      if (c! < " ") fail(`control character ${quote(c!)} inside a string; write it escaped (\\u${c!.charCodeAt(0).toString(16).padStart(4, "0")})`);
       i += c === "\\" ? 2 : 1;
     }
     i++;
