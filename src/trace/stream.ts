@@ -4,9 +4,10 @@
  * stays flat whatever the trace's size.
  *
  * - TextTraceReader: 1 MiB chunks of a byte source (src/io/input.ts: a file, standard input, or
- *   gzip/zstd decompressed on the fly), split at '\n'; a line longer than 64 KiB is refused. Each line first goes through a
- *   byte-level parser for the common TLP lines (`[@TIME] MRd|MWr|ATS BDF key=value...` in ASCII,
- *   cycle or ns/us times); it writes the record without strings or objects. Any line it is not sure
+ *   gzip/zstd decompressed on the fly), split at '\n'; a line longer than 64 KiB is refused.
+ *   Each line first goes through a byte-level parser for the common TLP lines (`[@TIME]
+ *   MRd|MWr|ATS BDF key=value...` in ASCII, cycle or ns/us times); it writes the record without
+ *   strings or objects. Any line it is not sure
  *   about (driver events, odd whitespace, anything out of range, duplicates, non-ASCII...) goes to
  *   the full parser of src/trace/text.ts, which gives the same events and the same errors (file,
  *   line, column) as parsing the whole file with parseTraceText.
