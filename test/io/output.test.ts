@@ -7,8 +7,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
 import { chmodSync, lstatSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { TRACE, cli, emu, listing, mkfifo, removeDir, sh, tempDir, writeScenario } from "./helpers.ts";
 
@@ -17,6 +17,14 @@ test.after(() => removeDir(dir));
 const at = (n: string) => join(dir, n);
 writeScenario(dir);
 writeFileSync(at("t.trace"), TRACE);
+
+/** What a reader of the FIFO `path` (cat, started now) gets until its writer closes it. */
+function readFifo(path: string): Promise<string> {
+  const reader = spawn("cat", [path]);
+  let got = "";
+  reader.stdout.on("data", (d) => (got += d));
+  return new Promise((resolve) => reader.on("close", () => resolve(got)));
+}
 
 /** The three result lines of TRACE, as `run --results` writes them (functional). */
 const expectedResults = () => {
@@ -57,25 +65,17 @@ test("a symbolic link to a regular file: the target is written, the link stays a
 test("a FIFO is written through: its reader gets the results, and it stays a FIFO", async () => {
   const want = readFileSync(at("ref.jsonl"), "utf8");
   mkfifo(at("pipe.jsonl"));
-  const reader = spawn("cat", [at("pipe.jsonl")]);
-  let got = "";
-  reader.stdout.on("data", (d) => (got += d));
-  const done = new Promise((resolve) => reader.on("close", resolve));
+  const got = readFifo(at("pipe.jsonl"));
   const r = cli(["run", "s.json", "--functional", "--results", "pipe.jsonl"], { cwd: dir });
-  await done;
   assert.is(r.status, 0, r.stderr);
-  assert.is(got, want);
+  assert.is(await got, want);
   assert.ok(lstatSync(at("pipe.jsonl")).isFIFO());
   // a link to the FIFO: written through the link
   symlinkSync("pipe.jsonl", at("pipe-link"));
-  const reader2 = spawn("cat", [at("pipe.jsonl")]);
-  let got2 = "";
-  reader2.stdout.on("data", (d) => (got2 += d));
-  const done2 = new Promise((resolve) => reader2.on("close", resolve));
+  const got2 = readFifo(at("pipe.jsonl"));
   const r2 = cli(["convert", "t.trace", "pipe-link", "--to", "text"], { cwd: dir });
-  await done2;
   assert.is(r2.status, 0, r2.stderr);
-  assert.is(got2, TRACE);
+  assert.is(await got2, TRACE);
   assert.ok(lstatSync(at("pipe-link")).isSymbolicLink());
   assert.ok(lstatSync(at("pipe.jsonl")).isFIFO());
 });
