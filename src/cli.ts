@@ -2,6 +2,7 @@
  * The command line: argument parsing and wiring only; each command lives in src/cli/. Exit codes:
  * 0 success (faulting DMA is a result, not an error), 2 bad input, 1 internal error.
  */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.ts";
 import { registerRun } from "./cli/run.ts";
@@ -11,9 +12,15 @@ import { registerSweep } from "./cli/sweep.ts";
 
 export { runCommand, type RunOptions } from "./cli/run.ts";
 
+/** The package's version, read from package.json when asked. */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
 export function main(argv: string[]): number {
   const program = new Command("iommu-emu")
     .description("Cycle-level IOMMU emulator: replays PCIe DMA traces through a modelled Intel VT-d (scalable mode)")
+    .version(version(), "-V, --version", "print the version (package.json) and exit")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // commands (one file each in src/cli/)

@@ -3,9 +3,9 @@
  * was expected), builds the platform (registers, raw memory, then the builder's structures) and
  * resolves the trace.
  */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { InputError } from "./errors.ts";
+import { readTextFile } from "./io/input.ts";
 import { parseJsonLocated, pathString, type Located } from "./config/json-locate.ts";
 import { scenarioSchema, checkConfig, presetOf, timingOf, cachesOf, type Scenario } from "./config/schema.ts";
 import { overBudget, resolveLimits, type Limits } from "./config/limits.ts";
@@ -34,12 +34,9 @@ export interface LoadedScenario {
   trace?: { file: string } | { file: string; lines: string[]; lineNumbers: number[] };
 }
 
+/** The scenario's text (src/io/input.ts: a directory, binary data or an unreadable file is an InputError). */
 function readText(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    throw new InputError(`cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
-  }
+  return readTextFile(file, "a scenario (JSON)");
 }
 
 export interface ScenarioOptions {

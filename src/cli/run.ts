@@ -10,6 +10,10 @@
  * no output files. The scenario's set-up (large mappings) runs in slices the same way, with its
  * own progress bar; Ctrl-C during it stops with exit code 130 before anything is replayed or
  * written.
+ *
+ * Outputs (src/io/output.ts) are checked before the scenario is loaded (src/io/preflight.ts), and
+ * again against the scenario's own trace once it is known; any of them may be `-` (standard
+ * output; then the summary goes to standard error). `--trace -` reads the trace from standard input.
  */
 import { relative } from "node:path";
 import type { Command } from "commander";
@@ -24,7 +28,10 @@ import { VtdDriver } from "../guest/vtd-driver.ts";
 import { Replayer, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
 import { resultLine } from "../report/results.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile, abortAll, openOutputs } from "../io/output.ts";
+import { preflight, type InputSpec, type OutputSpec } from "../io/preflight.ts";
+import { openInputAsync, type PeekSource } from "../io/input.ts";
+import { EXIT_INTERRUPTED, runInterruptible, setExitCode } from "../io/interrupt.ts";
 import { ReportCollector } from "../report/collector.ts";
 import { renderHtmlReport } from "../report/html.ts";
 import type { CoreBuild } from "../core/core.ts";
@@ -51,10 +58,8 @@ export interface RunOptions {
   limits?: Partial<Limits>;
 }
 
-/** How `run` loads the scenario (the --preset value checked). */
+/** How `run` loads the scenario (the --preset value was checked by checkRunOptions). */
 function loadOptions(o: RunOptions): LoadOptions {
-  if (o.preset !== undefined && !(presetNames as readonly string[]).includes(o.preset))
-    throw new InputError(`--preset: expected one of ${presetNames.map((p) => `"${p}"`).join(", ")}, got "${o.preset}"`);
   return {
     build: o.core ?? "release",
     functional: o.functional === true,
@@ -63,44 +68,111 @@ function loadOptions(o: RunOptions): LoadOptions {
   };
 }
 
-/** The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it). */
-export const EXIT_INTERRUPTED = 130;
+export { EXIT_INTERRUPTED };
+
+/** The output files of a run, opened. */
+export interface RunOutputs {
+  results?: OutputFile | undefined;
+  report?: OutputFile | undefined;
+  html?: OutputFile | undefined;
+}
+
+/** The outputs a run writes, for preflight (src/io/preflight.ts). */
+function outputSpecs(o: RunOptions): OutputSpec[] {
+  const out: OutputSpec[] = [];
+  if (o.results !== undefined) out.push({ path: o.results, what: "--results" });
+  if (o.report !== undefined) out.push({ path: o.report, what: "--report" });
+  if (o.html !== undefined) out.push({ path: o.html, what: "--html" });
+  return out;
+}
+
+/** The inputs known before the scenario is loaded: it, and --trace. */
+function inputSpecs(scenarioFile: string, o: RunOptions): InputSpec[] {
+  const inputs: InputSpec[] = [{ path: scenarioFile, what: "the scenario" }];
+  if (o.trace !== undefined) inputs.push({ path: o.trace, what: "--trace" });
+  return inputs;
+}
+
+/** Checks the options and the output paths before anything is loaded (the CLI; RunSession checks again with the scenario's trace). */
+export function checkRunOptions(scenarioFile: string, o: RunOptions): void {
+  if (scenarioFile === "-") throw new InputError(`the scenario cannot be standard input (-): its trace and paths are relative to its folder; give its file (--trace - reads the trace from standard input)`);
+  if (o.preset !== undefined && !(presetNames as readonly string[]).includes(o.preset))
+    throw new InputError(`--preset: expected one of ${presetNames.map((p) => `"${p}"`).join(", ")}, got "${o.preset}"`);
+  preflight({ outputs: outputSpecs(o), inputs: inputSpecs(scenarioFile, o) });
+}
+
+/**
+ * Opens the outputs of `o` (a FIFO's open waits for its reader off the main thread, and gives up
+ * when `signal` is aborted); on a failure none stays open.
+ */
+export async function openRunOutputs(o: RunOptions, signal?: AbortSignal): Promise<RunOutputs> {
+  const [results, report, html] = await openOutputs(
+    [
+      [o.results, "--results"],
+      [o.report, "--report"],
+      [o.html, "--html"],
+    ],
+    signal,
+  );
+  return { results, report, html };
+}
 
 /** A run in progress: scenario loaded, trace open, output files started (not yet visible). */
 export class RunSession {
   readonly replayer: Replayer;
   private readonly reader: TraceReader;
-  private readonly outputs: AtomicFile[] = [];
+  private readonly out: RunOutputs;
   private readonly collector: ReportCollector | undefined;
   private readonly loaded: LoadedScenario;
   private readonly traceName: string | undefined;
   private readonly expected: ExpectedFaults | undefined;
   private closed = false;
 
-  /** `loaded`: the scenario already loaded with loadOptions(o) (runInteractive loads it in slices). */
+  /**
+   * Loads the scenario (unless `loaded` is given: the CLI loads it in slices), checks the outputs
+   * against every input (the scenario's own trace too) and opens the trace; `outputs` are the
+   * outputs already opened (the CLI), else they are opened here.
+   */
   constructor(
     readonly scenarioFile: string,
     private readonly o: RunOptions = {},
+    outputs?: RunOutputs,
+    /** --trace already opened (the CLI: a FIFO's open waits off the main thread). */
+    traceSource?: PeekSource,
     loaded?: LoadedScenario,
   ) {
-    loaded = this.loaded = loaded ?? loadScenario(scenarioFile, loadOptions(o));
-    if (o.trace) {
-      this.reader = openTraceReader(o.trace);
-      this.traceName = o.trace;
-    } else if (loaded.trace && "lines" in loaded.trace) {
-      const { file, lines, lineNumbers } = loaded.trace;
-      this.reader = new EventsReader(parseTraceLines(lines, file, (i) => lineNumbers[i]!), file);
-      this.traceName = "inline trace";
-    } else if (loaded.trace) {
-      this.reader = openTraceReader(loaded.trace.file);
-      this.traceName = relative(process.cwd(), loaded.trace.file) || loaded.trace.file;
-    } else this.reader = new EventsReader([]);
+    this.out = outputs ?? {};
     try {
-      const results = o.results ? new AtomicFile(o.results) : undefined;
-      if (results) this.outputs.push(results);
+      checkRunOptions(scenarioFile, o);
+      loaded = this.loaded = loaded ?? loadScenario(scenarioFile, loadOptions(o));
+      if (o.trace === undefined && loaded.trace && !("lines" in loaded.trace))
+        preflight({ outputs: outputSpecs(o), inputs: [{ path: loaded.trace.file, what: "the scenario's trace" }] });
+      if (o.trace) {
+        this.reader = openTraceReader(traceSource ?? o.trace);
+        this.traceName = this.reader.file;
+      } else if (loaded.trace && "lines" in loaded.trace) {
+        const { file, lines, lineNumbers } = loaded.trace;
+        this.reader = new EventsReader(parseTraceLines(lines, file, (i) => lineNumbers[i]!), file);
+        this.traceName = "inline trace";
+      } else if (loaded.trace) {
+        this.reader = openTraceReader(loaded.trace.file);
+        this.traceName = relative(process.cwd(), loaded.trace.file) || loaded.trace.file;
+      } else this.reader = new EventsReader([]);
+    } catch (e) {
+      abortAll([this.out.results, this.out.report, this.out.html]);
+      throw e;
+    }
+    try {
+      if (!outputs) {
+        if (o.results !== undefined) this.out.results = OutputFile.openSync(o.results, "--results");
+        if (o.report !== undefined) this.out.report = OutputFile.openSync(o.report, "--report");
+        if (o.html !== undefined) this.out.html = OutputFile.openSync(o.html, "--html");
+      }
+      const loaded = this.loaded;
+      const results = this.out.results;
       const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
       let sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing)) : undefined;
-      const collector = (this.collector = o.html ? new ReportCollector() : undefined);
+      const collector = (this.collector = this.out.html ? new ReportCollector() : undefined);
       if (collector) {
         const inner = sink;
         sink = inner
@@ -156,17 +228,10 @@ export class RunSession {
       const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
       if (this.expected) summary.expectedFaults = this.expected.report();
-      if (this.o.report) {
-        const report = new AtomicFile(this.o.report);
-        this.outputs.push(report);
-        report.write(JSON.stringify(summary, null, 2) + "\n");
-      }
-      if (this.o.html && this.collector) {
-        const html = new AtomicFile(this.o.html);
-        this.outputs.push(html);
-        html.write(renderHtmlReport(summary, this.collector.result()));
-      }
-      for (const f of this.outputs) f.commit();
+      const { results, report, html } = this.out;
+      report?.write(JSON.stringify(summary, null, 2) + "\n");
+      if (html && this.collector) html.write(renderHtmlReport(summary, this.collector.result()));
+      for (const f of [results, report, html]) f?.commit();
       this.close();
       let text = formatSummary(summary);
       if (this.expected) text += "\n" + this.expected.format();
@@ -184,7 +249,7 @@ export class RunSession {
 
   /** Removes the output files' temporary files and closes the trace; nothing is left behind. */
   abort(): void {
-    for (const f of this.outputs) f.abort();
+    abortAll([this.out.results, this.out.report, this.out.html]);
     this.close();
   }
 
@@ -207,8 +272,8 @@ export function runCommand(scenarioFile: string, o: RunOptions = {}): string {
 }
 
 export interface InteractiveOptions {
-  /** Set `requested` (from a SIGINT handler) to stop after the current batch. */
-  stop: { requested: boolean };
+  /** Aborted (the first Ctrl-C) to stop after the current batch. */
+  signal: AbortSignal;
   /** Draw a progress bar on stderr (a terminal) once the replay has run for a second. */
   progress: boolean;
   /** Called with the session once it is open (the CLI's second Ctrl-C aborts it). */
@@ -216,32 +281,45 @@ export interface InteractiveOptions {
 }
 
 /**
- * `iommu-emu run` from the command line: the set-up (loadScenarioSteps) and then the replay in
- * slices of about 50 ms, yielding to the event loop in between (progress bar, SIGINT); stops early
- * when `stop.requested` is set. Stopped during the set-up, nothing has been replayed or written:
- * `setupInterrupted` says so.
+ * `iommu-emu run` from the command line: the outputs opened (FIFOs wait for their reader without
+ * blocking Ctrl-C), the set-up (loadScenarioSteps) and then the replay in slices of about 50 ms,
+ * yielding to the event loop in between (progress bars, SIGINT); stops early once `signal` is
+ * aborted. A Ctrl-C that comes as the input ends (the producer of a pipe stopped by the same
+ * Ctrl-C) still makes the run partial. Stopped during the set-up, nothing has been replayed or
+ * written: `setupInterrupted` says so.
  */
 export async function runInteractive(
   scenarioFile: string,
   o: RunOptions,
   opts: InteractiveOptions,
 ): Promise<{ text: string; partial: boolean; setupInterrupted?: true }> {
-  const loaded = await setUp(scenarioFile, o, opts);
-  if (loaded === undefined) return { text: "", partial: true, setupInterrupted: true };
-  const s = new RunSession(scenarioFile, o, loaded);
+  checkRunOptions(scenarioFile, o);
+  const outputs = await openRunOutputs(o, opts.signal);
+  let source: PeekSource | undefined;
+  let loaded: LoadedScenario | undefined;
+  try {
+    if (o.trace !== undefined) source = await openInputAsync(o.trace, "a trace file", opts.signal);
+    loaded = await setUp(scenarioFile, o, opts);
+  } catch (e) {
+    source?.close();
+    abortAll([outputs.results, outputs.report, outputs.html]);
+    throw e;
+  }
+  if (loaded === undefined) {
+    source?.close();
+    abortAll([outputs.results, outputs.report, outputs.html]);
+    return { text: "", partial: true, setupInterrupted: true };
+  }
+  const s = new RunSession(scenarioFile, o, outputs, source, loaded);
   opts.onSession?.(s);
   let bar: cliProgress.SingleBar | undefined;
   const started = performance.now();
-  let partial = false;
   try {
     for (;;) {
-      if (s.advance(50)) break;
-      if (opts.progress) bar = updateBar(bar, s, started);
+      const ended = s.advance(50);
+      if (!ended && opts.progress) bar = updateBar(bar, s, started);
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (opts.stop.requested) {
-        partial = !s.replayer.done;
-        break;
-      }
+      if (ended || opts.signal.aborted) break;
     }
   } catch (e) {
     bar?.stop();
@@ -249,13 +327,14 @@ export async function runInteractive(
     throw e;
   }
   bar?.stop();
+  const partial = opts.signal.aborted;
   return { text: s.finish(partial), partial };
 }
 
 /**
  * Loads the scenario in slices of about 50 ms, yielding to the event loop in between: on a
  * terminal a progress bar once the set-up has taken a second (large mappings); undefined when
- * `stop.requested` is set (Ctrl-C) before it ends.
+ * `signal` is aborted (Ctrl-C) before it ends.
  */
 async function setUp(scenarioFile: string, o: RunOptions, opts: InteractiveOptions): Promise<LoadedScenario | undefined> {
   const steps = loadScenarioSteps(scenarioFile, loadOptions(o));
@@ -275,7 +354,7 @@ async function setUp(scenarioFile: string, o: RunOptions, opts: InteractiveOptio
         } else bar.update(done, { key });
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (opts.stop.requested) return undefined;
+      if (opts.signal.aborted) return undefined;
     }
   } finally {
     bar?.stop();
@@ -305,55 +384,28 @@ function updateBar(bar: cliProgress.SingleBar | undefined, s: RunSession, starte
   return bar;
 }
 
-/**
- * The exit code of the command (bin/iommu-emu.mjs sets process.exitCode from main() before this
- * asynchronous action ends; the 'exit' listener makes this one win either way).
- */
-function setExitCode(code: number): void {
-  process.exitCode = code;
-  process.once("exit", () => {
-    process.exitCode = code;
-  });
-}
-
-/** The asynchronous part of the action: errors are reported here, as main() reports them. */
+/** The asynchronous part of the action (Ctrl-C and failures: src/io/interrupt.ts). */
 async function runFromCli(scenario: string, opts: RunOptions): Promise<void> {
-  await Promise.resolve(); // main() returns (and its caller sets the exit code) before anything here
-  const stop = { requested: false };
   let session: RunSession | undefined;
-  const onSigint = () => {
-    if (stop.requested) {
-      session?.abort();
-      process.stderr.write("\niommu-emu: interrupted twice: stopped without writing any output\n");
-      process.exit(EXIT_INTERRUPTED);
-    }
-    stop.requested = true;
-  };
-  process.on("SIGINT", onSigint);
-  try {
-    const { text, partial, setupInterrupted } = await runInteractive(scenario, opts, {
-      stop,
-      progress: process.stderr.isTTY === true,
-      onSession: (s) => (session = s),
-    });
-    if (setupInterrupted) {
-      process.stderr.write(`iommu-emu: interrupted while setting up ${scenario}: nothing was replayed or written\n`);
-      setExitCode(EXIT_INTERRUPTED);
-      return;
-    }
-    process.stdout.write(text + "\n");
-    if (partial) setExitCode(EXIT_INTERRUPTED);
-  } catch (e) {
-    if (e instanceof InputError) {
-      process.stderr.write(`iommu-emu: ${e.message}\n`);
-      setExitCode(2);
-    } else {
-      process.stderr.write(`iommu-emu: internal error: ${(e as Error).stack ?? String(e)}\n`);
-      setExitCode(1);
-    }
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+  await runInterruptible(
+    async (signal) => {
+      const { text, partial, setupInterrupted } = await runInteractive(scenario, opts, {
+        signal,
+        progress: process.stderr.isTTY === true,
+        onSession: (s) => (session = s),
+      });
+      if (setupInterrupted) {
+        process.stderr.write(`iommu-emu: interrupted while setting up ${scenario}: nothing was replayed or written\n`);
+        setExitCode(EXIT_INTERRUPTED);
+        return;
+      }
+      // With an output on standard output, the summary goes to standard error.
+      const toStdout = ![opts.results, opts.report, opts.html].includes("-");
+      (toStdout ? process.stdout : process.stderr).write(text + "\n");
+      if (partial) setExitCode(EXIT_INTERRUPTED);
+    },
+    () => session?.abort(),
+  );
 }
 
 export function registerRun(program: Command): void {

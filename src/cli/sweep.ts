@@ -3,10 +3,11 @@ import type { Command } from "commander";
 import { availableParallelism } from "node:os";
 import { relative } from "node:path";
 import { SingleBar } from "cli-progress";
-import { InputError } from "../errors.ts";
+import { InputError, quote } from "../errors.ts";
 import { limitNames, parseLimitOptions } from "../config/limits.ts";
+import { runInterruptible } from "../io/interrupt.ts";
 import { parseShard, type Shard } from "../sweep/definition.ts";
-import { executeSweep, mergeResults, planSweep, type SweepOptions, type SweepRun } from "../sweep/sweep.ts";
+import { executeSweep, mergeInteractive, planSweep, type SweepOptions, type SweepRun } from "../sweep/sweep.ts";
 
 interface SweepCliOptions {
   out: string;
@@ -17,9 +18,14 @@ interface SweepCliOptions {
   limit: string[];
 }
 
+/** The most worker threads a sweep starts (each holds a compiled core and its guest memory). */
+export const MAX_WORKERS = 256;
+
 export function parseWorkers(text: string): number {
-  if (!/^[1-9][0-9]{0,3}$/.test(text.trim())) throw new InputError(`--workers: expected a positive integer, got "${text}"`);
-  return Number(text);
+  if (!/^\s*[0-9]+\s*$/.test(text) || Number(text) < 1) throw new InputError(`--workers: expected a positive integer, got ${quote(text)}`);
+  const n = Number(text);
+  if (n > MAX_WORKERS) throw new InputError(`--workers: at most ${MAX_WORKERS} worker threads, got ${text.trim()}`);
+  return n;
 }
 
 const shown = (f: string) => {
@@ -33,24 +39,13 @@ function describeRun(run: SweepRun, shard: Shard | undefined): string {
   return `iommu-emu sweep: ${what} on ${run.workers} worker${run.workers === 1 ? "" : "s"} in ${run.seconds.toFixed(2)} s -> ${shown(run.files.json)}, ${shown(run.files.csv)}, ${shown(run.files.html)}, ${shown(run.files.points)}/`;
 }
 
-/** What main() does for a thrown error, for the sweep's asynchronous part (main has returned by then). */
-function reportFailure(e: unknown): void {
-  if (e instanceof InputError) {
-    process.stderr.write(`iommu-emu: ${e.message}\n`);
-    process.exitCode = 2;
-  } else {
-    process.stderr.write(`iommu-emu: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 1;
-  }
-}
-
 export function registerSweep(program: Command): void {
   program
     .command("sweep")
     .description("run a scenario for every combination of traces and parameter values (sweep.json), on worker threads")
     .argument("<sweep>", "sweep definition (JSON)")
     .requiredOption("-o, --out <dir>", "output folder: results.json, results.csv, sweep.html, points/")
-    .option("--workers <n>", `worker threads (default: available parallelism, here ${availableParallelism()})`)
+    .option("--workers <n>", `worker threads, at most ${MAX_WORKERS} (default: available parallelism, here ${availableParallelism()})`)
     .option("--shard <i/n>", "run only the points whose index % n == i - 1 (1 <= i <= n); join shards with merge")
     .option("--quiet", "no progress bar")
     .option("--point-html", "also write each point's HTML report (points/<id>/report.html), linked from sweep.html")
@@ -69,16 +64,15 @@ export function registerSweep(program: Command): void {
         bar.start(plan.points.length, 0);
         o.progress = (done) => bar!.update(done);
       }
-      executeSweep(plan, o).then(
-        (run) => {
+      return runInterruptible(async (signal) => {
+        try {
+          const run = await executeSweep(plan, { ...o, signal });
           bar?.stop();
           process.stdout.write(describeRun(run, o.shard) + "\n");
-        },
-        (e) => {
+        } finally {
           bar?.stop();
-          reportFailure(e);
-        },
-      );
+        }
+      });
     });
 
   program
@@ -86,8 +80,10 @@ export function registerSweep(program: Command): void {
     .description("join the outputs of sweep shards (--shard) into one results.json, .csv and .html")
     .argument("<dirs...>", "sweep output folders (or their results.json)")
     .requiredOption("-o, --out <file>", "merged results (.json; the .csv and .html are written beside it)")
-    .action((dirs: string[], opts: { out: string }) => {
-      const m = mergeResults(dirs, opts.out);
-      process.stdout.write(`iommu-emu merge: ${m.results.points.length} points from ${dirs.length} input${dirs.length === 1 ? "" : "s"} -> ${shown(m.files.json)}, ${shown(m.files.csv)}, ${shown(m.files.html)}\n`);
-    });
+    .action((dirs: string[], opts: { out: string }) =>
+      runInterruptible(async (signal) => {
+        const m = await mergeInteractive(dirs, opts.out, signal);
+        process.stdout.write(`iommu-emu merge: ${m.results.points.length} points from ${dirs.length} input${dirs.length === 1 ? "" : "s"} -> ${shown(m.files.json)}, ${shown(m.files.csv)}, ${shown(m.files.html)}\n`);
+      }),
+    );
 }

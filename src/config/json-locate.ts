@@ -2,9 +2,14 @@
  * JSON with positions: parses a JSON text and records the line and column of every value and
  * object key, by path, so schema errors can name the exact place in the user's file.
  * Paths look like `build.domains[0].mappings[2].size`; a key's own position is stored under
- * `path#key`. Syntax errors become InputError with line and column.
+ * `path#key`. Syntax errors become InputError with line and column; so does nesting deeper than
+ * MAX_DEPTH (the parser recurses: a file of 100000 "[" must not overflow the stack). Quotations of
+ * the input in messages are short and escaped (src/errors.ts quote).
  */
-import { InputError } from "../errors.ts";
+import { InputError, quote } from "../errors.ts";
+
+/** The deepest nesting of objects and arrays accepted (a scenario needs about 6). */
+export const MAX_DEPTH = 256;
 
 export interface Located {
   value: unknown;
@@ -15,6 +20,7 @@ export interface Located {
 export function parseJsonLocated(text: string, file: string): Located {
   const at = new Map<string, { line: number; column: number }>();
   let i = 0;
+  let depth = 0;
   let line = 1;
   let lineStart = 0;
   const pos = () => ({ line, column: i - lineStart + 1 });
@@ -40,6 +46,7 @@ export function parseJsonLocated(text: string, file: string): Located {
       const c = text[i];
       if (c === '"') break;
       if (c === "\n") fail("line break inside a string");
+      if (c! < " ") fail(`control character ${quote(c!)} inside a string; write it escaped (\\u${c!.charCodeAt(0).toString(16).padStart(4, "0")})`);
       i += c === "\\" ? 2 : 1;
     }
     i++;
@@ -56,12 +63,15 @@ export function parseJsonLocated(text: string, file: string): Located {
     ws();
     at.set(path, pos());
     const c = text[i];
+    if ((c === "{" || c === "[") && depth === MAX_DEPTH) fail(`objects and arrays nested deeper than ${MAX_DEPTH} levels`);
     if (c === "{") {
+      depth++;
       i++;
       const obj: Record<string, unknown> = {};
       ws();
       if (text[i] === "}") {
         i++;
+        depth--;
         return obj;
       }
       for (;;) {
@@ -71,12 +81,12 @@ export function parseJsonLocated(text: string, file: string): Located {
         const key = str();
         at.set(`${child(path, key)}#key`, keyPos);
         ws();
-        if (text[i] !== ":") fail(`expected ":" after key "${key}", got ${describe(text[i])}`);
+        if (text[i] !== ":") fail(`expected ":" after key ${quote(key)}, got ${describe(text[i])}`);
         i++;
         if (Object.prototype.hasOwnProperty.call(obj, key)) {
           line = keyPos.line;
           i = lineStart + keyPos.column - 1;
-          fail(`duplicate key "${key}"`);
+          fail(`duplicate key ${quote(key)}`);
         }
         obj[key] = value(child(path, key));
         ws();
@@ -86,17 +96,20 @@ export function parseJsonLocated(text: string, file: string): Located {
         }
         if (text[i] === "}") {
           i++;
+          depth--;
           return obj;
         }
         fail(`expected "," or "}", got ${describe(text[i])}`);
       }
     }
     if (c === "[") {
+      depth++;
       i++;
       const arr: unknown[] = [];
       ws();
       if (text[i] === "]") {
         i++;
+        depth--;
         return arr;
       }
       for (;;) {
@@ -108,6 +121,7 @@ export function parseJsonLocated(text: string, file: string): Located {
         }
         if (text[i] === "]") {
           i++;
+          depth--;
           return arr;
         }
         fail(`expected "," or "]", got ${describe(text[i])}`);
@@ -126,7 +140,7 @@ export function parseJsonLocated(text: string, file: string): Located {
 }
 
 function describe(c: string | undefined): string {
-  return c === undefined ? "end of file" : JSON.stringify(c);
+  return c === undefined ? "end of file" : quote(c);
 }
 
 /** Formats a zod-style path (array of keys and indices) the way parseJsonLocated stores it. */

@@ -11,6 +11,7 @@ import { cacheDocs, cacheGeometryError, defaultCaches, type CacheConfig } from "
 import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, type TimingConfig } from "./timing.ts";
 import { defaultDriverOptions } from "../guest/vtd-driver.ts";
 import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
+import { quote } from "../errors.ts";
 
 /**
  * A 64-bit value: a "0x…" hex string, or a non-negative safe integer as a plain JSON number
@@ -24,7 +25,7 @@ export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
     return z.NEVER;
   }
   if (/^0x[0-9a-fA-F]{1,16}$/.test(v)) return BigInt(v);
-  ctx.addIssue({ code: "custom", message: `expected 0x-prefixed hex or a JSON number, got ${JSON.stringify(v)}` });
+  ctx.addIssue({ code: "custom", message: `expected 0x-prefixed hex or a JSON number, got ${quote(v)}` });
   return z.NEVER;
 });
 
@@ -43,7 +44,7 @@ const pageSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const bdf = z.string().transform((v, ctx) => {
   const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/.exec(v);
   if (!m || parseInt(m[3]!, 16) > 0x1f) {
-    ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0", got ${JSON.stringify(v)}` });
+    ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0", got ${quote(v)}` });
     return z.NEVER;
   }
   return (parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 10);

@@ -66,6 +66,8 @@ export interface SweepDefinition {
   total: number;
   /** sha256 of the definition and the contents of every scenario and trace file it uses. */
   hash: string;
+  /** Every scenario and trace file it uses (outputs must not replace them: src/io/preflight.ts). */
+  inputFiles: string[];
   located: Located;
 }
 
@@ -193,16 +195,19 @@ export function loadSweep(file: string): SweepDefinition {
 
   // Files: every scenario valid on its own, every trace readable; their contents go into the hash.
   const inputs: [string, string][] = [];
+  const inputFiles: string[] = [];
   const scenarios = raw.scenarios.map((name, i): SweepScenario => {
     const sfile = join(dir, name);
     const stext = readText(sfile, "scenario", () => new InputError(`${displayPath(["scenarios", i])}`, file, where(["scenarios", i])?.line, where(["scenarios", i])?.column));
     parseScenario(stext, sfile);
+    inputFiles.push(sfile);
     inputs.push([`scenario:${name}`, sha256(stext)]);
     return { name, file: sfile, text: stext, json: JSON.parse(stext) as Record<string, unknown> };
   });
   const traceBlame = (path: PropertyKey[]) => () => new InputError(displayPath(path), file, where(path)?.line, where(path)?.column);
   const traces = raw.traces?.map((name, i): SweepTrace => {
     const tfile = join(dir, name);
+    inputFiles.push(tfile);
     inputs.push([`trace:${name}`, sha256(readBytes(tfile, traceBlame(["traces", i])))]);
     return { name, file: tfile };
   });
@@ -214,6 +219,7 @@ export function loadSweep(file: string): SweepDefinition {
       for (const [v, blame] of candidates)
         if (typeof v === "string") {
           const tfile = resolve(dirname(s.file), v);
+          inputFiles.push(tfile);
           inputs.push([`trace:${s.name}:${v}`, sha256(readBytes(tfile, traceBlame([...blame])))]);
         }
     }
@@ -229,7 +235,7 @@ export function loadSweep(file: string): SweepDefinition {
     inputs,
   };
   const hash = `sha256:${sha256(JSON.stringify(canonical))}`;
-  return { file, dir, scenarios, ...(traces ? { traces } : {}), parameters, metrics, chart, total, hash, located };
+  return { file, dir, scenarios, ...(traces ? { traces } : {}), parameters, metrics, chart, total, hash, inputFiles, located };
 }
 
 function readBytes(file: string, blame: () => InputError): Buffer {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { runCommand, type RunOptions } from "../cli/run.ts";
 import type { RunSummary } from "../report/summary.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile } from "../io/output.ts";
 import type { CoreBuild } from "../core/core.ts";
 import type { Limits } from "../config/limits.ts";
 import { stripLocation } from "./definition.ts";
@@ -42,7 +42,7 @@ export function runPoint(task: PointTask): PointOutcome {
   const reportFile = join(task.dir, "report.json");
   try {
     mkdirSync(task.dir, { recursive: true });
-    const sf = new AtomicFile(scenarioFile);
+    const sf = OutputFile.openSync(scenarioFile);
     try {
       sf.write(task.scenarioText);
       sf.commit();

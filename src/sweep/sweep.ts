@@ -9,14 +9,17 @@
  *   DIR/results.csv, DIR/sweep.html, DIR/results.json (last: its presence means the sweep finished)
  *
  * Outputs are atomic: points are written into a temporary folder renamed to DIR/points at the end,
- * the other files through AtomicFile; a failed sweep leaves DIR as it was.
+ * the other files through src/io/output.ts; a failed or interrupted (SweepOptions.signal) sweep
+ * leaves DIR as it was. `-o DIR` is checked first (src/io/preflight.ts: it may be created, its
+ * parent must exist), and again against every file the definition names once it is loaded.
  */
-import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { setMaxListeners } from "node:events";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { InputError } from "../errors.ts";
-import { AtomicFile } from "../report/atomic.ts";
+import { OutputFile, abortAll, openOutputs, registerTemporary, releaseTemporary, removeTemporary, temporaryName } from "../io/output.ts";
+import { preflight, type InputSpec, type OutputSpec } from "../io/preflight.ts";
 import type { CoreBuild } from "../core/core.ts";
 import type { Limits } from "../config/limits.ts";
 import {
@@ -52,6 +55,8 @@ export interface SweepOptions {
   pointHtml?: boolean;
   /** Budgets every point runs with, over its scenario's config.limits (--limit NAME=N). */
   limits?: Partial<Limits>;
+  /** Aborted (Ctrl-C): the sweep stops, removes what it had written and rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface SweepPlan {
@@ -86,11 +91,28 @@ export function sweepInfo(def: SweepDefinition): SweepInfo {
   };
 }
 
+/** The files a sweep writes into DIR (the points folder is checked as an input's place). */
+function sweepOutputs(dir: string): OutputSpec[] {
+  return ["results.json", "results.csv", "sweep.html"].map((f) => ({ path: join(dir, f), what: `-o (its ${f})` }));
+}
+
+/**
+ * Checks `-o DIR` (src/io/preflight.ts), and, with the definition loaded, that nothing the sweep
+ * writes or replaces is one of its inputs: the definition, the scenarios, the traces.
+ */
+export function checkSweepOutput(file: string, out: string, def?: SweepDefinition): void {
+  const inputs: InputSpec[] = [{ path: file, what: "the sweep definition" }];
+  if (def) for (const f of def.inputFiles) inputs.push({ path: f, what: "a file the sweep reads" });
+  preflight({ folder: { path: out, what: "-o" }, outputs: existsSync(out) ? sweepOutputs(out) : [], inputs });
+}
+
 /** Validates everything (the definition, its files, every point's scenario); nothing is written yet. */
 export function planSweep(file: string, o: SweepOptions): SweepPlan {
+  checkSweepOutput(file, o.out);
   const def = loadSweep(file);
+  checkSweepOutput(file, o.out, def);
   const out = resolve(o.out);
-  const staging = join(out, `.points-${process.pid}-${Date.now().toString(36)}.tmp`);
+  const staging = temporaryName(join(out, "points"));
   const points = shardIndices(def.total, o.shard).map((i) => pointAt(def, i));
   for (const p of points) pointScenario(def, p, join(out, "points", p.id));
   return { def, out, ...(o.shard ? { shard: o.shard } : {}), points, staging, ...(o.core ? { core: o.core } : {}), ...(o.pointHtml ? { pointHtml: true } : {}), ...(o.limits ? { limits: o.limits } : {}) };
@@ -119,10 +141,14 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
   const start = performance.now();
   const workers = o.pool ? o.pool.workers : Math.max(1, Math.min(o.workers ?? availableParallelism(), points.length || 1));
   const created = !existsSync(out);
-  mkdirSync(out, { recursive: true });
-  mkdirSync(staging, { recursive: true });
+  if (created) {
+    mkdirSync(out); // its parent exists (checkSweepOutput)
+    registerTemporary(out, "empty-dir");
+  }
+  mkdirSync(staging);
+  registerTemporary(staging, "dir");
   let ok = false;
-  const outputs: AtomicFile[] = [];
+  let outputs: (OutputFile | undefined)[] = [];
   let pool: PointPool | undefined;
   try {
     const records: PointRecord[] = new Array(points.length);
@@ -140,8 +166,12 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
           if (failed) return;
           failed = true;
           abort.abort(); // queued tasks are dropped; the owned pool is destroyed below
+          o.signal?.removeEventListener("abort", interrupted);
           rejectAll(e);
         };
+        const interrupted = () => fail(o.signal!.reason);
+        if (o.signal?.aborted) return interrupted();
+        o.signal?.addEventListener("abort", interrupted, { once: true });
         const launch = () => {
           while (!failed && next < points.length && next - done < window) {
             const k = next++;
@@ -166,8 +196,10 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
               };
               done++;
               o.progress?.(done, points.length);
-              if (done === points.length) resolveAll();
-              else launch();
+              if (done === points.length) {
+                o.signal?.removeEventListener("abort", interrupted);
+                resolveAll();
+              } else launch();
             }, fail);
           }
         };
@@ -177,10 +209,16 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
     const seconds = (performance.now() - start) / 1000;
     const results = buildResults(sweepInfo(def), records, { seconds, workers }, plan.shard);
     const files = { json: join(out, "results.json"), csv: join(out, "results.csv"), html: join(out, "sweep.html"), points: join(out, "points") };
-    const json = new AtomicFile(files.json);
-    const csv = new AtomicFile(files.csv);
-    const html = new AtomicFile(files.html);
-    outputs.push(json, csv, html);
+    outputs = await openOutputs(
+      [
+        [files.json, "-o (its results.json)"],
+        [files.csv, "-o (its results.csv)"],
+        [files.html, "-o (its sweep.html)"],
+      ],
+      o.signal,
+    );
+    const [json, csv, html] = outputs as [OutputFile, OutputFile, OutputFile];
+    if (o.signal?.aborted) throw o.signal.reason;
     json.write(resultsJson(results));
     csv.write(resultsCsv(results));
     const report = plan.pointHtml ? "report.html" : "report.json";
@@ -188,25 +226,21 @@ export async function executeSweep(plan: SweepPlan, o: SweepOptions): Promise<Sw
     // Commit: the points folder first, results.json last.
     rmSync(files.points, { recursive: true, force: true });
     renameSync(staging, files.points);
+    releaseTemporary(staging);
     csv.commit();
     html.commit();
     json.commit();
     ok = true;
     return { results, files, seconds, workers };
   } catch (e) {
-    for (const f of outputs) f.abort();
+    abortAll(outputs);
     throw e;
   } finally {
     // Threads first (after a failure a running point could still write into the staging folder).
     if (pool && !o.pool) await pool.destroy();
-    rmSync(staging, { recursive: true, force: true });
-    if (!ok && created) {
-      try {
-        rmdirSync(out); // ours and empty: a failed sweep leaves nothing behind
-      } catch {
-        /* not empty: leave it */
-      }
-    }
+    removeTemporary(staging);
+    // A folder this sweep created is removed after a failure (when still empty), kept after success.
+    if (created) (ok ? releaseTemporary(out) : removeTemporary(out));
   }
 }
 
@@ -230,14 +264,43 @@ const ranges = (ids: number[]): string => {
   return out.length > 12 ? `${out.slice(0, 12).join(", ")}, ...` : out.join(", ");
 };
 
+/** The files merge writes: `outFile` (.json) and the .csv and .html beside it. */
+function mergeFiles(outFile: string): { json: string; csv: string; html: string } {
+  const stem = outFile.replace(/\.json$/i, "");
+  return { json: outFile, csv: `${stem}.csv`, html: `${stem}.html` };
+}
+
 /**
- * `iommu-emu merge`: joins the results.json of several shards (folders or files) into one set of
- * results, after checking they come from the same sweep (same hash) and hold every point exactly
- * once. Writes `outFile` (.json) and the .csv and .html beside it.
+ * Checks merge's arguments and outputs (src/io/preflight.ts: the folder of `-o` must exist, no
+ * output may be one of the inputs' results.json), before anything is read.
  */
-export function mergeResults(inputs: string[], outFile: string): MergeRun {
+export function checkMerge(inputs: string[], outFile: string): void {
   if (!inputs.length) throw new InputError("merge: expected at least one sweep output folder");
+  if (outFile === "-") throw new InputError(`-o: expected a .json file name: merge writes three files (.json, .csv, .html), which standard output (-) cannot hold`);
   if (!/\.json$/i.test(outFile)) throw new InputError(`-o: expected a .json file name (the .csv and .html are written beside it), got "${outFile}"`);
+  const files = mergeFiles(outFile);
+  preflight({
+    outputs: [
+      { path: files.json, what: "-o" },
+      { path: files.csv, what: "-o (its .csv)" },
+      { path: files.html, what: "-o (its .html)" },
+    ],
+    inputs: inputs.map((i) => ({ path: resultsFileOf(i), what: "an input" })),
+  });
+}
+
+/**
+ * Joins the results.json of several shards (folders or files) into one set of results, after
+ * checking they come from the same sweep (same hash) and hold every point exactly once.
+ */
+/** Merged results and the folder of each point's own report (in its shard's output). */
+export interface JoinedResults {
+  results: SweepResults;
+  pointFolders: Map<number, string>;
+}
+
+export function joinResults(inputs: string[]): JoinedResults {
+  if (!inputs.length) throw new InputError("merge: expected at least one sweep output folder");
   const seen = new Map<string, string>();
   for (const input of inputs) {
     const f = resolve(resultsFileOf(input));
@@ -290,29 +353,73 @@ export function mergeResults(inputs: string[], outFile: string): MergeRun {
     workers: typeof results.host.workers === "number" ? results.host.workers : null,
   }));
   const results = buildResults(first.results.sweep, points, { shards });
-  // Each point's report stays in its shard's folder: link it from where the merged HTML is written.
-  const htmlDir = dirname(resolve(outFile));
-  const pointFolder = new Map<number, string>();
-  for (const { file, results: r } of read) for (const p of r.points) pointFolder.set(p.index, join(dirname(resolve(file)), "points", p.id));
-  const pointReport = (p: PointRecord): string | null => {
-    const folder = pointFolder.get(p.index)!;
-    const report = ["report.html", "report.json"].map((f) => join(folder, f)).find((f) => existsSync(f));
+  // Each point's report stays in its shard's folder: the merged HTML links it from where it is written.
+  const pointFolders = new Map<number, string>();
+  for (const { file, results: r } of read) for (const p of r.points) pointFolders.set(p.index, join(dirname(resolve(file)), "points", p.id));
+  return { results, pointFolders };
+}
+
+/** The link from the merged HTML at `htmlFile` to each point's report (its HTML, else its JSON), or null. */
+function pointLinks(pointFolders: Map<number, string>, htmlFile: string): (p: PointRecord) => string | null {
+  const htmlDir = dirname(resolve(htmlFile));
+  return (p) => {
+    const folder = pointFolders.get(p.index);
+    const report = folder === undefined ? undefined : ["report.html", "report.json"].map((f) => join(folder, f)).find((f) => existsSync(f));
     return report ? relative(htmlDir, report).split(sep).join("/") : null;
   };
-  const stem = outFile.replace(/\.json$/i, "");
-  const files = { json: outFile, csv: `${stem}.csv`, html: `${stem}.html` };
-  if (!existsSync(dirname(resolve(outFile)))) mkdirSync(dirname(resolve(outFile)), { recursive: true });
-  const outs = [new AtomicFile(files.json), new AtomicFile(files.csv), new AtomicFile(files.html)];
+}
+
+/** Writes merged results to [json, csv, html] outputs and commits them (the .json last); aborts them on an error. */
+function writeMerged(joined: JoinedResults, files: { html: string }, outs: (OutputFile | undefined)[]): void {
   try {
-    outs[0]!.write(resultsJson(results));
-    outs[1]!.write(resultsCsv(results));
-    outs[2]!.write(sweepHtml(results, pointReport));
-    outs[1]!.commit();
-    outs[2]!.commit();
-    outs[0]!.commit();
+    const [json, csv, html] = outs as [OutputFile, OutputFile, OutputFile];
+    json.write(resultsJson(joined.results));
+    csv.write(resultsCsv(joined.results));
+    html.write(sweepHtml(joined.results, pointLinks(joined.pointFolders, files.html)));
+    csv.commit();
+    html.commit();
+    json.commit();
   } catch (e) {
-    for (const f of outs) f.abort();
+    abortAll(outs);
     throw e;
   }
-  return { results, files };
+}
+
+/**
+ * `iommu-emu merge` (library): joins the shards' results (joinResults) and writes `outFile` (.json)
+ * and the .csv and .html beside it.
+ */
+export function mergeResults(inputs: string[], outFile: string): MergeRun {
+  const joined = joinResults(inputs);
+  checkMerge(inputs, outFile);
+  const files = mergeFiles(outFile);
+  const outs: OutputFile[] = [];
+  try {
+    for (const f of [files.json, files.csv, files.html]) outs.push(OutputFile.openSync(f, "-o"));
+  } catch (e) {
+    abortAll(outs);
+    throw e;
+  }
+  writeMerged(joined, files, outs);
+  return { results: joined.results, files };
+}
+
+/**
+ * `iommu-emu merge` from the command line: the outputs checked first, then the results joined and
+ * written; the outputs' opens (a FIFO waits for its reader) give up when `signal` is aborted.
+ */
+export async function mergeInteractive(inputs: string[], outFile: string, signal: AbortSignal): Promise<MergeRun> {
+  checkMerge(inputs, outFile);
+  const joined = joinResults(inputs);
+  const files = mergeFiles(outFile);
+  const outs = await openOutputs(
+    [
+      [files.json, "-o"],
+      [files.csv, "-o (its .csv)"],
+      [files.html, "-o (its .html)"],
+    ],
+    signal,
+  );
+  writeMerged(joined, files, outs);
+  return { results: joined.results, files };
 }

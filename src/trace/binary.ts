@@ -86,9 +86,9 @@
  * header (record N is at byte 32 * N); `line` in TLP objects and per-TLP results from a binary
  * trace is the record number.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { InputError } from "../errors.ts";
+import { openInput, type ByteSource } from "../io/input.ts";
+import { OutputFile } from "../io/output.ts";
 import { exactDecimal } from "../util/decimal.ts";
 import {
   formatEvent,
@@ -846,16 +846,23 @@ export interface BinaryReaderOptions {
 }
 
 /**
- * Streams a binary trace with fs.readSync of 1 MiB chunks; TLP records are checked and block-copied
- * into the caller's buffer (the request ring), never made into objects. Memory stays flat.
+ * Streams a binary trace in 1 MiB chunks of a byte source (src/io/input.ts: a file, standard input,
+ * gzip or zstd decompressed); TLP records are checked and block-copied into the caller's buffer
+ * (the request ring), never made into objects. Memory stays flat.
+ *
+ * A file read as it is has a known size: a truncated file and counts that disagree with it are
+ * refused before the first record. A stream (standard input, a pipe, compressed data) is checked
+ * the same way when it ends.
  */
 export class BinaryTraceReader implements TraceReader {
   readonly format = "binary";
   readonly header: BinaryHeader;
-  /** Records after the header. */
-  readonly records: number;
+  /** The file name for messages ("standard input" for `-`). */
+  readonly file: string;
+  /** Records after the header: known from the start for a file read as it is, else once the input has ended. */
+  records: number | undefined;
   readonly skipped: { line: number; reason: string }[] = [];
-  private readonly fd: number;
+  private readonly src: ByteSource;
   private readonly buf: Uint8Array;
   private readonly w: Uint32Array;
   private readonly d: Float64Array;
@@ -864,74 +871,103 @@ export class BinaryTraceReader implements TraceReader {
   private pos = 0;
   /** Record number (1-based) of buf's first record. */
   private base = 1;
-  /** Records read from the file so far. */
+  /** Records read from the input so far, and whether it has ended. */
   private fetched = 0;
+  private ended = false;
   private readonly order = new TimeOrder("at record");
   private readonly skipBad: boolean;
   private closed = false;
 
-  constructor(readonly file: string, opts: BinaryReaderOptions = {}) {
+  /** `file`: a path or `-` (opened with src/io/input.ts openInput), or a byte source. */
+  constructor(file: string | ByteSource, opts: BinaryReaderOptions = {}) {
     this.skipBad = opts.skipBad ?? false;
+    this.src = typeof file === "string" ? openInput(file, "a trace file") : file;
+    this.file = this.src.name;
     try {
-      this.fd = openSync(file, "r");
-    } catch (e) {
-      throw new InputError(`cannot read the trace (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
-    }
-    try {
-      const size = fstatSync(this.fd).size;
       const head = new Uint8Array(HEADER_BYTES);
-      const got = readSync(this.fd, head, 0, HEADER_BYTES, 0);
-      this.header = decodeHeader(head.subarray(0, got), file);
-      const body = size - this.header.headerBytes;
-      if (body < 0 || body % RECORD_BYTES !== 0)
-        throw new InputError(`the file is truncated: ${body < 0 ? "no room for the header" : `${body % RECORD_BYTES} bytes after record ${Math.floor(body / RECORD_BYTES)} do not make a whole record`}`, file);
-      this.records = body / RECORD_BYTES;
-      if (this.header.records !== undefined && this.header.records !== this.records)
-        throw new InputError(`the header says ${this.header.records} records, the file holds ${this.records} (truncated or appended to)`, file);
+      const got = this.readFully(head, 0, HEADER_BYTES);
+      this.header = decodeHeader(head.subarray(0, got), this.file);
+      // Header fields this reader does not know are skipped.
+      for (let skip = this.header.headerBytes - HEADER_BYTES; skip > 0; ) {
+        const n = this.readFully(new Uint8Array(Math.min(skip, 1 << 16)), 0, Math.min(skip, 1 << 16));
+        if (n === 0) throw new InputError(`the file is truncated: no room for the header`, this.file);
+        skip -= n;
+      }
+      const size = this.src.size;
+      if (size !== undefined) {
+        const body = size - this.header.headerBytes;
+        if (body < 0 || body % RECORD_BYTES !== 0) this.truncated(body);
+        this.records = body / RECORD_BYTES;
+        this.checkCount(this.records);
+      }
       const chunk = opts.chunkRecords ?? CHUNK_RECORDS;
       this.buf = new Uint8Array(new ArrayBuffer((chunk + 16) * RECORD_BYTES));
       this.w = new Uint32Array(this.buf.buffer);
       this.d = new Float64Array(this.buf.buffer);
     } catch (e) {
-      closeSync(this.fd);
+      this.src.close();
       throw e;
     }
   }
 
+  private truncated(body: number): never {
+    throw new InputError(`the file is truncated: ${body < 0 ? "no room for the header" : `${body % RECORD_BYTES} bytes after record ${Math.floor(body / RECORD_BYTES)} do not make a whole record`}`, this.file);
+  }
+
+  private checkCount(records: number): void {
+    if (this.header.records !== undefined && this.header.records !== records)
+      throw new InputError(`the header says ${this.header.records} records, the file holds ${records} (truncated or appended to)`, this.file);
+  }
+
+  /** Reads until `bytes` bytes are in `buf` at `at` or the input ends; how many were read. */
+  private readFully(buf: Uint8Array, at: number, bytes: number): number {
+    let got = 0;
+    while (got < bytes) {
+      const n = this.src.read(buf, at + got, bytes - got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
+  }
+
   get done(): boolean {
-    return this.pos === this.avail && this.fetched === this.records;
+    return this.pos === this.avail && (this.fetched === this.records || this.ended);
   }
 
   get progress(): { done: number; total: number } {
-    return { done: this.header.headerBytes + (this.base - 1 + this.pos) * RECORD_BYTES, total: this.header.headerBytes + this.records * RECORD_BYTES };
+    if (this.src.size === undefined) return this.src.progress;
+    return { done: this.header.headerBytes + (this.base - 1 + this.pos) * RECORD_BYTES, total: this.src.size };
   }
 
   errorAt(message: string, line: number): InputError {
     return new RecordError(message, this.file, line);
   }
 
-  /** Makes at least `need` records available from `pos` (fewer at the end of the file); false when none are. */
+  /** Makes at least `need` records available from `pos` (fewer at the end of the input); false when none are. */
   private fill(need: number): boolean {
     if (this.avail - this.pos >= need) return true;
-    if (this.fetched === this.records) return this.pos < this.avail;
+    if (this.fetched === this.records || this.ended) return this.pos < this.avail;
     // Keep what is left at the front, then read as much as fits.
     const left = this.avail - this.pos;
     if (left > 0) this.buf.copyWithin(0, this.pos * RECORD_BYTES, this.avail * RECORD_BYTES);
     this.base += this.pos;
     this.pos = 0;
     this.avail = left;
-    const room = Math.min(this.buf.length / RECORD_BYTES - left, this.records - this.fetched);
-    let bytes = room * RECORD_BYTES;
-    let at = left * RECORD_BYTES;
-    const fileAt = this.header.headerBytes + this.fetched * RECORD_BYTES;
-    while (bytes > 0) {
-      const n = readSync(this.fd, this.buf, at, bytes, fileAt + at - left * RECORD_BYTES);
-      if (n === 0) throw new InputError("the file ended early (it shrank while being read)", this.file);
-      at += n;
-      bytes -= n;
+    const room = Math.min(this.buf.length / RECORD_BYTES - left, (this.records ?? Infinity) - this.fetched);
+    const want = room * RECORD_BYTES;
+    const got = this.readFully(this.buf, left * RECORD_BYTES, want);
+    if (got < want) {
+      if (this.records !== undefined) throw new InputError("the file ended early (it shrank while being read)", this.file);
+      // The end of a stream: whole records only, as many as the header says.
+      this.ended = true;
+      const records = this.fetched + Math.floor(got / RECORD_BYTES);
+      if (got % RECORD_BYTES !== 0) this.truncated(records * RECORD_BYTES + (got % RECORD_BYTES));
+      this.checkCount(records);
+      this.records = records;
     }
-    this.avail += room;
-    this.fetched += room;
+    const n = Math.floor(got / RECORD_BYTES);
+    this.avail += n;
+    this.fetched += n;
     return this.avail - this.pos > 0;
   }
 
@@ -1022,7 +1058,7 @@ export class BinaryTraceReader implements TraceReader {
   }
 
   close(): void {
-    if (!this.closed) closeSync(this.fd);
+    if (!this.closed) this.src.close();
     this.closed = true;
   }
 }
@@ -1030,19 +1066,17 @@ export class BinaryTraceReader implements TraceReader {
 // ---- writer ---------------------------------------------------------------------------------------
 
 /**
- * Writes a binary trace atomically, as src/report/atomic.ts does for text: records go to a
- * temporary file beside the target, the header's counts are written last, and the file is renamed
- * over the target only on commit(); abort() removes it.
+ * Writes a binary trace through src/io/output.ts: to a temporary file renamed over the target only
+ * on commit() (abort() removes it), with the header's counts written last; or, to a pipe, a device
+ * or standard output (`-`), straight through, with a header that has no counts (flags 0: a reader
+ * then counts the records itself), since nothing written there can be rewritten.
  */
 export class BinaryTraceWriter {
-  private readonly fd: number;
-  private readonly tmp: string;
+  private readonly out: OutputFile;
   private readonly buf = new Uint32Array(CHUNK_RECORDS * RECORD_WORDS);
   private readonly bytes = new Uint8Array(this.buf.buffer);
   private used = 0; // records in buf
   private records = 0;
-  /** File offset of the next write (positional writes throughout: the header is rewritten last). */
-  private at = HEADER_BYTES;
   tlps = 0;
   driverEvents = 0;
   /** The header's version: 1 until a record needs version 2 (an expected fault). */
@@ -1050,10 +1084,19 @@ export class BinaryTraceWriter {
   private readonly order = new TimeOrder("on record");
   private done = false;
 
-  constructor(readonly path: string) {
-    this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-    this.fd = openSync(this.tmp, "w");
-    writeSync(this.fd, encodeHeader(0, 0), 0, HEADER_BYTES, 0);
+  /** `to`: a path (or `-`), or an output already opened. */
+  constructor(to: string | OutputFile) {
+    this.out = typeof to === "string" ? OutputFile.openSync(to) : to;
+    // A header that cannot be rewritten at the end (a pipe, a device, standard output) has no counts
+    // and says version 2, which every record may need (an expected fault); a file's is rewritten.
+    if (!this.out.seekable) this.version = 2;
+    const header = encodeHeader(0, 0, this.version);
+    if (!this.out.seekable) new DataView(header.buffer).setUint16(14, 0, true); // no counts
+    this.out.write(header);
+  }
+
+  get path(): string {
+    return this.out.path;
   }
 
   private room(n: number): void {
@@ -1062,10 +1105,7 @@ export class BinaryTraceWriter {
 
   private flush(): void {
     if (this.used === 0) return;
-    const len = this.used * RECORD_BYTES;
-    let off = 0;
-    while (off < len) off += writeSync(this.fd, this.bytes, off, len - off, this.at + off);
-    this.at += len;
+    this.out.write(this.bytes.slice(0, this.used * RECORD_BYTES));
     this.used = 0;
   }
 
@@ -1120,25 +1160,19 @@ export class BinaryTraceWriter {
     }
   }
 
-  /** Writes the counts into the header and makes the file visible under its final name. */
+  /** Writes the counts into the header (when the output can be rewritten) and makes the file visible under its final name. */
   commit(): void {
     if (this.done) return;
     this.flush();
-    writeSync(this.fd, encodeHeader(this.records, this.tlps, this.version), 0, HEADER_BYTES, 0);
-    closeSync(this.fd);
-    renameSync(this.tmp, this.path);
+    if (this.out.seekable) this.out.writeAt(encodeHeader(this.records, this.tlps, this.version), 0);
+    this.out.commit();
     this.done = true;
   }
 
   /** Removes the temporary file; the target is left as it was. */
   abort(): void {
     if (this.done) return;
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(this.tmp, { force: true });
+    this.out.abort();
     this.done = true;
   }
 }

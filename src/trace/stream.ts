@@ -3,22 +3,25 @@
  * (src/trace/binary.ts layout, the request ring's) and driver events come out as objects, so memory
  * stays flat whatever the trace's size.
  *
- * - TextTraceReader: fs.readSync of 1 MiB chunks, split at '\n'. Each line first goes through a
- *   byte-level parser for the common TLP lines (`[@TIME] MRd|MWr|ATS BDF key=value...` in ASCII,
- *   cycle or ns/us times, within a 4 KiB page, no expect=); it writes the record without strings or
- *   objects. Any line it is not sure
+ * - TextTraceReader: 1 MiB chunks of a byte source (src/io/input.ts: a file, standard input, or
+ *   gzip/zstd decompressed on the fly), split at '\n'; a line longer than 64 KiB is refused.
+ *   Each line first goes through a byte-level parser for the common TLP lines (`[@TIME]
+ *   MRd|MWr|ATS BDF key=value...` in ASCII, cycle or ns/us times, within a 4 KiB page, no
+ *   expect=); it writes the record without strings or objects. Any line it is not sure
  *   about (driver events, odd whitespace, anything out of range, duplicates, non-ASCII...) goes to
  *   the full parser of src/trace/text.ts, which gives the same events and the same errors (file,
  *   line, column) as parsing the whole file with parseTraceText.
  * - BinaryTraceReader (binary.ts): 1 MiB chunks of records, block-copied.
  * - EventsReader: an in-memory event array (a scenario's inline trace, tests).
  *
- * openTraceReader() picks text or binary by the file's first bytes (the binary magic), and refuses a
- * `.bin`/`.itb` file without it.
+ * openTraceReader() opens a path or `-` (standard input) through src/io/input.ts (gzip and zstd
+ * decompressed), picks text or binary by the first bytes (the binary magic), refuses a `.bin`/`.itb`
+ * file without it, and refuses binary data that is neither (a NUL byte or bytes that are not UTF-8
+ * near the start).
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { extname } from "node:path";
 import { InputError } from "../errors.ts";
+import { firstNonText, notTextError, openInput, type ByteSource, type PeekSource } from "../io/input.ts";
 import { isTlp, parseTraceEvent, type DriverEvent, type TraceEvent, type TraceTlp } from "./text.ts";
 import {
   BinaryTraceReader,
@@ -306,18 +309,22 @@ export interface TextReaderOptions {
   slowOnly?: boolean;
 }
 
+/** The longest line a text trace may have (a longer one is not text: a token of megabytes, binary data). */
+export const MAX_LINE_BYTES = 64 * 1024;
+
 /** Streams a text trace (format v1); see the top of this file. */
 export class TextTraceReader implements TraceReader {
   readonly format = "text";
   readonly skipped: { line: number; reason: string }[] = [];
-  private readonly fd: number;
+  /** The file name for messages ("standard input" for `-`). */
+  readonly file: string;
+  private readonly src: ByteSource;
   private buf: Buffer;
   private start = 0;
   private end = 0;
   private eof = false;
-  /** File offset of buf[0]. */
+  /** Input offset of buf[0]. */
   private offset = 0;
-  private readonly size: number;
   /** Line number of the line last taken, and its bytes. */
   private lineNo = 0;
   private ls = 0;
@@ -330,17 +337,19 @@ export class TextTraceReader implements TraceReader {
   private readonly slowOnly: boolean;
   private closed = false;
 
-  constructor(readonly file: string, opts: TextReaderOptions = {}) {
+  /** `file`: a path or `-` (opened with src/io/input.ts openInput: gzip and zstd decompressed), or a byte source. */
+  constructor(file: string | ByteSource, opts: TextReaderOptions = {}) {
     this.skipBad = opts.skipBad ?? false;
     this.slowOnly = opts.slowOnly ?? false;
-    try {
-      this.fd = openSync(file, "r");
-      this.size = fstatSync(this.fd).size;
-    } catch (e) {
-      throw new InputError(`cannot read the trace (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
-    }
+    this.src = typeof file === "string" ? openInput(file, "a trace file") : file;
+    this.file = this.src.name;
     this.buf = Buffer.allocUnsafeSlow(Math.max(opts.chunkBytes ?? 1 << 20, 1) + SPARE);
-    this.refill();
+    try {
+      this.refill();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
     // A UTF-8 byte-order mark is not part of the first line.
     if (this.end >= 3 && this.buf[0] === 0xef && this.buf[1] === 0xbb && this.buf[2] === 0xbf) this.start = 3;
   }
@@ -350,7 +359,8 @@ export class TextTraceReader implements TraceReader {
   }
 
   get progress(): { done: number; total: number } {
-    return { done: this.offset + this.start, total: this.size };
+    // A file read as it is: the bytes parsed; compressed or piped input: what the source has consumed.
+    return this.src.size !== undefined ? { done: this.offset + this.start, total: this.src.size } : this.src.progress;
   }
 
   errorAt(message: string, line: number, column?: number): InputError {
@@ -375,7 +385,7 @@ export class TextTraceReader implements TraceReader {
       this.buf.copy(bigger, 0, 0, this.end);
       this.buf = bigger;
     }
-    const n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end - SPARE, null);
+    const n = this.src.read(this.buf, this.end, this.buf.length - this.end - SPARE);
     if (n === 0) this.eof = true;
     this.end += n;
     this.buf[this.end] = 10;
@@ -388,6 +398,7 @@ export class TextTraceReader implements TraceReader {
    */
   private take(nl: number): boolean {
     if (nl < 0) nl = this.buf.indexOf(10, this.start);
+    if (nl - this.start > MAX_LINE_BYTES) this.tooLong();
     if (nl >= this.end && !this.eof) {
       this.refill();
       return false;
@@ -398,6 +409,11 @@ export class TextTraceReader implements TraceReader {
     this.lineEndsWithNewline = nl < this.end;
     this.start = nl < this.end ? nl + 1 : this.end;
     return true;
+  }
+
+  /** A line longer than MAX_LINE_BYTES: not a text trace (not skipped by skipBad: where would the next line start?). */
+  private tooLong(): never {
+    throw new InputError(`the line is longer than ${MAX_LINE_BYTES} bytes: not a text trace (binary data, or line breaks missing)`, this.file, this.lineNo + 1);
   }
 
   /** The current line through the full parser; undefined when it is blank or was skipped. */
@@ -484,7 +500,7 @@ export class TextTraceReader implements TraceReader {
   }
 
   close(): void {
-    if (!this.closed) closeSync(this.fd);
+    if (!this.closed) this.src.close();
     this.closed = true;
   }
 }
@@ -554,20 +570,14 @@ export function formatFromExtension(file: string): TraceFormat | undefined {
   return undefined;
 }
 
-/** True when the file starts with the binary format's magic. */
+/** True when the file (or `-`, standard input: then it is not read) starts with the binary format's magic. */
 export function sniffBinary(file: string): boolean {
-  let fd: number;
+  if (file === "-") return false;
+  const src = openInput(file, "a trace file");
   try {
-    fd = openSync(file, "r");
-  } catch (e) {
-    throw new InputError(`cannot read the trace (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
-  }
-  try {
-    const head = new Uint8Array(MAGIC.length);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return n === head.length && hasMagic(head);
+    return hasMagic(src.peek(MAGIC.length));
   } finally {
-    closeSync(fd);
+    src.close();
   }
 }
 
@@ -577,14 +587,36 @@ export interface OpenOptions {
   skipBad?: boolean;
 }
 
+/** Bytes looked at for binary data (a NUL byte or bytes that are not UTF-8) before a text trace is read. */
+const TEXT_CHECK_BYTES = 4096;
+
 /**
- * A reader for a trace file: binary when it starts with the binary magic (or `format` says so),
- * text otherwise; a `.bin`/`.itb` name without the magic is an error.
+ * A reader for a trace: a path or `-` (standard input, streamed), gzip or zstd decompressed, then
+ * binary when it starts with the binary magic (or `format` says so), text otherwise. A `.bin`/`.itb`
+ * name without the magic is an error, and so is binary data that is neither (NUL bytes or bytes
+ * that are not UTF-8 in its first 4 KiB).
  */
-export function openTraceReader(file: string, opts: OpenOptions = {}): TraceReader {
+export function openTraceReader(file: string | PeekSource, opts: OpenOptions = {}): TraceReader {
   const skip = opts.skipBad ? { skipBad: true } : {};
-  const format = opts.format ?? (sniffBinary(file) ? "binary" : formatFromExtension(file) === "binary" ? "binary" : "text");
-  return format === "binary" ? new BinaryTraceReader(file, skip) : new TextTraceReader(file, skip);
+  const src = typeof file === "string" ? openInput(file, "a trace file") : file;
+  try {
+    return readerFor(src, src.name, opts.format, skip);
+  } catch (e) {
+    src.close();
+    throw e;
+  }
+}
+
+function readerFor(src: PeekSource, file: string, forced: TraceFormat | undefined, skip: { skipBad?: boolean }): TraceReader {
+  const head = src.peek(TEXT_CHECK_BYTES);
+  const binary = forced ? forced === "binary" : hasMagic(head) || formatFromExtension(file) === "binary";
+  if (binary) return new BinaryTraceReader(src, skip);
+  const bad = firstNonText(head, head.length === TEXT_CHECK_BYTES);
+  if (bad >= 0) {
+    const compressed = src.compression ? ` once ${src.compression}-decompressed` : "";
+    throw notTextError(head, bad, src.name, `a trace (text format v1, or binary with its magic)${compressed}`);
+  }
+  return new TextTraceReader(src, skip);
 }
 
 /** Every event of a reader as objects (TLPs decoded from their records), in order. */

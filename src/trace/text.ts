@@ -39,7 +39,7 @@
  *
  * The driver events are carried out by src/guest/vtd-driver.ts (README "Trace text format v1").
  */
-import { InputError } from "../errors.ts";
+import { InputError, quote } from "../errors.ts";
 
 export type TimeStamp = { value: number; unit: "cycles" | "ns" | "us" };
 
@@ -288,7 +288,7 @@ export function parseTraceLine(line: string, file: string, lineNo: number): Trac
   const parsed = parseLine(line, file, lineNo);
   if (parsed === null) return null;
   const e = parsed.event;
-  if (!isTlp(e)) throw new InputError(`expected a TLP (MRd, MWr or ATS), got the driver event "${e.op}"`, file, lineNo, e.column);
+  if (!isTlp(e)) throw new InputError(`expected a TLP (MRd, MWr or ATS), got the driver event ${quote(e.op)}`, file, lineNo, e.column);
   return e;
 }
 
@@ -394,7 +394,7 @@ export function formatEvent(e: TraceEvent): string {
       const bytes = PAGE_BYTES[e.page];
       check(bytes !== undefined, `bad page size ${String(e.page)}`);
       check(e.size > 0n && ((e.iova | e.pa | e.size) & (bytes - 1n)) === 0n, `IOVA, PA and SIZE must be multiples of ${e.page}`);
-      check(/^(?=.)r?w?x?$/.test(e.perm), `bad perm "${e.perm}"`);
+      check(/^(?=.)r?w?x?$/.test(e.perm), `bad perm ${quote(e.perm)}`);
       parts.push("map", domain(e.domain), hex(e.iova), hex(e.pa), hex(e.size));
       if (e.perm !== "rw") parts.push(`perm=${e.perm}`);
       if (e.page !== "4K") parts.push(`page=${e.page}`);
@@ -520,13 +520,13 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
     return { event: parseDriverEvent(opTok.text, args, base), timeColumn: first.column };
   }
   if (opTok.text !== "MRd" && opTok.text !== "MWr" && opTok.text !== "ATS") {
-    throw err(`unknown event "${opTok.text}"; expected ${EVENT_HINT} (case-sensitive)`, opTok.column);
+    throw err(`unknown event ${quote(opTok.text)}; expected ${EVENT_HINT} (case-sensitive)`, opTok.column);
   }
   const op = opTok.text;
   const ats = op === "ATS";
 
   const bdfTok = tokens[next++];
-  if (bdfTok === undefined) throw err(`expected ${BDF_HINT} after "${op}"`, endColumn);
+  if (bdfTok === undefined) throw err(`expected ${BDF_HINT} after ${quote(op)}`, endColumn);
   const sid = parseBdf(bdfTok, err);
 
   let pasid: number | undefined;
@@ -558,7 +558,7 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
       case "ro":
       case "ido":
       case "at=":
-        if (ats) throw err(`"${key === "at=" ? tok.text : key}" is not allowed on ATS lines (only on MRd and MWr)`, tok.column);
+        if (ats) throw err(`${quote(key === "at=" ? tok.text : key)} is not allowed on ATS lines (only on MRd and MWr)`, tok.column);
         break;
       case "nw":
         if (!ats) throw err(`"nw" is only allowed on ATS lines`, tok.column);
@@ -566,7 +566,7 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
       default:
         throw err(unknownToken(tok.text, ats), tok.column);
     }
-    if (seen.has(key)) throw err(`duplicate token "${key}"`, tok.column);
+    if (seen.has(key)) throw err(`duplicate token ${quote(key)}`, tok.column);
     seen.add(key);
 
     switch (key) {
@@ -584,7 +584,7 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
         len = parseLen(tok, value, err);
         break;
       case "at=":
-        if (value !== "translated") throw err(`expected at=translated, got "${tok.text}"`, tok.column);
+        if (value !== "translated") throw err(`expected at=translated, got ${quote(tok.text)}`, tok.column);
         translated = true;
         break;
       case "ns":
@@ -666,11 +666,11 @@ class Args {
       if (!(eq < 0 ? flags.includes(key) : keys.includes(key))) {
         const all = [...keys, ...flags];
         throw this.err(
-          all.length === 0 ? `unexpected token "${tok.text}"; ${form} takes nothing more` : `unknown token "${tok.text}"; ${form} takes ${all.join(", ")}`,
+          all.length === 0 ? `unexpected token ${quote(tok.text)}; ${form} takes nothing more` : `unknown token ${quote(tok.text)}; ${form} takes ${all.join(", ")}`,
           tok.column,
         );
       }
-      if (found.has(key)) throw this.err(`duplicate token "${key}"`, tok.column);
+      if (found.has(key)) throw this.err(`duplicate token ${quote(key)}`, tok.column);
       found.set(key, tok);
     }
     return new Options(found, form, at, this.err);
@@ -699,7 +699,7 @@ class Options {
   /** The token of an option that `form` does not allow without `needed`; undefined when absent. */
   only(key: string, needed: string): Token | undefined {
     const t = this.found.get(key);
-    if (t !== undefined && !this.found.has(needed)) throw this.err(`"${key}" needs ${needed}`, t.column);
+    if (t !== undefined && !this.found.has(needed)) throw this.err(`${quote(key)} needs ${needed}`, t.column);
     return t;
   }
 }
@@ -717,7 +717,7 @@ function parseDriverEvent(op: DriverEvent["op"], a: Args, base: { line: number; 
   switch (op) {
     case "attach":
     case "detach": {
-      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "${op}"`), op, err);
+      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after ${quote(op)}`), op, err);
       const o = op === "attach" ? a.options("attach BDF", ["pasid=", "domain="], ATTACH_FLAGS, a.keyword) : a.options("detach BDF", ["pasid="], [], a.keyword);
       const pasidTok = o.get("pasid=");
       const dev = { sid, ...(pasidTok !== undefined ? { pasid: parsePasidValue(pasidTok, err) } : {}) };
@@ -754,13 +754,13 @@ function parseDriverEvent(op: DriverEvent["op"], a: Args, base: { line: number; 
       const permTok = o.get("perm=");
       if (permTok !== undefined) {
         perm = valueOf(permTok).text;
-        if (!/^(?=.)r?w?x?$/.test(perm)) throw err(`expected perm= with letters of r, w, x in that order (e.g. perm=rw or perm=r), got "${permTok.text}"`, permTok.column);
+        if (!/^(?=.)r?w?x?$/.test(perm)) throw err(`expected perm= with letters of r, w, x in that order (e.g. perm=rw or perm=r), got ${quote(permTok.text)}`, permTok.column);
       }
       let page: PageSizeName = "4K";
       const pageTok = o.get("page=");
       if (pageTok !== undefined) {
         const v = valueOf(pageTok).text;
-        if (v !== "4K" && v !== "2M" && v !== "1G") throw err(`expected page=4K, page=2M or page=1G, got "${pageTok.text}"`, pageTok.column);
+        if (v !== "4K" && v !== "2M" && v !== "1G") throw err(`expected page=4K, page=2M or page=1G, got ${quote(pageTok.text)}`, pageTok.column);
         page = v;
       }
       if (o.has("user") && o.has("sup")) throw err(`"user" and "sup" contradict each other`, Math.max(o.get("user")!.column, o.get("sup")!.column));
@@ -784,7 +784,7 @@ function parseInvalidation(a: Args): Invalidation {
     reg = true;
     kindTok = a.next(`cc or iotlb after "inv reg"`);
     if (kindTok.text !== "cc" && kindTok.text !== "iotlb")
-      throw err(`register-based invalidation is "cc" (CCMD) or "iotlb" (IOTLB_REG), got "${kindTok.text}"`, kindTok.column);
+      throw err(`register-based invalidation is "cc" (CCMD) or "iotlb" (IOTLB_REG), got ${quote(kindTok.text)}`, kindTok.column);
   }
   const form = `inv ${reg ? "reg " : ""}${kindTok.text}`;
   switch (kindTok.text) {
@@ -798,7 +798,7 @@ function parseInvalidation(a: Args): Invalidation {
       return { kind: "qi", qwords };
     }
     case "cc": {
-      const g = a.next(`global, domain or device after "${form}"`);
+      const g = a.next(`global, domain or device after ${quote(form)}`);
       const f = `${form} ${g.text}`;
       switch (g.text) {
         case "global":
@@ -812,11 +812,11 @@ function parseInvalidation(a: Args): Invalidation {
           return { kind: "cc", reg, gran: "device", sid: parseSid(valueOf(o.need("sid=")), err), fm: fmTok ? parseSmall(fmTok, "fm", 3, err) : 0 };
         }
         default:
-          throw err(`expected global, domain or device after "${form}", got "${g.text}"`, g.column);
+          throw err(`expected global, domain or device after ${quote(form)}, got ${quote(g.text)}`, g.column);
       }
     }
     case "iotlb": {
-      const g = a.next(`global, dsi or psi after "${form}"`);
+      const g = a.next(`global, dsi or psi after ${quote(form)}`);
       const f = `${form} ${g.text}`;
       switch (g.text) {
         case "global":
@@ -831,11 +831,11 @@ function parseInvalidation(a: Args): Invalidation {
           return { kind: "iotlb", reg, gran: "psi", did, addr, am, ih: o.has("ih") };
         }
         default:
-          throw err(`expected global, dsi or psi after "${form}", got "${g.text}"`, g.column);
+          throw err(`expected global, dsi or psi after ${quote(form)}, got ${quote(g.text)}`, g.column);
       }
     }
     case "devtlb": {
-      const sid = parseSid(a.next(`${BDF_HINT} after "${form}"`), err);
+      const sid = parseSid(a.next(`${BDF_HINT} after ${quote(form)}`), err);
       const o = a.options(form, ["addr=", "pages="], [], kindTok);
       const { addr, pagesLg2 } = parseAddrPages(o.need("addr="), o.get("pages="), err);
       return { kind: "devtlb", sid, addr, pagesLg2 };
@@ -851,7 +851,7 @@ function parseInvalidation(a: Args): Invalidation {
       return { kind: "piotlb", did, pasid, psi: { ...parseAddrAm(addrTok, amTok, err), ih: o.has("ih") } };
     }
     case "pc": {
-      const g = a.next(`global, dsi or pasid after "${form}"`);
+      const g = a.next(`global, dsi or pasid after ${quote(form)}`);
       const f = `${form} ${g.text}`;
       switch (g.text) {
         case "global":
@@ -864,11 +864,11 @@ function parseInvalidation(a: Args): Invalidation {
           return { kind: "pc", gran: "pasid", did: parseDid(o.need("did="), err), pasid: parsePasidValue(o.need("pasid="), err) };
         }
         default:
-          throw err(`expected global, dsi or pasid after "${form}", got "${g.text}"`, g.column);
+          throw err(`expected global, dsi or pasid after ${quote(form)}, got ${quote(g.text)}`, g.column);
       }
     }
     case "pdevtlb": {
-      const sid = parseSid(a.next(`${BDF_HINT} after "${form}"`), err);
+      const sid = parseSid(a.next(`${BDF_HINT} after ${quote(form)}`), err);
       const o = a.options(form, ["pasid=", "addr=", "pages="], ["all"], kindTok);
       const pasid = parsePasidValue(o.need("pasid="), err);
       const { addr, pagesLg2 } = parseAddrPages(o.need("addr="), o.get("pages="), err);
@@ -887,12 +887,12 @@ function parseInvalidation(a: Args): Invalidation {
       return { kind: "wait", status: { addr, data: dataTok ? Number(parseBounded(dataTok, "data", 0xffffffffn, err)) : 1 } };
     }
     default:
-      throw err(`unknown invalidation "${kindTok.text}"; expected ${INV_KINDS}`, kindTok.column);
+      throw err(`unknown invalidation ${quote(kindTok.text)}; expected ${INV_KINDS}`, kindTok.column);
   }
 }
 
 function parseDomain(tok: Token, err: MakeError): number {
-  if (!/^[0-9]+$/.test(tok.text)) throw err(`expected a domain id (decimal, as in the scenario's build.domains), got "${tok.text}"`, tok.column);
+  if (!/^[0-9]+$/.test(tok.text)) throw err(`expected a domain id (decimal, as in the scenario's build.domains), got ${quote(tok.text)}`, tok.column);
   const n = Number(tok.text);
   if (n > 0xffff) throw err(`domain id ${tok.text} is out of range (max 65535)`, tok.column);
   return n;
@@ -901,7 +901,7 @@ function parseDomain(tok: Token, err: MakeError): number {
 /** A hex value below 2^64, 0x optional (IOVA, PA, descriptor qwords). */
 function parseHex(tok: Token, what: string, err: MakeError): bigint {
   const m = /^(?:0[xX])?([0-9a-fA-F]+)$/.exec(tok.text);
-  if (m === null) throw err(`expected ${what} in hex (0x optional), got "${tok.text}"`, tok.column);
+  if (m === null) throw err(`expected ${what} in hex (0x optional), got ${quote(tok.text)}`, tok.column);
   const v = BigInt("0x" + m[1]!);
   if (v > MAX_ADDR) throw err(`${what} ${tok.text} is out of range (max 0xffffffffffffffff)`, tok.column);
   return v;
@@ -909,7 +909,7 @@ function parseHex(tok: Token, what: string, err: MakeError): bigint {
 
 function parseSize(tok: Token, err: MakeError): bigint {
   const n = parseUint(tok.text);
-  if (n === undefined) throw err(`expected SIZE in bytes (decimal or 0x-hex), got "${tok.text}"`, tok.column);
+  if (n === undefined) throw err(`expected SIZE in bytes (decimal or 0x-hex), got ${quote(tok.text)}`, tok.column);
   if (n === 0n || n > MAX_ADDR) throw err(`SIZE ${tok.text} is out of range (1 to 2^64 - 1 bytes)`, tok.column);
   return n;
 }
@@ -918,7 +918,7 @@ function parseSize(tok: Token, err: MakeError): bigint {
 function parseBounded(tok: Token, name: string, max: bigint, err: MakeError): bigint {
   const v = valueOf(tok);
   const n = parseUint(v.text);
-  if (n === undefined) throw err(`expected ${name}=N with N decimal or 0x-hex, got "${tok.text}"`, tok.column);
+  if (n === undefined) throw err(`expected ${name}=N with N decimal or 0x-hex, got ${quote(tok.text)}`, tok.column);
   if (n > max) throw err(`${name} ${v.text} is out of range (max ${max <= 64n ? String(max) : "0x" + max.toString(16)})`, tok.column);
   return n;
 }
@@ -938,14 +938,14 @@ function parsePasidValue(tok: Token, err: MakeError): number {
 /** The BDF of an attach/detach: a device of this DMAR unit, so segment 0. */
 function parseDeviceBdf(tok: Token, op: string, err: MakeError): number {
   const sid = parseBdf(tok, err);
-  if (sid > 0xffff) throw err(`"${op}" names a device of this unit's segment 0, got "${tok.text}"`, tok.column);
+  if (sid > 0xffff) throw err(`${quote(op)} names a device of this unit's segment 0, got ${quote(tok.text)}`, tok.column);
   return sid;
 }
 
 /** A BDF naming a descriptor's 16-bit source ID (no segment). */
 function parseSid(tok: Token, err: MakeError): number {
   const sid = parseBdf(tok, err);
-  if (sid > 0xffff) throw err(`invalidation descriptors carry a 16-bit source ID: no segment, got "${tok.text}"`, tok.column);
+  if (sid > 0xffff) throw err(`invalidation descriptors carry a 16-bit source ID: no segment, got ${quote(tok.text)}`, tok.column);
   return sid;
 }
 
@@ -977,39 +977,39 @@ function parseAddrPages(addrTok: Token, pagesTok: Token | undefined, err: MakeEr
 }
 
 function unknownToken(text: string, ats: boolean): string {
-  if (text === "priv" || text === "exe") return `"${text}" must follow the pasid, as in pasid=1,${text}`;
-  if (text.startsWith("@")) return `a timestamp must be the first token on the line, got "${text}"`;
-  return `unknown token "${text}"; expected ${ats ? EXPECTED_ATS : EXPECTED_MEM}`;
+  if (text === "priv" || text === "exe") return `${quote(text)} must follow the pasid, as in pasid=1,${text}`;
+  if (text.startsWith("@")) return `a timestamp must be the first token on the line, got ${quote(text)}`;
+  return `unknown token ${quote(text)}; expected ${ats ? EXPECTED_ATS : EXPECTED_MEM}`;
 }
 
 function parseTime(tok: Token, err: MakeError): TimeStamp {
   const m = /^@(\d+(?:\.\d+)?)(ns|us)?$/.exec(tok.text);
-  if (m === null) throw err(`expected ${TIME_HINT}, got "${tok.text}"`, tok.column);
+  if (m === null) throw err(`expected ${TIME_HINT}, got ${quote(tok.text)}`, tok.column);
   const digits = m[1]!;
   const unit = m[2] as "ns" | "us" | undefined;
   const value = Number(digits);
   if (unit === undefined) {
     if (digits.includes(".")) {
-      throw err(`cycle timestamps must be whole numbers, got "${tok.text}"; add ns or us for a fractional time`, tok.column);
+      throw err(`cycle timestamps must be whole numbers, got ${quote(tok.text)}; add ns or us for a fractional time`, tok.column);
     }
     if (!Number.isSafeInteger(value)) {
-      throw err(`timestamp "${tok.text}" is too large (max @${Number.MAX_SAFE_INTEGER} cycles)`, tok.column);
+      throw err(`timestamp ${quote(tok.text)} is too large (max @${Number.MAX_SAFE_INTEGER} cycles)`, tok.column);
     }
     return { value, unit: "cycles" };
   }
-  if (!Number.isFinite(value)) throw err(`timestamp "${tok.text}" is too large`, tok.column);
+  if (!Number.isFinite(value)) throw err(`timestamp ${quote(tok.text)} is too large`, tok.column);
   return { value, unit };
 }
 
 function parseBdf(tok: Token, err: MakeError): number {
   const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-9a-fA-F])$/.exec(tok.text);
-  if (m === null) throw err(`expected ${BDF_HINT}, got "${tok.text}"`, tok.column);
+  if (m === null) throw err(`expected ${BDF_HINT}, got ${quote(tok.text)}`, tok.column);
   const segment = m[1] === undefined ? 0 : parseInt(m[1], 16);
   const bus = parseInt(m[2]!, 16);
   const device = parseInt(m[3]!, 16);
   const fn = parseInt(m[4]!, 16);
-  if (device > 0x1f) throw err(`device 0x${m[3]} in BDF "${tok.text}" is out of range (max 0x1f)`, tok.column);
-  if (fn > 7) throw err(`function ${m[4]} in BDF "${tok.text}" is out of range (max 7)`, tok.column);
+  if (device > 0x1f) throw err(`device 0x${m[3]} in BDF ${quote(tok.text)} is out of range (max 0x1f)`, tok.column);
+  if (fn > 7) throw err(`function ${m[4]} in BDF ${quote(tok.text)} is out of range (max 7)`, tok.column);
   // Multiply rather than shift: segment << 16 would go negative for segments 0x8000 and up.
   return segment * 0x10000 + ((bus << 8) | (device << 3) | fn);
 }
@@ -1022,16 +1022,16 @@ function parseUint(text: string): bigint | undefined {
 function parsePasid(tok: Token, value: string, err: MakeError): { pasid: number; priv: boolean; exe: boolean } {
   const [num = "", ...flags] = value.split(",");
   const n = parseUint(num);
-  if (n === undefined) throw err(`expected pasid=N with N decimal or 0x-hex, got "${tok.text}"`, tok.column);
+  if (n === undefined) throw err(`expected pasid=N with N decimal or 0x-hex, got ${quote(tok.text)}`, tok.column);
   if (n > BigInt(MAX_PASID)) throw err(`pasid ${num} is out of range (max 0xfffff)`, tok.column);
   let priv = false;
   let exe = false;
   for (const flag of flags) {
     if (flag !== "priv" && flag !== "exe") {
-      const what = flag === "" ? `an empty pasid flag in "${tok.text}"` : `unknown pasid flag "${flag}"`;
+      const what = flag === "" ? `an empty pasid flag in ${quote(tok.text)}` : `unknown pasid flag ${quote(flag)}`;
       throw err(`${what}; expected priv or exe after the comma`, tok.column);
     }
-    if ((flag === "priv" && priv) || (flag === "exe" && exe)) throw err(`duplicate pasid flag "${flag}"`, tok.column);
+    if ((flag === "priv" && priv) || (flag === "exe" && exe)) throw err(`duplicate pasid flag ${quote(flag)}`, tok.column);
     if (flag === "priv") priv = true;
     else exe = true;
   }
@@ -1054,7 +1054,7 @@ function parseExpectation(tok: Token, value: string, err: MakeError): FaultExpec
 
 function parseAddr(tok: Token, value: string, err: MakeError): bigint {
   const m = /^(?:0[xX])?([0-9a-fA-F]+)$/.exec(value);
-  if (m === null) throw err(`expected addr=ADDR with ADDR in hex (0x optional), got "${tok.text}"`, tok.column);
+  if (m === null) throw err(`expected addr=ADDR with ADDR in hex (0x optional), got ${quote(tok.text)}`, tok.column);
   const addr = BigInt("0x" + m[1]!);
   if (addr > MAX_ADDR) throw err(`addr ${value} is out of range (max 0xffffffffffffffff)`, tok.column);
   return addr;
@@ -1062,7 +1062,7 @@ function parseAddr(tok: Token, value: string, err: MakeError): bigint {
 
 function parseLen(tok: Token, value: string, err: MakeError): number {
   const n = parseUint(value);
-  if (n === undefined) throw err(`expected len=BYTES with BYTES decimal or 0x-hex, got "${tok.text}"`, tok.column);
+  if (n === undefined) throw err(`expected len=BYTES with BYTES decimal or 0x-hex, got ${quote(tok.text)}`, tok.column);
   if (n < 1n || n > BigInt(MAX_LEN)) throw err(`len ${value} is out of range (expected 1 to ${MAX_LEN} bytes)`, tok.column);
   return Number(n);
 }

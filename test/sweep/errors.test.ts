@@ -157,7 +157,7 @@ test("merge: a missing shard names the points and the shard", () => {
   const m = mergeError([shards[0]!, shards[2]!]);
   assert.match(m, /^merge: 2 of the sweep's 6 points are missing: 1, 4; shard 2\/3 missing$/);
   assert.not.ok(existsSync(join(fx.dir, "m")), "nothing written");
-  const r = cli("merge", shards[0]!, "-o", join(fx.dir, "m", "x.json"));
+  const r = cli("merge", shards[0]!, "-o", join(fx.dir, "x.json"));
   assert.is(r.status, 2);
   assert.match(r.stderr, /4 of the sweep's 6 points are missing: 1-2, 4-5; shards 2\/3, 3\/3 missing/);
 });

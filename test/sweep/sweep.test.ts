@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -113,6 +113,7 @@ test("2 shards + merge = the unsharded sweep (byte-identical apart from host fie
   assert.equal(two.results.points.map((p) => p.index), [1, 3, 5, 7, 9, 11, 13, 15]);
   assert.equal(one.results.shard, { index: 1, count: 2 });
   const merged = join(fx.dir, "merged", "all.json");
+  mkdirSync(join(fx.dir, "merged")); // merge, like every command, creates no folders
   const m = mergeResults([s2, s1], merged);
   assert.is(m.results.points.length, 16);
   const strip = (f: string) => JSON.stringify(withoutHost(readJson(f)), null, 2);
