@@ -27,4 +27,5 @@ export { generate, workloads } from "./gen/index.ts";
 export { defaultCaches, type CacheConfig } from "./config/caches.ts";
 export { defaultTiming, presets, type TimingConfig, type PresetName } from "./config/timing.ts";
 export { InputError } from "./errors.ts";
-export { main, runCommand } from "./cli.ts";
+export { main } from "./cli.ts";
+export { runCommand } from "./cli/run.ts";

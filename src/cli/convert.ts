@@ -328,7 +328,6 @@ export async function convertInteractive(input: string, output: string, o: Conve
 export function registerConvert(program: Command): void {
   program
     .command("convert")
-    .description("convert a trace between text v1 and binary (lossless both ways), or import another tool's format")
     .argument("<in>", "input trace, or - for standard input (gzip and zstd are decompressed)")
     .argument("<out>", "output trace (.trace/.txt text, .bin/.itb binary, or --to), or - for standard output (text unless --to)")
     .option("--from <format>", "input format: text, binary, an importer, or auto (default: by extension, else by content)")

@@ -48,7 +48,6 @@ export async function genInteractive(job: GenJob, raw: RawOptions, signal: Abort
 export function registerGen(program: Command): void {
   const gen = program
     .command("gen")
-    .description("write a synthetic workload: a scenario (-o FILE) and its trace beside it (FILE.trace), deterministic by --seed")
     .usage("<workload> [options] -o FILE")
     .addHelpText("after", "\n" + workloadHelp());
   for (const w of workloads) {

@@ -37,6 +37,7 @@ import { renderHtmlReport } from "../report/html.ts";
 import type { CoreBuild } from "../core/core.ts";
 import { presetNames, type PresetName } from "../config/timing.ts";
 import { ExpectedFaults } from "../replay/expected-faults.ts";
+import { resolveScenarioArg } from "./examples.ts";
 
 export interface RunOptions {
   trace?: string;
@@ -411,8 +412,7 @@ async function runFromCli(scenario: string, opts: RunOptions): Promise<void> {
 export function registerRun(program: Command): void {
   program
     .command("run")
-    .description("replay a scenario's trace (or --trace FILE) and print a summary; Ctrl-C stops early with a partial summary")
-    .argument("<scenario>", "scenario JSON file")
+    .argument("<scenario>", "scenario JSON file, or example:NAME for a bundled example (iommu-emu examples)")
     .option("--trace <file>", "trace file, text format v1 or binary (by its first bytes); overrides the scenario's trace")
     .option("--results <out.jsonl>", "write per-TLP results as JSON Lines")
     .option("--report <out.json>", "write the run summary as JSON")
@@ -425,6 +425,6 @@ export function registerRun(program: Command): void {
     .action((scenario: string, opts: RunOptions & { limit: string[] }) => {
       if (opts.core !== "release" && opts.core !== "debug") throw new InputError(`--core: expected "release" or "debug", got "${opts.core}"`);
       const { limit, ...rest } = opts;
-      return runFromCli(scenario, limit.length ? { ...rest, limits: parseLimitOptions(limit) } : rest);
+      return runFromCli(resolveScenarioArg(scenario), limit.length ? { ...rest, limits: parseLimitOptions(limit) } : rest);
     });
 }

@@ -42,7 +42,6 @@ function describeRun(run: SweepRun, shard: Shard | undefined): string {
 export function registerSweep(program: Command): void {
   program
     .command("sweep")
-    .description("run a scenario for every combination of traces and parameter values (sweep.json), on worker threads")
     .argument("<sweep>", "sweep definition (JSON)")
     .requiredOption("-o, --out <dir>", "output folder: results.json, results.csv, sweep.html, points/")
     .option("--workers <n>", `worker threads, at most ${MAX_WORKERS} (default: available parallelism, here ${availableParallelism()})`)
@@ -74,10 +73,11 @@ export function registerSweep(program: Command): void {
         }
       });
     });
+}
 
+export function registerMerge(program: Command): void {
   program
     .command("merge")
-    .description("join the outputs of sweep shards (--shard) into one results.json, .csv and .html")
     .argument("<dirs...>", "sweep output folders (or their results.json)")
     .requiredOption("-o, --out <file>", "merged results (.json; the .csv and .html are written beside it)")
     .action((dirs: string[], opts: { out: string }) =>

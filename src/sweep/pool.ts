@@ -1,6 +1,6 @@
 /**
  * The worker pool of a sweep: piscina with a fixed number of threads, each running
- * src/sweep/worker.mjs (a .mjs shim that loads point.ts through tsx; Node 20 cannot start a .ts
+ * src/sweep/worker.mjs (a .mjs shim that loads point.ts through tsx, point.js in dist/; Node 20 cannot start a .ts
  * worker). One core instance per point, one point per thread at a time.
  */
 import { availableParallelism } from "node:os";

@@ -1,9 +1,8 @@
 // The sweep's piscina worker. A plain .mjs file because Node 20 cannot start a worker thread from
-// a .ts file, even under tsx (ERR_UNKNOWN_FILE_EXTENSION; shared/notes/ecosystem.md §0): this shim
-// loads the TypeScript through tsx's tsImport and hands piscina the task function. Each worker
-// thread compiles the WebAssembly core once and instantiates it per point.
-import { tsImport } from "tsx/esm/api";
+// a .ts file: it loads point.ts (or, in dist/, point.js) through importHost and hands piscina the
+// task function. Each worker thread compiles the WebAssembly core once and instantiates it per point.
+import { importHost } from "../util/import-host.mjs";
 
-const { runPoint } = await tsImport("./point.ts", import.meta.url);
+const { runPoint } = await importHost("./point", import.meta.url);
 
 export default runPoint;

@@ -1,0 +1,113 @@
+/**
+ * src/cli/examples.ts: `iommu-emu examples` and `run example:NAME` (README "Install").
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { examplesDir, firstSentence, formatExamples, listExamples, resolveScenarioArg } from "../../src/cli/examples.ts";
+import { InputError } from "../../src/errors.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, "bin/iommu-emu.mjs"), ...args], { cwd: root, encoding: "utf8" });
+const dir = mkdtempSync(join(tmpdir(), "iommu-emu-examples-"));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("the bundled examples: examples/NAME/scenario.json, each with a description", () => {
+  assert.is(examplesDir, join(root, "examples/"));
+  const list = listExamples();
+  assert.equal(
+    list.map((e) => [e.name, e.path]),
+    [["vtd-sm", join(root, "examples/vtd-sm/scenario.json")]],
+  );
+  for (const e of list) assert.ok(e.description.length > 0, `${e.name} has a description`);
+  assert.is(firstSentence(list[0]!.description), "Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).");
+});
+
+test("firstSentence: up to the first full stop before a space, on one line", () => {
+  assert.is(firstSentence("One. Two."), "One.");
+  assert.is(firstSentence("  A line\n  broken  in two.\nNext."), "A line broken in two.");
+  assert.is(firstSentence("version 1.5 of it"), "version 1.5 of it");
+  assert.is(firstSentence(""), "");
+});
+
+test("a folder's examples: folders without scenario.json left out, no description shown as -, sorted by name", () => {
+  const ex = join(dir, "examples");
+  for (const [name, scenario] of [
+    ["zeta", { arch: "vtd", description: "Last one. More text." }],
+    ["alpha", { arch: "vtd" }],
+  ] as const) {
+    mkdirSync(join(ex, name), { recursive: true });
+    writeFileSync(join(ex, name, "scenario.json"), JSON.stringify(scenario));
+  }
+  mkdirSync(join(ex, "no-scenario"));
+  writeFileSync(join(ex, "README.md"), "not an example");
+  const list = listExamples(ex);
+  assert.equal(
+    list.map((e) => [e.name, e.description]),
+    [
+      ["alpha", ""],
+      ["zeta", "Last one. More text."],
+    ],
+  );
+  // Outside the working folder, paths are shown whole.
+  assert.is(
+    formatExamples(list),
+    [
+      "name   description  scenario",
+      `alpha  -            ${join(ex, "alpha/scenario.json")}`,
+      `zeta   Last one.    ${join(ex, "zeta/scenario.json")}`,
+      "",
+      "run one with: iommu-emu run example:NAME",
+    ].join("\n"),
+  );
+  assert.is(resolveScenarioArg("example:zeta", ex), join(ex, "zeta/scenario.json"));
+});
+
+test("example:NAME resolves to the bundled scenario (relative to the working folder inside it); other arguments are paths", () => {
+  assert.is(process.cwd(), root.replace(/\/$/, ""));
+  assert.is(resolveScenarioArg("example:vtd-sm"), "examples/vtd-sm/scenario.json");
+  assert.is(resolveScenarioArg("examples/vtd-sm/scenario.json"), "examples/vtd-sm/scenario.json");
+  assert.is(resolveScenarioArg("my-example:x.json"), "my-example:x.json");
+  for (const [arg, name] of [
+    ["example:nope", "nope"],
+    ["example:../vtd-sm", "../vtd-sm"],
+    ["example:", ""],
+  ]) {
+    try {
+      resolveScenarioArg(arg!);
+      assert.unreachable(arg);
+    } catch (e) {
+      assert.instance(e, InputError);
+      assert.is((e as Error).message, `"${arg}": no bundled example is named "${name}"; expected one of: vtd-sm (iommu-emu examples lists them)`);
+    }
+  }
+});
+
+test("iommu-emu examples and run example:NAME from the command line", () => {
+  const list = cli("examples");
+  assert.is(list.status, 0, list.stderr);
+  assert.is(
+    list.stdout,
+    [
+      "name    description                                                                scenario",
+      "vtd-sm  Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).  examples/vtd-sm/scenario.json",
+      "",
+      "run one with: iommu-emu run example:NAME",
+      "",
+    ].join("\n"),
+  );
+  const r = cli("run", "example:vtd-sm", "--functional");
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.split("\n")[0], "iommu-emu run: examples/vtd-sm/scenario.json with examples/vtd-sm/dma.trace (release core)");
+  assert.match(r.stdout, /^ {2}TLPs {2,}3280$/m);
+  const bad = cli("run", "example:vtd", "--functional");
+  assert.is(bad.status, 2);
+  assert.is(bad.stdout, "");
+  assert.is(bad.stderr, `iommu-emu: "example:vtd": no bundled example is named "vtd"; expected one of: vtd-sm (iommu-emu examples lists them)\n`);
+});
+
+test.run();
