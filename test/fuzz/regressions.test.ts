@@ -1,0 +1,41 @@
+/**
+ * Failures the fuzz campaigns found (README "Fuzzing"), each minimized and kept as a test of the
+ * fixed behaviour. Core failures are tests marked skip with the reason until the core is fixed.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { parseJsonLocated } from "../../src/config/json-locate.ts";
+import { parseScenario } from "../../src/scenario.ts";
+import { InputError } from "../../src/errors.ts";
+
+function inputError(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof InputError) return e.message;
+    throw e;
+  }
+  return "no error";
+}
+
+// json target, seed 3: {"jsonEdits":[{"op":"add","node":0,"key":..."__proto__"...}]}
+test("json: a \"__proto__\" key is an own key, as JSON.parse makes it, not the object's prototype", () => {
+  const v = parseJsonLocated('{"__proto__": {"a": 1}}', "f.json").value as Record<string, unknown>;
+  assert.equal(Object.keys(v), ["__proto__"]);
+  assert.is(Object.getPrototypeOf(v), Object.prototype);
+  assert.equal(Object.getOwnPropertyDescriptor(v, "__proto__")?.value, { a: 1 });
+  assert.is(inputError(() => parseJsonLocated('{"__proto__": 1,\n "__proto__": 2}', "f.json")), 'f.json:2:2: duplicate key "__proto__"');
+});
+
+test("json: a scenario with a \"__proto__\" key is refused as an unknown key at that key", () => {
+  assert.is(inputError(() => parseScenario('{\n  "arch": "vtd",\n  "__proto__": {"arch": "smmuv3"}\n}', "s.json")), 's.json:3:3: __proto__: unknown key "__proto__"');
+});
+
+// json target: a number of more than 64 characters (valid JSON) was cut at 64 and refused
+test("json: numbers of any length are read whole", () => {
+  const long = "9".repeat(80);
+  assert.is((parseJsonLocated(`{"a": ${long}}`, "f.json").value as { a: number }).a, 1e80);
+  assert.is((parseJsonLocated(`[0.${"5".repeat(70)}e2]`, "f.json").value as number[])[0], 55.55555555555556);
+});
+
+test.run();
