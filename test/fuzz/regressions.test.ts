@@ -38,4 +38,12 @@ test("json: numbers of any length are read whole", () => {
   assert.is((parseJsonLocated(`[0.${"5".repeat(70)}e2]`, "f.json").value as number[])[0], 55.55555555555556);
 });
 
+// scenario target, seed 1: {"doc":0,"edits":[{"op":"remove","node":396331775}]} removed a mapping's "iova"
+test("scenario: a missing required key is named, at the object that lacks it", () => {
+  const text = ['{', '  "arch": "vtd",', '  "build": {', '    "domains": [', '      { "id": 1, "type": "ss", "mappings": [', '        { "pa": "0x1000", "size": "0x1000" }', "      ] }", "    ]", "  }", "}"].join("\n");
+  assert.is(inputError(() => parseScenario(text, "s.json")), 's.json:6:9: build.domains[0].mappings[0].iova: missing key "iova"');
+  // a required key with its own message keeps it, now with a position
+  assert.is(inputError(() => parseScenario('{ "build": {} }', "s.json")), 's.json:1:1: arch: expected "vtd" (SMMUv3 is not modelled yet)');
+});
+
 test.run();
