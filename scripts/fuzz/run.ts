@@ -78,7 +78,7 @@ export function runTarget<T>(target: FuzzTarget<T>, o: RunOptions): RunReport {
       try {
         const n = target.check(c);
         const ms = performance.now() - t0;
-        if (ms > hangMs) throw new Hang(`one case took ${(ms / 1000).toFixed(1)} s (bound ${hangMs / 1000} s)`);
+        if (ms > hangMs) throw new Hang(`one case took ${ms.toFixed(0)} ms (bound ${hangMs} ms)`);
         if (!shrinking) cases += n;
       } catch (e) {
         shrinking = true; // fast-check now shrinks: those runs are not counted
