@@ -73,7 +73,12 @@ async function runOne(name: string, runs: number, s: number): Promise<RunReport>
     const r = await new Promise<RunReport | "hang">((resolve, reject) => {
       let last = [-1, -1];
       let since = performance.now();
+      let told = performance.now();
       const timer = setInterval(() => {
+        if (performance.now() - told > 60_000) {
+          told = performance.now();
+          process.stdout.write(`  ${name}: ${total.runs + Atomics.load(p, 1)} runs, ${total.cases + Atomics.load(p, 2)} checks so far\n`);
+        }
         const now = [Atomics.load(p, 0), Atomics.load(p, 1)];
         if (now[0] !== last[0] || now[1] !== last[1]) {
           last = now;
