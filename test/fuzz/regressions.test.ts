@@ -7,6 +7,9 @@ import * as assert from "uvu/assert";
 import { parseJsonLocated } from "../../src/config/json-locate.ts";
 import { parseScenario } from "../../src/scenario.ts";
 import { InputError } from "../../src/errors.ts";
+import { TextTraceReader, readEvents } from "../../src/trace/stream.ts";
+import { parseTraceText } from "../../src/trace/text.ts";
+import { MemorySource } from "../../scripts/fuzz/parsers.ts";
 
 function inputError(f: () => unknown): string {
   try {
@@ -44,6 +47,15 @@ test("scenario: a missing required key is named, at the object that lacks it", (
   assert.is(inputError(() => parseScenario(text, "s.json")), 's.json:6:9: build.domains[0].mappings[0].iova: missing key "iova"');
   // a required key with its own message keeps it, now with a position
   assert.is(inputError(() => parseScenario('{ "build": {} }', "s.json")), 's.json:1:1: arch: expected "vtd" (SMMUv3 is not modelled yet)');
+});
+
+// stream target, seed 20240601 (campaign): {"m":{"lines":[0],"edits":[{"line":0,"edit":{"op":"replace","at":0,"text":"\ufeff"}}]},"chunk":1,...}
+test("stream: a byte-order mark that arrives in reads shorter than 3 bytes is still not part of the first line", () => {
+  const text = "\ufeffMRd 00:02.0 addr=0x1000 bad";
+  const full = inputError(() => parseTraceText(text, "f.trace"));
+  assert.is(full, 'f.trace:1:25: unknown token "bad"; expected pasid=, addr=, len=, ns, ro, ido, at=translated, expect=');
+  for (const [chunk, step] of [[1, 1], [2, 1], [1 << 20, 1], [1 << 20, 2], [1 << 20, 64]] as const)
+    assert.is(inputError(() => [...readEvents(new TextTraceReader(new MemorySource("f.trace", Buffer.from(text, "utf8"), step), { chunkBytes: chunk }))]), full, `chunk ${chunk}, reads of ${step} bytes`);
 });
 
 test.run();
