@@ -6,6 +6,9 @@
  * env.__cov, that hook.ts provides. Statement positions come from AssemblyScript's own parser, so
  * the instrumented text is the original with insertions only; each file's import of __cov goes on
  * its first line, so line numbers stay the same. The map ID -> file:line is written beside the wasm.
+ * The test harnesses (assembly/testing: the walk over every format, the set-associative array) are
+ * built from the same instrumented sources into build/coverage-walk-harness.wasm and
+ * build/coverage-cache-harness.wasm; hook.ts swaps them in for the plain harnesses.
  */
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -108,9 +111,18 @@ export async function buildCoverageCore(): Promise<CoveragePoint[]> {
       writeFileSync(join(work, file), out);
     }
     writeFileSync(join(work, "assembly", "__coverage.ts"), '// @ts-ignore: decorator\n@external("env", "__cov") export declare function __cov(id: u32): void;\n');
-    const wasm = join(ROOT, "build", "coverage.wasm");
-    const { error, stderr } = await asc.main([join(work, "assembly", "index.ts"), "--config", join(work, "asconfig.json"), "--target", "debug", "--outFile", wasm, "--textFile", join(work, "coverage.wat"), "--sourceMap", "false"], { stdout: process.stdout, stderr: process.stderr, baseDir: work } as never);
-    if (error) throw new Error(`the coverage build failed: ${error.message}\n${String(stderr)}`);
+    // the core, and the two test harnesses (the same instrumented sources: the same points)
+    const builds: [string, string, string][] = [
+      ["assembly/index.ts", "asconfig.json", "debug"],
+      ["assembly/testing/walk-harness.ts", "assembly/testing/asconfig.json", "walk"],
+      ["assembly/testing/cache-harness.ts", "assembly/testing/asconfig.json", "debug"],
+    ];
+    for (const [entry, config, target] of builds) {
+      const name = entry === "assembly/index.ts" ? "coverage.wasm" : `coverage-${entry.split("/").pop()!.replace(/\.ts$/, "")}.wasm`;
+      const args = [join(work, entry), "--config", join(work, config), "--target", target, "--outFile", join(ROOT, "build", name), "--textFile", join(work, "out.wat")];
+      const { error, stderr } = await asc.main(args, { stdout: process.stdout, stderr: process.stderr } as never);
+      if (error) throw new Error(`the coverage build of ${entry} failed: ${error.message}\n${String(stderr)}`);
+    }
     writeFileSync(join(ROOT, "build", "coverage.json"), JSON.stringify(points));
     return points;
   } finally {
