@@ -197,15 +197,18 @@ export function binaryTarget(): FuzzTarget<{ file: number; edits: ByteEdit[]; ch
 
 // ---- importers --------------------------------------------------------------------------------------
 
-export function importerTarget(name: string): FuzzTarget<{ m: Mutated; skipBad: boolean; fixture: number }> {
+export function importerTarget(name: string): FuzzTarget<{ m: Mutated; skipBad: boolean; fixture: number; head: boolean }> {
   const fixtures = FIXTURES.filter(([imp]) => imp === name);
-  const lines = fixtures.flatMap(([, , text]) => text.split("\n").filter((l) => l.length > 0));
+  const corpora = fixtures.map(([, , text]) => text.split("\n").filter((l) => l.length > 0));
   const maps = fixtures.map(([, , , map]) => map);
   return {
     name,
-    arbitrary: fc.record({ m: mutatedArb(10), skipBad: fc.boolean(), fixture: fc.nat() }),
-    check({ m, skipBad, fixture }) {
-      const ls = mutatedLines(m, lines);
+    // lines of one fixture, mutated; `head`: after the fixture's first line as it is (a CSV header)
+    arbitrary: fc.record({ m: mutatedArb(10), skipBad: fc.boolean(), fixture: fc.nat(), head: fc.boolean() }),
+    check({ m, skipBad, fixture, head }) {
+      const corpus = corpora[fixture % corpora.length]!;
+      const ls = mutatedLines(m, corpus);
+      if (head) ls.unshift(corpus[0]!);
       const text = ls.join("\n");
       const file = `fuzz.${name}`;
       const map = maps[fixture % maps.length];
