@@ -3,12 +3,12 @@
  * and method body is preceded by `__cov(ID);` (a statement that is the body of an if, else or loop
  * without braces is wrapped in a block with it), built with the debug target (assertions on) into
  * build/coverage.wasm, which has the same exports as the other builds and one import more,
- * env.__cov, that hook.ts provides. Statement positions come from AssemblyScript's own parser, so
+ * env.__cov, that hook.mjs provides. Statement positions come from AssemblyScript's own parser, so
  * the instrumented text is the original with insertions only; each file's import of __cov goes on
  * its first line, so line numbers stay the same. The map ID -> file:line is written beside the wasm.
  * The test harnesses (assembly/testing: the walk over every format, the set-associative array) are
  * built from the same instrumented sources into build/coverage-walk-harness.wasm and
- * build/coverage-cache-harness.wasm; hook.ts swaps them in for the plain harnesses.
+ * build/coverage-cache-harness.wasm; hook.mjs swaps them in for the plain harnesses.
  */
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

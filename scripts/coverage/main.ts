@@ -4,7 +4,7 @@
  * - src/: Node's built-in V8 coverage, reported by c8 (text table per file, summary).
  * - assembly/: V8 does not see inside WebAssembly, so instrument.ts builds build/coverage.wasm with a
  *   marker before every statement; IOMMU_EMU_CORE=coverage makes src/core/core.ts load it (for both
- *   builds' names), hook.ts records the markers, and this script reports the lines with a statement
+ *   builds' names), hook.mjs records the markers, and this script reports the lines with a statement
  *   and how many of them ran, per folder (arch/, uarch/, engine/, timing/, common/) and per file.
  *   `--uncovered arch` lists the lines of a folder that never ran.
  * Tests that fail under the coverage core are reported by the runner; coverage is reported anyway.
@@ -27,8 +27,13 @@ const dir = mkdtempSync(join(tmpdir(), "iommu-emu-cov-hits-"));
 const c8 = join(ROOT, "node_modules", "c8", "bin", "c8.js");
 const run = spawnSync(
   process.execPath,
-  [c8, "--reporter=text", "--reporter=text-summary", "--include=src/**", "--exclude=src/types/**", "--report-dir=coverage", process.execPath, "--import", "tsx", "--import", "./scripts/coverage/hook.ts", "node_modules/uvu/bin.js", "test", tests],
-  { cwd: ROOT, stdio: "inherit", env: { ...process.env, IOMMU_EMU_CORE: "coverage", IOMMU_EMU_COVERAGE_DIR: dir } },
+  [c8, "--reporter=text", "--reporter=text-summary", "--include=src/**", "--exclude=src/types/**", "--report-dir=coverage", process.execPath, "--import", "tsx", "node_modules/uvu/bin.js", "test", tests],
+  {
+    cwd: ROOT,
+    stdio: "inherit",
+    // the hook in every Node process of the run: the test runner, its workers, the CLI processes tests start
+    env: { ...process.env, IOMMU_EMU_CORE: "coverage", IOMMU_EMU_COVERAGE_DIR: dir, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${new URL("./hook.mjs", import.meta.url).href}`.trim() },
+  },
 );
 
 const hits = new Uint8Array(points.length);
