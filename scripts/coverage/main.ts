@@ -10,7 +10,7 @@
  * Tests that fail under the coverage core are reported by the runner; coverage is reported anyway.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +24,7 @@ const tests = args.tests ?? "\\.test\\.ts$";
 process.stdout.write("coverage: building build/coverage.wasm (every statement of assembly/ marked)\n");
 const points = await buildCoverageCore();
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-cov-hits-"));
+chmodSync(dir, 0o1777); // a test runs the CLI as an unprivileged user: its marks are written too
 const c8 = join(ROOT, "node_modules", "c8", "bin", "c8.js");
 const run = spawnSync(
   process.execPath,
