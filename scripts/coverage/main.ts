@@ -23,12 +23,15 @@ const tests = args.tests ?? "\\.test\\.ts$";
 
 process.stdout.write("coverage: building build/coverage.wasm (every statement of assembly/ marked)\n");
 const points = await buildCoverageCore();
+// A test runs the CLI as an unprivileged user: the marks and V8's coverage files of that process
+// go to folders anyone may write to.
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-cov-hits-"));
-chmodSync(dir, 0o1777); // a test runs the CLI as an unprivileged user: its marks are written too
+const v8dir = mkdtempSync(join(tmpdir(), "iommu-emu-cov-v8-"));
+for (const d of [dir, v8dir]) chmodSync(d, 0o1777);
 const c8 = join(ROOT, "node_modules", "c8", "bin", "c8.js");
 const run = spawnSync(
   process.execPath,
-  [c8, "--reporter=text", "--reporter=text-summary", "--include=src/**", "--exclude=src/types/**", "--report-dir=coverage", process.execPath, "--import", "tsx", "node_modules/uvu/bin.js", "test", tests],
+  [c8, "--reporter=text", "--reporter=text-summary", "--include=src/**", "--exclude=src/types/**", "--report-dir=coverage", `--temp-directory=${v8dir}`, "--clean=false", process.execPath, "--import", "tsx", "node_modules/uvu/bin.js", "test", tests],
   {
     cwd: ROOT,
     stdio: "inherit",
@@ -42,7 +45,7 @@ for (const f of readdirSync(dir)) {
   const b = readFileSync(join(dir, f));
   for (let i = 0; i < hits.length; i++) hits[i]! |= b[i]!;
 }
-rmSync(dir, { recursive: true, force: true });
+for (const d of [dir, v8dir]) rmSync(d, { recursive: true, force: true });
 
 export interface LineCoverage {
   lines: number;
