@@ -73,9 +73,14 @@ export function parseScenario(text: string, file: string, opts: ScenarioOptions 
       where = located.at.get(`${keyPath}#key`) ?? where;
       message = `unknown key "${key}"`;
       path = keyPath;
+    } else if (where === undefined && typeof issue.path.at(-1) === "string") {
+      // a required key the file does not have: at the object that lacks it
+      if (message.startsWith("Invalid input")) message = `missing key "${String(issue.path.at(-1))}"`;
+      where = nearest(located, issue.path.slice(0, -1) as (string | number)[]);
     } else if (issue.code === "invalid_union" && issue.path.length && typeof located.at.get(path) === "object") {
       message = unionMessage(issue);
     }
+    where ??= nearest(located, issue.path as (string | number)[]);
     throw new InputError(`${path || "(top level)"}: ${message}`, file, where?.line, where?.column);
   }
   const problem = checkConfig(r.data.config, opts.preset);

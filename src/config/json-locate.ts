@@ -88,7 +88,8 @@ export function parseJsonLocated(text: string, file: string): Located {
           i = lineStart + keyPos.column - 1;
           fail(`duplicate key ${quote(key)}`);
         }
-        obj[key] = value(child(path, key));
+        // an own property, as JSON.parse makes it: assigning "__proto__" would set the prototype
+        Object.defineProperty(obj, key, { value: value(child(path, key)), writable: true, enumerable: true, configurable: true });
         ws();
         if (text[i] === ",") {
           i++;
@@ -128,7 +129,8 @@ export function parseJsonLocated(text: string, file: string): Located {
       }
     }
     if (c === '"') return str();
-    const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 64));
+    SCALAR.lastIndex = i;
+    const m = SCALAR.exec(text);
     if (!m) fail(`expected a JSON value, got ${describe(c)}`);
     i += m![0].length;
     return JSON.parse(m![0]);
@@ -138,6 +140,9 @@ export function parseJsonLocated(text: string, file: string): Located {
   if (i < text.length) fail(`unexpected ${describe(text[i])} after the JSON value`);
   return { value: v, at };
 }
+
+/** A number, true, false or null, matched where the parser is (sticky: numbers of any length). */
+const SCALAR = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
 
 function describe(c: string | undefined): string {
   return c === undefined ? "end of file" : quote(c);

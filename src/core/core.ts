@@ -27,7 +27,7 @@ const modules = new Map<CoreBuild, WebAssembly.Module>();
 function moduleFor(build: CoreBuild): WebAssembly.Module {
   let m = modules.get(build);
   if (!m) {
-    const path = fileURLToPath(new URL(`../../build/${build}.wasm`, import.meta.url));
+    const path = fileURLToPath(new URL(`../../build/${process.env.IOMMU_EMU_CORE === "coverage" ? "coverage" : build}.wasm`, import.meta.url)); // npm run coverage
     let bytes: Buffer;
     try {
       bytes = readFileSync(path);

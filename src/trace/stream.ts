@@ -345,7 +345,9 @@ export class TextTraceReader implements TraceReader {
     this.file = this.src.name;
     this.buf = Buffer.allocUnsafeSlow(Math.max(opts.chunkBytes ?? 1 << 20, 1) + SPARE);
     try {
-      this.refill();
+      // at least the 3 bytes a byte-order mark takes (a pipe may deliver fewer in one read)
+      do this.refill();
+      while (this.end < 3 && !this.eof);
     } catch (e) {
       this.close();
       throw e;
