@@ -41,8 +41,13 @@ export const CTRL_ICS: u32 = 0x50;
 export const CTRL_CCMD: u32 = 0x58;
 export const CTRL_IOTLB_REG: u32 = 0x60;
 export const CTRL_IVA: u32 = 0x68;
+export const CTRL_ARCH: u32 = 0x70;
 export const CTRL_CACHES: u32 = 0x100;
 export const CTRL_TIMING: u32 = 0x400;
+
+// architectures (CTRL_ARCH)
+export const ARCH_VTD: u32 = 0x0;
+export const ARCH_SMMUV3: u32 = 0x1;
 
 // option bits
 export const OPT_NESTED_SS_SNP: u32 = 0x1;
@@ -167,9 +172,9 @@ export const RES_FAULT: u32 = 0x21;
 export const RES_PAGE_LG2: u32 = 0x22;
 export const RES_READS: u32 = 0x23;
 export const RES_FLAGS: u32 = 0x24;
-export const RES_DID: u32 = 0x28;
-export const RES_PASID: u32 = 0x2c;
-export const RES_PGTT: u32 = 0x30;
+export const RES_DOMAIN: u32 = 0x28;
+export const RES_ADDR_SPACE: u32 = 0x2c;
+export const RES_KIND: u32 = 0x30;
 export const RES_FAULT_LEVEL: u32 = 0x31;
 export const RES_SNOOP_BY: u32 = 0x32;
 export const RES_LATENCY: u32 = 0x34;

@@ -8,8 +8,8 @@
 import { DEBUG } from "../common/debug";
 import { bump } from "../common/counters";
 import {
-  REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
-  RES_PAGE_LG2, RES_DID, RES_LEAF_PA, RES_LEAF_PTE, RES_S2_LEAF_PA, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
+  CTRL_BASE, CTRL_ARCH, ARCH_VTD, REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
+  RES_PAGE_LG2, RES_DOMAIN, RES_LEAF_PA, RES_LEAF_PTE, RES_S2_LEAF_PA, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
   RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES, OPT_NO_REPLAY_MEMO,
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
@@ -49,7 +49,7 @@ function fillFromCompletion(req: usize, res: usize): usize {
   if ((rf & RSF_NS_ALLOWED) != 0) f |= ATCF_N;
   if ((rf & RSF_STALE) != 0) f |= ATCF_STALE; // the completion itself came from a stale IOTLB entry
   return devTlbFill(load<u32>(req, REQ_SID), (flags & RQF_PASID) != 0, load<u32>(req, REQ_PASID), load<u64>(req, REQ_ADDR),
-    load<u8>(res, RES_PAGE_LG2), load<u64>(res, RES_PA), f, load<u32>(res, RES_DID),
+    load<u8>(res, RES_PAGE_LG2), load<u64>(res, RES_PA), f, load<u32>(res, RES_DOMAIN),
     load<u64>(res, RES_LEAF_PA), load<u64>(res, RES_LEAF_PTE), load<u64>(res, RES_S2_LEAF_PA));
 }
 
@@ -94,9 +94,16 @@ function translatedThroughAtc(req: usize, res: usize): void {
   store<u8>(res, <u8>lg2, RES_PAGE_LG2);
 }
 
+/** Translates `n` request records of the ring: the architecture of the unit (CTRL_ARCH) decides how. */
 export function runBatch(n: u32): u32 {
   if (DEBUG) assert(n <= RING_RECORDS);
   if (n > RING_RECORDS) n = RING_RECORDS;
+  const arch = load<u32>(CTRL_BASE + CTRL_ARCH);
+  if (DEBUG) assert(arch == ARCH_VTD); // the only architecture so far
+  return vtdBatch(n);
+}
+
+function vtdBatch(n: u32): u32 {
   vtdSyncRegs();
   const atc = devTlbEnabled();
   const useMemo = (regs.options & OPT_NO_REPLAY_MEMO) == 0 && regs.translationEnabled;

@@ -27,6 +27,7 @@ import {
 } from "../abi";
 import { EV_LOOKUP, EV_READ, EV_WRITE, EV_WALK, STAGE_STRUCT, eventCount, eventAt, setTimingOn } from "../common/events";
 import { histRecord } from "./histogram";
+import { requestersClear, completeInOrder } from "./requesters";
 
 const MAX_PORTS: u32 = 16;
 /** Cycles of port-use history kept per cache (a lookup further in the past than this is free). */
@@ -89,7 +90,6 @@ function heapPopMin(): u64 {
   if (n > 0) unchecked((inFlight[i] = last));
   return top;
 }
-const lastCompletion = new StaticArray<u64>(65536);
 /** Per IOTLB slot: the cycle its filling walk completes, and what that walk cost. */
 let iotlbReady = new StaticArray<u64>(1);
 let iotlbWalkCost = new StaticArray<u64>(1);
@@ -129,7 +129,7 @@ export function timingConfigure(iotlbEntries: u32): void {
     unchecked((calCycle[i] = <u64>-1));
     unchecked((calUsed[i] = 0));
   }
-  for (let i = 0; i < lastCompletion.length; i++) unchecked((lastCompletion[i] = 0));
+  requestersClear();
   walkerFree = new StaticArray<u64>(walkerSlots);
   inFlight = new StaticArray<u64>(xlateSlots);
   inFlightCount = 0;
@@ -265,9 +265,7 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
   }
   let done = t;
   if (inOrder) {
-    const sid = load<u32>(req, REQ_SID) & 0xffff;
-    done = max(done, unchecked(lastCompletion[sid]));
-    unchecked((lastCompletion[sid] = done));
+    done = completeInOrder(load<u32>(req, REQ_SID), done);
   }
   heapPush(done);
   if (iotlbFillSlot >= 0 && iotlbFillSlot < iotlbSlots) {

@@ -51,9 +51,18 @@ export const Ctrl = {
   CCMD: 0x58, // u64 context command: 63 ICC, 62:61 CIRG, 60:59 CAIG, 33:32 FM, 31:16 SID, 15:0 DID
   IOTLB_REG: 0x60, // u64 IOTLB invalidate: 63 IVT, 61:60 IIRG, 58:57 IAIG, 47:32 DID
   IVA: 0x68, // u64 invalidate address: 63:12 ADDR, 6 IH, 5:0 AM
+  ARCH: 0x70, // u32 the architecture of this unit (Arch): the core dispatches every call on it
   CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled, latency, ports } u32 each
   TIMING: 0x400, // the timing parameters (TimingCfg)
 } as const;
+
+/**
+ * The architectures a core instance can be (Ctrl.ARCH). The register block above (CAP ... IVA) is
+ * VT-d's; another architecture's registers get a block of their own.
+ */
+export const Arch = { VTD: 0, SMMUV3: 1 } as const;
+export type ArchName = "vtd" | "smmuv3";
+export const archIds: Record<ArchName, number> = { vtd: Arch.VTD, smmuv3: Arch.SMMUV3 };
 
 /** The caches of the model (uarch/), by index into the CACHES configuration and CSTATS blocks. */
 export const cacheNames = [
@@ -189,9 +198,9 @@ export const Res = {
   PAGE_LG2: 34, // u8 log2 of the page size that mapped the address
   READS: 35, // u8 table reads this translation made (root..leaf, all stages)
   FLAGS: 36, // u32 ResFlag bits
-  DID: 40, // u32 domain ID from the context (legacy) or PASID entry (scalable)
-  PASID: 44, // u32 PASID used (RID_PASID for requests without one), 0xffffffff: none
-  PGTT: 48, // u8 translation type: PGTT in scalable mode, TT|0x10 in legacy mode
+  DOMAIN: 40, // u32 the domain tag the translation used: VT-d DID (context or PASID entry); SMMUv3 VMID
+  ADDR_SPACE: 44, // u32 the address-space tag: VT-d PASID used (RID_PASID for requests without one); SMMUv3 SSID; 0xffffffff: none
+  KIND: 48, // u8 translation kind: VT-d PGTT in scalable mode, TT|0x10 in legacy mode; SMMUv3 STE.Config
   FAULT_LEVEL: 49, // u8 paging level (1 = 4K table) at which a walk fault was found
   SNOOP_BY: 50, // u8 SnoopBy
   LATENCY: 52, // u32 cycles from arrival to completion (timing model; 0 when functional)
@@ -214,8 +223,11 @@ export const ResFlag = {
   STALE: 1 << 11, // the translation used is one software had already removed (see README)
 } as const;
 
+/** What decided the snoop outcome (Res.SNOOP_BY), VT-d's codes: the TLP, PGSNP, the SS leaf's SNP. */
 export const SnoopBy = { TLP: 0, PGSNP: 1, PTE: 2, NONE: 3 } as const;
 export const snoopByNames = ["tlp", "pgsnp", "pte", "none"] as const;
+/** Per architecture: the name of each SNOOP_BY code (an architecture's own codes start after TLP). */
+export const snoopByCatalogues: Record<ArchName, readonly string[]> = { vtd: snoopByNames, smmuv3: ["tlp"] };
 
 /** Counters (u64) at STATS_BASE + 8 * index. */
 export const counterNames = [
@@ -322,3 +334,15 @@ export const vtdFaults = [
 
 export type VtdFault = (typeof vtdFaults)[number];
 export const vtdFaultByCode: ReadonlyMap<number, VtdFault> = new Map(vtdFaults.map((f) => [f.code, f]));
+
+/** A fault an architecture reports: its number (Res.FAULT), its spec name, whether FPD-like bits may suppress its recording. */
+export interface FaultInfo {
+  code: number;
+  id: string;
+  qualified: boolean;
+  text: string;
+}
+/** Per architecture: its faults by code (VT-d fault reasons; SMMUv3 event types). */
+export const faultCatalogues: Record<ArchName, ReadonlyMap<number, FaultInfo>> = { vtd: vtdFaultByCode, smmuv3: new Map() };
+/** Per architecture: the names of the run counters (STATS block indices). */
+export const counterCatalogues: Record<ArchName, readonly string[]> = { vtd: counterNames, smmuv3: [] };

@@ -77,7 +77,8 @@ export interface TimingStats {
   classes: Record<(typeof abi.latencyClassNames)[number], { count: bigint; sum: bigint; max: bigint; histogram: [number, number][] }>;
 }
 const statusNames: Status[] = ["ok", "fault", "interrupt", "blocked"];
-export type SnoopByName = (typeof abi.snoopByNames)[number];
+/** What decided the snoop outcome, by the architecture's catalogue (VT-d: tlp, pgsnp, pte, none). */
+export type SnoopByName = string;
 
 /** A decoded result record. */
 export interface Result {
@@ -102,13 +103,15 @@ export interface Result {
   atc: boolean;
   /** The translation used had already been removed by software (see README "Stale translations"). */
   stale: boolean;
-  did: number;
-  pasid?: number;
+  /** The domain tag the translation used (VT-d: the DID of the context or PASID entry). */
+  domain: number;
+  /** The address-space tag (VT-d: the PASID used, RID_PASID for requests without one); absent: none. */
+  addressSpace?: number;
   /** Timing model: arrival cycle at the IOMMU and cycles to completion (0 in a functional run). */
   issue: bigint;
   latency: number;
-  /** Scalable mode: PGTT (1 FS, 2 SS, 3 nested, 4 PT). Legacy mode: 0x10 | TT. */
-  pgtt: number;
+  /** The translation kind (VT-d scalable mode: PGTT, 1 FS, 2 SS, 3 nested, 4 PT; legacy mode: 0x10 | TT). */
+  kind: number;
 }
 
 const opKind = { MRd: abi.ReqKind.MRD, MWr: abi.ReqKind.MWR, ATS: abi.ReqKind.ATS } as const;
@@ -121,7 +124,11 @@ export class Core {
   private u32!: Uint32Array;
   private u64!: BigUint64Array;
 
-  constructor(readonly build: CoreBuild = "release") {
+  /** `arch`: what the unit is (abi Ctrl.ARCH); the core dispatches every call on it. */
+  constructor(
+    readonly build: CoreBuild = "release",
+    readonly arch: abi.ArchName = "vtd",
+  ) {
     const instance = new WebAssembly.Instance(moduleFor(build), {
       env: {
         abort: (msg: number, file: number, line: number, col: number) => {
@@ -131,6 +138,7 @@ export class Core {
     });
     this.ex = instance.exports as unknown as CoreExports;
     this.views();
+    this.u32[(abi.CTRL_BASE + abi.Ctrl.ARCH) >>> 2] = abi.archIds[arch];
     this.ex.init();
   }
 
@@ -375,7 +383,7 @@ export class Core {
     const flags = d(abi.Res.FLAGS);
     const code = u8[o + abi.Res.FAULT]!;
     const status = statusNames[u8[o + abi.Res.STATUS]!]!;
-    const pasid = d(abi.Res.PASID);
+    const addressSpace = d(abi.Res.ADDR_SPACE);
     const r: Result = {
       status,
       pa: q(abi.Res.PA),
@@ -385,7 +393,7 @@ export class Core {
       pageLg2: u8[o + abi.Res.PAGE_LG2]!,
       reads: u8[o + abi.Res.READS]!,
       snoop: (flags & abi.ResFlag.SNOOP) !== 0,
-      snoopBy: abi.snoopByNames[u8[o + abi.Res.SNOOP_BY]!]!,
+      snoopBy: abi.snoopByCatalogues[this.arch][u8[o + abi.Res.SNOOP_BY]!] ?? "none",
       perms: {
         r: (flags & abi.ResFlag.R) !== 0,
         w: (flags & abi.ResFlag.W) !== 0,
@@ -398,16 +406,16 @@ export class Core {
       passthrough: (flags & abi.ResFlag.PASSTHROUGH) !== 0,
       atc: (flags & abi.ResFlag.ATC) !== 0,
       stale: (flags & abi.ResFlag.STALE) !== 0,
-      did: d(abi.Res.DID),
+      domain: d(abi.Res.DOMAIN),
       issue: q(abi.Res.ISSUE),
       latency: d(abi.Res.LATENCY),
-      pgtt: u8[o + abi.Res.PGTT]!,
+      kind: u8[o + abi.Res.KIND]!,
     };
-    if (pasid !== 0xffffffff) r.pasid = pasid;
+    if (addressSpace !== 0xffffffff) r.addressSpace = addressSpace;
     if (status === "fault") {
       r.fault = {
         code,
-        name: abi.vtdFaultByCode.get(code)?.id ?? `0x${code.toString(16)}`,
+        name: abi.faultCatalogues[this.arch].get(code)?.id ?? `0x${code.toString(16)}`,
         recorded: (flags & abi.ResFlag.RECORDED) !== 0,
         level: u8[o + abi.Res.FAULT_LEVEL]!,
       };

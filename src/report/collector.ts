@@ -230,7 +230,7 @@ function remember(a: number[], v: number): boolean {
 
 const newGroup = (): Group => ({ tlps: 0, translated: 0, faulted: 0, interrupts: 0, blocked: 0, noSnoop: 0, noSnoopForced: 0, faults: null, latencySum: 0, latencyMax: 0 });
 
-/** Scalable-mode PGTT values (core Result.pgtt); legacy mode is 0x10 | TT. */
+/** Scalable-mode PGTT values (core Result.kind); legacy mode is 0x10 | TT. */
 const PGTT_FS = 1, PGTT_NESTED = 3;
 const SNP_BIT = 1n << 11n;
 const OTHER = -1;
@@ -352,7 +352,7 @@ export class ReportCollector {
       if (this.entries.size >= 2 * this.maxAuditEntries) this.prune();
       e = {
         leafPa: r.leafPa,
-        pgtt: r.pgtt,
+        pgtt: r.kind,
         s2LeafPa: 0n,
         iovaLo: base,
         iovaHi: base + size,
@@ -386,9 +386,9 @@ export class ReportCollector {
       }
       if (e.sids[0] !== tlp.sid && remember(e.sids, tlp.sid)) e.moreSids = true;
     }
-    if (e.dids[0] !== r.did && remember(e.dids, r.did)) e.moreDids = true;
-    if (r.pasid !== undefined && e.pasids[0] !== r.pasid && remember(e.pasids, r.pasid)) e.morePasids = true;
-    e.pgtt = r.pgtt;
+    if (e.dids[0] !== r.domain && remember(e.dids, r.domain)) e.moreDids = true;
+    if (r.addressSpace !== undefined && e.pasids[0] !== r.addressSpace && remember(e.pasids, r.addressSpace)) e.morePasids = true;
+    e.pgtt = r.kind;
     if (r.s2LeafPa && r.s2LeafPa !== r.leafPa) e.s2LeafPa = r.s2LeafPa;
     e.nsTlps++;
     e.snp |= (r.leafPte & SNP_BIT) !== 0n ? 2 : 1;

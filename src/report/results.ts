@@ -41,8 +41,8 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: Resul
   } else if (r.status === "fault") {
     o.fault = { code: r.fault!.code, name: r.fault!.name, recorded: r.fault!.recorded };
   }
-  if (r.pasid !== undefined && t.pasid === undefined && r.status !== "interrupt") o.ridPasid = r.pasid;
-  if (r.status === "ok" || r.status === "fault") o.did = r.did;
+  if (r.addressSpace !== undefined && t.pasid === undefined && r.status !== "interrupt") o.ridPasid = r.addressSpace;
+  if (r.status === "ok" || r.status === "fault") o.did = r.domain;
   o.reads = r.reads;
   if (timing) {
     o.issue = Number(r.issue);

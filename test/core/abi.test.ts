@@ -1,12 +1,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
-import { generateAssemblyAbi } from "../../scripts/gen-abi.ts";
+import { generateAssemblyAbi, generateVtdFields } from "../../scripts/gen-abi.ts";
 import * as abi from "../../src/core/abi.ts";
 
 test("assembly/abi.ts is generated from src/core/abi.ts and current", () => {
   const committed = readFileSync(new URL("../../assembly/abi.ts", import.meta.url), "utf8");
   assert.is(committed, generateAssemblyAbi(), "run: node --import tsx scripts/gen-abi.ts");
+  const fields = readFileSync(new URL("../../assembly/arch/vtd/fields.ts", import.meta.url), "utf8");
+  assert.is(fields, generateVtdFields(), "run: node --import tsx scripts/gen-abi.ts");
 });
 
 test("regions do not overlap and the heap starts after the result ring", () => {

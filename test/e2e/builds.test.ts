@@ -270,7 +270,7 @@ function coverage(s: Snapshot, what: string, legacy: boolean): void {
   const codes = new Set(s.results.filter((r) => r.fault).map((r) => r.fault!.code));
   assert.ok(codes.size >= (legacy ? 6 : 15), `${what}: only ${codes.size} distinct fault codes: ${[...codes].map((c) => c.toString(16))}`);
   if (!legacy) {
-    const pgtts = new Set(s.results.filter((r) => r.status === "ok").map((r) => r.pgtt));
+    const pgtts = new Set(s.results.filter((r) => r.status === "ok").map((r) => r.kind));
     for (const pgtt of [1, 2, 3, 4]) assert.ok(pgtts.has(pgtt), `${what}: no successful translation with PGTT ${pgtt}`);
     assert.ok(s.counters.adWrites! > 50n, `${what}: A/D writes ${s.counters.adWrites}`);
   }

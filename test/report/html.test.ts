@@ -37,7 +37,7 @@ function res(p: Partial<Result>): Result {
   return {
     status: "ok", pa: 0n, leafPa: 0n, leafPte: 0n, s2LeafPa: 0n, pageLg2: 12, reads: 0, snoop: true, snoopBy: "tlp",
     perms: { r: true, w: true, x: false, u: true }, priv: false, global: false, nsAllowed: true, passthrough: false, atc: false, stale: false,
-    did: 1, issue: 0n, latency: 0, pgtt: 2, ...p,
+    domain: 1, issue: 0n, latency: 0, kind: 2, ...p,
   };
 }
 const fault = (code: number, name: string): Partial<Result> => ({ status: "fault", fault: { code, name, recorded: true, level: 0 } });
@@ -53,9 +53,9 @@ test("collector: translations, faults (by code and name), No-Snoop and latency p
   c.add(tlp({ sid: A, pasid: 1 }), res({ ...fault(0x45, "SCT.6"), latency: 7 }));
   c.add(tlp({ sid: A, ns: true }), res({ ...fault(0x79, "SSS.2"), latency: 6 })); // a faulted NS TLP is not audited
   c.add(tlp({ sid: A, op: "MWr", addr: 0xfee00000n }), res({ status: "interrupt", latency: 1 }));
-  c.add(tlp({ sid: B, pasid: 5, ns: true }), res({ snoop: true, snoopBy: "pgsnp", leafPa: 0x2000n, pgtt: 1, latency: 40 }));
+  c.add(tlp({ sid: B, pasid: 5, ns: true }), res({ snoop: true, snoopBy: "pgsnp", leafPa: 0x2000n, kind: 1, latency: 40 }));
   c.add(tlp({ sid: B, pasid: 5, translated: true }), res({ status: "blocked", latency: 0 }));
-  c.add(tlp({ sid: B, pasid: 5, op: "ATS", ns: true }), res({ snoop: false, leafPa: 0x2000n, pgtt: 1, latency: 50 })); // ATS: counted, not audited
+  c.add(tlp({ sid: B, pasid: 5, op: "ATS", ns: true }), res({ snoop: false, leafPa: 0x2000n, kind: 1, latency: 50 })); // ATS: counted, not audited
   const r = c.result();
   const zero = { interrupts: 0, blocked: 0 };
   assert.equal(r.devices, [
@@ -78,7 +78,7 @@ test("collector: the No-Snoop audit per leaf entry: IOVA range, SNP and PGSNP st
   const c = new ReportCollector();
   // output page 0x80000000; the TLPs of 00:03.0 translate in domain 2, the others in domain 1; RID_PASID 0
   const ss = (addr: bigint, leafPte: bigint, snoop: boolean, sid = 0x10) =>
-    c.add(tlp({ sid, addr, ns: true }), res({ leafPa: 0x5000n, leafPte, pageLg2: 12, snoop, snoopBy: snoop ? "pte" : "tlp", pa: 0x8000_0000n | (addr & 0xfffn), did: sid === 0x18 ? 2 : 1, pasid: 0 }));
+    c.add(tlp({ sid, addr, ns: true }), res({ leafPa: 0x5000n, leafPte, pageLg2: 12, snoop, snoopBy: snoop ? "pte" : "tlp", pa: 0x8000_0000n | (addr & 0xfffn), domain: sid === 0x18 ? 2 : 1, addressSpace: 0 }));
   ss(0x1234n, 0n, false);
   ss(0x1ff0n, SNP, true, 0x18); // SNP set later (remapped): state "0/1"
   ss(0x1000n, SNP, true, 0x20);
@@ -87,12 +87,12 @@ test("collector: the No-Snoop audit per leaf entry: IOVA range, SNP and PGSNP st
   c.add(tlp({ addr: 0x200040n, ns: true }), res({ leafPa: 0x6000n, pageLg2: 21, snoop: false }));
   c.add(tlp({ addr: 0x5ff000n, ns: true }), res({ leafPa: 0x6000n, pageLg2: 21, snoop: false }));
   // first stage: PGSNP forced one, the other PASID let one through
-  c.add(tlp({ pasid: 5, addr: 0x7f0000001000n, ns: true }), res({ leafPa: 0x7000n, leafPte: SNP, pgtt: 1, snoop: true, snoopBy: "pgsnp" }));
-  c.add(tlp({ pasid: 6, addr: 0x7f0000001800n, ns: true }), res({ leafPa: 0x7000n, leafPte: SNP, pgtt: 1, snoop: false, snoopBy: "tlp" }));
+  c.add(tlp({ pasid: 5, addr: 0x7f0000001000n, ns: true }), res({ leafPa: 0x7000n, leafPte: SNP, kind: 1, snoop: true, snoopBy: "pgsnp" }));
+  c.add(tlp({ pasid: 6, addr: 0x7f0000001800n, ns: true }), res({ leafPa: 0x7000n, leafPte: SNP, kind: 1, snoop: false, snoopBy: "tlp" }));
   // nested: the first-stage leaf keys the row, the second-stage leaf is kept
-  c.add(tlp({ pasid: 9, addr: 0x400000n, ns: true }), res({ leafPa: 0x8000n, s2LeafPa: 0x9008n, pgtt: 3, snoop: false }));
+  c.add(tlp({ pasid: 9, addr: 0x400000n, ns: true }), res({ leafPa: 0x8000n, s2LeafPa: 0x9008n, kind: 3, snoop: false }));
   // legacy mode (0x10 | TT): SNP applies, PGSNP does not exist
-  c.add(tlp({ addr: 0x3000n, ns: true }), res({ leafPa: 0xa000n, leafPte: SNP, pgtt: 0x10, snoop: true, snoopBy: "pte" }));
+  c.add(tlp({ addr: 0x3000n, ns: true }), res({ leafPa: 0xa000n, leafPte: SNP, kind: 0x10, snoop: true, snoopBy: "pte" }));
   // pass-through: no leaf entry
   c.add(tlp({ sid: 0x40, addr: 0x1000n, ns: true }), res({ leafPa: 0n, passthrough: true, snoop: false }));
   const a = c.result().noSnoop;

@@ -17,12 +17,13 @@
 import { field, bit, mask64 } from "../../common/bits";
 import { gmPage, gmPageForWrite, GUEST_PA_BITS } from "../../common/guest-memory";
 import {
-  CTRL_BASE, CTRL_GSTS, CTRL_FSTS, CTRL_IQA, CTRL_IQH, CTRL_IQT, CTRL_IQERCD, CTRL_ICS, CTRL_CCMD, CTRL_IOTLB_REG, CTRL_IVA,
+  CTRL_BASE, CTRL_CAP, CTRL_GSTS, CTRL_FSTS, CTRL_IQA, CTRL_IQH, CTRL_IQT, CTRL_IQERCD, CTRL_ICS, CTRL_CCMD, CTRL_IOTLB_REG, CTRL_IVA,
   REG_GCMD, REG_IQA, REG_IQT, REG_FSTS, REG_ICS, REG_CCMD, REG_IOTLB_REG, REG_IVA, IQEI_NONE, IQEI_INVALID_TAIL,
   IQEI_FETCH_ERROR, IQEI_INVALID_TYPE, IQEI_RESERVED_FIELD, IQEI_INVALID_WIDTH, IQEI_TAIL_MISALIGNED,
   C_INV_DESCRIPTORS, C_INV_WAIT_WRITES, C_INV_QUEUE_ERRORS,
 } from "../../abi";
 import * as regs from "./regs";
+import { CAP_ESRTPS } from "./fields";
 import { bump } from "../../common/counters";
 import { cacheInvalidate, deviceTlbsMarkStale, deviceTlbInvalidate, PAGE_NUMBER_MASK, pageOverlaps } from "../ports";
 import { CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE } from "../../abi";
@@ -76,7 +77,7 @@ export function vtdRegWrite(id: u32, value: u64): void {
     if ((v & GSTS_QIES) == 0) w64(CTRL_IQH, 0); // disabling queued invalidation resets the head
     if ((v & GSTS_RTPS) != 0) {
       gsts |= GSTS_RTPS;
-      if (bit(load<u64>(CTRL_BASE), 63)) invAll(); // CAP.ESRTPS
+      if (CAP_ESRTPS(load<u64>(CTRL_BASE + CTRL_CAP))) invAll(); // CAP.ESRTPS
     }
     w32(CTRL_GSTS, gsts);
     regs.vtdSyncRegs();

@@ -3,10 +3,12 @@
 // points the spec leaves open (see README "Snoop decision").
 import { field, bit, mask64 } from "../../common/bits";
 import { CTRL_BASE, CTRL_CAP, CTRL_ECAP, CTRL_RTADDR, CTRL_GSTS, CTRL_PHYS_ADDR_BITS, CTRL_OPTIONS, CTRL_PGSNP_NO_SC } from "../../abi";
+import {
+  CAP_SAGAW, CAP_MGAW, CAP_SSLPS, CAP_FS1GP, CAP_FS5LP, CAP_CM, CAP_PSI, CAP_MAMV, ECAP_SC, ECAP_PT, ECAP_DT, ECAP_NEST, ECAP_PRS,
+  ECAP_ERS, ECAP_SRS, ECAP_PASID, ECAP_SMTS, ECAP_SSADS, ECAP_SSTS, ECAP_FSTS, ECAP_SMPWCS, ECAP_RPS, ECAP_ADMS, ECAP_RPRIVS,
+} from "./fields";
 
-// CAP_REG (spec 11.4.2)
-//  63 ESRTPS | 62 ESIRTPS | 61 ECMDS | 60 FS5LP | 59 PI | 56 FS1GP | 55 DRD | 54 DWD | 53:48 MAMV
-//  47:40 NFR | 39 PSI | 37:34 SSLPS | 33:24 FRO | 22 ZLR | 21:16 MGAW | 12:8 SAGAW | 7 CM | ... 2:0 ND
+// CAP_REG (spec 11.4.2); the field positions are generated (./fields.ts from src/config/vtd-regs.ts)
 export let capSagaw: u32 = 0; // bit n: AW=n supported (1: 3-level, 2: 4-level, 3: 5-level)
 export let capMgawBits: u32 = 0; // MGAW + 1
 export let capSslps: u32 = 0; // bit 0: 2 MiB, bit 1: 1 GiB second-stage pages
@@ -17,8 +19,6 @@ export let capPsi: bool = false; // page-selective invalidation
 export let capMamv: u32 = 0; // maximum address mask value for page-selective invalidation // caching mode: not-present and invalid entries may be cached
 
 // ECAP_REG (spec 11.4.3)
-//  53 RPRIVS | 52 ADMS | 49 RPS | 48 SMPWCS | 47 FSTS | 46 SSTS | 45 SSADS | 43 SMTS | 40 PASID
-//  39:35 PSS | 31 SRS | 30 ERS | 29 PRS | 26 NEST | 7 SC | 6 PT | 2 DT | 0 C
 export let ecapSc: bool = false;
 export let ecapPt: bool = false;
 export let ecapDt: bool = false;
@@ -69,30 +69,30 @@ export function vtdSyncRegs(): void {
     lastOptions = opts;
     lastRtaddr = rtaddrNow;
   }
-  capSagaw = <u32>field(cap, 12, 8);
-  capMgawBits = <u32>field(cap, 21, 16) + 1;
-  capSslps = <u32>field(cap, 37, 34);
-  capFs1gp = bit(cap, 56);
-  capFs5lp = bit(cap, 60);
-  capCm = bit(cap, 7);
-  capPsi = bit(cap, 39);
-  capMamv = <u32>field(cap, 53, 48);
-  ecapSc = bit(ecap, 7);
-  ecapPt = bit(ecap, 6);
-  ecapDt = bit(ecap, 2);
-  ecapNest = bit(ecap, 26);
-  ecapPrs = bit(ecap, 29);
-  ecapErs = bit(ecap, 30);
-  ecapSrs = bit(ecap, 31);
-  ecapPasid = bit(ecap, 40);
-  ecapSmts = bit(ecap, 43);
-  ecapSsads = bit(ecap, 45);
-  ecapSsts = bit(ecap, 46);
-  ecapFsts = bit(ecap, 47);
-  ecapSmpwcs = bit(ecap, 48);
-  ecapRps = bit(ecap, 49);
-  ecapAdms = bit(ecap, 52);
-  ecapRprivs = bit(ecap, 53);
+  capSagaw = CAP_SAGAW(cap);
+  capMgawBits = CAP_MGAW(cap) + 1;
+  capSslps = CAP_SSLPS(cap);
+  capFs1gp = CAP_FS1GP(cap);
+  capFs5lp = CAP_FS5LP(cap);
+  capCm = CAP_CM(cap);
+  capPsi = CAP_PSI(cap);
+  capMamv = CAP_MAMV(cap);
+  ecapSc = ECAP_SC(ecap);
+  ecapPt = ECAP_PT(ecap);
+  ecapDt = ECAP_DT(ecap);
+  ecapNest = ECAP_NEST(ecap);
+  ecapPrs = ECAP_PRS(ecap);
+  ecapErs = ECAP_ERS(ecap);
+  ecapSrs = ECAP_SRS(ecap);
+  ecapPasid = ECAP_PASID(ecap);
+  ecapSmts = ECAP_SMTS(ecap);
+  ecapSsads = ECAP_SSADS(ecap);
+  ecapSsts = ECAP_SSTS(ecap);
+  ecapFsts = ECAP_FSTS(ecap);
+  ecapSmpwcs = ECAP_SMPWCS(ecap);
+  ecapRps = ECAP_RPS(ecap);
+  ecapAdms = ECAP_ADMS(ecap);
+  ecapRprivs = ECAP_RPRIVS(ecap);
   const rtaddr = load<u64>(CTRL_BASE + CTRL_RTADDR);
   rta = rtaddr & mask64(63, 12);
   ttm = <u32>field(rtaddr, 11, 10);

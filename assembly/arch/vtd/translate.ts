@@ -10,8 +10,8 @@
 import { mask64, field } from "../../common/bits";
 import * as abi from "../../abi";
 import {
-  REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_PA, RES_S2_LEAF_PA, RES_STATUS, RES_LEAF_PTE, RES_FLAGS, RES_DID,
-  RES_PASID, RES_PGTT, RES_PAGE_LG2, KIND_MWR, KIND_ATS, RQF_KIND_MASK, RQF_PASID, RQF_PRIV, RQF_EXE, RQF_TRANSLATED, RQF_NW,
+  REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_PA, RES_S2_LEAF_PA, RES_STATUS, RES_LEAF_PTE, RES_FLAGS, RES_DOMAIN,
+  RES_ADDR_SPACE, RES_KIND, RES_PAGE_LG2, KIND_MWR, KIND_ATS, RQF_KIND_MASK, RQF_PASID, RQF_PRIV, RQF_EXE, RQF_TRANSLATED, RQF_NW,
   ST_INTERRUPT, ST_BLOCKED, RSF_R, RSF_W, RSF_X, RSF_U, RSF_PRIV, RSF_GLOBAL, RSF_PASSTHROUGH, SNOOP_BY_TLP,
   FMT_VTD_SS, FMT_VTD_FS, OPT_SNP_RSVD_NO_SC, PGSNP_NO_SC_RESERVED, C_REQUESTS, C_INTERRUPTS, C_BLOCKED,
   C_ATS_REQUESTS, C_ROOT_READS, C_CONTEXT_READS, C_PASID_DIR_READS, C_PASID_TABLE_READS,
@@ -73,7 +73,7 @@ export function vtdTranslate(req: usize, res: usize): void {
   store<u64>(res, 0, 40);
   store<u64>(res, 0, 48);
   store<u64>(res, 0, 56);
-  store<u32>(res, NO_PASID, RES_PASID);
+  store<u32>(res, NO_PASID, RES_ADDR_SPACE);
   store<u8>(res, 12, RES_PAGE_LG2);
   resetReads();
   setStale(false);
@@ -191,15 +191,15 @@ function legacyContextCheck(c0: u64, c1: u64): u8 {
 }
 
 function translateLegacy(req: usize, res: usize, addr: u64, flags: u32, kind: u32): void {
-  store<u8>(res, 0x10, RES_PGTT);
+  store<u8>(res, 0x10, RES_KIND);
   if ((flags & RQF_PASID) != 0) return fault(res, abi.FR_RTA_2, false, 0);
   const code = legacyContext(load<u32>(req, REQ_SID));
   const c0 = lc0, c1 = lc1;
   const fpd = (c0 & CTX_FPD) != 0;
   if (code == abi.FR_LCT_2 || code == abi.FR_LCT_3 || code == abi.FR_LCT_4) {
     if (code == abi.FR_LCT_4) {
-      store<u32>(res, <u32>field(c1, 23, 8), RES_DID);
-      store<u8>(res, <u8>(0x10 | <u32>field(c0, 3, CTX_TT_SHIFT)), RES_PGTT);
+      store<u32>(res, <u32>field(c1, 23, 8), RES_DOMAIN);
+      store<u8>(res, <u8>(0x10 | <u32>field(c0, 3, CTX_TT_SHIFT)), RES_KIND);
     }
     return fault(res, code, fpd, 0);
   }
@@ -207,8 +207,8 @@ function translateLegacy(req: usize, res: usize, addr: u64, flags: u32, kind: u3
   const tt = <u32>field(c0, 3, CTX_TT_SHIFT);
   const aw = <u32>field(c1, 2, 0);
   const did = <u32>field(c1, 23, 8);
-  store<u32>(res, did, RES_DID);
-  store<u8>(res, <u8>(0x10 | tt), RES_PGTT);
+  store<u32>(res, did, RES_DOMAIN);
+  store<u8>(res, <u8>(0x10 | tt), RES_KIND);
 
   // 3. Translation requests and translated requests need TT=01.
   if ((kind == KIND_ATS || (flags & RQF_TRANSLATED) != 0) && tt != TT_SS_DT) return fault(res, abi.FR_LCT_5, fpd, 0);
@@ -394,7 +394,7 @@ function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: 
     if (regs.ecapRps) pasid = <u32>(c1 & CTX_SM_RID_PASID_MASK);
     priv = regs.ecapRprivs && (c1 & CTX_SM_RID_PRIV) != 0;
   }
-  store<u32>(res, pasid, RES_PASID);
+  store<u32>(res, pasid, RES_ADDR_SPACE);
   const pdts = <u32>field(c0, 11, 9);
   if ((pasid >> 6) >= (<u32>1 << (pdts + 7))) return fault(res, abi.FR_SCT_7, fpd, 0);
   if (translated) {
@@ -415,8 +415,8 @@ function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: 
   fpd = fpd || (p0 & PE_FPD) != 0;
   const pgtt = <u32>field(p0, 8, 6);
   const did = <u32>(p1 & 0xffff);
-  store<u8>(res, <u8>pgtt, RES_PGTT);
-  store<u32>(res, did, RES_DID);
+  store<u8>(res, <u8>pgtt, RES_KIND);
+  store<u32>(res, did, RES_DOMAIN);
   if (pcode != 0) return fault(res, pcode, fpd, 0);
   if (priv && (p2 & PE_SRE) == 0) return fault(res, abi.FR_SPT_6, fpd, 0);
   if (exe && (p2 & PE_ERE) == 0) return fault(res, abi.FR_SPT_5, fpd, 0);
