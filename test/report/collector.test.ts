@@ -16,7 +16,7 @@ function res(o: Partial<Result> = {}): Result {
   return {
     status: "ok", pa: 0x8000_0000n, leafPa: 0x1000_3000n, leafPte: 0n, s2LeafPa: 0n, pageLg2: 12, reads: 0, snoop: false, snoopBy: "tlp",
     perms: { r: true, w: true, x: false, u: false }, priv: false, global: false, nsAllowed: true, passthrough: false, atc: false, stale: false,
-    did: 1, issue: 0n, latency: 0, pgtt: 2, ...o,
+    domain: 1, issue: 0n, latency: 0, kind: 2, ...o,
   };
 }
 const fault = (code: number, name: string): Partial<Result> => ({ status: "fault", fault: { code, name, recorded: true, level: 0 }, leafPa: 0n, pa: 0n });
@@ -72,7 +72,7 @@ test("No-Snoop audit: one row per leaf entry, forced by PGSNP or by the SS leaf'
   const SNP = 1n << 11n;
   c.add(tlp({ ns: true, addr: 0x1010n }), res({ snoop: true, snoopBy: "pte", leafPte: SNP | 0x8000_0003n }));
   c.add(tlp({ ns: true, addr: 0x1020n, sid: 0x18 }), res({ snoop: false, snoopBy: "tlp" }));
-  c.add(tlp({ ns: true, addr: 0x2000n }), res({ leafPa: 0x1000_3008n, pa: 0x9000_0000n, snoop: true, snoopBy: "pgsnp", pgtt: 1, pasid: 5, did: 2 }));
+  c.add(tlp({ ns: true, addr: 0x2000n }), res({ leafPa: 0x1000_3008n, pa: 0x9000_0000n, snoop: true, snoopBy: "pgsnp", kind: 1, addressSpace: 5, domain: 2 }));
   c.add(tlp({ ns: true }), res({ leafPa: 0n, snoop: false, passthrough: true }));
   c.add(tlp({ ns: true, op: "ATS" }), res()); // ATS requests are not DMA
   c.add(tlp({ ns: false }), res()); // snooped TLPs are not audited
