@@ -21,7 +21,7 @@ import {
 } from "../abi";
 import { cacheMutations, SetAssoc } from "../uarch/cache/set-assoc";
 import { emit, EV_LOOKUP } from "../common/events";
-import { cacheById, noteIotlbHit, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
+import { replayHit, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration } from "../common/guest-memory";
 import { bump } from "../common/counters";
 import * as regs from "../arch/vtd/regs";
@@ -50,15 +50,6 @@ export function memoInit(): void {
   return memo + (<usize>(h >>> (64 - MEMO_LG2)) << ENTRY_LG2);
 }
 
-// @ts-ignore: decorator
-@inline function replayHit(id: u32, slot: i32, set: u32): void {
-  const c = changetype<SetAssoc>(cacheById(id));
-  c.lookups++;
-  c.hits++;
-  c.touchIn(set, <u32>slot);
-  emit(EV_LOOKUP, id, 1);
-}
-
 /** Replays request `req` from the memo into `res` if it can; returns whether it did. */
 export function memoReplay(req: usize, res: usize): bool {
   const flags = load<u32>(req, REQ_FLAGS);
@@ -73,7 +64,6 @@ export function memoReplay(req: usize, res: usize): bool {
   const ps = load<i32>(m, 40);
   if (ps >= 0) replayHit(CACHE_PASID_CACHE, ps, load<u32>(m, 44));
   replayHit(CACHE_IOTLB, load<i32>(m, 48), load<u32>(m, 52));
-  noteIotlbHit(load<i32>(m, 48));
   bump(C_REQUESTS);
   bump(C_TRANSLATED);
   const cb = load<u32>(m, 60);

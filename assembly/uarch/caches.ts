@@ -92,9 +92,33 @@ export function clearHitTrace(): void {
   fillIotlbSlot = -1;
 }
 
-/** The memo replayed a hit on IOTLB slot `slot` (for the timing model). */
-export function noteIotlbHit(slot: i32): void {
-  hitIotlbSlot = slot;
+/**
+ * A hit on `slot` of cache `id` (in `set`) that a simulator fast path knows will happen: counted,
+ * the replacement policy touched, the lookup event emitted and the hit traced, exactly as a lookup
+ * that found it (engine/replay-memo.ts, engine/device-context.ts).
+ */
+export function replayHit(id: u32, slot: i32, set: u32): void {
+  const c = changetype<SetAssoc>(unchecked(caches[id]));
+  c.lookups++;
+  c.hits++;
+  c.touchIn(set, <u32>slot);
+  emit(EV_LOOKUP, id, 1);
+  if (id == CACHE_CONTEXT_CACHE) {
+    hitCtxSlot = slot;
+    hitCtxSet = set;
+  } else if (id == CACHE_PASID_CACHE) {
+    hitPasidSlot = slot;
+    hitPasidSet = set;
+  } else if (id == CACHE_IOTLB) {
+    hitIotlbSlot = slot;
+    hitIotlbSet = set;
+  }
+}
+
+/** The generation of `slot` of cache `id` (SetAssoc.generation); the cache must be enabled. */
+// @ts-ignore: decorator
+@inline export function slotGeneration(id: u32, slot: i32): u32 {
+  return changetype<SetAssoc>(unchecked(caches[id])).generation(<u32>slot);
 }
 
 // ---- configuration caches (exact keys) -----------------------------------------------------------

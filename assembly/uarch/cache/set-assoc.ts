@@ -20,6 +20,8 @@
 //            ├──────────────────────────────┤
 //            │ policy state                 │  policyStateBytes(policy, sets, ways), 8-aligned
 //            ├──────────────────────────────┤
+//            │ generation  u32 per slot     │  slots × 4     bumped whenever the slot changes
+//            ├──────────────────────────────┤
 //            │ valid    u8: 1 valid, 0 not  │  slots × 1
 //            └──────────────────────────────┘
 //
@@ -47,15 +49,11 @@ import {
 }
 
 /**
- * Bumped by every fill and invalidation of any cache: a record of which slots served a request
- * (engine/replay-memo.ts) stays valid only while this is unchanged.
+ * Bumped by every fill and invalidation of any cache: whether any cache changed while a request was
+ * translated (engine/replay-memo.ts records only requests that changed none). What a slot holds is
+ * followed by its own generation (SetAssoc.generation).
  */
 export let cacheMutations: u32 = 0;
-
-// @ts-ignore: decorator
-@inline function mutated(): void {
-  cacheMutations++;
-}
 
 @final
 export class SetAssoc {
@@ -72,6 +70,7 @@ export class SetAssoc {
   private tags: usize;
   private payloads: usize;
   private state: usize;
+  private gens: usize;
   private valid: usize;
 
   // ---- counters ------------------------------------------------------------------------------------
@@ -108,13 +107,15 @@ export class SetAssoc {
     const tagBytes = n << TAG_LG2;
     const payBytes = align8(n * payloadBytes);
     const stateBytes = align8(entries == 0 ? 0 : policyStateBytes(policy, sets, ways));
-    const total = tagBytes + payBytes + stateBytes + n;
+    const genBytes = align8(n << 2);
+    const total = tagBytes + payBytes + stateBytes + genBytes + n;
     const base = heap.alloc(total);
     memory.fill(base, 0, total);
     this.tags = base;
     this.payloads = base + tagBytes;
     this.state = base + tagBytes + payBytes;
-    this.valid = base + tagBytes + payBytes + stateBytes;
+    this.gens = this.state + stateBytes;
+    this.valid = this.gens + genBytes;
     if (entries != 0) policyInit(policy, this.state, sets, ways, seed);
   }
 
@@ -227,7 +228,7 @@ export class SetAssoc {
         if (load<u64>(p) == k0 && load<u64>(p, 8) == k1) {
           policyReset(this.policy, this.state, set, w, ways);
           this.fills++;
-          mutated();
+          this.changed(first + w);
           return first + w;
         }
       } else if (free == ways) {
@@ -246,7 +247,7 @@ export class SetAssoc {
     store<u8>(v + way, 1);
     policyReset(this.policy, this.state, set, way, ways);
     this.fills++;
-    mutated();
+    this.changed(first + way);
     return first + way;
   }
 
@@ -259,6 +260,22 @@ export class SetAssoc {
   }
 
   // ---- per-slot access --------------------------------------------------------------------------
+
+  /**
+   * The slot's generation: changes whenever the slot is filled (a refill of its key included) or
+   * invalidated, so a record of "this slot served that request" stays valid while it is unchanged.
+   */
+  // @ts-ignore: decorator
+  @inline generation(slot: u32): u32 {
+    return load<u32>(this.gens + (<usize>slot << 2));
+  }
+
+  // @ts-ignore: decorator
+  @inline private changed(slot: u32): void {
+    const g = this.gens + (<usize>slot << 2);
+    store<u32>(g, load<u32>(g) + 1);
+    cacheMutations++;
+  }
 
   /** Address of the slot's payload (payloadBytes bytes, 8-aligned). */
   // @ts-ignore: decorator
@@ -297,7 +314,7 @@ export class SetAssoc {
     const set = slot / ways;
     policyInvalidate(this.policy, this.state, set, slot - set * ways, ways);
     this.invalidations++;
-    mutated();
+    this.changed(slot);
   }
 
   /** Invalidates every valid way (each one counted). */
