@@ -152,7 +152,7 @@ function scratchPayload(): usize {
 export function configFill(id: u32, k0: u64, k1: u64): usize {
   const c = unchecked(caches[id]);
   if (c === null) return scratchPayload();
-  return c.payload(c.fill(setFor(c, k0, k1), k0, k1));
+  return c.payload(c.fillAfterMiss(setFor(c, k0, k1), k0, k1));
 }
 
 // ---- page caches (IOTLB) -------------------------------------------------------------------------
@@ -235,7 +235,7 @@ export function walkCacheFill(ws: WalkState): void {
     if (c === null) continue;
     const span = walkLevelShift(ws, level);
     const k0 = (va >>> span) & 0xffffffffffff;
-    const p = c.payload(c.fill(setFor(c, k0, k1), k0, k1));
+    const p = c.payload(c.fillAfterMiss(setFor(c, k0, k1), k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
     const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : unchecked(ws.entry[level]) & 0xffffffffff000;
     store<u64>(p, next, WC_NEXT);

@@ -73,6 +73,16 @@ export class SetAssoc {
   private gens: usize;
   private valid: usize;
 
+  // ---- the last miss (fillAfterMiss) ----------------------------------------------------------------
+  /** Changes of this cache so far (fills and invalidations): a remembered miss is valid while equal. */
+  private changes: u32 = 0;
+  private missChanges: u32 = 0xffffffff;
+  private missSet: u32 = 0;
+  private missK0: u64 = 0;
+  private missK1: u64 = 0;
+  /** The first invalid way of the set at the miss, or -1 (the policy's victim then). */
+  private missFree: i32 = -1;
+
   // ---- counters ------------------------------------------------------------------------------------
   lookups: u64 = 0;
   hits: u64 = 0;
@@ -168,7 +178,26 @@ export class SetAssoc {
     }
     this.lookups++;
     this.misses++;
+    this.noteMiss(set, k0, k1);
     return -1;
+  }
+
+  /** Remembers a miss of (k0, k1) in `set` and the set's first invalid way, for fillAfterMiss. */
+  private noteMiss(set: u32, k0: u64, k1: u64): void {
+    const first = set * this.waysPerSet;
+    const v = this.valid + <usize>first;
+    let free: i32 = -1;
+    for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
+      if (load<u8>(v + w) == 0) {
+        free = <i32>w;
+        break;
+      }
+    }
+    this.missChanges = this.changes;
+    this.missSet = set;
+    this.missK0 = k0;
+    this.missK1 = k1;
+    this.missFree = free;
   }
 
   /** lookup() without touching the policy or counting. */
@@ -185,6 +214,7 @@ export class SetAssoc {
         }
       }
     }
+    this.noteMiss(set, k0, k1);
     return -1;
   }
 
@@ -251,6 +281,43 @@ export class SetAssoc {
     return first + way;
   }
 
+  /**
+   * fill() right after a lookup or probe of the same key in the same set missed, with nothing
+   * changed in this cache since: the key is known to be absent and the first invalid way known, so
+   * the set is not scanned again (one scan per cache access). Otherwise exactly fill().
+   */
+  fillAfterMiss(set: u32, k0: u64, k1: u64): u32 {
+    if (this.missChanges != this.changes || this.missSet != set || this.missK0 != k0 || this.missK1 != k1) return this.fill(set, k0, k1);
+    if (DEBUG) assert(this.waysPerSet != 0 && set < this.setCount && this.probeUncounted(set, k0, k1) < 0);
+    const ways = this.waysPerSet;
+    const first = set * ways;
+    let way: u32;
+    if (this.missFree >= 0) way = <u32>this.missFree;
+    else {
+      way = policyVictim(this.policy, this.state, set, ways);
+      if (DEBUG) assert(way < ways);
+      this.evictions++;
+    }
+    const p = this.tags + (<usize>(first + way) << TAG_LG2);
+    store<u64>(p, k0);
+    store<u64>(p, k1, 8);
+    store<u8>(this.valid + <usize>(first + way), 1);
+    policyReset(this.policy, this.state, set, way, ways);
+    this.fills++;
+    this.changed(first + way);
+    return first + way;
+  }
+
+  /** probe() without remembering a miss (DEBUG checks). */
+  private probeUncounted(set: u32, k0: u64, k1: u64): i32 {
+    const first = set * this.waysPerSet;
+    for (let w: u32 = 0; w < this.waysPerSet; w++) {
+      const p = this.tags + (<usize>(first + w) << TAG_LG2);
+      if (load<u8>(this.valid + <usize>(first + w)) != 0 && load<u64>(p) == k0 && load<u64>(p, 8) == k1) return <i32>(first + w);
+    }
+    return -1;
+  }
+
   /** The way the policy would evict from `set` now, as fill() asks for it, including the policy's
    * side effects (round-robin advances, random draws); nothing is filled or counted. For policy
    * tests and diagnostics, not the model's paths. */
@@ -274,6 +341,7 @@ export class SetAssoc {
   @inline private changed(slot: u32): void {
     const g = this.gens + (<usize>slot << 2);
     store<u32>(g, load<u32>(g) + 1);
+    this.changes++;
     cacheMutations++;
   }
 
