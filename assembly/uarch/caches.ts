@@ -97,7 +97,8 @@ export function clearHitTrace(): void {
  * the replacement policy touched, the lookup event emitted and the hit traced, exactly as a lookup
  * that found it (engine/replay-memo.ts, engine/device-context.ts).
  */
-export function replayHit(id: u32, slot: i32, set: u32): void {
+// @ts-ignore: decorator
+@inline export function replayHit(id: u32, slot: i32, set: u32): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
   c.lookups++;
   c.hits++;
