@@ -7,6 +7,8 @@ import { gmInit, gmPage, gmPageForWrite, gmPageCount, gmNoteHostWrite, GUEST_PA_
 import { registerWrite } from "./engine/registers";
 import { vtdInit } from "./arch/vtd/translate";
 import { runBatch, engineInit } from "./engine/run";
+import { deviceContextClear } from "./engine/device-context";
+import { memoClear } from "./engine/replay-memo";
 import { cachesConfigure } from "./uarch/caches";
 import { timingConfigure, timingStatsAddress } from "./timing/model";
 import { CTRL_BASE, CTRL_CACHES, CACHE_IOTLB, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ENABLED } from "./abi";
@@ -21,6 +23,8 @@ export function init(): void {
 /** (Re)builds the caches from the configuration block (empty caches, counters at zero). */
 export function configure(): void {
   cachesConfigure();
+  deviceContextClear();
+  memoClear();
   const iotlb = CTRL_BASE + CTRL_CACHES + CACHE_IOTLB * CACHE_CFG_SIZE;
   timingConfigure(load<u32>(iotlb, CCFG_ENABLED) != 0 ? load<u32>(iotlb, CCFG_ENTRIES) : 0);
 }

@@ -5,29 +5,32 @@
 // result record. A later request with the same source ID, PASID, translation-relevant flags and
 // 4 KiB page is replayed from the memo - the same lookup/hit counts, the same replacement-policy
 // touches on the same slots, the same run counters and result (with its own page offset) - as long
-// as nothing that could change the outcome has happened since: no cache fill or invalidation
-// anywhere (cacheMutations), no register or option change (regs.epoch), no host write to guest
+// as nothing that could change the outcome has happened since: none of the three slots it hit has
+// changed (their generations, uarch SetAssoc.generation: a fill or invalidation elsewhere in the
+// caches does not matter), no register or option change (regs.epoch), no host write to guest
 // memory (the write generation that stale detection uses). Anything else takes the full path.
 //
-// Memo entry (128 bytes, direct-mapped, MEMO_ENTRIES):
-//   0 sid | flags << 32   8 vpn (va >> 12)   16 pasid   20 cacheMutations   24 regs epoch
-//   28 write generation   32 ctx slot, set   40 PASID slot, set   48 IOTLB slot, set
-//   56 page size lg2      60 counter bits    64..127 the result record
+// Memo entry (256 bytes, direct-mapped, 2^MEMO_LG2 of them):
+//   0 sid | flags << 32   8 vpn (va >> 12)   16 pasid   20 regs epoch   24 write generation
+//   28 page size lg2 | counter bits << 8
+//   32 ctx slot, set, generation   44 PASID slot, set, generation   56 IOTLB slot, set, generation
+//   128..191 the result record
 import {
   REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_SIZE, RES_PA, RES_STATUS, RES_FLAGS, RES_SNOOP_BY, RES_PAGE_LG2, RQF_KIND_MASK,
   RQF_PASID, RQF_PRIV, RQF_EXE, RQF_NS, RQF_TRANSLATED, RQF_NW, KIND_ATS, ST_OK, RSF_SNOOP, RSF_STALE, SNOOP_BY_PGSNP,
   STATS_BASE, C_REQUESTS, C_TRANSLATED, C_NO_SNOOP_TLPS, C_SNOOPED, C_NON_SNOOPED, C_NO_SNOOP_FORCED, C_NO_SNOOP_FORCED_PGSNP,
   C_NO_SNOOP_FORCED_PTE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
 } from "../abi";
-import { cacheMutations, SetAssoc } from "../uarch/cache/set-assoc";
+import { cacheMutations } from "../uarch/cache/set-assoc";
 import { emit, EV_LOOKUP } from "../common/events";
-import { cacheById, noteIotlbHit, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
+import { replayHit, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration } from "../common/guest-memory";
 import { bump } from "../common/counters";
 import * as regs from "../arch/vtd/regs";
 
 const MEMO_LG2: u32 = 10;
-const ENTRY_LG2: u32 = 7;
+const ENTRY_LG2: u32 = 8;
+const RESULT: usize = 128;
 const KEY_FLAGS: u32 = RQF_KIND_MASK | RQF_PASID | RQF_PRIV | RQF_EXE | RQF_NS | RQF_TRANSLATED | RQF_NW;
 
 // counter bits (what success() counted for the memoised request)
@@ -39,24 +42,19 @@ const CB_FORCED_PTE: u32 = 8;
 let memo: usize = 0;
 
 export function memoInit(): void {
-  const bytes = (<usize>1 << MEMO_LG2) << ENTRY_LG2;
-  memo = heap.alloc(bytes);
-  memory.fill(memo, 0, bytes);
+  memo = heap.alloc((<usize>1 << MEMO_LG2) << ENTRY_LG2);
+  memoClear();
+}
+
+/** Forgets every remembered request (the caches were rebuilt: their slot generations restarted). */
+export function memoClear(): void {
+  memory.fill(memo, 0, (<usize>1 << MEMO_LG2) << ENTRY_LG2);
 }
 
 // @ts-ignore: decorator
 @inline function entryFor(sid: u32, pasid: u32, vpn: u64, flags: u32): usize {
   const h = (vpn ^ (<u64>sid << 20) ^ (<u64>pasid << 36) ^ (<u64>(flags & KEY_FLAGS) << 56)) * 0x9e3779b97f4a7c15;
   return memo + (<usize>(h >>> (64 - MEMO_LG2)) << ENTRY_LG2);
-}
-
-// @ts-ignore: decorator
-@inline function replayHit(id: u32, slot: i32, set: u32): void {
-  const c = changetype<SetAssoc>(cacheById(id));
-  c.lookups++;
-  c.hits++;
-  c.touchIn(set, <u32>slot);
-  emit(EV_LOOKUP, id, 1);
 }
 
 /** Replays request `req` from the memo into `res` if it can; returns whether it did. */
@@ -68,15 +66,16 @@ export function memoReplay(req: usize, res: usize): bool {
   const vpn = va >>> 12;
   const m = entryFor(sid, pasid, vpn, flags);
   if (load<u64>(m, 0) != ((<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32)) || load<u64>(m, 8) != vpn || load<u32>(m, 16) != pasid) return false;
-  if (load<u32>(m, 20) != cacheMutations || load<u32>(m, 24) != regs.epoch || load<u32>(m, 28) != gmWriteGeneration()) return false;
-  replayHit(CACHE_CONTEXT_CACHE, load<i32>(m, 32), load<u32>(m, 36));
-  const ps = load<i32>(m, 40);
-  if (ps >= 0) replayHit(CACHE_PASID_CACHE, ps, load<u32>(m, 44));
-  replayHit(CACHE_IOTLB, load<i32>(m, 48), load<u32>(m, 52));
-  noteIotlbHit(load<i32>(m, 48));
+  if (load<u32>(m, 20) != regs.epoch || load<u32>(m, 24) != gmWriteGeneration()) return false;
+  const cs = load<i32>(m, 32), ps = load<i32>(m, 44), is = load<i32>(m, 56);
+  if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(CACHE_IOTLB, is) != load<u32>(m, 64)) return false;
+  if (ps >= 0 && slotGeneration(CACHE_PASID_CACHE, ps) != load<u32>(m, 52)) return false;
+  replayHit(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
+  if (ps >= 0) replayHit(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
+  replayHit(CACHE_IOTLB, is, load<u32>(m, 60));
   bump(C_REQUESTS);
   bump(C_TRANSLATED);
-  const cb = load<u32>(m, 60);
+  const cb = load<u32>(m, 28) >>> 8;
   if ((cb & CB_NS) != 0) bump(C_NO_SNOOP_TLPS);
   bump((cb & CB_SNOOP) != 0 ? C_SNOOPED : C_NON_SNOOPED);
   if ((cb & (CB_FORCED_PGSNP | CB_FORCED_PTE)) != 0) {
@@ -84,15 +83,15 @@ export function memoReplay(req: usize, res: usize): bool {
     bump((cb & CB_FORCED_PGSNP) != 0 ? C_NO_SNOOP_FORCED_PGSNP : C_NO_SNOOP_FORCED_PTE);
   }
   // Eight plain 64-bit copies (V8 turns memory.copy into an out-of-line call).
-  store<u64>(res, load<u64>(m, 64), 0);
-  store<u64>(res, load<u64>(m, 72), 8);
-  store<u64>(res, load<u64>(m, 80), 16);
-  store<u64>(res, load<u64>(m, 88), 24);
-  store<u64>(res, load<u64>(m, 96), 32);
-  store<u64>(res, load<u64>(m, 104), 40);
-  store<u64>(res, load<u64>(m, 112), 48);
-  store<u64>(res, load<u64>(m, 120), 56);
-  const pageMask = (<u64>1 << load<u32>(m, 56)) - 1;
+  store<u64>(res, load<u64>(m, RESULT), 0);
+  store<u64>(res, load<u64>(m, RESULT + 8), 8);
+  store<u64>(res, load<u64>(m, RESULT + 16), 16);
+  store<u64>(res, load<u64>(m, RESULT + 24), 24);
+  store<u64>(res, load<u64>(m, RESULT + 32), 32);
+  store<u64>(res, load<u64>(m, RESULT + 40), 40);
+  store<u64>(res, load<u64>(m, RESULT + 48), 48);
+  store<u64>(res, load<u64>(m, RESULT + 56), 56);
+  const pageMask = (<u64>1 << (load<u32>(m, 28) & 0xff)) - 1;
   store<u64>(res, (load<u64>(res, RES_PA) & ~pageMask) | (va & pageMask), RES_PA);
   return true;
 }
@@ -114,20 +113,22 @@ export function memoRecord(req: usize, res: usize, mutationsBefore: u32, legacy:
   store<u64>(m, (<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32), 0);
   store<u64>(m, va >>> 12, 8);
   store<u32>(m, pasid, 16);
-  store<u32>(m, cacheMutations, 20);
-  store<u32>(m, regs.epoch, 24);
-  store<u32>(m, gmWriteGeneration(), 28);
+  store<u32>(m, regs.epoch, 20);
+  store<u32>(m, gmWriteGeneration(), 24);
   store<i32>(m, hitCtxSlot, 32);
   store<u32>(m, hitCtxSet, 36);
-  store<i32>(m, legacy ? -1 : hitPasidSlot, 40);
-  store<u32>(m, hitPasidSet, 44);
-  store<i32>(m, hitIotlbSlot, 48);
-  store<u32>(m, hitIotlbSet, 52);
-  store<u32>(m, load<u8>(res, RES_PAGE_LG2), 56);
+  store<u32>(m, slotGeneration(CACHE_CONTEXT_CACHE, hitCtxSlot), 40);
+  const ps = legacy ? -1 : hitPasidSlot;
+  store<i32>(m, ps, 44);
+  store<u32>(m, hitPasidSet, 48);
+  store<u32>(m, ps >= 0 ? slotGeneration(CACHE_PASID_CACHE, ps) : 0, 52);
+  store<i32>(m, hitIotlbSlot, 56);
+  store<u32>(m, hitIotlbSet, 60);
+  store<u32>(m, slotGeneration(CACHE_IOTLB, hitIotlbSlot), 64);
   const ns = (flags & RQF_NS) != 0;
   const snoop = (load<u32>(res, RES_FLAGS) & RSF_SNOOP) != 0;
   let cb: u32 = (ns ? CB_NS : 0) | (snoop ? CB_SNOOP : 0);
   if (ns && snoop) cb |= load<u8>(res, RES_SNOOP_BY) == SNOOP_BY_PGSNP ? CB_FORCED_PGSNP : CB_FORCED_PTE;
-  store<u32>(m, cb, 60);
-  memory.copy(m + 64, res, RES_SIZE);
+  store<u32>(m, <u32>load<u8>(res, RES_PAGE_LG2) | (cb << 8), 28);
+  memory.copy(m + RESULT, res, RES_SIZE);
 }

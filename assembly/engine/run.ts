@@ -20,6 +20,7 @@ import { clearEvents } from "../common/events";
 import { timingEnabled, timeRequest } from "../timing/model";
 import { cacheMutations } from "../uarch/cache/set-assoc";
 import { memoInit, memoReplay, memoRecord } from "./replay-memo";
+import { deviceContextInit, deviceContextEnable, translateKeepingContext } from "./device-context";
 import * as regs from "../arch/vtd/regs";
 import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbStale } from "../uarch/device-tlb";
 import { ATCF_R, ATCF_W, ATCF_X, ATCF_U, ATCF_N, ATCF_STALE, ATC_PA, ATC_FLAGS, ATC_PAGE_LG2 } from "../arch/ats";
@@ -32,6 +33,7 @@ export function engineInit(): void {
   scratchReq = heap.alloc(REQ_SIZE);
   scratchRes = heap.alloc(RES_SIZE);
   memoInit();
+  deviceContextInit();
   wirePorts();
 }
 
@@ -109,6 +111,7 @@ function vtdBatch(n: u32): u32 {
   const useMemo = (regs.options & OPT_NO_REPLAY_MEMO) == 0 && regs.translationEnabled;
   const legacy = regs.ttm == 0;
   const timed = timingEnabled();
+  deviceContextEnable(useMemo);
   let req: usize = REQ_BASE, res: usize = RES_BASE;
   for (let i: u32 = 0; i < n; i++) {
     const flags = load<u32>(req, REQ_FLAGS);
@@ -117,7 +120,7 @@ function vtdBatch(n: u32): u32 {
     if (atc && (flags & RQF_TRANSLATED) != 0) translatedThroughAtc(req, res);
     else if (!(useMemo && memoReplay(req, res))) {
       const before = cacheMutations;
-      vtdTranslate(req, res);
+      translateKeepingContext(req, res);
       if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) fillFromCompletion(req, res);
       else if (useMemo) memoRecord(req, res, before, legacy);
     }

@@ -28,6 +28,7 @@ import {
 import { EV_LOOKUP, EV_READ, EV_WRITE, EV_WALK, STAGE_STRUCT, eventCount, eventAt, setTimingOn } from "../common/events";
 import { histRecord } from "./histogram";
 import { requestersClear, completeInOrder } from "./requesters";
+import { MinHeap } from "./min-heap";
 
 const MAX_PORTS: u32 = 16;
 /** Cycles of port-use history kept per cache (a lookup further in the past than this is free). */
@@ -53,43 +54,14 @@ const cachePorts = new StaticArray<u32>(<i32>CACHE_COUNT);
 /** Per cache and calendar slot: the cycle the slot stands for, and the lookups issued in it. */
 const calCycle = new StaticArray<u64>(<i32>(CACHE_COUNT * CAL_CYCLES));
 const calUsed = new StaticArray<u8>(<i32>(CACHE_COUNT * CAL_CYCLES));
-let walkerFree = new StaticArray<u64>(1);
+/** The cycle each walker slot is free again: a walk takes the earliest. */
+let walkersFree = new MinHeap(1);
 /**
- * Completion cycles of the translations in flight (at most xlateSlots), as a binary min-heap: a
- * request finds a free slot when fewer are in flight at its arrival, else it waits for the
- * earliest completion.
+ * Completion cycles of the translations in flight (at most xlateSlots): a request finds a free slot
+ * when fewer are in flight at its arrival, else it waits for the earliest completion.
  */
-let inFlight = new StaticArray<u64>(1);
-let inFlightCount: i32 = 0;
+let inFlight = new MinHeap(1);
 
-function heapPush(v: u64): void {
-  let i = inFlightCount++;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    const pv = unchecked(inFlight[parent]);
-    if (pv <= v) break;
-    unchecked((inFlight[i] = pv));
-    i = parent;
-  }
-  unchecked((inFlight[i] = v));
-}
-
-function heapPopMin(): u64 {
-  const top = unchecked(inFlight[0]);
-  const last = unchecked(inFlight[--inFlightCount]);
-  const n = inFlightCount;
-  let i = 0;
-  while (true) {
-    let c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && unchecked(inFlight[c + 1]) < unchecked(inFlight[c])) c++;
-    if (unchecked(inFlight[c]) >= last) break;
-    unchecked((inFlight[i] = unchecked(inFlight[c])));
-    i = c;
-  }
-  if (n > 0) unchecked((inFlight[i] = last));
-  return top;
-}
 /** Per IOTLB slot: the cycle its filling walk completes, and what that walk cost. */
 let iotlbReady = new StaticArray<u64>(1);
 let iotlbWalkCost = new StaticArray<u64>(1);
@@ -130,9 +102,9 @@ export function timingConfigure(iotlbEntries: u32): void {
     unchecked((calUsed[i] = 0));
   }
   requestersClear();
-  walkerFree = new StaticArray<u64>(walkerSlots);
-  inFlight = new StaticArray<u64>(xlateSlots);
-  inFlightCount = 0;
+  walkersFree = new MinHeap(walkerSlots);
+  walkersFree.reset(walkerSlots, 0);
+  inFlight = new MinHeap(xlateSlots);
   iotlbSlots = <i32>max<u32>(1, iotlbEntries);
   iotlbReady = new StaticArray<u64>(iotlbSlots);
   iotlbWalkCost = new StaticArray<u64>(iotlbSlots);
@@ -149,20 +121,6 @@ export function timingConfigure(iotlbEntries: u32): void {
 // @ts-ignore: decorator
 @inline function add(off: u32, v: u64): void {
   store<u64>(stats + off, load<u64>(stats + off) + v);
-}
-
-/** Index of the smallest value in `a`. */
-function earliest(a: StaticArray<u64>): i32 {
-  let best = 0;
-  let t = unchecked(a[0]);
-  for (let i = 1, n = a.length; i < n; i++) {
-    const v = unchecked(a[i]);
-    if (v < t) {
-      t = v;
-      best = i;
-    }
-  }
-  return best;
 }
 
 /**
@@ -193,21 +151,20 @@ function lookup(c: u32, t: u64): u64 {
 export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFillSlot: i32): void {
   const arrival = load<u64>(req, REQ_TIME);
   // Retire what completed by the arrival; with every slot still busy, wait for the earliest.
-  while (inFlightCount > 0 && unchecked(inFlight[0]) <= arrival) heapPopMin();
+  while (inFlight.size > 0 && inFlight.min() <= arrival) inFlight.popMin();
   let start = arrival;
-  let outstanding = <u64>inFlightCount + 1; // every remaining one completes after the arrival
-  if (inFlightCount >= xlateSlots) {
-    start = heapPopMin();
-    // Those in flight at `start` (entries that complete between arrival and start are not, but stay
-    // in the heap: a later request may arrive before they complete).
-    outstanding = 1;
-    for (let i = 0; i < inFlightCount; i++) if (unchecked(inFlight[i]) > start) outstanding++;
+  let outstanding = <u64>inFlight.size + 1; // every remaining one completes after the arrival
+  if (inFlight.size >= xlateSlots) {
+    start = inFlight.popMin();
+    // Those in flight at `start`: every remaining one completes at or after it; those completing at
+    // `start` itself are not (they stay in the heap: a later request may arrive before they complete).
+    outstanding = 1 + <u64>(inFlight.size - inFlight.countAtMost(start));
   }
   add(TST_STALL_CYCLES, start - arrival);
   if (outstanding > load<u64>(stats, TST_PEAK_OUTSTANDING)) store<u64>(stats, outstanding, TST_PEAK_OUTSTANDING);
 
   let t = start;
-  let walker: i32 = -1;
+  let walking = false; // this request holds a walker slot
   let walkStart: u64 = 0;
   let iotlbHit = false;
   // Deepest paging-structure-cache hit (1 = PDE, 0 none) per stage. The class of a nested walk is
@@ -231,10 +188,9 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
                 t = ready;
                 add(TST_COALESCED, 1);
               } else {
-                const w = earliest(walkerFree);
-                const ws = max(t, unchecked(walkerFree[w]));
+                const ws = max(t, walkersFree.popMin());
                 t = ws + unchecked(iotlbWalkCost[iotlbHitSlot]);
-                unchecked((walkerFree[w] = t));
+                walkersFree.push(t);
                 add(TST_WALKER_BUSY, t - ws);
                 add(TST_REWALKS, 1);
               }
@@ -252,26 +208,25 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
       t += a == STAGE_STRUCT ? structReadLat : unchecked(readLat[min<u32>(b, 5)]);
     } else if (type == EV_WRITE) {
       t += adWriteLat;
-    } else if (type == EV_WALK && walker < 0) {
-      const w = earliest(walkerFree);
-      t = max(t, unchecked(walkerFree[w]));
-      walker = w;
+    } else if (type == EV_WALK && !walking) {
+      t = max(t, walkersFree.popMin());
+      walking = true;
       walkStart = t;
     }
   }
-  if (walker >= 0) {
-    unchecked((walkerFree[walker] = t));
+  if (walking) {
+    walkersFree.push(t);
     add(TST_WALKER_BUSY, t - walkStart);
   }
   let done = t;
   if (inOrder) {
     done = completeInOrder(load<u32>(req, REQ_SID), done);
   }
-  heapPush(done);
+  inFlight.push(done);
   if (iotlbFillSlot >= 0 && iotlbFillSlot < iotlbSlots) {
     // The entry is usable once the walk has filled it, whatever this request's completion order.
     unchecked((iotlbReady[iotlbFillSlot] = t));
-    unchecked((iotlbWalkCost[iotlbFillSlot] = walker >= 0 ? t - walkStart : 0));
+    unchecked((iotlbWalkCost[iotlbFillSlot] = walking ? t - walkStart : 0));
   }
 
   const latency = done - arrival;
@@ -286,7 +241,7 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
   let cls: u32;
   if (status == ST_FAULT) cls = 6;
   else if (status != ST_OK) cls = 7;
-  else if (walker >= 0) {
+  else if (walking) {
     const level = fsProbed ? fsLevel : ssLevel;
     cls = level != 0 ? level : 5;
   } else cls = iotlbHit ? 0 : 7; // a hit that walked again (coalescing off) stays a hit: see REWALKS

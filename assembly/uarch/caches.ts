@@ -92,9 +92,34 @@ export function clearHitTrace(): void {
   fillIotlbSlot = -1;
 }
 
-/** The memo replayed a hit on IOTLB slot `slot` (for the timing model). */
-export function noteIotlbHit(slot: i32): void {
-  hitIotlbSlot = slot;
+/**
+ * A hit on `slot` of cache `id` (in `set`) that a simulator fast path knows will happen: counted,
+ * the replacement policy touched, the lookup event emitted and the hit traced, exactly as a lookup
+ * that found it (engine/replay-memo.ts, engine/device-context.ts).
+ */
+// @ts-ignore: decorator
+@inline export function replayHit(id: u32, slot: i32, set: u32): void {
+  const c = changetype<SetAssoc>(unchecked(caches[id]));
+  c.lookups++;
+  c.hits++;
+  c.touchIn(set, <u32>slot);
+  emit(EV_LOOKUP, id, 1);
+  if (id == CACHE_CONTEXT_CACHE) {
+    hitCtxSlot = slot;
+    hitCtxSet = set;
+  } else if (id == CACHE_PASID_CACHE) {
+    hitPasidSlot = slot;
+    hitPasidSet = set;
+  } else if (id == CACHE_IOTLB) {
+    hitIotlbSlot = slot;
+    hitIotlbSet = set;
+  }
+}
+
+/** The generation of `slot` of cache `id` (SetAssoc.generation); the cache must be enabled. */
+// @ts-ignore: decorator
+@inline export function slotGeneration(id: u32, slot: i32): u32 {
+  return changetype<SetAssoc>(unchecked(caches[id])).generation(<u32>slot);
 }
 
 // ---- configuration caches (exact keys) -----------------------------------------------------------
@@ -128,7 +153,7 @@ function scratchPayload(): usize {
 export function configFill(id: u32, k0: u64, k1: u64): usize {
   const c = unchecked(caches[id]);
   if (c === null) return scratchPayload();
-  return c.payload(c.fill(setFor(c, k0, k1), k0, k1));
+  return c.payload(c.fillAfterMiss(setFor(c, k0, k1), k0, k1));
 }
 
 // ---- page caches (IOTLB) -------------------------------------------------------------------------
@@ -211,7 +236,7 @@ export function walkCacheFill(ws: WalkState): void {
     if (c === null) continue;
     const span = walkLevelShift(ws, level);
     const k0 = (va >>> span) & 0xffffffffffff;
-    const p = c.payload(c.fill(setFor(c, k0, k1), k0, k1));
+    const p = c.payload(c.fillAfterMiss(setFor(c, k0, k1), k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
     const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : unchecked(ws.entry[level]) & 0xffffffffff000;
     store<u64>(p, next, WC_NEXT);

@@ -38,6 +38,8 @@ let entries: u32 = 0;
 let assoc: u32 = 0;
 let policy: u32 = 0;
 let seed: u32 = 0;
+/** Lookups by devices that have no cache yet (all misses): counted in the deviceTlb sums. */
+let cachelessMisses: u64 = 0;
 
 function cfg(off: u32): u32 {
   return load<u32>(CTRL_BASE + CTRL_CACHES + CACHE_DEVICE_TLB * CACHE_CFG_SIZE + off);
@@ -52,6 +54,7 @@ export function devTlbConfigure(): void {
   for (let i = 0; i < activeCount; i++) unchecked((activeCache[i] = null));
   for (let i = 0; i < indexKey.length; i++) unchecked((indexKey[i] = 0));
   activeCount = 0;
+  cachelessMisses = 0;
 }
 
 // @ts-ignore: decorator
@@ -98,7 +101,8 @@ function addDevice(sid: u32): SetAssoc {
 export function devTlbLookup(sid: u32, hasPasid: bool, pasid: u32, va: u64): usize {
   const c = deviceCache(sid);
   if (c === null) {
-    emit(EV_LOOKUP, CACHE_DEVICE_TLB, 0); // no cache yet: the device misses
+    cachelessMisses++; // no cache yet: the device looks up and misses
+    emit(EV_LOOKUP, CACHE_DEVICE_TLB, 0);
     return 0;
   }
   const slot = lookupPage(c, sizes, tagOf(hasPasid, pasid), va, 0xffffffff);
@@ -171,7 +175,7 @@ export function devTlbMarkStale(pred: Predicate): void {
 
 /** Sums every device's counters into the deviceTlb statistics block. */
 export function devTlbSyncStats(): void {
-  let l: u64 = 0, h: u64 = 0, m: u64 = 0, f: u64 = 0, e: u64 = 0, iv: u64 = 0;
+  let l: u64 = cachelessMisses, h: u64 = 0, m: u64 = cachelessMisses, f: u64 = 0, e: u64 = 0, iv: u64 = 0;
   for (let d = 0; d < activeCount; d++) {
     const c = changetype<SetAssoc>(unchecked(activeCache[d]));
     l += c.lookups;

@@ -42,11 +42,8 @@ for (const build of ["release", "debug"] as const) {
     assert.is(p.core.cacheStats().deviceTlb.fills, 2n, "A's ATS, B's ATS on its miss");
   });
 
-  // Found writing this suite (a core bug: assembly/uarch/device-tlb.ts devTlbLookup returns before
-  // counting when the device has no cache yet, so the summed deviceTlb counters miss that lookup and
-  // miss, while the atcMisses counter has it). The expected counts are the spec'd ones: one lookup
-  // per translated request. Skipped until the core is fixed (the core is being reworked elsewhere).
-  test.skip(`${build}: [core bug] a translated request of a device without a cache yet counts one lookup and one miss`, () => {
+  // A device that has no cache yet still looks up and misses (one lookup per translated request).
+  test(`${build}: a translated request of a device without a cache yet counts one lookup and one miss`, () => {
     const { p } = world(build);
     p.translateOne(ats(A, 0n));
     p.translateOne(tr(A, 0n));

@@ -82,20 +82,24 @@ export function walk(ws: WalkState): u32 {
   return walkFormat<VmsaS2Format>(VMSA_S2, ws);
 }
 
-/** The walk loop, for format F (compiled once per format: every question F answers is inlined). */
+/**
+ * The walk loop, for format F (compiled once per format: every question F answers is inlined).
+ * The walk's configuration and running state live in locals; `ws` is written per level only with
+ * what later steps read (each entry's address, value, rights, stage-2 bookkeeping) and at the end
+ * with the outcome.
+ */
 // @ts-ignore: decorator
 @inline function walkFormat<F>(f: F, ws: WalkState): u32 {
   const va = ws.va;
-  ws.reads = 0;
-  ws.faultLevel = 0;
-  if (!f.inputOk(ws, va)) {
-    ws.faultLevel = ws.levels - 1;
-    return (ws.fault = W_INPUT);
-  }
+  let reads: u32 = 0;
+  let level = ws.levels - 1;
+  if (!f.inputOk(ws, va)) return walkEnd(ws, W_INPUT, level, reads);
+  if (DEBUG) assert(ws.levels >= 1 && ws.levels <= MAX_LEVELS);
   let perms = PERM_ALL;
   let table = ws.root;
-  if (DEBUG) assert(ws.levels >= 1 && ws.levels <= MAX_LEVELS);
-  let level = ws.levels - 1;
+  const s2 = ws.s2;
+  const dryRun = ws.dryRun;
+  const stage = ws.stage;
   // A resumed walk's first table is already host-physical (cached with its stage-2 rights).
   let resumed = false;
   if (ws.resumeLevel >= 0) {
@@ -106,9 +110,11 @@ export function walk(ws: WalkState): u32 {
     resumed = true;
   }
   ws.firstLevel = level;
+  const entryPa = ws.entryPa;
+  const entry = ws.entry;
+  const entryPerms = ws.entryPerms;
   while (true) {
-    let entryPa = table + (f.index(ws, va, level) << 3);
-    const s2 = ws.s2;
+    let at = table + (f.index(ws, va, level) << 3);
     if (resumed) {
       resumed = false;
       unchecked((ws.entryS2W[level] = ws.resumeS2W));
@@ -116,42 +122,40 @@ export function walk(ws: WalkState): u32 {
     } else if (s2 !== null) {
       // Nested: the table pointer is a guest-physical address; translate it through stage 2
       // (through the stage-2 walk caches, a port the engine installs; a dry run changes no cache)
-      s2.va = entryPa;
-      s2.dryRun = ws.dryRun;
+      s2.va = at;
+      s2.dryRun = dryRun;
       const viaCaches = cachedWalk;
-      const r = ws.dryRun || viaCaches === null ? walk(s2) : viaCaches(s2);
-      ws.reads += s2.reads;
-      ws.faultLevel = level;
-      if (r != W_OK) return (ws.fault = W_S2);
-      if (!s2.permR) return (ws.fault = W_S2_READ);
+      const r = dryRun || viaCaches === null ? walk(s2) : viaCaches(s2);
+      reads += s2.reads;
+      if (r != W_OK) return walkEnd(ws, W_S2, level, reads);
+      if (!s2.permR) return walkEnd(ws, W_S2_READ, level, reads);
       unchecked((ws.entryS2W[level] = s2.permW));
       unchecked((ws.entryS2Leaf[level] = unchecked(s2.entryPa[s2.leafLevel])));
-      entryPa = s2.oa;
+      at = s2.oa;
     }
-    const page = gmPage(entryPa);
-    ws.faultLevel = level;
-    if (page == 0) return (ws.fault = W_ACCESS);
-    const e = load<u64>(page + <usize>(entryPa & 0xfff));
-    ws.reads++;
-    if (!ws.dryRun) {
-      countRead(ws.stage, level);
-      emit(EV_READ, ws.stage, level + 1);
+    const page = gmPage(at);
+    if (page == 0) return walkEnd(ws, W_ACCESS, level, reads);
+    const e = load<u64>(page + <usize>(at & 0xfff));
+    reads++;
+    if (!dryRun) {
+      countRead(stage, level);
+      emit(EV_READ, stage, level + 1);
     }
-    unchecked((ws.entryPa[level] = entryPa));
-    unchecked((ws.entry[level] = e));
+    unchecked((entryPa[level] = at));
+    unchecked((entry[level] = e));
 
-    if (!f.present(ws, e, level)) return (ws.fault = W_NOT_PRESENT);
+    if (!f.present(ws, e, level)) return walkEnd(ws, W_NOT_PRESENT, level, reads);
     const leaf = f.isLeaf(ws, e, level);
     const bad = f.check(ws, e, level, leaf);
-    if (bad != W_OK) return (ws.fault = bad);
+    if (bad != W_OK) return walkEnd(ws, bad, level, reads);
     perms &= f.perms(ws, e, level, leaf);
-    if (f.accessFault(ws, e, level, leaf)) return (ws.fault = W_ACCESS_FLAG);
+    if (f.accessFault(ws, e, level, leaf)) return walkEnd(ws, W_ACCESS_FLAG, level, reads);
     const a = f.accessed(ws, e, level, leaf);
     if (a != e) {
       const r = writeEntry(ws, level, a);
-      if (r != W_OK) return (ws.fault = r);
+      if (r != W_OK) return walkEnd(ws, r, level, reads);
     }
-    unchecked((ws.entryPerms[level] = perms));
+    unchecked((entryPerms[level] = perms));
     if (leaf) {
       ws.leafLevel = level;
       ws.pageLg2 = f.shift(ws, level);
@@ -161,11 +165,20 @@ export function walk(ws: WalkState): u32 {
       ws.permU = (perms & PERM_U) != 0;
       ws.permX = (perms & PERM_X) != 0;
       f.leafAttributes(ws, e, level);
-      return (ws.fault = W_OK);
+      return walkEnd(ws, W_OK, level, reads);
     }
     table = f.next(ws, e);
     level--;
   }
+}
+
+/** Leaves the outcome of a walk in `ws` (the level it ended at, the entries it read) and returns it. */
+// @ts-ignore: decorator
+@inline function walkEnd(ws: WalkState, outcome: u32, level: u32, reads: u32): u32 {
+  ws.faultLevel = level;
+  ws.reads = reads;
+  ws.fault = outcome;
+  return outcome;
 }
 
 /** log2 of the bytes one entry at normalised `level` maps in the walk's format (walk-cache spans). */

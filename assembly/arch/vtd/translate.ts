@@ -49,6 +49,7 @@ let fsWs: WalkState = changetype<WalkState>(0);
 let ssWs: WalkState = changetype<WalkState>(0);
 
 export function vtdInit(): void {
+  smCtx = new SmContext();
   fsWs = new WalkState();
   fsWs.fmt = FMT_VTD_FS;
   fsWs.stage = 0;
@@ -60,7 +61,7 @@ export function vtdInit(): void {
 // ---- the entry point -----------------------------------------------------------------------------
 
 /** Translates request record `req` into result record `res` (both already addressed by the engine). */
-export function vtdTranslate(req: usize, res: usize): void {
+export function vtdTranslate(req: usize, res: usize, resolved: bool = false): void {
   const addr = load<u64>(req, REQ_ADDR);
   const flags = load<u32>(req, REQ_FLAGS);
   const kind = flags & RQF_KIND_MASK;
@@ -79,6 +80,12 @@ export function vtdTranslate(req: usize, res: usize): void {
   setStale(false);
   bump(C_REQUESTS);
   if (kind == KIND_ATS) bump(C_ATS_REQUESTS);
+  smResolved = false;
+  if (resolved) {
+    // The engine kept this request's context (smContextReusable held; engine/device-context.ts).
+    smTranslate(res, addr, flags, kind);
+    return;
+  }
 
   // Spec 3.14: a request without PASID to 0xFEEx_xxxx is an interrupt request, never DMA-remapped.
   // Writes are interrupt messages; reads to the range are blocked (unsupported request).
@@ -370,7 +377,42 @@ function smPasidEntry(sid: u32, pasid: u32, dirBase: u64): u8 {
   return code;
 }
 
-function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: u32): void {
+/**
+ * What the context and PASID entries decided for a request (steps 1-5 of translateScalable): the
+ * PASID used, the PASID entry's PGTT and DID, the fault-processing disable in force, the effective
+ * privilege and execute requests, and the PASID entry itself. A simulator may keep it per
+ * (requester, PASID, PRIV, EXE) and hand it back to vtdTranslate while the cached entries it came
+ * from are unchanged (engine/device-context.ts); nothing here depends on the address.
+ */
+@final
+export class SmContext {
+  pasid: u32 = 0;
+  pgtt: u32 = 0;
+  did: u32 = 0;
+  fpd: bool = false;
+  priv: bool = false;
+  exe: bool = false;
+  p0: u64 = 0;
+  p1: u64 = 0;
+  p2: u64 = 0;
+}
+
+/** The resolved context of the current request (smResolve fills it, or the engine restores it). */
+export let smCtx: SmContext = changetype<SmContext>(0);
+
+/** Ends the request with a fault (result.ts fault) and says that nothing follows. */
+// @ts-ignore: decorator
+@inline function failed(res: usize, code: u8, fpd: bool, level: u32): bool {
+  fault(res, code, fpd, level);
+  return false;
+}
+
+/**
+ * Steps 1-5: the root, context, PASID-directory and PASID-table entries of the request. Returns
+ * true with smCtx filled when translation by PGTT follows; otherwise the request has ended (a fault,
+ * or a translated request passed through).
+ */
+function smResolve(req: usize, res: usize, addr: u64, flags: u32, kind: u32): bool {
   const sid = load<u32>(req, REQ_SID);
   const hasPasid = (flags & RQF_PASID) != 0;
   const translated = (flags & RQF_TRANSLATED) != 0;
@@ -379,11 +421,11 @@ function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: 
   const ccode = smContext(sid);
   const c0 = sc0, c1 = sc1;
   let fpd = (c0 & CTX_FPD) != 0;
-  if (ccode == abi.FR_SCT_2 || ccode == abi.FR_SCT_4) return fault(res, ccode, fpd, 0);
-  if (ccode != 0) return fault(res, ccode, false, 0);
+  if (ccode == abi.FR_SCT_2 || ccode == abi.FR_SCT_4) return failed(res, ccode, fpd, 0);
+  if (ccode != 0) return failed(res, ccode, false, 0);
   const dte = (c0 & CTX_DTE) != 0;
-  if ((kind == KIND_ATS || translated) && !dte) return fault(res, abi.FR_SCT_5, fpd, 0);
-  if (hasPasid && (c0 & CTX_PASIDE) == 0) return fault(res, abi.FR_SCT_6, fpd, 0);
+  if ((kind == KIND_ATS || translated) && !dte) return failed(res, abi.FR_SCT_5, fpd, 0);
+  if (hasPasid && (c0 & CTX_PASIDE) == 0) return failed(res, abi.FR_SCT_6, fpd, 0);
 
   // 3. The PASID: the request's, or RID_PASID (ECAP.RPS) / 0 for requests without one.
   let pasid: u32 = 0;
@@ -396,38 +438,60 @@ function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: 
   }
   store<u32>(res, pasid, RES_ADDR_SPACE);
   const pdts = <u32>field(c0, 11, 9);
-  if ((pasid >> 6) >= (<u32>1 << (pdts + 7))) return fault(res, abi.FR_SCT_7, fpd, 0);
+  if ((pasid >> 6) >= (<u32>1 << (pdts + 7))) return failed(res, abi.FR_SCT_7, fpd, 0);
   if (translated) {
     // Translated request (AT=10b) with DTE=1: the address is already a host physical address.
     store<u32>(res, RSF_PASSTHROUGH | RSF_R | RSF_W, RES_FLAGS);
-    return success(res, addr, flags, SNOOP_BY_TLP);
+    success(res, addr, flags, SNOOP_BY_TLP);
+    return false;
   }
 
   // 4-5. PASID-directory and PASID-table entries.
   const pcode = smPasidEntry(sid, pasid, c0 & mask64(63, 12));
-  if (pcode == abi.FR_SPD_1 || pcode == abi.FR_SPT_1) return fault(res, pcode, false, 0);
-  if (pcode == abi.FR_SPD_3) return fault(res, pcode, fpd, 0);
-  if (pcode == abi.FR_SPD_2) return fault(res, pcode, fpd || pDirFpd, 0);
+  if (pcode == abi.FR_SPD_1 || pcode == abi.FR_SPT_1) return failed(res, pcode, false, 0);
+  if (pcode == abi.FR_SPD_3) return failed(res, pcode, fpd, 0);
+  if (pcode == abi.FR_SPD_2) return failed(res, pcode, fpd || pDirFpd, 0);
   fpd = fpd || pDirFpd;
   const p0 = pq0, p1 = pq1, p2 = pq2;
-  if (pcode == abi.FR_SPT_2) return fault(res, pcode, fpd || (p0 & PE_FPD) != 0, 0);
-  if (pcode == abi.FR_SPT_3) return fault(res, pcode, fpd, 0);
+  if (pcode == abi.FR_SPT_2) return failed(res, pcode, fpd || (p0 & PE_FPD) != 0, 0);
+  if (pcode == abi.FR_SPT_3) return failed(res, pcode, fpd, 0);
   fpd = fpd || (p0 & PE_FPD) != 0;
   const pgtt = <u32>field(p0, 8, 6);
   const did = <u32>(p1 & 0xffff);
+  if (pcode != 0 || (priv && (p2 & PE_SRE) == 0) || (exe && (p2 & PE_ERE) == 0)) {
+    store<u8>(res, <u8>pgtt, RES_KIND);
+    store<u32>(res, did, RES_DOMAIN);
+    if (pcode != 0) return failed(res, pcode, fpd, 0);
+    if (priv && (p2 & PE_SRE) == 0) return failed(res, abi.FR_SPT_6, fpd, 0);
+    return failed(res, abi.FR_SPT_5, fpd, 0);
+  }
+  const c = smCtx;
+  c.pasid = pasid;
+  c.pgtt = pgtt;
+  c.did = did;
+  c.fpd = fpd;
+  c.priv = priv;
+  c.exe = exe;
+  c.p0 = p0;
+  c.p1 = p1;
+  c.p2 = p2;
+  return true;
+}
+
+/** Step 6: the translation by PGTT of a request whose context is in smCtx (smResolve, or the engine). */
+function smTranslate(res: usize, addr: u64, flags: u32, kind: u32): void {
+  const c = smCtx;
+  const pgtt = c.pgtt, did = c.did, fpd = c.fpd, priv = c.priv, exe = c.exe;
+  const p0 = c.p0, p1 = c.p1, p2 = c.p2;
+  store<u32>(res, c.pasid, RES_ADDR_SPACE);
   store<u8>(res, <u8>pgtt, RES_KIND);
   store<u32>(res, did, RES_DOMAIN);
-  if (pcode != 0) return fault(res, pcode, fpd, 0);
-  if (priv && (p2 & PE_SRE) == 0) return fault(res, abi.FR_SPT_6, fpd, 0);
-  if (exe && (p2 & PE_ERE) == 0) return fault(res, abi.FR_SPT_5, fpd, 0);
   if (priv) store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_PRIV, RES_FLAGS);
   const pgsnp = (p1 & PE_PGSNP) != 0;
   // Paging-structure accesses snoop when PWSNP=1 and the hardware honours it (ECAP.SMPWCS).
   const walkSnooped = regs.ecapSmpwcs && (p1 & PE_PWSNP) != 0;
   const aw = <u32>field(p0, 4, 2);
   const ssade = (p0 & PE_SSADE) != 0;
-
-  // 6. Translate by PGTT.
   if (pgtt == PGTT_PT) {
     store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_PASSTHROUGH | RSF_R | RSF_W | RSF_X | RSF_U, RES_FLAGS);
     if (kind != KIND_ATS && inInterruptRange(addr)) return fault(res, abi.FR_SGN_8, fpd, 0);
@@ -436,7 +500,30 @@ function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: 
   const ss = ssWs;
   configureSs(ss, p0 & mask64(63, 12), aw, ssade, walkSnooped, did);
   if (pgtt == PGTT_SS) return secondStageOnly(res, addr, flags, kind, exe, fpd, did, ssade, pgsnp);
-  return firstStage(res, addr, flags, kind, priv, exe, fpd, p2, did, pasid, ssade, walkSnooped, pgsnp, pgtt == PGTT_NESTED);
+  return firstStage(res, addr, flags, kind, priv, exe, fpd, p2, did, c.pasid, ssade, walkSnooped, pgsnp, pgtt == PGTT_NESTED);
+}
+
+/** Scalable mode (spec 3.4.3): the context, then the translation by PGTT. */
+function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: u32): void {
+  if (!smResolve(req, res, addr, flags, kind)) return;
+  smResolved = true;
+  smTranslate(res, addr, flags, kind);
+}
+
+/** The last vtdTranslate resolved a scalable-mode context into smCtx (and translated by PGTT). */
+export let smResolved: bool = false;
+
+/**
+ * May a request with these flags and this address be translated with a context kept from an
+ * earlier request of the same requester, PASID, PRIV and EXE (vtdTranslate's `resolved`)? Yes when
+ * translation is on in scalable mode and the request is neither an interrupt request nor an ATS
+ * or translated request (whose context checks differ).
+ */
+export function smContextReusable(addr: u64, flags: u32): bool {
+  const kind = flags & RQF_KIND_MASK;
+  if (!regs.translationEnabled || regs.ttm != 1 || !regs.ecapSmts) return false;
+  if (kind == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return false;
+  return (flags & RQF_PASID) != 0 || !inInterruptRange(addr);
 }
 
 /**

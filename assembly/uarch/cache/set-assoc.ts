@@ -20,6 +20,8 @@
 //            ├──────────────────────────────┤
 //            │ policy state                 │  policyStateBytes(policy, sets, ways), 8-aligned
 //            ├──────────────────────────────┤
+//            │ generation  u32 per slot     │  slots × 4     bumped whenever the slot changes
+//            ├──────────────────────────────┤
 //            │ valid    u8: 1 valid, 0 not  │  slots × 1
 //            └──────────────────────────────┘
 //
@@ -47,15 +49,11 @@ import {
 }
 
 /**
- * Bumped by every fill and invalidation of any cache: a record of which slots served a request
- * (engine/replay-memo.ts) stays valid only while this is unchanged.
+ * Bumped by every fill and invalidation of any cache: whether any cache changed while a request was
+ * translated (engine/replay-memo.ts records only requests that changed none). What a slot holds is
+ * followed by its own generation (SetAssoc.generation).
  */
 export let cacheMutations: u32 = 0;
-
-// @ts-ignore: decorator
-@inline function mutated(): void {
-  cacheMutations++;
-}
 
 @final
 export class SetAssoc {
@@ -72,7 +70,18 @@ export class SetAssoc {
   private tags: usize;
   private payloads: usize;
   private state: usize;
+  private gens: usize;
   private valid: usize;
+
+  // ---- the last miss (fillAfterMiss) ----------------------------------------------------------------
+  /** Changes of this cache so far (fills and invalidations): a remembered miss is valid while equal. */
+  private changes: u32 = 0;
+  private missChanges: u32 = 0xffffffff;
+  private missSet: u32 = 0;
+  private missK0: u64 = 0;
+  private missK1: u64 = 0;
+  /** The first invalid way of the set at the miss, or -1 (the policy's victim then). */
+  private missFree: i32 = -1;
 
   // ---- counters ------------------------------------------------------------------------------------
   lookups: u64 = 0;
@@ -108,13 +117,15 @@ export class SetAssoc {
     const tagBytes = n << TAG_LG2;
     const payBytes = align8(n * payloadBytes);
     const stateBytes = align8(entries == 0 ? 0 : policyStateBytes(policy, sets, ways));
-    const total = tagBytes + payBytes + stateBytes + n;
+    const genBytes = align8(n << 2);
+    const total = tagBytes + payBytes + stateBytes + genBytes + n;
     const base = heap.alloc(total);
     memory.fill(base, 0, total);
     this.tags = base;
     this.payloads = base + tagBytes;
     this.state = base + tagBytes + payBytes;
-    this.valid = base + tagBytes + payBytes + stateBytes;
+    this.gens = this.state + stateBytes;
+    this.valid = this.gens + genBytes;
     if (entries != 0) policyInit(policy, this.state, sets, ways, seed);
   }
 
@@ -167,7 +178,26 @@ export class SetAssoc {
     }
     this.lookups++;
     this.misses++;
+    this.noteMiss(set, k0, k1);
     return -1;
+  }
+
+  /** Remembers a miss of (k0, k1) in `set` and the set's first invalid way, for fillAfterMiss. */
+  private noteMiss(set: u32, k0: u64, k1: u64): void {
+    const first = set * this.waysPerSet;
+    const v = this.valid + <usize>first;
+    let free: i32 = -1;
+    for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
+      if (load<u8>(v + w) == 0) {
+        free = <i32>w;
+        break;
+      }
+    }
+    this.missChanges = this.changes;
+    this.missSet = set;
+    this.missK0 = k0;
+    this.missK1 = k1;
+    this.missFree = free;
   }
 
   /** lookup() without touching the policy or counting. */
@@ -184,6 +214,7 @@ export class SetAssoc {
         }
       }
     }
+    this.noteMiss(set, k0, k1);
     return -1;
   }
 
@@ -227,7 +258,7 @@ export class SetAssoc {
         if (load<u64>(p) == k0 && load<u64>(p, 8) == k1) {
           policyReset(this.policy, this.state, set, w, ways);
           this.fills++;
-          mutated();
+          this.changed(first + w);
           return first + w;
         }
       } else if (free == ways) {
@@ -246,8 +277,45 @@ export class SetAssoc {
     store<u8>(v + way, 1);
     policyReset(this.policy, this.state, set, way, ways);
     this.fills++;
-    mutated();
+    this.changed(first + way);
     return first + way;
+  }
+
+  /**
+   * fill() right after a lookup or probe of the same key in the same set missed, with nothing
+   * changed in this cache since: the key is known to be absent and the first invalid way known, so
+   * the set is not scanned again (one scan per cache access). Otherwise exactly fill().
+   */
+  fillAfterMiss(set: u32, k0: u64, k1: u64): u32 {
+    if (this.missChanges != this.changes || this.missSet != set || this.missK0 != k0 || this.missK1 != k1) return this.fill(set, k0, k1);
+    if (DEBUG) assert(this.waysPerSet != 0 && set < this.setCount && this.probeUncounted(set, k0, k1) < 0);
+    const ways = this.waysPerSet;
+    const first = set * ways;
+    let way: u32;
+    if (this.missFree >= 0) way = <u32>this.missFree;
+    else {
+      way = policyVictim(this.policy, this.state, set, ways);
+      if (DEBUG) assert(way < ways);
+      this.evictions++;
+    }
+    const p = this.tags + (<usize>(first + way) << TAG_LG2);
+    store<u64>(p, k0);
+    store<u64>(p, k1, 8);
+    store<u8>(this.valid + <usize>(first + way), 1);
+    policyReset(this.policy, this.state, set, way, ways);
+    this.fills++;
+    this.changed(first + way);
+    return first + way;
+  }
+
+  /** probe() without remembering a miss (DEBUG checks). */
+  private probeUncounted(set: u32, k0: u64, k1: u64): i32 {
+    const first = set * this.waysPerSet;
+    for (let w: u32 = 0; w < this.waysPerSet; w++) {
+      const p = this.tags + (<usize>(first + w) << TAG_LG2);
+      if (load<u8>(this.valid + <usize>(first + w)) != 0 && load<u64>(p) == k0 && load<u64>(p, 8) == k1) return <i32>(first + w);
+    }
+    return -1;
   }
 
   /** The way the policy would evict from `set` now, as fill() asks for it, including the policy's
@@ -259,6 +327,23 @@ export class SetAssoc {
   }
 
   // ---- per-slot access --------------------------------------------------------------------------
+
+  /**
+   * The slot's generation: changes whenever the slot is filled (a refill of its key included) or
+   * invalidated, so a record of "this slot served that request" stays valid while it is unchanged.
+   */
+  // @ts-ignore: decorator
+  @inline generation(slot: u32): u32 {
+    return load<u32>(this.gens + (<usize>slot << 2));
+  }
+
+  // @ts-ignore: decorator
+  @inline private changed(slot: u32): void {
+    const g = this.gens + (<usize>slot << 2);
+    store<u32>(g, load<u32>(g) + 1);
+    this.changes++;
+    cacheMutations++;
+  }
 
   /** Address of the slot's payload (payloadBytes bytes, 8-aligned). */
   // @ts-ignore: decorator
@@ -297,7 +382,7 @@ export class SetAssoc {
     const set = slot / ways;
     policyInvalidate(this.policy, this.state, set, slot - set * ways, ways);
     this.invalidations++;
-    mutated();
+    this.changed(slot);
   }
 
   /** Invalidates every valid way (each one counted). */
