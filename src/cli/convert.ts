@@ -31,7 +31,7 @@ import { EventsReader, formatFromExtension, openTraceReader, type TraceFormat } 
 import { importers, importTrace } from "../trace/importers/index.ts";
 import { formatImportSummary, type ImportSummary } from "../trace/importers/common.ts";
 import { describeInput, detectFormat } from "../trace/importers/detect.ts";
-import { OutputFile } from "../io/output.ts";
+import { OutputFile, isStandardOutput } from "../io/output.ts";
 import { openInput, openInputAsync, readAllBytes, STDIN_NAME, type PeekSource } from "../io/input.ts";
 import { preflight } from "../io/preflight.ts";
 import { pause, runInterruptible } from "../io/interrupt.ts";
@@ -343,7 +343,7 @@ export function registerConvert(program: Command): void {
         if (r.detected) process.stderr.write(`iommu-emu: input format: ${r.from} (detected from its first lines)\n`);
         if (r.summary) for (const l of formatImportSummary(r.summary, name(input, STDIN_NAME))) process.stderr.write(`iommu-emu: ${l}\n`);
         // With the output on standard output, the line saying what was done goes to standard error.
-        (output === "-" ? process.stderr : process.stdout).write(
+        (isStandardOutput(output) ? process.stderr : process.stdout).write(
           `converted ${name(input, "standard input")} (${r.from}) to ${name(output, "standard output")} (${r.to}): ${r.tlps} TLPs, ${r.driverEvents} driver events${skipped}\n`,
         );
         for (const s of r.skipped.slice(0, 5)) process.stderr.write(`iommu-emu: skipped: ${s.reason}\n`);

@@ -28,7 +28,7 @@ import { VtdDriver } from "../guest/vtd-driver.ts";
 import { Replayer, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
 import { resultLine } from "../report/results.ts";
-import { OutputFile, abortAll, openOutputs } from "../io/output.ts";
+import { OutputFile, abortAll, isStandardOutput, openOutputs } from "../io/output.ts";
 import { preflight, type InputSpec, type OutputSpec } from "../io/preflight.ts";
 import { openInputAsync, type PeekSource } from "../io/input.ts";
 import { EXIT_INTERRUPTED, runInterruptible, setExitCode } from "../io/interrupt.ts";
@@ -401,7 +401,7 @@ async function runFromCli(scenario: string, opts: RunOptions): Promise<void> {
         return;
       }
       // With an output on standard output, the summary goes to standard error.
-      const toStdout = ![opts.results, opts.report, opts.html].includes("-");
+      const toStdout = ![opts.results, opts.report, opts.html].some(isStandardOutput);
       (toStdout ? process.stdout : process.stderr).write(text + "\n");
       if (partial) setExitCode(EXIT_INTERRUPTED);
     },

@@ -15,7 +15,7 @@
  * Temporary files and folders are registered while they exist; `removeTemporaries` removes them all
  * (Ctrl-C handlers, src/io/interrupt.ts) and so does the process's 'exit' event, whatever ended it.
  */
-import { closeSync, constants, fchmodSync, lstatSync, openSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
 import { open as openAsync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
@@ -35,6 +35,8 @@ export interface OutputTarget {
   target: string;
   /** The target when it exists (stat), for the checks of src/io/preflight.ts. */
   stats?: Stats;
+  /** A direct output that is this process's own standard output (1) or error (2): written through that descriptor. */
+  stream?: 1 | 2;
 }
 
 const MAX_LINKS = 40; // Linux's MAXSYMLINKS
@@ -59,6 +61,12 @@ export function followLinks(path: string): string {
 export function classifyOutput(path: string, what = "the output"): OutputTarget {
   if (path === "-") return { kind: "stdout", path, target: "-" };
   if (path === "") throw new InputError(`${what}: expected a file name, got an empty string`);
+  // /dev/stdout, /proc/self/fd/2 or any other name of this process's own standard output or error
+  // is written through that descriptor: it may be a pipe or socket that no path can open again
+  // (/proc/self/fd/1 -> "socket:[N]"), and replacing it would lose what else is written there.
+  const own = ownStream(path);
+  if (own?.fd === 1) return { kind: "stdout", path, target: "-" };
+  if (own) return { kind: "direct", path, target: path, stats: own.stats, stream: own.fd };
   const target = followLinks(path);
   let stats: Stats;
   try {
@@ -73,6 +81,28 @@ export function classifyOutput(path: string, what = "the output"): OutputTarget 
   if (stats.isDirectory()) throw new InputError(`${what}: is a directory; expected a file name`, path);
   if (stats.isSocket()) throw new InputError(`${what}: is a socket, which cannot be opened as a file; give a file, a FIFO or - (standard output)`, path);
   throw new InputError(`${what}: is a block device; refusing to write onto it`, path);
+}
+
+/** Whether output `path` is this process's standard output (`-`, /dev/stdout, ...): the summary then goes to standard error. */
+export const isStandardOutput = (path: string | undefined) => path !== undefined && (path === "-" || ownStream(path)?.fd === 1);
+
+/** The standard stream (1, then 2) that `path` names, if any: the same device and inode. */
+function ownStream(path: string): { fd: 1 | 2; stats: Stats } | undefined {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return undefined;
+  }
+  for (const fd of [1, 2] as const) {
+    try {
+      const s = fstatSync(fd);
+      if (s.dev === st.dev && s.ino === st.ino) return { fd, stats: st };
+    } catch {
+      /* closed */
+    }
+  }
+  return undefined;
 }
 
 // ---- temporary files and folders ------------------------------------------------------------------
@@ -164,6 +194,8 @@ export class OutputFile {
   readonly tmp: string | undefined;
   private readonly target: string;
   private fd: number;
+  /** The descriptor is this process's standard output or error: never closed here. */
+  private readonly borrowed: boolean;
   private pending: (string | Uint8Array)[] = [];
   private pendingBytes = 0;
   private state: "open" | "committed" | "aborted" = "open";
@@ -175,12 +207,14 @@ export class OutputFile {
     this.target = t.target;
     this.fd = fd;
     this.tmp = tmp;
+    this.borrowed = t.kind === "stdout" || t.stream !== undefined;
   }
 
   /** Opens `path` for writing (a FIFO's open waits for its reader, blocking this thread). */
   static openSync(path: string, what?: string): OutputFile {
     const t = classifyOutput(path, what);
     if (t.kind === "stdout") return new OutputFile(t, 1, undefined);
+    if (t.stream !== undefined) return new OutputFile(t, t.stream, undefined);
     if (t.kind === "direct") return new OutputFile(t, openDirect(t), undefined);
     return OutputFile.replacing(t);
   }
@@ -191,7 +225,7 @@ export class OutputFile {
    */
   static async open(path: string, what?: string, signal?: AbortSignal): Promise<OutputFile> {
     const t = classifyOutput(path, what);
-    if (t.kind !== "direct") return OutputFile.openSync(path, what);
+    if (t.kind !== "direct" || t.stream !== undefined) return OutputFile.openSync(path, what);
     // fs.open with a callback (the thread pool), not fs.promises: its FileHandle would close the descriptor when collected.
     const opening = new Promise<OutputFile>((resolve, reject) =>
       openAsync(t.target, constants.O_WRONLY, (e, fd) => (e ? reject(openError(e, t.path)) : resolve(new OutputFile(t, fd, undefined)))),
@@ -271,7 +305,7 @@ export class OutputFile {
   commit(): void {
     if (this.state !== "open") return;
     this.flush();
-    if (this.kind === "stdout") {
+    if (this.borrowed) {
       this.state = "committed";
       return;
     }
@@ -296,7 +330,7 @@ export class OutputFile {
     if (this.state !== "open") return;
     this.state = "aborted";
     this.pending = [];
-    if (this.kind !== "stdout") {
+    if (!this.borrowed) {
       try {
         closeSync(this.fd);
       } catch {

@@ -90,7 +90,7 @@ export function preflight(p: PreflightOptions): void {
   const checked = p.outputs.map((o) => ({ o, t: checkOutput(o) }));
 
   const stdout = checked.filter((c) => c.t.kind === "stdout");
-  if (stdout.length > 1) throw new InputError(`${stdout.map((c) => c.o.what).join(" and ")} name standard output (-); at most one output may be -`);
+  if (stdout.length > 1) throw new InputError(`${stdout.map((c) => c.o.what).join(" and ")} name standard output (- or /dev/stdout); at most one output may be standard output`);
 
   // Two outputs replacing the same file would each overwrite the other.
   const replaced = checked.filter((c) => c.t.kind === "replace");

@@ -62,6 +62,21 @@ test("a symbolic link to a regular file: the target is written, the link stays a
   assert.is(JSON.parse(readFileSync(at("new-target.json"), "utf8")).tlps, 3);
 });
 
+test("/dev/stdout when standard output is a pipe: written through (a magic link no path names), the link untouched", () => {
+  // spawnSync gives the child a pipe: /dev/stdout -> /proc/self/fd/1 -> "pipe:[N]"
+  const r = cli(["run", "s.json", "--functional", "--report", "/dev/stdout"], { cwd: dir });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(JSON.parse(r.stdout).tlps, 3, "the report alone on standard output; the summary went to standard error");
+  assert.match(r.stderr, /TLPs +3/);
+  assert.ok(lstatSync("/dev/stdout").isSymbolicLink());
+  const two = cli(["run", "s.json", "--functional", "--report", "/dev/stdout", "--results", "-"], { cwd: dir });
+  assert.is(two.status, 2);
+  assert.is(two.stderr, "iommu-emu: --results and --report name standard output (- or /dev/stdout); at most one output may be standard output\n");
+  const e = cli(["run", "s.json", "--functional", "--results", "/dev/stderr"], { cwd: dir });
+  assert.is(e.status, 0, e.stderr);
+  assert.is(e.stderr.split("\n").filter((l) => l.startsWith('{"seq":')).length, 3);
+});
+
 test("a FIFO is written through: its reader gets the results, and it stays a FIFO", async () => {
   const want = readFileSync(at("ref.jsonl"), "utf8");
   mkfifo(at("pipe.jsonl"));
@@ -102,7 +117,7 @@ test("- is standard output: run's results there, its summary on standard error; 
   assert.is(JSON.parse(rep.stdout).tlps, 3);
   const two = cli(["run", "s.json", "--results", "-", "--html", "-"], { cwd: dir });
   assert.is(two.status, 2);
-  assert.is(two.stderr, "iommu-emu: --results and --html name standard output (-); at most one output may be -\n");
+  assert.is(two.stderr, "iommu-emu: --results and --html name standard output (- or /dev/stdout); at most one output may be standard output\n");
 });
 
 test("convert to -: text by default, the status line on standard error; binary through a pipe has no counts and reads back", () => {
