@@ -37,6 +37,10 @@ test("run --trace -: a pipe, a redirected file and a socket all give the same re
     assert.match(r.stderr, /^iommu-emu run: s\.json with standard input \(release core\)/);
   }
   assert.is(results(["--trace", "-"], Buffer.from(TRACE)), want, "spawn's stdin (a socket pair)");
+  // /dev/stdin names the same stream: a socket behind /proc/self/fd/0 cannot be opened again (ENXIO)
+  assert.is(results(["--trace", "/dev/stdin"], Buffer.from(TRACE)), want, "/dev/stdin, a socket pair");
+  const piped = sh(`cat t.trace | ${emu} run s.json --functional --trace /dev/stdin --results -`, dir);
+  assert.is(piped.stdout, want, "/dev/stdin, a pipe");
 });
 
 test("convert - OUT: text or binary by the first bytes; errors name standard input", () => {
