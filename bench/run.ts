@@ -4,6 +4,7 @@
  *   npm run bench                      all cases, full timing budget
  *   npm run bench -- --quick           short budget (under a minute in all)
  *   npm run bench -- --case ss4-walk   one case (repeatable)
+ *   npm run bench -- --no-native       without the native baseline
  *
  * Method (shared/notes/performance.md §1, §5): each workload pre-encodes a large trace in the
  * request-ring layout once; one tinybench iteration copies it ring by ring into the request ring
@@ -27,6 +28,15 @@
  * per second. binary-ingest is checked like iotlb-hit (counters and output addresses); text-parse
  * compares every parsed record with the binary encoding of the same requests.
  *
+ * Native baseline (bench/native.ts): unless --no-native (default: on when `cc` is on PATH), the
+ * runner builds bench/native/baseline.c with `cc -O3 -march=native` and runs it once before the JS
+ * cases; the table's "x native" column and the JSON's `ratioToNative` give a case's median over its
+ * native counterpart's figure (NATIVE_COUNTERPART), and the JSON's `native` the figures. If cc is
+ * missing or fails, one line says so and the run goes on without them.
+ *
+ * The large-window and text-replay cases replay a trace file end to end like binary-ingest, but
+ * their figure is TLPs per second (unit translations/s).
+ *
  * Prints a table and writes bench/results/latest.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -35,6 +45,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
 import { RING_RECORDS, latencyClassNames } from "../src/core/abi.ts";
+import { NATIVE_COUNTERPART, runNativeBaseline, type NativeFigures } from "./native.ts";
 import { workloads, snapshot, deltas, REQ_WORDS, type Deltas, type Prepared, type Workload } from "./workloads.ts";
 
 /** Requests per trace unless the workload says otherwise: 64 rings (256 Ki records). */
@@ -45,13 +56,15 @@ function die(message: string): never {
   process.exit(2);
 }
 
-const usage = "usage: npm run bench -- [--quick] [--case NAME]...";
+const usage = "usage: npm run bench -- [--quick] [--case NAME]... [--native | --no-native]";
 let parsed;
 try {
   parsed = parseArgs({
     options: {
       quick: { type: "boolean", default: false },
       case: { type: "string", multiple: true },
+      native: { type: "boolean" },
+      "no-native": { type: "boolean" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -66,6 +79,8 @@ if (args.help) {
   console.log(`${usage}\ncases:\n${workloads.map((w) => `  ${w.name.padEnd(20)} ${w.description}`).join("\n")}`);
   process.exit(0);
 }
+
+if (args.native && args["no-native"]) die(`--native and --no-native contradict each other\n${usage}`);
 
 let selected: readonly Workload[] = workloads;
 if (args.case?.length) {
@@ -163,6 +178,24 @@ interface CaseResult {
 /** 1-minute load average before any work: another busy process skews every figure on a 2-vCPU VM. */
 const loadAtStart = loadavg()[0]!;
 
+// The native baseline, before any JS case (so that its figures are taken on the same quiet machine).
+let native: NativeFigures | undefined;
+if (!args["no-native"]) {
+  const t0 = performance.now();
+  const r = runNativeBaseline();
+  if ("error" in r) console.log(`native baseline: skipped (${r.error}); no "x native" column`);
+  else {
+    native = r.figures;
+    const list = Object.entries(native).map(([k, v]) => `${k} ${(v / 1e6).toFixed(2)} M/s`).join(", ");
+    console.log(`native baseline (cc -O3 -march=native, ${((performance.now() - t0) / 1000).toFixed(1)} s): ${list}`);
+  }
+}
+/** A case's median over its native counterpart's figure, when it has one and the baseline ran. */
+const ratioToNative = (r: CaseResult): number | undefined => {
+  const c = NATIVE_COUNTERPART[r.name];
+  return native && c ? r.median / native[c] : undefined;
+};
+
 const results: CaseResult[] = [];
 const ran: Workload[] = [];
 const extra: { rme: number; samples: number; setupS: number; bytes: number }[] = [];
@@ -182,7 +215,8 @@ for (const wl of selected) {
   const res = task.result;
   if (res.state !== "completed") throw new Error(`${wl.name}: benchmark ${res.state}${"error" in res ? `: ${String(res.error)}` : ""}`);
   const { p50, min, max, rme, samplesCount } = res.latency; // ms per pass
-  const perPass = prepared.ingest ? prepared.ingest.bytes : prepared.records;
+  // bytes/s cases count bytes of input per pass; every other case (replays included) TLPs
+  const perPass = wl.unit === "bytes/s" ? prepared.ingest!.bytes : prepared.records;
   const rate = (ms: number) => Math.round(perPass / (ms / 1000));
   results.push({ name: wl.name, unit: wl.unit ?? "translations/s", median: rate(p50), min: rate(max), max: rate(min), records: prepared.records });
   extra.push({ rme, samples: samplesCount, setupS, bytes: perPass });
@@ -193,9 +227,13 @@ for (const wl of selected) {
 
 const m = (x: number) => (x / 1e6).toFixed(2);
 const unitOf = (r: CaseResult) => (r.unit === "bytes/s" ? "MB/s" : "M/s");
+const nativeCell = (r: CaseResult) => {
+  const x = ratioToNative(r);
+  return x === undefined ? "-" : x.toFixed(3);
+};
 const rows = [
-  ["case", "median", "min", "max", "unit", "records", "rme %", "samples", "setup s"],
-  ...results.map((r, i) => [r.name, m(r.median), m(r.min), m(r.max), unitOf(r), String(r.records), extra[i]!.rme.toFixed(1), String(extra[i]!.samples), extra[i]!.setupS.toFixed(1)]),
+  ["case", "median", "min", "max", "unit", ...(native ? ["x native"] : []), "records", "rme %", "samples", "setup s"],
+  ...results.map((r, i) => [r.name, m(r.median), m(r.min), m(r.max), unitOf(r), ...(native ? [nativeCell(r)] : []), String(r.records), extra[i]!.rme.toFixed(1), String(extra[i]!.samples), extra[i]!.setupS.toFixed(1)]),
 ];
 const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
 const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
@@ -219,6 +257,14 @@ for (const [i, wl] of ran.entries()) {
 
 const dir = fileURLToPath(new URL("./results/", import.meta.url));
 mkdirSync(dir, { recursive: true });
-const out = { node: process.version, cpu: cpus()[0]?.model ?? "unknown", cases: results };
+const out = {
+  node: process.version,
+  cpu: cpus()[0]?.model ?? "unknown",
+  ...(native ? { native } : {}),
+  cases: results.map((r) => {
+    const x = ratioToNative(r);
+    return x === undefined ? r : { ...r, ratioToNative: Number(x.toFixed(4)) };
+  }),
+};
 writeFileSync(`${dir}latest.json`, `${JSON.stringify(out, null, 2)}\n`);
 console.log(`wrote ${fileURLToPath(new URL("./results/latest.json", import.meta.url))}`);
