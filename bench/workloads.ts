@@ -35,13 +35,13 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VtdPlatform, type PlatformOptions } from "../src/platform.ts";
-import { VtdDriver } from "../src/guest/vtd-driver.ts";
+import { VtdDriver } from "../src/arch/vtd/driver.ts";
 import { BinaryTraceReader, BinaryTraceWriter, REQ_FLAGS_MASK } from "../src/trace/binary.ts";
 import { TextTraceReader } from "../src/trace/stream.ts";
 import { formatTlp } from "../src/trace/text.ts";
 import { replayReader } from "../src/replay/replay.ts";
 import type { Core, Request, TimingStats } from "../src/core/core.ts";
-import type { Domain } from "../src/guest/vtd-builder.ts";
+import type { Domain } from "../src/arch/vtd/builder.ts";
 import { RING_RECORDS, REQ_SIZE, latencyClassNames, type CacheName } from "../src/core/abi.ts";
 import { mulberry32 } from "../src/util/prng.ts";
 

@@ -12,9 +12,9 @@
 export { VtdPlatform, defaultSnoopOptions, type PlatformOptions, type SnoopOptions } from "./platform.ts";
 export { Core, type CoreBuild, type Request, type Result, type TimingStats } from "./core/core.ts";
 export * as abi from "./core/abi.ts";
-export { VtdBuilder, PageAllocator, type DomainSpec, type MapOptions, type AttachSpec } from "./guest/vtd-builder.ts";
-export { InvalidationQueue, desc, type Descriptor } from "./guest/vtd-invalidation.ts";
-export { VtdDriver } from "./guest/vtd-driver.ts";
+export { VtdBuilder, PageAllocator, type DomainSpec, type MapOptions, type AttachSpec } from "./arch/vtd/builder.ts";
+export { InvalidationQueue, desc, type Descriptor } from "./arch/vtd/invalidation.ts";
+export { VtdDriver } from "./arch/vtd/driver.ts";
 export { loadScenario, loadScenarioSteps, parseScenario, type LoadedScenario, type SetupProgress } from "./scenario.ts";
 export { defaultLimits, limitCatalogue, resolveLimits, type Limits, type LimitName } from "./config/limits.ts";
 export { parseTraceText, parseTraceLine, parseTraceEvent, formatTlp, formatEvent, type TraceEvent, type TraceTlp } from "./trace/text.ts";

@@ -5,8 +5,8 @@
  */
 import { Core, type CoreBuild, type Request, type Result } from "./core/core.ts";
 import { Opt, PgsnpNoSc } from "./core/abi.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP } from "./config/vtd-regs.ts";
-import { PageAllocator, VtdBuilder } from "./guest/vtd-builder.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP } from "./arch/vtd/registers.ts";
+import { PageAllocator, VtdBuilder } from "./arch/vtd/builder.ts";
 import { resolveCaches, type CacheConfig } from "./config/caches.ts";
 import { resolveTiming, presets, type TimingConfig, type PresetName } from "./config/timing.ts";
 import type { CacheName } from "./core/abi.ts";

@@ -10,13 +10,13 @@ import { parseJsonLocated, pathString, type Located } from "./config/json-locate
 import { scenarioSchema, checkConfig, presetOf, timingOf, cachesOf, type Scenario } from "./config/schema.ts";
 import { overBudget, resolveLimits, type Limits } from "./config/limits.ts";
 import type { PresetName } from "./config/timing.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, fieldMax } from "./config/vtd-regs.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, fieldMax } from "./arch/vtd/registers.ts";
 import { VtdPlatform, platformCaches } from "./platform.ts";
-import { AllocationError } from "./guest/vtd-builder.ts";
-import { attachBudgetProblem, cacheBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./guest/vtd-checks.ts";
+import { AllocationError } from "./arch/vtd/builder.ts";
+import { attachBudgetProblem, cacheBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./arch/vtd/checks.ts";
 import { formatBdf } from "./trace/text.ts";
 import type { CoreBuild } from "./core/core.ts";
-import { defaultDriverOptions, type DriverOptions } from "./guest/vtd-driver.ts";
+import { defaultDriverOptions, type DriverOptions } from "./arch/vtd/driver.ts";
 
 export interface LoadedScenario {
   file: string;

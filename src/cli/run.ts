@@ -24,7 +24,7 @@ import { limitNames, parseLimitOptions, type Limits } from "../config/limits.ts"
 import { parseTraceLines } from "../trace/text.ts";
 import { EventsReader, openTraceReader } from "../trace/stream.ts";
 import type { TraceReader } from "../trace/binary.ts";
-import { VtdDriver } from "../guest/vtd-driver.ts";
+import { VtdDriver } from "../arch/vtd/driver.ts";
 import { Replayer, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
 import { resultLine } from "../report/results.ts";

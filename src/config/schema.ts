@@ -5,11 +5,11 @@
  * README table is generated.
  */
 import { z } from "zod";
-import { capFields, ecapFields } from "./vtd-regs.ts";
+import { capFields, ecapFields } from "../arch/vtd/registers.ts";
 import { cacheNames, policyNames, type CacheName } from "../core/abi.ts";
 import { cacheDocs, cacheGeometryError, defaultCaches, type CacheConfig } from "./caches.ts";
 import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, type TimingConfig } from "./timing.ts";
-import { defaultDriverOptions } from "../guest/vtd-driver.ts";
+import { defaultDriverOptions } from "../arch/vtd/driver.ts";
 import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
 import { quote } from "../errors.ts";
 

@@ -3,7 +3,7 @@
  * TraceReader (text, binary or in-memory; src/trace/stream.ts) straight into the request ring, in
  * batches up to the next driver event, the ring's 4096 records, or the moment the lazy flush
  * queue's timer fires; one core call per batch. Driver events run between batches through the
- * driver (src/guest/vtd-driver.ts). Nothing per TLP is allocated unless a result sink is given
+ * driver (src/arch/vtd/driver.ts). Nothing per TLP is allocated unless a result sink is given
  * (then each TLP is decoded from its record for the sink), so memory stays flat whatever the
  * trace's length.
  *
@@ -18,8 +18,8 @@ import { RING_RECORDS } from "../core/abi.ts";
 import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
 import { RECORD_WORDS, REQ_FLAGS_MASK, RecFlag, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
-import { VtdDriver, DriverError, type DriverStats } from "../guest/vtd-driver.ts";
-import { AllocationError } from "../guest/vtd-builder.ts";
+import { VtdDriver, DriverError, type DriverStats } from "../arch/vtd/driver.ts";
+import { AllocationError } from "../arch/vtd/builder.ts";
 import { InputError } from "../errors.ts";
 import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
 import type { TimingConfig } from "../config/timing.ts";

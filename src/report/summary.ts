@@ -2,7 +2,7 @@
 import type { VtdPlatform } from "../platform.ts";
 import { cacheNames, vtdFaultByCode, type CacheName } from "../core/abi.ts";
 import type { PolicyName } from "../config/caches.ts";
-import type { DriverStats, InvalidationMode } from "../guest/vtd-driver.ts";
+import type { DriverStats, InvalidationMode } from "../arch/vtd/driver.ts";
 import { timingSummary, formatTiming, type TimingSummary } from "./timing.ts";
 import { textTable, type TextRow } from "./text-table.ts";
 

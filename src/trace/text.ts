@@ -37,7 +37,7 @@
  * - The tokens after the fixed positions may come in any order, each at most once.
  * - attach/detach BDFs name a device of this unit: no segment (or segment 0000). D is decimal.
  *
- * The driver events are carried out by src/guest/vtd-driver.ts (README "Trace text format v1").
+ * The driver events are carried out by src/arch/vtd/driver.ts (README "Trace text format v1").
  */
 import { InputError, quote } from "../errors.ts";
 

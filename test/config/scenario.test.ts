@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadScenario, parseScenario } from "../../src/scenario.ts";
 import { InputError } from "../../src/errors.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, getField } from "../../src/config/vtd-regs.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, getField } from "../../src/arch/vtd/registers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-scn-"));
 let n = 0;

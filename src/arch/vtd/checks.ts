@@ -19,11 +19,11 @@
  * driver's policy, made by the scenario loader and the run-time driver, so that tests can still
  * build, through the builder alone, the unsupported leaves whose faults the core must report.
  */
-import type { Domain, DomainType } from "./vtd-domain.ts";
-import { capFields, getField } from "../config/vtd-regs.ts";
-import { bytesText, limitCatalogue, overBudget, raiseHint, type Limits } from "../config/limits.ts";
-import type { CacheConfig } from "../config/caches.ts";
-import type { CacheName } from "../core/abi.ts";
+import type { Domain, DomainType } from "./domain.ts";
+import { capFields, getField } from "./registers.ts";
+import { bytesText, limitCatalogue, overBudget, raiseHint, type Limits } from "../../config/limits.ts";
+import type { CacheConfig } from "../../config/caches.ts";
+import type { CacheName } from "../../core/abi.ts";
 
 const PAGE_4K = 1n << 12n;
 const PAGE_2M = 1n << 21n;

@@ -43,13 +43,13 @@
  * - Without ECAP.QI the IOTLB invalidations go through IOTLB_REG/IVA (__iommu_flush_iotlb) and there
  *   are no queued ones (device-TLB and PASID-based invalidations need the queue).
  */
-import type { VtdPlatform } from "../platform.ts";
-import { AllocationError, type AttachSpec, type Attachment, type Domain, type MapOptions } from "./vtd-builder.ts";
-import { desc, InvalidationQueue, type Descriptor } from "./vtd-invalidation.ts";
-import { capFields, ecapFields, getField } from "../config/vtd-regs.ts";
-import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type Invalidation, type MapEvent } from "../trace/text.ts";
-import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./vtd-checks.ts";
-import { defaultLimits, type Limits } from "../config/limits.ts";
+import type { VtdPlatform } from "../../platform.ts";
+import { AllocationError, type AttachSpec, type Attachment, type Domain, type MapOptions } from "./builder.ts";
+import { desc, InvalidationQueue, type Descriptor } from "./invalidation.ts";
+import { capFields, ecapFields, getField } from "./registers.ts";
+import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type Invalidation, type MapEvent } from "../../trace/text.ts";
+import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
+import { defaultLimits, type Limits } from "../../config/limits.ts";
 
 export type InvalidationMode = "strict" | "lazy";
 
