@@ -8,7 +8,7 @@
  * the host writes what the core reads, and a test round-trips every field.
  */
 import { getField, capFields, ecapFields } from "./registers.ts";
-import { formatBdf } from "../../trace/text.ts";
+import { formatBdf } from "../../trace/events.ts";
 import { inputBits, isFirstStage, leafLevelOf, pageName, rangeProblem, type DeviceCounts } from "./checks.ts";
 
 export { AllocationError, PageAllocator, type GuestMemory, type MemoryOwner } from "../../guest/allocator.ts";

@@ -47,7 +47,8 @@ import type { VtdPlatform } from "../../platform.ts";
 import { AllocationError, type AttachSpec, type Attachment, type Domain, type MapOptions } from "./builder.ts";
 import { desc, InvalidationQueue, type Descriptor } from "./invalidation.ts";
 import { capFields, ecapFields, getField } from "./registers.ts";
-import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type Invalidation, type MapEvent } from "../../trace/text.ts";
+import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import type { Invalidation } from "./trace-commands.ts";
 import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
 import { defaultLimits, type Limits } from "../../config/limits.ts";
 
