@@ -34,7 +34,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { VtdPlatform, type PlatformOptions } from "../src/platform.ts";
+import { createPlatform, type VtdPlatform, type PlatformOptions } from "../src/platform.ts";
 import { VtdDriver } from "../src/arch/vtd/driver.ts";
 import { BinaryTraceReader, BinaryTraceWriter, REQ_FLAGS_MASK } from "../src/trace/binary.ts";
 import { TextTraceReader } from "../src/trace/stream.ts";
@@ -374,7 +374,7 @@ function ssPlatform(pagesLg2: number, opts: PlatformOptions) {
   const pages = 1 << pagesLg2;
   const dataPage = permutation(pagesLg2, 0x9e3779b1, 0x2545f);
   const order = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
-  const p = new VtdPlatform(opts);
+  const p = createPlatform("vtd", opts);
   const d = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
   mapPages(p, d, pages, order, (v) => IOVA + (BigInt(v) << 12n), (v) => DATA_PA + (BigInt(dataPage(v)) << 12n));
   p.builder.attach({ sid: SID, domain: 1 });
@@ -515,7 +515,7 @@ function nestedWalk(cached: boolean): Workload {
       const orderFs = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
       const orderSs = permutation(pagesLg2, 0xc2b2ae35, 0x0777);
 
-      const p = new VtdPlatform(cached ? FUNCTIONAL : { ...FUNCTIONAL, caches: "off" });
+      const p = createPlatform("vtd", cached ? FUNCTIONAL : { ...FUNCTIONAL, caches: "off" });
       const parent = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
       const d = p.builder.createDomain({ id: 2, type: "nested", levels: 4, parent: 1 });
       mapPages(p, parent, pages, orderSs, (g) => GPA + (BigInt(g) << 12n), (g) => DATA_PA + (BigInt(paPage(g)) << 12n));

@@ -15,7 +15,7 @@
  * exception is a bug.
  */
 import * as fc from "fast-check";
-import { VtdPlatform } from "../../src/platform.ts";
+import { createPlatform, type VtdPlatform } from "../../src/platform.ts";
 import { VtdDriver, DriverError, type InvalidationMode } from "../../src/arch/vtd/driver.ts";
 import { AllocationError } from "../../src/arch/vtd/builder.ts";
 import type { Request, Result } from "../../src/core/core.ts";
@@ -156,7 +156,7 @@ export function newDriverStats(): DriverFuzzStats {
 }
 
 export function checkDriver(c: DriverCase, mode: InvalidationMode, stats: DriverFuzzStats = newDriverStats()): number {
-  const p = new VtdPlatform({ build: "release", timing: false });
+  const p = createPlatform("vtd", { build: "release", timing: false });
   const b = p.builder;
   b.createDomain({ id: 1, type: "ss", levels: 4 });
   b.createDomain({ id: 2, type: "fs", levels: 4 });

@@ -24,7 +24,6 @@ import { limitNames, parseLimitOptions, type Limits } from "../config/limits.ts"
 import { parseTraceLines } from "../trace/text.ts";
 import { EventsReader, openTraceReader } from "../trace/stream.ts";
 import type { TraceReader } from "../trace/binary.ts";
-import { VtdDriver } from "../arch/vtd/driver.ts";
 import { Replayer, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
 import { resultLine } from "../report/results.ts";
@@ -173,7 +172,7 @@ export class RunSession {
       const results = this.out.results;
       const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
       let sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing)) : undefined;
-      const collector = (this.collector = this.out.html ? new ReportCollector() : undefined);
+      const collector = (this.collector = this.out.html ? new ReportCollector({ faults: loaded.platform.module.faults }) : undefined);
       if (collector) {
         const inner = sink;
         sink = inner
@@ -183,8 +182,8 @@ export class RunSession {
             }
           : (_seq, t, r) => collector.add(t, r);
       }
-      const driver = new VtdDriver(loaded.platform, { ...loaded.driver, limits: loaded.limits });
-      const expected = (this.expected = o.expectFaults ? new ExpectedFaults("vtd", this.reader.format === "binary" ? "record" : "line") : undefined);
+      const driver = loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits });
+      const expected = (this.expected = o.expectFaults ? new ExpectedFaults(loaded.platform.module.name, this.reader.format === "binary" ? "record" : "line") : undefined);
       this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver, ...(expected ? { onExpectation: (seq, t, r) => expected.add(seq, t, r) } : {}) });
     } catch (e) {
       this.abort();

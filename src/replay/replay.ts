@@ -3,7 +3,7 @@
  * TraceReader (text, binary or in-memory; src/trace/stream.ts) straight into the request ring, in
  * batches up to the next driver event, the ring's 4096 records, or the moment the lazy flush
  * queue's timer fires; one core call per batch. Driver events run between batches through the
- * driver (src/arch/vtd/driver.ts). Nothing per TLP is allocated unless a result sink is given
+ * platform's driver (its architecture module's; src/driver/driver.ts). Nothing per TLP is allocated unless a result sink is given
  * (then each TLP is decoded from its record for the sink), so memory stays flat whatever the
  * trace's length.
  *
@@ -12,14 +12,14 @@
  * the trace's own time (binary.ts layout, unit in FLAGS bits 13:12) and one pass over the batch
  * turns it into the arrival cycle and clears the format's own FLAGS bits.
  */
-import type { VtdPlatform } from "../platform.ts";
+import type { Platform } from "../platform.ts";
 import type { Result } from "../core/core.ts";
 import { RING_RECORDS } from "../core/abi.ts";
 import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
 import { RECORD_WORDS, REQ_FLAGS_MASK, RecFlag, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
-import { VtdDriver, DriverError, type DriverStats } from "../arch/vtd/driver.ts";
-import { AllocationError } from "../arch/vtd/builder.ts";
+import { DriverError, type ArchDriver, type DriverStats } from "../driver/driver.ts";
+import { AllocationError } from "../guest/allocator.ts";
 import { InputError } from "../errors.ts";
 import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
 import type { TimingConfig } from "../config/timing.ts";
@@ -190,7 +190,7 @@ export interface ReplayStats {
 
 export interface ReplayOptions {
   /** The driver side that carries out driver events (default: a strict-mode driver for `platform`). */
-  driver?: VtdDriver;
+  driver?: ArchDriver;
   /** The trace's file name, for errors of driver events (events arrays; readers know their file). */
   file?: string;
   /** Called for every TLP with an expected fault (`run --expect-faults`). */
@@ -207,7 +207,7 @@ export class Replayer {
   /** TLPs replayed (results delivered). */
   seq = 0;
   driverEvents = 0;
-  readonly driver: VtdDriver;
+  readonly driver: ArchDriver;
   readonly clock: ArrivalClock;
   private readonly lines = new Float64Array(RING_RECORDS);
   /** Records [pendFrom, pendTo) of the ring are read but not replayed yet (a batch cut by the flush timer). */
@@ -221,12 +221,12 @@ export class Replayer {
   private readonly onExpectation: ExpectationSink | undefined;
 
   constructor(
-    readonly platform: VtdPlatform,
+    readonly platform: Platform,
     readonly reader: TraceReader,
     private readonly sink?: ResultSink,
     opts: ReplayOptions = {},
   ) {
-    this.driver = opts.driver ?? new VtdDriver(platform);
+    this.driver = opts.driver ?? platform.createDriver();
     this.clock = new ArrivalClock(platform.timing);
     this.onExpectation = opts.onExpectation;
   }
@@ -431,7 +431,7 @@ export class Replayer {
  * Replays everything `reader` holds; `sink` (optional) receives every TLP's result in trace order,
  * `seq` counting TLPs only. At the end the driver flushes whatever it still defers.
  */
-export function replayReader(platform: VtdPlatform, reader: TraceReader, sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
+export function replayReader(platform: Platform, reader: TraceReader, sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
   const r = new Replayer(platform, reader, sink, opts);
   while (r.step());
   return r.finish();
@@ -441,6 +441,6 @@ export function replayReader(platform: VtdPlatform, reader: TraceReader, sink?: 
  * Replays `events` in order; `sink` (optional) receives every TLP's result in trace order, `seq`
  * counting TLPs only. At the end the driver flushes whatever it still defers.
  */
-export function replay(platform: VtdPlatform, events: readonly TraceEvent[], sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
+export function replay(platform: Platform, events: readonly TraceEvent[], sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
   return replayReader(platform, new EventsReader(events, opts.file ?? "trace"), sink, opts);
 }

@@ -1,8 +1,8 @@
 /** The run summary: collected from the core's counters, printed by `run`, written by --report. */
-import type { VtdPlatform } from "../platform.ts";
-import { cacheNames, vtdFaultByCode, type CacheName } from "../core/abi.ts";
+import type { Platform } from "../platform.ts";
+import { cacheNames, type CacheName } from "../core/abi.ts";
 import type { PolicyName } from "../config/caches.ts";
-import type { DriverStats, InvalidationMode } from "../arch/vtd/driver.ts";
+import type { DriverStats, InvalidationMode } from "../driver/driver.ts";
 import { timingSummary, formatTiming, type TimingSummary } from "./timing.ts";
 import { textTable, type TextRow } from "./text-table.ts";
 
@@ -109,7 +109,7 @@ export interface SummaryInfo {
   driver?: { mode: InvalidationMode; stats: DriverStats };
 }
 
-export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary {
+export function summarize(platform: Platform, info: SummaryInfo): RunSummary {
   const core = platform.core;
   const c = core.counters();
   const n = (v: bigint) => Number(v);
@@ -168,7 +168,7 @@ export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary 
     blocked: n(c.blocked),
     atsRequests: n(c.atsRequests),
     faults: [...core.faultCounts()].map(([code, count]) => {
-      const f = vtdFaultByCode.get(code);
+      const f = platform.module.faults.get(code);
       return { code, name: f?.id ?? `0x${code.toString(16)}`, text: f?.text ?? "", count: n(count) };
     }),
     snoop: {

@@ -1,12 +1,13 @@
 /**
  * The table of the architectures' driver commands (src/trace/command.ts), in which the text and
- * binary codecs look up a keyword or a binary opcode that is not a neutral event's. Adding an
- * architecture's command is one more entry here: its trace-commands module.
+ * binary codecs look up a keyword or a binary opcode that is not a neutral event's: every
+ * architecture module's `traceCommands` (src/arch/index.ts). A new architecture's command comes
+ * with its module; no codec changes.
  */
 import type { TraceCommand } from "./command.ts";
-import { vtdTraceCommands } from "../arch/vtd/trace-commands.ts";
+import { architectures } from "../arch/index.ts";
 
-export const traceCommands: readonly TraceCommand[] = [...vtdTraceCommands];
+export const traceCommands: readonly TraceCommand[] = Object.values(architectures).flatMap((m) => m.traceCommands);
 
 const byKeyword = new Map<string, TraceCommand>();
 const byOp = new Map<number, TraceCommand>();

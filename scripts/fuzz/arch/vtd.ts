@@ -16,7 +16,7 @@
  * vtdFaults. Work: structure and table reads per request are bounded (maxReadsPerRequest).
  */
 import * as fc from "fast-check";
-import { VtdPlatform } from "../../../src/platform.ts";
+import { createPlatform, type VtdPlatform } from "../../../src/platform.ts";
 import type { CoreBuild, Request, Result } from "../../../src/core/core.ts";
 import { RegId, vtdFaultByCode } from "../../../src/core/abi.ts";
 import { InvalidationQueue, desc, type Descriptor } from "../../../src/arch/vtd/invalidation.ts";
@@ -180,7 +180,7 @@ function domainType(b: VtdBase): VtdBase["type"] {
 }
 
 function build(b: VtdBase, build: CoreBuild): Built {
-  const p = new VtdPlatform({ build, mode: b.mode, caches: b.caches ? {} : "off", timing: b.timing ? {} : false, physAddrBits: b.physAddrBits });
+  const p = createPlatform("vtd", { build, mode: b.mode, caches: b.caches ? {} : "off", timing: b.timing ? {} : false, physAddrBits: b.physAddrBits });
   const bl = p.builder;
   const type = domainType(b);
   const size = 1n << BigInt(PAGE_LG2[b.page]);
