@@ -1,6 +1,7 @@
 /**
- * Loads a scenario file: validates it against the schema (errors name file, line, column and what
- * was expected), builds the platform (registers, raw memory, then the builder's structures) and
+ * Loads a scenario file: validates it against the schema (a union on `arch`; errors name file,
+ * line, column and what was expected), builds the platform of its architecture (the module's
+ * registers and options, raw memory, then the module's builder writes the structures) and
  * resolves the trace.
  */
 import { dirname, resolve } from "node:path";
@@ -9,17 +10,17 @@ import { readTextFile } from "./io/input.ts";
 import { parseJsonLocated, pathString, type Located } from "./config/json-locate.ts";
 import { checkConfig, presetOf, timingOf, cachesOf } from "./config/schema.ts";
 import { scenarioSchema, type Scenario } from "./config/scenario-schema.ts";
-import { overBudget, resolveLimits, type Limits } from "./config/limits.ts";
+import { cacheBudgetProblem, overBudget, resolveLimits, type Limits } from "./config/limits.ts";
 import type { PresetName } from "./config/timing.ts";
 import { createPlatform, platformCaches, type AnyPlatform } from "./platform.ts";
 import { architecture } from "./arch/index.ts";
 import type { ScenarioContext, SetupProgress } from "./arch/types.ts";
 import { AllocationError } from "./guest/allocator.ts";
-import { cacheBudgetProblem } from "./config/limits.ts";
 import type { CoreBuild } from "./core/core.ts";
+import type { Refusals } from "./replay/replay.ts";
+import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
-import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
 
 export interface LoadedScenario {
   file: string;
@@ -27,6 +28,8 @@ export interface LoadedScenario {
   platform: AnyPlatform;
   /** How the driver side carries out the trace's driver events (config.driver, defaults filled in). */
   driver: Omit<DriverOptions, "limits">;
+  /** What a refused driver event is (config.driver.refusals): an input error, or a `refused` result. */
+  refusals: Refusals;
   /**
    * The budgets in force (config/limits.ts): the catalogue's, the scenario's, then
    * LoadOptions.limits. A driver for the trace gets them with `driver`:
@@ -130,8 +133,8 @@ export function loadScenario(file: string, opts: LoadOptions = {}): LoadedScenar
  * Loads a scenario step by step: yields its progress after each run of leaf entries a mapping
  * writes (at most one leaf table) and after each device, so a caller can show progress and stop
  * between steps (the CLI does, on Ctrl-C); returns the loaded scenario. Everything is checked
- * before it is built: every mapping against its domain's format and the unit's page sizes, every
- * domain's levels against CAP, every cost against the budgets (config/limits.ts); a problem is an
+ * before it is built (VT-d: every mapping against its domain's format and the unit's page sizes,
+ * every domain's levels against CAP), every cost against the budgets (config/limits.ts); a problem is an
  * InputError at the scenario key that causes it, and a page the driver side needs that the
  * scenario's raw `memory` holds is one at that memory's key.
  */
@@ -199,7 +202,7 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     lazyBatch: d.lazyBatch ?? defaultDriverOptions.lazyBatch,
     lazyTimeoutCycles: d.lazyTimeoutCycles ?? defaultDriverOptions.lazyTimeoutCycles,
   };
-  const result: LoadedScenario = { file, scenario, platform, driver, limits };
+  const result: LoadedScenario = { file, scenario, platform, driver, refusals: d.refusals ?? "error", limits };
   if (typeof scenario.trace === "string") result.trace = { file: resolve(dirname(file), scenario.trace) };
   else if (scenario.trace)
     result.trace = { file, lines: scenario.trace, lineNumbers: scenario.trace.map((_, i) => at(`trace[${i}]`)?.line ?? 0) };

@@ -1,8 +1,9 @@
 /**
- * The scenario schema (shared/DESIGN.md §3): one zod schema, strict everywhere so unknown keys are
- * errors with their path. 64-bit values are "0x…" strings; small numbers may be plain numbers.
- * Each option carries its default and a one-line doc in `parameterCatalogue`, from which the
- * README table is generated.
+ * The neutral parts of the scenario schema (shared/DESIGN.md §3): 64-bit values ("0x…" strings;
+ * small numbers may be plain numbers), the keys every architecture's scenario has, and `config`,
+ * strict everywhere so unknown keys are errors with their path. The union on `arch` of the
+ * architectures' members is scenario-schema.ts. Each option carries its default and a one-line doc
+ * in `parameterCatalogue`, from which the README table is generated.
  */
 import { z } from "zod";
 import { cacheNames, policyNames, type CacheName } from "../core/abi.ts";
@@ -126,6 +127,12 @@ export const parameterCatalogue: Record<string, CatalogueEntry> = {
     unit: "cycles",
     doc: "Lazy mode: flush once the arrival time reaches this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT: 10 ms at 1 GHz; ns/us trace times convert at `timing.clockMHz`).",
   },
+  "driver.refusals": {
+    type: '"error" | "results"',
+    default: "error",
+    unit: "",
+    doc: "A driver event the driver refuses: an input error (exit 2), or, for traces that test refusals, a `refused` result line (`--results`) counted in the summary, the replay going on; `run --refusals` overrides it.",
+  },
   ...timingCatalogue,
   ...cacheCatalogue(),
 };
@@ -185,6 +192,7 @@ export const configShape = {
       invalidation: z.enum(["strict", "lazy"]).optional(),
       lazyBatch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
       lazyTimeoutCycles: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+      refusals: z.enum(["error", "results"]).optional(),
     })
     .optional(),
   timing: timingSchema.optional(),
@@ -230,13 +238,13 @@ export function presetOf(config: ScenarioConfig | undefined, override: PresetNam
   return override ?? config?.timing?.preset ?? fallback;
 }
 
-/** The scenario's timing keys (without the preset), for VtdPlatform's `timing` over the preset's. */
+/** The scenario's timing keys (without the preset), for the Platform's `timing` over the preset's. */
 export function timingOf(config: ScenarioConfig | undefined): Partial<TimingConfig> {
   const { preset: _, ...rest } = defined(config?.timing);
   return rest as Partial<TimingConfig>;
 }
 
-/** The scenario's cache keys, for VtdPlatform's `caches` over the preset's. */
+/** The scenario's cache keys, for the Platform's `caches` over the preset's. */
 export function cachesOf(config: ScenarioConfig | undefined): Partial<Record<CacheName, Partial<CacheConfig>>> {
   const out: Partial<Record<CacheName, Partial<CacheConfig>>> = {};
   for (const name of cacheNames) if (config?.[name]) out[name] = defined(config[name]) as Partial<CacheConfig>;

@@ -26,6 +26,22 @@ import type { TimingConfig } from "../config/timing.ts";
 
 export type ResultSink = (seq: number, tlp: TraceTlp, result: Result) => void;
 
+/**
+ * What a driver event the driver refuses (a DriverError or RangeError: unknown domain, overlapping
+ * map, over a budget ...) is: an input error at the event (exit 2, the default), or a result, for
+ * traces written to test refusals: the replay goes on and the refusal goes to `onRefusal`.
+ */
+export type Refusals = "error" | "results";
+
+/** A refused driver event: `seq` is the number of TLPs before it; `line` and `column` its position. */
+export interface Refusal {
+  seq: number;
+  event: DriverEvent["op"];
+  line: number;
+  column: number;
+  reason: string;
+}
+
 /** Receives each TLP that carries an expected fault (`expect=`), as the trace wrote it, with its result. */
 export type ExpectationSink = (seq: number, tlp: TraceTlp & { expect: FaultExpectation }, result: Result) => void;
 
@@ -184,6 +200,8 @@ export interface ReplayStats {
   /** TLPs in the trace (the core's `requests` also counts the ATS requests devices send on device-TLB misses). */
   tlps: number;
   driverEvents: number;
+  /** Driver events refused as results (`refusals: "results"`); they are not in driverEvents. */
+  refusedEvents: number;
   hostSeconds: number;
   driver: DriverStats;
 }
@@ -195,6 +213,10 @@ export interface ReplayOptions {
   file?: string;
   /** Called for every TLP with an expected fault (`run --expect-faults`). */
   onExpectation?: ExpectationSink;
+  /** What a refused driver event is (default "error": an input error at the event). */
+  refusals?: Refusals;
+  /** Receives each refused driver event when `refusals` is "results". */
+  onRefusal?: (r: Refusal) => void;
 }
 
 /**
@@ -207,6 +229,7 @@ export class Replayer {
   /** TLPs replayed (results delivered). */
   seq = 0;
   driverEvents = 0;
+  refusedEvents = 0;
   readonly driver: ArchDriver;
   readonly clock: ArrivalClock;
   private readonly lines = new Float64Array(RING_RECORDS);
@@ -219,6 +242,7 @@ export class Replayer {
   private ended = false;
   private elapsed = 0n;
   private readonly onExpectation: ExpectationSink | undefined;
+  private readonly onRefusal: ((r: Refusal) => void) | undefined;
 
   constructor(
     readonly platform: Platform,
@@ -229,6 +253,9 @@ export class Replayer {
     this.driver = opts.driver ?? platform.createDriver();
     this.clock = new ArrivalClock(platform.timing);
     this.onExpectation = opts.onExpectation;
+    if (opts.refusals !== undefined && opts.refusals !== "error" && opts.refusals !== "results") throw new RangeError(`refusals must be "error" or "results", not ${String(opts.refusals)}`);
+    // Refusals as results: each one to the sink (none: only counted).
+    if (opts.refusals === "results") this.onRefusal = opts.onRefusal ?? (() => {});
   }
 
   /** True once the whole trace has been replayed. */
@@ -304,6 +331,11 @@ export class Replayer {
     try {
       this.driver.apply(e, BigInt(now));
     } catch (err) {
+      if (this.onRefusal && (err instanceof DriverError || err instanceof RangeError)) {
+        this.refusedEvents++;
+        this.onRefusal({ seq: this.seq, event: e.op, line: e.line, column: e.column, reason: err.message });
+        return;
+      }
       throw this.located(err, `${e.op}: `, `the ${e.op} at ${this.where(e.line, e.column || undefined)}`, e.line, e.column || undefined);
     }
     this.driverEvents++;
@@ -423,7 +455,7 @@ export class Replayer {
 
   stats(): ReplayStats {
     const ns = this.ended ? this.elapsed : process.hrtime.bigint() - this.start;
-    return { tlps: this.seq, driverEvents: this.driverEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats };
+    return { tlps: this.seq, driverEvents: this.driverEvents, refusedEvents: this.refusedEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats };
   }
 }
 
