@@ -41,14 +41,14 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { VtdPlatform, type PlatformOptions } from "../src/platform.ts";
-import { VtdDriver } from "../src/guest/vtd-driver.ts";
+import { createPlatform, type VtdPlatform, type PlatformOptions } from "../src/platform.ts";
+import { VtdDriver } from "../src/arch/vtd/driver.ts";
 import { BinaryTraceReader, BinaryTraceWriter, REQ_FLAGS_MASK } from "../src/trace/binary.ts";
 import { TextTraceReader } from "../src/trace/stream.ts";
 import { formatTlp } from "../src/trace/text.ts";
 import { replayReader } from "../src/replay/replay.ts";
 import type { Core, Request, TimingStats } from "../src/core/core.ts";
-import type { Domain } from "../src/guest/vtd-builder.ts";
+import type { Domain } from "../src/arch/vtd/builder.ts";
 import { RING_RECORDS, REQ_SIZE, latencyClassNames, type CacheName } from "../src/core/abi.ts";
 import { mulberry32 } from "../src/util/prng.ts";
 import { generate } from "../src/gen/index.ts";
@@ -419,7 +419,7 @@ function singleStage(type: "ss" | "fs", pagesLg2: number, opts: PlatformOptions)
   const pages = 1 << pagesLg2;
   const dataPage = permutation(pagesLg2, 0x9e3779b1, 0x2545f);
   const order = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
-  const p = new VtdPlatform(opts);
+  const p = createPlatform("vtd", opts);
   const d = p.builder.createDomain({ id: 1, type, levels: 4 });
   mapPages(p, d, pages, order, (v) => IOVA + (BigInt(v) << 12n), (v) => DATA_PA + (BigInt(dataPage(v)) << 12n));
   // No PASID: the request-without-PASID entry (RID_PASID) holds the domain, second or first stage.
@@ -458,7 +458,7 @@ const walkFormats = {
       const paPage = permutation(pagesLg2, 0x85ebca6b, 0x7f4a); // SS: GPA page -> PA page
       const orderFs = permutation(pagesLg2, 0x6c8e9cf5, 0x1234);
       const orderSs = permutation(pagesLg2, 0xc2b2ae35, 0x0777);
-      const p = new VtdPlatform(opts);
+      const p = createPlatform("vtd", opts);
       const parent = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
       const d = p.builder.createDomain({ id: 2, type: "nested", levels: 4, parent: 1 });
       mapPages(p, parent, pages, orderSs, (g) => GPA + (BigInt(g) << 12n), (g) => DATA_PA + (BigInt(paPage(g)) << 12n));

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../src/core/abi.ts";
-import { capFields, ecapFields } from "../src/config/vtd-regs.ts";
+import { capFields, ecapFields } from "../src/arch/vtd/registers.ts";
 
 const snake = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
 const hex = (n: number) => "0x" + n.toString(16);
@@ -57,7 +57,8 @@ export function generateAssemblyAbi(): string {
 
 /**
  * Writes assembly/arch/vtd/fields.ts: one accessor per field of the VT-d capability registers
- * (src/config/vtd-regs.ts, the one field table the host's scenario keys also come from).
+ * (src/arch/vtd/registers.ts, the one field table the host's scenario keys also come from; it was
+ * src/config/vtd-regs.ts, the name the generated header still gives until assembly/ is regenerated).
  */
 export function generateVtdFields(): string {
   const out: string[] = [

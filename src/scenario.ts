@@ -1,33 +1,39 @@
 /**
- * Loads a scenario file: validates it against the schema (errors name file, line, column and what
- * was expected), builds the platform (registers, raw memory, then the builder's structures) and
+ * Loads a scenario file: validates it against the schema (a union on `arch`; errors name file,
+ * line, column and what was expected), builds the platform of its architecture (the module's
+ * registers and options, raw memory, then the module's builder writes the structures) and
  * resolves the trace.
  */
 import { dirname, resolve } from "node:path";
 import { InputError } from "./errors.ts";
 import { readTextFile } from "./io/input.ts";
 import { parseJsonLocated, pathString, type Located } from "./config/json-locate.ts";
-import { scenarioSchema, checkConfig, presetOf, timingOf, cachesOf, type Scenario } from "./config/schema.ts";
-import { overBudget, resolveLimits, type Limits } from "./config/limits.ts";
+import { checkConfig, presetOf, timingOf, cachesOf } from "./config/schema.ts";
+import { scenarioSchema, type Scenario } from "./config/scenario-schema.ts";
+import { cacheBudgetProblem, overBudget, resolveLimits, type Limits } from "./config/limits.ts";
 import type { PresetName } from "./config/timing.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, fieldMax } from "./config/vtd-regs.ts";
-import { VtdPlatform, platformCaches } from "./platform.ts";
-import { AllocationError } from "./guest/vtd-builder.ts";
-import { attachBudgetProblem, cacheBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./guest/vtd-checks.ts";
-import { formatBdf } from "./trace/text.ts";
+import { createPlatform, platformCaches, type AnyPlatform } from "./platform.ts";
+import { architecture } from "./arch/index.ts";
+import type { ScenarioContext, SetupProgress } from "./arch/types.ts";
+import { AllocationError } from "./guest/allocator.ts";
 import type { CoreBuild } from "./core/core.ts";
-import { defaultDriverOptions, type DriverOptions } from "./guest/vtd-driver.ts";
+import type { Refusals } from "./replay/replay.ts";
+import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
+
+export type { SetupProgress } from "./arch/types.ts";
 
 export interface LoadedScenario {
   file: string;
   scenario: Scenario;
-  platform: VtdPlatform;
+  platform: AnyPlatform;
   /** How the driver side carries out the trace's driver events (config.driver, defaults filled in). */
   driver: Omit<DriverOptions, "limits">;
+  /** What a refused driver event is (config.driver.refusals): an input error, or a `refused` result. */
+  refusals: Refusals;
   /**
    * The budgets in force (config/limits.ts): the catalogue's, the scenario's, then
    * LoadOptions.limits. A driver for the trace gets them with `driver`:
-   * `new VtdDriver(platform, { ...driver, limits })`.
+   * `platform.createDriver({ ...driver, limits })`.
    */
   limits: Limits;
   /** The trace: a file path (resolved against the scenario's folder) or inline lines. */
@@ -77,13 +83,13 @@ export function parseScenario(text: string, file: string, opts: ScenarioOptions 
       // a required key the file does not have: at the object that lacks it
       if (message.startsWith("Invalid input")) message = `missing key "${String(issue.path.at(-1))}"`;
       where = nearest(located, issue.path.slice(0, -1) as (string | number)[]);
-    } else if (issue.code === "invalid_union" && issue.path.length && typeof located.at.get(path) === "object") {
+    } else if (issue.code === "invalid_union" && issue.errors.length > 0 && issue.path.length && typeof located.at.get(path) === "object") {
       message = unionMessage(issue);
     }
     where ??= nearest(located, issue.path as (string | number)[]);
     throw new InputError(`${path || "(top level)"}: ${message}`, file, where?.line, where?.column);
   }
-  const problem = checkConfig(r.data.config, opts.preset);
+  const problem = checkConfig(r.data.config, opts.preset, architecture(r.data.arch).defaultPreset);
   if (problem) {
     const where = nearest(located, problem.path);
     const why = opts.preset && opts.preset !== r.data.config?.timing?.preset ? ` (with --preset ${opts.preset})` : "";
@@ -103,33 +109,12 @@ function unionMessage(issue: { errors?: { message: string; code: string; keys?: 
   return "expected a value or an object of named fields";
 }
 
-function registerValue(base: bigint, v: bigint | Record<string, bigint | undefined> | undefined, fields: Record<string, readonly [number, number]>, name: string): bigint {
-  if (v === undefined) return base;
-  if (typeof v === "bigint") return v;
-  let out = base;
-  for (const [k, fv] of Object.entries(v)) {
-    if (fv === undefined) continue;
-    const range = fields[k]!;
-    if (fv > fieldMax(range)) throw new RangeError(`registers.${name}.${k}: ${fv} does not fit the ${range[0] - range[1] + 1}-bit field`);
-    out = setField(out, range, fv);
-  }
-  return out;
-}
-
 export interface LoadOptions extends ScenarioOptions {
   build?: CoreBuild;
   /** A functional run: no timing model, whatever config.timing says (CLI --functional). */
   functional?: boolean;
   /** Budgets over the scenario's `config.limits` (CLI --limit NAME=N). */
   limits?: Partial<Limits>;
-}
-
-/** How far the set-up is: leaf entries of the scenario's mappings written and device entries attached. */
-export interface SetupProgress {
-  done: number;
-  total: number;
-  /** The scenario key being set up (e.g. build.domains[0].mappings[1]). */
-  key: string;
 }
 
 /**
@@ -144,14 +129,12 @@ export function loadScenario(file: string, opts: LoadOptions = {}): LoadedScenar
   }
 }
 
-const PAGE_4K = 1n << 12n;
-
 /**
  * Loads a scenario step by step: yields its progress after each run of leaf entries a mapping
  * writes (at most one leaf table) and after each device, so a caller can show progress and stop
  * between steps (the CLI does, on Ctrl-C); returns the loaded scenario. Everything is checked
- * before it is built: every mapping against its domain's format and the unit's page sizes, every
- * domain's levels against CAP, every cost against the budgets (config/limits.ts); a problem is an
+ * before it is built (VT-d: every mapping against its domain's format and the unit's page sizes,
+ * every domain's levels against CAP), every cost against the budgets (config/limits.ts); a problem is an
  * InputError at the scenario key that causes it, and a page the driver side needs that the
  * scenario's raw `memory` holds is one at that memory's key.
  */
@@ -170,27 +153,12 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");
-  const regs = scenario.registers ?? {};
-  let cap = DEFAULT_CAP, ecap = DEFAULT_ECAP;
-  try {
-    cap = registerValue(DEFAULT_CAP, regs.CAP, capFields, "CAP");
-    ecap = registerValue(DEFAULT_ECAP, regs.ECAP, ecapFields, "ECAP");
-  } catch (e) {
-    fail("registers", e);
-  }
-  const build = scenario.build ?? {};
+  const module = architecture(scenario.arch);
   const physAddrBits = scenario.config?.platform?.physAddrBits ?? 52;
-  if (build.tableBase !== undefined) {
-    if (build.tableBase & 0xfffn) throw problemAt("build.tableBase", `0x${build.tableBase.toString(16)} is not 4 KiB aligned (tables are 4 KiB pages)`);
-    if (build.tableBase >> BigInt(physAddrBits) !== 0n)
-      throw problemAt("build.tableBase", `0x${build.tableBase.toString(16)} is not below 2^${physAddrBits}, the host address width (config.platform.physAddrBits)`);
-  }
-  // Domains the unit cannot walk: their levels against CAP.SAGAW / CAP.FS5LP.
-  (build.domains ?? []).forEach((d, i) => {
-    const problem = levelsProblem(d.type, d.levels ?? 4, cap);
-    if (problem) throw problemAt(d.levels !== undefined ? `build.domains[${i}].levels` : `build.domains[${i}]`, d.levels !== undefined ? problem : `levels 4 (the default): ${problem}`);
-  });
-  const preset = presetOf(scenario.config, opts.preset);
+  const ctx: ScenarioContext = { file, limits, physAddrBits, problemAt, fail };
+  // The architecture's own keys (registers, build modes), checked before anything is built.
+  const archOptions = module.scenario.platformOptions(scenario, ctx);
+  const preset = presetOf(scenario.config, opts.preset, module.defaultPreset);
   const caches = cachesOf(scenario.config);
   // The IOMMU's caches (device-TLBs are counted as devices attach with ATS).
   const cacheProblem = cacheBudgetProblem(platformCaches(preset, caches), 0, limits);
@@ -199,19 +167,15 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     throw new InputError(`config: ${cacheProblem}`, file, where?.line, where?.column);
   }
   const timing = timingOf(scenario.config);
-  const platform = new VtdPlatform({
+  const platform = createPlatform(scenario.arch, {
+    ...archOptions,
     caches,
     preset,
     // Functional: no cycles, but the same clock and arrival mode, so trace times (and with them the
     // lazy flush timer) convert exactly as in a timed run: identical translations.
     timing: opts.functional ? { ...timing, enable: false } : timing,
     build: opts.build,
-    cap,
-    ecap,
-    mode: build.mode,
-    tableBase: build.tableBase,
     physAddrBits,
-    snoop: scenario.config?.snoop,
   });
   const core = platform.core;
 
@@ -228,85 +192,9 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     platform.alloc.reserve(m.addr, BigInt(m.u64.length) * 8n, { key, file, ...(where ? { line: where.line, column: where.column } : {}) });
   });
 
-  // 2. The builder: domains with their mappings, then device attachments.
-  const b = platform.builder;
-  const domains = build.domains ?? [];
-  const devices = build.devices ?? [];
-  let total = devices.length;
-  for (const d of domains) for (const m of d.mappings ?? []) total += Number(m.size / (m.pageSize ?? PAGE_4K));
-  let done = 0;
-  for (let i = 0; i < domains.length; i++) {
-    const d = domains[i]!;
-    let dom;
-    try {
-      dom = b.createDomain({ id: d.id, type: d.type, levels: d.levels, parent: d.parent, forceSnoop: d.forceSnoop, presetAccessed: d.presetAccessed });
-    } catch (e) {
-      return fail(`build.domains[${i}]`, e);
-    }
-    const mappings = d.mappings ?? [];
-    for (let j = 0; j < mappings.length; j++) {
-      const m = mappings[j]!;
-      const key = `build.domains[${i}].mappings[${j}]`;
-      const pageSize = m.pageSize ?? PAGE_4K;
-      if (dom.type === "pt") fail(key, new Error(`domain ${dom.id} is pass-through: it has no page tables to map into`));
-      const issue = rangeProblem(dom, { iova: m.iova, size: m.size, pa: m.pa, pageSize }, cap);
-      if (issue) throw problemAt(key, issue);
-      const budget = mapBudgetProblem(dom.levels, m.iova, m.size, pageSize, limits);
-      if (budget) throw problemAt(key, budget);
-      const perm = m.perm ?? "rw";
-      try {
-        for (const n of b.mapSteps(dom, m.iova, m.pa, m.size, {
-          read: perm.includes("r"),
-          write: perm.includes("w"),
-          exec: perm.includes("x"),
-          user: m.user,
-          global: m.global,
-          snp: m.snp,
-          pageSize,
-        })) {
-          done += n;
-          yield { done, total, key };
-        }
-      } catch (e) {
-        fail(key, e);
-      }
-    }
-  }
-  const firstEntry = new Map<string, number>();
-  for (let i = 0; i < devices.length; i++) {
-    const key = `build.devices[${i}]`;
-    const { bdf: sid, ...rest } = devices[i]!;
-    const spec = { ...rest, sid };
-    const bdf = formatBdf(sid);
-    const target = b.attachTarget(spec);
-    const entry = `${sid}:${target.pasidEntry ?? ""}`;
-    const first = firstEntry.get(entry);
-    if (first !== undefined) {
-      const what = spec.pasid !== undefined ? `${bdf} PASID ${spec.pasid}` : b.mode === "legacy" ? bdf : `${bdf} (requests without PASID: PASID-table entry ${target.pasidEntry})`;
-      throw problemAt(key, `${what} is already attached by build.devices[${first}] (one entry per device and PASID)`);
-    }
-    firstEntry.set(entry, i);
-    const budget = b.domains.has(spec.domain) ? attachBudgetProblem(b.counts, { sid, bdf, ...target }, platform.caches, limits) : undefined;
-    if (budget) throw problemAt(key, budget);
-    try {
-      b.attach(spec);
-    } catch (e) {
-      fail(key, e);
-    }
-    done++;
-    yield { done, total, key };
-  }
-
-  // 3. Translation on: RTADDR given, or the builder's root table when something was built.
-  const built = domains.length > 0 || devices.length > 0;
-  try {
-    if (regs.RTADDR !== undefined) core.setRegister("RTADDR", regs.RTADDR);
-    else if (built) core.setRegister("RTADDR", b.rtaddr());
-  } catch (e) {
-    fail("build", e);
-  }
-  const te = regs.GCMD !== undefined ? (regs.GCMD >> 31n) & 1n : regs.RTADDR !== undefined || built ? 1n : 0n;
-  core.setGsts(Number(te) << 31);
+  // 2. The architecture's structures (VT-d: domains with their mappings, then devices), then
+  //    translation on as the scenario says.
+  yield* module.scenario.build(platform, scenario, ctx);
 
   const d = scenario.config?.driver ?? {};
   const driver: LoadedScenario["driver"] = {
@@ -314,7 +202,7 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     lazyBatch: d.lazyBatch ?? defaultDriverOptions.lazyBatch,
     lazyTimeoutCycles: d.lazyTimeoutCycles ?? defaultDriverOptions.lazyTimeoutCycles,
   };
-  const result: LoadedScenario = { file, scenario, platform, driver, limits };
+  const result: LoadedScenario = { file, scenario, platform, driver, refusals: d.refusals ?? "error", limits };
   if (typeof scenario.trace === "string") result.trace = { file: resolve(dirname(file), scenario.trace) };
   else if (scenario.trace)
     result.trace = { file, lines: scenario.trace, lineNumbers: scenario.trace.map((_, i) => at(`trace[${i}]`)?.line ?? 0) };

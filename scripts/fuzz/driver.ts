@@ -2,7 +2,7 @@
  * Driver-event fuzzing against a shadow model. A case is a sequence of map, unmap, flush, inv,
  * attach and detach events with random and boundary arguments (page-aligned and not, at the top
  * of the input width, wrapping past 2^64, huge, zero) carried out by the VT-d driver
- * (src/guest/vtd-driver.ts, strict or lazy invalidation) on a scalable-mode platform with caches.
+ * (src/arch/vtd/driver.ts, strict or lazy invalidation) on a scalable-mode platform with caches.
  * An independent model keeps which ranges each domain maps (to which PA, with which rights) and
  * which device (and PASID) is attached where. After every event, DMA probes of the attached
  * devices at the pages the event touched, the live pages and random ones are compared with it:
@@ -15,11 +15,12 @@
  * exception is a bug.
  */
 import * as fc from "fast-check";
-import { VtdPlatform } from "../../src/platform.ts";
-import { VtdDriver, DriverError, type InvalidationMode } from "../../src/guest/vtd-driver.ts";
-import { AllocationError } from "../../src/guest/vtd-builder.ts";
+import { createPlatform, type VtdPlatform } from "../../src/platform.ts";
+import { VtdDriver, DriverError, type InvalidationMode } from "../../src/arch/vtd/driver.ts";
+import { AllocationError } from "../../src/arch/vtd/builder.ts";
 import type { Request, Result } from "../../src/core/core.ts";
-import type { DriverEvent, Invalidation } from "../../src/trace/text.ts";
+import type { DriverEvent } from "../../src/trace/events.ts";
+import type { Invalidation } from "../../src/arch/vtd/trace-commands.ts";
 import { arbInv } from "../../test/trace/arbitraries.ts";
 import { FuzzProblem, stringifyBig, type FuzzTarget } from "./target.ts";
 import { validateVtd } from "./arch/vtd.ts";
@@ -155,7 +156,7 @@ export function newDriverStats(): DriverFuzzStats {
 }
 
 export function checkDriver(c: DriverCase, mode: InvalidationMode, stats: DriverFuzzStats = newDriverStats()): number {
-  const p = new VtdPlatform({ build: "release", timing: false });
+  const p = createPlatform("vtd", { build: "release", timing: false });
   const b = p.builder;
   b.createDomain({ id: 1, type: "ss", levels: 4 });
   b.createDomain({ id: 2, type: "fs", levels: 4 });

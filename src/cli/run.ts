@@ -24,10 +24,9 @@ import { limitNames, parseLimitOptions, type Limits } from "../config/limits.ts"
 import { parseTraceLines } from "../trace/text.ts";
 import { EventsReader, openTraceReader } from "../trace/stream.ts";
 import type { TraceReader } from "../trace/binary.ts";
-import { VtdDriver } from "../guest/vtd-driver.ts";
-import { Replayer, type ResultSink } from "../replay/replay.ts";
+import { Replayer, type Refusal, type Refusals, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
-import { resultLine } from "../report/results.ts";
+import { refusalLine, resultLine } from "../report/results.ts";
 import { OutputFile, abortAll, isStandardOutput, openOutputs } from "../io/output.ts";
 import { preflight, type InputSpec, type OutputSpec } from "../io/preflight.ts";
 import { openInputAsync, type PeekSource } from "../io/input.ts";
@@ -53,6 +52,8 @@ export interface RunOptions {
   preset?: string;
   /** Compares each TLP's expected fault (expect=) with the model's (src/replay/expected-faults.ts). */
   expectFaults?: boolean;
+  /** A refused driver event: an input error, or a `refused` result; replaces config.driver.refusals. */
+  refusals?: string;
   /** How the summary, --report and --html name the scenario and the trace (default: their files; sweeps name them as sweep.json does). */
   names?: { scenario: string; trace?: string };
   /** Budgets over the scenario's config.limits (--limit NAME=N). */
@@ -99,6 +100,7 @@ export function checkRunOptions(scenarioFile: string, o: RunOptions): void {
   if (scenarioFile === "-") throw new InputError(`the scenario cannot be standard input (-): its trace and paths are relative to its folder; give its file (--trace - reads the trace from standard input)`);
   if (o.preset !== undefined && !(presetNames as readonly string[]).includes(o.preset))
     throw new InputError(`--preset: expected one of ${presetNames.map((p) => `"${p}"`).join(", ")}, got "${o.preset}"`);
+  if (o.refusals !== undefined && o.refusals !== "error" && o.refusals !== "results") throw new InputError(`--refusals: expected "error" or "results", got "${o.refusals}"`);
   preflight({ outputs: outputSpecs(o), inputs: inputSpecs(scenarioFile, o) });
 }
 
@@ -127,6 +129,8 @@ export class RunSession {
   private readonly loaded: LoadedScenario;
   private readonly traceName: string | undefined;
   private readonly expected: ExpectedFaults | undefined;
+  /** What a refused driver event is in this run (--refusals, else config.driver.refusals). */
+  private readonly refusals: Refusals;
   private closed = false;
 
   /**
@@ -173,7 +177,7 @@ export class RunSession {
       const results = this.out.results;
       const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
       let sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing)) : undefined;
-      const collector = (this.collector = this.out.html ? new ReportCollector() : undefined);
+      const collector = (this.collector = this.out.html ? new ReportCollector({ faults: loaded.platform.module.faults }) : undefined);
       if (collector) {
         const inner = sink;
         sink = inner
@@ -183,9 +187,15 @@ export class RunSession {
             }
           : (_seq, t, r) => collector.add(t, r);
       }
-      const driver = new VtdDriver(loaded.platform, { ...loaded.driver, limits: loaded.limits });
-      const expected = (this.expected = o.expectFaults ? new ExpectedFaults("vtd", this.reader.format === "binary" ? "record" : "line") : undefined);
-      this.replayer = new Replayer(loaded.platform, this.reader, sink, { driver, ...(expected ? { onExpectation: (seq, t, r) => expected.add(seq, t, r) } : {}) });
+      const driver = loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits });
+      const expected = (this.expected = o.expectFaults ? new ExpectedFaults(loaded.platform.module.name, this.reader.format === "binary" ? "record" : "line") : undefined);
+      const refusals = (this.refusals = (o.refusals as Refusals | undefined) ?? loaded.refusals);
+      this.replayer = new Replayer(loaded.platform, this.reader, sink, {
+        driver,
+        refusals,
+        ...(results ? { onRefusal: (r: Refusal) => results.write(refusalLine(r)) } : {}),
+        ...(expected ? { onExpectation: (seq, t, r) => expected.add(seq, t, r) } : {}),
+      });
     } catch (e) {
       this.abort();
       throw e;
@@ -222,7 +232,7 @@ export class RunSession {
         scenario: this.o.names?.scenario ?? this.scenarioFile,
         hostSeconds: stats.hostSeconds,
         tlps: stats.tlps,
-        driver: { mode: this.loaded.driver.invalidation, stats: stats.driver },
+        driver: { mode: this.loaded.driver.invalidation, stats: stats.driver, ...(this.refusals === "results" ? { refused: stats.refusedEvents } : {}) },
       };
       const trace = this.o.names ? this.o.names.trace : this.traceName;
       if (trace) info.trace = trace;
@@ -421,6 +431,7 @@ export function registerRun(program: Command): void {
     .option("--functional", "no timing model: the same translations, faults and counters, no latencies")
     .option("--preset <name>", `cache and timing preset, replacing the scenario's (${presetNames.join(", ")})`)
     .option("--expect-faults", "compare each TLP's logged fault (expect=, from the importers) with the model's: match, different reason or no fault")
+    .option("--refusals <mode>", 'a driver event the driver refuses: "error" (exit 2, the default) or "results" (a refused result line, counted in the summary); replaces config.driver.refusals')
     .option("--limit <NAME=N>", `set a budget, over the scenario's config.limits (repeatable; README "Budgets"): ${limitNames.join(", ")}`, (v: string, all: string[]) => [...all, v], [] as string[])
     .action((scenario: string, opts: RunOptions & { limit: string[] }) => {
       if (opts.core !== "release" && opts.core !== "debug") throw new InputError(`--core: expected "release" or "debug", got "${opts.core}"`);

@@ -6,6 +6,8 @@
  * command line (`--limit NAME=N` for run and sweep; the command line wins).
  */
 import { InputError } from "../errors.ts";
+import type { CacheName } from "../core/abi.ts";
+import type { CacheConfig } from "./caches.ts";
 
 export interface LimitSpec {
   default: number;
@@ -106,4 +108,29 @@ export function bytesText(n: bigint): string {
   if (n % scale === 0n) return `${n / scale} ${BINARY_UNITS[unit]}`;
   const tenths = (n * 10n + scale / 2n) / scale;
   return tenths % 10n === 0n ? `${tenths / 10n} ${BINARY_UNITS[unit]}` : `${tenths / 10n}.${tenths % 10n} ${BINARY_UNITS[unit]}`;
+}
+
+/** Entries the caches hold: every enabled cache, the device-TLB once per ATS device. */
+export function cacheEntries(caches: Record<CacheName, CacheConfig>, atsDevices: number): { total: number; parts: string[] } {
+  let total = 0;
+  const parts: string[] = [];
+  for (const [name, c] of Object.entries(caches) as [CacheName, CacheConfig][]) {
+    if (!c.enable || c.entries === 0) continue;
+    if (name === "deviceTlb") {
+      if (atsDevices === 0) continue;
+      total += c.entries * atsDevices;
+      parts.push(`deviceTlb ${c.entries} x ${atsDevices} device${atsDevices === 1 ? "" : "s"}`);
+    } else {
+      total += c.entries;
+      parts.push(`${name} ${c.entries}`);
+    }
+  }
+  return { total, parts };
+}
+
+/** The budget message of caches over `limits.cacheEntries`, or undefined when they fit. */
+export function cacheBudgetProblem(caches: Record<CacheName, CacheConfig>, atsDevices: number, limits: Limits, prefix = ""): string | undefined {
+  const { total, parts } = cacheEntries(caches, atsDevices);
+  if (total <= limits.cacheEntries) return undefined;
+  return overBudget("cacheEntries", limits, `${prefix}the caches hold ${total} entries (${parts.join(", ")})`);
 }

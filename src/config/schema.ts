@@ -1,15 +1,15 @@
 /**
- * The scenario schema (shared/DESIGN.md §3): one zod schema, strict everywhere so unknown keys are
- * errors with their path. 64-bit values are "0x…" strings; small numbers may be plain numbers.
- * Each option carries its default and a one-line doc in `parameterCatalogue`, from which the
- * README table is generated.
+ * The neutral parts of the scenario schema (shared/DESIGN.md §3): 64-bit values ("0x…" strings;
+ * small numbers may be plain numbers), the keys every architecture's scenario has, and `config`,
+ * strict everywhere so unknown keys are errors with their path. The union on `arch` of the
+ * architectures' members is scenario-schema.ts. Each option carries its default and a one-line doc
+ * in `parameterCatalogue`, from which the README table is generated.
  */
 import { z } from "zod";
-import { capFields, ecapFields } from "./vtd-regs.ts";
 import { cacheNames, policyNames, type CacheName } from "../core/abi.ts";
 import { cacheDocs, cacheGeometryError, defaultCaches, type CacheConfig } from "./caches.ts";
 import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, type TimingConfig } from "./timing.ts";
-import { defaultDriverOptions } from "../guest/vtd-driver.ts";
+import { defaultDriverOptions } from "../driver/driver.ts";
 import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
 import { quote } from "../errors.ts";
 
@@ -32,7 +32,7 @@ export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const PAGE_SIZES: Record<string, bigint> = { "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n };
 const PAGE_SIZE_HINT = 'expected a page size of "4K", "2M" or "1G" (or its bytes: "0x1000", "0x200000", "0x40000000")';
 
-const pageSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
+export const pageSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
   let size: bigint | undefined = typeof v === "string" ? PAGE_SIZES[v] : undefined;
   if (size === undefined && typeof v === "number" && Number.isSafeInteger(v)) size = BigInt(v);
   if (size === undefined && typeof v === "string" && /^0x[0-9a-fA-F]{1,16}$/.test(v)) size = BigInt(v);
@@ -41,7 +41,7 @@ const pageSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return z.NEVER;
 });
 
-const bdf = z.string().transform((v, ctx) => {
+export const bdf = z.string().transform((v, ctx) => {
   const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/.exec(v);
   if (!m || parseInt(m[3]!, 16) > 0x1f) {
     ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0", got ${quote(v)}` });
@@ -51,53 +51,10 @@ const bdf = z.string().transform((v, ctx) => {
 });
 
 /** A capability register: a full value, or named fields overriding the default profile. */
-function register<F extends Record<string, readonly [number, number]>>(fields: F) {
+export function register<F extends Record<string, readonly [number, number]>>(fields: F) {
   const byField = z.strictObject(Object.fromEntries(Object.keys(fields).map((k) => [k, u64.optional()])) as { [K in keyof F]: z.ZodOptional<typeof u64> });
   return z.union([u64, byField]);
 }
-
-const mapping = z.strictObject({
-  iova: u64,
-  pa: u64,
-  size: u64,
-  pageSize: pageSize.optional(),
-  /** Letters of r, w, x: read, write, execute (first stage: x clears XD). Default "rw". */
-  perm: z.string().regex(/^r?w?x?$/, { message: 'expected permission letters in the order "rwx", e.g. "rw" or "r"' }).optional(),
-  user: z.boolean().optional(),
-  global: z.boolean().optional(),
-  snp: z.boolean().optional(),
-});
-
-const domain = z.strictObject({
-  id: z.number().int().min(0).max(0xffff),
-  type: z.enum(["ss", "fs", "nested", "pt"]),
-  levels: z.number().int().min(3).max(5).optional(),
-  parent: z.number().int().optional(),
-  forceSnoop: z.boolean().optional(),
-  presetAccessed: z.boolean().optional(),
-  mappings: z.array(mapping).optional(),
-});
-
-const device = z.strictObject({
-  bdf,
-  pasid: z.number().int().min(0).max(0xfffff).optional(),
-  domain: z.number().int(),
-  ats: z.boolean().optional(),
-  pri: z.boolean().optional(),
-  paside: z.boolean().optional(),
-  pasidBits: z.number().int().min(1).max(20).optional(),
-  ridPasid: z.number().int().min(0).max(0xfffff).optional(),
-  pgsnp: z.boolean().optional(),
-  fpd: z.boolean().optional(),
-  sre: z.boolean().optional(),
-  ere: z.boolean().optional(),
-  wpe: z.boolean().optional(),
-  smep: z.boolean().optional(),
-  nxe: z.boolean().optional(),
-  eafe: z.boolean().optional(),
-  ssade: z.boolean().optional(),
-  pwsnp: z.boolean().optional(),
-});
 
 export interface CatalogueEntry {
   type: string;
@@ -170,6 +127,12 @@ export const parameterCatalogue: Record<string, CatalogueEntry> = {
     unit: "cycles",
     doc: "Lazy mode: flush once the arrival time reaches this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT: 10 ms at 1 GHz; ns/us trace times convert at `timing.clockMHz`).",
   },
+  "driver.refusals": {
+    type: '"error" | "results"',
+    default: "error",
+    unit: "",
+    doc: "A driver event the driver refuses: an input error (exit 2), or, for traces that test refusals, a `refused` result line (`--results`) counted in the summary, the replay going on; `run --refusals` overrides it.",
+  },
   ...timingCatalogue,
   ...cacheCatalogue(),
 };
@@ -218,21 +181,18 @@ const timingKeys = {
 } satisfies Record<keyof TimingConfig | "preset", z.ZodType>;
 const timingSchema = z.strictObject(timingKeys);
 
-const config = z.strictObject({
+/**
+ * The keys of `config` every architecture has; an architecture adds its own (VT-d: `snoop`) in its
+ * member of the scenario union (src/arch/NAME/scenario.ts).
+ */
+export const configShape = {
   platform: z.strictObject({ physAddrBits: z.number().int().min(32).max(52).optional() }).optional(),
-  snoop: z
-    .strictObject({
-      nestedSsLeafSnp: z.boolean().optional(),
-      passThroughPgsnp: z.boolean().optional(),
-      snpReservedWithoutSc: z.boolean().optional(),
-      pgsnpWithoutSc: z.enum(["reserved", "ignored", "honoured"]).optional(),
-    })
-    .optional(),
   driver: z
     .strictObject({
       invalidation: z.enum(["strict", "lazy"]).optional(),
       lazyBatch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
       lazyTimeoutCycles: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+      refusals: z.enum(["error", "results"]).optional(),
     })
     .optional(),
   timing: timingSchema.optional(),
@@ -248,35 +208,21 @@ const config = z.strictObject({
     )
     .optional(),
   ...cachesConfig,
-});
+};
 
-export const scenarioSchema = z.strictObject({
-  arch: z.literal("vtd", { message: 'expected "vtd" (SMMUv3 is not modelled yet)' }),
+/**
+ * The keys of a scenario every architecture has. An architecture's member of the scenario union
+ * (src/arch/NAME/scenario.ts) adds `arch` (its literal), its `registers` and `build`, and its
+ * `config` (configShape and its own keys).
+ */
+export const commonScenarioShape = {
   description: z.string().optional(),
-  registers: z
-    .strictObject({
-      CAP: register(capFields).optional(),
-      ECAP: register(ecapFields).optional(),
-      RTADDR: u64.optional(),
-      GCMD: u64.optional(),
-    })
-    .optional(),
   memory: z.array(z.strictObject({ addr: u64, u64: z.array(u64) })).optional(),
-  build: z
-    .strictObject({
-      mode: z.enum(["scalable", "legacy"]).optional(),
-      tableBase: u64.optional(),
-      domains: z.array(domain).optional(),
-      devices: z.array(device).optional(),
-    })
-    .optional(),
   trace: z.union([z.string(), z.array(z.string())]).optional(),
-  config: config.optional(),
-});
+};
 
-export type Scenario = z.output<typeof scenarioSchema>;
-
-export type ScenarioConfig = NonNullable<Scenario["config"]>;
+/** What the neutral loader and checkConfig read of any scenario's `config`. */
+export type ScenarioConfig = { [K in keyof typeof configShape]?: z.output<(typeof configShape)[K]> };
 
 /** What checkConfig found wrong, at the path of the key (or object) that is wrong. */
 export interface ConfigIssue {
@@ -287,18 +233,18 @@ export interface ConfigIssue {
 const defined = <T extends object>(o: T | undefined): Partial<T> =>
   Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 
-/** The preset in force: the override (CLI --preset), else config.timing.preset, else vtd-default. */
-export function presetOf(config: ScenarioConfig | undefined, override?: PresetName): PresetName {
-  return override ?? config?.timing?.preset ?? "vtd-default";
+/** The preset in force: the override (CLI --preset), else config.timing.preset, else the architecture's default. */
+export function presetOf(config: ScenarioConfig | undefined, override: PresetName | undefined, fallback: PresetName): PresetName {
+  return override ?? config?.timing?.preset ?? fallback;
 }
 
-/** The scenario's timing keys (without the preset), for VtdPlatform's `timing` over the preset's. */
+/** The scenario's timing keys (without the preset), for the Platform's `timing` over the preset's. */
 export function timingOf(config: ScenarioConfig | undefined): Partial<TimingConfig> {
   const { preset: _, ...rest } = defined(config?.timing);
   return rest as Partial<TimingConfig>;
 }
 
-/** The scenario's cache keys, for VtdPlatform's `caches` over the preset's. */
+/** The scenario's cache keys, for the Platform's `caches` over the preset's. */
 export function cachesOf(config: ScenarioConfig | undefined): Partial<Record<CacheName, Partial<CacheConfig>>> {
   const out: Partial<Record<CacheName, Partial<CacheConfig>>> = {};
   for (const name of cacheNames) if (config?.[name]) out[name] = defined(config[name]) as Partial<CacheConfig>;
@@ -310,8 +256,8 @@ export function cachesOf(config: ScenarioConfig | undefined): Partial<Record<Cac
  * the preset's values, then the scenario's) and the timing parameters through resolveTiming (the
  * preset's, then the scenario's). The first problem, at the path of the key that carries it.
  */
-export function checkConfig(config: ScenarioConfig | undefined, presetOverride?: PresetName): ConfigIssue | undefined {
-  const preset = presets[presetOf(config, presetOverride)];
+export function checkConfig(config: ScenarioConfig | undefined, presetOverride: PresetName | undefined, defaultPreset: PresetName): ConfigIssue | undefined {
+  const preset = presets[presetOf(config, presetOverride, defaultPreset)];
   const caches = cachesOf(config);
   for (const name of cacheNames) {
     const err = cacheGeometryError({ ...defaultCaches[name], ...preset.caches[name], ...caches[name] });

@@ -8,7 +8,7 @@
  */
 import { basename } from "node:path";
 import { InputError } from "../errors.ts";
-import { scenarioSchema } from "../config/schema.ts";
+import { scenarioSchema } from "../config/scenario-schema.ts";
 import { OutputFile, abortAll, writeAll } from "../io/output.ts";
 import { Prng } from "../util/prng.ts";
 import { canonicalCommand, camel, helpOf, optionError, parseOptions, type OptionSpec, type RawOptions } from "./options.ts";

@@ -13,7 +13,8 @@
  * A mismatch is a result, not an error: the run's exit code does not change. The rows are printed
  * after the run summary and written to the --report JSON as `expectedFaults`.
  */
-import { vtdFaultByCode } from "../core/abi.ts";
+import { faultCatalogues } from "../core/abi.ts";
+import { archTitles } from "../arch/types.ts";
 import type { Result } from "../core/core.ts";
 import { formatBdf, smmuEventName, type FaultExpectation, type TraceTlp } from "../trace/text.ts";
 
@@ -52,7 +53,7 @@ const OUTCOME_WORDS: Record<ExpectedFaultOutcome, string> = {
 
 /** A fault's name: the VT-d condition ID the model knows (LGN.3), the SMMUv3 event name, or "". */
 function faultName(arch: FaultExpectation["arch"], code: number): string {
-  return arch === "smmuv3" ? (smmuEventName(code) ?? "") : (vtdFaultByCode.get(code)?.id ?? "");
+  return faultCatalogues[arch].get(code)?.id ?? (arch === "smmuv3" ? smmuEventName(code) : undefined) ?? "";
 }
 
 const hex2 = (n: number) => "0x" + n.toString(16).padStart(2, "0");
@@ -104,7 +105,7 @@ export class ExpectedFaults {
     for (const r of this.rows) {
       const tlp = `${r.op} ${r.bdf}${r.pasid !== undefined ? ` pasid=0x${r.pasid.toString(16)}` : ""} addr=${r.addr}`;
       const model = r.model.code !== undefined ? `model ${fault(this.modelArch, r.model.code, r.model.name ?? "")}` : `model ${r.model.status}`;
-      const why = r.outcome === "notCompared" ? ` (the model is ${this.modelArch === "vtd" ? "VT-d" : "SMMUv3"})` : "";
+      const why = r.outcome === "notCompared" ? ` (the model is ${archTitles[this.modelArch]})` : "";
       out.push(`  ${this.position} ${r.line}: ${tlp}: logged ${fault(r.expected.arch, r.expected.code, r.expected.name)}, ${model}: ${OUTCOME_WORDS[r.outcome]}${why}`);
     }
     const c = this.report();

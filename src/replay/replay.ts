@@ -3,7 +3,7 @@
  * TraceReader (text, binary or in-memory; src/trace/stream.ts) straight into the request ring, in
  * batches up to the next driver event, the ring's 4096 records, or the moment the lazy flush
  * queue's timer fires; one core call per batch. Driver events run between batches through the
- * driver (src/guest/vtd-driver.ts). Nothing per TLP is allocated unless a result sink is given
+ * platform's driver (its architecture module's; src/driver/driver.ts). Nothing per TLP is allocated unless a result sink is given
  * (then each TLP is decoded from its record for the sink), so memory stays flat whatever the
  * trace's length.
  *
@@ -12,19 +12,35 @@
  * the trace's own time (binary.ts layout, unit in FLAGS bits 13:12) and one pass over the batch
  * turns it into the arrival cycle and clears the format's own FLAGS bits.
  */
-import type { VtdPlatform } from "../platform.ts";
+import type { Platform } from "../platform.ts";
 import type { Result } from "../core/core.ts";
 import { RING_RECORDS } from "../core/abi.ts";
 import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp, TimeStamp } from "../trace/text.ts";
 import { RECORD_WORDS, REQ_FLAGS_MASK, RecFlag, TimeUnit, decodeTlpRecord, type TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
-import { VtdDriver, DriverError, type DriverStats } from "../guest/vtd-driver.ts";
-import { AllocationError } from "../guest/vtd-builder.ts";
+import { DriverError, type ArchDriver, type DriverStats } from "../driver/driver.ts";
+import { AllocationError } from "../guest/allocator.ts";
 import { InputError } from "../errors.ts";
 import { exactDecimal, floorMulDiv, type Decimal } from "../util/decimal.ts";
 import type { TimingConfig } from "../config/timing.ts";
 
 export type ResultSink = (seq: number, tlp: TraceTlp, result: Result) => void;
+
+/**
+ * What a driver event the driver refuses (a DriverError or RangeError: unknown domain, overlapping
+ * map, over a budget ...) is: an input error at the event (exit 2, the default), or a result, for
+ * traces written to test refusals: the replay goes on and the refusal goes to `onRefusal`.
+ */
+export type Refusals = "error" | "results";
+
+/** A refused driver event: `seq` is the number of TLPs before it; `line` and `column` its position. */
+export interface Refusal {
+  seq: number;
+  event: DriverEvent["op"];
+  line: number;
+  column: number;
+  reason: string;
+}
 
 /** Receives each TLP that carries an expected fault (`expect=`), as the trace wrote it, with its result. */
 export type ExpectationSink = (seq: number, tlp: TraceTlp & { expect: FaultExpectation }, result: Result) => void;
@@ -184,17 +200,23 @@ export interface ReplayStats {
   /** TLPs in the trace (the core's `requests` also counts the ATS requests devices send on device-TLB misses). */
   tlps: number;
   driverEvents: number;
+  /** Driver events refused as results (`refusals: "results"`); they are not in driverEvents. */
+  refusedEvents: number;
   hostSeconds: number;
   driver: DriverStats;
 }
 
 export interface ReplayOptions {
   /** The driver side that carries out driver events (default: a strict-mode driver for `platform`). */
-  driver?: VtdDriver;
+  driver?: ArchDriver;
   /** The trace's file name, for errors of driver events (events arrays; readers know their file). */
   file?: string;
   /** Called for every TLP with an expected fault (`run --expect-faults`). */
   onExpectation?: ExpectationSink;
+  /** What a refused driver event is (default "error": an input error at the event). */
+  refusals?: Refusals;
+  /** Receives each refused driver event when `refusals` is "results". */
+  onRefusal?: (r: Refusal) => void;
 }
 
 /**
@@ -207,7 +229,8 @@ export class Replayer {
   /** TLPs replayed (results delivered). */
   seq = 0;
   driverEvents = 0;
-  readonly driver: VtdDriver;
+  refusedEvents = 0;
+  readonly driver: ArchDriver;
   readonly clock: ArrivalClock;
   private readonly lines = new Float64Array(RING_RECORDS);
   /** Records [pendFrom, pendTo) of the ring are read but not replayed yet (a batch cut by the flush timer). */
@@ -219,16 +242,20 @@ export class Replayer {
   private ended = false;
   private elapsed = 0n;
   private readonly onExpectation: ExpectationSink | undefined;
+  private readonly onRefusal: ((r: Refusal) => void) | undefined;
 
   constructor(
-    readonly platform: VtdPlatform,
+    readonly platform: Platform,
     readonly reader: TraceReader,
     private readonly sink?: ResultSink,
     opts: ReplayOptions = {},
   ) {
-    this.driver = opts.driver ?? new VtdDriver(platform);
+    this.driver = opts.driver ?? platform.createDriver();
     this.clock = new ArrivalClock(platform.timing);
     this.onExpectation = opts.onExpectation;
+    if (opts.refusals !== undefined && opts.refusals !== "error" && opts.refusals !== "results") throw new RangeError(`refusals must be "error" or "results", not ${String(opts.refusals)}`);
+    // Refusals as results: each one to the sink (none: only counted).
+    if (opts.refusals === "results") this.onRefusal = opts.onRefusal ?? (() => {});
   }
 
   /** True once the whole trace has been replayed. */
@@ -304,6 +331,11 @@ export class Replayer {
     try {
       this.driver.apply(e, BigInt(now));
     } catch (err) {
+      if (this.onRefusal && (err instanceof DriverError || err instanceof RangeError)) {
+        this.refusedEvents++;
+        this.onRefusal({ seq: this.seq, event: e.op, line: e.line, column: e.column, reason: err.message });
+        return;
+      }
       throw this.located(err, `${e.op}: `, `the ${e.op} at ${this.where(e.line, e.column || undefined)}`, e.line, e.column || undefined);
     }
     this.driverEvents++;
@@ -423,7 +455,7 @@ export class Replayer {
 
   stats(): ReplayStats {
     const ns = this.ended ? this.elapsed : process.hrtime.bigint() - this.start;
-    return { tlps: this.seq, driverEvents: this.driverEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats };
+    return { tlps: this.seq, driverEvents: this.driverEvents, refusedEvents: this.refusedEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats };
   }
 }
 
@@ -431,7 +463,7 @@ export class Replayer {
  * Replays everything `reader` holds; `sink` (optional) receives every TLP's result in trace order,
  * `seq` counting TLPs only. At the end the driver flushes whatever it still defers.
  */
-export function replayReader(platform: VtdPlatform, reader: TraceReader, sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
+export function replayReader(platform: Platform, reader: TraceReader, sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
   const r = new Replayer(platform, reader, sink, opts);
   while (r.step());
   return r.finish();
@@ -441,6 +473,6 @@ export function replayReader(platform: VtdPlatform, reader: TraceReader, sink?: 
  * Replays `events` in order; `sink` (optional) receives every TLP's result in trace order, `seq`
  * counting TLPs only. At the end the driver flushes whatever it still defers.
  */
-export function replay(platform: VtdPlatform, events: readonly TraceEvent[], sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
+export function replay(platform: Platform, events: readonly TraceEvent[], sink?: ResultSink, opts: ReplayOptions = {}): ReplayStats {
   return replayReader(platform, new EventsReader(events, opts.file ?? "trace"), sink, opts);
 }

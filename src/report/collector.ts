@@ -18,7 +18,8 @@
  * entries by default, 20 000 while running) every count is exact.
  */
 import type { Result } from "../core/core.ts";
-import { vtdFaultByCode } from "../core/abi.ts";
+import { faultCatalogues, type FaultInfo } from "../core/abi.ts";
+import { faultName } from "../arch/types.ts";
 import { formatBdf, type TraceTlp } from "../trace/text.ts";
 
 /** Outcomes of a group of TLPs (one device, or one PASID). */
@@ -170,6 +171,8 @@ export interface CollectorOptions {
   maxGroups?: number;
   /** Faulting TLPs kept whole (default 100). */
   maxFaultRecords?: number;
+  /** The platform's fault catalogue, for fault names (its module's `faults`; default VT-d's). */
+  faults?: ReadonlyMap<number, FaultInfo>;
 }
 
 interface Group {
@@ -235,13 +238,14 @@ const PGTT_FS = 1, PGTT_NESTED = 3;
 const SNP_BIT = 1n << 11n;
 const OTHER = -1;
 const PAGE_LG2 = 12n;
-const faultName = (code: number) => vtdFaultByCode.get(code)?.id ?? `0x${code.toString(16)}`;
-const reasonList = (m: Map<number, number> | null) => [...(m ?? [])].sort((a, b) => a[0] - b[0]).map(([code, count]) => ({ code, name: faultName(code), count }));
+const reasonList = (m: Map<number, number> | null, faults: ReadonlyMap<number, FaultInfo>) =>
+  [...(m ?? [])].sort((a, b) => a[0] - b[0]).map(([code, count]) => ({ code, name: faultName({ faults }, code), count }));
 
 export class ReportCollector {
   readonly maxAuditEntries: number;
   readonly maxGroups: number;
   readonly maxFaultRecords: number;
+  private readonly faults: ReadonlyMap<number, FaultInfo>;
   private readonly devices = new Map<number, Group>();
   private readonly faultPages = new Map<bigint, Page>();
   private readonly firstFaults: FaultRecord[] = [];
@@ -260,6 +264,7 @@ export class ReportCollector {
     this.maxAuditEntries = Math.max(1, Math.floor(o.maxAuditEntries ?? 10_000));
     this.maxGroups = Math.max(1, Math.floor(o.maxGroups ?? 10_000));
     this.maxFaultRecords = Math.max(0, Math.floor(o.maxFaultRecords ?? 100));
+    this.faults = o.faults ?? faultCatalogues.vtd;
   }
 
   private group(map: Map<number, Group>, key: number): Group {
@@ -412,7 +417,7 @@ export class ReportCollector {
 
   /** The collected data, for renderHtmlReport. */
   result(): CollectedReport {
-    const faults = (g: Group) => reasonList(g.faults);
+    const faults = (g: Group) => reasonList(g.faults, this.faults);
     const counts = (g: Group): GroupCounts => ({
       tlps: g.tlps,
       translated: g.translated,
@@ -438,7 +443,7 @@ export class ReportCollector {
     }
     const pages: FaultPage[] = [...this.faultPages]
       .sort((a, b) => (a[0] === -1n ? 1 : b[0] === -1n ? -1 : b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1)))
-      .map(([key, p]) => ({ page: key === -1n ? null : key << PAGE_LG2, count: p.count, devices: p.sids.map(formatBdf), moreDevices: p.moreSids, reasons: reasonList(p.reasons) }));
+      .map(([key, p]) => ({ page: key === -1n ? null : key << PAGE_LG2, count: p.count, devices: p.sids.map(formatBdf), moreDevices: p.moreSids, reasons: reasonList(p.reasons, this.faults) }));
     return {
       devices,
       pasids,
@@ -447,7 +452,7 @@ export class ReportCollector {
         total: this.faultTotal,
         first: this.firstFaults.map((f) => ({ ...f })),
         maxRecords: this.maxFaultRecords,
-        byReason: reasonList(this.faultReasons),
+        byReason: reasonList(this.faultReasons, this.faults),
         byDevice: devices.filter((d) => d.faulted).map((d) => ({ bdf: d.bdf, count: d.faulted, reasons: d.faults })),
         byPasid: pasids.filter((p) => p.faulted).map((p) => ({ pasid: p.pasid, ...(p.other ? { other: true as const } : {}), count: p.faulted, reasons: p.faults })),
         byPage: pages,

@@ -1,6 +1,7 @@
 /** Per-TLP results as JSON Lines (shared/DESIGN.md §3), in trace order. */
 import type { Result } from "../core/core.ts";
 import { formatBdf, type TraceTlp } from "../trace/text.ts";
+import type { Refusal } from "../replay/replay.ts";
 
 const hex = (v: bigint) => "0x" + v.toString(16);
 
@@ -51,6 +52,15 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: Resul
     o.latencyNs = Math.round((r.latency * 1e6) / timing.clockMHz) / 1000;
   }
   return o;
+}
+
+/**
+ * A refused driver event's line (refusals as results): `seq` is the number of TLPs before it, so it
+ * comes after the result of TLP seq - 1 and before that of TLP seq; `line` is its trace line (its
+ * record in the binary format).
+ */
+export function refusalLine(r: Refusal): string {
+  return JSON.stringify({ seq: r.seq, event: r.event, line: r.line, status: "refused", reason: r.reason }) + "\n";
 }
 
 export function resultLine(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming): string {

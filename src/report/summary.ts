@@ -1,8 +1,8 @@
 /** The run summary: collected from the core's counters, printed by `run`, written by --report. */
-import type { VtdPlatform } from "../platform.ts";
-import { cacheNames, vtdFaultByCode, type CacheName } from "../core/abi.ts";
+import type { Platform } from "../platform.ts";
+import { cacheNames, type CacheName } from "../core/abi.ts";
 import type { PolicyName } from "../config/caches.ts";
-import type { DriverStats, InvalidationMode } from "../guest/vtd-driver.ts";
+import type { DriverStats, InvalidationMode } from "../driver/driver.ts";
 import { timingSummary, formatTiming, type TimingSummary } from "./timing.ts";
 import { textTable, type TextRow } from "./text-table.ts";
 
@@ -85,7 +85,17 @@ export interface RunSummary {
     waitWrites: number;
     /** Descriptors that stopped the queue with FSTS.IQE. */
     queueErrors: number;
-    driver: { mode: InvalidationMode; maps: number; unmaps: number; invs: number; flushes: number; flushReasons: DriverStats["flushReasons"]; deferredUnmaps: number };
+    driver: {
+      mode: InvalidationMode;
+      maps: number;
+      unmaps: number;
+      invs: number;
+      flushes: number;
+      flushReasons: DriverStats["flushReasons"];
+      deferredUnmaps: number;
+      /** Driver events refused as results (present only when the run asked for refusals as results). */
+      refused?: number;
+    };
   };
   stale: {
     /** Requests translated by an IOTLB entry whose leaf software had already changed (not invalidated yet). */
@@ -106,10 +116,11 @@ export interface SummaryInfo {
   hostSeconds: number;
   /** TLPs in the trace (default: the core's request count). */
   tlps?: number;
-  driver?: { mode: InvalidationMode; stats: DriverStats };
+  /** `refused`: the driver events refused as results, when the run asked for them. */
+  driver?: { mode: InvalidationMode; stats: DriverStats; refused?: number };
 }
 
-export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary {
+export function summarize(platform: Platform, info: SummaryInfo): RunSummary {
   const core = platform.core;
   const c = core.counters();
   const n = (v: bigint) => Number(v);
@@ -168,7 +179,7 @@ export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary 
     blocked: n(c.blocked),
     atsRequests: n(c.atsRequests),
     faults: [...core.faultCounts()].map(([code, count]) => {
-      const f = vtdFaultByCode.get(code);
+      const f = platform.module.faults.get(code);
       return { code, name: f?.id ?? `0x${code.toString(16)}`, text: f?.text ?? "", count: n(count) };
     }),
     snoop: {
@@ -204,6 +215,7 @@ export function summarize(platform: VtdPlatform, info: SummaryInfo): RunSummary 
         flushes: driver?.flushes ?? 0,
         flushReasons: { batch: 0, timeout: 0, explicit: 0, end: 0, ...driver?.flushReasons },
         deferredUnmaps: driver?.deferredUnmaps ?? 0,
+        ...(info.driver?.refused !== undefined ? { refused: info.driver.refused } : {}),
       },
     },
     stale: { staleIotlbUses: n(c.staleIotlbUses), staleAtcUses: n(c.staleAtcUses), atcMisses: n(c.atcMisses) },
@@ -271,6 +283,7 @@ export function formatSummary(s: RunSummary): string {
   out.push(["queue errors", inv.queueErrors]);
   out.push(["driver maps / unmaps", `${d.maps} / ${d.unmaps}`]);
   if (d.invs) out.push(["inv events", d.invs]);
+  if (d.refused !== undefined) out.push(["refused driver events", d.refused]);
   if (d.mode === "lazy" || d.flushes) {
     const why = Object.entries(d.flushReasons).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
     out.push(["flushes", d.flushes, why ? `(${why})` : ""]);

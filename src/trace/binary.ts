@@ -3,7 +3,8 @@
  * (src/trace/text.ts) in fixed-size little-endian records, for speed. `iommu-emu convert` goes both
  * ways without loss: every TLP field (time value and unit, op, sid with its segment, pasid presence
  * and value, priv, exe, addr, len, ns, ro, ido, at=translated, nw, expect) and every driver event field (map, unmap, flush,
- * attach, detach, every `inv` form with all its operands, raw descriptor qwords included) has a place here.
+ * attach, detach, and each architecture's commands, e.g. every VT-d `inv` form with all its operands,
+ * raw descriptor qwords included) has a place here.
  *
  * A file is a 32-byte header, then 32-byte records. A TLP record has the exact layout of the
  * core's request record (src/core/abi.ts `Req`), with the trace's own time in TIME and its unit in
@@ -69,15 +70,7 @@
  * |  3 | flush                        | 0      | 0       | 0     | 0                                                     | 0             |
  * |  4 | attach BDF [pasid=N] domain=D | D     | sid     | pasid | P 0; ats 1; pri 2; pgsnp 3; fpd 4; sre 5; ere 6       | 0             |
  * |  5 | detach BDF [pasid=N]         | 0      | sid     | pasid | P 0                                                   | 0             |
- * | 16 | inv qi QW0 QW1 [QW2 QW3]     | QW0    | 0       | 0     | number of qwords (2 or 4)                             | 1: QW1 QW2 QW3 (0 when 2) |
- * | 17 | inv [reg] cc ...             | 0      | did/sid | 0     | gran 1:0 (0 global, 1 domain, 2 device); reg 8; fm 17:16 | 0          |
- * | 18 | inv [reg] iotlb ...          | addr   | did     | 0     | gran 1:0 (0 global, 1 dsi, 2 psi); reg 8; ih 9; am 21:16 | 0          |
- * | 19 | inv devtlb BDF ...           | addr   | sid     | 0     | log2 pages 21:16                                      | 0             |
- * | 20 | inv piotlb ...               | addr   | did     | pasid | ih 9; psi 10; am 21:16                                | 0             |
- * | 21 | inv pc ...                   | 0      | did     | pasid | gran 1:0 (0 global, 1 dsi, 2 pasid)                   | 0             |
- * | 22 | inv pdevtlb BDF ...          | addr   | sid     | pasid | all 11; log2 pages 21:16                              | 0             |
- * | 23 | inv iec                      | 0      | 0       | 0     | 0                                                     | 0             |
- * | 24 | inv wait [addr=A [data=N]]   | addr   | 0       | data  | status write 12                                       | 0             |
+ * | 16..255 | an architecture's driver command (VT-d `inv`: OP 16..24) | its trace-commands module's table (src/arch/vtd/trace-commands.ts) | | | | |
  *
  * Every bit not named is 0 and a reader refuses a record where it is not: a file has one encoding
  * of a trace, so binary -> text -> binary gives the same bytes. A record is valid exactly when its
@@ -90,24 +83,28 @@ import { InputError } from "../errors.ts";
 import { openInput, type ByteSource } from "../io/input.ts";
 import { OutputFile } from "../io/output.ts";
 import { exactDecimal } from "../util/decimal.ts";
+import { formatEvent, parseTraceEvent } from "./text.ts";
 import {
-  formatEvent,
   isTlp,
   ATTACH_FLAGS,
-  parseTraceEvent,
   DEFAULT_LEN,
   MAX_LEN,
   MAX_PASID,
   type DriverEvent,
-  type Invalidation,
+  type DriverEventBase,
   type PageSizeName,
   type TimeStamp,
   type TraceEvent,
   type TraceTlp,
-  formatTime,
   crossesPage,
   smmuEventName,
-} from "./text.ts";
+} from "./events.ts";
+import { formatTime } from "./syntax.ts";
+import { commandFor, commandForOp } from "./commands.ts";
+import { u32Operand, type EventOperands } from "./command.ts";
+import type { TraceReader } from "./reader.ts";
+
+export type { TraceReader } from "./reader.ts";
 
 export const MAGIC = Uint8Array.of(0x89, 0x49, 0x54, 0x42, 0x0d, 0x0a, 0x1a, 0x0a);
 /** The newest version this code reads and writes; version 1 files are read too. */
@@ -150,22 +147,16 @@ const TLP_FLAGS_BAD = ~TLP_FLAGS_VALID | 0;
 const TLP_FLAGS_BAD_V2 = ~(TLP_FLAGS_VALID | RecFlag.EXPECT | RecFlag.EXPECT_SMMU | RecFlag.EXPECT_REASON) | 0;
 /** FLAGS bits that take a record off the scan's fast path: KIND bit 1 (ATS, or not a TLP), P, PRIV, EXE, NW, ns/us (bit 13), reserved. */
 const SLOW_FLAGS = TLP_FLAGS_BAD | 0x2 | 0x4 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 10) | (1 << 13);
-/** Driver-event opcodes (FLAGS bits 23:16 of a KIND 4 record). */
+/**
+ * Opcodes of the neutral driver events (FLAGS bits 23:16 of a KIND 4 record); 16..255 are the
+ * architectures' commands' (src/trace/commands.ts).
+ */
 export const EventOp = {
   MAP: 1,
   UNMAP: 2,
   FLUSH: 3,
   ATTACH: 4,
   DETACH: 5,
-  INV_QI: 16,
-  INV_CC: 17,
-  INV_IOTLB: 18,
-  INV_DEVTLB: 19,
-  INV_PIOTLB: 20,
-  INV_PC: 21,
-  INV_PDEVTLB: 22,
-  INV_IEC: 23,
-  INV_WAIT: 24,
 } as const;
 
 const TWO32 = 4294967296;
@@ -190,35 +181,6 @@ export class RecordError extends InputError {
     super(detail, traceFile);
     this.message = `${traceFile}:record ${record}: ${detail}`;
   }
-}
-
-// ---- the reader interface shared by the text, binary and in-memory readers ------------------------
-
-/**
- * A trace being read in order, TLPs in this format's record layout (straight into the request ring
- * when the replay reads), driver events as objects. The replay and `convert` use only this.
- */
-export interface TraceReader {
-  /** The file name for messages ("inline trace" for a scenario's inline lines). */
-  readonly file: string;
-  readonly format: "text" | "binary" | "events";
-  /**
-   * Copies up to `max` TLP records into `dst` from word 0 (RECORD_WORDS words each, TIME raw
-   * with its unit in FLAGS) and their line (text) or record (binary) numbers into `lines`; stops
-   * before a driver event. Returns how many; 0 when a driver event is next or the trace has ended.
-   */
-  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number;
-  /** The next event when it is a driver event (consumed); undefined when a TLP is next or at the end. */
-  readDriverEvent(): DriverEvent | undefined;
-  /** True once every event has been read. */
-  readonly done: boolean;
-  /** An input error at an event's position (line and column in text, record in binary). */
-  errorAt(message: string, line: number, column?: number): InputError;
-  /** Progress through the input (bytes for files, events in memory). */
-  readonly progress: { done: number; total: number };
-  /** Bad lines or records skipped (skipBad), with their positions. */
-  readonly skipped: { line: number; reason: string }[];
-  close(): void;
 }
 
 // ---- time order (the text parser's rule, for the streaming readers and the writer) ---------------
@@ -443,14 +405,7 @@ function get64(w: Uint32Array, o: number): bigint {
 function eventRecords(e: DriverEvent): Uint32Array {
   let op = 0, a = 0n, b = 0, c = 0, d = 0;
   let ext: bigint[] | undefined;
-  const u32 = (v: number, what: string) => {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`${what} ${v} out of range`);
-    return v;
-  };
-  const small = (v: number, what: string) => {
-    if (!Number.isInteger(v) || v < 0 || v > 63) throw new RangeError(`${what} ${v} out of range`);
-    return v << 16;
-  };
+  const u32 = u32Operand;
   switch (e.op) {
     case "map":
       op = EventOp.MAP;
@@ -483,66 +438,13 @@ function eventRecords(e: DriverEvent): Uint32Array {
         });
       }
       break;
-    case "inv": {
-      const inv: Invalidation = e.inv;
-      switch (inv.kind) {
-        case "qi":
-          if (inv.qwords.length !== 2 && inv.qwords.length !== 4) throw new RangeError(`${inv.qwords.length} qwords`);
-          op = EventOp.INV_QI;
-          a = inv.qwords[0]!;
-          d = inv.qwords.length;
-          ext = [inv.qwords[1]!, inv.qwords[2] ?? 0n, inv.qwords[3] ?? 0n];
-          break;
-        case "cc":
-          op = EventOp.INV_CC;
-          d = inv.reg ? 1 << 8 : 0;
-          if (inv.gran === "domain") (d |= 1), (b = u32(inv.did, "did"));
-          else if (inv.gran === "device") (d |= 2 | small(inv.fm, "fm")), (b = u32(inv.sid, "sid"));
-          break;
-        case "iotlb":
-          op = EventOp.INV_IOTLB;
-          d = inv.reg ? 1 << 8 : 0;
-          if (inv.gran === "dsi") (d |= 1), (b = u32(inv.did, "did"));
-          else if (inv.gran === "psi") (d |= 2 | (inv.ih ? 1 << 9 : 0) | small(inv.am, "am")), (b = u32(inv.did, "did")), (a = inv.addr);
-          break;
-        case "devtlb":
-          op = EventOp.INV_DEVTLB;
-          a = inv.addr;
-          b = u32(inv.sid, "sid");
-          d = small(inv.pagesLg2, "pages");
-          break;
-        case "piotlb":
-          op = EventOp.INV_PIOTLB;
-          b = u32(inv.did, "did");
-          c = u32(inv.pasid, "pasid");
-          if (inv.psi) (a = inv.psi.addr), (d = (1 << 10) | (inv.psi.ih ? 1 << 9 : 0) | small(inv.psi.am, "am"));
-          break;
-        case "pc":
-          op = EventOp.INV_PC;
-          if (inv.gran === "dsi") (d = 1), (b = u32(inv.did, "did"));
-          else if (inv.gran === "pasid") (d = 2), (b = u32(inv.did, "did")), (c = u32(inv.pasid, "pasid"));
-          break;
-        case "pdevtlb":
-          op = EventOp.INV_PDEVTLB;
-          a = inv.addr;
-          b = u32(inv.sid, "sid");
-          c = u32(inv.pasid, "pasid");
-          d = small(inv.pagesLg2, "pages") | (inv.all ? 1 << 11 : 0);
-          break;
-        case "iec":
-          op = EventOp.INV_IEC;
-          break;
-        case "wait":
-          op = EventOp.INV_WAIT;
-          if (inv.status) (a = inv.status.addr), (c = u32(inv.status.data, "data")), (d = 1 << 12);
-          break;
-        default:
-          throw new RangeError(`unknown invalidation ${String((inv as { kind: unknown }).kind)}`);
-      }
-      break;
+    default: {
+      const command = commandFor(e.op);
+      if (command === undefined) throw new RangeError(`unknown driver event ${String((e as { op: unknown }).op)}`);
+      const x: EventOperands = command.encode(e);
+      ({ op, a, b, c, d } = x);
+      ext = x.ext ? [...x.ext] : undefined;
     }
-    default:
-      throw new RangeError(`unknown driver event ${String((e as { op: unknown }).op)}`);
   }
   const n = 1 + (ext ? 1 : 0);
   const w = new Uint32Array(n * RECORD_WORDS);
@@ -606,9 +508,7 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
   if (typeof time === "string") return time;
   const a = get64(w, o), b = w[o + 4]!, c = w[o + 5]!, d = w[o + 6]!;
   const q = (k: number) => (n >= 1 ? get64(w, o + RECORD_WORDS + 2 * k) : 0n);
-  const base = { line, column: 0, ...(unit !== TimeUnit.NONE ? { time: { value: time, unit: unitNames[unit]! } } : {}) };
-  const gran = d & 3;
-  const sm = (d >>> 16) & 0x3f;
+  const base: DriverEventBase = { line, column: 0, ...(unit !== TimeUnit.NONE ? { time: { value: time, unit: unitNames[unit]! } } : {}) };
   let e: DriverEvent;
   switch (op) {
     case EventOp.MAP:
@@ -644,51 +544,13 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       e = { ...base, op: "attach", ...dev, domain: Number(a), ...flags };
       break;
     }
-    case EventOp.INV_QI:
-      if (d !== 2 && d !== 4) return `inv qi with ${d} qwords (2 or 4)`;
-      e = { ...base, op: "inv", inv: { kind: "qi", qwords: d === 2 ? [a, q(0)] : [a, q(0), q(1), q(2)] } };
-      break;
-    case EventOp.INV_CC: {
-      const reg = (d & (1 << 8)) !== 0;
-      e = { ...base, op: "inv", inv: gran === 0 ? { kind: "cc", reg, gran: "global" } : gran === 1 ? { kind: "cc", reg, gran: "domain", did: b } : { kind: "cc", reg, gran: "device", sid: b, fm: sm } };
-      if (gran === 3) return "inv cc with granularity 3";
-      break;
+    default: {
+      const command = commandForOp(op);
+      if (command === undefined) return `unknown driver-event OP ${op}`;
+      const x = command.decode({ op, a, b, c, d, ext: [q(0), q(1), q(2)] }, base);
+      if (typeof x === "string") return x;
+      e = x;
     }
-    case EventOp.INV_IOTLB: {
-      const reg = (d & (1 << 8)) !== 0;
-      if (gran === 3) return "inv iotlb with granularity 3";
-      e = {
-        ...base,
-        op: "inv",
-        inv: gran === 0 ? { kind: "iotlb", reg, gran: "global" } : gran === 1 ? { kind: "iotlb", reg, gran: "dsi", did: b } : { kind: "iotlb", reg, gran: "psi", did: b, addr: a, am: sm, ih: (d & (1 << 9)) !== 0 },
-      };
-      break;
-    }
-    case EventOp.INV_DEVTLB:
-      e = { ...base, op: "inv", inv: { kind: "devtlb", sid: b, addr: a, pagesLg2: sm } };
-      break;
-    case EventOp.INV_PIOTLB:
-      e = {
-        ...base,
-        op: "inv",
-        inv: d & (1 << 10) ? { kind: "piotlb", did: b, pasid: c, psi: { addr: a, am: sm, ih: (d & (1 << 9)) !== 0 } } : { kind: "piotlb", did: b, pasid: c },
-      };
-      break;
-    case EventOp.INV_PC:
-      if (gran === 3) return "inv pc with granularity 3";
-      e = { ...base, op: "inv", inv: gran === 0 ? { kind: "pc", gran: "global" } : gran === 1 ? { kind: "pc", gran: "dsi", did: b } : { kind: "pc", gran: "pasid", did: b, pasid: c } };
-      break;
-    case EventOp.INV_PDEVTLB:
-      e = { ...base, op: "inv", inv: { kind: "pdevtlb", sid: b, pasid: c, addr: a, pagesLg2: sm, all: (d & (1 << 11)) !== 0 } };
-      break;
-    case EventOp.INV_IEC:
-      e = { ...base, op: "inv", inv: { kind: "iec" } };
-      break;
-    case EventOp.INV_WAIT:
-      e = { ...base, op: "inv", inv: d & (1 << 12) ? { kind: "wait", status: { addr: a, data: c } } : { kind: "wait" } };
-      break;
-    default:
-      return `unknown driver-event OP ${op}`;
   }
   // Valid as text, and this is its only encoding (every unused bit and operand 0).
   let text: string;

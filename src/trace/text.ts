@@ -6,15 +6,7 @@
  *   [@TIME] map DOMAIN IOVA PA SIZE [perm=rwx] [page=4K|2M|1G] [snp] [user|sup] [global]
  *   [@TIME] unmap DOMAIN IOVA SIZE
  *   [@TIME] flush
- *   [@TIME] inv qi QW0 QW1 [QW2 QW3]
- *   [@TIME] inv [reg] cc global | domain did=N | device sid=BDF [fm=N]
- *   [@TIME] inv [reg] iotlb global | dsi did=N | psi did=N addr=A am=N [ih]
- *   [@TIME] inv devtlb BDF addr=A [pages=N]
- *   [@TIME] inv piotlb did=N pasid=N [psi addr=A am=N [ih]]
- *   [@TIME] inv pc global | dsi did=N | pasid did=N pasid=N
- *   [@TIME] inv pdevtlb BDF pasid=N addr=A [pages=N] [all]
- *   [@TIME] inv iec
- *   [@TIME] inv wait [addr=A [data=N]]
+ *   [@TIME] inv ...                 (VT-d; src/arch/vtd/trace-commands.ts)
  *   [@TIME] attach BDF [pasid=N] domain=D [ats] [pri] [pgsnp] [fpd] [sre] [ere]
  *   [@TIME] detach BDF [pasid=N]
  *
@@ -24,223 +16,57 @@
  *   The value is kept in the unit it was written in. Times must not decrease from one line to the
  *   next (cycle times are checked against cycle times, ns/us times against ns/us times).
  * - BDF is `BB:DD.F` or `SSSS:BB:DD.F` in hex; it becomes `sid = segment<<16 | bus<<8 | device<<3 | function`.
- *   Invalidation descriptors carry a 16-bit source ID, so their BDFs have no segment.
  * - pasid N is decimal or 0x-hex, below 2^20; `,priv` and `,exe` may follow in either order.
- * - addr, IOVA, PA and the qwords of `inv qi` are hex (the `0x` is optional), below 2^64.
+ * - addr, IOVA and PA are hex (the `0x` is optional), below 2^64.
  * - len is decimal or 0x-hex bytes, 1 to 4096; 4 when omitted (and always 4 on ATS lines). A memory
  *   request must not cross a 4 KiB boundary: (addr mod 4096) + len <= 4096 (PCIe Base 2.2.7,
  *   "Memory, I/O, and Configuration Request Rules"); a line that does is malformed.
  * - expect=FAULT is the fault a log recorded for this request (trace importers write it, `run
  *   --expect-faults` compares it with the model's): a VT-d fault reason, decimal or 0x-hex below 256
  *   (spec 7.1.3; written 0x06), or an SMMUv3 event type by name (F_TRANSLATION, spec 7.3).
- *   SIZE, did, am, fm, pages and data are decimal or 0x-hex; DOMAIN is the scenario's domain id (decimal).
+ *   SIZE is decimal or 0x-hex; DOMAIN is the scenario's domain id (decimal).
  * - The tokens after the fixed positions may come in any order, each at most once.
  * - attach/detach BDFs name a device of this unit: no segment (or segment 0000). D is decimal.
  *
- * The driver events are carried out by src/guest/vtd-driver.ts (README "Trace text format v1").
+ * An architecture's own driver commands (VT-d `inv`) are parsed and written by its trace-commands
+ * module, looked up by keyword in src/trace/commands.ts. The events are the objects of
+ * src/trace/events.ts; the driver of the platform's architecture carries the driver events out
+ * (README "Trace text format v1").
  */
 import { InputError, quote } from "../errors.ts";
+import {
+  ATTACH_FLAGS,
+  DEFAULT_LEN,
+  MAX_ADDR,
+  MAX_LEN,
+  MAX_PASID,
+  PAGE_BYTES,
+  crossesPage,
+  formatBdf,
+  formatExpectation,
+  isTlp,
+  SMMU_EVENTS,
+  type DriverEvent,
+  type DriverEventBase,
+  type FaultExpectation,
+  type NeutralDriverEvent,
+  type PageSizeName,
+  type TimeStamp,
+  type TraceEvent,
+  type TraceTlp,
+} from "./events.ts";
+import { Args, BDF_HINT, formatTime, parseAddr, parseBdf, parseHex, parsePasidValue, parseUint, plainDecimal, tokenize, valueOf, type MakeError, type Token } from "./syntax.ts";
+import { commandFor, traceCommands } from "./commands.ts";
 
-export type TimeStamp = { value: number; unit: "cycles" | "ns" | "us" };
+// The event model and the shared syntax, for the callers that read and write text.
+export * from "./events.ts";
+export { formatTime, plainDecimal } from "./syntax.ts";
 
-export interface TraceTlp {
-  /** 1-based line number in the source. */
-  line: number;
-  time?: TimeStamp;
-  op: "MRd" | "MWr" | "ATS";
-  /** segment<<16 | bus<<8 | device<<3 | function (never negative). */
-  sid: number;
-  /** Present only when `pasid=` was given. */
-  pasid?: number;
-  priv: boolean;
-  exe: boolean;
-  addr: bigint;
-  len: number;
-  /** No-Snoop. */
-  ns: boolean;
-  /** Relaxed Ordering. */
-  ro: boolean;
-  /** ID-based Ordering. */
-  ido: boolean;
-  /** at=translated. */
-  translated: boolean;
-  /** ATS no-write (request a read-only translation). */
-  nw: boolean;
-  /** Present only when `expect=` was given: the fault a log recorded for this request. */
-  expect?: FaultExpectation;
-}
-
-/**
- * The fault a log recorded for a request: a VT-d fault reason (the kernel's `[fault reason 0x06]`,
- * the model's `fault.code`) or an SMMUv3 event type (arm-smmu-v3 event records).
- */
-export type FaultExpectation = { arch: "vtd"; code: number } | { arch: "smmuv3"; code: number };
-
-/**
- * SMMUv3 event types by name (Arm IHI 0070, 7.3 "Event records"; shared/spec/smmuv3.md 2.6), the
- * names `expect=` takes for SMMUv3 faults.
- */
-export const SMMU_EVENTS: Readonly<Record<string, number>> = {
-  F_UUT: 0x01,
-  C_BAD_STREAMID: 0x02,
-  F_STE_FETCH: 0x03,
-  C_BAD_STE: 0x04,
-  F_BAD_ATS_TREQ: 0x05,
-  F_STREAM_DISABLED: 0x06,
-  F_TRANSL_FORBIDDEN: 0x07,
-  C_BAD_SUBSTREAMID: 0x08,
-  F_CD_FETCH: 0x09,
-  C_BAD_CD: 0x0a,
-  F_WALK_EABT: 0x0b,
-  F_TRANSLATION: 0x10,
-  F_ADDR_SIZE: 0x11,
-  F_ACCESS: 0x12,
-  F_PERMISSION: 0x13,
-  F_TLB_CONFLICT: 0x20,
-  F_CFG_CONFLICT: 0x21,
-  E_PAGE_REQUEST: 0x24,
-  F_VMS_FETCH: 0x25,
-};
-const SMMU_EVENT_NAMES = new Map(Object.entries(SMMU_EVENTS).map(([name, id]) => [id, name]));
-
-/** The name of an SMMUv3 event type; undefined for an id with no name. */
-export function smmuEventName(id: number): string | undefined {
-  return SMMU_EVENT_NAMES.get(id);
-}
-
-/** An expectation as `expect=` writes it: `0x06` (VT-d) or `F_TRANSLATION` (SMMUv3). */
-export function formatExpectation(x: FaultExpectation): string {
-  if (x.arch === "smmuv3") {
-    const name = smmuEventName(x.code);
-    if (name === undefined) throw new RangeError(`SMMUv3 event type 0x${x.code.toString(16)} has no name`);
-    return name;
-  }
-  if (!Number.isInteger(x.code) || x.code < 0 || x.code > 0xff) throw new RangeError(`VT-d fault reason ${x.code} out of range (0 to 0xff)`);
-  return "0x" + x.code.toString(16).padStart(2, "0");
-}
-
-/**
- * Why a memory request of `len` bytes at `addr` is malformed by crossing a 4 KiB boundary (PCIe
- * Base 2.2.7: "a Request must not specify an Address/Length combination which causes a Memory Space
- * access to cross a 4-KB boundary"); undefined when it does not cross.
- */
-export function crossesPage(addr: bigint, len: number): string | undefined {
-  if (Number(addr & 0xfffn) + len <= 0x1000) return undefined;
-  return `malformed TLP: addr=0x${addr.toString(16)} len=${len} crosses a 4 KiB boundary (PCIe Base 2.2.7 forbids it)`;
-}
-
-/** Page sizes a `map` event may use. */
-export type PageSizeName = "4K" | "2M" | "1G";
-export const PAGE_BYTES: Record<PageSizeName, bigint> = { "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n };
-
-interface DriverEventBase {
-  /** 1-based line number in the source. */
-  line: number;
-  /** 1-based column of the event keyword (map, unmap, flush, inv), for errors found when it runs. */
-  column: number;
-  time?: TimeStamp;
-}
-
-/** `map DOMAIN IOVA PA SIZE ...`: the driver maps [iova, iova+size) in the domain (VtdBuilder.map). */
-export interface MapEvent extends DriverEventBase {
-  op: "map";
-  domain: number;
-  iova: bigint;
-  pa: bigint;
-  size: bigint;
-  /** Letters of r, w, x in that order; "rw" by default. */
-  perm: string;
-  page: PageSizeName;
-  /** Second stage: SNP in the leaf (without it: the domain's forceSnoop). */
-  snp: boolean;
-  /** First stage: U/S (`sup` clears it); true by default. */
-  user: boolean;
-  /** First stage: G. */
-  global: boolean;
-}
-
-/** `unmap DOMAIN IOVA SIZE`: the driver clears the leaves and invalidates as Linux does. */
-export interface UnmapEvent extends DriverEventBase {
-  op: "unmap";
-  domain: number;
-  iova: bigint;
-  size: bigint;
-}
-
-/** `flush`: a flush point of the lazy mode's flush queue. */
-export interface FlushEvent extends DriverEventBase {
-  op: "flush";
-}
-
-/** One invalidation, as written after `inv` (see the grammar at the top of this file). */
-export type Invalidation =
-  | { kind: "qi"; qwords: bigint[] }
-  | { kind: "cc"; reg: boolean; gran: "global" }
-  | { kind: "cc"; reg: boolean; gran: "domain"; did: number }
-  | { kind: "cc"; reg: boolean; gran: "device"; sid: number; fm: number }
-  | { kind: "iotlb"; reg: boolean; gran: "global" }
-  | { kind: "iotlb"; reg: boolean; gran: "dsi"; did: number }
-  | { kind: "iotlb"; reg: boolean; gran: "psi"; did: number; addr: bigint; am: number; ih: boolean }
-  | { kind: "devtlb"; sid: number; addr: bigint; pagesLg2: number }
-  | { kind: "piotlb"; did: number; pasid: number; psi?: { addr: bigint; am: number; ih: boolean } }
-  | { kind: "pc"; gran: "global" }
-  | { kind: "pc"; gran: "dsi"; did: number }
-  | { kind: "pc"; gran: "pasid"; did: number; pasid: number }
-  | { kind: "pdevtlb"; sid: number; pasid: number; addr: bigint; pagesLg2: number; all: boolean }
-  | { kind: "iec" }
-  | { kind: "wait"; status?: { addr: bigint; data: number } };
-
-/** `inv ...`: the driver submits the invalidation (queued, or through the registers with `reg`). */
-export interface InvEvent extends DriverEventBase {
-  op: "inv";
-  inv: Invalidation;
-}
-
-/**
- * `attach BDF [pasid=N] domain=D ...`: the driver attaches the device (request-with-PASID `pasid`,
- * or the request-without-PASID entry) to domain D (VtdBuilder.attach). The flags are AttachSpec's;
- * `ats` and `pri` go to the context entry, so they count only when the device has none yet.
- */
-export interface AttachEvent extends DriverEventBase {
-  op: "attach";
-  /** bus<<8 | device<<3 | function (segment 0). */
-  sid: number;
-  pasid?: number;
-  domain: number;
-  ats: boolean;
-  pri: boolean;
-  pgsnp: boolean;
-  fpd: boolean;
-  sre: boolean;
-  ere: boolean;
-}
-
-/** `detach BDF [pasid=N]`: the driver clears the attachment's entry and invalidates as Linux does. */
-export interface DetachEvent extends DriverEventBase {
-  op: "detach";
-  sid: number;
-  pasid?: number;
-}
-
-export type DriverEvent = MapEvent | UnmapEvent | FlushEvent | InvEvent | AttachEvent | DetachEvent;
-export type TraceEvent = TraceTlp | DriverEvent;
-
-export function isTlp(e: TraceEvent): e is TraceTlp {
-  return e.op === "MRd" || e.op === "MWr" || e.op === "ATS";
-}
-
-export const MAX_PASID = 0xfffff;
-export const MAX_LEN = 4096;
-export const DEFAULT_LEN = 4;
-const MAX_ADDR = (1n << 64n) - 1n;
-/** The widest device-TLB invalidation: 2^52 pages (Linux MAX_AGAW_PFN_WIDTH), every address. */
-export const MAX_PAGES_LG2 = 52;
-
-const BDF_HINT = "a BDF like 00:02.0 or 0000:00:02.0";
 const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
-const EVENT_HINT = "MRd, MWr, ATS, map, unmap, inv, flush, attach or detach";
-/** The flags of an `attach` event, in the order formatEvent writes them. */
-export const ATTACH_FLAGS = ["ats", "pri", "pgsnp", "fpd", "sre", "ere"] as const;
+/** The neutral driver events' keywords. */
+const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach"];
+/** Every event keyword, for messages: the TLPs, map and unmap, the architectures' commands, then the rest. */
+const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach"]);
 const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated, expect=";
 const EXPECTED_ATS = "pasid=, addr=, nw, expect=";
 
@@ -295,15 +121,6 @@ export function parseTraceLine(line: string, file: string, lineNo: number): Trac
 /** Parses one line: a TLP or a driver event; null when it is blank or only a comment. */
 export function parseTraceEvent(line: string, file: string, lineNo: number): TraceEvent | null {
   return parseLine(line, file, lineNo)?.event ?? null;
-}
-
-/** "BB:DD.F" in lower-case hex, with a "SSSS:" prefix only when the segment is not 0. */
-export function formatBdf(sid: number): string {
-  if (!Number.isInteger(sid) || sid < 0 || sid > 0xffffffff) throw new RangeError(`sid ${sid} is not a 32-bit unsigned integer`);
-  const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
-  const segment = Math.floor(sid / 0x10000);
-  const bdf = `${hex((sid >>> 8) & 0xff, 2)}:${hex((sid >>> 3) & 0x1f, 2)}.${sid & 7}`;
-  return segment === 0 ? bdf : `${hex(segment, 4)}:${bdf}`;
 }
 
 /**
@@ -403,9 +220,6 @@ export function formatEvent(e: TraceEvent): string {
       if (e.global) parts.push("global");
       break;
     }
-    case "inv":
-      parts.push("inv", ...formatInvalidation(e.inv, check, hex));
-      break;
     case "attach":
     case "detach": {
       check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
@@ -423,78 +237,13 @@ export function formatEvent(e: TraceEvent): string {
       }
       break;
     }
+    default: {
+      const c = commandFor(e.op);
+      check(c !== undefined, "no architecture has this command");
+      parts.push(e.op, ...c!.format(e, check, hex));
+    }
   }
   return parts.join(" ");
-}
-
-function formatInvalidation(inv: Invalidation, check: (ok: boolean, what: string) => void, hex: (v: bigint) => string): string[] {
-  const num = (name: string, v: number, max: number) => {
-    check(Number.isInteger(v) && v >= 0 && v <= max, `${name} ${v} out of range`);
-    return `${name}=${v}`;
-  };
-  const sid = (v: number) => {
-    check(Number.isInteger(v) && v >= 0 && v <= 0xffff, `sid ${v} is not a 16-bit source ID`);
-    return formatBdf(v);
-  };
-  const addrAm = (addr: bigint, am: number, ih: boolean) => {
-    check(Number.isInteger(am) && am >= 0 && am <= 63 && (addr & ((1n << BigInt(12 + am)) - 1n)) === 0n, `addr 0x${addr.toString(16)} with am ${am}`);
-    return [`addr=${hex(addr)}`, `am=${am}`, ...(ih ? ["ih"] : [])];
-  };
-  const addrPages = (addr: bigint, pagesLg2: number) => {
-    check(Number.isInteger(pagesLg2) && pagesLg2 >= 0 && pagesLg2 <= MAX_PAGES_LG2 && (addr & ((1n << BigInt(12 + pagesLg2)) - 1n)) === 0n,
-      `addr 0x${addr.toString(16)} with 2^${pagesLg2} pages`);
-    return [`addr=${hex(addr)}`, ...(pagesLg2 ? [`pages=${1n << BigInt(pagesLg2)}`] : [])];
-  };
-  const reg = (r: boolean) => (r ? ["reg"] : []);
-  switch (inv.kind) {
-    case "qi":
-      check(inv.qwords.length === 2 || inv.qwords.length === 4, `${inv.qwords.length} qwords`);
-      return ["qi", ...inv.qwords.map(hex)];
-    case "cc":
-      if (inv.gran === "global") return [...reg(inv.reg), "cc", "global"];
-      if (inv.gran === "domain") return [...reg(inv.reg), "cc", "domain", num("did", inv.did, 0xffff)];
-      return [...reg(inv.reg), "cc", "device", `sid=${sid(inv.sid)}`, ...(inv.fm ? [num("fm", inv.fm, 3)] : [])];
-    case "iotlb":
-      if (inv.gran === "global") return [...reg(inv.reg), "iotlb", "global"];
-      if (inv.gran === "dsi") return [...reg(inv.reg), "iotlb", "dsi", num("did", inv.did, 0xffff)];
-      return [...reg(inv.reg), "iotlb", "psi", num("did", inv.did, 0xffff), ...addrAm(inv.addr, inv.am, inv.ih)];
-    case "devtlb":
-      return ["devtlb", sid(inv.sid), ...addrPages(inv.addr, inv.pagesLg2)];
-    case "piotlb":
-      return ["piotlb", num("did", inv.did, 0xffff), num("pasid", inv.pasid, MAX_PASID), ...(inv.psi ? ["psi", ...addrAm(inv.psi.addr, inv.psi.am, inv.psi.ih)] : [])];
-    case "pc":
-      if (inv.gran === "global") return ["pc", "global"];
-      if (inv.gran === "dsi") return ["pc", "dsi", num("did", inv.did, 0xffff)];
-      return ["pc", "pasid", num("did", inv.did, 0xffff), num("pasid", inv.pasid, MAX_PASID)];
-    case "pdevtlb":
-      return ["pdevtlb", sid(inv.sid), num("pasid", inv.pasid, MAX_PASID), ...addrPages(inv.addr, inv.pagesLg2), ...(inv.all ? ["all"] : [])];
-    case "iec":
-      return ["iec"];
-    case "wait":
-      if (inv.status === undefined) return ["wait"];
-      check((inv.status.addr & 3n) === 0n, "status address not 4-byte aligned");
-      return ["wait", `addr=${hex(inv.status.addr)}`, num("data", inv.status.data, 0xffffffff)];
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-interface Token {
-  text: string;
-  /** 1-based column of the first character. */
-  column: number;
-}
-
-type MakeError = (message: string, column: number) => InputError;
-
-/** Splits a line into whitespace-separated tokens, dropping any `#` comment. */
-function tokenize(line: string): Token[] {
-  const hash = line.indexOf("#");
-  const body = hash < 0 ? line : line.slice(0, hash);
-  const tokens: Token[] = [];
-  const re = /\S+/g;
-  for (let m = re.exec(body); m !== null; m = re.exec(body)) tokens.push({ text: m[0], column: m.index + 1 });
-  return tokens;
 }
 
 function parseLine(line: string, file: string, lineNo: number): { event: TraceEvent; timeColumn: number } | null {
@@ -514,10 +263,12 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
 
   const opTok = tokens[next++];
   if (opTok === undefined) throw err(`expected an event (${EVENT_HINT}) after the timestamp`, endColumn);
-  if (opTok.text === "map" || opTok.text === "unmap" || opTok.text === "flush" || opTok.text === "inv" || opTok.text === "attach" || opTok.text === "detach") {
+  const neutral = (NEUTRAL_EVENTS as readonly string[]).includes(opTok.text) ? (opTok.text as NeutralDriverEvent["op"]) : undefined;
+  const command = neutral === undefined ? commandFor(opTok.text) : undefined;
+  if (neutral !== undefined || command !== undefined) {
     const args = new Args(tokens.slice(next), opTok, endColumn, err);
     const base = { line: lineNo, column: opTok.column, ...(time !== undefined ? { time } : {}) };
-    return { event: parseDriverEvent(opTok.text, args, base), timeColumn: first.column };
+    return { event: neutral !== undefined ? parseDriverEvent(neutral, args, base) : command!.parse(args, base), timeColumn: first.column };
   }
   if (opTok.text !== "MRd" && opTok.text !== "MWr" && opTok.text !== "ATS") {
     throw err(`unknown event ${quote(opTok.text)}; expected ${EVENT_HINT} (case-sensitive)`, opTok.column);
@@ -627,92 +378,8 @@ function parseLine(line: string, file: string, lineNo: number): { event: TraceEv
   return { event: tlp, timeColumn: first.column };
 }
 
-// ---- driver events ------------------------------------------------------------------------------
 
-/** The tokens after a driver event's keyword: fixed positions first, then options in any order. */
-class Args {
-  private at = 0;
-  constructor(
-    private readonly toks: Token[],
-    readonly keyword: Token,
-    private readonly endColumn: number,
-    readonly err: MakeError,
-  ) {}
-
-  /** The next token, which must exist; `what` says what was expected when it does not. */
-  next(what: string): Token {
-    const t = this.toks[this.at];
-    if (t === undefined) throw this.err(`expected ${what}`, this.endColumn);
-    this.at++;
-    return t;
-  }
-
-  /** The rest of the tokens, taken one by one (for `inv qi`). */
-  rest(): Token[] {
-    const r = this.toks.slice(this.at);
-    this.at = this.toks.length;
-    return r;
-  }
-
-  /**
-   * The remaining tokens as options of `form`: `keys` (ending in "=") and `flags`, in any order,
-   * each at most once. `at` is the token a missing required option is reported at.
-   */
-  options(form: string, keys: readonly string[], flags: readonly string[], at: Token): Options {
-    const found = new Map<string, Token>();
-    for (const tok of this.rest()) {
-      const eq = tok.text.indexOf("=");
-      const key = eq < 0 ? tok.text : tok.text.slice(0, eq + 1);
-      if (!(eq < 0 ? flags.includes(key) : keys.includes(key))) {
-        const all = [...keys, ...flags];
-        throw this.err(
-          all.length === 0 ? `unexpected token ${quote(tok.text)}; ${form} takes nothing more` : `unknown token ${quote(tok.text)}; ${form} takes ${all.join(", ")}`,
-          tok.column,
-        );
-      }
-      if (found.has(key)) throw this.err(`duplicate token ${quote(key)}`, tok.column);
-      found.set(key, tok);
-    }
-    return new Options(found, form, at, this.err);
-  }
-}
-
-class Options {
-  constructor(
-    private readonly found: Map<string, Token>,
-    private readonly form: string,
-    private readonly at: Token,
-    readonly err: MakeError,
-  ) {}
-  has(key: string): boolean {
-    return this.found.has(key);
-  }
-  get(key: string): Token | undefined {
-    return this.found.get(key);
-  }
-  /** The token of a required option. */
-  need(key: string): Token {
-    const t = this.found.get(key);
-    if (t === undefined) throw this.err(`${this.form} needs ${key}`, this.at.column);
-    return t;
-  }
-  /** The token of an option that `form` does not allow without `needed`; undefined when absent. */
-  only(key: string, needed: string): Token | undefined {
-    const t = this.found.get(key);
-    if (t !== undefined && !this.found.has(needed)) throw this.err(`${quote(key)} needs ${needed}`, t.column);
-    return t;
-  }
-}
-
-/** The value of a key=value token (after the first "="), with its own column for errors. */
-function valueOf(tok: Token): Token {
-  const eq = tok.text.indexOf("=");
-  return { text: tok.text.slice(eq + 1), column: tok.column + eq + 1 };
-}
-
-const INV_KINDS = "qi, cc, iotlb, devtlb, piotlb, pc, pdevtlb, iec, wait or reg";
-
-function parseDriverEvent(op: DriverEvent["op"], a: Args, base: { line: number; column: number; time?: TimeStamp }): DriverEvent {
+function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEventBase): NeutralDriverEvent {
   const err = a.err;
   switch (op) {
     case "attach":
@@ -771,123 +438,6 @@ function parseDriverEvent(op: DriverEvent["op"], a: Args, base: { line: number; 
       if (iova + size - 1n > MAX_ADDR || pa + size - 1n > MAX_ADDR) throw err("the range is beyond 2^64", sizeTok.column);
       return { ...base, op: "map", domain, iova, pa, size, perm, page, snp: o.has("snp"), user: !o.has("sup"), global: o.has("global") };
     }
-    case "inv":
-      return { ...base, op: "inv", inv: parseInvalidation(a) };
-  }
-}
-
-function parseInvalidation(a: Args): Invalidation {
-  const err = a.err;
-  let kindTok = a.next(`an invalidation after "inv" (${INV_KINDS})`);
-  let reg = false;
-  if (kindTok.text === "reg") {
-    reg = true;
-    kindTok = a.next(`cc or iotlb after "inv reg"`);
-    if (kindTok.text !== "cc" && kindTok.text !== "iotlb")
-      throw err(`register-based invalidation is "cc" (CCMD) or "iotlb" (IOTLB_REG), got ${quote(kindTok.text)}`, kindTok.column);
-  }
-  const form = `inv ${reg ? "reg " : ""}${kindTok.text}`;
-  switch (kindTok.text) {
-    case "qi": {
-      const toks = a.rest();
-      const qwords = toks.map((t) => parseHex(t, "a descriptor qword", err));
-      if (qwords.length !== 2 && qwords.length !== 4) {
-        const at = toks.length > 4 ? toks[4]!.column : toks.length === 3 ? toks[2]!.column : toks.length > 0 ? toks[toks.length - 1]!.column : kindTok.column;
-        throw err(`expected 2 or 4 descriptor qwords in hex after "inv qi" (as the intel_iommu:qi_submit tracepoint prints them), got ${qwords.length}`, at);
-      }
-      return { kind: "qi", qwords };
-    }
-    case "cc": {
-      const g = a.next(`global, domain or device after ${quote(form)}`);
-      const f = `${form} ${g.text}`;
-      switch (g.text) {
-        case "global":
-          a.options(f, [], [], g);
-          return { kind: "cc", reg, gran: "global" };
-        case "domain":
-          return { kind: "cc", reg, gran: "domain", did: parseDid(a.options(f, ["did="], [], g).need("did="), err) };
-        case "device": {
-          const o = a.options(f, ["sid=", "fm="], [], g);
-          const fmTok = o.get("fm=");
-          return { kind: "cc", reg, gran: "device", sid: parseSid(valueOf(o.need("sid=")), err), fm: fmTok ? parseSmall(fmTok, "fm", 3, err) : 0 };
-        }
-        default:
-          throw err(`expected global, domain or device after ${quote(form)}, got ${quote(g.text)}`, g.column);
-      }
-    }
-    case "iotlb": {
-      const g = a.next(`global, dsi or psi after ${quote(form)}`);
-      const f = `${form} ${g.text}`;
-      switch (g.text) {
-        case "global":
-          a.options(f, [], [], g);
-          return { kind: "iotlb", reg, gran: "global" };
-        case "dsi":
-          return { kind: "iotlb", reg, gran: "dsi", did: parseDid(a.options(f, ["did="], [], g).need("did="), err) };
-        case "psi": {
-          const o = a.options(f, ["did=", "addr=", "am="], ["ih"], g);
-          const did = parseDid(o.need("did="), err);
-          const { addr, am } = parseAddrAm(o.need("addr="), o.need("am="), err);
-          return { kind: "iotlb", reg, gran: "psi", did, addr, am, ih: o.has("ih") };
-        }
-        default:
-          throw err(`expected global, dsi or psi after ${quote(form)}, got ${quote(g.text)}`, g.column);
-      }
-    }
-    case "devtlb": {
-      const sid = parseSid(a.next(`${BDF_HINT} after ${quote(form)}`), err);
-      const o = a.options(form, ["addr=", "pages="], [], kindTok);
-      const { addr, pagesLg2 } = parseAddrPages(o.need("addr="), o.get("pages="), err);
-      return { kind: "devtlb", sid, addr, pagesLg2 };
-    }
-    case "piotlb": {
-      const o = a.options(form, ["did=", "pasid=", "addr=", "am="], ["psi", "ih"], kindTok);
-      const did = parseDid(o.need("did="), err);
-      const pasid = parsePasidValue(o.need("pasid="), err);
-      const addrTok = o.only("addr=", "psi"), amTok = o.only("am=", "psi");
-      o.only("ih", "psi");
-      if (!o.has("psi")) return { kind: "piotlb", did, pasid };
-      if (addrTok === undefined || amTok === undefined) throw err(`${form} psi needs ${addrTok ? "am=" : "addr="}`, o.get("psi")!.column);
-      return { kind: "piotlb", did, pasid, psi: { ...parseAddrAm(addrTok, amTok, err), ih: o.has("ih") } };
-    }
-    case "pc": {
-      const g = a.next(`global, dsi or pasid after ${quote(form)}`);
-      const f = `${form} ${g.text}`;
-      switch (g.text) {
-        case "global":
-          a.options(f, [], [], g);
-          return { kind: "pc", gran: "global" };
-        case "dsi":
-          return { kind: "pc", gran: "dsi", did: parseDid(a.options(f, ["did="], [], g).need("did="), err) };
-        case "pasid": {
-          const o = a.options(f, ["did=", "pasid="], [], g);
-          return { kind: "pc", gran: "pasid", did: parseDid(o.need("did="), err), pasid: parsePasidValue(o.need("pasid="), err) };
-        }
-        default:
-          throw err(`expected global, dsi or pasid after ${quote(form)}, got ${quote(g.text)}`, g.column);
-      }
-    }
-    case "pdevtlb": {
-      const sid = parseSid(a.next(`${BDF_HINT} after ${quote(form)}`), err);
-      const o = a.options(form, ["pasid=", "addr=", "pages="], ["all"], kindTok);
-      const pasid = parsePasidValue(o.need("pasid="), err);
-      const { addr, pagesLg2 } = parseAddrPages(o.need("addr="), o.get("pages="), err);
-      return { kind: "pdevtlb", sid, pasid, addr, pagesLg2, all: o.has("all") };
-    }
-    case "iec":
-      a.options(form, [], [], kindTok);
-      return { kind: "iec" };
-    case "wait": {
-      const o = a.options(form, ["addr=", "data="], [], kindTok);
-      const dataTok = o.only("data=", "addr=");
-      const addrTok = o.get("addr=");
-      if (addrTok === undefined) return { kind: "wait" };
-      const addr = parseAddr(addrTok, valueOf(addrTok).text, err);
-      if (addr & 3n) throw err(`the status address 0x${addr.toString(16)} is not 4-byte aligned`, addrTok.column);
-      return { kind: "wait", status: { addr, data: dataTok ? Number(parseBounded(dataTok, "data", 0xffffffffn, err)) : 1 } };
-    }
-    default:
-      throw err(`unknown invalidation ${quote(kindTok.text)}; expected ${INV_KINDS}`, kindTok.column);
   }
 }
 
@@ -898,41 +448,11 @@ function parseDomain(tok: Token, err: MakeError): number {
   return n;
 }
 
-/** A hex value below 2^64, 0x optional (IOVA, PA, descriptor qwords). */
-function parseHex(tok: Token, what: string, err: MakeError): bigint {
-  const m = /^(?:0[xX])?([0-9a-fA-F]+)$/.exec(tok.text);
-  if (m === null) throw err(`expected ${what} in hex (0x optional), got ${quote(tok.text)}`, tok.column);
-  const v = BigInt("0x" + m[1]!);
-  if (v > MAX_ADDR) throw err(`${what} ${tok.text} is out of range (max 0xffffffffffffffff)`, tok.column);
-  return v;
-}
-
 function parseSize(tok: Token, err: MakeError): bigint {
   const n = parseUint(tok.text);
   if (n === undefined) throw err(`expected SIZE in bytes (decimal or 0x-hex), got ${quote(tok.text)}`, tok.column);
   if (n === 0n || n > MAX_ADDR) throw err(`SIZE ${tok.text} is out of range (1 to 2^64 - 1 bytes)`, tok.column);
   return n;
-}
-
-/** key=N with N decimal or 0x-hex, at most `max`. */
-function parseBounded(tok: Token, name: string, max: bigint, err: MakeError): bigint {
-  const v = valueOf(tok);
-  const n = parseUint(v.text);
-  if (n === undefined) throw err(`expected ${name}=N with N decimal or 0x-hex, got ${quote(tok.text)}`, tok.column);
-  if (n > max) throw err(`${name} ${v.text} is out of range (max ${max <= 64n ? String(max) : "0x" + max.toString(16)})`, tok.column);
-  return n;
-}
-
-function parseSmall(tok: Token, name: string, max: number, err: MakeError): number {
-  return Number(parseBounded(tok, name, BigInt(max), err));
-}
-
-function parseDid(tok: Token, err: MakeError): number {
-  return Number(parseBounded(tok, "did", 0xffffn, err));
-}
-
-function parsePasidValue(tok: Token, err: MakeError): number {
-  return Number(parseBounded(tok, "pasid", BigInt(MAX_PASID), err));
 }
 
 /** The BDF of an attach/detach: a device of this DMAR unit, so segment 0. */
@@ -942,39 +462,6 @@ function parseDeviceBdf(tok: Token, op: string, err: MakeError): number {
   return sid;
 }
 
-/** A BDF naming a descriptor's 16-bit source ID (no segment). */
-function parseSid(tok: Token, err: MakeError): number {
-  const sid = parseBdf(tok, err);
-  if (sid > 0xffff) throw err(`invalidation descriptors carry a 16-bit source ID: no segment, got ${quote(tok.text)}`, tok.column);
-  return sid;
-}
-
-/** addr= and am= of a page-selective IOTLB invalidation: 2^am pages, naturally aligned. */
-function parseAddrAm(addrTok: Token, amTok: Token, err: MakeError): { addr: bigint; am: number } {
-  const addr = parseAddr(addrTok, valueOf(addrTok).text, err);
-  const am = parseSmall(amTok, "am", 63, err);
-  const bytes = 1n << BigInt(12 + am);
-  if (addr & (bytes - 1n)) {
-    throw err(`addr 0x${addr.toString(16)} is not aligned to ${am === 0 ? "4 KiB" : `2^${am} pages (0x${bytes.toString(16)} bytes)`}`, addrTok.column);
-  }
-  return { addr, am };
-}
-
-/** addr= and pages= of a device-TLB invalidation: a power-of-two number of pages, naturally aligned. */
-function parseAddrPages(addrTok: Token, pagesTok: Token | undefined, err: MakeError): { addr: bigint; pagesLg2: number } {
-  const addr = parseAddr(addrTok, valueOf(addrTok).text, err);
-  let pagesLg2 = 0;
-  if (pagesTok !== undefined) {
-    const n = parseBounded(pagesTok, "pages", 1n << BigInt(MAX_PAGES_LG2), err);
-    if (n === 0n || (n & (n - 1n)) !== 0n) throw err(`pages ${valueOf(pagesTok).text} is not a power of two (1, 2, 4, ... 2^52)`, pagesTok.column);
-    pagesLg2 = n.toString(2).length - 1;
-  }
-  const bytes = 1n << BigInt(12 + pagesLg2);
-  if (addr & (bytes - 1n)) {
-    throw err(`addr 0x${addr.toString(16)} is not aligned to ${pagesLg2 === 0 ? "4 KiB" : `pages=${1n << BigInt(pagesLg2)} (0x${bytes.toString(16)} bytes)`}`, addrTok.column);
-  }
-  return { addr, pagesLg2 };
-}
 
 function unknownToken(text: string, ats: boolean): string {
   if (text === "priv" || text === "exe") return `${quote(text)} must follow the pasid, as in pasid=1,${text}`;
@@ -1001,23 +488,6 @@ function parseTime(tok: Token, err: MakeError): TimeStamp {
   return { value, unit };
 }
 
-function parseBdf(tok: Token, err: MakeError): number {
-  const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-9a-fA-F])$/.exec(tok.text);
-  if (m === null) throw err(`expected ${BDF_HINT}, got ${quote(tok.text)}`, tok.column);
-  const segment = m[1] === undefined ? 0 : parseInt(m[1], 16);
-  const bus = parseInt(m[2]!, 16);
-  const device = parseInt(m[3]!, 16);
-  const fn = parseInt(m[4]!, 16);
-  if (device > 0x1f) throw err(`device 0x${m[3]} in BDF ${quote(tok.text)} is out of range (max 0x1f)`, tok.column);
-  if (fn > 7) throw err(`function ${m[4]} in BDF ${quote(tok.text)} is out of range (max 7)`, tok.column);
-  // Multiply rather than shift: segment << 16 would go negative for segments 0x8000 and up.
-  return segment * 0x10000 + ((bus << 8) | (device << 3) | fn);
-}
-
-/** A decimal or 0x-hex unsigned integer, or undefined when `text` is neither. */
-function parseUint(text: string): bigint | undefined {
-  return /^(?:0[xX][0-9a-fA-F]+|[0-9]+)$/.test(text) ? BigInt(text) : undefined;
-}
 
 function parsePasid(tok: Token, value: string, err: MakeError): { pasid: number; priv: boolean; exe: boolean } {
   const [num = "", ...flags] = value.split(",");
@@ -1052,13 +522,6 @@ function parseExpectation(tok: Token, value: string, err: MakeError): FaultExpec
   return { arch: "smmuv3", code: id };
 }
 
-function parseAddr(tok: Token, value: string, err: MakeError): bigint {
-  const m = /^(?:0[xX])?([0-9a-fA-F]+)$/.exec(value);
-  if (m === null) throw err(`expected addr=ADDR with ADDR in hex (0x optional), got ${quote(tok.text)}`, tok.column);
-  const addr = BigInt("0x" + m[1]!);
-  if (addr > MAX_ADDR) throw err(`addr ${value} is out of range (max 0xffffffffffffffff)`, tok.column);
-  return addr;
-}
 
 function parseLen(tok: Token, value: string, err: MakeError): number {
   const n = parseUint(value);
@@ -1067,22 +530,6 @@ function parseLen(tok: Token, value: string, err: MakeError): number {
   return Number(n);
 }
 
-/** A trace time as the text format writes it (`@1500`, `@12ns`, `@3.5us`). */
-export function formatTime(t: TimeStamp): string {
-  return `@${plainDecimal(t.value)}${t.unit === "cycles" ? "" : t.unit}`;
-}
-
-/** `String(n)` without exponent notation (1e21 -> "1000000000000000000000"); parses back to n. */
-export function plainDecimal(n: number): string {
-  const s = String(n);
-  const m = /^(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
-  if (m === null) return s;
-  const digits = m[1]! + (m[2] ?? "");
-  const point = m[1]!.length + Number(m[3]);
-  if (point <= 0) return "0." + "0".repeat(-point) + digits;
-  if (point >= digits.length) return digits + "0".repeat(point - digits.length);
-  return digits.slice(0, point) + "." + digits.slice(point);
-}
 
 /**
  * Compares two times of the same clock domain exactly (no floating-point rounding when comparing
@@ -1106,4 +553,9 @@ function compareTimes(a: TimeStamp, b: TimeStamp): number {
   const xd = x.digits * 10n ** BigInt(scale - x.scale);
   const yd = y.digits * 10n ** BigInt(scale - y.scale);
   return xd < yd ? -1 : xd > yd ? 1 : 0;
+}
+
+/** "a, b or c". */
+function orList(words: readonly string[]): string {
+  return words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`;
 }

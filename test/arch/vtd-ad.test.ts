@@ -17,8 +17,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
 import type { Core, Request, Result } from "../../src/core/core.ts";
-import type { Domain } from "../../src/guest/vtd-builder.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/config/vtd-regs.ts";
+import type { Domain } from "../../src/arch/vtd/builder.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/arch/vtd/registers.ts";
 
 const BUILD = "debug" as const;
 const bit = (n: number) => 1n << BigInt(n);

@@ -26,8 +26,8 @@ import * as assert from "uvu/assert";
 import { VtdPlatform, type PlatformOptions } from "../../src/platform.ts";
 import type { CoreBuild, Request, Result } from "../../src/core/core.ts";
 import { vtdFaults, vtdFaultByCode } from "../../src/core/abi.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, type CapField, type EcapField } from "../../src/config/vtd-regs.ts";
-import type { AttachSpec, Domain, MapOptions } from "../../src/guest/vtd-builder.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField, type CapField, type EcapField } from "../../src/arch/vtd/registers.ts";
+import type { AttachSpec, Domain, MapOptions } from "../../src/arch/vtd/builder.ts";
 
 // ---- constants ------------------------------------------------------------------------------------
 

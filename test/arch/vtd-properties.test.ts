@@ -18,7 +18,7 @@ import fc from "fast-check";
 import { VtdPlatform } from "../../src/platform.ts";
 import { Core, type CoreBuild, type Request, type Result } from "../../src/core/core.ts";
 import { vtdFaults } from "../../src/core/abi.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/config/vtd-regs.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/arch/vtd/registers.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 // includeErrorInReport: show the failed assertion or the core's trap message in the report.

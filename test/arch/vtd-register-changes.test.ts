@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
-import { DEFAULT_CAP, capFields, setField } from "../../src/config/vtd-regs.ts";
+import { DEFAULT_CAP, capFields, setField } from "../../src/arch/vtd/registers.ts";
 import type { Request } from "../../src/core/core.ts";
 
 function platform(mode: "legacy" | "scalable", pasid?: number, build: "release" | "debug" = "debug") {

@@ -19,7 +19,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform, type SnoopOptions } from "../../src/platform.ts";
 import type { CoreBuild, Request, Result } from "../../src/core/core.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, setField, ecapFields } from "../../src/config/vtd-regs.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, setField, ecapFields } from "../../src/arch/vtd/registers.ts";
 
 const BUILDS: CoreBuild[] = ["release", "debug"];
 

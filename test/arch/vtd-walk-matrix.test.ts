@@ -20,7 +20,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
 import type { Core, CoreBuild, Request, Result } from "../../src/core/core.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, setField, capFields } from "../../src/config/vtd-regs.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, setField, capFields } from "../../src/arch/vtd/registers.ts";
 
 const BUILDS: CoreBuild[] = ["release", "debug"];
 

@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadScenario } from "../../src/scenario.ts";
 import { InputError } from "../../src/errors.ts";
+import { replay, type Refusal } from "../../src/replay/replay.ts";
+import { parseTraceText } from "../../src/trace/text.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = join(root, "bin/iommu-emu.mjs");
@@ -146,5 +148,89 @@ test("scenario config: driver and cache keys are validated with their path", () 
   assert.is(s.platform.caches.pasidCache.enable, false);
   assert.equal(s.platform.caches.contextCache, { entries: 64, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 });
 });
+
+// ---------------------------------------------------------------------------------------- refusals
+// Refusals as results (README "CLI", --refusals): a driver event the driver refuses is an input
+// error by default; with `run --refusals results` or config.driver.refusals "results" it is a
+// `refused` result line and a count in the summary, and the replay goes on unchanged.
+
+const refusalBase = {
+  arch: "vtd",
+  build: {
+    domains: [{ id: 1, type: "ss", mappings: [{ iova: "0x100000", pa: "0x80000000", size: "0x4000" }] }],
+    devices: [{ bdf: "00:02.0", domain: 1 }],
+  },
+};
+const refusalTrace = [
+  "@100 MRd 00:02.0 addr=0x100000",
+  "@200 map 7 0x200000 0x90000000 0x1000",
+  "@300 map 1 0x100000 0x90000000 0x1000",
+  "@400 MRd 00:02.0 addr=0x100040",
+  "@500 unmap 1 0x100000 0x1000",
+  "@600 MRd 00:02.0 addr=0x100000",
+];
+// JSON.stringify(.., null, 2) writes arch on line 2, build on lines 3-23, "trace": [ on line 24: the
+// trace's lines are lines 25..30 of the scenario file.
+const FIRST_LINE = 25;
+
+test("refusals: by default a refused event is an input error at its line and column (exit 2)", () => {
+  const r = cli("run", scenarioFile({ ...refusalBase, trace: refusalTrace }), "--functional");
+  assert.is(r.status, 2);
+  assert.match(r.stderr, new RegExp(`s\\d+\\.json:${FIRST_LINE + 1}:6: map: no domain 7; the scenario defines 1\\n$`));
+});
+
+test("refusals: --refusals results: refused lines between the TLPs' results, counted in the summary; the replay goes on", () => {
+  const f = scenarioFile({ ...refusalBase, trace: refusalTrace });
+  const out = join(dir, "r.jsonl"), rep = join(dir, "r.json");
+  const r = cli("run", f, "--refusals", "results", "--results", out, "--report", rep, "--functional");
+  assert.is(r.status, 0, r.stderr);
+  const rows = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(rows.slice(1, 3), [
+    { seq: 1, event: "map", line: FIRST_LINE + 1, status: "refused", reason: "no domain 7; the scenario defines 1" },
+    { seq: 1, event: "map", line: FIRST_LINE + 2, status: "refused", reason: "IOVA 0x100000 is already mapped in domain 1" },
+  ]);
+  // the refused map changed nothing: the page still translates to the old PA; the unmap then works
+  assert.equal(rows.map((x) => [x.seq, x.status, x.pa]), [
+    [0, "ok", "0x80000000"],
+    [1, "refused", undefined],
+    [1, "refused", undefined],
+    [1, "ok", "0x80000040"],
+    [2, "fault", undefined],
+  ]);
+  const summary = JSON.parse(readFileSync(rep, "utf8"));
+  assert.equal([summary.invalidation.driver.refused, summary.invalidation.driver.maps, summary.invalidation.driver.unmaps], [2, 0, 1]);
+  assert.match(r.stdout, /\n {2}refused driver events +2\n/);
+});
+
+test("refusals: config.driver.refusals is the scenario's say; --refusals replaces it; a bad value is exit 2", () => {
+  const f = scenarioFile({ ...refusalBase, trace: refusalTrace, config: { driver: { refusals: "results" } } });
+  assert.is(loadScenario(f).refusals, "results");
+  const ok = cli("run", f, "--functional");
+  assert.is(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /refused driver events +2/);
+  const err = cli("run", f, "--functional", "--refusals", "error");
+  assert.is(err.status, 2);
+  assert.match(err.stderr, /map: no domain 7/);
+  const bad = cli("run", f, "--refusals", "skip");
+  assert.is(bad.status, 2);
+  assert.is(bad.stderr, 'iommu-emu: --refusals: expected "error" or "results", got "skip"\n');
+  // without refusals as results the summary has no refused count
+  const plain = cli("run", scenarioFile({ ...refusalBase, trace: [refusalTrace[0]] }), "--report", join(dir, "p.json"), "--functional");
+  assert.is(plain.status, 0, plain.stderr);
+  assert.is(JSON.parse(readFileSync(join(dir, "p.json"), "utf8")).invalidation.driver.refused, undefined);
+});
+
+test("refusals: the library's replay: refusals go to onRefusal with the TLP count before them", () => {
+  const loaded = loadScenario(scenarioFile({ ...refusalBase }));
+  const got: Refusal[] = [];
+  const stats = replay(loaded.platform, parseTraceText(refusalTrace.join("\n"), "t.trace"), undefined, { refusals: "results", onRefusal: (r) => got.push(r) });
+  assert.equal(got, [
+    { seq: 1, event: "map", line: 2, column: 6, reason: "no domain 7; the scenario defines 1" },
+    { seq: 1, event: "map", line: 3, column: 6, reason: "IOVA 0x100000 is already mapped in domain 1" },
+  ]);
+  assert.equal([stats.tlps, stats.driverEvents, stats.refusedEvents], [3, 1, 2]);
+  assert.throws(() => replay(loadScenario(scenarioFile({ ...refusalBase })).platform, parseTraceText(refusalTrace.join("\n"), "t.trace"), undefined, { file: "t.trace" }), (e: Error) => e.message === "t.trace:2:6: map: no domain 7; the scenario defines 1");
+});
+
 
 test.run();

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadScenario, parseScenario } from "../../src/scenario.ts";
 import { InputError } from "../../src/errors.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, getField } from "../../src/config/vtd-regs.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, getField } from "../../src/arch/vtd/registers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-scn-"));
 let n = 0;
@@ -37,6 +37,15 @@ test("wrong types name what was expected", () => {
   assert.match(e2.message, /^z\.json:1:11: arch: expected "vtd"/);
   const e3 = errorOf(() => parseScenario('{ "arch": "vtd", "build": { "devices": [ { "bdf": "0:2.0", "domain": 1 } ] } }', "w.json"));
   assert.match(e3.message, /w\.json:1:51: build\.devices\[0\]\.bdf: expected a BDF like "00:02\.0", got "0:2\.0"/);
+});
+
+test("arch is the union's discriminator: SMMUv3 is named as not modelled yet, anything else lists the choices", () => {
+  assert.is(errorOf(() => parseScenario('{ "arch": "smmu" }', "z.json")).message, 'z.json:1:11: arch: expected "vtd" (SMMUv3 is not modelled yet)');
+  assert.is(errorOf(() => parseScenario('{\n  "arch": "smmuv3"\n}', "s.json")).message, "s.json:2:11: arch: SMMUv3 is not modelled yet");
+  assert.is(errorOf(() => parseScenario('{ "arch": 9 }', "n.json")).message, 'n.json:1:11: arch: expected "vtd" (SMMUv3 is not modelled yet)');
+  assert.is(errorOf(() => parseScenario('{ "description": "no arch" }', "m.json")).message, 'm.json:1:1: arch: expected "vtd" (SMMUv3 is not modelled yet)');
+  // the VT-d member's keys are checked once arch chose it
+  assert.is(errorOf(() => parseScenario('{ "arch": "vtd", "config": { "snoop": { "x": true } } }', "v.json")).message, 'v.json:1:41: config.snoop.x: unknown key "x"');
 });
 
 test("JSON syntax errors carry line and column", () => {

@@ -15,8 +15,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
 import type { CoreBuild, Request, Result } from "../../src/core/core.ts";
-import type { Domain, MapOptions } from "../../src/guest/vtd-builder.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/config/vtd-regs.ts";
+import type { Domain, MapOptions } from "../../src/arch/vtd/builder.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP } from "../../src/arch/vtd/registers.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 /** Deterministic draws (src/util/prng.ts): the same sequence for both builds. */

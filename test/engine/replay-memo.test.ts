@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
-import { InvalidationQueue, desc } from "../../src/guest/vtd-invalidation.ts";
+import { InvalidationQueue, desc } from "../../src/arch/vtd/invalidation.ts";
 import { Prng } from "../../src/util/prng.ts";
 import type { Request } from "../../src/core/core.ts";
 

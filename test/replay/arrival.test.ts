@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { VtdPlatform } from "../../src/platform.ts";
-import { VtdDriver } from "../../src/guest/vtd-driver.ts";
+import { VtdDriver } from "../../src/arch/vtd/driver.ts";
 import { parseTraceText, type TraceTlp } from "../../src/trace/text.ts";
 import { replay, timeToCycles, ArrivalClock, ArrivalOverflow } from "../../src/replay/replay.ts";
 import type { TimingConfig } from "../../src/config/timing.ts";

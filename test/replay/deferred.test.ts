@@ -8,7 +8,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform, type PlatformOptions } from "../../src/platform.ts";
-import { VtdDriver, type DriverOptions } from "../../src/guest/vtd-driver.ts";
+import { VtdDriver, type DriverOptions } from "../../src/arch/vtd/driver.ts";
 import { parseTraceText } from "../../src/trace/text.ts";
 import { replay } from "../../src/replay/replay.ts";
 import { InputError } from "../../src/errors.ts";

@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
-import { VtdDriver } from "../../src/guest/vtd-driver.ts";
+import { VtdDriver } from "../../src/arch/vtd/driver.ts";
 import { parseTraceText } from "../../src/trace/text.ts";
 import { replay } from "../../src/replay/replay.ts";
 import { resultRecord } from "../../src/report/results.ts";

@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VtdPlatform } from "../../src/platform.ts";
-import { VtdDriver } from "../../src/guest/vtd-driver.ts";
+import { VtdDriver } from "../../src/arch/vtd/driver.ts";
 import { parseTraceText } from "../../src/trace/text.ts";
 import { BinaryTraceReader, BinaryTraceWriter } from "../../src/trace/binary.ts";
 import { TextTraceReader, EventsReader } from "../../src/trace/stream.ts";

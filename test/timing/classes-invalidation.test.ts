@@ -6,7 +6,7 @@
  *   match the result latencies exactly, on a hand-computed trace that reaches every class, and at
  *   the histogram's edges (4095 the last exact bucket, 4096..4111 the first 16-cycle one, a latency
  *   beyond 2^34 cycles in its 2^26-cycle bucket);
- * - invalidation cycles through the queued-invalidation ring (src/guest/vtd-invalidation.ts):
+ * - invalidation cycles through the queued-invalidation ring (src/arch/vtd/invalidation.ts):
  *   descriptors fetched x fetch cost + cache entries removed x per-entry cost + waits x wait cost.
  */
 import { test } from "uvu";
@@ -15,8 +15,8 @@ import type { Request, Result, TimingStats } from "../../src/core/core.ts";
 import type { VtdPlatform } from "../../src/platform.ts";
 import { latencyClassNames } from "../../src/core/abi.ts";
 import { bucketLow, bucketOf } from "../../src/core/histogram.ts";
-import { InvalidationQueue, desc, type Descriptor } from "../../src/guest/vtd-invalidation.ts";
-import { DEFAULT_CAP, capFields, setField } from "../../src/config/vtd-regs.ts";
+import { InvalidationQueue, desc, type Descriptor } from "../../src/arch/vtd/invalidation.ts";
+import { DEFAULT_CAP, capFields, setField } from "../../src/arch/vtd/registers.ts";
 import { platform, K4, M2, G1, G512 } from "./helpers.ts";
 
 type ClassName = (typeof latencyClassNames)[number];

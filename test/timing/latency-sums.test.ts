@@ -17,7 +17,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Request, Result } from "../../src/core/core.ts";
 import { VtdPlatform } from "../../src/platform.ts";
-import { DEFAULT_CAP, capFields, setField } from "../../src/config/vtd-regs.ts";
+import { DEFAULT_CAP, capFields, setField } from "../../src/arch/vtd/registers.ts";
 import { latencyClassNames } from "../../src/core/abi.ts";
 import { LAT, rd, platform, withoutPwc, K4, M2, G1, G512 } from "./helpers.ts";
 

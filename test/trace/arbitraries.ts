@@ -4,7 +4,8 @@
  * backwards (cycles, ns and us mixed), as the text and binary formats require.
  */
 import fc from "fast-check";
-import { SMMU_EVENTS, type DriverEvent, type FaultExpectation, type Invalidation, type TimeStamp, type TraceEvent, type TraceTlp } from "../../src/trace/text.ts";
+import { SMMU_EVENTS, type DriverEvent, type FaultExpectation, type TimeStamp, type TraceEvent, type TraceTlp } from "../../src/trace/events.ts";
+import type { Invalidation } from "../../src/arch/vtd/trace-commands.ts";
 
 /** fc.record builds null-prototype objects; uvu's deep equality compares constructors. */
 export function plain<T>(x: T): T {

@@ -12,11 +12,11 @@ import {
   parseTraceEvent,
   parseTraceText,
   type DriverEvent,
-  type Invalidation,
   type MapEvent,
   type TraceEvent,
   type TraceTlp,
 } from "../../src/trace/text.ts";
+import type { Invalidation } from "../../src/arch/vtd/trace-commands.ts";
 
 const FILE = "e.trace";
 

@@ -27,9 +27,9 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { VtdPlatform } from "../../src/platform.ts";
 import type { Request, Result } from "../../src/core/core.ts";
-import { DEFAULT_CAP } from "../../src/config/vtd-regs.ts";
-import { InvalidationQueue, desc, type Descriptor } from "../../src/guest/vtd-invalidation.ts";
-import type { Domain } from "../../src/guest/vtd-builder.ts";
+import { DEFAULT_CAP } from "../../src/arch/vtd/registers.ts";
+import { InvalidationQueue, desc, type Descriptor } from "../../src/arch/vtd/invalidation.ts";
+import type { Domain } from "../../src/arch/vtd/builder.ts";
 
 const params = (numRuns: number): fc.Parameters<unknown> => ({
   numRuns,

@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
 import type { Request } from "../../src/core/core.ts";
-import { InvalidationQueue, desc } from "../../src/guest/vtd-invalidation.ts";
+import { InvalidationQueue, desc } from "../../src/arch/vtd/invalidation.ts";
 
 const K4 = 0x1000n;
 const IOVA = 0x10_0000n; // 8 pages mapped, 32 KiB aligned

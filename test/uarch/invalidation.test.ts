@@ -20,8 +20,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform, type PlatformOptions } from "../../src/platform.ts";
 import type { Request } from "../../src/core/core.ts";
-import { DEFAULT_ECAP } from "../../src/config/vtd-regs.ts";
-import { InvalidationQueue, desc, type Descriptor } from "../../src/guest/vtd-invalidation.ts";
+import { DEFAULT_ECAP } from "../../src/arch/vtd/registers.ts";
+import { InvalidationQueue, desc, type Descriptor } from "../../src/arch/vtd/invalidation.ts";
 
 const K4 = 0x1000n;
 const BASE = 0x10_0000n;

@@ -15,9 +15,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
 import type { Request } from "../../src/core/core.ts";
-import { InvalidationQueue, desc, type Descriptor } from "../../src/guest/vtd-invalidation.ts";
-import type { Domain } from "../../src/guest/vtd-builder.ts";
-import { DEFAULT_CAP } from "../../src/config/vtd-regs.ts";
+import { InvalidationQueue, desc, type Descriptor } from "../../src/arch/vtd/invalidation.ts";
+import type { Domain } from "../../src/arch/vtd/builder.ts";
+import { DEFAULT_CAP } from "../../src/arch/vtd/registers.ts";
 
 const K4 = 0x1000n;
 const IOVA = 0x10_0000n;

@@ -21,8 +21,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform, type PlatformOptions } from "../../src/platform.ts";
 import type { Request, Result } from "../../src/core/core.ts";
-import { DEFAULT_CAP } from "../../src/config/vtd-regs.ts";
-import { InvalidationQueue, desc } from "../../src/guest/vtd-invalidation.ts";
+import { DEFAULT_CAP } from "../../src/arch/vtd/registers.ts";
+import { InvalidationQueue, desc } from "../../src/arch/vtd/invalidation.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 const K4 = 0x1000n, M2 = 0x20_0000n, G1 = 0x4000_0000n, G512 = 0x80_0000_0000n;

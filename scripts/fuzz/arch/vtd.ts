@@ -9,19 +9,19 @@
  * - registers: a software write (GCMD, IQA, IQT, FSTS, ICS, CCMD, IOTLB_REG, IVA) of a random
  *   value, with its side effects (an IQT write processes the queue wherever IQA points);
  * - descriptors: random 128- or 256-bit invalidation descriptors submitted through the ring
- *   (src/guest/vtd-invalidation.ts), sometimes recovering a stopped queue as Linux does;
+ *   (src/arch/vtd/invalidation.ts), sometimes recovering a stopped queue as Linux does;
  * - DMA: a batch of requests with random or attached source IDs, PASIDs, addresses near the
  *   mappings or at the edges of the address space, lengths and TLP flags.
  * Rules (validate): status ok, fault, interrupt or blocked; a fault's code is one of abi's
  * vtdFaults. Work: structure and table reads per request are bounded (maxReadsPerRequest).
  */
 import * as fc from "fast-check";
-import { VtdPlatform } from "../../../src/platform.ts";
+import { createPlatform, type VtdPlatform } from "../../../src/platform.ts";
 import type { CoreBuild, Request, Result } from "../../../src/core/core.ts";
 import { RegId, vtdFaultByCode } from "../../../src/core/abi.ts";
-import { InvalidationQueue, desc, type Descriptor } from "../../../src/guest/vtd-invalidation.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP } from "../../../src/config/vtd-regs.ts";
-import type { Domain } from "../../../src/guest/vtd-builder.ts";
+import { InvalidationQueue, desc, type Descriptor } from "../../../src/arch/vtd/invalidation.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP } from "../../../src/arch/vtd/registers.ts";
+import type { Domain } from "../../../src/arch/vtd/builder.ts";
 import type { ArchGenerator, Execution, Outcome } from "./types.ts";
 
 // ---- the case ---------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ function domainType(b: VtdBase): VtdBase["type"] {
 }
 
 function build(b: VtdBase, build: CoreBuild): Built {
-  const p = new VtdPlatform({ build, mode: b.mode, caches: b.caches ? {} : "off", timing: b.timing ? {} : false, physAddrBits: b.physAddrBits });
+  const p = createPlatform("vtd", { build, mode: b.mode, caches: b.caches ? {} : "off", timing: b.timing ? {} : false, physAddrBits: b.physAddrBits });
   const bl = p.builder;
   const type = domainType(b);
   const size = 1n << BigInt(PAGE_LG2[b.page]);

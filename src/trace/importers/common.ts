@@ -12,14 +12,13 @@ import {
   formatTime,
   isTlp,
   parseTraceEvent,
-  type Invalidation,
-  type InvEvent,
   type MapEvent,
   type TimeStamp,
   type TraceEvent,
   type TraceTlp,
   type UnmapEvent,
 } from "../text.ts";
+import type { Invalidation, InvEvent } from "../../arch/vtd/trace-commands.ts";
 import type { ImportOptions, ImportResult, IgnoreReason, ImportSummary } from "./types.ts";
 export type { IgnoreReason, ImportSummary } from "./types.ts";
 

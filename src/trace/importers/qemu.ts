@@ -62,7 +62,8 @@
  *
  * --map options: `op=MRd|MWr` (the default direction, above).
  */
-import type { Invalidation, TraceEvent, TraceTlp } from "../text.ts";
+import type { TraceEvent, TraceTlp } from "../text.ts";
+import type { Invalidation } from "../../arch/vtd/trace-commands.ts";
 import {
   checkOptionKeys,
   cValue,

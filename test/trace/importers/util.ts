@@ -6,7 +6,8 @@ import * as assert from "uvu/assert";
 import { InputError } from "../../../src/errors.ts";
 import { importers, type ImportResult } from "../../../src/trace/importers/index.ts";
 import type { ImportSummary } from "../../../src/trace/importers/common.ts";
-import type { Invalidation, InvEvent, MapEvent, TimeStamp, TraceTlp, UnmapEvent } from "../../../src/trace/text.ts";
+import type { MapEvent, TimeStamp, TraceTlp, UnmapEvent } from "../../../src/trace/events.ts";
+import type { Invalidation, InvEvent } from "../../../src/arch/vtd/trace-commands.ts";
 
 /** A TLP with every optional field at its default; `over` sets the rest. */
 export function tlp(line: number, over: Pick<TraceTlp, "op" | "sid" | "addr"> & Partial<TraceTlp>): TraceTlp {

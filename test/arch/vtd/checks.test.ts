@@ -1,15 +1,15 @@
 /**
- * What the driver side refuses, in one place (src/guest/vtd-checks.ts): ranges against each
+ * What the driver side refuses, in one place (src/arch/vtd/checks.ts): ranges against each
  * domain format (second-stage width, first-stage canonical form for 4 and 5 levels, wrap-around,
  * alignment, output width), page sizes against CAP.SSLPS / CAP.FS1GP, levels against CAP.SAGAW /
  * CAP.FS5LP, and the cost estimates the budgets compare (table pages of a map, cache entries).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { attachBudgetProblem, cacheEntries, levelsProblem, mapBudgetProblem, mapEstimate, rangeProblem, type DeviceCounts } from "../../src/guest/vtd-checks.ts";
-import { DEFAULT_CAP, capFields, setField } from "../../src/config/vtd-regs.ts";
-import { resolveLimits } from "../../src/config/limits.ts";
-import { platformCaches } from "../../src/platform.ts";
+import { attachBudgetProblem, cacheEntries, levelsProblem, mapBudgetProblem, mapEstimate, rangeProblem, type DeviceCounts } from "../../../src/arch/vtd/checks.ts";
+import { DEFAULT_CAP, capFields, setField } from "../../../src/arch/vtd/registers.ts";
+import { resolveLimits } from "../../../src/config/limits.ts";
+import { platformCaches } from "../../../src/platform.ts";
 
 const K4 = 1n << 12n, M2 = 1n << 21n, G1 = 1n << 30n;
 const ss4 = { id: 1, type: "ss" as const, levels: 4 };

@@ -3,8 +3,8 @@
  * assembly/arch/vtd/invalidation.ts) and a queued-invalidation ring in guest memory that a driver
  * fills and hands to the hardware by moving IQT, as Linux's qi_submit_sync() does.
  */
-import type { Core } from "../core/core.ts";
-import type { PageAllocator } from "./vtd-builder.ts";
+import type { Core } from "../../core/core.ts";
+import type { PageAllocator } from "../../guest/allocator.ts";
 
 /**
  * One descriptor: qw0, qw1, and for a 256-bit descriptor optionally qw2 and qw3 (zero when absent;

@@ -19,11 +19,13 @@
  * driver's policy, made by the scenario loader and the run-time driver, so that tests can still
  * build, through the builder alone, the unsupported leaves whose faults the core must report.
  */
-import type { Domain, DomainType } from "./vtd-domain.ts";
-import { capFields, getField } from "../config/vtd-regs.ts";
-import { bytesText, limitCatalogue, overBudget, raiseHint, type Limits } from "../config/limits.ts";
-import type { CacheConfig } from "../config/caches.ts";
-import type { CacheName } from "../core/abi.ts";
+import type { Domain, DomainType } from "./domain.ts";
+import { capFields, getField } from "./registers.ts";
+import { bytesText, cacheBudgetProblem, limitCatalogue, overBudget, raiseHint, type Limits } from "../../config/limits.ts";
+
+export { cacheBudgetProblem, cacheEntries } from "../../config/limits.ts";
+import type { CacheConfig } from "../../config/caches.ts";
+import type { CacheName } from "../../core/abi.ts";
 
 const PAGE_4K = 1n << 12n;
 const PAGE_2M = 1n << 21n;
@@ -186,29 +188,4 @@ export function attachBudgetProblem(
   }
   if (!known && a.ats) return cacheBudgetProblem(caches, counts.atsDevices + 1, limits, `with ${a.bdf} attached with ATS, `);
   return undefined;
-}
-
-/** Entries the caches hold: every enabled cache, the device-TLB once per ATS device. */
-export function cacheEntries(caches: Record<CacheName, CacheConfig>, atsDevices: number): { total: number; parts: string[] } {
-  let total = 0;
-  const parts: string[] = [];
-  for (const [name, c] of Object.entries(caches) as [CacheName, CacheConfig][]) {
-    if (!c.enable || c.entries === 0) continue;
-    if (name === "deviceTlb") {
-      if (atsDevices === 0) continue;
-      total += c.entries * atsDevices;
-      parts.push(`deviceTlb ${c.entries} x ${atsDevices} device${atsDevices === 1 ? "" : "s"}`);
-    } else {
-      total += c.entries;
-      parts.push(`${name} ${c.entries}`);
-    }
-  }
-  return { total, parts };
-}
-
-/** The budget message of caches over `limits.cacheEntries`, or undefined when they fit. */
-export function cacheBudgetProblem(caches: Record<CacheName, CacheConfig>, atsDevices: number, limits: Limits, prefix = ""): string | undefined {
-  const { total, parts } = cacheEntries(caches, atsDevices);
-  if (total <= limits.cacheEntries) return undefined;
-  return overBudget("cacheEntries", limits, `${prefix}the caches hold ${total} entries (${parts.join(", ")})`);
 }

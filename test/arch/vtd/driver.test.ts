@@ -1,19 +1,19 @@
 /**
- * The driver side at run time (src/guest/vtd-driver.ts): what each trace driver event writes to
+ * The driver side at run time (src/arch/vtd/driver.ts): what each trace driver event writes to
  * the tables and to the invalidation queue, descriptor by descriptor, and what the hardware then
  * does with the TLPs that follow. Strict and lazy unmaps, the lazy flush points, caching mode,
  * raw qi_submit qwords, symbolic and register-based invalidations, queue-error recovery, errors.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { VtdPlatform, type PlatformOptions } from "../../src/platform.ts";
-import { VtdDriver, psiRange, type DriverOptions } from "../../src/guest/vtd-driver.ts";
-import { parseTraceText, type TraceTlp } from "../../src/trace/text.ts";
-import { replay } from "../../src/replay/replay.ts";
-import type { Result } from "../../src/core/core.ts";
-import type { AttachSpec } from "../../src/guest/vtd-builder.ts";
-import { InputError } from "../../src/errors.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField } from "../../src/config/vtd-regs.ts";
+import { VtdPlatform, type PlatformOptions } from "../../../src/platform.ts";
+import { VtdDriver, psiRange, type DriverOptions } from "../../../src/arch/vtd/driver.ts";
+import { parseTraceText, type TraceTlp } from "../../../src/trace/text.ts";
+import { replay } from "../../../src/replay/replay.ts";
+import type { Result } from "../../../src/core/core.ts";
+import type { AttachSpec } from "../../../src/arch/vtd/builder.ts";
+import { InputError } from "../../../src/errors.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, setField } from "../../../src/arch/vtd/registers.ts";
 
 const FILE = "t.trace";
 const SSS_2 = 0x79, SFS_2 = 0x71;

@@ -1,5 +1,5 @@
 /**
- * The builder's table walks (src/guest/vtd-builder.ts): unmap reads only the tables that exist, so
+ * The builder's table walks (src/arch/vtd/builder.ts): unmap reads only the tables that exist, so
  * its cost follows what is mapped (counted in table entries read, not timed); map checks the whole
  * range before writing anything and writes runs of leaves; large pages are cleared whole; ranges
  * outside the format are refused before any entry is touched. The page allocator never hands out
@@ -7,9 +7,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { VtdPlatform } from "../../src/platform.ts";
-import { AllocationError, PageAllocator } from "../../src/guest/vtd-builder.ts";
-import { InputError } from "../../src/errors.ts";
+import { VtdPlatform } from "../../../src/platform.ts";
+import { AllocationError, PageAllocator } from "../../../src/arch/vtd/builder.ts";
+import { InputError } from "../../../src/errors.ts";
 
 const K4 = 1n << 12n, M2 = 1n << 21n;
 const R_W = 3n;

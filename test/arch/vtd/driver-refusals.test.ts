@@ -1,5 +1,5 @@
 /**
- * What the run-time driver refuses (src/guest/vtd-driver.ts with src/guest/vtd-checks.ts), each
+ * What the run-time driver refuses (src/arch/vtd/driver.ts with src/arch/vtd/checks.ts), each
  * an input error at the trace event's line and column, with nothing changed: an unmap outside the
  * domain's width, wrapping, or not canonical (it used to clear a different, live mapping, whose
  * next DMA was then reported stale); a map over the tablePages budget or with a page size CAP does
@@ -9,14 +9,14 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { VtdPlatform, type PlatformOptions } from "../../src/platform.ts";
-import { DriverError, VtdDriver, type DriverOptions } from "../../src/guest/vtd-driver.ts";
-import { parseTraceText } from "../../src/trace/text.ts";
-import { replay } from "../../src/replay/replay.ts";
-import type { Result } from "../../src/core/core.ts";
-import { InputError } from "../../src/errors.ts";
-import { resolveLimits, type Limits } from "../../src/config/limits.ts";
-import { DEFAULT_CAP, capFields, setField } from "../../src/config/vtd-regs.ts";
+import { VtdPlatform, type PlatformOptions } from "../../../src/platform.ts";
+import { DriverError, VtdDriver, type DriverOptions } from "../../../src/arch/vtd/driver.ts";
+import { parseTraceText } from "../../../src/trace/text.ts";
+import { replay } from "../../../src/replay/replay.ts";
+import type { Result } from "../../../src/core/core.ts";
+import { InputError } from "../../../src/errors.ts";
+import { resolveLimits, type Limits } from "../../../src/config/limits.ts";
+import { DEFAULT_CAP, capFields, setField } from "../../../src/arch/vtd/registers.ts";
 
 const FILE = "t.trace";
 

@@ -43,34 +43,18 @@
  * - Without ECAP.QI the IOTLB invalidations go through IOTLB_REG/IVA (__iommu_flush_iotlb) and there
  *   are no queued ones (device-TLB and PASID-based invalidations need the queue).
  */
-import type { VtdPlatform } from "../platform.ts";
-import { AllocationError, type AttachSpec, type Attachment, type Domain, type MapOptions } from "./vtd-builder.ts";
-import { desc, InvalidationQueue, type Descriptor } from "./vtd-invalidation.ts";
-import { capFields, ecapFields, getField } from "../config/vtd-regs.ts";
-import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type Invalidation, type MapEvent } from "../trace/text.ts";
-import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./vtd-checks.ts";
-import { defaultLimits, type Limits } from "../config/limits.ts";
+import type { PlatformParts } from "../types.ts";
+import { AllocationError, type AttachSpec, type Attachment, type Domain, type MapOptions, type VtdBuilder } from "./builder.ts";
+import { desc, InvalidationQueue, type Descriptor } from "./invalidation.ts";
+import { capFields, ecapFields, getField } from "./registers.ts";
+import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import type { Invalidation } from "./trace-commands.ts";
+import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
+import { FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
+import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 
-export type InvalidationMode = "strict" | "lazy";
-
-export interface DriverOptions {
-  /** strict: invalidate at every unmap; lazy: Linux's flush queue. */
-  invalidation: InvalidationMode;
-  /** Lazy mode: flush when this many unmaps are deferred (Linux IOVA_FQ_SIZE). */
-  lazyBatch: number;
-  /** Lazy mode: flush this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT, 10 ms at 1 GHz). */
-  lazyTimeoutCycles: number;
-  /** Budgets for map (tablePages) and attach (devices, pasids, cacheEntries): config/limits.ts. */
-  limits: Limits;
-}
-
-export const defaultDriverOptions: DriverOptions = { invalidation: "strict", lazyBatch: 256, lazyTimeoutCycles: 10_000_000, limits: defaultLimits };
-
-/** Where a trace event is (1-based line and column), for errors found when its deferred work runs. */
-export interface EventOrigin {
-  line: number;
-  column: number;
-}
+export { DriverError, defaultDriverOptions, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+export type { EventOrigin, FlushReason, InvalidationMode } from "../../driver/flush-queue.ts";
 
 /** Linux QI_MAX_BATCHED_DESC_COUNT: a batch is submitted (with its wait) when it holds this many. */
 const QI_BATCH = 16;
@@ -78,31 +62,6 @@ const QI_BATCH = 16;
 const QI_DONE = 2;
 /** Linux MAX_AGAW_PFN_WIDTH: a device-TLB invalidation of 2^52 pages covers every address. */
 const ALL_PAGES_LG2 = 52;
-
-/** A driver event that cannot be carried out (unknown domain, overlapping mapping, ...). */
-export class DriverError extends Error {
-  override name = "DriverError";
-}
-
-export type FlushReason = "batch" | "timeout" | "explicit" | "end";
-
-export interface DriverStats {
-  maps: number;
-  unmaps: number;
-  attaches: number;
-  detaches: number;
-  /** `inv` events. */
-  invs: number;
-  /** Lazy-mode flushes of the deferred unmaps, and what caused them. */
-  flushes: number;
-  flushReasons: Record<FlushReason, number>;
-  /** Unmaps whose invalidation the lazy mode deferred. */
-  deferredUnmaps: number;
-  /** Descriptors written to the invalidation queue (waits included; not the replacements after a queue error). */
-  queuedDescriptors: number;
-  /** Register-based invalidations (CCMD, IOTLB_REG) written; the core counts them in invDescriptors too. */
-  registerInvalidations: number;
-}
 
 type TagType = "iotlb" | "devtlb" | "nestingIotlb" | "nestingDevtlb";
 
@@ -129,28 +88,15 @@ export function psiRange(start: bigint, end: bigint): { addr: bigint; mask: numb
   return { addr: (start >> BigInt(12 + mask)) << BigInt(12 + mask), mask };
 }
 
-export class VtdDriver {
+export class VtdDriver implements ArchDriver {
   readonly options: DriverOptions;
-  readonly stats: DriverStats = {
-    maps: 0,
-    unmaps: 0,
-    attaches: 0,
-    detaches: 0,
-    invs: 0,
-    flushes: 0,
-    flushReasons: { batch: 0, timeout: 0, explicit: 0, end: 0 },
-    deferredUnmaps: 0,
-    queuedDescriptors: 0,
-    registerInvalidations: 0,
-  };
-  /** Trace time in cycles (only moves forward). */
-  private now = 0n;
+  readonly stats: DriverStats;
   private q?: InvalidationQueue;
   /** Guest-physical page of the wait descriptors' status slots (Linux qi->desc_status), 4 bytes per queue index. */
   private statusPage = 0n;
   private batch: Descriptor[] = [];
-  /** The lazy mode's flush queue: deferred unmaps with their domain, time and trace position. */
-  private deferred: { domain: Domain; time: bigint; origin?: EventOrigin }[] = [];
+  /** Linux's flush queue (lazy mode): each deferred unmap with its domain; a flush invalidates every such domain. */
+  private readonly fq: FlushQueue<Domain>;
   /** The trace event apply() is carrying out. */
   private origin?: EventOrigin;
 
@@ -158,14 +104,16 @@ export class VtdDriver {
   private readonly ecap: bigint;
 
   constructor(
-    readonly platform: VtdPlatform,
+    readonly platform: PlatformParts<VtdBuilder>,
     options: Partial<DriverOptions> = {},
   ) {
     this.options = { ...defaultDriverOptions, ...options };
-    const { lazyBatch, lazyTimeoutCycles, invalidation } = this.options;
-    if (invalidation !== "strict" && invalidation !== "lazy") throw new RangeError(`invalidation must be "strict" or "lazy", not ${String(invalidation)}`);
-    if (!Number.isSafeInteger(lazyBatch) || lazyBatch < 1) throw new RangeError(`lazyBatch ${lazyBatch} must be a positive integer`);
-    if (!Number.isSafeInteger(lazyTimeoutCycles) || lazyTimeoutCycles < 0) throw new RangeError(`lazyTimeoutCycles ${lazyTimeoutCycles} must be a non-negative integer`);
+    const { flushes, flushReasons, deferredUnmaps } = newFlushQueueStats();
+    this.stats = { maps: 0, unmaps: 0, attaches: 0, detaches: 0, invs: 0, flushes, flushReasons, deferredUnmaps, queuedDescriptors: 0, registerInvalidations: 0 };
+    // A flush invalidates everything of each domain with deferred unmaps, in the order they came.
+    this.fq = new FlushQueue<Domain>(this.options, (domains) => {
+      for (const d of new Set(domains)) this.flushAll(d);
+    }, this.stats);
     this.cap = platform.core.getRegister("CAP");
     this.ecap = platform.core.getRegister("ECAP");
   }
@@ -211,25 +159,22 @@ export class VtdDriver {
 
   /** Where the oldest deferred unmap is in the trace (when it came through apply()). */
   get firstDeferred(): EventOrigin | undefined {
-    return this.deferred[0]?.origin;
+    return this.fq.firstDeferred;
   }
 
   /** When the lazy mode's timer fires next (cycles); undefined when nothing is deferred. */
   get deadline(): bigint | undefined {
-    const oldest = this.deferred[0];
-    return oldest === undefined ? undefined : oldest.time + BigInt(this.options.lazyTimeoutCycles);
+    return this.fq.deadline;
   }
 
   /** Trace time moves to `t`: the deferred unmaps are flushed once `t` reaches the deadline. */
   advanceTo(t: bigint): void {
-    if (t > this.now) this.now = t;
-    const d = this.deadline;
-    if (d !== undefined && this.now >= d) this.flushDeferred("timeout");
+    this.fq.advanceTo(t);
   }
 
   /** End of the trace: nothing stays deferred. */
   finish(): void {
-    this.flushDeferred("end");
+    this.fq.flushNow("end");
   }
 
   private domain(id: number): Domain {
@@ -278,13 +223,8 @@ export class VtdDriver {
     }
     this.stats.unmaps++;
     if (r.start === undefined || r.end === undefined) return; // nothing was mapped: nothing to invalidate
-    if (this.options.invalidation === "strict") {
-      this.flushRange(d, r.start, r.end, true);
-      return;
-    }
-    this.deferred.push({ domain: d, time: this.now, ...(this.origin ? { origin: this.origin } : {}) });
-    this.stats.deferredUnmaps++;
-    if (this.deferred.length >= this.options.lazyBatch) this.flushDeferred("batch");
+    if (this.fq.lazy) this.fq.defer(d, this.origin);
+    else this.flushRange(d, r.start, r.end, true);
   }
 
   /**
@@ -362,12 +302,7 @@ export class VtdDriver {
 
   /** Flushes the lazy mode's queue: every domain with deferred unmaps, in the order they came. */
   flushDeferred(reason: FlushReason): void {
-    if (this.deferred.length === 0) return;
-    const domains = [...new Set(this.deferred.map((x) => x.domain))];
-    this.deferred = [];
-    for (const d of domains) this.flushAll(d);
-    this.stats.flushes++;
-    this.stats.flushReasons[reason]++;
+    this.fq.flushNow(reason);
   }
 
   /** An explicit invalidation from the trace: queued as written, or through the registers. */

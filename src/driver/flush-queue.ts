@@ -1,0 +1,107 @@
+/**
+ * Linux's IOVA flush queue (drivers/iommu/dma-iommu.c, "lazy" mode, iommu.strict=0), whatever the
+ * unit: an unmap clears its leaves at once and defers its invalidation; the deferred unmaps are
+ * flushed together when the queue holds `lazyBatch` of them (IOVA_FQ_SIZE), when the trace time
+ * reaches `lazyTimeoutCycles` after the oldest one (IOVA_FQ_TIMEOUT), at a trace's `flush` event
+ * and at the end of the trace. What a flush invalidates is the architecture driver's business: the
+ * queue hands it the deferred items, oldest first.
+ */
+
+export type InvalidationMode = "strict" | "lazy";
+
+export type FlushReason = "batch" | "timeout" | "explicit" | "end";
+
+/** Where a trace event is (1-based line and column), for errors found when its deferred work runs. */
+export interface EventOrigin {
+  line: number;
+  column: number;
+}
+
+export interface FlushQueueOptions {
+  /** strict: invalidate at every unmap; lazy: Linux's flush queue. */
+  invalidation: InvalidationMode;
+  /** Lazy mode: flush when this many unmaps are deferred (Linux IOVA_FQ_SIZE). */
+  lazyBatch: number;
+  /** Lazy mode: flush this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT, 10 ms at 1 GHz). */
+  lazyTimeoutCycles: number;
+}
+
+export const defaultFlushQueueOptions: FlushQueueOptions = { invalidation: "strict", lazyBatch: 256, lazyTimeoutCycles: 10_000_000 };
+
+/** A RangeError for options no queue can have. */
+export function checkFlushQueueOptions({ invalidation, lazyBatch, lazyTimeoutCycles }: FlushQueueOptions): void {
+  if (invalidation !== "strict" && invalidation !== "lazy") throw new RangeError(`invalidation must be "strict" or "lazy", not ${String(invalidation)}`);
+  if (!Number.isSafeInteger(lazyBatch) || lazyBatch < 1) throw new RangeError(`lazyBatch ${lazyBatch} must be a positive integer`);
+  if (!Number.isSafeInteger(lazyTimeoutCycles) || lazyTimeoutCycles < 0) throw new RangeError(`lazyTimeoutCycles ${lazyTimeoutCycles} must be a non-negative integer`);
+}
+
+export interface FlushQueueStats {
+  /** Flushes of the deferred unmaps, and what caused them. */
+  flushes: number;
+  flushReasons: Record<FlushReason, number>;
+  /** Unmaps whose invalidation was deferred. */
+  deferredUnmaps: number;
+}
+
+export function newFlushQueueStats(): FlushQueueStats {
+  return { flushes: 0, flushReasons: { batch: 0, timeout: 0, explicit: 0, end: 0 }, deferredUnmaps: 0 };
+}
+
+/**
+ * The queue of deferred unmaps. `T` is what the architecture driver needs to invalidate one (VT-d:
+ * the domain); `flush` receives the deferred items in the order they came and invalidates for them.
+ */
+export class FlushQueue<T> {
+  /** Trace time in cycles (only moves forward). */
+  private now = 0n;
+  private deferred: { item: T; time: bigint; origin?: EventOrigin }[] = [];
+
+  constructor(
+    readonly options: FlushQueueOptions,
+    private readonly flush: (items: T[]) => void,
+    /** Where it counts its flushes and deferred unmaps (the driver's statistics). */
+    readonly stats: FlushQueueStats = newFlushQueueStats(),
+  ) {
+    checkFlushQueueOptions(options);
+  }
+
+  /** True in lazy mode: unmaps are deferred rather than invalidated at once. */
+  get lazy(): boolean {
+    return this.options.invalidation === "lazy";
+  }
+
+  /** Defers the invalidation of one unmap (at the current time); flushes when the batch is full. */
+  defer(item: T, origin?: EventOrigin): void {
+    this.deferred.push({ item, time: this.now, ...(origin ? { origin } : {}) });
+    this.stats.deferredUnmaps++;
+    if (this.deferred.length >= this.options.lazyBatch) this.flushNow("batch");
+  }
+
+  /** Where the oldest deferred unmap is in the trace (when it was given one). */
+  get firstDeferred(): EventOrigin | undefined {
+    return this.deferred[0]?.origin;
+  }
+
+  /** When the timer fires next (cycles); undefined when nothing is deferred. */
+  get deadline(): bigint | undefined {
+    const oldest = this.deferred[0];
+    return oldest === undefined ? undefined : oldest.time + BigInt(this.options.lazyTimeoutCycles);
+  }
+
+  /** Trace time moves to `t`: the deferred unmaps are flushed once `t` reaches the deadline. */
+  advanceTo(t: bigint): void {
+    if (t > this.now) this.now = t;
+    const d = this.deadline;
+    if (d !== undefined && this.now >= d) this.flushNow("timeout");
+  }
+
+  /** Flushes every deferred unmap (nothing when none is deferred). */
+  flushNow(reason: FlushReason): void {
+    if (this.deferred.length === 0) return;
+    const items = this.deferred.map((x) => x.item);
+    this.deferred = [];
+    this.flush(items);
+    this.stats.flushes++;
+    this.stats.flushReasons[reason]++;
+  }
+}

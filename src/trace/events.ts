@@ -1,0 +1,204 @@
+/**
+ * The trace event model, apart from any encoding: the TLPs (MRd, MWr, ATS) and the driver events a
+ * trace interleaves with them in time order. The driver events are the architecture-neutral ones
+ * (map, unmap, flush, attach, detach: what Linux's IOMMU API does, whatever the unit) and each
+ * architecture's own commands (VT-d `inv`), which its trace-commands module declares (interface
+ * ArchCommands below) and registers (src/trace/commands.ts). The text codec (text.ts) and the
+ * binary codec (binary.ts) read and write these objects; the replay and the drivers act on them.
+ */
+
+export type TimeStamp = { value: number; unit: "cycles" | "ns" | "us" };
+
+export interface TraceTlp {
+  /** 1-based line number in the source. */
+  line: number;
+  time?: TimeStamp;
+  op: "MRd" | "MWr" | "ATS";
+  /** segment<<16 | bus<<8 | device<<3 | function (never negative). */
+  sid: number;
+  /** Present only when `pasid=` was given. */
+  pasid?: number;
+  priv: boolean;
+  exe: boolean;
+  addr: bigint;
+  len: number;
+  /** No-Snoop. */
+  ns: boolean;
+  /** Relaxed Ordering. */
+  ro: boolean;
+  /** ID-based Ordering. */
+  ido: boolean;
+  /** at=translated. */
+  translated: boolean;
+  /** ATS no-write (request a read-only translation). */
+  nw: boolean;
+  /** Present only when `expect=` was given: the fault a log recorded for this request. */
+  expect?: FaultExpectation;
+}
+
+/**
+ * The fault a log recorded for a request: a VT-d fault reason (the kernel's `[fault reason 0x06]`,
+ * the model's `fault.code`) or an SMMUv3 event type (arm-smmu-v3 event records).
+ */
+export type FaultExpectation = { arch: "vtd"; code: number } | { arch: "smmuv3"; code: number };
+
+/**
+ * SMMUv3 event types by name (Arm IHI 0070, 7.3 "Event records"; shared/spec/smmuv3.md 2.6), the
+ * names `expect=` takes for SMMUv3 faults.
+ */
+export const SMMU_EVENTS: Readonly<Record<string, number>> = {
+  F_UUT: 0x01,
+  C_BAD_STREAMID: 0x02,
+  F_STE_FETCH: 0x03,
+  C_BAD_STE: 0x04,
+  F_BAD_ATS_TREQ: 0x05,
+  F_STREAM_DISABLED: 0x06,
+  F_TRANSL_FORBIDDEN: 0x07,
+  C_BAD_SUBSTREAMID: 0x08,
+  F_CD_FETCH: 0x09,
+  C_BAD_CD: 0x0a,
+  F_WALK_EABT: 0x0b,
+  F_TRANSLATION: 0x10,
+  F_ADDR_SIZE: 0x11,
+  F_ACCESS: 0x12,
+  F_PERMISSION: 0x13,
+  F_TLB_CONFLICT: 0x20,
+  F_CFG_CONFLICT: 0x21,
+  E_PAGE_REQUEST: 0x24,
+  F_VMS_FETCH: 0x25,
+};
+const SMMU_EVENT_NAMES = new Map(Object.entries(SMMU_EVENTS).map(([name, id]) => [id, name]));
+
+/** The name of an SMMUv3 event type; undefined for an id with no name. */
+export function smmuEventName(id: number): string | undefined {
+  return SMMU_EVENT_NAMES.get(id);
+}
+
+/** An expectation as `expect=` writes it: `0x06` (VT-d) or `F_TRANSLATION` (SMMUv3). */
+export function formatExpectation(x: FaultExpectation): string {
+  if (x.arch === "smmuv3") {
+    const name = smmuEventName(x.code);
+    if (name === undefined) throw new RangeError(`SMMUv3 event type 0x${x.code.toString(16)} has no name`);
+    return name;
+  }
+  if (!Number.isInteger(x.code) || x.code < 0 || x.code > 0xff) throw new RangeError(`VT-d fault reason ${x.code} out of range (0 to 0xff)`);
+  return "0x" + x.code.toString(16).padStart(2, "0");
+}
+
+/**
+ * Why a memory request of `len` bytes at `addr` is malformed by crossing a 4 KiB boundary (PCIe
+ * Base 2.2.7: "a Request must not specify an Address/Length combination which causes a Memory Space
+ * access to cross a 4-KB boundary"); undefined when it does not cross.
+ */
+export function crossesPage(addr: bigint, len: number): string | undefined {
+  if (Number(addr & 0xfffn) + len <= 0x1000) return undefined;
+  return `malformed TLP: addr=0x${addr.toString(16)} len=${len} crosses a 4 KiB boundary (PCIe Base 2.2.7 forbids it)`;
+}
+
+/** Page sizes a `map` event may use. */
+export type PageSizeName = "4K" | "2M" | "1G";
+export const PAGE_BYTES: Record<PageSizeName, bigint> = { "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n };
+
+/** Where every driver event is in its trace, and when it happens. */
+export interface DriverEventBase {
+  /** 1-based line number in the source. */
+  line: number;
+  /** 1-based column of the event keyword (map, unmap, flush, inv), for errors found when it runs. */
+  column: number;
+  time?: TimeStamp;
+}
+
+/** `map DOMAIN IOVA PA SIZE ...`: the driver maps [iova, iova+size) in the domain (the architecture's builder). */
+export interface MapEvent extends DriverEventBase {
+  op: "map";
+  domain: number;
+  iova: bigint;
+  pa: bigint;
+  size: bigint;
+  /** Letters of r, w, x in that order; "rw" by default. */
+  perm: string;
+  page: PageSizeName;
+  /** Second stage: SNP in the leaf (without it: the domain's forceSnoop). */
+  snp: boolean;
+  /** First stage: U/S (`sup` clears it); true by default. */
+  user: boolean;
+  /** First stage: G. */
+  global: boolean;
+}
+
+/** `unmap DOMAIN IOVA SIZE`: the driver clears the leaves and invalidates as Linux does. */
+export interface UnmapEvent extends DriverEventBase {
+  op: "unmap";
+  domain: number;
+  iova: bigint;
+  size: bigint;
+}
+
+/** `flush`: a flush point of the lazy mode's flush queue. */
+export interface FlushEvent extends DriverEventBase {
+  op: "flush";
+}
+
+/**
+ * `attach BDF [pasid=N] domain=D ...`: the driver attaches the device (request-with-PASID `pasid`,
+ * or the request-without-PASID entry) to domain D (the architecture's builder). The flags are VT-d's
+ * AttachSpec's (`ats` and `pri` go to the context entry, so they count only when the device has
+ * none yet); another architecture reads the ones it has.
+ */
+export interface AttachEvent extends DriverEventBase {
+  op: "attach";
+  /** bus<<8 | device<<3 | function (segment 0). */
+  sid: number;
+  pasid?: number;
+  domain: number;
+  ats: boolean;
+  pri: boolean;
+  pgsnp: boolean;
+  fpd: boolean;
+  sre: boolean;
+  ere: boolean;
+}
+
+/** `detach BDF [pasid=N]`: the driver clears the attachment's entry and invalidates as Linux does. */
+export interface DetachEvent extends DriverEventBase {
+  op: "detach";
+  sid: number;
+  pasid?: number;
+}
+
+/**
+ * The architectures' own driver commands, by keyword: each architecture's trace-commands module
+ * adds its command's fields here (TypeScript declaration merging: `declare module
+ * "../../trace/events.ts" { interface ArchCommands { inv: { inv: Invalidation } } }`), so that a
+ * new architecture adds its command without editing this file.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface ArchCommands {}
+
+/** An architecture's driver command (VT-d `inv ...`): its keyword in `op`, its fields as the module declares them. */
+export type ArchCommandEvent = { [K in keyof ArchCommands]: DriverEventBase & { op: K } & ArchCommands[K] }[keyof ArchCommands];
+
+/** The architecture-neutral driver events. */
+export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent;
+export type DriverEvent = NeutralDriverEvent | ArchCommandEvent;
+export type TraceEvent = TraceTlp | DriverEvent;
+
+export function isTlp(e: TraceEvent): e is TraceTlp {
+  return e.op === "MRd" || e.op === "MWr" || e.op === "ATS";
+}
+
+export const MAX_PASID = 0xfffff;
+export const MAX_LEN = 4096;
+export const DEFAULT_LEN = 4;
+export const MAX_ADDR = (1n << 64n) - 1n;
+/** The flags of an `attach` event, in the order formatEvent writes them. */
+export const ATTACH_FLAGS = ["ats", "pri", "pgsnp", "fpd", "sre", "ere"] as const;
+
+/** "BB:DD.F" in lower-case hex, with a "SSSS:" prefix only when the segment is not 0. */
+export function formatBdf(sid: number): string {
+  if (!Number.isInteger(sid) || sid < 0 || sid > 0xffffffff) throw new RangeError(`sid ${sid} is not a 32-bit unsigned integer`);
+  const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
+  const segment = Math.floor(sid / 0x10000);
+  const bdf = `${hex((sid >>> 8) & 0xff, 2)}:${hex((sid >>> 3) & 0x1f, 2)}.${sid & 7}`;
+  return segment === 0 ? bdf : `${hex(segment, 4)}:${bdf}`;
+}
