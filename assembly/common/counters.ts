@@ -7,3 +7,10 @@ import { STATS_BASE } from "../abi";
   const at = STATS_BASE + (counter << 3);
   store<u64>(at, load<u64>(at) + 1);
 }
+
+/** Adds `n` to run counter `counter` (abi C_*): counts tallied over a batch. */
+// @ts-ignore: decorator
+@inline export function bumpBy(counter: u32, n: u32): void {
+  const at = STATS_BASE + (counter << 3);
+  store<u64>(at, load<u64>(at) + n);
+}

@@ -18,14 +18,14 @@
 import {
   REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_SIZE, RES_PA, RES_STATUS, RES_FLAGS, RES_SNOOP_BY, RES_PAGE_LG2, RQF_KIND_MASK,
   RQF_PASID, RQF_PRIV, RQF_EXE, RQF_NS, RQF_TRANSLATED, RQF_NW, KIND_ATS, ST_OK, RSF_SNOOP, RSF_STALE, SNOOP_BY_PGSNP,
-  STATS_BASE, C_REQUESTS, C_TRANSLATED, C_NO_SNOOP_TLPS, C_SNOOPED, C_NON_SNOOPED, C_NO_SNOOP_FORCED, C_NO_SNOOP_FORCED_PGSNP,
+  C_REQUESTS, C_TRANSLATED, C_NO_SNOOP_TLPS, C_SNOOPED, C_NON_SNOOPED, C_NO_SNOOP_FORCED, C_NO_SNOOP_FORCED_PGSNP,
   C_NO_SNOOP_FORCED_PTE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
 } from "../abi";
 import { cacheMutations } from "../uarch/cache/set-assoc";
 import { emit, EV_LOOKUP } from "../common/events";
-import { replayHit, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
+import { replayTouch, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration } from "../common/guest-memory";
-import { bump } from "../common/counters";
+import { bumpBy } from "../common/counters";
 import * as regs from "../arch/vtd/regs";
 
 const MEMO_LG2: u32 = 10;
@@ -34,10 +34,10 @@ const RESULT: usize = 128;
 const KEY_FLAGS: u32 = RQF_KIND_MASK | RQF_PASID | RQF_PRIV | RQF_EXE | RQF_NS | RQF_TRANSLATED | RQF_NW;
 
 // counter bits (what success() counted for the memoised request)
-const CB_NS: u32 = 1;
-const CB_SNOOP: u32 = 2;
-const CB_FORCED_PGSNP: u32 = 4;
-const CB_FORCED_PTE: u32 = 8;
+export const CB_NS: u32 = 1;
+export const CB_SNOOP: u32 = 2;
+export const CB_FORCED_PGSNP: u32 = 4;
+export const CB_FORCED_PTE: u32 = 8;
 
 let memo: usize = 0;
 
@@ -57,31 +57,34 @@ export function memoClear(): void {
   return memo + (<usize>(h >>> (64 - MEMO_LG2)) << ENTRY_LG2);
 }
 
-/** Replays request `req` from the memo into `res` if it can; returns whether it did. */
-export function memoReplay(req: usize, res: usize): bool {
+// What memoReplay() returns for a replayed request (0: not replayed): MR_REPLAYED, MR_PASID when it
+// hit the PASID cache too, and the counter bits (CB_*) at MR_CB_SHIFT. The caller tallies them for
+// the batch (memoTally), so a replay writes no counter.
+export const MR_REPLAYED: u32 = 1;
+export const MR_PASID: u32 = 2;
+export const MR_CB_SHIFT: u32 = 8;
+
+/**
+ * Replays request `req` from the memo into `res` if it can: the result record and the caches'
+ * replacement state, exactly as the full path would leave them. Returns 0 if it cannot, else
+ * MR_* bits for the caller's per-batch tally.
+ */
+export function memoReplay(req: usize, res: usize): u32 {
   const flags = load<u32>(req, REQ_FLAGS);
   const sid = load<u32>(req, REQ_SID);
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
   const va = load<u64>(req, REQ_ADDR);
   const vpn = va >>> 12;
   const m = entryFor(sid, pasid, vpn, flags);
-  if (load<u64>(m, 0) != ((<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32)) || load<u64>(m, 8) != vpn || load<u32>(m, 16) != pasid) return false;
-  if (load<u32>(m, 20) != regs.epoch || load<u32>(m, 24) != gmWriteGeneration()) return false;
+  if (load<u64>(m, 0) != ((<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32)) || load<u64>(m, 8) != vpn || load<u32>(m, 16) != pasid) return 0;
+  if (load<u32>(m, 20) != regs.epoch || load<u32>(m, 24) != gmWriteGeneration()) return 0;
   const cs = load<i32>(m, 32), ps = load<i32>(m, 44), is = load<i32>(m, 56);
-  if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(CACHE_IOTLB, is) != load<u32>(m, 64)) return false;
-  if (ps >= 0 && slotGeneration(CACHE_PASID_CACHE, ps) != load<u32>(m, 52)) return false;
-  replayHit(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
-  if (ps >= 0) replayHit(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
-  replayHit(CACHE_IOTLB, is, load<u32>(m, 60));
-  bump(C_REQUESTS);
-  bump(C_TRANSLATED);
+  if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(CACHE_IOTLB, is) != load<u32>(m, 64)) return 0;
+  if (ps >= 0 && slotGeneration(CACHE_PASID_CACHE, ps) != load<u32>(m, 52)) return 0;
+  replayTouch(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
+  if (ps >= 0) replayTouch(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
+  replayTouch(CACHE_IOTLB, is, load<u32>(m, 60));
   const cb = load<u32>(m, 28) >>> 8;
-  if ((cb & CB_NS) != 0) bump(C_NO_SNOOP_TLPS);
-  bump((cb & CB_SNOOP) != 0 ? C_SNOOPED : C_NON_SNOOPED);
-  if ((cb & (CB_FORCED_PGSNP | CB_FORCED_PTE)) != 0) {
-    bump(C_NO_SNOOP_FORCED);
-    bump((cb & CB_FORCED_PGSNP) != 0 ? C_NO_SNOOP_FORCED_PGSNP : C_NO_SNOOP_FORCED_PTE);
-  }
   // Eight plain 64-bit copies (V8 turns memory.copy into an out-of-line call).
   store<u64>(res, load<u64>(m, RESULT), 0);
   store<u64>(res, load<u64>(m, RESULT + 8), 8);
@@ -93,7 +96,27 @@ export function memoReplay(req: usize, res: usize): bool {
   store<u64>(res, load<u64>(m, RESULT + 56), 56);
   const pageMask = (<u64>1 << (load<u32>(m, 28) & 0xff)) - 1;
   store<u64>(res, (load<u64>(res, RES_PA) & ~pageMask) | (va & pageMask), RES_PA);
-  return true;
+  return MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (cb << MR_CB_SHIFT);
+}
+
+/**
+ * Counts a batch's replays at once, as the full path would have counted each: `n` requests
+ * translated by hits in the context cache and IOTLB (`pasidHits` of them in the PASID cache too),
+ * and the snoop counters from the tallies of their counter bits.
+ */
+export function memoTally(n: u32, pasidHits: u32, ns: u32, snoop: u32, forcedPgsnp: u32, forcedPte: u32): void {
+  if (n == 0) return;
+  countHits(CACHE_CONTEXT_CACHE, n);
+  if (pasidHits != 0) countHits(CACHE_PASID_CACHE, pasidHits);
+  countHits(CACHE_IOTLB, n);
+  bumpBy(C_REQUESTS, n);
+  bumpBy(C_TRANSLATED, n);
+  bumpBy(C_NO_SNOOP_TLPS, ns);
+  bumpBy(C_SNOOPED, snoop);
+  bumpBy(C_NON_SNOOPED, n - snoop);
+  bumpBy(C_NO_SNOOP_FORCED, forcedPgsnp + forcedPte);
+  bumpBy(C_NO_SNOOP_FORCED_PGSNP, forcedPgsnp);
+  bumpBy(C_NO_SNOOP_FORCED_PTE, forcedPte);
 }
 
 /**

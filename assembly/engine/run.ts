@@ -19,7 +19,7 @@ import { wirePorts } from "./wiring";
 import { clearEvents } from "../common/events";
 import { timingEnabled, timeRequest } from "../timing/model";
 import { cacheMutations } from "../uarch/cache/set-assoc";
-import { memoInit, memoReplay, memoRecord } from "./replay-memo";
+import { memoInit, memoReplay, memoRecord, memoTally, MR_PASID, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED_PGSNP, CB_FORCED_PTE } from "./replay-memo";
 import { deviceContextInit, deviceContextEnable, translateKeepingContext } from "./device-context";
 import * as regs from "../arch/vtd/regs";
 import { devTlbEnabled, devTlbLookup, devTlbFill, devTlbStale } from "../uarch/device-tlb";
@@ -112,22 +112,36 @@ function vtdBatch(n: u32): u32 {
   const legacy = regs.ttm == 0;
   const timed = timingEnabled();
   deviceContextEnable(useMemo);
+  // The replays' counts, tallied here and counted once at the end of the batch (memoTally).
+  let replays: u32 = 0, pasidHits: u32 = 0, ns: u32 = 0, snoop: u32 = 0, pgsnp: u32 = 0, pte: u32 = 0;
   let req: usize = REQ_BASE, res: usize = RES_BASE;
   for (let i: u32 = 0; i < n; i++) {
     const flags = load<u32>(req, REQ_FLAGS);
     clearEvents();
     clearHitTrace();
     if (atc && (flags & RQF_TRANSLATED) != 0) translatedThroughAtc(req, res);
-    else if (!(useMemo && memoReplay(req, res))) {
-      const before = cacheMutations;
-      translateKeepingContext(req, res);
-      if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) fillFromCompletion(req, res);
-      else if (useMemo) memoRecord(req, res, before, legacy);
+    else {
+      const r = useMemo ? memoReplay(req, res) : 0;
+      if (r != 0) {
+        replays++;
+        const cb = r >>> MR_CB_SHIFT;
+        pasidHits += <u32>((r & MR_PASID) != 0);
+        ns += <u32>((cb & CB_NS) != 0);
+        snoop += <u32>((cb & CB_SNOOP) != 0);
+        pgsnp += <u32>((cb & CB_FORCED_PGSNP) != 0);
+        pte += <u32>((cb & CB_FORCED_PTE) != 0);
+      } else {
+        const before = cacheMutations;
+        translateKeepingContext(req, res);
+        if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) fillFromCompletion(req, res);
+        else if (useMemo) memoRecord(req, res, before, legacy);
+      }
     }
     if (timed) timeRequest(req, res, hitIotlbSlot, fillIotlbSlot);
     req += REQ_SIZE;
     res += RES_SIZE;
   }
+  memoTally(replays, pasidHits, ns, snoop, pgsnp, pte);
   cachesSyncStats();
   return n;
 }

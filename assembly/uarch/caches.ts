@@ -102,6 +102,13 @@ export function clearHitTrace(): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
   c.lookups++;
   c.hits++;
+  replayTouch(id, slot, set);
+}
+
+/** replayHit() without counting: the caller counts the hits later, in bulk (countHits). */
+// @ts-ignore: decorator
+@inline export function replayTouch(id: u32, slot: i32, set: u32): void {
+  const c = changetype<SetAssoc>(unchecked(caches[id]));
   c.touchIn(set, <u32>slot);
   emit(EV_LOOKUP, id, 1);
   if (id == CACHE_CONTEXT_CACHE) {
@@ -114,6 +121,13 @@ export function clearHitTrace(): void {
     hitIotlbSlot = slot;
     hitIotlbSet = set;
   }
+}
+
+/** Counts `n` lookups that hit in cache `id` (enabled), touched earlier by replayTouch(). */
+export function countHits(id: u32, n: u32): void {
+  const c = changetype<SetAssoc>(unchecked(caches[id]));
+  c.lookups += n;
+  c.hits += n;
 }
 
 /** The generation of `slot` of cache `id` (SetAssoc.generation); the cache must be enabled. */
