@@ -11,10 +11,10 @@
  * Run: npm run build:dist (also part of npm run build, prepare and prepack).
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const src = join(root, "src");
@@ -37,6 +37,11 @@ try {
     mkdirSync(dirname(to), { recursive: true });
     copyFileSync(file, to);
   }
+  // The top-level help, rendered once by commander (not on a terminal: 80 columns), so that the
+  // installed `iommu-emu --help` prints it without loading commander (src/cli.ts quickAnswer).
+  const help = spawnSync(process.execPath, ["--input-type=module", "-e", `const { main } = await import(${JSON.stringify(pathToFileURL(join(out, "cli.js")).href)}); process.exitCode = await main(["--help"]);`], { encoding: "utf8" });
+  if (help.status !== 0 || !help.stdout.startsWith("Usage: iommu-emu")) throw new Error(`rendering the help failed (exit ${help.status ?? help.signal}): ${help.stderr}`);
+  writeFileSync(join(out, "help.txt"), help.stdout);
   // Replace dist/: the old one is moved aside first (a folder cannot be renamed over a non-empty one).
   const old = `${out}.old`;
   try {

@@ -5,7 +5,9 @@
  * Start-up is lazy: a command's module (and everything it imports: the schema, the core loader,
  * the readers) is imported only when that command is the one given, `iommu-emu help NAME` and
  * `NAME --help` included. Every other command is listed from the table below, so `iommu-emu
- * --help` and `--version` load commander and this file only (README "Install": under 150 ms,
+ * --help` loads commander and this file only. In the package, even less: `--version` reads
+ * package.json, and `--help` prints dist/help.txt, the same help rendered by commander when dist/
+ * was built (scripts/build-dist.ts); neither loads commander (README "Install": under 150 ms,
  * `npm run bench:startup`).
  */
 import { readFileSync } from "node:fs";
@@ -14,8 +16,10 @@ import type * as Commander from "commander";
 import { InputError } from "./errors.ts";
 
 // commander is a CommonJS package: required, not imported, it loads in about half the time (an ESM
-// import of CommonJS first scans the file for its exports), a third of what --help costs over Node.
-const { Command, CommanderError, Help } = createRequire(import.meta.url)("commander") as typeof Commander;
+// import of CommonJS first scans the file for its exports); required when first needed, since it
+// is still a third of what --help costs over Node's own start-up.
+let loaded: typeof Commander | undefined;
+const commander = () => (loaded ??= createRequire(import.meta.url)("commander") as typeof Commander);
 type Command = Commander.Command;
 
 /** Adds a command (its arguments, options and action) to the program. */
@@ -87,6 +91,7 @@ export function chosenCommand(argv: readonly string[]): string | undefined {
 
 /** The program, with the command `argv` names loaded and every other one listed only. */
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
+  const { Command, Help } = commander();
   const program = new Command("iommu-emu")
     .description("Cycle-level IOMMU emulator: replays PCIe DMA traces through a modelled Intel VT-d (scalable mode)")
     .version(version(), "-V, --version", "print the version (package.json) and exit")
@@ -109,13 +114,35 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   return program;
 }
 
+/** The top-level help as commander renders it when not on a terminal (80 columns), built into dist/ (scripts/build-dist.ts). */
+export const PRERENDERED_HELP = "help.txt";
+
+/** `--version` and, where dist/ has it, `--help` alone: answered without commander (the same text it prints). */
+function quickAnswer(argv: readonly string[]): string | undefined {
+  if (argv.length !== 1) return undefined;
+  if (argv[0] === "--version" || argv[0] === "-V") return `${version()}\n`;
+  if (argv[0] === "--help" || argv[0] === "-h") {
+    try {
+      return readFileSync(new URL(PRERENDERED_HELP, import.meta.url), "utf8");
+    } catch {
+      return undefined; // a clone: commander renders it
+    }
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  const quick = quickAnswer(argv);
+  if (quick !== undefined) {
+    process.stdout.write(quick);
+    return 0;
+  }
   let exitCode = 0;
   try {
     const program = await buildProgram(argv);
     program.parse(argv, { from: "user" });
   } catch (e) {
-    if (e instanceof CommanderError) exitCode = e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
+    if (loaded && e instanceof loaded.CommanderError) exitCode = e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
     else if (e instanceof InputError) {
       process.stderr.write(`iommu-emu: ${e.message}\n`);
       exitCode = 2;

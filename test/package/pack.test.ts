@@ -159,6 +159,17 @@ test("npx iommu-emu --version prints package.json's version from the installed p
   assert.not.ok(existsSync(join(project, "node_modules/tsx")));
 });
 
+test("npx iommu-emu --help prints the help commander renders in the clone (dist/help.txt, pre-rendered by build-dist)", () => {
+  if (!ready()) return;
+  const r = npx("--help");
+  assert.is(r.status, 0, show(r));
+  assert.ok(existsSync(join(project, installed, "dist/help.txt")));
+  const fromClone = spawnSync(process.execPath, [join(root, "bin/iommu-emu.mjs"), "--help"], { encoding: "utf8" });
+  assert.is(fromClone.status, 0, fromClone.stderr);
+  assert.ok(fromClone.stdout.startsWith("Usage: iommu-emu [options] [command]\n"));
+  assert.is(r.stdout, fromClone.stdout);
+});
+
 test("examples lists the bundled example at its installed path; run example:vtd-sm replays it with --report and --html", () => {
   if (!ready()) return;
   const list = npx("examples");
