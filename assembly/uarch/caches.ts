@@ -111,6 +111,12 @@ export function clearHitTrace(): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
   c.touchIn(set, <u32>slot);
   emit(EV_LOOKUP, id, 1);
+  traceHit(id, slot, set);
+}
+
+/** Notes the slot (-1: a miss) a lookup of cache `id` found, for the replay memo and the timing model. */
+// @ts-ignore: decorator
+@inline function traceHit(id: u32, slot: i32, set: u32): void {
   if (id == CACHE_CONTEXT_CACHE) {
     hitCtxSlot = slot;
     hitCtxSet = set;
@@ -144,13 +150,7 @@ export function configLookup(id: u32, k0: u64, k1: u64): usize {
   if (c === null) return 0;
   const set = setFor(c, k0, k1);
   const slot = c.lookup(set, k0, k1);
-  if (id == CACHE_CONTEXT_CACHE) {
-    hitCtxSlot = slot;
-    hitCtxSet = set;
-  } else if (id == CACHE_PASID_CACHE) {
-    hitPasidSlot = slot;
-    hitPasidSet = set;
-  }
+  traceHit(id, slot, set);
   emit(EV_LOOKUP, id, slot >= 0 ? 1 : 0);
   return slot >= 0 ? c.payload(<u32>slot) : 0;
 }
