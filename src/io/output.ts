@@ -86,7 +86,11 @@ export function classifyOutput(path: string, what = "the output"): OutputTarget 
 /** Whether output `path` is this process's standard output (`-`, /dev/stdout, ...): the summary then goes to standard error. */
 export const isStandardOutput = (path: string | undefined) => path !== undefined && (path === "-" || ownStream(path)?.fd === 1);
 
-/** The standard stream (1, then 2) that `path` names, if any: the same device and inode. */
+/**
+ * The standard stream (1, then 2) that `path` names, if any: the same device and inode. Character
+ * devices (a terminal, /dev/null) are left out: any path to them opens them again, and /dev/null
+ * as both standard output and an output file must not send the summary to standard error.
+ */
 function ownStream(path: string): { fd: 1 | 2; stats: Stats } | undefined {
   let st: Stats;
   try {
@@ -94,6 +98,7 @@ function ownStream(path: string): { fd: 1 | 2; stats: Stats } | undefined {
   } catch {
     return undefined;
   }
+  if (st.isCharacterDevice()) return undefined;
   for (const fd of [1, 2] as const) {
     try {
       const s = fstatSync(fd);

@@ -75,6 +75,9 @@ test("/dev/stdout when standard output is a pipe: written through (a magic link 
   const e = cli(["run", "s.json", "--functional", "--results", "/dev/stderr"], { cwd: dir });
   assert.is(e.status, 0, e.stderr);
   assert.is(e.stderr.split("\n").filter((l) => l.startsWith('{"seq":')).length, 3);
+  // /dev/null as both standard output and --report: a device like any other, the summary stays on standard output
+  const quiet = sh(`${emu} run s.json --functional --report /dev/null > /dev/null`, dir);
+  assert.equal([quiet.status, quiet.stderr], [0, ""]);
 });
 
 test("a FIFO is written through: its reader gets the results, and it stays a FIFO", async () => {
