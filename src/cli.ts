@@ -93,7 +93,7 @@ export function chosenCommand(argv: readonly string[]): string | undefined {
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const { Command, Help } = commander();
   const program = new Command("iommu-emu")
-    .description("Cycle-level IOMMU emulator: replays PCIe DMA traces through a modelled Intel VT-d (scalable mode)")
+    .description("Cycle-level IOMMU emulator: replays PCIe DMA traces through a modelled Intel VT-d (scalable and legacy mode)")
     .version(version(), "-V, --version", "print the version (package.json) and exit")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

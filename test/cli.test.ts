@@ -71,7 +71,7 @@ test("iommu-emu --help lists every command by the table, --version prints the ve
     `Usage: iommu-emu [options] [command]
 
 Cycle-level IOMMU emulator: replays PCIe DMA traces through a modelled Intel
-VT-d (scalable mode)
+VT-d (scalable and legacy mode)
 
 Options:
   -V, --version                 print the version (package.json) and exit
