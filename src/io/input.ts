@@ -20,7 +20,7 @@ import { isatty } from "node:tty";
 import { Gunzip } from "fflate";
 import { Decompress } from "fzstd";
 import { InputError } from "../errors.ts";
-import { unblockFifoOpen } from "./output.ts";
+import { sameStreamAs, unblockFifoOpen } from "./output.ts";
 
 /** The name `-` gives standard input in messages. */
 export const STDIN_NAME = "standard input";
@@ -236,16 +236,6 @@ export function sniffCompression(head: Uint8Array, name: string): Compression | 
   return undefined;
 }
 
-/** Whether `path` names this process's standard input (same device and inode) and it is not a regular file. */
-function namesOwnStdinStream(path: string): boolean {
-  try {
-    const a = statSync(path), b = fstatSync(0);
-    return a.dev === b.dev && a.ino === b.ino && !b.isFile();
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Opens an input for reading as a stream: `-` is standard input (refused when it is a terminal), a
  * directory is refused, gzip and zstd data are decompressed. Peek at the result to sniff the
@@ -262,7 +252,7 @@ export function openInput(path: string, expected = "a file"): PeekSource {
     }
     if (isatty(0)) throw new InputError(`is a terminal; pipe the input into it (e.g. zcat t.trace.gz | iommu-emu ... -) or give a file name`, STDIN_NAME);
     raw = new FdSource(0, STDIN_NAME, st.isFile() ? st.size : undefined, false);
-  } else if (namesOwnStdinStream(path)) {
+  } else if (sameStreamAs(path, 0)?.isFile() === false) {
     // /dev/stdin when standard input is a pipe or socket: no path opens it again (ENXIO for a socket)
     raw = new FdSource(0, path, undefined, false);
   } else {

@@ -86,26 +86,30 @@ export function classifyOutput(path: string, what = "the output"): OutputTarget 
 /** Whether output `path` is this process's standard output (`-`, /dev/stdout, ...): the summary then goes to standard error. */
 export const isStandardOutput = (path: string | undefined) => path !== undefined && (path === "-" || ownStream(path)?.fd === 1);
 
+/** Two stats of the same file (device and inode). */
+export const sameFile = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
+
 /**
- * The standard stream (1, then 2) that `path` names, if any: the same device and inode. Character
- * devices (a terminal, /dev/null) are left out: any path to them opens them again, and /dev/null
- * as both standard output and an output file must not send the summary to standard error.
+ * What `path` is, if it is the same file as this process's descriptor `fd` and not a character
+ * device (a terminal or /dev/null, which any path opens again); undefined otherwise.
+ */
+export function sameStreamAs(path: string, fd: number): Stats | undefined {
+  try {
+    const st = statSync(path);
+    return !st.isCharacterDevice() && sameFile(st, fstatSync(fd)) ? st : undefined;
+  } catch {
+    return undefined; // missing, or the descriptor is closed
+  }
+}
+
+/**
+ * The standard stream (1, then 2) that `path` names, if any. Character devices are left out:
+ * /dev/null as both standard output and an output file must not send the summary to standard error.
  */
 function ownStream(path: string): { fd: 1 | 2; stats: Stats } | undefined {
-  let st: Stats;
-  try {
-    st = statSync(path);
-  } catch {
-    return undefined;
-  }
-  if (st.isCharacterDevice()) return undefined;
   for (const fd of [1, 2] as const) {
-    try {
-      const s = fstatSync(fd);
-      if (s.dev === st.dev && s.ino === st.ino) return { fd, stats: st };
-    } catch {
-      /* closed */
-    }
+    const stats = sameStreamAs(path, fd);
+    if (stats) return { fd, stats };
   }
   return undefined;
 }

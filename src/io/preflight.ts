@@ -13,7 +13,7 @@
 import { accessSync, constants, statSync, type Stats } from "node:fs";
 import { dirname, relative, resolve, sep } from "node:path";
 import { InputError } from "../errors.ts";
-import { classifyOutput, followLinks, type OutputTarget } from "./output.ts";
+import { classifyOutput, followLinks, sameFile, type OutputTarget } from "./output.ts";
 
 export interface OutputSpec {
   path: string;
@@ -35,7 +35,6 @@ function statOf(path: string): Stats | undefined {
   }
 }
 
-const sameFile = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
 
 function writable(path: string): string | undefined {
   try {
