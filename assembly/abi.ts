@@ -43,6 +43,7 @@ export const CTRL_IOTLB_REG: u32 = 0x60;
 export const CTRL_IVA: u32 = 0x68;
 export const CTRL_ARCH: u32 = 0x70;
 export const CTRL_CACHES: u32 = 0x100;
+export const CTRL_SMMU: u32 = 0x300;
 export const CTRL_TIMING: u32 = 0x400;
 
 // architectures (CTRL_ARCH)
@@ -294,6 +295,27 @@ export const FR_SGN_6: u8 = 0x85;
 export const FR_SGN_7: u8 = 0x86;
 export const FR_SGN_8: u8 = 0x87;
 export const FR_SFS_9: u8 = 0x90;
+
+// SMMUv3 event types (spec 7.3)
+export const EVENT_F_UUT: u8 = 0x1;
+export const EVENT_C_BAD_STREAMID: u8 = 0x2;
+export const EVENT_F_STE_FETCH: u8 = 0x3;
+export const EVENT_C_BAD_STE: u8 = 0x4;
+export const EVENT_F_BAD_ATS_TREQ: u8 = 0x5;
+export const EVENT_F_STREAM_DISABLED: u8 = 0x6;
+export const EVENT_F_TRANSL_FORBIDDEN: u8 = 0x7;
+export const EVENT_C_BAD_SUBSTREAMID: u8 = 0x8;
+export const EVENT_F_CD_FETCH: u8 = 0x9;
+export const EVENT_C_BAD_CD: u8 = 0xa;
+export const EVENT_F_WALK_EABT: u8 = 0xb;
+export const EVENT_F_TRANSLATION: u8 = 0x10;
+export const EVENT_F_ADDR_SIZE: u8 = 0x11;
+export const EVENT_F_ACCESS: u8 = 0x12;
+export const EVENT_F_PERMISSION: u8 = 0x13;
+export const EVENT_F_TLB_CONFLICT: u8 = 0x20;
+export const EVENT_F_CFG_CONFLICT: u8 = 0x21;
+export const EVENT_E_PAGE_REQUEST: u8 = 0x24;
+export const EVENT_F_VMS_FETCH: u8 = 0x25;
 
 // bitmap of qualified fault reasons (FPD may suppress their recording), 4 x 64 bits
 export const QUALIFIED_0: u64 = 0x70fc;

@@ -53,6 +53,7 @@ export const Ctrl = {
   IVA: 0x68, // u64 invalidate address: 63:12 ADDR, 6 IH, 5:0 AM
   ARCH: 0x70, // u32 the architecture of this unit (Arch): the core dispatches every call on it
   CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled, latency, ports } u32 each
+  SMMU: 0x300, // the SMMUv3 register block (256 bytes; its layout is the architecture's own)
   TIMING: 0x400, // the timing parameters (TimingCfg)
 } as const;
 
@@ -342,7 +343,36 @@ export interface FaultInfo {
   qualified: boolean;
   text: string;
 }
+/**
+ * SMMUv3 event types (spec 7.3, shared/spec/smmuv3.md §2.6): `code` is the EventType a record
+ * carries and the result's Res.FAULT. `qualified`: CD.R (stage 1) or STE.S2R (stage 2) decides
+ * whether it is recorded (the translation-related faults, spec 5.4 R and 5.2 S2R).
+ */
+export const smmuv3Events = [
+  { code: 0x01, id: "F_UUT", qualified: false, text: "unsupported upstream transaction" },
+  { code: 0x02, id: "C_BAD_STREAMID", qualified: false, text: "StreamID out of range, or an invalid level-1 stream table descriptor" },
+  { code: 0x03, id: "F_STE_FETCH", qualified: false, text: "external abort fetching an STE or level-1 descriptor" },
+  { code: 0x04, id: "C_BAD_STE", qualified: false, text: "STE not valid, or an illegal combination of its fields" },
+  { code: 0x05, id: "F_BAD_ATS_TREQ", qualified: false, text: "ATS translation request not allowed (STE.EATS)" },
+  { code: 0x06, id: "F_STREAM_DISABLED", qualified: false, text: "transaction without SubstreamID where STE.S1DSS terminates it" },
+  { code: 0x07, id: "F_TRANSL_FORBIDDEN", qualified: false, text: "translated (ATS) transaction not allowed on this stream" },
+  { code: 0x08, id: "C_BAD_SUBSTREAMID", qualified: false, text: "SubstreamID beyond STE.S1CDMax, or given where substreams are off" },
+  { code: 0x09, id: "F_CD_FETCH", qualified: false, text: "external abort fetching a CD or level-1 CD descriptor" },
+  { code: 0x0a, id: "C_BAD_CD", qualified: false, text: "CD not valid, or an illegal combination of its fields" },
+  { code: 0x0b, id: "F_WALK_EABT", qualified: false, text: "external abort on a translation table walk access" },
+  { code: 0x10, id: "F_TRANSLATION", qualified: true, text: "translation fault: invalid descriptor, or input outside the table's range" },
+  { code: 0x11, id: "F_ADDR_SIZE", qualified: true, text: "address size fault: output or table address beyond IPS/S2PS" },
+  { code: 0x12, id: "F_ACCESS", qualified: true, text: "access flag fault: AF=0 without AFFD or hardware update" },
+  { code: 0x13, id: "F_PERMISSION", qualified: true, text: "permission fault: AP/S2AP/XN deny the access" },
+  { code: 0x20, id: "F_TLB_CONFLICT", qualified: false, text: "TLB conflict: overlapping translations" },
+  { code: 0x21, id: "F_CFG_CONFLICT", qualified: false, text: "configuration cache conflict" },
+  // named for traces imported from hardware; the model raises neither
+  { code: 0x24, id: "E_PAGE_REQUEST", qualified: false, text: "page request hint (not a fault)" },
+  { code: 0x25, id: "F_VMS_FETCH", qualified: false, text: "external abort fetching a virtual machine structure" },
+] as const;
+export const smmuv3EventByCode: ReadonlyMap<number, FaultInfo> = new Map(smmuv3Events.map((f) => [f.code, f]));
+
 /** Per architecture: its faults by code (VT-d fault reasons; SMMUv3 event types). */
-export const faultCatalogues: Record<ArchName, ReadonlyMap<number, FaultInfo>> = { vtd: vtdFaultByCode, smmuv3: new Map() };
+export const faultCatalogues: Record<ArchName, ReadonlyMap<number, FaultInfo>> = { vtd: vtdFaultByCode, smmuv3: smmuv3EventByCode };
 /** Per architecture: the names of the run counters (STATS block indices). */
 export const counterCatalogues: Record<ArchName, readonly string[]> = { vtd: counterNames, smmuv3: [] };

@@ -16,7 +16,7 @@
 import { faultCatalogues } from "../core/abi.ts";
 import { archTitles } from "../arch/types.ts";
 import type { Result } from "../core/core.ts";
-import { formatBdf, smmuEventName, type FaultExpectation, type TraceTlp } from "../trace/text.ts";
+import { formatBdf, type FaultExpectation, type TraceTlp } from "../trace/text.ts";
 
 export type ExpectedFaultOutcome = "match" | "different" | "noFault" | "notCompared";
 
@@ -53,7 +53,7 @@ const OUTCOME_WORDS: Record<ExpectedFaultOutcome, string> = {
 
 /** A fault's name: the VT-d condition ID the model knows (LGN.3), the SMMUv3 event name, or "". */
 function faultName(arch: FaultExpectation["arch"], code: number): string {
-  return faultCatalogues[arch].get(code)?.id ?? (arch === "smmuv3" ? smmuEventName(code) : undefined) ?? "";
+  return faultCatalogues[arch].get(code)?.id ?? "";
 }
 
 const hex2 = (n: number) => "0x" + n.toString(16).padStart(2, "0");

@@ -6,6 +6,7 @@
  * ArchCommands below) and registers (src/trace/commands.ts). The text codec (text.ts) and the
  * binary codec (binary.ts) read and write these objects; the replay and the drivers act on them.
  */
+import { smmuv3Events } from "../core/abi.ts";
 
 export type TimeStamp = { value: number; unit: "cycles" | "ns" | "us" };
 
@@ -43,31 +44,11 @@ export interface TraceTlp {
 export type FaultExpectation = { arch: "vtd"; code: number } | { arch: "smmuv3"; code: number };
 
 /**
- * SMMUv3 event types by name (Arm IHI 0070, 7.3 "Event records"; shared/spec/smmuv3.md 2.6), the
- * names `expect=` takes for SMMUv3 faults.
+ * SMMUv3 event types by name (the catalogue in core/abi.ts, spec 7.3), the names `expect=` takes for
+ * SMMUv3 faults.
  */
-export const SMMU_EVENTS: Readonly<Record<string, number>> = {
-  F_UUT: 0x01,
-  C_BAD_STREAMID: 0x02,
-  F_STE_FETCH: 0x03,
-  C_BAD_STE: 0x04,
-  F_BAD_ATS_TREQ: 0x05,
-  F_STREAM_DISABLED: 0x06,
-  F_TRANSL_FORBIDDEN: 0x07,
-  C_BAD_SUBSTREAMID: 0x08,
-  F_CD_FETCH: 0x09,
-  C_BAD_CD: 0x0a,
-  F_WALK_EABT: 0x0b,
-  F_TRANSLATION: 0x10,
-  F_ADDR_SIZE: 0x11,
-  F_ACCESS: 0x12,
-  F_PERMISSION: 0x13,
-  F_TLB_CONFLICT: 0x20,
-  F_CFG_CONFLICT: 0x21,
-  E_PAGE_REQUEST: 0x24,
-  F_VMS_FETCH: 0x25,
-};
-const SMMU_EVENT_NAMES = new Map(Object.entries(SMMU_EVENTS).map(([name, id]) => [id, name]));
+export const SMMU_EVENTS: Readonly<Record<string, number>> = Object.fromEntries(smmuv3Events.map((e) => [e.id, e.code]));
+const SMMU_EVENT_NAMES: ReadonlyMap<number, string> = new Map(smmuv3Events.map((e) => [e.code, e.id]));
 
 /** The name of an SMMUv3 event type; undefined for an id with no name. */
 export function smmuEventName(id: number): string | undefined {

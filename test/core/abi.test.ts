@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
-import { generateAssemblyAbi, generateVtdFields } from "../../scripts/gen-abi.ts";
+import { generateAssemblyAbi, generateVtdFields, generateSmmuFields } from "../../scripts/gen-abi.ts";
 import * as abi from "../../src/core/abi.ts";
 
 test("assembly/abi.ts is generated from src/core/abi.ts and current", () => {
@@ -9,10 +9,15 @@ test("assembly/abi.ts is generated from src/core/abi.ts and current", () => {
   assert.is(committed, generateAssemblyAbi(), "run: node --import tsx scripts/gen-abi.ts");
   const fields = readFileSync(new URL("../../assembly/arch/vtd/fields.ts", import.meta.url), "utf8");
   assert.is(fields, generateVtdFields(), "run: node --import tsx scripts/gen-abi.ts");
+  const smmuFields = readFileSync(new URL("../../assembly/arch/smmuv3/fields.ts", import.meta.url), "utf8");
+  assert.is(smmuFields, generateSmmuFields(), "run: node --import tsx scripts/gen-abi.ts");
 });
 
 test("regions do not overlap and the heap starts after the result ring", () => {
   assert.ok(abi.STATS_BASE >= abi.CTRL_BASE + 0x100);
+  // the SMMUv3 register block sits between the cache configuration and the timing parameters
+  assert.is(abi.Ctrl.SMMU, abi.Ctrl.CACHES + abi.CACHE_COUNT * abi.CACHE_CFG_SIZE);
+  assert.is(abi.Ctrl.TIMING, abi.Ctrl.SMMU + 0x100);
   assert.ok(abi.FAULT_COUNTS_BASE >= abi.STATS_BASE + 8 * (abi.READS_BY_LEVEL + 16));
   assert.is(abi.STAGE_BASE, abi.FAULT_COUNTS_BASE + 256 * 8 + 0x800);
   assert.is(abi.REQ_BASE, abi.STAGE_BASE + abi.STAGE_QWORDS * 8);

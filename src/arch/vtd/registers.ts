@@ -73,21 +73,4 @@ export type EcapField = keyof typeof ecapFields;
 export const DEFAULT_CAP = 0x19ed008c40780c66n;
 export const DEFAULT_ECAP = 0x3ee9e86f050dfn | (1n << 40n) | (1n << 29n);
 
-export function getField(value: bigint, [hi, lo]: readonly [number, number]): bigint {
-  return (value >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
-}
-
-export function setField(value: bigint, [hi, lo]: readonly [number, number], v: bigint): bigint {
-  const width = BigInt(hi - lo + 1);
-  const mask = ((1n << width) - 1n) << BigInt(lo);
-  return (value & ~mask) | ((v << BigInt(lo)) & mask);
-}
-
-export function fieldMax([hi, lo]: readonly [number, number]): bigint {
-  return (1n << BigInt(hi - lo + 1)) - 1n;
-}
-
-/** Decodes a register into {FIELD: value} for display. */
-export function decodeFields(value: bigint, fields: Record<string, readonly [number, number]>): Record<string, bigint> {
-  return Object.fromEntries(Object.entries(fields).map(([k, r]) => [k, getField(value, r)]));
-}
+export { getField, setField, fieldMax, decodeFields } from "../fields.ts";
