@@ -49,17 +49,22 @@ export function configureVtd(fmt: u32, rootLo: u32, rootHi: u32, levels: u32, le
   ws.resumeLevel = -1;
 }
 
+/** A plain walk of VMSA format `fmt` from `root`: no nesting, no resume point, snooped. */
+function vmsaWalk(fmt: u32, stage: u32, rootLo: u32, rootHi: u32): void {
+  ws.fmt = fmt;
+  ws.stage = stage;
+  ws.root = u64of(rootLo, rootHi);
+  ws.s2 = null;
+  ws.resumeLevel = -1;
+  ws.walkSnooped = true;
+}
+
 /**
  * Configures a VMSAv8-64 stage-2 walk (granule 2^granuleLg2, S2T0SZ, S2SL0, S2PS bits; S2AFFD,
  * S2HA, S2HD; the implemented PA size). Returns false for a combination the architecture does not allow.
  */
 export function configureVmsaS2(rootLo: u32, rootHi: u32, granuleLg2: u32, t0sz: u32, sl0: u32, oaBits: u32, affd: bool, ha: bool, hd: bool, paBits: u32): bool {
-  ws.fmt = FMT_VMSA_S2;
-  ws.stage = 1;
-  ws.root = u64of(rootLo, rootHi);
-  ws.s2 = null;
-  ws.resumeLevel = -1;
-  ws.walkSnooped = true;
+  vmsaWalk(FMT_VMSA_S2, 1, rootLo, rootHi);
   ws.accessFaultOff = affd;
   ws.setAD = ha;
   ws.dirtyByDbm = hd;
@@ -74,12 +79,7 @@ export function configureVmsaS1(
   rootLo: u32, rootHi: u32, granuleLg2: u32, tsz: u32, oaBits: u32, upper: bool, tbi: bool,
   had: bool, affd: bool, ha: bool, hd: bool, wxn: bool, uwxn: bool,
 ): bool {
-  ws.fmt = FMT_VMSA_S1;
-  ws.stage = 0;
-  ws.root = u64of(rootLo, rootHi);
-  ws.s2 = null;
-  ws.resumeLevel = -1;
-  ws.walkSnooped = true;
+  vmsaWalk(FMT_VMSA_S1, 0, rootLo, rootHi);
   return vmsaS1Configure(ws, granuleLg2, tsz, oaBits, upper, tbi, had, affd, ha, hd, wxn, uwxn);
 }
 

@@ -17,7 +17,7 @@ import { emit, EV_READ, EV_WRITE } from "../../common/events";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_INPUT, W_S2, W_S2_READ, W_ACCESS_FLAG, W_AD_NOSNOOP, W_S2_WRITE, MAX_LEVELS, PERM_R, PERM_W, PERM_U, PERM_X, PERM_WALK_START } from "./walk-state";
 import { VtdSsFormat, SS_R, SS_W } from "./fmt/vtd-ss";
 import { VtdFsFormat } from "./fmt/vtd-fs";
-import { VmsaS1Format, VmsaS2Format, vmsaNext } from "./fmt/vmsa";
+import { VmsaS1Format, VmsaS2Format, vmsaNext, VMSA_AF, VMSA_AP_RDONLY } from "./fmt/vmsa";
 
 export { W_AD_NOSNOOP, W_S2_WRITE } from "./walk-state";
 
@@ -252,14 +252,20 @@ function dirtied(ws: WalkState, e: u64): u64 {
 // second stage A 8, D 9). A leaf that differs from a cached copy only in these still translates
 // the same.
 const AD_BITS: u64 = (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 10);
+/**
+ * The VMSAv8-64 bits hardware updates (fmt/vmsa.ts): AF (10) with HA, and bit 7 with HD (stage 1
+ * AP[2] cleared, stage 2 S2AP[1] set, on a DBM page): pass as `updatedBits` for VMSA leaves.
+ */
+export const VMSA_UPDATED_BITS: u64 = VMSA_AF | VMSA_AP_RDONLY;
 
 /**
- * Does the leaf a cached translation came from still say the same (A/D aside), and is the
+ * Does the leaf a cached translation came from still say the same (bits hardware updates aside:
+ * VT-d's A/D by default, VMSA_UPDATED_BITS for VMSA leaves), and is the
  * second-stage leaf that mapped its final address (nested, 0 if none) still present?
  */
-export function leafUnchanged(leafPa: u64, leafPte: u64, s2LeafPa: u64): bool {
+export function leafUnchanged(leafPa: u64, leafPte: u64, s2LeafPa: u64, updatedBits: u64 = AD_BITS): bool {
   const page = gmPage(leafPa);
-  if (page == 0 || ((load<u64>(page + <usize>(leafPa & 0xfff)) ^ leafPte) & ~AD_BITS) != 0) return false;
+  if (page == 0 || ((load<u64>(page + <usize>(leafPa & 0xfff)) ^ leafPte) & ~updatedBits) != 0) return false;
   if (s2LeafPa == 0 || s2LeafPa == leafPa) return true;
   const p2 = gmPage(s2LeafPa);
   return p2 != 0 && (load<u64>(p2 + <usize>(s2LeafPa & 0xfff)) & (SS_R | SS_W)) != 0;
