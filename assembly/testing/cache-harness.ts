@@ -6,6 +6,7 @@
 // low 32 bits. Each test file instantiates its own module, so handles start at 0 there.
 import { SetAssoc } from "../uarch/cache/set-assoc";
 import { policySupports as supports } from "../uarch/cache/replacement/policy";
+import { lookupPage, fillPage, archPageSizes, lastFillSlot } from "../uarch/cache/page-key";
 
 const MAX_CACHES: u32 = 1024;
 const caches = new StaticArray<SetAssoc | null>(MAX_CACHES);
@@ -113,3 +114,15 @@ export function fills(h: u32): u32 { return <u32>get(h).fills; }
 export function evictions(h: u32): u32 { return <u32>get(h).evictions; }
 export function invalidations(h: u32): u32 { return <u32>get(h).invalidations; }
 export function resetCounters(h: u32): void { get(h).resetCounters(); }
+
+// ---- page keys (uarch/cache/page-key.ts) with an architecture's page sizes (abi ARCH_*) ----------
+
+/** lookupPage over every size of `arch` for owner k1 and address va: the slot hit, or -1. */
+export function pageLookup(h: u32, arch: u32, k1lo: u32, k1hi: u32, valo: u32, vahi: u32): i32 {
+  return lookupPage(get(h), archPageSizes(arch), u64of(k1lo, k1hi), u64of(valo, vahi), 0xffffffff);
+}
+/** fillPage: makes the 2^pageLg2-byte page of va valid for owner k1; returns its slot. */
+export function pageFill(h: u32, arch: u32, k1lo: u32, k1hi: u32, valo: u32, vahi: u32, pageLg2: u32): u32 {
+  fillPage(get(h), archPageSizes(arch), u64of(k1lo, k1hi), u64of(valo, vahi), pageLg2);
+  return lastFillSlot;
+}

@@ -10,17 +10,17 @@
 // the engine: what a key and a payload say is the architecture's (e.g. arch/vtd/cached.ts); what is
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
 import { SetAssoc } from "./cache/set-assoc";
-import { setFor, lookupPage, fillPage, lastPageSet, lastFillSlot, PageSizes } from "./cache/page-key";
+import { setFor, lookupPage, fillPage, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
 import { emit, EV_LOOKUP } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
-  CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
+  CTRL_BASE, CTRL_CACHES, CTRL_SEED, CTRL_ARCH, ARCH_VTD, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
   CACHE_STATS_BASE, CACHE_STATS_SIZE, CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE, CACHE_COUNT, CACHE_DEVICE_TLB,
 } from "../abi";
 import { WalkState, WC_NEXT, WC_S2_LEAF, WC_PERMS, WC_SPAN_LG2, WC_PAYLOAD_BYTES, WC_S2W } from "../arch/pagetable/walk-state";
 import { Predicate } from "../arch/ports";
-import { CTX_PAYLOAD_BYTES, PASID_PAYLOAD_BYTES, IOTLB_PAYLOAD_BYTES, VTD_PAGE_SIZES_LG2 } from "../arch/vtd/cached";
-import { walkLevelShift } from "../arch/pagetable/walker";
+import { CTX_PAYLOAD_BYTES, PASID_PAYLOAD_BYTES, IOTLB_PAYLOAD_BYTES } from "../arch/vtd/cached";
+import { walkLevelShift, walkNextTable } from "../arch/pagetable/walker";
 
 /** The caches by id (abi CacheId); null when disabled or sized 0. */
 const caches = new StaticArray<SetAssoc | null>(<i32>CACHE_COUNT);
@@ -49,6 +49,7 @@ export function cachesConfigure(): void {
     unchecked((caches[id] = cfg(id, CCFG_ENABLED) != 0 && entries != 0 ? new SetAssoc(entries, cfg(id, CCFG_ASSOC), cfg(id, CCFG_POLICY), payloadBytes(id), seed + id) : null));
   }
   devTlbConfigure();
+  iotlbSizes = archPageSizes(load<u32>(CTRL_BASE + CTRL_ARCH));
   iotlbSizesSeen = 1;
 }
 
@@ -173,12 +174,13 @@ export function configFill(id: u32, k0: u64, k1: u64): usize {
 // ---- page caches (IOTLB) -------------------------------------------------------------------------
 
 /**
- * Page sizes (bit 0 4 KiB, 1 2 MiB, 2 1 GiB) the IOTLB has held since it was last emptied: lookups
- * skip probing sizes it never held. A simulation shortcut with no effect on what a lookup finds.
+ * Page sizes (bit n: the n-th of iotlbSizes; VT-d bit 0 4 KiB, 1 2 MiB, 2 1 GiB) the IOTLB has held
+ * since it was last emptied: lookups skip probing sizes it never held. A simulation shortcut with no
+ * effect on what a lookup finds.
  */
 let iotlbSizesSeen: u32 = 1;
-/** The page sizes the IOTLB holds: those the architecture's formats produce. */
-const iotlbSizes = new PageSizes(VTD_PAGE_SIZES_LG2);
+/** The page sizes the IOTLB holds: those the architecture's formats produce (set by cachesConfigure). */
+let iotlbSizes: PageSizes = archPageSizes(ARCH_VTD);
 
 /** Payload of a page entry translating `va` for `owner`, or 0. One lookup is counted. */
 export function pageCacheLookup(id: u32, owner: u64, va: u64): usize {
@@ -245,6 +247,10 @@ export function walkCacheFill(ws: WalkState): void {
   const k1 = ws.cacheOwner;
   const va = ws.va;
   const nested = ws.s2 !== null;
+  // Nested tables larger than a 4 KiB page (VMSA 16/64 KiB granules) may lie in several stage-2
+  // pages: the host-physical address of the one entry read says nothing about the rest of the
+  // table, so such walks are not cached (a resumed walk does not translate its table again).
+  if (nested && ws.granuleLg2 > 12) return;
   for (let level = ws.firstLevel; level > ws.leafLevel; level--) {
     const c = walkCache(ws.stage, level);
     if (c === null) continue;
@@ -252,7 +258,7 @@ export function walkCacheFill(ws: WalkState): void {
     const k0 = (va >>> span) & 0xffffffffffff;
     const p = c.payload(c.fillAfterMiss(setFor(c, k0, k1), k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
-    const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : unchecked(ws.entry[level]) & 0xffffffffff000;
+    const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : walkNextTable(ws, unchecked(ws.entry[level]));
     store<u64>(p, next, WC_NEXT);
     store<u64>(p, unchecked(ws.entryS2Leaf[level - 1]), WC_S2_LEAF);
     store<u32>(p, unchecked(ws.entryPerms[level]) | (unchecked(ws.entryS2W[level - 1]) ? WC_S2W : 0), WC_PERMS);

@@ -11,13 +11,12 @@
 // invalidation leaves open). An entry whose leaf has changed in memory since (the host wrote
 // guest memory) is stale as well, invalidation or not.
 import { SetAssoc } from "./cache/set-assoc";
-import { lookupPage, fillPage, PageSizes } from "./cache/page-key";
+import { lookupPage, fillPage, PageSizes, archPageSizes } from "./cache/page-key";
 import { emit, EV_LOOKUP } from "../common/events";
-import { CTRL_BASE, CTRL_CACHES, CTRL_SEED, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED, CACHE_DEVICE_TLB, CACHE_STATS_BASE, CACHE_STATS_SIZE } from "../abi";
+import { CTRL_BASE, CTRL_CACHES, CTRL_SEED, CTRL_ARCH, ARCH_VTD, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED, CACHE_DEVICE_TLB, CACHE_STATS_BASE, CACHE_STATS_SIZE } from "../abi";
 import { gmWriteGeneration } from "../common/guest-memory";
 import { leafUnchanged } from "../arch/pagetable/walker";
 import { Predicate } from "../arch/ports";
-import { VTD_PAGE_SIZES_LG2 } from "../arch/vtd/cached";
 import {
   ATC_NO_PASID, ATC_PA, ATC_FLAGS, ATC_PAGE_LG2, ATC_DOMAIN, ATC_GEN, ATC_LEAF_PA, ATC_LEAF_PTE, ATC_S2_LEAF_PA, ATC_PAYLOAD_BYTES, ATCF_STALE,
 } from "../arch/ats";
@@ -33,7 +32,7 @@ const indexKey = new StaticArray<u64>(1 << INDEX_LG2);
 const indexPos = new StaticArray<i32>(1 << INDEX_LG2);
 let enabled: bool = false;
 /** The sizes of the pages translation completions carry (those the architecture's formats produce). */
-const sizes = new PageSizes(VTD_PAGE_SIZES_LG2);
+let sizes: PageSizes = archPageSizes(ARCH_VTD);
 let entries: u32 = 0;
 let assoc: u32 = 0;
 let policy: u32 = 0;
@@ -46,6 +45,7 @@ function cfg(off: u32): u32 {
 }
 
 export function devTlbConfigure(): void {
+  sizes = archPageSizes(load<u32>(CTRL_BASE + CTRL_ARCH));
   entries = cfg(CCFG_ENTRIES);
   assoc = cfg(CCFG_ASSOC);
   policy = cfg(CCFG_POLICY);

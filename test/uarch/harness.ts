@@ -49,6 +49,8 @@ interface Exports {
   evictions(h: number): number;
   invalidations(h: number): number;
   resetCounters(h: number): void;
+  pageLookup(h: number, arch: number, k1lo: number, k1hi: number, valo: number, vahi: number): number;
+  pageFill(h: number, arch: number, k1lo: number, k1hi: number, valo: number, vahi: number, pageLg2: number): number;
 }
 
 let module: WebAssembly.Module | undefined;
@@ -128,6 +130,14 @@ export class Cache {
   invalidateAll(): void { this.x.invalidateAll(this.h); }
   invalidateMatching(m0: Key, v0: Key, m1: Key, v1: Key): number {
     return this.x.invalidateMatching(this.h, lo(m0), hi(m0), lo(v0), hi(v0), lo(m1), hi(m1), lo(v1), hi(v1));
+  }
+  /** Page keys (uarch/cache/page-key.ts) with the page sizes of architecture `arch` (abi Arch): the slot hit or -1. */
+  pageLookup(arch: number, owner: Key, va: Key): number {
+    return this.x.pageLookup(this.h, arch, lo(owner), hi(owner), lo(va), hi(va));
+  }
+  /** Makes the 2^pageLg2-byte page of `va` valid for `owner`; returns its slot. */
+  pageFill(arch: number, owner: Key, va: Key, pageLg2: number): number {
+    return this.x.pageFill(this.h, arch, lo(owner), hi(owner), lo(va), hi(va), pageLg2);
   }
   /** The policy's victim for `set` now (with its side effects), without filling. */
   victim(set = 0): number { return this.x.victim(this.h, set); }

@@ -5,9 +5,13 @@
 //   k1 = the owner tag (domain, PASID, ...), chosen by the architecture
 //
 // The size list comes from the architecture (the page sizes its formats produce, smallest first:
-// VT-d 4 KiB, 2 MiB, 1 GiB). A lookup probes each size the cache may hold, smallest first, and
+// VT-d 4 KiB, 2 MiB, 1 GiB; SMMUv3 every VMSAv8-64 leaf of every granule: 4, 16, 64 KiB, 2, 32,
+// 512 MiB, 1 GiB; archPageSizes). A lookup probes each size the cache may hold, smallest first, and
 // counts one lookup. The page number sits in bits 59:0 (arch/ports.ts PAGE_NUMBER_MASK).
 import { SetAssoc } from "./set-assoc";
+import { ARCH_SMMUV3 } from "../../abi";
+import { VTD_PAGE_SIZES_LG2 } from "../../arch/vtd/cached";
+import { VMSA_PAGE_SIZES_LG2 } from "../../arch/pagetable/fmt/vmsa";
 
 /** Set index of key (k0, k1): a multiplicative hash folded to the cache's set mask. */
 // @ts-ignore: decorator
@@ -31,6 +35,14 @@ export class PageSizes {
     assert(false, "page size not in the cache's size list");
     return 0;
   }
+}
+
+const VTD_SIZES = new PageSizes(VTD_PAGE_SIZES_LG2);
+const VMSA_SIZES = new PageSizes(VMSA_PAGE_SIZES_LG2);
+
+/** The page sizes the page caches of architecture `arch` (abi ARCH_*) hold. */
+export function archPageSizes(arch: u32): PageSizes {
+  return arch == ARCH_SMMUV3 ? VMSA_SIZES : VTD_SIZES;
 }
 
 /** The set of the last lookupPage() hit. */
