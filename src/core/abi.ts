@@ -159,6 +159,15 @@ export const Opt = {
   SNP_RSVD_NO_SC: 1 << 2,
   /** Simulation only: turn off the replay memo of all-hit requests (engine/replay-memo.ts). */
   NO_REPLAY_MEMO: 1 << 3,
+  /**
+   * Simulation only, set by the host per run() call (Core.run): nothing reads this batch's result
+   * records (a replay with only the summary). The core then translates into one scratch record it
+   * reuses instead of the result ring, and a replayed request (engine/replay-memo.ts) copies none of
+   * its memoised record; what the core reads itself (the timing model, the device-TLB fill, the
+   * memo) reads the scratch record. Counters and timing statistics are the same either way. Not
+   * part of the register epoch (changing it forgets no memoised check).
+   */
+  RESULTS_UNREAD: 1 << 4,
 } as const;
 
 /** What PGSNP=1 means when ECAP.SC=0 (vtd.md 2.12.1 item 5). */

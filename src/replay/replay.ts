@@ -243,6 +243,13 @@ export class Replayer {
   private elapsed = 0n;
   private readonly onExpectation: ExpectationSink | undefined;
   private readonly onRefusal: ((r: Refusal) => void) | undefined;
+  /**
+   * Whether anything reads the per-TLP result records: a result sink (--results, the HTML report's
+   * collector) or expected faults (--expect-faults). When nothing does (a run with only the summary,
+   * which --report writes from the counters), the core is told so per batch (abi Opt.RESULTS_UNREAD)
+   * and skips writing them.
+   */
+  readonly resultsRead: boolean;
 
   constructor(
     readonly platform: Platform,
@@ -253,6 +260,7 @@ export class Replayer {
     this.driver = opts.driver ?? platform.createDriver();
     this.clock = new ArrivalClock(platform.timing);
     this.onExpectation = opts.onExpectation;
+    this.resultsRead = sink !== undefined || opts.onExpectation !== undefined;
     if (opts.refusals !== undefined && opts.refusals !== "error" && opts.refusals !== "results") throw new RangeError(`refusals must be "error" or "results", not ${String(opts.refusals)}`);
     // Refusals as results: each one to the sink (none: only counted).
     if (opts.refusals === "results") this.onRefusal = opts.onRefusal ?? (() => {});
@@ -295,7 +303,7 @@ export class Replayer {
     // TLPs with an expected fault, decoded before arrivals() clears the format's own FLAGS bits.
     const expected = this.onExpectation ? this.expectedIn(ring, n) : undefined;
     const k = this.arrivals(ring, n);
-    core.run(k);
+    core.run(k, !this.resultsRead);
     if (expected) for (const [j, t] of expected) if (j < k) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
       ring = core.requestWords(); // run() may have grown memory
