@@ -168,6 +168,15 @@ export const Opt = {
    * part of the register epoch (changing it forgets no memoised check).
    */
   RESULTS_UNREAD: 1 << 4,
+  /**
+   * Simulation only, bits 11:8: look-ahead distance K (0 = off). After request i of a batch missed
+   * (it filled a cache), the core walks request i+K's address with the last walk's configuration
+   * as a dry run (engine/run.ts, arch/vtd/translate.ts vtdLookAhead): it loads the table entries
+   * down to the leaf, so the host's cache misses on them overlap with the work on the requests
+   * between, and changes no state (no counter, cache, event, A/D flag).
+   */
+  LOOKAHEAD_SHIFT: 8,
+  LOOKAHEAD_MASK: 0xf << 8,
 } as const;
 
 /** What PGSNP=1 means when ECAP.SC=0 (vtd.md 2.12.1 item 5). */
