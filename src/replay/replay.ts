@@ -217,6 +217,8 @@ export interface ReplayOptions {
   refusals?: Refusals;
   /** Receives each refused driver event when `refusals` is "results". */
   onRefusal?: (r: Refusal) => void;
+  /** The caller reads the result ring itself after a batch or the replay (default false). */
+  resultsRead?: boolean;
 }
 
 /**
@@ -245,7 +247,7 @@ export class Replayer {
   private readonly onRefusal: ((r: Refusal) => void) | undefined;
   /**
    * Whether anything reads the per-TLP result records: a result sink (--results, the HTML report's
-   * collector) or expected faults (--expect-faults). When nothing does (a run with only the summary,
+   * collector), expected faults (--expect-faults) or the caller (`resultsRead`). When nothing does (a run with only the summary,
    * which --report writes from the counters), the core is told so per batch (abi Opt.RESULTS_UNREAD)
    * and skips writing them.
    */
@@ -260,7 +262,7 @@ export class Replayer {
     this.driver = opts.driver ?? platform.createDriver();
     this.clock = new ArrivalClock(platform.timing);
     this.onExpectation = opts.onExpectation;
-    this.resultsRead = sink !== undefined || opts.onExpectation !== undefined;
+    this.resultsRead = sink !== undefined || opts.onExpectation !== undefined || opts.resultsRead === true;
     if (opts.refusals !== undefined && opts.refusals !== "error" && opts.refusals !== "results") throw new RangeError(`refusals must be "error" or "results", not ${String(opts.refusals)}`);
     // Refusals as results: each one to the sink (none: only counted).
     if (opts.refusals === "results") this.onRefusal = opts.onRefusal ?? (() => {});
