@@ -55,6 +55,9 @@ export const OPT_NESTED_SS_SNP: u32 = 0x1;
 export const OPT_PT_PGSNP: u32 = 0x2;
 export const OPT_SNP_RSVD_NO_SC: u32 = 0x4;
 export const OPT_NO_REPLAY_MEMO: u32 = 0x8;
+export const OPT_RESULTS_UNREAD: u32 = 0x10;
+export const OPT_LOOKAHEAD_SHIFT: u32 = 0x8;
+export const OPT_LOOKAHEAD_MASK: u32 = 0xf00;
 
 // cache configuration record
 export const CCFG_ENTRIES: u32 = 0x0;

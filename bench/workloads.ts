@@ -665,7 +665,8 @@ function replayFile(platform: VtdPlatform, file: string, open: (file: string) =>
     pass() {
       const reader = open(file);
       try {
-        replayReader(platform, reader, undefined, { driver });
+        // the runner's check decodes the last ring's results after a pass
+        replayReader(platform, reader, undefined, { driver, resultsRead: true });
       } finally {
         reader.close();
       }

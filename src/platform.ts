@@ -37,6 +37,12 @@ export function platformCaches(preset: PresetName = "vtd-default", caches: Commo
   return resolveCaches(merged);
 }
 
+/**
+ * The core's look-ahead distance unless a platform says otherwise (PlatformOptions.lookAhead): off,
+ * measured not to pay (README "Performance": +34% instructions per walk, large-window slower).
+ */
+export const DEFAULT_LOOKAHEAD = 0;
+
 export class Platform<M extends AnyArchitectureModule = AnyArchitectureModule> implements PlatformParts<BuilderOf<M>> {
   readonly core: Core;
   readonly alloc: PageAllocator;
@@ -55,7 +61,10 @@ export class Platform<M extends AnyArchitectureModule = AnyArchitectureModule> i
     this.core = new Core(o.build ?? "release", module.name);
     const physAddrBits = o.physAddrBits ?? 52;
     if (!Number.isInteger(physAddrBits) || physAddrBits < 32 || physAddrBits > 52) throw new RangeError(`physAddrBits ${physAddrBits} must be 32..52`);
-    module.setUp(this.core, o, { physAddrBits, options: o.replayMemo === false ? Opt.NO_REPLAY_MEMO : 0 });
+    const lookAhead = o.lookAhead ?? DEFAULT_LOOKAHEAD;
+    if (!Number.isInteger(lookAhead) || lookAhead < 0 || lookAhead > 15) throw new RangeError(`lookAhead ${lookAhead} must be 0..15`);
+    const options = (o.replayMemo === false ? Opt.NO_REPLAY_MEMO : 0) | (lookAhead << Opt.LOOKAHEAD_SHIFT);
+    module.setUp(this.core, o, { physAddrBits, options });
     this.preset = o.preset ?? module.defaultPreset;
     const preset = presets[this.preset];
     this.caches = platformCaches(this.preset, o.caches);

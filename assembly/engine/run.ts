@@ -10,10 +10,10 @@ import { bump } from "../common/counters";
 import {
   CTRL_BASE, CTRL_ARCH, ARCH_VTD, REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
   RES_PAGE_LG2, RES_DOMAIN, RES_LEAF_PA, RES_LEAF_PTE, RES_S2_LEAF_PA, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
-  RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES, OPT_NO_REPLAY_MEMO,
+  RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES, OPT_NO_REPLAY_MEMO, OPT_RESULTS_UNREAD, OPT_LOOKAHEAD_SHIFT, OPT_LOOKAHEAD_MASK,
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
-import { vtdTranslate } from "../arch/vtd/translate";
+import { vtdTranslate, vtdLookAhead } from "../arch/vtd/translate";
 import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/caches";
 import { wirePorts } from "./wiring";
 import { clearEvents } from "../common/events";
@@ -28,10 +28,13 @@ import { ATCF_R, ATCF_W, ATCF_X, ATCF_U, ATCF_N, ATCF_STALE, ATC_PA, ATC_FLAGS, 
 /** Scratch request and result records for the device's own ATS request and translated request. */
 let scratchReq: usize = 0;
 let scratchRes: usize = 0;
+/** The one result record of a batch whose results nobody reads (OPT_RESULTS_UNREAD). */
+let unreadRes: usize = 0;
 
 export function engineInit(): void {
   scratchReq = heap.alloc(REQ_SIZE);
   scratchRes = heap.alloc(RES_SIZE);
+  unreadRes = heap.alloc(RES_SIZE);
   memoInit();
   deviceContextInit();
   wirePorts();
@@ -114,14 +117,21 @@ function vtdBatch(n: u32): u32 {
   deviceContextEnable(useMemo);
   // The replays' counts, tallied here and counted once at the end of the batch (memoTally).
   let replays: u32 = 0, pasidHits: u32 = 0, ns: u32 = 0, snoop: u32 = 0, pgsnp: u32 = 0, pte: u32 = 0;
-  let req: usize = REQ_BASE, res: usize = RES_BASE;
+  // Results nobody reads go to one scratch record (the timing model and the fills still read it).
+  const unread = (regs.options & OPT_RESULTS_UNREAD) != 0;
+  const resStep: usize = unread ? 0 : RES_SIZE;
+  let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
+  // Look-ahead (abi Opt.LOOKAHEAD): after request i missed, a dry walk of request i+K.
+  const ahead = (regs.options & OPT_LOOKAHEAD_MASK) >>> OPT_LOOKAHEAD_SHIFT;
+  const aheadEnd = ahead != 0 ? n - ahead : 0; // requests i < aheadEnd have a request i+K
+  const aheadStride: usize = <usize>ahead * REQ_SIZE;
   for (let i: u32 = 0; i < n; i++) {
     const flags = load<u32>(req, REQ_FLAGS);
     clearEvents();
     clearHitTrace();
     if (atc && (flags & RQF_TRANSLATED) != 0) translatedThroughAtc(req, res);
     else {
-      const r = useMemo ? memoReplay(req, res) : 0;
+      const r = useMemo ? memoReplay(req, res, unread) : 0;
       if (r != 0) {
         replays++;
         const cb = r >>> MR_CB_SHIFT;
@@ -133,13 +143,14 @@ function vtdBatch(n: u32): u32 {
       } else {
         const before = cacheMutations;
         translateKeepingContext(req, res);
+        if (i < aheadEnd && cacheMutations != before) vtdLookAhead(req + aheadStride);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) fillFromCompletion(req, res);
         else if (useMemo) memoRecord(req, res, before, legacy);
       }
     }
     if (timed) timeRequest(req, res, hitIotlbSlot, fillIotlbSlot);
     req += REQ_SIZE;
-    res += RES_SIZE;
+    res += resStep;
   }
   memoTally(replays, pasidHits, ns, snoop, pgsnp, pte);
   cachesSyncStats();

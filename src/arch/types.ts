@@ -67,6 +67,12 @@ export interface CommonPlatformOptions {
    * Results and counters are identical either way (test/engine/replay-memo.test.ts).
    */
   replayMemo?: boolean;
+  /**
+   * Simulation only: look-ahead distance K of the core (abi Opt.LOOKAHEAD_SHIFT), 0..15, 0 = off
+   * (default DEFAULT_LOOKAHEAD, src/platform.ts). Results and counters are identical whatever K
+   * (test/engine/look-ahead.test.ts).
+   */
+  lookAhead?: number;
 }
 
 /** How far a scenario's set-up is: leaf entries written and devices attached, of the total. */

@@ -160,6 +160,24 @@ export const Opt = {
   SNP_RSVD_NO_SC: 1 << 2,
   /** Simulation only: turn off the replay memo of all-hit requests (engine/replay-memo.ts). */
   NO_REPLAY_MEMO: 1 << 3,
+  /**
+   * Simulation only, set by the host per run() call (Core.run): nothing reads this batch's result
+   * records (a replay with only the summary). The core then translates into one scratch record it
+   * reuses instead of the result ring, and a replayed request (engine/replay-memo.ts) copies none of
+   * its memoised record; what the core reads itself (the timing model, the device-TLB fill, the
+   * memo) reads the scratch record. Counters and timing statistics are the same either way. Not
+   * part of the register epoch (changing it forgets no memoised check).
+   */
+  RESULTS_UNREAD: 1 << 4,
+  /**
+   * Simulation only, bits 11:8: look-ahead distance K (0 = off). After request i of a batch missed
+   * (it filled a cache), the core walks request i+K's address with the last walk's configuration
+   * as a dry run (engine/run.ts, arch/vtd/translate.ts vtdLookAhead): it loads the table entries
+   * down to the leaf, so the host's cache misses on them overlap with the work on the requests
+   * between, and changes no state (no counter, cache, event, A/D flag).
+   */
+  LOOKAHEAD_SHIFT: 8,
+  LOOKAHEAD_MASK: 0xf << 8,
 } as const;
 
 /** What PGSNP=1 means when ECAP.SC=0 (vtd.md 2.12.1 item 5). */

@@ -343,8 +343,16 @@ export class Core {
     return new Uint8Array(this.buf, abi.RES_BASE, abi.RING_RECORDS * abi.RES_SIZE);
   }
 
-  /** Translates the first `n` records of the request ring (n <= RING_RECORDS). */
-  run(n: number): void {
+  /**
+   * Translates the first `n` records of the request ring (n <= RING_RECORDS). With `resultsUnread`
+   * the caller promises to read none of the batch's result records (abi Opt.RESULTS_UNREAD): the
+   * core does not write the result ring then, and decode() of this batch is meaningless.
+   */
+  run(n: number, resultsUnread = false): void {
+    this.views();
+    const at = (abi.CTRL_BASE + abi.Ctrl.OPTIONS) >>> 2;
+    const o = this.u32[at]!;
+    this.u32[at] = resultsUnread ? o | abi.Opt.RESULTS_UNREAD : o & ~abi.Opt.RESULTS_UNREAD;
     this.ex.run(n);
     this.views();
   }

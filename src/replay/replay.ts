@@ -217,6 +217,8 @@ export interface ReplayOptions {
   refusals?: Refusals;
   /** Receives each refused driver event when `refusals` is "results". */
   onRefusal?: (r: Refusal) => void;
+  /** The caller reads the result ring itself after a batch or the replay (default false). */
+  resultsRead?: boolean;
 }
 
 /**
@@ -243,6 +245,13 @@ export class Replayer {
   private elapsed = 0n;
   private readonly onExpectation: ExpectationSink | undefined;
   private readonly onRefusal: ((r: Refusal) => void) | undefined;
+  /**
+   * Whether anything reads the per-TLP result records: a result sink (--results, the HTML report's
+   * collector), expected faults (--expect-faults) or the caller (`resultsRead`). When nothing does (a run with only the summary,
+   * which --report writes from the counters), the core is told so per batch (abi Opt.RESULTS_UNREAD)
+   * and skips writing them.
+   */
+  readonly resultsRead: boolean;
 
   constructor(
     readonly platform: Platform,
@@ -253,6 +262,7 @@ export class Replayer {
     this.driver = opts.driver ?? platform.createDriver();
     this.clock = new ArrivalClock(platform.timing);
     this.onExpectation = opts.onExpectation;
+    this.resultsRead = sink !== undefined || opts.onExpectation !== undefined || opts.resultsRead === true;
     if (opts.refusals !== undefined && opts.refusals !== "error" && opts.refusals !== "results") throw new RangeError(`refusals must be "error" or "results", not ${String(opts.refusals)}`);
     // Refusals as results: each one to the sink (none: only counted).
     if (opts.refusals === "results") this.onRefusal = opts.onRefusal ?? (() => {});
@@ -295,7 +305,7 @@ export class Replayer {
     // TLPs with an expected fault, decoded before arrivals() clears the format's own FLAGS bits.
     const expected = this.onExpectation ? this.expectedIn(ring, n) : undefined;
     const k = this.arrivals(ring, n);
-    core.run(k);
+    core.run(k, !this.resultsRead);
     if (expected) for (const [j, t] of expected) if (j < k) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
       ring = core.requestWords(); // run() may have grown memory

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { RunSession, type RunOptions } from "../../src/cli/run.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = join(root, "bin/iommu-emu.mjs");
@@ -135,6 +136,30 @@ test("ATS result lines carry the completion; a translated request is served by t
   assert.is(rows[1].atc, true);
   assert.is(rows[1].pa, "0x5010");
   assert.is(rows[2].status, "blocked", "the cached completion has no write right: the device does not issue the write");
+});
+
+test("the core is told results go unread only when no output reads per-TLP results (--results, --html, --expect-faults)", () => {
+  const session = (o: RunOptions) => {
+    const s = new RunSession(scnFile, { quiet: true, ...o });
+    const read = s.replayer.resultsRead;
+    s.advance(Infinity);
+    return { read, summary: s.finish(false) };
+  };
+  const none = session({});
+  assert.is(none.read, false);
+  // --report is the summary as JSON, written from the counters: results still unread
+  const report = session({ report: join(dir, "unread-rep.json") });
+  assert.is(report.read, false);
+  const withResults = session({ results: join(dir, "unread-r.jsonl") });
+  assert.is(withResults.read, true);
+  assert.is(session({ html: join(dir, "unread.html") }).read, true);
+  assert.is(session({ expectFaults: true }).read, true);
+  // the same counts either way (the host time line aside)
+  const counts = (t: string) => t.split("\n").filter((l) => !/TLPs\/s|seconds/.test(l)).join("\n");
+  assert.is(counts(none.summary), counts(withResults.summary));
+  assert.match(none.summary, /TLPs +5\n +translated +2 /);
+  const rep = JSON.parse(readFileSync(join(dir, "unread-rep.json"), "utf8"));
+  assert.equal([rep.translated, rep.faulted, rep.interrupts, rep.snoop.noSnoopTlps], [2, 2, 1, 2]);
 });
 
 test.run();

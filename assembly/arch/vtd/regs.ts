@@ -2,7 +2,7 @@
 // decoded once per batch from the control block into globals, plus the model's options for the
 // points the spec leaves open (see README "Snoop decision").
 import { field, bit, mask64 } from "../../common/bits";
-import { CTRL_BASE, CTRL_CAP, CTRL_ECAP, CTRL_RTADDR, CTRL_GSTS, CTRL_PHYS_ADDR_BITS, CTRL_OPTIONS, CTRL_PGSNP_NO_SC } from "../../abi";
+import { CTRL_BASE, CTRL_CAP, CTRL_ECAP, CTRL_RTADDR, CTRL_GSTS, CTRL_PHYS_ADDR_BITS, CTRL_OPTIONS, CTRL_PGSNP_NO_SC, OPT_RESULTS_UNREAD } from "../../abi";
 import {
   CAP_SAGAW, CAP_MGAW, CAP_SSLPS, CAP_FS1GP, CAP_FS5LP, CAP_CM, CAP_PSI, CAP_MAMV, ECAP_SC, ECAP_PT, ECAP_DT, ECAP_NEST, ECAP_PRS,
   ECAP_ERS, ECAP_SRS, ECAP_PASID, ECAP_SMTS, ECAP_SSADS, ECAP_SSTS, ECAP_FSTS, ECAP_SMPWCS, ECAP_RPS, ECAP_ADMS, ECAP_RPRIVS,
@@ -60,7 +60,8 @@ let lastOptions: u64 = 0;
 export function vtdSyncRegs(): void {
   const cap = load<u64>(CTRL_BASE + CTRL_CAP);
   const ecap = load<u64>(CTRL_BASE + CTRL_ECAP);
-  const opts = (<u64>load<u32>(CTRL_BASE + CTRL_OPTIONS)) | (<u64>load<u32>(CTRL_BASE + CTRL_PGSNP_NO_SC) << 32) | (<u64>load<u32>(CTRL_BASE + CTRL_PHYS_ADDR_BITS) << 40);
+  // OPT_RESULTS_UNREAD says where results go, not how requests translate: not part of the epoch.
+  const opts = (<u64>(load<u32>(CTRL_BASE + CTRL_OPTIONS) & ~OPT_RESULTS_UNREAD)) | (<u64>load<u32>(CTRL_BASE + CTRL_PGSNP_NO_SC) << 32) | (<u64>load<u32>(CTRL_BASE + CTRL_PHYS_ADDR_BITS) << 40);
   const rtaddrNow = load<u64>(CTRL_BASE + CTRL_RTADDR);
   if (cap != lastCap || ecap != lastEcap || opts != lastOptions || rtaddrNow != lastRtaddr) {
     epoch++;
