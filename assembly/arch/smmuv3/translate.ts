@@ -207,6 +207,27 @@ function s2Fetch(ipa: u64, cls: u32): u8 {
   return 0;
 }
 
+/**
+ * Reads an L1CD or CD at `at` (an IPA when `st2`: translated by stage 2, its faults with CLASS CD).
+ * Returns it in linear memory, or 0 once the transaction has ended with the fault.
+ */
+function fetchCdStruct(res: usize, at: u64, st2: bool): usize {
+  if (st2) {
+    const e = s2Fetch(at, FCLASS_CD);
+    if (e != 0) {
+      fault(res, e, !isTranslationFault(e) || STE2_S2R(ste2));
+      return 0;
+    }
+    at = s2.oa;
+  }
+  const q = fetchStruct(at);
+  if (q == 0) {
+    note(0, 0, 0, at, 0);
+    fault(res, EVENT_F_CD_FETCH, true);
+  }
+  return q;
+}
+
 // ---- the entry point ----------------------------------------------------------------------------------
 
 export function smmuTranslate(req: usize, res: usize): void {
@@ -287,33 +308,16 @@ export function smmuTranslate(req: usize, res: usize): void {
     }
   }
   const s2r = STE2_S2R(ste2);
-  let l1 = l1cdAddress(cdIndex);
+  const l1 = l1cdAddress(cdIndex);
   let d: u64 = 0;
   if (l1 != 0) {
-    if (st2) {
-      const e = s2Fetch(l1, FCLASS_CD);
-      if (e != 0) return fault(res, e, !isTranslationFault(e) || s2r);
-      l1 = s2.oa;
-    }
-    const q = fetchStruct(l1);
-    if (q == 0) {
-      note(0, 0, 0, l1, 0);
-      return fault(res, EVENT_F_CD_FETCH, true);
-    }
-    d = load<u64>(q);
+    const p1 = fetchCdStruct(res, l1, st2);
+    if (p1 == 0) return;
+    d = load<u64>(p1);
     if (!l1cdValid(d)) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
   }
-  let cdPa = cdAddress(cdIndex, d);
-  if (st2) {
-    const e = s2Fetch(cdPa, FCLASS_CD);
-    if (e != 0) return fault(res, e, !isTranslationFault(e) || s2r);
-    cdPa = s2.oa;
-  }
-  const q = fetchStruct(cdPa);
-  if (q == 0) {
-    note(0, 0, 0, cdPa, 0);
-    return fault(res, EVENT_F_CD_FETCH, true);
-  }
+  const q = fetchCdStruct(res, cdAddress(cdIndex, d), st2);
+  if (q == 0) return;
   cdLoad(q);
   if (!cdCheck(s1, addr)) return fault(res, EVENT_C_BAD_CD, true);
   const r = CD0_R(cd0);
