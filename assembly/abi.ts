@@ -294,6 +294,9 @@ export const C_PCIE_ATS_TRANS_PASSED: u32 = 0x36;
 export const C_EVENTS_RECORDED: u32 = 0x37;
 export const C_EVENTS_LOST: u32 = 0x38;
 export const C_BYPASSED: u32 = 0x39;
+export const C_COMMANDS: u32 = 0x3a;
+export const C_CMD_SYNCS: u32 = 0x3b;
+export const C_CMDQ_ERRORS: u32 = 0x3c;
 
 // VT-d fault reason codes (spec 7.1.3, 7.2.3)
 export const FR_LRT_2: u8 = 0x1;

@@ -144,7 +144,11 @@ export const CACHE_STATS_SIZE = 64;
 export const policyNames = ["lru", "plru", "fifo", "random", "round-robin"] as const;
 export const Policy = { LRU: 0, PLRU: 1, FIFO: 2, RANDOM: 3, ROUND_ROBIN: 4 } as const;
 
-/** Registers the host writes through regWrite(id, lo, hi), so the core can act on the write. */
+/**
+ * Registers the host writes through regWrite(id, lo, hi), so the core can act on the write. VT-d:
+ * these ids; SMMUv3: the register's offset in its block (SmmuReg), e.g. CMDQ_PROD processes the
+ * command queue.
+ */
 export const RegId = { GCMD: 0, IQA: 1, IQT: 2, FSTS: 3, ICS: 4, CCMD: 5, IOTLB_REG: 6, IVA: 7 } as const;
 
 /** Invalidation-queue error reasons in IQERCD.IQEI (spec 11.4.8.x). */
@@ -479,6 +483,9 @@ export const smmuCounters = {
   eventsRecorded: SMMU_COUNTERS + 7,
   eventsLost: SMMU_COUNTERS + 8,
   bypassed: SMMU_COUNTERS + 9, // transactions passed untranslated (GBPA, STE bypass, S1DSS bypass with stage 2 off)
+  commands: SMMU_COUNTERS + 10, // commands the command queue carried out
+  cmdSyncs: SMMU_COUNTERS + 11, // of which CMD_SYNC
+  cmdqErrors: SMMU_COUNTERS + 12, // command errors (CMDQ_CONS.ERR set, GERROR.CMDQ_ERR toggled)
 } as const;
 /** A catalogue by STATS index: "" where the architecture keeps no counter. */
 function byIndex(entries: Record<string, number>): string[] {

@@ -188,12 +188,15 @@ export class Core {
   }
 
   /**
-   * A software write to a VT-d register with its side effects (abi RegId): GCMD (TE, QIE, SRTP),
+   * A software write to a register with its side effects. VT-d (abi RegId): GCMD (TE, QIE, SRTP),
    * IQA, IQT (processes the invalidation queue), FSTS/ICS (write 1 to clear), CCMD, IVA, IOTLB_REG.
+   * SMMUv3 (abi SmmuReg): any register; CMDQ_PROD, GERRORN and CR0 process the command queue.
    */
-  writeRegister(name: keyof typeof abi.RegId, value: bigint): void {
+  writeRegister(name: keyof typeof abi.RegId | abi.SmmuRegName, value: bigint): void {
     const v = BigInt.asUintN(64, value);
-    this.ex.regWrite(abi.RegId[name], Number(v & MASK32), Number(v >> 32n));
+    const id = this.arch === "smmuv3" ? abi.SmmuReg[name as abi.SmmuRegName] : abi.RegId[name as keyof typeof abi.RegId];
+    if (id === undefined) throw new RangeError(`${name} is not a register of this ${this.arch} unit`);
+    this.ex.regWrite(id, Number(v & MASK32), Number(v >> 32n));
     this.views();
   }
 

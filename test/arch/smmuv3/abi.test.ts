@@ -35,7 +35,7 @@ test("the SMMUv3 counter catalogue keeps the shared counters at VT-d's indices a
   assert.is(c.indexOf("transaction"), 48);
   assert.equal(c.slice(48), [
     "transaction", "tlb_miss", "config_cache_miss", "trans_table_walk_access", "config_struct_access",
-    "pcie_ats_trans_rq", "pcie_ats_trans_passed", "eventsRecorded", "eventsLost", "bypassed",
+    "pcie_ats_trans_rq", "pcie_ats_trans_passed", "eventsRecorded", "eventsLost", "bypassed", "commands", "cmdSyncs", "cmdqErrors",
   ]);
   // VT-d-only indices and the per-level read table are unnamed
   assert.is(c[4], "");

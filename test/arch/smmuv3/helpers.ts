@@ -4,7 +4,7 @@
  *
  * The unit: IDR0 = S2P, S1P, TTF AArch64, COHACC, HTTU access+dirty, ATS, ASID16, VMID16, CD2L,
  * STALL_MODEL 1 (terminate only), ST_LEVEL 2-level; IDR1 = SIDSIZE 16, SSIDSIZE 20, EVENTQS 19;
- * IDR3 = HAD, FWB, RIL; IDR5 = OAS 48 bits, 4K/16K/64K granules. Linear stream table at
+ * IDR3 = HAD, FWB, RIL; IDR1.CMDQS 19; IDR5 = OAS 48 bits, 4K/16K/64K granules. Linear stream table at
  * STRTAB (256 StreamIDs), event queue at EVENTQ with 8 records, CR0 = SMMUEN | EVENTQEN.
  */
 import { Core, type CoreBuild, type Request } from "../../../src/core/core.ts";
@@ -19,7 +19,7 @@ export const EVENTQ = 0x80000n;
 export const IDR0 = encodeFields(f.idr0Fields, {
   S2P: 1, S1P: 1, TTF: 2, COHACC: 1, HTTU: 2, ATS: 1, ASID16: 1, VMID16: 1, CD2L: 1, STALL_MODEL: 1, ST_LEVEL: 1,
 });
-export const IDR1 = encodeFields(f.idr1Fields, { SIDSIZE: 16, SSIDSIZE: 20, EVENTQS: 19 });
+export const IDR1 = encodeFields(f.idr1Fields, { SIDSIZE: 16, SSIDSIZE: 20, EVENTQS: 19, CMDQS: 19 });
 export const IDR3 = encodeFields(f.idr3Fields, { HAD: 1, FWB: 1, RIL: 1 });
 export const IDR5 = encodeFields(f.idr5Fields, { OAS: 5, GRAN4K: 1, GRAN16K: 1, GRAN64K: 1 });
 
