@@ -453,8 +453,8 @@ export const counterCatalogues: Record<ArchName, readonly string[]> = { vtd: cou
  * read table. The PMCG-named ones are the architected SMMUv3 PMU events as Linux's perf driver
  * (arm_smmuv3_pmu.c) names them: `transaction` (every transaction and ATS translation request),
  * `tlb_miss` (a translation that walked: there is no TLB yet, so every translating transaction),
- * `config_cache_miss` (a configuration lookup that read the STE: no config cache yet, so every
- * one), `trans_table_walk_access` (translation-table descriptor reads, both stages),
+ * `config_cache_miss` (a transaction whose STE or CD was not in the configuration cache),
+ * `trans_table_walk_access` (translation-table descriptor reads, both stages),
  * `config_struct_access` (L1STD, STE, L1CD and CD reads), `pcie_ats_trans_rq` (ATS translation
  * requests), `pcie_ats_trans_passed` (transactions that arrived already translated and were passed).
  * `eventsRecorded`: event records written to the event queue; `eventsLost`: events that were to be

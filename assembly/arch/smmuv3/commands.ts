@@ -11,9 +11,9 @@
 // and toggles GERROR.CMDQ_ERR, which stops the queue until software writes GERRORN to match
 // (Linux then has replaced the command with a CMD_SYNC).
 //
-// What commands do: nothing is cached yet (no TLB, configuration or walk cache in the SMMUv3 core),
-// so CMD_CFGI_*, CMD_TLBI_*, CMD_ATC_INV, CMD_PREFETCH_*, CMD_PRI_RESP, CMD_RESUME and
-// CMD_STALL_TERM are accepted and complete with no further effect. CMD_SYNC completes at once; with
+// What commands do: CMD_CFGI_* invalidate the configuration cache (config-cache.ts). No TLB or walk
+// cache exists yet in the SMMUv3 core, so CMD_TLBI_*, CMD_ATC_INV, CMD_PREFETCH_*, CMD_PRI_RESP,
+// CMD_RESUME and CMD_STALL_TERM are accepted and complete with no further effect. CMD_SYNC completes at once; with
 // CS = 1 (IRQ) and an MSIAddr it writes MSIData (32 bits) at MSIAddr, as Linux's MSI-polled sync
 // expects; CS = 2 (SEV) has no visible effect in memory.
 import { gmPage, gmPageForWrite } from "../../common/guest-memory";
@@ -28,8 +28,9 @@ import {
   CMD_PREFETCH_CONFIG, CMD_PREFETCH_ADDR, CMD_CFGI_STE, CMD_CFGI_STE_RANGE, CMD_CFGI_CD, CMD_CFGI_CD_ALL, CMD_TLBI_NH_ALL,
   CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA, CMD_TLBI_NH_VAA, CMD_TLBI_EL2_ALL, CMD_TLBI_EL2_ASID, CMD_TLBI_EL2_VA, CMD_TLBI_EL2_VAA,
   CMD_TLBI_S12_VMALL, CMD_TLBI_S2_IPA, CMD_TLBI_NSNH_ALL, CMD_ATC_INV, CMD_PRI_RESP, CMD_RESUME, CMD_STALL_TERM, CMD_SYNC,
-  CMDQ_CONS_ERR_AT,
+  CMDQ_CONS_ERR_AT, CMD_CONFIG0_SID, CMD_CONFIG0_SSID, CMD_CONFIG1_RANGE,
 } from "./fields";
+import { configInvalidateSids, configInvalidateCds } from "./config-cache";
 
 export const CERROR_NONE: u32 = 0;
 export const CERROR_ILL: u32 = 1;
@@ -57,9 +58,21 @@ function check(d0: u64, d1: u64): u32 {
   return CERROR_ILL; // EL3 commands (no secure state), unknown opcodes
 }
 
-/** Carries out an accepted command (see the header: only CMD_SYNC has an effect yet). */
+/** Carries out an accepted command (see the header). */
 function execute(d0: u64, d1: u64): void {
-  if (<u32>(d0 & 0xff) != CMD_SYNC) return;
+  const op = <u32>(d0 & 0xff);
+  const sid = CMD_CONFIG0_SID(d0);
+  if (op == CMD_CFGI_STE) return configInvalidateSids(sid, sid);
+  if (op == CMD_CFGI_STE_RANGE) {
+    const range = CMD_CONFIG1_RANGE(d1);
+    if (range >= 31) return configInvalidateSids(0, 0xffffffff);
+    const span = (<u64>2 << range) - 1;
+    const lo = <u64>sid & ~span;
+    return configInvalidateSids(lo, lo + span);
+  }
+  if (op == CMD_CFGI_CD) return configInvalidateCds(sid, CMD_CONFIG0_SSID(d0), false);
+  if (op == CMD_CFGI_CD_ALL) return configInvalidateCds(sid, 0, true);
+  if (op != CMD_SYNC) return;
   bump(C_CMD_SYNCS);
   const msiAddr = CMD_SYNC1_MSIADDR_AT(CMD_SYNC1_MSIADDR(d1));
   if (CMD_SYNC0_CS(d0) == 1 && msiAddr != 0) store<u32>(gmPageForWrite(msiAddr) + <usize>(msiAddr & 0xfff), CMD_SYNC0_MSIDATA(d0));

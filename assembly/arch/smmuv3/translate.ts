@@ -53,9 +53,10 @@ import {
   EVT1_S2_AT, EVT1_CLASS_AT, EVT3_IPA_AT, EVT3_FETCH_ADDR_AT,
 } from "./fields";
 import { locateSte, stFault, stFetchAddr } from "./stream-table";
-import { steLoad, steCheck, config, vmid, s2fwb, ste1, ste2, ste0, CFG_ACTIVE, CFG_S1, CFG_S2 } from "./ste";
-import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisabled, cdMair, cd0 } from "./cd";
+import { steLoad, steCheck, vmid, s2fwb, ste0, ste1, ste2, ste3, CFG_ACTIVE, CFG_S1, CFG_S2 } from "./ste";
+import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisabled, cdMair, cd0, cd1, cd2, cd3 } from "./cd";
 import { fetchStruct, reads, readsReset, readsAdd } from "./fetch";
+import { steCached, cdCached, configKeep, STE_CACHE, CD_CACHE } from "./config-cache";
 import { recordEvent } from "./events";
 import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy } from "./coherency";
 
@@ -136,6 +137,9 @@ function fault(res: usize, code: u8, record: bool): void {
     bump(C_FAULTS_RECORDED);
   }
 }
+
+/** Some configuration structure of the current transaction was not in the configuration cache. */
+let configMissed: bool = false;
 
 /** A transaction terminated without an event. */
 function abort(res: usize): void {
@@ -230,7 +234,17 @@ function fetchCdStruct(res: usize, at: u64, st2: bool): usize {
 
 // ---- the entry point ----------------------------------------------------------------------------------
 
+/**
+ * Translates request record `req` into result record `res`; counts a configuration-cache miss
+ * (PMCG config_cache_miss) once for a transaction whose STE or CD was not cached.
+ */
 export function smmuTranslate(req: usize, res: usize): void {
+  configMissed = false;
+  translate(req, res);
+  if (configMissed) bump(C_CONFIG_CACHE_MISS);
+}
+
+function translate(req: usize, res: usize): void {
   store<u64>(res, 0, 0);
   store<u64>(res, 0, 8);
   store<u64>(res, 0, 16);
@@ -265,15 +279,22 @@ export function smmuTranslate(req: usize, res: usize): void {
     store<u8>(res, CONFIG_BYPASS, RES_KIND);
     return bypass(res, GBPA_MTCFG(gbpa), GBPA_MEMATTR(gbpa), GBPA_SHCFG(gbpa), SNOOP_SMMU_GBPA);
   }
-  bump(C_CONFIG_CACHE_MISS);
-  const p = locateSte(sid);
-  if (p == 0) {
-    note(0, 0, 0, stFetchAddr, 0);
-    return fault(res, stFault, true);
+  // The STE: from the configuration cache, or read (and kept once it passes its checks).
+  let p = steCached(sid);
+  const steHit = p != 0;
+  configMissed = !steHit;
+  if (!steHit) {
+    p = locateSte(sid);
+    if (p == 0) {
+      note(0, 0, 0, stFetchAddr, 0);
+      return fault(res, stFault, true);
+    }
   }
   const cfg = steLoad(p);
   store<u8>(res, <u8>cfg, RES_KIND);
-  if (!steCheck(s2)) return fault(res, EVENT_C_BAD_STE, true);
+  const steOk = steCheck(s2);
+  if (!steHit && steOk) configKeep(STE_CACHE, sid, 0, ste0, ste1, ste2, ste3);
+  if (!steOk) return fault(res, EVENT_C_BAD_STE, true);
   if ((cfg & CFG_ACTIVE) == 0) return abort(res);
   if ((cfg & (CFG_S1 | CFG_S2)) != 0) store<u32>(res, vmid, RES_DOMAIN);
   const eats = (cfg & (CFG_S1 | CFG_S2)) != 0 ? STE1_EATS(ste1) : 0;
@@ -308,18 +329,25 @@ export function smmuTranslate(req: usize, res: usize): void {
     }
   }
   const s2r = STE2_S2R(ste2);
-  const l1 = l1cdAddress(cdIndex);
-  let d: u64 = 0;
-  if (l1 != 0) {
-    const p1 = fetchCdStruct(res, l1, st2);
-    if (p1 == 0) return;
-    d = load<u64>(p1);
-    if (!l1cdValid(d)) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
+  // The CD: from the configuration cache, or read (through stage 2 when nested) and kept once valid.
+  let q = cdCached(sid, cdIndex);
+  const cdHit = q != 0;
+  if (!cdHit) configMissed = true;
+  if (!cdHit) {
+    const l1 = l1cdAddress(cdIndex);
+    let d: u64 = 0;
+    if (l1 != 0) {
+      const p1 = fetchCdStruct(res, l1, st2);
+      if (p1 == 0) return;
+      d = load<u64>(p1);
+      if (!l1cdValid(d)) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
+    }
+    q = fetchCdStruct(res, cdAddress(cdIndex, d), st2);
+    if (q == 0) return;
   }
-  const q = fetchCdStruct(res, cdAddress(cdIndex, d), st2);
-  if (q == 0) return;
   cdLoad(q);
   if (!cdCheck(s1, addr)) return fault(res, EVENT_C_BAD_CD, true);
+  if (!cdHit) configKeep(CD_CACHE, sid, cdIndex, cd0, cd1, cd2, cd3);
   const r = CD0_R(cd0);
   if (cdHalfDisabled(cdUpper(addr))) {
     note(1, FCLASS_IN, 0, 0, 0);
