@@ -3,11 +3,11 @@
 import { vtdRegWrite, queueRan, queueFetched, queueWaits } from "../arch/vtd/invalidation";
 import { totalInvalidations, cachesSyncStats } from "../uarch/caches";
 import { timeInvalidation } from "../timing/model";
-import { DEBUG } from "../common/debug";
-import { CTRL_BASE, CTRL_ARCH, ARCH_VTD } from "../abi";
+import { CTRL_BASE, CTRL_ARCH, ARCH_SMMUV3 } from "../abi";
+import { smmuRegisterWrite } from "./smmu-registers";
 
 export function registerWrite(id: u32, value: u64): void {
-  if (DEBUG) assert(load<u32>(CTRL_BASE + CTRL_ARCH) == ARCH_VTD); // the only architecture so far
+  if (load<u32>(CTRL_BASE + CTRL_ARCH) == ARCH_SMMUV3) return smmuRegisterWrite(id, value);
   const removedBefore = totalInvalidations();
   vtdRegWrite(id, value);
   if (queueRan) timeInvalidation(queueFetched, totalInvalidations() - removedBefore, queueWaits);

@@ -8,12 +8,13 @@
 import { DEBUG } from "../common/debug";
 import { bump } from "../common/counters";
 import {
-  CTRL_BASE, CTRL_ARCH, ARCH_VTD, REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
+  CTRL_BASE, CTRL_ARCH, ARCH_SMMUV3, REQ_BASE, REQ_SIZE, RES_BASE, RES_SIZE, RING_RECORDS, REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_STATUS, RES_FLAGS, RES_PA,
   RES_PAGE_LG2, RES_DOMAIN, RES_LEAF_PA, RES_LEAF_PTE, RES_S2_LEAF_PA, RQF_KIND_MASK, RQF_TRANSLATED, RQF_PASID, RQF_NS, KIND_ATS, KIND_MWR, ST_OK, ST_BLOCKED,
   RSF_R, RSF_W, RSF_X, RSF_U, RSF_NS_ALLOWED, RSF_ATC, RSF_STALE, STATS_BASE, C_STALE_ATC_USES, C_ATC_MISSES, OPT_NO_REPLAY_MEMO, OPT_RESULTS_UNREAD, OPT_LOOKAHEAD_SHIFT, OPT_LOOKAHEAD_MASK,
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
 import { vtdTranslate, vtdLookAhead } from "../arch/vtd/translate";
+import { smmuBatch } from "./smmu-run";
 import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/caches";
 import { wirePorts } from "./wiring";
 import { clearEvents } from "../common/events";
@@ -104,7 +105,7 @@ export function runBatch(n: u32): u32 {
   if (DEBUG) assert(n <= RING_RECORDS);
   if (n > RING_RECORDS) n = RING_RECORDS;
   const arch = load<u32>(CTRL_BASE + CTRL_ARCH);
-  if (DEBUG) assert(arch == ARCH_VTD); // the only architecture so far
+  if (arch == ARCH_SMMUV3) return smmuBatch(n);
   return vtdBatch(n);
 }
 

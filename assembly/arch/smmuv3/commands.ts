@@ -1,0 +1,112 @@
+// The command queue (spec 4 "Commands", 6.3.26-6.3.28 CMDQ_BASE/PROD/CONS, 7.1 command errors;
+// shared/spec/smmuv3.md §2.7). Processed when software moves CMDQ_PROD (or acknowledges an error
+// through GERRORN, or sets CR0.CMDQEN): while CR0.CMDQEN = 1, no command error is active
+// (GERROR.CMDQ_ERR == GERRORN.CMDQ_ERR) and CONS != PROD, the 16-byte command at
+// CMDQ_BASE.ADDR + CONS.index * 16 is read and carried out, and CONS advances (index and wrap bit,
+// 2^LOG2SIZE entries, LOG2SIZE capped at IDR1.CMDQS).
+//
+// An error leaves CONS at the command, sets CMDQ_CONS.ERR (1 CERROR_ILL: an opcode the model does
+// not know, or one the unit's IDRs do not support, SSec = 1 on the non-secure queue, a range
+// invalidation (TG != 0) without IDR3.RIL; 2 CERROR_ABT: the command lies in memory nobody wrote)
+// and toggles GERROR.CMDQ_ERR, which stops the queue until software writes GERRORN to match
+// (Linux then has replaced the command with a CMD_SYNC).
+//
+// What commands do: CMD_CFGI_* invalidate the configuration cache (config-cache.ts). No TLB or walk
+// cache exists yet in the SMMUv3 core, so CMD_TLBI_*, CMD_ATC_INV, CMD_PREFETCH_*, CMD_PRI_RESP,
+// CMD_RESUME and CMD_STALL_TERM are accepted and complete with no further effect. CMD_SYNC completes at once; with
+// CS = 1 (IRQ) and an MSIAddr it writes MSIData (32 bits) at MSIAddr, as Linux's MSI-polled sync
+// expects; CS = 2 (SEV) has no visible effect in memory.
+import { gmPage, gmPageForWrite } from "../../common/guest-memory";
+import { bump } from "../../common/counters";
+import {
+  SMMU_CMDQ_BASE, SMMU_CMDQ_PROD, SMMU_CMDQ_CONS, SMMU_GERROR, SMMU_GERRORN, C_COMMANDS, C_CMD_SYNCS, C_CMDQ_ERRORS,
+} from "../../abi";
+import { REGS, cr0, idr0, idr1, idr3 } from "./regs";
+import {
+  CMDQ_BASE_LOG2SIZE, CMDQ_BASE_ADDR, CMDQ_BASE_ADDR_AT, IDR1_CMDQS, CR0_CMDQEN, IDR0_S1P, IDR0_S2P, IDR0_HYP, IDR0_ATS, IDR0_PRI,
+  IDR3_RIL, CMD_TLBI1_TG, CMD_SYNC0_CS, CMD_SYNC1_MSIADDR, CMD_SYNC1_MSIADDR_AT, CMD_SYNC0_MSIDATA,
+  CMD_PREFETCH_CONFIG, CMD_PREFETCH_ADDR, CMD_CFGI_STE, CMD_CFGI_STE_RANGE, CMD_CFGI_CD, CMD_CFGI_CD_ALL, CMD_TLBI_NH_ALL,
+  CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA, CMD_TLBI_NH_VAA, CMD_TLBI_EL2_ALL, CMD_TLBI_EL2_ASID, CMD_TLBI_EL2_VA, CMD_TLBI_EL2_VAA,
+  CMD_TLBI_S12_VMALL, CMD_TLBI_S2_IPA, CMD_TLBI_NSNH_ALL, CMD_ATC_INV, CMD_PRI_RESP, CMD_RESUME, CMD_STALL_TERM, CMD_SYNC,
+  CMDQ_CONS_ERR_AT, CMD_CONFIG0_SID, CMD_CONFIG0_SSID, CMD_CONFIG1_RANGE,
+} from "./fields";
+import { configInvalidateSids, configInvalidateCds } from "./config-cache";
+
+export const CERROR_NONE: u32 = 0;
+export const CERROR_ILL: u32 = 1;
+export const CERROR_ABT: u32 = 2;
+const GERROR_CMDQ_ERR: u32 = 1;
+const CMD_SSEC: u64 = 1 << 10;
+const CMD_BYTES: u64 = 16;
+const ERR_MASK: u32 = 0x7f << 24;
+
+/** CERROR_NONE, or the error command `d0`/`d1` raises on this unit. */
+function check(d0: u64, d1: u64): u32 {
+  if ((d0 & CMD_SSEC) != 0) return CERROR_ILL;
+  const op = <u32>(d0 & 0xff);
+  if (op == CMD_PREFETCH_CONFIG || op == CMD_PREFETCH_ADDR || op == CMD_CFGI_STE || op == CMD_CFGI_STE_RANGE || op == CMD_CFGI_CD
+    || op == CMD_CFGI_CD_ALL || op == CMD_TLBI_NSNH_ALL || op == CMD_SYNC || op == CMD_RESUME || op == CMD_STALL_TERM) return CERROR_NONE;
+  const range = CMD_TLBI1_TG(d1) != 0 && !IDR3_RIL(idr3);
+  if (op == CMD_TLBI_NH_ALL || op == CMD_TLBI_NH_ASID) return IDR0_S1P(idr0) ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_TLBI_NH_VA || op == CMD_TLBI_NH_VAA) return IDR0_S1P(idr0) && !range ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_TLBI_EL2_ALL || op == CMD_TLBI_EL2_ASID) return IDR0_HYP(idr0) ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_TLBI_EL2_VA || op == CMD_TLBI_EL2_VAA) return IDR0_HYP(idr0) && !range ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_TLBI_S12_VMALL) return IDR0_S2P(idr0) ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_TLBI_S2_IPA) return IDR0_S2P(idr0) && !range ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_ATC_INV) return IDR0_ATS(idr0) ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_PRI_RESP) return IDR0_PRI(idr0) ? CERROR_NONE : CERROR_ILL;
+  return CERROR_ILL; // EL3 commands (no secure state), unknown opcodes
+}
+
+/** Carries out an accepted command (see the header). */
+function execute(d0: u64, d1: u64): void {
+  const op = <u32>(d0 & 0xff);
+  const sid = CMD_CONFIG0_SID(d0);
+  if (op == CMD_CFGI_STE) return configInvalidateSids(sid, sid);
+  if (op == CMD_CFGI_STE_RANGE) {
+    const range = CMD_CONFIG1_RANGE(d1);
+    if (range >= 31) return configInvalidateSids(0, 0xffffffff);
+    const span = (<u64>2 << range) - 1;
+    const lo = <u64>sid & ~span;
+    return configInvalidateSids(lo, lo + span);
+  }
+  if (op == CMD_CFGI_CD) return configInvalidateCds(sid, CMD_CONFIG0_SSID(d0), false);
+  if (op == CMD_CFGI_CD_ALL) return configInvalidateCds(sid, 0, true);
+  if (op != CMD_SYNC) return;
+  bump(C_CMD_SYNCS);
+  const msiAddr = CMD_SYNC1_MSIADDR_AT(CMD_SYNC1_MSIADDR(d1));
+  if (CMD_SYNC0_CS(d0) == 1 && msiAddr != 0) store<u32>(gmPageForWrite(msiAddr) + <usize>(msiAddr & 0xfff), CMD_SYNC0_MSIDATA(d0));
+}
+
+/** Processes the command queue as far as it can (see the header). */
+export function smmuProcessCommands(): void {
+  if (!CR0_CMDQEN(cr0)) return;
+  const base = load<u64>(REGS, SMMU_CMDQ_BASE);
+  let lg2 = CMDQ_BASE_LOG2SIZE(base);
+  const maxLg2 = IDR1_CMDQS(idr1);
+  if (lg2 > maxLg2) lg2 = maxLg2;
+  const mask: u32 = (<u32>2 << lg2) - 1; // index and wrap bit
+  const addr = CMDQ_BASE_ADDR_AT(CMDQ_BASE_ADDR(base));
+  const prod = load<u32>(REGS, SMMU_CMDQ_PROD) & mask;
+  let cons = load<u32>(REGS, SMMU_CMDQ_CONS);
+  while (((load<u32>(REGS, SMMU_GERROR) ^ load<u32>(REGS, SMMU_GERRORN)) & GERROR_CMDQ_ERR) == 0 && (cons & mask) != prod) {
+    const at = addr + <u64>(cons & (mask >> 1)) * CMD_BYTES;
+    const page = gmPage(at);
+    let err = CERROR_ABT;
+    if (page != 0) {
+      const d0 = load<u64>(page + <usize>(at & 0xfff));
+      const d1 = load<u64>(page + <usize>(at & 0xfff), 8);
+      err = check(d0, d1);
+      if (err == CERROR_NONE) {
+        execute(d0, d1);
+        bump(C_COMMANDS);
+        cons = (cons & ~mask) | (((cons & mask) + 1) & mask);
+        continue;
+      }
+    }
+    cons = (cons & ~ERR_MASK) | <u32>CMDQ_CONS_ERR_AT(err);
+    store<u32>(REGS, load<u32>(REGS, SMMU_GERROR) ^ GERROR_CMDQ_ERR, SMMU_GERROR);
+    bump(C_CMDQ_ERRORS);
+  }
+  store<u32>(REGS, cons, SMMU_CMDQ_CONS);
+}

@@ -1,0 +1,58 @@
+// The SMMUv3 registers the translation path reads (spec 6.3), copied from the register block
+// (abi SmmuReg, at Ctrl.SMMU) at the start of each batch, with the values derived from them.
+// CR0ACK follows CR0 (spec 6.3.10: the SMMU acknowledges each update; the model does so at once).
+import {
+  CTRL_BASE, CTRL_SMMU, CTRL_OPTIONS, SMMU_IDR0, SMMU_IDR1, SMMU_IDR3, SMMU_IDR5, SMMU_CR0, SMMU_CR0_ACK, SMMU_GBPA,
+  SMMU_STRTAB_BASE, SMMU_STRTAB_BASE_CFG, OPT_CANWBS,
+} from "../../abi";
+import { IDR1_SIDSIZE, IDR1_SSIDSIZE, IDR5_OAS, CR0_SMMUEN, CR0_EVENTQEN } from "./fields";
+
+export const REGS: usize = CTRL_BASE + CTRL_SMMU;
+
+export let idr0: u64 = 0;
+export let idr1: u64 = 0;
+export let idr3: u64 = 0;
+export let idr5: u64 = 0;
+export let cr0: u64 = 0;
+export let gbpa: u64 = 0;
+export let strtabBase: u64 = 0;
+export let strtabCfg: u64 = 0;
+/** CR0.SMMUEN and CR0.EVENTQEN. */
+export let smmuEnabled: bool = false;
+export let eventqEnabled: bool = false;
+/** IDR5.OAS in bits (the output size every stage's IPS/S2PS is capped at). */
+export let oasBits: u32 = 48;
+/** IDR1.SIDSIZE and IDR1.SSIDSIZE. */
+export let sidBits: u32 = 0;
+export let ssidBits: u32 = 0;
+/** The platform's CANWBS for this unit's root port (abi Opt.CANWBS). */
+export let canwbs: bool = false;
+
+/** Physical address sizes by the OAS/IPS/S2PS encoding (spec 6.3.6); reserved encodings: 48 bits. */
+export function paBitsOf(enc: u32): u32 {
+  if (enc == 0) return 32;
+  if (enc == 1) return 36;
+  if (enc == 2) return 40;
+  if (enc == 3) return 42;
+  if (enc == 4) return 44;
+  if (enc == 6) return 52;
+  return 48;
+}
+
+export function smmuSyncRegs(): void {
+  idr0 = <u64>load<u32>(REGS, SMMU_IDR0);
+  idr1 = <u64>load<u32>(REGS, SMMU_IDR1);
+  idr3 = <u64>load<u32>(REGS, SMMU_IDR3);
+  idr5 = <u64>load<u32>(REGS, SMMU_IDR5);
+  cr0 = <u64>load<u32>(REGS, SMMU_CR0);
+  store<u32>(REGS, <u32>cr0, SMMU_CR0_ACK);
+  gbpa = <u64>load<u32>(REGS, SMMU_GBPA);
+  strtabBase = load<u64>(REGS, SMMU_STRTAB_BASE);
+  strtabCfg = <u64>load<u32>(REGS, SMMU_STRTAB_BASE_CFG);
+  smmuEnabled = CR0_SMMUEN(cr0);
+  eventqEnabled = CR0_EVENTQEN(cr0);
+  oasBits = paBitsOf(IDR5_OAS(idr5));
+  sidBits = IDR1_SIDSIZE(idr1);
+  ssidBits = IDR1_SSIDSIZE(idr1);
+  canwbs = (load<u32>(CTRL_BASE + CTRL_OPTIONS) & OPT_CANWBS) != 0;
+}
