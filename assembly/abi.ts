@@ -211,6 +211,7 @@ export const SNOOP_BY_NONE: u8 = 0x3;
 export const FMT_VTD_SS: u32 = 0x0;
 export const FMT_VTD_FS: u32 = 0x1;
 export const FMT_VMSA_S2: u32 = 0x2;
+export const FMT_VMSA_S1: u32 = 0x3;
 
 // counters: byte offset from STATS_BASE is 8 * index
 export const C_REQUESTS: u32 = 0x0;

@@ -6,9 +6,9 @@
 // Every u64 crosses the boundary as two u32 halves (lo, hi).
 import { gmInit, gmPageForWrite } from "../common/guest-memory";
 import { WalkState } from "../arch/pagetable/walk-state";
-import { walk } from "../arch/pagetable/walker";
-import { vmsaS2Configure } from "../arch/pagetable/fmt/vmsa";
-import { FMT_VTD_SS, FMT_VTD_FS, FMT_VMSA_S2 } from "../abi";
+import { walk, walkSetDirty } from "../arch/pagetable/walker";
+import { vmsaS1Configure, vmsaS2Configure } from "../arch/pagetable/fmt/vmsa";
+import { FMT_VTD_SS, FMT_VTD_FS, FMT_VMSA_S2, FMT_VMSA_S1 } from "../abi";
 
 // @ts-ignore: decorator
 @inline function u64of(lo: u32, hi: u32): u64 {
@@ -51,9 +51,9 @@ export function configureVtd(fmt: u32, rootLo: u32, rootHi: u32, levels: u32, le
 
 /**
  * Configures a VMSAv8-64 stage-2 walk (granule 2^granuleLg2, S2T0SZ, S2SL0, S2PS bits; S2AFFD,
- * S2HA, S2HD). Returns false for a combination the architecture does not allow.
+ * S2HA, S2HD; the implemented PA size). Returns false for a combination the architecture does not allow.
  */
-export function configureVmsaS2(rootLo: u32, rootHi: u32, granuleLg2: u32, t0sz: u32, sl0: u32, oaBits: u32, affd: bool, ha: bool, hd: bool): bool {
+export function configureVmsaS2(rootLo: u32, rootHi: u32, granuleLg2: u32, t0sz: u32, sl0: u32, oaBits: u32, affd: bool, ha: bool, hd: bool, paBits: u32): bool {
   ws.fmt = FMT_VMSA_S2;
   ws.stage = 1;
   ws.root = u64of(rootLo, rootHi);
@@ -63,7 +63,24 @@ export function configureVmsaS2(rootLo: u32, rootHi: u32, granuleLg2: u32, t0sz:
   ws.accessFaultOff = affd;
   ws.setAD = ha;
   ws.dirtyByDbm = hd;
-  return vmsaS2Configure(ws, granuleLg2, t0sz, sl0, oaBits);
+  return vmsaS2Configure(ws, granuleLg2, t0sz, sl0, oaBits, paBits);
+}
+
+/**
+ * Configures a VMSAv8-64 stage-1 walk (granule, TxSZ, IPS bits, TTB1 range, TBI, HAD, AFFD, HA,
+ * HD, WXN, UWXN: vmsaS1Configure). Returns false for a combination the architecture forbids.
+ */
+export function configureVmsaS1(
+  rootLo: u32, rootHi: u32, granuleLg2: u32, tsz: u32, oaBits: u32, upper: bool, tbi: bool,
+  had: bool, affd: bool, ha: bool, hd: bool, wxn: bool, uwxn: bool,
+): bool {
+  ws.fmt = FMT_VMSA_S1;
+  ws.stage = 0;
+  ws.root = u64of(rootLo, rootHi);
+  ws.s2 = null;
+  ws.resumeLevel = -1;
+  ws.walkSnooped = true;
+  return vmsaS1Configure(ws, granuleLg2, tsz, oaBits, upper, tbi, had, affd, ha, hd, wxn, uwxn);
 }
 
 /** Levels the configured walk reads at most (the start level's normalised number + 1). */
@@ -83,8 +100,17 @@ export function pageLg2(): u32 { return ws.pageLg2; }
 export function leafLevel(): u32 { return ws.leafLevel; }
 export function faultLevel(): u32 { return ws.faultLevel; }
 export function reads(): u32 { return ws.reads; }
+/** PERM_* bits of the outcome: R 1, W 2, U 4, X 8, PX 16 (VMSA stage 1 privileged execute). */
 export function perms(): u32 {
-  return (ws.permR ? 1 : 0) | (ws.permW ? 2 : 0) | (ws.permU ? 4 : 0) | (ws.permX ? 8 : 0);
+  return (ws.permR ? 1 : 0) | (ws.permW ? 2 : 0) | (ws.permU ? 4 : 0) | (ws.permX ? 8 : 0) | (ws.permPX ? 16 : 0);
+}
+/** The leaf's attributes: bit 0 global, bit 1 contiguous; SH in 3:2; AttrIndx in 6:4; MemAttr in 11:8. */
+export function attributes(): u32 {
+  return (ws.global ? 1 : 0) | (ws.contiguous ? 2 : 0) | (ws.sh << 2) | (ws.attrIndx << 4) | (ws.memAttr << 8);
+}
+/** Marks the leaf of the last walk dirty (after a granted write); returns the W_* outcome. */
+export function setDirty(): u32 {
+  return walkSetDirty(ws);
 }
 /** The entry read at normalised `level`: its guest physical address and its value (after updates). */
 export function entryPaLo(level: u32): u32 { return <u32>unchecked(ws.entryPa[level]); }

@@ -265,7 +265,7 @@ export const Counter = Object.fromEntries(counterNames.map((n, i) => [n, i])) as
 export const READS_BY_LEVEL = 32;
 
 /** Walk formats (arch/pagetable/fmt). */
-export const Fmt = { VTD_SS: 0, VTD_FS: 1, VMSA_S2: 2 } as const;
+export const Fmt = { VTD_SS: 0, VTD_FS: 1, VMSA_S2: 2, VMSA_S1: 3 } as const;
 
 /**
  * VT-d fault reasons (spec 7.1.3 legacy, 7.2.3 scalable mode). `id` is the spec's condition ID,

@@ -9,69 +9,9 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { VTD, vmsa, levelShift, mapPage, tableBytes, type EntryEncoder, type Geometry, type TableMemory, type TableShape } from "../../src/core/formats.ts";
+import { VTD, vmsa, levelShift, mapPage, tableBytes, type EntryEncoder, type Geometry, type TableShape } from "../../src/core/formats.ts";
 import { Fmt } from "../../src/core/abi.ts";
-
-// Walk outcomes (assembly/arch/pagetable/walk-state.ts).
-const W = { OK: 0, ACCESS: 1, NOT_PRESENT: 2, RESERVED: 3, INPUT: 4, ACCESS_FLAG: 9, ADDR_SIZE: 10 } as const;
-const PERM = { R: 1, W: 2, U: 4, X: 8 } as const;
-
-interface Harness {
-  init(): void;
-  write64(alo: number, ahi: number, lo: number, hi: number): void;
-  configureVtd(fmt: number, rlo: number, rhi: number, levels: number, leafLevels: number, inputBits: number, setAD: number): void;
-  configureVmsaS2(rlo: number, rhi: number, granuleLg2: number, t0sz: number, sl0: number, oaBits: number, affd: number, ha: number, hd: number): number;
-  levels(): number;
-  walkVa(lo: number, hi: number): number;
-  oaLo(): number;
-  oaHi(): number;
-  pageLg2(): number;
-  leafLevel(): number;
-  faultLevel(): number;
-  reads(): number;
-  perms(): number;
-  entryPaLo(level: number): number;
-  entryPaHi(level: number): number;
-  entryLo(level: number): number;
-  entryHi(level: number): number;
-}
-
-const wasm = new WebAssembly.Module(readFileSync(fileURLToPath(new URL("../../build/walk-harness.wasm", import.meta.url))));
-const lo = (v: bigint) => Number(v & 0xffff_ffffn);
-const hi = (v: bigint) => Number(v >> 32n);
-const u64 = (l: number, h: number) => (BigInt(h >>> 0) << 32n) | BigInt(l >>> 0);
-
-/** A fresh core harness and a host-side mirror of the memory written into it. */
-function fresh(): { h: Harness; mem: TableMemory } {
-  const inst = new WebAssembly.Instance(wasm, {
-    env: {
-      abort: (_m: number, _f: number, line: number, col: number) => {
-        throw new Error(`walk harness assertion failed at ${line}:${col}`);
-      },
-    },
-  });
-  const h = inst.exports as unknown as Harness;
-  h.init();
-  const shadow = new Map<bigint, bigint>();
-  let next = 0x1000_0000n;
-  const mem: TableMemory = {
-    read64: (pa) => shadow.get(pa),
-    write64: (pa, v) => {
-      shadow.set(pa, v);
-      h.write64(lo(pa), hi(pa), lo(v), hi(v));
-    },
-    allocTable: (bytes) => {
-      next = (next + bytes - 1n) & ~(bytes - 1n); // aligned to its size (concatenated tables too)
-      const at = next;
-      next += bytes;
-      for (let a = at; a < at + bytes; a += 0x1000n) h.write64(lo(a), hi(a), 0, 0); // the table exists (reads are not access errors)
-      return at;
-    },
-  };
-  return { h, mem };
-}
+import { W, PERM, fresh, lo, hi, u64, type Harness } from "./walk-harness.ts";
 
 // ---- the formats' entry encodings (spec bit positions) ----------------------------------------------
 
@@ -158,7 +98,7 @@ for (const [t0sz, sl0] of [[34, 0], [30, 0], [25, 1], [24, 1], [21, 1], [16, 2],
     topBits,
     inputBits,
     leafLevels: [0, 1, 2].filter((l) => l <= top && l < 3),
-    configure: (h, root) => h.configureVmsaS2(lo(root), hi(root), 12, t0sz, sl0, 48, 0, 0, 0) === 1,
+    configure: (h, root) => h.configureVmsaS2(lo(root), hi(root), 12, t0sz, sl0, 48, 0, 0, 0, 48) === 1,
     perms: PERM.R | PERM.W | PERM.U | PERM.X,
   });
 }
@@ -234,7 +174,7 @@ function s2Tree(opts: { affd?: boolean; ha?: boolean; hd?: boolean; oaBits?: num
   const { h, mem } = fresh();
   const shape: TableShape = { geometry: G4K, topLevel: 2, topBits: 9 };
   const root = mem.allocTable(tableBytes(shape, 2));
-  assert.ok(h.configureVmsaS2(lo(root), hi(root), 12, 25, 1, opts.oaBits ?? 48, opts.affd ? 1 : 0, opts.ha ? 1 : 0, opts.hd ? 1 : 0) === 1);
+  assert.ok(h.configureVmsaS2(lo(root), hi(root), 12, 25, 1, opts.oaBits ?? 48, opts.affd ? 1 : 0, opts.ha ? 1 : 0, opts.hd ? 1 : 0, 48) === 1);
   const va = 0x40_1234_5000n;
   const path = mapPage(mem, shape, vmsaS2, root, va, 0x8_7654_3000n, 0);
   return { h, mem, va, leaf: path[2]! };
@@ -296,7 +236,7 @@ s("vmsa-s2: 0b01 at level 3 and a block at level 0 are invalid (translation faul
   const { h, mem } = fresh();
   const shape: TableShape = { geometry: G4K, topLevel: 3, topBits: 9 };
   const root = mem.allocTable(tableBytes(shape, 3));
-  assert.ok(h.configureVmsaS2(lo(root), hi(root), 12, 16, 2, 48, 0, 0, 0) === 1);
+  assert.ok(h.configureVmsaS2(lo(root), hi(root), 12, 16, 2, 48, 0, 0, 0, 48) === 1);
   const va = 0x8000_0000_0000n;
   mem.write64(root + (va >> 39n) * 8n, 0x4000_0000_0000n | 1n | S2_LEAF_ATTRS); // a 512 GiB "block" at level 0
   assert.is(h.walkVa(lo(va), hi(va)), W.NOT_PRESENT);
@@ -305,10 +245,10 @@ s("vmsa-s2: 0b01 at level 3 and a block at level 0 are invalid (translation faul
 
 s("vmsa-s2: S2SL0/S2T0SZ combinations the architecture does not allow are refused", () => {
   const { h } = fresh();
-  assert.is(h.configureVmsaS2(0, 0, 12, 20, 0, 48, 0, 0, 0), 0, "44-bit IPA from level 2 needs 8M entries (more than 16 tables)");
-  assert.is(h.configureVmsaS2(0, 0, 12, 44, 1, 48, 0, 0, 0), 0, "a 20-bit IPA starting at level 1 resolves nothing there");
-  assert.is(h.configureVmsaS2(0, 0, 12, 25, 3, 48, 0, 0, 0), 0, "S2SL0=3 is reserved without FEAT_TTST");
-  assert.is(h.configureVmsaS2(0, 0, 13, 25, 1, 48, 0, 0, 0), 0, "no 8 KiB granule");
+  assert.is(h.configureVmsaS2(0, 0, 12, 20, 0, 48, 0, 0, 0, 48), 0, "44-bit IPA from level 2 needs 8M entries (more than 16 tables)");
+  assert.is(h.configureVmsaS2(0, 0, 12, 44, 1, 48, 0, 0, 0, 48), 0, "a 20-bit IPA starting at level 1 resolves nothing there");
+  assert.is(h.configureVmsaS2(0, 0, 12, 25, 3, 48, 0, 0, 0, 48), 0, "S2SL0=3 is reserved without FEAT_TTST");
+  assert.is(h.configureVmsaS2(0, 0, 13, 25, 1, 48, 0, 0, 0, 48), 0, "no 8 KiB granule");
 });
 
 s.run();

@@ -27,6 +27,13 @@ export const PERM_W: u32 = 2;
 export const PERM_U: u32 = 4;
 export const PERM_X: u32 = 8;
 export const PERM_ALL: u32 = 15;
+/**
+ * Privileged execute (VMSA stage 1: not PXN/PXNTable, not writable at EL0, not WXN-writable). Kept
+ * apart from PERM_ALL, whose four bits VT-d packs beside its own flags; a walk starts from
+ * PERM_WALK_START and formats without the notion never grant it.
+ */
+export const PERM_PX: u32 = 16;
+export const PERM_WALK_START: u32 = PERM_ALL | PERM_PX;
 
 /**
  * A walk-cache entry (a non-leaf entry a walk read, kept so a later walk can resume below it),
@@ -67,6 +74,14 @@ export class WalkState {
   /** VMSA: a missing access flag does not fault (AFFD); hardware dirty state through DBM (HD). */
   accessFaultOff: bool = false;
   dirtyByDbm: bool = false;
+  /**
+   * VMSA stage 1: the input is in the upper (TTB1) range; the top byte is ignored (TBI); the
+   * table descriptors' hierarchical attributes are disabled (HAD); write implies execute-never (WXN).
+   */
+  upper: bool = false;
+  tbi: bool = false;
+  hierarchyOff: bool = false;
+  wxn: bool = false;
   /** Format flags: SS SNP reserved; FS XD valid (NXE); FS EA updates (EAFE). */
   snpReserved: bool = false;
   nxe: bool = false;
@@ -109,8 +124,15 @@ export class WalkState {
   permW: bool = false;
   permU: bool = false;
   permX: bool = false;
-  global: bool = false; // FS leaf G
+  global: bool = false; // FS leaf G; VMSA stage 1: nG == 0
   snp: bool = false; // SS leaf SNP
+  /** VMSA stage 1: privileged execute (see fmt/vmsa.ts); permX is then unprivileged execute. */
+  permPX: bool = false;
+  /** VMSA leaf attributes: the Contiguous hint (52), SH (9:8), stage-1 AttrIndx (4:2), stage-2 MemAttr (5:2). */
+  contiguous: bool = false;
+  sh: u32 = 0;
+  attrIndx: u32 = 0;
+  memAttr: u32 = 0;
   reads: u32 = 0; // entries read by this walk, including the second-stage reads it caused
   /** Per level: PA of the entry read, its value, and (nested) whether stage 2 allows writing it. */
   entryPa: StaticArray<u64> = new StaticArray<u64>(MAX_LEVELS);

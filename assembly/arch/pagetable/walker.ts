@@ -11,13 +11,13 @@
 // not snooped (PWSNP=0) is not performed and ends the walk (SFS.9 / SSS.5).
 import { DEBUG } from "../../common/debug";
 import { gmPage } from "../../common/guest-memory";
-import { FMT_VTD_FS, FMT_VTD_SS, FMT_VMSA_S2, STATS_BASE, READS_BY_LEVEL, C_AD_WRITES } from "../../abi";
+import { FMT_VTD_FS, FMT_VTD_SS, FMT_VMSA_S2, FMT_VMSA_S1, STATS_BASE, READS_BY_LEVEL, C_AD_WRITES } from "../../abi";
 import { cachedWalk } from "../ports";
 import { emit, EV_READ, EV_WRITE } from "../../common/events";
-import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_INPUT, W_S2, W_S2_READ, W_ACCESS_FLAG, W_AD_NOSNOOP, W_S2_WRITE, MAX_LEVELS, PERM_R, PERM_W, PERM_U, PERM_X, PERM_ALL } from "./walk-state";
+import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_INPUT, W_S2, W_S2_READ, W_ACCESS_FLAG, W_AD_NOSNOOP, W_S2_WRITE, MAX_LEVELS, PERM_R, PERM_W, PERM_U, PERM_X, PERM_WALK_START } from "./walk-state";
 import { VtdSsFormat, SS_R, SS_W } from "./fmt/vtd-ss";
 import { VtdFsFormat } from "./fmt/vtd-fs";
-import { VmsaS2Format } from "./fmt/vmsa";
+import { VmsaS1Format, VmsaS2Format, vmsaNext } from "./fmt/vmsa";
 
 export { W_AD_NOSNOOP, W_S2_WRITE } from "./walk-state";
 
@@ -36,6 +36,7 @@ export { W_AD_NOSNOOP, W_S2_WRITE } from "./walk-state";
 const VTD_SS = new VtdSsFormat();
 const VTD_FS = new VtdFsFormat();
 const VMSA_S2 = new VmsaS2Format();
+const VMSA_S1 = new VmsaS1Format();
 
 /** Stage-2 bookkeeping for the page that holds a first-stage entry; false if A/D is impossible. */
 function writeEntry(ws: WalkState, level: u32, value: u64): u32 {
@@ -78,6 +79,7 @@ export function walk(ws: WalkState): u32 {
   const fmt = ws.fmt;
   if (fmt == FMT_VTD_SS) return walkFormat<VtdSsFormat>(VTD_SS, ws);
   if (fmt == FMT_VTD_FS) return walkFormat<VtdFsFormat>(VTD_FS, ws);
+  if (fmt == FMT_VMSA_S1) return walkFormat<VmsaS1Format>(VMSA_S1, ws);
   if (DEBUG) assert(fmt == FMT_VMSA_S2);
   return walkFormat<VmsaS2Format>(VMSA_S2, ws);
 }
@@ -95,7 +97,7 @@ export function walk(ws: WalkState): u32 {
   let level = ws.levels - 1;
   if (!f.inputOk(ws, va)) return walkEnd(ws, W_INPUT, level, reads);
   if (DEBUG) assert(ws.levels >= 1 && ws.levels <= MAX_LEVELS);
-  let perms = PERM_ALL;
+  let perms = PERM_WALK_START;
   let table = ws.root;
   const s2 = ws.s2;
   const dryRun = ws.dryRun;
@@ -184,7 +186,17 @@ export function walk(ws: WalkState): u32 {
 /** log2 of the bytes one entry at normalised `level` maps in the walk's format (walk-cache spans). */
 export function walkLevelShift(ws: WalkState, level: u32): u32 {
   const fmt = ws.fmt;
-  return fmt == FMT_VTD_SS ? VTD_SS.shift(ws, level) : fmt == FMT_VTD_FS ? VTD_FS.shift(ws, level) : VMSA_S2.shift(ws, level);
+  if (fmt == FMT_VTD_SS) return VTD_SS.shift(ws, level);
+  if (fmt == FMT_VTD_FS) return VTD_FS.shift(ws, level);
+  return fmt == FMT_VMSA_S1 ? VMSA_S1.shift(ws, level) : VMSA_S2.shift(ws, level);
+}
+
+/** The next-level table a table entry `e` of walk `ws` points at, as the format reads it (walk caches). */
+export function walkNextTable(ws: WalkState, e: u64): u64 {
+  const fmt = ws.fmt;
+  if (fmt == FMT_VTD_SS) return VTD_SS.next(ws, e);
+  if (fmt == FMT_VTD_FS) return VTD_FS.next(ws, e);
+  return vmsaNext(ws, e);
 }
 
 /** Sets the leaf's dirty flag after a write was granted. Returns W_OK or the reason it could not. */
@@ -198,7 +210,7 @@ export function walkSetDirty(ws: WalkState): u32 {
   const e = load<u64>(page + <usize>(pa & 0xfff));
   unchecked((ws.entry[level] = e));
   const fmt = ws.fmt;
-  const d = fmt == FMT_VTD_FS ? VTD_FS.dirty(ws, e) : fmt == FMT_VTD_SS ? VTD_SS.dirty(ws, e) : VMSA_S2.dirty(ws, e);
+  const d = fmt == FMT_VTD_FS ? VTD_FS.dirty(ws, e) : fmt == FMT_VTD_SS ? VTD_SS.dirty(ws, e) : fmt == FMT_VMSA_S1 ? VMSA_S1.dirty(ws, e) : VMSA_S2.dirty(ws, e);
   if (d == e) return W_OK;
   return writeEntry(ws, level, d);
 }
@@ -217,6 +229,10 @@ function dirtied(ws: WalkState, e: u64): u64 {
   if (fmt == FMT_VTD_FS) {
     const d = VTD_FS.dirty(ws, e);
     return d == e ? e : VTD_FS.accessed(ws, d, level, true);
+  }
+  if (fmt == FMT_VMSA_S1) {
+    const d = VMSA_S1.dirty(ws, e);
+    return d == e ? e : VMSA_S1.accessed(ws, d, level, true);
   }
   const d = VMSA_S2.dirty(ws, e);
   return d == e ? e : VMSA_S2.accessed(ws, d, level, true);
