@@ -2,6 +2,7 @@
 // The fixed regions, record layouts and codes shared by the host and the core.
 
 // regions
+export const SMMU_COUNTERS: u32 = 0x30;
 export const RING_RECORDS: u32 = 0x1000;
 export const CTRL_BASE: u32 = 0x0;
 export const STATS_BASE: u32 = 0x1000;
@@ -55,6 +56,7 @@ export const OPT_NESTED_SS_SNP: u32 = 0x1;
 export const OPT_PT_PGSNP: u32 = 0x2;
 export const OPT_SNP_RSVD_NO_SC: u32 = 0x4;
 export const OPT_NO_REPLAY_MEMO: u32 = 0x8;
+export const OPT_CANWBS: u32 = 0x10;
 
 // cache configuration record
 export const CCFG_ENTRIES: u32 = 0x0;
@@ -178,6 +180,7 @@ export const RES_ADDR_SPACE: u32 = 0x2c;
 export const RES_KIND: u32 = 0x30;
 export const RES_FAULT_LEVEL: u32 = 0x31;
 export const RES_SNOOP_BY: u32 = 0x32;
+export const RES_FAULT_STAGE: u32 = 0x33;
 export const RES_LATENCY: u32 = 0x34;
 export const RES_ISSUE: u32 = 0x38;
 
@@ -186,6 +189,7 @@ export const ST_OK: u8 = 0x0;
 export const ST_FAULT: u8 = 0x1;
 export const ST_INTERRUPT: u8 = 0x2;
 export const ST_BLOCKED: u8 = 0x3;
+export const ST_ABORT: u8 = 0x4;
 
 // result flags
 export const RSF_SNOOP: u32 = 0x1;
@@ -213,6 +217,46 @@ export const FMT_VTD_FS: u32 = 0x1;
 export const FMT_VMSA_S2: u32 = 0x2;
 export const FMT_VMSA_S1: u32 = 0x3;
 
+// result status of SMMUv3 faults: stage and CLASS (Res.FAULT_STAGE)
+export const FSTAGE_STAGE_MASK: u32 = 0x3;
+export const FSTAGE_CLASS_SHIFT: u32 = 0x2;
+
+// event record CLASS
+export const FCLASS_CD: u32 = 0x0;
+export const FCLASS_TT: u32 = 0x1;
+export const FCLASS_IN: u32 = 0x2;
+
+// SMMUv3: what decided the snoop outcome
+export const SNOOP_SMMU_TLP: u8 = 0x0;
+export const SNOOP_SMMU_CANWBS: u8 = 0x1;
+export const SNOOP_SMMU_S2_FWB: u8 = 0x2;
+export const SNOOP_SMMU_STAGE1_ATTR: u8 = 0x3;
+export const SNOOP_SMMU_STAGE2_ATTR: u8 = 0x4;
+export const SNOOP_SMMU_STE_OVERRIDE: u8 = 0x5;
+export const SNOOP_SMMU_COHACC: u8 = 0x6;
+export const SNOOP_SMMU_GBPA: u8 = 0x7;
+
+// SMMUv3 register block, byte offsets from Ctrl.SMMU
+export const SMMU_IDR0: u32 = 0x0;
+export const SMMU_IDR1: u32 = 0x4;
+export const SMMU_IDR3: u32 = 0xc;
+export const SMMU_IDR5: u32 = 0x14;
+export const SMMU_CR0: u32 = 0x20;
+export const SMMU_CR0_ACK: u32 = 0x24;
+export const SMMU_CR1: u32 = 0x28;
+export const SMMU_CR2: u32 = 0x2c;
+export const SMMU_GBPA: u32 = 0x44;
+export const SMMU_GERROR: u32 = 0x60;
+export const SMMU_GERRORN: u32 = 0x64;
+export const SMMU_STRTAB_BASE: u32 = 0x80;
+export const SMMU_STRTAB_BASE_CFG: u32 = 0x88;
+export const SMMU_CMDQ_BASE: u32 = 0x90;
+export const SMMU_CMDQ_PROD: u32 = 0x98;
+export const SMMU_CMDQ_CONS: u32 = 0x9c;
+export const SMMU_EVENTQ_BASE: u32 = 0xa0;
+export const SMMU_EVENTQ_PROD: u32 = 0xa8;
+export const SMMU_EVENTQ_CONS: u32 = 0xac;
+
 // counters: byte offset from STATS_BASE is 8 * index
 export const C_REQUESTS: u32 = 0x0;
 export const C_TRANSLATED: u32 = 0x1;
@@ -238,6 +282,18 @@ export const C_INV_QUEUE_ERRORS: u32 = 0x14;
 export const C_STALE_IOTLB_USES: u32 = 0x15;
 export const C_STALE_ATC_USES: u32 = 0x16;
 export const C_ATC_MISSES: u32 = 0x17;
+
+// SMMUv3's own counters (the shared ones above keep their indices)
+export const C_TRANSACTION: u32 = 0x30;
+export const C_TLB_MISS: u32 = 0x31;
+export const C_CONFIG_CACHE_MISS: u32 = 0x32;
+export const C_TRANS_TABLE_WALK_ACCESS: u32 = 0x33;
+export const C_CONFIG_STRUCT_ACCESS: u32 = 0x34;
+export const C_PCIE_ATS_TRANS_RQ: u32 = 0x35;
+export const C_PCIE_ATS_TRANS_PASSED: u32 = 0x36;
+export const C_EVENTS_RECORDED: u32 = 0x37;
+export const C_EVENTS_LOST: u32 = 0x38;
+export const C_BYPASSED: u32 = 0x39;
 
 // VT-d fault reason codes (spec 7.1.3, 7.2.3)
 export const FR_LRT_2: u8 = 0x1;

@@ -24,7 +24,7 @@ export function generateAssemblyAbi(): string {
     for (const [k, v] of Object.entries(obj)) c(prefix + snake(k), v, type);
   };
   out.push("// regions");
-  for (const k of ["RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "CACHE_STATS_BASE", "CACHE_COUNT", "CACHE_CFG_SIZE", "CACHE_STATS_SIZE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL", "HIST_BUCKETS", "HIST_CLASS_BYTES", "TIMING_CLASS_SIZE", "TIMING_STATS_BYTES"] as const)
+  for (const k of ["SMMU_COUNTERS", "RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "CACHE_STATS_BASE", "CACHE_COUNT", "CACHE_CFG_SIZE", "CACHE_STATS_SIZE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL", "HIST_BUCKETS", "HIST_CLASS_BYTES", "TIMING_CLASS_SIZE", "TIMING_STATS_BYTES"] as const)
     c(k, abi[k]);
   group("control block offsets", "CTRL_", abi.Ctrl);
   group("architectures (CTRL_ARCH)", "ARCH_", abi.Arch);
@@ -46,8 +46,18 @@ export function generateAssemblyAbi(): string {
   group("result flags", "RSF_", abi.ResFlag);
   group("snoop decided by", "SNOOP_BY_", abi.SnoopBy, "u8");
   group("walk formats", "FMT_", abi.Fmt);
+  group("result status of SMMUv3 faults: stage and CLASS (Res.FAULT_STAGE)", "FSTAGE_", abi.FaultStage);
+  group("event record CLASS", "FCLASS_", abi.FaultClass);
+  group("SMMUv3: what decided the snoop outcome", "SNOOP_SMMU_", abi.SmmuSnoopBy, "u8");
+  group("SMMUv3 register block, byte offsets from Ctrl.SMMU", "SMMU_", abi.SmmuReg);
   out.push("", "// counters: byte offset from STATS_BASE is 8 * index");
   abi.counterNames.forEach((n, i) => c("C_" + snake(n), i));
+  out.push("", "// SMMUv3's own counters (the shared ones above keep their indices)");
+  for (const [n, i] of Object.entries(abi.smmuCounters)) {
+    const shared = (abi.Counter as Record<string, number>)[n];
+    if (shared === undefined) c("C_" + snake(n), i);
+    else if (shared !== i) throw new Error(`SMMUv3 counter ${n} must keep index ${shared}`);
+  }
   out.push("", "// VT-d fault reason codes (spec 7.1.3, 7.2.3)");
   for (const f of abi.vtdFaults) c("FR_" + f.id.replace(/\./g, "_"), f.code, "u8");
   out.push("", "// SMMUv3 event types (spec 7.3)");

@@ -160,7 +160,48 @@ export const Opt = {
   SNP_RSVD_NO_SC: 1 << 2,
   /** Simulation only: turn off the replay memo of all-hit requests (engine/replay-memo.ts). */
   NO_REPLAY_MEMO: 1 << 3,
+  /**
+   * SMMUv3: the firmware's CANWBS flag for the root port (IORT memory access flags bit 2): the
+   * platform keeps this device's accesses to Normal memory coherent whatever their attributes,
+   * No-Snoop included (shared/spec/smmuv3.md §2.8).
+   */
+  CANWBS: 1 << 4,
 } as const;
+
+/**
+ * The SMMUv3 register block at Ctrl.SMMU (256 bytes): each register at its byte offset within its
+ * 64 KiB register page (spec 6.3; EVENTQ_PROD and EVENTQ_CONS are in page 1, at 0x100A8 and
+ * 0x100AC, the others in page 0), so the offsets are the spec's modulo 0x10000 and no two collide.
+ * The host writes them; the core reads them at the start of each batch. CR0ACK follows CR0 (the
+ * core copies it), EVENTQ_PROD is advanced by the core as it writes event records.
+ */
+export const SmmuReg = {
+  IDR0: 0x00,
+  IDR1: 0x04,
+  IDR3: 0x0c,
+  IDR5: 0x14,
+  CR0: 0x20,
+  CR0ACK: 0x24,
+  CR1: 0x28,
+  CR2: 0x2c,
+  GBPA: 0x44,
+  GERROR: 0x60,
+  GERRORN: 0x64,
+  STRTAB_BASE: 0x80,
+  STRTAB_BASE_CFG: 0x88,
+  CMDQ_BASE: 0x90,
+  CMDQ_PROD: 0x98,
+  CMDQ_CONS: 0x9c,
+  EVENTQ_BASE: 0xa0,
+  EVENTQ_PROD: 0xa8,
+  EVENTQ_CONS: 0xac,
+} as const;
+export type SmmuRegName = keyof typeof SmmuReg;
+/** Width in bytes of each SMMUv3 register (the 64-bit ones: the table and queue bases). */
+export const smmuRegBytes: Record<SmmuRegName, 4 | 8> = {
+  IDR0: 4, IDR1: 4, IDR3: 4, IDR5: 4, CR0: 4, CR0ACK: 4, CR1: 4, CR2: 4, GBPA: 4, GERROR: 4, GERRORN: 4,
+  STRTAB_BASE: 8, STRTAB_BASE_CFG: 4, CMDQ_BASE: 8, CMDQ_PROD: 4, CMDQ_CONS: 4, EVENTQ_BASE: 8, EVENTQ_PROD: 4, EVENTQ_CONS: 4,
+};
 
 /** What PGSNP=1 means when ECAP.SC=0 (vtd.md 2.12.1 item 5). */
 export const PgsnpNoSc = { RESERVED: 0, IGNORED: 1, HONOURED: 2 } as const;
@@ -203,12 +244,23 @@ export const Res = {
   ADDR_SPACE: 44, // u32 the address-space tag: VT-d PASID used (RID_PASID for requests without one); SMMUv3 SSID; 0xffffffff: none
   KIND: 48, // u8 translation kind: VT-d PGTT in scalable mode, TT|0x10 in legacy mode; SMMUv3 STE.Config
   FAULT_LEVEL: 49, // u8 paging level (1 = 4K table) at which a walk fault was found
-  SNOOP_BY: 50, // u8 SnoopBy
+  SNOOP_BY: 50, // u8 SnoopBy (VT-d) or SmmuSnoopBy
+  FAULT_STAGE: 51, // u8 SMMUv3: a fault's stage and CLASS (FaultStage); 0 for VT-d and for faults of no stage
   LATENCY: 52, // u32 cycles from arrival to completion (timing model; 0 when functional)
   ISSUE: 56, // u64 arrival cycle of the request at the IOMMU (timing model)
 } as const;
 
-export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3 } as const;
+/** ABORT (SMMUv3): the transaction was terminated without any event (STE.Config abort, GBPA.ABORT). */
+export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3, ABORT: 4 } as const;
+export const statusNames = ["ok", "fault", "interrupt", "blocked", "abort"] as const;
+/**
+ * Res.FAULT_STAGE: bits 1:0 the stage whose translation faulted (1, 2; 0: the fault is not a
+ * translation-stage fault, e.g. C_BAD_STE), bits 3:2 the event record's CLASS (FaultClass) when the
+ * stage is 2: what stage 2 was translating (the CD address, a stage-1 table address, or the input).
+ */
+export const FaultStage = { STAGE_MASK: 0x3, CLASS_SHIFT: 2 } as const;
+export const FaultClass = { CD: 0, TT: 1, IN: 2 } as const;
+export const faultClassNames = ["CD", "TT", "IN"] as const;
 export const ResFlag = {
   SNOOP: 1 << 0, // the access snoops CPU caches
   RECORDED: 1 << 1, // a fault that is recorded (not suppressed by FPD)
@@ -228,7 +280,18 @@ export const ResFlag = {
 export const SnoopBy = { TLP: 0, PGSNP: 1, PTE: 2, NONE: 3 } as const;
 export const snoopByNames = ["tlp", "pgsnp", "pte", "none"] as const;
 /** Per architecture: the name of each SNOOP_BY code (an architecture's own codes start after TLP). */
-export const snoopByCatalogues: Record<ArchName, readonly string[]> = { vtd: snoopByNames, smmuv3: ["tlp"] };
+export const snoopByCatalogues: Record<ArchName, readonly string[]> = { vtd: snoopByNames, smmuv3: [] as string[] };
+/**
+ * SMMUv3's codes (arch/smmuv3/coherency.ts decides, in this order): CANWBS (the platform keeps
+ * the device coherent), the TLP (No-Snoop, which nothing in the SMMU overrides; or a snooped TLP
+ * whose attributes nothing changed), IDR0.COHACC=0 (the system is not IO-coherent), then the
+ * attribute that set the final memory type or shareability: GBPA or the STE overrides (MTCFG/MemAttr,
+ * SHCFG) of the incoming attributes, stage 1 (MAIR[AttrIndx], SH), stage 2 (MemAttr, SH), or a
+ * stage-2 MemAttr forced by S2FWB.
+ */
+export const SmmuSnoopBy = { TLP: 0, CANWBS: 1, S2FWB: 2, STAGE1_ATTR: 3, STAGE2_ATTR: 4, STE_OVERRIDE: 5, COHACC: 6, GBPA: 7 } as const;
+export const smmuSnoopByNames = ["tlp", "canwbs", "s2fwb", "stage1-attr", "stage2-attr", "ste-override", "cohacc", "gbpa"] as const;
+snoopByCatalogues.smmuv3 = smmuSnoopByNames;
 
 /** Counters (u64) at STATS_BASE + 8 * index. */
 export const counterNames = [
@@ -375,4 +438,55 @@ export const smmuv3EventByCode: ReadonlyMap<number, FaultInfo> = new Map(smmuv3E
 /** Per architecture: its faults by code (VT-d fault reasons; SMMUv3 event types). */
 export const faultCatalogues: Record<ArchName, ReadonlyMap<number, FaultInfo>> = { vtd: vtdFaultByCode, smmuv3: smmuv3EventByCode };
 /** Per architecture: the names of the run counters (STATS block indices). */
-export const counterCatalogues: Record<ArchName, readonly string[]> = { vtd: counterNames, smmuv3: [] };
+export const counterCatalogues: Record<ArchName, readonly string[]> = { vtd: counterNames, smmuv3: [] as string[] };
+
+/**
+ * SMMUv3's run counters by STATS index. The architecture-neutral ones keep VT-d's indices (the
+ * shared engine, walker and host read them by those: requests, translated, faulted, faultsRecorded,
+ * blocked = transactions terminated without an event (status abort), the No-Snoop and snoop counts,
+ * noSnoopForced = No-Snoop TLPs made coherent (by CANWBS), atsRequests, adWrites = hardware
+ * access-flag and dirty-state updates); SMMUv3's own start at SMMU_COUNTERS, after the per-level
+ * read table. The PMCG-named ones are the architected SMMUv3 PMU events as Linux's perf driver
+ * (arm_smmuv3_pmu.c) names them: `transaction` (every transaction and ATS translation request),
+ * `tlb_miss` (a translation that walked: there is no TLB yet, so every translating transaction),
+ * `config_cache_miss` (a configuration lookup that read the STE: no config cache yet, so every
+ * one), `trans_table_walk_access` (translation-table descriptor reads, both stages),
+ * `config_struct_access` (L1STD, STE, L1CD and CD reads), `pcie_ats_trans_rq` (ATS translation
+ * requests), `pcie_ats_trans_passed` (transactions that arrived already translated and were passed).
+ * `eventsRecorded`: event records written to the event queue; `eventsLost`: events that were to be
+ * recorded but the queue was full or disabled (CR0.EVENTQEN=0).
+ */
+export const SMMU_COUNTERS = 48;
+export const smmuCounters = {
+  requests: Counter.requests,
+  translated: Counter.translated,
+  faulted: Counter.faulted,
+  faultsRecorded: Counter.faultsRecorded,
+  blocked: Counter.blocked,
+  noSnoopTlps: Counter.noSnoopTlps,
+  snooped: Counter.snooped,
+  nonSnooped: Counter.nonSnooped,
+  noSnoopForced: Counter.noSnoopForced,
+  atsRequests: Counter.atsRequests,
+  adWrites: Counter.adWrites,
+  transaction: SMMU_COUNTERS,
+  tlb_miss: SMMU_COUNTERS + 1,
+  config_cache_miss: SMMU_COUNTERS + 2,
+  trans_table_walk_access: SMMU_COUNTERS + 3,
+  config_struct_access: SMMU_COUNTERS + 4,
+  pcie_ats_trans_rq: SMMU_COUNTERS + 5,
+  pcie_ats_trans_passed: SMMU_COUNTERS + 6,
+  eventsRecorded: SMMU_COUNTERS + 7,
+  eventsLost: SMMU_COUNTERS + 8,
+  bypassed: SMMU_COUNTERS + 9, // transactions passed untranslated (GBPA, STE bypass, S1DSS bypass with stage 2 off)
+} as const;
+/** A catalogue by STATS index: "" where the architecture keeps no counter. */
+function byIndex(entries: Record<string, number>): string[] {
+  const out: string[] = [];
+  for (const [name, i] of Object.entries(entries)) {
+    while (out.length <= i) out.push("");
+    out[i] = name;
+  }
+  return out;
+}
+counterCatalogues.smmuv3 = byIndex(smmuCounters);

@@ -57,7 +57,7 @@ export interface Request {
   time?: bigint;
 }
 
-export type Status = "ok" | "fault" | "interrupt" | "blocked";
+export type Status = (typeof abi.statusNames)[number];
 
 /**
  * The timing model's run statistics (cycles), and per latency class its latency histogram: the
@@ -76,7 +76,6 @@ export interface TimingStats {
   rewalks: bigint;
   classes: Record<(typeof abi.latencyClassNames)[number], { count: bigint; sum: bigint; max: bigint; histogram: [number, number][] }>;
 }
-const statusNames: Status[] = ["ok", "fault", "interrupt", "blocked"];
 /** What decided the snoop outcome, by the architecture's catalogue (VT-d: tlp, pgsnp, pte, none). */
 export type SnoopByName = string;
 
@@ -89,7 +88,11 @@ export interface Result {
   leafPte: bigint;
   /** Nested and second-stage-only: the SS leaf entry that mapped the final address. */
   s2LeafPa: bigint;
-  fault?: { code: number; name: string; recorded: boolean; level: number };
+  /**
+   * `stage`: SMMUv3, the translation stage that faulted (absent for faults of no stage);
+   * `class`: for stage-2 faults, what stage 2 was translating (event record CLASS).
+   */
+  fault?: { code: number; name: string; recorded: boolean; level: number; stage?: 1 | 2; class?: (typeof abi.faultClassNames)[number] };
   pageLg2: number;
   reads: number;
   snoop: boolean;
@@ -162,9 +165,26 @@ export class Core {
 
   // ---- registers and options --------------------------------------------------------------------
 
-  setRegister(name: "CAP" | "ECAP" | "RTADDR", value: bigint): void {
+  /**
+   * Where register `name` of this unit's architecture lives in the control block, and its width in
+   * bytes (VT-d: CAP, ECAP, RTADDR; SMMUv3: abi SmmuReg, in the Ctrl.SMMU block). The one place the
+   * register names of each architecture map to the core.
+   */
+  private registerSlot(name: string): { at: number; bytes: 4 | 8 } {
+    if (this.arch === "smmuv3" && Object.hasOwn(abi.SmmuReg, name)) {
+      const r = name as abi.SmmuRegName;
+      return { at: abi.CTRL_BASE + abi.Ctrl.SMMU + abi.SmmuReg[r], bytes: abi.smmuRegBytes[r] };
+    }
+    if (this.arch === "vtd" && (name === "CAP" || name === "ECAP" || name === "RTADDR")) return { at: abi.CTRL_BASE + abi.Ctrl[name], bytes: 8 };
+    throw new RangeError(`${name} is not a register of this ${this.arch} unit`);
+  }
+
+  /** Sets a register of the unit's architecture (a 32-bit register takes the low 32 bits of `value`). */
+  setRegister(name: "CAP" | "ECAP" | "RTADDR" | abi.SmmuRegName, value: bigint): void {
+    const { at, bytes } = this.registerSlot(name);
     this.views();
-    this.u64[(abi.CTRL_BASE + abi.Ctrl[name]) >>> 3] = BigInt.asUintN(64, value);
+    if (bytes === 8) this.u64[at >>> 3] = BigInt.asUintN(64, value);
+    else this.u32[at >>> 2] = Number(BigInt.asUintN(32, value));
   }
 
   /**
@@ -184,9 +204,11 @@ export class Core {
     return name === "FSTS" || name === "ICS" || name === "GSTS" ? BigInt(this.u32[off >>> 2]!) : this.u64[off >>> 3]!;
   }
 
-  getRegister(name: "CAP" | "ECAP" | "RTADDR"): bigint {
+  /** A register of the unit's architecture as the core left it (SMMUv3: EVENTQ_PROD after events, CR0ACK). */
+  getRegister(name: "CAP" | "ECAP" | "RTADDR" | abi.SmmuRegName): bigint {
+    const { at, bytes } = this.registerSlot(name);
     this.views();
-    return this.u64[(abi.CTRL_BASE + abi.Ctrl[name]) >>> 3]!;
+    return bytes === 8 ? this.u64[at >>> 3]! : BigInt(this.u32[at >>> 2]!);
   }
 
   setGsts(value: number): void {
@@ -382,7 +404,7 @@ export class Core {
     const d = (off: number) => this.u32[(o + off) >>> 2]!;
     const flags = d(abi.Res.FLAGS);
     const code = u8[o + abi.Res.FAULT]!;
-    const status = statusNames[u8[o + abi.Res.STATUS]!]!;
+    const status = abi.statusNames[u8[o + abi.Res.STATUS]!]!;
     const addressSpace = d(abi.Res.ADDR_SPACE);
     const r: Result = {
       status,
@@ -419,6 +441,10 @@ export class Core {
         recorded: (flags & abi.ResFlag.RECORDED) !== 0,
         level: u8[o + abi.Res.FAULT_LEVEL]!,
       };
+      const fs = u8[o + abi.Res.FAULT_STAGE]!;
+      const stage = fs & abi.FaultStage.STAGE_MASK;
+      if (stage === 1 || stage === 2) r.fault.stage = stage;
+      if (stage === 2) r.fault.class = abi.faultClassNames[(fs >> abi.FaultStage.CLASS_SHIFT) & 3];
     }
     return r;
   }
@@ -449,6 +475,17 @@ export class Core {
       (typeof abi.counterNames)[number],
       bigint
     >;
+  }
+
+  /** The run counters by the architecture's catalogue (abi counterCatalogues): every named index. */
+  archCounters(): Record<string, bigint> {
+    this.views();
+    const base = abi.STATS_BASE >>> 3;
+    const out: Record<string, bigint> = {};
+    abi.counterCatalogues[this.arch].forEach((n, i) => {
+      if (n) out[n] = this.u64[base + i]!;
+    });
+    return out;
   }
 
   /** Table reads of paging entries by stage ("fs" | "ss") and spec level (1 = 4 KiB table). */
