@@ -34,6 +34,8 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   createDriver: (_p, options) => new SmmuDriver(options),
   faults: faultCatalogues.smmuv3,
   counterNames: counterCatalogues.smmuv3,
+  // The VMID the STE gave the translation (0 for stage-1-only STEs, as Linux reserves it).
+  resultTags: (r) => (r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}),
   traceCommands: [],
   scenario: smmuScenario,
 };

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { bdf, commonScenarioShape, configShape, u64 } from "../../config/schema.ts";
-import type { ArchScenario, SetupProgress } from "../types.ts";
+import type { ArchScenario, ScenarioContext, SetupProgress } from "../types.ts";
 import { registerValue } from "../fields.ts";
 import { formatBdf } from "../../trace/events.ts";
 import { registerFields } from "./fields.ts";
@@ -92,6 +92,13 @@ export type SmmuScenario = z.output<typeof smmuScenarioSchema>;
 /** The non-identification registers, in the order they are written (CR0 last: it turns things on). */
 const programmed = ["CR1", "CR2", "GBPA", "STRTAB_BASE", "STRTAB_BASE_CFG", "CMDQ_BASE", "CMDQ_PROD", "CMDQ_CONS", "EVENTQ_BASE", "EVENTQ_PROD", "EVENTQ_CONS", "CR0"] as const;
 
+/** A register value that does not fit: at the field's key (registerValue names it) or the register's. */
+function registerProblem(ctx: ScenarioContext, name: string, e: unknown): never {
+  const m = /^(registers\.[A-Z0-9_]+\.[A-Z0-9_]+): (.*)$/s.exec((e as Error).message);
+  if (m) throw ctx.problemAt(m[1]!, m[2]!);
+  return ctx.fail(`registers.${name}`, e);
+}
+
 export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof smmuScenarioSchema> = {
   schema: smmuScenarioSchema,
 
@@ -102,7 +109,7 @@ export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof
       try {
         idr[name] = registerValue(defaultIdRegisters[name], regs[name], registerFields[name], name);
       } catch (e) {
-        ctx.fail(`registers.${name}`, e);
+        registerProblem(ctx, name, e);
       }
       if (idr[name] >> 32n) throw ctx.problemAt(`registers.${name}`, `0x${idr[name].toString(16)} does not fit the 32-bit register`);
     }
@@ -182,7 +189,7 @@ export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof
       try {
         v = registerValue(values[name] ?? 0n, regs[name], registerFields[name], name);
       } catch (e) {
-        return fail(`registers.${name}`, e);
+        return registerProblem(ctx, name, e);
       }
       if (regs[name] === undefined && values[name] === undefined) continue;
       const wide = name === "STRTAB_BASE" || name === "CMDQ_BASE" || name === "EVENTQ_BASE";
