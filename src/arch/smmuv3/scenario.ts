@@ -6,7 +6,7 @@
  * (CANWBS). Every problem is an InputError at the scenario key that causes it.
  */
 import { z } from "zod";
-import { bdf, commonScenarioShape, configShape, u64 } from "../../config/schema.ts";
+import { bdf, commonScenarioShape, configShape, mappingShape, pageSizeOf, u64 } from "../../config/schema.ts";
 import type { ArchScenario, ScenarioContext, SetupProgress } from "../types.ts";
 import { registerValue } from "../fields.ts";
 import { formatBdf } from "../../trace/events.ts";
@@ -15,28 +15,17 @@ import { defaultIdRegisters, profileOf, type IdRegisters, type SmmuRegisterName 
 import type { SmmuBuilder } from "./builder.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
 
-const SIZES: Record<string, bigint> = { "4K": 1n << 12n, "16K": 1n << 14n, "64K": 1n << 16n, "2M": 1n << 21n, "32M": 1n << 25n, "512M": 1n << 29n, "1G": 1n << 30n };
-const SIZE_HINT = 'expected a page size of "4K", "16K", "64K", "2M", "32M", "512M" or "1G" (or its bytes as "0x…")';
-
 /** A VMSA page or block size: a name, or its bytes. */
-const vmsaPageSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  let size = typeof v === "string" ? SIZES[v] : undefined;
-  if (size === undefined && typeof v === "number" && Number.isSafeInteger(v)) size = BigInt(v);
-  if (size === undefined && typeof v === "string" && /^0x[0-9a-fA-F]{1,16}$/.test(v)) size = BigInt(v);
-  if (size !== undefined && Object.values(SIZES).includes(size)) return size;
-  ctx.addIssue({ code: "custom", message: `${SIZE_HINT}, got ${JSON.stringify(v)}` });
-  return z.NEVER;
-});
+const vmsaPageSize = pageSizeOf(
+  { "4K": 1n << 12n, "16K": 1n << 14n, "64K": 1n << 16n, "2M": 1n << 21n, "32M": 1n << 25n, "512M": 1n << 29n, "1G": 1n << 30n },
+  'expected a page size of "4K", "16K", "64K", "2M", "32M", "512M" or "1G" (or its bytes as "0x…")',
+);
 
 const GRANULES = { "4K": 12, "16K": 14, "64K": 16 } as const;
 
 const mapping = z.strictObject({
-  iova: u64,
-  pa: u64,
-  size: u64,
+  ...mappingShape,
   pageSize: vmsaPageSize.optional(),
-  /** Letters of r, w, x in that order. Default "rw". */
-  perm: z.string().regex(/^r?w?x?$/, { message: 'expected permission letters in the order "rwx", e.g. "rw" or "r"' }).optional(),
   priv: z.boolean().optional(),
   cache: z.boolean().optional(),
   mmio: z.boolean().optional(),

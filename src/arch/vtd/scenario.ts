@@ -6,7 +6,7 @@
  * that causes it.
  */
 import { z } from "zod";
-import { bdf, commonScenarioShape, configShape, pageSize, register, u64 } from "../../config/schema.ts";
+import { bdf, commonScenarioShape, configShape, mappingShape, pageSize, register, u64 } from "../../config/schema.ts";
 import type { ArchScenario, SetupProgress } from "../types.ts";
 import { formatBdf } from "../../trace/events.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields } from "./registers.ts";
@@ -15,13 +15,10 @@ import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } fr
 import type { VtdBuilder } from "./builder.ts";
 import type { VtdPlatformOptions } from "./options.ts";
 
+/** A mapping; `perm` x clears XD (first stage). */
 const mapping = z.strictObject({
-  iova: u64,
-  pa: u64,
-  size: u64,
+  ...mappingShape,
   pageSize: pageSize.optional(),
-  /** Letters of r, w, x: read, write, execute (first stage: x clears XD). Default "rw". */
-  perm: z.string().regex(/^r?w?x?$/, { message: 'expected permission letters in the order "rwx", e.g. "rw" or "r"' }).optional(),
   user: z.boolean().optional(),
   global: z.boolean().optional(),
   snp: z.boolean().optional(),
