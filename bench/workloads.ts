@@ -825,7 +825,7 @@ function largeWindow(timed: boolean): Workload {
     prepare(records) {
       const files = largeWindowTrace(records);
       const loaded = loadScenario(files.scenario, { functional: !timed });
-      const platform = loaded.platform;
+      const platform = loaded.platform as VtdPlatform;
       const requests = readBinaryRecords(files.binary, records);
       const driver = new VtdDriver(platform, { ...loaded.driver, limits: loaded.limits });
       return {

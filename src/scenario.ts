@@ -12,9 +12,9 @@ import { checkConfig, presetOf, timingOf, cachesOf } from "./config/schema.ts";
 import { scenarioSchema, type Scenario } from "./config/scenario-schema.ts";
 import { cacheBudgetProblem, overBudget, resolveLimits, type Limits } from "./config/limits.ts";
 import type { PresetName } from "./config/timing.ts";
-import { createPlatform, platformCaches, type AnyPlatform } from "./platform.ts";
+import { Platform, platformCaches, type AnyPlatform } from "./platform.ts";
 import { architecture } from "./arch/index.ts";
-import type { ScenarioContext, SetupProgress } from "./arch/types.ts";
+import type { AnyArchitectureModule, ScenarioContext, SetupProgress } from "./arch/types.ts";
 import { AllocationError } from "./guest/allocator.ts";
 import type { CoreBuild } from "./core/core.ts";
 import type { Refusals } from "./replay/replay.ts";
@@ -153,7 +153,8 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");
-  const module = architecture(scenario.arch);
+  // The scenario member and the module share `arch`: the module takes its own member.
+  const module: AnyArchitectureModule = architecture(scenario.arch);
   const physAddrBits = scenario.config?.platform?.physAddrBits ?? 52;
   const ctx: ScenarioContext = { file, limits, physAddrBits, problemAt, fail };
   // The architecture's own keys (registers, build modes), checked before anything is built.
@@ -167,7 +168,7 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     throw new InputError(`config: ${cacheProblem}`, file, where?.line, where?.column);
   }
   const timing = timingOf(scenario.config);
-  const platform = createPlatform(scenario.arch, {
+  const platform = new Platform(module, {
     ...archOptions,
     caches,
     preset,

@@ -2,6 +2,7 @@
  * The neutral platform (src/platform.ts) assembled from an architecture module (src/arch/), the
  * factory that picks the module by name, and the deprecated VtdPlatform alias.
  */
+import { smmuv3 } from "../src/arch/smmuv3/module.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Platform, VtdPlatform, createPlatform } from "../src/platform.ts";
@@ -10,13 +11,13 @@ import { vtd } from "../src/arch/vtd/module.ts";
 import { DEFAULT_CAP } from "../src/arch/vtd/registers.ts";
 import { VtdDriver } from "../src/arch/vtd/driver.ts";
 
-test("the registry holds VT-d only; SMMUv3 is refused by name", () => {
-  assert.equal(Object.keys(architectures), ["vtd"]);
+test("the registry holds VT-d and SMMUv3", () => {
+  assert.equal(Object.keys(architectures), ["vtd", "smmuv3"]);
   assert.is(architecture("vtd"), vtd);
-  assert.ok(isModelled("vtd"));
-  assert.not.ok(isModelled("smmuv3"));
-  assert.throws(() => architecture("smmuv3"), (e: Error) => e instanceof RangeError && e.message === "SMMUv3 is not modelled yet");
-  assert.throws(() => createPlatform("smmuv3" as "vtd"), (e: Error) => e.message === "SMMUv3 is not modelled yet");
+  assert.is(architecture("smmuv3"), smmuv3);
+  assert.ok(isModelled("smmuv3"));
+  assert.not.ok(isModelled("smmu"));
+  assert.is(createPlatform("smmuv3").module.title, "SMMUv3");
 });
 
 test("createPlatform assembles the module's core, builder and driver", () => {

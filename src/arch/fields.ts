@@ -45,3 +45,20 @@ export function encodeFields<T extends FieldTable>(fields: T, values: Partial<Re
   }
   return v;
 }
+
+/**
+ * A register a scenario gives as a full value, or as named fields over `base` (undefined: `base`).
+ * A field value wider than its field is a RangeError naming `registers.NAME.FIELD`.
+ */
+export function registerValue(base: bigint, v: bigint | Readonly<Record<string, bigint | undefined>> | undefined, fields: FieldTable, name: string): bigint {
+  if (v === undefined) return base;
+  if (typeof v === "bigint") return v;
+  let out = base;
+  for (const [k, fv] of Object.entries(v)) {
+    if (fv === undefined) continue;
+    const range = fields[k]!;
+    if (fv > fieldMax(range)) throw new RangeError(`registers.${name}.${k}: ${fv} does not fit the ${range[0] - range[1] + 1}-bit field`);
+    out = setField(out, range, fv);
+  }
+  return out;
+}

@@ -6,8 +6,9 @@
 import type { ArchName } from "../core/abi.ts";
 import { archTitles, type AnyArchitectureModule } from "./types.ts";
 import { vtd } from "./vtd/module.ts";
+import { smmuv3 } from "./smmuv3/module.ts";
 
-export const architectures = { vtd } as const satisfies { readonly [K in ArchName]?: AnyArchitectureModule };
+export const architectures = { vtd, smmuv3 } as const satisfies { readonly [K in ArchName]?: AnyArchitectureModule };
 
 /** The architectures the host models. */
 export type ModelledArch = keyof typeof architectures;

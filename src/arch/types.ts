@@ -13,9 +13,13 @@ import type { ArchDriver, DriverOptions } from "../driver/driver.ts";
 import type { Limits } from "../config/limits.ts";
 import type { InputError } from "../errors.ts";
 import type { z } from "zod";
+import type { Result } from "../core/core.ts";
 
 /** Every architecture's name in messages and reports, modelled or not. */
 export const archTitles: Readonly<Record<ArchName, string>> = { vtd: "VT-d", smmuv3: "SMMUv3" };
+
+/** An architecture's tags in a per-TLP result line, given the result and whether the TLP had a PASID. */
+export type ResultTags = (r: Result, hasPasid: boolean) => Record<string, unknown>;
 
 /** The parts of a platform an architecture's builder and driver work with. */
 export interface PlatformParts<B> {
@@ -140,6 +144,8 @@ export interface ArchitectureModule<B = unknown, O extends object = object, Z ex
   readonly faults: ReadonlyMap<number, FaultInfo>;
   /** The run counters the core keeps for this architecture (core/abi.ts counterCatalogues). */
   readonly counterNames: readonly string[];
+  /** Its tags in a per-TLP result line (VT-d `did`, `ridPasid`; SMMUv3 `vmid`): src/report/results.ts. */
+  readonly resultTags: ResultTags;
   /** Its driver commands in the trace formats (VT-d `inv`), registered with the codecs. */
   readonly traceCommands: readonly TraceCommand[];
   /** Its part of the scenario format. */

@@ -29,17 +29,29 @@ export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return z.NEVER;
 });
 
-const PAGE_SIZES: Record<string, bigint> = { "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n };
-const PAGE_SIZE_HINT = 'expected a page size of "4K", "2M" or "1G" (or its bytes: "0x1000", "0x200000", "0x40000000")';
+/**
+ * A page size from `sizes` (its name, or its bytes as a number or "0x…" string); anything else is
+ * an issue `${hint}, got …`.
+ */
+export function pageSizeOf(sizes: Readonly<Record<string, bigint>>, hint: string) {
+  const values = Object.values(sizes);
+  return z.union([z.string(), z.number()]).transform((v, ctx) => {
+    let size: bigint | undefined = typeof v === "string" ? sizes[v] : undefined;
+    if (size === undefined && typeof v === "number" && Number.isSafeInteger(v)) size = BigInt(v);
+    if (size === undefined && typeof v === "string" && /^0x[0-9a-fA-F]{1,16}$/.test(v)) size = BigInt(v);
+    if (size !== undefined && values.includes(size)) return size;
+    ctx.addIssue({ code: "custom", message: `${hint}, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  });
+}
 
-export const pageSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  let size: bigint | undefined = typeof v === "string" ? PAGE_SIZES[v] : undefined;
-  if (size === undefined && typeof v === "number" && Number.isSafeInteger(v)) size = BigInt(v);
-  if (size === undefined && typeof v === "string" && /^0x[0-9a-fA-F]{1,16}$/.test(v)) size = BigInt(v);
-  if (size !== undefined && Object.values(PAGE_SIZES).includes(size)) return size;
-  ctx.addIssue({ code: "custom", message: `${PAGE_SIZE_HINT}, got ${JSON.stringify(v)}` });
-  return z.NEVER;
-});
+export const pageSize = pageSizeOf({ "4K": 1n << 12n, "2M": 1n << 21n, "1G": 1n << 30n }, 'expected a page size of "4K", "2M" or "1G" (or its bytes: "0x1000", "0x200000", "0x40000000")');
+
+/** A mapping's permissions: letters of r, w, x in that order. */
+export const permLetters = z.string().regex(/^r?w?x?$/, { message: 'expected permission letters in the order "rwx", e.g. "rw" or "r"' });
+
+/** The keys of a `build` mapping every architecture has (its page size and attributes are its own). */
+export const mappingShape = { iova: u64, pa: u64, size: u64, /** Default "rw". */ perm: permLetters.optional() };
 
 export const bdf = z.string().transform((v, ctx) => {
   const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/.exec(v);

@@ -2,6 +2,7 @@
 import type { Result } from "../core/core.ts";
 import { formatBdf, type TraceTlp } from "../trace/text.ts";
 import type { Refusal } from "../replay/replay.ts";
+import type { ResultTags } from "../arch/types.ts";
 
 const hex = (v: bigint) => "0x" + v.toString(16);
 
@@ -15,7 +16,7 @@ export interface ResultTiming {
  * `complete` (cycle the translation completed), `latency` (complete - issue, cycles) and
  * `latencyNs` (latency at the clock, rounded to the picosecond).
  */
-export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming): Record<string, unknown> {
+export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming, tags?: ResultTags): Record<string, unknown> {
   const o: Record<string, unknown> = { seq, line: t.line, op: t.op, bdf: formatBdf(t.sid) };
   if (t.pasid !== undefined) o.pasid = t.pasid;
   o.addr = hex(t.addr);
@@ -40,10 +41,15 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: Resul
       o.n = r.nsAllowed;
     }
   } else if (r.status === "fault") {
-    o.fault = { code: r.fault!.code, name: r.fault!.name, recorded: r.fault!.recorded };
+    const f = r.fault!;
+    o.fault = { code: f.code, name: f.name, recorded: f.recorded, ...(f.stage !== undefined ? { stage: f.stage } : {}), ...(f.class !== undefined ? { class: f.class } : {}) };
   }
-  if (r.addressSpace !== undefined && t.pasid === undefined && r.status !== "interrupt") o.ridPasid = r.addressSpace;
-  if (r.status === "ok" || r.status === "fault") o.did = r.domain;
+  if (tags) Object.assign(o, tags(r, t.pasid !== undefined));
+  else {
+    // without a module: VT-d's tags (the default before architecture modules)
+    if (r.addressSpace !== undefined && t.pasid === undefined && r.status !== "interrupt") o.ridPasid = r.addressSpace;
+    if (r.status === "ok" || r.status === "fault") o.did = r.domain;
+  }
   o.reads = r.reads;
   if (timing) {
     o.issue = Number(r.issue);
@@ -63,6 +69,6 @@ export function refusalLine(r: Refusal): string {
   return JSON.stringify({ seq: r.seq, event: r.event, line: r.line, status: "refused", reason: r.reason }) + "\n";
 }
 
-export function resultLine(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming): string {
-  return JSON.stringify(resultRecord(seq, t, r, timing)) + "\n";
+export function resultLine(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming, tags?: ResultTags): string {
+  return JSON.stringify(resultRecord(seq, t, r, timing, tags)) + "\n";
 }

@@ -4,6 +4,7 @@
  * scenario running through `iommu-emu run` without faults (unless the workload asks for them),
  * without stale translations, with as many driver maps and unmaps as the trace holds.
  */
+import type { VtdPlatform } from "../../src/platform.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -235,7 +236,7 @@ test("tenants: devices without PASIDs, second stage, random schedule, large page
   const s = run(g.file, { functional: false });
   assert.is(s.faulted, 0);
   const loaded = loadScenario(g.file);
-  assert.is(loaded.platform.builder.attachments.length, 300);
+  assert.is((loaded.platform as VtdPlatform).builder.attachments.length, 300);
   const p = gen("tenants", { devices: 2, pasids: 64, domain: "ss", tlps: 3000 });
   assert.is(run(p.file).faulted, 0, "second-stage domains per PASID");
 });

@@ -8,6 +8,7 @@
  * cacheEntries) from config.limits and LoadOptions.limits. A UTF-8 BOM is accepted. The step-wise
  * loader reports its progress.
  */
+import type { VtdPlatform } from "../../src/platform.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -108,7 +109,7 @@ test("levels the capability registers do not support: an error at build.domains[
     loadError(d),
     `${at(d.file, d.text, "{", '"domains"')}: build.domains[0]: levels 4 (the default): 4-level second-stage tables (48-bit AGAW) need CAP.SAGAW bit 2; this unit's SAGAW=0x8 supports 5 levels`,
   );
-  assert.is(loadScenario(scenario({ arch: "vtd", registers: { CAP: { SAGAW: "0xe" } }, build: { domains: [{ id: 1, type: "ss", levels: 3 }] } }).file).platform.builder.domains.get(1)!.levels, 3);
+  assert.is((loadScenario(scenario({ arch: "vtd", registers: { CAP: { SAGAW: "0xe" } }, build: { domains: [{ id: 1, type: "ss", levels: 3 }] } }).file).platform as VtdPlatform).builder.domains.get(1)!.levels, 3);
 });
 
 test("mappings outside the domain's format, or with a page size CAP does not allow, are errors at the mapping", () => {
@@ -139,8 +140,8 @@ test("page sizes: the allowed ones are listed; a size in bytes is accepted", () 
     `${at(s.file, s.text, '"3M"')}: build.domains[0].mappings[0].pageSize: expected a page size of "4K", "2M" or "1G" (or its bytes: "0x1000", "0x200000", "0x40000000"), got "3M"`,
   );
   const b = scenario({ arch: "vtd", build: { domains: [ss([{ iova: "0x200000", pa: "0x200000", size: "0x200000", pageSize: "0x200000" }, { iova: "0x0", pa: "0x0", size: 4096, pageSize: 4096 }])] } });
-  const d = loadScenario(b.file).platform.builder.domains.get(1)!;
-  assert.is(loadScenario(b.file).platform.builder.findLeaf(d, 0x200000n).level, 1);
+  const d = (loadScenario(b.file).platform as VtdPlatform).builder.domains.get(1)!;
+  assert.is((loadScenario(b.file).platform as VtdPlatform).builder.findLeaf(d, 0x200000n).level, 1);
 });
 
 test('hex strings need "0x": "1000" is refused, not read as decimal; JSON numbers are decimal', () => {
@@ -149,7 +150,7 @@ test('hex strings need "0x": "1000" is refused, not read as decimal; JSON number
   const r = scenario({ arch: "vtd", registers: { RTADDR: "4096" } });
   assert.is(loadError(r), `${at(r.file, r.text, '"4096"')}: registers.RTADDR: expected 0x-prefixed hex or a JSON number, got "4096"`);
   const l = loadScenario(scenario({ arch: "vtd", build: { domains: [ss([{ iova: 8192, pa: "0x3000", size: 4096 }])] } }).file);
-  const b = l.platform.builder;
+  const b = (l.platform as VtdPlatform).builder;
   assert.is(b.findLeaf(b.domains.get(1)!, 0x2000n).level, 0);
   assert.is(l.platform.core.read64(b.findLeaf(b.domains.get(1)!, 0x2000n).slot!), 0x3003n);
 });
@@ -234,8 +235,8 @@ test("the step-wise loader yields after each run of leaves and each device; load
     r = steps.next();
   }
   assert.equal(seen, ["1/514 build.domains[0].mappings[0]", "513/514 build.domains[0].mappings[0]", "514/514 build.devices[0]"]);
-  const b = r.value.platform.builder;
-  const whole = loadScenario(s.file).platform.builder;
+  const b = (r.value.platform as VtdPlatform).builder;
+  const whole = (loadScenario(s.file).platform as VtdPlatform).builder;
   assert.is(r.value.platform.core.read64(b.findLeaf(b.domains.get(1)!, 0x3ff000n).slot!), 0x40200003n);
   assert.is(whole.findLeaf(whole.domains.get(1)!, 0x3ff000n).slot, b.findLeaf(b.domains.get(1)!, 0x3ff000n).slot);
 });

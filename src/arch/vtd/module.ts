@@ -42,6 +42,13 @@ export const vtd: ArchitectureModule<VtdBuilder, VtdPlatformOptions, typeof vtdS
   createDriver: (p, options) => new VtdDriver(p, options),
   faults: faultCatalogues.vtd,
   counterNames: counterCatalogues.vtd,
+  // The domain ID, and the RID_PASID a request without PASID was translated through.
+  resultTags(r, hasPasid) {
+    const o: Record<string, unknown> = {};
+    if (r.addressSpace !== undefined && !hasPasid && r.status !== "interrupt") o.ridPasid = r.addressSpace;
+    if (r.status === "ok" || r.status === "fault") o.did = r.domain;
+    return o;
+  },
   traceCommands: vtdTraceCommands,
   scenario: vtdScenario,
 };

@@ -6,21 +6,19 @@
  * that causes it.
  */
 import { z } from "zod";
-import { bdf, commonScenarioShape, configShape, pageSize, register, u64 } from "../../config/schema.ts";
+import { bdf, commonScenarioShape, configShape, mappingShape, pageSize, register, u64 } from "../../config/schema.ts";
 import type { ArchScenario, SetupProgress } from "../types.ts";
 import { formatBdf } from "../../trace/events.ts";
-import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields, fieldMax, setField } from "./registers.ts";
+import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields } from "./registers.ts";
+import { registerValue } from "../fields.ts";
 import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
 import type { VtdBuilder } from "./builder.ts";
 import type { VtdPlatformOptions } from "./options.ts";
 
+/** A mapping; `perm` x clears XD (first stage). */
 const mapping = z.strictObject({
-  iova: u64,
-  pa: u64,
-  size: u64,
+  ...mappingShape,
   pageSize: pageSize.optional(),
-  /** Letters of r, w, x: read, write, execute (first stage: x clears XD). Default "rw". */
-  perm: z.string().regex(/^r?w?x?$/, { message: 'expected permission letters in the order "rwx", e.g. "rw" or "r"' }).optional(),
   user: z.boolean().optional(),
   global: z.boolean().optional(),
   snp: z.boolean().optional(),
@@ -89,19 +87,6 @@ export const vtdScenarioSchema = z.strictObject({
 });
 
 export type VtdScenario = z.output<typeof vtdScenarioSchema>;
-
-function registerValue(base: bigint, v: bigint | Record<string, bigint | undefined> | undefined, fields: Record<string, readonly [number, number]>, name: string): bigint {
-  if (v === undefined) return base;
-  if (typeof v === "bigint") return v;
-  let out = base;
-  for (const [k, fv] of Object.entries(v)) {
-    if (fv === undefined) continue;
-    const range = fields[k]!;
-    if (fv > fieldMax(range)) throw new RangeError(`registers.${name}.${k}: ${fv} does not fit the ${range[0] - range[1] + 1}-bit field`);
-    out = setField(out, range, fv);
-  }
-  return out;
-}
 
 const PAGE_4K = 1n << 12n;
 

@@ -1,0 +1,43 @@
+/**
+ * Arm SMMUv3 as an architecture module (src/arch/types.ts): the identification registers and the
+ * CANWBS option into the core, the builder that writes stream tables, CD tables, STEs, CDs and
+ * io-pgtable-arm tables as Linux's arm-smmu-v3 driver does, the registers its reset programs, the
+ * event and counter catalogues. Driver events are refused until the core has a command queue
+ * (driver.ts).
+ */
+import { Opt, counterCatalogues, faultCatalogues } from "../../core/abi.ts";
+import type { ArchitectureModule } from "../types.ts";
+import { SmmuBuilder } from "./builder.ts";
+import { SmmuDriver } from "./driver.ts";
+import { defaultIdRegisters, profileOf, registerFields } from "./registers.ts";
+import { smmuScenario, smmuScenarioSchema } from "./scenario.ts";
+import type { SmmuPlatformOptions } from "./options.ts";
+
+export type { SmmuPlatformOptions } from "./options.ts";
+
+const idrOf = (o: SmmuPlatformOptions) => ({ ...defaultIdRegisters, ...o.idr });
+
+export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof smmuScenarioSchema> = {
+  name: "smmuv3",
+  title: "SMMUv3",
+  defaultPreset: "gem5-smmuv3",
+  registers: { fields: registerFields, defaults: defaultIdRegisters },
+  setUp(core, o, base) {
+    for (const [name, v] of Object.entries(idrOf(o))) core.setRegister(name as keyof typeof defaultIdRegisters, v);
+    core.setOptions({ physAddrBits: base.physAddrBits, options: base.options | (o.canwbs ? Opt.CANWBS : 0), pgsnpNoSc: 0 });
+  },
+  createBuilder: (core, alloc, o) => new SmmuBuilder(core, alloc, profileOf(idrOf(o))),
+  enable(p) {
+    const r = p.builder.registers();
+    for (const name of ["CR1", "CR2", "STRTAB_BASE", "STRTAB_BASE_CFG", "CMDQ_BASE", "CMDQ_PROD", "CMDQ_CONS", "EVENTQ_BASE", "EVENTQ_PROD", "EVENTQ_CONS", "CR0"] as const) p.core.setRegister(name, r[name]);
+  },
+  createDriver: (_p, options) => new SmmuDriver(options),
+  faults: faultCatalogues.smmuv3,
+  counterNames: counterCatalogues.smmuv3,
+  // The VMID the STE gave the translation (0 for stage-1-only STEs, as Linux reserves it).
+  resultTags: (r) => (r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}),
+  traceCommands: [],
+  scenario: smmuScenario,
+};
+
+export type SmmuModule = typeof smmuv3;

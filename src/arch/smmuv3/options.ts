@@ -1,0 +1,13 @@
+/** SMMUv3's own platform options (src/arch/smmuv3/module.ts applies them to the core). */
+import type { IdRegisters } from "./registers.ts";
+
+export interface SmmuPlatformOptions {
+  /** The identification registers (default: the profile in registers.ts). */
+  idr?: Partial<IdRegisters>;
+  /**
+   * The firmware's CANWBS flag (IORT root-complex memory access flags bit 2): the platform keeps
+   * device accesses to Normal memory coherent, No-Snoop included. One flag for the whole platform
+   * (the core has one option bit). Default false.
+   */
+  canwbs?: boolean;
+}
