@@ -74,12 +74,19 @@ function execute(d0: u64, d1: u64): void {
   if (op == CMD_CFGI_CD_ALL) return configInvalidateCds(sid, 0, true);
   if (op != CMD_SYNC) return;
   bump(C_CMD_SYNCS);
+  cmdSyncsDone++;
   const msiAddr = CMD_SYNC1_MSIADDR_AT(CMD_SYNC1_MSIADDR(d1));
   if (CMD_SYNC0_CS(d0) == 1 && msiAddr != 0) store<u32>(gmPageForWrite(msiAddr) + <usize>(msiAddr & 0xfff), CMD_SYNC0_MSIDATA(d0));
 }
 
+/** Commands read from the queue and CMD_SYNCs completed by the last smmuProcessCommands (timing). */
+export let cmdFetched: u64 = 0;
+export let cmdSyncsDone: u64 = 0;
+
 /** Processes the command queue as far as it can (see the header). */
 export function smmuProcessCommands(): void {
+  cmdFetched = 0;
+  cmdSyncsDone = 0;
   if (!CR0_CMDQEN(cr0)) return;
   const base = load<u64>(REGS, SMMU_CMDQ_BASE);
   let lg2 = CMDQ_BASE_LOG2SIZE(base);
@@ -96,6 +103,7 @@ export function smmuProcessCommands(): void {
     if (page != 0) {
       const d0 = load<u64>(page + <usize>(at & 0xfff));
       const d1 = load<u64>(page + <usize>(at & 0xfff), 8);
+      cmdFetched++;
       err = check(d0, d1);
       if (err == CERROR_NONE) {
         execute(d0, d1);

@@ -58,6 +58,7 @@ import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisa
 import { fetchStruct, reads, readsReset, readsAdd } from "./fetch";
 import { steCached, cdCached, configKeep, STE_CACHE, CD_CACHE } from "./config-cache";
 import { recordEvent } from "./events";
+import { emit, EV_WALK } from "../../common/events";
 import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy } from "./coherency";
 
 const NO_SSID: u32 = 0xffffffff;
@@ -200,6 +201,7 @@ function s2Fault(w: u32, ipa: u64, cls: u32): u8 {
 
 /** Translates `ipa` through stage 2 for reading a structure of CLASS `cls` (CD or TT); 0 on success. */
 function s2Fetch(ipa: u64, cls: u32): u8 {
+  emit(EV_WALK, 0, 0);
   s2.va = ipa;
   s2.resumeLevel = -1;
   s2.dryRun = false;
@@ -356,6 +358,7 @@ function translate(req: usize, res: usize): void {
 
   // The stage-1 walk (nested: every table address through stage 2, CLASS TT).
   bump(C_TLB_MISS);
+  emit(EV_WALK, 0, 0);
   s1.va = addr;
   s1.s2 = st2 ? s2 : null;
   s1.resumeLevel = -1;
@@ -447,6 +450,7 @@ function stage2(res: usize, ipa: u64): bool {
 /** Stage-2-only translation (or nested with stage 1 bypassed by S1DSS). */
 function stage2Only(res: usize, ipa: u64): void {
   bump(C_TLB_MISS);
+  emit(EV_WALK, 0, 0);
   if (!stage2(res, ipa)) return;
   store<u64>(res, walkLeafPa(s2), RES_LEAF_PA);
   store<u64>(res, walkLeafPte(s2), RES_LEAF_PTE);
