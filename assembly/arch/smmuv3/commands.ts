@@ -6,14 +6,14 @@
 // 2^LOG2SIZE entries, LOG2SIZE capped at IDR1.CMDQS).
 //
 // An error leaves CONS at the command, sets CMDQ_CONS.ERR (1 CERROR_ILL: an opcode the model does
-// not know, or one the unit's IDRs do not support, SSec = 1 on the non-secure queue, a range
-// invalidation (TG != 0) without IDR3.RIL; 2 CERROR_ABT: the command lies in memory nobody wrote)
+// not know, or one the unit's IDRs do not support, SSec = 1 on the non-secure queue; 2 CERROR_ABT: the command lies in memory nobody wrote)
 // and toggles GERROR.CMDQ_ERR, which stops the queue until software writes GERRORN to match
 // (Linux then has replaced the command with a CMD_SYNC).
 //
-// What commands do: CMD_CFGI_* invalidate the configuration cache (config-cache.ts). No TLB or walk
-// cache exists yet in the SMMUv3 core, so CMD_TLBI_*, CMD_ATC_INV, CMD_PREFETCH_*, CMD_PRI_RESP,
-// CMD_RESUME and CMD_STALL_TERM are accepted and complete with no further effect. CMD_SYNC completes at once; with
+// What commands do: CMD_CFGI_* invalidate the configuration cache (config-cache.ts), CMD_TLBI_* the
+// TLB and walk caches in their scopes (tlb.ts; without IDR3.RIL a range form's TG, NUM, SCALE and TTL
+// are ignored: the one address). CMD_ATC_INV, CMD_PREFETCH_*, CMD_PRI_RESP, CMD_RESUME and
+// CMD_STALL_TERM are accepted and complete with no further effect. CMD_SYNC completes at once; with
 // CS = 1 (IRQ) and an MSIAddr it writes MSIData (32 bits) at MSIAddr, as Linux's MSI-polled sync
 // expects; CS = 2 (SEV) has no visible effect in memory.
 import { gmPage, gmPageForWrite } from "../../common/guest-memory";
@@ -24,13 +24,15 @@ import {
 import { REGS, cr0, idr0, idr1, idr3 } from "./regs";
 import {
   CMDQ_BASE_LOG2SIZE, CMDQ_BASE_ADDR, CMDQ_BASE_ADDR_AT, IDR1_CMDQS, CR0_CMDQEN, IDR0_S1P, IDR0_S2P, IDR0_HYP, IDR0_ATS, IDR0_PRI,
-  IDR3_RIL, CMD_TLBI1_TG, CMD_SYNC0_CS, CMD_SYNC1_MSIADDR, CMD_SYNC1_MSIADDR_AT, CMD_SYNC0_MSIDATA,
+  IDR3_RIL, CMD_TLBI1_TG, CMD_TLBI1_TTL, CMD_TLBI1_LEAF, CMD_TLBI1_ADDR, CMD_TLBI1_ADDR_AT, CMD_TLBI0_VMID, CMD_TLBI0_ASID,
+  CMD_TLBI0_NUM, CMD_TLBI0_SCALE, CMD_SYNC0_CS, CMD_SYNC1_MSIADDR, CMD_SYNC1_MSIADDR_AT, CMD_SYNC0_MSIDATA,
   CMD_PREFETCH_CONFIG, CMD_PREFETCH_ADDR, CMD_CFGI_STE, CMD_CFGI_STE_RANGE, CMD_CFGI_CD, CMD_CFGI_CD_ALL, CMD_TLBI_NH_ALL,
   CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA, CMD_TLBI_NH_VAA, CMD_TLBI_EL2_ALL, CMD_TLBI_EL2_ASID, CMD_TLBI_EL2_VA, CMD_TLBI_EL2_VAA,
   CMD_TLBI_S12_VMALL, CMD_TLBI_S2_IPA, CMD_TLBI_NSNH_ALL, CMD_ATC_INV, CMD_PRI_RESP, CMD_RESUME, CMD_STALL_TERM, CMD_SYNC,
   CMDQ_CONS_ERR_AT, CMD_CONFIG0_SID, CMD_CONFIG0_SSID, CMD_CONFIG1_RANGE,
 } from "./fields";
 import { configInvalidateSids, configInvalidateCds } from "./config-cache";
+import { tlbiRange, tlbiNhAll, tlbiNhAsid, tlbiNhVa, tlbiS2Ipa, tlbiS12Vmall, tlbiNsnhAll } from "./tlb";
 
 export const CERROR_NONE: u32 = 0;
 export const CERROR_ILL: u32 = 1;
@@ -46,13 +48,9 @@ function check(d0: u64, d1: u64): u32 {
   const op = <u32>(d0 & 0xff);
   if (op == CMD_PREFETCH_CONFIG || op == CMD_PREFETCH_ADDR || op == CMD_CFGI_STE || op == CMD_CFGI_STE_RANGE || op == CMD_CFGI_CD
     || op == CMD_CFGI_CD_ALL || op == CMD_TLBI_NSNH_ALL || op == CMD_SYNC || op == CMD_RESUME || op == CMD_STALL_TERM) return CERROR_NONE;
-  const range = CMD_TLBI1_TG(d1) != 0 && !IDR3_RIL(idr3);
-  if (op == CMD_TLBI_NH_ALL || op == CMD_TLBI_NH_ASID) return IDR0_S1P(idr0) ? CERROR_NONE : CERROR_ILL;
-  if (op == CMD_TLBI_NH_VA || op == CMD_TLBI_NH_VAA) return IDR0_S1P(idr0) && !range ? CERROR_NONE : CERROR_ILL;
-  if (op == CMD_TLBI_EL2_ALL || op == CMD_TLBI_EL2_ASID) return IDR0_HYP(idr0) ? CERROR_NONE : CERROR_ILL;
-  if (op == CMD_TLBI_EL2_VA || op == CMD_TLBI_EL2_VAA) return IDR0_HYP(idr0) && !range ? CERROR_NONE : CERROR_ILL;
-  if (op == CMD_TLBI_S12_VMALL) return IDR0_S2P(idr0) ? CERROR_NONE : CERROR_ILL;
-  if (op == CMD_TLBI_S2_IPA) return IDR0_S2P(idr0) && !range ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_TLBI_NH_ALL || op == CMD_TLBI_NH_ASID || op == CMD_TLBI_NH_VA || op == CMD_TLBI_NH_VAA) return IDR0_S1P(idr0) ? CERROR_NONE : CERROR_ILL;
+  if (op >= CMD_TLBI_EL2_ALL && op <= CMD_TLBI_EL2_VAA) return IDR0_HYP(idr0) ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_TLBI_S12_VMALL || op == CMD_TLBI_S2_IPA) return IDR0_S2P(idr0) ? CERROR_NONE : CERROR_ILL;
   if (op == CMD_ATC_INV) return IDR0_ATS(idr0) ? CERROR_NONE : CERROR_ILL;
   if (op == CMD_PRI_RESP) return IDR0_PRI(idr0) ? CERROR_NONE : CERROR_ILL;
   return CERROR_ILL; // EL3 commands (no secure state), unknown opcodes
@@ -72,6 +70,7 @@ function execute(d0: u64, d1: u64): void {
   }
   if (op == CMD_CFGI_CD) return configInvalidateCds(sid, CMD_CONFIG0_SSID(d0), false);
   if (op == CMD_CFGI_CD_ALL) return configInvalidateCds(sid, 0, true);
+  if (op >= CMD_TLBI_NH_ALL && op <= CMD_TLBI_NSNH_ALL) return tlbi(op, d0, d1);
   if (op != CMD_SYNC) return;
   bump(C_CMD_SYNCS);
   cmdSyncsDone++;
@@ -82,6 +81,23 @@ function execute(d0: u64, d1: u64): void {
 /** Commands read from the queue and CMD_SYNCs completed by the last smmuProcessCommands (timing). */
 export let cmdFetched: u64 = 0;
 export let cmdSyncsDone: u64 = 0;
+
+/** Carries out a CMD_TLBI_* (scopes: tlb.ts). */
+function tlbi(op: u32, d0: u64, d1: u64): void {
+  const vmid = CMD_TLBI0_VMID(d0), asid = CMD_TLBI0_ASID(d0);
+  const el2 = op >= CMD_TLBI_EL2_ALL && op <= CMD_TLBI_EL2_VAA;
+  const base = el2 ? op - CMD_TLBI_EL2_ALL + CMD_TLBI_NH_ALL : op;
+  if (base == CMD_TLBI_NH_VA || base == CMD_TLBI_NH_VAA || op == CMD_TLBI_S2_IPA) {
+    tlbiRange(CMD_TLBI1_ADDR_AT(CMD_TLBI1_ADDR(d1)), CMD_TLBI1_TG(d1), CMD_TLBI0_NUM(d0), CMD_TLBI0_SCALE(d0), CMD_TLBI1_TTL(d1), IDR3_RIL(idr3));
+  }
+  if (op == CMD_TLBI_S2_IPA) return tlbiS2Ipa(vmid, CMD_TLBI1_LEAF(d1));
+  if (op == CMD_TLBI_S12_VMALL) return tlbiS12Vmall(vmid);
+  if (op == CMD_TLBI_NSNH_ALL) return tlbiNsnhAll();
+  if (base == CMD_TLBI_NH_ALL) return tlbiNhAll(vmid, el2);
+  if (base == CMD_TLBI_NH_ASID) return tlbiNhAsid(vmid, asid, el2);
+  if (base == CMD_TLBI_NH_VA || base == CMD_TLBI_NH_VAA) return tlbiNhVa(vmid, asid, base == CMD_TLBI_NH_VAA, el2, CMD_TLBI1_LEAF(d1));
+  // EL3 forms are refused by check()
+}
 
 /** Processes the command queue as far as it can (see the header). */
 export function smmuProcessCommands(): void {

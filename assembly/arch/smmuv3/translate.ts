@@ -58,6 +58,7 @@ import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisa
 import { fetchStruct, reads, readsReset, readsAdd } from "./fetch";
 import { steCached, cdCached, configKeep, STE_CACHE, CD_CACHE } from "./config-cache";
 import { recordEvent } from "./events";
+import { cachedWalk as portWalk } from "../ports";
 import { emit, EV_WALK } from "../../common/events";
 import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy } from "./coherency";
 
@@ -170,6 +171,13 @@ function bypass(res: usize, mtcfg: bool, memAttr: u32, shcfg: u32, by: u8): void
   success(res, addr);
 }
 
+/** A walk through the walk caches (the engine's cached-walk port; a plain walk until it is installed). */
+function cachedWalk(ws: WalkState): u32 {
+  ws.resumeLevel = -1;
+  const viaCaches = portWalk;
+  return viaCaches === null ? walk(ws) : viaCaches(ws);
+}
+
 // ---- walk outcomes to events ------------------------------------------------------------------------
 
 function walkEvent(w: u32): u8 {
@@ -203,9 +211,8 @@ function s2Fault(w: u32, ipa: u64, cls: u32): u8 {
 function s2Fetch(ipa: u64, cls: u32): u8 {
   emit(EV_WALK, 0, 0);
   s2.va = ipa;
-  s2.resumeLevel = -1;
   s2.dryRun = false;
-  const w = walk(s2);
+  const w = cachedWalk(s2);
   bumpBy(C_TRANS_TABLE_WALK_ACCESS, s2.reads);
   readsAdd(s2.reads);
   if (w != W_OK) return s2Fault(w, ipa, cls);
@@ -361,10 +368,9 @@ function translate(req: usize, res: usize): void {
   emit(EV_WALK, 0, 0);
   s1.va = addr;
   s1.s2 = st2 ? s2 : null;
-  s1.resumeLevel = -1;
   s1.dryRun = false;
   s1.cacheOwner = <u64>vmid << 16 | <u64>(cd0 >>> 48);
-  let w = walk(s1);
+  let w = cachedWalk(s1);
   bumpBy(C_TRANS_TABLE_WALK_ACCESS, s1.reads);
   readsAdd(s1.reads);
   if (w == W_S2) {
@@ -423,9 +429,8 @@ function setRights(res: usize, r: bool, w: bool, x: bool, u: bool): void {
 function stage2(res: usize, ipa: u64): bool {
   const s2r = STE2_S2R(ste2);
   s2.va = ipa;
-  s2.resumeLevel = -1;
   s2.dryRun = false;
-  let w = walk(s2);
+  let w = cachedWalk(s2);
   bumpBy(C_TRANS_TABLE_WALK_ACCESS, s2.reads);
   readsAdd(s2.reads);
   if (w != W_OK) {

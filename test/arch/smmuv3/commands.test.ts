@@ -6,7 +6,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Core } from "../../../src/core/core.ts";
-import { builds, smmu, IDR0, IDR3 } from "./helpers.ts";
+import { builds, smmu, IDR0 } from "./helpers.ts";
 
 const CMDQ = 0x90000n;
 const CR0_ALL = 0xdn; // SMMUEN | EVENTQEN | CMDQEN
@@ -66,7 +66,7 @@ for (const build of builds) {
       ["PRI_RESP without IDR0.PRI", {}, 0x41n, 0n],
       ["TLBI_EL2_ALL without IDR0.HYP", {}, 0x20n, 0n],
       ["TLBI_EL3_ALL", {}, 0x18n, 0n],
-      ["range TLBI_NH_VA without IDR3.RIL", { IDR3: IDR3 & ~(1n << 10n) }, 0x12n, 1n << 10n],
+      ["TLBI_NH_VA without IDR0.S1P", { IDR0: IDR0 & ~(1n << 1n) }, 0x12n, 0n],
       ["SSec = 1", {}, 0x46n | (1n << 10n), 0n],
     ];
     for (const [what, regs, d0, d1] of cases) {
