@@ -57,6 +57,8 @@ export const TF_PX: u32 = 16;
 /** A write needs no walk: no leaf still has to be dirtied (HD with DBM). */
 export const TF_DIRTY: u32 = 32;
 export const TF_NESTED: u32 = 64;
+/** Nested: stage 2 does not allow instruction fetches from the page (XN). */
+export const TF_NO_X2: u32 = 128;
 
 export const OWN_GLOBAL: u64 = <u64>1 << 34;
 export const OWN_S2ONLY: u64 = <u64>1 << 35;

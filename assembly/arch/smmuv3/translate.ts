@@ -39,7 +39,7 @@ import {
   RSF_PASSTHROUGH, RSF_R, RSF_W, RSF_X, RSF_U, FMT_VMSA_S1, FMT_VMSA_S2, FAULT_COUNTS_BASE, FCLASS_CD, FCLASS_TT, FCLASS_IN,
   FSTAGE_CLASS_SHIFT, SNOOP_SMMU_GBPA, SNOOP_SMMU_STE_OVERRIDE,
   C_REQUESTS, C_TRANSLATED, C_FAULTED, C_FAULTS_RECORDED, C_BLOCKED, C_ATS_REQUESTS, C_TRANSACTION, C_TLB_MISS,
-  C_CONFIG_CACHE_MISS, C_TRANS_TABLE_WALK_ACCESS, C_PCIE_ATS_TRANS_RQ, C_PCIE_ATS_TRANS_PASSED, C_BYPASSED,
+  C_CONFIG_CACHE_MISS, C_STALE_IOTLB_USES, RSF_STALE, CACHE_IOTLB, C_TRANS_TABLE_WALK_ACCESS, C_PCIE_ATS_TRANS_RQ, C_PCIE_ATS_TRANS_PASSED, C_BYPASSED,
   EVENT_C_BAD_STE, EVENT_C_BAD_SUBSTREAMID, EVENT_F_STREAM_DISABLED, EVENT_F_CD_FETCH, EVENT_C_BAD_CD, EVENT_F_WALK_EABT,
   EVENT_F_TRANSLATION, EVENT_F_ADDR_SIZE, EVENT_F_ACCESS, EVENT_F_PERMISSION, EVENT_F_BAD_ATS_TREQ, EVENT_F_TRANSL_FORBIDDEN,
 } from "../../abi";
@@ -58,7 +58,13 @@ import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisa
 import { fetchStruct, reads, readsReset, readsAdd } from "./fetch";
 import { steCached, cdCached, configKeep, STE_CACHE, CD_CACHE } from "./config-cache";
 import { recordEvent } from "./events";
-import { cachedWalk as portWalk } from "../ports";
+import { cachedWalk as portWalk, pageLookup, pageFill } from "../ports";
+import { leafUnchanged, VMSA_UPDATED_BITS } from "../pagetable/walker";
+import { VMSA_AP_RDONLY } from "../pagetable/fmt/vmsa";
+import {
+  s1Owner, s2Owner, OWN_S2ONLY, TF_R, TF_W, TF_X, TF_U, TF_PX, TF_DIRTY, TF_NESTED, TF_NO_X2, TLB_PA, TLB_LEAF_PA, TLB_LEAF_PTE,
+  TLB_S2_LEAF_PA, TLB_FLAGS, TLB_PAGE_LG2, TLB_LEAF_LG2, TLB_ATTR_INDX, TLB_SH1, TLB_MEM_ATTR, TLB_SH2,
+} from "./tlb";
 import { emit, EV_WALK } from "../../common/events";
 import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy } from "./coherency";
 
@@ -363,6 +369,12 @@ function translate(req: usize, res: usize): void {
     return fault(res, EVENT_F_TRANSLATION, r);
   }
 
+  // The TLB: the ASID's entries, then the VMID's global ones.
+  const asid = <u32>(cd0 >>> 48);
+  const priv = (flags & RQF_PRIV) != 0;
+  const exe = (flags & RQF_EXE) != 0 && !write;
+  const g = s1.granuleLg2;
+  if (tlbServes(res, s1Owner(vmid, asid, g, false), addr, priv, exe, st2) || tlbServes(res, s1Owner(vmid, asid, g, true), addr, priv, exe, st2)) return;
   // The stage-1 walk (nested: every table address through stage 2, CLASS TT).
   bump(C_TLB_MISS);
   emit(EV_WALK, 0, 0);
@@ -387,8 +399,6 @@ function translate(req: usize, res: usize): void {
     note(1, FCLASS_IN, 0, w == W_ACCESS ? unreadDescriptor(s1) : 0, s1.faultLevel + 1);
     return fault(res, e, e == EVENT_F_WALK_EABT || r);
   }
-  const priv = (flags & RQF_PRIV) != 0;
-  const exe = (flags & RQF_EXE) != 0 && !write;
   const allowed = priv ? (write ? s1.permW : exe ? s1.permPX : s1.permR) : s1.permU && (write ? s1.permW : exe ? s1.permX : s1.permR);
   if (!allowed) {
     note(1, FCLASS_IN, 0, 0, s1.leafLevel + 1);
@@ -406,13 +416,86 @@ function translate(req: usize, res: usize): void {
   store<u8>(res, <u8>s1.pageLg2, RES_PAGE_LG2);
   setRights(res, s1.permR, s1.permW, priv ? s1.permPX : s1.permX, s1.permU);
   cohStage1(cdMair(s1.attrIndx), s1.sh);
-  if (!st2) return success(res, s1.oa);
+  const owner = s1Owner(vmid, asid, g, s1.global);
+  const s1Rights = (s1.permR ? TF_R : 0) | (s1.permW ? TF_W : 0) | (s1.permX ? TF_X : 0) | (s1.permU ? TF_U : 0) | (s1.permPX ? TF_PX : 0);
+  const s1Dirty = !s1.dirtyByDbm || (walkLeafPte(s1) & VMSA_AP_RDONLY) == 0;
+  if (!st2) {
+    tlbKeep(owner, addr, s1.oa, s1.pageLg2, s1.pageLg2, walkLeafPa(s1), walkLeafPte(s1), 0, s1Rights | (s1Dirty ? TF_DIRTY : 0), s1.attrIndx, s1.sh, 0, 0);
+    return success(res, s1.oa);
+  }
   // Nested: the output IPA through stage 2 (CLASS IN).
   const s1Lg2 = s1.pageLg2;
   if (!stage2(res, s1.oa)) return;
-  if (s2.pageLg2 < s1Lg2) store<u8>(res, <u8>s2.pageLg2, RES_PAGE_LG2);
+  const lg2 = s2.pageLg2 < s1Lg2 ? s2.pageLg2 : s1Lg2;
+  store<u8>(res, <u8>lg2, RES_PAGE_LG2);
   store<u64>(res, walkLeafPa(s2), RES_S2_LEAF_PA);
-  success(res, s2.oa | (addr & mask64(11, 0)));
+  const pa = s2.oa | (addr & mask64(11, 0));
+  // The combined entry: stage-1 rights, and stage 2's (checked for this access) only as R/W/X.
+  const s2Rights = (s2.permR ? TF_R | TF_X | TF_PX | TF_U : 0) | (s2.permW ? TF_W : 0);
+  const dirty = s1Dirty && s2Dirty();
+  tlbKeep(owner, addr, pa, lg2, s1Lg2, walkLeafPa(s1), walkLeafPte(s1), walkLeafPa(s2), (s1Rights & s2Rights) | TF_NESTED | (dirty ? TF_DIRTY : 0) | (s2.permX ? 0 : TF_NO_X2), s1.attrIndx, s1.sh, s2.memAttr, s2.sh);
+  success(res, pa);
+}
+
+/** Stage 2's leaf needs no dirtying for a write (no HD with DBM, or S2AP write already set). */
+function s2Dirty(): bool {
+  return !s2.dirtyByDbm || (walkLeafPte(s2) & VMSA_AP_RDONLY) != 0;
+}
+
+/** Caches a translation of `va` (the page of 2^lg2 bytes at `pa`'s page) in the TLB (tlb.ts payload). */
+function tlbKeep(owner: u64, va: u64, pa: u64, lg2: u32, leafLg2: u32, leafPa: u64, leafPte: u64, s2LeafPa: u64, tf: u32, attrIndx: u32, sh1: u32, memAttr: u32, sh2: u32): void {
+  const p = pageFill(CACHE_IOTLB, owner, va, lg2);
+  store<u64>(p, pa & ~mask64(lg2 - 1, 0), TLB_PA);
+  store<u64>(p, leafPa, TLB_LEAF_PA);
+  store<u64>(p, leafPte, TLB_LEAF_PTE);
+  store<u64>(p, s2LeafPa, TLB_S2_LEAF_PA);
+  store<u32>(p, tf, TLB_FLAGS);
+  store<u32>(p, lg2, TLB_PAGE_LG2);
+  store<u8>(p, <u8>leafLg2, TLB_LEAF_LG2);
+  store<u8>(p, <u8>attrIndx, TLB_ATTR_INDX);
+  store<u8>(p, <u8>sh1, TLB_SH1);
+  store<u8>(p, <u8>memAttr, TLB_MEM_ATTR);
+  store<u8>(p, <u8>sh2, TLB_SH2);
+}
+
+/**
+ * A TLB hit for `va` under `owner` that allows this access ends the transaction (true). A hit
+ * that does not allow it (or a write that must still dirty a leaf) walks instead, so a fault is
+ * reported by the walk with its stage and level. A hit whose leaf descriptor changed since is
+ * used all the same, flagged stale (README "Stale translations").
+ */
+function tlbServes(res: usize, owner: u64, va: u64, priv: bool, exe: bool, st2: bool): bool {
+  const p = pageLookup(CACHE_IOTLB, owner, va);
+  if (p == 0) return false;
+  const tf = load<u32>(p, TLB_FLAGS);
+  const s2only = (owner & OWN_S2ONLY) != 0;
+  let ok: bool;
+  if (s2only) ok = write ? (tf & TF_W) != 0 : (tf & TF_R) != 0 && (!exe || (tf & TF_X) != 0);
+  else {
+    ok = priv ? (write ? (tf & TF_W) != 0 : exe ? (tf & TF_PX) != 0 : (tf & TF_R) != 0)
+      : (tf & TF_U) != 0 && (write ? (tf & TF_W) != 0 : exe ? (tf & TF_X) != 0 : (tf & TF_R) != 0);
+    if (exe && (tf & TF_NO_X2) != 0) ok = false;
+  }
+  if (!ok || (write && (tf & TF_DIRTY) == 0)) return false;
+  const leafPa = load<u64>(p, TLB_LEAF_PA);
+  const s2LeafPa = load<u64>(p, TLB_S2_LEAF_PA);
+  if (!leafUnchanged(leafPa, load<u64>(p, TLB_LEAF_PTE), s2LeafPa, VMSA_UPDATED_BITS)) {
+    bump(C_STALE_IOTLB_USES);
+    store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_STALE, RES_FLAGS);
+  }
+  const lg2 = load<u32>(p, TLB_PAGE_LG2);
+  store<u64>(res, leafPa, RES_LEAF_PA);
+  store<u64>(res, load<u64>(p, TLB_LEAF_PTE), RES_LEAF_PTE);
+  store<u64>(res, s2only ? leafPa : s2LeafPa, RES_S2_LEAF_PA);
+  store<u8>(res, <u8>lg2, RES_PAGE_LG2);
+  if (s2only) setRights(res, (tf & TF_R) != 0, (tf & TF_W) != 0, (tf & TF_X) != 0, true);
+  else {
+    setRights(res, (tf & TF_R) != 0, (tf & TF_W) != 0, priv ? (tf & TF_PX) != 0 : (tf & TF_X) != 0, (tf & TF_U) != 0);
+    cohStage1(cdMair(load<u8>(p, TLB_ATTR_INDX)), load<u8>(p, TLB_SH1));
+  }
+  if (st2) cohStage2(load<u8>(p, TLB_MEM_ATTR), load<u8>(p, TLB_SH2), s2fwb);
+  success(res, load<u64>(p, TLB_PA) | (va & mask64(lg2 - 1, 0)));
+  return true;
 }
 
 /** The rights a successful translation grants (result flags). */
@@ -454,9 +537,14 @@ function stage2(res: usize, ipa: u64): bool {
 
 /** Stage-2-only translation (or nested with stage 1 bypassed by S1DSS). */
 function stage2Only(res: usize, ipa: u64): void {
+  const exe = (flags & RQF_EXE) != 0 && !write;
+  const owner = s2Owner(vmid, s2.granuleLg2);
+  if (tlbServes(res, owner, ipa, false, exe, true)) return;
   bump(C_TLB_MISS);
   emit(EV_WALK, 0, 0);
   if (!stage2(res, ipa)) return;
+  const rights = (s2.permR ? TF_R : 0) | (s2.permW ? TF_W : 0) | (s2.permX ? TF_X : 0);
+  tlbKeep(owner, ipa, s2.oa, s2.pageLg2, s2.pageLg2, walkLeafPa(s2), walkLeafPte(s2), 0, rights | (s2Dirty() ? TF_DIRTY : 0), 0, 0, s2.memAttr, s2.sh);
   store<u64>(res, walkLeafPa(s2), RES_LEAF_PA);
   store<u64>(res, walkLeafPte(s2), RES_LEAF_PTE);
   store<u64>(res, walkLeafPa(s2), RES_S2_LEAF_PA);

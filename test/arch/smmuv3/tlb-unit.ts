@@ -31,12 +31,12 @@ export function writeS1Tables(core: Core, asid = 7n, at = CD_AT): void {
 }
 
 /**
- * The unit: the default caches (or the preset's, with timing on), CR0 = SMMUEN | EVENTQEN | CMDQEN.
+ * The unit: the default caches (without the TLB unless `tlb`), or the gem5-smmuv3 preset's with timing on; CR0 = SMMUEN | EVENTQEN | CMDQEN.
  */
-export function tlbUnit(build: (typeof builds)[number], timed = false): Core {
+export function tlbUnit(build: (typeof builds)[number], timed = false, tlb = true): Core {
   const core = smmu(build, { CR0: 0xdn });
   if (timed) core.configure(platformCaches("gem5-smmuv3"), resolveTiming(presets["gem5-smmuv3"].timing));
-  else core.configure(platformCaches(), { ...defaultTiming, enable: false });
+  else core.configure(platformCaches("vtd-default", { iotlb: { enable: tlb } }), { ...defaultTiming, enable: false });
   core.zeroPage(CMDQ);
   core.setRegister("CMDQ_BASE", CMDQ | 4n);
   writeS1Tables(core);
