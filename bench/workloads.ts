@@ -802,6 +802,7 @@ function readBinaryRecords(file: string, records: number): Uint32Array {
     while (!r.done && at < records) {
       w.begin(out.subarray(at * REQ_WORDS, Math.min(at + RING_RECORDS, records) * REQ_WORDS), at, Infinity);
       r.readRequests(w);
+      w.end();
       if (w.n === 0 && r.readDriverEvent() !== undefined) throw new Error(`${file}: a driver event at TLP ${at}, expected TLPs only`);
       at += w.n;
     }

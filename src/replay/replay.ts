@@ -137,7 +137,11 @@ export class Replayer {
     // flush deadline (it starts the next batch, after the flush), or an arrival 2^32 cycles or
     // more after the first's.
     w.begin(core.requestWords(), this.seq, deadline === undefined ? Infinity : Number(deadline));
-    this.reader.readRequests(w);
+    try {
+      this.reader.readRequests(w);
+    } finally {
+      w.end();
+    }
     const n = w.n;
     if (n === 0) {
       const e2 = this.reader.readDriverEvent();

@@ -9,7 +9,8 @@
  * to Ctrl.REQ_TIME_BASE). `put` refuses a TLP, ending the batch before it, when the ring is full,
  * when its arrival is 2^32 cycles or more after the base, or when it reaches the lazy flush
  * queue's deadline (the flush runs first: src/replay/replay.ts); the first TLP of a batch is never
- * refused. A refused TLP leaves the clock as it was, and the reader offers it again.
+ * refused. A refused TLP leaves the clock as it was, and the reader offers it again. The
+ * clock moves on as the batch is written; end() brings it up to date.
  */
 import { RING_RECORDS, REQ_SIZE, REQ_TIME_MAX } from "../core/abi.ts";
 import { RecFlag, TimeUnit, decodeTlpRecord, type TlpSink } from "../trace/binary.ts";
@@ -46,7 +47,13 @@ export class RequestWriter implements TlpSink {
   /** TLPs of the batch that carry an expected fault (`expect=`), by index, as the trace wrote them; when collected. */
   readonly expected: [number, ExpectedTlp][] | undefined;
   private deadline = Infinity;
+  /** The first arrival the batch cannot take: the deadline, or 2^32 cycles after the base. */
+  private limit = Infinity;
   private seq = 0;
+  /** The clock's time during a batch (clock.now is brought up to date by end()). */
+  private now = 0;
+  /** The clock takes the trace's times (ArrivalClock mode 0): the fast path applies. */
+  private readonly traceTimes: boolean;
   private readonly f64 = new Float64Array(1);
   private readonly f64w = new Uint32Array(this.f64.buffer);
 
@@ -60,6 +67,7 @@ export class RequestWriter implements TlpSink {
     collectExpected = false,
   ) {
     this.expected = collectExpected ? [] : undefined;
+    this.traceTimes = clock.mode === 0;
   }
 
   /**
@@ -72,18 +80,44 @@ export class RequestWriter implements TlpSink {
     this.deadline = deadline;
     this.n = 0;
     this.base = 0;
+    this.now = this.clock.now;
     if (this.expected) this.expected.length = 0;
   }
 
+  /** Ends the batch: the clock moves to its last arrival. */
+  end(): void {
+    this.clock.now = this.now;
+  }
+
   put(w: Uint32Array, o: number, line: number): boolean {
+    const n = this.n, f = w[o + 7]!;
+    // The common case, small enough to inline into the readers' loops: trace times in cycles or
+    // none, no expected fault, not the batch's first TLP, room in the ring.
+    if (this.traceTimes && (f & (0x2000 | EXPECT)) === 0 && n !== 0 && n < RING) {
+      let t = this.now;
+      if (f & 0x1000) {
+        const c = w[o + 3]! * TWO32 + w[o + 2]!;
+        if (c > t) t = c;
+      }
+      if (t < this.limit) {
+        this.now = t;
+        this.write(n, w, o, t, line);
+        return true;
+      }
+    }
+    return this.putAny(w, o, line);
+  }
+
+  /** put in any mode, unit and position. */
+  private putAny(w: Uint32Array, o: number, line: number): boolean {
     const n = this.n;
     if (n >= RING) return false;
     const f = w[o + 7]!;
     const clock = this.clock;
-    const before = clock.now;
+    const before = this.now;
     const mode = clock.mode;
+    clock.now = before;
     let t: number;
-    // the common cases inline: trace times in cycles or none, back-to-back
     if (mode === 0 && (f & 0x3000) === 0x1000) {
       t = w[o + 3]! * TWO32 + w[o + 2]!;
       if (t < before) t = before;
@@ -94,22 +128,28 @@ export class RequestWriter implements TlpSink {
       this.base = t;
       // The flush queue's timer fires at this TLP, before the batch: nothing is deferred after it.
       if (t >= this.deadline) this.deadline = Infinity;
-    } else if (t >= this.deadline || t - this.base > TIME_MAX) {
+      this.limit = Math.min(this.deadline, t + TIME_MAX + 1);
+    } else if (t >= this.limit) {
       clock.now = before;
       return false;
     }
-    if (t > before) clock.now = t;
+    if (t > before) this.now = t;
+    this.write(n, w, o, t, line);
+    if (f & EXPECT && this.expected) this.expected.push([n, decodeTlpRecord(w, o, line) as ExpectedTlp]);
+    return true;
+  }
+
+  /** Writes record `n` of the ring from the binary record at `o` of `w`, arriving at `t`. */
+  private write(n: number, w: Uint32Array, o: number, t: number, line: number): void {
     const ring = this.ring, r = n * WORDS;
     ring[r] = w[o]!;
     ring[r + 1] = w[o + 1]!;
     ring[r + 2] = w[o + 4]!;
     ring[r + 3] = w[o + 5]!;
     ring[r + 4] = t - this.base;
-    ring[r + 5] = (f & FLAGS_MASK) | (w[o + 6]! << 16);
+    ring[r + 5] = (w[o + 7]! & FLAGS_MASK) | (w[o + 6]! << 16);
     this.lines[n] = line;
-    if (f & EXPECT && this.expected) this.expected.push([n, decodeTlpRecord(w, o, line) as ExpectedTlp]);
     this.n = n + 1;
-    return true;
   }
 
   /** The arrival of the TLP in record `o` of `w` in any mode and unit (the clock advances). */

@@ -67,6 +67,7 @@ test("an arrival 2^32 cycles or more after the batch's first ends the batch befo
   assert.is(ring[6 + 4], 0xffffffff);
   assert.not.ok(w.put(at(1000 + TWO32), 0, 3));
   assert.is(w.n, 2);
+  w.end();
   assert.is(w.clock.now, 1000 + TWO32 - 1);
   // the next batch starts at it
   w.begin(ring, 2, Infinity);
@@ -82,6 +83,7 @@ test("the lazy flush deadline ends the batch before a later TLP that reaches it,
   assert.ok(w.put(at(100), 0, 1));
   assert.ok(w.put(at(4999), 0, 2));
   assert.not.ok(w.put(at(5000), 0, 3));
+  w.end();
   assert.is(w.clock.now, 4999);
   // the first TLP of a batch at the deadline fires the flush before the batch: no deadline after it
   w.begin(ring, 2, 5000);
