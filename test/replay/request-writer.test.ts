@@ -151,12 +151,17 @@ test("every reader offers a refused TLP again, first, on the next call", () => {
   }
 });
 
-test("the replay splits a batch where an arrival does not fit the delta; the core adds the base back", () => {
+/** A timed platform where device 00:02.0 reads and writes 1 MiB at IOVA 0x100000. */
+function mappedPlatform(): VtdPlatform {
   const p = new VtdPlatform({ build: "release" });
-  const d = p.builder.createDomain({ id: 1, type: "ss" });
-  p.builder.map(d, 0x100000n, 0x80000000n, 0x100000n);
+  p.builder.map(p.builder.createDomain({ id: 1, type: "ss" }), 0x100000n, 0x80000000n, 0x100000n);
   p.builder.attach({ sid: 0x10, domain: 1 });
   p.enable();
+  return p;
+}
+
+test("the replay splits a batch where an arrival does not fit the delta; the core adds the base back", () => {
+  const p = mappedPlatform();
   const batches: number[] = [];
   const run = p.core.run.bind(p.core);
   p.core.run = (n: number, unread?: boolean) => {
@@ -171,11 +176,7 @@ test("the replay splits a batch where an arrival does not fit the delta; the cor
 });
 
 test("Core.translate: times more than 2^32 - 1 cycles apart go in separate batches; encode refuses a delta that does not fit", () => {
-  const p = new VtdPlatform({ build: "release" });
-  const d = p.builder.createDomain({ id: 1, type: "ss" });
-  p.builder.map(d, 0x100000n, 0x80000000n, 0x100000n);
-  p.builder.attach({ sid: 0x10, domain: 1 });
-  p.enable();
+  const p = mappedPlatform();
   const big = BigInt(TWO32) + 5n;
   const rs = p.translate([0n, 7n, big].map((time, i) => ({ op: "MRd" as const, sid: 0x10, addr: 0x100000n + BigInt(i * 0x1000), time })));
   assert.equal(rs.map((r) => r.issue), [0n, 7n, big]);
