@@ -14,10 +14,10 @@ export const CACHE_STATS_SIZE: u32 = 0x40;
 export const STAGE_BASE: u32 = 0x3000;
 export const STAGE_QWORDS: u32 = 0x2000;
 export const REQ_BASE: u32 = 0x13000;
-export const REQ_SIZE: u32 = 0x20;
-export const RES_BASE: u32 = 0x33000;
+export const REQ_SIZE: u32 = 0x18;
+export const RES_BASE: u32 = 0x2b000;
 export const RES_SIZE: u32 = 0x40;
-export const HEAP_BASE: u32 = 0x73000;
+export const HEAP_BASE: u32 = 0x6b000;
 export const READS_BY_LEVEL: u32 = 0x20;
 export const HIST_BUCKETS: u32 = 0x4400;
 export const HIST_CLASS_BYTES: u32 = 0x22000;
@@ -43,6 +43,7 @@ export const CTRL_CCMD: u32 = 0x58;
 export const CTRL_IOTLB_REG: u32 = 0x60;
 export const CTRL_IVA: u32 = 0x68;
 export const CTRL_ARCH: u32 = 0x70;
+export const CTRL_REQ_TIME_BASE: u32 = 0x78;
 export const CTRL_CACHES: u32 = 0x100;
 export const CTRL_SMMU: u32 = 0x300;
 export const CTRL_TIMING: u32 = 0x400;
@@ -146,11 +147,11 @@ export const PGSNP_NO_SC_HONOURED: u32 = 0x2;
 
 // request record
 export const REQ_ADDR: u32 = 0x0;
-export const REQ_TIME: u32 = 0x8;
-export const REQ_SID: u32 = 0x10;
-export const REQ_PASID: u32 = 0x14;
-export const REQ_LEN: u32 = 0x18;
-export const REQ_FLAGS: u32 = 0x1c;
+export const REQ_SID: u32 = 0x8;
+export const REQ_PASID: u32 = 0xc;
+export const REQ_TIME: u32 = 0x10;
+export const REQ_FLAGS: u32 = 0x14;
+export const REQ_LEN: u32 = 0x16;
 
 // request kinds
 export const KIND_MRD: u32 = 0x0;

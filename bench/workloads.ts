@@ -43,13 +43,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPlatform, type VtdPlatform, type PlatformOptions } from "../src/platform.ts";
 import { VtdDriver } from "../src/arch/vtd/driver.ts";
-import { BinaryTraceReader, BinaryTraceWriter, REQ_FLAGS_MASK } from "../src/trace/binary.ts";
+import { BinaryTraceReader, BinaryTraceWriter, RECORD_WORDS, REQ_FLAGS_MASK } from "../src/trace/binary.ts";
 import { TextTraceReader } from "../src/trace/stream.ts";
 import { formatTlp } from "../src/trace/text.ts";
-import { replayReader } from "../src/replay/replay.ts";
+import { replayReader, ArrivalClock } from "../src/replay/replay.ts";
+import { RequestWriter, REQ_WORDS, decodeRequest, requestRecord } from "../src/replay/request-writer.ts";
 import type { Core, Request, TimingStats } from "../src/core/core.ts";
 import type { Domain } from "../src/arch/vtd/builder.ts";
-import { RING_RECORDS, REQ_SIZE, latencyClassNames, type CacheName } from "../src/core/abi.ts";
+import { RING_RECORDS, latencyClassNames, type CacheName } from "../src/core/abi.ts";
 import { mulberry32 } from "../src/util/prng.ts";
 import { generate } from "../src/gen/index.ts";
 import { WINDOW_IOVA, WINDOW_PA } from "../src/gen/random-window.ts";
@@ -57,7 +58,7 @@ import { convertCommand } from "../src/cli/convert.ts";
 import { loadScenario } from "../src/scenario.ts";
 
 /** 32-bit words per request record. */
-export const REQ_WORDS = REQ_SIZE / 4;
+export { REQ_WORDS };
 
 const PAGE = 1n << 12n;
 
@@ -646,10 +647,12 @@ const binaryIngest: Workload = {
   goal: { min: 1.5e9, source: "issue 9 (G5 asked 1 GB/s)" },
   prepare(records) {
     const prepared = randomWalk("vtd-ss4", 5, 0x1f1f, records, FUNCTIONAL, checkFunctional);
-    // The request records are binary TLP records already (no time: unit 0, TIME 0).
+    // The request records as binary TLP records (no time: unit 0, TIME 0).
     const file = join(tempTraceDir(), "binary-ingest.itb");
     const w = new BinaryTraceWriter(file);
-    w.writeTlpRecords(prepared.requests, records);
+    const bin = new Uint32Array(records * RECORD_WORDS);
+    for (let i = 0; i < records; i++) requestRecord(prepared.requests, i, bin, i * RECORD_WORDS);
+    w.writeTlpRecords(bin, records);
     w.commit();
     return { ...prepared, ingest: replayFile(prepared.platform, file, (f) => new BinaryTraceReader(f)) };
   },
@@ -680,12 +683,7 @@ function replayFile(platform: VtdPlatform, file: string, open: (file: string) =>
  */
 function writeTextTrace(file: string, req: Uint32Array, records: number, times: boolean): void {
   const lines: string[] = [];
-  for (let i = 0; i < records; i++) {
-    const o = i * REQ_WORDS;
-    const addr = (BigInt(req[o + 1]!) << 32n) | BigInt(req[o]!);
-    const op = req[o + 7]! & 7 ? "MWr" : "MRd";
-    lines.push(formatTlp({ line: 0, ...(times ? { time: { value: i, unit: "cycles" as const } } : {}), op, sid: req[o + 4]!, priv: false, exe: false, addr, len: req[o + 6]!, ns: false, ro: false, ido: false, translated: false, nw: false }));
-  }
+  for (let i = 0; i < records; i++) lines.push(formatTlp({ ...decodeRequest(req, i, 0), ...(times ? { time: { value: i, unit: "cycles" as const } } : {}) }));
   writeFileSync(file, lines.join("\n") + "\n");
 }
 
@@ -707,8 +705,9 @@ const textParse: Workload = {
     const req = prepared.requests;
     const file = join(tempTraceDir(), "text-parse.trace");
     writeTextTrace(file, req, records, true);
-    const ring = new Uint32Array(RING_RECORDS * REQ_WORDS);
+    const ring = new Uint32Array(RING_RECORDS * RECORD_WORDS);
     const lineNos = new Float64Array(RING_RECORDS);
+    const expected = new Uint32Array(RECORD_WORDS);
     /** One pass; `each` sees every batch (the check), the timed pass nothing. */
     const read = (each?: (at: number, n: number) => void) => {
       const r = new TextTraceReader(file);
@@ -735,10 +734,11 @@ const textParse: Workload = {
           const problems: string[] = [];
           const total = read((at, n) => {
             for (let k = 0; k < n && problems.length < 8; k++) {
-              const o = k * REQ_WORDS, e = (at + k) * REQ_WORDS;
-              const same = ring[o] === req[e] && ring[o + 1] === req[e + 1] && ring[o + 4] === req[e + 4] && ring[o + 5] === req[e + 5] && ring[o + 6] === req[e + 6] && (ring[o + 7]! & REQ_FLAGS_MASK) === req[e + 7];
+              const o = k * RECORD_WORDS;
+              requestRecord(req, at + k, expected, 0);
+              const same = [0, 1, 4, 5, 6].every((j) => ring[o + j] === expected[j]) && (ring[o + 7]! & REQ_FLAGS_MASK) === expected[7];
               const time = ring[o + 2] === ((at + k) >>> 0) && ring[o + 3] === 0 && ring[o + 7]! >>> 12 === 1;
-              if (!same || !time) problems.push(`record ${at + k}: [${[...ring.subarray(o, o + REQ_WORDS)].map((x) => x.toString(16))}], expected [${[...req.subarray(e, e + REQ_WORDS)].map((x) => x.toString(16))}] with time ${at + k}`);
+              if (!same || !time) problems.push(`record ${at + k}: [${[...ring.subarray(o, o + RECORD_WORDS)].map((x) => x.toString(16))}], expected [${[...expected].map((x) => x.toString(16))}] with time ${at + k}`);
             }
           });
           if (total !== records) problems.push(`${total} records parsed, expected ${records}`);
@@ -789,17 +789,22 @@ function largeWindowTrace(records: number): { scenario: string; binary: string; 
   return (largeWindowFiles = { scenario, binary, records });
 }
 
-/** Every record of binary trace `file` (`records` TLPs, no driver events) in the request-ring layout. */
+/**
+ * Every record of binary trace `file` (`records` TLPs, no driver events) in the request-ring layout,
+ * as the replay's request writer writes them (arrival times at 1 GHz, each ring from its own base).
+ */
 function readBinaryRecords(file: string, records: number): Uint32Array {
   const out = new Uint32Array(records * REQ_WORDS);
-  const lines = new Float64Array(RING_RECORDS);
   const r = new BinaryTraceReader(file);
+  const w = new RequestWriter(new ArrivalClock({ clockMHz: 1000, arrival: "trace", injectionRate: 0 }), (m, line) => r.errorAt(m, line));
   try {
     let at = 0;
     while (!r.done && at < records) {
-      const n = r.readTlps(out.subarray(at * REQ_WORDS), lines, Math.min(RING_RECORDS, records - at));
-      if (n === 0 && r.readDriverEvent() !== undefined) throw new Error(`${file}: a driver event at TLP ${at}, expected TLPs only`);
-      at += n;
+      w.begin(out.subarray(at * REQ_WORDS, Math.min(at + RING_RECORDS, records) * REQ_WORDS), at, Infinity);
+      r.readRequests(w);
+      w.end();
+      if (w.n === 0 && r.readDriverEvent() !== undefined) throw new Error(`${file}: a driver event at TLP ${at}, expected TLPs only`);
+      at += w.n;
     }
     if (at !== records) throw new Error(`${file}: ${at} TLPs, expected ${records}`);
   } finally {

@@ -51,7 +51,7 @@ export function deviceContextClear(): void {
 
 /** vtdTranslate of request `req` into `res`, with the requester's kept context where it is valid. */
 export function translateKeepingContext(req: usize, res: usize): void {
-  const flags = load<u32>(req, REQ_FLAGS);
+  const flags = <u32>load<u16>(req, REQ_FLAGS);
   if (!enabled || !smContextReusable(load<u64>(req, REQ_ADDR), flags)) return vtdTranslate(req, res, false);
   const sid = load<u32>(req, REQ_SID);
   const keyFlags = (flags & KEY_FLAGS) | DC_VALID;

@@ -70,7 +70,7 @@ export const MR_CB_SHIFT: u32 = 8;
  * MR_* bits for the caller's per-batch tally.
  */
 export function memoReplay(req: usize, res: usize, unread: bool): u32 {
-  const flags = load<u32>(req, REQ_FLAGS);
+  const flags = <u32>load<u16>(req, REQ_FLAGS);
   const sid = load<u32>(req, REQ_SID);
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
   const va = load<u64>(req, REQ_ADDR);
@@ -131,7 +131,7 @@ export function memoTally(n: u32, pasidHits: u32, ns: u32, snoop: u32, forcedPgs
  */
 export function memoRecord(req: usize, res: usize, mutationsBefore: u32, legacy: bool): void {
   if (cacheMutations != mutationsBefore) return; // something was filled or invalidated: not all hits
-  const flags = load<u32>(req, REQ_FLAGS);
+  const flags = <u32>load<u16>(req, REQ_FLAGS);
   if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return;
   if (load<u8>(res, RES_STATUS) != ST_OK || (load<u32>(res, RES_FLAGS) & RSF_STALE) != 0) return;
   if (hitCtxSlot < 0 || hitIotlbSlot < 0 || (!legacy && hitPasidSlot < 0)) return;

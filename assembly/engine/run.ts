@@ -46,7 +46,7 @@ function fillFromCompletion(req: usize, res: usize): usize {
   if (load<u8>(res, RES_STATUS) != ST_OK) return 0;
   const rf = load<u32>(res, RES_FLAGS);
   if ((rf & (RSF_R | RSF_W)) == 0) return 0;
-  const flags = load<u32>(req, REQ_FLAGS);
+  const flags = <u32>load<u16>(req, REQ_FLAGS);
   let f: u32 = 0;
   if ((rf & RSF_R) != 0) f |= ATCF_R;
   if ((rf & RSF_W) != 0) f |= ATCF_W;
@@ -61,7 +61,7 @@ function fillFromCompletion(req: usize, res: usize): usize {
 
 /** A translated request of a device with a device-TLB: look up, translate if needed, then issue. */
 function translatedThroughAtc(req: usize, res: usize): void {
-  const flags = load<u32>(req, REQ_FLAGS);
+  const flags = <u32>load<u16>(req, REQ_FLAGS);
   const sid = load<u32>(req, REQ_SID);
   const hasPasid = (flags & RQF_PASID) != 0;
   const pasid = load<u32>(req, REQ_PASID);
@@ -70,7 +70,7 @@ function translatedThroughAtc(req: usize, res: usize): void {
   if (p == 0) {
     bump(C_ATC_MISSES);
     memory.copy(scratchReq, req, REQ_SIZE);
-    store<u32>(scratchReq, (flags & ~(RQF_KIND_MASK | RQF_TRANSLATED | RQF_NS)) | KIND_ATS, REQ_FLAGS);
+    store<u16>(scratchReq, <u16>((flags & ~(RQF_KIND_MASK | RQF_TRANSLATED | RQF_NS)) | KIND_ATS), REQ_FLAGS);
     vtdTranslate(scratchReq, res);
     if (load<u8>(res, RES_STATUS) != ST_OK) return; // the translation request itself failed (DTE, faults)
     p = fillFromCompletion(scratchReq, res);
@@ -127,7 +127,7 @@ function vtdBatch(n: u32): u32 {
   const aheadEnd = ahead != 0 ? n - ahead : 0; // requests i < aheadEnd have a request i+K
   const aheadStride: usize = <usize>ahead * REQ_SIZE;
   for (let i: u32 = 0; i < n; i++) {
-    const flags = load<u32>(req, REQ_FLAGS);
+    const flags = <u32>load<u16>(req, REQ_FLAGS);
     clearEvents();
     clearHitTrace();
     if (atc && (flags & RQF_TRANSLATED) != 0) translatedThroughAtc(req, res);

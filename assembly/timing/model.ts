@@ -19,7 +19,7 @@
 // FIFO semaphore in gem5's SMMUv3 model hands out slots. Invalidation work is accounted in cycles
 // (descriptor fetches, entries removed, wait completions) but does not hold translations back.
 import {
-  CTRL_BASE, CTRL_TIMING, CTRL_CACHES, CACHE_CFG_SIZE, CCFG_LATENCY, CCFG_PORTS, CACHE_COUNT, CACHE_IOTLB, CACHE_PWC_FS_PDE,
+  CTRL_BASE, CTRL_TIMING, CTRL_REQ_TIME_BASE, CTRL_CACHES, CACHE_CFG_SIZE, CCFG_LATENCY, CCFG_PORTS, CACHE_COUNT, CACHE_IOTLB, CACHE_PWC_FS_PDE,
   TCFG_ENABLED, TCFG_WALKER_SLOTS, TCFG_XLATE_SLOTS, TCFG_COALESCE, TCFG_IN_ORDER, TCFG_STRUCT_READ_LAT, TCFG_READ_LAT,
   TCFG_AD_WRITE_LAT, TCFG_INV_FETCH, TCFG_INV_PER_ENTRY, TCFG_INV_WAIT, TIMING_STATS_BYTES, TIMING_CLASS_SIZE, HIST_CLASS_BYTES, TST_FIRST_ARRIVAL,
   TST_LAST_COMPLETION, TST_STALL_CYCLES, TST_PEAK_OUTSTANDING, TST_WALKER_BUSY, TST_TIMED, TST_INV_CYCLES, TST_COALESCED,
@@ -149,7 +149,8 @@ function lookup(c: u32, t: u64): u64 {
  * or filled (-1 if none). Writes the issue cycle and latency into the result record.
  */
 export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFillSlot: i32): void {
-  const arrival = load<u64>(req, REQ_TIME);
+  // Req.TIME is the arrival as a delta from the batch's base cycle (Ctrl.REQ_TIME_BASE)
+  const arrival = load<u64>(CTRL_BASE + CTRL_REQ_TIME_BASE) + <u64>load<u32>(req, REQ_TIME);
   // Retire what completed by the arrival; with every slot still busy, wait for the earliest.
   while (inFlight.size > 0 && inFlight.min() <= arrival) inFlight.popMin();
   let start = arrival;

@@ -11,7 +11,7 @@
  * 0x01000  STATS   counters, u64 each (4 KiB), then fault counts by reason code (256 x u64)
  * 0x02800  CSTATS  per-cache counters (CACHE_COUNT x 8 x u64)
  * 0x03000  STAGE   staging buffer for host<->guest-memory copies (64 KiB = 8192 qwords)
- * 0x13000  REQ     request ring  (RING_RECORDS x REQ_SIZE)
+ * 0x13000  REQ     request ring  (RING_RECORDS x REQ_SIZE = 24 bytes)
  * ...      RES     result ring   (RING_RECORDS x RES_SIZE)
  * HEAP_BASE        core static data and heap
  * ```
@@ -26,7 +26,7 @@ export const CACHE_STATS_BASE = 0x2800; // CACHE_COUNT x CACHE_STATS_SIZE bytes
 export const STAGE_BASE = 0x3000;
 export const STAGE_QWORDS = 8192;
 export const REQ_BASE = STAGE_BASE + STAGE_QWORDS * 8;
-export const REQ_SIZE = 32;
+export const REQ_SIZE = 24;
 export const RES_BASE = REQ_BASE + RING_RECORDS * REQ_SIZE;
 export const RES_SIZE = 64;
 export const HEAP_BASE = RES_BASE + RING_RECORDS * RES_SIZE;
@@ -52,6 +52,7 @@ export const Ctrl = {
   IOTLB_REG: 0x60, // u64 IOTLB invalidate: 63 IVT, 61:60 IIRG, 58:57 IAIG, 47:32 DID
   IVA: 0x68, // u64 invalidate address: 63:12 ADDR, 6 IH, 5:0 AM
   ARCH: 0x70, // u32 the architecture of this unit (Arch): the core dispatches every call on it
+  REQ_TIME_BASE: 0x78, // u64 arrival cycle the request records' TIME counts from (the host sets it per batch)
   CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled, latency, ports } u32 each
   SMMU: 0x300, // the SMMUv3 register block (256 bytes; its layout is the architecture's own)
   TIMING: 0x400, // the timing parameters (TimingCfg)
@@ -228,15 +229,31 @@ export const smmuRegBytes: Record<SmmuRegName, 4 | 8> = {
 /** What PGSNP=1 means when ECAP.SC=0 (vtd.md 2.12.1 item 5). */
 export const PgsnpNoSc = { RESERVED: 0, IGNORED: 1, HONOURED: 2 } as const;
 
-/** Request record (REQ_SIZE bytes), written by the host. */
+/**
+ * Request record (REQ_SIZE = 24 bytes), written by the host. The arrival time is a u32 delta from
+ * the batch's base cycle (Ctrl.REQ_TIME_BASE): the host starts a new batch where a later arrival
+ * does not fit. FLAGS and LEN share one 32-bit word, so a u32 load at FLAGS gives the flags in bits
+ * 10:0 (masks with ReqFlag work either way) and LEN in bits 31:16.
+ *
+ * ```
+ *  byte  0  u64  ADDR    input address (IOVA, GVA, or translated address)
+ *  byte  8  u32  SID     requester: segment<<16 | bus<<8 | devfn (VT-d); the 32-bit StreamID (SMMUv3)
+ *  byte 12  u32  PASID   PASID or SubstreamID (20 bits), valid when ReqFlag.PASID
+ *  byte 16  u32  TIME    arrival cycle - Ctrl.REQ_TIME_BASE (timing model; 0 = at the base)
+ *  byte 20  u16  FLAGS   kind in bits 2:0, ReqFlag bits 10:3; bits 15:11 are 0
+ *  byte 22  u16  LEN     length in bytes, 1..4096
+ * ```
+ */
 export const Req = {
   ADDR: 0, // u64 input address (IOVA, GVA, or translated address)
-  TIME: 8, // u64 arrival time in cycles (timing model; 0 = back to back)
-  SID: 16, // u32 segment<<16 | bus<<8 | devfn
-  PASID: 20, // u32 PASID (20 bits), valid when ReqFlag.PASID
-  LEN: 24, // u32 length in bytes
-  FLAGS: 28, // u32 kind in bits 2:0, ReqFlag bits above
+  SID: 8, // u32 segment<<16 | bus<<8 | devfn; SMMUv3 StreamID (32 bits)
+  PASID: 12, // u32 PASID (20 bits), valid when ReqFlag.PASID
+  TIME: 16, // u32 arrival cycle minus Ctrl.REQ_TIME_BASE (timing model)
+  FLAGS: 20, // u16 kind in bits 2:0, ReqFlag bits above
+  LEN: 22, // u16 length in bytes (1..4096)
 } as const;
+/** The largest arrival delta a request record holds (Req.TIME is a u32). */
+export const REQ_TIME_MAX = 0xffffffff;
 
 export const ReqKind = { MRD: 0, MWR: 1, ATS: 2 } as const;
 export const ReqFlag = {

@@ -356,7 +356,7 @@ export class Core {
 
   // ---- translation --------------------------------------------------------------------------------
 
-  /** The request ring as 32-bit words (REQ_SIZE / 4 words per record). */
+  /** The request ring as 32-bit words (REQ_SIZE / 4 = 6 words per record; abi Req). */
   requestWords(): Uint32Array {
     this.views();
     return new Uint32Array(this.buf, abi.REQ_BASE, (abi.RING_RECORDS * abi.REQ_SIZE) / 4);
@@ -382,19 +382,28 @@ export class Core {
     this.views();
   }
 
-  /** Encodes `r` as request record `i` of the ring. */
-  encode(i: number, r: Request): void {
+  /** The base cycle of the request records' arrival times (abi Ctrl.REQ_TIME_BASE): TIME counts from it. */
+  setTimeBase(cycle: number | bigint): void {
+    this.views();
+    this.u64[(abi.CTRL_BASE + abi.Ctrl.REQ_TIME_BASE) >>> 3] = BigInt(cycle);
+  }
+
+  /**
+   * Encodes `r` as request record `i` of the ring; its time (default 0) becomes a delta from
+   * `base` (abi Req.TIME), which the caller gives the core with setTimeBase. A RangeError when the
+   * delta does not fit (below the base, or 2^32 cycles or more after it).
+   */
+  encode(i: number, r: Request, base = 0n): void {
     const w = this.u32;
     const o = (abi.REQ_BASE + i * abi.REQ_SIZE) >>> 2;
     const addr = BigInt.asUintN(64, r.addr);
-    const time = r.time ?? 0n;
+    const delta = (r.time ?? 0n) - base;
+    if (delta < 0n || delta > BigInt(abi.REQ_TIME_MAX)) throw new RangeError(`arrival ${r.time ?? 0n} is not within 2^32 - 1 cycles after the batch's base ${base}`);
     w[o] = Number(addr & MASK32);
     w[o + 1] = Number(addr >> 32n);
-    w[o + 2] = Number(time & MASK32);
-    w[o + 3] = Number((time >> 32n) & MASK32);
-    w[o + 4] = r.sid >>> 0;
-    w[o + 5] = (r.pasid ?? 0) >>> 0;
-    w[o + 6] = r.len ?? 4;
+    w[o + 2] = r.sid >>> 0;
+    w[o + 3] = (r.pasid ?? 0) >>> 0;
+    w[o + 4] = Number(delta);
     let f: number = opKind[r.op];
     if (r.pasid !== undefined) f |= abi.ReqFlag.PASID;
     if (r.priv) f |= abi.ReqFlag.PRIV;
@@ -404,7 +413,7 @@ export class Core {
     if (r.ido) f |= abi.ReqFlag.IDO;
     if (r.translated) f |= abi.ReqFlag.TRANSLATED;
     if (r.nw) f |= abi.ReqFlag.NW;
-    w[o + 7] = f;
+    w[o + 5] = f | ((r.len ?? 4) << 16);
   }
 
   /** Decodes result record `i` of the ring. */
@@ -463,12 +472,20 @@ export class Core {
   /** Translates `reqs` in ring-sized batches and returns the decoded results (tests, small runs). */
   translate(reqs: readonly Request[]): Result[] {
     const out: Result[] = [];
-    for (let at = 0; at < reqs.length; at += abi.RING_RECORDS) {
-      const n = Math.min(abi.RING_RECORDS, reqs.length - at);
-      this.views();
-      for (let i = 0; i < n; i++) this.encode(i, reqs[at + i]!);
+    for (let at = 0; at < reqs.length; ) {
+      // A batch: up to the ring's size, as long as its times are within 2^32 - 1 cycles of each other.
+      let lo = reqs[at]!.time ?? 0n, hi = lo, n = 1;
+      for (; n < abi.RING_RECORDS && at + n < reqs.length; n++) {
+        const t = reqs[at + n]!.time ?? 0n;
+        const nlo = t < lo ? t : lo, nhi = t > hi ? t : hi;
+        if (nhi - nlo > BigInt(abi.REQ_TIME_MAX)) break;
+        (lo = nlo), (hi = nhi);
+      }
+      this.setTimeBase(lo);
+      for (let i = 0; i < n; i++) this.encode(i, reqs[at + i]!, lo);
       this.run(n);
       for (let i = 0; i < n; i++) out.push(this.decode(i));
+      at += n;
     }
     return out;
   }

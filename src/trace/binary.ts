@@ -6,10 +6,11 @@
  * attach, detach, and each architecture's commands, e.g. every VT-d `inv` form with all its operands,
  * raw descriptor qwords included) has a place here.
  *
- * A file is a 32-byte header, then 32-byte records. A TLP record has the exact layout of the
- * core's request record (src/core/abi.ts `Req`), with the trace's own time in TIME and its unit in
- * FLAGS bits 13:12; the replay converts the time to the arrival cycle in place and clears those
- * bits, so TLP records go from the file to the request ring by block copies, without objects.
+ * A file is a 32-byte header, then 32-byte records. A TLP record holds the fields of the core's
+ * request record (src/core/abi.ts `Req`, 24 bytes) with room to spare: the trace's own time in TIME
+ * (64 bits) and its unit in FLAGS bits 13:12, the expected fault in FLAGS bits 23:14. The replay
+ * reads each record once: checked, its time turned into the arrival cycle and written into the
+ * request ring in one pass (src/replay/request-writer.ts), without objects.
  *
  * Header (all fields little-endian):
  * ```
@@ -102,9 +103,9 @@ import {
 import { formatTime } from "./syntax.ts";
 import { commandFor, commandForOp } from "./commands.ts";
 import { u32Operand, type EventOperands } from "./command.ts";
-import type { TraceReader } from "./reader.ts";
+import { readTlpsInto, type TlpSink, type TraceReader } from "./reader.ts";
 
-export type { TraceReader } from "./reader.ts";
+export type { TlpSink, TraceReader } from "./reader.ts";
 
 export const MAGIC = Uint8Array.of(0x89, 0x49, 0x54, 0x42, 0x0d, 0x0a, 0x1a, 0x0a);
 /** The newest version this code reads and writes; version 1 files are read too. */
@@ -201,7 +202,7 @@ function compareWall(aValue: number, aUnit: number, bValue: number, bUnit: numbe
  */
 export class TimeOrder {
   // The latest time of each clock domain and where it was (line or record); the record scanners
-  // (scanTlpRecords, the text fast path) read and write them directly.
+  // (ingestTlpRecords, the text fast path) read and write them directly.
   cycles = -1;
   cyclesAt = 0;
   /** 0 when no ns/us time was seen yet. */
@@ -631,59 +632,74 @@ export function decodeHeader(h: Uint8Array, file: string): BinaryHeader {
 
 // ---- reader ---------------------------------------------------------------------------------------
 
+/** Set by ingestTlpRecords: it stopped because the sink refused a record. */
+let refused = false;
+
 /**
  * The hot loop of the binary reader: checks TLP records k, k+1, ... < lim of `w` (`d` is a
  * Float64Array over the same buffer, at offset 0) exactly as checkTlpRecord does, and their times
- * against `order`, which it updates (`base` is the record number of record 0). Returns the index
- * of the first record it does not accept (or lim): not a TLP, not valid, a time going backwards,
- * or the first ns/us time after none or after the other unit (the caller checks those with
- * TimeOrder.check, exactly).
+ * against `order`, which it updates (`base` is the record number of record 0), and offers each
+ * valid one to `sink` as soon as it is checked: one pass over each record. Returns the index of the
+ * first record it does not take (or lim): the sink refused it (`refused` is then set), or it is not
+ * a TLP, not valid, a time going backwards, or the first ns/us time after none or after the other
+ * unit (the caller checks those with checkTlpRecord and TimeOrder.check, exactly).
  */
-function scanTlpRecords(w: Uint32Array, d: Float64Array, k: number, lim: number, order: TimeOrder, base: number): number {
+function ingestTlpRecords(w: Uint32Array, d: Float64Array, k: number, lim: number, order: TimeOrder, base: number, sink: TlpSink): number {
   let cycles = order.cycles, cyclesAt = -1;
   const wallUnit = order.wallUnit;
   let wall = order.wallValue, wallAt = -1;
+  refused = false;
   for (; k < lim; k++) {
     const o = k << 3;
     const f = w[o + 7]!;
+    let v = -1;
     if ((f & SLOW_FLAGS) === 0) {
       // MRd or MWr without PASID or NW, no time or a cycle time: the common case
       if (w[o + 5] !== 0 || w[o + 6]! - 1 >>> 0 >= MAX_LEN_ || (w[o]! & 0xfff) + w[o + 6]! > 0x1000) break;
       if (f & 0x1000) {
         const hi = w[o + 3]!;
         if (hi >= 0x200000) break;
-        const v = hi * TWO32 + w[o + 2]!;
+        v = hi * TWO32 + w[o + 2]!;
         if (v < cycles) break;
-        cycles = v;
-        cyclesAt = k;
       } else if ((w[o + 2]! | w[o + 3]!) !== 0) break;
-      continue;
+    } else {
+      const kind = f & 7;
+      if (kind > 2 || (f & TLP_FLAGS_BAD) !== 0) break;
+      if (f & F_PASID) {
+        if (w[o + 5]! > MAX_PASID_) break;
+      } else if (w[o + 5] !== 0 || (f & (F_PRIV | F_EXE)) !== 0) break;
+      const len = w[o + 6]!;
+      if (kind === 2) {
+        if (len !== DEFAULT_LEN_ || (f & (F_NS | F_RO | F_IDO | F_TR)) !== 0) break;
+      } else if (len === 0 || len > MAX_LEN_ || (f & F_NW) !== 0 || (w[o]! & 0xfff) + len > 0x1000) break;
+      const unit = (f >>> 12) & 3;
+      if (unit === 1) {
+        const hi = w[o + 3]!;
+        if (hi >= 0x200000) break;
+        v = hi * TWO32 + w[o + 2]!;
+        if (v < cycles) break;
+      } else if (unit === 0) {
+        if ((w[o + 2]! | w[o + 3]!) !== 0) break;
+      } else {
+        if (unit !== wallUnit || w[o + 3]! >= 0x7ff00000) break;
+        const x = d[(o >>> 1) + 1]!;
+        if (x < wall) break;
+        if (!sink.put(w, o, base + k)) {
+          refused = true;
+          break;
+        }
+        wall = x;
+        wallAt = k;
+        continue;
+      }
     }
-    const kind = f & 7;
-    if (kind > 2 || (f & TLP_FLAGS_BAD) !== 0) break;
-    if (f & F_PASID) {
-      if (w[o + 5]! > MAX_PASID_) break;
-    } else if (w[o + 5] !== 0 || (f & (F_PRIV | F_EXE)) !== 0) break;
-    const len = w[o + 6]!;
-    if (kind === 2) {
-      if (len !== DEFAULT_LEN_ || (f & (F_NS | F_RO | F_IDO | F_TR)) !== 0) break;
-    } else if (len === 0 || len > MAX_LEN_ || (f & F_NW) !== 0 || (w[o]! & 0xfff) + len > 0x1000) break;
-    const unit = (f >>> 12) & 3;
-    if (unit === 1) {
-      const hi = w[o + 3]!;
-      if (hi >= 0x200000) break;
-      const v = hi * TWO32 + w[o + 2]!;
-      if (v < cycles) break;
+    if (!sink.put(w, o, base + k)) {
+      refused = true;
+      break;
+    }
+    if (v >= 0) {
       cycles = v;
       cyclesAt = k;
-    } else if (unit === 0) {
-      if ((w[o + 2]! | w[o + 3]!) !== 0) break;
-    } else {
-      if (unit !== wallUnit || w[o + 3]! >= 0x7ff00000) break;
-      const v = d[(o >>> 1) + 1]!;
-      if (v < wall) break;
-      wall = v;
-      wallAt = k;
     }
   }
   if (cyclesAt >= 0) {
@@ -709,8 +725,8 @@ export interface BinaryReaderOptions {
 
 /**
  * Streams a binary trace in 1 MiB chunks of a byte source (src/io/input.ts: a file, standard input,
- * gzip or zstd decompressed); TLP records are checked and block-copied into the caller's buffer
- * (the request ring), never made into objects. Memory stays flat.
+ * gzip or zstd decompressed); each TLP record is checked and handed to the caller's sink (the
+ * replay's request-ring writer) in the same pass, never made into an object. Memory stays flat.
  *
  * A file read as it is has a known size: a truncated file and counts that disagree with it are
  * refused before the first record. A stream (standard input, a pipe, compressed data) is checked
@@ -838,39 +854,38 @@ export class BinaryTraceReader implements TraceReader {
     this.skipped.push({ line: record, reason: message });
   }
 
-  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number {
+  readRequests(sink: TlpSink): number {
     const w = this.w;
     let n = 0;
-    while (n < max && this.fill(1)) {
+    while (this.fill(1)) {
       const start = this.pos;
-      const lim = Math.min(this.avail, start + (max - n));
-      // Valid TLPs in time order in one go; the scan stops at anything else (a driver event, a bad
-      // record, a time going backwards, the first ns/us time) and we look at that record here.
-      let k = scanTlpRecords(w, this.d, start, lim, this.order, this.base);
-      let bad: string | undefined;
-      while (k < lim && (w[k * RECORD_WORDS + 7]! & RecFlag.KIND_MASK) <= 2) {
-        const o = k * RECORD_WORDS;
-        bad = checkTlpRecord(w, o, this.header.version) ?? this.timeProblem(o, this.base + k);
-        if (bad !== undefined) break;
-        k = scanTlpRecords(w, this.d, k + 1, lim, this.order, this.base);
-      }
-      if (k > start) this.take(dst, lines, n, start, k);
+      // Valid TLPs in time order, each checked and put in one go; the loop stops at anything else
+      // (a driver event, a bad record, a time going backwards, the first ns/us time) and we look at
+      // that record here, or where the sink refused one.
+      const k = ingestTlpRecords(w, this.d, start, this.avail, this.order, this.base, sink);
       n += k - start;
       this.pos = k;
+      if (refused) break;
+      if (k === this.avail) continue;
+      const o = k * RECORD_WORDS;
+      if ((w[o + 7]! & RecFlag.KIND_MASK) > 2) break; // a driver event is next
+      const bad = checkTlpRecord(w, o, this.header.version) ?? this.timeProblem(o, this.base + k);
       if (bad !== undefined) {
         // stop at it, or skip it and go on
         this.pos = k + 1;
         this.bad(this.base + k, bad);
-      } else if (k < lim) break; // a driver event is next
+        continue;
+      }
+      // Its time is recorded already: offered again after a refusal, it checks the same.
+      if (!sink.put(w, o, this.base + k)) break;
+      this.pos = k + 1;
+      n++;
     }
     return n;
   }
 
-  /** Copies records [from, to) of the buffer to dst at record n, with their record numbers. */
-  private take(dst: Uint32Array, lines: Float64Array, n: number, from: number, to: number): void {
-    dst.set(this.w.subarray(from * RECORD_WORDS, to * RECORD_WORDS), n * RECORD_WORDS);
-    const first = this.base + from;
-    for (let j = 0; j < to - from; j++) lines[n + j] = first + j;
+  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number {
+    return readTlpsInto(this, dst, lines, max);
   }
 
   /** Checks (and records) the time of the TLP record at word o; the message when it goes backwards. */

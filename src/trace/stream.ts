@@ -1,7 +1,7 @@
 /**
- * Streaming trace readers: a trace is read in chunks, TLPs go straight into request records
- * (src/trace/binary.ts layout, the request ring's) and driver events come out as objects, so memory
- * stays flat whatever the trace's size.
+ * Streaming trace readers: a trace is read in chunks, TLPs go as records (src/trace/binary.ts layout)
+ * to the caller's sink (the replay's request-ring writer) and driver events come out as objects, so
+ * memory stays flat whatever the trace's size.
  *
  * - TextTraceReader: 1 MiB chunks of a byte source (src/io/input.ts: a file, standard input, or
  *   gzip/zstd decompressed on the fly), split at '\n'; a line longer than 64 KiB is refused.
@@ -11,7 +11,7 @@
  *   about (driver events, odd whitespace, anything out of range, duplicates, non-ASCII...) goes to
  *   the full parser of src/trace/text.ts, which gives the same events and the same errors (file,
  *   line, column) as parsing the whole file with parseTraceText.
- * - BinaryTraceReader (binary.ts): 1 MiB chunks of records, block-copied.
+ * - BinaryTraceReader (binary.ts): 1 MiB chunks of records, each checked and handed on in one pass.
  * - EventsReader: an in-memory event array (a scenario's inline trace, tests).
  *
  * openTraceReader() opens a path or `-` (standard input) through src/io/input.ts (gzip and zstd
@@ -33,8 +33,10 @@ import {
   encodeTlpRecord,
   hasMagic,
   MAGIC,
+  type TlpSink,
   type TraceReader,
 } from "./binary.ts";
+import { readTlpsInto } from "./reader.ts";
 
 export type { TraceReader } from "./binary.ts";
 
@@ -53,7 +55,6 @@ const f64 = new Float64Array(1);
 const f64w = new Uint32Array(f64.buffer);
 
 // Module-local copies for the hot loop: imported bindings may compile to getter calls (tsx).
-const WORDS = RECORD_WORDS;
 const UNIT_SHIFT = RecFlag.UNIT_SHIFT;
 const F_PASID = RecFlag.PASID, F_PRIV = RecFlag.PRIV, F_EXE = RecFlag.EXE, F_NS = RecFlag.NS, F_RO = RecFlag.RO, F_IDO = RecFlag.IDO, F_TR = RecFlag.TRANSLATED, F_NW = RecFlag.NW;
 const U_NONE = TimeUnit.NONE, U_CYCLES = TimeUnit.CYCLES, U_NS = TimeUnit.NS, U_US = TimeUnit.US;
@@ -331,6 +332,10 @@ export class TextTraceReader implements TraceReader {
   private le = 0;
   private lineEndsWithNewline = false;
   private pending: DriverEvent | undefined;
+  /** The record of the line being read, and whether it is a TLP the sink refused (offered again first). */
+  private readonly rec = new Uint32Array(RECORD_WORDS);
+  private held = false;
+  private heldLine = 0;
   private finished = false;
   private readonly order = new TimeOrder("on line");
   private readonly skipBad: boolean;
@@ -357,7 +362,7 @@ export class TextTraceReader implements TraceReader {
   }
 
   get done(): boolean {
-    return this.finished && this.pending === undefined;
+    return this.finished && this.pending === undefined && !this.held;
   }
 
   get progress(): { done: number; total: number } {
@@ -440,12 +445,19 @@ export class TextTraceReader implements TraceReader {
     }
   }
 
-  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number {
-    if (this.pending !== undefined || this.finished) return 0;
+  readRequests(sink: TlpSink): number {
+    const rec = this.rec;
+    let n = 0;
+    if (this.held) {
+      // the TLP the sink refused last time
+      if (!sink.put(rec, 0, this.heldLine)) return 0;
+      this.held = false;
+      n++;
+    }
+    if (this.pending !== undefined || this.finished) return n;
     const order = this.order;
     const slowOnly = this.slowOnly;
-    let n = 0;
-    while (n < max) {
+    for (;;) {
       if (this.start >= this.end) {
         if (this.eof) {
           this.finished = true;
@@ -454,45 +466,48 @@ export class TextTraceReader implements TraceReader {
         this.refill();
         continue;
       }
-      const o = n * WORDS;
-      const r = slowOnly ? SLOW : fastLine(this.buf, this.start, dst, o);
+      const r = slowOnly ? SLOW : fastLine(this.buf, this.start, rec, 0);
       if (!this.take(r === SLOW ? -1 : lineEnd)) continue;
       if (r === BLANK) continue;
+      let ok = false;
       if (r === TLP) {
-        const f = dst[o + 7]!;
-        const unit = (f >>> 12) & 3;
+        const unit = (rec[7]! >>> 12) & 3;
         if (unit === U_CYCLES) {
-          const v = dst[o + 3]! * TWO32 + dst[o + 2]!;
+          const v = rec[3]! * TWO32 + rec[2]!;
           if (v >= order.cycles) {
             order.cycles = v;
             order.cyclesAt = this.lineNo;
-            lines[n++] = this.lineNo;
-            continue;
+            ok = true;
           }
-        } else if (unit === U_NONE) {
-          lines[n++] = this.lineNo;
-          continue;
-        } else {
-          f64w[0] = dst[o + 2]!;
-          f64w[1] = dst[o + 3]!;
-          if (order.check(unit, f64[0]!, this.lineNo) === undefined) {
-            lines[n++] = this.lineNo;
-            continue;
-          }
+        } else if (unit === U_NONE) ok = true;
+        else {
+          f64w[0] = rec[2]!;
+          f64w[1] = rec[3]!;
+          ok = order.check(unit, f64[0]!, this.lineNo) === undefined;
         }
-        // time going backwards: the full parser says so (and skipBad applies)
+        // else a time going backwards: the full parser says so (and skipBad applies)
       }
-      const e = this.slowLine();
-      if (e === undefined) continue;
-      if (isTlp(e)) {
-        encodeTlpRecord(dst, o, e);
-        lines[n++] = this.lineNo;
-      } else {
-        this.pending = e;
+      if (!ok) {
+        const e = this.slowLine();
+        if (e === undefined) continue;
+        if (!isTlp(e)) {
+          this.pending = e;
+          break;
+        }
+        encodeTlpRecord(rec, 0, e);
+      }
+      if (!sink.put(rec, 0, this.lineNo)) {
+        this.held = true;
+        this.heldLine = this.lineNo;
         break;
       }
+      n++;
     }
     return n;
+  }
+
+  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number {
+    return readTlpsInto(this, dst, lines, max);
   }
 
   readDriverEvent(): DriverEvent | undefined {
@@ -514,6 +529,7 @@ export class EventsReader implements TraceReader {
   readonly format = "events";
   readonly skipped: { line: number; reason: string }[] = [];
   private i = 0;
+  private readonly rec = new Uint32Array(RECORD_WORDS);
 
   constructor(
     private readonly events: readonly TraceEvent[],
@@ -532,17 +548,22 @@ export class EventsReader implements TraceReader {
     return new InputError(message, this.file, line, column);
   }
 
-  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number {
-    const ev = this.events;
+  readRequests(sink: TlpSink): number {
+    const ev = this.events, rec = this.rec;
     let n = 0;
-    while (n < max && this.i < ev.length) {
+    while (this.i < ev.length) {
       const e = ev[this.i]!;
       if (!isTlp(e)) break;
-      encodeTlpRecord(dst, n * RECORD_WORDS, e);
-      lines[n++] = e.line;
+      encodeTlpRecord(rec, 0, e);
+      if (!sink.put(rec, 0, e.line)) break;
+      n++;
       this.i++;
     }
     return n;
+  }
+
+  readTlps(dst: Uint32Array, lines: Float64Array, max: number): number {
+    return readTlpsInto(this, dst, lines, max);
   }
 
   readDriverEvent(): DriverEvent | undefined {

@@ -28,7 +28,10 @@ test("regions do not overlap and the heap starts after the result ring", () => {
   assert.ok(abi.counterNames.length <= abi.READS_BY_LEVEL, "counters must not run into the per-level read table");
   // the core clears a result record with eight 64-bit stores (arch/vtd/translate.ts)
   assert.is(abi.RES_SIZE, 64);
-  assert.is(abi.REQ_SIZE, 32);
+  // the request record is 24 bytes: ADDR u64, SID, PASID, TIME (a delta from Ctrl.REQ_TIME_BASE) u32, FLAGS, LEN u16
+  assert.is(abi.REQ_SIZE, 24);
+  assert.equal([abi.Req.ADDR, abi.Req.SID, abi.Req.PASID, abi.Req.TIME, abi.Req.FLAGS, abi.Req.LEN], [0, 8, 12, 16, 20, 22]);
+  assert.is(abi.HEAP_BASE, 438272);
 });
 
 test("fault codes are unique and condition IDs follow the spec's naming", () => {

@@ -13,6 +13,7 @@ import { parseTraceText, type TraceTlp } from "../../src/trace/text.ts";
 import { replay, timeToCycles, ArrivalClock, ArrivalOverflow } from "../../src/replay/replay.ts";
 import type { TimingConfig } from "../../src/config/timing.ts";
 import { exactDecimal } from "../../src/util/decimal.ts";
+import * as abi from "../../src/core/abi.ts";
 
 function platform(timing: Partial<TimingConfig> = {}): { p: VtdPlatform; times: bigint[] } {
   const p = new VtdPlatform({ build: "release", timing });
@@ -20,12 +21,14 @@ function platform(timing: Partial<TimingConfig> = {}): { p: VtdPlatform; times: 
   p.builder.map(d, 0x100000n, 0x80000000n, 0x100000n);
   p.builder.attach({ sid: 0x10, domain: 1 });
   p.enable();
-  // Every request record's time, as the replay hands the batch to the core.
+  // Every request record's time, as the replay hands the batch to the core: the batch's base
+  // (Ctrl.REQ_TIME_BASE) plus the record's delta (Req.TIME).
   const times: bigint[] = [];
   const run = p.core.run.bind(p.core);
   p.core.run = (n: number) => {
     const ring = p.core.requestWords();
-    for (let i = 0; i < n; i++) times.push((BigInt(ring[i * 8 + 3]!) << 32n) | BigInt(ring[i * 8 + 2]!));
+    const base = new BigUint64Array(ring.buffer, abi.CTRL_BASE + abi.Ctrl.REQ_TIME_BASE, 1)[0]!;
+    for (let i = 0; i < n; i++) times.push(base + BigInt(ring[(i * abi.REQ_SIZE + abi.Req.TIME) / 4]!));
     run(n);
   };
   return { p, times };

@@ -72,7 +72,7 @@ export function vtdInit(): void {
 /** Translates request record `req` into result record `res` (both already addressed by the engine). */
 export function vtdTranslate(req: usize, res: usize, resolved: bool = false): void {
   const addr = load<u64>(req, REQ_ADDR);
-  const flags = load<u32>(req, REQ_FLAGS);
+  const flags = <u32>load<u16>(req, REQ_FLAGS);
   const kind = flags & RQF_KIND_MASK;
   // Clear the 64-byte record with plain stores (V8 turns memory.fill into an out-of-line call).
   store<u64>(res, 0, 0);
