@@ -273,7 +273,7 @@ function translate(req: usize, res: usize): void {
   readsReset();
   note(0, 0, 0, 0, 0);
   addr = load<u64>(req, REQ_ADDR);
-  flags = load<u32>(req, REQ_FLAGS);
+  flags = <u32>load<u16>(req, REQ_FLAGS);
   sid = load<u32>(req, REQ_SID);
   ssv = (flags & RQF_PASID) != 0;
   ssid = ssv ? load<u32>(req, REQ_PASID) : 0;
