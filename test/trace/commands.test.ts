@@ -1,21 +1,22 @@
 /**
- * The table of the architectures' trace commands (src/trace/commands.ts): VT-d's `inv` is found by
- * its keyword and by each of its binary opcodes, and nothing else is.
+ * The table of the architectures' trace commands (src/trace/commands.ts): VT-d's `inv` and SMMUv3's
+ * `cmd` are found by their keywords and by each of their binary opcodes, and nothing else is.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commandFor, commandForOp, traceCommands } from "../../src/trace/commands.ts";
 import { InvOp } from "../../src/arch/vtd/trace-commands.ts";
 
-test("the table holds VT-d's inv, with opcodes 16..24", () => {
-  assert.equal(traceCommands.map((c) => [c.arch, c.keyword]), [["vtd", "inv"]]);
+test("the table holds VT-d's inv, with opcodes 16..24, and SMMUv3's cmd, with opcode 32", () => {
+  assert.equal(traceCommands.map((c) => [c.arch, c.keyword]), [["vtd", "inv"], ["smmuv3", "cmd"]]);
+  assert.is(commandForOp(32)?.keyword, "cmd");
   assert.equal([...commandFor("inv")!.ops], [16, 17, 18, 19, 20, 21, 22, 23, 24]);
   assert.equal(InvOp.WAIT, 24);
   for (let op = 16; op <= 24; op++) assert.is(commandForOp(op)?.keyword, "inv", `op ${op}`);
 });
 
 test("neutral events and unknown opcodes are no architecture's command", () => {
-  for (const k of ["map", "unmap", "flush", "attach", "detach", "cmd", "MRd"]) assert.is(commandFor(k), undefined, k);
+  for (const k of ["map", "unmap", "flush", "attach", "detach", "MRd"]) assert.is(commandFor(k), undefined, k);
   for (const op of [0, 1, 5, 15, 25, 255]) assert.is(commandForOp(op), undefined, `op ${op}`);
 });
 

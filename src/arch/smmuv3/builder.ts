@@ -19,7 +19,7 @@
  */
 import { formatBdf } from "../../trace/events.ts";
 import type { GuestMemory, PageAllocator } from "../../guest/allocator.ts";
-import type { TableMemory } from "../../core/formats.ts";
+import { entryAddress, levelShift, type TableMemory } from "../../core/formats.ts";
 import { encodeFields } from "../fields.ts";
 import { IOMMU_CACHE, IOMMU_MMIO, IOMMU_NOEXEC, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, IoPgtableArm, allocatorTables, type GranuleLg2 } from "../../guest/io-pgtable-arm.ts";
 import { cr0Fields, cr1Fields, cr2Fields, queueBaseFields, strtabBaseCfgFields, strtabBaseFields } from "./fields.ts";
@@ -81,10 +81,27 @@ export interface SmmuAttachSpec {
   ssidBits?: number;
   /** ATS enabled: EATS full. */
   ats?: boolean;
+  /**
+   * Replace what is attached there (Linux's attach_dev and set_dev_pasid replace the domain of a
+   * live stream); without it an attached stream or substream is an error (scenario `build`).
+   */
+  replace?: boolean;
+}
+
+/** Which STE or CD an entry write is for. */
+export type EntryRef = { kind: "ste"; sid: number } | { kind: "cd"; sid: number; ssid: number };
+
+/** Writes one STE or CD (64 bytes) at `addr` (an IPA = PA under nesting). */
+export type EntryWriter = (ref: EntryRef, addr: bigint, target: Qwords8) => void;
+
+/** One leaf an unmap cleared: the IOVA it mapped and its size. */
+export interface ClearedLeaf {
+  iova: bigint;
+  bytes: bigint;
 }
 
 /** A stream as the builder keeps it: what is attached, its CD table, where its STE is. */
-interface Stream {
+export interface Stream {
   sid: number;
   ssidBits: number;
   ats: boolean;
@@ -109,6 +126,11 @@ export class SmmuBuilder {
   private eventq?: bigint;
   /** Per nesting parent: the granules of its IPA space identity-mapped for stage-1 structures. */
   private readonly ipaMapped = new Map<SmmuDomain, Set<bigint>>();
+  /**
+   * How attach and detach write an STE or CD: at once by default (a scenario's `build`, before the
+   * SMMU is on); the driver (driver.ts) writes them Linux's hitless way with CFGI and CMD_SYNC.
+   */
+  entryWriter: EntryWriter = (_ref, addr, q) => this.writeQwords(addr, q);
 
   constructor(
     private readonly mem: GuestMemory,
@@ -297,6 +319,34 @@ export class SmmuBuilder {
     for (const _ of this.mapSteps(d, m));
   }
 
+  /**
+   * Clears every leaf (page or block) mapping an address in [iova, iova+size) of `d`, a block
+   * whole even where it reaches beyond the range, and returns them in address order. Only tables
+   * that exist are read, so the cost follows what is mapped; the tables themselves stay.
+   */
+  unmapRange(d: SmmuDomain, iova: bigint, size: bigint): ClearedLeaf[] {
+    const t = d.pgtable;
+    if (!t) throw new RangeError(`domain ${d.id} is ${d.type}: it has no page tables to unmap from`);
+    const out: ClearedLeaf[] = [];
+    const clear = (table: bigint, level: number, start: bigint, end: bigint) => {
+      const span = 1n << BigInt(levelShift(t.shape.geometry, level));
+      for (let va = start & ~(span - 1n); va < end; va += span) {
+        const at = entryAddress(t.shape, table, va, level);
+        const e = this.tables.read64(at) ?? 0n;
+        if ((e & 1n) === 0n) continue;
+        if (level > 0 && (e & 3n) === 3n) {
+          const next = e & ((1n << 48n) - 1n) & ~((1n << BigInt(d.granuleLg2)) - 1n);
+          clear(next, level - 1, va > start ? va : start, va + span < end ? va + span : end);
+        } else {
+          this.tables.write64(at, 0n);
+          out.push({ iova: va, bytes: span });
+        }
+      }
+    };
+    clear(t.root, t.shape.topLevel, iova, iova + size);
+    return out;
+  }
+
   // ---- streams, CD tables, STEs --------------------------------------------------------------------
 
   /**
@@ -315,18 +365,24 @@ export class SmmuBuilder {
       s = { sid: a.sid, ssidBits, ats: (a.ats ?? false) && this.profile.ats, substreams: new Map() };
       this.streams.set(a.sid, s);
     }
+    const old = a.ssid === undefined ? s.rid : s.substreams.get(a.ssid);
+    if (old && !a.replace) throw new RangeError(`${what} is already attached to domain ${old.id}`);
     if (a.ssid === undefined) {
-      if (s.rid) throw new RangeError(`${what} is already attached to domain ${s.rid.id}`);
       if (d.type === "s2" && s.substreams.size) throw new RangeError(`attach of ${what}: a stage-2 domain cannot serve a stream with substreams attached`);
       if (d.type === "nested" && [...s.substreams.values()].some((x) => x.type !== "nested" || x.parent !== d.parent))
         throw new RangeError(`attach of ${what}: a nested domain needs every substream nested behind the same parent`);
       s.rid = d;
       if (d.type === "s1" || d.type === "nested") this.writeCd(s, 0, d);
+      else {
+        // arm_smmu_attach_dev: the new STE first, then CD 0 of a stage-1 domain it replaced is cleared
+        this.entryWriter({ kind: "ste", sid: s.sid }, ste, this.steOf(s));
+        if (old && (old.type === "s1" || old.type === "nested")) this.clearCd(s, 0);
+        return ste;
+      }
     } else {
       if (d.type !== "s1" && d.type !== "nested") throw new RangeError(`attach of ${what}: only stage-1 and nested domains serve substreams, not ${d.type}`);
       if (a.ssid === 0) throw new RangeError(`attach of ${what}: SubstreamID 0 is the stream's own (S1DSS=SSID0); attach without ssid`);
       if (a.ssid >= 2 ** s.ssidBits) throw new RangeError(`attach of ${what}: beyond the stream's ${2 ** s.ssidBits} substreams (ssidBits ${s.ssidBits})`);
-      if (s.substreams.has(a.ssid)) throw new RangeError(`${what} is already attached to domain ${s.substreams.get(a.ssid)!.id}`);
       if (s.rid?.type === "s2") throw new RangeError(`attach of ${what}: the stream's own domain ${s.rid.id} is stage 2 (substreams need a CD table)`);
       const nestedRid = s.rid?.type === "nested" ? s.rid : [...s.substreams.values()].find((x) => x.type === "nested");
       if ((nestedRid || d.type === "nested") && !(d.type === "nested" && (!nestedRid || nestedRid.parent === d.parent)))
@@ -334,8 +390,38 @@ export class SmmuBuilder {
       s.substreams.set(a.ssid, d);
       this.writeCd(s, a.ssid, d);
     }
-    this.writeQwords(ste, this.steOf(s));
+    this.entryWriter({ kind: "ste", sid: s.sid }, ste, this.steOf(s));
     return ste;
+  }
+
+  /**
+   * Detaches what is attached to a stream (Linux: the blocking domain replaces it) or to one of its
+   * substreams (arm_smmu_remove_dev_pasid): the STE becomes what is left calls for (abort when
+   * nothing is), and the CD the domain used is cleared. Returns the domain and the stream.
+   */
+  detach(sid: number, ssid?: number): { domain: SmmuDomain; stream: Stream } {
+    const s = this.streams.get(sid);
+    const what = `StreamID 0x${sid.toString(16)} (${formatBdf(sid)})${ssid !== undefined ? ` SubstreamID ${ssid}` : ""}`;
+    const d = ssid === undefined ? s?.rid : s?.substreams.get(ssid);
+    if (!s || !d) throw new RangeError(`${what} is not attached`);
+    const ste = this.steAddress(sid);
+    if (ssid === undefined) {
+      s.rid = undefined;
+      this.entryWriter({ kind: "ste", sid }, ste, this.steOf(s));
+      if (d.type === "s1" || d.type === "nested") this.clearCd(s, 0);
+    } else {
+      s.substreams.delete(ssid);
+      this.clearCd(s, ssid);
+      this.entryWriter({ kind: "ste", sid }, ste, this.steOf(s));
+    }
+    return { domain: d, stream: s };
+  }
+
+  /** arm_smmu_clear_cd: the CD of `ssid` becomes all zero (V=0), if the stream has a CD table. */
+  private clearCd(s: Stream, ssid: number): void {
+    if (!s.cdTable) return;
+    const nested = s.rid?.type === "nested" ? s.rid : [...s.substreams.values()].find((x) => x.type === "nested");
+    this.entryWriter({ kind: "cd", sid: s.sid, ssid }, this.cdAddress(s, ssid, nested?.parent), [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]);
   }
 
   /** The STE a stream's attachments call for (arm_smmu_attach_dev / arm_smmu_update_ste). */
@@ -343,7 +429,8 @@ export class SmmuBuilder {
     const f = this.features;
     const rid = s.rid;
     if (rid?.type === "s2") return s2Ste(f, this.s2Config(rid), { ats: s.ats });
-    if (!s.cdTable) return rid?.type === "identity" ? bypassSte(f) : abortSte();
+    const cds = s.substreams.size > 0 || rid?.type === "s1" || rid?.type === "nested";
+    if (!s.cdTable || !cds) return rid?.type === "identity" ? bypassSte(f) : abortSte();
     const s1dss: S1DssName = rid === undefined || rid.type === "blocking" ? "terminate" : rid.type === "identity" ? "bypass" : "ssid0";
     const nested = rid?.type === "nested" ? rid : [...s.substreams.values()].find((x) => x.type === "nested");
     if (nested) return nestedSte(f, this.s2Config(nested.parent!), { cdTable: s.cdTable, s1dss, ats: s.ats });
@@ -365,7 +452,7 @@ export class SmmuBuilder {
   /** Writes the CD of `ssid` for domain `d` in the stream's CD table, allocating what it needs. */
   private writeCd(s: Stream, ssid: number, d: SmmuDomain): void {
     const at = this.cdAddress(s, ssid, d.type === "nested" ? d.parent : undefined);
-    this.writeQwords(at, s1Cd(this.s1Config(d), { asid: d.asid! }));
+    this.entryWriter({ kind: "cd", sid: s.sid, ssid }, at, s1Cd(this.s1Config(d), { asid: d.asid! }));
   }
 
   /**

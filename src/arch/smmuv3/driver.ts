@@ -1,31 +1,465 @@
 /**
- * The SMMUv3 driver for a trace's driver events. Linux carries out every map, unmap, flush,
- * attach and detach on an SMMUv3 through its command queue (CFGI_* and TLBI_* with CMD_SYNC), and
- * the core does not model the command queue yet: so every driver event is refused with that reason
- * rather than writing tables the SMMU's caches would never be told about.
+ * The SMMUv3 driver at run time: what Linux's arm-smmu-v3 driver and dma-iommu do when a trace
+ * says `map`, `unmap`, `flush`, `attach`, `detach` or `cmd` (drivers/iommu/arm/arm-smmu-v3/
+ * arm-smmu-v3.c; function names cited below). Tables change through the builder; every cache the
+ * SMMU may hold is invalidated through the command queue the builder allocated (CMDQ_BASE), whose
+ * commands the core carries out when CMDQ_PROD moves.
+ *
+ * - map (arm_smmu_map_pages): io-pgtable-arm leaves; no command (new mappings need none).
+ * - unmap, strict (arm_smmu_iotlb_sync -> arm_smmu_tlb_inv_range_domain): the leaves are cleared,
+ *   then per run of equal-size contiguous leaves (the IOTLB gather) TLBI_NH_VA (stage 1 and nested:
+ *   ASID; nested with its parent's VMID) or TLBI_S2_IPA (stage 2: VMID), Leaf, with the range
+ *   encoding of __arm_smmu_tlb_inv_range when IDR3.RIL (TG the granule, TTL the leaves' level,
+ *   NUM/SCALE 5 bits of the page count at a time) or one command per leaf without it, in batches
+ *   of 64 (CMDQ_BATCH_ENTRIES) closed by CMD_SYNC; a nesting parent then gets TLBI_NH_ALL of its
+ *   VMID and a CMD_SYNC; then CMD_ATC_INV for every ATS stream (and substream) the domain serves,
+ *   and a CMD_SYNC (arm_smmu_atc_inv_domain).
+ * - unmap, lazy: the leaves are cleared, the invalidation deferred to the flush queue
+ *   (src/driver/flush-queue.ts); a flush runs arm_smmu_tlb_inv_context per domain: TLBI_NH_ASID
+ *   (stage 1, nested) or TLBI_S12_VMALL (stage 2) and a CMD_SYNC, then CMD_ATC_INV of every address
+ *   for its ATS streams and a CMD_SYNC.
+ * - attach / detach (arm_smmu_attach_dev, arm_smmu_set_pasid, arm_smmu_remove_dev_pasid): the
+ *   builder says which STE and CD change; each is written as arm_smmu_write_entry does, comparing
+ *   the bits the SMMU uses (commands.ts steUsed/cdUsed): when one qword's used bits change, a
+ *   hitless update (the unused bits, then that qword, then the rest); when more, V=0 first, then
+ *   qwords 1-7, then qword 0; each step that writes is followed by CFGI_STE (or CFGI_CD) and a
+ *   CMD_SYNC; an STE write ends with CMD_PREFETCH_CONFIG (arm_smmu_write_ste). Then the ATC of an
+ *   ATS stream is invalidated (arm_smmu_attach_commit, arm_smmu_enable_ats).
+ * - cmd QW0 QW1: one command as written, CMDQ_PROD advanced; an error it causes stays until the
+ *   driver's next own submission acknowledges it as Linux's GERROR handler does.
+ * - CMD_SYNC: CS=IRQ with MSIAddr its own slot when IDR0.MSI and IDR0.COHACC (Linux's MSI
+ *   polling), else CS=SEV.
+ * - A command error (GERROR.CMDQ_ERR) is handled as arm_smmu_cmdq_skip_err does (CERROR_ILL: the
+ *   command is overwritten with a CMD_SYNC; then GERRORN acknowledges) and, when the driver's own
+ *   command caused it, reported as a DriverError naming the command.
  */
-import type { ArchDriver, DriverOptions, DriverStats } from "../../driver/driver.ts";
-import { DriverError, defaultDriverOptions } from "../../driver/driver.ts";
-import { newFlushQueueStats } from "../../driver/flush-queue.ts";
-import type { DriverEvent } from "../../trace/events.ts";
+import type { PlatformParts } from "../types.ts";
+import type { Core } from "../../core/core.ts";
+import { AllocationError } from "../../guest/allocator.ts";
+import { getField } from "../fields.ts";
+import { bytesText, overBudget } from "../../config/limits.ts";
+import { PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import { FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
+import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import type { ClearedLeaf, EntryRef, SmmuBuilder, SmmuDomain } from "./builder.ts";
+import type { Qwords8 } from "./ste.ts";
+import { cmdqConsFields, idr0Fields, idr1Fields, queueBaseFields } from "./fields.ts";
+import {
+  atcInv, cdUsed, cfgiCd, cfgiSte, cmdSync, commandName, prefetchConfig, steUsed, tlbiNhAll, tlbiNhAsid, tlbiNhVa, tlbiS12Vmall, tlbiS2Ipa,
+  type Command, type TlbiRange,
+} from "./commands.ts";
 
-export const SMMU_DRIVER_REFUSAL = "SMMUv3 driver events need the command queue, not modelled yet";
+export { DriverError } from "../../driver/driver.ts";
+
+/** Linux CMDQ_BATCH_ENTRIES (BITS_PER_LONG): a batch is issued when it holds this many. */
+const BATCH = 64;
+/** Linux CMDQ_TLBI_RANGE_NUM_MAX. */
+const RANGE_NUM_MAX = 31n;
+const CERROR_NAMES = ["CERROR_NONE", "CERROR_ILL", "CERROR_ABT", "CERROR_ATC_INV_SYNC"];
+const TOP = 1n << 64n;
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+/** What the driver wrote to the queue, in order (for tests and debugging). */
+export interface IssuedCommand extends Command {
+  /** Its slot in the queue (index without the wrap bit). */
+  index: number;
+}
 
 export class SmmuDriver implements ArchDriver {
   readonly options: DriverOptions;
-  readonly stats: DriverStats = { maps: 0, unmaps: 0, attaches: 0, detaches: 0, invs: 0, queuedDescriptors: 0, registerInvalidations: 0, ...newFlushQueueStats() };
-  readonly deadline = undefined;
-  readonly firstDeferred = undefined;
+  readonly stats: DriverStats;
+  /** Every command written to the queue, in order. */
+  readonly issued: IssuedCommand[] = [];
+  /**
+   * Called after each step of an STE or CD update (after its CFGI and CMD_SYNC): a test may send
+   * DMA between the steps, as a live device would.
+   */
+  onEntryStep?: (ref: EntryRef) => void;
+  private readonly fq: FlushQueue<SmmuDomain>;
+  private origin?: EventOrigin;
+  private readonly core: Core;
+  private readonly b: SmmuBuilder;
 
-  constructor(options: Partial<DriverOptions> = {}) {
+  constructor(
+    readonly platform: PlatformParts<SmmuBuilder>,
+    options: Partial<DriverOptions> = {},
+  ) {
     this.options = { ...defaultDriverOptions, ...options };
+    const { flushes, flushReasons, deferredUnmaps } = newFlushQueueStats();
+    this.stats = { maps: 0, unmaps: 0, attaches: 0, detaches: 0, invs: 0, flushes, flushReasons, deferredUnmaps, queuedDescriptors: 0, registerInvalidations: 0 };
+    this.fq = new FlushQueue<SmmuDomain>(this.options, (domains) => {
+      for (const d of new Set(domains)) this.invalidateContext(d);
+    }, this.stats);
+    this.core = platform.core;
+    this.b = platform.builder;
   }
 
-  apply(e: DriverEvent, _now: bigint): void {
-    throw new DriverError(`${e.op}: ${SMMU_DRIVER_REFUSAL}`);
+  // ---- events ---------------------------------------------------------------------------------------
+
+  apply(e: DriverEvent, now: bigint): void {
+    this.origin = { line: e.line, column: e.column };
+    this.advanceTo(now);
+    switch (e.op) {
+      case "map":
+        return this.map(e);
+      case "unmap":
+        return this.unmap(e.domain, e.iova, e.size);
+      case "flush":
+        return this.fq.flushNow("explicit");
+      case "attach":
+        return this.attach(e);
+      case "detach":
+        return this.detach(e.sid, e.pasid);
+      case "cmd":
+        return this.raw({ name: commandName(e.qwords[0]), q0: e.qwords[0], q1: e.qwords[1] });
+      default:
+        throw new DriverError(`${e.op} is another architecture's driver command, not SMMUv3's`);
+    }
   }
 
-  advanceTo(_t: bigint): void {}
+  get firstDeferred(): EventOrigin | undefined {
+    return this.fq.firstDeferred;
+  }
 
-  finish(): void {}
+  get deadline(): bigint | undefined {
+    return this.fq.deadline;
+  }
+
+  advanceTo(t: bigint): void {
+    this.fq.advanceTo(t);
+  }
+
+  finish(): void {
+    this.fq.flushNow("end");
+  }
+
+  /** Flushes the lazy mode's queue. */
+  flushDeferred(reason: FlushReason): void {
+    this.fq.flushNow(reason);
+  }
+
+  private domain(id: number): SmmuDomain {
+    const d = this.b.domains.get(id);
+    if (d === undefined) {
+      const ids = [...this.b.domains.keys()];
+      throw new DriverError(`no domain ${id}; ${ids.length ? `the scenario defines ${ids.join(", ")}` : "the scenario defines no domains"}`);
+    }
+    if (!d.pgtable) throw new DriverError(`domain ${id} is ${d.type}: it has no page tables`);
+    return d;
+  }
+
+  /** arm_smmu_map_pages through io-pgtable-arm: no invalidation. */
+  map(e: MapEvent): void {
+    const d = this.domain(e.domain);
+    const t = d.pgtable!;
+    if (e.global) throw new DriverError("global: io-pgtable-arm's stage-1 leaves are always non-global (nG=1)");
+    if (e.snp) throw new DriverError("snp is a VT-d second-stage bit; SMMUv3 coherency follows IOMMU_CACHE (README \"SMMUv3 driver events\")");
+    // page=4K (the default) is the domain's granule page; 2M and 1G name a block size.
+    const pageSize = e.page === "4K" ? 1n << BigInt(d.granuleLg2) : PAGE_BYTES[e.page];
+    const problem = rangeProblem(d, e.iova, e.size, pageSize, e.pa);
+    if (problem) throw new DriverError(problem);
+    const perTable = 1n << BigInt(d.granuleLg2 - 3);
+    const leaves = e.size / pageSize;
+    const tablePages = (leaves + perTable - 1n) / perTable + BigInt(t.shape.topLevel);
+    if (tablePages > BigInt(this.options.limits.tablePages))
+      throw new DriverError(overBudget("tablePages", this.options.limits, `mapping ${bytesText(e.size)} with ${bytesText(pageSize)} pages writes about ${leaves} leaf entries in ${tablePages} table pages`));
+    try {
+      this.b.map(d, { iova: e.iova, pa: e.pa, size: e.size, pageSize, read: e.perm.includes("r"), write: e.perm.includes("w"), exec: e.perm.includes("x"), priv: !e.user });
+    } catch (err) {
+      throw driverError(err);
+    }
+    this.stats.maps++;
+  }
+
+  /** iommu_unmap: clears the leaves, then invalidates at once (strict) or defers it (lazy). */
+  unmap(domainId: number, iova: bigint, size: bigint): void {
+    const d = this.domain(domainId);
+    const problem = rangeProblem(d, iova, size, 1n << BigInt(d.granuleLg2));
+    if (problem) throw new DriverError(problem);
+    let leaves: ClearedLeaf[];
+    try {
+      leaves = this.b.unmapRange(d, iova, size);
+    } catch (err) {
+      throw driverError(err);
+    }
+    this.stats.unmaps++;
+    if (leaves.length === 0) return;
+    if (this.fq.lazy) return this.fq.defer(d, this.origin);
+    // The IOTLB gather: a run of contiguous leaves of one size is one range invalidation.
+    const runs: { iova: bigint; size: bigint; granule: bigint }[] = [];
+    for (const l of leaves) {
+      const last = runs[runs.length - 1];
+      if (last && last.granule === l.bytes && last.iova + last.size === l.iova) last.size += l.bytes;
+      else runs.push({ iova: l.iova, size: l.bytes, granule: l.bytes });
+    }
+    // Each run is one iommu_iotlb_sync: the TLB range, then the ATC range.
+    for (const r of runs) {
+      this.invalidateRange(d, r.iova, r.size, r.granule);
+      this.atcInvDomain(d, r.iova, r.size);
+    }
+  }
+
+  /** Attaches a domain to a stream or substream (replacing what it had), writing STE and CD hitlessly. */
+  attach(e: AttachEvent): void {
+    if (!this.b.domains.has(e.domain)) this.domain(e.domain);
+    const existing = this.b.streams.get(e.sid);
+    const ssidBits = existing ? undefined : e.pasid !== undefined ? this.b.profile.ssidBits : 0;
+    this.withEntryWriter(() => this.b.attach({ sid: e.sid, domain: e.domain, ssid: e.pasid, ssidBits, ats: e.ats, replace: true }));
+    this.stats.attaches++;
+    const s = this.b.streams.get(e.sid)!;
+    // arm_smmu_attach_commit: ATS on (arm_smmu_enable_ats flushes the whole ATC first) or a changed translation.
+    if (s.ats) this.submit([atcInv(s.sid, existing ? e.pasid : undefined, 0n, 0n)]);
+  }
+
+  /** Detaches a stream (the blocking domain replaces it) or a substream (its CD is cleared). */
+  detach(sid: number, ssid?: number): void {
+    const r = this.withEntryWriter(() => this.b.detach(sid, ssid));
+    this.stats.detaches++;
+    if (r.stream.ats) this.submit([atcInv(sid, ssid, 0n, 0n)]);
+  }
+
+  private withEntryWriter<T>(f: () => T): T {
+    const saved = this.b.entryWriter;
+    this.b.entryWriter = (ref, addr, target) => this.writeEntry(ref, addr, target);
+    try {
+      return f();
+    } catch (err) {
+      throw driverError(err);
+    } finally {
+      this.b.entryWriter = saved;
+    }
+  }
+
+  // ---- Linux's hitless STE/CD update -----------------------------------------------------------------
+
+  /** arm_smmu_write_entry (then, for an STE, arm_smmu_write_ste's CMD_PREFETCH_CONFIG). */
+  private writeEntry(ref: EntryRef, addr: bigint, target: Qwords8): void {
+    const entry = Array.from({ length: 8 }, (_, i) => this.core.read64(addr + BigInt(i * 8)) ?? 0n) as Qwords8;
+    const used = ref.kind === "ste" ? steUsed : cdUsed;
+    const curUsed = used(entry), targetUsed = used(target);
+    const unused = entry.map((q, i) => (q & curUsed[i]!) | (target[i]! & ~curUsed[i]!)) as Qwords8;
+    const diff = unused.flatMap((q, i) => ((q & targetUsed[i]!) !== target[i] ? [i] : []));
+    const set = (values: Qwords8, start: number, len: number) => {
+      let changed = false;
+      for (let i = start; i < start + len; i++) {
+        if (entry[i] === values[i]) continue;
+        entry[i] = values[i]!;
+        this.core.write64(addr + BigInt(i * 8), values[i]!);
+        changed = true;
+      }
+      if (!changed) return;
+      this.submit([ref.kind === "ste" ? cfgiSte(ref.sid) : cfgiCd(ref.sid, ref.ssid)]);
+      this.onEntryStep?.(ref);
+    };
+    if (diff.length === 1) {
+      const critical = diff[0]!;
+      unused[critical] = entry[critical]!;
+      set(unused, 0, 8);
+      set(target, critical, 1);
+      set(target, 0, 8);
+    } else if (diff.length > 1) {
+      unused[0] = 0n;
+      set(unused, 0, 1);
+      set(target, 1, 7);
+      set(target, 0, 1);
+    } else set(target, 0, 8);
+    if (ref.kind === "ste") this.submit([prefetchConfig(ref.sid)], false);
+  }
+
+  // ---- invalidation ----------------------------------------------------------------------------------
+
+  /** The VMID a stage-1 TLBI names: a nested domain's parent's; 0 for a stage-1 domain (Linux). */
+  private s1Vmid(d: SmmuDomain): number {
+    return d.type === "nested" ? d.parent!.vmid! : 0;
+  }
+
+  /** arm_smmu_tlb_inv_range_domain without its ATC part: [iova, iova+size) of leaves of `granule` bytes. */
+  private invalidateRange(d: SmmuDomain, iova: bigint, size: bigint, granule: bigint): void {
+    const make = (r: TlbiRange) => (d.type === "s2" ? tlbiS2Ipa(d.vmid!, r) : tlbiNhVa(d.asid!, this.s1Vmid(d), r));
+    const cmds: Command[] = [];
+    const end = iova + size;
+    if (this.ril) {
+      // __arm_smmu_tlb_inv_range: TG the leaf page size, TTL the level of `granule`.
+      const tgLg2 = BigInt(d.granuleLg2);
+      const tg = (d.granuleLg2 - 10) / 2;
+      const ttl = 4 - Math.floor((granule.toString(2).length - 1 - 3) / (d.granuleLg2 - 3));
+      let pages = size >> tgLg2;
+      while (iova < end) {
+        const scale = trailingZeros(pages);
+        const num = (pages >> BigInt(scale)) & RANGE_NUM_MAX;
+        cmds.push(make({ addr: iova, leaf: true, num: Number(num) - 1, scale, tg, ttl }));
+        iova += num << BigInt(scale + d.granuleLg2);
+        pages -= num << BigInt(scale);
+      }
+    } else {
+      for (; iova < end; iova += granule) cmds.push(make({ addr: iova, leaf: true, num: 0, scale: 0, tg: 0, ttl: 0 }));
+    }
+    this.submit(cmds);
+    // A nesting parent's change reaches every nested stage 1 of its VMID.
+    if (d.type === "s2" && this.nestParent(d)) this.submit([tlbiNhAll(d.vmid!)]);
+  }
+
+  /** arm_smmu_tlb_inv_context: all of the domain's TLB entries, then its ATC entries. */
+  private invalidateContext(d: SmmuDomain): void {
+    this.submit([d.type === "s2" ? tlbiS12Vmall(d.vmid!) : tlbiNhAsid(d.asid!, this.s1Vmid(d))]);
+    this.atcInvDomain(d, 0n, 0n);
+  }
+
+  private nestParent(d: SmmuDomain): boolean {
+    return [...this.b.domains.values()].some((x) => x.type === "nested" && x.parent === d);
+  }
+
+  /**
+   * arm_smmu_atc_inv_domain: CMD_ATC_INV over [iova, iova+size) (size 0: everything) for each ATS
+   * stream and substream the domain serves, every address for streams nested behind it; a CMD_SYNC.
+   */
+  private atcInvDomain(d: SmmuDomain, iova: bigint, size: bigint): void {
+    if (!this.b.profile.ats) return;
+    const cmds: Command[] = [];
+    for (const s of this.b.streams.values()) {
+      if (!s.ats) continue;
+      if (s.rid === d) cmds.push(atcInv(s.sid, undefined, iova, size));
+      else if (s.rid?.parent === d) cmds.push(atcInv(s.sid, undefined, 0n, 0n));
+      for (const [ssid, x] of s.substreams) {
+        if (x === d) cmds.push(atcInv(s.sid, ssid, iova, size));
+        else if (x.parent === d) cmds.push(atcInv(s.sid, undefined, 0n, 0n));
+      }
+    }
+    if (cmds.length) this.submit(cmds);
+  }
+
+  private get ril(): boolean {
+    return this.b.profile.ril;
+  }
+
+  // ---- the command queue -----------------------------------------------------------------------------
+
+  /** The queue as CMDQ_BASE names it: its address and log2 of its entries (capped at IDR1.CMDQS). */
+  private queue(): { base: bigint; lg2: number } {
+    const reg = this.core.getRegister("CMDQ_BASE");
+    const lg2 = Math.min(Number(getField(reg, queueBaseFields.LOG2SIZE)), Number(getField(this.core.getRegister("IDR1"), idr1Fields.CMDQS)));
+    return { base: getField(reg, queueBaseFields.ADDR) << 5n, lg2 };
+  }
+
+  /** Linux ARM_SMMU_OPT_MSIPOLL: IDR0.MSI on a coherent SMMU. */
+  private get msiPoll(): boolean {
+    const idr0 = this.core.getRegister("IDR0");
+    return getField(idr0, idr0Fields.MSI) === 1n && getField(idr0, idr0Fields.COHACC) === 1n;
+  }
+
+  private errorActive(): boolean {
+    return ((this.core.getRegister("GERROR") ^ this.core.getRegister("GERRORN")) & 1n) !== 0n;
+  }
+
+  /**
+   * arm_smmu_cmdq_issue_cmdlist: `cmds` in batches of 64, each followed by a CMD_SYNC when `sync`;
+   * an error active from an earlier `cmd` is acknowledged first (the GERROR handler).
+   */
+  private submit(cmds: Command[], sync = true): void {
+    this.acknowledge();
+    let i = 0;
+    for (; cmds.length - i > BATCH; i += BATCH) this.write(cmds.slice(i, i + BATCH), false, false);
+    this.write(cmds.slice(i), sync, false);
+  }
+
+  /** A raw `cmd`: written as given; an error it causes stays for the trace to see. */
+  private raw(c: Command): void {
+    this.stats.invs++;
+    this.write([c], false, true);
+  }
+
+  /**
+   * Writes commands (and a CMD_SYNC) at PROD and moves PROD; the core consumes them. A command
+   * error the driver's own commands cause is recovered from and reported (raw: left as it is).
+   */
+  private write(cmds: Command[], sync: boolean, raw: boolean): void {
+    const { base, lg2 } = this.queue();
+    const entries = 1 << lg2, mask = (entries << 1) - 1;
+    let prod = Number(this.core.getRegister("CMDQ_PROD")) & mask;
+    const slots: IssuedCommand[] = [];
+    const all = sync ? [...cmds, undefined] : cmds;
+    for (const c0 of all) {
+      const cons = Number(this.core.getRegister("CMDQ_CONS")) & mask;
+      if (((prod - cons) & mask) >= entries) {
+        this.core.writeRegister("CMDQ_PROD", BigInt(prod));
+        if (((prod - (Number(this.core.getRegister("CMDQ_CONS")) & mask)) & mask) >= entries) throw this.stalled(c0?.name ?? "CMD_SYNC", raw);
+      }
+      const index = prod & (entries - 1);
+      const slot = base + BigInt(index * 16);
+      const c = c0 ?? cmdSync(this.msiPoll ? slot : undefined);
+      this.core.writeQwords(slot, [c.q0, c.q1]);
+      slots.push({ ...c, index });
+      this.issued.push({ ...c, index });
+      this.stats.queuedDescriptors++;
+      prod = (prod + 1) & mask;
+    }
+    this.core.writeRegister("CMDQ_PROD", BigInt(prod));
+    if (raw || !this.errorActive()) {
+      if (!raw && (Number(this.core.getRegister("CMDQ_CONS")) & mask) !== prod) throw this.stalled(slots[0]!.name, raw);
+      return;
+    }
+    const consReg = this.core.getRegister("CMDQ_CONS");
+    const at = Number(consReg) & (entries - 1);
+    const err = Number(getField(consReg, cmdqConsFields.ERR));
+    const culprit = slots.find((s) => s.index === at)?.name ?? commandName(this.core.read64(base + BigInt(at * 16)) ?? 0n);
+    this.acknowledge();
+    throw new DriverError(`${culprit}: the SMMU stopped its command queue with ${CERROR_NAMES[err] ?? `error ${err}`} (CMDQ_CONS.ERR ${err}, GERROR.CMDQ_ERR) at index ${at}; the driver replaced it with a CMD_SYNC and acknowledged it (GERRORN), as Linux's arm_smmu_cmdq_skip_err does`);
+  }
+
+  /** Why commands cannot go in or do not complete: the queue is off, or stopped by an error. */
+  private stalled(name: string, raw: boolean): DriverError {
+    if (getField(this.core.getRegister("CR0"), [3, 3]) === 0n) return new DriverError(`${name}: the command queue is off (CR0.CMDQEN=0): the command does not complete (Linux: CMD_SYNC timeout)`);
+    const cons = this.core.getRegister("CMDQ_CONS");
+    return new DriverError(`${name}: the command queue is full${raw ? "" : " and does not drain"}: commands wait behind the one at index ${Number(cons) & ((1 << this.queue().lg2) - 1)} that stopped the queue (CMDQ_CONS.ERR ${getField(cons, cmdqConsFields.ERR)}) until GERRORN acknowledges it`);
+  }
+
+  /**
+   * The GERROR handler (arm_smmu_gerror_handler -> arm_smmu_cmdq_skip_err): while a command error
+   * is active, a CERROR_ILL command is overwritten with a CMD_SYNC (CS=SEV), then GERRORN is set to
+   * GERROR, which lets the queue go on.
+   */
+  private acknowledge(): void {
+    for (let guard = 0; this.errorActive() && guard <= 1 << this.queue().lg2; guard++) {
+      const consReg = this.core.getRegister("CMDQ_CONS");
+      const { base, lg2 } = this.queue();
+      if (getField(consReg, cmdqConsFields.ERR) === 1n) {
+        const c = cmdSync();
+        this.core.writeQwords(base + BigInt((Number(consReg) & ((1 << lg2) - 1)) * 16), [c.q0, c.q1]);
+      }
+      this.core.writeRegister("GERRORN", this.core.getRegister("GERROR"));
+    }
+  }
+}
+
+/** Trailing zero bits of a positive bigint (Linux __ffs). */
+function trailingZeros(v: bigint): number {
+  let n = 0;
+  while (((v >> BigInt(n)) & 1n) === 0n) n++;
+  return n;
+}
+
+/** What is wrong with a map or unmap of [iova, iova+size) in `d` with leaves of `pageSize` bytes, in VT-d's words. */
+export function rangeProblem(d: SmmuDomain, iova: bigint, size: bigint, pageSize: bigint, pa?: bigint): string | undefined {
+  const t = d.pgtable!;
+  const page = bytesText(pageSize);
+  if (!t.pageSizesLg2.some((l) => 1n << BigInt(l) === pageSize))
+    return `page size ${page} is not a page or block size of domain ${d.id} (${t.pageSizesLg2.map((l) => bytesText(1n << BigInt(l))).join(", ")})`;
+  if (size <= 0n) return "SIZE must be positive";
+  if (iova < 0n || iova >= TOP) return `IOVA ${hex(iova)} is not a 64-bit address`;
+  if (iova & (pageSize - 1n)) return `IOVA ${hex(iova)} is not aligned to the ${page} page size`;
+  if (pa !== undefined && pa & (pageSize - 1n)) return `PA ${hex(pa)} is not aligned to the ${page} page size`;
+  if (size & (pageSize - 1n)) return `SIZE ${hex(size)} is not a multiple of the ${page} page size`;
+  const last = iova + size - 1n;
+  if (last >= TOP) return `IOVA ${hex(iova)} + SIZE ${hex(size)} wraps past 2^64`;
+  const ias = t.cfg.ias;
+  const stage = d.type === "s2" ? "stage 2" : d.type === "nested" ? "nested stage 1" : "stage 1";
+  if (last >> BigInt(ias) !== 0n)
+    return `IOVA range ${hex(iova)}-${hex(last)} is beyond the ${ias}-bit input width of domain ${d.id} (${stage}, ${bytesText(1n << BigInt(d.granuleLg2))} granule: below ${hex(1n << BigInt(ias))})`;
+  if (pa !== undefined && (pa + size - 1n) >> BigInt(t.cfg.oas) !== 0n) return `PA range ${hex(pa)}-${hex(pa + size - 1n)} is beyond the ${t.cfg.oas}-bit output size of domain ${d.id}`;
+  return undefined;
+}
+
+/** A builder error as the driver reports it (an AllocationError stays one: the replay names the scenario key). */
+function driverError(e: unknown): Error {
+  return e instanceof AllocationError || e instanceof DriverError ? e : new DriverError((e as Error).message);
 }

@@ -2,13 +2,14 @@
  * Arm SMMUv3 as an architecture module (src/arch/types.ts): the identification registers and the
  * CANWBS option into the core, the builder that writes stream tables, CD tables, STEs, CDs and
  * io-pgtable-arm tables as Linux's arm-smmu-v3 driver does, the registers its reset programs, the
- * event and counter catalogues. Driver events are refused until the core has a command queue
- * (driver.ts).
+ * event and counter catalogues, the driver for a trace's driver events (driver.ts) and the `cmd`
+ * trace command (trace-commands.ts).
  */
 import { Opt, counterCatalogues, faultCatalogues } from "../../core/abi.ts";
 import type { ArchitectureModule } from "../types.ts";
 import { SmmuBuilder } from "./builder.ts";
 import { SmmuDriver } from "./driver.ts";
+import { smmuTraceCommands } from "./trace-commands.ts";
 import { defaultIdRegisters, profileOf, registerFields } from "./registers.ts";
 import { smmuScenario, smmuScenarioSchema } from "./scenario.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
@@ -31,12 +32,12 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
     const r = p.builder.registers();
     for (const name of ["CR1", "CR2", "STRTAB_BASE", "STRTAB_BASE_CFG", "CMDQ_BASE", "CMDQ_PROD", "CMDQ_CONS", "EVENTQ_BASE", "EVENTQ_PROD", "EVENTQ_CONS", "CR0"] as const) p.core.setRegister(name, r[name]);
   },
-  createDriver: (_p, options) => new SmmuDriver(options),
+  createDriver: (p, options) => new SmmuDriver(p, options),
   faults: faultCatalogues.smmuv3,
   counterNames: counterCatalogues.smmuv3,
   // The VMID the STE gave the translation (0 for stage-1-only STEs, as Linux reserves it).
   resultTags: (r) => (r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}),
-  traceCommands: [],
+  traceCommands: smmuTraceCommands,
   scenario: smmuScenario,
 };
 

@@ -154,6 +154,8 @@ export class VtdDriver implements ArchDriver {
         return this.attach(attachSpec(e));
       case "detach":
         return this.detach(e.sid, e.pasid);
+      default:
+        throw new DriverError(`${e.op} is another architecture's driver command, not VT-d's`);
     }
   }
 
