@@ -105,3 +105,32 @@ export class FlushQueue<T> {
     this.stats.flushReasons[reason]++;
   }
 }
+
+/**
+ * What an architecture's driver answers through its lazy flush queue (the ArchDriver members
+ * deadline, firstDeferred, advanceTo and finish), for both architectures' drivers to extend.
+ */
+export abstract class FlushQueueDriver<T> {
+  /** Linux's flush queue (lazy mode): each deferred unmap with its domain. */
+  protected abstract readonly fq: FlushQueue<T>;
+
+  /** Where the oldest deferred unmap is in the trace (when it came through apply()). */
+  get firstDeferred(): EventOrigin | undefined {
+    return this.fq.firstDeferred;
+  }
+
+  /** When the lazy mode's timer fires next (cycles); undefined when nothing is deferred. */
+  get deadline(): bigint | undefined {
+    return this.fq.deadline;
+  }
+
+  /** Trace time moves to `t`: the deferred unmaps are flushed once `t` reaches the deadline. */
+  advanceTo(t: bigint): void {
+    this.fq.advanceTo(t);
+  }
+
+  /** End of the trace: nothing stays deferred. */
+  finish(): void {
+    this.fq.flushNow("end");
+  }
+}

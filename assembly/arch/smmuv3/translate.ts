@@ -29,6 +29,7 @@
 // EATS = 0 (or an abort or bypass STE) is F_BAD_ATS_TREQ; a translated request (RQF_TRANSLATED) is
 // passed untranslated when the STE enables ATS and F_TRANSL_FORBIDDEN otherwise. Beyond those
 // checks an ATS translation request is translated as a read (its completion format is not modelled).
+import { resultBegin } from "../../common/result-record";
 import { mask64 } from "../../common/bits";
 import { DEBUG } from "../../common/debug";
 import { bump, bumpBy } from "../../common/counters";
@@ -68,7 +69,6 @@ import {
 import { emit, EV_WALK } from "../../common/events";
 import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy } from "./coherency";
 
-const NO_SSID: u32 = 0xffffffff;
 const CONFIG_BYPASS: u8 = 4;
 
 let s1: WalkState = changetype<WalkState>(0);
@@ -260,16 +260,7 @@ export function smmuTranslate(req: usize, res: usize): void {
 }
 
 function translate(req: usize, res: usize): void {
-  store<u64>(res, 0, 0);
-  store<u64>(res, 0, 8);
-  store<u64>(res, 0, 16);
-  store<u64>(res, 0, 24);
-  store<u64>(res, 0, 32);
-  store<u64>(res, 0, 40);
-  store<u64>(res, 0, 48);
-  store<u64>(res, 0, 56);
-  store<u32>(res, NO_SSID, RES_ADDR_SPACE);
-  store<u8>(res, 12, RES_PAGE_LG2);
+  resultBegin(res);
   readsReset();
   note(0, 0, 0, 0, 0);
   addr = load<u64>(req, REQ_ADDR);

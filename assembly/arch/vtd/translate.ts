@@ -7,6 +7,7 @@
 // same on a hit as on a read: caches change which reads happen, never what a request gets, until
 // software changes memory without invalidating (then, as on silicon, the stale copy is used).
 // Caching mode (CAP.CM) also caches entries that are not present or invalid.
+import { resultBegin } from "../../common/result-record";
 import { mask64, field } from "../../common/bits";
 import * as abi from "../../abi";
 import {
@@ -42,7 +43,6 @@ import {
 import { cacheLookup, cacheFill } from "../ports";
 import { CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE } from "../../abi";
 
-const NO_PASID: u32 = 0xffffffff;
 
 /** First-stage and second-stage walk states, allocated once (vtdInit). */
 let fsWs: WalkState = changetype<WalkState>(0);
@@ -74,17 +74,7 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
   const addr = load<u64>(req, REQ_ADDR);
   const flags = <u32>load<u16>(req, REQ_FLAGS);
   const kind = flags & RQF_KIND_MASK;
-  // Clear the 64-byte record with plain stores (V8 turns memory.fill into an out-of-line call).
-  store<u64>(res, 0, 0);
-  store<u64>(res, 0, 8);
-  store<u64>(res, 0, 16);
-  store<u64>(res, 0, 24);
-  store<u64>(res, 0, 32);
-  store<u64>(res, 0, 40);
-  store<u64>(res, 0, 48);
-  store<u64>(res, 0, 56);
-  store<u32>(res, NO_PASID, RES_ADDR_SPACE);
-  store<u8>(res, 12, RES_PAGE_LG2);
+  resultBegin(res);
   resetReads();
   setStale(false);
   bump(C_REQUESTS);

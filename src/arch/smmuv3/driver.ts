@@ -33,13 +33,14 @@
  *   command is overwritten with a CMD_SYNC; then GERRORN acknowledges) and, when the driver's own
  *   command caused it, reported as a DriverError naming the command.
  */
+import { alignmentProblem } from "../../driver/range.ts";
 import type { PlatformParts } from "../types.ts";
 import type { Core } from "../../core/core.ts";
 import { AllocationError } from "../../guest/allocator.ts";
 import { getField } from "../fields.ts";
 import { bytesText, overBudget } from "../../config/limits.ts";
 import { PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
-import { FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
+import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
 import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 import type { ClearedLeaf, EntryRef, SmmuBuilder, SmmuDomain } from "./builder.ts";
 import type { Qwords8 } from "./ste.ts";
@@ -56,7 +57,6 @@ const BATCH = 64;
 /** Linux CMDQ_TLBI_RANGE_NUM_MAX. */
 const RANGE_NUM_MAX = 31n;
 const CERROR_NAMES = ["CERROR_NONE", "CERROR_ILL", "CERROR_ABT", "CERROR_ATC_INV_SYNC"];
-const TOP = 1n << 64n;
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /** What the driver wrote to the queue, in order (for tests and debugging). */
@@ -65,7 +65,7 @@ export interface IssuedCommand extends Command {
   index: number;
 }
 
-export class SmmuDriver implements ArchDriver {
+export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriver {
   readonly options: DriverOptions;
   readonly stats: DriverStats;
   /** Every command written to the queue, in order. */
@@ -75,7 +75,7 @@ export class SmmuDriver implements ArchDriver {
    * DMA between the steps, as a live device would.
    */
   onEntryStep?: (ref: EntryRef) => void;
-  private readonly fq: FlushQueue<SmmuDomain>;
+  protected readonly fq: FlushQueue<SmmuDomain>;
   private origin?: EventOrigin;
   private readonly core: Core;
   private readonly b: SmmuBuilder;
@@ -84,6 +84,7 @@ export class SmmuDriver implements ArchDriver {
     readonly platform: PlatformParts<SmmuBuilder>,
     options: Partial<DriverOptions> = {},
   ) {
+    super();
     this.options = { ...defaultDriverOptions, ...options };
     const { flushes, flushReasons, deferredUnmaps } = newFlushQueueStats();
     this.stats = { maps: 0, unmaps: 0, attaches: 0, detaches: 0, invs: 0, flushes, flushReasons, deferredUnmaps, queuedDescriptors: 0, registerInvalidations: 0 };
@@ -117,21 +118,6 @@ export class SmmuDriver implements ArchDriver {
     }
   }
 
-  get firstDeferred(): EventOrigin | undefined {
-    return this.fq.firstDeferred;
-  }
-
-  get deadline(): bigint | undefined {
-    return this.fq.deadline;
-  }
-
-  advanceTo(t: bigint): void {
-    this.fq.advanceTo(t);
-  }
-
-  finish(): void {
-    this.fq.flushNow("end");
-  }
 
   /** Flushes the lazy mode's queue. */
   flushDeferred(reason: FlushReason): void {
@@ -444,13 +430,9 @@ export function rangeProblem(d: SmmuDomain, iova: bigint, size: bigint, pageSize
   const page = bytesText(pageSize);
   if (!t.pageSizesLg2.some((l) => 1n << BigInt(l) === pageSize))
     return `page size ${page} is not a page or block size of domain ${d.id} (${t.pageSizesLg2.map((l) => bytesText(1n << BigInt(l))).join(", ")})`;
-  if (size <= 0n) return "SIZE must be positive";
-  if (iova < 0n || iova >= TOP) return `IOVA ${hex(iova)} is not a 64-bit address`;
-  if (iova & (pageSize - 1n)) return `IOVA ${hex(iova)} is not aligned to the ${page} page size`;
-  if (pa !== undefined && pa & (pageSize - 1n)) return `PA ${hex(pa)} is not aligned to the ${page} page size`;
-  if (size & (pageSize - 1n)) return `SIZE ${hex(size)} is not a multiple of the ${page} page size`;
+  const bad = alignmentProblem(iova, size, pageSize, page, pa);
+  if (bad !== undefined) return bad;
   const last = iova + size - 1n;
-  if (last >= TOP) return `IOVA ${hex(iova)} + SIZE ${hex(size)} wraps past 2^64`;
   const ias = t.cfg.ias;
   const stage = d.type === "s2" ? "stage 2" : d.type === "nested" ? "nested stage 1" : "stage 1";
   if (last >> BigInt(ias) !== 0n)

@@ -19,6 +19,7 @@
  * driver's policy, made by the scenario loader and the run-time driver, so that tests can still
  * build, through the builder alone, the unsupported leaves whose faults the core must report.
  */
+import { alignmentProblem, TOP } from "../../driver/range.ts";
 import type { Domain, DomainType } from "./domain.ts";
 import { capFields, getField } from "./registers.ts";
 import { bytesText, cacheBudgetProblem, limitCatalogue, overBudget, raiseHint, type Limits } from "../../config/limits.ts";
@@ -30,7 +31,6 @@ import type { CacheName } from "../../core/abi.ts";
 const PAGE_4K = 1n << 12n;
 const PAGE_2M = 1n << 21n;
 const PAGE_1G = 1n << 30n;
-const TOP = 1n << 64n;
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
@@ -77,13 +77,9 @@ export function rangeProblem(d: Pick<Domain, "id" | "type" | "levels">, r: Range
   const leafLevel = leafLevelOf(pageSize);
   if (leafLevel === undefined) return `page size ${hex(pageSize)} is not 4K, 2M or 1G`;
   const page = pageName(pageSize);
-  if (size <= 0n) return "SIZE must be positive";
-  if (iova < 0n || iova >= TOP) return `IOVA ${hex(iova)} is not a 64-bit address`;
-  if (iova & (pageSize - 1n)) return `IOVA ${hex(iova)} is not aligned to the ${page} page size`;
-  if (pa !== undefined && pa & (pageSize - 1n)) return `PA ${hex(pa)} is not aligned to the ${page} page size`;
-  if (size & (pageSize - 1n)) return `SIZE ${hex(size)} is not a multiple of the ${page} page size`;
+  const bad = alignmentProblem(iova, size, pageSize, page, pa);
+  if (bad !== undefined) return bad;
   const last = iova + size - 1n;
-  if (last >= TOP) return `IOVA ${hex(iova)} + SIZE ${hex(size)} wraps past 2^64`;
   const w = BigInt(inputBits(d.levels));
   if (isFirstStage(d.type)) {
     const half = 1n << (w - 1n);

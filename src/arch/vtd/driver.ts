@@ -50,7 +50,7 @@ import { capFields, ecapFields, getField } from "./registers.ts";
 import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import type { Invalidation } from "./trace-commands.ts";
 import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
-import { FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
+import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
 import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 
 export { DriverError, defaultDriverOptions, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
@@ -88,7 +88,7 @@ export function psiRange(start: bigint, end: bigint): { addr: bigint; mask: numb
   return { addr: (start >> BigInt(12 + mask)) << BigInt(12 + mask), mask };
 }
 
-export class VtdDriver implements ArchDriver {
+export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
   readonly options: DriverOptions;
   readonly stats: DriverStats;
   private q?: InvalidationQueue;
@@ -96,7 +96,7 @@ export class VtdDriver implements ArchDriver {
   private statusPage = 0n;
   private batch: Descriptor[] = [];
   /** Linux's flush queue (lazy mode): each deferred unmap with its domain; a flush invalidates every such domain. */
-  private readonly fq: FlushQueue<Domain>;
+  protected readonly fq: FlushQueue<Domain>;
   /** The trace event apply() is carrying out. */
   private origin?: EventOrigin;
 
@@ -107,6 +107,7 @@ export class VtdDriver implements ArchDriver {
     readonly platform: PlatformParts<VtdBuilder>,
     options: Partial<DriverOptions> = {},
   ) {
+    super();
     this.options = { ...defaultDriverOptions, ...options };
     const { flushes, flushReasons, deferredUnmaps } = newFlushQueueStats();
     this.stats = { maps: 0, unmaps: 0, attaches: 0, detaches: 0, invs: 0, flushes, flushReasons, deferredUnmaps, queuedDescriptors: 0, registerInvalidations: 0 };
@@ -159,25 +160,6 @@ export class VtdDriver implements ArchDriver {
     }
   }
 
-  /** Where the oldest deferred unmap is in the trace (when it came through apply()). */
-  get firstDeferred(): EventOrigin | undefined {
-    return this.fq.firstDeferred;
-  }
-
-  /** When the lazy mode's timer fires next (cycles); undefined when nothing is deferred. */
-  get deadline(): bigint | undefined {
-    return this.fq.deadline;
-  }
-
-  /** Trace time moves to `t`: the deferred unmaps are flushed once `t` reaches the deadline. */
-  advanceTo(t: bigint): void {
-    this.fq.advanceTo(t);
-  }
-
-  /** End of the trace: nothing stays deferred. */
-  finish(): void {
-    this.fq.flushNow("end");
-  }
 
   private domain(id: number): Domain {
     const d = this.platform.builder.domains.get(id);
