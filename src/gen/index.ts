@@ -19,6 +19,7 @@ import { stream } from "./stream.ts";
 import { nicRings } from "./nic-rings.ts";
 import { tenants } from "./tenants.ts";
 import { sva } from "./sva.ts";
+import { archOption, smmuParts } from "./arch.ts";
 
 export type { Workload } from "./workload.ts";
 export type { OptionSpec, RawOptions } from "./options.ts";
@@ -30,6 +31,7 @@ export const commonOptions: readonly OptionSpec[] = [
   { flag: "tlps", arg: "n", kind: "int", min: 1, max: 100_000_000, default: 10_000, doc: "TLPs in the trace (MSIs included), exactly" },
   { flag: "seed", arg: "n", kind: "int", min: 0, max: 0xffff_ffff, default: 1, doc: "PRNG seed (mulberry32): the same seed and options give byte-identical files" },
   { flag: "gap", kind: "ns", max: 1_000_000, default: "0", doc: "ns between TLPs, written as trace times (TLP k at k x gap); 0: no times, every TLP arrives at cycle 0" },
+  archOption,
 ];
 
 export const workloadNames = () => workloads.map((w) => w.name);
@@ -86,7 +88,7 @@ export function planGeneration(name: string, raw: RawOptions, out: string | unde
     command,
   });
   const traceFile = traceFileFor(out);
-  const scenario = { arch: "vtd", ...plan.scenario, trace: basename(traceFile) };
+  const scenario = o.arch === "smmuv3" ? { arch: "smmuv3", ...smmuParts(plan.scenario), trace: basename(traceFile) } : { arch: "vtd", ...plan.scenario, trace: basename(traceFile) };
   const check = scenarioSchema.safeParse(scenario);
   if (!check.success) throw new Error(`gen ${name} built an invalid scenario: ${check.error.issues[0]?.message} at ${check.error.issues[0]?.path.join(".")}`);
   return { name, out, traceFile, command, scenario, plan, tlps, gapPs };

@@ -26,6 +26,7 @@
 import { formatBdf } from "../trace/text.ts";
 import { formatSize } from "./options.ts";
 import { TraceFull, type TraceOut } from "./trace-out.ts";
+import { checkArch } from "./arch.ts";
 import { bdfOption, chance, checkTlpSize, hex, nsOption, tlpSizeOption, type Workload } from "./workload.ts";
 
 /** IOVAs are handed out below this (the interrupt range 0xfee00000-0xfeefffff is reserved). */
@@ -62,6 +63,7 @@ export const nicRings: Workload = {
     bdfOption("00:02.0"),
   ],
   plan(ctx) {
+    checkArch(ctx, { driverEvents: { flag: "arch", what: "the driver's buffer maps and unmaps" } });
     const { o, prng } = ctx;
     const rx = o.rxRings as number, tx = o.txRings as number;
     const ringSize = o.ringSize as number, batch = o.batch as number;

@@ -23,6 +23,8 @@ export type OptionSpec = OptionKind & {
   arg?: string;
   default: number | bigint | string | boolean;
   doc: string;
+  /** Left out of the canonical command when it has its default (an option added after files were generated with that default). */
+  quietDefault?: boolean;
 };
 
 export type OptionValue = number | bigint | string | boolean;
@@ -165,7 +167,8 @@ export function canonicalCommand(workload: string, specs: readonly OptionSpec[],
     const v = values[camel(spec.flag)]!;
     if (spec.kind === "flag") {
       if (v) parts.push("--" + spec.flag);
-    } else parts.push(`--${spec.flag} ${formatValue(spec, v)}`);
+    } else if (spec.quietDefault && v === defaultOf(spec)) continue;
+    else parts.push(`--${spec.flag} ${formatValue(spec, v)}`);
   }
   return parts.join(" ");
 }

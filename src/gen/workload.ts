@@ -9,7 +9,7 @@ import type { OptionSpec, OptionValue } from "./options.ts";
 import type { TraceOut } from "./trace-out.ts";
 import { formatSize } from "./options.ts";
 
-/** The scenario keys a workload fills (arch and trace are added by the caller). */
+/** The scenario keys a workload fills, in VT-d's builder keys (arch and trace are added by the caller; src/gen/arch.ts turns them into SMMUv3's). */
 export interface ScenarioParts {
   description: string;
   build: {

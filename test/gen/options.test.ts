@@ -34,7 +34,8 @@ const cases: [string, Record<string, string | number | boolean>, RegExp][] = [
   ["sva", { gap: "1.2345" }, /--gap: expected a time in ns/],
   ["sva", { gap: "2000000" }, /--gap: expected a time in ns from 0 to 1000000/],
   ["random-window", { gap: "1000000", tlps: 100_000_000 }, /--gap: 100000000 TLPs 1000000 ns apart would need times beyond/],
-  ["random-window", { bogus: 1 }, /^gen random-window: unknown option --bogus; random-window takes --window, --page, .*--tlps, --seed, --gap$/],
+  ["random-window", { bogus: 1 }, /^gen random-window: unknown option --bogus; random-window takes --window, --page, .*--tlps, --seed, --gap, --arch$/],
+  ["stream", { arch: "arm" }, /^gen stream: --arch: expected one of vtd, smmuv3, got "arm"$/],
   ["sva", { lazyBatch: 4 }, /unknown option --lazy-batch; sva takes/],
   // random-window
   ["random-window", { window: "lots" }, /--window: expected a size in bytes like 4096, 64K, 2M or 1G \(from 4K to 64T\), got "lots"/],
