@@ -60,7 +60,7 @@ export interface RunSummaryBase {
 }
 
 export type VtdRunSummary = RunSummaryBase & VtdSections & { version: 2; arch?: undefined };
-export type SmmuRunSummary = RunSummaryBase & SmmuSections & { version: 3; arch: "smmuv3" };
+export type SmmuRunSummary = Omit<RunSummaryBase, "caches"> & SmmuSections & { version: 3; arch: "smmuv3" };
 /** The run summary: `arch` tells which (absent: VT-d). */
 export type RunSummary = VtdRunSummary | SmmuRunSummary;
 
