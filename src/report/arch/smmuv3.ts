@@ -10,11 +10,10 @@ import type { ArchReport, ArchSummaryContext } from "../../arch/types.ts";
 import type { Core } from "../../core/core.ts";
 import type { InvalidationMode } from "../../driver/driver.ts";
 import type { CacheSummary } from "../summary.ts";
-import type { AuditEntry } from "../collector.ts";
 import { getField } from "../../arch/fields.ts";
 import { cr0Fields, eventqConsFields, eventqProdFields, idr1Fields, queueBaseFields } from "../../arch/smmuv3/fields.ts";
-import { fmt, few, figures, table, type Cell } from "../html-parts.ts";
-import { auditRange, auditTail, driverFigures, flushWhy, levelText } from "./vtd.ts";
+import { fmt, figures, table } from "../html-parts.ts";
+import { auditIds, auditRange, auditTail, driverFigures, flushWhy, lb, levelText } from "./vtd.ts";
 
 /** The architected SMMUv3 PMU events the model counts, as arm_smmuv3_pmu.c names them (core/abi.ts smmuCounters). */
 export const pmcgEvents = ["transaction", "tlb_miss", "config_cache_miss", "trans_table_walk_access", "config_struct_access", "pcie_ats_trans_rq", "pcie_ats_trans_passed"] as const;
@@ -123,7 +122,6 @@ function sections(core: Core, ctx: ArchSummaryContext): SmmuSections {
 
 /** STE.Config of the translation (core Result.kind for SMMUv3). */
 const stageByConfig: Record<number, string> = { 0b100: "bypass", 0b101: "stage 1", 0b110: "stage 2", 0b111: "nested" };
-const lb = (e: AuditEntry, v: number): Cell => ({ text: (e.exact ? "" : ">=") + fmt(v), sort: v });
 const queueText = (q: SmmuSections["eventQueue"]) => `PROD ${q.prod} (wrap ${q.prodWrap}) / CONS ${q.cons} (wrap ${q.consWrap})`;
 const levelName = (i: number) => `L${i}`;
 
@@ -212,8 +210,7 @@ export const smmuReport: ArchReport<SmmuSections> = {
   auditCells(e) {
     return [
       ...auditRange(e),
-      { text: few(e.dids, e.moreDids), sort: e.dids[0] ?? -1, cls: "c-vmid" },
-      { text: e.pasids.length ? few(e.pasids, e.morePasids) : "n/a", sort: e.pasids[0] ?? -1, cls: "c-ssid" },
+      ...auditIds(e, "c-vmid", "c-ssid"),
       { ...lb(e, e.nsTlps), cls: "c-ns" },
       { ...lb(e, e.decidedBy.canwbs ?? 0), cls: "c-canwbs" },
       { ...lb(e, e.through), cls: "c-through" },

@@ -147,7 +147,8 @@ function sections(core: Core, ctx: ArchSummaryContext): VtdSections {
 /** Scalable-mode PGTT values (core Result.kind); legacy mode is 0x10 | TT. */
 const PGTT_FS = 1, PGTT_NESTED = 3;
 
-const lb = (e: AuditEntry, v: number): Cell => ({ text: (e.exact ? "" : ">=") + fmt(v), sort: v });
+/** An audit count: ">=" when the entry's counts may be lower bounds. */
+export const lb = (e: AuditEntry, v: number): Cell => ({ text: (e.exact ? "" : ">=") + fmt(v), sort: v });
 
 export const vtdReport: ArchReport<VtdSections> = {
   version: 2,
@@ -246,8 +247,7 @@ export const vtdReport: ArchReport<VtdSections> = {
   auditCells(e) {
     return [
       ...auditRange(e),
-      { text: few(e.dids, e.moreDids), sort: e.dids[0] ?? -1, cls: "c-did" },
-      { text: e.pasids.length ? few(e.pasids, e.morePasids) : "n/a", sort: e.pasids[0] ?? -1, cls: "c-pasid" },
+      ...auditIds(e, "c-did", "c-pasid"),
       e.snp,
       e.pgsnp,
       { ...lb(e, e.nsTlps), cls: "c-ns" },
@@ -299,6 +299,14 @@ export function auditRange(e: AuditEntry): CellLike[] {
     { text: `${hex(e.iovaLo)} .. ${hex(e.iovaHi)}${e.movedPages ? " (several pages)" : ""}`, sort: hexKey(e.iovaLo), cls: "mono" },
     { text: `${hex(e.paLo)} .. ${hex(e.paHi)}`, sort: hexKey(e.paLo), cls: "mono c-pa" },
     { text: bytes(e.pageSize), sort: e.pageSize },
+  ];
+}
+
+/** The audit cells of the domains (VT-d DIDs, SMMUv3 VMIDs) and PASIDs (SSIDs) seen, up to 4 each. */
+export function auditIds(e: AuditEntry, domainCls: string, pasidCls: string): CellLike[] {
+  return [
+    { text: few(e.dids, e.moreDids), sort: e.dids[0] ?? -1, cls: domainCls },
+    { text: e.pasids.length ? few(e.pasids, e.morePasids) : "n/a", sort: e.pasids[0] ?? -1, cls: pasidCls },
   ];
 }
 
