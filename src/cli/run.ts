@@ -177,7 +177,7 @@ export class RunSession {
       const results = this.out.results;
       const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
       let sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing, loaded.platform.module.resultTags)) : undefined;
-      const collector = (this.collector = this.out.html ? new ReportCollector({ faults: loaded.platform.module.faults }) : undefined);
+      const collector = (this.collector = this.out.html ? new ReportCollector({ faults: loaded.platform.module.faults, auditStage: loaded.platform.module.report.auditStage }) : undefined);
       if (collector) {
         const inner = sink;
         sink = inner

@@ -21,6 +21,7 @@ import type { Result } from "../core/core.ts";
 import { faultCatalogues, type FaultInfo } from "../core/abi.ts";
 import { faultName } from "../arch/types.ts";
 import { formatBdf, type TraceTlp } from "../trace/text.ts";
+import { vtdReport } from "./arch/vtd.ts";
 
 /** Outcomes of a group of TLPs (one device, or one PASID). */
 export interface GroupCounts {
@@ -54,7 +55,8 @@ export interface PasidCounts extends GroupCounts {
 }
 
 /** How a leaf entry's translation was set up, from the result's PGTT. */
-export type LeafStage = "second-stage" | "first-stage" | "nested" | "legacy";
+/** VT-d: "second-stage", "first-stage", "nested", "legacy"; SMMUv3: "stage 1", "stage 2", "nested", "bypass" (ArchReport.auditStage). */
+export type LeafStage = string;
 
 /** One row of the No-Snoop audit: a leaf entry and the No-Snoop TLPs it translated. */
 export interface AuditEntry {
@@ -84,6 +86,8 @@ export interface AuditEntry {
   forcedBySnp: number;
   /** ... let through non-snooped (snoop false). */
   through: number;
+  /** No-Snoop TLPs by what decided their outcome: the results' `snoopBy` names (VT-d pgsnp/pte/tlp; SMMUv3 canwbs/tlp). */
+  decidedBy: Record<string, number>;
   /** Devices seen (up to 4) and whether there were more. */
   devices: string[];
   moreDevices: boolean;
@@ -173,6 +177,8 @@ export interface CollectorOptions {
   maxFaultRecords?: number;
   /** The platform's fault catalogue, for fault names (its module's `faults`; default VT-d's). */
   faults?: ReadonlyMap<number, FaultInfo>;
+  /** A leaf entry's stage from the result's `kind` (its module's `report.auditStage`; default VT-d's). */
+  auditStage?: (kind: number) => LeafStage;
 }
 
 interface Group {
@@ -205,6 +211,8 @@ interface Entry {
   forcedByPgsnp: number;
   forcedBySnp: number;
   through: number;
+  /** No-Snoop TLPs by what decided their outcome (the result's `snoopBy`). */
+  decidedBy: Record<string, number>;
   sids: number[];
   moreSids: boolean;
   dids: number[];
@@ -233,8 +241,6 @@ function remember(a: number[], v: number): boolean {
 
 const newGroup = (): Group => ({ tlps: 0, translated: 0, faulted: 0, interrupts: 0, blocked: 0, noSnoop: 0, noSnoopForced: 0, faults: null, latencySum: 0, latencyMax: 0 });
 
-/** Scalable-mode PGTT values (core Result.kind); legacy mode is 0x10 | TT. */
-const PGTT_FS = 1, PGTT_NESTED = 3;
 const SNP_BIT = 1n << 11n;
 const OTHER = -1;
 const PAGE_LG2 = 12n;
@@ -246,6 +252,7 @@ export class ReportCollector {
   readonly maxGroups: number;
   readonly maxFaultRecords: number;
   private readonly faults: ReadonlyMap<number, FaultInfo>;
+  private readonly stageOf: (kind: number) => LeafStage;
   private readonly devices = new Map<number, Group>();
   private readonly faultPages = new Map<bigint, Page>();
   private readonly firstFaults: FaultRecord[] = [];
@@ -265,6 +272,7 @@ export class ReportCollector {
     this.maxGroups = Math.max(1, Math.floor(o.maxGroups ?? 10_000));
     this.maxFaultRecords = Math.max(0, Math.floor(o.maxFaultRecords ?? 100));
     this.faults = o.faults ?? faultCatalogues.vtd;
+    this.stageOf = o.auditStage ?? vtdReport.auditStage;
   }
 
   private group(map: Map<number, Group>, key: number): Group {
@@ -371,6 +379,7 @@ export class ReportCollector {
         forcedByPgsnp: 0,
         forcedBySnp: 0,
         through: 0,
+        decidedBy: {},
         sids: [tlp.sid],
         moreSids: false,
         dids: [],
@@ -398,6 +407,7 @@ export class ReportCollector {
     e.nsTlps++;
     e.snp |= (r.leafPte & SNP_BIT) !== 0n ? 2 : 1;
     e.pgsnp |= r.snoopBy === "pgsnp" ? 2 : 1;
+    e.decidedBy[r.snoopBy] = (e.decidedBy[r.snoopBy] ?? 0) + 1;
     if (!forced) e.through++;
     else if (r.snoopBy === "pgsnp") e.forcedByPgsnp++;
     else e.forcedBySnp++;
@@ -460,7 +470,7 @@ export class ReportCollector {
       noSnoop: {
         ...this.ns,
         noLeaf: { ...this.noLeaf },
-        entries: kept.map(auditEntry),
+        entries: kept.map((e) => auditEntry(e, this.stageOf(e.pgtt))),
         maxEntries: this.maxAuditEntries,
         dropped,
         capped: dropped.entries > 0,
@@ -475,13 +485,7 @@ function byCount(a: Entry, b: Entry): number {
 
 const seen = (mask: number): "0" | "1" | "0/1" => (mask === 3 ? "0/1" : mask === 2 ? "1" : "0");
 
-function stageOf(pgtt: number): LeafStage {
-  if (pgtt & 0x10) return "legacy";
-  return pgtt === PGTT_FS ? "first-stage" : pgtt === PGTT_NESTED ? "nested" : "second-stage";
-}
-
-function auditEntry(e: Entry): AuditEntry {
-  const stage = stageOf(e.pgtt);
+function auditEntry(e: Entry, stage: LeafStage): AuditEntry {
   // SNP (bit 11) means something only in a second-stage leaf (SS-only and legacy translation).
   const ssLeaf = stage === "second-stage" || stage === "legacy";
   const a: AuditEntry = {
@@ -500,6 +504,7 @@ function auditEntry(e: Entry): AuditEntry {
     forcedByPgsnp: e.forcedByPgsnp,
     forcedBySnp: e.forcedBySnp,
     through: e.through,
+    decidedBy: { ...e.decidedBy },
     devices: e.sids.map(formatBdf),
     moreDevices: e.moreSids,
     dids: [...e.dids],

@@ -13,37 +13,17 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import type { RunSummary, CacheSummary } from "./summary.ts";
-import { pcmIioEvents } from "./summary.ts";
+import { reportOf, type RunSummary, type CacheSummary } from "./summary.ts";
+import type { ArchReport } from "../arch/types.ts";
+import { vtdReport } from "./arch/vtd.ts";
 import { fmtNs, latencyClassLabels, type LatencyStats, type TimingSummary } from "./timing.ts";
 import { LatencyHist, latencyClassNames, type CacheName } from "../core/abi.ts";
 import { log2Floor } from "../core/histogram.ts";
-import type { AuditEntry, CollectedReport, GroupCounts } from "./collector.ts";
+import type { CollectedReport, GroupCounts } from "./collector.ts";
 
-// ---- escaping -------------------------------------------------------------------------------------
+import { escapeHtml, jsonForScript, inlineScript, inlineStyle, fmt, pct, hex, hexKey, bytes, table, figures, few, type Cell, type CellLike, type Column } from "./html-parts.ts";
 
-const htmlEscapes: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-/** Text for HTML element content or a quoted attribute value. */
-export function escapeHtml(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => htmlEscapes[c]!);
-}
-
-/**
- * JSON for a `<script type="application/json">` element: `<`, `>` and `&` become \u escapes (so
- * `</script>` and `<!--` cannot appear), as do U+2028/U+2029.
- */
-export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
-}
-
-/** Inlined code must not close its element early. */
-function inlineScript(code: string): string {
-  return code.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
-}
-function inlineStyle(css: string): string {
-  return css.replace(/<\/(style)/gi, "<\\/$1");
-}
+export { escapeHtml, jsonForScript };
 
 // ---- uPlot, from node_modules ----------------------------------------------------------------------
 
@@ -63,74 +43,6 @@ function uplot(): { js: string; css: string; license: string } {
     uplotAssets = { js, css, license: license.replace(/\*\//g, "* /") };
   }
   return uplotAssets;
-}
-
-// ---- formatting -------------------------------------------------------------------------------------
-
-/** 1234567 -> "1,234,567"; non-integers with `digits` decimals. */
-function fmt(v: number, digits = 0): string {
-  if (!Number.isFinite(v)) return String(v);
-  const [int, frac] = Math.abs(v).toFixed(digits).split(".");
-  const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return (v < 0 ? "-" : "") + grouped + (frac ? "." + frac : "");
-}
-const pct = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : "-");
-const hex = (v: bigint) => "0x" + v.toString(16);
-/** A sort key for addresses: fixed-width hex. */
-const hexKey = (v: bigint) => v.toString(16).padStart(16, "0");
-
-function bytes(n: number): string {
-  if (n >= 2 ** 30 && n % 2 ** 30 === 0) return `${n / 2 ** 30}G`;
-  if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20}M`;
-  if (n >= 2 ** 10 && n % 2 ** 10 === 0) return `${n / 2 ** 10}K`;
-  return String(n);
-}
-
-
-/** A table cell; `sort` is the value the column sorts by (numbers sort as numbers). */
-interface Cell {
-  text: string;
-  sort?: string | number;
-  cls?: string;
-  title?: string;
-}
-type CellLike = Cell | string | number;
-
-function cell(c: CellLike): string {
-  const x: Cell = typeof c === "object" ? c : typeof c === "number" ? { text: fmt(c), sort: c } : { text: c };
-  const attrs = [
-    x.cls ? ` class="${escapeHtml(x.cls)}"` : "",
-    x.sort !== undefined ? ` data-v="${escapeHtml(x.sort)}"` : "",
-    x.title ? ` title="${escapeHtml(x.title)}"` : "",
-  ].join("");
-  return `<td${attrs}>${escapeHtml(x.text)}</td>`;
-}
-
-interface Column {
-  label: string;
-  num?: boolean;
-  title?: string;
-}
-
-function table(id: string, columns: Column[], rows: { cells: CellLike[]; attrs?: Record<string, string> }[], opts: { sortable?: boolean; cls?: string } = {}): string {
-  const head = columns
-    .map((c) => `<th${c.num ? ' data-type="num"' : ""}${c.title ? ` title="${escapeHtml(c.title)}"` : ""}>${escapeHtml(c.label)}</th>`)
-    .join("");
-  const body = rows
-    .map((r) => {
-      const attrs = Object.entries(r.attrs ?? {}).map(([k, v]) => ` ${k}="${escapeHtml(v)}"`).join("");
-      return `<tr${attrs}>${r.cells.map(cell).join("")}</tr>`;
-    })
-    .join("\n");
-  const cls = ["data", opts.sortable !== false ? "sortable" : "", opts.cls ?? ""].filter(Boolean).join(" ");
-  return `<table id="${escapeHtml(id)}" class="${cls}"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
-}
-
-/** A key-value list of figures. */
-function figures(items: [string, string, string?][]): string {
-  return `<dl class="figures">${items
-    .map(([k, v, note]) => `<div><dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}${note ? ` <small>${escapeHtml(note)}</small>` : ""}</dd></div>`)
-    .join("")}</dl>`;
 }
 
 // ---- chart data -------------------------------------------------------------------------------------
@@ -180,27 +92,8 @@ function displayBin(v: number, d: number): [number, number] {
   return [low, low + w];
 }
 
-export const cacheLabels: Record<CacheName, string> = {
-  iotlb: "IOTLB",
-  contextCache: "context cache",
-  pasidCache: "PASID cache",
-  pwcFsPde: "FS PDE cache",
-  pwcFsPdpe: "FS PDPE cache",
-  pwcFsPml4e: "FS PML4E cache",
-  pwcFsPml5e: "FS PML5E cache",
-  pwcSsPde: "SS PDE cache",
-  pwcSsPdpe: "SS PDPE cache",
-  pwcSsPml4e: "SS PML4E cache",
-  pwcSsPml5e: "SS PML5E cache",
-  deviceTlb: "device-TLBs",
-};
-
-const pwcLevels: { label: string; fs: CacheName; ss: CacheName }[] = [
-  { label: "PDE (2M)", fs: "pwcFsPde", ss: "pwcSsPde" },
-  { label: "PDPE (1G)", fs: "pwcFsPdpe", ss: "pwcSsPdpe" },
-  { label: "PML4E (512G)", fs: "pwcFsPml4e", ss: "pwcSsPml4e" },
-  { label: "PML5E (256T)", fs: "pwcFsPml5e", ss: "pwcSsPml5e" },
-];
+/** VT-d's cache titles (ArchReport.caches; each architecture's module has its own). */
+export const cacheLabels = vtdReport.caches as Record<CacheName, string>;
 
 function latencyChart(t: TimingSummary): ChartData["latency"] {
   let lo = Infinity, hi = -Infinity;
@@ -242,16 +135,18 @@ function groupBars(groups: (GroupCounts & { label: string })[]): GroupBars {
   return { labels: shown.map((g) => g.label), translated: shown.map((g) => g.translated), faulted: shown.map((g) => g.faulted), omitted: groups.length - shown.length };
 }
 
-const pasidLabel = (p: { pasid: number | null; other?: true }) => (p.other ? "other" : p.pasid === null ? "no PASID" : `PASID ${p.pasid}`);
+const pasidLabel = (p: { pasid: number | null; other?: true }, w: ArchReport["words"]) => (p.other ? "other" : p.pasid === null ? `no ${w.pasid}` : `${w.pasid} ${p.pasid}`);
+const cap = (w: string) => w[0]!.toUpperCase() + w.slice(1);
 
 /** The chart data of a report (exported for tests). */
-export function chartData(summary: RunSummary, collected: CollectedReport): ChartData {
+export function chartData(summary: RunSummary, collected: CollectedReport, report: ArchReport = reportOf(summary)): ChartData {
+  const pwcLevels = report.walkCacheLevels;
   const byName = new Map(summary.caches.map((c) => [c.name, c] as const));
   const rate = (c: CacheSummary | undefined) => (c && c.lookups ? 100 * c.hitRate : null);
   const data: ChartData = {
-    caches: summary.caches.map((c) => ({ name: c.name, label: cacheLabels[c.name], hitRate: rate(c), lookups: c.lookups, hits: c.hits })),
+    caches: summary.caches.map((c) => ({ name: c.name, label: report.caches[c.name] ?? c.name, hitRate: rate(c), lookups: c.lookups, hits: c.hits })),
     devices: groupBars(collected.devices.map((d) => ({ ...d, label: d.bdf }))),
-    pasids: groupBars(collected.pasids.map((p) => ({ ...p, label: pasidLabel(p) }))),
+    pasids: groupBars(collected.pasids.map((p) => ({ ...p, label: pasidLabel(p, report.words) }))),
   };
   if (pwcLevels.some((l) => byName.has(l.fs) || byName.has(l.ss)))
     data.pwc = {
@@ -270,7 +165,7 @@ export function chartData(summary: RunSummary, collected: CollectedReport): Char
 
 // ---- sections -------------------------------------------------------------------------------------
 
-function summarySection(s: RunSummary, c: CollectedReport): string {
+function summarySection(s: RunSummary, c: CollectedReport, report: ArchReport): string {
   const sn = s.snoop;
   const items: [string, string, string?][] = [
     ["TLPs", fmt(s.tlps)],
@@ -278,14 +173,14 @@ function summarySection(s: RunSummary, c: CollectedReport): string {
     ["faulted", fmt(s.faulted), s.faulted ? `${pct(s.faulted, s.tlps)}, ${fmt(s.faultsRecorded)} recorded` : undefined],
   ];
   if (s.interrupts) items.push(["interrupt requests", fmt(s.interrupts)]);
-  if (s.blocked) items.push(["blocked", fmt(s.blocked)]);
+  if (s.blocked) items.push([report.words.blocked, fmt(s.blocked)]);
   if (s.atsRequests) items.push(["ATS translation requests", fmt(s.atsRequests)]);
-  items.push(["devices / PASIDs", `${fmt(c.devices.length)} / ${fmt(c.pasids.length)}`]);
+  items.push([`devices / ${report.words.pasid}s`, `${fmt(c.devices.length)} / ${fmt(c.pasids.length)}`]);
   items.push(["No-Snoop TLPs translated", fmt(sn.noSnoopTlps), `${fmt(sn.noSnoopForced)} forced to snoop, ${fmt(sn.noSnoopTlps - sn.noSnoopForced)} let through`]);
   items.push(["table reads", fmt(s.walkReads.total), s.tlps ? `${(s.walkReads.total / s.tlps).toFixed(2)} per TLP` : undefined]);
   const iotlb = s.caches.find((x) => x.name === "iotlb");
-  if (iotlb) items.push(["IOTLB hit rate", pct(iotlb.hits, iotlb.lookups), `${fmt(iotlb.lookups)} lookups`]);
-  if (s.stale.staleIotlbUses || s.stale.staleAtcUses) items.push(["stale translations used", fmt(s.stale.staleIotlbUses + s.stale.staleAtcUses), `IOTLB ${fmt(s.stale.staleIotlbUses)}, device-TLB ${fmt(s.stale.staleAtcUses)}`]);
+  if (iotlb) items.push([`${report.caches.iotlb} hit rate`, pct(iotlb.hits, iotlb.lookups), `${fmt(iotlb.lookups)} lookups`]);
+  items.push(...report.summaryFigures(s));
   const t = s.timing;
   if (t) {
     items.push(["total cycles", fmt(t.totalCycles), `${fmtNs(t.totalNs)} at ${t.clockMHz} MHz`]);
@@ -325,14 +220,14 @@ ${figures([
 </section>`;
 }
 
-function cacheSection(s: RunSummary, charts: ChartData): string {
+function cacheSection(s: RunSummary, charts: ChartData, report: ArchReport): string {
   if (!s.caches.length) return `<section id="caches"><h2>Caches</h2><p class="note">No cache is enabled.</p></section>`;
   const cols: Column[] = [{ label: "cache" }, ...["entries", "ways", "lookups", "hits", "misses", "hit rate", "fills", "evictions", "invalidated"].map((label) => ({ label, num: true }))];
   cols.splice(3, 0, { label: "policy" });
   const rows = s.caches.map((c) => ({
     attrs: { "data-cache": c.name },
     cells: [
-      cacheLabels[c.name],
+      report.caches[c.name] ?? c.name,
       c.entries,
       { text: c.assoc === 0 ? "full" : String(c.assoc), sort: c.assoc },
       c.policy,
@@ -368,13 +263,13 @@ function groupCells(g: GroupCounts, timed: boolean): CellLike[] {
   return cells;
 }
 
-function groupColumns(first: string, timed: boolean): Column[] {
+function groupColumns(first: string, timed: boolean, w: ArchReport["words"]): Column[] {
   const cols: Column[] = [
     { label: first },
     { label: "TLPs", num: true },
     { label: "translated", num: true },
     { label: "faulted", num: true },
-    { label: "faults by reason" },
+    { label: `${w.fault}s by ${w.reason}` },
     { label: "interrupts", num: true },
     { label: "blocked", num: true },
     { label: "No-Snoop", num: true, title: "No-Snoop TLPs translated" },
@@ -384,31 +279,28 @@ function groupColumns(first: string, timed: boolean): Column[] {
   return cols;
 }
 
-function groupSection(id: string, title: string, c: CollectedReport, timed: boolean, bars: GroupBars, kind: "devices" | "pasids"): string {
+function groupSection(id: string, title: string, c: CollectedReport, timed: boolean, bars: GroupBars, kind: "devices" | "pasids", w: ArchReport["words"]): string {
   const rows =
     kind === "devices"
       ? c.devices.map((d) => ({ attrs: { "data-bdf": d.bdf }, cells: [{ text: d.bdf, sort: d.sid ?? Number.MAX_SAFE_INTEGER } as CellLike, ...groupCells(d, timed)] }))
       : c.pasids.map((p) => ({
           attrs: { "data-pasid": p.other ? "other" : p.pasid === null ? "none" : String(p.pasid) },
-          cells: [{ text: pasidLabel(p), sort: p.other ? Number.MAX_SAFE_INTEGER : (p.pasid ?? -1) } as CellLike, ...groupCells(p, timed)],
+          cells: [{ text: pasidLabel(p, w), sort: p.other ? Number.MAX_SAFE_INTEGER : (p.pasid ?? -1) } as CellLike, ...groupCells(p, timed)],
         }));
   const capped = kind === "devices" ? c.devices.some((d) => d.sid === null) : c.pasids.some((p) => p.other);
   const notes = [
     bars.omitted ? `The chart shows the ${bars.labels.length} with the most TLPs; the table has all ${rows.length}.` : "",
-    capped ? `Beyond ${fmt(c.maxGroups)} ${kind === "devices" ? "devices" : "PASIDs"}, the rest are summed in the row "other".` : "",
-    kind === "pasids" ? "PASID is the TLP's own; requests without one are under \"no PASID\" (the device's RID_PASID translates them)." : "",
+    capped ? `Beyond ${fmt(c.maxGroups)} ${kind === "devices" ? "devices" : `${w.pasid}s`}, the rest are summed in the row "other".` : "",
+    kind === "pasids" ? `${w.pasid} is the TLP's own; requests without one are under "no ${w.pasid}" (${w.noPasid}).` : "",
   ].filter(Boolean);
   return `<section id="${id}"><h2>${escapeHtml(title)}</h2>
 <div class="chart" id="chart-${id}" data-chart="${kind}"></div>
 ${notes.length ? `<p class="note">${escapeHtml(notes.join(" "))}</p>` : ""}
-${table(`${id}-table`, groupColumns(kind === "devices" ? "device" : "PASID", timed), rows)}
+${table(`${id}-table`, groupColumns(kind === "devices" ? "device" : w.pasid, timed, w), rows)}
 </section>`;
 }
 
-/** Up to 4 values seen, "..." when there were more. */
-const few = (vs: number[], more: boolean) => vs.join(" ") + (more ? " ..." : "");
-
-function auditSection(c: CollectedReport): string {
+function auditSection(c: CollectedReport, report: ArchReport): string {
   const a = c.noSnoop;
   const head = figures([
     ["No-Snoop TLPs translated", fmt(a.tlps)],
@@ -417,46 +309,8 @@ function auditSection(c: CollectedReport): string {
     ["leaf entries", fmt(a.entries.length + a.dropped.entries), a.capped ? `${fmt(a.entries.length)} shown` : undefined],
     ["without a leaf entry", fmt(a.noLeaf.tlps), a.noLeaf.tlps ? `pass-through or translated requests: ${fmt(a.noLeaf.forced)} forced, ${fmt(a.noLeaf.through)} let through` : undefined],
   ]);
-  const cols: Column[] = [
-    { label: "leaf entry", title: "physical address of the leaf entry (first-stage leaf under nesting)" },
-    { label: "stage" },
-    { label: "IOVA range", title: "page base .. page base + page size, from the TLPs seen" },
-    { label: "output PA", title: "the host physical page the TLPs went to: page base .. page base + page size" },
-    { label: "page", num: true },
-    { label: "DID", num: true, title: "domain ID of the translations (context or PASID entry)" },
-    { label: "PASID", title: "PASID entry used (RID_PASID for requests without a PASID); n/a in legacy mode" },
-    { label: "SNP", title: "SS leaf SNP (bit 11) as read; n/a: not a second-stage leaf" },
-    { label: "PGSNP", title: "PGSNP in effect (1: it forced snooping); n/a in legacy mode" },
-    { label: "NS TLPs", num: true },
-    { label: "forced", num: true, title: "No-Snoop TLPs forced to snoop" },
-    { label: "by PGSNP", num: true },
-    { label: "by SNP", num: true },
-    { label: "let through", num: true, title: "No-Snoop TLPs left non-snooped (snoop false)" },
-    { label: "devices" },
-    { label: "SS leaf", title: "nested: the second-stage leaf of the final address" },
-  ];
-  const lb = (e: AuditEntry, n: number): Cell => ({ text: (e.exact ? "" : ">=") + fmt(n), sort: n });
-  const rows = a.entries.map((e) => ({
-    attrs: { "data-leaf": hex(e.leafPa), class: e.through ? "through" : "forced" },
-    cells: [
-      { text: hex(e.leafPa), sort: hexKey(e.leafPa), cls: "mono" },
-      e.stage,
-      { text: `${hex(e.iovaLo)} .. ${hex(e.iovaHi)}${e.movedPages ? " (several pages)" : ""}`, sort: hexKey(e.iovaLo), cls: "mono" },
-      { text: `${hex(e.paLo)} .. ${hex(e.paHi)}`, sort: hexKey(e.paLo), cls: "mono c-pa" },
-      { text: bytes(e.pageSize), sort: e.pageSize },
-      { text: few(e.dids, e.moreDids), sort: e.dids[0] ?? -1, cls: "c-did" },
-      { text: e.pasids.length ? few(e.pasids, e.morePasids) : "n/a", sort: e.pasids[0] ?? -1, cls: "c-pasid" },
-      e.snp,
-      e.pgsnp,
-      { ...lb(e, e.nsTlps), cls: "c-ns" },
-      { ...lb(e, e.forced), cls: "c-forced" },
-      { ...lb(e, e.forcedByPgsnp), cls: "c-pgsnp" },
-      { ...lb(e, e.forcedBySnp), cls: "c-snp" },
-      { ...lb(e, e.through), cls: "c-through" },
-      { text: e.devices.join(" ") + (e.moreDevices ? " ..." : ""), cls: "c-devices" },
-      { text: e.s2LeafPa ? hex(e.s2LeafPa) : "", sort: e.s2LeafPa ? hexKey(e.s2LeafPa) : "", cls: "mono" },
-    ] as CellLike[],
-  }));
+  const cols = [...report.auditColumns];
+  const rows = a.entries.map((e) => ({ attrs: { "data-leaf": hex(e.leafPa), class: e.through ? "through" : "forced" }, cells: report.auditCells(e) }));
   const notes = [
     "One row per leaf entry that No-Snoop DMA went through, most No-Snoop TLPs first; rows that let No-Snoop TLPs through unsnooped are marked.",
     `The table keeps at most ${fmt(a.maxEntries)} leaf entries (those with the most No-Snoop TLPs).`,
@@ -480,21 +334,22 @@ function limitedTable(id: string, columns: Column[], rows: { cells: CellLike[]; 
 
 const reasonsText = (rs: { name: string; count: number }[]) => rs.map((f) => `${f.name} x${f.count}`).join(", ");
 
-function faultSection(s: RunSummary, c: CollectedReport): string {
-  if (!s.faults.length) return `<section id="faults"><h2>Faults</h2><p class="note">No faults.</p></section>`;
+function faultSection(s: RunSummary, c: CollectedReport, w: ArchReport["words"]): string {
+  const title = `${cap(w.fault)}s`;
+  if (!s.faults.length) return `<section id="faults"><h2>${title}</h2><p class="note">No ${w.fault}s.</p></section>`;
   const f = c.faults;
   const byReason = table(
     "faults-table",
     [{ label: "code" }, { label: "condition" }, { label: "count", num: true }, { label: "meaning" }],
     s.faults.map((x) => ({ cells: [{ text: `0x${x.code.toString(16).padStart(2, "0")}`, sort: x.code }, x.name, x.count, x.text] })),
   );
-  const count: Column = { label: "faults", num: true };
-  const reasons: Column = { label: "by reason" };
+  const count: Column = { label: `${w.fault}s`, num: true };
+  const reasons: Column = { label: `by ${w.reason}` };
   const byDevice = table("fault-devices-table", [{ label: "device" }, count, reasons], f.byDevice.map((d) => ({ attrs: { "data-bdf": d.bdf }, cells: [d.bdf, d.count, reasonsText(d.reasons)] })));
   const byPasid = table(
     "fault-pasids-table",
-    [{ label: "PASID" }, count, reasons],
-    f.byPasid.map((p) => ({ cells: [{ text: pasidLabel(p), sort: p.other ? Number.MAX_SAFE_INTEGER : (p.pasid ?? -1) }, p.count, reasonsText(p.reasons)] })),
+    [{ label: w.pasid }, count, reasons],
+    f.byPasid.map((p) => ({ cells: [{ text: pasidLabel(p, w), sort: p.other ? Number.MAX_SAFE_INTEGER : (p.pasid ?? -1) }, p.count, reasonsText(p.reasons)] })),
   );
   const byPage = limitedTable(
     "fault-pages-table",
@@ -506,7 +361,7 @@ function faultSection(s: RunSummary, c: CollectedReport): string {
   );
   const first = table(
     "fault-tlps-table",
-    [{ label: "seq", num: true }, { label: "line", num: true }, { label: "op" }, { label: "device" }, { label: "PASID" }, { label: "address" }, { label: "code" }, { label: "condition" }, { label: "recorded" }],
+    [{ label: "seq", num: true }, { label: "line", num: true }, { label: "op" }, { label: "device" }, { label: w.pasid }, { label: "address" }, { label: "code" }, { label: "condition" }, { label: "recorded" }],
     f.first.map((x) => ({
       attrs: { "data-seq": String(x.seq) },
       cells: [
@@ -518,7 +373,7 @@ function faultSection(s: RunSummary, c: CollectedReport): string {
         { text: hex(x.addr), sort: hexKey(x.addr), cls: "mono" },
         { text: `0x${x.code.toString(16).padStart(2, "0")}`, sort: x.code },
         x.name,
-        x.recorded ? "yes" : "no (FPD)",
+        x.recorded ? "yes" : `no (${w.unrecorded})`,
       ] as CellLike[],
     })),
   );
@@ -529,43 +384,11 @@ function faultSection(s: RunSummary, c: CollectedReport): string {
     "The counts by device, PASID and page are of the trace's TLPs; the table by reason also counts the ATS requests devices sent on device-TLB misses.",
     pagesCapped ? `Beyond ${fmt(c.maxGroups)} pages, the rest are summed in the row "other".` : "",
   ].filter(Boolean);
-  return `<section id="faults"><h2>Faults</h2>
+  return `<section id="faults"><h2>${title}</h2>
 <p class="note">${escapeHtml(notes.join(" "))}</p>
-<div class="cols"><div><h3>By reason</h3>${byReason}</div><div><h3>By device</h3>${byDevice}</div><div><h3>By PASID</h3>${byPasid}</div></div>
+<div class="cols"><div><h3>By ${w.reason}</h3>${byReason}</div><div><h3>By device</h3>${byDevice}</div><div><h3>By ${w.pasid}</h3>${byPasid}</div></div>
 <h3>By page of the address</h3>${byPage}
 <h3>Faulting TLPs</h3>${first}
-</section>`;
-}
-
-function detailSection(s: RunSummary): string {
-  const pmu = table("pmu-table", [{ label: "event" }, { label: "count", num: true }], pcmIioEvents.map((e) => ({ cells: [e, s.pcmIio[e]] })), { sortable: false });
-  const r = s.walkReads;
-  const lv = (a: number[]) => a.map((v, i) => (v ? `L${i + 1} ${fmt(v)}` : "")).filter(Boolean).reverse().join(", ");
-  const reads: [string, string, string?][] = [
-    ["root / context", `${fmt(r.root)} / ${fmt(r.context)}`],
-    ["PASID dir / table", `${fmt(r.pasidDir)} / ${fmt(r.pasidTable)}`],
-    ["first stage", fmt(r.firstStage.reduce((a, b) => a + b, 0)), lv(r.firstStage) || undefined],
-    ["second stage", fmt(r.secondStage.reduce((a, b) => a + b, 0)), lv(r.secondStage) || undefined],
-    ["total", fmt(r.total)],
-    ["A/D flag writes", fmt(s.adWrites)],
-  ];
-  const inv = s.invalidation, d = inv.driver;
-  const why = Object.entries(d.flushReasons).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
-  const invs: [string, string, string?][] = [
-    ["mode", d.mode],
-    ["queued descriptors", fmt(inv.descriptors)],
-    ["register-based", fmt(inv.registerInvalidations)],
-    ["wait status writes", fmt(inv.waitWrites)],
-    ["queue errors", fmt(inv.queueErrors)],
-    ["driver maps / unmaps / inv", `${fmt(d.maps)} / ${fmt(d.unmaps)} / ${fmt(d.invs)}`],
-    ["flushes", fmt(d.flushes), why || undefined],
-    ["deferred unmaps", fmt(d.deferredUnmaps)],
-    ["stale IOTLB uses", fmt(s.stale.staleIotlbUses)],
-    ["stale device-TLB uses", fmt(s.stale.staleAtcUses)],
-    ["device-TLB misses", fmt(s.stale.atcMisses)],
-  ];
-  return `<section id="details"><h2>Table reads, PMU events, invalidation</h2>
-<div class="cols"><div><h3>Table reads</h3>${figures(reads)}</div><div><h3>VT-d PMU events (pcm-iio names)</h3>${pmu}</div><div><h3>Invalidation and stale translations</h3>${figures(invs)}</div></div>
 </section>`;
 }
 
@@ -785,9 +608,10 @@ const clientScript = String.raw`
  * The whole report: one HTML document with uPlot and the data inlined. `collected` comes from a
  * ReportCollector fed with every TLP's result during the run.
  */
-export function renderHtmlReport(summary: RunSummary, collected: CollectedReport): string {
+export function renderHtmlReport(summary: RunSummary, collected: CollectedReport, report: ArchReport = reportOf(summary)): string {
   const u = uplot();
-  const charts = chartData(summary, collected);
+  const charts = chartData(summary, collected, report);
+  const w = report.words;
   const timed = summary.timing !== undefined;
   const title = `iommu-emu report: ${summary.scenario}`;
   const meta = [
@@ -798,23 +622,23 @@ export function renderHtmlReport(summary: RunSummary, collected: CollectedReport
     `${fmt(summary.tlps)} TLPs`,
   ].filter(Boolean);
   const sections = [
-    summarySection(summary, collected),
+    summarySection(summary, collected, report),
     timingSection(summary, charts),
-    cacheSection(summary, charts),
-    groupSection("devices", "Translations and faults per device", collected, timed, charts.devices, "devices"),
-    groupSection("pasids", "Translations and faults per PASID", collected, timed, charts.pasids, "pasids"),
-    auditSection(collected),
-    faultSection(summary, collected),
-    detailSection(summary),
+    cacheSection(summary, charts, report),
+    groupSection("devices", `Translations and ${w.fault}s per device`, collected, timed, charts.devices, "devices", w),
+    groupSection("pasids", `Translations and ${w.fault}s per ${w.pasid}`, collected, timed, charts.pasids, "pasids", w),
+    auditSection(collected, report),
+    faultSection(summary, collected, w),
+    report.detailsHtml(summary, collected),
   ];
   const nav = [
     ["summary", "Summary"],
     ["latency", "Latency"],
     ["caches", "Caches"],
     ["devices", "Devices"],
-    ["pasids", "PASIDs"],
+    ["pasids", `${w.pasid}s`],
     ["nosnoop", "No-Snoop audit"],
-    ["faults", "Faults"],
+    ["faults", `${cap(w.fault)}s`],
     ["details", "Details"],
   ]
     .map(([id, label]) => `<a href="#${id}">${label}</a>`)

@@ -120,7 +120,8 @@ const resultsSchema = z.looseObject({
       trace: z.string().nullable(),
       parameters: z.record(z.string(), z.unknown()),
       metrics: z.record(z.string(), z.number().nullable()),
-      summary: z.looseObject({ version: z.literal(2, { message: "expected version 2 (the run summary of this iommu-emu: run the sweep or shard again)" }) }),
+      // VT-d run summaries are version 2, SMMUv3 ones version 3 (README "Run summary")
+      summary: z.looseObject({ version: z.literal([2, 3], { message: "expected version 2 or 3 (the run summaries of this iommu-emu: run the sweep or shard again)" }) }),
     }),
   ),
   host: z.looseObject({}),

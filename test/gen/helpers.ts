@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { generate, type RawOptions } from "../../src/gen/index.ts";
 import { runCommand } from "../../src/cli/run.ts";
 import { isTlp, parseTraceText, type TraceEvent, type TraceTlp } from "../../src/trace/text.ts";
-import type { RunSummary } from "../../src/report/summary.ts";
+import type { VtdRunSummary as RunSummary } from "../../src/report/summary.ts";
 
 export const dir = mkdtempSync(join(tmpdir(), "iommu-emu-gen-"));
 let n = 0;

@@ -104,12 +104,13 @@ test("collector: the No-Snoop audit per leaf entry: IOVA range, SNP and PGSNP st
   assert.equal(rows.map((e) => e.leafPa), [0x5000n, 0x6000n, 0x7000n, 0x8000n, 0xa000n], "most NS TLPs first, then by address");
   assert.equal(rows[0], {
     leafPa: 0x5000n, stage: "second-stage", iovaLo: 0x1000n, iovaHi: 0x2000n, paLo: 0x8000_0000n, paHi: 0x8000_1000n, pageSize: 4096, movedPages: false, snp: "0/1", pgsnp: "0",
-    nsTlps: 6, forced: 5, forcedByPgsnp: 0, forcedBySnp: 5, through: 1, devices: ["00:02.0", "00:03.0", "00:04.0", "00:05.0"], moreDevices: true,
+    nsTlps: 6, forced: 5, forcedByPgsnp: 0, forcedBySnp: 5, through: 1, decidedBy: { tlp: 1, pte: 5 }, devices: ["00:02.0", "00:03.0", "00:04.0", "00:05.0"], moreDevices: true,
     dids: [1, 2], moreDids: false, pasids: [0], morePasids: false, exact: true,
   });
   assert.equal([rows[1]!.iovaLo, rows[1]!.iovaHi, rows[1]!.pageSize, rows[1]!.movedPages, rows[1]!.snp, rows[1]!.through], [0x200000n, 0x600000n, 2 ** 21, true, "0", 2]);
   assert.equal([rows[1]!.paLo, rows[1]!.paHi, rows[1]!.dids, rows[1]!.pasids], [0n, 0x200000n, [1], []], "no PASID in the results: none listed");
   assert.equal([rows[2]!.stage, rows[2]!.snp, rows[2]!.pgsnp, rows[2]!.forcedByPgsnp, rows[2]!.through, rows[2]!.iovaLo, rows[2]!.iovaHi], ["first-stage", "n/a", "0/1", 1, 1, 0x7f0000001000n, 0x7f0000002000n]);
+  assert.equal(rows[2]!.decidedBy, { pgsnp: 1, tlp: 1 }, "by the results' snoopBy");
   assert.equal([rows[3]!.stage, rows[3]!.s2LeafPa, rows[3]!.snp, rows[3]!.pgsnp], ["nested", 0x9008n, "n/a", "0"]);
   assert.equal([rows[4]!.stage, rows[4]!.snp, rows[4]!.pgsnp, rows[4]!.forcedBySnp], ["legacy", "1", "n/a", 1]);
 });

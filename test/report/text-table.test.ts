@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { textTable, isNumberCell } from "../../src/report/text-table.ts";
-import { formatSummary, type RunSummary } from "../../src/report/summary.ts";
+import { formatSummary, type VtdRunSummary as RunSummary } from "../../src/report/summary.ts";
 import { runCommand } from "../../src/cli/run.ts";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
