@@ -16,7 +16,7 @@ import { runCommand } from "../../src/cli/run.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-smmu-import-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const fixture = fileURLToPath(new URL("../fixtures/smmuv3/dmesg.log", import.meta.url));
+const fixture = fileURLToPath(new URL("../fixtures/smmuv3/dmesg.txt", import.meta.url));
 const scenario = fileURLToPath(new URL("../../examples/smmuv3/scenario.json", import.meta.url));
 
 test("kernel arm-smmu-v3 records -> trace -> replay on examples/smmuv3 with --expect-faults", () => {
