@@ -25,10 +25,18 @@
 //
 // A transaction with a SubstreamID where stage 1 is not translating (stage-2 only) is
 // C_BAD_SUBSTREAMID; a bypass STE ignores the SubstreamID (a choice: the spec text available does
-// not settle it). ATS: a translation request (KIND_ATS) on a unit without IDR0.ATS or an STE with
-// EATS = 0 (or an abort or bypass STE) is F_BAD_ATS_TREQ; a translated request (RQF_TRANSLATED) is
-// passed untranslated when the STE enables ATS and F_TRANSL_FORBIDDEN otherwise. Beyond those
-// checks an ATS translation request is translated as a read (its completion format is not modelled).
+// not settle it).
+//
+// ATS (spec 3.9; shared/spec/smmuv3.md 2.3 EATS): a translation request (KIND_ATS) on a unit without
+// IDR0.ATS or an STE with EATS = 0 (or an abort or bypass STE) is F_BAD_ATS_TREQ; otherwise it is
+// translated as a read and its result (rights R/W/X/U, page size, PA) is the completion the device
+// caches (engine/atc.ts). EATS = 1 translates through every stage the STE enables; EATS = 2
+// (split-stage, nested STEs only) through stage 1 alone, so the completion holds the IPA, without
+// using or filling the TLB (its entries are keyed as full translations). A translated request
+// (RQF_TRANSLATED) with CR0.ATSCHK = 0 is passed untranslated without reading the STE; with
+// ATSCHK = 1 the STE is read and the request is F_TRANSL_FORBIDDEN unless it enables ATS (EATS != 0),
+// passed untranslated with EATS = 1 and translated by stage 2 (the STE's, as a stage-2-only
+// transaction) with EATS = 2. pcie_ats_trans_passed counts the translated requests let through.
 import { mask64 } from "../../common/bits";
 import { DEBUG } from "../../common/debug";
 import { bump, bumpBy } from "../../common/counters";
@@ -46,10 +54,10 @@ import {
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_INPUT, W_S2, W_S2_READ, W_S2_WRITE, W_ACCESS_FLAG, W_ADDR_SIZE } from "../pagetable/walk-state";
 import { walk, walkSetDirty, walkLeafPa, walkLeafPte } from "../pagetable/walker";
 import { vmsaNext } from "../pagetable/fmt/vmsa";
-import { smmuEnabled, gbpa, idr0, ssidBits } from "./regs";
+import { smmuEnabled, gbpa, idr0, cr0, ssidBits } from "./regs";
 import {
   GBPA_ABORT, GBPA_MTCFG, GBPA_MEMATTR, GBPA_SHCFG, STE0_S1CDMAX, STE1_S1DSS, STE1_EATS, STE1_MTCFG, STE1_MEMATTR, STE1_SHCFG,
-  STE2_S2R, CD0_R, IDR0_ATS, EVT0_TYPE_AT, EVT0_SSV_AT, EVT0_SSID_AT, EVT0_SID_AT, EVT1_PNU_AT, EVT1_IND_AT, EVT1_RNW_AT,
+  STE2_S2R, CD0_R, IDR0_ATS, CR0_ATSCHK, EVT0_TYPE_AT, EVT0_SSV_AT, EVT0_SSID_AT, EVT0_SID_AT, EVT1_PNU_AT, EVT1_IND_AT, EVT1_RNW_AT,
   EVT1_S2_AT, EVT1_CLASS_AT, EVT3_IPA_AT, EVT3_FETCH_ADDR_AT,
 } from "./fields";
 import { locateSte, stFault, stFetchAddr } from "./stream-table";
@@ -70,6 +78,8 @@ import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy
 
 const NO_SSID: u32 = 0xffffffff;
 const CONFIG_BYPASS: u8 = 4;
+/** STE.EATS = 0b10: split-stage ATS. */
+const EATS_SPLIT: u32 = 2;
 
 let s1: WalkState = changetype<WalkState>(0);
 let s2: WalkState = changetype<WalkState>(0);
@@ -294,6 +304,8 @@ function translate(req: usize, res: usize): void {
     store<u8>(res, CONFIG_BYPASS, RES_KIND);
     return bypass(res, GBPA_MTCFG(gbpa), GBPA_MEMATTR(gbpa), GBPA_SHCFG(gbpa), SNOOP_SMMU_GBPA);
   }
+  // CR0.ATSCHK = 0: translated requests pass without an STE lookup.
+  if ((flags & RQF_TRANSLATED) != 0 && !CR0_ATSCHK(cr0)) return passTranslated(res);
   // The STE: from the configuration cache, or read (and kept once it passes its checks).
   let p = steCached(sid);
   const steHit = p != 0;
@@ -316,12 +328,19 @@ function translate(req: usize, res: usize): void {
   if (kind == KIND_ATS && (!IDR0_ATS(idr0) || eats == 0)) return fault(res, EVENT_F_BAD_ATS_TREQ, true);
   if ((flags & RQF_TRANSLATED) != 0) {
     if (eats == 0) return fault(res, EVENT_F_TRANSL_FORBIDDEN, true);
-    bump(C_PCIE_ATS_TRANS_PASSED);
-    store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_PASSTHROUGH, RES_FLAGS);
-    return success(res, addr);
+    if (eats == EATS_SPLIT) {
+      // split-stage: the device holds an IPA; stage 2 translates the translated request
+      bump(C_PCIE_ATS_TRANS_PASSED);
+      cohOverride(STE1_MTCFG(ste1), STE1_MEMATTR(ste1), STE1_SHCFG(ste1), SNOOP_SMMU_STE_OVERRIDE);
+      return stage2Only(res, addr);
+    }
+    return passTranslated(res);
   }
   if (cfg == CFG_ACTIVE) return bypass(res, STE1_MTCFG(ste1), STE1_MEMATTR(ste1), STE1_SHCFG(ste1), SNOOP_SMMU_STE_OVERRIDE);
-  const st2 = (cfg & CFG_S2) != 0;
+  // An EATS = 2 ATS request: stage 1 only (see the header).
+  const splitAts = kind == KIND_ATS && eats == EATS_SPLIT;
+  const st2 = (cfg & CFG_S2) != 0 && !splitAts;
+  const nestedTables = (cfg & CFG_S2) != 0;
   if ((cfg & CFG_S1) == 0) {
     if (ssv) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
     cohOverride(STE1_MTCFG(ste1), STE1_MEMATTR(ste1), STE1_SHCFG(ste1), SNOOP_SMMU_STE_OVERRIDE);
@@ -352,12 +371,12 @@ function translate(req: usize, res: usize): void {
     const l1 = l1cdAddress(cdIndex);
     let d: u64 = 0;
     if (l1 != 0) {
-      const p1 = fetchCdStruct(res, l1, st2);
+      const p1 = fetchCdStruct(res, l1, nestedTables);
       if (p1 == 0) return;
       d = load<u64>(p1);
       if (!l1cdValid(d)) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
     }
-    q = fetchCdStruct(res, cdAddress(cdIndex, d), st2);
+    q = fetchCdStruct(res, cdAddress(cdIndex, d), nestedTables);
     if (q == 0) return;
   }
   cdLoad(q);
@@ -374,12 +393,12 @@ function translate(req: usize, res: usize): void {
   const priv = (flags & RQF_PRIV) != 0;
   const exe = (flags & RQF_EXE) != 0 && !write;
   const g = s1.granuleLg2;
-  if (tlbServes(res, s1Owner(vmid, asid, g, false), addr, priv, exe, st2) || tlbServes(res, s1Owner(vmid, asid, g, true), addr, priv, exe, st2)) return;
+  if (!splitAts && (tlbServes(res, s1Owner(vmid, asid, g, false), addr, priv, exe, st2) || tlbServes(res, s1Owner(vmid, asid, g, true), addr, priv, exe, st2))) return;
   // The stage-1 walk (nested: every table address through stage 2, CLASS TT).
   bump(C_TLB_MISS);
   emit(EV_WALK, 0, 0);
   s1.va = addr;
-  s1.s2 = st2 ? s2 : null;
+  s1.s2 = nestedTables ? s2 : null;
   s1.dryRun = false;
   s1.cacheOwner = <u64>vmid << 16 | <u64>(cd0 >>> 48);
   let w = cachedWalk(s1);
@@ -419,6 +438,7 @@ function translate(req: usize, res: usize): void {
   const owner = s1Owner(vmid, asid, g, s1.global);
   const s1Rights = (s1.permR ? TF_R : 0) | (s1.permW ? TF_W : 0) | (s1.permX ? TF_X : 0) | (s1.permU ? TF_U : 0) | (s1.permPX ? TF_PX : 0);
   const s1Dirty = !s1.dirtyByDbm || (walkLeafPte(s1) & VMSA_AP_RDONLY) == 0;
+  if (splitAts) return success(res, s1.oa);
   if (!st2) {
     tlbKeep(owner, addr, s1.oa, s1.pageLg2, s1.pageLg2, walkLeafPa(s1), walkLeafPte(s1), 0, s1Rights | (s1Dirty ? TF_DIRTY : 0), s1.attrIndx, s1.sh, 0, 0);
     return success(res, s1.oa);
@@ -435,6 +455,13 @@ function translate(req: usize, res: usize): void {
   const dirty = s1Dirty && s2Dirty();
   tlbKeep(owner, addr, pa, lg2, s1Lg2, walkLeafPa(s1), walkLeafPte(s1), walkLeafPa(s2), (s1Rights & s2Rights) | TF_NESTED | (dirty ? TF_DIRTY : 0) | (s2.permX ? 0 : TF_NO_X2), s1.attrIndx, s1.sh, s2.memAttr, s2.sh);
   success(res, pa);
+}
+
+/** A translated request let through untranslated (pcie_ats_trans_passed). */
+function passTranslated(res: usize): void {
+  bump(C_PCIE_ATS_TRANS_PASSED);
+  store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_PASSTHROUGH, RES_FLAGS);
+  success(res, addr);
 }
 
 /** Stage 2's leaf needs no dirtying for a write (no HD with DBM, or S2AP write already set). */
