@@ -193,6 +193,7 @@ export const cacheLabels: Record<CacheName, string> = {
   pwcSsPml4e: "SS PML4E cache",
   pwcSsPml5e: "SS PML5E cache",
   deviceTlb: "device-TLBs",
+  microTlb: "micro-TLB",
 };
 
 const pwcLevels: { label: string; fs: CacheName; ss: CacheName }[] = [

@@ -18,13 +18,16 @@
 // SSV also the SubstreamID-tagged ones (Linux arm-smmu-v3.c: "ATC invalidation without SSV also
 // invalidates all PASID-tagged entries in range"). Global (for PASID entries of global pages) removes
 // nothing more here: every entry is tagged by one SubstreamID or none. CMD_PREFETCH_*, CMD_PRI_RESP,
-// CMD_RESUME and CMD_STALL_TERM are accepted and complete with no further effect. CMD_SYNC completes at once; with
+// CMD_RESUME and CMD_STALL_TERM are accepted and complete with no further effect. Every CMD_CFGI_*
+// and CMD_TLBI_* also empties the micro-TLB (translate.ts; tagged by StreamID and SubstreamID, not by
+// VMID or ASID, so no narrower scope can be told apart: more than the command asks, which the
+// architecture allows for any cache). CMD_SYNC completes at once; with
 // CS = 1 (IRQ) and an MSIAddr it writes MSIData (32 bits) at MSIAddr, as Linux's MSI-polled sync
 // expects; CS = 2 (SEV) has no visible effect in memory.
 import { gmPage, gmPageForWrite } from "../../common/guest-memory";
 import { bump } from "../../common/counters";
 import {
-  SMMU_CMDQ_BASE, SMMU_CMDQ_PROD, SMMU_CMDQ_CONS, SMMU_GERROR, SMMU_GERRORN, C_COMMANDS, C_CMD_SYNCS, C_CMDQ_ERRORS,
+  SMMU_CMDQ_BASE, SMMU_CMDQ_PROD, SMMU_CMDQ_CONS, SMMU_GERROR, SMMU_GERRORN, C_COMMANDS, C_CMD_SYNCS, C_CMDQ_ERRORS, CACHE_MICRO_TLB,
 } from "../../abi";
 import { REGS, cr0, idr0, idr1, idr3 } from "./regs";
 import {
@@ -37,7 +40,7 @@ import {
   CMDQ_CONS_ERR_AT, CMD_CONFIG0_SID, CMD_CONFIG0_SSID, CMD_CONFIG1_RANGE, CMD_ATC_INV0_SSV, CMD_ATC_INV0_SSID, CMD_ATC_INV0_SID,
   CMD_ATC_INV1_SIZE, CMD_ATC_INV1_ADDR, CMD_ATC_INV1_ADDR_AT,
 } from "./fields";
-import { deviceTlbInvalidate, PAGE_NUMBER_MASK, pageOverlaps } from "../ports";
+import { deviceTlbInvalidate, cacheInvalidate, PAGE_NUMBER_MASK, pageOverlaps } from "../ports";
 import { ATC_PAGE_LG2 } from "../ats";
 import { configInvalidateSids, configInvalidateCds } from "./config-cache";
 import { tlbiRange, tlbiNhAll, tlbiNhAsid, tlbiNhVa, tlbiS2Ipa, tlbiS12Vmall, tlbiNsnhAll } from "./tlb";
@@ -68,6 +71,9 @@ function check(d0: u64, d1: u64): u32 {
 function execute(d0: u64, d1: u64): void {
   const op = <u32>(d0 & 0xff);
   const sid = CMD_CONFIG0_SID(d0);
+  // The micro-TLB (an option, off by default) is emptied by every CFGI and TLBI: its entries are
+  // tagged by StreamID and SubstreamID only (see the header).
+  if (op >= CMD_CFGI_STE && op <= CMD_TLBI_NSNH_ALL) cacheInvalidate(CACHE_MICRO_TLB, null);
   if (op == CMD_CFGI_STE) return configInvalidateSids(sid, sid);
   if (op == CMD_CFGI_STE_RANGE) {
     const range = CMD_CONFIG1_RANGE(d1);

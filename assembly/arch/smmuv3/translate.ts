@@ -47,7 +47,7 @@ import {
   RSF_PASSTHROUGH, RSF_R, RSF_W, RSF_X, RSF_U, FMT_VMSA_S1, FMT_VMSA_S2, FAULT_COUNTS_BASE, FCLASS_CD, FCLASS_TT, FCLASS_IN,
   FSTAGE_CLASS_SHIFT, SNOOP_SMMU_GBPA, SNOOP_SMMU_STE_OVERRIDE,
   C_REQUESTS, C_TRANSLATED, C_FAULTED, C_FAULTS_RECORDED, C_BLOCKED, C_ATS_REQUESTS, C_TRANSACTION, C_TLB_MISS,
-  C_CONFIG_CACHE_MISS, C_STALE_IOTLB_USES, RSF_STALE, CACHE_IOTLB, C_TRANS_TABLE_WALK_ACCESS, C_PCIE_ATS_TRANS_RQ, C_PCIE_ATS_TRANS_PASSED, C_BYPASSED,
+  C_CONFIG_CACHE_MISS, C_STALE_IOTLB_USES, RSF_STALE, CACHE_IOTLB, CACHE_MICRO_TLB, C_TRANS_TABLE_WALK_ACCESS, C_PCIE_ATS_TRANS_RQ, C_PCIE_ATS_TRANS_PASSED, C_BYPASSED,
   EVENT_C_BAD_STE, EVENT_C_BAD_SUBSTREAMID, EVENT_F_STREAM_DISABLED, EVENT_F_CD_FETCH, EVENT_C_BAD_CD, EVENT_F_WALK_EABT,
   EVENT_F_TRANSLATION, EVENT_F_ADDR_SIZE, EVENT_F_ACCESS, EVENT_F_PERMISSION, EVENT_F_BAD_ATS_TREQ, EVENT_F_TRANSL_FORBIDDEN,
 } from "../../abi";
@@ -70,13 +70,17 @@ import { cachedWalk as portWalk, pageLookup, pageFill } from "../ports";
 import { leafUnchanged, VMSA_UPDATED_BITS } from "../pagetable/walker";
 import { VMSA_AP_RDONLY } from "../pagetable/fmt/vmsa";
 import {
-  s1Owner, s2Owner, OWN_S2ONLY, TF_R, TF_W, TF_X, TF_U, TF_PX, TF_DIRTY, TF_NESTED, TF_NO_X2, TLB_PA, TLB_LEAF_PA, TLB_LEAF_PTE,
+  s1Owner, s2Owner, TF_R, TF_W, TF_X, TF_U, TF_PX, TF_DIRTY, TF_NESTED, TF_NO_X2, TLB_PA, TLB_LEAF_PA, TLB_LEAF_PTE,
   TLB_S2_LEAF_PA, TLB_FLAGS, TLB_PAGE_LG2, TLB_LEAF_LG2, TLB_ATTR_INDX, TLB_SH1, TLB_MEM_ATTR, TLB_SH2,
 } from "./tlb";
-import { emit, EV_WALK } from "../../common/events";
+import { emit, EV_WALK, EV_LINK } from "../../common/events";
 import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy } from "./coherency";
 
 const NO_SSID: u32 = 0xffffffff;
+/** The micro-TLB tag of a transaction that does not use the micro-TLB. */
+const NO_MICRO: u64 = <u64>-1;
+/** Bytes of a TLB entry (tlb.ts), copied into the micro-TLB. */
+const TLB_RECORD_BYTES: usize = 48;
 const CONFIG_BYPASS: u8 = 4;
 /** STE.EATS = 0b10: split-stage ATS. */
 const EATS_SPLIT: u32 = 2;
@@ -102,6 +106,11 @@ let ssid: u32 = 0;
 let flags: u32 = 0;
 let addr: u64 = 0;
 let write: bool = false;
+/**
+ * The micro-TLB tag (StreamID << 21 | SubstreamID, 2^20 without one), or NO_MICRO: translated
+ * requests (their address is an IPA under split-stage ATS) and split-stage ATS requests skip it.
+ */
+let microTag: u64 = 0;
 
 // ---- a fault: what the event record and the result carry ------------------------------------------
 
@@ -289,6 +298,7 @@ function translate(req: usize, res: usize): void {
   ssid = ssv ? load<u32>(req, REQ_PASID) : 0;
   const kind = flags & RQF_KIND_MASK;
   write = kind == KIND_MWR;
+  microTag = (flags & RQF_TRANSLATED) != 0 ? NO_MICRO : (<u64>sid << 21) | (ssv ? <u64>ssid : <u64>1 << 20);
   bump(C_REQUESTS);
   bump(C_TRANSACTION);
   if (kind == KIND_ATS) {
@@ -393,9 +403,13 @@ function translate(req: usize, res: usize): void {
   const priv = (flags & RQF_PRIV) != 0;
   const exe = (flags & RQF_EXE) != 0 && !write;
   const g = s1.granuleLg2;
-  if (!splitAts && (tlbServes(res, s1Owner(vmid, asid, g, false), addr, priv, exe, st2) || tlbServes(res, s1Owner(vmid, asid, g, true), addr, priv, exe, st2))) return;
+  if (splitAts) microTag = NO_MICRO;
+  else if (tlbServes(res, CACHE_MICRO_TLB, microTag, false, addr, priv, exe, st2)
+    || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, false), false, addr, priv, exe, st2)
+    || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, true), false, addr, priv, exe, st2)) return;
   // The stage-1 walk (nested: every table address through stage 2, CLASS TT).
   bump(C_TLB_MISS);
+  crossLink();
   emit(EV_WALK, 0, 0);
   s1.va = addr;
   s1.s2 = nestedTables ? s2 : null;
@@ -464,6 +478,16 @@ function passTranslated(res: usize): void {
   success(res, addr);
 }
 
+/**
+ * Timing: a transaction that missed both TLBs (micro and main, in the device interface) crosses the
+ * link to the SMMU and back (EV_LINK twice; timing linkLatencyCycles, gem5 ifc_smmu_lat and
+ * smmu_ifc_lat).
+ */
+function crossLink(): void {
+  emit(EV_LINK, 0, 0);
+  emit(EV_LINK, 0, 0);
+}
+
 /** Stage 2's leaf needs no dirtying for a write (no HD with DBM, or S2AP write already set). */
 function s2Dirty(): bool {
   return !s2.dirtyByDbm || (walkLeafPte(s2) & VMSA_AP_RDONLY) != 0;
@@ -483,6 +507,14 @@ function tlbKeep(owner: u64, va: u64, pa: u64, lg2: u32, leafLg2: u32, leafPa: u
   store<u8>(p, <u8>sh1, TLB_SH1);
   store<u8>(p, <u8>memAttr, TLB_MEM_ATTR);
   store<u8>(p, <u8>sh2, TLB_SH2);
+  microKeep(va, p);
+}
+
+/** Copies the main-TLB entry at `p` (translating `va`) into the micro-TLB under the transaction's tag. */
+function microKeep(va: u64, p: usize): void {
+  if (microTag == NO_MICRO) return;
+  const q = pageFill(CACHE_MICRO_TLB, microTag, va, load<u32>(p, TLB_PAGE_LG2));
+  memory.copy(q, p, TLB_RECORD_BYTES);
 }
 
 /**
@@ -491,11 +523,11 @@ function tlbKeep(owner: u64, va: u64, pa: u64, lg2: u32, leafLg2: u32, leafPa: u
  * reported by the walk with its stage and level. A hit whose leaf descriptor changed since is
  * used all the same, flagged stale (README "Stale translations").
  */
-function tlbServes(res: usize, owner: u64, va: u64, priv: bool, exe: bool, st2: bool): bool {
-  const p = pageLookup(CACHE_IOTLB, owner, va);
+function tlbServes(res: usize, id: u32, owner: u64, s2only: bool, va: u64, priv: bool, exe: bool, st2: bool): bool {
+  if (owner == NO_MICRO) return false;
+  const p = pageLookup(id, owner, va);
   if (p == 0) return false;
   const tf = load<u32>(p, TLB_FLAGS);
-  const s2only = (owner & OWN_S2ONLY) != 0;
   let ok: bool;
   if (s2only) ok = write ? (tf & TF_W) != 0 : (tf & TF_R) != 0 && (!exe || (tf & TF_X) != 0);
   else {
@@ -521,6 +553,7 @@ function tlbServes(res: usize, owner: u64, va: u64, priv: bool, exe: bool, st2: 
     cohStage1(cdMair(load<u8>(p, TLB_ATTR_INDX)), load<u8>(p, TLB_SH1));
   }
   if (st2) cohStage2(load<u8>(p, TLB_MEM_ATTR), load<u8>(p, TLB_SH2), s2fwb);
+  if (id == CACHE_IOTLB) microKeep(va, p);
   success(res, load<u64>(p, TLB_PA) | (va & mask64(lg2 - 1, 0)));
   return true;
 }
@@ -566,8 +599,9 @@ function stage2(res: usize, ipa: u64): bool {
 function stage2Only(res: usize, ipa: u64): void {
   const exe = (flags & RQF_EXE) != 0 && !write;
   const owner = s2Owner(vmid, s2.granuleLg2);
-  if (tlbServes(res, owner, ipa, false, exe, true)) return;
+  if (tlbServes(res, CACHE_MICRO_TLB, microTag, true, ipa, false, exe, true) || tlbServes(res, CACHE_IOTLB, owner, true, ipa, false, exe, true)) return;
   bump(C_TLB_MISS);
+  crossLink();
   emit(EV_WALK, 0, 0);
   if (!stage2(res, ipa)) return;
   const rights = (s2.permR ? TF_R : 0) | (s2.permW ? TF_W : 0) | (s2.permX ? TF_X : 0);
