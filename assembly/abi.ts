@@ -82,6 +82,7 @@ export const TCFG_AD_WRITE_LAT: u32 = 0x2c;
 export const TCFG_INV_FETCH: u32 = 0x30;
 export const TCFG_INV_PER_ENTRY: u32 = 0x34;
 export const TCFG_INV_WAIT: u32 = 0x38;
+export const TCFG_LINK_LAT: u32 = 0x3c;
 
 // timing statistics
 export const TST_FIRST_ARRIVAL: u32 = 0x0;
@@ -132,6 +133,7 @@ export const CACHE_PWC_SS_PDPE: u32 = 0x8;
 export const CACHE_PWC_SS_PML4E: u32 = 0x9;
 export const CACHE_PWC_SS_PML5E: u32 = 0xa;
 export const CACHE_DEVICE_TLB: u32 = 0xb;
+export const CACHE_MICRO_TLB: u32 = 0xc;
 
 // replacement policies
 export const POLICY_LRU: u32 = 0x0;

@@ -8,11 +8,14 @@
 //     EV_READ       a = stage (0 first, 1 second, 2 translation structure), b = spec level (1..5)
 //     EV_WRITE      an accessed/dirty flag written back
 //     EV_WALK       the request starts walking (needs a walker slot)
+//     EV_LINK       SMMUv3: one crossing of the device-interface <-> SMMU link
 
 export const EV_LOOKUP: u32 = 1;
 export const EV_READ: u32 = 2;
 export const EV_WRITE: u32 = 3;
 export const EV_WALK: u32 = 4;
+/** SMMUv3: one crossing of the device-interface <-> SMMU link (timing: linkLatencyCycles). */
+export const EV_LINK: u32 = 5;
 
 export const STAGE_STRUCT: u32 = 2;
 

@@ -8,6 +8,7 @@
 //                      the last CAL_CYCLES cycles per cache lets lookups come in any time order
 //   walker slots       how many page walks may be in flight; a walk holds its slot from its start
 //                      to its last table read (not through an in-order completion wait)
+//   link               SMMUv3: each crossing between the device interface and the SMMU (EV_LINK)
 //   memory             each table read costs the read latency of its level (or the structure read
 //                      latency), each A/D write the write latency, in sequence within a request
 //   coalescing         a request that hits an IOTLB entry whose filling walk has not completed yet
@@ -19,13 +20,13 @@
 // FIFO semaphore in gem5's SMMUv3 model hands out slots. Invalidation work is accounted in cycles
 // (descriptor fetches, entries removed, wait completions) but does not hold translations back.
 import {
-  CTRL_BASE, CTRL_TIMING, CTRL_REQ_TIME_BASE, CTRL_CACHES, CACHE_CFG_SIZE, CCFG_LATENCY, CCFG_PORTS, CACHE_COUNT, CACHE_IOTLB, CACHE_PWC_FS_PDE,
+  CTRL_BASE, CTRL_TIMING, CTRL_REQ_TIME_BASE, CTRL_CACHES, CACHE_CFG_SIZE, CCFG_LATENCY, CCFG_PORTS, CACHE_COUNT, CACHE_IOTLB, CACHE_MICRO_TLB, CACHE_PWC_FS_PDE,
   TCFG_ENABLED, TCFG_WALKER_SLOTS, TCFG_XLATE_SLOTS, TCFG_COALESCE, TCFG_IN_ORDER, TCFG_STRUCT_READ_LAT, TCFG_READ_LAT,
-  TCFG_AD_WRITE_LAT, TCFG_INV_FETCH, TCFG_INV_PER_ENTRY, TCFG_INV_WAIT, TIMING_STATS_BYTES, TIMING_CLASS_SIZE, HIST_CLASS_BYTES, TST_FIRST_ARRIVAL,
+  TCFG_AD_WRITE_LAT, TCFG_INV_FETCH, TCFG_INV_PER_ENTRY, TCFG_INV_WAIT, TCFG_LINK_LAT, TIMING_STATS_BYTES, TIMING_CLASS_SIZE, HIST_CLASS_BYTES, TST_FIRST_ARRIVAL,
   TST_LAST_COMPLETION, TST_STALL_CYCLES, TST_PEAK_OUTSTANDING, TST_WALKER_BUSY, TST_TIMED, TST_INV_CYCLES, TST_COALESCED,
   TST_REWALKS, TST_CLASSES, TST_HIST, REQ_TIME, REQ_SID, RES_STATUS, RES_LATENCY, RES_ISSUE, ST_OK, ST_FAULT,
 } from "../abi";
-import { EV_LOOKUP, EV_READ, EV_WRITE, EV_WALK, STAGE_STRUCT, eventCount, eventAt, setTimingOn } from "../common/events";
+import { EV_LOOKUP, EV_READ, EV_WRITE, EV_WALK, EV_LINK, STAGE_STRUCT, eventCount, eventAt, setTimingOn } from "../common/events";
 import { histRecord } from "./histogram";
 import { requestersClear, completeInOrder } from "./requesters";
 import { MinHeap } from "./min-heap";
@@ -46,6 +47,7 @@ let adWriteLat: u64 = 0;
 let invFetch: u64 = 0;
 let invPerEntry: u64 = 0;
 let invWait: u64 = 0;
+let linkLat: u64 = 0;
 const readLat = new StaticArray<u64>(6); // by spec level 1..5
 const cacheLat = new StaticArray<u64>(<i32>CACHE_COUNT);
 const cachePorts = new StaticArray<u32>(<i32>CACHE_COUNT);
@@ -92,6 +94,7 @@ export function timingConfigure(iotlbEntries: u32): void {
   invFetch = p32(TCFG_INV_FETCH);
   invPerEntry = p32(TCFG_INV_PER_ENTRY);
   invWait = p32(TCFG_INV_WAIT);
+  linkLat = p32(TCFG_LINK_LAT);
   for (let c: u32 = 0; c < CACHE_COUNT; c++) {
     const at = CTRL_BASE + CTRL_CACHES + c * CACHE_CFG_SIZE;
     unchecked((cacheLat[c] = load<u32>(at, CCFG_LATENCY)));
@@ -179,7 +182,8 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
     if (type == EV_LOOKUP) {
       t = lookup(a, t);
       if (b != 0) {
-        if (a == CACHE_IOTLB) {
+        if (a == CACHE_MICRO_TLB) iotlbHit = true; // SMMUv3 micro-TLB: a TLB hit (no walk to wait for)
+        else if (a == CACHE_IOTLB) {
           iotlbHit = true;
           // A hit on an entry whose walk is still in flight: wait for it, or walk again.
           if (iotlbHitSlot >= 0 && iotlbHitSlot < iotlbSlots) {
@@ -209,6 +213,8 @@ export function timeRequest(req: usize, res: usize, iotlbHitSlot: i32, iotlbFill
       t += a == STAGE_STRUCT ? structReadLat : unchecked(readLat[min<u32>(b, 5)]);
     } else if (type == EV_WRITE) {
       t += adWriteLat;
+    } else if (type == EV_LINK) {
+      t += linkLat;
     } else if (type == EV_WALK && !walking) {
       t = max(t, walkersFree.popMin());
       walking = true;

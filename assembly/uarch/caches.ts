@@ -15,7 +15,7 @@ import { emit, EV_LOOKUP } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
   CTRL_BASE, CTRL_CACHES, CTRL_SEED, CTRL_ARCH, ARCH_VTD, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
-  CACHE_STATS_BASE, CACHE_STATS_SIZE, CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE, CACHE_COUNT, CACHE_DEVICE_TLB,
+  CACHE_STATS_BASE, CACHE_STATS_SIZE, CACHE_IOTLB, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_PWC_FS_PDE, CACHE_COUNT, CACHE_DEVICE_TLB, CACHE_MICRO_TLB,
 } from "../abi";
 import { WalkState, WC_NEXT, WC_S2_LEAF, WC_PERMS, WC_SPAN_LG2, WC_PAYLOAD_BYTES, WC_S2W } from "../arch/pagetable/walk-state";
 import { Predicate } from "../arch/ports";
@@ -34,7 +34,7 @@ function cfg(id: u32, off: u32): u32 {
 }
 
 function payloadBytes(id: u32): u32 {
-  if (id == CACHE_IOTLB) return IOTLB_PAYLOAD_BYTES;
+  if (id == CACHE_IOTLB || id == CACHE_MICRO_TLB) return IOTLB_PAYLOAD_BYTES;
   if (id == CACHE_CONTEXT_CACHE) return CTX_PAYLOAD_BYTES;
   if (id == CACHE_PASID_CACHE) return PASID_PAYLOAD_BYTES;
   return WC_PAYLOAD_BYTES;
@@ -188,7 +188,7 @@ export function pageCacheLookup(id: u32, owner: u64, va: u64): usize {
   if (c === null) return 0;
   // Large sizes are probed only once an entry of that size has been filled.
   const slot = lookupPage(c, iotlbSizes, owner, va, iotlbSizesSeen);
-  if (slot >= 0) {
+  if (slot >= 0 && id == CACHE_IOTLB) {
     hitIotlbSlot = slot;
     hitIotlbSet = lastPageSet;
   }
@@ -202,7 +202,7 @@ export function pageCacheFill(id: u32, owner: u64, va: u64, pageLg2: u32): usize
   if (c === null) return scratchPayload();
   iotlbSizesSeen |= <u32>1 << iotlbSizes.codeOf(pageLg2);
   const p = fillPage(c, iotlbSizes, owner, va, pageLg2);
-  fillIotlbSlot = <i32>lastFillSlot;
+  if (id == CACHE_IOTLB) fillIotlbSlot = <i32>lastFillSlot;
   return p;
 }
 

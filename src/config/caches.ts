@@ -32,6 +32,7 @@ export const cacheDocs: Record<CacheName, string> = {
   pwcSsPml4e: "second-stage paging-structure cache, SS-PML4E level",
   pwcSsPml5e: "second-stage paging-structure cache, SS-PML5E level",
   deviceTlb: "device-TLB (ATS address translation cache), one per device",
+  microTlb: "SMMUv3 micro-TLB (gem5's uTLB): a small TLB in front of the main TLB, tagged by StreamID and SubstreamID",
 };
 
 export const defaultCaches: Record<CacheName, CacheConfig> = {
@@ -47,6 +48,7 @@ export const defaultCaches: Record<CacheName, CacheConfig> = {
   pwcSsPml4e: { entries: 8, assoc: 0, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
   pwcSsPml5e: { entries: 4, assoc: 0, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
   deviceTlb: { entries: 64, assoc: 4, policy: "lru", enable: true, latencyCycles: 2, ports: 1 },
+  microTlb: { entries: 32, assoc: 0, policy: "round-robin", enable: false, latencyCycles: 1, ports: 1 },
 };
 
 /** Checks a cache geometry; returns a message saying what is wrong, or undefined. */

@@ -115,6 +115,7 @@ const timingCatalogue: Record<`timing.${keyof TimingConfig | "preset"}`, Catalog
   "timing.invDescriptorFetchCycles": { type: "integer >= 0", default: defaultTiming.invDescriptorFetchCycles, unit: "cycles", doc: "Invalidation work: per queued descriptor fetched (counted, does not delay translations)." },
   "timing.invPerEntryCycles": { type: "integer >= 0", default: defaultTiming.invPerEntryCycles, unit: "cycles", doc: "Invalidation work: per cache entry removed." },
   "timing.invWaitCycles": { type: "integer >= 0", default: defaultTiming.invWaitCycles, unit: "cycles", doc: "Invalidation work: per wait descriptor completed (status write)." },
+  "timing.linkLatencyCycles": { type: "integer >= 0", default: defaultTiming.linkLatencyCycles, unit: "cycles", doc: "SMMUv3: one crossing of the link between the device interface (micro-TLB, main TLB) and the SMMU, paid there and back by a transaction that misses both TLBs (gem5 ifc_smmu_lat, smmu_ifc_lat). Not used on VT-d." },
   "timing.arrival": { type: '"trace" | "back-to-back"', default: defaultTiming.arrival, unit: "", doc: "trace: the trace's times (a TLP without one arrives with the line before it); back-to-back: all at cycle 0, paced by the translation slots." },
   "timing.injectionRate": { type: "number >= 0", default: defaultTiming.injectionRate, unit: "TLPs/cycle", doc: "When > 0: TLP i arrives at cycle floor(i / rate), whatever `arrival` says; 0: off." },
 };
@@ -188,6 +189,7 @@ const timingKeys = {
   invDescriptorFetchCycles: z.number().optional(),
   invPerEntryCycles: z.number().optional(),
   invWaitCycles: z.number().optional(),
+  linkLatencyCycles: z.number().optional(),
   arrival: z.enum(["trace", "back-to-back"]).optional(),
   injectionRate: z.number().optional(),
 } satisfies Record<keyof TimingConfig | "preset", z.ZodType>;

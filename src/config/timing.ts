@@ -30,6 +30,12 @@ export interface TimingConfig {
   invPerEntryCycles: number;
   invWaitCycles: number;
   /**
+   * SMMUv3: one crossing of the link between the device interface (micro-TLB, main TLB) and the
+   * SMMU, paid there and back by a transaction that misses both TLBs (gem5 ifc_smmu_lat and
+   * smmu_ifc_lat); not used on VT-d.
+   */
+  linkLatencyCycles: number;
+  /**
    * When requests arrive: the trace's own times (a TLP without a time arrives with the previous
    * one), all at once ("back-to-back": the translation slots pace them), or at a fixed rate.
    */
@@ -56,6 +62,7 @@ export const defaultTiming: TimingConfig = {
   invDescriptorFetchCycles: 100,
   invPerEntryCycles: 1,
   invWaitCycles: 100,
+  linkLatencyCycles: 0,
   arrival: "trace",
   injectionRate: 0,
 };
@@ -89,14 +96,16 @@ export const presets: Record<PresetName, Preset> = {
   "gem5-smmuv3": {
     doc:
       "gem5 SMMUv3 (src/dev/arm/SMMUv3.py, v24.0.0.1; shared/spec/smmuv3.md 1a) mapped onto the VT-d structures that correspond: " +
-      "interface main TLB (tlb_entries 2048, tlb_assoc 4, rr; tlb_lat 3, tlb_slots 3) -> IOTLB (the 32-entry 1-cycle micro-TLB in front of it is not modelled); " +
-      "config cache (cfg_entries 64, 4-way rr, cfg_lat 3, cfg_slots 3) -> context and PASID caches; " +
+      "micro-TLB (utlb_entries 32, utlb_assoc 0 = fully associative, rr; utlb_lat 1, utlb_slots 1; utlb_enable True) -> microTlb; " +
+      "interface main TLB (tlb_entries 2048, tlb_assoc 4, rr; tlb_lat 3, tlb_slots 3) -> IOTLB; " +
+      "config cache (cfg_entries 64, 4-way rr, cfg_lat 3, cfg_slots 3) -> context and PASID caches (SMMUv3: the STE and CD caches); " +
       "walk cache partitions walk_S1L0..L2 4/28/348 and walk_S2L0..L2 4/28/92 entries (walk_assoc 4, rr, walk_lat 4, walk_slots 4) -> PML4E/PDPE/PDE caches, " +
       "leaves never cached (wc_s1_levels = wc_s2_levels = 7); gem5 has no 5th level, so the PML5E caches take the L0 size (4). " +
-      "SMMU xlate_slots 64 -> translationSlots, ptw_slots 16 -> walkerSlots. The 1 GHz clock and the 100-cycle reads are this model's stand-ins " +
+      "SMMU xlate_slots 64 -> translationSlots, ptw_slots 16 -> walkerSlots, ifc_smmu_lat 8 and smmu_ifc_lat 8 -> linkLatencyCycles (a pure delay: gem5's 1 serialising cycle per crossing is not modelled). The 1 GHz clock and the 100-cycle reads are this model's stand-ins " +
       "(gem5 walks go through its memory system); gem5's maintainers say these defaults represent no real SMMU",
-    timing: { walkerSlots: 16, translationSlots: 64, clockMHz: 1000 },
+    timing: { walkerSlots: 16, translationSlots: 64, clockMHz: 1000, linkLatencyCycles: 8 },
     caches: {
+      microTlb: { entries: 32, assoc: 0, policy: "round-robin", enable: true, latencyCycles: 1, ports: 1 },
       iotlb: { entries: 2048, assoc: 4, policy: "round-robin", latencyCycles: 3, ports: 3 },
       contextCache: { entries: 64, assoc: 4, policy: "round-robin", latencyCycles: 3, ports: 3 },
       pasidCache: { entries: 64, assoc: 4, policy: "round-robin", latencyCycles: 3, ports: 3 },
@@ -154,6 +163,7 @@ export function resolveTiming(partial: Partial<TimingConfig> = {}): TimingConfig
     ["invDescriptorFetchCycles", t.invDescriptorFetchCycles],
     ["invPerEntryCycles", t.invPerEntryCycles],
     ["invWaitCycles", t.invWaitCycles],
+    ["linkLatencyCycles", t.linkLatencyCycles],
     ...lat.map((v, i) => [typeof t.readLatencyCycles === "number" ? "readLatencyCycles" : `readLatencyCycles[${i}]`, v] as [string, number]),
   ];
   for (const [k, v] of ints) if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`timing.${k} must be an integer 0..4294967295`);

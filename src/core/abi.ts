@@ -80,6 +80,7 @@ export const cacheNames = [
   "pwcSsPml4e",
   "pwcSsPml5e",
   "deviceTlb",
+  "microTlb",
 ] as const;
 export type CacheName = (typeof cacheNames)[number];
 export const CacheId = Object.fromEntries(cacheNames.map((n, i) => [n, i])) as { [K in CacheName]: number };
@@ -100,6 +101,7 @@ export const TimingCfg = {
   INV_FETCH: 48, // invalidation descriptor fetch
   INV_PER_ENTRY: 52, // processing per cache entry an invalidation removes
   INV_WAIT: 56, // invalidation-wait completion (status write)
+  LINK_LAT: 60, // SMMUv3: one crossing of the device-interface <-> SMMU link
 } as const;
 
 /** Latency classes of the timing statistics (what served the translation). */

@@ -251,6 +251,7 @@ export class Core {
     w(abi.TimingCfg.INV_FETCH, timing.invDescriptorFetchCycles);
     w(abi.TimingCfg.INV_PER_ENTRY, timing.invPerEntryCycles);
     w(abi.TimingCfg.INV_WAIT, timing.invWaitCycles);
+    w(abi.TimingCfg.LINK_LAT, timing.linkLatencyCycles);
     this.writeCaches(caches, seed);
   }
 

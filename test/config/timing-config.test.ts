@@ -91,6 +91,7 @@ test("every scenario key is accepted and reaches the platform", () => {
     invDescriptorFetchCycles: 11,
     invPerEntryCycles: 2,
     invWaitCycles: 13,
+    linkLatencyCycles: 17,
     arrival: "back-to-back",
     injectionRate: 0.25,
   };

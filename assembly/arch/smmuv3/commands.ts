@@ -12,14 +12,22 @@
 //
 // What commands do: CMD_CFGI_* invalidate the configuration cache (config-cache.ts), CMD_TLBI_* the
 // TLB and walk caches in their scopes (tlb.ts; without IDR3.RIL a range form's TG, NUM, SCALE and TTL
-// are ignored: the one address). CMD_ATC_INV, CMD_PREFETCH_*, CMD_PRI_RESP, CMD_RESUME and
-// CMD_STALL_TERM are accepted and complete with no further effect. CMD_SYNC completes at once; with
+// are ignored: the one address). CMD_ATC_INV removes from StreamID SID's device-TLB (the device's
+// ATC, uarch/device-tlb.ts) every entry overlapping the 2^Size 4 KiB pages at Addr aligned down to
+// that span (Size >= 52: every address); with SSV = 1 only the entries of SubstreamID SSID, without
+// SSV also the SubstreamID-tagged ones (Linux arm-smmu-v3.c: "ATC invalidation without SSV also
+// invalidates all PASID-tagged entries in range"). Global (for PASID entries of global pages) removes
+// nothing more here: every entry is tagged by one SubstreamID or none. CMD_PREFETCH_*, CMD_PRI_RESP,
+// CMD_RESUME and CMD_STALL_TERM are accepted and complete with no further effect. Every CMD_CFGI_*
+// and CMD_TLBI_* also empties the micro-TLB (translate.ts; tagged by StreamID and SubstreamID, not by
+// VMID or ASID, so no narrower scope can be told apart: more than the command asks, which the
+// architecture allows for any cache). CMD_SYNC completes at once; with
 // CS = 1 (IRQ) and an MSIAddr it writes MSIData (32 bits) at MSIAddr, as Linux's MSI-polled sync
 // expects; CS = 2 (SEV) has no visible effect in memory.
 import { gmPage, gmPageForWrite } from "../../common/guest-memory";
 import { bump } from "../../common/counters";
 import {
-  SMMU_CMDQ_BASE, SMMU_CMDQ_PROD, SMMU_CMDQ_CONS, SMMU_GERROR, SMMU_GERRORN, C_COMMANDS, C_CMD_SYNCS, C_CMDQ_ERRORS,
+  SMMU_CMDQ_BASE, SMMU_CMDQ_PROD, SMMU_CMDQ_CONS, SMMU_GERROR, SMMU_GERRORN, C_COMMANDS, C_CMD_SYNCS, C_CMDQ_ERRORS, CACHE_MICRO_TLB,
 } from "../../abi";
 import { REGS, cr0, idr0, idr1, idr3 } from "./regs";
 import {
@@ -29,8 +37,11 @@ import {
   CMD_PREFETCH_CONFIG, CMD_PREFETCH_ADDR, CMD_CFGI_STE, CMD_CFGI_STE_RANGE, CMD_CFGI_CD, CMD_CFGI_CD_ALL, CMD_TLBI_NH_ALL,
   CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA, CMD_TLBI_NH_VAA, CMD_TLBI_EL2_ALL, CMD_TLBI_EL2_ASID, CMD_TLBI_EL2_VA, CMD_TLBI_EL2_VAA,
   CMD_TLBI_S12_VMALL, CMD_TLBI_S2_IPA, CMD_TLBI_NSNH_ALL, CMD_ATC_INV, CMD_PRI_RESP, CMD_RESUME, CMD_STALL_TERM, CMD_SYNC,
-  CMDQ_CONS_ERR_AT, CMD_CONFIG0_SID, CMD_CONFIG0_SSID, CMD_CONFIG1_RANGE,
+  CMDQ_CONS_ERR_AT, CMD_CONFIG0_SID, CMD_CONFIG0_SSID, CMD_CONFIG1_RANGE, CMD_ATC_INV0_SSV, CMD_ATC_INV0_SSID, CMD_ATC_INV0_SID,
+  CMD_ATC_INV1_SIZE, CMD_ATC_INV1_ADDR, CMD_ATC_INV1_ADDR_AT,
 } from "./fields";
+import { deviceTlbInvalidate, cacheInvalidate, PAGE_NUMBER_MASK, pageOverlaps } from "../ports";
+import { ATC_PAGE_LG2 } from "../ats";
 import { configInvalidateSids, configInvalidateCds } from "./config-cache";
 import { tlbiRange, tlbiNhAll, tlbiNhAsid, tlbiNhVa, tlbiS2Ipa, tlbiS12Vmall, tlbiNsnhAll } from "./tlb";
 
@@ -60,6 +71,9 @@ function check(d0: u64, d1: u64): u32 {
 function execute(d0: u64, d1: u64): void {
   const op = <u32>(d0 & 0xff);
   const sid = CMD_CONFIG0_SID(d0);
+  // The micro-TLB (an option, off by default) is emptied by every CFGI and TLBI: its entries are
+  // tagged by StreamID and SubstreamID only (see the header).
+  if (op >= CMD_CFGI_STE && op <= CMD_TLBI_NSNH_ALL) cacheInvalidate(CACHE_MICRO_TLB, null);
   if (op == CMD_CFGI_STE) return configInvalidateSids(sid, sid);
   if (op == CMD_CFGI_STE_RANGE) {
     const range = CMD_CONFIG1_RANGE(d1);
@@ -71,11 +85,40 @@ function execute(d0: u64, d1: u64): void {
   if (op == CMD_CFGI_CD) return configInvalidateCds(sid, CMD_CONFIG0_SSID(d0), false);
   if (op == CMD_CFGI_CD_ALL) return configInvalidateCds(sid, 0, true);
   if (op >= CMD_TLBI_NH_ALL && op <= CMD_TLBI_NSNH_ALL) return tlbi(op, d0, d1);
+  if (op == CMD_ATC_INV) return atcInv(d0, d1);
   if (op != CMD_SYNC) return;
   bump(C_CMD_SYNCS);
   cmdSyncsDone++;
   const msiAddr = CMD_SYNC1_MSIADDR_AT(CMD_SYNC1_MSIADDR(d1));
   if (CMD_SYNC0_CS(d0) == 1 && msiAddr != 0) store<u32>(gmPageForWrite(msiAddr) + <usize>(msiAddr & 0xfff), CMD_SYNC0_MSIDATA(d0));
+}
+
+/** The CMD_ATC_INV being carried out: its range and SubstreamID selection. */
+let atcLo: u64 = 0;
+let atcHi: u64 = 0;
+let atcSsv: bool = false;
+let atcSsid: u32 = 0;
+
+/** A device-TLB entry the current CMD_ATC_INV reaches. */
+function atcInRange(k0: u64, k1: u64, p: usize): bool {
+  if (atcSsv && k1 != <u64>atcSsid) return false;
+  return pageOverlaps(k0 & PAGE_NUMBER_MASK, load<u32>(p, ATC_PAGE_LG2), atcLo, atcHi);
+}
+
+/** CMD_ATC_INV (see the header). */
+function atcInv(d0: u64, d1: u64): void {
+  const size = CMD_ATC_INV1_SIZE(d1);
+  if (size >= 52) {
+    atcLo = 0;
+    atcHi = <u64>-1;
+  } else {
+    const span = <u64>1 << (12 + size);
+    atcLo = CMD_ATC_INV1_ADDR_AT(CMD_ATC_INV1_ADDR(d1)) & ~(span - 1);
+    atcHi = atcLo + span - 1;
+  }
+  atcSsv = CMD_ATC_INV0_SSV(d0);
+  atcSsid = CMD_ATC_INV0_SSID(d0);
+  deviceTlbInvalidate(CMD_ATC_INV0_SID(d0), atcInRange);
 }
 
 /** Commands read from the queue and CMD_SYNCs completed by the last smmuProcessCommands (timing). */

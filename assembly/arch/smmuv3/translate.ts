@@ -25,10 +25,18 @@
 //
 // A transaction with a SubstreamID where stage 1 is not translating (stage-2 only) is
 // C_BAD_SUBSTREAMID; a bypass STE ignores the SubstreamID (a choice: the spec text available does
-// not settle it). ATS: a translation request (KIND_ATS) on a unit without IDR0.ATS or an STE with
-// EATS = 0 (or an abort or bypass STE) is F_BAD_ATS_TREQ; a translated request (RQF_TRANSLATED) is
-// passed untranslated when the STE enables ATS and F_TRANSL_FORBIDDEN otherwise. Beyond those
-// checks an ATS translation request is translated as a read (its completion format is not modelled).
+// not settle it).
+//
+// ATS (spec 3.9; shared/spec/smmuv3.md 2.3 EATS): a translation request (KIND_ATS) on a unit without
+// IDR0.ATS or an STE with EATS = 0 (or an abort or bypass STE) is F_BAD_ATS_TREQ; otherwise it is
+// translated as a read and its result (rights R/W/X/U, page size, PA) is the completion the device
+// caches (engine/atc.ts). EATS = 1 translates through every stage the STE enables; EATS = 2
+// (split-stage, nested STEs only) through stage 1 alone, so the completion holds the IPA, without
+// using or filling the TLB (its entries are keyed as full translations). A translated request
+// (RQF_TRANSLATED) with CR0.ATSCHK = 0 is passed untranslated without reading the STE; with
+// ATSCHK = 1 the STE is read and the request is F_TRANSL_FORBIDDEN unless it enables ATS (EATS != 0),
+// passed untranslated with EATS = 1 and translated by stage 2 (the STE's, as a stage-2-only
+// transaction) with EATS = 2. pcie_ats_trans_passed counts the translated requests let through.
 import { resultBegin } from "../../common/result-record";
 import { mask64 } from "../../common/bits";
 import { DEBUG } from "../../common/debug";
@@ -40,17 +48,17 @@ import {
   RSF_PASSTHROUGH, RSF_R, RSF_W, RSF_X, RSF_U, FMT_VMSA_S1, FMT_VMSA_S2, FAULT_COUNTS_BASE, FCLASS_CD, FCLASS_TT, FCLASS_IN,
   FSTAGE_CLASS_SHIFT, SNOOP_SMMU_GBPA, SNOOP_SMMU_STE_OVERRIDE,
   C_REQUESTS, C_TRANSLATED, C_FAULTED, C_FAULTS_RECORDED, C_BLOCKED, C_ATS_REQUESTS, C_TRANSACTION, C_TLB_MISS,
-  C_CONFIG_CACHE_MISS, C_STALE_IOTLB_USES, RSF_STALE, CACHE_IOTLB, C_TRANS_TABLE_WALK_ACCESS, C_PCIE_ATS_TRANS_RQ, C_PCIE_ATS_TRANS_PASSED, C_BYPASSED,
+  C_CONFIG_CACHE_MISS, C_STALE_IOTLB_USES, RSF_STALE, CACHE_IOTLB, CACHE_MICRO_TLB, C_TRANS_TABLE_WALK_ACCESS, C_PCIE_ATS_TRANS_RQ, C_PCIE_ATS_TRANS_PASSED, C_BYPASSED,
   EVENT_C_BAD_STE, EVENT_C_BAD_SUBSTREAMID, EVENT_F_STREAM_DISABLED, EVENT_F_CD_FETCH, EVENT_C_BAD_CD, EVENT_F_WALK_EABT,
   EVENT_F_TRANSLATION, EVENT_F_ADDR_SIZE, EVENT_F_ACCESS, EVENT_F_PERMISSION, EVENT_F_BAD_ATS_TREQ, EVENT_F_TRANSL_FORBIDDEN,
 } from "../../abi";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_INPUT, W_S2, W_S2_READ, W_S2_WRITE, W_ACCESS_FLAG, W_ADDR_SIZE } from "../pagetable/walk-state";
 import { walk, walkSetDirty, walkLeafPa, walkLeafPte } from "../pagetable/walker";
 import { vmsaNext } from "../pagetable/fmt/vmsa";
-import { smmuEnabled, gbpa, idr0, ssidBits } from "./regs";
+import { smmuEnabled, gbpa, idr0, cr0, ssidBits } from "./regs";
 import {
   GBPA_ABORT, GBPA_MTCFG, GBPA_MEMATTR, GBPA_SHCFG, STE0_S1CDMAX, STE1_S1DSS, STE1_EATS, STE1_MTCFG, STE1_MEMATTR, STE1_SHCFG,
-  STE2_S2R, CD0_R, IDR0_ATS, EVT0_TYPE_AT, EVT0_SSV_AT, EVT0_SSID_AT, EVT0_SID_AT, EVT1_PNU_AT, EVT1_IND_AT, EVT1_RNW_AT,
+  STE2_S2R, CD0_R, IDR0_ATS, CR0_ATSCHK, EVT0_TYPE_AT, EVT0_SSV_AT, EVT0_SSID_AT, EVT0_SID_AT, EVT1_PNU_AT, EVT1_IND_AT, EVT1_RNW_AT,
   EVT1_S2_AT, EVT1_CLASS_AT, EVT3_IPA_AT, EVT3_FETCH_ADDR_AT,
 } from "./fields";
 import { locateSte, stFault, stFetchAddr } from "./stream-table";
@@ -63,13 +71,19 @@ import { cachedWalk as portWalk, pageLookup, pageFill } from "../ports";
 import { leafUnchanged, VMSA_UPDATED_BITS } from "../pagetable/walker";
 import { VMSA_AP_RDONLY } from "../pagetable/fmt/vmsa";
 import {
-  s1Owner, s2Owner, OWN_S2ONLY, TF_R, TF_W, TF_X, TF_U, TF_PX, TF_DIRTY, TF_NESTED, TF_NO_X2, TLB_PA, TLB_LEAF_PA, TLB_LEAF_PTE,
+  s1Owner, s2Owner, TF_R, TF_W, TF_X, TF_U, TF_PX, TF_DIRTY, TF_NESTED, TF_NO_X2, TLB_PA, TLB_LEAF_PA, TLB_LEAF_PTE,
   TLB_S2_LEAF_PA, TLB_FLAGS, TLB_PAGE_LG2, TLB_LEAF_LG2, TLB_ATTR_INDX, TLB_SH1, TLB_MEM_ATTR, TLB_SH2,
 } from "./tlb";
-import { emit, EV_WALK } from "../../common/events";
+import { emit, EV_WALK, EV_LINK } from "../../common/events";
 import { cohBegin, cohOverride, cohStage1, cohStage2, cohSnoops, cohCount, cohBy } from "./coherency";
 
+/** The micro-TLB tag of a transaction that does not use the micro-TLB. */
+const NO_MICRO: u64 = <u64>-1;
+/** Bytes of a TLB entry (tlb.ts), copied into the micro-TLB. */
+const TLB_RECORD_BYTES: usize = 48;
 const CONFIG_BYPASS: u8 = 4;
+/** STE.EATS = 0b10: split-stage ATS. */
+const EATS_SPLIT: u32 = 2;
 
 let s1: WalkState = changetype<WalkState>(0);
 let s2: WalkState = changetype<WalkState>(0);
@@ -92,6 +106,11 @@ let ssid: u32 = 0;
 let flags: u32 = 0;
 let addr: u64 = 0;
 let write: bool = false;
+/**
+ * The micro-TLB tag (StreamID << 21 | SubstreamID, 2^20 without one), or NO_MICRO: translated
+ * requests (their address is an IPA under split-stage ATS) and split-stage ATS requests skip it.
+ */
+let microTag: u64 = 0;
 
 // ---- a fault: what the event record and the result carry ------------------------------------------
 
@@ -270,6 +289,7 @@ function translate(req: usize, res: usize): void {
   ssid = ssv ? load<u32>(req, REQ_PASID) : 0;
   const kind = flags & RQF_KIND_MASK;
   write = kind == KIND_MWR;
+  microTag = (flags & RQF_TRANSLATED) != 0 ? NO_MICRO : (<u64>sid << 21) | (ssv ? <u64>ssid : <u64>1 << 20);
   bump(C_REQUESTS);
   bump(C_TRANSACTION);
   if (kind == KIND_ATS) {
@@ -285,6 +305,8 @@ function translate(req: usize, res: usize): void {
     store<u8>(res, CONFIG_BYPASS, RES_KIND);
     return bypass(res, GBPA_MTCFG(gbpa), GBPA_MEMATTR(gbpa), GBPA_SHCFG(gbpa), SNOOP_SMMU_GBPA);
   }
+  // CR0.ATSCHK = 0: translated requests pass without an STE lookup.
+  if ((flags & RQF_TRANSLATED) != 0 && !CR0_ATSCHK(cr0)) return passTranslated(res);
   // The STE: from the configuration cache, or read (and kept once it passes its checks).
   let p = steCached(sid);
   const steHit = p != 0;
@@ -307,12 +329,19 @@ function translate(req: usize, res: usize): void {
   if (kind == KIND_ATS && (!IDR0_ATS(idr0) || eats == 0)) return fault(res, EVENT_F_BAD_ATS_TREQ, true);
   if ((flags & RQF_TRANSLATED) != 0) {
     if (eats == 0) return fault(res, EVENT_F_TRANSL_FORBIDDEN, true);
-    bump(C_PCIE_ATS_TRANS_PASSED);
-    store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_PASSTHROUGH, RES_FLAGS);
-    return success(res, addr);
+    if (eats == EATS_SPLIT) {
+      // split-stage: the device holds an IPA; stage 2 translates the translated request
+      bump(C_PCIE_ATS_TRANS_PASSED);
+      cohOverride(STE1_MTCFG(ste1), STE1_MEMATTR(ste1), STE1_SHCFG(ste1), SNOOP_SMMU_STE_OVERRIDE);
+      return stage2Only(res, addr);
+    }
+    return passTranslated(res);
   }
   if (cfg == CFG_ACTIVE) return bypass(res, STE1_MTCFG(ste1), STE1_MEMATTR(ste1), STE1_SHCFG(ste1), SNOOP_SMMU_STE_OVERRIDE);
-  const st2 = (cfg & CFG_S2) != 0;
+  // An EATS = 2 ATS request: stage 1 only (see the header).
+  const splitAts = kind == KIND_ATS && eats == EATS_SPLIT;
+  const st2 = (cfg & CFG_S2) != 0 && !splitAts;
+  const nestedTables = (cfg & CFG_S2) != 0;
   if ((cfg & CFG_S1) == 0) {
     if (ssv) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
     cohOverride(STE1_MTCFG(ste1), STE1_MEMATTR(ste1), STE1_SHCFG(ste1), SNOOP_SMMU_STE_OVERRIDE);
@@ -343,12 +372,12 @@ function translate(req: usize, res: usize): void {
     const l1 = l1cdAddress(cdIndex);
     let d: u64 = 0;
     if (l1 != 0) {
-      const p1 = fetchCdStruct(res, l1, st2);
+      const p1 = fetchCdStruct(res, l1, nestedTables);
       if (p1 == 0) return;
       d = load<u64>(p1);
       if (!l1cdValid(d)) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
     }
-    q = fetchCdStruct(res, cdAddress(cdIndex, d), st2);
+    q = fetchCdStruct(res, cdAddress(cdIndex, d), nestedTables);
     if (q == 0) return;
   }
   cdLoad(q);
@@ -365,12 +394,16 @@ function translate(req: usize, res: usize): void {
   const priv = (flags & RQF_PRIV) != 0;
   const exe = (flags & RQF_EXE) != 0 && !write;
   const g = s1.granuleLg2;
-  if (tlbServes(res, s1Owner(vmid, asid, g, false), addr, priv, exe, st2) || tlbServes(res, s1Owner(vmid, asid, g, true), addr, priv, exe, st2)) return;
+  if (splitAts) microTag = NO_MICRO;
+  else if (tlbServes(res, CACHE_MICRO_TLB, microTag, false, addr, priv, exe, st2)
+    || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, false), false, addr, priv, exe, st2)
+    || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, true), false, addr, priv, exe, st2)) return;
   // The stage-1 walk (nested: every table address through stage 2, CLASS TT).
   bump(C_TLB_MISS);
+  crossLink();
   emit(EV_WALK, 0, 0);
   s1.va = addr;
-  s1.s2 = st2 ? s2 : null;
+  s1.s2 = nestedTables ? s2 : null;
   s1.dryRun = false;
   s1.cacheOwner = <u64>vmid << 16 | <u64>(cd0 >>> 48);
   let w = cachedWalk(s1);
@@ -410,6 +443,7 @@ function translate(req: usize, res: usize): void {
   const owner = s1Owner(vmid, asid, g, s1.global);
   const s1Rights = (s1.permR ? TF_R : 0) | (s1.permW ? TF_W : 0) | (s1.permX ? TF_X : 0) | (s1.permU ? TF_U : 0) | (s1.permPX ? TF_PX : 0);
   const s1Dirty = !s1.dirtyByDbm || (walkLeafPte(s1) & VMSA_AP_RDONLY) == 0;
+  if (splitAts) return success(res, s1.oa);
   if (!st2) {
     tlbKeep(owner, addr, s1.oa, s1.pageLg2, s1.pageLg2, walkLeafPa(s1), walkLeafPte(s1), 0, s1Rights | (s1Dirty ? TF_DIRTY : 0), s1.attrIndx, s1.sh, 0, 0);
     return success(res, s1.oa);
@@ -426,6 +460,23 @@ function translate(req: usize, res: usize): void {
   const dirty = s1Dirty && s2Dirty();
   tlbKeep(owner, addr, pa, lg2, s1Lg2, walkLeafPa(s1), walkLeafPte(s1), walkLeafPa(s2), (s1Rights & s2Rights) | TF_NESTED | (dirty ? TF_DIRTY : 0) | (s2.permX ? 0 : TF_NO_X2), s1.attrIndx, s1.sh, s2.memAttr, s2.sh);
   success(res, pa);
+}
+
+/** A translated request let through untranslated (pcie_ats_trans_passed). */
+function passTranslated(res: usize): void {
+  bump(C_PCIE_ATS_TRANS_PASSED);
+  store<u32>(res, load<u32>(res, RES_FLAGS) | RSF_PASSTHROUGH, RES_FLAGS);
+  success(res, addr);
+}
+
+/**
+ * Timing: a transaction that missed both TLBs (micro and main, in the device interface) crosses the
+ * link to the SMMU and back (EV_LINK twice; timing linkLatencyCycles, gem5 ifc_smmu_lat and
+ * smmu_ifc_lat).
+ */
+function crossLink(): void {
+  emit(EV_LINK, 0, 0);
+  emit(EV_LINK, 0, 0);
 }
 
 /** Stage 2's leaf needs no dirtying for a write (no HD with DBM, or S2AP write already set). */
@@ -447,6 +498,14 @@ function tlbKeep(owner: u64, va: u64, pa: u64, lg2: u32, leafLg2: u32, leafPa: u
   store<u8>(p, <u8>sh1, TLB_SH1);
   store<u8>(p, <u8>memAttr, TLB_MEM_ATTR);
   store<u8>(p, <u8>sh2, TLB_SH2);
+  microKeep(va, p);
+}
+
+/** Copies the main-TLB entry at `p` (translating `va`) into the micro-TLB under the transaction's tag. */
+function microKeep(va: u64, p: usize): void {
+  if (microTag == NO_MICRO) return;
+  const q = pageFill(CACHE_MICRO_TLB, microTag, va, load<u32>(p, TLB_PAGE_LG2));
+  memory.copy(q, p, TLB_RECORD_BYTES);
 }
 
 /**
@@ -455,11 +514,11 @@ function tlbKeep(owner: u64, va: u64, pa: u64, lg2: u32, leafLg2: u32, leafPa: u
  * reported by the walk with its stage and level. A hit whose leaf descriptor changed since is
  * used all the same, flagged stale (README "Stale translations").
  */
-function tlbServes(res: usize, owner: u64, va: u64, priv: bool, exe: bool, st2: bool): bool {
-  const p = pageLookup(CACHE_IOTLB, owner, va);
+function tlbServes(res: usize, id: u32, owner: u64, s2only: bool, va: u64, priv: bool, exe: bool, st2: bool): bool {
+  if (owner == NO_MICRO) return false;
+  const p = pageLookup(id, owner, va);
   if (p == 0) return false;
   const tf = load<u32>(p, TLB_FLAGS);
-  const s2only = (owner & OWN_S2ONLY) != 0;
   let ok: bool;
   if (s2only) ok = write ? (tf & TF_W) != 0 : (tf & TF_R) != 0 && (!exe || (tf & TF_X) != 0);
   else {
@@ -485,6 +544,7 @@ function tlbServes(res: usize, owner: u64, va: u64, priv: bool, exe: bool, st2: 
     cohStage1(cdMair(load<u8>(p, TLB_ATTR_INDX)), load<u8>(p, TLB_SH1));
   }
   if (st2) cohStage2(load<u8>(p, TLB_MEM_ATTR), load<u8>(p, TLB_SH2), s2fwb);
+  if (id == CACHE_IOTLB) microKeep(va, p);
   success(res, load<u64>(p, TLB_PA) | (va & mask64(lg2 - 1, 0)));
   return true;
 }
@@ -530,8 +590,9 @@ function stage2(res: usize, ipa: u64): bool {
 function stage2Only(res: usize, ipa: u64): void {
   const exe = (flags & RQF_EXE) != 0 && !write;
   const owner = s2Owner(vmid, s2.granuleLg2);
-  if (tlbServes(res, owner, ipa, false, exe, true)) return;
+  if (tlbServes(res, CACHE_MICRO_TLB, microTag, true, ipa, false, exe, true) || tlbServes(res, CACHE_IOTLB, owner, true, ipa, false, exe, true)) return;
   bump(C_TLB_MISS);
+  crossLink();
   emit(EV_WALK, 0, 0);
   if (!stage2(res, ipa)) return;
   const rights = (s2.permR ? TF_R : 0) | (s2.permW ? TF_W : 0) | (s2.permX ? TF_X : 0);

@@ -6,6 +6,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Opt } from "../../../src/core/abi.ts";
+import { platformCaches } from "../../../src/platform.ts";
+import { defaultTiming } from "../../../src/config/timing.ts";
 import { builds, smmu, writeSte, event, rd, wr, writeS2Tables, s2Dword, S2_L1, S2_L3, IDR0, IDR1 } from "./helpers.ts";
 
 const V_S2 = 0xdn;
@@ -81,8 +83,10 @@ for (const build of builds) {
     assert.equal(snoopOf(core, 7, 0x1000n), [false, "gbpa"]);
   });
 
-  test("ATS: F_BAD_ATS_TREQ without EATS, F_TRANSL_FORBIDDEN for translated requests, pass-through with EATS", () => {
+  test("ATS (CR0.ATSCHK = 1, a device without a device-TLB): F_BAD_ATS_TREQ without EATS, F_TRANSL_FORBIDDEN for translated requests, pass-through with EATS", () => {
     const core = unit();
+    core.configure(platformCaches("vtd-default", { deviceTlb: { enable: false } }), { ...defaultTiming, enable: false });
+    core.setRegister("CR0", 0x15n); // SMMUEN | EVENTQEN | ATSCHK
     writeSte(core, 3, [V_S2, 0n, s2Dword(), S2_L1]);
     writeSte(core, 4, [V_S2, 1n << 28n, s2Dword(), S2_L1]); // EATS full ATS
     const r = core.translate([
