@@ -51,6 +51,7 @@ test("summary text of an SMMUv3 run: every line", () => {
     "  stage 2                   6                 L0 1  L1 1  L2 2  L3 2",
     "  total                     28                (2.80 per TLP)",
     "Caches                lookups  hits  misses  hit rate  fills  evictions  invalidated",
+    "  micro-TLB                 6     1       5     16.7%      3          0            0",
     "  TLB                       9     1       8     11.1%      3          0            0",
     "  config cache (STE)       10     5       5     50.0%      5          0            0",
     "  config cache (CD)         4     1       3     25.0%      2          0            0",
@@ -112,7 +113,7 @@ test("--report JSON of an SMMUv3 run: version 3, the SMMU sections", () => {
   assert.equal(
     caches.map((c) => [c.name, c.title]),
     [
-      ["iotlb", "TLB"], ["contextCache", "config cache (STE)"], ["pasidCache", "config cache (CD)"],
+      ["microTlb", "micro-TLB"], ["iotlb", "TLB"], ["contextCache", "config cache (STE)"], ["pasidCache", "config cache (CD)"],
       ["pwcFsPde", "S1 walk cache L2"], ["pwcFsPdpe", "S1 walk cache L1"], ["pwcFsPml4e", "S1 walk cache L0"],
       ["pwcSsPde", "S2 walk cache L2"], ["pwcSsPdpe", "S2 walk cache L1"], ["pwcSsPml4e", "S2 walk cache L0"], ["deviceTlb", "ATC (device TLBs)"],
     ],

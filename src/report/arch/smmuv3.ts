@@ -130,6 +130,7 @@ export const smmuReport: ArchReport<SmmuSections> = {
   named: true,
   interrupts: false,
   caches: {
+    microTlb: "micro-TLB",
     iotlb: "TLB",
     contextCache: "config cache (STE)",
     pasidCache: "config cache (CD)",
