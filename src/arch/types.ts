@@ -14,10 +14,6 @@ import type { Limits } from "../config/limits.ts";
 import type { InputError } from "../errors.ts";
 import type { z } from "zod";
 import type { Result } from "../core/core.ts";
-import type { CacheSummary, RunSummaryBase, SummaryInfo } from "../report/summary.ts";
-import type { TextRow } from "../report/text-table.ts";
-import type { AuditEntry, CollectedReport } from "../report/collector.ts";
-import type { CellLike, Column } from "../report/html-parts.ts";
 
 /** Every architecture's name in messages and reports, modelled or not. */
 export const archTitles: Readonly<Record<ArchName, string>> = { vtd: "VT-d", smmuv3: "SMMUv3" };
@@ -121,64 +117,6 @@ export interface ArchScenario<B, O, Z extends z.ZodObject> {
 }
 
 /**
- * An architecture's part of the reports (src/report, README "Run summary" and "HTML report"): the
- * summary, `--report` JSON and HTML report are shared; what only one architecture has (its counters
- * by its catalogue's names, its snoop deciders, its caches and their titles, its table reads) comes
- * from here, so the shared code never asks which architecture it reports on.
- */
-export interface ArchReport<S extends object = object> {
-  /** The run summary's version (README "Run summary"). */
-  readonly version: number;
-  /** The summary names its architecture (`"arch"` after `version`); VT-d's, older than the key, does not. */
-  readonly named: boolean;
-  /** The architecture has interrupt requests (the summary's `interrupts`). */
-  readonly interrupts: boolean;
-  /** The caches the architecture has, in the order reported, with their titles (what they hold). */
-  readonly caches: Readonly<Partial<Record<CacheName, string>>>;
-  /** The printed summary names a cache by its title (else by its configuration name). */
-  readonly cacheRowsByTitle: boolean;
-  /** The walk-cache chart of the HTML report: per level, its label and the caches of each stage. */
-  readonly walkCacheLevels: readonly { label: string; fs: CacheName; ss: CacheName }[];
-  /** Words the shared sections use. */
-  readonly words: {
-    /** Requests ended without a translation or a fault (VT-d "blocked"). */
-    blocked: string;
-    /** A fault and its kind in headings (VT-d "fault", "reason"; SMMUv3 "event", "type"). */
-    fault: string;
-    reason: string;
-    /** The TLP's PASID (SMMUv3 "SSID": the SubstreamID). */
-    pasid: string;
-    /** What translates a request without one (HTML note). */
-    noPasid: string;
-    /** Why a fault was not recorded (VT-d "FPD"). */
-    unrecorded: string;
-  };
-  /** Its figures in the HTML report's summary, after the shared ones (VT-d: stale translations used). */
-  summaryFigures(s: RunSummaryBase & S): [string, string, string?][];
-  /** Its sections of the run summary, in the order they are written (the caches among them). */
-  sections(core: Core, ctx: ArchSummaryContext): S;
-  /** Its lines of the printed summary after the shared counts, before the faults. */
-  textHead(s: RunSummaryBase & S): TextRow[];
-  /** Its lines of the printed summary after the faults (`caches`: the caches table). */
-  text(s: RunSummaryBase & S, caches: TextRow[]): TextRow[];
-  /** The stage of a leaf entry in the No-Snoop audit, from the result's `kind`. */
-  auditStage(kind: number): string;
-  /** The No-Snoop audit table's columns and each entry's cells (HTML report). */
-  readonly auditColumns: readonly Column[];
-  auditCells(e: AuditEntry): CellLike[];
-  /** The HTML report's details section (table reads, counters, queues). */
-  detailsHtml(s: RunSummaryBase & S, c: CollectedReport): string;
-}
-
-/** What the shared summary gives an architecture's sections. */
-export interface ArchSummaryContext {
-  /** The enabled caches of the architecture, counted. */
-  caches: CacheSummary[];
-  tlps: number;
-  driver: SummaryInfo["driver"];
-}
-
-/**
  * An architecture module. `B` is its builder, `O` its own platform options (VT-d: mode, CAP,
  * ECAP, snoop choices), `Z` its member of the scenario schema's union on `arch`.
  */
@@ -212,9 +150,6 @@ export interface ArchitectureModule<B = unknown, O extends object = object, Z ex
   readonly traceCommands: readonly TraceCommand[];
   /** Its part of the scenario format. */
   readonly scenario: ArchScenario<B, O, Z>;
-  /** Its part of the run summary, the printed summary and the HTML report. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly report: ArchReport<any>;
 }
 
 /** A module whose builder and option types are not known here. */

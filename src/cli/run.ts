@@ -15,6 +15,7 @@
  * again against the scenario's own trace once it is known; any of them may be `-` (standard
  * output; then the summary goes to standard error). `--trace -` reads the trace from standard input.
  */
+import { archReports } from "../report/arch/index.ts";
 import { relative } from "node:path";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
@@ -177,7 +178,7 @@ export class RunSession {
       const results = this.out.results;
       const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
       let sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing, loaded.platform.module.resultTags)) : undefined;
-      const collector = (this.collector = this.out.html ? new ReportCollector({ faults: loaded.platform.module.faults, auditStage: loaded.platform.module.report.auditStage }) : undefined);
+      const collector = (this.collector = this.out.html ? new ReportCollector({ faults: loaded.platform.module.faults, auditStage: archReports[loaded.platform.module.name].auditStage }) : undefined);
       if (collector) {
         const inner = sink;
         sink = inner

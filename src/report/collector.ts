@@ -21,7 +21,7 @@ import type { Result } from "../core/core.ts";
 import { faultCatalogues, type FaultInfo } from "../core/abi.ts";
 import { faultName } from "../arch/types.ts";
 import { formatBdf, type TraceTlp } from "../trace/text.ts";
-import { vtdReport } from "./arch/vtd.ts";
+import { vtdAuditStage } from "./arch/vtd-stage.ts";
 
 /** Outcomes of a group of TLPs (one device, or one PASID). */
 export interface GroupCounts {
@@ -272,7 +272,7 @@ export class ReportCollector {
     this.maxGroups = Math.max(1, Math.floor(o.maxGroups ?? 10_000));
     this.maxFaultRecords = Math.max(0, Math.floor(o.maxFaultRecords ?? 100));
     this.faults = o.faults ?? faultCatalogues.vtd;
-    this.stageOf = o.auditStage ?? vtdReport.auditStage;
+    this.stageOf = o.auditStage ?? vtdAuditStage;
   }
 
   private group(map: Map<number, Group>, key: number): Group {

@@ -14,7 +14,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { reportOf, type RunSummary, type CacheSummary } from "./summary.ts";
-import type { ArchReport } from "../arch/types.ts";
+import type { ArchReport } from "./arch/types.ts";
 import { vtdReport } from "./arch/vtd.ts";
 import { fmtNs, latencyClassLabels, type LatencyStats, type TimingSummary } from "./timing.ts";
 import { LatencyHist, latencyClassNames, type CacheName } from "../core/abi.ts";

@@ -3,61 +3,13 @@ import type { Platform } from "../platform.ts";
 import type { ArchName, CacheName } from "../core/abi.ts";
 import type { PolicyName } from "../config/caches.ts";
 import type { DriverStats, InvalidationMode } from "../driver/driver.ts";
-import type { ArchReport } from "../arch/types.ts";
-import { architecture } from "../arch/index.ts";
+import type { ArchReport, CacheSummary, RunSummaryBase, SummaryInfo } from "./arch/types.ts";
+import { archReports } from "./arch/index.ts";
 import type { VtdSections } from "./arch/vtd.ts";
 export { pcmIioEvents, type PcmIioEvent } from "./arch/vtd.ts";
 import type { SmmuSections } from "./arch/smmuv3.ts";
 import { timingSummary, formatTiming, type TimingSummary } from "./timing.ts";
 import { textTable, type TextRow } from "./text-table.ts";
-
-/** One enabled cache's counters (the deviceTlb row sums every device's device-TLB). */
-export interface CacheSummary {
-  name: CacheName;
-  entries: number;
-  assoc: number;
-  policy: PolicyName;
-  lookups: number;
-  hits: number;
-  misses: number;
-  /** hits / lookups (0 without lookups). */
-  hitRate: number;
-  fills: number;
-  evictions: number;
-  /** Entries removed by invalidations. */
-  invalidations: number;
-}
-
-/** The parts of the run summary every architecture has (README "Run summary"). */
-export interface RunSummaryBase {
-  /** The shape's version: its architecture's (ArchReport.version). */
-  version: number;
-  /** The architecture, when its report names it (every one but VT-d, whose summary is older than the key). */
-  arch?: ArchName;
-  scenario: string;
-  trace?: string;
-  core: string;
-  /** TLPs in the trace. */
-  tlps: number;
-  /** Requests the IOMMU translated: the TLPs plus the ATS requests devices sent on device-TLB misses. */
-  requests: number;
-  translated: number;
-  faulted: number;
-  faultsRecorded: number;
-  /** Interrupt requests (architectures with an interrupt window only). */
-  interrupts?: number;
-  blocked: number;
-  atsRequests: number;
-  /** By code: VT-d fault reasons, SMMUv3 event types. */
-  faults: { code: number; name: string; text: string; count: number }[];
-  snoop: { snooped: number; nonSnooped: number; noSnoopTlps: number; noSnoopForced: number };
-  walkReads: { total: number };
-  /** Enabled caches the architecture has. */
-  caches: CacheSummary[];
-  /** The timing model's results (README "Run summary"); absent in a functional run. */
-  timing?: TimingSummary;
-  host: { seconds: number; tlpsPerSecond: number };
-}
 
 export type VtdRunSummary = RunSummaryBase & VtdSections & { version: 2; arch?: undefined };
 export type SmmuRunSummary = Omit<RunSummaryBase, "caches"> & SmmuSections & { version: 3; arch: "smmuv3" };
@@ -66,22 +18,15 @@ export type RunSummary = VtdRunSummary | SmmuRunSummary;
 
 /** The report part of the architecture of a summary. */
 export function reportOf(s: Pick<RunSummaryBase, "arch">): ArchReport {
-  return architecture(s.arch ?? "vtd").report;
+  return archReports[s.arch ?? "vtd"];
 }
 
-export interface SummaryInfo {
-  scenario: string;
-  trace?: string;
-  hostSeconds: number;
-  /** TLPs in the trace (default: the core's request count). */
-  tlps?: number;
-  /** `refused`: the driver events refused as results, when the run asked for them. */
-  driver?: { mode: InvalidationMode; stats: DriverStats; refused?: number };
-}
+export type { CacheSummary, RunSummaryBase, SummaryInfo } from "./arch/types.ts";
+
 
 export function summarize(platform: Platform, info: SummaryInfo): RunSummary {
   const core = platform.core;
-  const report: ArchReport = platform.module.report;
+  const report: ArchReport = archReports[platform.module.name];
   const c = core.counters();
   const n = (v: bigint) => Number(v);
   const tlps = info.tlps ?? n(c.requests);

@@ -7,7 +7,6 @@
  */
 import { Opt, counterCatalogues, faultCatalogues } from "../../core/abi.ts";
 import type { ArchitectureModule } from "../types.ts";
-import { smmuReport } from "../../report/arch/smmuv3.ts";
 import { SmmuBuilder } from "./builder.ts";
 import { SmmuDriver } from "./driver.ts";
 import { smmuTraceCommands } from "./trace-commands.ts";
@@ -40,7 +39,6 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   resultTags: (r) => (r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}),
   traceCommands: smmuTraceCommands,
   scenario: smmuScenario,
-  report: smmuReport,
 };
 
 export type SmmuModule = typeof smmuv3;

@@ -6,7 +6,6 @@
  */
 import { Opt, PgsnpNoSc, counterCatalogues, faultCatalogues } from "../../core/abi.ts";
 import type { ArchitectureModule } from "../types.ts";
-import { vtdReport } from "../../report/arch/vtd.ts";
 import { DEFAULT_CAP, DEFAULT_ECAP, capFields, ecapFields } from "./registers.ts";
 import { VtdBuilder } from "./builder.ts";
 import { VtdDriver } from "./driver.ts";
@@ -52,7 +51,6 @@ export const vtd: ArchitectureModule<VtdBuilder, VtdPlatformOptions, typeof vtdS
   },
   traceCommands: vtdTraceCommands,
   scenario: vtdScenario,
-  report: vtdReport,
 };
 
 export type VtdModule = typeof vtd;

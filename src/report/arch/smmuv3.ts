@@ -6,10 +6,9 @@
  * configuration structures (STE, CD and their level-1 descriptors) and descriptors of each stage by
  * VMSAv8-64 level, and the caches titled by what they hold on an SMMU.
  */
-import type { ArchReport, ArchSummaryContext } from "../../arch/types.ts";
+import type { ArchReport, ArchSummaryContext, CacheSummary } from "./types.ts";
 import type { Core } from "../../core/core.ts";
 import type { InvalidationMode } from "../../driver/driver.ts";
-import type { CacheSummary } from "../summary.ts";
 import { getField } from "../../arch/fields.ts";
 import { cr0Fields, eventqConsFields, eventqProdFields, idr1Fields, queueBaseFields } from "../../arch/smmuv3/fields.ts";
 import { fmt, figures, table } from "../html-parts.ts";

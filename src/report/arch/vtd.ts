@@ -3,11 +3,11 @@
  * second-stage leaf's SNP, root/context/PASID-structure reads and paging-entry reads by level, the
  * pcm-iio PMU events, the invalidation queue and the stale translations.
  */
-import type { ArchReport, ArchSummaryContext } from "../../arch/types.ts";
+import type { ArchReport, ArchSummaryContext, CacheSummary } from "./types.ts";
+import { vtdAuditStage } from "./vtd-stage.ts";
 import type { Core } from "../../core/core.ts";
 import type { CacheName } from "../../core/abi.ts";
 import type { DriverStats, InvalidationMode } from "../../driver/driver.ts";
-import type { CacheSummary } from "../summary.ts";
 import type { AuditEntry } from "../collector.ts";
 import { fmt, hex, hexKey, bytes, few, figures, table, type Cell, type CellLike, type Column } from "../html-parts.ts";
 
@@ -145,7 +145,6 @@ function sections(core: Core, ctx: ArchSummaryContext): VtdSections {
 }
 
 /** Scalable-mode PGTT values (core Result.kind); legacy mode is 0x10 | TT. */
-const PGTT_FS = 1, PGTT_NESTED = 3;
 
 /** An audit count: ">=" when the entry's counts may be lower bounds. */
 export const lb = (e: AuditEntry, v: number): Cell => ({ text: (e.exact ? "" : ">=") + fmt(v), sort: v });
@@ -222,10 +221,7 @@ export const vtdReport: ArchReport<VtdSections> = {
     out.push(["device-TLB misses", st.atcMisses]);
     return out;
   },
-  auditStage(kind) {
-    if (kind & 0x10) return "legacy";
-    return kind === PGTT_FS ? "first-stage" : kind === PGTT_NESTED ? "nested" : "second-stage";
-  },
+  auditStage: vtdAuditStage,
   auditColumns: [
     { label: "leaf entry", title: "physical address of the leaf entry (first-stage leaf under nesting)" },
     { label: "stage" },
