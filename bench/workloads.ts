@@ -41,7 +41,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cachesOff, createPlatform, type AnyPlatform, type VtdPlatform, type PlatformOptions } from "../src/platform.ts";
+import { createPlatform, type AnyPlatform, type VtdPlatform, type PlatformOptions } from "../src/platform.ts";
 import type { SmmuModule } from "../src/arch/smmuv3/module.ts";
 import type { SmmuDomain } from "../src/arch/smmuv3/builder.ts";
 import { VtdDriver } from "../src/arch/vtd/driver.ts";
@@ -374,11 +374,12 @@ function checkFunctional(p: Problems, d: Deltas): void {
 }
 
 /**
- * A timed second-stage-only run without faults: every request timed exactly once, in exactly one
- * latency class, and the class is what the caches did: an IOTLB hit, a walk that resumed from the
- * PDE, PDPE or PML4E cache (one hit at most per walk, deepest first), or a full walk.
+ * A timed single-stage run without faults (second stage unless `stage` says "fs"): every request
+ * timed exactly once, in exactly one latency class, and the class is what the caches did: an IOTLB
+ * (SMMUv3: TLB) hit, a walk that resumed from the stage's PDE, PDPE or PML4E cache (one hit at
+ * most per walk, deepest first), or a full walk.
  */
-function checkTimedSecondStage(p: Problems, d: Deltas, walks: bigint): void {
+function checkTimed(p: Problems, d: Deltas, walks: bigint, stage: "fs" | "ss" = "ss"): void {
   const t = d.timing;
   if (!t) {
     p.list.push("timing: core.timingStats() is undefined, expected a timed run");
@@ -387,11 +388,13 @@ function checkTimedSecondStage(p: Problems, d: Deltas, walks: bigint): void {
   p.eq("timing.timed (requests)", t.timed, d.n);
   p.eq(`sum of latency-class counts (${latencyClassNames.join(" + ")})`, latencyClassNames.reduce((a, c) => a + t.count[c], 0n), t.timed);
   const k = d.caches;
+  const pre = stage === "fs" ? "pwcFs" : "pwcSs";
+  const [pde, pdpe, pml4e] = (["Pde", "Pdpe", "Pml4e"] as const).map((l) => k[`${pre}${l}` as CacheName].hits) as [bigint, bigint, bigint];
   p.eq("timing iotlbHit (iotlb.hits)", t.count.iotlbHit, k.iotlb.hits);
-  p.eq("timing pdeHit (pwcSsPde.hits)", t.count.pdeHit, k.pwcSsPde.hits);
-  p.eq("timing pdpeHit (pwcSsPdpe.hits)", t.count.pdpeHit, k.pwcSsPdpe.hits);
-  p.eq("timing pml4eHit (pwcSsPml4e.hits)", t.count.pml4eHit, k.pwcSsPml4e.hits);
-  p.eq("timing fullWalk (walks - PWC hits)", t.count.fullWalk, walks - k.pwcSsPde.hits - k.pwcSsPdpe.hits - k.pwcSsPml4e.hits);
+  p.eq(`timing pdeHit (${pre}Pde.hits)`, t.count.pdeHit, pde);
+  p.eq(`timing pdpeHit (${pre}Pdpe.hits)`, t.count.pdpeHit, pdpe);
+  p.eq(`timing pml4eHit (${pre}Pml4e.hits)`, t.count.pml4eHit, pml4e);
+  p.eq("timing fullWalk (walks - PWC hits)", t.count.fullWalk, walks - pde - pdpe - pml4e);
   for (const c of ["pml5eHit", "fault", "other"] as const) p.eq(`timing ${c}`, t.count[c], 0n);
 }
 
@@ -419,8 +422,8 @@ interface WalkFormat {
   check(p: Problems, d: Deltas, cached: boolean): bigint;
   /** The identities of a pass with every cache off (fixed reads per request). */
   noCache(p: Problems, d: Deltas): void;
-  /** The cache whose hit rate says whether a walk case walks (undefined: the architecture has no TLB in the core yet). */
-  tlb?: CacheName;
+  /** The cache whose hit rate says whether a walk case walks (the IOTLB; SMMUv3's TLB in the same slot). */
+  tlb: CacheName;
 }
 
 /** Scatters `pages` data pages behind one domain of `type`, mapped from `base` in a scattered order (no data or table page sequential). */
@@ -442,15 +445,12 @@ function singleStage(type: "ss" | "fs", pagesLg2: number, opts: PlatformOptions)
 type SmmuPlatform = ReturnType<typeof createPlatform<"smmuv3">>;
 
 /**
- * An SMMUv3 platform for the walk cases: the configuration cache (STEs in the contextCache slot,
- * CDs in pasidCache) as configured, every other cache off. The core has no SMMU TLB or walk
- * caches yet, and a nested walk's stage-2 table translations would go through VT-d's
- * second-stage walk caches, which README "SMMUv3 in the core" says to keep off for SMMUv3.
+ * An SMMUv3 platform for the walk cases, with the preset's caches (`caches: "off"`: none): the
+ * configuration cache (STEs in the contextCache slot, CDs in pasidCache), the TLB (iotlb) and the
+ * walk caches (pwcFs* stage 1, pwcSs* stage 2) of README "SMMUv3 in the core".
  */
 function smmuPlatform(opts: PlatformOptions): SmmuPlatform {
-  const off = cachesOff();
-  const caches = opts.caches === "off" ? "off" : { ...off, contextCache: {}, pasidCache: {} };
-  return createPlatform("smmuv3", { ...opts, caches } as PlatformOptions<SmmuModule>);
+  return createPlatform("smmuv3", opts as PlatformOptions<SmmuModule>);
 }
 
 function smmuMapPages(p: SmmuPlatform, d: SmmuDomain, pages: number, order: (i: number) => number, va: (page: number) => bigint, pa: (page: number) => bigint): void {
@@ -473,7 +473,7 @@ function smmuSingleStage(type: "s1" | "s2", pagesLg2: number, opts: PlatformOpti
   return { p, base: IOVA, pa: (a) => DATA_PA + (BigInt(dataPage(Number(a >> 12n))) << 12n) + (a & 0xfffn) };
 }
 
-/** Reads per request of an SMMUv3 format: by stage, whether a CD is used, reads of the CD's IPA walk (nested). */
+/** Reads per request of an SMMUv3 format with every cache off: by stage, whether a CD is used, reads of the CD's IPA walk (nested). */
 interface SmmuReads {
   fs: bigint;
   ss: bigint;
@@ -482,51 +482,85 @@ interface SmmuReads {
 }
 
 /**
- * Every transaction translated and nothing else happened; the PMCG counters agree (one
- * `transaction` each; with no TLB in the core yet, every one a `tlb_miss`); the walks read
- * exactly `r.fs`/`r.ss` descriptors per request, evenly over 4 levels. Returns the walks (all requests).
+ * Every transaction translated and nothing else happened (checkClean, and no SMMU event, bypass
+ * or command); the PMCG counters agree: one `transaction` each, `trans_table_walk_access` = every
+ * descriptor read.
  */
-function checkSmmuWalks(p: Problems, d: Deltas, r: SmmuReads, cdWalks: bigint): bigint {
-  const c = d.counters, a = d.arch;
-  p.eq("requests", c.requests, d.n);
-  p.eq("translated", c.translated, d.n);
-  for (const k of ["faulted", "faultsRecorded", "interrupts", "blocked", "atsRequests", "adWrites"] as const) p.eq(k, c[k], 0n);
+function checkSmmuClean(p: Problems, d: Deltas): void {
+  const a = d.arch;
+  checkClean(p, d);
   for (const k of ["eventsRecorded", "eventsLost", "bypassed", "commands"]) p.eq(k, a[k] ?? -1n, 0n);
   p.eq("transaction", a.transaction ?? -1n, d.n);
-  p.eq("tlb_miss (no TLB in the core yet)", a.tlb_miss ?? -1n, d.n);
-  for (const [name, s] of Object.entries(d.caches)) {
-    p.eq(`${name}.lookups - hits - misses`, s.lookups - s.hits - s.misses, 0n);
-    p.eq(`${name}.invalidations`, s.invalidations, 0n);
-  }
-  const fsWant = r.fs / 4n, ssWant = r.ss / 4n;
-  for (let l = 0; l < 5; l++) p.eq(`fs reads at level ${l + 1}`, d.fs[l]!, l < 4 ? fsWant * d.n : 0n);
-  const cdPer = r.cdWalk ? cdWalks : 0n;
-  for (let l = 0; l < 5; l++) p.eq(`ss reads at level ${l + 1}`, d.ss[l]!, l < 4 ? ssWant * d.n + cdPer : 0n);
   p.eq("trans_table_walk_access (fsReads + ssReads)", a.trans_table_walk_access ?? -1n, d.fsReads + d.ssReads);
-  return d.n;
 }
 
-/** One stream, one CD: the STE (and CD) are read on the configuration cache's first miss only. */
-function checkSmmu(p: Problems, d: Deltas, cached: boolean, r: SmmuReads): bigint {
-  const ste = d.caches.contextCache, cd = d.caches.pasidCache;
-  const misses = d.warm || !cached ? 0n : 1n;
+/**
+ * One stream, one CD: with the configuration cache, the STE (and CD) are read on its first miss
+ * only (a miss reads the L1STD and the STE, and the CD: `config_struct_access` 3, stage 2 only: 2);
+ * without it, on every transaction. Returns the transactions that missed (`config_cache_miss`).
+ */
+function checkSmmuConfig(p: Problems, d: Deltas, cached: boolean, cd: boolean): bigint {
+  const ste = d.caches.contextCache, cdc = d.caches.pasidCache;
+  const misses = !cached ? d.n : d.warm ? 0n : 1n;
   p.eq("contextCache.lookups (STE)", ste.lookups, cached ? d.n : 0n);
-  p.eq("contextCache.misses (STE)", ste.misses, misses);
-  p.eq("pasidCache.lookups (CD)", cd.lookups, cached && r.cd ? d.n : 0n);
-  p.eq("pasidCache.misses (CD)", cd.misses, r.cd ? misses : 0n);
+  p.eq("contextCache.misses (STE)", ste.misses, cached ? misses : 0n);
+  p.eq("pasidCache.lookups (CD)", cdc.lookups, cached && cd ? d.n : 0n);
+  p.eq("pasidCache.misses (CD)", cdc.misses, cached && cd ? misses : 0n);
   p.eq("config_cache_miss", d.arch.config_cache_miss ?? -1n, misses);
-  // a miss reads the L1STD and the STE, and the CD
-  p.eq("config_struct_access", d.arch.config_struct_access ?? -1n, misses * (r.cd ? 3n : 2n));
-  for (const k of ["iotlb", "pwcSsPde", "pwcFsPde"] as const) p.eq(`${k}.lookups (off)`, d.caches[k].lookups, 0n);
-  return checkSmmuWalks(p, d, r, misses);
+  p.eq("config_struct_access", d.arch.config_struct_access ?? -1n, misses * (cd ? 3n : 2n));
+  return misses;
 }
 
-/** Every cache off: every request reads its L1STD, STE (and CD) and walks in full. */
+/**
+ * The SMMUv3 TLB (README "SMMUv3 in the core"): a stage-1 or nested lookup probes the ASID's
+ * entries, then on a miss the VMID's global ones; io-pgtable-arm's stage-1 leaves are non-global
+ * (nG=1), so that second probe never hits here: two lookups and two misses per walk (`probes` 2),
+ * a stage-2-only lookup one. A hit ends the transaction; a miss walks (PMCG `tlb_miss`) and fills
+ * once. Returns the walks.
+ */
+function checkSmmuTlb(p: Problems, d: Deltas, cached: boolean, probes: bigint): bigint {
+  const t = d.caches.iotlb;
+  const walks = d.n - t.hits;
+  p.eq(`iotlb.lookups (requests + ${probes - 1n} per walk, walks=${walks})`, t.lookups, cached ? d.n + (probes - 1n) * walks : 0n);
+  p.eq(`iotlb.misses (${probes} per walk)`, t.misses, cached ? probes * walks : 0n);
+  p.eq("iotlb.fills (one per walk)", t.fills, cached ? walks : 0n);
+  p.eq("tlb_miss (walks)", d.arch.tlb_miss ?? -1n, walks);
+  return walks;
+}
+
+/**
+ * All identities of a pass in an SMMUv3 format walking stage 1 (`s1`), stage 2 (`s2`) or both
+ * (nested), through the same walker and walk-cache port as VT-d, so with VT-d's identities per
+ * stage (checkStageWalks: pwcFs* for stage 1, pwcSs* for stage 2). Nested, as for VT-d, every
+ * stage-1 descriptor read from a table not reached through a walk-cache hit is first translated by
+ * a stage-2 walk, every walk ends with the stage-2 walk of its output IPA, and a configuration-cache
+ * miss also walks the CD's IPA: ssWalks = walks + fsReads - fsWalkCacheHits + config misses.
+ * Returns the walks (TLB misses).
+ */
+function checkSmmu(p: Problems, d: Deltas, cached: boolean, f: { s1: boolean; s2: boolean }): bigint {
+  checkSmmuClean(p, d);
+  const configMisses = checkSmmuConfig(p, d, cached, f.s1);
+  const walks = checkSmmuTlb(p, d, cached, f.s1 ? 2n : 1n);
+  const fsHits = checkStageWalks(p, d, "fs", f.s1 ? walks : 0n, cached);
+  checkStageWalks(p, d, "ss", !f.s2 ? 0n : !f.s1 ? walks : walks + d.fsReads - fsHits + configMisses, cached);
+  return walks;
+}
+
+/**
+ * Every cache off: every request reads its L1STD, STE (and CD), misses the (absent) TLB and walks
+ * in full: exactly `r.fs`/`r.ss` descriptors per request, evenly over 4 levels, and nested the
+ * CD's IPA walk (`r.cdWalk` reads).
+ */
 function checkSmmuNoCache(p: Problems, d: Deltas, r: SmmuReads): void {
   p.eq("config_struct_access (every request)", d.arch.config_struct_access ?? -1n, d.n * (r.cd ? 3n : 2n));
   p.eq("config_cache_miss (every request)", d.arch.config_cache_miss ?? -1n, d.n);
   for (const [name, s] of Object.entries(d.caches)) p.eq(`${name}.lookups + fills (caches off)`, s.lookups + s.fills, 0n);
-  checkSmmuWalks(p, d, r, d.n);
+  checkSmmuClean(p, d);
+  p.eq("tlb_miss (caches off: every request)", d.arch.tlb_miss ?? -1n, d.n);
+  const fsWant = r.fs / 4n, ssWant = r.ss / 4n;
+  for (let l = 0; l < 5; l++) p.eq(`fs reads at level ${l + 1}`, d.fs[l]!, l < 4 ? fsWant * d.n : 0n);
+  const cdPer = r.cdWalk ? d.n : 0n;
+  for (let l = 0; l < 5; l++) p.eq(`ss reads at level ${l + 1}`, d.ss[l]!, l < 4 ? ssWant * d.n + cdPer : 0n);
 }
 
 const walkFormats = {
@@ -578,15 +612,17 @@ const walkFormats = {
   "smmu-s1-4k": {
     about: "SMMUv3 stage-1 4K-granule 4-level",
     build: (pagesLg2, opts) => smmuSingleStage("s1", pagesLg2, opts),
-    check: (p, d, cached) => checkSmmu(p, d, cached, { fs: 4n, ss: 0n, cd: true }),
+    check: (p, d, cached) => checkSmmu(p, d, cached, { s1: true, s2: false }),
     noCache: (p, d) => checkSmmuNoCache(p, d, { fs: 4n, ss: 0n, cd: true }),
+    tlb: "iotlb",
   },
   /** SMMUv3 stage 2 only (an S2 STE), 4K granule, 48-bit IPA: 4 levels from S2SL0. */
   "smmu-s2-4k": {
     about: "SMMUv3 stage-2 4K-granule 4-level",
     build: (pagesLg2, opts) => smmuSingleStage("s2", pagesLg2, opts),
-    check: (p, d, cached) => checkSmmu(p, d, cached, { fs: 0n, ss: 4n, cd: false }),
+    check: (p, d, cached) => checkSmmu(p, d, cached, { s1: false, s2: true }),
     noCache: (p, d) => checkSmmuNoCache(p, d, { fs: 0n, ss: 4n, cd: false }),
+    tlb: "iotlb",
   },
   /**
    * SMMUv3 nested (STE Config 0b111): 4-level stage 1 over a 4-level stage 2, as vtd-nested4x4;
@@ -611,8 +647,9 @@ const walkFormats = {
       p.enable();
       return { p, base: GVA, pa: (a) => DATA_PA + (BigInt(paPage(gpaPage(Number(a >> 12n)))) << 12n) + (a & 0xfffn) };
     },
-    check: (p, d, cached) => checkSmmu(p, d, cached, { fs: 4n, ss: 20n, cd: true, cdWalk: 4n }),
+    check: (p, d, cached) => checkSmmu(p, d, cached, { s1: true, s2: true }),
     noCache: (p, d) => checkSmmuNoCache(p, d, { fs: 4n, ss: 20n, cd: true, cdWalk: 4n }),
+    tlb: "iotlb",
   },
 } satisfies Record<string, WalkFormat>;
 type WalkFormatName = keyof typeof walkFormats;
@@ -643,10 +680,10 @@ function randomWalk(format: WalkFormatName, pagesLg2: number, seed: number, reco
 
 /**
  * A walk case: random pages over `2^pagesLg2` 4 KiB pages in `format`, functional, with default
- * caches (the IOTLB misses almost always: warm hit rate under 1%) or without ("-nocache": the
- * format's fixed reads per request).
+ * caches (the IOTLB misses almost always: warm hit rate under `tlbHitMax`, default 1%) or without
+ * ("-nocache": the format's fixed reads per request).
  */
-function walkCase(format: WalkFormatName, c: { name: string; size: string; pagesLg2: number; seed: number; cached: boolean; goal?: Workload["goal"] }): Workload {
+function walkCase(format: WalkFormatName, c: { name: string; size: string; pagesLg2: number; seed: number; cached: boolean; tlbHitMax?: number; goal?: Workload["goal"] }): Workload {
   const f: WalkFormat = walkFormats[format];
   return {
     name: c.name,
@@ -656,7 +693,7 @@ function walkCase(format: WalkFormatName, c: { name: string; size: string; pages
       return randomWalk(format, c.pagesLg2, c.seed, records, c.cached ? FUNCTIONAL : { ...FUNCTIONAL, caches: "off" }, (p, d) => {
         checkFunctional(p, d);
         if (!c.cached) f.noCache(p, d);
-        else if (d.warm && f.tlb) p.rate(`${f.tlb} hit rate (warm)`, d.caches[f.tlb].hits, d.caches[f.tlb].lookups, 0, 0.01);
+        else if (d.warm) p.rate(`${f.tlb} hit rate (warm)`, d.caches[f.tlb].hits, d.caches[f.tlb].lookups, 0, c.tlbHitMax ?? 0.01);
       });
     },
   };
@@ -708,7 +745,7 @@ function timedWalk(timed: boolean): Workload {
     ...(timed ? { relativeTo: "timed-walk-functional", goal: { min: 12e6, source: "issue 9 (G11 asked 10 M/s)" } } : {}),
     prepare(records) {
       return randomWalk("vtd-ss4", 18, 0x55d4, records, timed ? {} : FUNCTIONAL, (p, d, walks) => {
-        if (timed) checkTimedSecondStage(p, d, walks);
+        if (timed) checkTimed(p, d, walks);
         else checkFunctional(p, d);
         if (d.warm) p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0, 0.01);
       });
@@ -760,35 +797,55 @@ const nestedWalk = (cached: boolean) =>
   walkCase("vtd-nested4x4", { name: cached ? "nested-walk" : "nested-walk-nocache", size: "256 MiB", pagesLg2: 16, seed: 0x9a31, cached, ...(cached ? { goal: { min: 6e6, source: "issue 9" } } : {}) });
 
 // ---- SMMUv3 (issue 10) ----------------------------------------------------------------------------
+// The SMMUv3 platforms have the caches of their default preset, gem5-smmuv3 (src/config/timing.ts):
+// a 2048-entry 4-way TLB, stage-1 walk caches of 4/28/348 entries (PML4E/PDPE/PDE slots) and
+// stage-2 ones of 4/28/92, a 64-entry STE and CD cache.
 
 /**
  * smmu-s1-hit: the iotlb-hit workload (32 pages of 4 KiB, random 64-byte accesses) on an SMMUv3
- * stage-1 domain. The core has no SMMU TLB yet, so this measures what exists: every translation
- * hits the configuration cache (STE and CD) and walks its 4 levels; the floor is issue 10's for hits.
+ * stage-1 domain: once warm, every translation hits the TLB (its first probe, the ASID's entries),
+ * so no walk and no walk-cache lookup.
  */
 const smmuS1Hit: Workload = {
   name: "smmu-s1-hit",
-  description: "SMMUv3 stage-1 4K granule, 32 pages (the iotlb-hit workload); no SMMU TLB in the core yet: STE/CD config-cache hits, every translation a 4-level walk",
+  description: "TLB hits: SMMUv3 stage-1 4K granule 4-level, 32 pages of 4 KiB (fit the TLB), random 64-byte accesses",
   goal: { min: 100e6, source: "issue 10" },
   prepare(records) {
-    return randomWalk("smmu-s1-4k", 5, 0x1f1f, records, FUNCTIONAL, checkFunctional);
+    return randomWalk("smmu-s1-4k", 5, 0x1f1f, records, FUNCTIONAL, (p, d) => {
+      checkFunctional(p, d);
+      if (d.warm) {
+        p.eq("iotlb.hits (warm: every translation)", d.caches.iotlb.hits, d.n);
+        p.eq("walk reads (warm)", d.fsReads + d.ssReads, 0n);
+      }
+    });
   },
 };
 
-/** smmu-s1-walk, smmu-s2-walk: ss4-walk's workload (random pages over 1 GiB) on each SMMUv3 stage. */
+/**
+ * smmu-s1-walk, smmu-s2-walk: ss4-walk's workload (random pages over 1 GiB) on each SMMUv3 stage;
+ * the TLB's 2048 entries cover 0.8% of the 2^18 pages, so a warm pass hits it for about that share
+ * of its translations (stage 1: half that share of the lookups, two per miss).
+ */
 const smmuS1Walk = walkCase("smmu-s1-4k", { name: "smmu-s1-walk", size: "1 GiB", pagesLg2: 18, seed: 0x55d4, cached: true, goal: { min: 20e6, source: "issue 10" } });
 const smmuS2Walk = walkCase("smmu-s2-4k", { name: "smmu-s2-walk", size: "1 GiB", pagesLg2: 18, seed: 0x55d4, cached: true, goal: { min: 20e6, source: "issue 10" } });
-/** smmu-nested-walk: nested-walk's workload (256 MiB) on SMMUv3 nested 4x4. */
-const smmuNestedWalk = walkCase("smmu-nested4x4", { name: "smmu-nested-walk", size: "256 MiB", pagesLg2: 16, seed: 0x9a31, cached: true, goal: { min: 5e6, source: "issue 10" } });
+/**
+ * smmu-nested-walk: nested-walk's workload (256 MiB) on SMMUv3 nested 4x4; the TLB covers 3.1% of
+ * the 2^16 pages (1.6% of the lookups, two per miss), hence the 5% bound on its warm hit rate.
+ */
+const smmuNestedWalk = walkCase("smmu-nested4x4", { name: "smmu-nested-walk", size: "256 MiB", pagesLg2: 16, seed: 0x9a31, cached: true, tlbHitMax: 0.05, goal: { min: 5e6, source: "issue 10" } });
 
-/** smmu-timed-walk: smmu-s1-walk with the timing model on (default parameters): every transaction timed. */
+/**
+ * smmu-timed-walk: smmu-s1-walk with the timing model on (default parameters, back-to-back
+ * arrivals): every transaction timed once, in the latency class of what its caches did (checkTimed
+ * on the stage-1 walk caches).
+ */
 const smmuTimedWalk: Workload = {
   name: "smmu-timed-walk",
-  description: "smmu-s1-walk with the timing model on (default parameters)",
+  description: "smmu-s1-walk with the timing model on (default parameters, back-to-back arrivals)",
   prepare(records) {
-    return randomWalk("smmu-s1-4k", 18, 0x55d4, records, {}, (p, d) => {
-      if (!d.timing) p.list.push("timing: core.timingStats() is undefined, expected a platform with the timing model on");
-      else p.eq("timing.timed (every transaction)", d.timing.timed, d.n);
+    return randomWalk("smmu-s1-4k", 18, 0x55d4, records, {}, (p, d, walks) => {
+      checkTimed(p, d, walks, "fs");
+      if (d.warm) p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0, 0.01);
     });
   },
 };
@@ -1021,7 +1078,7 @@ function largeWindow(timed: boolean): Workload {
         check(d) {
           const p = new Problems();
           const walks = checkSecondStageOnly(p, d, true);
-          if (timed) checkTimedSecondStage(p, d, walks);
+          if (timed) checkTimed(p, d, walks);
           else checkFunctional(p, d);
           if (d.warm) p.rate("iotlb hit rate (warm)", d.caches.iotlb.hits, d.caches.iotlb.lookups, 0, 0.01);
           return p.list;
