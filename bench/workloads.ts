@@ -447,10 +447,12 @@ type SmmuPlatform = ReturnType<typeof createPlatform<"smmuv3">>;
 /**
  * An SMMUv3 platform for the walk cases, with the preset's caches (`caches: "off"`: none): the
  * configuration cache (STEs in the contextCache slot, CDs in pasidCache), the TLB (iotlb) and the
- * walk caches (pwcFs* stage 1, pwcSs* stage 2) of README "SMMUv3 in the core".
+ * walk caches (pwcFs* stage 1, pwcSs* stage 2) of README "SMMUv3 in the core". The preset's
+ * micro-TLB is turned off, so the TLB identities below are the main TLB's, as VT-d's are its IOTLB's.
  */
 function smmuPlatform(opts: PlatformOptions): SmmuPlatform {
-  return createPlatform("smmuv3", opts as PlatformOptions<SmmuModule>);
+  const caches = opts.caches === "off" ? "off" : { ...opts.caches, microTlb: { enable: false } };
+  return createPlatform("smmuv3", { ...opts, caches } as PlatformOptions<SmmuModule>);
 }
 
 function smmuMapPages(p: SmmuPlatform, d: SmmuDomain, pages: number, order: (i: number) => number, va: (page: number) => bigint, pa: (page: number) => bigint): void {

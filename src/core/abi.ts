@@ -489,7 +489,7 @@ export const counterCatalogues: Record<ArchName, readonly string[]> = { vtd: cou
  * access-flag and dirty-state updates); SMMUv3's own start at SMMU_COUNTERS, after the per-level
  * read table. The PMCG-named ones are the architected SMMUv3 PMU events as Linux's perf driver
  * (arm_smmuv3_pmu.c) names them: `transaction` (every transaction and ATS translation request),
- * `tlb_miss` (a translation that walked: there is no TLB yet, so every translating transaction),
+ * `tlb_miss` (a translation that walked: it missed the TLB, or its TLB entry did not allow the access),
  * `config_cache_miss` (a transaction whose STE or CD was not in the configuration cache),
  * `trans_table_walk_access` (translation-table descriptor reads, both stages),
  * `config_struct_access` (L1STD, STE, L1CD and CD reads), `pcie_ats_trans_rq` (ATS translation
