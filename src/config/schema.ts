@@ -12,6 +12,7 @@ import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, ty
 import { defaultDriverOptions } from "../driver/driver.ts";
 import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
 import { quote } from "../errors.ts";
+import { topologySchema } from "../iommu/topology.ts";
 
 /**
  * A 64-bit value: a "0x…" hex string, or a non-negative safe integer as a plain JSON number
@@ -233,6 +234,8 @@ export const commonScenarioShape = {
   description: z.string().optional(),
   memory: z.array(z.strictObject({ addr: u64, u64: z.array(u64) })).optional(),
   trace: z.union([z.string(), z.array(z.string())]).optional(),
+  /** The PCI topology (src/iommu/topology.ts; README "Scenario format"), from which `iommu-emu groups` computes the IOMMU groups. */
+  topology: topologySchema.optional(),
 };
 
 /** What the neutral loader and checkConfig read of any scenario's `config`. */
