@@ -73,6 +73,12 @@ export const commands: readonly CommandEntry[] = [
     summary: "list the bundled example scenarios (run one with: iommu-emu run example:NAME)",
     load: async () => (await import("./cli/examples.ts")).registerExamples,
   },
+  {
+    name: "groups",
+    term: "groups [options] <scenario>",
+    summary: "print the IOMMU groups Linux would make of a scenario's PCI topology, and why each device is in its group",
+    load: async () => (await import("./cli/groups.ts")).registerGroups,
+  },
 ];
 
 /** The package's version, read from package.json when asked. */

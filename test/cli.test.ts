@@ -18,7 +18,7 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, "bin/
 test("the table's term of every command is what commander makes of the loaded command", async () => {
   assert.equal(
     commands.map((c) => c.name),
-    ["run", "convert", "gen", "sweep", "merge", "examples"],
+    ["run", "convert", "gen", "sweep", "merge", "examples", "groups"],
   );
   for (const c of commands) {
     const program = new Command("iommu-emu");
@@ -54,6 +54,7 @@ test("only the chosen command is loaded: the others have no options, arguments o
       ["sweep", 0],
       ["merge", 0],
       ["examples", 0],
+      ["groups", 0],
     ],
   );
   // Each has its summary, loaded or not.
@@ -94,6 +95,9 @@ Commands:
                                 one results.json, .csv and .html
   examples                      list the bundled example scenarios (run one
                                 with: iommu-emu run example:NAME)
+  groups [options] <scenario>   print the IOMMU groups Linux would make of a
+                                scenario's PCI topology, and why each device is
+                                in its group
   help [command]                display help for command
 `,
   );
