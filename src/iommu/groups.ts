@@ -25,8 +25,8 @@ export const REQ_ACS_FLAGS: readonly AcsControl[] = ["SV", "RR", "CR", "UF"];
 type Join =
   /** pci_for_each_dma_alias reached PCIe-to-PCI bridge `bridge`, which takes its subordinates' requests as `alias`. */
   | { kind: "alias"; bridge: number; alias: number }
-  /** The walk up the buses stopped at `via` (already grouped), whose path to the root is not isolated by ACS at `lacking`. */
-  | { kind: "acs"; via: number; lacking: number }
+  /** The walk up the buses reached a grouped port or bridge whose path to the root is not isolated by ACS at `lacking`. */
+  | { kind: "acs"; lacking: number }
   /** get_pci_function_alias_group: a function of the same multifunction device without ACS, `other`, had the group. */
   | { kind: "function"; other: number };
 
@@ -150,7 +150,7 @@ function deviceGroup(t: Buses, dev: PciNode, groupOf: ReadonlyMap<number, number
     if (lacking === undefined) break;
     pdev = self;
     const group = groupOf.get(self.bdf);
-    if (group !== undefined) return { group, join: { kind: "acs", via: self.bdf, lacking: lacking.bdf } };
+    if (group !== undefined) return { group, join: { kind: "acs", lacking: lacking.bdf } };
   }
   // get_pci_alias_group(pdev): its own group, or the group of a device it is a DMA alias of.
   // pdev has no group yet (the device is the one being probed, and a grouped bridge would have been
