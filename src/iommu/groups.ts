@@ -6,8 +6,8 @@
  * Sources: pci_device_group, get_pci_alias_or_group, get_pci_alias_group and
  * get_pci_function_alias_group (drivers/iommu/iommu.c) read at torvalds/linux commit
  * 00208852d351ca6e4a8b9ff0c5376fa3a8ed8eaa, and pci_for_each_dma_alias (drivers/pci/search.c) from
- * the same tree's stored text: the repository was too large to fetch whole, so no v6.12 tag could
- * be checked out, and these are taken as unchanged up to v6.12. pci_acs_enabled,
+ * stored copies of that file whose commit the index does not name: the repository was too large to
+ * fetch whole, so no v6.12 tag could be checked out, and these are taken as unchanged up to v6.12. pci_acs_enabled,
  * pci_acs_flags_enabled and pci_acs_path_enabled (drivers/pci/pci.c) are followed as the kernel
  * has them, not re-read here.
  *
