@@ -39,9 +39,9 @@
  *     F_TRANSL_FORBIDDEN, E_PAGE_REQ E_PAGE_REQUEST); the record_event line is part of it. The
  *     StreamID comes from that line; without it (event queue off, or a fault QEMU does not record:
  *     "no recorded event" when CD.R / STE.S2R is 0) from another line of the log that names the
- *     same memory region with a sid= (smmuv3_translate_*); NAME alone does not give it (QEMU names
- *     regions "smmuv3-iommu-memory-region-DEVFN-INDEX" since 2020, smmu-common.c
- *     smmu_find_add_as). A fault QEMU did not record gets no `expect=` (note). Direction: QEMU's
+ *     same memory region with a sid= (smmuv3_translate_*); NAME alone does not give it (recent QEMU
+ *     names regions "smmuv3-iommu-memory-region-DEVFN-INDEX", older QEMU BUS-DEVFN with the bus
+ *     number at creation: smmu-common.c smmu_find_add_as). A fault QEMU did not record gets no `expect=` (note). Direction: QEMU's
  *     stage-1 permission check faults writes only (smmu-common.c is_permission_fault; the TLB-hit
  *     check in smmuv3_translate too), so F_PERMISSION -> MWr unless the log shows stage-2
  *     translations (stage=2 or 3 on smmuv3_translate_success, stage=2 on smmu_ptw_*), whose
