@@ -31,15 +31,15 @@ export const notMappedFault = (arch: GenArch) => (arch === "smmuv3" ? "F_TRANSLA
 export const stageWord = (arch: GenArch, type: unknown) => (arch === "smmuv3" ? (type === "fs" ? "stage-1" : "stage-2") : type === "fs" ? "first-stage" : "second-stage");
 
 /**
- * Checks the options an SMMUv3 scenario cannot take: more than 4 levels (this model's stage-1 VAs
- * and stage-2 IPAs have at most 48 bits: 4 levels with the 4K granule) and driver events in the
- * trace (replay refuses them on SMMUv3 until it has its driver side, README "SMMUv3 scenarios").
+ * Checks the option an SMMUv3 scenario cannot take: more than 4 levels (this model's stage-1 VAs
+ * and stage-2 IPAs have at most 48 bits: 4 levels with the 4K granule). Driver events (`map`,
+ * `unmap`) replay on SMMUv3 through its driver (src/arch/smmuv3/driver.ts, README "SMMUv3 driver
+ * events"), so nic-rings and sva --remap-every take --arch smmuv3.
  */
-export function checkArch(ctx: GenContext, o: { driverEvents?: { flag: string; what: string } } = {}): void {
+export function checkArch(ctx: GenContext): void {
   if (archOf(ctx) !== "smmuv3") return;
   if (ctx.o.levels !== undefined && ctx.o.levels !== 4)
     ctx.bad("levels", `--arch smmuv3 takes 4 levels only (48-bit input addresses with the 4K granule), got ${String(ctx.o.levels)}; 5 levels need --arch vtd`);
-  if (o.driverEvents) ctx.bad(o.driverEvents.flag, `${o.driverEvents.flag === "arch" ? "smmuv3" : "with --arch smmuv3"}: ${o.driverEvents.what} need trace driver events (map, unmap), which replay refuses on SMMUv3 for now; use --arch vtd`);
 }
 
 /** The SMMUv3 builder's name for a generator's domain type. */

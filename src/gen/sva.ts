@@ -7,7 +7,8 @@
  * process never mapped (first-stage not present, SFS.2: the page faults SVA devices meet, here
  * without PRI). With --remap-every N the process remaps one page of the heap every N TLPs (munmap
  * and a new page: `unmap` then `map`), which the driver invalidates at once with PASID-based
- * IOTLB invalidations, as the mm notifier does.
+ * IOTLB invalidations, as the mm notifier does (on SMMUv3: TLBI_NH_VA of the ASID and a
+ * CMD_SYNC, as the SMMUv3 driver issues them, src/arch/smmuv3/driver.ts).
  */
 import { formatBdf } from "../trace/text.ts";
 import { formatSize } from "./options.ts";
@@ -43,7 +44,7 @@ export const sva: Workload = {
   ],
   plan(ctx) {
     const { o, prng } = ctx;
-    checkArch(ctx, (o.remapEvery as number) > 0 ? { driverEvents: { flag: "remap-every", what: "remaps" } } : {});
+    checkArch(ctx);
     const arch = archOf(ctx);
     const heap = o.heap as bigint;
     const pageName = o.page as string;

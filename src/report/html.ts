@@ -16,7 +16,7 @@ import { createRequire } from "node:module";
 import { reportOf, type RunSummary, type CacheSummary } from "./summary.ts";
 import type { ArchReport } from "./arch/types.ts";
 import { vtdReport } from "./arch/vtd.ts";
-import { fmtNs, latencyClassLabels, type LatencyStats, type TimingSummary } from "./timing.ts";
+import { fmtNs, type LatencyClassLabels, type LatencyStats, type TimingSummary } from "./timing.ts";
 import { LatencyHist, latencyClassNames, type CacheName } from "../core/abi.ts";
 import { log2Floor } from "../core/histogram.ts";
 import type { CollectedReport, GroupCounts } from "./collector.ts";
@@ -95,7 +95,7 @@ function displayBin(v: number, d: number): [number, number] {
 /** VT-d's cache titles (ArchReport.caches; each architecture's module has its own). */
 export const cacheLabels = vtdReport.caches as Record<CacheName, string>;
 
-function latencyChart(t: TimingSummary): ChartData["latency"] {
+function latencyChart(t: TimingSummary, labels: LatencyClassLabels): ChartData["latency"] {
   let lo = Infinity, hi = -Infinity;
   for (const name of latencyClassNames)
     for (const [low] of t.histograms[name]) {
@@ -123,7 +123,7 @@ function latencyChart(t: TimingSummary): ChartData["latency"] {
     if (!pairs.length) continue;
     const counts = new Array<number>(x.length - 1).fill(0);
     for (const [low, c] of pairs) counts[index.get(displayBin(low, d)[0])!]! += c;
-    series.push({ name, label: latencyClassLabels[name], counts });
+    series.push({ name, label: labels[name], counts });
   }
   return { binsPerOctaveLg2: d, x, series };
 }
@@ -157,7 +157,7 @@ export function chartData(summary: RunSummary, collected: CollectedReport, repor
       ssLookups: pwcLevels.map((l) => byName.get(l.ss)?.lookups ?? 0),
     };
   if (summary.timing) {
-    const l = latencyChart(summary.timing);
+    const l = latencyChart(summary.timing, report.latencyClasses);
     if (l) data.latency = l;
   }
   return data;
@@ -191,12 +191,12 @@ function summarySection(s: RunSummary, c: CollectedReport, report: ArchReport): 
   return `<section id="summary"><h2>Summary</h2>${figures(items)}</section>`;
 }
 
-function latencyRows(t: TimingSummary): { cells: CellLike[] }[] {
+function latencyRows(t: TimingSummary, labels: LatencyClassLabels): { cells: CellLike[] }[] {
   const row = (label: string, s: LatencyStats) => ({ cells: [label, s.count, { text: s.mean.toFixed(1), sort: s.mean }, s.p50, s.p90, s.p99, s.max] });
-  return [row("all", t.latency), ...latencyClassNames.filter((n) => t.classes[n].count).map((n) => row(latencyClassLabels[n], t.classes[n]))];
+  return [row("all", t.latency), ...latencyClassNames.filter((n) => t.classes[n].count).map((n) => row(labels[n], t.classes[n]))];
 }
 
-function timingSection(s: RunSummary, charts: ChartData): string {
+function timingSection(s: RunSummary, charts: ChartData, labels: LatencyClassLabels): string {
   const t = s.timing;
   if (!t) return `<section id="latency"><h2>Latency</h2><p class="note">Functional run (no timing model): no latencies.</p></section>`;
   const arrival = t.arrival === "injection-rate" ? `${t.injectionRate} TLPs/cycle` : t.arrival === "trace" ? "trace times" : "back-to-back";
@@ -209,7 +209,7 @@ function timingSection(s: RunSummary, charts: ChartData): string {
   return `<section id="latency"><h2>Latency</h2>
 <p class="note">Preset ${escapeHtml(t.preset)}, ${escapeHtml(t.clockMHz)} MHz, arrivals: ${escapeHtml(arrival)}. Cycles at the IOMMU clock; percentiles by nearest rank, exact below ${fmt(t.histogram.exactBelowCycles)} cycles; above, the top of the histogram bucket the percentile falls in (less than ${(100 * t.histogram.relativeError).toFixed(2)}% above the true value, never above the max). Mean and max are exact.</p>
 ${chart}
-${table("latency-table", cols, latencyRows(t))}
+${table("latency-table", cols, latencyRows(t, labels))}
 ${figures([
   ["walker occupancy", pct(t.walkerBusyCycles, t.walkerSlots * t.totalCycles), `${fmt(t.walkerBusyCycles)} busy cycles over ${t.walkerSlots} walkers`],
   ["stall cycles", fmt(t.stallCycles), `waiting for one of ${t.translationSlots} translation slots`],
@@ -623,7 +623,7 @@ export function renderHtmlReport(summary: RunSummary, collected: CollectedReport
   ].filter(Boolean);
   const sections = [
     summarySection(summary, collected, report),
-    timingSection(summary, charts),
+    timingSection(summary, charts, report.latencyClasses),
     cacheSection(summary, charts, report),
     groupSection("devices", `Translations and ${w.fault}s per device`, collected, timed, charts.devices, "devices", w),
     groupSection("pasids", `Translations and ${w.fault}s per ${w.pasid}`, collected, timed, charts.pasids, "pasids", w),

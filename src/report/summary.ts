@@ -116,7 +116,7 @@ export function formatSummary(s: RunSummary, report: ArchReport = reportOf(s)): 
   out.push(...report.text(s, caches));
   const lines = textTable(out, { indent: 2 });
   // The Timing section is a table of its own: a functional run prints the same lines without it.
-  if (s.timing) lines.push(...formatTiming(s.timing));
+  if (s.timing) lines.push(...formatTiming(s.timing, report.latencyClasses));
   lines.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace reading and parsing included)`);
   return lines.join("\n");
 }

@@ -12,17 +12,11 @@ import { textTable, type TextRow } from "./text-table.ts";
 
 export type LatencyClass = (typeof latencyClassNames)[number];
 
-/** How each latency class is printed. */
-export const latencyClassLabels: Record<LatencyClass, string> = {
-  iotlbHit: "IOTLB hit",
-  pdeHit: "PDE-cache hit",
-  pdpeHit: "PDPE-cache hit",
-  pml4eHit: "PML4E-cache hit",
-  pml5eHit: "PML5E-cache hit",
-  fullWalk: "full walk",
-  fault: "fault",
-  other: "other",
-};
+/**
+ * How each latency class is printed: each architecture names them in its own words
+ * (ArchReport.latencyClasses, src/report/arch/); the JSON keys stay the class names.
+ */
+export type LatencyClassLabels = Readonly<Record<LatencyClass, string>>;
 
 export const percentileNames = ["p50", "p90", "p99"] as const;
 export type PercentileName = (typeof percentileNames)[number];
@@ -192,7 +186,7 @@ function si(v: number): string {
  * The printed Timing section: a heading and label / value / note rows, the latency table laid out
  * on its own.
  */
-function timingRows(t: TimingSummary): TextRow[] {
+function timingRows(t: TimingSummary, labels: LatencyClassLabels): TextRow[] {
   const out: TextRow[] = [];
   const arrival = t.arrival === "injection-rate" ? `${t.injectionRate} TLPs/cycle` : t.arrival === "trace" ? "trace times" : "back-to-back";
   out.push(`Timing (preset ${t.preset}, ${t.clockMHz} MHz, arrivals: ${arrival})`);
@@ -201,7 +195,7 @@ function timingRows(t: TimingSummary): TextRow[] {
   const latency: TextRow[] = [["latency (cycles)", "count", "mean", "p50", "p90", "p99", "max"]];
   const line = (label: string, s: LatencyStats) => latency.push([label, s.count, s.mean.toFixed(1), s.p50, s.p90, s.p99, s.max]);
   line("  all", t.latency);
-  for (const name of latencyClassNames) if (t.classes[name].count) line(`  ${latencyClassLabels[name]}`, t.classes[name]);
+  for (const name of latencyClassNames) if (t.classes[name].count) line(`  ${labels[name]}`, t.classes[name]);
   out.push(...textTable(latency, { indent: 2, header: true }));
   if ([t.latency, ...Object.values(t.classes)].some((s) => percentileNames.some((p) => s[p] >= t.histogram.exactBelowCycles)))
     out.push(`    (a percentile of ${t.histogram.exactBelowCycles} cycles or more is the top of its histogram bucket: less than ${(100 * t.histogram.relativeError).toFixed(2)}% above the true value)`);
@@ -213,9 +207,9 @@ function timingRows(t: TimingSummary): TextRow[] {
   return out;
 }
 
-/** The printed Timing section on its own (lines). */
-export function formatTiming(t: TimingSummary): string[] {
-  return textTable(timingRows(t), { indent: 2 });
+/** The printed Timing section on its own (lines), the latency classes named by `labels` (the architecture's). */
+export function formatTiming(t: TimingSummary, labels: LatencyClassLabels): string[] {
+  return textTable(timingRows(t, labels), { indent: 2 });
 }
 
 /** A duration for people: 1.234 us, 51.46 ms, 900.0 s. */

@@ -9,6 +9,9 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { generate } from "../../src/gen/index.ts";
 import { HEAP_VA, faultRegion } from "../../src/gen/sva.ts";
+import { DOORBELL_IOVA, DOORBELL_PA } from "../../src/gen/nic-rings.ts";
+import { runCommand } from "../../src/cli/run.ts";
+import { isTlp } from "../../src/trace/text.ts";
 import { dir, errorOf, events, gen, run, tlps } from "./helpers.ts";
 import { join } from "node:path";
 
@@ -116,6 +119,134 @@ test("sva --arch smmuv3: the VT-d layout's memory with SubstreamID 1; --faults g
   assert.equal(r.faults.map((x) => [x.code, x.name, x.count]), [[16, "F_TRANSLATION", faulting]]);
 });
 
+// nic-rings, 1 RX + 1 TX ring of 4 descriptors, batches of 2 packets of 512 bytes in 256-byte TLPs:
+// a batch is 2 x (descriptor read + 2 data TLPs + descriptor write) + 1 MSI = 9 TLPs, so 40 TLPs are
+// batches RX, TX, RX, TX (36 TLPs) and the first 4 TLPs of a fifth (RX) batch.
+const smallNic = { arch: "smmuv3", rxRings: 1, txRings: 1, ringSize: 4, batch: 2, packetSize: 512, tlps: 40 };
+
+test("nic-rings --arch smmuv3: a stage-1 domain with the ITS doorbell page mapped; MSIs go through it", () => {
+  const g = gen("nic-rings", smallNic);
+  const sc = json(g.file);
+  assert.equal(sc.build, {
+    domains: [
+      {
+        id: 1,
+        type: "s1",
+        mappings: [
+          // descriptor rings: top-down below 0xfee00000, one 4K page each (4 x 16 bytes rounded up)
+          { iova: "0xfedff000", pa: "0x100000000", size: "0x1000", perm: "rw" },
+          { iova: "0xfedfe000", pa: "0x100100000", size: "0x1000", perm: "rw" },
+          // GITS_TRANSLATER's page: ITS_base 0x08080000 + 0x10000
+          { iova: "0xfee00000", pa: "0x8090000", size: "0x1000", perm: "w", mmio: true },
+        ],
+      },
+    ],
+    devices: [{ bdf: "00:02.0", domain: 1 }],
+  });
+  assert.equal(sc.config, { driver: { invalidation: "strict" } });
+  assert.is(DOORBELL_IOVA, 0xfee00000n);
+  assert.is(DOORBELL_PA, 0x8090000n);
+  const ev = events(g.trace);
+  const msis = tlps(ev).filter((t) => t.addr >= DOORBELL_IOVA);
+  // one MSI per whole batch (4), each a 4-byte write to GITS_TRANSLATER (page + 0x40)
+  assert.equal(msis.map((t) => [t.op, t.addr, t.len]), Array.from({ length: 4 }, () => ["MWr", 0xfee00040n, 4]));
+  // 4 RX buffers at the start, 2 per RX refill (2 refills), 2 per TX batch (2): 12 maps; teardown makes unmaps = maps
+  assert.is(ev.filter((e) => !isTlp(e) && e.op === "map").length, 12);
+  assert.is(ev.filter((e) => !isTlp(e) && e.op === "unmap").length, 12);
+
+  // The TLPs other than the MSIs are those of the VT-d trace (same IOVAs, same buffers).
+  const v = tlps(events(gen("nic-rings", { ...smallNic, arch: "vtd" }).trace));
+  const t = tlps(ev);
+  assert.is(v.length, 40);
+  assert.equal(
+    t.map((x, i) => (x.addr === 0xfee00040n ? v[i]!.addr >> 20n : x.addr)),
+    v.map((x) => (x.addr >= 0xfee00000n ? 0xfeen : x.addr)),
+  );
+});
+
+test("nic-rings --arch smmuv3 replays: every TLP translated, walks, TLB and micro-TLB counts as worked out by hand", () => {
+  const g = gen("nic-rings", smallNic);
+  const s = run(g.file) as unknown as {
+    translated: number;
+    faulted: number;
+    walkReads: { stage1: number[] };
+    caches: { name: string; lookups: number; hits: number; misses: number }[];
+    counters: Record<string, number>;
+    pmcg: Record<string, number>;
+    driver: { maps: number; unmaps: number };
+  };
+  assert.is(s.translated, 40);
+  assert.is(s.faulted, 0);
+  assert.equal([s.driver.maps, s.driver.unmaps], [12, 12]);
+  // Strict unmaps: each unmap of one 4K page is one TLBI_NH_VA (Leaf) and a CMD_SYNC: 12 x 2 commands.
+  assert.equal([s.counters.commands, s.counters.cmdSyncs], [24, 12]);
+  // Walks (a TLB miss walks; every unmap's TLBI empties the micro-TLB and drops that page from the TLB):
+  //   batch 1 (RX): desc ring 0, buffers fedfd, fedfc, doorbell = 4 walks, 5 micro-TLB hits
+  //   batch 2 (TX): desc ring 1, buffers fedf9, fedf8 = 3 walks; the MSI hits the TLB; 5 micro hits
+  //   batch 3 (RX): desc 0 and MSI hit the TLB; buffers fedfb, fedfa = 2 walks; 5 micro hits
+  //   batch 4 (TX): desc 1 and MSI hit the TLB; fedf8, fedf9 (remapped, invalidated) = 2 walks; 5 micro hits
+  //   batch 5 (4 TLPs): desc 0 hits the TLB; fedfc (remapped) = 1 walk; 2 micro hits
+  // 12 walks, 6 TLB hits, 22 micro-TLB hits of 40, 18 micro-TLB misses (= 12 + 6).
+  // Walk reads: L0 and L1 once; L2 twice (0xfee00000 and 0xfedxx000 are in different 2 MiB
+  // ranges, so two L3 tables); one leaf read per walk (TLBI_NH_VA with Leaf keeps the walk caches).
+  assert.equal(s.walkReads.stage1, [1, 1, 2, 12]);
+  assert.is(s.pmcg.tlb_miss, 12);
+  const c = (n: string) => s.caches.find((x) => x.name === n)!;
+  assert.equal([c("microTlb").lookups, c("microTlb").hits, c("microTlb").misses], [40, 22, 18]);
+  // The main TLB: a miss probes the ASID's entries and then the global ones (two lookups each).
+  assert.equal([c("iotlb").lookups, c("iotlb").hits, c("iotlb").misses], [6 + 2 * 12, 6, 2 * 12]);
+});
+
+test("nic-rings --arch smmuv3 --invalidation lazy: flush-queue flushes are TLBI_NH_ASID + CMD_SYNC", () => {
+  const s = run(gen("nic-rings", { ...smallNic, invalidation: "lazy", lazyBatch: 4 }).file) as unknown as {
+    translated: number;
+    faulted: number;
+    walkReads: { stage1: number[] };
+    counters: Record<string, number>;
+    driver: { flushes: number; flushReasons: Record<string, number>; deferredUnmaps: number };
+  };
+  assert.equal([s.translated, s.faulted], [40, 0]);
+  // Unmaps: 2 after each of batches 1-4 and 4 at teardown; a flush every 4th: after batch 2, batch 4, teardown.
+  assert.is(s.driver.flushes, 3);
+  assert.is(s.driver.flushReasons.batch, 3);
+  assert.is(s.driver.deferredUnmaps, 12);
+  assert.equal([s.counters.commands, s.counters.cmdSyncs], [6, 3]);
+  // NH_ASID also empties the ASID's stage-1 walk caches: a walk from L0 at the start and after
+  // flushes 1 and 2 (none follows flush 3). L2 reads: both L3 tables (rings and doorbell) before
+  // flush 1 and between flushes 1 and 2 (batch 3 sends an MSI), only the rings' after flush 2 (batch 5 has no MSI).
+  assert.equal(s.walkReads.stage1.slice(0, 3), [3, 3, 5]);
+});
+
+test("sva --arch smmuv3 --remap-every: each TLP's PA follows the trace's unmap/map of its page", () => {
+  const g = gen("sva", { arch: "smmuv3", heap: "64K", remapEvery: 10, tlps: 100, seed: 5 });
+  const sc = json(g.file) as { build: { domains: { mappings: { iova: string; pa: string; size: string }[] }[] } };
+  // The reference: page -> PA from the scenario's mappings, then the trace's unmap/map events in order.
+  const pageOf = new Map<bigint, bigint>();
+  for (const m of sc.build.domains[0]!.mappings)
+    for (let o = 0n; o < BigInt(m.size); o += 0x1000n) pageOf.set(BigInt(m.iova) + o, BigInt(m.pa) + o);
+  const expected: bigint[] = [];
+  let maps = 0, unmaps = 0;
+  for (const e of events(g.trace)) {
+    if (isTlp(e)) expected.push(pageOf.get(e.addr & ~0xfffn)! + (e.addr & 0xfffn));
+    else if (e.op === "unmap") (pageOf.delete(e.iova), unmaps++);
+    else if (e.op === "map") (pageOf.set(e.iova, e.pa), maps++);
+  }
+  // floor((100 - 1) / 10) = 9 remaps, each an unmap and a map
+  assert.equal([maps, unmaps], [9, 9]);
+  const results = g.file + ".jsonl", report = g.file + ".report.json";
+  runCommand(g.file, { results, report, functional: true, quiet: true });
+  const rs = readFileSync(results, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { status: string; pa: string });
+  assert.is(rs.length, 100);
+  assert.ok(rs.every((r) => r.status === "ok"));
+  assert.equal(rs.map((r) => BigInt(r.pa)), expected);
+  // at least one TLP went to a remapped page (else the test would not test the invalidation)
+  assert.ok(expected.some((pa) => pa >= 0x100_0000_0000n));
+  const s = json(report) as { counters: Record<string, number>; driver: { maps: number; unmaps: number } };
+  assert.equal([s.driver.maps, s.driver.unmaps], [9, 9]);
+  // each remap's unmap: TLBI_NH_VA of the one page and a CMD_SYNC
+  assert.equal([s.counters.commands, s.counters.cmdSyncs], [18, 9]);
+});
+
 test("--arch vtd is the default and is not written into the command (VT-d output unchanged)", () => {
   const a = gen("random-window", { tlps: 50 });
   const b = gen("random-window", { tlps: 50, arch: "vtd" });
@@ -126,13 +257,11 @@ test("--arch vtd is the default and is not written into the command (VT-d output
   assert.is(gen("stream", { tlps: 50, arch: "smmuv3" }).command.endsWith(" --gap 0 --arch smmuv3"), true);
 });
 
-test("options SMMUv3 cannot take: 5 levels, SubstreamIDs on stage 2, driver events; nothing written", () => {
+test("options SMMUv3 cannot take: 5 levels, SubstreamIDs on stage 2; nothing written", () => {
   const out = join(dir, "never.json");
   const cases: [string, Record<string, unknown>, string][] = [
     ["random-window", { arch: "smmuv3", levels: 5 }, "gen random-window: --levels: --arch smmuv3 takes 4 levels only (48-bit input addresses with the 4K granule), got 5; 5 levels need --arch vtd"],
     ["tenants", { arch: "smmuv3", pasids: 2 }, "gen tenants: --pasids: --arch smmuv3: stage-2 domains (--domain ss) serve no SubstreamIDs (an S2 STE has no CD table); use --domain fs with --pasids 2, or --pasids 0"],
-    ["nic-rings", { arch: "smmuv3" }, "gen nic-rings: --arch: smmuv3: the driver's buffer maps and unmaps need trace driver events (map, unmap), which replay refuses on SMMUv3 for now; use --arch vtd"],
-    ["sva", { arch: "smmuv3", remapEvery: 10 }, "gen sva: --remap-every: with --arch smmuv3: remaps need trace driver events (map, unmap), which replay refuses on SMMUv3 for now; use --arch vtd"],
     ["stream", { arch: "arm" }, 'gen stream: --arch: expected one of vtd, smmuv3, got "arm"'],
   ];
   for (const [w, o, msg] of cases) assert.is(errorOf(() => generate(w, o as never, out)), msg);

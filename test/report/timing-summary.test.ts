@@ -7,6 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { latencyStats, timingSummary, formatTiming } from "../../src/report/timing.ts";
+import { vtdReport } from "../../src/report/arch/vtd.ts";
 import { defaultTiming } from "../../src/config/timing.ts";
 import { latencyClassNames } from "../../src/core/abi.ts";
 import { bucketLow, bucketOf, bucketHigh, HIST_RELATIVE_ERROR } from "../../src/core/histogram.ts";
@@ -127,7 +128,7 @@ test("the Timing section: overall distribution over the classes, sparse histogra
   assert.equal(t.classes.fullWalk, { count: 10, mean: (2800 + 812 + 11000) / 10, p50: 400, p90: 5007, p99: 6000, max: 6000 });
   // all 32: 18 x 4, 2 x 6, 2 x 120, 7 x 400, 1 x 812, 5000, 6000
   assert.equal(t.latency, { count: 32, mean: (72 + 12 + 240 + 2800 + 812 + 11000) / 32, p50: 4, p90: 400, p99: 6000, max: 6000 });
-  const text = formatTiming(t).join("\n");
+  const text = formatTiming(t, vtdReport.latencyClasses).join("\n");
   assert.match(text, /^Timing \(preset hypersio, 500 MHz, arrivals: trace times\)/);
   assert.match(text, /total cycles\s+1000\s+\(100 to 1100; 2\.000 us at 500 MHz\)/);
   assert.match(text, /16\.0 M translations\/s simulated/);
@@ -139,7 +140,7 @@ test("the Timing section: overall distribution over the classes, sparse histogra
 
 test("the printed Timing section: exact layout, and columns never touch with 12-digit values", () => {
   const small = timingSummary(stats({ iotlbHit: { bins: { 4: 3, 6: 1 } } }), { ...defaultTiming, clockMHz: 1000 }, "vtd-default")!;
-  assert.equal(formatTiming(small), [
+  assert.equal(formatTiming(small, vtdReport.latencyClasses), [
     "Timing (preset vtd-default, 1000 MHz, arrivals: trace times)",
     "  total cycles                  1000  (100 to 1100; 1.000 us at 1000 MHz)",
     "  translations per cycle      0.0320  (32.0 M translations/s simulated, not host speed)",
@@ -154,7 +155,7 @@ test("the printed Timing section: exact layout, and columns never touch with 12-
   ]);
   // a saturated run: 446954 coalesced hits, latencies of 5e11 cycles
   const sat = { ...stats({ fullWalk: { bins: { 500001115842: 3 } } }), coalesced: 446954n, lastCompletion: 900000000100n };
-  const lines = formatTiming(timingSummary(sat, defaultTiming, "vtd-default")!);
+  const lines = formatTiming(timingSummary(sat, defaultTiming, "vtd-default")!, vtdReport.latencyClasses);
   assert.ok(lines.includes("  total cycles                900000000000  (100 to 900000000100; 900.0 s at 1000 MHz)"), lines.join("\n"));
   assert.ok(lines.includes("  coalesced / re-walked hits    446954 / 0"), lines.join("\n"));
   const all = lines.find((l) => l.startsWith("    all"))!;

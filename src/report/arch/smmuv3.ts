@@ -142,6 +142,24 @@ export const smmuReport: ArchReport<SmmuSections> = {
     deviceTlb: "ATC (device TLBs)",
   },
   cacheRowsByTitle: true,
+  // The same classes on an SMMU (assembly/timing/model.ts): a TLB hit (the main TLB, or the
+  // micro-TLB in front of it); a walk resumed below the deepest walk-cache hit, by VMSAv8-64 level
+  // (the stage-1 walk cache for stage-1 and nested walks, where stage-2 hits only served the
+  // table-pointer translations; the stage-2 one for stage-2-only walks): the L2 cache holds the
+  // table descriptor read at level 2, so its hit leaves the level-3 read; level -1 (the slot VT-d
+  // uses for PML5E) needs 52-bit inputs, which this model does not translate; a full walk; a
+  // transaction that ended with an event; the rest: bypassed and aborted transactions (no event),
+  // and any other that neither hit a TLB nor walked.
+  latencyClasses: {
+    iotlbHit: "TLB hit",
+    pdeHit: "walk-cache hit L2",
+    pdpeHit: "walk-cache hit L1",
+    pml4eHit: "walk-cache hit L0",
+    pml5eHit: "walk-cache hit L-1",
+    fullWalk: "full walk",
+    fault: "event",
+    other: "bypass, abort, other",
+  },
   walkCacheLevels: [
     { label: "L2 (2M)", fs: "pwcFsPde", ss: "pwcSsPde" },
     { label: "L1 (1G)", fs: "pwcFsPdpe", ss: "pwcSsPdpe" },

@@ -7,7 +7,7 @@ import type { ArchName, CacheName } from "../../core/abi.ts";
 import type { Core } from "../../core/core.ts";
 import type { PolicyName } from "../../config/caches.ts";
 import type { DriverStats, InvalidationMode } from "../../driver/driver.ts";
-import type { TimingSummary } from "../timing.ts";
+import type { LatencyClassLabels, TimingSummary } from "../timing.ts";
 import type { TextRow } from "../text-table.ts";
 import type { AuditEntry, CollectedReport } from "../collector.ts";
 import type { CellLike, Column } from "../html-parts.ts";
@@ -87,6 +87,11 @@ export interface ArchReport<S extends object = object> {
   readonly caches: Readonly<Partial<Record<CacheName, string>>>;
   /** The printed summary names a cache by its title (else by its configuration name). */
   readonly cacheRowsByTitle: boolean;
+  /**
+   * The timing model's latency classes in the architecture's words (printed summary, HTML latency
+   * table and chart); the JSON keys (`timing.classes`) are the same for every architecture.
+   */
+  readonly latencyClasses: LatencyClassLabels;
   /** The walk-cache chart of the HTML report: per level, its label and the caches of each stage. */
   readonly walkCacheLevels: readonly { label: string; fs: CacheName; ss: CacheName }[];
   /** Words the shared sections use. */

@@ -168,6 +168,19 @@ export const vtdReport: ArchReport<VtdSections> = {
     deviceTlb: "device-TLBs",
   },
   cacheRowsByTitle: false,
+  // What served the translation (assembly/timing/model.ts): the IOTLB; a walk resumed below the
+  // deepest paging-structure-cache hit (first stage for first-stage and nested walks); a full walk;
+  // a fault; other: interrupt requests, blocked requests, pass-through, translated requests.
+  latencyClasses: {
+    iotlbHit: "IOTLB hit",
+    pdeHit: "PDE-cache hit",
+    pdpeHit: "PDPE-cache hit",
+    pml4eHit: "PML4E-cache hit",
+    pml5eHit: "PML5E-cache hit",
+    fullWalk: "full walk",
+    fault: "fault",
+    other: "other",
+  },
   walkCacheLevels: [
     { label: "PDE (2M)", fs: "pwcFsPde", ss: "pwcSsPde" },
     { label: "PDPE (1G)", fs: "pwcFsPdpe", ss: "pwcSsPdpe" },

@@ -29,8 +29,28 @@
  *   smmuv3_translate_abort, _bypass, _disable   "NAME sid=SID abort on|STE bypass|bypass (smmu disabled) iova:0x.. is_write=N"
  *       -> the default direction: QEMU passes a permission, not the access, as is_write (abort
  *       always prints 0, bypass and disable always 1), so it is not used.
+ *   A failed SMMUv3 translation (hw/arm/smmuv3.c smmuv3_translate, SMMU_TRANS_ERROR) is no trace
+ *   event: QEMU logs it as a guest error (`-d guest_errors`, into the same -D file):
+ *       "NAME translation failed for iova=0x.. (SMMU_EVT_TYPE)"   (no space before "(" before 2022)
+ *     and then, when it writes the event record (event queue enabled, type not NONE), traces
+ *       smmuv3_record_event "SMMU_EVT_TYPE sid=SID"   (sid decimal before 2024, 0x-hex since)
+ *     Together -> a TLP of that StreamID at the iova with `expect=` the event type (QEMU's names
+ *     from smmuv3-internal.h event_stringify without SMMU_EVT_; F_TRANS_FORBIDDEN is the spec's
+ *     F_TRANSL_FORBIDDEN, E_PAGE_REQ E_PAGE_REQUEST); the record_event line is part of it. The
+ *     StreamID comes from that line; without it (event queue off, or a fault QEMU does not record:
+ *     "no recorded event" when CD.R / STE.S2R is 0) from another line of the log that names the
+ *     same memory region with a sid= (smmuv3_translate_*); NAME alone does not give it (recent QEMU
+ *     names regions "smmuv3-iommu-memory-region-DEVFN-INDEX", older QEMU BUS-DEVFN with the bus
+ *     number at creation: smmu-common.c smmu_find_add_as). A fault QEMU did not record gets no `expect=` (note). Direction: QEMU's
+ *     stage-1 permission check faults writes only (smmu-common.c is_permission_fault; the TLB-hit
+ *     check in smmuv3_translate too), so F_PERMISSION -> MWr unless the log shows stage-2
+ *     translations (stage=2 or 3 on smmuv3_translate_success, stage=2 on smmu_ptw_*), whose
+ *     S2AP check also faults reads; every other failed translation takes the default direction
+ *     (QEMU logs no access type for them).
+ *   smmuv3_record_event without that line before it has no address: no TLP (no DMA, a note).
  *   The default direction for events that do not record it is MRd, or `--map op=MWr`.
- *   QEMU traces no PASID except in vtd_piotlb_page_hit; SMMU events carry no SubstreamID.
+ *   QEMU traces no PASID except in vtd_piotlb_page_hit; SMMU events carry no SubstreamID (QEMU's
+ *   SMMUv3 has no substreams: it refuses STE.S1CDMAX != 0 with C_BAD_STE).
  *
  * Invalidation events -> `inv` (VT-d descriptors, symbolic; queued, as Linux issues them):
  *   vtd_inv_desc_cc_global -> cc global;  vtd_inv_desc_cc_domain -> cc domain did= (QEMU traces
@@ -62,6 +82,7 @@
  *
  * --map options: `op=MRd|MWr` (the default direction, above).
  */
+import { SMMU_EVENTS } from "../events.ts";
 import type { TraceEvent, TraceTlp } from "../text.ts";
 import type { Invalidation } from "../../arch/vtd/trace-commands.ts";
 import {
@@ -193,6 +214,15 @@ const SPECS: Record<string, Spec> = {
   },
   smmuv3_translate_abort: { args: ["n", "sid", "addr", "is_write"], log: new RegExp(`^(\\S+) sid=${XD} abort on iova:${X} is_write=${D}$`), handle: smmuOther },
   smmuv3_translate_bypass: { args: ["n", "sid", "addr", "is_write"], log: new RegExp(`^(\\S+) sid=${XD} STE bypass iova:${X} is_write=${D}$`), handle: smmuOther },
+  smmuv3_record_event: {
+    args: ["type", "sid"],
+    log: new RegExp(`^(\\S+) sid=${XD}$`),
+    handle: (ctx) => {
+      // Its translation failed line, when there is one, took it in (failedTranslation).
+      ctx.sink.note("smmuv3_record_event lines without QEMU's \"translation failed\" line before them (-d guest_errors): no address, no TLP");
+      return null;
+    },
+  },
   smmuv3_translate_disable: {
     args: ["n", "sid", "addr", "is_write"],
     log: new RegExp(`^(\\S+) sid=${XD} bypass \\(smmu disabled\\) iova:${X} is_write=${D}$`),
@@ -290,6 +320,18 @@ function smmuOther(ctx: Ctx, f: Fields): TraceEvent {
   return tlp(ctx, ctx.defaultOp, smmuSid(ctx, f), num(ctx, f, "addr"));
 }
 
+/** QEMU's guest-error line of a failed SMMUv3 translation (hw/arm/smmuv3.c smmuv3_translate). */
+const FAILED = /(?:^|\s)(\S+) translation failed for iova=0x([0-9a-fA-F]+) ?\(([^()]*)\)\s*$/;
+/** A line that names a memory region with its StreamID: NAME sid=SID (the smmuv3_translate_* events). */
+const NAMED_SID = /(?:^|[\s:])smmuv3_translate_[a-z]+ (\S+) sid=(0x[0-9a-fA-F]+|\d+)\b/;
+/** Signs of stage-2 translations in a log: F_PERMISSION may then be a read. */
+const STAGE2 = /(?:^|[\s:])(?:smmuv3_translate_success \S+ sid=\S+ iova=\S+ translated=\S+ perm=\S+ stage=[23]|smmu_ptw_[a-z_]+ stage=2)\b/m;
+/** QEMU's event names (smmuv3-internal.h event_stringify, without SMMU_EVT_) that differ from the spec's. */
+const QEMU_EVENT_NAMES: Record<string, string> = { F_TRANS_FORBIDDEN: "F_TRANSL_FORBIDDEN", E_PAGE_REQ: "E_PAGE_REQUEST" };
+/** QEMU's string for a failed translation with no event (CD.R / STE.S2R = 0): SMMU_EVT_NONE (SMMU_EVT_OK before 2020). */
+const NO_EVENT = new Set(["no recorded event", "SMMU_EVT_OK", "SMMU_EVT_NONE"]);
+const RECORD_EVENT = /(?:^|[\s:])smmuv3_record_event (\S+) sid=(0x[0-9a-fA-F]+|\d+)\s*$/;
+
 /** Events that give the exact address of a VT-d translation (vtd_dmar_translate repeats them). */
 const EXACT_VTD = /(?:^|[\s:])vtd_(?:iotlb_page_hit|iotlb_page_update|piotlb_page_hit|translate_pt)[ \n\r]/m;
 
@@ -299,12 +341,19 @@ function importQemu(text: string, file: string, opts: ImportOptions): ImportResu
   const lines = splitLines(text);
   const sink = new Sink("qemu", file, opts.skipBad, lines);
   const useDmarTranslate = !EXACT_VTD.test(text);
+  const smmu = smmuContext(text, lines);
   let simpleNs = 0n;
   let ccDomainJustBefore = false;
 
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const lineNo = i + 1;
+    if (smmu.taken.has(lineNo)) continue; // a smmuv3_record_event its failed translation took in
+    const failed = FAILED.exec(line);
+    if (failed !== null && !SIMPLE.test(line)) {
+      failedTranslation(sink, smmu, lines, lineNo, failed, defaultOp);
+      continue;
+    }
     let event: string;
     let fields: Fields | undefined;
     let message: string | undefined;
@@ -379,6 +428,83 @@ function importQemu(text: string, file: string, opts: ImportOptions): ImportResu
   return sink.result();
 }
 
+interface SmmuContext {
+  /** StreamIDs of memory regions, from the lines that name both (NAMED_SID). */
+  sidOf: Map<string, number>;
+  /** The log shows stage-2 translations. */
+  stage2: boolean;
+  /** smmuv3_record_event lines taken in by the failed translation before them. */
+  taken: Set<number>;
+}
+
+function smmuContext(text: string, lines: readonly string[]): SmmuContext {
+  const sidOf = new Map<string, number>();
+  if (text.includes(" translation failed for iova=")) {
+    for (const l of lines) {
+      const m = NAMED_SID.exec(l);
+      if (m !== null && !sidOf.has(m[1]!)) sidOf.set(m[1]!, Number(BigInt(m[2]!))); // 0x-hex or decimal
+    }
+  }
+  return { sidOf, stage2: STAGE2.test(text), taken: new Set() };
+}
+
+/**
+ * QEMU's "NAME translation failed for iova=0x.. (SMMU_EVT_TYPE)" line and the smmuv3_record_event
+ * right after it, if any (the same type): one TLP with expect= the event type (see the header).
+ */
+function failedTranslation(sink: Sink, smmu: SmmuContext, lines: readonly string[], lineNo: number, m: RegExpExecArray, defaultOp: "MRd" | "MWr"): void {
+  const [, name, addrHex, qemuType] = m as unknown as [string, string, string, string];
+  const line = lines[lineNo - 1]!;
+  const column = m.index + m[0].indexOf(name) + 1;
+  const next = lines[lineNo]; // the line after (index lineNo is line lineNo + 1)
+  const rec = next !== undefined ? RECORD_EVENT.exec(next) : null;
+  const also = rec !== null && rec[1] === qemuType ? [lineNo + 1] : [];
+  if (also.length) smmu.taken.add(lineNo + 1);
+  // The time: the failed line's ISO-8601 prefix (qemu_log), else the record_event's trace prefix.
+  const iso = ISO_PREFIX.exec(line.slice(0, column - 1));
+  let time = iso !== null ? isoTime(iso) : undefined;
+  if (time === undefined && also.length) {
+    const head = next!.slice(0, next!.indexOf("smmuv3_record_event"));
+    const old = OLD_PREFIX.exec(head);
+    const iso2 = old === null ? ISO_PREFIX.exec(head) : null;
+    time = old !== null ? timeFromSeconds(old[2]!, old[3]!, old[1]!.length + 2) : iso2 !== null ? isoTime(iso2) : undefined;
+  }
+  sink.line(
+    lineNo,
+    time,
+    () => {
+      let code: number | undefined;
+      if (!NO_EVENT.has(qemuType)) {
+        const short = qemuType.startsWith("SMMU_EVT_") ? qemuType.slice("SMMU_EVT_".length) : undefined;
+        const spec = short === undefined ? undefined : (QEMU_EVENT_NAMES[short] ?? short);
+        code = spec !== undefined && Object.hasOwn(SMMU_EVENTS, spec) ? SMMU_EVENTS[spec] : undefined;
+        if (code === undefined)
+          throw sink.err(`failed SMMUv3 translation: unknown event type "${qemuType}"; expected a name of QEMU's smmuv3-internal.h (SMMU_EVT_F_TRANSLATION, ...) or "no recorded event"`, lineNo, column);
+      } else sink.note("failed SMMUv3 translations QEMU did not record (no event type: CD.R or STE.S2R is 0): TLPs without expect=");
+      let sid: number | undefined;
+      if (also.length) {
+        const v = cValue(rec![2]!);
+        if (v === undefined || v > 0xffffn) throw sink.err(`smmuv3_record_event: sid ${rec![2]} is out of range (max 0xffff)`, lineNo + 1);
+        sid = Number(v);
+      } else sid = smmu.sidOf.get(name);
+      if (sid === undefined)
+        throw sink.err(
+          `failed SMMUv3 translation of ${name}: no StreamID (no smmuv3_record_event follows, and no smmuv3_translate_* line names ${name} with sid=); trace smmuv3_record_event or smmuv3_translate_*`,
+          lineNo,
+          column,
+        );
+      const addr = BigInt("0x" + addrHex);
+      // F_PERMISSION: only writes at stage 1 in QEMU (is_permission_fault); stage 2 may fault reads.
+      const perm = code === SMMU_EVENTS["F_PERMISSION"];
+      if (perm && smmu.stage2) sink.note("F_PERMISSION in a log with stage-2 translations (a read or a write): the default direction");
+      const op = perm && !smmu.stage2 ? "MWr" : defaultOp;
+      const translated = code === SMMU_EVENTS["F_TRANSL_FORBIDDEN"];
+      return makeTlp(lineNo, { op, sid, addr, ...(translated ? { translated } : {}), ...(code !== undefined ? { expect: { arch: "smmuv3" as const, code } } : {}) });
+    },
+    also,
+  );
+}
+
 /** An ISO-8601 timestamp (UTC, or with an offset) as a time since the epoch. */
 function isoTime(m: RegExpExecArray): SourceTime | undefined {
   const [, y, mo, d, h, mi, s, frac = "", zone = "Z"] = m;
@@ -393,8 +519,8 @@ function isoTime(m: RegExpExecArray): SourceTime | undefined {
 
 export const qemuImporter: Importer = {
   name: "qemu",
-  description: "QEMU trace logs (log backend or simpletrace.py text) of intel-iommu vtd_* and SMMUv3 smmuv3_*/smmu_* events",
+  description: "QEMU trace logs (log backend or simpletrace.py text) of intel-iommu vtd_* and SMMUv3 smmuv3_*/smmu_* events, with SMMUv3 failed-translation guest errors",
   looksLike: "a QEMU trace log (vtd_*, smmuv3_* events)",
   import: importQemu,
-  detect: (sample) => sample.filter((l) => EVENT.test(l) || SIMPLE.test(l)).length / sample.length,
+  detect: (sample) => sample.filter((l) => EVENT.test(l) || SIMPLE.test(l) || FAILED.test(l)).length / sample.length,
 };

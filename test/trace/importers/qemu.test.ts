@@ -112,6 +112,79 @@ test("smmuv3 log 9.1+: hex sid, stage=; perm 0x1 -> MRd; --map op=MWr for the ev
   ]);
 });
 
+test("smmuv3 failed translations: QEMU's event names, decimal sid and the old '(...)' without a space, time from the record's prefix", () => {
+  const r = qemu(
+    // QEMU before 2022 (no space before the parenthesis) and before 2024 (sid decimal), old trace prefix
+    "smmuv3-iommu-memory-region-24-0 translation failed for iova=0x7000(SMMU_EVT_F_WALK_EABT)\n" +
+      "4000@1690000000.003000:smmuv3_record_event SMMU_EVT_F_WALK_EABT sid=24\n" +
+      // QEMU's F_TRANS_FORBIDDEN is the spec's F_TRANSL_FORBIDDEN (a translated request)
+      "smmuv3-iommu-memory-region-24-0 translation failed for iova=0x8000 (SMMU_EVT_F_TRANS_FORBIDDEN)\n" +
+      "smmuv3_record_event SMMU_EVT_F_TRANS_FORBIDDEN sid=0x18\n" +
+      "smmuv3-iommu-memory-region-24-0 translation failed for iova=0x9000 (SMMU_EVT_C_BAD_STE)\n" +
+      "smmuv3_record_event SMMU_EVT_C_BAD_STE sid=0x18\n",
+  );
+  assert.equal(r.events, [
+    tlp(1, { op: "MRd", sid: 24, addr: 0x7000n, expect: { arch: "smmuv3", code: 0x0b }, time: t0(3000) }),
+    tlp(3, { op: "MRd", sid: 0x18, addr: 0x8000n, translated: true, expect: { arch: "smmuv3", code: 0x07 } }),
+    tlp(5, { op: "MRd", sid: 0x18, addr: 0x9000n, expect: { arch: "smmuv3", code: 0x04 } }),
+  ]);
+  // each record_event is part of its failed translation's record
+  assert.equal(r.summary, summary("qemu", { lines: 6, used: 6, events: { MRd: 3 }, expected: 3 }));
+});
+
+test("smmuv3 F_PERMISSION: MWr in a stage-1 log; the default direction once the log shows stage-2 translations", () => {
+  const fault = "smmuv3-iommu-memory-region-16-0 translation failed for iova=0x200040 (SMMU_EVT_F_PERMISSION)\nsmmuv3_record_event SMMU_EVT_F_PERMISSION sid=0x10\n";
+  assert.equal(qemu(fault).events, [tlp(1, { op: "MWr", sid: 0x10, addr: 0x200040n, expect: { arch: "smmuv3", code: 0x13 } })]);
+  // QEMU's stage-2 check (S2AP) faults reads as well: which one the log does not say
+  const s2 = "smmuv3_translate_success smmuv3-iommu-memory-region-24-1 sid=0x18 iova=0x40000000 translated=0x90000000 perm=0x3 stage=2\n" + fault;
+  const r = qemu(s2);
+  assert.equal(r.events[1], tlp(2, { op: "MRd", sid: 0x10, addr: 0x200040n, expect: { arch: "smmuv3", code: 0x13 } }));
+  assert.equal(r.summary.notes, [{ what: "F_PERMISSION in a log with stage-2 translations (a read or a write): the default direction", count: 1 }]);
+  assert.equal(qemu(s2, { map: { op: "MWr" } }).events[1], tlp(2, { op: "MWr", sid: 0x10, addr: 0x200040n, expect: { arch: "smmuv3", code: 0x13 } }));
+  // a stage-2 page walk line says the same
+  assert.is(qemu("smmu_ptw_invalid_pte stage=2 level=1 base@=0x1000 pte@=0x1008 offset=1 pte=0x0\n" + fault).events[0]!.op, "MRd");
+});
+
+test("smmuv3 failed translations without their record: StreamID from a line naming the region, else an error; lone records", () => {
+  const r = qemu(
+    "smmuv3-iommu-memory-region-16-0 translation failed for iova=0x5000 (no recorded event)\n" +
+      "smmuv3_translate_abort smmuv3-iommu-memory-region-16-0 sid=0x10 abort on iova:0x6000 is_write=0\n" +
+      // a record of another type does not belong to the failed line before it
+      "smmuv3-iommu-memory-region-16-0 translation failed for iova=0x7000 (SMMU_EVT_F_ACCESS)\n" +
+      "smmuv3_record_event SMMU_EVT_F_TRANSLATION sid=0x10\n" +
+      "smmuv3_record_event 1.000 pid=7 type=SMMU_EVT_C_BAD_CD sid=0x10\n",
+  );
+  assert.equal(r.events, [
+    tlp(1, { op: "MRd", sid: 0x10, addr: 0x5000n }),
+    tlp(2, { op: "MRd", sid: 0x10, addr: 0x6000n }),
+    tlp(3, { op: "MRd", sid: 0x10, addr: 0x7000n, expect: { arch: "smmuv3", code: 0x12 } }),
+  ]);
+  assert.equal(
+    r.summary,
+    summary("qemu", {
+      lines: 5,
+      used: 3,
+      ignored: { noDma: 2 },
+      events: { MRd: 3 },
+      expected: 1,
+      notes: [
+        { what: "failed SMMUv3 translations QEMU did not record (no event type: CD.R or STE.S2R is 0): TLPs without expect=", count: 1 },
+        { what: 'smmuv3_record_event lines without QEMU\'s "translation failed" line before them (-d guest_errors): no address, no TLP', count: 2 },
+      ],
+    }),
+  );
+  fails(
+    "smmuv3-iommu-memory-region-8-0 translation failed for iova=0x1000 (SMMU_EVT_F_TRANSLATION)",
+    1,
+    "failed SMMUv3 translation of smmuv3-iommu-memory-region-8-0: no StreamID (no smmuv3_record_event follows, and no smmuv3_translate_* line names smmuv3-iommu-memory-region-8-0 with sid=); trace smmuv3_record_event or smmuv3_translate_*",
+  );
+  fails(
+    "smmuv3-iommu-memory-region-8-0 translation failed for iova=0x1000 (INVALID)",
+    1,
+    'failed SMMUv3 translation: unknown event type "INVALID"; expected a name of QEMU\'s smmuv3-internal.h (SMMU_EVT_F_TRANSLATION, ...) or "no recorded event"',
+  );
+});
+
 test("simpletrace text: arguments by trace-events name, time = sum of the deltas", () => {
   const r = run("qemu", simple, "trace.txt");
   assert.equal(r.events, [
