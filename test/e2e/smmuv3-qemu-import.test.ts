@@ -1,5 +1,5 @@
 /**
- * A QEMU SMMUv3 log (test/fixtures/smmuv3/qemu.log: `-d guest_errors,trace:smmuv3_*,trace:smmu_*`
+ * A QEMU SMMUv3 log (test/fixtures/smmuv3/qemu-log.txt: `-d guest_errors,trace:smmuv3_*,trace:smmu_*`
  * in QEMU 9.x's formats, hw/arm/trace-events and hw/arm/smmuv3.c smmuv3_translate) imported with
  * `convert --from qemu` and replayed on the bundled SMMUv3 example with `--expect-faults`:
  * successful translations (direction from perm=), QEMU's "translation failed" guest errors with the
@@ -20,7 +20,7 @@ import { runCommand } from "../../src/cli/run.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-qemu-smmu-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const fixture = fileURLToPath(new URL("../fixtures/smmuv3/qemu.log", import.meta.url));
+const fixture = fileURLToPath(new URL("../fixtures/smmuv3/qemu-log.txt", import.meta.url));
 const scenario = fileURLToPath(new URL("../../examples/smmuv3/scenario.json", import.meta.url));
 
 test("QEMU smmuv3 log -> trace: directions, StreamIDs, expect= from the failed translations", () => {
