@@ -10,6 +10,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Opt } from "../../../src/core/abi.ts";
+import { platformCaches } from "../../../src/platform.ts";
+import { defaultTiming } from "../../../src/config/timing.ts";
 import { builds, smmu, writeSte, event, rd, wr, writeS2Tables, s2Dword, S2_L1, IDR0, EVENTQ } from "./helpers.ts";
 import { tlbUnit, command, lhm, S1_L2 } from "./tlb-unit.ts";
 
@@ -103,6 +105,26 @@ for (const build of builds) {
     assert.is(core.getRegister("EVENTQ_PROD"), 0n);
     // two misses (2 lookups each) and this hit
     assert.equal(lhm(core, "iotlb"), [5n, 1n, 4n]);
+  });
+
+  test("F_TLB_CONFLICT in the micro-TLB: a page and a block copied into it for one address", () => {
+    const core = tlbUnit(build);
+    // micro-TLB on; no stage-1 walk caches, so the rewritten L2 entry is read without any TLBI
+    // (a TLBI would empty the micro-TLB)
+    const off = { enable: false };
+    core.configure(platformCaches("vtd-default", { microTlb: { enable: true }, pwcFsPde: off, pwcFsPdpe: off, pwcFsPml4e: off, pwcFsPml5e: off }), { ...defaultTiming, enable: false });
+    core.setOptions({ physAddrBits: 48, options: Opt.TLB_CONFLICT, pgsnpNoSc: 0 });
+    assert.is(core.translateOne(rd(8, 0x4020_1000n)).pa, 0x5555_5000n); // the 4 KiB page into the TLB and the micro-TLB
+    core.write64(S1_L2 + 8n, 0x6660_0f45n); // the 2 MiB block, no TLBI
+    assert.is(core.translateOne(rd(8, 0x4020_2000n)).pa, 0x6660_2000n); // misses both, walks, copies the block in
+    const m = core.translateOne(rd(8, 0x4020_1000n));
+    assert.equal([m.status, m.fault?.name], ["fault", "F_TLB_CONFLICT"]);
+    // micro-TLB: 0x40201000 miss, 0x40202000 miss, then the conflicting hit; the main TLB saw only
+    // the two misses (two lookups each: the ASID's entries, then the global ones), so the conflict
+    // was found in the micro-TLB
+    assert.equal(lhm(core, "microTlb"), [3n, 1n, 2n]);
+    assert.equal(lhm(core, "iotlb"), [4n, 0n, 4n]);
+    assert.equal(event(core, 0), [0x8_0000_0020n, RNW, 0x4020_1000n, 0n]);
   });
 
   test("F_TLB_CONFLICT: an nG = 1 and an nG = 0 entry of one address conflict; after TLBI_NH_ASID the global entry alone serves it", () => {
