@@ -61,6 +61,7 @@ export const OPT_RESULTS_UNREAD: u32 = 0x10;
 export const OPT_LOOKAHEAD_SHIFT: u32 = 0x8;
 export const OPT_LOOKAHEAD_MASK: u32 = 0xf00;
 export const OPT_CANWBS: u32 = 0x20;
+export const OPT_TLB_CONFLICT: u32 = 0x40;
 
 // cache configuration record
 export const CCFG_ENTRIES: u32 = 0x0;

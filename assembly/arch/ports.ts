@@ -32,6 +32,8 @@ export type Fill = (id: u32, k0: u64, k1: u64) => usize;
 export type PageLookup = (id: u32, owner: u64, va: u64) => usize;
 /** Makes the page entry of `va` at 2^pageLg2 bytes valid for `owner`; returns its payload address. */
 export type PageFill = (id: u32, owner: u64, va: u64, pageLg2: u32) => usize;
+/** How many entries of a page cache translate `va` for `owner` (TLB conflict detection; no statistics). */
+export type PageMatches = (id: u32, owner: u64, va: u64) => u32;
 /** A walk of `ws` that resumes below the deepest walk-cache hit and caches what it read. */
 export type CachedWalk = (ws: WalkState) => u32;
 /** Does the entry with keys (k0, k1) and payload at `payload` match an invalidation? */
@@ -60,6 +62,9 @@ function noFill(id: u32, k0: u64, k1: u64): usize {
 function noPageFill(id: u32, owner: u64, va: u64, pageLg2: u32): usize {
   return scratchRecord();
 }
+function noPageMatches(id: u32, owner: u64, va: u64): u32 {
+  return 0;
+}
 function noInvalidate(id: u32, pred: Predicate | null): void {}
 function noMarkStale(pred: Predicate): void {}
 function noInvalidateDevice(sid: u32, pred: Predicate): void {}
@@ -68,6 +73,7 @@ export let cacheLookup: Lookup = noLookup;
 export let cacheFill: Fill = noFill;
 export let pageLookup: PageLookup = noPageLookup;
 export let pageFill: PageFill = noPageFill;
+export let pageMatches: PageMatches = noPageMatches;
 export let cacheInvalidate: Invalidate = noInvalidate;
 export let deviceTlbsMarkStale: MarkStale = noMarkStale;
 export let deviceTlbInvalidate: InvalidateDevice = noInvalidateDevice;
@@ -76,13 +82,14 @@ export let cachedWalk: CachedWalk | null = null;
 
 /** Installs the implementations (engine/wiring.ts, once at init). */
 export function installCachePorts(
-  lookup: Lookup, fill: Fill, pLookup: PageLookup, pFill: PageFill, walk: CachedWalk,
+  lookup: Lookup, fill: Fill, pLookup: PageLookup, pFill: PageFill, pMatches: PageMatches, walk: CachedWalk,
   invalidate: Invalidate, markStale: MarkStale, invalidateDevice: InvalidateDevice,
 ): void {
   cacheLookup = lookup;
   cacheFill = fill;
   pageLookup = pLookup;
   pageFill = pFill;
+  pageMatches = pMatches;
   cachedWalk = walk;
   cacheInvalidate = invalidate;
   deviceTlbsMarkStale = markStale;

@@ -10,7 +10,7 @@
 // the engine: what a key and a payload say is the architecture's (e.g. arch/vtd/cached.ts); what is
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
 import { SetAssoc } from "./cache/set-assoc";
-import { setFor, lookupPage, fillPage, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
+import { setFor, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
 import { emit, EV_LOOKUP } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
@@ -194,6 +194,12 @@ export function pageCacheLookup(id: u32, owner: u64, va: u64): usize {
   }
   emit(EV_LOOKUP, id, slot >= 0 ? 1 : 0);
   return slot >= 0 ? c.payload(<u32>slot) : 0;
+}
+
+/** How many entries of page cache `id` translate `va` for `owner` (TLB conflict detection); no statistics. */
+export function pageCacheMatches(id: u32, owner: u64, va: u64): u32 {
+  const c = unchecked(caches[id]);
+  return c === null ? 0 : countPageMatches(c, iotlbSizes, owner, va, iotlbSizesSeen);
 }
 
 /** Makes the entry for `va` at 2^pageLg2 bytes valid for `owner`; returns its payload to write. */

@@ -191,6 +191,13 @@ export const Opt = {
    * No-Snoop included (shared/spec/smmuv3.md §2.8).
    */
   CANWBS: 1 << 5,
+  /**
+   * SMMUv3: detect TLB conflicts (spec 7.3.17 F_TLB_CONFLICT; whether a conflict is detected is
+   * IMPLEMENTATION DEFINED). Set: a TLB or micro-TLB lookup that matches more than one entry (an
+   * overlapping block and page both cached after a break-before-make violation) ends the transaction
+   * with F_TLB_CONFLICT. Clear (default): the first match is used (the smallest page size).
+   */
+  TLB_CONFLICT: 1 << 6,
 } as const;
 
 /**

@@ -17,8 +17,11 @@
 //      - stage 1 translating: MAIR[AttrIndx] and the leaf's SH replace them;
 //      - stage 2 translating: without S2FWB the stronger (less cacheable) of the two types wins and
 //        the more shareable SH wins; with S2FWB (IDR3.FWB) MemAttr[2] = 0 forces Device,
-//        0b101 forces Normal Non-cacheable, 0b110 forces Normal Write-Back, 0b111 keeps the
-//        stage-1 type (0b100, reserved, is taken as 0b101).
+//        0b101 gives Normal Non-cacheable unless stage 1 gave Device (which stays, and decides:
+//        Arm ARM FEAT_S2FWB combining, as QEMU target/arm/ptw.c combined_attrs_fwb reads it),
+//        0b110 forces Normal Write-Back, 0b111 keeps the stage-1 type (0b100, reserved, is taken
+//        as 0b101). test/arch/smmuv3/coherency-reference.test.ts checks all of this against an
+//        independent reference over every combination of the inputs.
 //      The access snoops when the result is Normal, inner and outer Write-Back, and shareable
 //      (inner or outer). "What decided" is the source of the final memory type when it is
 //      Write-Back or the reason it is not, or the source of a non-shareable SH.
@@ -132,7 +135,7 @@ export function cohStage2(memAttr: u32, leafSh: u32, fwb: bool): void {
     } else if ((memAttr & 3) == 2) {
       mt = MT_WB;
       mtBy = SNOOP_SMMU_S2_FWB;
-    } else if ((memAttr & 3) != 3) {
+    } else if ((memAttr & 3) != 3 && mt != MT_DEVICE) {
       mt = MT_NC;
       mtBy = SNOOP_SMMU_S2_FWB;
     }

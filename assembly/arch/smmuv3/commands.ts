@@ -17,8 +17,16 @@
 // that span (Size >= 52: every address); with SSV = 1 only the entries of SubstreamID SSID, without
 // SSV also the SubstreamID-tagged ones (Linux arm-smmu-v3.c: "ATC invalidation without SSV also
 // invalidates all PASID-tagged entries in range"). Global (for PASID entries of global pages) removes
-// nothing more here: every entry is tagged by one SubstreamID or none. CMD_PREFETCH_*, CMD_PRI_RESP,
-// CMD_RESUME and CMD_STALL_TERM are accepted and complete with no further effect. Every CMD_CFGI_*
+// nothing more here: every entry is tagged by one SubstreamID or none. CMD_PREFETCH_* are accepted
+// and complete with no further effect.
+//
+// CMD_PRI_RESP, CMD_RESUME and CMD_STALL_TERM (spec 4.7 "PRI and stall commands"): their fields are
+// checked, then they complete with no effect, because the model holds nothing they act on: no page
+// request group is outstanding (the PRI queue is not modelled: no PRIQ registers) and no transaction
+// is ever stalled (faults terminate; the model has no stall tag). CMD_PRI_RESP is CERROR_ILL without
+// IDR0.PRI or with Resp = 0b11 (reserved; 0 Deny, 1 Fail, 2 Success); CMD_RESUME is CERROR_ILL with
+// Action = 0b11 (reserved; 0 Terminate, 1 Retry, 2 Abort, Linux CMDQ_RESUME_0_RESP_*). A response
+// that matches no outstanding group or stalled transaction is ignored, as the spec requires. Every CMD_CFGI_*
 // and CMD_TLBI_* also empties the micro-TLB (translate.ts; tagged by StreamID and SubstreamID, not by
 // VMID or ASID, so no narrower scope can be told apart: more than the command asks, which the
 // architecture allows for any cache). CMD_SYNC completes at once; with
@@ -38,7 +46,7 @@ import {
   CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA, CMD_TLBI_NH_VAA, CMD_TLBI_EL2_ALL, CMD_TLBI_EL2_ASID, CMD_TLBI_EL2_VA, CMD_TLBI_EL2_VAA,
   CMD_TLBI_S12_VMALL, CMD_TLBI_S2_IPA, CMD_TLBI_NSNH_ALL, CMD_ATC_INV, CMD_PRI_RESP, CMD_RESUME, CMD_STALL_TERM, CMD_SYNC,
   CMDQ_CONS_ERR_AT, CMD_CONFIG0_SID, CMD_CONFIG0_SSID, CMD_CONFIG1_RANGE, CMD_ATC_INV0_SSV, CMD_ATC_INV0_SSID, CMD_ATC_INV0_SID,
-  CMD_ATC_INV1_SIZE, CMD_ATC_INV1_ADDR, CMD_ATC_INV1_ADDR_AT,
+  CMD_ATC_INV1_SIZE, CMD_ATC_INV1_ADDR, CMD_ATC_INV1_ADDR_AT, CMD_PRI_RESP1_RESP, CMD_RESUME0_ACTION,
 } from "./fields";
 import { deviceTlbInvalidate, cacheInvalidate, PAGE_NUMBER_MASK, pageOverlaps } from "../ports";
 import { ATC_PAGE_LG2 } from "../ats";
@@ -53,17 +61,21 @@ const CMD_SSEC: u64 = 1 << 10;
 const CMD_BYTES: u64 = 16;
 const ERR_MASK: u32 = 0x7f << 24;
 
+/** The reserved encoding of CMD_PRI_RESP.Resp and CMD_RESUME.Action. */
+const RESERVED_RESPONSE: u32 = 3;
+
 /** CERROR_NONE, or the error command `d0`/`d1` raises on this unit. */
 function check(d0: u64, d1: u64): u32 {
   if ((d0 & CMD_SSEC) != 0) return CERROR_ILL;
   const op = <u32>(d0 & 0xff);
   if (op == CMD_PREFETCH_CONFIG || op == CMD_PREFETCH_ADDR || op == CMD_CFGI_STE || op == CMD_CFGI_STE_RANGE || op == CMD_CFGI_CD
-    || op == CMD_CFGI_CD_ALL || op == CMD_TLBI_NSNH_ALL || op == CMD_SYNC || op == CMD_RESUME || op == CMD_STALL_TERM) return CERROR_NONE;
+    || op == CMD_CFGI_CD_ALL || op == CMD_TLBI_NSNH_ALL || op == CMD_SYNC || op == CMD_STALL_TERM) return CERROR_NONE;
+  if (op == CMD_RESUME) return CMD_RESUME0_ACTION(d0) == RESERVED_RESPONSE ? CERROR_ILL : CERROR_NONE;
   if (op == CMD_TLBI_NH_ALL || op == CMD_TLBI_NH_ASID || op == CMD_TLBI_NH_VA || op == CMD_TLBI_NH_VAA) return IDR0_S1P(idr0) ? CERROR_NONE : CERROR_ILL;
   if (op >= CMD_TLBI_EL2_ALL && op <= CMD_TLBI_EL2_VAA) return IDR0_HYP(idr0) ? CERROR_NONE : CERROR_ILL;
   if (op == CMD_TLBI_S12_VMALL || op == CMD_TLBI_S2_IPA) return IDR0_S2P(idr0) ? CERROR_NONE : CERROR_ILL;
   if (op == CMD_ATC_INV) return IDR0_ATS(idr0) ? CERROR_NONE : CERROR_ILL;
-  if (op == CMD_PRI_RESP) return IDR0_PRI(idr0) ? CERROR_NONE : CERROR_ILL;
+  if (op == CMD_PRI_RESP) return IDR0_PRI(idr0) && CMD_PRI_RESP1_RESP(d1) != RESERVED_RESPONSE ? CERROR_NONE : CERROR_ILL;
   return CERROR_ILL; // EL3 commands (no secure state), unknown opcodes
 }
 

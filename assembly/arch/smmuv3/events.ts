@@ -7,8 +7,8 @@
 // acknowledged is not reported again). The model never stops for either.
 //
 //   dword 0: 7:0 EventType | 11 SSV | 31:12 SubstreamID | 63:32 StreamID
-//   dword 1: 33 PnU | 34 InD | 35 RnW | 39 S2 | 41:40 CLASS (translation faults, F_WALK_EABT)
-//   dword 2: InputAddr (translation faults, F_WALK_EABT, F_BAD_ATS_TREQ, F_TRANSL_FORBIDDEN)
+//   dword 1: 33 PnU | 34 InD | 35 RnW (with InputAddr) | 39 S2 | 41:40 CLASS (translation faults, F_WALK_EABT)
+//   dword 2: InputAddr (translation faults, F_WALK_EABT, F_UUT, F_BAD_ATS_TREQ, F_TRANSL_FORBIDDEN, F_TLB_CONFLICT)
 //   dword 3: 51:12 IPA (stage-2 faults) or 51:3 FetchAddr (F_STE_FETCH, F_CD_FETCH, F_WALK_EABT)
 import { gmPageForWrite } from "../../common/guest-memory";
 import { bump } from "../../common/counters";

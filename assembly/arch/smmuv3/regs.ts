@@ -3,7 +3,7 @@
 // CR0ACK follows CR0 (spec 6.3.10: the SMMU acknowledges each update; the model does so at once).
 import {
   CTRL_BASE, CTRL_SMMU, CTRL_OPTIONS, SMMU_IDR0, SMMU_IDR1, SMMU_IDR3, SMMU_IDR5, SMMU_CR0, SMMU_CR0_ACK, SMMU_GBPA,
-  SMMU_STRTAB_BASE, SMMU_STRTAB_BASE_CFG, OPT_CANWBS,
+  SMMU_STRTAB_BASE, SMMU_STRTAB_BASE_CFG, OPT_CANWBS, OPT_TLB_CONFLICT,
 } from "../../abi";
 import { IDR1_SIDSIZE, IDR1_SSIDSIZE, IDR5_OAS, CR0_SMMUEN, CR0_EVENTQEN } from "./fields";
 
@@ -27,6 +27,8 @@ export let sidBits: u32 = 0;
 export let ssidBits: u32 = 0;
 /** The platform's CANWBS for this unit's root port (abi Opt.CANWBS). */
 export let canwbs: bool = false;
+/** TLB conflicts are detected and raise F_TLB_CONFLICT (abi Opt.TLB_CONFLICT). */
+export let tlbConflictEvent: bool = false;
 
 /** Physical address sizes by the OAS/IPS/S2PS encoding (spec 6.3.6); reserved encodings: 48 bits. */
 export function paBitsOf(enc: u32): u32 {
@@ -54,5 +56,7 @@ export function smmuSyncRegs(): void {
   oasBits = paBitsOf(IDR5_OAS(idr5));
   sidBits = IDR1_SIDSIZE(idr1);
   ssidBits = IDR1_SSIDSIZE(idr1);
-  canwbs = (load<u32>(CTRL_BASE + CTRL_OPTIONS) & OPT_CANWBS) != 0;
+  const options = load<u32>(CTRL_BASE + CTRL_OPTIONS);
+  canwbs = (options & OPT_CANWBS) != 0;
+  tlbConflictEvent = (options & OPT_TLB_CONFLICT) != 0;
 }

@@ -27,8 +27,23 @@
 // C_BAD_SUBSTREAMID; a bypass STE ignores the SubstreamID (a choice: the spec text available does
 // not settle it).
 //
-// ATS (spec 3.9; shared/spec/smmuv3.md 2.3 EATS): a translation request (KIND_ATS) on a unit without
-// IDR0.ATS or an STE with EATS = 0 (or an abort or bypass STE) is F_BAD_ATS_TREQ; otherwise it is
+// F_UUT (spec 7.3.2, Unsupported Upstream Transaction): of the transaction types and attributes a
+// request can carry here (read, write, ATS translation request, translated, SubstreamID, PnU, InD),
+// the ones a unit can lack support for are the ATS ones: with IDR0.ATS = 0 (and CR0.SMMUEN = 1) an
+// ATS translation request or a translated transaction is F_UUT, raised before the STE is looked up
+// and always recorded, with StreamID, SSV/SubstreamID, InputAddr, RnW, PnU and InD (the record's
+// fields for F_UUT, as QEMU's smmuv3_record_event fills them). SubstreamIDs beyond IDR1.SSIDSIZE stay
+// C_BAD_SUBSTREAMID (spec 5.4 S1CDMax), and InD on a write is taken as a data access.
+//
+// F_TLB_CONFLICT (spec 7.3.17; detection IMPLEMENTATION DEFINED, abi Opt.TLB_CONFLICT, off by
+// default): a TLB or micro-TLB hit is checked for a second matching entry (tlbConflict); two
+// matches (a page and an overlapping block both cached after a break-before-make violation, or an
+// nG = 1 and an nG = 0 entry of the same address) end the transaction with the event, recorded with
+// StreamID, SSV/SubstreamID, InputAddr, RnW, PnU, InD. Without the option the first match serves it
+// (the smallest page, the ASID's entry before the global one), as before.
+//
+// ATS (spec 3.9; shared/spec/smmuv3.md 2.3 EATS): a translation request (KIND_ATS) on a unit with
+// IDR0.ATS and an STE with EATS = 0 (or an abort or bypass STE) is F_BAD_ATS_TREQ; otherwise it is
 // translated as a read and its result (rights R/W/X/U, page size, PA) is the completion the device
 // caches (engine/atc.ts). EATS = 1 translates through every stage the STE enables; EATS = 2
 // (split-stage, nested STEs only) through stage 1 alone, so the completion holds the IPA, without
@@ -51,11 +66,12 @@ import {
   C_CONFIG_CACHE_MISS, C_STALE_IOTLB_USES, RSF_STALE, CACHE_IOTLB, CACHE_MICRO_TLB, C_TRANS_TABLE_WALK_ACCESS, C_PCIE_ATS_TRANS_RQ, C_PCIE_ATS_TRANS_PASSED, C_BYPASSED,
   EVENT_C_BAD_STE, EVENT_C_BAD_SUBSTREAMID, EVENT_F_STREAM_DISABLED, EVENT_F_CD_FETCH, EVENT_C_BAD_CD, EVENT_F_WALK_EABT,
   EVENT_F_TRANSLATION, EVENT_F_ADDR_SIZE, EVENT_F_ACCESS, EVENT_F_PERMISSION, EVENT_F_BAD_ATS_TREQ, EVENT_F_TRANSL_FORBIDDEN,
+  EVENT_F_UUT, EVENT_F_TLB_CONFLICT,
 } from "../../abi";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_INPUT, W_S2, W_S2_READ, W_S2_WRITE, W_ACCESS_FLAG, W_ADDR_SIZE } from "../pagetable/walk-state";
 import { walk, walkSetDirty, walkLeafPa, walkLeafPte } from "../pagetable/walker";
 import { vmsaNext } from "../pagetable/fmt/vmsa";
-import { smmuEnabled, gbpa, idr0, cr0, ssidBits } from "./regs";
+import { smmuEnabled, gbpa, idr0, cr0, ssidBits, tlbConflictEvent } from "./regs";
 import {
   GBPA_ABORT, GBPA_MTCFG, GBPA_MEMATTR, GBPA_SHCFG, STE0_S1CDMAX, STE1_S1DSS, STE1_EATS, STE1_MTCFG, STE1_MEMATTR, STE1_SHCFG,
   STE2_S2R, CD0_R, IDR0_ATS, CR0_ATSCHK, EVT0_TYPE_AT, EVT0_SSV_AT, EVT0_SSID_AT, EVT0_SID_AT, EVT1_PNU_AT, EVT1_IND_AT, EVT1_RNW_AT,
@@ -67,7 +83,7 @@ import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisa
 import { fetchStruct, reads, readsReset, readsAdd } from "./fetch";
 import { steCached, cdCached, configKeep, STE_CACHE, CD_CACHE } from "./config-cache";
 import { recordEvent } from "./events";
-import { cachedWalk as portWalk, pageLookup, pageFill } from "../ports";
+import { cachedWalk as portWalk, pageLookup, pageFill, pageMatches } from "../ports";
 import { leafUnchanged, VMSA_UPDATED_BITS } from "../pagetable/walker";
 import { VMSA_AP_RDONLY } from "../pagetable/fmt/vmsa";
 import {
@@ -149,7 +165,7 @@ function fault(res: usize, code: u8, record: bool): void {
   const d0 = EVT0_TYPE_AT(code) | EVT0_SSV_AT(ssv ? 1 : 0) | EVT0_SSID_AT(ssv ? ssid : 0) | EVT0_SID_AT(sid);
   let d1: u64 = 0, d2: u64 = 0, d3: u64 = 0;
   const walkFault = isTranslationFault(code) || code == EVENT_F_WALK_EABT;
-  if (walkFault || code == EVENT_F_BAD_ATS_TREQ || code == EVENT_F_TRANSL_FORBIDDEN) {
+  if (walkFault || code == EVENT_F_BAD_ATS_TREQ || code == EVENT_F_TRANSL_FORBIDDEN || code == EVENT_F_UUT || code == EVENT_F_TLB_CONFLICT) {
     d1 = EVT1_PNU_AT((flags & RQF_PRIV) != 0 ? 1 : 0) | EVT1_IND_AT((flags & RQF_EXE) != 0 && !write ? 1 : 0) | EVT1_RNW_AT(write ? 0 : 1);
     d2 = addr;
   }
@@ -305,6 +321,9 @@ function translate(req: usize, res: usize): void {
     store<u8>(res, CONFIG_BYPASS, RES_KIND);
     return bypass(res, GBPA_MTCFG(gbpa), GBPA_MEMATTR(gbpa), GBPA_SHCFG(gbpa), SNOOP_SMMU_GBPA);
   }
+  // A unit without ATS supports neither ATS translation requests nor translated transactions: F_UUT
+  // before any configuration lookup (see the header).
+  if (!IDR0_ATS(idr0) && (kind == KIND_ATS || (flags & RQF_TRANSLATED) != 0)) return fault(res, EVENT_F_UUT, true);
   // CR0.ATSCHK = 0: translated requests pass without an STE lookup.
   if ((flags & RQF_TRANSLATED) != 0 && !CR0_ATSCHK(cr0)) return passTranslated(res);
   // The STE: from the configuration cache, or read (and kept once it passes its checks).
@@ -326,7 +345,7 @@ function translate(req: usize, res: usize): void {
   if ((cfg & CFG_ACTIVE) == 0) return abort(res);
   if ((cfg & (CFG_S1 | CFG_S2)) != 0) store<u32>(res, vmid, RES_DOMAIN);
   const eats = (cfg & (CFG_S1 | CFG_S2)) != 0 ? STE1_EATS(ste1) : 0;
-  if (kind == KIND_ATS && (!IDR0_ATS(idr0) || eats == 0)) return fault(res, EVENT_F_BAD_ATS_TREQ, true);
+  if (kind == KIND_ATS && eats == 0) return fault(res, EVENT_F_BAD_ATS_TREQ, true);
   if ((flags & RQF_TRANSLATED) != 0) {
     if (eats == 0) return fault(res, EVENT_F_TRANSL_FORBIDDEN, true);
     if (eats == EATS_SPLIT) {
@@ -394,6 +413,8 @@ function translate(req: usize, res: usize): void {
   const priv = (flags & RQF_PRIV) != 0;
   const exe = (flags & RQF_EXE) != 0 && !write;
   const g = s1.granuleLg2;
+  s1NgOwner = s1Owner(vmid, asid, g, false);
+  s1GOwner = s1Owner(vmid, asid, g, true);
   if (splitAts) microTag = NO_MICRO;
   else if (tlbServes(res, CACHE_MICRO_TLB, microTag, false, addr, priv, exe, st2)
     || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, false), false, addr, priv, exe, st2)
@@ -508,6 +529,22 @@ function microKeep(va: u64, p: usize): void {
   memory.copy(q, p, TLB_RECORD_BYTES);
 }
 
+/** The stage-1 TLB owners of the transaction: its ASID's entries and its VMID's global ones. */
+let s1NgOwner: u64 = 0;
+let s1GOwner: u64 = 0;
+
+/**
+ * TLB conflict detection (Opt.TLB_CONFLICT; spec 7.3.17): cache `id` holds more than one entry that
+ * translates `va` for this transaction. A stage-1 lookup of the main TLB matches the ASID's entries
+ * and the VMID's global ones alike, at every page size; the micro-TLB and stage-2-only lookups
+ * match their one owner at every size.
+ */
+function tlbConflict(id: u32, owner: u64, s2only: bool, va: u64): bool {
+  let n = pageMatches(id, owner, va);
+  if (id == CACHE_IOTLB && !s2only) n += pageMatches(id, owner == s1NgOwner ? s1GOwner : s1NgOwner, va);
+  return n > 1;
+}
+
 /**
  * A TLB hit for `va` under `owner` that allows this access ends the transaction (true). A hit
  * that does not allow it (or a write that must still dirty a leaf) walks instead, so a fault is
@@ -518,6 +555,12 @@ function tlbServes(res: usize, id: u32, owner: u64, s2only: bool, va: u64, priv:
   if (owner == NO_MICRO) return false;
   const p = pageLookup(id, owner, va);
   if (p == 0) return false;
+  if (tlbConflictEvent && tlbConflict(id, owner, s2only, va)) {
+    // the transaction ends with the event (always recorded; Reason, IMPLEMENTATION DEFINED, is 0)
+    note(0, 0, 0, 0, 0);
+    fault(res, EVENT_F_TLB_CONFLICT, true);
+    return true;
+  }
   const tf = load<u32>(p, TLB_FLAGS);
   let ok: bool;
   if (s2only) ok = write ? (tf & TF_W) != 0 : (tf & TF_R) != 0 && (!exe || (tf & TF_X) != 0);

@@ -74,6 +74,21 @@ export function lookupPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, seen
   return -1;
 }
 
+/**
+ * How many entries translate `va` for owner `k1` at the sizes whose code is set in `seen` (the
+ * smallest always): more than one is a TLB conflict. Counts nothing and touches no replacement state.
+ */
+export function countPageMatches(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, seen: u32): u32 {
+  let n: u32 = 0;
+  const sizeCount = <u32>sizes.lg2.length;
+  for (let i: u32 = 0; i < sizeCount; i++) {
+    if (i > 0 && (seen & (<u32>1 << i)) == 0) continue;
+    const k0 = (va >>> unchecked(sizes.lg2[i])) | (<u64>i << 60);
+    if (c.probe(setFor(c, k0, k1), k0, k1) >= 0) n++;
+  }
+  return n;
+}
+
 /** Makes the entry for `va` at `pageLg2` valid for owner `k1`; returns its payload address. */
 export function fillPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, pageLg2: u32): usize {
   const k0 = (va >>> pageLg2) | (<u64>sizes.codeOf(pageLg2) << 60);

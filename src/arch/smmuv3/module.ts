@@ -25,7 +25,8 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   registers: { fields: registerFields, defaults: defaultIdRegisters },
   setUp(core, o, base) {
     for (const [name, v] of Object.entries(idrOf(o))) core.setRegister(name as keyof typeof defaultIdRegisters, v);
-    core.setOptions({ physAddrBits: base.physAddrBits, options: base.options | (o.canwbs ? Opt.CANWBS : 0), pgsnpNoSc: 0 });
+    const options = base.options | (o.canwbs ? Opt.CANWBS : 0) | (o.tlbConflict === "event" ? Opt.TLB_CONFLICT : 0);
+    core.setOptions({ physAddrBits: base.physAddrBits, options, pgsnpNoSc: 0 });
   },
   createBuilder: (core, alloc, o) => new SmmuBuilder(core, alloc, profileOf(idrOf(o))),
   enable(p) {

@@ -10,4 +10,10 @@ export interface SmmuPlatformOptions {
    * (the core has one option bit). Default false.
    */
   canwbs?: boolean;
+  /**
+   * TLB conflicts (spec 7.3.17; detection is IMPLEMENTATION DEFINED): "ignore" (default) serves a
+   * lookup that matches more than one TLB entry from the first match; "event" ends it with
+   * F_TLB_CONFLICT (core Opt.TLB_CONFLICT).
+   */
+  tlbConflict?: "ignore" | "event";
 }

@@ -73,7 +73,12 @@ export const smmuScenarioSchema = z.strictObject({
       devices: z.array(device).optional(),
     })
     .optional(),
-  config: z.strictObject({ ...configShape, smmu: z.strictObject({ canwbs: z.boolean().optional() }).optional() }).optional(),
+  config: z
+    .strictObject({
+      ...configShape,
+      smmu: z.strictObject({ canwbs: z.boolean().optional(), tlbConflict: z.enum(["ignore", "event"]).optional() }).optional(),
+    })
+    .optional(),
 });
 
 export type SmmuScenario = z.output<typeof smmuScenarioSchema>;
@@ -108,7 +113,7 @@ export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof
       if (build.tableBase >> BigInt(ctx.physAddrBits) !== 0n)
         throw ctx.problemAt("build.tableBase", `0x${build.tableBase.toString(16)} is not below 2^${ctx.physAddrBits}, the host address width (config.platform.physAddrBits)`);
     }
-    return { idr, canwbs: scenario.config?.smmu?.canwbs, tableBase: build.tableBase };
+    return { idr, canwbs: scenario.config?.smmu?.canwbs, tlbConflict: scenario.config?.smmu?.tlbConflict, tableBase: build.tableBase };
   },
 
   *build(platform, scenario, ctx): Generator<SetupProgress, void, void> {

@@ -82,6 +82,41 @@ for (const build of builds) {
     assert.is(core.getRegister("CMDQ_CONS"), 0x0200_0000n);
   });
 
+  test("CMD_PRI_RESP, CMD_RESUME, CMD_STALL_TERM: accepted with legal fields; reserved Resp / Action is CERROR_ILL", () => {
+    // IDR0.PRI (bit 16) set so that CMD_PRI_RESP is supported at all
+    const core = unit(build, { IDR0: IDR0 | (1n << 16n) });
+    const sid = 7n << 32n;
+    // CMD_PRI_RESP, SSV = 1, SSID 5, PRG index 0x1ff, Resp = 2 (Success); CMD_RESUME Action 1 (Retry), STAG 0x42;
+    // CMD_STALL_TERM; CMD_RESUME Action 2 (Abort)
+    put(core, 0, 0x41n | (1n << 11n) | (5n << 12n) | sid, 0x1ffn | (2n << 12n));
+    put(core, 1, 0x44n | (1n << 12n) | sid, 0x42n);
+    put(core, 2, 0x45n | sid);
+    put(core, 3, 0x44n | (2n << 12n) | sid, 0x42n);
+    core.writeRegister("CMDQ_PROD", 4n); // index 0, wrap 1: all four consumed
+    assert.is(core.getRegister("CMDQ_CONS"), 4n);
+    assert.equal([core.archCounters().commands, core.archCounters().cmdqErrors], [4n, 0n]);
+    assert.is(core.getRegister("GERROR"), 0n);
+    // Resp = 0 (Deny) and 1 (Fail) are legal too; Resp = 3 is reserved: CONS stops at index 2 (wrap 1) with ERR = 1
+    put(core, 0, 0x41n | sid, 0n);
+    put(core, 1, 0x41n | sid, 1n << 12n);
+    put(core, 2, 0x41n | sid, 3n << 12n);
+    core.writeRegister("CMDQ_PROD", 4n | 3n); // index 3, wrap 1: three commands after CONS = 4 (index 0, wrap 1)
+    assert.is(core.getRegister("CMDQ_CONS"), 0x0100_0000n | 4n | 2n, "CONS.ERR = CERROR_ILL at the reserved Resp");
+    assert.is(core.getRegister("GERROR"), 1n);
+    assert.equal([core.archCounters().commands, core.archCounters().cmdqErrors], [6n, 1n]);
+    // CMD_RESUME with Action = 3 (reserved) is CERROR_ILL as well
+    const c2 = unit(build);
+    put(c2, 0, 0x44n | (3n << 12n) | sid, 0x42n);
+    c2.writeRegister("CMDQ_PROD", 1n);
+    assert.is(c2.getRegister("CMDQ_CONS"), 0x0100_0000n);
+    assert.is(c2.getRegister("GERROR"), 1n);
+    // the same CMD_RESUME with Action = 0 (Terminate) is accepted
+    const c3 = unit(build);
+    put(c3, 0, 0x44n | sid, 0x42n);
+    c3.writeRegister("CMDQ_PROD", 1n);
+    assert.equal([c3.getRegister("CMDQ_CONS"), c3.getRegister("GERROR")], [1n, 0n]);
+  });
+
   test("nothing runs while CR0.CMDQEN = 0; setting it processes what is queued", () => {
     const core = unit(build, { CR0: 0x5n });
     put(core, 0, 0x46n, 0n);

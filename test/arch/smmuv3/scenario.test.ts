@@ -14,7 +14,8 @@ import { InputError } from "../../../src/errors.ts";
 import { resultRecord } from "../../../src/report/results.ts";
 import { smmuv3 } from "../../../src/arch/smmuv3/module.ts";
 import { abortSte, bypassSte } from "../../../src/arch/smmuv3/ste.ts";
-import type { Result } from "../../../src/core/core.ts";
+import { Core, type Result } from "../../../src/core/core.ts";
+import { Opt } from "../../../src/core/abi.ts";
 import type { TraceTlp } from "../../../src/trace/text.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-smmu-"));
@@ -78,6 +79,28 @@ test("problems at their scenario keys", () => {
   assert.is(loadError(bad4), `${bad4}:11:7: build.devices[0]: attach of StreamID 0x10 (00:02.0) SubstreamID 4: only stage-1 and nested domains serve substreams, not s2`);
   const bad5 = scenario({ arch: "smmuv3", build: { domains: [{ id: 1, type: "s1", granule: "8K" }] } });
   assert.is(loadError(bad5), `${bad5}:8:20: build.domains[0].granule: expected a granule of "4K", "16K" or "64K"`);
+});
+
+test("config.smmu.tlbConflict: \"event\" sets the core's Opt.TLB_CONFLICT; \"ignore\" and the default leave it clear; other values are refused", () => {
+  // the options the platform last gave the core while loading each scenario
+  const orig = Core.prototype.setOptions;
+  let last = -1;
+  Core.prototype.setOptions = function (o) {
+    last = o.options;
+    orig.call(this, o);
+  };
+  const optionOf = (config: unknown) => {
+    last = -1;
+    loadScenario(scenario({ arch: "smmuv3", ...(config === undefined ? {} : { config }) }));
+    return (last & Opt.TLB_CONFLICT) !== 0;
+  };
+  try {
+    assert.equal([optionOf({ smmu: { tlbConflict: "event" } }), optionOf({ smmu: { tlbConflict: "ignore" } }), optionOf(undefined)], [true, false, false]);
+  } finally {
+    Core.prototype.setOptions = orig;
+  }
+  const bad = scenario({ arch: "smmuv3", config: { smmu: { tlbConflict: "warn" } } });
+  assert.is(loadError(bad), `${bad}:5:22: config.smmu.tlbConflict: Invalid option: expected one of "ignore"|"event"`);
 });
 
 const tlp: TraceTlp = { op: "MRd", sid: 0x10, addr: 0x7000n, line: 3 } as TraceTlp;
