@@ -296,7 +296,7 @@ export class PasidAllocator {
       return { ok: false, kind, reason };
     };
     if (!Number.isInteger(pasid) || pasid < 0 || pasid >= space.size) return refuse(`${name} is out of range: the ${space.bits}-bit space holds 0..${space.size - 1}`);
-    if (space.reserved.includes(pasid)) return refuse(`${name} is reserved (${this.reservedText(opts.device)}): it is never allocated`);
+    if (space.reserved.includes(pasid)) return refuse(`${name} is reserved (${pasid === 0 ? "requests without a PASID use it" : "the RID_PASID"}): it is never allocated`);
     const owner = space.owner(pasid);
     if (owner === undefined) return refuse(`${name} is not allocated`);
     if (owner !== vm) return refuse(`${name} belongs to VM ${JSON.stringify(owner)}, not to VM ${JSON.stringify(vm)}`, "not-owner");
