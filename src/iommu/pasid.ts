@@ -23,7 +23,7 @@
  *   data the architecture drivers execute (see teardownSteps): this module never touches hardware.
  */
 import { formatBdf } from "../trace/events.ts";
-import type { Invalidation } from "../arch/vtd/trace-commands.ts";
+import { MAX_PAGES_LG2, type Invalidation } from "../arch/vtd/trace-commands.ts";
 import type { DomainType as VtdDomainType } from "../arch/vtd/domain.ts";
 import { atcInv, cfgiCd, tlbiNhAsid, type Command } from "../arch/smmuv3/commands.ts";
 
@@ -108,9 +108,6 @@ export type TeardownStep =
   | { arch: "smmuv3"; op: "cmd"; cmd: Command }
   | { arch: "vtd" | "smmuv3"; op: "sync" };
 
-/** Every address of a device-TLB / ATC: 2^52 pages (Linux MAX_AGAW_PFN_WIDTH, ATC_INV_SIZE_ALL). */
-const ALL_PAGES_LG2 = 52;
-
 /**
  * The steps that tear down `pasid` where it is attached, attachment by attachment:
  *
@@ -136,7 +133,7 @@ export function teardownSteps(pasid: number, attached: readonly PasidAttachment[
       inv({ kind: "pc", gran: "pasid", did: a.did, pasid });
       if (a.domainType === "fs" || a.domainType === "pt") inv({ kind: "piotlb", did: a.did, pasid });
       else inv({ kind: "iotlb", reg: false, gran: "dsi", did: a.did });
-      if (a.ats) inv({ kind: "pdevtlb", sid: a.device & 0xffff, pasid, addr: 0n, pagesLg2: ALL_PAGES_LG2, all: false });
+      if (a.ats) inv({ kind: "pdevtlb", sid: a.device & 0xffff, pasid, addr: 0n, pagesLg2: MAX_PAGES_LG2, all: false });
     } else {
       const sids = a.streamIds ?? [a.device];
       const cmds = (list: Command[]) => steps.push(...list.map((cmd): TeardownStep => ({ arch: "smmuv3", op: "cmd", cmd })), { arch: "smmuv3", op: "sync" });

@@ -218,6 +218,29 @@ export class ReservedRegions {
   }
 
   /**
+   * Why `device` may not join `domain`, which already maps `mapped`, or undefined when it may, as
+   * iommufd's iopt_table_enforce_dev_resv_regions decides on attach: a region of the device the
+   * domain keeps out (excludes) must not overlap a mapping already there (-EADDRINUSE); and, for
+   * user space, a device may not have both a hardware MSI region and a software MSI window, nor two
+   * software MSI windows (counted after merging; "Drivers must offer sane combinations of regions").
+   */
+  checkAttach(domain: DomainView, device: number, mapped: readonly IovaRange[]): string | undefined {
+    const what = `attach ${formatBdf(device)} to domain ${JSON.stringify(domain.name)}`;
+    const own = this.regionsOf(device);
+    if (domain.usage === "user") {
+      const hw = own.filter((r) => r.type === "MSI"), sw = own.filter((r) => r.type === "SW_MSI");
+      if (sw.length > 1) return `${what}: the device has ${sw.length} software MSI windows (${sw.map(span).join(", ")}); iommufd accepts one`;
+      if (sw.length && hw.length) return `${what}: the device has both a hardware MSI region (${span(hw[0]!)}) and a software MSI window (${span(sw[0]!)}); iommufd accepts one kind`;
+    }
+    for (const r of own) {
+      if (!excludes(domain.usage, r.type)) continue;
+      const m = mapped.find((m) => m.first <= lastOf(r) && m.last >= r.base);
+      if (m) return `${what}: its ${r.type} region ${span(r)} overlaps the mapping ${hex(m.first)}-${hex(m.last)} already in the domain`;
+    }
+    return undefined;
+  }
+
+  /**
    * What happens to a request from `device` to `addr` (an untranslated address, without PASID):
    * a p2p window (RESERVED) is routed to the peer and never reaches the IOMMU; a hardware MSI
    * window is an interrupt; a DIRECT or DIRECT_RELAXABLE region is identity-mapped; the SW_MSI

@@ -8,6 +8,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PasidAllocator, teardownSteps, type PasidAttachment, type TeardownStep } from "../../src/iommu/pasid.ts";
+import { formatEvent } from "../../src/trace/text.ts";
 
 /** The PASID of an allocation that must succeed. */
 function pasidOf(r: ReturnType<PasidAllocator["allocate"]>): number {
@@ -192,6 +193,35 @@ test("SMMUv3 teardown: CD cleared, CFGI_CD per StreamID, SYNC, TLBI_NH_ASID, SYN
     sync("smmuv3"),
     cmd("CMD_TLBI_NH_ASID", 0x0001_0000_0000_0011n, 0n),
     sync("smmuv3"),
+  ]);
+});
+
+test("the steps are the trace's own driver events: VT-d `inv` lines and SMMUv3 `cmd` lines, which the drivers carry out", () => {
+  const text = teardownSteps(5, [
+    { arch: "vtd", device: 0x300, did: 7, domainType: "fs", ats: true },
+    { arch: "smmuv3", device: 0x300, asid: 3, vmid: 5, ats: true },
+  ]).map((s) => {
+    const at = { line: 1, column: 1 };
+    if (s.op === "inv") return formatEvent({ ...at, op: "inv", inv: s.inv });
+    if (s.op === "cmd") return formatEvent({ ...at, op: "cmd", qwords: [s.cmd.q0, s.cmd.q1] });
+    return s.op;
+  });
+  // pages = 2^52 = 4503599627370496; CFGI_CD SID 0x300 SSID 5: 0x05 | 5 << 12 | 0x300 << 32; ATC_INV adds SSV (bit 11) and opcode 0x40
+  assert.equal(text, [
+    "clear-pasid-entry",
+    "inv pc pasid did=7 pasid=5",
+    "sync",
+    "inv piotlb did=7 pasid=5",
+    "sync",
+    "inv pdevtlb 03:00.0 pasid=5 addr=0x0 pages=4503599627370496",
+    "sync",
+    "clear-cd",
+    "cmd 0x30000005005 0x1",
+    "sync",
+    "cmd 0x3000500000011 0x0",
+    "sync",
+    "cmd 0x30000005840 0x34",
+    "sync",
   ]);
 });
 

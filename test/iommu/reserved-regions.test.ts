@@ -191,6 +191,33 @@ test("mayGoToUser: refused with a DIRECT region, allowed with DIRECT_RELAXABLE o
   assert.equal(rr.mayGoToUser(0x400), { ok: true });
 });
 
+test("checkAttach: a device whose kept-out region overlaps a mapping already in the domain is refused; user space refuses MSI with SW_MSI", () => {
+  const rr = vtdPlatform();
+  const user: DomainView = { name: "u", devices: [D0], usage: "user" };
+  const mapped = [{ first: 0xe000_0000n, last: 0xe000_0fffn }];
+  assert.is(rr.checkAttach(user, D1, mapped), 'attach 03:00.1 to domain "u": its RESERVED region 0xe0000000-0xefffffff overlaps the mapping 0xe0000000-0xe0000fff already in the domain');
+  assert.is(rr.checkAttach(user, D1, [{ first: 0xdfff_f000n, last: 0xdfff_ffffn }]), undefined); // the page below the window
+  // 03:00.1's DIRECT_RELAXABLE 0x0-0xffffff: no matter for user space, refused for the DMA API
+  const low = [{ first: 0x1000n, last: 0x1fffn }];
+  assert.is(rr.checkAttach(user, D1, low), undefined);
+  assert.is(
+    rr.checkAttach({ ...user, usage: "dma-api" }, D1, low),
+    'attach 03:00.1 to domain "u": its DIRECT_RELAXABLE region 0x0-0xffffff overlaps the mapping 0x1000-0x1fff already in the domain',
+  );
+  const arm = new ReservedRegions({ arch: "smmuv3" });
+  arm.add(D0, [{ type: "MSI", base: 0x2800_0000n, length: 0x1_0000n }]);
+  assert.is(
+    arm.checkAttach(user, D0, []),
+    'attach 03:00.0 to domain "u": the device has both a hardware MSI region (0x28000000-0x2800ffff) and a software MSI window (0x8000000-0x80fffff); iommufd accepts one kind',
+  );
+  assert.is(arm.checkAttach({ ...user, usage: "dma-api" }, D0, []), undefined);
+  arm.add(D1, [
+    { type: "SW_MSI", base: 0x800_0000n, length: 0x1_0000n },
+    { type: "SW_MSI", base: 0x900_0000n, length: 0x1_0000n },
+  ]);
+  assert.is(arm.checkAttach(user, D1, []), 'attach 03:00.1 to domain "u": the device has 2 software MSI windows (0x8000000-0x800ffff, 0x9000000-0x900ffff); iommufd accepts one');
+});
+
 test("bad regions are refused by the library with what was expected", () => {
   const rr = new ReservedRegions({ arch: "vtd" });
   assert.throws(() => rr.add(D0, [{ type: "DIRECT", base: 0x1000n, length: 0n }]), /03:00\.0: a DIRECT region needs 0 <= base, 1 <= length and base \+ length <= 2\^64, got base 0x1000 length 0x0/);
