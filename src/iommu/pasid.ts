@@ -146,16 +146,19 @@ export function teardownSteps(pasid: number, attached: readonly PasidAttachment[
   return steps;
 }
 
-/** One PASID space: which numbers are taken and by whom, lowest-free allocation. */
+/**
+ * One PASID space: which numbers are taken and by whom (a VM's index + 1; 0 free, 4 bytes per
+ * PASID), lowest-free allocation from the lowest PASID that may be free.
+ */
 class Space {
-  private readonly owners: (string | undefined)[];
+  private readonly owners: Uint32Array;
   private lowest = 1;
-  used = 0;
   constructor(
     readonly bits: number,
     readonly reserved: readonly number[],
+    private readonly names: readonly string[],
   ) {
-    this.owners = new Array<string | undefined>(2 ** bits);
+    this.owners = new Uint32Array(2 ** bits);
   }
   get size(): number {
     return this.owners.length;
@@ -164,13 +167,13 @@ class Space {
     return this.size - this.reserved.length;
   }
   owner(p: number): string | undefined {
-    return this.owners[p];
+    const id = this.owners[p]!;
+    return id ? this.names[id - 1] : undefined;
   }
-  take(vm: string): number | undefined {
+  take(vmIndex: number): number | undefined {
     for (let p = this.lowest; p < this.size; p++) {
-      if (this.owners[p] === undefined && !this.reserved.includes(p)) {
-        this.owners[p] = vm;
-        this.used++;
+      if (this.owners[p] === 0 && !this.reserved.includes(p)) {
+        this.owners[p] = vmIndex + 1;
         this.lowest = p + 1;
         return p;
       }
@@ -179,13 +182,14 @@ class Space {
     return undefined;
   }
   release(p: number): void {
-    this.owners[p] = undefined;
-    this.used--;
+    this.owners[p] = 0;
     if (p < this.lowest) this.lowest = p;
   }
 }
 
 interface VmState {
+  /** Its place in PasidAllocator.names. */
+  index: number;
   quota: number;
   allocated: number;
   allocations: number;
@@ -214,6 +218,8 @@ export class PasidAllocator {
   private readonly system: Space | undefined;
   private readonly devices = new Map<number, Space>();
   private readonly vms = new Map<string, VmState>();
+  /** The VMs' names by index, as the spaces record their owners. */
+  private readonly names: string[] = [];
 
   constructor(opts: PasidSpaceOptions = {}) {
     this.policy = opts.policy ?? "system";
@@ -231,7 +237,7 @@ export class PasidAllocator {
       checkCount(`deviceBits of ${formatBdf(dev)}`, b, PASID_BITS);
       if (b < 1) throw new RangeError(`deviceBits of ${formatBdf(dev)} must be at least 1 (a device without substreams has no PASIDs to allocate)`);
     }
-    this.system = this.policy === "system" ? new Space(this.bits, this.ridPasid ? [0, this.ridPasid] : [0]) : undefined;
+    this.system = this.policy === "system" ? new Space(this.bits, this.ridPasid ? [0, this.ridPasid] : [0], this.names) : undefined;
     for (const v of opts.vms ?? []) this.addVm(v.name, v.quota);
   }
 
@@ -239,7 +245,7 @@ export class PasidAllocator {
   addVm(name: string, quota = this.defaultQuota): void {
     if (this.vms.has(name)) throw new Error(`VM ${JSON.stringify(name)} already exists`);
     checkCount(`the quota of VM ${JSON.stringify(name)}`, quota, 2 ** PASID_BITS);
-    this.vms.set(name, { quota, allocated: 0, allocations: 0, frees: 0, refusedQuota: 0, refusedExhausted: 0, refusedFree: 0 });
+    this.vms.set(name, { index: this.names.push(name) - 1, quota, allocated: 0, allocations: 0, frees: 0, refusedQuota: 0, refusedExhausted: 0, refusedFree: 0 });
   }
 
   /**
@@ -268,7 +274,7 @@ export class PasidAllocator {
       const over = s.allocated > s.quota ? ` (lowered below its count at run time; the PASIDs it holds are kept): it allocates again after freeing ${s.allocated - s.quota + 1}` : ": it allocates again after freeing one";
       return { ok: false, kind: "quota", reason: `VM ${JSON.stringify(vm)} holds ${plural(s.allocated, "PASID")} and its quota is ${s.quota}${over}` };
     }
-    const pasid = space.take(vm);
+    const pasid = space.take(s.index);
     if (pasid === undefined) {
       s.refusedExhausted++;
       return { ok: false, kind: "exhausted", reason: `${this.spaceName(device)} is exhausted: all ${space.capacity} allocatable ${this.unit(device)}s are allocated (${space.bits}-bit space; ${this.reservedText(device)})` };
@@ -315,12 +321,14 @@ export class PasidAllocator {
 
   /** Per VM, in the order the VMs were added. */
   counts(): VmPasidCounts[] {
-    return [...this.vms].map(([vm, s]) => ({ vm, ...s }));
+    return [...this.vms.keys()].map((vm) => this.countsOf(vm)!);
   }
 
   countsOf(vm: string): VmPasidCounts | undefined {
     const s = this.vms.get(vm);
-    return s && { vm, ...s };
+    if (!s) return undefined;
+    const { index: _, ...counts } = s;
+    return { vm, ...counts };
   }
 
   private spaceFor(device: number | undefined, what: string): Space {
@@ -328,7 +336,7 @@ export class PasidAllocator {
     if (device === undefined) throw new Error(`per-device PASIDs: ${what} needs the device whose substream space it is`);
     let space = this.devices.get(device);
     if (!space) {
-      space = new Space(this.deviceBits.get(device) ?? this.bits, [0]);
+      space = new Space(this.deviceBits.get(device) ?? this.bits, [0], this.names);
       this.devices.set(device, space);
     }
     return space;
