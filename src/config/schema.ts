@@ -14,21 +14,8 @@ import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.
 import { quote } from "../errors.ts";
 import { topologySchema } from "../iommu/topology.ts";
 
-/**
- * A 64-bit value: a "0x…" hex string, or a non-negative safe integer as a plain JSON number
- * (decimal). A string of digits without 0x is refused, not read as decimal: "1000" written for
- * 0x1000 would otherwise be 4096 times off.
- */
-export const u64 = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  if (typeof v === "number") {
-    if (Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-    ctx.addIssue({ code: "custom", message: `expected a non-negative integer or a "0x…" string, got ${v}` });
-    return z.NEVER;
-  }
-  if (/^0x[0-9a-fA-F]{1,16}$/.test(v)) return BigInt(v);
-  ctx.addIssue({ code: "custom", message: `expected 0x-prefixed hex or a JSON number, got ${quote(v)}` });
-  return z.NEVER;
-});
+export { u64 } from "./u64.ts";
+import { u64 } from "./u64.ts";
 
 /**
  * A page size from `sizes` (its name, or its bytes as a number or "0x…" string); anything else is
