@@ -8,32 +8,13 @@
  */
 import { suite, test as plain } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadScenario } from "../../../src/scenario.ts";
-import { InputError } from "../../../src/errors.ts";
+import { scenarioFiles } from "./scenario-files.ts";
 import type { Core, Request, Result } from "../../../src/core/core.ts";
 import { builds, rd, wr, writeSte } from "./helpers.ts";
 import { tlbUnit, command, lhm, CD_AT } from "./tlb-unit.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "iommu-emu-iort-"));
-plain.after(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-function scenario(s: unknown): string {
-  const file = join(dir, `s${n++}.json`);
-  writeFileSync(file, JSON.stringify(s, null, 2));
-  return file;
-}
-function loadError(file: string): string {
-  try {
-    loadScenario(file);
-  } catch (e) {
-    if (e instanceof InputError) return e.message;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
+const { scenario, loadError } = scenarioFiles("iommu-emu-iort-", plain.after);
 
 /**
  * Segment 0 (CANWBS clear): bus 00 (RIDs 0x000-0x0ff) -> StreamIDs 0x1000-0x10ff, and 03:00.0-03:00.7
