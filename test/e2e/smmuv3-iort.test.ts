@@ -18,9 +18,9 @@ import type { CoreBuild } from "../../src/core/core.ts";
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-iort-example-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function replay(core: CoreBuild): { s: RunSummary & SmmuSections; text: string; lines: Record<string, unknown>[] } {
-  const report = join(dir, `${core}.json`), results = join(dir, `${core}.jsonl`);
-  runCommand("examples/smmuv3/iort.json", { report, results, functional: true, quiet: true, core });
+function replay(core: CoreBuild, functional = true): { s: RunSummary & SmmuSections; text: string; lines: Record<string, unknown>[] } {
+  const report = join(dir, `${core}-${functional}.json`), results = join(dir, `${core}-${functional}.jsonl`);
+  runCommand("examples/smmuv3/iort.json", { report, results, functional, quiet: true, core });
   const text = readFileSync(results, "utf8");
   return { s: JSON.parse(readFileSync(report, "utf8")), text, lines: text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
@@ -51,6 +51,13 @@ test("iort.json: StreamIDs through each root complex, CANWBS deciding No-Snoop p
   assert.equal(s.snoop.noSnoopDecidedBy, { canwbs: 2, tlp: 1 });
   assert.equal([s.snoop.snooped, s.snoop.nonSnooped, s.snoop.noSnoopTlps], [6, 1, 3]);
   assert.is(s.pmcg.transaction, 8);
+});
+
+test("iort.json timed: the 8 transactions the SMMU saw are timed, the 2 unrouted TLPs are not (no issue or latency)", () => {
+  const { s, lines } = replay("release", false);
+  assert.is(s.timing!.translations, 8);
+  assert.equal(lines.map((l) => "latency" in l), [true, true, true, true, true, true, true, true, false, false]);
+  assert.equal(lines[9], { seq: 9, line: 18, op: "MRd", bdf: "0002:00:01.0", addr: "0x100000", status: "unrouted", reads: 0 });
 });
 
 test("iort.json: the debug and release cores write the same results and summary", () => {
