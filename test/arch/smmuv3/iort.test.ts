@@ -13,6 +13,10 @@ import { scenarioFiles } from "./scenario-files.ts";
 import type { Core, Request, Result } from "../../../src/core/core.ts";
 import { builds, rd, wr, writeSte } from "./helpers.ts";
 import { tlbUnit, command, lhm, CD_AT } from "./tlb-unit.ts";
+import { createPlatform } from "../../../src/platform.ts";
+import { SmmuDriver } from "../../../src/arch/smmuv3/driver.ts";
+import { parseTraceText } from "../../../src/trace/text.ts";
+import { replay } from "../../../src/replay/replay.ts";
 
 const { scenario, loadError } = scenarioFiles("iommu-emu-iort-", plain.after);
 
@@ -118,6 +122,24 @@ for (const build of builds) {
     // an ATS request of a RID no mapping covers never reaches the SMMU
     const u: Result = core.translateOne({ op: "ATS", sid: 0x109, addr: 0x4020_1000n });
     assert.equal([u.status, core.archCounters().pcie_ats_trans_rq, core.archCounters().unrouted], ["unrouted", 2n, 1n]);
+  });
+
+  test("the driver side: a trace's attach and detach of 00:02.0 write and invalidate StreamID 0x110, not 0x10", () => {
+    // segment 0, bus 00 -> StreamIDs 0x100 + RID (00:02.0 = RID 0x10 -> 0x110)
+    const p = createPlatform("smmuv3", { build, streamMap: { ranges: [{ inBase: 0, count: 256, outBase: 0x100, rc: 0 }], canwbs: [false] } });
+    p.builder.createDomain({ id: 1, type: "s1" });
+    p.enable();
+    const driver = p.createDriver({}) as SmmuDriver;
+    const results: Result[] = [];
+    const text = ["map 1 0x100000 0x80000000 0x1000", "attach 00:02.0 domain=1", "MRd 00:02.0 addr=0x100040", "detach 00:02.0", "MRd 00:02.0 addr=0x100040"].join("\n");
+    replay(p, parseTraceText(text, "iort.trace"), (_, _t, r) => results.push(r), { driver, file: "iort.trace" });
+    assert.equal(results.map((r) => [r.status, r.streamId, r.pa]), [["ok", 0x110, 0x8000_0040n], ["abort", 0x110, 0n]]);
+    // every CMD_CFGI_STE names StreamID 0x110 (dword 0 bits 63:32), none the RID 0x10
+    const steSids = driver.issued.filter((c) => c.name === "CMD_CFGI_STE").map((c) => Number(c.q0 >> 32n));
+    assert.ok(steSids.length > 0);
+    assert.equal([...new Set(steSids)], [0x110]);
+    // a device no mapping covers has no StreamID to attach
+    assert.throws(() => p.builder.streamIdOf(0x1_0010), /no ID mapping of the root complexes \(config\.smmu\.rootComplexes\) covers 0001:00:02\.0: it has no StreamID/);
   });
 
   test.run();
