@@ -17,6 +17,7 @@ import { createPlatform } from "../../../src/platform.ts";
 import { SmmuDriver } from "../../../src/arch/smmuv3/driver.ts";
 import { parseTraceText } from "../../../src/trace/text.ts";
 import { replay } from "../../../src/replay/replay.ts";
+import { streamIdOf, type StreamMap } from "../../../src/arch/smmuv3/iort.ts";
 
 const { scenario, loadError } = scenarioFiles("iommu-emu-iort-", plain.after);
 
@@ -122,6 +123,23 @@ for (const build of builds) {
     // an ATS request of a RID no mapping covers never reaches the SMMU
     const u: Result = core.translateOne({ op: "ATS", sid: 0x109, addr: 0x4020_1000n });
     assert.equal([u.status, core.archCounters().pcie_ats_trans_rq, core.archCounters().unrouted], ["unrouted", 2n, 1n]);
+  });
+
+  test("64 ranges (the most the core holds): the core's binary search agrees with a linear search at every edge and gap", () => {
+    // range k: 5 + k % 7 RIDs of segment k % 3 from RID 0x400 * k + 0x10, to StreamIDs 0x100 * k + 3 (disjoint, unsorted when written)
+    const map: StreamMap = { ranges: [], canwbs: [false, true, false] };
+    for (let k = 63; k >= 0; k--) map.ranges.push({ inBase: (k % 3) * 0x10000 + 0x400 * k + 0x10, count: 5 + (k % 7), outBase: 0x100 * k + 3, rc: k % 3 });
+    const core: Core = tlbUnit(build);
+    core.setStreamMap(map.ranges, map.canwbs);
+    const sids = map.ranges.flatMap((r) => [r.inBase - 1, r.inBase, r.inBase + r.count - 1, r.inBase + r.count]);
+    const r = core.translate(sids.map((sid) => rd(sid, 0n)));
+    const want = sids.map((sid) => streamIdOf(map, sid));
+    assert.equal(r.map((x) => x.streamId), want);
+    // every range's first and last RID are routed (2 x 64), the RIDs around them are not
+    assert.is(want.filter((x) => x !== undefined).length, 128);
+    assert.is(r.filter((x) => x.status === "unrouted").length, 128);
+    // range 10: 5 + 3 = 8 RIDs from 0x10000 + 0x2810 (segment 1) -> 0xa03..0xa0a
+    assert.equal([streamIdOf(map, 0x1_2810), streamIdOf(map, 0x1_2817)], [0xa03, 0xa0a]);
   });
 
   test("the driver side: a trace's attach and detach of 00:02.0 write and invalidate StreamID 0x110, not 0x10", () => {
