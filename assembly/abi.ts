@@ -23,6 +23,8 @@ export const HIST_BUCKETS: u32 = 0x4400;
 export const HIST_CLASS_BYTES: u32 = 0x22000;
 export const TIMING_CLASS_SIZE: u32 = 0x18;
 export const TIMING_STATS_BYTES: u32 = 0x110200;
+export const IORT_ENTRY_SIZE: u32 = 0x10;
+export const IORT_MAX_RANGES: u32 = 0x40;
 
 // control block offsets
 export const CTRL_CAP: u32 = 0x0;
@@ -47,6 +49,7 @@ export const CTRL_REQ_TIME_BASE: u32 = 0x78;
 export const CTRL_CACHES: u32 = 0x100;
 export const CTRL_SMMU: u32 = 0x300;
 export const CTRL_TIMING: u32 = 0x400;
+export const CTRL_IORT: u32 = 0x800;
 
 // architectures (CTRL_ARCH)
 export const ARCH_VTD: u32 = 0x0;
@@ -197,6 +200,7 @@ export const ST_FAULT: u8 = 0x1;
 export const ST_INTERRUPT: u8 = 0x2;
 export const ST_BLOCKED: u8 = 0x3;
 export const ST_ABORT: u8 = 0x4;
+export const ST_UNROUTED: u8 = 0x5;
 
 // result flags
 export const RSF_SNOOP: u32 = 0x1;
@@ -264,6 +268,17 @@ export const SMMU_EVENTQ_BASE: u32 = 0xa0;
 export const SMMU_EVENTQ_PROD: u32 = 0xa8;
 export const SMMU_EVENTQ_CONS: u32 = 0xac;
 
+// SMMUv3 RID-to-StreamID map, byte offsets from Ctrl.IORT
+export const IORT_RANGES: u32 = 0x0;
+export const IORT_CANWBS: u32 = 0x4;
+export const IORT_ENTRIES: u32 = 0x10;
+
+// one range of the RID-to-StreamID map
+export const IORTE_IN_BASE: u32 = 0x0;
+export const IORTE_COUNT: u32 = 0x4;
+export const IORTE_OUT_BASE: u32 = 0x8;
+export const IORTE_RC: u32 = 0xc;
+
 // counters: byte offset from STATS_BASE is 8 * index
 export const C_REQUESTS: u32 = 0x0;
 export const C_TRANSLATED: u32 = 0x1;
@@ -304,6 +319,7 @@ export const C_BYPASSED: u32 = 0x39;
 export const C_COMMANDS: u32 = 0x3a;
 export const C_CMD_SYNCS: u32 = 0x3b;
 export const C_CMDQ_ERRORS: u32 = 0x3c;
+export const C_UNROUTED: u32 = 0x3d;
 
 // VT-d fault reason codes (spec 7.1.3, 7.2.3)
 export const FR_LRT_2: u8 = 0x1;

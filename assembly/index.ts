@@ -11,6 +11,7 @@ import { deviceContextClear } from "./engine/device-context";
 import { memoClear } from "./engine/replay-memo";
 import { cachesConfigure } from "./uarch/caches";
 import { timingConfigure, timingStatsAddress } from "./timing/model";
+import { iortRanges, iortStreamId } from "./arch/smmuv3/iort";
 import { CTRL_BASE, CTRL_CACHES, CACHE_IOTLB, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ENABLED } from "./abi";
 
 /** Sets up guest memory and walk state. Call once after instantiation. */
@@ -32,6 +33,15 @@ export function configure(): void {
 /** Address of the timing statistics block (abi TimingStat). */
 export function timingStats(): u32 {
   return <u32>timingStatsAddress();
+}
+
+/**
+ * SMMUv3: the StreamID the root complexes' map (abi IortMap) gives request SID `sid`, 0xffffffff
+ * when no mapping covers it or there is no map. Changes nothing (the host's result lines ask).
+ */
+export function smmuStreamId(sid: u32): u32 {
+  const n = iortRanges();
+  return n == 0 ? 0xffffffff : iortStreamId(sid, n);
 }
 
 /** Translates `n` request records (n <= RING_RECORDS); returns n. */

@@ -41,14 +41,30 @@ export const permLetters = z.string().regex(/^r?w?x?$/, { message: 'expected per
 /** The keys of a `build` mapping every architecture has (its page size and attributes are its own). */
 export const mappingShape = { iova: u64, pa: u64, size: u64, /** Default "rw". */ perm: permLetters.optional() };
 
-export const bdf = z.string().transform((v, ctx) => {
-  const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/.exec(v);
-  if (!m || parseInt(m[3]!, 16) > 0x1f) {
-    ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0", got ${quote(v)}` });
-    return z.NEVER;
-  }
-  return (parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 10);
-});
+/**
+ * A device's BDF, "bb:dd.f" or "ssss:bb:dd.f", as segment<<16 | bus<<8 | device<<3 | function (the
+ * trace's SID). `segments` false: only segment 0, any other an issue saying so (VT-d: a scenario
+ * describes one DMAR unit, of segment 0); true: any segment (SMMUv3: its root complexes' segments).
+ */
+function bdfOf(segments: boolean) {
+  return z.string().transform((v, ctx) => {
+    const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/.exec(v);
+    if (!m || parseInt(m[3]!, 16) > 0x1f) {
+      ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0"${segments ? ' or "0001:00:02.0"' : ""}, got ${quote(v)}` });
+      return z.NEVER;
+    }
+    const segment = parseInt(m[1] ?? "0", 16);
+    if (segment !== 0 && !segments) {
+      ctx.addIssue({ code: "custom", message: `segment ${m[1]} in ${quote(v)}: this unit's devices are in segment 0000 (write "${v.slice(5)}")` });
+      return z.NEVER;
+    }
+    return segment * 0x10000 + ((parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 10));
+  });
+}
+/** A device of segment 0 ("0000:" may be written). */
+export const bdf = bdfOf(false);
+/** A device of any segment. */
+export const bdfWithSegment = bdfOf(true);
 
 /** A capability register: a full value, or named fields overriding the default profile. */
 export function register<F extends Record<string, readonly [number, number]>>(fields: F) {

@@ -56,7 +56,23 @@ export const Ctrl = {
   CACHES: 0x100, // CACHE_COUNT x CACHE_CFG_SIZE: { entries, assoc (0 = fully), policy, enabled, latency, ports } u32 each
   SMMU: 0x300, // the SMMUv3 register block (256 bytes; its layout is the architecture's own)
   TIMING: 0x400, // the timing parameters (TimingCfg)
+  IORT: 0x800, // SMMUv3: the root complexes' RID-to-StreamID map (IortMap)
 } as const;
+
+/**
+ * SMMUv3: what firmware's IORT root-complex nodes describe (IORT "ID mappings", "Memory access
+ * properties"), at CTRL_BASE + Ctrl.IORT. RANGES = 0: no map (StreamID = the request's SID, the
+ * identity, and Opt.CANWBS is the platform's flag). Otherwise RANGES ranges of IORT_ENTRY_SIZE bytes
+ * at ENTRIES, sorted by IN_BASE and disjoint: a request whose SID (segment<<16 | RID) is in
+ * [IN_BASE, IN_BASE + COUNT) gets StreamID OUT_BASE + (SID - IN_BASE) and belongs to root complex
+ * RC; bit RC of CANWBS is that root complex's CANWBS flag. A SID no range covers is not routed to
+ * the SMMU (ResStatus.UNROUTED). The host writes it once at set-up (Core.setStreamMap).
+ */
+export const IortMap = { RANGES: 0, CANWBS: 4, ENTRIES: 16 } as const;
+export const IortEntry = { IN_BASE: 0, COUNT: 4, OUT_BASE: 8, RC: 12 } as const;
+export const IORT_ENTRY_SIZE = 16;
+export const IORT_MAX_RANGES = 64;
+export const IORT_MAX_ROOT_COMPLEXES = 32;
 
 /**
  * The architectures a core instance can be (Ctrl.ARCH). The register block above (CAP ... IVA) is
@@ -298,9 +314,13 @@ export const Res = {
   ISSUE: 56, // u64 arrival cycle of the request at the IOMMU (timing model)
 } as const;
 
-/** ABORT (SMMUv3): the transaction was terminated without any event (STE.Config abort, GBPA.ABORT). */
-export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3, ABORT: 4 } as const;
-export const statusNames = ["ok", "fault", "interrupt", "blocked", "abort"] as const;
+/**
+ * ABORT (SMMUv3): the transaction was terminated without any event (STE.Config abort, GBPA.ABORT).
+ * UNROUTED (SMMUv3 with a RID-to-StreamID map, IortMap): no ID mapping of the root complexes covers
+ * the requester, so the transaction never reaches the SMMU: no StreamID, no event, no SMMU counter.
+ */
+export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3, ABORT: 4, UNROUTED: 5 } as const;
+export const statusNames = ["ok", "fault", "interrupt", "blocked", "abort", "unrouted"] as const;
 /**
  * Res.FAULT_STAGE: bits 1:0 the stage whose translation faulted (1, 2; 0: the fault is not a
  * translation-stage fault, e.g. C_BAD_STE), bits 3:2 the event record's CLASS (FaultClass) when the
@@ -530,6 +550,7 @@ export const smmuCounters = {
   commands: SMMU_COUNTERS + 10, // commands the command queue carried out
   cmdSyncs: SMMU_COUNTERS + 11, // of which CMD_SYNC
   cmdqErrors: SMMU_COUNTERS + 12, // command errors (CMDQ_CONS.ERR set, GERROR.CMDQ_ERR toggled)
+  unrouted: SMMU_COUNTERS + 13, // transactions no IORT ID mapping routes to the SMMU (status unrouted; counted in no other counter)
 } as const;
 /** A catalogue by STATS index: "" where the architecture keeps no counter. */
 function byIndex(entries: Record<string, number>): string[] {

@@ -20,6 +20,7 @@ interface CoreExports {
   configure(): void;
   timingStats(): number;
   regWrite(id: number, lo: number, hi: number): void;
+  smmuStreamId(sid: number): number;
 }
 
 const modules = new Map<CoreBuild, WebAssembly.Module>();
@@ -115,6 +116,16 @@ export interface Result {
   latency: number;
   /** The translation kind (VT-d scalable mode: PGTT, 1 FS, 2 SS, 3 nested, 4 PT; legacy mode: 0x10 | TT). */
   kind: number;
+  /** SMMUv3 with a RID-to-StreamID map (Core.setStreamMap): the StreamID the request was routed to. */
+  streamId?: number;
+}
+
+/** One range of an SMMUv3 RID-to-StreamID map (abi IortEntry): SIDs inBase..inBase+count-1 of root complex rc. */
+export interface StreamMapRange {
+  inBase: number;
+  count: number;
+  outBase: number;
+  rc: number;
 }
 
 const opKind = { MRd: abi.ReqKind.MRD, MWr: abi.ReqKind.MWR, ATS: abi.ReqKind.ATS } as const;
@@ -217,6 +228,33 @@ export class Core {
   setGsts(value: number): void {
     this.views();
     this.u32[(abi.CTRL_BASE + abi.Ctrl.GSTS) >>> 2] = value >>> 0;
+  }
+
+  /** Whether an SMMUv3 RID-to-StreamID map is in force (setStreamMap with ranges). */
+  streamMapped = false;
+
+  /**
+   * SMMUv3: writes the root complexes' RID-to-StreamID map (abi IortMap): `ranges` disjoint (they
+   * are sorted here), `canwbs` the CANWBS flag of each root complex by index. No ranges: the identity.
+   * The ranges are validated by the scenario (src/arch/smmuv3/iort.ts); a RangeError here is a bug.
+   */
+  setStreamMap(ranges: readonly StreamMapRange[], canwbs: readonly boolean[]): void {
+    if (this.arch !== "smmuv3") throw new RangeError(`a RID-to-StreamID map needs an smmuv3 unit, not ${this.arch}`);
+    if (ranges.length > abi.IORT_MAX_RANGES) throw new RangeError(`${ranges.length} ID mappings (at most ${abi.IORT_MAX_RANGES})`);
+    if (canwbs.length > abi.IORT_MAX_ROOT_COMPLEXES) throw new RangeError(`${canwbs.length} root complexes (at most ${abi.IORT_MAX_ROOT_COMPLEXES})`);
+    this.views();
+    const at = abi.CTRL_BASE + abi.Ctrl.IORT;
+    const sorted = [...ranges].sort((a, b) => a.inBase - b.inBase);
+    sorted.forEach((r, i) => {
+      const e = (at + abi.IortMap.ENTRIES + i * abi.IORT_ENTRY_SIZE) >>> 2;
+      this.u32[e + abi.IortEntry.IN_BASE / 4] = r.inBase >>> 0;
+      this.u32[e + abi.IortEntry.COUNT / 4] = r.count >>> 0;
+      this.u32[e + abi.IortEntry.OUT_BASE / 4] = r.outBase >>> 0;
+      this.u32[e + abi.IortEntry.RC / 4] = r.rc;
+    });
+    this.u32[(at + abi.IortMap.CANWBS) >>> 2] = canwbs.reduce((m, f, i) => (f ? m | (1 << i) : m), 0) >>> 0;
+    this.u32[(at + abi.IortMap.RANGES) >>> 2] = sorted.length;
+    this.streamMapped = sorted.length > 0;
   }
 
   setOptions(o: { physAddrBits: number; options: number; pgsnpNoSc: number }): void {
@@ -455,6 +493,7 @@ export class Core {
       kind: u8[o + abi.Res.KIND]!,
     };
     if (addressSpace !== 0xffffffff) r.addressSpace = addressSpace;
+    if (this.streamMapped && status !== "unrouted") r.streamId = this.ex.smmuStreamId(this.u32[(abi.REQ_BASE + i * abi.REQ_SIZE + abi.Req.SID) >>> 2]!) >>> 0;
     if (status === "fault") {
       r.fault = {
         code,

@@ -14,7 +14,7 @@ export interface ResultTiming {
 /**
  * One TLP's result line. With `timing` (a timed run): `issue` (arrival cycle at the IOMMU),
  * `complete` (cycle the translation completed), `latency` (complete - issue, cycles) and
- * `latencyNs` (latency at the clock, rounded to the picosecond).
+ * `latencyNs` (latency at the clock, rounded to the picosecond); not for an `unrouted` TLP.
  */
 export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming, tags?: ResultTags): Record<string, unknown> {
   const o: Record<string, unknown> = { seq, line: t.line, op: t.op, bdf: formatBdf(t.sid) };
@@ -51,7 +51,8 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: Resul
     if (r.status === "ok" || r.status === "fault") o.did = r.domain;
   }
   o.reads = r.reads;
-  if (timing) {
+  // an unrouted TLP (SMMUv3 with a RID-to-StreamID map) never reached the IOMMU: nothing to time
+  if (timing && r.status !== "unrouted") {
     o.issue = Number(r.issue);
     o.complete = Number(r.issue + BigInt(r.latency));
     o.latency = r.latency;

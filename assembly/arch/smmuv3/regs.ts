@@ -25,10 +25,18 @@ export let oasBits: u32 = 48;
 /** IDR1.SIDSIZE and IDR1.SSIDSIZE. */
 export let sidBits: u32 = 0;
 export let ssidBits: u32 = 0;
-/** The platform's CANWBS for this unit's root port (abi Opt.CANWBS). */
+/**
+ * CANWBS of the transaction's root complex: the platform's flag (abi Opt.CANWBS), or with a
+ * RID-to-StreamID map (iort.ts) the flag of the root complex the batch loop routed it from.
+ */
 export let canwbs: bool = false;
 /** TLB conflicts are detected and raise F_TLB_CONFLICT (abi Opt.TLB_CONFLICT). */
 export let tlbConflictEvent: bool = false;
+
+/** The batch loop's per-transaction CANWBS under a RID-to-StreamID map (engine/smmu-run.ts). */
+export function setRootComplexCanwbs(v: bool): void {
+  canwbs = v;
+}
 
 /** Physical address sizes by the OAS/IPS/S2PS encoding (spec 6.3.6); reserved encodings: 48 bits. */
 export function paBitsOf(enc: u32): u32 {

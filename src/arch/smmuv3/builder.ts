@@ -131,6 +131,12 @@ export class SmmuBuilder {
    * SMMU is on); the driver (driver.ts) writes them Linux's hitless way with CFGI and CMD_SYNC.
    */
   entryWriter: EntryWriter = (_ref, addr, q) => this.writeQwords(addr, q);
+  /**
+   * The StreamID of a device by its SID (segment<<16 | RID), as firmware's map gives it (module.ts
+   * with config.smmu.rootComplexes: a RangeError for a device no mapping covers); the identity
+   * without a map. The scenario's `build.devices` and the driver's attach/detach go through it.
+   */
+  streamIdOf: (sid: number) => number = (sid) => sid;
 
   constructor(
     private readonly mem: GuestMemory,

@@ -110,7 +110,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
       case "attach":
         return this.attach(e);
       case "detach":
-        return this.detach(e.sid, e.pasid);
+        return this.detach(this.b.streamIdOf(e.sid), e.pasid);
       case "cmd":
         return this.raw({ name: commandName(e.qwords[0]), q0: e.qwords[0], q1: e.qwords[1] });
       default:
@@ -188,11 +188,12 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   /** Attaches a domain to a stream or substream (replacing what it had), writing STE and CD hitlessly. */
   attach(e: AttachEvent): void {
     if (!this.b.domains.has(e.domain)) this.domain(e.domain);
-    const existing = this.b.streams.get(e.sid);
+    const sid = this.b.streamIdOf(e.sid);
+    const existing = this.b.streams.get(sid);
     const ssidBits = existing ? undefined : e.pasid !== undefined ? this.b.profile.ssidBits : 0;
-    this.withEntryWriter(() => this.b.attach({ sid: e.sid, domain: e.domain, ssid: e.pasid, ssidBits, ats: e.ats, replace: true }));
+    this.withEntryWriter(() => this.b.attach({ sid, domain: e.domain, ssid: e.pasid, ssidBits, ats: e.ats, replace: true }));
     this.stats.attaches++;
-    const s = this.b.streams.get(e.sid)!;
+    const s = this.b.streams.get(sid)!;
     // arm_smmu_attach_commit: ATS on (arm_smmu_enable_ats flushes the whole ATC first) or a changed translation.
     if (s.ats) this.submit([atcInv(s.sid, existing ? e.pasid : undefined, 0n, 0n)]);
   }

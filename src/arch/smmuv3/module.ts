@@ -13,6 +13,8 @@ import { smmuTraceCommands } from "./trace-commands.ts";
 import { defaultIdRegisters, profileOf, registerFields } from "./registers.ts";
 import { smmuScenario, smmuScenarioSchema } from "./scenario.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
+import { streamIdOf } from "./iort.ts";
+import { formatBdf } from "../../trace/events.ts";
 
 export type { SmmuPlatformOptions } from "./options.ts";
 
@@ -25,10 +27,22 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   registers: { fields: registerFields, defaults: defaultIdRegisters },
   setUp(core, o, base) {
     for (const [name, v] of Object.entries(idrOf(o))) core.setRegister(name as keyof typeof defaultIdRegisters, v);
+    if (o.canwbs && o.streamMap) throw new RangeError("canwbs and a RID-to-StreamID map: give each root complex its own CANWBS instead");
     const options = base.options | (o.canwbs ? Opt.CANWBS : 0) | (o.tlbConflict === "event" ? Opt.TLB_CONFLICT : 0);
     core.setOptions({ physAddrBits: base.physAddrBits, options, pgsnpNoSc: 0 });
+    if (o.streamMap) core.setStreamMap(o.streamMap.ranges, o.streamMap.canwbs);
   },
-  createBuilder: (core, alloc, o) => new SmmuBuilder(core, alloc, profileOf(idrOf(o))),
+  createBuilder(core, alloc, o) {
+    const b = new SmmuBuilder(core, alloc, profileOf(idrOf(o)));
+    const map = o.streamMap;
+    if (map)
+      b.streamIdOf = (sid) => {
+        const s = streamIdOf(map, sid);
+        if (s === undefined) throw new RangeError(`no ID mapping of the root complexes (config.smmu.rootComplexes) covers ${formatBdf(sid)}: it has no StreamID`);
+        return s;
+      };
+    return b;
+  },
   enable(p) {
     const r = p.builder.registers();
     for (const name of ["CR1", "CR2", "STRTAB_BASE", "STRTAB_BASE_CFG", "CMDQ_BASE", "CMDQ_PROD", "CMDQ_CONS", "EVENTQ_BASE", "EVENTQ_PROD", "EVENTQ_CONS", "CR0"] as const) p.core.setRegister(name, r[name]);
@@ -36,8 +50,9 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   createDriver: (p, options) => new SmmuDriver(p, options),
   faults: faultCatalogues.smmuv3,
   counterNames: counterCatalogues.smmuv3,
-  // The VMID the STE gave the translation (0 for stage-1-only STEs, as Linux reserves it).
-  resultTags: (r) => (r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}),
+  // The VMID the STE gave the translation (0 for stage-1-only STEs, as Linux reserves it); with a
+  // RID-to-StreamID map, the StreamID the root complex routed the TLP to (absent when unrouted).
+  resultTags: (r) => ({ ...(r.streamId !== undefined ? { streamId: r.streamId } : {}), ...(r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}) }),
   traceCommands: smmuTraceCommands,
   scenario: smmuScenario,
 };

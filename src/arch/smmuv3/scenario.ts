@@ -6,7 +6,7 @@
  * (CANWBS). Every problem is an InputError at the scenario key that causes it.
  */
 import { z } from "zod";
-import { bdf, commonScenarioShape, configShape, mappingShape, pageSizeOf, u64 } from "../../config/schema.ts";
+import { bdfWithSegment, commonScenarioShape, configShape, mappingShape, pageSizeOf, u64 } from "../../config/schema.ts";
 import type { ArchScenario, ScenarioContext, SetupProgress } from "../types.ts";
 import { registerValue } from "../fields.ts";
 import { formatBdf } from "../../trace/events.ts";
@@ -14,6 +14,7 @@ import { registerFields } from "./fields.ts";
 import { defaultIdRegisters, profileOf, type IdRegisters, type SmmuRegisterName } from "./registers.ts";
 import type { SmmuBuilder } from "./builder.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
+import { rootComplexSchema, streamMapOf } from "./iort.ts";
 
 /** A VMSA page or block size: a name, or its bytes. */
 const vmsaPageSize = pageSizeOf(
@@ -44,7 +45,8 @@ const domain = z.strictObject({
 });
 
 const device = z.strictObject({
-  bdf,
+  /** segment<<16 | RID: the StreamID through config.smmu.rootComplexes (the identity without it, segment 0 only). */
+  bdf: bdfWithSegment,
   domain: z.number().int(),
   /** SubstreamID (PASID): the domain serves this substream of the device. */
   ssid: z.number().int().min(1).max(0xfffff).optional(),
@@ -76,7 +78,9 @@ export const smmuScenarioSchema = z.strictObject({
   config: z
     .strictObject({
       ...configShape,
-      smmu: z.strictObject({ canwbs: z.boolean().optional(), tlbConflict: z.enum(["ignore", "event"]).optional() }).optional(),
+      smmu: z
+        .strictObject({ canwbs: z.boolean().optional(), tlbConflict: z.enum(["ignore", "event"]).optional(), rootComplexes: z.array(rootComplexSchema).optional() })
+        .optional(),
     })
     .optional(),
 });
@@ -113,7 +117,12 @@ export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof
       if (build.tableBase >> BigInt(ctx.physAddrBits) !== 0n)
         throw ctx.problemAt("build.tableBase", `0x${build.tableBase.toString(16)} is not below 2^${ctx.physAddrBits}, the host address width (config.platform.physAddrBits)`);
     }
-    return { idr, canwbs: scenario.config?.smmu?.canwbs, tlbConflict: scenario.config?.smmu?.tlbConflict, tableBase: build.tableBase };
+    // CANWBS is one platform flag without a map, each root complex's own with one: not both.
+    const smmu = scenario.config?.smmu;
+    if (smmu?.rootComplexes !== undefined && smmu.canwbs !== undefined)
+      throw ctx.problemAt("config.smmu.canwbs", "not with config.smmu.rootComplexes: give each root complex its own `canwbs`");
+    const streamMap = smmu?.rootComplexes && streamMapOf(smmu.rootComplexes, profileOf(idr).sidBits, "config.smmu.rootComplexes", ctx.problemAt);
+    return { idr, canwbs: smmu?.canwbs, tlbConflict: smmu?.tlbConflict, streamMap, tableBase: build.tableBase };
   },
 
   *build(platform, scenario, ctx): Generator<SetupProgress, void, void> {
@@ -147,11 +156,21 @@ export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof
     }
     // A device's CD table is sized once, at its first attach: the SubstreamID bits its entries ask
     // for, or IDR1.SSIDSIZE when any entry of it names a substream.
+    // Devices by StreamID: firmware's map of their segment and RID (the identity without one).
+    const sids = devices.map((d, i) => {
+      if (d.bdf > 0xffff && !scenario.config?.smmu?.rootComplexes)
+        throw problemAt(`build.devices[${i}].bdf`, `${formatBdf(d.bdf)} is not in segment 0: a segment needs config.smmu.rootComplexes naming it`);
+      try {
+        return b.streamIdOf(d.bdf);
+      } catch (e) {
+        return fail(`build.devices[${i}].bdf`, e);
+      }
+    });
     const ssidBits = new Map<number, number>();
-    for (const d of devices) {
+    devices.forEach((d, i) => {
       const want = d.ssidBits ?? (d.ssid !== undefined ? b.profile.ssidBits : 0);
-      ssidBits.set(d.bdf, Math.max(ssidBits.get(d.bdf) ?? 0, want));
-    }
+      ssidBits.set(sids[i]!, Math.max(ssidBits.get(sids[i]!) ?? 0, want));
+    });
     const seen = new Map<string, number>();
     for (let i = 0; i < devices.length; i++) {
       const key = `build.devices[${i}]`;
@@ -161,7 +180,7 @@ export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof
       if (first !== undefined) throw problemAt(key, `${formatBdf(d.bdf)}${d.ssid !== undefined ? ` SubstreamID ${d.ssid}` : ""} is already attached by build.devices[${first}]`);
       seen.set(entry, i);
       try {
-        b.attach({ sid: d.bdf, domain: d.domain, ssid: d.ssid, ssidBits: ssidBits.get(d.bdf), ats: d.ats });
+        b.attach({ sid: sids[i]!, domain: d.domain, ssid: d.ssid, ssidBits: ssidBits.get(sids[i]!), ats: d.ats });
       } catch (e) {
         fail(key, e);
       }

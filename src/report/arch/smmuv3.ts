@@ -70,6 +70,8 @@ export interface SmmuSections {
     deferredUnmaps: number;
     refused?: number;
   };
+  /** With a RID-to-StreamID map (config.smmu.rootComplexes): TLPs no ID mapping routed to the SMMU (status unrouted). */
+  unrouted?: number;
 }
 
 const n = (v: bigint | undefined) => Number(v ?? 0n);
@@ -116,6 +118,7 @@ function sections(core: Core, ctx: ArchSummaryContext): SmmuSections {
     counters: Object.fromEntries(smmuModelCounters.map((e) => [e, n(c[e])])) as Record<SmmuModelCounter, number>,
     eventQueue: eventQueue(core),
     driver: { mode: d.mode, maps: d.maps, unmaps: d.unmaps, cmds: invs, flushes: d.flushes, flushReasons: d.flushReasons, deferredUnmaps: d.deferredUnmaps, ...(d.refused !== undefined ? { refused: d.refused } : {}) },
+    ...(core.streamMapped ? { unrouted: n(c.unrouted) } : {}),
   };
 }
 
@@ -169,8 +172,12 @@ export const smmuReport: ArchReport<SmmuSections> = {
   summaryFigures: (s) => [
     ["events recorded / lost", `${fmt(s.counters.eventsRecorded)} / ${fmt(s.counters.eventsLost)}`, s.eventQueue.overflow ? "event queue overflow" : undefined],
     ["bypassed transactions", fmt(s.counters.bypassed)],
+    ...(s.unrouted !== undefined ? [["unrouted TLPs (no IORT ID mapping)", fmt(s.unrouted)] as [string, string]] : []),
   ],
-  textHead: (s) => (s.counters.bypassed ? [["bypassed", s.counters.bypassed, "(translated: passed untranslated)"]] : []),
+  textHead: (s) => [
+    ...(s.counters.bypassed ? [["bypassed", s.counters.bypassed, "(translated: passed untranslated)"] as [string, number, string]] : []),
+    ...(s.unrouted !== undefined ? [["unrouted", s.unrouted, "(no IORT ID mapping: never reached the SMMU)"] as [string, number, string]] : []),
+  ],
   sections,
   text(s, caches) {
     const out: ReturnType<ArchReport["text"]> = [];

@@ -36,6 +36,7 @@ test("the SMMUv3 counter catalogue keeps the shared counters at VT-d's indices a
   assert.equal(c.slice(48), [
     "transaction", "tlb_miss", "config_cache_miss", "trans_table_walk_access", "config_struct_access",
     "pcie_ats_trans_rq", "pcie_ats_trans_passed", "eventsRecorded", "eventsLost", "bypassed", "commands", "cmdSyncs", "cmdqErrors",
+    "unrouted",
   ]);
   // VT-d-only indices and the per-level read table are unnamed
   assert.is(c[4], "");
@@ -51,6 +52,7 @@ test("snoop deciders and fault classes", () => {
   assert.is(abi.Res.FAULT_STAGE, abi.Res.SNOOP_BY + 1);
   assert.is(abi.Res.LATENCY, abi.Res.FAULT_STAGE + 1);
   assert.is(abi.statusNames[abi.ResStatus.ABORT], "abort");
+  assert.is(abi.statusNames[abi.ResStatus.UNROUTED], "unrouted");
   assert.is(abi.faultClassNames[abi.FaultClass.TT], "TT");
 });
 

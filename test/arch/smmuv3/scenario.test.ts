@@ -6,11 +6,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadScenario } from "../../../src/scenario.ts";
-import { InputError } from "../../../src/errors.ts";
+import { scenarioFiles } from "./scenario-files.ts";
 import { resultRecord } from "../../../src/report/results.ts";
 import { smmuv3 } from "../../../src/arch/smmuv3/module.ts";
 import { abortSte, bypassSte } from "../../../src/arch/smmuv3/ste.ts";
@@ -18,23 +15,7 @@ import { Core, type Result } from "../../../src/core/core.ts";
 import { Opt } from "../../../src/core/abi.ts";
 import type { TraceTlp } from "../../../src/trace/text.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "iommu-emu-smmu-"));
-test.after(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-function scenario(s: unknown): string {
-  const file = join(dir, `s${n++}.json`);
-  writeFileSync(file, JSON.stringify(s, null, 2));
-  return file;
-}
-function loadError(file: string): string {
-  try {
-    loadScenario(file);
-  } catch (e) {
-    if (e instanceof InputError) return e.message;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
+const { scenario, loadError } = scenarioFiles("iommu-emu-smmu-", test.after);
 
 test("a built scenario: IDRs (one field overridden), Linux's reset registers, STEs of identity and blocking streams", () => {
   const file = scenario({
