@@ -638,7 +638,24 @@ export function decodeHeader(h: Uint8Array, file: string): BinaryHeader {
 let refused = false;
 
 /**
- * The hot loop of the binary reader: checks TLP records k, k+1, ... < lim of `w` (`d` is a
+ * Whether the record at word `o` of `w` (FLAGS `f`) is a TLP whose fields are valid exactly as
+ * checkTlpRecord says, its time aside (the callers check TIME by unit). Small, for the hot loops.
+ */
+function tlpFieldsValid(w: Uint32Array, o: number, f: number): boolean {
+  // MRd or MWr without PASID or NW, no time or a cycle time: the common case
+  if ((f & SLOW_FLAGS) === 0) return w[o + 5] === 0 && w[o + 6]! - 1 >>> 0 < MAX_LEN_ && (w[o]! & 0xfff) + w[o + 6]! <= 0x1000;
+  const kind = f & 7;
+  if (kind > 2 || (f & TLP_FLAGS_BAD) !== 0) return false;
+  if (f & F_PASID) {
+    if (w[o + 5]! > MAX_PASID_) return false;
+  } else if (w[o + 5] !== 0 || (f & (F_PRIV | F_EXE)) !== 0) return false;
+  const len = w[o + 6]!;
+  if (kind === 2) return len === DEFAULT_LEN_ && (f & (F_NS | F_RO | F_IDO | F_TR)) === 0;
+  return len !== 0 && len <= MAX_LEN_ && (f & F_NW) === 0 && (w[o]! & 0xfff) + len <= 0x1000;
+}
+
+/**
+ * The per-record loop of the binary reader: checks TLP records k, k+1, ... < lim of `w` (`d` is a
  * Float64Array over the same buffer, at offset 0) exactly as checkTlpRecord does, and their times
  * against `order`, which it updates (`base` is the record number of record 0), and offers each
  * valid one to `sink` as soon as it is checked: one pass over each record. Returns the index of the
@@ -654,46 +671,27 @@ function ingestTlpRecords(w: Uint32Array, d: Float64Array, k: number, lim: numbe
   for (; k < lim; k++) {
     const o = k << 3;
     const f = w[o + 7]!;
+    if (!tlpFieldsValid(w, o, f)) break;
     let v = -1;
-    if ((f & SLOW_FLAGS) === 0) {
-      // MRd or MWr without PASID or NW, no time or a cycle time: the common case
-      if (w[o + 5] !== 0 || w[o + 6]! - 1 >>> 0 >= MAX_LEN_ || (w[o]! & 0xfff) + w[o + 6]! > 0x1000) break;
-      if (f & 0x1000) {
-        const hi = w[o + 3]!;
-        if (hi >= 0x200000) break;
-        v = hi * TWO32 + w[o + 2]!;
-        if (v < cycles) break;
-      } else if ((w[o + 2]! | w[o + 3]!) !== 0) break;
+    const unit = (f >>> 12) & 3;
+    if (unit === 1) {
+      const hi = w[o + 3]!;
+      if (hi >= 0x200000) break;
+      v = hi * TWO32 + w[o + 2]!;
+      if (v < cycles) break;
+    } else if (unit === 0) {
+      if ((w[o + 2]! | w[o + 3]!) !== 0) break;
     } else {
-      const kind = f & 7;
-      if (kind > 2 || (f & TLP_FLAGS_BAD) !== 0) break;
-      if (f & F_PASID) {
-        if (w[o + 5]! > MAX_PASID_) break;
-      } else if (w[o + 5] !== 0 || (f & (F_PRIV | F_EXE)) !== 0) break;
-      const len = w[o + 6]!;
-      if (kind === 2) {
-        if (len !== DEFAULT_LEN_ || (f & (F_NS | F_RO | F_IDO | F_TR)) !== 0) break;
-      } else if (len === 0 || len > MAX_LEN_ || (f & F_NW) !== 0 || (w[o]! & 0xfff) + len > 0x1000) break;
-      const unit = (f >>> 12) & 3;
-      if (unit === 1) {
-        const hi = w[o + 3]!;
-        if (hi >= 0x200000) break;
-        v = hi * TWO32 + w[o + 2]!;
-        if (v < cycles) break;
-      } else if (unit === 0) {
-        if ((w[o + 2]! | w[o + 3]!) !== 0) break;
-      } else {
-        if (unit !== wallUnit || w[o + 3]! >= 0x7ff00000) break;
-        const x = d[(o >>> 1) + 1]!;
-        if (x < wall) break;
-        if (!sink.put(w, o, base + k)) {
-          refused = true;
-          break;
-        }
-        wall = x;
-        wallAt = k;
-        continue;
+      if (unit !== wallUnit || w[o + 3]! >= 0x7ff00000) break;
+      const x = d[(o >>> 1) + 1]!;
+      if (x < wall) break;
+      if (!sink.put(w, o, base + k)) {
+        refused = true;
+        break;
       }
+      wall = x;
+      wallAt = k;
+      continue;
     }
     if (!sink.put(w, o, base + k)) {
       refused = true;
@@ -731,20 +729,8 @@ function scanTlpRecords(w: Uint32Array, k: number, lim: number, cycles: number):
   for (; k < lim; k++) {
     const o = k << 3;
     const f = w[o + 7]!;
-    if ((f & SLOW_FLAGS) === 0) {
-      // MRd or MWr without PASID or NW: the common case
-      if (w[o + 5] !== 0 || w[o + 6]! - 1 >>> 0 >= MAX_LEN_ || (w[o]! & 0xfff) + w[o + 6]! > 0x1000) break;
-    } else {
-      const kind = f & 7;
-      if (kind > 2 || (f & (TLP_FLAGS_BAD | 0x2000)) !== 0) break; // not a TLP, reserved bits, X, or an ns/us time
-      if (f & F_PASID) {
-        if (w[o + 5]! > MAX_PASID_) break;
-      } else if (w[o + 5] !== 0 || (f & (F_PRIV | F_EXE)) !== 0) break;
-      const len = w[o + 6]!;
-      if (kind === 2) {
-        if (len !== DEFAULT_LEN_ || (f & (F_NS | F_RO | F_IDO | F_TR)) !== 0) break;
-      } else if (len === 0 || len > MAX_LEN_ || (f & F_NW) !== 0 || (w[o]! & 0xfff) + len > 0x1000) break;
-    }
+    // An ns/us time (bit 13) or an expected fault (a bit TLP_FLAGS_BAD holds) ends the run.
+    if ((f & 0x2000) !== 0 || !tlpFieldsValid(w, o, f)) break;
     if (f & 0x1000) {
       const hi = w[o + 3]!;
       if (hi >= 0x200000) break;

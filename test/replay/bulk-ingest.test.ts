@@ -13,7 +13,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RING_RECORDS } from "../../src/core/abi.ts";
-import { BinaryTraceReader, BinaryTraceWriter, RECORD_WORDS, encodeTlpRecord, encodeDriverEvent, encodeHeader } from "../../src/trace/binary.ts";
+import { BinaryTraceReader, RECORD_WORDS, checkTlpRecord, encodeTlpRecord, encodeDriverEvent, encodeHeader } from "../../src/trace/binary.ts";
 import type { TraceTlp } from "../../src/trace/text.ts";
 import type { TlpSink } from "../../src/trace/reader.ts";
 import { ArrivalClock } from "../../src/replay/replay.ts";
@@ -143,7 +143,7 @@ test("records the bulk path leaves to the per-record path, inside and across blo
     ...plain(300),
     rec(tlp({ op: "ATS", pasid: 5, priv: true, time: { value: 300, unit: "cycles" } })),
     ...plain(211, 301), // record 512 is the last of the first block
-    rec(tlp({ time: { value: 1, unit: "ns" } })),
+    rec(tlp({ time: { value: 2000, unit: "ns" } })), // 2000 cycles at 1000 MHz
     ...plain(100, 600),
     rec(tlp({ expect: { arch: "vtd", code: 0x85 }, time: { value: 700, unit: "cycles" } })),
     mapEvent(),
@@ -212,6 +212,34 @@ test("random traces, chunk sizes and bad records: the bulk path equals the per-r
       same(f, { chunkRecords, deadline: 2000 });
     }
   }
+});
+
+test("the run checks accept exactly the records checkTlpRecord accepts (mutated fields, both paths)", () => {
+  const r = new Prng(23);
+  const interesting = [0, 1, 3, 4, 63, 64, 4095, 4096, 4097, 0xfff, 0x1000, 0xfffff, 0x100000, 0xffffffff];
+  const records: Uint32Array[] = [];
+  for (let i = 0; i < 6000; i++) {
+    const op = (["MRd", "MWr", "ATS"] as const)[r.int(3)]!;
+    const pasid = r.int(2) ? r.int(0x100000) : undefined;
+    const x = rec(tlp({ op, pasid, priv: pasid !== undefined && r.int(2) === 1, addr: BigInt(r.int(0x100000)) * 64n, len: op === "ATS" ? 4 : 64 }));
+    // Time 0 in any unit (never backwards, so only a record's own fields decide).
+    x[7] = (x[7]! & ~0x3000) | (r.int(4) << 12);
+    const m = r.int(4);
+    if (m === 0) x[0] = r.int(2) ? 0xfc0 + r.int(64) : r.int(0x10000); // ADDR near a 4 KiB boundary
+    else if (m === 1) x[5] = interesting[r.int(interesting.length)]!; // PASID
+    else if (m === 2) x[6] = interesting[r.int(interesting.length)]!; // LEN
+    else x[7]! ^= 1 << (3 + r.int(29)); // a FLAGS bit, the kind (bits 2:0) aside
+    records.push(x);
+  }
+  const f = file(records);
+  const expected = records.flatMap((x, i) => {
+    const why = checkTlpRecord(x, 0);
+    return why === undefined ? [] : [{ line: i + 1, reason: why }];
+  });
+  assert.ok(expected.length > 1000 && expected.length < 5000, `a mix of valid and bad records (${expected.length} bad)`);
+  const o = same(f, { skipBad: true });
+  assert.equal(o.skipped, expected);
+  assert.is(o.batches.flatMap((b) => b.lines).length, 6000 - expected.length);
 });
 
 test.run();
