@@ -18,14 +18,13 @@
 import {
   REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_SIZE, RES_PA, RES_STATUS, RES_FLAGS, RES_SNOOP_BY, RES_PAGE_LG2, RQF_KIND_MASK,
   RQF_PASID, RQF_PRIV, RQF_EXE, RQF_NS, RQF_TRANSLATED, RQF_NW, KIND_ATS, ST_OK, RSF_SNOOP, RSF_STALE, SNOOP_BY_PGSNP,
-  C_REQUESTS, C_TRANSLATED, C_NO_SNOOP_TLPS, C_SNOOPED, C_NON_SNOOPED, C_NO_SNOOP_FORCED, C_NO_SNOOP_FORCED_PGSNP,
-  C_NO_SNOOP_FORCED_PTE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
+  CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
 } from "../abi";
 import { cacheMutations } from "../uarch/cache/set-assoc";
 import { emit, EV_LOOKUP } from "../common/events";
 import { replayTouch, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration } from "../common/guest-memory";
-import { bumpBy } from "../common/counters";
+import { vtdTallyReplays } from "../arch/vtd/result";
 import * as regs from "../arch/vtd/regs";
 
 const MEMO_LG2: u32 = 10;
@@ -108,21 +107,15 @@ export function memoReplay(req: usize, res: usize, unread: bool): u32 {
 /**
  * Counts a batch's replays at once, as the full path would have counted each: `n` requests
  * translated by hits in the context cache and IOTLB (`pasidHits` of them in the PASID cache too),
- * and the snoop counters from the tallies of their counter bits.
+ * and the run counters from the tallies of their counter bits (added to the batch's tallies of the
+ * full path, arch/vtd/result.ts, which the engine writes once with vtdCountersFlush).
  */
 export function memoTally(n: u32, pasidHits: u32, ns: u32, snoop: u32, forcedPgsnp: u32, forcedPte: u32): void {
   if (n == 0) return;
   countHits(CACHE_CONTEXT_CACHE, n);
   if (pasidHits != 0) countHits(CACHE_PASID_CACHE, pasidHits);
   countHits(CACHE_IOTLB, n);
-  bumpBy(C_REQUESTS, n);
-  bumpBy(C_TRANSLATED, n);
-  bumpBy(C_NO_SNOOP_TLPS, ns);
-  bumpBy(C_SNOOPED, snoop);
-  bumpBy(C_NON_SNOOPED, n - snoop);
-  bumpBy(C_NO_SNOOP_FORCED, forcedPgsnp + forcedPte);
-  bumpBy(C_NO_SNOOP_FORCED_PGSNP, forcedPgsnp);
-  bumpBy(C_NO_SNOOP_FORCED_PTE, forcedPte);
+  vtdTallyReplays(n, ns, snoop, forcedPgsnp, forcedPte);
 }
 
 /**

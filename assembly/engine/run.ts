@@ -10,6 +10,7 @@ import {
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
 import { vtdTranslate, vtdLookAhead } from "../arch/vtd/translate";
+import { vtdCountersFlush } from "../arch/vtd/result";
 import { smmuBatch } from "./smmu-run";
 import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/caches";
 import { wirePorts } from "./wiring";
@@ -91,7 +92,9 @@ function vtdBatch(n: u32): u32 {
     req += REQ_SIZE;
     res += resStep;
   }
+  // The run counters, tallied over the batch by the full path and the memo, written once.
   memoTally(replays, pasidHits, ns, snoop, pgsnp, pte);
+  vtdCountersFlush();
   cachesSyncStats();
   return n;
 }

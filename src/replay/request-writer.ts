@@ -4,6 +4,7 @@
  * bytes, the trace's own time and its unit in FLAGS) as soon as the record is checked; `put`
  * turns the time into the arrival cycle (ArrivalClock) and writes the 24-byte request record
  * (src/core/abi.ts Req) straight into the ring, a view of the core's memory: one pass per TLP.
+ * `putBlock` does the same for a block of records the binary reader has checked, in one loop.
  *
  * A batch's arrival times are deltas from its first TLP's arrival (Req.TIME, a u32; the base goes
  * to Ctrl.REQ_TIME_BASE). `put` refuses a TLP, ending the batch before it, when the ring is full,
@@ -106,6 +107,50 @@ export class RequestWriter implements TlpSink {
       }
     }
     return this.putAny(w, o, line);
+  }
+
+  /**
+   * put for a block of records (TlpSink.putBlock: checked, in time order, a cycle time or none, no
+   * expected fault), converted into the ring in one loop with the batch's state in locals: the
+   * same records, arrivals and refusals as `put` one at a time. Returns how many it took.
+   */
+  putBlock(w: Uint32Array, k: number, end: number, line: number): number {
+    const k0 = k;
+    if (this.n === 0 && k < end) {
+      if (!this.putAny(w, k << 3, line)) return 0;
+      k++;
+    }
+    if (!this.traceTimes) {
+      for (; k < end; k++) if (!this.putAny(w, k << 3, line + (k - k0))) break;
+      return k - k0;
+    }
+    const ring = this.ring, lines = this.lines, limit = this.limit, base = this.base;
+    let n = this.n, now = this.now;
+    // The ring's room bounds the block; past that the next batch takes the rest.
+    const stop = Math.min(end, k + (RING - n));
+    for (; k < stop; k++) {
+      const o = k << 3, f = w[o + 7]!;
+      // Arrival: the trace's cycle time, never before the previous TLP's (ArrivalClock mode 0).
+      let t = now;
+      if (f & 0x1000) {
+        const c = w[o + 3]! * TWO32 + w[o + 2]!;
+        if (c > t) t = c;
+      }
+      if (t >= limit) break;
+      now = t;
+      const r = n * WORDS;
+      ring[r] = w[o]!;
+      ring[r + 1] = w[o + 1]!;
+      ring[r + 2] = w[o + 4]!;
+      ring[r + 3] = w[o + 5]!;
+      ring[r + 4] = t - base;
+      ring[r + 5] = (f & FLAGS_MASK) | (w[o + 6]! << 16);
+      lines[n] = line + (k - k0);
+      n++;
+    }
+    this.n = n;
+    this.now = now;
+    return k - k0;
   }
 
   /** put in any mode, unit and position. */

@@ -19,6 +19,13 @@ const WORDS = 8;
  */
 export interface TlpSink {
   put(w: Uint32Array, o: number, line: number): boolean;
+  /**
+   * The bulk form of `put` (optional; the binary reader uses it): records k, k+1, ... < end of `w`
+   * (RECORD_WORDS words each), the first with line (record) number `line` and the next ones
+   * numbered on from it, all checked valid, in time order, with a cycle time or none and no
+   * expected fault. Takes them in order until it refuses one; returns how many it took.
+   */
+  putBlock?(w: Uint32Array, k: number, end: number, line: number): number;
 }
 
 /**
@@ -71,6 +78,17 @@ class RecordCopier implements TlpSink {
     this.lines[n] = line;
     this.n = n + 1;
     return true;
+  }
+
+  /** The records as they are: one copy. */
+  putBlock(w: Uint32Array, k: number, end: number, line: number): number {
+    const n = this.n, take = Math.min(end - k, this.max - n);
+    if (take <= 0) return 0;
+    this.dst.set(w.subarray(k * WORDS, (k + take) * WORDS), n * WORDS);
+    const lines = this.lines;
+    for (let i = 0; i < take; i++) lines[n + i] = line + i;
+    this.n = n + take;
+    return take;
   }
 }
 

@@ -14,8 +14,8 @@ import {
   REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_PA, RES_S2_LEAF_PA, RES_STATUS, RES_LEAF_PTE, RES_FLAGS, RES_DOMAIN,
   RES_ADDR_SPACE, RES_KIND, RES_PAGE_LG2, KIND_MWR, KIND_ATS, RQF_KIND_MASK, RQF_PASID, RQF_PRIV, RQF_EXE, RQF_TRANSLATED, RQF_NW,
   ST_INTERRUPT, ST_BLOCKED, RSF_R, RSF_W, RSF_X, RSF_U, RSF_PRIV, RSF_GLOBAL, RSF_PASSTHROUGH, SNOOP_BY_TLP,
-  FMT_VTD_SS, FMT_VTD_FS, OPT_SNP_RSVD_NO_SC, PGSNP_NO_SC_RESERVED, C_REQUESTS, C_INTERRUPTS, C_BLOCKED,
-  C_ATS_REQUESTS, C_ROOT_READS, C_CONTEXT_READS, C_PASID_DIR_READS, C_PASID_TABLE_READS,
+  FMT_VTD_SS, FMT_VTD_FS, OPT_SNP_RSVD_NO_SC, PGSNP_NO_SC_RESERVED,
+  C_ROOT_READS, C_CONTEXT_READS, C_PASID_DIR_READS, C_PASID_TABLE_READS,
 } from "../../abi";
 import * as regs from "./regs";
 import { ROOT_ENTRY_BYTES, ROOT_P, ROOT_CTP_MASK, ROOT_RSVD_LO, ROOT_LEGACY_RSVD_HI } from "./root-entry";
@@ -28,8 +28,7 @@ import {
   PE_RSVD_Q1, PE_SRE, PE_ERE, PE_WPE, PE_NXE, PE_SMEP, PE_EAFE, PE_RSVD_Q2, PGTT_FS, PGTT_SS, PGTT_NESTED, PGTT_PT,
 } from "./pasid";
 import { snoopLegacy, snoopScalable } from "./snoop";
-import { bump } from "../../common/counters";
-import { setStale, readStruct, fault, success, setPermFlags, recordLeaf, atsComplete, atsNoAccess, inInterruptRange, resetReads } from "./result";
+import { countRequest, countInterrupt, countBlocked, setStale, readStruct, fault, success, setPermFlags, recordLeaf, atsComplete, atsNoAccess, inInterruptRange, resetReads } from "./result";
 import { ssTranslate, fsTranslate, nestedFinal, trFill, trLeafLevel, TAG_NO_PASID, trPa, trLeafPa, trLeafPte, trS2LeafPa, trPageLg2, trFlags, trFromIotlb } from "./stages";
 import * as tr from "./stages";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, PERM_W, PERM_U, PERM_X } from "../pagetable/walk-state";
@@ -77,8 +76,7 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
   resultBegin(res);
   resetReads();
   setStale(false);
-  bump(C_REQUESTS);
-  if (kind == KIND_ATS) bump(C_ATS_REQUESTS);
+  countRequest(kind == KIND_ATS);
   smResolved = false;
   if (resolved) {
     // The engine kept this request's context (smContextReusable held; engine/device-context.ts).
@@ -91,10 +89,10 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
   if ((flags & RQF_PASID) == 0 && kind != KIND_ATS && inInterruptRange(addr)) {
     if (kind == KIND_MWR) {
       store<u8>(res, ST_INTERRUPT, RES_STATUS);
-      bump(C_INTERRUPTS);
+      countInterrupt();
     } else {
       store<u8>(res, ST_BLOCKED, RES_STATUS);
-      bump(C_BLOCKED);
+      countBlocked();
     }
     store<u64>(res, addr, RES_PA);
     return;
@@ -110,7 +108,7 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
   else if (regs.ttm == 3 && regs.ecapAdms) {
     // Abort-DMA mode (TTM=11, ECAP.ADMS): every DMA request is blocked; no fault is recorded.
     store<u8>(res, ST_BLOCKED, RES_STATUS);
-    bump(C_BLOCKED);
+    countBlocked();
   } else fault(res, abi.FR_RTA_1, false, 0);
 }
 
