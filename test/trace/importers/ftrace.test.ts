@@ -11,17 +11,20 @@ import ftraceOld from "../../fixtures/importers/ftrace-old.ts";
 import ftraceTrace from "../../fixtures/importers/ftrace-trace.ts";
 import perfScript from "../../fixtures/importers/perf-script.ts";
 import dmaPaddr from "../../fixtures/importers/dma-paddr.ts";
-import { col, inv, map, run, summary, throwsInput, tlp, unmap, us, ns } from "./util.ts";
+import { attach, col, inv, map, run, summary, throwsInput, tlp, unmap, us, ns } from "./util.ts";
 
 const ftrace = (text: string, opts: { map?: Record<string, string>; skipBad?: boolean } = {}) => run("ftrace", text, "t.trace", opts);
 
-test("ftrace trace file (recent kernel): map/unmap with the range, io_page_fault, qi_submit; other lines ignored", () => {
+test("ftrace trace file (recent kernel): map/unmap with the range, attach, io_page_fault, qi_submit; other lines ignored", () => {
   const t = ftraceTrace;
-  const r = run("ftrace", t, "trace");
+  // --map domain=1: the domain of the attach (the tracepoint names none) and of map/unmap (1 anyway).
+  const r = run("ftrace", t, "trace", { map: { domain: "1" } });
   assert.equal(r.skipped, []);
   assert.equal(r.events, [
     // iova 0x3fffffc00000, paddr 0x1b9400000, size 4194304 = 0x400000; perm rw (no prot in the tracepoint).
     map(13, col(t, 13, "map:"), 1, 0x3fffffc00000n, 0x1b9400000n, 0x400000n, { time: us(50126420) }),
+    // device=0000:00:02.0 -> sid 0x10 (bus 0, device 2 << 3, function 0), domain 1 from --map domain=1.
+    attach(14, col(t, 14, "attach_device_to_domain:"), 0x10, 1, { time: us(50126431) }),
     unmap(15, col(t, 15, "unmap:"), 1, 0x0n, 0x1000n, { time: us(438308478) }),
     // size 4096 at 0x201000 but unmapped_size 2 MiB: the large page around it, from 0x200000.
     unmap(16, col(t, 16, "unmap:"), 1, 0x200000n, 0x200000n, { time: us(438308490) }),
@@ -33,15 +36,15 @@ test("ftrace trace file (recent kernel): map/unmap with the range, io_page_fault
     inv(21, col(t, 21, "qi_submit:"), { kind: "qi", qwords: [0x100e2n, 0n, 0n, 0n] }, { time: us(600000001) }),
     inv(22, col(t, 22, "qi_submit:"), { kind: "qi", qwords: [0x200000025n, 0x1e4c1f00n, 0n, 0n] }, { time: us(600000002) }),
   ]);
-  // 12 header lines; no DMA: attach_device_to_domain (14), unmapped_size=0 (17), the lost-events
-  // marker (20), prq_report (23), cache_tag_flush_range (24).
+  // 12 header lines; no DMA: unmapped_size=0 (17), the lost-events marker (20), prq_report (23),
+  // cache_tag_flush_range (24).
   assert.equal(
     r.summary,
     summary("ftrace", {
       lines: 24,
-      used: 7,
-      ignored: { noDma: 5, blank: 12 },
-      events: { MRd: 1, MWr: 1, map: 1, unmap: 2, inv: 2 },
+      used: 8,
+      ignored: { noDma: 4, blank: 12 },
+      events: { MRd: 1, MWr: 1, map: 1, unmap: 2, inv: 2, attach: 1 },
       notes: [{ what: "lost-events markers: the tracer dropped events, the trace is incomplete", count: 1 }],
     }),
   );
@@ -259,7 +262,7 @@ test("ignored: other events, other subsystems' map events, headers, lost-event m
       P + "map: foo=1\n" + // a `map` event of another subsystem: its body is not `IOMMU:`
       P + "xen:map: IOMMU: anything\n" + // another system's event named map
       P + "dma_sync_sg_for_device: 0000:00:04.0 dir=TO_DEVICE dma_addrs={0x1000} sizes={4096}\n" +
-      P + "attach_device_to_domain: IOMMU: device=0000:00:02.0\n" +
+      P + "attach_device_to_domain: foo=1\n" + // an attach_device_to_domain whose body is not `IOMMU:`
       "plain text, not a tracepoint line\n" +
       "\n",
   );
