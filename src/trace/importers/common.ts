@@ -12,6 +12,8 @@ import {
   formatTime,
   isTlp,
   parseTraceEvent,
+  type AttachEvent,
+  type DetachEvent,
   type MapEvent,
   type TimeStamp,
   type TraceEvent,
@@ -74,6 +76,7 @@ export class Sink {
   /** The class of each line (index = line number - 1). */
   private readonly classes: Uint8Array;
   private readonly notes = new Map<string, number>();
+  private groups: ImportSummary["groups"];
 
   /** `lines` are the input's lines (splitLines). */
   constructor(
@@ -93,6 +96,19 @@ export class Sink {
   /** Line `lineNo` is ignored for `reason` (unless it is used or bad). */
   ignore(lineNo: number, reason: IgnoreReason): void {
     this.mark(lineNo, CLASS[reason]);
+  }
+
+  /**
+   * Line `lineNo` is used although it makes no event: it gives something else the import reports
+   * (the kernel's IOMMU groups, `setGroups`).
+   */
+  use(lineNo: number): void {
+    this.mark(lineNo, CLASS.used);
+  }
+
+  /** The kernel's IOMMU groups for the summary (absent from it unless set). */
+  setGroups(groups: NonNullable<ImportSummary["groups"]>): void {
+    this.groups = groups;
   }
 
   /** Counts one occurrence of `what` for the summary's notes. */
@@ -203,6 +219,7 @@ export class Sink {
       events,
       expected,
       notes: [...this.notes].map(([what, count]) => ({ what, count })),
+      ...(this.groups !== undefined ? { groups: this.groups } : {}),
     };
   }
 }
@@ -225,6 +242,11 @@ export function formatImportSummary(s: ImportSummary, file: string): string[] {
     `made ${tlps} TLPs${tlpKinds ? ` (${tlpKinds})` : ""} and ${driver} driver events${driver ? ` (${kinds(["map", "unmap", "flush", "inv", "attach", "detach"])})` : ""}`,
   ];
   for (const n of s.notes) out.push(`note: ${n.count} ${n.what}`);
+  if (s.groups !== undefined) {
+    const n = s.groups.length;
+    out.push(`the kernel's IOMMU groups (iommu:add_device_to_group): ${n} group${n === 1 ? "" : "s"}; compare with \`iommu-emu groups SCENARIO\``);
+    for (const g of s.groups) out.push(`  group ${g.id}: ${g.devices.join(" ")}`);
+  }
   return out;
 }
 
@@ -347,6 +369,15 @@ export function makeMap(line: number, column: number, domain: number, iova: bigi
 
 export function makeUnmap(line: number, column: number, domain: number, iova: bigint, size: bigint): UnmapEvent {
   return { line, column, op: "unmap", domain, iova, size };
+}
+
+/** An `attach BDF domain=D` without flags (a tracepoint gives none of them). */
+export function makeAttach(line: number, column: number, sid: number, domain: number): AttachEvent {
+  return { line, column, op: "attach", sid, domain, ats: false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false };
+}
+
+export function makeDetach(line: number, column: number, sid: number): DetachEvent {
+  return { line, column, op: "detach", sid };
 }
 
 export function makeInv(line: number, column: number, inv: Invalidation): InvEvent {

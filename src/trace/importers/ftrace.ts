@@ -27,6 +27,9 @@
  * - iommu:io_page_fault `IOMMU:DRIVER DEVICE iova=0x... flags=0x...` -> the faulting request:
  *   MWr when flags bit 0 (IOMMU_FAULT_WRITE) is set, else MRd; DEVICE must be a PCI name
  *   (SSSS:BB:DD.F) and becomes the source ID with its segment.
+ *   No `expect=`: the tracepoint (iommu.c report_iommu_fault, class iommu_error) carries only the
+ *   read/write flag, no fault reason or event type, so `run --expect-faults` has nothing to compare;
+ *   the replay gives the model's fault.
  * - dma:* (6.12+; dma_map_page/dma_map_resource renamed dma_map_phys later):
  *   dma_map_phys, dma_map_page, dma_map_resource `DEV dir=DIR dma_addr=HEX size=N phys_addr=HEX
  *   attrs=...` -> `map` of the pages holding [dma_addr, dma_addr+size) to the pages of phys_addr
@@ -56,9 +59,25 @@
  *   the domain `--map DEV=N` gives, else to `--map domain=N` (default 1).
  * - intel_iommu:qi_submit `TYPE IOMMU: 0xQW0 0xQW1 0xQW2 0xQW3` -> `inv qi QW0 QW1 QW2 QW3` (the
  *   raw descriptor; TYPE and IOMMU are informational).
+ * - iommu:attach_device_to_domain `IOMMU: device=DEV` (include/trace/events/iommu.h, class
+ *   iommu_device_event; the same text in every kernel that has it; traced by iommu.c
+ *   __iommu_attach_device once the driver's attach_dev succeeded) -> `attach BDF domain=D`. The
+ *   tracepoint does not name the domain, so D is the device's `--map DEV=N`, else `--map domain=N`
+ *   when given (the domain of the iommu:map/unmap events); with neither the line is an error that
+ *   says so (the default domain 1 of map/unmap is not taken: an attach to a guessed domain would
+ *   replay as a wrong translation, not as a missing one). Linux switches a device's domain with a
+ *   new attach; an attach of a device this trace attached and did not detach since would attach it
+ *   to the same D again (an error on replay), so it is ignored as repeating and counted in a note.
+ *   Older kernels' detach_device_from_domain (same body) -> `detach BDF`. DEV must be a PCI name
+ *   of segment 0 (trace attach events name a device of the unit); other (platform) devices have
+ *   no requester ID: ignored (no DMA), counted in a note.
+ * - iommu:add_device_to_group / remove_device_from_group `IOMMU: groupID=N device=DEV` (class
+ *   iommu_group_event; traced by iommu_group_add_device / iommu_group_remove_device): no event;
+ *   the groups the kernel formed (devices added and not removed since, PCI names as `iommu-emu
+ *   groups` prints them) go into the summary, which `convert` prints for comparing with `iommu-emu
+ *   groups SCENARIO`. These lines count as used.
  *
- * Ignored (not errors), counted in the summary: every other event (iommu:attach_device_to_domain,
- * add_device_to_group..., dma_sync_*, dma_map_sg_err, dma_alloc_sgt_err, intel_iommu:prq_report,
+ * Ignored (not errors), counted in the summary: every other event (dma_sync_*, dma_map_sg_err, dma_alloc_sgt_err, intel_iommu:prq_report,
  * cache_tag_*, any other subsystem), trace-cmd's `cpus=N`/`version = N` lines and `CPU:N [LOST N
  * EVENTS]` markers (no DMA; a lost-events marker is also a note: the trace is incomplete); `#`
  * header and comment lines; iommu:map/unmap superseded by dma:* events;
@@ -66,13 +85,15 @@
  * have the tracepoint line shape is an error.
  *
  * --map options: `domain=N` (the default domain id), `DEV=N` (a device's domain id, DEV as the
- * dma:* events print it, e.g. 0000:c2:00.0=2).
+ * dma:* and attach events print it, e.g. 0000:c2:00.0=2).
  */
-import type { TraceEvent } from "../text.ts";
+import { formatBdf, type TraceEvent } from "../text.ts";
 import {
   checkOptionKeys,
   domainOption,
   hexValue,
+  makeAttach,
+  makeDetach,
   makeInv,
   makeMap,
   makeTlp,
@@ -97,6 +118,10 @@ const PERF =
 const MAP = /^IOMMU: iova=0x([0-9a-fA-F]+)(?: - 0x([0-9a-fA-F]+))? paddr=0x([0-9a-fA-F]+) size=(\d+)\s*$/;
 const UNMAP = /^IOMMU: iova=0x([0-9a-fA-F]+)(?: - 0x([0-9a-fA-F]+))? size=(\d+) unmapped_size=(\d+)\s*$/;
 const FAULT = /^IOMMU:(\S*) (\S+) iova=0x([0-9a-fA-F]+) flags=0x([0-9a-fA-F]+)\s*$/;
+const DEVICE_EVENT = /^IOMMU: device=(\S+)$/;
+const GROUP_EVENT = /^IOMMU: groupID=(\d+) device=(\S+)$/;
+const DEVICE_EVENTS = new Set(["attach_device_to_domain", "detach_device_from_domain"]);
+const GROUP_EVENTS = new Set(["add_device_to_group", "remove_device_from_group"]);
 const QI = /^(\S+) (\S+): 0x([0-9a-fA-F]+) 0x([0-9a-fA-F]+) 0x([0-9a-fA-F]+) 0x([0-9a-fA-F]+)\s*$/;
 
 const DMA_MAP = new Set(["dma_map_phys", "dma_map_page", "dma_map_resource"]);
@@ -106,7 +131,7 @@ const DMA_FREE = new Set(["dma_free", "dma_free_pages", "dma_free_sgt"]);
 const DMA_USED = new Set([...DMA_MAP, ...DMA_UNMAP, ...DMA_ALLOC, ...DMA_FREE, "dma_map_sg", "dma_unmap_sg", "dma_alloc_sgt"]);
 /** Any line of a used event, whatever its prefix: to tell a broken line from an unrelated one. */
 const USED_EVENT_TOKEN = new RegExp(
-  `(?:^|\\s)(?:iommu:)?(?:map|unmap|io_page_fault): IOMMU:|(?:^|\\s)(?:dma:)?(?:${[...DMA_USED].join("|")}):\\s|(?:^|\\s)(?:intel_iommu:)?qi_submit:\\s`,
+  `(?:^|\\s)(?:iommu:)?(?:map|unmap|io_page_fault|${[...DEVICE_EVENTS, ...GROUP_EVENTS].join("|")}): IOMMU:|(?:^|\\s)(?:dma:)?(?:${[...DMA_USED].join("|")}):\\s|(?:^|\\s)(?:intel_iommu:)?qi_submit:\\s`,
 );
 const HAS_DMA_MAPPING = new RegExp(`(?:^|\\s)(?:dma:)?(?:${[...DMA_USED].join("|")}):\\s`, "m");
 
@@ -136,11 +161,18 @@ interface Ctx {
   domainFor(device: string): number;
   /** The segments of each device's dma_map_sg, by its physical addresses (for dma_unmap_sg). */
   sgMaps: Map<string, { iova: bigint; size: bigint }[]>;
+  /** The domain of a device's attach: `--map DEV=N`, else an explicit `--map domain=N`, else undefined. */
+  attachDomain(device: string): number | undefined;
+  /** Devices attached by this trace and not detached since. */
+  attached: Set<string>;
+  /** The kernel's groups: group number -> device names. */
+  groups: Map<number, Set<string>>;
 }
 
 function importFtrace(text: string, file: string, opts: ImportOptions): ImportResult {
   const map = checkOptionKeys("ftrace", opts, ["domain"], { accepts: (k) => k.length > 0, what: "DEV= (a device name)" });
   let defaultDomain = 1;
+  const domainGiven = map["domain"] !== undefined;
   const deviceDomains = new Map<string, number>();
   for (const [k, v] of Object.entries(map)) {
     if (k === "domain") defaultDomain = domainOption("ftrace", k, v);
@@ -151,6 +183,9 @@ function importFtrace(text: string, file: string, opts: ImportOptions): ImportRe
   const useIommuMaps = !HAS_DMA_MAPPING.test(text);
   const sgMaps = new Map<string, { iova: bigint; size: bigint }[]>();
   const iommuMaps = useIommuMaps ? [] : collectIommuMaps(lines);
+  const attached = new Set<string>();
+  const groups = new Map<number, Set<string>>();
+  let sawGroups = false;
 
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -169,6 +204,7 @@ function importFtrace(text: string, file: string, opts: ImportOptions): ImportRe
     }
     const { system, event, body } = eventOf(m);
     const handler = pick(system, event, body, useIommuMaps);
+    if (handler === groupEvent) sawGroups = true;
     if (handler === undefined || handler === "superseded") {
       sink.ignore(lineNo, handler === undefined ? "noDma" : "superseded");
       continue;
@@ -187,6 +223,9 @@ function importFtrace(text: string, file: string, opts: ImportOptions): ImportRe
       defaultDomain,
       domainFor: (device) => deviceDomains.get(device) ?? defaultDomain,
       sgMaps,
+      attachDomain: (device) => deviceDomains.get(device) ?? (domainGiven ? defaultDomain : undefined),
+      attached,
+      groups,
     };
     const [sec, frac] = tsText.split(".") as [string, string | undefined];
     let time: SourceTime | undefined;
@@ -204,6 +243,7 @@ function importFtrace(text: string, file: string, opts: ImportOptions): ImportRe
     sink.line(lineNo, time, () => handler(ctx, body, event), ctx.also);
   }
   noteUncovered(sink, iommuMaps);
+  if (sawGroups) sink.setGroups(kernelGroups(groups));
   return sink.result();
 }
 
@@ -277,6 +317,10 @@ function pick(system: string | undefined, event: string, body: string, useIommuM
     if (!useIommuMaps) return "superseded";
     return event === "map" ? iommuMap : iommuUnmap;
   }
+  if ((DEVICE_EVENTS.has(event) || GROUP_EVENTS.has(event)) && sys("iommu")) {
+    if (system === undefined && !body.startsWith("IOMMU:")) return undefined;
+    return DEVICE_EVENTS.has(event) ? deviceEvent : groupEvent;
+  }
   if (event === "qi_submit" && sys("intel_iommu")) return qiSubmit;
   if (DMA_USED.has(event) && sys("dma")) return dmaEvent;
   return undefined;
@@ -339,6 +383,77 @@ function ioPageFault(ctx: Ctx, body: string): TraceEvent {
   }
   const flags = parseInt(m[4]!, 16);
   return makeTlp(ctx.lineNo, { op: flags & 1 ? "MWr" : "MRd", sid, addr: big(ctx, m[3]!, "iova") });
+}
+
+/**
+ * attach_device_to_domain / detach_device_from_domain `IOMMU: device=DEV` -> `attach BDF
+ * domain=D` / `detach BDF` (D from --map, see the file comment).
+ */
+function deviceEvent(ctx: Ctx, body: string, event: string): TraceEvent | null {
+  const m = DEVICE_EVENT.exec(body);
+  if (m === null) throw ctx.sink.err(`expected \`IOMMU: device=DEV\` (iommu:${event})`, ctx.lineNo, ctx.bodyColumn);
+  const device = m[1]!;
+  const sid = pciNameToSid(device);
+  if (sid === undefined) {
+    ctx.sink.note("attach/detach of devices without a PCI name (no requester ID), left out");
+    return null;
+  }
+  if (sid > 0xffff) {
+    throw ctx.sink.err(
+      `${device} is in PCI segment ${(sid >>> 16).toString(16).padStart(4, "0")}; attach and detach events name a device of the unit (segment 0000)`,
+      ctx.lineNo,
+      ctx.bodyColumn,
+    );
+  }
+  if (event === "detach_device_from_domain") {
+    ctx.attached.delete(device);
+    return makeDetach(ctx.lineNo, ctx.column, sid);
+  }
+  const domain = ctx.attachDomain(device);
+  if (domain === undefined) {
+    throw ctx.sink.err(
+      `iommu:attach_device_to_domain does not say which domain ${device} was attached to; give it with --map ${device}=N (this device) or --map domain=N (every device)`,
+      ctx.lineNo,
+      ctx.bodyColumn,
+    );
+  }
+  if (ctx.attached.has(device)) {
+    ctx.sink.ignore(ctx.lineNo, "repeat");
+    ctx.sink.note("attaches of a device already attached (a domain switch; its domain comes from --map, so it stays), left out");
+    return null;
+  }
+  ctx.attached.add(device);
+  return makeAttach(ctx.lineNo, ctx.column, sid, domain);
+}
+
+/** add_device_to_group / remove_device_from_group `IOMMU: groupID=N device=DEV`: the kernel's groups, no event. */
+function groupEvent(ctx: Ctx, body: string, event: string): null {
+  const m = GROUP_EVENT.exec(body);
+  if (m === null) throw ctx.sink.err(`expected \`IOMMU: groupID=N device=DEV\` (iommu:${event})`, ctx.lineNo, ctx.bodyColumn);
+  const id = Number(m[1]!);
+  const device = m[2]!;
+  if (event === "add_device_to_group") {
+    // A device is in one group at a time: an add moves it out of any other.
+    for (const g of ctx.groups.values()) g.delete(device);
+    ctx.groups.set(id, (ctx.groups.get(id) ?? new Set()).add(device));
+  } else ctx.groups.get(id)?.delete(device);
+  ctx.sink.use(ctx.lineNo);
+  return null;
+}
+
+/**
+ * The groups for the summary, ordered as `iommu-emu groups` orders them: PCI devices in BDF order
+ * (named as it names them), then other devices by name; groups by their first device; empty groups
+ * (every device removed) left out.
+ */
+function kernelGroups(groups: Map<number, Set<string>>): { id: number; devices: string[] }[] {
+  const key = (d: string) => pciNameToSid(d) ?? Infinity;
+  const order = (a: string, b: string) => key(a) - key(b) || (a < b ? -1 : a > b ? 1 : 0);
+  const out = [...groups]
+    .filter(([, devices]) => devices.size > 0)
+    .map(([id, devices]) => ({ id, sorted: [...devices].sort(order) }));
+  out.sort((a, b) => order(a.sorted[0]!, b.sorted[0]!) || a.id - b.id);
+  return out.map(({ id, sorted }) => ({ id, devices: sorted.map((d) => (pciNameToSid(d) === undefined ? d : formatBdf(pciNameToSid(d)!))) }));
 }
 
 function qiSubmit(ctx: Ctx, body: string): TraceEvent {

@@ -22,7 +22,8 @@ import type { Importer, ImportOptions, ImportResult } from "./types.ts";
  * The importers by `--from` name; each module's header says what it reads, what it makes of it,
  * which lines it ignores and which `--map` options it takes:
  * - `ftrace`: Linux tracepoints (ftrace, trace-cmd report, perf script): iommu:map/unmap/
- *   io_page_fault, dma:* mappings, intel_iommu:qi_submit (ftrace.ts)
+ *   io_page_fault/attach_device_to_domain (and the group events, into the summary), dma:*
+ *   mappings, intel_iommu:qi_submit (ftrace.ts)
  * - `qemu`: QEMU intel-iommu and SMMUv3 trace events, log backend or simpletrace text (qemu.ts)
  * - `kernel`: kernel logs: AER TLP headers, DMAR faults, arm-smmu-v3 event records (kernel.ts)
  * - `csv`: analyzer CSV exports through a column mapping (csv.ts)

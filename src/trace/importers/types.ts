@@ -21,6 +21,13 @@ export interface ImportSummary {
   expected: number;
   /** Importer-specific counts worth knowing (e.g. maps whose physical address the trace does not give). */
   notes: { what: string; count: number }[];
+  /**
+   * The IOMMU groups the traced kernel formed (ftrace iommu:add_device_to_group and
+   * remove_device_from_group), present only when the input has such lines: the kernel's group
+   * number and its devices (PCI ones as `iommu-emu groups` prints them), for comparing with the
+   * groups computed from a scenario's topology.
+   */
+  groups?: { id: number; devices: string[] }[];
 }
 
 export interface ImportOptions {

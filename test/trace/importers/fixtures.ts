@@ -9,6 +9,7 @@ import dmaPaddr from "../../fixtures/importers/dma-paddr.ts";
 import dmaRecent from "../../fixtures/importers/dma-recent.ts";
 import ftraceOld from "../../fixtures/importers/ftrace-old.ts";
 import ftraceTrace from "../../fixtures/importers/ftrace-trace.ts";
+import iommuDevices from "../../fixtures/importers/ftrace-iommu-devices.ts";
 import kernelAcs from "../../fixtures/importers/kernel-acs.ts";
 import kernelOld from "../../fixtures/importers/kernel-old.ts";
 import kernelRecent from "../../fixtures/importers/kernel-recent.ts";
@@ -24,7 +25,8 @@ export const CSV_MAP = { addr: "Address", rid: "Requester ID", op: "TLP Type", l
 
 /** [importer, fixture name, text, --map]. */
 export const FIXTURES: [string, string, string, Record<string, string>?][] = [
-  ["ftrace", "ftrace-trace", ftraceTrace],
+  ["ftrace", "ftrace-trace", ftraceTrace, { domain: "1" }], // its attach_device_to_domain needs a domain
+  ["ftrace", "ftrace-iommu-devices", iommuDevices, { domain: "2", "0000:03:00.0": "4" }],
   ["ftrace", "ftrace-old", ftraceOld],
   ["ftrace", "perf-script", perfScript],
   ["ftrace", "dma-early", dmaEarly, { "0000:01:00.0": "5" }],

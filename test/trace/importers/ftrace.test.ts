@@ -10,18 +10,23 @@ import dmaRecent from "../../fixtures/importers/dma-recent.ts";
 import ftraceOld from "../../fixtures/importers/ftrace-old.ts";
 import ftraceTrace from "../../fixtures/importers/ftrace-trace.ts";
 import perfScript from "../../fixtures/importers/perf-script.ts";
+import iommuDevices from "../../fixtures/importers/ftrace-iommu-devices.ts";
 import dmaPaddr from "../../fixtures/importers/dma-paddr.ts";
-import { col, inv, map, run, summary, throwsInput, tlp, unmap, us, ns } from "./util.ts";
+import { attach, col, detach, inv, map, run, summary, throwsInput, tlp, unmap, us, ns } from "./util.ts";
+import { formatImportSummary } from "../../../src/trace/importers/common.ts";
 
 const ftrace = (text: string, opts: { map?: Record<string, string>; skipBad?: boolean } = {}) => run("ftrace", text, "t.trace", opts);
 
-test("ftrace trace file (recent kernel): map/unmap with the range, io_page_fault, qi_submit; other lines ignored", () => {
+test("ftrace trace file (recent kernel): map/unmap with the range, attach, io_page_fault, qi_submit; other lines ignored", () => {
   const t = ftraceTrace;
-  const r = run("ftrace", t, "trace");
+  // --map domain=1: the domain of the attach (the tracepoint names none) and of map/unmap (1 anyway).
+  const r = run("ftrace", t, "trace", { map: { domain: "1" } });
   assert.equal(r.skipped, []);
   assert.equal(r.events, [
     // iova 0x3fffffc00000, paddr 0x1b9400000, size 4194304 = 0x400000; perm rw (no prot in the tracepoint).
     map(13, col(t, 13, "map:"), 1, 0x3fffffc00000n, 0x1b9400000n, 0x400000n, { time: us(50126420) }),
+    // device=0000:00:02.0 -> sid 0x10 (bus 0, device 2 << 3, function 0), domain 1 from --map domain=1.
+    attach(14, col(t, 14, "attach_device_to_domain:"), 0x10, 1, { time: us(50126431) }),
     unmap(15, col(t, 15, "unmap:"), 1, 0x0n, 0x1000n, { time: us(438308478) }),
     // size 4096 at 0x201000 but unmapped_size 2 MiB: the large page around it, from 0x200000.
     unmap(16, col(t, 16, "unmap:"), 1, 0x200000n, 0x200000n, { time: us(438308490) }),
@@ -33,15 +38,15 @@ test("ftrace trace file (recent kernel): map/unmap with the range, io_page_fault
     inv(21, col(t, 21, "qi_submit:"), { kind: "qi", qwords: [0x100e2n, 0n, 0n, 0n] }, { time: us(600000001) }),
     inv(22, col(t, 22, "qi_submit:"), { kind: "qi", qwords: [0x200000025n, 0x1e4c1f00n, 0n, 0n] }, { time: us(600000002) }),
   ]);
-  // 12 header lines; no DMA: attach_device_to_domain (14), unmapped_size=0 (17), the lost-events
-  // marker (20), prq_report (23), cache_tag_flush_range (24).
+  // 12 header lines; no DMA: unmapped_size=0 (17), the lost-events marker (20), prq_report (23),
+  // cache_tag_flush_range (24).
   assert.equal(
     r.summary,
     summary("ftrace", {
       lines: 24,
-      used: 7,
-      ignored: { noDma: 5, blank: 12 },
-      events: { MRd: 1, MWr: 1, map: 1, unmap: 2, inv: 2 },
+      used: 8,
+      ignored: { noDma: 4, blank: 12 },
+      events: { MRd: 1, MWr: 1, map: 1, unmap: 2, inv: 2, attach: 1 },
       notes: [{ what: "lost-events markers: the tracer dropped events, the trace is incomplete", count: 1 }],
     }),
   );
@@ -241,6 +246,102 @@ test("errors: dma:* events", () => {
   fails(P + "dma_alloc_sgt: 0000:00:04.0 dir=TO_DEVICE dma_addr=fffe0000 size=12288 phys_addrs={0x7000} flags=GFP_KERNEL attrs=", 47, "dma_alloc_sgt: 1 physical addresses for 3 pages; the pairing is unknown");
 });
 
+test("iommu device and group events: attach with the device's or the default --map domain, repeats, detach, groups", () => {
+  const t = iommuDevices;
+  const r = run("ftrace", t, "dev.trace", { map: { domain: "2", "0000:03:00.0": "4" } });
+  assert.equal(r.skipped, []);
+  assert.equal(r.events, [
+    // 0000:03:00.0 -> sid 0x300 (bus 3 << 8), domain 4 from --map 0000:03:00.0=4.
+    attach(7, col(t, 7, "attach_device_to_domain:"), 0x300, 4, { time: us(50000000) }),
+    // perf script form; 0000:00:1f.3 -> 0xfb (device 0x1f << 3 | function 3), no --map of its own: domain=2.
+    attach(8, col(t, 8, "iommu:attach_device_to_domain:"), 0xfb, 2, { time: us(50000100) }),
+    // line 9: 03:00.0 attached again without a detach: left out (repeating), with a note.
+    detach(10, col(t, 10, "detach_device_from_domain:"), 0x300, { time: us(60000000) }),
+    // detached on line 10, so this attach is made again.
+    attach(11, col(t, 11, "attach_device_to_domain:"), 0x300, 4, { time: us(60000100) }),
+    // line 12: a platform device, no requester ID: no event, a note.
+  ]);
+  assert.equal(
+    r.summary,
+    {
+      ...summary("ftrace", {
+        lines: 12,
+        // used: the 6 group lines and the 4 attach/detach lines that made events (7, 8, 10, 11);
+        // line 9 repeating, line 12 no DMA.
+        used: 10,
+        ignored: { repeat: 1, noDma: 1 },
+        events: { attach: 3, detach: 1 }, // attaches on lines 7, 8, 11
+        notes: [
+          { what: "attaches of a device already attached (a domain switch; its domain comes from --map, so it stays), left out", count: 1 },
+          { what: "attach/detach of devices without a PCI name (no requester ID), left out", count: 1 },
+        ],
+      }),
+      // PCI devices in BDF order (00:1f.3 = 0xfb before 03:00.0 = 0x300), then the platform device;
+      // 03:00.1 removed from group 12 (line 5) and added to 13 (line 6).
+      groups: [
+        { id: 2, devices: ["00:1f.3"] },
+        { id: 12, devices: ["03:00.0"] },
+        { id: 13, devices: ["03:00.1"] },
+        { id: 5, devices: ["ff3c0000.vop"] },
+      ],
+    },
+  );
+  assert.equal(formatImportSummary(r.summary, "dev.trace").slice(2), [
+    "note: 1 attaches of a device already attached (a domain switch; its domain comes from --map, so it stays), left out",
+    "note: 1 attach/detach of devices without a PCI name (no requester ID), left out",
+    "the kernel's IOMMU groups (iommu:add_device_to_group): 4 groups; compare with `iommu-emu groups SCENARIO`",
+    "  group 2: 00:1f.3",
+    "  group 12: 03:00.0",
+    "  group 13: 03:00.1",
+    "  group 5: ff3c0000.vop",
+  ]);
+});
+
+test("iommu group events: a device added to a group moves out of its previous one; a group emptied is left out; segments named", () => {
+  const r = ftrace(
+    P + "add_device_to_group: IOMMU: groupID=1 device=0001:02:00.0\n" +
+      P + "add_device_to_group: IOMMU: groupID=1 device=0000:02:00.0\n" +
+      P + "add_device_to_group: IOMMU: groupID=3 device=0000:02:00.0\n" + // moved to group 3: group 1 keeps 0001:02:00.0
+      P + "remove_device_from_group: IOMMU: groupID=1 device=0001:02:00.0\n" + // group 1 emptied
+      P + "remove_device_from_group: IOMMU: groupID=9 device=0000:05:00.0\n", // added before the trace began: nothing to remove
+  );
+  assert.equal(r.events, []);
+  assert.equal(r.summary.used, 5);
+  assert.equal(r.summary.groups, [{ id: 3, devices: ["02:00.0"] }]);
+  // No group lines: no groups in the summary (not an empty list).
+  assert.is("groups" in ftrace(P + "map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\n").summary, false);
+  // Only removals: the groups list is there, empty.
+  assert.equal(ftrace(P + "remove_device_from_group: IOMMU: groupID=9 device=0000:05:00.0\n").summary.groups, []);
+});
+
+test("errors: attach without a domain, outside segment 0, malformed device and group bodies", () => {
+  // P is 31 characters: the body of attach_device_to_domain starts at 31 + 26 ("attach_device_to_domain: ") + 1 = 57.
+  fails(
+    P + "attach_device_to_domain: IOMMU: device=0000:03:00.0",
+    57,
+    "iommu:attach_device_to_domain does not say which domain 0000:03:00.0 was attached to; give it with --map 0000:03:00.0=N (this device) or --map domain=N (every device)",
+  );
+  // Another device's --map does not decide this one's.
+  throwsInput(
+    () => ftrace(P + "attach_device_to_domain: IOMMU: device=0000:03:00.1", { map: { "0000:03:00.0": "4" } }),
+    "t.trace:1:57: iommu:attach_device_to_domain does not say which domain 0000:03:00.1 was attached to; give it with --map 0000:03:00.1=N (this device) or --map domain=N (every device)",
+  );
+  throwsInput(
+    () => ftrace(P + "attach_device_to_domain: IOMMU: device=0001:03:00.0", { map: { domain: "1" } }),
+    "t.trace:1:57: 0001:03:00.0 is in PCI segment 0001; attach and detach events name a device of the unit (segment 0000)",
+  );
+  fails(P + "attach_device_to_domain: IOMMU: dev=0000:03:00.0", 57, "expected `IOMMU: device=DEV` (iommu:attach_device_to_domain)");
+  fails(P + "detach_device_from_domain: IOMMU: device=", 59, "expected `IOMMU: device=DEV` (iommu:detach_device_from_domain)");
+  fails(P + "add_device_to_group: IOMMU: groupID=x device=0000:03:00.0", 53, "expected `IOMMU: groupID=N device=DEV` (iommu:add_device_to_group)");
+  fails(P + "remove_device_from_group: IOMMU: groupID=1", 58, "expected `IOMMU: groupID=N device=DEV` (iommu:remove_device_from_group)");
+  // A line naming the event without the tracepoint line shape is an error, not an ignored line.
+  fails("attach_device_to_domain: IOMMU: device=0000:03:00.0", 1, "not a tracepoint line: expected COMM-PID [CPU] [FLAGS] SECONDS: EVENT: BODY (ftrace, trace-cmd) or COMM PID [CPU] SECONDS: SYSTEM:EVENT: BODY (perf script)");
+  // skipBad: the attach without a domain is counted as bad, the map after it still made.
+  const r = ftrace(P + "attach_device_to_domain: IOMMU: device=0000:03:00.0\n  dev-12 [001] ..... 7.000002: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\n", { skipBad: true });
+  assert.equal(r.events.map((e) => e.op), ["map"]);
+  assert.equal(r.skipped.map((s) => s.line), [1]);
+});
+
 test("errors: timestamps, line shapes, times going back", () => {
   fails("  dev-12 [001] ..... 7: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096", 22, 'timestamp "7" is not in seconds (a counter or TSC trace clock?); record with a clock in seconds (local, global, mono, boot)');
   fails("  dev-12 [001] ..... 7.1234567891: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096", 22, 'timestamp "7.1234567891" has more than 9 decimals');
@@ -259,7 +360,7 @@ test("ignored: other events, other subsystems' map events, headers, lost-event m
       P + "map: foo=1\n" + // a `map` event of another subsystem: its body is not `IOMMU:`
       P + "xen:map: IOMMU: anything\n" + // another system's event named map
       P + "dma_sync_sg_for_device: 0000:00:04.0 dir=TO_DEVICE dma_addrs={0x1000} sizes={4096}\n" +
-      P + "attach_device_to_domain: IOMMU: device=0000:00:02.0\n" +
+      P + "attach_device_to_domain: foo=1\n" + // an attach_device_to_domain whose body is not `IOMMU:`
       "plain text, not a tracepoint line\n" +
       "\n",
   );

@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { InputError } from "../../../src/errors.ts";
 import { importers, type ImportResult } from "../../../src/trace/importers/index.ts";
 import type { ImportSummary } from "../../../src/trace/importers/common.ts";
-import type { MapEvent, TimeStamp, TraceTlp, UnmapEvent } from "../../../src/trace/events.ts";
+import type { AttachEvent, DetachEvent, MapEvent, TimeStamp, TraceTlp, UnmapEvent } from "../../../src/trace/events.ts";
 import type { Invalidation, InvEvent } from "../../../src/arch/vtd/trace-commands.ts";
 
 /** A TLP with every optional field at its default; `over` sets the rest. */
@@ -36,6 +36,15 @@ export function map(
 
 export function unmap(line: number, column: number, domain: number, iova: bigint, size: bigint, over: Partial<UnmapEvent> = {}): UnmapEvent {
   return { line, column, op: "unmap", domain, iova, size, ...over };
+}
+
+/** An `attach BDF domain=D` without flags, as the ftrace importer makes it. */
+export function attach(line: number, column: number, sid: number, domain: number, over: Partial<AttachEvent> = {}): AttachEvent {
+  return { line, column, op: "attach", sid, domain, ats: false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false, ...over };
+}
+
+export function detach(line: number, column: number, sid: number, over: Partial<DetachEvent> = {}): DetachEvent {
+  return { line, column, op: "detach", sid, ...over };
 }
 
 export function inv(line: number, column: number, i: Invalidation, over: Partial<InvEvent> = {}): InvEvent {
