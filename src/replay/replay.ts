@@ -163,7 +163,11 @@ export class Replayer {
     if (w.expected) for (const [j, t] of w.expected) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
       const ring = core.requestWords(); // a flush or run() may have grown memory
-      for (let j = 0; j < n; j++) this.sink(this.seq + j, decodeRequest(ring, j, w.lines[j]!), core.decode(j));
+      for (let j = 0; j < n; j++) {
+        const tlp = decodeRequest(ring, j, w.lines[j]!);
+        const r = core.decode(j);
+        this.sink(this.seq + j, tlp, this.driver.outcome ? this.driver.outcome(tlp, r) : r);
+      }
     }
     this.seq += n;
     return true;

@@ -41,7 +41,8 @@ import { getField } from "../fields.ts";
 import { bytesText, overBudget } from "../../config/limits.ts";
 import { PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
-import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import type { Result } from "../../core/core.ts";
 import type { ClearedLeaf, EntryRef, SmmuBuilder, SmmuDomain } from "./builder.ts";
 import type { Qwords8 } from "./ste.ts";
 import { cmdqConsFields, idr0Fields, idr1Fields, queueBaseFields } from "./fields.ts";
@@ -58,6 +59,8 @@ const BATCH = 64;
 const RANGE_NUM_MAX = 31n;
 const CERROR_NAMES = ["CERROR_NONE", "CERROR_ILL", "CERROR_ABT", "CERROR_ATC_INV_SYNC"];
 const hex = (v: bigint) => `0x${v.toString(16)}`;
+/** The id of the driver's own blocking domain (no trace or scenario domain id is negative). */
+const BLOCKING_ID = -1;
 
 /** What the driver wrote to the queue, in order (for tests and debugging). */
 export interface IssuedCommand extends Command {
@@ -127,7 +130,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   private domain(id: number): SmmuDomain {
     const d = this.b.domains.get(id);
     if (d === undefined) {
-      const ids = [...this.b.domains.keys()];
+      const ids = [...this.b.domains.keys()].filter((i) => i !== BLOCKING_ID);
       throw new DriverError(`no domain ${id}; ${ids.length ? `the scenario defines ${ids.join(", ")}` : "the scenario defines no domains"}`);
     }
     if (!d.pgtable) throw new DriverError(`domain ${id} is ${d.type}: it has no page tables`);
@@ -203,6 +206,52 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     const r = this.withEntryWriter(() => this.b.detach(sid, ssid));
     this.stats.detaches++;
     if (r.stream.ats) this.submit([atcInv(sid, ssid, 0n, 0n)]);
+  }
+
+  // ---- the driver side's domain operations (src/iommu) ------------------------------------------------
+
+  /** iommufd IOMMU_HWPT_ALLOC: paging is stage 1 ("s1", default) or stage 2 ("s2"); nested over a stage 2. */
+  allocDomain(spec: DomainAllocSpec): void {
+    const type = spec.kind === "identity" ? "identity" : spec.kind === "nested" ? "nested" : (spec.format ?? "s1");
+    if (type !== "s1" && type !== "s2" && type !== "identity" && type !== "nested")
+      throw new DriverError(`domain-alloc ${spec.id}: SMMUv3 paging formats are s1 and s2, not "${spec.format}"`);
+    if (spec.id < 0 || this.b.domains.has(spec.id)) throw new DriverError(`domain-alloc ${spec.id}: domain ${spec.id} exists already`);
+    try {
+      this.b.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+    } catch (err) {
+      throw driverError(err);
+    }
+  }
+
+  /**
+   * arm_smmu_attach_dev_blocked: every substream's CD cleared, then the STE of the blocking domain
+   * (Config abort: the SMMU terminates every transaction without an event). The blocking domain is
+   * the driver's own (Linux's static arm_smmu_blocked_domain), id BLOCKING_ID, not a trace's.
+   */
+  block(sid: number): void {
+    const s = this.b.streams.get(sid);
+    for (const ssid of [...(s?.substreams.keys() ?? [])]) this.detach(sid, ssid);
+    if (!this.b.domains.has(BLOCKING_ID)) this.b.createDomain({ id: BLOCKING_ID, type: "blocking" });
+    if (s?.rid?.id === BLOCKING_ID) return;
+    this.withEntryWriter(() => this.b.attach({ sid, domain: BLOCKING_ID, ssidBits: s ? undefined : this.b.profile.ssidBits, replace: true }));
+    if (s?.ats) this.submit([atcInv(sid, undefined, 0n, 0n)]);
+  }
+
+  /** arm_smmu_attach_dev / arm_smmu_set_pasid on a live stream: the hitless STE/CD update attach does. */
+  replace(sid: number, pasid: number | undefined, domain: number): void {
+    const s = this.b.streams.get(sid);
+    this.attach({ op: "attach", line: this.origin?.line ?? 0, column: this.origin?.column ?? 0, sid, domain, ...(pasid !== undefined ? { pasid } : {}), ats: s?.ats ?? false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false });
+  }
+
+  attachedDomain(sid: number, pasid?: number): number | undefined {
+    const s = this.b.streams.get(sid);
+    const d = pasid === undefined ? s?.rid : s?.substreams.get(pasid);
+    return d === undefined || d.id === BLOCKING_ID ? undefined : d.id;
+  }
+
+  /** An abort STE terminates the transaction without an event (spec 5.2, Config 0b000): status abort. */
+  isBlockedForm(r: Result): boolean {
+    return r.status === "abort";
   }
 
   private withEntryWriter<T>(f: () => T): T {

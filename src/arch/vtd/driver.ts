@@ -51,7 +51,9 @@ import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEven
 import type { Invalidation } from "./trace-commands.ts";
 import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
-import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import type { Result } from "../../core/core.ts";
+import { vtdFaults } from "../../core/abi.ts";
 
 export { DriverError, defaultDriverOptions, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 export type { EventOrigin, FlushReason, InvalidationMode } from "../../driver/flush-queue.ts";
@@ -62,6 +64,9 @@ const QI_BATCH = 16;
 const QI_DONE = 2;
 /** Linux MAX_AGAW_PFN_WIDTH: a device-TLB invalidation of 2^52 pages covers every address. */
 const ALL_PAGES_LG2 = 52;
+
+/** The fault reasons of a request whose root, context, PASID-directory or PASID-table entry is not present. */
+const NOT_PRESENT: ReadonlySet<number> = new Set(vtdFaults.filter((f) => ["LRT.2", "LCT.2", "SRT.2", "SCT.2", "SPD.2", "SPT.2"].includes(f.id)).map((f) => f.code));
 
 type TagType = "iotlb" | "devtlb" | "nestingIotlb" | "nestingDevtlb";
 
@@ -271,6 +276,93 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     if (a.ats) this.flushDevtlb(devtlb, 0n, ALL_PAGES_LG2);
     this.batchFlush();
   }
+
+  // ---- the driver side's domain operations (src/iommu) ------------------------------------------
+
+  /** intel_iommu_domain_alloc_paging_flags: paging is second stage ("ss", default) or first stage ("fs"); nested over a second stage. */
+  allocDomain(spec: DomainAllocSpec): void {
+    const type = spec.kind === "identity" ? "pt" : spec.kind === "nested" ? "nested" : (spec.format ?? "ss");
+    if (type !== "ss" && type !== "fs" && type !== "pt" && type !== "nested")
+      throw new DriverError(`domain-alloc ${spec.id}: VT-d paging formats are ss and fs, not "${spec.format}"`);
+    if (this.platform.builder.domains.has(spec.id)) throw new DriverError(`domain-alloc ${spec.id}: domain ${spec.id} exists already`);
+    try {
+      this.platform.builder.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+    } catch (e) {
+      throw driverError(e);
+    }
+  }
+
+  /**
+   * blocking_domain_attach_dev -> device_block_translation: every PASID entry of the device torn
+   * down (intel_pasid_tear_down_entry), then its RID_PASID entry (scalable) or its context entry
+   * (legacy, domain_context_clear_one); each with the detach invalidations. A request of the
+   * device then finds a not-present entry (isBlockedForm).
+   */
+  block(sid: number): void {
+    const b = this.platform.builder;
+    const entries = new Set(b.attachments.filter((a) => a.sid === sid).map((a) => a.pasid));
+    for (const pasid of entries) if (pasid !== undefined && b.entryOf(sid, pasid)?.present) this.detach(sid, pasid);
+    if (b.entryOf(sid)?.present && b.attachments.some((a) => a.sid === sid)) this.detach(sid);
+  }
+
+  /**
+   * Replaces the domain of a live attachment. Scalable mode (intel_pasid_replace_first_level /
+   * _second_level / _nested / _pass_through, Linux 6.13 pasid.c): the new PASID-table entry is
+   * written over the present one, then intel_pasid_flush_present with the old DID, each step a
+   * qi_submit_sync of its own: PASID cache PASID-selective, PASID-based IOTLB of the whole PASID,
+   * device-TLB of every address (ATS). Legacy mode: the context entry is cleared with its
+   * invalidations (device_block_translation), then the new domain attached.
+   */
+  replace(sid: number, pasid: number | undefined, domain: number): void {
+    const b = this.platform.builder;
+    const e = b.entryOf(sid, pasid);
+    const old = e?.present ? [...b.attachments].reverse().find((a) => a.sid === sid && (b.mode === "legacy" || a.pasidEntry === e.pasidEntry)) : undefined;
+    if (old === undefined) return this.attach({ sid, domain, ...(pasid !== undefined ? { pasid } : {}) });
+    if (old.domain.id === domain) return;
+    if (!b.domains.has(domain)) this.domain(domain);
+    if (b.mode === "legacy") {
+      this.detach(sid);
+      this.onEntryStep?.("blocked");
+      return this.attach({ sid, domain, ...(old.ats ? { ats: true } : {}) });
+    }
+    b.attachments.splice(b.attachments.indexOf(old), 1);
+    try {
+      b.attach({ sid, domain, ...(pasid !== undefined ? { pasid } : {}) });
+    } catch (err) {
+      b.attachments.push(old);
+      throw driverError(err);
+    }
+    this.stats.attaches++;
+    this.onEntryStep?.("entry");
+    const did = old.domain.id, pe = old.pasidEntry!;
+    if (!this.queued) return; // PASID-cache and PASID-based invalidations need the queue
+    this.add(desc.pasidCache(1, did, pe));
+    this.batchFlush();
+    this.onEntryStep?.("pasid-cache");
+    this.add(desc.pasidIotlb(2, did, pe));
+    this.batchFlush();
+    this.onEntryStep?.("piotlb");
+    if (old.ats) {
+      this.flushDevtlb({ type: "devtlb", did, pasid: old.pasid, pasidEntry: pe, sid: sid & 0xffff, users: 1 }, 0n, ALL_PAGES_LG2);
+      this.batchFlush();
+      this.onEntryStep?.("devtlb");
+    }
+  }
+
+  attachedDomain(sid: number, pasid?: number): number | undefined {
+    const b = this.platform.builder;
+    const e = b.entryOf(sid, pasid);
+    if (!e?.present) return undefined;
+    return [...b.attachments].reverse().find((a) => a.sid === sid && (b.mode === "legacy" || a.pasidEntry === e.pasidEntry))?.domain.id;
+  }
+
+  /** A not-present root, context, PASID-directory or PASID-table entry (spec 7.1.3: LRT.2, LCT.2, SRT.2, SCT.2, SPD.2, SPT.2). */
+  isBlockedForm(r: Result): boolean {
+    return r.status === "fault" && NOT_PRESENT.has(r.fault!.code);
+  }
+
+  /** Called after each step of a replace (a test may send DMA between them, as a live device would). */
+  onEntryStep?: (step: string) => void;
 
   /** Context-cache device-selective invalidation (queued, or CCMD), FM 0 (DMA_CCMD_MASK_NOBIT). */
   private flushContextDevice(did: number, sid: number): void {
