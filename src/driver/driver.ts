@@ -54,6 +54,8 @@ export interface ArchDriver {
    */
   /** iommu_domain_alloc: a domain the trace allocates at run time (domain-alloc). */
   allocDomain(spec: DomainAllocSpec): void;
+  /** Whether the unit has a domain of this id (the scenario's or one allocDomain made). */
+  hasDomain(id: number): boolean;
   /** The blocking domain on the device's requester ID: its PASID attachments go, all its DMA is refused. */
   block(sid: number): void;
   /** Replaces the domain of a live attachment the way the architecture's Linux driver does (attach when nothing is attached). */

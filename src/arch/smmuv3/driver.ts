@@ -243,6 +243,10 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     this.attach({ op: "attach", line: this.origin?.line ?? 0, column: this.origin?.column ?? 0, sid, domain, ...(pasid !== undefined ? { pasid } : {}), ats: s?.ats ?? false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false });
   }
 
+  hasDomain(id: number): boolean {
+    return id !== BLOCKING_ID && this.b.domains.has(id);
+  }
+
   attachedDomain(sid: number, pasid?: number): number | undefined {
     const s = this.b.streams.get(sid);
     const d = pasid === undefined ? s?.rid : s?.substreams.get(pasid);

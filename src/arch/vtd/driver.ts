@@ -349,6 +349,10 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     }
   }
 
+  hasDomain(id: number): boolean {
+    return this.platform.builder.domains.has(id);
+  }
+
   attachedDomain(sid: number, pasid?: number): number | undefined {
     const b = this.platform.builder;
     const e = b.entryOf(sid, pasid);
