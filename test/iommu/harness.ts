@@ -47,15 +47,19 @@ export function outcome(r: Result): string {
  * as the scenario's `drivers`.
  */
 export function setup(unit: Unit, bindings: [number, string][] = []): Setup {
-  const p = (unit === "smmuv3" ? createPlatform("smmuv3", { build: "debug" }) : createPlatform("vtd", { build: "debug", ...(unit === "vtd-legacy" ? { mode: "legacy" } : {}) })) as AnyPlatform;
-  if (p.module.name === "smmuv3") {
-    const b = p.builder;
+  let p: AnyPlatform;
+  if (unit === "smmuv3") {
+    const q = createPlatform("smmuv3", { build: "debug" });
+    const b = q.builder;
     for (const d of [1, 2, 3]) b.map(b.createDomain({ id: d, type: "s1" }), { iova: IOVA, pa: paOf(d), size: 0x1000n });
     for (const sid of [NIC0, NIC1, GPU]) b.attach({ sid, domain: 1, ssidBits: 4 });
+    p = q;
   } else {
-    const b = p.builder;
+    const q = createPlatform("vtd", { build: "debug", ...(unit === "vtd-legacy" ? { mode: "legacy" as const } : {}) });
+    const b = q.builder;
     for (const d of [1, 2, 3]) b.map(b.createDomain({ id: d, type: "ss" }), IOVA, paOf(d), 0x1000n);
     for (const sid of [NIC0, NIC1, GPU]) b.attach({ sid, domain: 1 });
+    p = q;
   }
   p.enable();
   const layer = new IommuLayer(p.createDriver(), topologySchema.parse(issueExample), bindings);
