@@ -20,7 +20,7 @@ export const PA_BASE = 0x80000000n;
 export const paOf = (domain: number) => PA_BASE + (BigInt(domain) << 24n);
 
 /** The dual-function NIC (group 4 with downstream port 02:01.0), the integrated device 00:02.0 (group 0). */
-export const NIC0 = 0x300, NIC1 = 0x301, PORT = 0x209, GPU = 0x10;
+export const NIC0 = 0x300, NIC1 = 0x301, PORT = 0x208, GPU = 0x10;
 
 export interface Setup {
   unit: Unit;

@@ -306,11 +306,12 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
   }
 
   /**
-   * Replaces the domain of a live attachment. Scalable mode (intel_pasid_replace_first_level /
-   * _second_level / _nested / _pass_through, Linux 6.13 pasid.c): the new PASID-table entry is
-   * written over the present one, then intel_pasid_flush_present with the old DID, each step a
-   * qi_submit_sync of its own: PASID cache PASID-selective, PASID-based IOTLB of the whole PASID,
-   * device-TLB of every address (ATS). Legacy mode: the context entry is cleared with its
+   * Replaces the domain of a live attachment. Scalable mode (Linux's intel_pasid_replace_* in
+   * drivers/iommu/intel/pasid.c, recalled rather than re-read here): the new PASID-table entry is
+   * written over the present one, then intel_pasid_flush_present with the old DID, which follows
+   * the spec's guidance for a present PASID entry that changes (6.5.3.3): PASID-cache
+   * PASID-selective-within-domain, PASID-based IOTLB of the whole PASID, then (ATS) device-TLB of
+   * every address, each its own qi_submit_sync (descriptor and wait). Legacy mode: the context entry is cleared with its
    * invalidations (device_block_translation), then the new domain attached.
    */
   replace(sid: number, pasid: number | undefined, domain: number): void {
