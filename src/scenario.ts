@@ -19,6 +19,7 @@ import { AllocationError } from "./guest/allocator.ts";
 import type { CoreBuild } from "./core/core.ts";
 import type { Refusals } from "./replay/replay.ts";
 import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
+import { bindingsProblem } from "./iommu/drivers.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
 
@@ -150,6 +151,8 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     if (e instanceof InputError) throw e;
     throw problemAt(path, (e as Error).message);
   };
+  const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers);
+  if (bindings) throw problemAt(`drivers[${bindings.index}].driver`, bindings.message);
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");

@@ -13,6 +13,7 @@ import { defaultDriverOptions } from "../driver/driver.ts";
 import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
 import { quote } from "../errors.ts";
 import { topologySchema } from "../iommu/topology.ts";
+import { driversSchema } from "../iommu/drivers.ts";
 
 export { u64 } from "./u64.ts";
 import { u64 } from "./u64.ts";
@@ -239,6 +240,8 @@ export const commonScenarioShape = {
   trace: z.union([z.string(), z.array(z.string())]).optional(),
   /** The PCI topology (src/iommu/topology.ts; README "Scenario format"), from which `iommu-emu groups` computes the IOMMU groups. */
   topology: topologySchema.optional(),
+  /** The drivers bound before the trace starts (src/iommu/drivers.ts; README "Driver side"). */
+  drivers: driversSchema.optional(),
 };
 
 /** What the neutral loader and checkConfig read of any scenario's `config`. */

@@ -22,13 +22,15 @@ test("the bundled examples: examples/NAME/scenario.json, each with a description
   assert.equal(
     list.map((e) => [e.name, e.path]),
     [
+      ["nic-vfio", join(root, "examples/nic-vfio/scenario.json")],
       ["smmuv3", join(root, "examples/smmuv3/scenario.json")],
       ["vtd-sm", join(root, "examples/vtd-sm/scenario.json")],
     ],
   );
   for (const e of list) assert.ok(e.description.length > 0, `${e.name} has a description`);
-  assert.is(firstSentence(list[0]!.description), "Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.");
-  assert.is(firstSentence(list[1]!.description), "Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).");
+  assert.is(firstSentence(list[0]!.description), "The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README \"Driver side\").");
+  assert.is(firstSentence(list[1]!.description), "Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.");
+  assert.is(firstSentence(list[2]!.description), "Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).");
 });
 
 test("firstSentence: up to the first full stop before a space, on one line", () => {
