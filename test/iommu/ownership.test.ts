@@ -161,4 +161,42 @@ test("a shared requester ID behind a PCIe-to-PCI bridge: the group (00:1d.0, 04:
   }
 });
 
+for (const unit of ["vtd", "smmuv3"] as const) {
+  test(`${unit}: a PASID of a vfio device: attach, replace (old or new domain between the steps), detach; the device's own requester ID stays blocked`, () => {
+    const s = setup(unit, [[GPU, "vfio"]]);
+    const r = s.run(
+      [
+        "attach 00:02.0 pasid=1 domain=2",
+        "MRd 00:02.0 pasid=1 addr=0x100000", // 1: domain 2
+        rd("00:02.0"), //                       2: the requester ID is still blocked
+        "replace 00:02.0 pasid=1 domain=3",
+        "MRd 00:02.0 pasid=1 addr=0x100000", // 3
+        "detach 00:02.0 pasid=1",
+        "MRd 00:02.0 pasid=1 addr=0x100000", // 4: blocked (the PASID's entry is gone)
+        "replace 00:02.0 pasid=1 domain=2", //  refused: not attached
+      ].join("\n"),
+    );
+    assert.equal(r.outcomes, ["ok 2", "blocked", "ok 3", "blocked"]);
+    assert.equal(r.refusals, ["8: replace 00:02.0 pasid=1 domain=2: PASID 1 of 00:02.0 is not attached; attach it first"]);
+  });
+}
+
+test("vtd: domain-alloc of a second-stage parent and a nested domain over it, attached by a vfio device; release gives the default domain back", () => {
+  const s = setup("vtd", [[GPU, "vfio"]]);
+  const r = s.run(
+    [
+      "domain-alloc 5 paging format=ss",
+      "domain-alloc 6 nested parent=5",
+      "map 6 0x100000 0x40000000 0x1000", // first stage: IOVA -> GPA
+      "map 5 0x40000000 0x86000000 0x1000", // second stage: GPA -> paOf(6), so that it reads "ok 6"
+      "attach 00:02.0 domain=6",
+      rd("00:02.0"),
+      "unbind 00:02.0",
+      rd("00:02.0"),
+    ].join("\n"),
+  );
+  assert.equal(r.refusals, []);
+  assert.equal(r.outcomes, ["ok 6", "ok 1"]);
+});
+
 test.run();

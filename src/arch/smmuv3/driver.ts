@@ -39,7 +39,7 @@ import type { Core } from "../../core/core.ts";
 import { AllocationError } from "../../guest/allocator.ts";
 import { getField } from "../fields.ts";
 import { bytesText, overBudget } from "../../config/limits.ts";
-import { PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import { PAGE_BYTES, SMMU_EVENTS, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
 import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 import type { Result } from "../../core/core.ts";
@@ -253,9 +253,13 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     return d === undefined || d.id === BLOCKING_ID ? undefined : d.id;
   }
 
-  /** An abort STE terminates the transaction without an event (spec 5.2, Config 0b000): status abort. */
+  /**
+   * An abort STE terminates the transaction without an event (spec 5.2, Config 0b000): status
+   * abort; with substreams attached the blocked stream's STE keeps its CD table with S1DSS
+   * terminate, and a request without a SubstreamID ends with F_STREAM_DISABLED (spec 5.2, S1DSS 0b00).
+   */
   isBlockedForm(r: Result): boolean {
-    return r.status === "abort";
+    return r.status === "abort" || (r.status === "fault" && r.fault!.code === SMMU_EVENTS.F_STREAM_DISABLED);
   }
 
   private withEntryWriter<T>(f: () => T): T {
