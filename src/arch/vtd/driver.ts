@@ -316,8 +316,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
    */
   replace(sid: number, pasid: number | undefined, domain: number): void {
     const b = this.platform.builder;
-    const e = b.entryOf(sid, pasid);
-    const old = e?.present ? [...b.attachments].reverse().find((a) => a.sid === sid && (b.mode === "legacy" || a.pasidEntry === e.pasidEntry)) : undefined;
+    const old = this.liveAttachment(sid, pasid);
     if (old === undefined) return this.attach({ sid, domain, ...(pasid !== undefined ? { pasid } : {}) });
     if (old.domain.id === domain) return;
     if (!b.domains.has(domain)) this.domain(domain);
@@ -355,10 +354,15 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
   }
 
   attachedDomain(sid: number, pasid?: number): number | undefined {
+    return this.liveAttachment(sid, pasid)?.domain.id;
+  }
+
+  /** The attachment whose entry (context entry, or PASID-table entry) a request of `sid` (with `pasid`) finds present. */
+  private liveAttachment(sid: number, pasid?: number): Attachment | undefined {
     const b = this.platform.builder;
     const e = b.entryOf(sid, pasid);
     if (!e?.present) return undefined;
-    return [...b.attachments].reverse().find((a) => a.sid === sid && (b.mode === "legacy" || a.pasidEntry === e.pasidEntry))?.domain.id;
+    return [...b.attachments].reverse().find((a) => a.sid === sid && (b.mode === "legacy" || a.pasidEntry === e.pasidEntry));
   }
 
   /** A not-present root, context, PASID-directory or PASID-table entry (spec 7.1.3: LRT.2, LCT.2, SRT.2, SCT.2, SPD.2, SPT.2). */
