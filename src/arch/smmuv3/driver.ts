@@ -116,6 +116,11 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
         return this.detach(this.b.streamIdOf(e.sid), e.pasid);
       case "cmd":
         return this.raw({ name: commandName(e.qwords[0]), q0: e.qwords[0], q1: e.qwords[1] });
+      case "bind":
+      case "unbind":
+      case "domain-alloc":
+      case "replace":
+        throw new DriverError(`${e.op} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the SMMUv3 driver's`);
       default:
         throw new DriverError(`${e.op} is another architecture's driver command, not SMMUv3's`);
     }

@@ -160,6 +160,11 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
         return this.attach(attachSpec(e));
       case "detach":
         return this.detach(e.sid, e.pasid);
+      case "bind":
+      case "unbind":
+      case "domain-alloc":
+      case "replace":
+        throw new DriverError(`${e.op} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the VT-d driver's`);
       default:
         throw new DriverError(`${e.op} is another architecture's driver command, not VT-d's`);
     }
