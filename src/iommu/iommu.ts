@@ -40,6 +40,8 @@ export class IommuLayer implements ArchDriver {
   readonly ownership: Ownership;
   readonly domains: Domains;
   private readonly users = new Map<number, UserGroup>();
+  /** The PASIDs each vfio device attached (user space's: they go when its driver unbinds). */
+  private readonly userPasids = new Map<number, Set<number>>();
   /** Devices outside user-owned groups that a blocking domain was attached to. */
   private readonly blockedDevices = new Set<number>();
 
@@ -80,7 +82,7 @@ export class IommuLayer implements ArchDriver {
         return this.bind(e.sid, e.driver);
       case "unbind":
         this.arch.advanceTo(now);
-        return this.unbind(e.sid);
+        return this.unbind(e.sid, e, now);
       case "domain-alloc":
         this.arch.advanceTo(now);
         return this.domains.alloc(e);
@@ -121,9 +123,14 @@ export class IommuLayer implements ArchDriver {
     this.users.set(this.key(sid), g);
   }
 
-  private unbind(sid: number): void {
+  private unbind(sid: number, at: { line: number; column: number }, now: bigint): void {
     const g = this.users.get(this.key(sid));
-    if (this.ownership.unbind(sid) !== "release") {
+    const wasVfio = this.ownership.driverOf(sid) === "vfio";
+    const change = this.ownership.unbind(sid);
+    // iommufd closes the device: the PASIDs it attached are detached (their entries torn down).
+    if (wasVfio) for (const pasid of this.userPasids.get(sid) ?? []) if (this.arch.attachedDomain(sid, pasid) !== undefined) this.arch.apply({ op: "detach", sid, pasid, line: at.line, column: at.column }, now);
+    this.userPasids.delete(sid);
+    if (change !== "release") {
       // A vfio device leaving a group that stays user-owned: it is no longer attached.
       if (g && g.attached.delete(sid) && g.attached.size === 0) this.blockGroup(sid, g);
       return;
@@ -169,7 +176,9 @@ export class IommuLayer implements ArchDriver {
     this.arch.advanceTo(now);
     if (e.pasid !== undefined) {
       if (this.domains.isBlocking(e.domain)) throw new RefusedError(`${what}: a blocking domain is attached to a device, not to a PASID (detach the PASID instead)`);
-      return this.arch.apply(e, now);
+      this.arch.apply(e, now);
+      this.userPasids.set(e.sid, (this.userPasids.get(e.sid) ?? new Set()).add(e.pasid));
+      return;
     }
     if (this.domains.isBlocking(e.domain)) {
       if (g.attached.has(e.sid)) this.detachUser(e.sid, g);

@@ -199,4 +199,14 @@ test("vtd: domain-alloc of a second-stage parent and a nested domain over it, at
   assert.equal(r.outcomes, ["ok 6", "ok 1"]);
 });
 
+for (const unit of ["vtd", "smmuv3"] as const) {
+  test(`${unit}: a vfio device's PASIDs go when its driver unbinds, while its group stays user-owned`, () => {
+    const s = setup(unit, [[NIC0, "vfio"], [NIC1, "vfio"]]);
+    const r = s.run(["attach 03:00.0 pasid=1 domain=2", "MRd 03:00.0 pasid=1 addr=0x100000", "unbind 03:00.0", "MRd 03:00.0 pasid=1 addr=0x100000", rd("03:00.1")].join("\n"));
+    assert.equal(r.refusals, []);
+    assert.equal(r.outcomes, ["ok 2", "blocked", "blocked"]);
+    assert.is(s.layer.attachedDomain(NIC0, 1), undefined);
+  });
+}
+
 test.run();
