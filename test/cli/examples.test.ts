@@ -88,7 +88,7 @@ test("example:NAME resolves to the bundled scenario (relative to the working fol
       assert.unreachable(arg);
     } catch (e) {
       assert.instance(e, InputError);
-      assert.is((e as Error).message, `"${arg}": no bundled example is named "${name}"; expected one of: smmuv3, vtd-sm (iommu-emu examples lists them)`);
+      assert.is((e as Error).message, `"${arg}": no bundled example is named "${name}"; expected one of: nic-vfio, smmuv3, vtd-sm (iommu-emu examples lists them)`);
     }
   }
 });
@@ -99,9 +99,10 @@ test("iommu-emu examples and run example:NAME from the command line", () => {
   assert.is(
     list.stdout,
     [
-      "name    description                                                                                scenario",
-      "smmuv3  Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.  examples/smmuv3/scenario.json",
-      "vtd-sm  Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).                  examples/vtd-sm/scenario.json",
+      "name      description                                                                                                                        scenario",
+      "nic-vfio  The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README \"Driver side\").  examples/nic-vfio/scenario.json",
+      "smmuv3    Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.                                          examples/smmuv3/scenario.json",
+      "vtd-sm    Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).                                                          examples/vtd-sm/scenario.json",
       "",
       "run one with: iommu-emu run example:NAME",
       "",
@@ -114,7 +115,7 @@ test("iommu-emu examples and run example:NAME from the command line", () => {
   const bad = cli("run", "example:vtd", "--functional");
   assert.is(bad.status, 2);
   assert.is(bad.stdout, "");
-  assert.is(bad.stderr, `iommu-emu: "example:vtd": no bundled example is named "vtd"; expected one of: smmuv3, vtd-sm (iommu-emu examples lists them)\n`);
+  assert.is(bad.stderr, `iommu-emu: "example:vtd": no bundled example is named "vtd"; expected one of: nic-vfio, smmuv3, vtd-sm (iommu-emu examples lists them)\n`);
 });
 
 test.run();
