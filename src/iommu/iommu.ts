@@ -10,6 +10,8 @@
  * - A group becomes user-owned (its first vfio bind): every device of the group is first put in the
  *   blocking domain (__iommu_take_dma_ownership -> __iommu_group_set_domain(blocking_domain)); what
  *   each had on its requester ID is remembered as its default domain.
+ * - What the group gets, every requester ID of it gets: its devices' and their DMA aliases (the
+ *   secondary bus, devfn 0, of a PCIe-to-PCI bridge above a conventional device).
  * - In a user-owned group the requester-ID domain is the group's (iommufd: igroup->hwpt; Linux
  *   attaches a domain to every device of a group, so devices sharing a requester ID behind a
  *   PCIe-to-PCI bridge attach as one): attach of a vfio device sets it on every device of the group,
@@ -113,9 +115,8 @@ export class IommuLayer implements ArchDriver {
 
   private bind(sid: number, driver: string): void {
     if (this.ownership.bind(sid, driver) !== "claim") return;
-    const members = this.ownership.groupOf(sid).devices;
     const g: UserGroup = { attached: new Set(), defaults: new Map() };
-    for (const m of members) {
+    for (const m of this.ownership.requesterIds(sid)) {
       g.defaults.set(m, this.blockedDevices.has(m) ? undefined : this.arch.attachedDomain(m));
       this.blockedDevices.delete(m);
       this.arch.block(m);
@@ -136,7 +137,7 @@ export class IommuLayer implements ArchDriver {
       return;
     }
     this.users.delete(this.key(sid));
-    for (const m of this.ownership.groupOf(sid).devices) {
+    for (const m of this.ownership.requesterIds(sid)) {
       this.arch.block(m); // PASID attachments of user space go with it
       const d = g?.defaults.get(m);
       if (d !== undefined) this.arch.replace(m, undefined, d);
@@ -146,7 +147,7 @@ export class IommuLayer implements ArchDriver {
   private blockGroup(sid: number, g: UserGroup): void {
     g.domain = undefined;
     g.attached.clear();
-    for (const m of this.ownership.groupOf(sid).devices) this.arch.block(m);
+    for (const m of this.ownership.requesterIds(sid)) this.arch.block(m);
   }
 
   /** A user-owned group's device that is not vfio's: refused. */
@@ -196,9 +197,8 @@ export class IommuLayer implements ArchDriver {
   /** Every device of the group to `domain` (the device named first: a refusal leaves the others as they were). */
   private setGroupDomain(sid: number, domain: number): void {
     if (!this.arch.hasDomain(domain)) throw new RefusedError(`domain ${domain} does not exist`);
-    const members = this.ownership.groupOf(sid).devices;
     this.arch.replace(sid, undefined, domain);
-    for (const m of members) if (m !== sid) this.arch.replace(m, undefined, domain);
+    for (const m of this.ownership.requesterIds(sid)) if (m !== sid) this.arch.replace(m, undefined, domain);
   }
 
   private replaceEvent(sid: number, pasid: number | undefined, domain: number, now: bigint): void {

@@ -13,7 +13,7 @@
  */
 import { formatBdf } from "../trace/events.ts";
 import { DriverError } from "../driver/driver.ts";
-import { computeGroups } from "./groups.ts";
+import { computeGroups, dmaAliases } from "./groups.ts";
 import type { IommuGroup, PciNode } from "./types.ts";
 
 /** A driver event the driver side refuses: a `refused` result line when refusals are results (README "Driver side"). */
@@ -29,12 +29,31 @@ export class Ownership {
   private readonly groupIndex = new Map<number, IommuGroup>();
   private readonly drivers = new Map<number, string>();
 
+  /** Per group (its first device): the requester IDs its devices' requests reach the IOMMU with (theirs and their DMA aliases). */
+  private readonly rids = new Map<number, number[]>();
+
   constructor(topology: readonly PciNode[] = []) {
     this.groups = computeGroups(topology);
-    for (const g of this.groups) for (const d of g.devices) this.groupIndex.set(d, g);
+    const aliases = dmaAliases(topology);
+    for (const g of this.groups) {
+      const rids = new Set(g.devices);
+      for (const d of g.devices) for (const a of aliases.get(d) ?? []) rids.add(a);
+      this.rids.set(g.devices[0]!, [...rids].sort((a, b) => a - b));
+      for (const r of rids) this.groupIndex.set(r, g);
+    }
   }
 
-  /** The device's group; a device the topology does not list is alone in a group of its own (no id). */
+  /**
+   * Every requester ID of the device's group: its devices' and their DMA aliases (a conventional
+   * device behind a PCIe-to-PCI bridge reaches the IOMMU as the bridge's secondary bus, devfn 0), so
+   * that what the group gets, each of them gets (Linux programs every alias, pci_for_each_dma_alias).
+   */
+  requesterIds(sid: number): readonly number[] {
+    const g = this.groupIndex.get(sid);
+    return g === undefined ? [sid] : this.rids.get(g.devices[0]!)!;
+  }
+
+  /** The device's group (a DMA alias: the group of the devices it stands for); a device the topology does not list is alone in a group of its own (no id). */
   groupOf(sid: number): { id?: number; devices: readonly number[] } {
     return this.groupIndex.get(sid) ?? { devices: [sid] };
   }
