@@ -200,6 +200,22 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   //    translation on as the scenario says.
   yield* module.scenario.build(platform, scenario, ctx);
 
+  // 3. The driver side's domains (domainAlloc), through the unit's driver as domain-alloc would; blocking ones are the driver side's own.
+  const blocking = new Set<number>();
+  if (scenario.domainAlloc) {
+    const unit = platform.createDriver();
+    scenario.domainAlloc.forEach((a, i) => {
+      if (unit.hasDomain(a.id) || blocking.has(a.id)) throw problemAt(`domainAlloc[${i}].id`, `domain ${a.id} exists already`);
+      if (a.kind === "blocking") return void blocking.add(a.id);
+      if (a.parent !== undefined && blocking.has(a.parent)) throw problemAt(`domainAlloc[${i}].parent`, `domain ${a.parent} is a blocking domain, not a paging one`);
+      try {
+        unit.allocDomain({ id: a.id, kind: a.kind, ...(a.format !== undefined ? { format: a.format } : {}), ...(a.parent !== undefined ? { parent: a.parent } : {}) });
+      } catch (e) {
+        fail(`domainAlloc[${i}]`, e);
+      }
+    });
+  }
+
   const d = scenario.config?.driver ?? {};
   const driver: LoadedScenario["driver"] = {
     invalidation: d.invalidation ?? defaultDriverOptions.invalidation,

@@ -190,8 +190,9 @@ export class RunSession {
           : (_seq, t, r) => collector.add(t, r);
       }
       // The driver side above the unit's driver (src/iommu): ownership, bind/unbind, domain-alloc, replace.
-      const { topology, drivers } = loaded.scenario;
-      const driver = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const));
+      const { topology, drivers, domainAlloc } = loaded.scenario;
+      const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
+      const driver = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking);
       const expected = (this.expected = o.expectFaults ? new ExpectedFaults(loaded.platform.module.name, this.reader.format === "binary" ? "record" : "line") : undefined);
       const refusals = (this.refusals = (o.refusals as Refusals | undefined) ?? loaded.refusals);
       this.replayer = new Replayer(loaded.platform, this.reader, sink, {

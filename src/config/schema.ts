@@ -14,6 +14,7 @@ import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.
 import { quote } from "../errors.ts";
 import { topologySchema } from "../iommu/topology.ts";
 import { driversSchema } from "../iommu/drivers.ts";
+import { domainAllocSchema } from "../iommu/domains.ts";
 
 export { u64 } from "./u64.ts";
 import { u64 } from "./u64.ts";
@@ -242,6 +243,8 @@ export const commonScenarioShape = {
   topology: topologySchema.optional(),
   /** The drivers bound before the trace starts (src/iommu/drivers.ts; README "Driver side"). */
   drivers: driversSchema.optional(),
+  /** Domains allocated before the trace starts, as `domain-alloc` (src/iommu/domains.ts; README "Driver side"). */
+  domainAlloc: domainAllocSchema.optional(),
 };
 
 /** What the neutral loader and checkConfig read of any scenario's `config`. */

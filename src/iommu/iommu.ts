@@ -52,9 +52,12 @@ export class IommuLayer implements ArchDriver {
     topology: readonly PciNode[] = [],
     /** The scenario's `drivers`: bound in this order before the trace starts. */
     bindings: readonly (readonly [number, string])[] = [],
+    /** The blocking domains of the scenario's `domainAlloc` (its other domains are the unit's already). */
+    blocking: readonly number[] = [],
   ) {
     this.ownership = new Ownership(topology);
     this.domains = new Domains(arch);
+    for (const id of blocking) this.domains.declareBlocking(id);
     for (const [sid, driver] of bindings) this.bind(sid, driver);
   }
 

@@ -61,4 +61,53 @@ test("drivers: a binding the ownership rules refuse is an error at its driver ke
   assert.is(r.stderr.trim(), `iommu-emu: ${f}:9:31: drivers[0].driver: expected "vfio" or "kernel:NAME" (NAME of letters, digits, _ - ., at most 17 characters), got "e1000e"`);
 });
 
+/** A VT-d scenario with domain 1 (second stage, 0x100000 -> 0x81000000) on 00:02.0, `domainAlloc` one entry per line from line 12, and an inline trace. */
+const withAllocs = (allocs: unknown[], trace: string[]) =>
+  `{
+  "arch": "vtd",
+  "build": {
+    "domains": [
+      { "id": 1, "type": "ss", "mappings": [{ "iova": "0x100000", "pa": "0x81000000", "size": "0x1000", "perm": "rw" }] }
+    ],
+    "devices": [{ "bdf": "00:02.0", "domain": 1 }]
+  },
+  "drivers": [{ "bdf": "00:02.0", "driver": "kernel:i915" }],
+  "trace": ${JSON.stringify(trace)},
+  "domainAlloc": [
+${allocs.map((a) => `    ${JSON.stringify(a)}`).join(",\n")}
+  ]
+}
+`;
+
+test("domainAlloc: domains allocated before the trace (a first-stage paging domain and a blocking one), used by the trace", () => {
+  const f = join(dir, "allocs.json");
+  writeFileSync(f, withAllocs([{ id: 5, kind: "paging", format: "fs" }, { id: 8, kind: "blocking" }], ["map 5 0x100000 0x85000000 0x1000", "replace 00:02.0 domain=5", "MRd 00:02.0 addr=0x100000", "attach 00:02.0 domain=8", "MRd 00:02.0 addr=0x100000", "map 8 0x0 0x0 0x1000"]));
+  const out = join(dir, "allocs.jsonl");
+  const r = cli("run", f, "--results", out, "--refusals", "results");
+  assert.is(r.status, 0, r.stderr);
+  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(
+    lines.map((l) => [l.status, l.pa ?? l.reason]),
+    [
+      ["ok", "0x85000000"], // domain 5 (first stage, PGTT 1 after the replace)
+      ["blocked", undefined], // the blocking domain 8 attached
+      ["refused", "map 8: domain 8 is a blocking domain: it has no page tables"],
+    ],
+  );
+});
+
+test("domainAlloc: errors at the entry's key, with line and column", () => {
+  const f = join(dir, "allocs-bad.json");
+  // Line 13 is domainAlloc[1]; its id value is at column 11 (4 spaces and {"id": before it).
+  writeFileSync(f, withAllocs([{ id: 5, kind: "paging" }, { id: 1, kind: "blocking" }], []));
+  let r = cli("run", f);
+  assert.is(r.status, 2);
+  assert.is(r.stderr.trim(), `iommu-emu: ${f}:13:11: domainAlloc[1].id: domain 1 exists already`);
+  // Line 12 is domainAlloc[0]; its format value is at column 40 (4 spaces and {"id":5,"kind":"identity","format": before it).
+  writeFileSync(f, withAllocs([{ id: 5, kind: "identity", format: "fs" }], []));
+  r = cli("run", f);
+  assert.is(r.status, 2);
+  assert.is(r.stderr.trim(), `iommu-emu: ${f}:12:40: domainAlloc[0].format: format is for paging domains, not identity ones`);
+});
+
 test.run();
