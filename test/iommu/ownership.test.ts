@@ -8,7 +8,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { GPU, NIC0, NIC1, PORT, UNITS, outcome, setup } from "./harness.ts";
+import { GPU, IOVA, NIC0, NIC1, PORT, UNITS, outcome, paOf, setup } from "./harness.ts";
+import { createPlatform } from "../../src/platform.ts";
+import { IommuLayer } from "../../src/iommu/iommu.ts";
 
 const GROUP4 = "group 4 (02:01.0, 03:00.0, 03:00.1)";
 /** The raw blocked form each unit's core reports (ArchDriver.isBlockedForm): VT-d the PASID-table / context entry not present, SMMUv3 an abort STE. */
@@ -209,5 +211,29 @@ for (const unit of ["vtd", "smmuv3"] as const) {
     assert.is(s.layer.attachedDomain(NIC0, 1), undefined);
   });
 }
+
+test("vtd: replace of an ATS device: the device-TLB keeps the old domain until the device-TLB invalidation, the last of three qi_submit_sync", () => {
+  const p = createPlatform("vtd", { build: "debug" });
+  const b = p.builder;
+  for (const d of [2, 3]) b.map(b.createDomain({ id: d, type: "ss" }), IOVA, paOf(d), 0x1000n);
+  b.attach({ sid: GPU, domain: 2, ats: true });
+  p.enable();
+  const layer = new IommuLayer(p.createDriver());
+  const translated = () => outcome(p.translateOne({ op: "MRd", sid: GPU, addr: IOVA, translated: true }));
+  const untranslated = () => outcome(p.translateOne({ op: "MRd", sid: GPU, addr: IOVA }));
+  const seen: string[] = [];
+  (layer.arch as unknown as { onEntryStep?: (step: string) => void }).onEntryStep = (step) => seen.push(`${step}: translated ${translated()}, untranslated ${untranslated()}`);
+  assert.is(translated(), "ok 2"); // fills the device-TLB with domain 2's translation
+  const before = layer.stats.queuedDescriptors;
+  layer.apply({ op: "replace", sid: GPU, domain: 3, line: 1, column: 1 }, 0n);
+  assert.equal(seen, [
+    "entry: translated ok 2, untranslated ok 2", // the PASID cache still holds the old entry
+    "pasid-cache: translated ok 2, untranslated ok 3", // the device-TLB still holds domain 2's translation
+    "piotlb: translated ok 2, untranslated ok 3",
+    "devtlb: translated ok 3, untranslated ok 3", // a device-TLB miss: a new ATS request, through domain 3
+  ]);
+  // (PASID cache, wait), (PASID-based IOTLB, wait), (device-TLB, wait).
+  assert.is(layer.stats.queuedDescriptors - before, 6);
+});
 
 test.run();
