@@ -192,15 +192,20 @@ export class IommuLayer implements ArchDriver {
       const by = [...g.attached].map(formatBdf).join(", ");
       throw new RefusedError(`${what}: ${this.ownership.groupName(e.sid)} is attached to domain ${g.domain} (by ${by}); the devices of a group share one domain: replace it instead`);
     }
-    if (g.domain === undefined) this.setGroupDomain(e.sid, e.domain);
+    if (g.domain === undefined) this.setGroupDomain(e.sid, e.domain, e, now);
     g.domain = e.domain;
     g.attached.add(e.sid);
   }
 
-  /** Every device of the group to `domain` (the device named first: a refusal leaves the others as they were). */
-  private setGroupDomain(sid: number, domain: number): void {
+  /**
+   * Every requester ID of the group to `domain`, the named device first (a refusal leaves the others
+   * as they were); an `attach` of a device with nothing attached is carried out as written, so its
+   * flags (ats, pri, ...) reach the unit.
+   */
+  private setGroupDomain(sid: number, domain: number, e?: AttachEvent, now = 0n): void {
     if (!this.arch.hasDomain(domain)) throw new RefusedError(`domain ${domain} does not exist`);
-    this.arch.replace(sid, undefined, domain);
+    if (e !== undefined && this.arch.attachedDomain(sid) === undefined) this.arch.apply(e, now);
+    else this.arch.replace(sid, undefined, domain);
     for (const m of this.ownership.requesterIds(sid)) if (m !== sid) this.arch.replace(m, undefined, domain);
   }
 

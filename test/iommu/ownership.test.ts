@@ -236,4 +236,12 @@ test("vtd: replace of an ATS device: the device-TLB keeps the old domain until t
   assert.is(layer.stats.queuedDescriptors - before, 6);
 });
 
+test("vtd: a vfio device attached for the first time gets its attach flags (ats: the context entry's DTE); without ats its ATS request faults SCT.5", () => {
+  for (const [flag, expected] of [["", "fault SCT.5"], [" ats", "ok 3"]] as const) {
+    const s = setup("vtd", [[0x508, "vfio"]]); // 05:01.0, never attached before
+    const r = s.run(`attach 05:01.0 domain=3${flag}\nATS 05:01.0 addr=0x100000\n${rd("05:01.0")}`);
+    assert.equal(r.outcomes, [expected, "ok 3"], flag);
+  }
+});
+
 test.run();

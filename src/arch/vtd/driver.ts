@@ -238,7 +238,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     const parentLevels = d.parent && levelsProblem(d.parent.type, d.parent.levels, this.cap);
     if (parentLevels) throw new DriverError(`domain ${d.id}'s parent, domain ${d.parent!.id}: ${parentLevels}`);
     if (b.entryOf(spec.sid, spec.pasid)?.present)
-      throw new DriverError(`${what} is already attached; detach it first (domain switches are not modelled)`);
+      throw new DriverError(`${what} is already attached; detach it first, or replace its domain (replace)`);
     const budget = attachBudgetProblem(b.counts, { sid: spec.sid, bdf: formatBdf(spec.sid), ...b.attachTarget(spec) }, this.platform.caches, this.options.limits);
     if (budget) throw new DriverError(budget);
     let r: { attachment: Attachment; newContext: boolean };
