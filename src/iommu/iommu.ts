@@ -204,9 +204,25 @@ export class IommuLayer implements ArchDriver {
    */
   private setGroupDomain(sid: number, domain: number, e?: AttachEvent, now = 0n): void {
     if (!this.arch.hasDomain(domain)) throw new RefusedError(`domain ${domain} does not exist`);
-    if (e !== undefined && this.arch.attachedDomain(sid) === undefined) this.arch.apply(e, now);
-    else this.arch.replace(sid, undefined, domain);
-    for (const m of this.ownership.requesterIds(sid)) if (m !== sid) this.arch.replace(m, undefined, domain);
+    const previous = this.userGroup(sid)?.domain;
+    const done: number[] = [];
+    try {
+      if (e !== undefined && this.arch.attachedDomain(sid) === undefined) this.arch.apply(e, now);
+      else this.arch.replace(sid, undefined, domain);
+      done.push(sid);
+      for (const m of this.ownership.requesterIds(sid)) {
+        if (m === sid) continue;
+        this.arch.replace(m, undefined, domain);
+        done.push(m);
+      }
+    } catch (err) {
+      // One domain for the whole group or none: what was changed goes back to what the group had.
+      for (const m of done) {
+        if (previous === undefined) this.arch.block(m);
+        else this.arch.replace(m, undefined, previous);
+      }
+      throw err;
+    }
   }
 
   private replaceEvent(sid: number, pasid: number | undefined, domain: number, now: bigint): void {

@@ -244,4 +244,25 @@ test("vtd: a vfio device attached for the first time gets its attach flags (ats:
   }
 });
 
+test("smmuv3: a group attach the unit refuses for one member leaves the whole group as it was (blocked, or on its domain)", () => {
+  const s = setup("smmuv3", [[NIC0, "vfio"], [NIC1, "vfio"]]);
+  const r = s.run(
+    [
+      "attach 03:00.1 pasid=1 domain=2", // 03:00.1 gets a substream (a CD table)
+      "domain-alloc 5 paging format=s2",
+      "map 5 0x100000 0x85000000 0x1000",
+      "attach 03:00.0 domain=5", // 02:01.0 and 03:00.0 take it, 03:00.1 cannot (stage 2 with substreams): refused
+      rd("03:00.0"), rd("02:01.0"), //      blocked again
+      "attach 03:00.0 domain=3",
+      "replace 03:00.0 domain=5", //        refused the same way: the group stays on domain 3
+      rd("03:00.0"), rd("03:00.1"),
+    ].join("\n"),
+  );
+  assert.equal(r.refusals, [
+    "4: attach of StreamID 0x301 (03:00.1): a stage-2 domain cannot serve a stream with substreams attached",
+    "8: attach of StreamID 0x301 (03:00.1): a stage-2 domain cannot serve a stream with substreams attached",
+  ]);
+  assert.equal(r.outcomes, ["blocked", "blocked", "ok 3", "ok 3"]);
+});
+
 test.run();
