@@ -229,11 +229,14 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   }
 
   /**
-   * arm_smmu_attach_dev_blocked: every substream's CD cleared, then the STE of the blocking domain
-   * (Config abort: the SMMU terminates every transaction without an event). The blocking domain is
-   * the driver's own (Linux's static arm_smmu_blocked_domain), id BLOCKING_ID, not a trace's.
+   * arm_smmu_attach_dev_blocked (the device by its RID, its stream by the firmware's map): every
+   * substream's CD cleared, then the STE of the blocking domain (Config abort: the SMMU terminates
+   * every transaction without an event). The blocking domain is the driver's own (Linux's static
+   * arm_smmu_blocked_domain), id BLOCKING_ID, not a trace's.
    */
-  block(sid: number): void {
+  block(rid: number): void {
+    const sid = this.streamOf(rid);
+    if (sid === undefined) return; // no StreamID: its requests never reach a stream to block
     const s = this.b.streams.get(sid);
     for (const ssid of [...(s?.substreams.keys() ?? [])]) this.detach(sid, ssid);
     if (!this.b.domains.has(BLOCKING_ID)) this.b.createDomain({ id: BLOCKING_ID, type: "blocking" });
@@ -243,17 +246,28 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   }
 
   /** arm_smmu_attach_dev / arm_smmu_set_pasid on a live stream: the hitless STE/CD update attach does. */
-  replace(sid: number, pasid: number | undefined, domain: number): void {
-    const s = this.b.streams.get(sid);
-    this.attach({ op: "attach", line: this.origin?.line ?? 0, column: this.origin?.column ?? 0, sid, domain, ...(pasid !== undefined ? { pasid } : {}), ats: s?.ats ?? false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false });
+  replace(rid: number, pasid: number | undefined, domain: number): void {
+    const s = this.b.streams.get(this.b.streamIdOf(rid));
+    this.attach({ op: "attach", line: this.origin?.line ?? 0, column: this.origin?.column ?? 0, sid: rid, domain, ...(pasid !== undefined ? { pasid } : {}), ats: s?.ats ?? false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false });
+  }
+
+  /** The StreamID of a requester (the firmware's map, builder.streamIdOf); undefined when no mapping covers it. */
+  private streamOf(rid: number): number | undefined {
+    try {
+      return this.b.streamIdOf(rid);
+    } catch (err) {
+      if (err instanceof RangeError) return undefined;
+      throw err;
+    }
   }
 
   hasDomain(id: number): boolean {
     return id !== BLOCKING_ID && this.b.domains.has(id);
   }
 
-  attachedDomain(sid: number, pasid?: number): number | undefined {
-    const s = this.b.streams.get(sid);
+  attachedDomain(rid: number, pasid?: number): number | undefined {
+    const sid = this.streamOf(rid);
+    const s = sid === undefined ? undefined : this.b.streams.get(sid);
     const d = pasid === undefined ? s?.rid : s?.substreams.get(pasid);
     return d === undefined || d.id === BLOCKING_ID ? undefined : d.id;
   }
