@@ -110,4 +110,44 @@ test("domainAlloc: errors at the entry's key, with line and column", () => {
   assert.is(r.stderr.trim(), `iommu-emu: ${f}:12:40: domainAlloc[0].format: format is for paging domains, not identity ones`);
 });
 
+test("smmuv3 behind an IORT map (RID 03:00.x -> StreamID 0x40 + x): the driver side blocks, attaches and restores the streams of the RIDs it names", () => {
+  const f = join(dir, "smmu-iort.json");
+  const scn = {
+    arch: "smmuv3",
+    topology: [
+      { bdf: "00:1c.0", type: "root-port", acs: ["SV", "RR", "CR", "UF"] },
+      { bdf: "01:00.0", type: "upstream-port", parent: "00:1c.0" },
+      { bdf: "02:01.0", type: "downstream-port", parent: "01:00.0", acs: [] },
+      { bdf: "03:00.0", type: "endpoint", parent: "02:01.0" },
+      { bdf: "03:00.1", type: "endpoint", parent: "02:01.0", acs: [] },
+    ],
+    // 02:01.0 has no StreamID (no mapping covers it): there is no stream to block.
+    drivers: [{ bdf: "03:00.0", driver: "vfio" }, { bdf: "03:00.1", driver: "vfio" }],
+    build: {
+      domains: [
+        { id: 1, type: "s1", mappings: [{ iova: "0x100000", pa: "0x81000000", size: "0x1000" }] },
+        { id: 2, type: "s1", mappings: [{ iova: "0x100000", pa: "0x82000000", size: "0x1000" }] },
+      ],
+      devices: [{ bdf: "03:00.0", domain: 1 }, { bdf: "03:00.1", domain: 1 }],
+    },
+    config: { smmu: { rootComplexes: [{ segment: 0, idMappings: [{ rid: "03:00.0", count: 8, streamId: "0x40" }] }] } },
+    trace: ["MRd 03:00.1 addr=0x100000", "attach 03:00.0 domain=2", "MRd 03:00.0 addr=0x100000", "MRd 03:00.1 addr=0x100000", "detach 03:00.0", "MRd 03:00.1 addr=0x100000", "unbind 03:00.0", "unbind 03:00.1", "MRd 03:00.0 addr=0x100000"],
+  };
+  writeFileSync(f, JSON.stringify(scn, null, 2));
+  const out = join(dir, "smmu-iort.jsonl");
+  const r = cli("run", f, "--results", out, "--refusals", "results");
+  assert.is(r.status, 0, r.stderr);
+  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(
+    lines.map((l) => [l.bdf, l.status, l.pa]),
+    [
+      ["03:00.1", "blocked", undefined], // both vfio-bound from the start: StreamID 0x41's abort STE
+      ["03:00.0", "ok", "0x82000000"], // the group's domain 2, on StreamIDs 0x40 and 0x41
+      ["03:00.1", "ok", "0x82000000"],
+      ["03:00.1", "blocked", undefined], // the last attached device detached
+      ["03:00.0", "ok", "0x81000000"], // released: the default domain 1
+    ],
+  );
+});
+
 test.run();

@@ -245,9 +245,14 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     if (s?.ats) this.submit([atcInv(sid, undefined, 0n, 0n)]);
   }
 
-  /** arm_smmu_attach_dev / arm_smmu_set_pasid on a live stream: the hitless STE/CD update attach does. */
+  /**
+   * arm_smmu_attach_dev / arm_smmu_set_pasid on a live stream: the hitless STE/CD update attach
+   * does. A RID no mapping gives a StreamID has no stream: nothing changes (its TLPs are unrouted).
+   */
   replace(rid: number, pasid: number | undefined, domain: number): void {
-    const s = this.b.streams.get(this.b.streamIdOf(rid));
+    const sid = this.streamOf(rid);
+    if (sid === undefined) return; // no StreamID: its requests never reach the SMMU (unrouted), nothing to attach
+    const s = this.b.streams.get(sid);
     this.attach({ op: "attach", line: this.origin?.line ?? 0, column: this.origin?.column ?? 0, sid: rid, domain, ...(pasid !== undefined ? { pasid } : {}), ats: s?.ats ?? false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false });
   }
 
