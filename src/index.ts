@@ -24,6 +24,9 @@ export { defaultLimits, limitCatalogue, resolveLimits, type Limits, type LimitNa
 export { parseTraceText, parseTraceLine, parseTraceEvent, formatTlp, formatEvent, type TraceEvent, type TraceTlp } from "./trace/text.ts";
 export { importers, type Importer } from "./trace/importers/index.ts";
 export { replay, type ResultSink, type ReplayStats } from "./replay/replay.ts";
+export { IommuLayer } from "./iommu/iommu.ts";
+export { Ownership, RefusedError } from "./iommu/ownership.ts";
+export { computeGroups } from "./iommu/groups.ts";
 export { summarize, formatSummary, type RunSummary } from "./report/summary.ts";
 export { ReportCollector } from "./report/collector.ts";
 export { renderHtmlReport } from "./report/html.ts";

@@ -19,6 +19,7 @@ import { AllocationError } from "./guest/allocator.ts";
 import type { CoreBuild } from "./core/core.ts";
 import type { Refusals } from "./replay/replay.ts";
 import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
+import { bindingsProblem } from "./iommu/drivers.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
 
@@ -150,6 +151,8 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     if (e instanceof InputError) throw e;
     throw problemAt(path, (e as Error).message);
   };
+  const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers);
+  if (bindings) throw problemAt(`drivers[${bindings.index}].driver`, bindings.message);
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");
@@ -196,6 +199,22 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   // 2. The architecture's structures (VT-d: domains with their mappings, then devices), then
   //    translation on as the scenario says.
   yield* module.scenario.build(platform, scenario, ctx);
+
+  // 3. The driver side's domains (domainAlloc), through the unit's driver as domain-alloc would; blocking ones are the driver side's own.
+  const blocking = new Set<number>();
+  if (scenario.domainAlloc) {
+    const unit = platform.createDriver();
+    scenario.domainAlloc.forEach((a, i) => {
+      if (unit.hasDomain(a.id) || blocking.has(a.id)) throw problemAt(`domainAlloc[${i}].id`, `domain ${a.id} exists already`);
+      if (a.kind === "blocking") return void blocking.add(a.id);
+      if (a.parent !== undefined && blocking.has(a.parent)) throw problemAt(`domainAlloc[${i}].parent`, `domain ${a.parent} is a blocking domain, not a paging one`);
+      try {
+        unit.allocDomain({ id: a.id, kind: a.kind, ...(a.format !== undefined ? { format: a.format } : {}), ...(a.parent !== undefined ? { parent: a.parent } : {}) });
+      } catch (e) {
+        fail(`domainAlloc[${i}]`, e);
+      }
+    });
+  }
 
   const d = scenario.config?.driver ?? {};
   const driver: LoadedScenario["driver"] = {

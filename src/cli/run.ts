@@ -15,6 +15,7 @@
  * again against the scenario's own trace once it is known; any of them may be `-` (standard
  * output; then the summary goes to standard error). `--trace -` reads the trace from standard input.
  */
+import { IommuLayer } from "../iommu/iommu.ts";
 import { archReports } from "../report/arch/index.ts";
 import { relative } from "node:path";
 import type { Command } from "commander";
@@ -188,7 +189,10 @@ export class RunSession {
             }
           : (_seq, t, r) => collector.add(t, r);
       }
-      const driver = loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits });
+      // The driver side above the unit's driver (src/iommu): ownership, bind/unbind, domain-alloc, replace.
+      const { topology, drivers, domainAlloc } = loaded.scenario;
+      const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
+      const driver = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking);
       const expected = (this.expected = o.expectFaults ? new ExpectedFaults(loaded.platform.module.name, this.reader.format === "binary" ? "record" : "line") : undefined);
       const refusals = (this.refusals = (o.refusals as Refusals | undefined) ?? loaded.refusals);
       this.replayer = new Replayer(loaded.platform, this.reader, sink, {

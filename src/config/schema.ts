@@ -13,6 +13,8 @@ import { defaultDriverOptions } from "../driver/driver.ts";
 import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
 import { quote } from "../errors.ts";
 import { topologySchema } from "../iommu/topology.ts";
+import { driversSchema } from "../iommu/drivers.ts";
+import { domainAllocSchema } from "../iommu/domains.ts";
 
 export { u64 } from "./u64.ts";
 import { u64 } from "./u64.ts";
@@ -239,6 +241,10 @@ export const commonScenarioShape = {
   trace: z.union([z.string(), z.array(z.string())]).optional(),
   /** The PCI topology (src/iommu/topology.ts; README "Scenario format"), from which `iommu-emu groups` computes the IOMMU groups. */
   topology: topologySchema.optional(),
+  /** The drivers bound before the trace starts (src/iommu/drivers.ts; README "Driver side"). */
+  drivers: driversSchema.optional(),
+  /** Domains allocated before the trace starts, as `domain-alloc` (src/iommu/domains.ts; README "Driver side"). */
+  domainAlloc: domainAllocSchema.optional(),
 };
 
 /** What the neutral loader and checkConfig read of any scenario's `config`. */

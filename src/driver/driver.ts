@@ -3,7 +3,8 @@
  * neutral map, unmap, flush, attach, detach and the architecture's own commands) at trace time, and
  * keeps Linux's lazy flush queue (flush-queue.ts) whose timer the replay fires between TLPs.
  */
-import type { DriverEvent } from "../trace/events.ts";
+import type { DriverEvent, TraceTlp } from "../trace/events.ts";
+import type { Result } from "../core/core.ts";
 import { defaultLimits, type Limits } from "../config/limits.ts";
 import { defaultFlushQueueOptions, type EventOrigin, type FlushQueueOptions, type FlushQueueStats } from "./flush-queue.ts";
 
@@ -47,4 +48,35 @@ export interface ArchDriver {
   readonly firstDeferred: EventOrigin | undefined;
   /** End of the trace: nothing stays deferred. */
   finish(): void;
+  /**
+   * The domain operations the driver side above the architectures (src/iommu, as Linux's
+   * iommu.c over the vendor drivers) uses; a DriverError when the unit cannot do them.
+   */
+  /** iommu_domain_alloc: a domain the trace allocates at run time (domain-alloc). */
+  allocDomain(spec: DomainAllocSpec): void;
+  /** Whether the unit has a domain of this id (the scenario's or one allocDomain made). */
+  hasDomain(id: number): boolean;
+  /** The blocking domain on the device's requester ID: its PASID attachments go, all its DMA is refused. */
+  block(sid: number): void;
+  /** Replaces the domain of a live attachment the way the architecture's Linux driver does (attach when nothing is attached). */
+  replace(sid: number, pasid: number | undefined, domain: number): void;
+  /** The domain attached to the device's requester ID (or to `pasid`); undefined when none (blocked or never attached). */
+  attachedDomain(sid: number, pasid?: number): number | undefined;
+  /**
+   * The result of a TLP as the driver side reports it (src/iommu: `blocked` for a request of a
+   * device its owner keeps blocked, from the core's isBlockedForm result); absent: as decoded.
+   */
+  outcome?(tlp: TraceTlp, r: Result): Result;
+  /** Whether a result is the form this unit gives a request of a blocked device (the core's report, never a re-translation). */
+  isBlockedForm(r: Result): boolean;
+}
+
+/** What `domain-alloc` asks for, in neutral terms; `format` is the architecture's page-table format name. */
+export interface DomainAllocSpec {
+  id: number;
+  kind: "paging" | "nested" | "identity";
+  /** paging: VT-d "ss" (default) or "fs"; SMMUv3 "s1" (default) or "s2". */
+  format?: string;
+  /** nested: the paging domain (VT-d second stage, SMMUv3 stage 2) it nests over. */
+  parent?: number;
 }

@@ -209,6 +209,26 @@ function why(t: Buses, members: readonly number[], joins: readonly { dev: number
 }
 
 /**
+ * Each device's DMA aliases other than its own requester ID (pci_for_each_dma_alias, as
+ * deviceGroup walks it): for every PCIe-to-PCI bridge above it, the bridge's secondary bus number
+ * with device and function 0, the requester ID the bridge forwards its subordinates' requests as.
+ * Devices with none are left out.
+ */
+export function dmaAliases(nodes: readonly PciNode[]): Map<number, number[]> {
+  const t = new Buses(nodes);
+  const out = new Map<number, number[]>();
+  for (const n of nodes) {
+    const aliases: number[] = [];
+    for (let bus = busOf(n.bdf); !t.isRoot(bus); bus = t.parentBus(bus)) {
+      const bridge = t.self.get(bus)!;
+      if (bridge.type === "pci-bridge") aliases.push(t.secondary.get(bridge.bdf)! * 256);
+    }
+    if (aliases.length) out.set(n.bdf, aliases);
+  }
+  return out;
+}
+
+/**
  * The IOMMU groups of a topology (a valid one: src/iommu/topology.ts): every device, port and bridge
  * in exactly one group; groups ordered by their first device and numbered from 0, devices ascending.
  */

@@ -21,6 +21,7 @@ import { DriverError, type ArchDriver, type DriverStats } from "../driver/driver
 import { AllocationError } from "../guest/allocator.ts";
 import { InputError } from "../errors.ts";
 import { ArrivalClock, ArrivalOverflow } from "./arrival.ts";
+import { IommuLayer } from "../iommu/iommu.ts";
 import { RequestWriter, decodeRequest } from "./request-writer.ts";
 
 export { ArrivalClock, ArrivalOverflow, timeToCycles } from "./arrival.ts";
@@ -57,7 +58,7 @@ export interface ReplayStats {
 }
 
 export interface ReplayOptions {
-  /** The driver side that carries out driver events (default: a strict-mode driver for `platform`). */
+  /** The driver side that carries out driver events (default: src/iommu's IommuLayer over a strict-mode driver for `platform`). */
   driver?: ArchDriver;
   /** The trace's file name, for errors of driver events (events arrays; readers know their file). */
   file?: string;
@@ -105,7 +106,8 @@ export class Replayer {
     private readonly sink?: ResultSink,
     opts: ReplayOptions = {},
   ) {
-    this.driver = opts.driver ?? platform.createDriver();
+    // Default: the driver side (src/iommu) over a strict-mode driver of the platform's unit.
+    this.driver = opts.driver ?? new IommuLayer(platform.createDriver());
     this.clock = new ArrivalClock(platform.timing);
     this.onExpectation = opts.onExpectation;
     this.writer = new RequestWriter(this.clock, (message, line) => this.reader.errorAt(message, line), this.onExpectation !== undefined);
@@ -163,7 +165,11 @@ export class Replayer {
     if (w.expected) for (const [j, t] of w.expected) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
       const ring = core.requestWords(); // a flush or run() may have grown memory
-      for (let j = 0; j < n; j++) this.sink(this.seq + j, decodeRequest(ring, j, w.lines[j]!), core.decode(j));
+      for (let j = 0; j < n; j++) {
+        const tlp = decodeRequest(ring, j, w.lines[j]!);
+        const r = core.decode(j);
+        this.sink(this.seq + j, tlp, this.driver.outcome ? this.driver.outcome(tlp, r) : r);
+      }
     }
     this.seq += n;
     return true;

@@ -73,6 +73,10 @@
  * |  3 | flush                        | 0      | 0       | 0     | 0                                                     | 0             |
  * |  4 | attach BDF [pasid=N] domain=D | D     | sid     | pasid | P 0; ats 1; pri 2; pgsnp 3; fpd 4; sre 5; ere 6       | 0             |
  * |  5 | detach BDF [pasid=N]         | 0      | sid     | pasid | P 0                                                   | 0             |
+ * |  6 | replace BDF [pasid=N] domain=D | D    | sid     | pasid | P 0                                                   | 0             |
+ * |  7 | bind BDF DRIVER              | 0      | sid     | 0     | 0                                                     | 1: DRIVER's ASCII bytes, little-endian, 0-padded (24 at most) |
+ * |  8 | unbind BDF                   | 0      | sid     | 0     | 0                                                     | 0             |
+ * |  9 | domain-alloc D KIND [format=F] [parent=P] | D | KIND (0 paging, 1 nested, 2 identity, 3 blocking) | P | parent 0; format 7:4 (0 none, 1 ss, 2 fs, 3 s1, 4 s2) | 0 |
  * | 16..255 | an architecture's driver command (VT-d `inv`: OP 16..24) | its trace-commands module's table (src/arch/vtd/trace-commands.ts) | | | | |
  *
  * Every bit not named is 0 and a reader refuses a record where it is not: a file has one encoding
@@ -90,6 +94,8 @@ import { formatEvent, parseTraceEvent } from "./text.ts";
 import {
   isTlp,
   ATTACH_FLAGS,
+  DOMAIN_FORMATS,
+  DOMAIN_KINDS,
   DEFAULT_LEN,
   MAX_LEN,
   MAX_PASID,
@@ -160,7 +166,30 @@ export const EventOp = {
   FLUSH: 3,
   ATTACH: 4,
   DETACH: 5,
+  REPLACE: 6,
+  BIND: 7,
+  UNBIND: 8,
+  DOMAIN_ALLOC: 9,
 } as const;
+
+/** A bind's driver name as the extension record's three qwords: its ASCII bytes, little-endian, zero-padded (at most 24). */
+function packName(name: string): bigint[] {
+  if (name.length > 24 || !/^[\x21-\x7e]*$/.test(name)) throw new RangeError(`driver name "${name}" is not 1 to 24 printable ASCII characters`);
+  const q = [0n, 0n, 0n];
+  for (let i = 0; i < name.length; i++) q[i >> 3]! |= BigInt(name.charCodeAt(i)) << BigInt(8 * (i & 7));
+  return q;
+}
+
+/** The driver name of a bind's extension record; bytes after the first 0 must be 0 too (checked by the round trip). */
+function unpackName(q: readonly bigint[]): string {
+  let out = "";
+  for (let i = 0; i < 24; i++) {
+    const c = Number((q[i >> 3]! >> BigInt(8 * (i & 7))) & 0xffn);
+    if (c === 0) break;
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
 
 const TWO32 = 4294967296;
 const MASK32 = 0xffffffffn;
@@ -441,6 +470,28 @@ function eventRecords(e: DriverEvent): Uint32Array {
         });
       }
       break;
+    case "replace":
+      op = EventOp.REPLACE;
+      a = BigInt(u32(e.domain, "domain"));
+      b = u32(e.sid, "sid");
+      if (e.pasid !== undefined) (c = u32(e.pasid, "pasid")), (d = 1);
+      break;
+    case "bind":
+      op = EventOp.BIND;
+      b = u32(e.sid, "sid");
+      ext = packName(e.driver);
+      break;
+    case "unbind":
+      op = EventOp.UNBIND;
+      b = u32(e.sid, "sid");
+      break;
+    case "domain-alloc":
+      op = EventOp.DOMAIN_ALLOC;
+      a = BigInt(u32(e.domain, "domain"));
+      b = DOMAIN_KINDS.indexOf(e.kind);
+      if (e.parent !== undefined) (c = u32(e.parent, "parent")), (d = 1);
+      if (e.format !== undefined) d |= (DOMAIN_FORMATS.indexOf(e.format) + 1) << 4;
+      break;
     default: {
       const command = commandFor(e.op);
       if (command === undefined) throw new RangeError(`unknown driver event ${String((e as { op: unknown }).op)}`);
@@ -545,6 +596,26 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       if (a > 0xffffn) return `attach with domain ${a} (max 65535)`;
       const flags = Object.fromEntries(ATTACH_FLAGS.map((f, i) => [f, (d & (2 << i)) !== 0])) as Record<(typeof ATTACH_FLAGS)[number], boolean>;
       e = { ...base, op: "attach", ...dev, domain: Number(a), ...flags };
+      break;
+    }
+    case EventOp.REPLACE:
+      if (a > 0xffffn) return `replace with domain ${a} (max 65535)`;
+      e = { ...base, op: "replace", sid: b, ...(d & 1 ? { pasid: c } : {}), domain: Number(a) };
+      break;
+    case EventOp.BIND:
+      e = { ...base, op: "bind", sid: b, driver: unpackName([q(0), q(1), q(2)]) };
+      break;
+    case EventOp.UNBIND:
+      e = { ...base, op: "unbind", sid: b };
+      break;
+    case EventOp.DOMAIN_ALLOC: {
+      const kind = DOMAIN_KINDS[b];
+      if (kind === undefined) return `domain-alloc with kind ${b} (0 paging, 1 nested, 2 identity, 3 blocking)`;
+      if (a > 0xffffn) return `domain-alloc of domain ${a} (max 65535)`;
+      const fi = (d >>> 4) & 0xf;
+      const format = fi === 0 ? undefined : DOMAIN_FORMATS[fi - 1];
+      if (fi !== 0 && format === undefined) return `domain-alloc with format ${fi} (1 ss, 2 fs, 3 s1, 4 s2)`;
+      e = { ...base, op: "domain-alloc", domain: Number(a), kind, ...(format !== undefined ? { format } : {}), ...(d & 1 ? { parent: c } : {}) };
       break;
     }
     default: {

@@ -148,6 +148,51 @@ export interface DetachEvent extends DriverEventBase {
 }
 
 /**
+ * `bind BDF DRIVER`: a driver binds to the device (src/iommu/ownership.ts): `vfio` (user space owns
+ * the device's group: DMA ownership) or `kernel:NAME` (a kernel driver, DMA through the default domain).
+ */
+export interface BindEvent extends DriverEventBase {
+  op: "bind";
+  sid: number;
+  /** "vfio" or "kernel:NAME" (NAME: letters, digits, `_`, `-`, `.`; 1 to 24 characters in all). */
+  driver: string;
+}
+
+/** `unbind BDF`: the device's driver unbinds (a group's user ownership ends with its last vfio device). */
+export interface UnbindEvent extends DriverEventBase {
+  op: "unbind";
+  sid: number;
+}
+
+/** Kinds of domain `domain-alloc` creates (iommufd IOMMU_HWPT_ALLOC; blocking: IOMMU_DOMAIN_BLOCKED). */
+export const DOMAIN_KINDS = ["paging", "nested", "identity", "blocking"] as const;
+export type DomainKind = (typeof DOMAIN_KINDS)[number];
+
+/** `domain-alloc D KIND [format=F] [parent=P]`: a domain allocated at run time (src/iommu/domains.ts). */
+export interface DomainAllocEvent extends DriverEventBase {
+  op: "domain-alloc";
+  domain: number;
+  kind: DomainKind;
+  /** paging: the architecture's format (VT-d ss, fs; SMMUv3 s1, s2); absent: its default. */
+  format?: "ss" | "fs" | "s1" | "s2";
+  /** nested: the paging domain it nests over. */
+  parent?: number;
+}
+
+/** `replace BDF [pasid=N] domain=D`: the attachment moves to domain D the way the unit's driver rewrites a live entry. */
+export interface ReplaceEvent extends DriverEventBase {
+  op: "replace";
+  sid: number;
+  pasid?: number;
+  domain: number;
+}
+
+/** Page-table formats `domain-alloc ... format=` takes. */
+export const DOMAIN_FORMATS = ["ss", "fs", "s1", "s2"] as const;
+/** A driver name `bind` takes: vfio or kernel:NAME. */
+export const DRIVER_NAME = /^(vfio|kernel:[A-Za-z0-9_.-]{1,17})$/;
+
+/**
  * The architectures' own driver commands, by keyword: each architecture's trace-commands module
  * adds its command's fields here (TypeScript declaration merging: `declare module
  * "../../trace/events.ts" { interface ArchCommands { inv: { inv: Invalidation } } }`), so that a
@@ -160,7 +205,7 @@ export interface ArchCommands {}
 export type ArchCommandEvent = { [K in keyof ArchCommands]: DriverEventBase & { op: K } & ArchCommands[K] }[keyof ArchCommands];
 
 /** The architecture-neutral driver events. */
-export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent;
+export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent | BindEvent | UnbindEvent | DomainAllocEvent | ReplaceEvent;
 export type DriverEvent = NeutralDriverEvent | ArchCommandEvent;
 export type TraceEvent = TraceTlp | DriverEvent;
 

@@ -9,6 +9,10 @@
  *   [@TIME] inv ...                 (VT-d; src/arch/vtd/trace-commands.ts)
  *   [@TIME] attach BDF [pasid=N] domain=D [ats] [pri] [pgsnp] [fpd] [sre] [ere]
  *   [@TIME] detach BDF [pasid=N]
+ *   [@TIME] replace BDF [pasid=N] domain=D
+ *   [@TIME] bind BDF vfio|kernel:NAME
+ *   [@TIME] unbind BDF
+ *   [@TIME] domain-alloc D paging|nested|identity|blocking [format=ss|fs|s1|s2] [parent=P]
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored; CRLF is accepted.
  *
@@ -26,6 +30,7 @@
  *   (spec 7.1.3; written 0x06), or an SMMUv3 event type by name (F_TRANSLATION, spec 7.3).
  *   SIZE is decimal or 0x-hex; DOMAIN is the scenario's domain id (decimal).
  * - The tokens after the fixed positions may come in any order, each at most once.
+ * - bind, unbind, domain-alloc and replace are the driver side's (src/iommu; README "Driver side").
  * - attach/detach BDFs name a device of this unit: no segment (or segment 0000). D is decimal.
  *
  * An architecture's own driver commands (VT-d `inv`) are parsed and written by its trace-commands
@@ -37,6 +42,9 @@ import { InputError, quote } from "../errors.ts";
 import {
   ATTACH_FLAGS,
   DEFAULT_LEN,
+  DOMAIN_FORMATS,
+  DOMAIN_KINDS,
+  DRIVER_NAME,
   MAX_ADDR,
   MAX_LEN,
   MAX_PASID,
@@ -64,9 +72,9 @@ export { formatTime, plainDecimal } from "./syntax.ts";
 
 const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
 /** The neutral driver events' keywords. */
-const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach"];
+const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc"];
 /** Every event keyword, for messages: the TLPs, map and unmap, the architectures' commands, then the rest. */
-const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach"]);
+const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc"]);
 const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated, expect=";
 const EXPECTED_ATS = "pasid=, addr=, nw, expect=";
 
@@ -237,6 +245,32 @@ export function formatEvent(e: TraceEvent): string {
       }
       break;
     }
+    case "replace":
+      check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
+      parts.push("replace", formatBdf(e.sid));
+      if (e.pasid !== undefined) {
+        check(Number.isInteger(e.pasid) && e.pasid >= 0 && e.pasid <= MAX_PASID, `pasid ${e.pasid} out of range`);
+        parts.push(`pasid=${e.pasid}`);
+      }
+      parts.push(`domain=${domain(e.domain)}`);
+      break;
+    case "bind":
+    case "unbind":
+      check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
+      parts.push(e.op, formatBdf(e.sid));
+      if (e.op === "bind") {
+        check(DRIVER_NAME.test(e.driver), `driver ${quote(e.driver)} is not vfio or kernel:NAME`);
+        parts.push(e.driver);
+      }
+      break;
+    case "domain-alloc":
+      check(DOMAIN_KINDS.includes(e.kind), `bad domain kind ${quote(String(e.kind))}`);
+      check((e.format !== undefined) === (e.kind === "paging" && e.format !== undefined) && (e.format === undefined || DOMAIN_FORMATS.includes(e.format)), `format= is for paging domains (ss, fs, s1, s2)`);
+      check((e.parent !== undefined) === (e.kind === "nested"), "parent= is needed by nested domains, and only by them");
+      parts.push("domain-alloc", domain(e.domain), e.kind);
+      if (e.format !== undefined) parts.push(`format=${e.format}`);
+      if (e.parent !== undefined) parts.push(`parent=${domain(e.parent)}`);
+      break;
     default: {
       const c = commandFor(e.op);
       check(c !== undefined, "no architecture has this command");
@@ -392,6 +426,45 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
       const domain = parseDomain(valueOf(o.need("domain=")), err);
       const flags = Object.fromEntries(ATTACH_FLAGS.map((f) => [f, o.has(f)])) as Record<(typeof ATTACH_FLAGS)[number], boolean>;
       return { ...base, op, ...dev, domain, ...flags };
+    }
+    case "replace": {
+      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "replace"`), op, err);
+      const o = a.options("replace BDF", ["pasid=", "domain="], [], a.keyword);
+      const pasidTok = o.get("pasid=");
+      const domain = parseDomain(valueOf(o.need("domain=")), err);
+      return { ...base, op, sid, ...(pasidTok !== undefined ? { pasid: parsePasidValue(pasidTok, err) } : {}), domain };
+    }
+    case "bind": {
+      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "bind"`), op, err);
+      const tok = a.next(`a driver after the BDF: vfio or kernel:NAME`);
+      if (!DRIVER_NAME.test(tok.text))
+        throw err(`expected a driver: vfio or kernel:NAME (NAME of letters, digits, _ - ., at most 17 characters), got ${quote(tok.text)}`, tok.column);
+      a.options("bind BDF DRIVER", [], [], a.keyword);
+      return { ...base, op, sid, driver: tok.text };
+    }
+    case "unbind": {
+      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "unbind"`), op, err);
+      a.options("unbind BDF", [], [], a.keyword);
+      return { ...base, op, sid };
+    }
+    case "domain-alloc": {
+      const domain = parseDomain(a.next(`a domain id (decimal) after "domain-alloc"`), err);
+      const kindTok = a.next(`a domain kind after the id: ${orList([...DOMAIN_KINDS])}`);
+      const kind = DOMAIN_KINDS.find((k) => k === kindTok.text);
+      if (kind === undefined) throw err(`expected a domain kind, ${orList([...DOMAIN_KINDS])}, got ${quote(kindTok.text)}`, kindTok.column);
+      const o = a.options("domain-alloc D KIND", ["format=", "parent="], [], a.keyword);
+      const formatTok = o.get("format=");
+      const parentTok = o.get("parent=");
+      let format: (typeof DOMAIN_FORMATS)[number] | undefined;
+      if (formatTok !== undefined) {
+        if (kind !== "paging") throw err(`format= is for paging domains, not ${kind} ones`, formatTok.column);
+        format = DOMAIN_FORMATS.find((f) => f === valueOf(formatTok).text);
+        if (format === undefined) throw err(`expected format=ss or format=fs (VT-d), format=s1 or format=s2 (SMMUv3), got ${quote(formatTok.text)}`, formatTok.column);
+      }
+      if (kind === "nested" && parentTok === undefined) throw err(`a nested domain needs parent=P, the paging domain it nests over`, kindTok.column);
+      if (kind !== "nested" && parentTok !== undefined) throw err(`parent= is for nested domains, not ${kind} ones`, parentTok.column);
+      const parent = parentTok !== undefined ? parseDomain(valueOf(parentTok), err) : undefined;
+      return { ...base, op, domain, kind, ...(format !== undefined ? { format } : {}), ...(parent !== undefined ? { parent } : {}) };
     }
     case "flush":
       a.options("flush", [], [], a.keyword);

@@ -39,9 +39,10 @@ import type { Core } from "../../core/core.ts";
 import { AllocationError } from "../../guest/allocator.ts";
 import { getField } from "../fields.ts";
 import { bytesText, overBudget } from "../../config/limits.ts";
-import { PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import { PAGE_BYTES, SMMU_EVENTS, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
-import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import type { Result } from "../../core/core.ts";
 import type { ClearedLeaf, EntryRef, SmmuBuilder, SmmuDomain } from "./builder.ts";
 import type { Qwords8 } from "./ste.ts";
 import { cmdqConsFields, idr0Fields, idr1Fields, queueBaseFields } from "./fields.ts";
@@ -58,6 +59,8 @@ const BATCH = 64;
 const RANGE_NUM_MAX = 31n;
 const CERROR_NAMES = ["CERROR_NONE", "CERROR_ILL", "CERROR_ABT", "CERROR_ATC_INV_SYNC"];
 const hex = (v: bigint) => `0x${v.toString(16)}`;
+/** The id of the driver's own blocking domain (no trace or scenario domain id is negative). */
+const BLOCKING_ID = -1;
 
 /** What the driver wrote to the queue, in order (for tests and debugging). */
 export interface IssuedCommand extends Command {
@@ -113,6 +116,11 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
         return this.detach(this.b.streamIdOf(e.sid), e.pasid);
       case "cmd":
         return this.raw({ name: commandName(e.qwords[0]), q0: e.qwords[0], q1: e.qwords[1] });
+      case "bind":
+      case "unbind":
+      case "domain-alloc":
+      case "replace":
+        throw new DriverError(`${e.op} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the SMMUv3 driver's`);
       default:
         throw new DriverError(`${e.op} is another architecture's driver command, not SMMUv3's`);
     }
@@ -127,7 +135,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   private domain(id: number): SmmuDomain {
     const d = this.b.domains.get(id);
     if (d === undefined) {
-      const ids = [...this.b.domains.keys()];
+      const ids = [...this.b.domains.keys()].filter((i) => i !== BLOCKING_ID);
       throw new DriverError(`no domain ${id}; ${ids.length ? `the scenario defines ${ids.join(", ")}` : "the scenario defines no domains"}`);
     }
     if (!d.pgtable) throw new DriverError(`domain ${id} is ${d.type}: it has no page tables`);
@@ -203,6 +211,79 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     const r = this.withEntryWriter(() => this.b.detach(sid, ssid));
     this.stats.detaches++;
     if (r.stream.ats) this.submit([atcInv(sid, ssid, 0n, 0n)]);
+  }
+
+  // ---- the driver side's domain operations (src/iommu) ------------------------------------------------
+
+  /** iommufd IOMMU_HWPT_ALLOC: paging is stage 1 ("s1", default) or stage 2 ("s2"); nested over a stage 2. */
+  allocDomain(spec: DomainAllocSpec): void {
+    const type = spec.kind === "identity" ? "identity" : spec.kind === "nested" ? "nested" : (spec.format ?? "s1");
+    if (type !== "s1" && type !== "s2" && type !== "identity" && type !== "nested")
+      throw new DriverError(`domain-alloc ${spec.id}: SMMUv3 paging formats are s1 and s2, not "${spec.format}"`);
+    if (spec.id < 0 || this.b.domains.has(spec.id)) throw new DriverError(`domain-alloc ${spec.id}: domain ${spec.id} exists already`);
+    try {
+      this.b.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+    } catch (err) {
+      throw driverError(err);
+    }
+  }
+
+  /**
+   * arm_smmu_attach_dev_blocked (the device by its RID, its stream by the firmware's map): every
+   * substream's CD cleared, then the STE of the blocking domain (Config abort: the SMMU terminates
+   * every transaction without an event). The blocking domain is the driver's own (Linux's static
+   * arm_smmu_blocked_domain), id BLOCKING_ID, not a trace's.
+   */
+  block(rid: number): void {
+    const sid = this.streamOf(rid);
+    if (sid === undefined) return; // no StreamID: its requests never reach a stream to block
+    const s = this.b.streams.get(sid);
+    for (const ssid of [...(s?.substreams.keys() ?? [])]) this.detach(sid, ssid);
+    if (!this.b.domains.has(BLOCKING_ID)) this.b.createDomain({ id: BLOCKING_ID, type: "blocking" });
+    if (s?.rid?.id === BLOCKING_ID) return;
+    this.withEntryWriter(() => this.b.attach({ sid, domain: BLOCKING_ID, ssidBits: s ? undefined : this.b.profile.ssidBits, replace: true }));
+    if (s?.ats) this.submit([atcInv(sid, undefined, 0n, 0n)]);
+  }
+
+  /**
+   * arm_smmu_attach_dev / arm_smmu_set_pasid on a live stream: the hitless STE/CD update attach
+   * does. A RID no mapping gives a StreamID has no stream: nothing changes (its TLPs are unrouted).
+   */
+  replace(rid: number, pasid: number | undefined, domain: number): void {
+    const sid = this.streamOf(rid);
+    if (sid === undefined) return; // no StreamID: its requests never reach the SMMU (unrouted), nothing to attach
+    const s = this.b.streams.get(sid);
+    this.attach({ op: "attach", line: this.origin?.line ?? 0, column: this.origin?.column ?? 0, sid: rid, domain, ...(pasid !== undefined ? { pasid } : {}), ats: s?.ats ?? false, pri: false, pgsnp: false, fpd: false, sre: false, ere: false });
+  }
+
+  /** The StreamID of a requester (the firmware's map, builder.streamIdOf); undefined when no mapping covers it. */
+  private streamOf(rid: number): number | undefined {
+    try {
+      return this.b.streamIdOf(rid);
+    } catch (err) {
+      if (err instanceof RangeError) return undefined;
+      throw err;
+    }
+  }
+
+  hasDomain(id: number): boolean {
+    return id !== BLOCKING_ID && this.b.domains.has(id);
+  }
+
+  attachedDomain(rid: number, pasid?: number): number | undefined {
+    const sid = this.streamOf(rid);
+    const s = sid === undefined ? undefined : this.b.streams.get(sid);
+    const d = pasid === undefined ? s?.rid : s?.substreams.get(pasid);
+    return d === undefined || d.id === BLOCKING_ID ? undefined : d.id;
+  }
+
+  /**
+   * An abort STE terminates the transaction without an event (spec 5.2, Config 0b000): status
+   * abort; with substreams attached the blocked stream's STE keeps its CD table with S1DSS
+   * terminate, and a request without a SubstreamID ends with F_STREAM_DISABLED (spec 5.2, S1DSS 0b00).
+   */
+  isBlockedForm(r: Result): boolean {
+    return r.status === "abort" || (r.status === "fault" && r.fault!.code === SMMU_EVENTS.F_STREAM_DISABLED);
   }
 
   private withEntryWriter<T>(f: () => T): T {

@@ -51,7 +51,9 @@ import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEven
 import type { Invalidation } from "./trace-commands.ts";
 import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
-import { DriverError, defaultDriverOptions, type ArchDriver, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
+import type { Result } from "../../core/core.ts";
+import { vtdFaults } from "../../core/abi.ts";
 
 export { DriverError, defaultDriverOptions, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 export type { EventOrigin, FlushReason, InvalidationMode } from "../../driver/flush-queue.ts";
@@ -62,6 +64,9 @@ const QI_BATCH = 16;
 const QI_DONE = 2;
 /** Linux MAX_AGAW_PFN_WIDTH: a device-TLB invalidation of 2^52 pages covers every address. */
 const ALL_PAGES_LG2 = 52;
+
+/** The fault reasons of a request whose root, context, PASID-directory or PASID-table entry is not present. */
+const NOT_PRESENT: ReadonlySet<number> = new Set(vtdFaults.filter((f) => ["LRT.2", "LCT.2", "SRT.2", "SCT.2", "SPD.2", "SPT.2"].includes(f.id)).map((f) => f.code));
 
 type TagType = "iotlb" | "devtlb" | "nestingIotlb" | "nestingDevtlb";
 
@@ -155,6 +160,11 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
         return this.attach(attachSpec(e));
       case "detach":
         return this.detach(e.sid, e.pasid);
+      case "bind":
+      case "unbind":
+      case "domain-alloc":
+      case "replace":
+        throw new DriverError(`${e.op} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the VT-d driver's`);
       default:
         throw new DriverError(`${e.op} is another architecture's driver command, not VT-d's`);
     }
@@ -228,7 +238,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     const parentLevels = d.parent && levelsProblem(d.parent.type, d.parent.levels, this.cap);
     if (parentLevels) throw new DriverError(`domain ${d.id}'s parent, domain ${d.parent!.id}: ${parentLevels}`);
     if (b.entryOf(spec.sid, spec.pasid)?.present)
-      throw new DriverError(`${what} is already attached; detach it first (domain switches are not modelled)`);
+      throw new DriverError(`${what} is already attached; detach it first, or replace its domain (replace)`);
     const budget = attachBudgetProblem(b.counts, { sid: spec.sid, bdf: formatBdf(spec.sid), ...b.attachTarget(spec) }, this.platform.caches, this.options.limits);
     if (budget) throw new DriverError(budget);
     let r: { attachment: Attachment; newContext: boolean };
@@ -271,6 +281,102 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     if (a.ats) this.flushDevtlb(devtlb, 0n, ALL_PAGES_LG2);
     this.batchFlush();
   }
+
+  // ---- the driver side's domain operations (src/iommu) ------------------------------------------
+
+  /** intel_iommu_domain_alloc_paging_flags: paging is second stage ("ss", default) or first stage ("fs"); nested over a second stage. */
+  allocDomain(spec: DomainAllocSpec): void {
+    const type = spec.kind === "identity" ? "pt" : spec.kind === "nested" ? "nested" : (spec.format ?? "ss");
+    if (type !== "ss" && type !== "fs" && type !== "pt" && type !== "nested")
+      throw new DriverError(`domain-alloc ${spec.id}: VT-d paging formats are ss and fs, not "${spec.format}"`);
+    if (this.platform.builder.domains.has(spec.id)) throw new DriverError(`domain-alloc ${spec.id}: domain ${spec.id} exists already`);
+    try {
+      this.platform.builder.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+    } catch (e) {
+      throw driverError(e);
+    }
+  }
+
+  /**
+   * blocking_domain_attach_dev -> device_block_translation: every PASID entry of the device torn
+   * down (intel_pasid_tear_down_entry), then its RID_PASID entry (scalable) or its context entry
+   * (legacy, domain_context_clear_one); each with the detach invalidations. A request of the
+   * device then finds a not-present entry (isBlockedForm).
+   */
+  block(sid: number): void {
+    const b = this.platform.builder;
+    const entries = new Set(b.attachments.filter((a) => a.sid === sid).map((a) => a.pasid));
+    for (const pasid of entries) if (pasid !== undefined && b.entryOf(sid, pasid)?.present) this.detach(sid, pasid);
+    if (b.entryOf(sid)?.present && b.attachments.some((a) => a.sid === sid)) this.detach(sid);
+  }
+
+  /**
+   * Replaces the domain of a live attachment. Scalable mode (Linux's intel_pasid_replace_* in
+   * drivers/iommu/intel/pasid.c, recalled rather than re-read here): the new PASID-table entry is
+   * written over the present one, then intel_pasid_flush_present with the old DID, which follows
+   * the spec's guidance for a present PASID entry that changes (6.5.3.3): PASID-cache
+   * PASID-selective-within-domain, PASID-based IOTLB of the whole PASID, then (ATS) device-TLB of
+   * every address, each its own qi_submit_sync (descriptor and wait). Legacy mode: the context entry is cleared with its
+   * invalidations (device_block_translation), then the new domain attached.
+   */
+  replace(sid: number, pasid: number | undefined, domain: number): void {
+    const b = this.platform.builder;
+    const old = this.liveAttachment(sid, pasid);
+    if (old === undefined) return this.attach({ sid, domain, ...(pasid !== undefined ? { pasid } : {}) });
+    if (old.domain.id === domain) return;
+    if (!b.domains.has(domain)) this.domain(domain);
+    if (b.mode === "legacy") {
+      this.detach(sid);
+      this.onEntryStep?.("blocked");
+      return this.attach({ sid, domain, ...(old.ats ? { ats: true } : {}) });
+    }
+    b.attachments.splice(b.attachments.indexOf(old), 1);
+    try {
+      b.attach({ sid, domain, ...(pasid !== undefined ? { pasid } : {}) });
+    } catch (err) {
+      b.attachments.push(old);
+      throw driverError(err);
+    }
+    this.stats.attaches++;
+    this.onEntryStep?.("entry");
+    const did = old.domain.id, pe = old.pasidEntry!;
+    if (!this.queued) return; // PASID-cache and PASID-based invalidations need the queue
+    this.add(desc.pasidCache(1, did, pe));
+    this.batchFlush();
+    this.onEntryStep?.("pasid-cache");
+    this.add(desc.pasidIotlb(2, did, pe));
+    this.batchFlush();
+    this.onEntryStep?.("piotlb");
+    if (old.ats) {
+      this.flushDevtlb({ type: "devtlb", did, pasid: old.pasid, pasidEntry: pe, sid: sid & 0xffff, users: 1 }, 0n, ALL_PAGES_LG2);
+      this.batchFlush();
+      this.onEntryStep?.("devtlb");
+    }
+  }
+
+  hasDomain(id: number): boolean {
+    return this.platform.builder.domains.has(id);
+  }
+
+  attachedDomain(sid: number, pasid?: number): number | undefined {
+    return this.liveAttachment(sid, pasid)?.domain.id;
+  }
+
+  /** The attachment whose entry (context entry, or PASID-table entry) a request of `sid` (with `pasid`) finds present. */
+  private liveAttachment(sid: number, pasid?: number): Attachment | undefined {
+    const b = this.platform.builder;
+    const e = b.entryOf(sid, pasid);
+    if (!e?.present) return undefined;
+    return [...b.attachments].reverse().find((a) => a.sid === sid && (b.mode === "legacy" || a.pasidEntry === e.pasidEntry));
+  }
+
+  /** A not-present root, context, PASID-directory or PASID-table entry (spec 7.1.3: LRT.2, LCT.2, SRT.2, SCT.2, SPD.2, SPT.2). */
+  isBlockedForm(r: Result): boolean {
+    return r.status === "fault" && NOT_PRESENT.has(r.fault!.code);
+  }
+
+  /** Called after each step of a replace (a test may send DMA between them, as a live device would). */
+  onEntryStep?: (step: string) => void;
 
   /** Context-cache device-selective invalidation (queued, or CCMD), FM 0 (DMA_CCMD_MASK_NOBIT). */
   private flushContextDevice(did: number, sid: number): void {

@@ -602,7 +602,7 @@ test("attach/detach errors are input errors at the event's line and column", () 
     }
   };
   fails("\n  attach 00:03.0 domain=4", `${FILE}:2:3: attach: no domain 4; the scenario defines 1, 2, 9`);
-  fails("attach 00:02.0 domain=2", `${FILE}:1:1: attach: 00:02.0 is already attached; detach it first (domain switches are not modelled)`);
+  fails("attach 00:02.0 domain=2", `${FILE}:1:1: attach: 00:02.0 is already attached; detach it first, or replace its domain (replace)`);
   fails("@5 detach 00:05.0", `${FILE}:1:4: detach: 00:05.0 is not attached`);
   fails("detach 00:02.0 pasid=3", `${FILE}:1:1: detach: 00:02.0 PASID 3 is not attached`);
 });

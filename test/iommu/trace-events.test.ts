@@ -1,0 +1,74 @@
+/**
+ * The driver side's trace events (README "Driver side"; src/trace/events.ts, text.ts, binary.ts):
+ * bind, unbind, domain-alloc and replace in the text format (canonical form, located errors) and
+ * the binary format (OP 6-9, each record word computed by hand below), both ways.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { formatEvent, parseTraceText, type DriverEvent } from "../../src/trace/text.ts";
+import { decodeDriverEvent, encodeDriverEvent } from "../../src/trace/binary.ts";
+
+const one = (line: string) => parseTraceText(line, "t.trace")[0] as DriverEvent;
+const fails = (line: string, message: string) => {
+  try {
+    parseTraceText(line, "t.trace");
+  } catch (e) {
+    return assert.is((e as Error).message, `t.trace:1:${message}`);
+  }
+  assert.unreachable(`no error for ${line}`);
+};
+
+test("text: each event parses to its fields and formats back to the same line", () => {
+  assert.equal(one("bind 03:00.1 kernel:e1000e"), { line: 1, column: 1, op: "bind", sid: 0x301, driver: "kernel:e1000e" });
+  assert.equal(one("@7 unbind 03:00.1"), { line: 1, column: 4, time: { value: 7, unit: "cycles" }, op: "unbind", sid: 0x301 });
+  assert.equal(one("domain-alloc 6 nested parent=5"), { line: 1, column: 1, op: "domain-alloc", domain: 6, kind: "nested", parent: 5 });
+  assert.equal(one("replace 00:02.0 pasid=3 domain=9"), { line: 1, column: 1, op: "replace", sid: 0x10, pasid: 3, domain: 9 });
+  for (const l of ["bind 03:00.1 vfio", "bind 03:00.1 kernel:e1000e", "unbind 03:00.1", "domain-alloc 5 paging format=fs", "domain-alloc 6 nested parent=5", "domain-alloc 7 identity", "domain-alloc 8 blocking", "replace 00:02.0 domain=2", "@12ns replace 00:02.0 pasid=1 domain=2"])
+    assert.is(formatEvent(one(l)), l);
+  // Options in any order: the canonical form puts format= before parent= and pasid= before domain=.
+  assert.is(formatEvent(one("replace 00:02.0 domain=2 pasid=1")), "replace 00:02.0 pasid=1 domain=2");
+});
+
+test("text: errors at the token, naming what was expected", () => {
+  fails("bind 03:00.0 foo", '14: expected a driver: vfio or kernel:NAME (NAME of letters, digits, _ - ., at most 17 characters), got "foo"');
+  fails("bind 03:00.0 kernel:abcdefghijklmnopqr", '14: expected a driver: vfio or kernel:NAME (NAME of letters, digits, _ - ., at most 17 characters), got "kernel:abcdefghijklmnopqr"');
+  fails("domain-alloc 5 nested", "16: a nested domain needs parent=P, the paging domain it nests over");
+  fails("domain-alloc 5 identity format=fs", "25: format= is for paging domains, not identity ones");
+  fails("domain-alloc 5 paging parent=1", "23: parent= is for nested domains, not paging ones");
+  fails("domain-alloc 5 paging format=zz", '23: expected format=ss or format=fs (VT-d), format=s1 or format=s2 (SMMUv3), got "format=zz"');
+  fails("domain-alloc 5 shared", '16: expected a domain kind, paging, nested, identity or blocking, got "shared"');
+  fails("replace 00:02.0", "1: replace BDF needs domain=");
+  fails("unbind 03:00.0 now", '16: unexpected token "now"; unbind BDF takes nothing more');
+});
+
+test("binary: the records of each event, word by word, and back", () => {
+  // Words: A lo, A hi, time lo, time hi, B, C, D, FLAGS (KIND 4 | OP << 16 | extensions << 24).
+  const cases: [string, number[]][] = [
+    // bind: B sid 0x301; one extension record: "kernel:e1000e" little-endian = "kernel:e" 0x653a6c656e72656b, "1000e" 0x6530303031.
+    ["bind 03:00.1 kernel:e1000e", [0, 0, 0, 0, 0x301, 0, 0, 0x4 | (7 << 16) | (1 << 24), 0x6e72656b, 0x653a6c65, 0x30303031, 0x65, 0, 0, 0, 5]],
+    ["unbind 03:00.1", [0, 0, 0, 0, 0x301, 0, 0, 0x4 | (8 << 16)]],
+    // domain-alloc: A domain 6, B kind 1 (nested), C parent 5, D bit 0 (parent given).
+    ["domain-alloc 6 nested parent=5", [6, 0, 0, 0, 1, 5, 1, 0x4 | (9 << 16)]],
+    // format fs is index 1: D bits 7:4 = 2.
+    ["domain-alloc 5 paging format=fs", [5, 0, 0, 0, 0, 0, 0x20, 0x4 | (9 << 16)]],
+    // replace: A domain 9, B sid 0x10, C pasid 3, D bit 0 (pasid given).
+    ["replace 00:02.0 pasid=3 domain=9", [9, 0, 0, 0, 0x10, 3, 1, 0x4 | (6 << 16)]],
+  ];
+  for (const [line, words] of cases) {
+    const w = encodeDriverEvent(one(line));
+    assert.equal([...w], words.map((x) => x >>> 0), line);
+    const back = decodeDriverEvent(w, 0, 1);
+    assert.is(typeof back === "string" ? back : formatEvent(back), line);
+  }
+});
+
+test("binary: a record no text line gives is refused, naming why", () => {
+  const w = encodeDriverEvent(one("domain-alloc 6 nested parent=5"));
+  w[4] = 7; // kind 7
+  assert.is(decodeDriverEvent(w, 0, 1), "domain-alloc with kind 7 (0 paging, 1 nested, 2 identity, 3 blocking)");
+  w[4] = 1;
+  w[6] = 1 | (9 << 4); // format 9
+  assert.is(decodeDriverEvent(w, 0, 1), "domain-alloc with format 9 (1 ss, 2 fs, 3 s1, 4 s2)");
+});
+
+test.run();
