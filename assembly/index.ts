@@ -8,7 +8,7 @@ import { registerWrite } from "./engine/registers";
 import { vtdInit } from "./arch/vtd/translate";
 import { runBatch, engineInit } from "./engine/run";
 import { deviceContextClear } from "./engine/device-context";
-import { memoClear } from "./engine/replay-memo";
+import { memoClear, replayCount } from "./engine/replay-memo";
 import { cachesConfigure } from "./uarch/caches";
 import { timingConfigure, timingStatsAddress } from "./timing/model";
 import { iortRanges, iortStreamId } from "./arch/smmuv3/iort";
@@ -28,6 +28,14 @@ export function configure(): void {
   memoClear();
   const iotlb = CTRL_BASE + CTRL_CACHES + CACHE_IOTLB * CACHE_CFG_SIZE;
   timingConfigure(load<u32>(iotlb, CCFG_ENABLED) != 0 ? load<u32>(iotlb, CCFG_ENTRIES) : 0);
+}
+
+/**
+ * Requests replayed from the replay memo since the last configure (engine/replay-memo.ts): a
+ * diagnostic of the simulator's fast path, for tests; no result or counter depends on it.
+ */
+export function memoReplays(): u32 {
+  return replayCount;
 }
 
 /** Address of the timing statistics block (abi TimingStat). */

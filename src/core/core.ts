@@ -19,6 +19,7 @@ interface CoreExports {
   guestPages(): number;
   configure(): void;
   timingStats(): number;
+  memoReplays(): number;
   regWrite(id: number, lo: number, hi: number): void;
   smmuStreamId(sid: number): number;
 }
@@ -391,6 +392,14 @@ export class Core {
 
   guestPages(): number {
     return this.ex.guestPages();
+  }
+
+  /**
+   * Requests the core replayed from its replay memo since it was configured (a diagnostic of the
+   * simulator's fast path for tests: no result or counter differs with the memo off).
+   */
+  memoReplays(): number {
+    return this.ex.memoReplays() >>> 0;
   }
 
   // ---- translation --------------------------------------------------------------------------------

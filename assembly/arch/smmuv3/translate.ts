@@ -182,7 +182,7 @@ function fault(res: usize, code: u8, record: bool): void {
 }
 
 /** Some configuration structure of the current transaction was not in the configuration cache. */
-let configMissed: bool = false;
+export let configMissed: bool = false;
 
 /** A transaction terminated without an event. */
 function abort(res: usize): void {
