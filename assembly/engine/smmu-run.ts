@@ -2,9 +2,11 @@
 // transaction), timed like VT-d's (engine/run.ts vtdBatch): the events a transaction emitted (cache
 // lookups, structure and descriptor reads, the start of a walk) go to the timing model, which
 // writes its issue cycle and latency. A transaction served by hits alone is remembered and its
-// repeats replayed from the replay memo (engine/smmu-memo.ts, unless abi Opt.NO_REPLAY_MEMO, and
-// not with Opt.TLB_CONFLICT, whose detection looks at every entry of a hit's address);
-// every other one goes through its caches and, on a miss, walks its tables in guest memory.
+// repeats replayed from the replay memo (engine/smmu-memo.ts; not with Opt.TLB_CONFLICT, whose
+// detection looks at every entry of a hit's address); every other one goes through its caches and,
+// on a miss, walks its tables in guest memory, with the stream context of the transaction before
+// it where that is still valid (engine/smmu-context.ts). Both fast paths are off with abi
+// Opt.NO_REPLAY_MEMO.
 // Translated requests of a device with a device-TLB go through it first (engine/atc.ts, as for
 // VT-d); ATS completions fill it. Results nobody reads (abi Opt.RESULTS_UNREAD) go to one scratch
 // record, as in VT-d's loop.
@@ -32,6 +34,7 @@ import { timingEnabled, timeRequest } from "../timing/model";
 import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcTranslated, atcFillFromCompletion } from "./atc";
 import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
+import { smmuTranslateKeeping } from "./smmu-context";
 import { MR_PASID, MR_MICRO, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
@@ -46,7 +49,8 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   const atc = devTlbEnabled();
   const ranges = iortRanges();
   const options = load<u32>(CTRL_BASE + CTRL_OPTIONS);
-  const useMemo = (options & OPT_NO_REPLAY_MEMO) == 0 && smmuEnabled && !tlbConflictEvent;
+  const useContext = (options & OPT_NO_REPLAY_MEMO) == 0 && smmuEnabled;
+  const useMemo = useContext && !tlbConflictEvent;
   const unread = (options & OPT_RESULTS_UNREAD) != 0;
   const resStep: usize = unread ? 0 : RES_SIZE;
   // The replays' counts, tallied here and counted once at the end of the batch (smmuMemoTally).
@@ -83,7 +87,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
         forced += <u32>((cb & CB_FORCED) != 0);
       } else {
         const before = cacheMutations;
-        smmuTranslate(r, res);
+        smmuTranslateKeeping(r, res, useContext);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(r, res);
         else if (useMemo) smmuMemoRecord(req, res, before);
       }

@@ -20,6 +20,7 @@ interface CoreExports {
   configure(): void;
   timingStats(): number;
   memoReplays(): number;
+  keptContextUses(): number;
   regWrite(id: number, lo: number, hi: number): void;
   smmuStreamId(sid: number): number;
 }
@@ -400,6 +401,14 @@ export class Core {
    */
   memoReplays(): number {
     return this.ex.memoReplays() >>> 0;
+  }
+
+  /**
+   * SMMUv3 transactions the core translated with the stream context kept from the one before
+   * (engine/smmu-context.ts) since it was configured: a diagnostic like memoReplays().
+   */
+  keptContextUses(): number {
+    return this.ex.keptContextUses() >>> 0;
   }
 
   // ---- translation --------------------------------------------------------------------------------

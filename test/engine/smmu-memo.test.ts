@@ -6,7 +6,9 @@
  * stage 2, nested, bypass, faults that write event records, ATS requests and translated requests,
  * strict and lazy unmaps, raw CFGI/TLBI/ATC_INV commands. Then targeted tests: a command that
  * invalidates exactly one StreamID, ASID, VMID or address range drops exactly the memo entries
- * whose cache slots it emptied, seen in the core's replay count (Core.memoReplays).
+ * whose cache slots it emptied, seen in the core's replay count (Core.memoReplays); and when the
+ * stream context kept between transactions (engine/smmu-context.ts, on and off with the memo) is
+ * used (Core.keptContextUses).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -132,13 +134,13 @@ function trace(seed: number): string {
   return lines.join("\n");
 }
 
-function run(o: Opts, text: string): { results: Result[]; summary: unknown; replays: number; p: Platform<SmmuModule> } {
+function run(o: Opts, text: string): { results: Result[]; summary: unknown; replays: number; kept: number; p: Platform<SmmuModule> } {
   const p = build(o);
   const driver = p.createDriver({ invalidation: o.invalidation });
   const results: Result[] = [];
   const stats = replay(p, parseTraceText(text, FILE), (_, _t, r) => results.push(r), { driver, file: FILE });
   const summary = summarize(p, { scenario: "memo", hostSeconds: 0, tlps: stats.tlps, driver: { mode: o.invalidation, stats: stats.driver } });
-  return { results, summary, replays: p.core.memoReplays(), p };
+  return { results, summary, replays: p.core.memoReplays(), kept: p.core.keptContextUses(), p };
 }
 
 const variants: Omit<Opts, "replayMemo">[] = [
@@ -156,7 +158,8 @@ for (const v of variants) {
     assert.is(on.results.length, 6500);
     assert.equal(on.results, off.results);
     assert.equal(on.summary, off.summary);
-    assert.is(off.replays, 0);
+    assert.equal([off.replays, off.kept], [0, 0]);
+    assert.ok(on.kept > 100, `kept contexts used ${on.kept}`);
     // the memo did replay, and the trace reached what it should (faults, stale uses with lazy unmaps)
     // (the small caches thrash: a third of the STE lookups miss with 5 streams over 4 sets)
     assert.ok(on.replays > (v.small ? 100 : 1000), `replays ${on.replays}`);
@@ -304,6 +307,46 @@ test("a lazy unmap: the next TLP on the page is a stale TLB hit, not a replay; t
   assert.is(p.core.memoReplays(), 4);
   p.translate(A);
   assert.is(p.core.memoReplays(), 7);
+});
+
+// ---- the kept stream context (engine/smmu-context.ts) ---------------------------------------------------
+
+test("kept stream context: consecutive walks of one stream use it; another stream's, CFGI_STE or a register write in between do not", () => {
+  const steps = (p: Platform<SmmuModule>) => {
+    const driver = p.createDriver();
+    const walk = (sid: number, base: bigint, from: number, n: number) => Array.from({ length: n }, (_, i): Request => ({ op: "MRd", sid, addr: page(base, from + i) }));
+    const out: [Result[], number][] = [];
+    const step = (reqs: Request[]) => out.push([p.translate(reqs), p.core.keptContextUses()]);
+    // 8 fresh pages of 00:02.0 (TLB misses): the 1st reads its STE and CD (misses), the 2nd hits
+    // both (its context is kept), the 3rd-8th use it: 6
+    step(walk(SID_S1, S1_VA, 0, 8));
+    // interleaved with fresh pages of 00:03.0 (stage 2): the first uses the context step 1 left loaded;
+    // after it every transaction loads the other stream's STE: 7
+    step(walk(SID_S1, S1_VA, 8, 8).flatMap((q, i) => [q, walk(SID_S2, IPA, i, 1)[0]!]));
+    // one walk of 00:02.0 (its context resolved from hits and kept: 7), then CMD_CFGI_STE of 0x10
+    // (its STE and CDs leave the caches): the next walk reads them, the one after hits and keeps
+    // them, the last two use them: 9
+    step(walk(SID_S1, S1_VA, 16, 1));
+    replay(p, parseTraceText(`cmd ${hex(cfgiSte(SID_S1).q0)} 0x1\ncmd 0x46 0x0`, FILE), undefined, { driver, file: FILE });
+    step(walk(SID_S1, S1_VA, 17, 4));
+    // a register write (a new epoch): the first walk resolves its context again, the next two use it: 11
+    p.core.setRegister("GBPA", 1n << 4n);
+    step(walk(SID_S1, S1_VA, 21, 3));
+    // the same for stage-2-only 00:03.0 (a context without a CD): one walk (kept: 11), CMD_CFGI_STE of
+    // 0x18, four walks (read, kept, used twice): 13
+    step(walk(SID_S2, IPA, 8, 1));
+    replay(p, parseTraceText(`cmd ${hex(cfgiSte(SID_S2).q0)} 0x1\ncmd 0x46 0x0`, FILE), undefined, { driver, file: FILE });
+    step(walk(SID_S2, IPA, 9, 4));
+    // nested 00:04.0 (STE, then its CD through stage 2): 4 fresh pages, the last two use the kept context: 15
+    step(walk(0x20, GVA, 0, 4));
+    return out;
+  };
+  const on = steps(build({ replayMemo: true, timed: true, micro: false, invalidation: "strict", small: false }));
+  const off = steps(build({ replayMemo: false, timed: true, micro: false, invalidation: "strict", small: false }));
+  assert.equal(on.map(([, k]) => k), [6, 7, 7, 9, 11, 11, 13, 15]);
+  assert.equal(off.map(([, k]) => k), [0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(on.map(([r]) => r), off.map(([r]) => r), "identical results, timing included");
+  assert.ok(on.every(([r]) => r.every((x) => x.status === "ok")));
 });
 
 test.run();
