@@ -289,13 +289,7 @@ function fetchCdStruct(res: usize, at: u64, st2: bool): usize {
  * (PMCG config_cache_miss) once for a transaction whose STE or CD was not cached.
  */
 export function smmuTranslate(req: usize, res: usize): void {
-  configMissed = false;
-  kept = false;
-  steKeepable = false;
-  cdLooked = false;
-  cdKeepable = false;
-  translate(req, res);
-  if (configMissed) bump(C_CONFIG_CACHE_MISS);
+  translateWith(req, res, false, false);
 }
 
 // ---- the stream context (engine/smmu-context.ts keeps it) -------------------------------------------
@@ -325,9 +319,14 @@ let keptCd: bool = false;
  * replayed by the caller: neither is looked up, loaded or checked again.
  */
 export function smmuTranslateKept(req: usize, res: usize, withCd: bool): void {
+  translateWith(req, res, true, withCd);
+}
+
+// @ts-ignore: decorator
+@inline function translateWith(req: usize, res: usize, useKept: bool, useKeptCd: bool): void {
   configMissed = false;
-  kept = true;
-  keptCd = withCd;
+  kept = useKept;
+  keptCd = useKeptCd;
   steKeepable = false;
   cdLooked = false;
   cdKeepable = false;
