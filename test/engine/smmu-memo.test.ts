@@ -38,7 +38,7 @@ const S1 = "00:02.0", S2 = "00:03.0", NESTED = "00:04.0", BYPASS = "00:05.0";
 const SID_S1 = 0x10, SID_S2 = 0x18;
 const S1_VA = 0x10_0000n, SSID_VA = 0x7f00_0000_0000n, IPA = 0x4000_0000n, GVA = 0x1_0000n;
 
-type Opts = { replayMemo: boolean; timed: boolean; micro: boolean; invalidation: "strict" | "lazy"; small: boolean };
+type Opts = { replayMemo: boolean; timed: boolean; micro: boolean; invalidation: "strict" | "lazy"; small: boolean; debug?: boolean };
 
 function build(o: Opts): Platform<SmmuModule> {
   const caches = {
@@ -46,7 +46,7 @@ function build(o: Opts): Platform<SmmuModule> {
     // small: evictions in every cache the memo's slots live in
     ...(o.small ? { iotlb: { entries: 32, assoc: 4 }, contextCache: { entries: 8, assoc: 2 }, pasidCache: { entries: 4, assoc: 2 } } : {}),
   };
-  const p = createPlatform("smmuv3", { build: "release", replayMemo: o.replayMemo, caches, ...(o.timed ? {} : { timing: false }) } as PlatformOptions<SmmuModule>);
+  const p = createPlatform("smmuv3", { build: o.debug ? "debug" : "release", replayMemo: o.replayMemo, caches, ...(o.timed ? {} : { timing: false }) } as PlatformOptions<SmmuModule>);
   const b = p.builder;
   const d1 = b.createDomain({ id: 1, type: "s1", asid: 1 });
   const d2 = b.createDomain({ id: 2, type: "s1", asid: 2 });
@@ -152,12 +152,12 @@ function run(o: Opts, text: string): { results: Result[]; summary: unknown; repl
 const variants: Omit<Opts, "replayMemo">[] = [
   { timed: false, micro: false, invalidation: "strict", small: false },
   { timed: false, micro: true, invalidation: "lazy", small: true },
-  { timed: true, micro: true, invalidation: "strict", small: false },
+  { timed: true, micro: true, invalidation: "strict", small: false, debug: true },
   { timed: true, micro: false, invalidation: "lazy", small: true },
 ];
 
 for (const v of variants) {
-  test(`memo on and off: identical results and summary (${v.timed ? "timed" : "functional"}, micro-TLB ${v.micro ? "on" : "off"}, ${v.invalidation}, ${v.small ? "small" : "preset"} caches)`, () => {
+  test(`memo on and off: identical results and summary (${v.timed ? "timed" : "functional"}, micro-TLB ${v.micro ? "on" : "off"}, ${v.invalidation}, ${v.small ? "small" : "preset"} caches${v.debug ? ", debug core" : ""})`, () => {
     const text = trace(v.timed ? 23 : 22);
     const on = run({ ...v, replayMemo: true }, text);
     const off = run({ ...v, replayMemo: false }, text);
