@@ -140,11 +140,12 @@ function trace(seed: number): string {
   return lines.join("\n");
 }
 
-function run(o: Opts, text: string): { results: Result[]; summary: unknown; replays: number; kept: number; p: Platform<SmmuModule> } {
+/** Replays `text` on a new platform; `unread`: with no result sink (the core gets Opt.RESULTS_UNREAD). */
+function run(o: Opts, text: string, unread = false): { results: Result[]; summary: unknown; replays: number; kept: number; p: Platform<SmmuModule> } {
   const p = build(o);
   const driver = p.createDriver({ invalidation: o.invalidation });
   const results: Result[] = [];
-  const stats = replay(p, parseTraceText(text, FILE), (_, _t, r) => results.push(r), { driver, file: FILE });
+  const stats = replay(p, parseTraceText(text, FILE), unread ? undefined : (_, _t, r) => results.push(r), { driver, file: FILE });
   const summary = summarize(p, { scenario: "memo", hostSeconds: 0, tlps: stats.tlps, driver: { mode: o.invalidation, stats: stats.driver } });
   return { results, summary, replays: p.core.memoReplays(), kept: p.core.keptContextUses(), p };
 }
@@ -175,6 +176,18 @@ for (const v of variants) {
     // lazy unmaps leave TLB entries whose leaf changed: used, flagged stale, never replayed
     const stale = on.p.core.counters().staleIotlbUses;
     if (v.invalidation === "lazy") assert.ok(stale > 0n, `stale uses ${stale}`);
+  });
+}
+
+for (const timed of [false, true]) {
+  test(`results unread (no result sink: Opt.RESULTS_UNREAD, one scratch record), ${timed ? "timed" : "functional"}: the same summary and replays as with results read`, () => {
+    const o: Opts = { replayMemo: true, timed, micro: false, invalidation: "lazy", small: false };
+    const text = trace(24);
+    const read = run(o, text), unread = run(o, text, true);
+    assert.is(unread.results.length, 0);
+    assert.equal(unread.summary, read.summary);
+    assert.equal([unread.replays, unread.kept], [read.replays, read.kept]);
+    assert.ok(read.replays > 1000);
   });
 }
 
