@@ -39,19 +39,26 @@ export function gmInit(): void {
   used = 0;
 }
 
-/** The linear-memory address of the page holding `pa`, or 0 if no one wrote that page. */
+/** The slot of the page holding `pa` (for gmWatchedWrites while gmLayout() is unchanged), or 0 if no one wrote it. */
 // @ts-ignore: decorator
-@inline export function gmPage(pa: u64): usize {
+@inline export function gmWatch(pa: u64): usize {
   const key = (pa >>> GUEST_PAGE_LG2) + 1;
   const m: u32 = (1 << capLg2) - 1;
   let i = slotOf(key, capLg2);
   while (true) {
     const slot = slots + (<usize>i << SLOT_LG2);
     const k = load<u64>(slot);
-    if (k == key) return <usize>load<u32>(slot, 8);
+    if (k == key) return slot;
     if (k == 0) return 0;
     i = (i + 1) & m;
   }
+}
+
+/** The linear-memory address of the page holding `pa`, or 0 if no one wrote that page. */
+// @ts-ignore: decorator
+@inline export function gmPage(pa: u64): usize {
+  const slot = gmWatch(pa);
+  return slot != 0 ? <usize>load<u32>(slot, 8) : 0;
 }
 
 function insert(key: u64, page: usize): void {
@@ -68,20 +75,6 @@ let layout: u32 = 1;
 // @ts-ignore: decorator
 @inline export function gmLayout(): u32 {
   return layout;
-}
-
-/** The slot of the page holding `pa` (for gmWatchedWrites while gmLayout() is unchanged), or 0 if no one wrote it. */
-export function gmWatch(pa: u64): usize {
-  const key = (pa >>> GUEST_PAGE_LG2) + 1;
-  const m: u32 = (1 << capLg2) - 1;
-  let i = slotOf(key, capLg2);
-  while (true) {
-    const slot = slots + (<usize>i << SLOT_LG2);
-    const k = load<u64>(slot);
-    if (k == key) return slot;
-    if (k == 0) return 0;
-    i = (i + 1) & m;
-  }
 }
 
 /** Writes so far to the page whose slot gmWatch() returned (gmPageForWrite counts them, the walker's A/D updates are not). */
