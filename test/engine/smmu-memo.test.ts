@@ -28,6 +28,7 @@ import { resolveTiming } from "../../src/config/timing.ts";
 import { Opt } from "../../src/core/abi.ts";
 import { smmu, event } from "../arch/smmuv3/helpers.ts";
 import { PAGES, unitCase } from "../arch/smmuv3/random-structures.ts";
+import { streamMapOf, rootComplexSchema } from "../../src/arch/smmuv3/iort.ts";
 
 const FILE = "memo.trace";
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -367,6 +368,58 @@ test("kept stream context: consecutive walks of one stream use it; another strea
   assert.equal(on.map(([r]) => r), off.map(([r]) => r), "identical results, timing included");
   assert.ok(on.every(([r]) => r.every((x) => x.status === "ok")));
 });
+
+// ---- with the options main's SMMU gained: IORT routing, TLB conflict detection ---------------------------
+
+/**
+ * One stage-1 domain (ASID 1, 16 pages at S1_VA) attached to 00:02.0 of segment 0 and 0001:01:00.0
+ * of segment 1, behind two root complexes (segment 0: RIDs 0x000-0x0ff -> StreamIDs 0x100-0x1ff,
+ * CANWBS clear; segment 1: RIDs 0x100-0x10f -> 0x200-0x20f, CANWBS set), or without a map.
+ */
+function routedUnit(fast: boolean, o: { map: boolean; tlbConflict: boolean }): Platform<SmmuModule> {
+  const rcs = [
+    { segment: 0, idMappings: [{ rid: "00:00.0", count: 256, streamId: 0x100 }] },
+    { segment: 1, canwbs: true, idMappings: [{ rid: "01:00.0", count: 16, streamId: 0x200 }] },
+  ].map((rc) => rootComplexSchema.parse(rc));
+  const streamMap = o.map ? streamMapOf(rcs, 16, "rootComplexes", (_p, m) => new Error(m)) : undefined;
+  const p = createPlatform("smmuv3", {
+    build: "release", replayMemo: fast, timing: false, caches: { microTlb: { enable: false } },
+    ...(streamMap ? { streamMap } : {}), ...(o.tlbConflict ? { tlbConflict: "event" } : {}),
+  } as PlatformOptions<SmmuModule>);
+  const d = p.builder.createDomain({ id: 1, type: "s1", asid: 1 });
+  p.builder.map(d, { iova: S1_VA, pa: 0x8000_0000n, size: 16n * 4096n, pageSize: 4096n });
+  // the builder takes StreamIDs: 00:02.0 is 0x100 + 0x10 through the map, 0001:01:00.0 is 0x200
+  p.builder.attach({ sid: o.map ? 0x110 : 0x10, domain: 1 });
+  if (o.map) p.builder.attach({ sid: 0x200, domain: 1 });
+  p.enable();
+  return p;
+}
+
+for (const o of [{ map: true, tlbConflict: false }, { map: false, tlbConflict: true }]) {
+  test(`${o.map ? "an IORT RID-to-StreamID map (memo keyed by requester ID, CANWBS per root complex)" : "TLB conflict detection on (no memo; the kept context still used)"}: fast paths on = off`, () => {
+    const r = new Prng(9);
+    const reqs = Array.from({ length: 400 }, (): Request => ({
+      op: r.int(3) === 0 ? "MWr" : "MRd", sid: o.map && r.int(2) === 0 ? 0x1_0100 : 0x10, addr: page(S1_VA, r.int(o.tlbConflict ? 16 : 6)), ns: r.int(2) === 0,
+    }));
+    const runs = [true, false].map((fast) => {
+      const p = routedUnit(fast, o);
+      const results = [p.translate(reqs), p.translate(reqs)];
+      return { results, counters: p.core.counters(), caches: p.core.cacheStats(), replays: p.core.memoReplays(), kept: p.core.keptContextUses() };
+    });
+    const [on, off] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    assert.equal(on.results, off.results);
+    assert.equal([on.counters, on.caches], [off.counters, off.caches]);
+    if (o.map) {
+      // the same page through both root complexes: No-Snoop writes stay non-coherent on segment 0, CANWBS makes them coherent on segment 1
+      const ns = on.results[1]!.filter((x, i) => reqs[i]!.ns && reqs[i]!.op === "MWr");
+      assert.ok(ns.some((x) => x.snoop === false) && ns.some((x) => x.snoopBy === "canwbs"));
+      assert.ok(on.replays > 300, `replays ${on.replays}`);
+    } else {
+      assert.is(on.replays, 0);
+      assert.ok(on.kept > 10, `kept ${on.kept}`);
+    }
+  });
+}
 
 // ---- random structures ---------------------------------------------------------------------------------
 
