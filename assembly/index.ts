@@ -8,7 +8,8 @@ import { registerWrite } from "./engine/registers";
 import { vtdInit } from "./arch/vtd/translate";
 import { runBatch, engineInit } from "./engine/run";
 import { deviceContextClear } from "./engine/device-context";
-import { memoClear } from "./engine/replay-memo";
+import { smmuContextClear, keptUses } from "./engine/smmu-context";
+import { memoClear, replayCount } from "./engine/replay-memo";
 import { cachesConfigure } from "./uarch/caches";
 import { timingConfigure, timingStatsAddress } from "./timing/model";
 import { iortRanges, iortStreamId } from "./arch/smmuv3/iort";
@@ -25,9 +26,26 @@ export function init(): void {
 export function configure(): void {
   cachesConfigure();
   deviceContextClear();
+  smmuContextClear();
   memoClear();
   const iotlb = CTRL_BASE + CTRL_CACHES + CACHE_IOTLB * CACHE_CFG_SIZE;
   timingConfigure(load<u32>(iotlb, CCFG_ENABLED) != 0 ? load<u32>(iotlb, CCFG_ENTRIES) : 0);
+}
+
+/**
+ * Requests replayed from the replay memo since the last configure (engine/replay-memo.ts): a
+ * diagnostic of the simulator's fast path, for tests; no result or counter depends on it.
+ */
+export function memoReplays(): u32 {
+  return replayCount;
+}
+
+/**
+ * SMMUv3 transactions translated with the stream context kept from the transaction before them
+ * since the last configure (engine/smmu-context.ts): a diagnostic of the fast path, for tests.
+ */
+export function keptContextUses(): u32 {
+  return keptUses;
 }
 
 /** Address of the timing statistics block (abi TimingStat). */

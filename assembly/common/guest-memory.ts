@@ -5,10 +5,13 @@
 // nobody wrote finds no page (gmPage returns 0); the caller turns that into the access-error fault
 // the spec defines for the structure it was reading (SRT.1, SCT.1, SPD.1, SPT.1, SFS.1, SSS.1 ...).
 //
-//   slot (16 bytes) = { key: u64 = pfn + 1 (0 = empty), page: u32 = linear-memory address, pad }
+//   slot (16 bytes) = { key: u64 = pfn + 1 (0 = empty), page: u32 = linear-memory address,
+//                       writes: u32 = writes to the page through gmPageForWrite }
 //
 // Key and page share a slot so a lookup touches one cache line. The table doubles when half full,
-// so a probe sequence is short and always ends at an empty slot.
+// so a probe sequence is short and always ends at an empty slot. A slot stays where it is until the
+// table doubles (nothing is ever removed): a fast path may watch a page by its slot's address and
+// write count (gmWatch, gmWatchedWrites) as long as gmLayout() is unchanged.
 import { DEBUG } from "./debug";
 
 export const GUEST_PAGE_LG2: u32 = 12;
@@ -36,19 +39,26 @@ export function gmInit(): void {
   used = 0;
 }
 
-/** The linear-memory address of the page holding `pa`, or 0 if no one wrote that page. */
+/** The slot of the page holding `pa` (for gmWatchedWrites while gmLayout() is unchanged), or 0 if no one wrote it. */
 // @ts-ignore: decorator
-@inline export function gmPage(pa: u64): usize {
+@inline export function gmWatch(pa: u64): usize {
   const key = (pa >>> GUEST_PAGE_LG2) + 1;
   const m: u32 = (1 << capLg2) - 1;
   let i = slotOf(key, capLg2);
   while (true) {
     const slot = slots + (<usize>i << SLOT_LG2);
     const k = load<u64>(slot);
-    if (k == key) return <usize>load<u32>(slot, 8);
+    if (k == key) return slot;
     if (k == 0) return 0;
     i = (i + 1) & m;
   }
+}
+
+/** The linear-memory address of the page holding `pa`, or 0 if no one wrote that page. */
+// @ts-ignore: decorator
+@inline export function gmPage(pa: u64): usize {
+  const slot = gmWatch(pa);
+  return slot != 0 ? <usize>load<u32>(slot, 8) : 0;
 }
 
 function insert(key: u64, page: usize): void {
@@ -59,7 +69,22 @@ function insert(key: u64, page: usize): void {
   store<u32>(slots + (<usize>i << SLOT_LG2), <u32>page, 8);
 }
 
+/** Bumped whenever the table doubles (every slot moves): watched slots must be found again. */
+let layout: u32 = 1;
+
+// @ts-ignore: decorator
+@inline export function gmLayout(): u32 {
+  return layout;
+}
+
+/** Writes so far to the page whose slot gmWatch() returned (gmPageForWrite counts them, the walker's A/D updates are not). */
+// @ts-ignore: decorator
+@inline export function gmWatchedWrites(slot: usize): u32 {
+  return load<u32>(slot, 12);
+}
+
 function grow(): void {
+  layout++;
   const old = slots, oldCap = <usize>1 << capLg2;
   allocTable(capLg2 + 1);
   for (let i: usize = 0; i < oldCap; i++) {
@@ -69,11 +94,20 @@ function grow(): void {
   // The stub runtime never frees: the old table stays behind, which is bounded by the final size.
 }
 
-/** The page holding `pa`, allocated (zero-filled) if new. Callers check pa < 2^52 first. */
+/**
+ * The page holding `pa`, allocated (zero-filled) if new, for a write: the host's (memWrite) or the
+ * model's own records in guest memory (SMMUv3 event records and CMD_SYNC MSIs, VT-d
+ * invalidation-wait status writes), each counted in the page's write count (gmWatchedWrites). The
+ * walker's A/D-flag updates do not come here: they never change a translation. Callers check
+ * pa < 2^52 first.
+ */
 export function gmPageForWrite(pa: u64): usize {
   if (DEBUG) assert(pa >>> GUEST_PA_BITS == 0);
-  const found = gmPage(pa);
-  if (found != 0) return found;
+  const slot = gmWatch(pa);
+  if (slot != 0) {
+    store<u32>(slot, load<u32>(slot, 12) + 1, 12);
+    return <usize>load<u32>(slot, 8);
+  }
   if ((used + 1) << 1 > (<u32>1 << capLg2)) grow();
   const page = heap.alloc(1 << GUEST_PAGE_LG2);
   memory.fill(page, 0, 1 << GUEST_PAGE_LG2);

@@ -1,29 +1,36 @@
 // NOT A MODEL OF ANY HARDWARE: a simulator fast path, invisible in results and counters.
 //
-// A request that the context cache, the PASID cache and the IOTLB all served by hits (no fill, no
-// walk, no A/D write, nothing stale) is remembered with the cache slots it hit and its exact
-// result record. A later request with the same source ID, PASID, translation-relevant flags and
-// 4 KiB page is replayed from the memo - the same lookup/hit counts, the same replacement-policy
-// touches on the same slots, the same run counters and result (with its own page offset) - as long
-// as nothing that could change the outcome has happened since: none of the three slots it hit has
-// changed (their generations, uarch SetAssoc.generation: a fill or invalidation elsewhere in the
-// caches does not matter), no register or option change (regs.epoch), no host write to guest
-// memory (the write generation that stale detection uses). Anything else takes the full path.
+// A request that the configuration caches (VT-d: context and PASID caches; SMMUv3: the STE and CD
+// caches) and a TLB (the IOTLB, or the SMMUv3 micro-TLB) all served by hits (no fill, no walk, no
+// A/D write, nothing stale) is remembered with the cache slots it hit and its exact result record.
+// A later request with the same source ID, PASID, translation-relevant flags and 4 KiB page is
+// replayed from the memo - the same lookup/hit counts, the same replacement-policy touches on the
+// same slots, the same run counters and result (with its own page offset) - as long as nothing
+// that could change the outcome has happened since: none of the slots it hit has changed (their
+// generations, uarch SetAssoc.generation: a fill or invalidation elsewhere in the caches does not
+// matter, so an invalidation drops exactly the memo entries whose slots it emptied), no register or
+// option change (the architecture's register epoch), no write to the guest memory the translation
+// depends on: VT-d any host write (the write generation its stale detection uses); SMMUv3 a write to
+// the page of its leaf descriptor or of its stage-2 leaf (the pages its stale detection reads,
+// watched by their guest-memory slots and write counts, common/guest-memory.ts gmWatch; then the
+// "write generation" is the slot layout, gmLayout). Anything else takes the full path.
+// The architecture's batch loop decides what is worth remembering and counts the replays
+// (engine/run.ts for VT-d, engine/smmu-memo.ts for SMMUv3); the memo itself knows no architecture.
 //
 // Memo entry (256 bytes, direct-mapped, 2^MEMO_LG2 of them):
 //   0 sid | flags << 32   8 vpn (va >> 12)   16 pasid   20 regs epoch   24 write generation
 //   28 page size lg2 | counter bits << 8
-//   32 ctx slot, set, generation   44 PASID slot, set, generation   56 IOTLB slot, set, generation
+//   32 ctx slot, set, generation   44 PASID slot, set, generation   56 TLB slot, set, generation
+//   68 TLB cache id   72 watched page slot, its write count   80 a second watched page slot, count
 //   128..191 the result record
 import {
   REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_SIZE, RES_PA, RES_STATUS, RES_FLAGS, RES_SNOOP_BY, RES_PAGE_LG2, RQF_KIND_MASK,
   RQF_PASID, RQF_PRIV, RQF_EXE, RQF_NS, RQF_TRANSLATED, RQF_NW, KIND_ATS, ST_OK, RSF_SNOOP, RSF_STALE, SNOOP_BY_PGSNP,
-  CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB,
+  CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB, CACHE_MICRO_TLB,
 } from "../abi";
 import { cacheMutations } from "../uarch/cache/set-assoc";
-import { emit, EV_LOOKUP } from "../common/events";
 import { replayTouch, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
-import { gmWriteGeneration } from "../common/guest-memory";
+import { gmWriteGeneration, gmWatchedWrites } from "../common/guest-memory";
 import { vtdTallyReplays } from "../arch/vtd/result";
 import * as regs from "../arch/vtd/regs";
 
@@ -37,8 +44,21 @@ export const CB_NS: u32 = 1;
 export const CB_SNOOP: u32 = 2;
 export const CB_FORCED_PGSNP: u32 = 4;
 export const CB_FORCED_PTE: u32 = 8;
+/** SMMUv3: a No-Snoop TLP made coherent (C_NO_SNOOP_FORCED alone). */
+export const CB_FORCED: u32 = 16;
 
 let memo: usize = 0;
+/**
+ * Requests replayed from the memo since the caches were last configured (both architectures'
+ * tallies add to it): a diagnostic of the fast path (the core's memoReplays export), in no result.
+ */
+export let replayCount: u32 = 0;
+
+/** Adds a batch's `n` replays to replayCount (the architecture's tally calls it). */
+// @ts-ignore: decorator
+@inline export function memoCountReplays(n: u32): void {
+  replayCount += n;
+}
 
 export function memoInit(): void {
   memo = heap.alloc((<usize>1 << MEMO_LG2) << ENTRY_LG2);
@@ -48,6 +68,7 @@ export function memoInit(): void {
 /** Forgets every remembered request (the caches were rebuilt: their slot generations restarted). */
 export function memoClear(): void {
   memory.fill(memo, 0, (<usize>1 << MEMO_LG2) << ENTRY_LG2);
+  replayCount = 0;
 }
 
 // @ts-ignore: decorator
@@ -61,14 +82,17 @@ export function memoClear(): void {
 // the batch (memoTally), so a replay writes no counter.
 export const MR_REPLAYED: u32 = 1;
 export const MR_PASID: u32 = 2;
+/** The TLB slot replayed was the SMMUv3 micro-TLB's, not the IOTLB's. */
+export const MR_MICRO: u32 = 4;
 export const MR_CB_SHIFT: u32 = 8;
 
 /**
  * Replays request `req` from the memo into `res` if it can: the result record (with `unread`,
- * only its status) and the caches' replacement state, exactly as the full path would leave them. Returns 0 if it cannot, else
- * MR_* bits for the caller's per-batch tally.
+ * only its status) and the caches' replacement state, exactly as the full path would leave them.
+ * `epoch` and `writeGen` are the architecture's register epoch and guest-memory write generation
+ * now. Returns 0 if it cannot, else MR_* bits for the caller's per-batch tally.
  */
-export function memoReplay(req: usize, res: usize, unread: bool): u32 {
+export function memoReplay(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32): u32 {
   const flags = <u32>load<u16>(req, REQ_FLAGS);
   const sid = load<u32>(req, REQ_SID);
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
@@ -76,15 +100,19 @@ export function memoReplay(req: usize, res: usize, unread: bool): u32 {
   const vpn = va >>> 12;
   const m = entryFor(sid, pasid, vpn, flags);
   if (load<u64>(m, 0) != ((<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32)) || load<u64>(m, 8) != vpn || load<u32>(m, 16) != pasid) return 0;
-  if (load<u32>(m, 20) != regs.epoch || load<u32>(m, 24) != gmWriteGeneration()) return 0;
+  if (load<u32>(m, 20) != epoch || load<u32>(m, 24) != writeGen) return 0;
   const cs = load<i32>(m, 32), ps = load<i32>(m, 44), is = load<i32>(m, 56);
-  if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(CACHE_IOTLB, is) != load<u32>(m, 64)) return 0;
+  const tlb = load<u32>(m, 68);
+  if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(tlb, is) != load<u32>(m, 64)) return 0;
   if (ps >= 0 && slotGeneration(CACHE_PASID_CACHE, ps) != load<u32>(m, 52)) return 0;
+  const w1 = <usize>load<u32>(m, 72), w2 = <usize>load<u32>(m, 80);
+  if (w1 != 0 && gmWatchedWrites(w1) != load<u32>(m, 76)) return 0;
+  if (w2 != 0 && gmWatchedWrites(w2) != load<u32>(m, 84)) return 0;
   replayTouch(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
   if (ps >= 0) replayTouch(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
-  replayTouch(CACHE_IOTLB, is, load<u32>(m, 60));
+  replayTouch(tlb, is, load<u32>(m, 60));
   const cb = load<u32>(m, 28) >>> 8;
-  const replayed = MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (cb << MR_CB_SHIFT);
+  const replayed = MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (tlb == CACHE_MICRO_TLB ? MR_MICRO : 0) | (cb << MR_CB_SHIFT);
   if (unread) {
     // Nobody reads the record: only its status, which the timing model reads (a memo is of a success).
     store<u8>(res, ST_OK, RES_STATUS);
@@ -112,6 +140,7 @@ export function memoReplay(req: usize, res: usize, unread: bool): u32 {
  */
 export function memoTally(n: u32, pasidHits: u32, ns: u32, snoop: u32, forcedPgsnp: u32, forcedPte: u32): void {
   if (n == 0) return;
+  memoCountReplays(n);
   countHits(CACHE_CONTEXT_CACHE, n);
   if (pasidHits != 0) countHits(CACHE_PASID_CACHE, pasidHits);
   countHits(CACHE_IOTLB, n);
@@ -128,6 +157,22 @@ export function memoRecord(req: usize, res: usize, mutationsBefore: u32, legacy:
   if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return;
   if (load<u8>(res, RES_STATUS) != ST_OK || (load<u32>(res, RES_FLAGS) & RSF_STALE) != 0) return;
   if (hitCtxSlot < 0 || hitIotlbSlot < 0 || (!legacy && hitPasidSlot < 0)) return;
+  const ns = (flags & RQF_NS) != 0;
+  const snoop = (load<u32>(res, RES_FLAGS) & RSF_SNOOP) != 0;
+  let cb: u32 = (ns ? CB_NS : 0) | (snoop ? CB_SNOOP : 0);
+  if (ns && snoop) cb |= load<u8>(res, RES_SNOOP_BY) == SNOOP_BY_PGSNP ? CB_FORCED_PGSNP : CB_FORCED_PTE;
+  memoKeep(req, res, legacy ? -1 : hitPasidSlot, CACHE_IOTLB, hitIotlbSlot, hitIotlbSet, regs.epoch, gmWriteGeneration(), 0, 0, cb);
+}
+
+/**
+ * Remembers request `req` with its result `res`: served by the context (STE) cache hit the hit
+ * trace names, the PASID (CD) cache hit `pasidSlot` (-1: none), and the hit on `tlbSlot` in `tlbSet`
+ * of TLB cache `tlbId`, in register epoch `epoch` and guest-memory write generation `writeGen`,
+ * depending on the guest pages whose slots are `watch1` and `watch2` (gmWatch; 0: none);
+ * `cb`: the counter bits (CB_*) the caller's tally counts for a replay of it.
+ */
+export function memoKeep(req: usize, res: usize, pasidSlot: i32, tlbId: u32, tlbSlot: i32, tlbSet: u32, epoch: u32, writeGen: u32, watch1: usize, watch2: usize, cb: u32): void {
+  const flags = <u32>load<u16>(req, REQ_FLAGS);
   const sid = load<u32>(req, REQ_SID);
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
   const va = load<u64>(req, REQ_ADDR);
@@ -135,22 +180,22 @@ export function memoRecord(req: usize, res: usize, mutationsBefore: u32, legacy:
   store<u64>(m, (<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32), 0);
   store<u64>(m, va >>> 12, 8);
   store<u32>(m, pasid, 16);
-  store<u32>(m, regs.epoch, 20);
-  store<u32>(m, gmWriteGeneration(), 24);
+  store<u32>(m, epoch, 20);
+  store<u32>(m, writeGen, 24);
   store<i32>(m, hitCtxSlot, 32);
   store<u32>(m, hitCtxSet, 36);
   store<u32>(m, slotGeneration(CACHE_CONTEXT_CACHE, hitCtxSlot), 40);
-  const ps = legacy ? -1 : hitPasidSlot;
-  store<i32>(m, ps, 44);
+  store<i32>(m, pasidSlot, 44);
   store<u32>(m, hitPasidSet, 48);
-  store<u32>(m, ps >= 0 ? slotGeneration(CACHE_PASID_CACHE, ps) : 0, 52);
-  store<i32>(m, hitIotlbSlot, 56);
-  store<u32>(m, hitIotlbSet, 60);
-  store<u32>(m, slotGeneration(CACHE_IOTLB, hitIotlbSlot), 64);
-  const ns = (flags & RQF_NS) != 0;
-  const snoop = (load<u32>(res, RES_FLAGS) & RSF_SNOOP) != 0;
-  let cb: u32 = (ns ? CB_NS : 0) | (snoop ? CB_SNOOP : 0);
-  if (ns && snoop) cb |= load<u8>(res, RES_SNOOP_BY) == SNOOP_BY_PGSNP ? CB_FORCED_PGSNP : CB_FORCED_PTE;
+  store<u32>(m, pasidSlot >= 0 ? slotGeneration(CACHE_PASID_CACHE, pasidSlot) : 0, 52);
+  store<i32>(m, tlbSlot, 56);
+  store<u32>(m, tlbSet, 60);
+  store<u32>(m, slotGeneration(tlbId, tlbSlot), 64);
+  store<u32>(m, tlbId, 68);
+  store<u32>(m, <u32>watch1, 72);
+  store<u32>(m, watch1 != 0 ? gmWatchedWrites(watch1) : 0, 76);
+  store<u32>(m, <u32>watch2, 80);
+  store<u32>(m, watch2 != 0 ? gmWatchedWrites(watch2) : 0, 84);
   store<u32>(m, <u32>load<u8>(res, RES_PAGE_LG2) | (cb << 8), 28);
   memory.copy(m + RESULT, res, RES_SIZE);
 }

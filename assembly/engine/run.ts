@@ -22,6 +22,7 @@ import { deviceContextInit, deviceContextEnable, translateKeepingContext } from 
 import * as regs from "../arch/vtd/regs";
 import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcInit, atcTranslated, atcFillFromCompletion } from "./atc";
+import { gmWriteGeneration } from "../common/guest-memory";
 
 /** The one result record of a batch whose results nobody reads (OPT_RESULTS_UNREAD). */
 let unreadRes: usize = 0;
@@ -44,7 +45,7 @@ export function runBatch(n: u32): u32 {
   if (DEBUG) assert(n <= RING_RECORDS);
   if (n > RING_RECORDS) n = RING_RECORDS;
   const arch = load<u32>(CTRL_BASE + CTRL_ARCH);
-  if (arch == ARCH_SMMUV3) return smmuBatch(n);
+  if (arch == ARCH_SMMUV3) return smmuBatch(n, unreadRes);
   return vtdBatch(n);
 }
 
@@ -71,7 +72,7 @@ function vtdBatch(n: u32): u32 {
     clearHitTrace();
     if (atc && (flags & RQF_TRANSLATED) != 0) atcTranslated(req, res, vtdTranslateOne);
     else {
-      const r = useMemo ? memoReplay(req, res, unread) : 0;
+      const r = useMemo ? memoReplay(req, res, unread, regs.epoch, gmWriteGeneration()) : 0;
       if (r != 0) {
         replays++;
         const cb = r >>> MR_CB_SHIFT;

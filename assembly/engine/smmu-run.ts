@@ -1,39 +1,62 @@
 // The SMMUv3 batch loop: request ring in, result ring out (arch/smmuv3/translate.ts does each
 // transaction), timed like VT-d's (engine/run.ts vtdBatch): the events a transaction emitted (cache
 // lookups, structure and descriptor reads, the start of a walk) go to the timing model, which
-// writes its issue cycle and latency. No replay memo or device context: every transaction goes
-// through its caches and, on a miss, walks its tables in guest memory. Translated requests of a
-// device with a device-TLB go through it first (engine/atc.ts, as for VT-d); ATS completions fill it.
+// writes its issue cycle and latency. A transaction served by hits alone is remembered and its
+// repeats replayed from the replay memo (engine/smmu-memo.ts; not with Opt.TLB_CONFLICT, whose
+// detection looks at every entry of a hit's address); every other one goes through its caches and,
+// on a miss, walks its tables in guest memory, with the stream context of the transaction before
+// it where that is still valid (engine/smmu-context.ts). Both fast paths are off with abi
+// Opt.NO_REPLAY_MEMO.
+// Translated requests of a device with a device-TLB go through it first (engine/atc.ts, as for
+// VT-d); ATS completions fill it. Results nobody reads (abi Opt.RESULTS_UNREAD) go to one scratch
+// record, as in VT-d's loop.
 //
 // With a RID-to-StreamID map (arch/smmuv3/iort.ts, the IORT root complexes) each request is first
 // routed: its requester's StreamID replaces the SID in a scratch copy of the request (the ring is
 // left as the host wrote it) and its root complex's CANWBS becomes the coherency flag; a requester
 // no mapping covers never reaches the SMMU (status unrouted, counted in `unrouted` only, untimed).
-// Everything after that, the device-TLB included, sees the StreamID, as CMD_ATC_INV names it.
-import { REQ_BASE, REQ_SIZE, REQ_SID, RES_BASE, RES_SIZE, RES_STATUS, REQ_FLAGS, RQF_TRANSLATED, RQF_KIND_MASK, KIND_ATS, ST_UNROUTED, C_UNROUTED } from "../abi";
+// Everything after that, the device-TLB included, sees the StreamID, as CMD_ATC_INV names it. The
+// memo is keyed by the request as the host wrote it (its requester ID), which decides both the
+// StreamID and the root complex's CANWBS (the map is written once at set-up).
+import {
+  REQ_BASE, REQ_SIZE, REQ_SID, RES_BASE, RES_SIZE, RES_STATUS, REQ_FLAGS, RQF_TRANSLATED, RQF_KIND_MASK, KIND_ATS, ST_UNROUTED, C_UNROUTED,
+  CTRL_BASE, CTRL_OPTIONS, OPT_NO_REPLAY_MEMO, OPT_RESULTS_UNREAD,
+} from "../abi";
 import { bump } from "../common/counters";
 import { clearEvents } from "../common/events";
 import { resultBegin } from "../common/result-record";
-import { smmuSyncRegs, setRootComplexCanwbs } from "../arch/smmuv3/regs";
+import { smmuSyncRegs, setRootComplexCanwbs, smmuEnabled, tlbConflictEvent } from "../arch/smmuv3/regs";
 import { smmuInit, smmuTranslate } from "../arch/smmuv3/translate";
 import { iortRanges, iortStreamId, iortRc, iortCanwbs, NO_STREAM } from "../arch/smmuv3/iort";
 import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/caches";
+import { cacheMutations } from "../uarch/cache/set-assoc";
 import { timingEnabled, timeRequest } from "../timing/model";
 import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcTranslated, atcFillFromCompletion } from "./atc";
+import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
+import { smmuTranslateKeeping } from "./smmu-context";
+import { MR_PASID, MR_MICRO, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
 let routed: usize = 0;
 
-export function smmuBatch(n: u32): u32 {
+/** `unreadRes`: the one result record of a batch whose results nobody reads (engine/run.ts). */
+export function smmuBatch(n: u32, unreadRes: usize): u32 {
   smmuInit();
   smmuSyncRegs();
   if (routed == 0) routed = heap.alloc(REQ_SIZE);
   const timed = timingEnabled();
   const atc = devTlbEnabled();
   const ranges = iortRanges();
-  let req: usize = REQ_BASE, res: usize = RES_BASE;
-  for (let i: u32 = 0; i < n; i++, req += REQ_SIZE, res += RES_SIZE) {
+  const options = load<u32>(CTRL_BASE + CTRL_OPTIONS);
+  const useContext = (options & OPT_NO_REPLAY_MEMO) == 0 && smmuEnabled;
+  const useMemo = useContext && !tlbConflictEvent;
+  const unread = (options & OPT_RESULTS_UNREAD) != 0;
+  const resStep: usize = unread ? 0 : RES_SIZE;
+  // The replays' counts, tallied here and counted once at the end of the batch (smmuMemoTally).
+  let replays: u32 = 0, cdHits: u32 = 0, microHits: u32 = 0, ns: u32 = 0, snoop: u32 = 0, forced: u32 = 0;
+  let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
+  for (let i: u32 = 0; i < n; i++, req += REQ_SIZE, res += resStep) {
     clearEvents();
     clearHitTrace();
     let r = req;
@@ -53,11 +76,25 @@ export function smmuBatch(n: u32): u32 {
     const flags = <u32>load<u16>(r, REQ_FLAGS);
     if (atc && (flags & RQF_TRANSLATED) != 0) atcTranslated(r, res, smmuTranslate);
     else {
-      smmuTranslate(r, res);
-      if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(r, res);
+      const m = useMemo ? smmuMemoReplay(req, res, unread) : 0;
+      if (m != 0) {
+        replays++;
+        const cb = m >>> MR_CB_SHIFT;
+        cdHits += <u32>((m & MR_PASID) != 0);
+        microHits += <u32>((m & MR_MICRO) != 0);
+        ns += <u32>((cb & CB_NS) != 0);
+        snoop += <u32>((cb & CB_SNOOP) != 0);
+        forced += <u32>((cb & CB_FORCED) != 0);
+      } else {
+        const before = cacheMutations;
+        smmuTranslateKeeping(r, res, useContext);
+        if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(r, res);
+        else if (useMemo) smmuMemoRecord(req, res, before);
+      }
     }
     if (timed) timeRequest(r, res, hitIotlbSlot, fillIotlbSlot);
   }
+  smmuMemoTally(replays, cdHits, microHits, ns, snoop, forced);
   cachesSyncStats();
   return n;
 }

@@ -85,12 +85,19 @@ export let hitIotlbSlot: i32 = -1;
 export let hitIotlbSet: u32 = 0;
 /** The IOTLB slot the current request filled, or -1 (the timing model tracks when it is ready). */
 export let fillIotlbSlot: i32 = -1;
+/** Slot and set of the current request's micro-TLB hit, or -1 (engine/smmu-memo.ts). */
+export let hitMicroSlot: i32 = -1;
+export let hitMicroSet: u32 = 0;
+/** Some page-cache lookup (IOTLB, micro-TLB) of the current request missed (engine/smmu-memo.ts). */
+export let pageMissed: bool = false;
 
 export function clearHitTrace(): void {
   hitCtxSlot = -1;
   hitPasidSlot = -1;
   hitIotlbSlot = -1;
   fillIotlbSlot = -1;
+  hitMicroSlot = -1;
+  pageMissed = false;
 }
 
 /**
@@ -188,9 +195,13 @@ export function pageCacheLookup(id: u32, owner: u64, va: u64): usize {
   if (c === null) return 0;
   // Large sizes are probed only once an entry of that size has been filled.
   const slot = lookupPage(c, iotlbSizes, owner, va, iotlbSizesSeen);
-  if (slot >= 0 && id == CACHE_IOTLB) {
+  if (slot < 0) pageMissed = true;
+  else if (id == CACHE_IOTLB) {
     hitIotlbSlot = slot;
     hitIotlbSet = lastPageSet;
+  } else if (id == CACHE_MICRO_TLB) {
+    hitMicroSlot = slot;
+    hitMicroSet = lastPageSet;
   }
   emit(EV_LOOKUP, id, slot >= 0 ? 1 : 0);
   return slot >= 0 ? c.payload(<u32>slot) : 0;

@@ -19,6 +19,8 @@ interface CoreExports {
   guestPages(): number;
   configure(): void;
   timingStats(): number;
+  memoReplays(): number;
+  keptContextUses(): number;
   regWrite(id: number, lo: number, hi: number): void;
   smmuStreamId(sid: number): number;
 }
@@ -391,6 +393,22 @@ export class Core {
 
   guestPages(): number {
     return this.ex.guestPages();
+  }
+
+  /**
+   * Requests the core replayed from its replay memo since it was configured (a diagnostic of the
+   * simulator's fast path for tests: no result or counter differs with the memo off).
+   */
+  memoReplays(): number {
+    return this.ex.memoReplays() >>> 0;
+  }
+
+  /**
+   * SMMUv3 transactions the core translated with the stream context kept from the one before
+   * (engine/smmu-context.ts) since it was configured: a diagnostic like memoReplays().
+   */
+  keptContextUses(): number {
+    return this.ex.keptContextUses() >>> 0;
   }
 
   // ---- translation --------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
 //
 // Only structures that passed their checks are cached (a C_BAD_STE or C_BAD_CD is found again on
 // every transaction until software fixes it), and the checks run again on a hit (they are cheap and
-// depend on the IDRs), so a hit changes which reads happen, never what a transaction gets, until
+// depend on the IDRs; the engine's kept stream context, engine/smmu-context.ts, skips them only
+// while the slots and registers are the same, so the outcome is too), so a hit changes which reads
+// happen, never what a transaction gets, until
 // software changes an STE or CD without CMD_CFGI_*: then, as on hardware, the cached copy is used.
 // Under nesting a CD is cached as its contents, not its address: stage 2 is not consulted again.
 //

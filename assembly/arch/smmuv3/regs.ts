@@ -3,7 +3,7 @@
 // CR0ACK follows CR0 (spec 6.3.10: the SMMU acknowledges each update; the model does so at once).
 import {
   CTRL_BASE, CTRL_SMMU, CTRL_OPTIONS, SMMU_IDR0, SMMU_IDR1, SMMU_IDR3, SMMU_IDR5, SMMU_CR0, SMMU_CR0_ACK, SMMU_GBPA,
-  SMMU_STRTAB_BASE, SMMU_STRTAB_BASE_CFG, OPT_CANWBS, OPT_TLB_CONFLICT,
+  SMMU_STRTAB_BASE, SMMU_STRTAB_BASE_CFG, OPT_CANWBS, OPT_TLB_CONFLICT, OPT_RESULTS_UNREAD,
 } from "../../abi";
 import { IDR1_SIDSIZE, IDR1_SSIDSIZE, IDR5_OAS, CR0_SMMUEN, CR0_EVENTQEN } from "./fields";
 
@@ -38,6 +38,20 @@ export function setRootComplexCanwbs(v: bool): void {
   canwbs = v;
 }
 
+/**
+ * Bumped whenever a register the translation path reads (IDR0/1/3/5, CR0, GBPA, STRTAB_BASE and
+ * its CFG) or an option changes: a fast path that remembers a translation (engine/smmu-memo.ts) is
+ * valid only in the epoch it was made in. The queue registers are not part of it (faults and
+ * commands are never remembered). OPT_RESULTS_UNREAD says where results go: not part of it either.
+ */
+export let epoch: u32 = 1;
+let lastIdr: u64 = 0;
+let lastIdr35: u64 = 0;
+let lastCr0Gbpa: u64 = 0;
+let lastStrtab: u64 = 0;
+let lastStrtabCfg: u64 = 0;
+let lastOptions: u32 = 0;
+
 /** Physical address sizes by the OAS/IPS/S2PS encoding (spec 6.3.6); reserved encodings: 48 bits. */
 export function paBitsOf(enc: u32): u32 {
   if (enc == 0) return 32;
@@ -67,4 +81,17 @@ export function smmuSyncRegs(): void {
   const options = load<u32>(CTRL_BASE + CTRL_OPTIONS);
   canwbs = (options & OPT_CANWBS) != 0;
   tlbConflictEvent = (options & OPT_TLB_CONFLICT) != 0;
+  const idr = idr0 | (idr1 << 32);
+  const idr35 = idr3 | (idr5 << 32);
+  const cr0Gbpa = cr0 | (gbpa << 32);
+  const opts = options & ~OPT_RESULTS_UNREAD;
+  if (idr != lastIdr || idr35 != lastIdr35 || cr0Gbpa != lastCr0Gbpa || strtabBase != lastStrtab || strtabCfg != lastStrtabCfg || opts != lastOptions) {
+    epoch++;
+    lastIdr = idr;
+    lastIdr35 = idr35;
+    lastCr0Gbpa = cr0Gbpa;
+    lastStrtab = strtabBase;
+    lastStrtabCfg = strtabCfg;
+    lastOptions = opts;
+  }
 }

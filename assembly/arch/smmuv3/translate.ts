@@ -78,7 +78,7 @@ import {
   EVT1_S2_AT, EVT1_CLASS_AT, EVT3_IPA_AT, EVT3_FETCH_ADDR_AT,
 } from "./fields";
 import { locateSte, stFault, stFetchAddr } from "./stream-table";
-import { steLoad, steCheck, vmid, s2fwb, ste0, ste1, ste2, ste3, CFG_ACTIVE, CFG_S1, CFG_S2 } from "./ste";
+import { steLoad, steCheck, vmid, s2fwb, ste0, ste1, ste2, ste3, config, CFG_ACTIVE, CFG_S1, CFG_S2 } from "./ste";
 import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisabled, cdMair, cd0, cd1, cd2, cd3 } from "./cd";
 import { fetchStruct, reads, readsReset, readsAdd } from "./fetch";
 import { steCached, cdCached, configKeep, STE_CACHE, CD_CACHE } from "./config-cache";
@@ -182,7 +182,7 @@ function fault(res: usize, code: u8, record: bool): void {
 }
 
 /** Some configuration structure of the current transaction was not in the configuration cache. */
-let configMissed: bool = false;
+export let configMissed: bool = false;
 
 /** A transaction terminated without an event. */
 function abort(res: usize): void {
@@ -289,7 +289,47 @@ function fetchCdStruct(res: usize, at: u64, st2: bool): usize {
  * (PMCG config_cache_miss) once for a transaction whose STE or CD was not cached.
  */
 export function smmuTranslate(req: usize, res: usize): void {
+  translateWith(req, res, false, false);
+}
+
+// ---- the stream context (engine/smmu-context.ts keeps it) -------------------------------------------
+//
+// The STE and CD in ste.ts / cd.ts (ste0..3, cd0..3 and what was derived from them) and the walk
+// states `s1` and `s2` as steCheck() and cdCheck() configured them are the transaction's stream
+// context. When it came from configuration-cache hits, the engine may keep it for the next
+// transaction of the same (StreamID, SubstreamID, VA half) and let smmuTranslateKept() use it as it
+// is, after replaying the two hits itself: valid while ctxLoads is unchanged (no transaction loaded
+// another STE or CD since), the two cache slots are unchanged and the registers too.
+
+/** Bumped by every STE or CD load (the stream context in ste.ts, cd.ts, s1 and s2 changed). */
+export let ctxLoads: u32 = 0;
+/** The last transaction's STE came from an STE-cache hit and passed its checks. */
+export let steKeepable: bool = false;
+/** The last transaction looked its CD up; it came from a CD-cache hit and passed its checks. */
+export let cdLooked: bool = false;
+export let cdKeepable: bool = false;
+/** This transaction uses the loaded stream context (smmuTranslateKept). */
+let kept: bool = false;
+/** ... and the loaded CD with it. */
+let keptCd: bool = false;
+
+/**
+ * smmuTranslate() of `req` with the stream context loaded by an earlier transaction of the same
+ * StreamID, SubstreamID and VA half (see above), its STE-cache hit (and CD-cache hit when `withCd`)
+ * replayed by the caller: neither is looked up, loaded or checked again.
+ */
+export function smmuTranslateKept(req: usize, res: usize, withCd: bool): void {
+  translateWith(req, res, true, withCd);
+}
+
+// @ts-ignore: decorator
+@inline function translateWith(req: usize, res: usize, useKept: bool, useKeptCd: bool): void {
   configMissed = false;
+  kept = useKept;
+  keptCd = useKeptCd;
+  steKeepable = false;
+  cdLooked = false;
+  cdKeepable = false;
   translate(req, res);
   if (configMissed) bump(C_CONFIG_CACHE_MISS);
 }
@@ -326,22 +366,30 @@ function translate(req: usize, res: usize): void {
   if (!IDR0_ATS(idr0) && (kind == KIND_ATS || (flags & RQF_TRANSLATED) != 0)) return fault(res, EVENT_F_UUT, true);
   // CR0.ATSCHK = 0: translated requests pass without an STE lookup.
   if ((flags & RQF_TRANSLATED) != 0 && !CR0_ATSCHK(cr0)) return passTranslated(res);
-  // The STE: from the configuration cache, or read (and kept once it passes its checks).
-  let p = steCached(sid);
-  const steHit = p != 0;
-  configMissed = !steHit;
-  if (!steHit) {
-    p = locateSte(sid);
-    if (p == 0) {
-      note(0, 0, 0, stFetchAddr, 0);
-      return fault(res, stFault, true);
+  // The STE: kept, from the configuration cache, or read (and kept once it passes its checks).
+  let cfg: u32;
+  if (kept) {
+    cfg = config;
+    store<u8>(res, <u8>cfg, RES_KIND);
+  } else {
+    let p = steCached(sid);
+    const steHit = p != 0;
+    configMissed = !steHit;
+    if (!steHit) {
+      p = locateSte(sid);
+      if (p == 0) {
+        note(0, 0, 0, stFetchAddr, 0);
+        return fault(res, stFault, true);
+      }
     }
+    ctxLoads++;
+    cfg = steLoad(p);
+    store<u8>(res, <u8>cfg, RES_KIND);
+    const steOk = steCheck(s2);
+    if (!steHit && steOk) configKeep(STE_CACHE, sid, 0, ste0, ste1, ste2, ste3);
+    if (!steOk) return fault(res, EVENT_C_BAD_STE, true);
+    steKeepable = steHit;
   }
-  const cfg = steLoad(p);
-  store<u8>(res, <u8>cfg, RES_KIND);
-  const steOk = steCheck(s2);
-  if (!steHit && steOk) configKeep(STE_CACHE, sid, 0, ste0, ste1, ste2, ste3);
-  if (!steOk) return fault(res, EVENT_C_BAD_STE, true);
   if ((cfg & CFG_ACTIVE) == 0) return abort(res);
   if ((cfg & (CFG_S1 | CFG_S2)) != 0) store<u32>(res, vmid, RES_DOMAIN);
   const eats = (cfg & (CFG_S1 | CFG_S2)) != 0 ? STE1_EATS(ste1) : 0;
@@ -383,25 +431,30 @@ function translate(req: usize, res: usize): void {
     }
   }
   const s2r = STE2_S2R(ste2);
-  // The CD: from the configuration cache, or read (through stage 2 when nested) and kept once valid.
-  let q = cdCached(sid, cdIndex);
-  const cdHit = q != 0;
-  if (!cdHit) configMissed = true;
-  if (!cdHit) {
-    const l1 = l1cdAddress(cdIndex);
-    let d: u64 = 0;
-    if (l1 != 0) {
-      const p1 = fetchCdStruct(res, l1, nestedTables);
-      if (p1 == 0) return;
-      d = load<u64>(p1);
-      if (!l1cdValid(d)) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
+  // The CD: kept, from the configuration cache, or read (through stage 2 when nested) and kept once valid.
+  if (!(kept && keptCd)) {
+    cdLooked = true;
+    let q = cdCached(sid, cdIndex);
+    const cdHit = q != 0;
+    if (!cdHit) configMissed = true;
+    if (!cdHit) {
+      const l1 = l1cdAddress(cdIndex);
+      let d: u64 = 0;
+      if (l1 != 0) {
+        const p1 = fetchCdStruct(res, l1, nestedTables);
+        if (p1 == 0) return;
+        d = load<u64>(p1);
+        if (!l1cdValid(d)) return fault(res, EVENT_C_BAD_SUBSTREAMID, true);
+      }
+      q = fetchCdStruct(res, cdAddress(cdIndex, d), nestedTables);
+      if (q == 0) return;
     }
-    q = fetchCdStruct(res, cdAddress(cdIndex, d), nestedTables);
-    if (q == 0) return;
+    ctxLoads++;
+    cdLoad(q);
+    if (!cdCheck(s1, addr)) return fault(res, EVENT_C_BAD_CD, true);
+    if (!cdHit) configKeep(CD_CACHE, sid, cdIndex, cd0, cd1, cd2, cd3);
+    cdKeepable = cdHit;
   }
-  cdLoad(q);
-  if (!cdCheck(s1, addr)) return fault(res, EVENT_C_BAD_CD, true);
-  if (!cdHit) configKeep(CD_CACHE, sid, cdIndex, cd0, cd1, cd2, cd3);
   const r = CD0_R(cd0);
   if (cdHalfDisabled(cdUpper(addr))) {
     note(1, FCLASS_IN, 0, 0, 0);
