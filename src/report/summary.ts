@@ -118,8 +118,9 @@ export function formatSummary(s: RunSummary, report: ArchReport = reportOf(s)): 
   const w = s.invalidationWindow;
   if (w) {
     const longest = w.devices.reduce((m, d) => Math.max(m, d.longestWindowCycles), 0);
+    out.push("Deferred-invalidation window");
     out.push([
-      "used after unmap (stale TLPs)",
+      "TLPs after their unmap",
       w.staleTlps,
       note(w.staleTlps ? `longest window ${longest} cycles` : "", w.unattributed ? `${w.unattributed} more stale, after no unmap` : ""),
     ]);

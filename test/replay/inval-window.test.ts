@@ -6,7 +6,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadScenario } from "../../src/scenario.ts";
@@ -131,7 +133,7 @@ for (const [arch, scenario] of [
     const keys = Object.keys(s);
     assert.equal(keys.slice(-2), ["invalidationWindow", "host"]);
     const text = formatSummary(s);
-    assert.match(text, /used after unmap \(stale TLPs\)\s+4\s+longest window 500 cycles/);
+    assert.match(text, /Deferred-invalidation window\n\s+TLPs after their unmap\s+4\s+longest window 500 cycles/);
     assert.match(text, /00:04\.0\s+1\s+longest window 150 cycles/);
     const none = run(scenario("lazy"), "@1 MRd 00:02.0 addr=0x100000");
     assert.not.ok("invalidationWindow" in summarize(none.loaded.platform, { scenario: "s", hostSeconds: 0, invalidationWindow: none.stats.invalidationWindow }));
@@ -195,6 +197,33 @@ test("InvalidationWindow: the latest covering unmap of the device's domain expla
       { device: "00:03.0", staleTlps: 1, longestWindowCycles: 10 },
     ],
   });
+});
+
+test("run --report: the JSON's invalidationWindow and the printed lines, with a device-TLB use in the window", () => {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const f = file({
+    arch: "vtd",
+    build: { domains: [{ id: 1, type: "ss", mappings: [{ iova: "0x100000", pa: "0x80000000", size: "0x4000" }] }], devices: [{ bdf: "00:02.0", domain: 1, ats: true }] },
+    config: { driver: { invalidation: "lazy" } },
+    trace: [
+      "@100 MRd 00:02.0 addr=0x100000",
+      "@110 MRd 00:02.0 addr=0x101000 at=translated", // fills the device-TLB (an ATS request first)
+      "@200 unmap 1 0x100000 0x2000",
+      "@300 MRd 00:02.0 addr=0x100000", // stale IOTLB entry: window 100
+      "@310 MRd 00:02.0 addr=0x101000 at=translated", // stale device-TLB entry: window 110
+      "@400 flush",
+      "@500 MRd 00:02.0 addr=0x100000", // faults
+    ],
+  });
+  const rep = join(dir, `r${n++}.json`);
+  const r = spawnSync(process.execPath, [join(root, "bin/iommu-emu.mjs"), "run", f, "--report", rep, "--functional"], { cwd: root, encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const report = JSON.parse(readFileSync(rep, "utf8"));
+  assert.equal(report.invalidationWindow, { unmaps: 1, staleTlps: 2, unattributed: 0, devices: [{ device: "00:02.0", staleTlps: 2, longestWindowCycles: 110 }] });
+  // The core's counters agree: one stale IOTLB use, one stale device-TLB use.
+  assert.equal([report.stale.staleIotlbUses, report.stale.staleAtcUses], [1, 1]);
+  assert.match(r.stdout, /Deferred-invalidation window\n\s+TLPs after their unmap\s+2\s+longest window 110 cycles/);
+  assert.match(r.stdout, /\n\s+00:02\.0\s+2\s+longest window 110 cycles/);
 });
 
 test.run();
