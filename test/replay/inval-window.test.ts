@@ -144,6 +144,51 @@ for (const [arch, scenario] of [
   });
 }
 
+// One device, two address spaces over the same IOVA: requests without PASID in domain 1, PASID 1
+// (VT-d scalable mode; SMMUv3 SubstreamID 1) in domain 2. Domain 1's page is unmapped at @200,
+// domain 2's at @300; the reads at @400 (no PASID) and @450 (PASID 1) are windows 200 and 150. Were
+// the PASID ignored, both would count from domain 1's unmap (longest 250).
+for (const [arch, fsType] of [
+  ["vtd", "fs"],
+  ["smmuv3", "s1"],
+] as const) {
+  test(`${arch}: a stale TLP with a PASID counts from its PASID's domain's unmap`, () => {
+    const pasidKey = arch === "vtd" ? { pasid: 1 } : { ssid: 1 };
+    const r = run(
+      {
+        arch,
+        build: {
+          domains: [
+            { id: 1, type: arch === "vtd" ? "ss" : "s1", mappings: [rw("0x100000", "0x80000000")] },
+            { id: 2, type: fsType, mappings: [rw("0x100000", "0x90000000")] },
+          ],
+          devices: [
+            { bdf: "00:04.0", domain: 1 },
+            { bdf: "00:04.0", domain: 2, ...pasidKey },
+          ],
+        },
+        config: { driver: { invalidation: "lazy" } },
+      },
+      [
+        "@100 MRd 00:04.0 addr=0x100000",
+        "@110 MRd 00:04.0 addr=0x100000 pasid=1",
+        "@200 unmap 1 0x100000 0x1000",
+        "@300 unmap 2 0x100000 0x1000",
+        "@400 MRd 00:04.0 addr=0x100000",
+        "@450 MRd 00:04.0 addr=0x100000 pasid=1",
+      ].join("\n"),
+    );
+    assert.equal(r.results.map((x) => [x.status, x.stale, x.pa]), [
+      ["ok", false, 0x80000000n],
+      ["ok", false, 0x90000000n],
+      ["ok", true, 0x80000000n],
+      ["ok", true, 0x90000000n],
+    ]);
+    assert.equal(r.stats.invalidationWindow.devices, [{ device: "00:04.0", staleTlps: 2, longestWindowCycles: 200 }]);
+    assert.is(r.stats.invalidationWindow.unattributed, 0);
+  });
+}
+
 /** The InputError of loading `s` after `change` to its domains. */
 function domainError(s: object, change: (domains: Record<string, unknown>[]) => unknown): string {
   change((s as { build: { domains: Record<string, unknown>[] } }).build.domains);
