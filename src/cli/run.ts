@@ -238,6 +238,7 @@ export class RunSession {
         hostSeconds: stats.hostSeconds,
         tlps: stats.tlps,
         driver: { mode: this.loaded.driver.invalidation, stats: stats.driver, ...(this.refusals === "results" ? { refused: stats.refusedEvents } : {}) },
+        invalidationWindow: stats.invalidationWindow,
       };
       const trace = this.o.names ? this.o.names.trace : this.traceName;
       if (trace) info.trace = trace;

@@ -132,6 +132,9 @@ export interface StreamMapRange {
 
 const opKind = { MRd: abi.ReqKind.MRD, MWr: abi.ReqKind.MWR, ATS: abi.ReqKind.ATS } as const;
 const MASK32 = 0xffffffffn;
+/** Counter indices of the stale uses (staleUses()). */
+const STALE_IOTLB = abi.counterNames.indexOf("staleIotlbUses");
+const STALE_ATC = abi.counterNames.indexOf("staleAtcUses");
 
 export class Core {
   private readonly ex: CoreExports;
@@ -471,6 +474,18 @@ export class Core {
     if (r.translated) f |= abi.ReqFlag.TRANSLATED;
     if (r.nw) f |= abi.ReqFlag.NW;
     w[o + 5] = f | ((r.len ?? 4) << 16);
+  }
+
+  /** Whether result record `i` is flagged stale (decode(i).stale, without decoding the rest). */
+  resultStale(i: number): boolean {
+    return (this.u32[(abi.RES_BASE + i * abi.RES_SIZE + abi.Res.FLAGS) >>> 2]! & abi.ResFlag.STALE) !== 0;
+  }
+
+  /** Stale translations used so far (counters staleIotlbUses + staleAtcUses), read without counters()'s object. */
+  staleUses(): bigint {
+    this.views();
+    const base = abi.STATS_BASE >>> 3;
+    return this.u64[base + STALE_IOTLB]! + this.u64[base + STALE_ATC]!;
   }
 
   /** Decodes result record `i` of the ring. */

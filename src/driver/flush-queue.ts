@@ -5,6 +5,16 @@
  * reaches `lazyTimeoutCycles` after the oldest one (IOVA_FQ_TIMEOUT), at a trace's `flush` event
  * and at the end of the trace. What a flush invalidates is the architecture driver's business: the
  * queue hands it the deferred items, oldest first.
+ *
+ * Which unmaps go through the queue is per domain (scenario `build.domains[i].invalidation`, else
+ * `config.driver.invalidation`): a strict domain's unmaps invalidate at once, a lazy one's are
+ * deferred here. Linux keeps one flush queue per DMA domain (dma-iommu.c: the domain's
+ * iommu_dma_cookie holds its iova_fq, its fq_timer and fq_domain, and fq_flush_iotlb() flushes that
+ * domain only). The model keeps ONE queue for the unit, shared by every lazy domain: with one lazy
+ * domain this is Linux's queue exactly; with several, the batch size and the timeout count over all
+ * of them together and a flush invalidates every domain with deferred unmaps (each in its own
+ * way, once), so a domain's invalidation may come earlier than Linux's, never later than the
+ * shared queue's timeout after its own oldest deferred unmap.
  */
 
 export type InvalidationMode = "strict" | "lazy";
@@ -122,6 +132,14 @@ export abstract class FlushQueueDriver<T> {
   /** When the lazy mode's timer fires next (cycles); undefined when nothing is deferred. */
   get deadline(): bigint | undefined {
     return this.fq.deadline;
+  }
+
+  /**
+   * Whether an unmap in `domain` defers its invalidation: the domain's own policy (scenario
+   * `build.domains[i].invalidation`), else the platform's (`config.driver.invalidation`).
+   */
+  protected lazyFor(domain: { invalidation?: InvalidationMode }): boolean {
+    return domain.invalidation === undefined ? this.fq.lazy : domain.invalidation === "lazy";
   }
 
   /** Trace time moves to `t`: the deferred unmaps are flushed once `t` reaches the deadline. */

@@ -11,6 +11,10 @@
  * IOMMU clock, back-to-back, or a fixed injection rate), never below the one before it: the reader
  * hands each TLP to the request writer (request-writer.ts) as soon as it has checked it, which
  * converts its time and writes its request record into the ring in the same pass.
+ *
+ * Once the trace has unmapped something, the replay reads each batch's result records whenever the
+ * core's stale-use counters moved, to measure the deferred-invalidation window (inval-window.ts):
+ * the stale TLPs' devices, addresses and arrival cycles against the unmaps' ranges and times.
  */
 import type { Platform } from "../platform.ts";
 import type { Result } from "../core/core.ts";
@@ -22,7 +26,12 @@ import { AllocationError } from "../guest/allocator.ts";
 import { InputError } from "../errors.ts";
 import { ArrivalClock, ArrivalOverflow } from "./arrival.ts";
 import { IommuLayer } from "../iommu/iommu.ts";
-import { RequestWriter, decodeRequest } from "./request-writer.ts";
+import { RequestWriter, decodeRequest, REQ_WORDS } from "./request-writer.ts";
+import { InvalidationWindow, type InvalidationWindowSummary } from "./inval-window.ts";
+import { Req } from "../core/abi.ts";
+
+/** The request record's arrival word (TIME, cycles after the batch's base). */
+const TIME_WORD = Req.TIME >>> 2;
 
 export { ArrivalClock, ArrivalOverflow, timeToCycles } from "./arrival.ts";
 
@@ -55,6 +64,8 @@ export interface ReplayStats {
   refusedEvents: number;
   hostSeconds: number;
   driver: DriverStats;
+  /** The deferred-invalidation window (inval-window.ts). */
+  invalidationWindow: InvalidationWindowSummary;
 }
 
 export interface ReplayOptions {
@@ -85,6 +96,8 @@ export class Replayer {
   refusedEvents = 0;
   readonly driver: ArchDriver;
   readonly clock: ArrivalClock;
+  /** Unmaps and the stale TLPs after them: the deferred-invalidation window. */
+  readonly window = new InvalidationWindow();
   /** Writes each TLP the reader hands over into the request ring (request-writer.ts). */
   private readonly writer: RequestWriter;
   private readonly start = process.hrtime.bigint();
@@ -161,7 +174,11 @@ export class Replayer {
       throw this.located(err, "lazy flush timer, fired at this TLP: ", `the lazy flush timer (fired at the TLP at ${this.where(line)})`, line);
     }
     core.setTimeBase(w.base);
-    core.run(n, !this.resultsRead);
+    // After an unmap the window needs the stale TLPs' result records (only when the counters say some are stale).
+    const tracking = this.window.active;
+    const staleBefore = tracking ? core.staleUses() : 0n;
+    core.run(n, !this.resultsRead && !tracking);
+    if (tracking && core.staleUses() !== staleBefore) this.staleUses(n, w);
     if (w.expected) for (const [j, t] of w.expected) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
       const ring = core.requestWords(); // a flush or run() may have grown memory
@@ -173,6 +190,17 @@ export class Replayer {
     }
     this.seq += n;
     return true;
+  }
+
+  /** Hands the batch's stale TLPs (device, address, arrival cycle, the device's domain) to the window. */
+  private staleUses(n: number, w: RequestWriter): void {
+    const core = this.platform.core;
+    const ring = core.requestWords();
+    for (let j = 0; j < n; j++) {
+      if (!core.resultStale(j)) continue;
+      const t = decodeRequest(ring, j, w.lines[j]!);
+      this.window.staleUse(t.sid, this.driver.attachedDomain(t.sid, t.pasid), t.addr, BigInt(w.base + ring[j * REQ_WORDS + TIME_WORD]!));
+    }
   }
 
   private applyEvent(e: DriverEvent): void {
@@ -193,6 +221,7 @@ export class Replayer {
       }
       throw this.located(err, `${e.op}: `, `the ${e.op} at ${this.where(e.line, e.column || undefined)}`, e.line, e.column || undefined);
     }
+    if (e.op === "unmap") this.window.unmapped(e.domain, e.iova, e.size, BigInt(now));
     this.driverEvents++;
   }
 
@@ -235,7 +264,7 @@ export class Replayer {
 
   stats(): ReplayStats {
     const ns = this.ended ? this.elapsed : process.hrtime.bigint() - this.start;
-    return { tlps: this.seq, driverEvents: this.driverEvents, refusedEvents: this.refusedEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats };
+    return { tlps: this.seq, driverEvents: this.driverEvents, refusedEvents: this.refusedEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats, invalidationWindow: this.window.summary() };
   }
 }
 

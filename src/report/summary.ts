@@ -75,10 +75,11 @@ export function summarize(platform: Platform, info: SummaryInfo): RunSummary {
   } as RunSummary;
   if (info.trace) s.trace = info.trace;
   const timing = timingSummary(core.timingStats(), platform.timing, platform.preset);
-  if (timing) {
-    // Keep `host` last, as in a functional run.
+  const window = info.invalidationWindow && info.invalidationWindow.unmaps > 0 ? info.invalidationWindow : undefined;
+  if (timing || window) {
+    // Keep `host` last, as in a functional run without unmaps.
     const { host, ...rest } = s;
-    return { ...rest, timing, host } as RunSummary;
+    return { ...rest, ...(timing ? { timing } : {}), ...(window ? { invalidationWindow: window } : {}), host } as RunSummary;
   }
   return s;
 }
@@ -114,6 +115,17 @@ export function formatSummary(s: RunSummary, report: ArchReport = reportOf(s)): 
     caches.push(...textTable([head, ...rows], { header: true }));
   }
   out.push(...report.text(s, caches));
+  const w = s.invalidationWindow;
+  if (w) {
+    const longest = w.devices.reduce((m, d) => Math.max(m, d.longestWindowCycles), 0);
+    out.push("Deferred-invalidation window");
+    out.push([
+      "TLPs after their unmap",
+      w.staleTlps,
+      note(w.staleTlps ? `longest window ${longest} cycles` : "", w.unattributed ? `${w.unattributed} more stale, after no unmap` : ""),
+    ]);
+    for (const d of w.devices) out.push([`  ${d.device}`, d.staleTlps, `longest window ${d.longestWindowCycles} cycles`]);
+  }
   const lines = textTable(out, { indent: 2 });
   // The Timing section is a table of its own: a functional run prints the same lines without it.
   if (s.timing) lines.push(...formatTiming(s.timing, report.latencyClasses));

@@ -26,6 +26,7 @@ import { cr0Fields, cr1Fields, cr2Fields, queueBaseFields, strtabBaseCfgFields, 
 import { abortSte, bypassSte, cdTableSte, l1std, nestedSte, s2Ste, type CdTableRef, type Qwords8, type S1DssName, type S2Config, type SteFeatures } from "./ste.ts";
 import { l1cd, s1Cd, type S1Config } from "./cd.ts";
 import type { SmmuProfile } from "./registers.ts";
+import type { InvalidationMode } from "../../driver/flush-queue.ts";
 
 export type SmmuDomainType = "s1" | "s2" | "nested" | "identity" | "blocking";
 
@@ -55,6 +56,8 @@ export interface SmmuDomain {
   parent?: SmmuDomain;
   /** The io-pgtable-arm tables (stage 1, stage 2, nested stage 1). */
   pgtable?: IoPgtableArm;
+  /** How the driver invalidates this domain's unmaps (scenario build.domains[i].invalidation); absent: the platform's. */
+  invalidation?: InvalidationMode;
 }
 
 export interface MapSpec {

@@ -178,7 +178,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     }
     this.stats.unmaps++;
     if (leaves.length === 0) return;
-    if (this.fq.lazy) return this.fq.defer(d, this.origin);
+    if (this.lazyFor(d)) return this.fq.defer(d, this.origin);
     // The IOTLB gather: a run of contiguous leaves of one size is one range invalidation.
     const runs: { iova: bigint; size: bigint; granule: bigint }[] = [];
     for (const l of leaves) {

@@ -41,6 +41,8 @@ const domain = z.strictObject({
   asid: z.number().int().min(0).max(0xffff).optional(),
   vmid: z.number().int().min(1).max(0xffff).optional(),
   nestParent: z.boolean().optional(),
+  /** Unmap invalidation of this domain (absent: config.driver.invalidation). */
+  invalidation: z.enum(["strict", "lazy"], { message: 'expected "strict" or "lazy"' }).optional(),
   mappings: z.array(mapping).optional(),
 });
 
@@ -140,6 +142,10 @@ export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof
         dom = b.createDomain({ id: d.id, type: d.type, granuleLg2: d.granule && GRANULES[d.granule], inputBits: d.inputBits, parent: d.parent, asid: d.asid, vmid: d.vmid, nestParent: d.nestParent ?? domains.some((x) => x.type === "nested" && x.parent === d.id) });
       } catch (e) {
         return fail(`build.domains[${i}]`, e);
+      }
+      if (d.invalidation !== undefined) {
+        if (!dom.pgtable) throw problemAt(`build.domains[${i}].invalidation`, `domain ${d.id} is ${dom.type}: it has no mappings to unmap, so no invalidation policy`);
+        dom.invalidation = d.invalidation;
       }
       const mappings = d.mappings ?? [];
       for (let j = 0; j < mappings.length; j++) {

@@ -1,4 +1,5 @@
 /** A VT-d domain as the builder keeps it (types only: the builder, the checks and the driver share them). */
+import type { InvalidationMode } from "../../driver/flush-queue.ts";
 
 export type DomainType = "ss" | "fs" | "nested" | "pt";
 
@@ -19,5 +20,7 @@ export interface Domain extends Required<Omit<DomainSpec, "parent">> {
   parent?: Domain;
   /** Root table: SSPTPTR for "ss", FSPTPTR for "fs"/"nested" (a GPA for nested). */
   root: bigint;
+  /** How the driver invalidates this domain's unmaps (scenario build.domains[i].invalidation); absent: the platform's. */
+  invalidation?: InvalidationMode;
 }
 

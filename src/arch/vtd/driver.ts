@@ -217,7 +217,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     }
     this.stats.unmaps++;
     if (r.start === undefined || r.end === undefined) return; // nothing was mapped: nothing to invalidate
-    if (this.fq.lazy) this.fq.defer(d, this.origin);
+    if (this.lazyFor(d)) this.fq.defer(d, this.origin);
     else this.flushRange(d, r.start, r.end, true);
   }
 

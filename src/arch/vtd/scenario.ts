@@ -31,6 +31,8 @@ const domain = z.strictObject({
   parent: z.number().int().optional(),
   forceSnoop: z.boolean().optional(),
   presetAccessed: z.boolean().optional(),
+  /** Unmap invalidation of this domain (absent: config.driver.invalidation). */
+  invalidation: z.enum(["strict", "lazy"], { message: 'expected "strict" or "lazy"' }).optional(),
   mappings: z.array(mapping).optional(),
 });
 
@@ -133,6 +135,10 @@ export const vtdScenario: ArchScenario<VtdBuilder, VtdPlatformOptions, typeof vt
         dom = b.createDomain({ id: d.id, type: d.type, levels: d.levels, parent: d.parent, forceSnoop: d.forceSnoop, presetAccessed: d.presetAccessed });
       } catch (e) {
         return fail(`build.domains[${i}]`, e);
+      }
+      if (d.invalidation !== undefined) {
+        if (dom.type === "pt") throw problemAt(`build.domains[${i}].invalidation`, `domain ${d.id} is pass-through: it has no mappings to unmap, so no invalidation policy`);
+        dom.invalidation = d.invalidation;
       }
       const mappings = d.mappings ?? [];
       for (let j = 0; j < mappings.length; j++) {

@@ -7,6 +7,7 @@ import type { ArchName, CacheName } from "../../core/abi.ts";
 import type { Core } from "../../core/core.ts";
 import type { PolicyName } from "../../config/caches.ts";
 import type { DriverStats, InvalidationMode } from "../../driver/driver.ts";
+import type { InvalidationWindowSummary } from "../../replay/inval-window.ts";
 import type { LatencyClassLabels, TimingSummary } from "../timing.ts";
 import type { TextRow } from "../text-table.ts";
 import type { AuditEntry, CollectedReport } from "../collector.ts";
@@ -57,6 +58,8 @@ export interface RunSummaryBase {
   caches: CacheSummary[];
   /** The timing model's results (README "Run summary"); absent in a functional run. */
   timing?: TimingSummary;
+  /** The deferred-invalidation window (README "Deferred-invalidation window"); present when the trace unmapped something. */
+  invalidationWindow?: InvalidationWindowSummary;
   host: { seconds: number; tlpsPerSecond: number };
 }
 
@@ -68,6 +71,8 @@ export interface SummaryInfo {
   tlps?: number;
   /** `refused`: the driver events refused as results, when the run asked for them. */
   driver?: { mode: InvalidationMode; stats: DriverStats; refused?: number };
+  /** The replay's deferred-invalidation window (ReplayStats.invalidationWindow). */
+  invalidationWindow?: InvalidationWindowSummary;
 }
 
 /**
