@@ -19,5 +19,7 @@ export interface Domain extends Required<Omit<DomainSpec, "parent">> {
   parent?: Domain;
   /** Root table: SSPTPTR for "ss", FSPTPTR for "fs"/"nested" (a GPA for nested). */
   root: bigint;
+  /** Something was ever mapped in it (Linux dmar_domain->has_mappings: set by a map, never cleared). */
+  hasMappings?: boolean;
 }
 
