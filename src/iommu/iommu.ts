@@ -298,6 +298,14 @@ export class IommuLayer implements ArchDriver {
     }
   }
 
+  /**
+   * The VM a device's DMA belongs to in the wbinvd report (wbinvd.ts): for now its user-owned
+   * group's name; the vm-pasid branch's VMs replace it with `this.vmOf(sid)` (one-line hook).
+   */
+  wbinvdOwner(sid: number): string | undefined {
+    return this.ownership.userOwned(sid) ? this.ownership.groupName(sid) : undefined;
+  }
+
   // ---- what the TLPs show -----------------------------------------------------------------------
 
   /** Whether the owner keeps the device blocked: its group user-owned and not attached, or a blocking domain attached. */

@@ -8,7 +8,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createPlatform, type AnyPlatform } from "../../src/platform.ts";
 import { IommuLayer } from "../../src/iommu/iommu.ts";
-import { parseTraceText } from "../../src/trace/text.ts";
+import { formatEvent, parseTraceText, type DriverEvent } from "../../src/trace/text.ts";
+import { decodeDriverEvent, encodeDriverEvent } from "../../src/trace/binary.ts";
 import { replay, type Refusal } from "../../src/replay/replay.ts";
 import type { Result } from "../../src/core/core.ts";
 import { DEFAULT_ECAP } from "../../src/arch/vtd/registers.ts";
@@ -51,6 +52,24 @@ function run(p: AnyPlatform, text: string): { results: Result[]; refusals: strin
   });
   return { results, refusals };
 }
+
+test("trace: enforce-coherency D in text (canonical, located errors) and binary (OP 13, A = D), both ways", () => {
+  const e = parseTraceText("@5 enforce-coherency 12", "t.trace")[0] as DriverEvent;
+  assert.equal(e, { line: 1, column: 4, time: { value: 5, unit: "cycles" }, op: "enforce-coherency", domain: 12 });
+  assert.is(formatEvent(e), "@5 enforce-coherency 12");
+  assert.throws(() => parseTraceText("enforce-coherency", "t.trace"), /t\.trace:1:\d+: .*a domain id \(decimal\) after "enforce-coherency"/);
+  assert.throws(() => parseTraceText("enforce-coherency 5 now", "t.trace"), /t\.trace:1:21: unexpected token "now"; enforce-coherency D takes nothing more/);
+  // Words: A lo, A hi, time lo, time hi, B, C, D, FLAGS = KIND 4 | OP 13 << 16.
+  const w = encodeDriverEvent(parseTraceText("enforce-coherency 12", "t.trace")[0] as DriverEvent);
+  assert.equal([...w], [12, 0, 0, 0, 0, 0, 0, 0x4 | (13 << 16)]);
+  const back = decodeDriverEvent(w, 0, 1);
+  assert.is(typeof back === "string" ? back : formatEvent(back), "enforce-coherency 12");
+  w[0] = 0x10000;
+  assert.is(decodeDriverEvent(w, 0, 1), "enforce-coherency of domain 65536 (max 65535)");
+  w[0] = 12;
+  w[4] = 1; // B must be 0
+  assert.type(decodeDriverEvent(w, 0, 1), "string");
+});
 
 const dma = "MWr 03:00.0 addr=0x100000 ns\n";
 
