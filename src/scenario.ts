@@ -213,6 +213,8 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
       } catch (e) {
         fail(`domainAlloc[${i}]`, e);
       }
+      const refused = a.enforceCoherency ? unit.enforceCoherency(a.id) : undefined;
+      if (refused !== undefined) throw problemAt(`domainAlloc[${i}].enforceCoherency`, refused);
     });
   }
 

@@ -39,6 +39,7 @@ import type { CoreBuild } from "../core/core.ts";
 import { presetNames, type PresetName } from "../config/timing.ts";
 import { ExpectedFaults } from "../replay/expected-faults.ts";
 import { resolveScenarioArg } from "./examples.ts";
+import { WbinvdAudit } from "../iommu/wbinvd.ts";
 
 export interface RunOptions {
   trace?: string;
@@ -131,6 +132,8 @@ export class RunSession {
   private readonly loaded: LoadedScenario;
   private readonly traceName: string | undefined;
   private readonly expected: ExpectedFaults | undefined;
+  /** The wbinvd report's bookkeeping (src/iommu/wbinvd.ts): the scenario has a topology or drivers. */
+  private wbinvd: WbinvdAudit | undefined;
   /** What a refused driver event is in this run (--refusals, else config.driver.refusals). */
   private readonly refusals: Refusals;
   private closed = false;
@@ -193,6 +196,17 @@ export class RunSession {
       const { topology, drivers, domainAlloc } = loaded.scenario;
       const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
       const driver = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking);
+      // The wbinvd report (src/iommu/wbinvd.ts) when the scenario has the driver side's devices.
+      if (topology !== undefined || drivers !== undefined) {
+        const audit = (this.wbinvd = new WbinvdAudit((sid) => driver.wbinvdOwner(sid), loaded.scenario.config?.platform?.honoursNoSnoop ?? true));
+        const inner = sink;
+        sink = inner
+          ? (seq, t, r) => {
+              inner(seq, t, r);
+              audit.add(seq, t, r);
+            }
+          : (seq, t, r) => audit.add(seq, t, r);
+      }
       const expected = (this.expected = o.expectFaults ? new ExpectedFaults(loaded.platform.module.name, this.reader.format === "binary" ? "record" : "line") : undefined);
       const refusals = (this.refusals = (o.refusals as Refusals | undefined) ?? loaded.refusals);
       this.replayer = new Replayer(loaded.platform, this.reader, sink, {
@@ -244,6 +258,7 @@ export class RunSession {
       if (trace) info.trace = trace;
       const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
+      if (this.wbinvd) summary.wbinvd = this.wbinvd.report();
       if (this.expected) summary.expectedFaults = this.expected.report();
       const { results, report, html } = this.out;
       report?.write(JSON.stringify(summary, null, 2) + "\n");

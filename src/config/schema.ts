@@ -129,6 +129,7 @@ const timingCatalogue: Record<`timing.${keyof TimingConfig | "preset"}`, Catalog
 /** Every tunable option: type, default, unit and one-line doc (README table generated from it). */
 export const parameterCatalogue: Record<string, CatalogueEntry> = {
   "platform.physAddrBits": { type: "integer 32..52", default: 52, unit: "bits", doc: "Host address width (HAW): address bits from HAW to 51 in table pointers and entries are reserved." },
+  "platform.honoursNoSnoop": { type: "boolean", default: true, unit: "", doc: "The root complex honours No-Snoop (the wbinvd report's third condition): false when it snoops every access whatever the TLP says." },
   "snoop.nestedSsLeafSnp": { type: "boolean", default: false, unit: "", doc: "Nested translation: the SNP bit of the SS leaf that maps the final GPA forces snooping (with ECAP.SC=1). The spec is unclear; Linux sets PGSNP instead." },
   "snoop.passThroughPgsnp": { type: "boolean", default: true, unit: "", doc: "Pass-through (PGTT=100): PGSNP=1 forces snooping, as spec 3.9 words it for every scalable-mode access." },
   "snoop.snpReservedWithoutSc": { type: "boolean", default: false, unit: "", doc: "With ECAP.SC=0 the SS-leaf SNP bit is reserved (fault) instead of ignored (real hardware ignored it for Linux 5.13-5.18)." },
@@ -206,7 +207,7 @@ const timingSchema = z.strictObject(timingKeys);
  * member of the scenario union (src/arch/NAME/scenario.ts).
  */
 export const configShape = {
-  platform: z.strictObject({ physAddrBits: z.number().int().min(32).max(52).optional() }).optional(),
+  platform: z.strictObject({ physAddrBits: z.number().int().min(32).max(52).optional(), honoursNoSnoop: z.boolean().optional() }).optional(),
   driver: z
     .strictObject({
       invalidation: z.enum(["strict", "lazy"]).optional(),

@@ -69,6 +69,16 @@ export interface ArchDriver {
   outcome?(tlp: TraceTlp, r: Result): Result;
   /** Whether a result is the form this unit gives a request of a blocked device (the core's report, never a re-translation). */
   isBlockedForm(r: Result): boolean;
+  /**
+   * enforce_cache_coherency on a domain (src/iommu/iommu.ts `enforce-coherency`): the unit's driver
+   * makes later DMA through it ignore No-Snoop (VT-d SNP/PGSNP; SMMUv3 nothing to write, CANWBS),
+   * or gives the reason it refuses; a DriverError for a domain without page tables.
+   */
+  enforceCoherency(domain: number): string | undefined;
+  /** enforceCoherency succeeded on the domain (or the scenario built it so: VT-d forceSnoop). */
+  coherencyEnforced(domain: number): boolean;
+  /** Why the unit cannot keep `sid`'s No-Snoop DMA coherent (VT-d ECAP.SC=0; SMMUv3 no CANWBS); undefined when it can. */
+  coherencyProblem(sid: number): string | undefined;
 }
 
 /** What `domain-alloc` asks for, in neutral terms; `format` is the architecture's page-table format name. */

@@ -16,6 +16,7 @@ const domainId = z.number().int().min(0).max(0xffff, { message: "expected a doma
  * The scenario key `domainAlloc` (README "Driver side"): domains allocated before the trace starts,
  * in order, as `domain-alloc` events would allocate them:
  *   "domainAlloc": [ { "id": 5, "kind": "paging", "format": "fs" }, { "id": 6, "kind": "nested", "parent": 5 }, { "id": 8, "kind": "blocking" } ]
+ * `"enforceCoherency": true` on a paging domain: `enforce-coherency` right after it is allocated.
  */
 export const domainAllocSchema = z.array(
   z
@@ -24,11 +25,14 @@ export const domainAllocSchema = z.array(
       kind: z.enum(DOMAIN_KINDS, { message: `expected a domain kind: "paging", "nested", "identity" or "blocking"` }),
       format: z.enum(DOMAIN_FORMATS, { message: `expected a paging format: "ss" or "fs" (VT-d), "s1" or "s2" (SMMUv3)` }).optional(),
       parent: domainId.optional(),
+      /** enforce-coherency at allocation (before any device or mapping): src/iommu/iommu.ts. */
+      enforceCoherency: z.boolean().optional(),
     })
     .superRefine((d, ctx) => {
       if (d.format !== undefined && d.kind !== "paging") ctx.addIssue({ code: "custom", path: ["format"], message: `format is for paging domains, not ${d.kind} ones` });
       if (d.kind === "nested" && d.parent === undefined) ctx.addIssue({ code: "custom", path: ["kind"], message: `a nested domain needs "parent", the paging domain it nests over` });
       if (d.kind !== "nested" && d.parent !== undefined) ctx.addIssue({ code: "custom", path: ["parent"], message: `parent is for nested domains, not ${d.kind} ones` });
+      if (d.enforceCoherency && d.kind !== "paging") ctx.addIssue({ code: "custom", path: ["enforceCoherency"], message: `enforceCoherency is for paging domains, not ${d.kind} ones (a nested domain takes its parent's)` });
     }),
 );
 

@@ -21,6 +21,9 @@
  * - Ownership released (the last vfio unbind): every device of the group goes back to its default
  *   domain (iommu_release_dma_owner), or stays blocked when it had none.
  * - Outside user-owned groups attach, replace and detach act on the one device as before.
+ * - `enforce-coherency D` (iommufd's enforce_cache_coherency): the unit's driver decides
+ *   (ArchDriver.enforceCoherency); once enforced, attaching or replacing to D a device whose IOMMU
+ *   cannot keep its No-Snoop DMA coherent is refused (VT-d: ECAP.SC; SMMUv3: CANWBS).
  */
 import type { Result } from "../core/core.ts";
 import type { ArchDriver, DriverOptions, DriverStats } from "../driver/driver.ts";
@@ -92,9 +95,14 @@ export class IommuLayer implements ArchDriver {
         this.arch.advanceTo(now);
         return this.domains.alloc(e);
       case "attach":
+        this.checkCoherency("attach", e.sid, e.pasid, e.domain);
         return this.attach(e, now);
       case "replace":
+        this.checkCoherency("replace", e.sid, e.pasid, e.domain);
         return this.replaceEvent(e.sid, e.pasid, e.domain, now);
+      case "enforce-coherency":
+        this.arch.advanceTo(now);
+        return this.enforce(e.domain);
       case "detach":
         return this.detach(e, now);
       case "map":
@@ -263,6 +271,41 @@ export class IommuLayer implements ArchDriver {
     if (g.attached.size === 0) this.blockGroup(sid, g);
   }
 
+  // ---- cache coherency ----------------------------------------------------------------------------
+
+  /** enforce_cache_coherency: a blocking or unknown domain is refused here, the rest by the unit's driver. */
+  private enforce(domain: number): void {
+    const what = `enforce-coherency ${domain}`;
+    if (this.domains.isBlocking(domain)) throw new RefusedError(`${what}: domain ${domain} is a blocking domain: it has no page tables`);
+    if (!this.arch.hasDomain(domain)) throw new RefusedError(`${what}: domain ${domain} does not exist`);
+    const refused = this.arch.enforceCoherency(domain);
+    if (refused !== undefined) throw new RefusedError(`${what}: ${refused}`);
+  }
+
+  /**
+   * A domain that enforces coherency takes no device its IOMMU cannot keep coherent (Linux: VT-d
+   * paging_domain_compatible, SMMUv3 arm_smmu_attach_prepare, both -EINVAL); in a user-owned group
+   * every requester ID the group moves with is checked.
+   */
+  private checkCoherency(op: string, sid: number, pasid: number | undefined, domain: number): void {
+    if (this.domains.isBlocking(domain) || !this.arch.hasDomain(domain) || !this.arch.coherencyEnforced(domain)) return;
+    const members = this.userGroup(sid) !== undefined && pasid === undefined ? this.ownership.requesterIds(sid) : [sid];
+    for (const m of members) {
+      const problem = this.arch.coherencyProblem(m);
+      if (problem === undefined) continue;
+      const who = m === sid ? formatBdf(sid) : `${formatBdf(m)} (of ${formatBdf(sid)}'s group)`;
+      throw new RefusedError(`${op} ${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""} domain=${domain}: domain ${domain} enforces cache coherency and ${who}: ${problem}`);
+    }
+  }
+
+  /**
+   * The VM a device's DMA belongs to in the wbinvd report (wbinvd.ts): for now its user-owned
+   * group's name; the vm-pasid branch's VMs replace it with `this.vmOf(sid)` (one-line hook).
+   */
+  wbinvdOwner(sid: number): string | undefined {
+    return this.ownership.userOwned(sid) ? this.ownership.groupName(sid) : undefined;
+  }
+
   // ---- what the TLPs show -----------------------------------------------------------------------
 
   /** Whether the owner keeps the device blocked: its group user-owned and not attached, or a blocking domain attached. */
@@ -294,5 +337,14 @@ export class IommuLayer implements ArchDriver {
   }
   isBlockedForm(r: Result): boolean {
     return this.arch.isBlockedForm(r);
+  }
+  enforceCoherency(domain: number): string | undefined {
+    return this.arch.enforceCoherency(domain);
+  }
+  coherencyEnforced(domain: number): boolean {
+    return this.arch.coherencyEnforced(domain);
+  }
+  coherencyProblem(sid: number): string | undefined {
+    return this.arch.coherencyProblem(sid);
   }
 }

@@ -11,6 +11,7 @@
  * plain HTML (readable without script) and sortable by clicking a column header. Every text that
  * comes from the run is HTML-escaped; the JSON is escaped so that it cannot end its script element.
  */
+import type { WbinvdVm } from "../iommu/wbinvd.ts";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { reportOf, type RunSummary, type CacheSummary } from "./summary.ts";
@@ -300,7 +301,33 @@ ${table(`${id}-table`, groupColumns(kind === "devices" ? "device" : w.pasid, tim
 </section>`;
 }
 
-function auditSection(c: CollectedReport, report: ArchReport): string {
+/** The wbinvd decision per VM (src/iommu/wbinvd.ts), under the No-Snoop audit: each condition with the TLPs and leaf entries that made it hold. */
+function wbinvdTable(vms: readonly WbinvdVm[]): string {
+  const yes = (held: boolean, n?: number) => `${held ? "yes" : "no"}${n !== undefined ? ` (${fmt(n)})` : ""}`;
+  const cols: Column[] = [
+    { label: "VM" },
+    { label: "devices" },
+    { label: "No-Snoop issued", title: "a device of the VM issued No-Snoop TLPs (first TLP indices)" },
+    { label: "let through", title: "the IOMMU let at least one through unsnooped (first TLPs and their leaf entries)" },
+    { label: "platform honours", title: "config.platform.honoursNoSnoop" },
+    { label: "wbinvd" },
+  ];
+  const rows = vms.map((v) => ({
+    attrs: { "data-vm": v.vm, class: v.wbinvd ? "through" : "forced" },
+    cells: [
+      v.vm,
+      v.devices.join(", "),
+      `${yes(v.noSnoopIssued.held, v.noSnoopIssued.tlps)}${v.noSnoopIssued.first.length ? `: TLPs ${v.noSnoopIssued.first.join(", ")}` : ""}`,
+      `${yes(v.letThrough.held, v.letThrough.tlps)}${v.letThrough.first.map((t) => `; TLP ${t.seq} ${t.bdf} ${t.addr}${t.leafPa ? ` leaf ${t.leafPa} = ${t.leafPte}` : ""}`).join("")}`,
+      yes(v.platformHonoursNoSnoop),
+      v.wbinvd ? "needed" : "not needed",
+    ],
+  }));
+  const note = "wbinvd: the guest must be allowed its cache-invalidation instructions exactly when a device of the VM issued No-Snoop TLPs, the IOMMU let one through unsnooped and the platform honours No-Snoop.";
+  return `<h3>wbinvd per VM</h3><p class="note">${escapeHtml(note)}</p>${vms.length ? table("wbinvd-table", cols, rows) : `<p class="note">No VM's device issued a TLP.</p>`}`;
+}
+
+function auditSection(c: CollectedReport, report: ArchReport, wbinvd?: readonly WbinvdVm[]): string {
   const a = c.noSnoop;
   const head = figures([
     ["No-Snoop TLPs translated", fmt(a.tlps)],
@@ -320,7 +347,7 @@ function auditSection(c: CollectedReport, report: ArchReport): string {
   ];
   // Long tables show their first AUDIT_ROWS_SHOWN rows (in the current order) until "show all".
   const body = a.entries.length ? limitedTable("audit-table", cols, rows, "audit") : `<p class="note">No No-Snoop TLP went through a leaf entry.</p>`;
-  return `<section id="nosnoop"><h2>No-Snoop audit</h2>${head}<p class="note">${escapeHtml(notes.join(" "))}</p>${body}</section>`;
+  return `<section id="nosnoop"><h2>No-Snoop audit</h2>${head}<p class="note">${escapeHtml(notes.join(" "))}</p>${body}${wbinvd ? wbinvdTable(wbinvd) : ""}</section>`;
 }
 
 /** Rows beyond AUDIT_ROWS_SHOWN hidden until "show all" (sorting covers every row). */
@@ -627,7 +654,7 @@ export function renderHtmlReport(summary: RunSummary, collected: CollectedReport
     cacheSection(summary, charts, report),
     groupSection("devices", `Translations and ${w.fault}s per device`, collected, timed, charts.devices, "devices", w),
     groupSection("pasids", `Translations and ${w.fault}s per ${w.pasid}`, collected, timed, charts.pasids, "pasids", w),
-    auditSection(collected, report),
+    auditSection(collected, report, summary.wbinvd),
     faultSection(summary, collected, w),
     report.detailsHtml(summary, collected),
   ];

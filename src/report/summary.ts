@@ -10,6 +10,7 @@ export { pcmIioEvents, type PcmIioEvent } from "./arch/vtd.ts";
 import type { SmmuSections } from "./arch/smmuv3.ts";
 import { timingSummary, formatTiming, type TimingSummary } from "./timing.ts";
 import { textTable, type TextRow } from "./text-table.ts";
+import { formatWbinvd } from "../iommu/wbinvd.ts";
 
 export type VtdRunSummary = RunSummaryBase & VtdSections & { version: 2; arch?: undefined };
 export type SmmuRunSummary = Omit<RunSummaryBase, "caches"> & SmmuSections & { version: 3; arch: "smmuv3" };
@@ -129,6 +130,7 @@ export function formatSummary(s: RunSummary, report: ArchReport = reportOf(s)): 
   const lines = textTable(out, { indent: 2 });
   // The Timing section is a table of its own: a functional run prints the same lines without it.
   if (s.timing) lines.push(...formatTiming(s.timing, report.latencyClasses));
+  if (s.wbinvd) lines.push(...formatWbinvd(s.wbinvd));
   lines.push(`Host: replay ${s.host.seconds.toFixed(3)} s, ${(s.host.tlpsPerSecond / 1e6).toFixed(2)} M TLPs/s (trace reading and parsing included)`);
   return lines.join("\n");
 }

@@ -77,6 +77,7 @@
  * |  7 | bind BDF DRIVER              | 0      | sid     | 0     | 0                                                     | 1: DRIVER's ASCII bytes, little-endian, 0-padded (24 at most) |
  * |  8 | unbind BDF                   | 0      | sid     | 0     | 0                                                     | 0             |
  * |  9 | domain-alloc D KIND [format=F] [parent=P] | D | KIND (0 paging, 1 nested, 2 identity, 3 blocking) | P | parent 0; format 7:4 (0 none, 1 ss, 2 fs, 3 s1, 4 s2) | 0 |
+ * | 13 | enforce-coherency D          | D      | 0       | 0     | 0                                                     | 0             |
  * | 16..255 | an architecture's driver command (VT-d `inv`: OP 16..24) | its trace-commands module's table (src/arch/vtd/trace-commands.ts) | | | | |
  *
  * Every bit not named is 0 and a reader refuses a record where it is not: a file has one encoding
@@ -170,6 +171,7 @@ export const EventOp = {
   BIND: 7,
   UNBIND: 8,
   DOMAIN_ALLOC: 9,
+  ENFORCE_COHERENCY: 13,
 } as const;
 
 /** A bind's driver name as the extension record's three qwords: its ASCII bytes, little-endian, zero-padded (at most 24). */
@@ -492,6 +494,10 @@ function eventRecords(e: DriverEvent): Uint32Array {
       if (e.parent !== undefined) (c = u32(e.parent, "parent")), (d = 1);
       if (e.format !== undefined) d |= (DOMAIN_FORMATS.indexOf(e.format) + 1) << 4;
       break;
+    case "enforce-coherency":
+      op = EventOp.ENFORCE_COHERENCY;
+      a = BigInt(u32(e.domain, "domain"));
+      break;
     default: {
       const command = commandFor(e.op);
       if (command === undefined) throw new RangeError(`unknown driver event ${String((e as { op: unknown }).op)}`);
@@ -618,6 +624,10 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       e = { ...base, op: "domain-alloc", domain: Number(a), kind, ...(format !== undefined ? { format } : {}), ...(d & 1 ? { parent: c } : {}) };
       break;
     }
+    case EventOp.ENFORCE_COHERENCY:
+      if (a > 0xffffn) return `enforce-coherency of domain ${a} (max 65535)`;
+      e = { ...base, op: "enforce-coherency", domain: Number(a) };
+      break;
     default: {
       const command = commandForOp(op);
       if (command === undefined) return `unknown driver-event OP ${op}`;

@@ -187,6 +187,12 @@ export interface ReplaceEvent extends DriverEventBase {
   domain: number;
 }
 
+/** `enforce-coherency D`: iommufd's enforce_cache_coherency on domain D (src/iommu/coherency.ts). */
+export interface EnforceCoherencyEvent extends DriverEventBase {
+  op: "enforce-coherency";
+  domain: number;
+}
+
 /** Page-table formats `domain-alloc ... format=` takes. */
 export const DOMAIN_FORMATS = ["ss", "fs", "s1", "s2"] as const;
 /** A driver name `bind` takes: vfio or kernel:NAME. */
@@ -205,7 +211,7 @@ export interface ArchCommands {}
 export type ArchCommandEvent = { [K in keyof ArchCommands]: DriverEventBase & { op: K } & ArchCommands[K] }[keyof ArchCommands];
 
 /** The architecture-neutral driver events. */
-export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent | BindEvent | UnbindEvent | DomainAllocEvent | ReplaceEvent;
+export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent | BindEvent | UnbindEvent | DomainAllocEvent | ReplaceEvent | EnforceCoherencyEvent;
 export type DriverEvent = NeutralDriverEvent | ArchCommandEvent;
 export type TraceEvent = TraceTlp | DriverEvent;
 

@@ -13,6 +13,7 @@
  *   [@TIME] bind BDF vfio|kernel:NAME
  *   [@TIME] unbind BDF
  *   [@TIME] domain-alloc D paging|nested|identity|blocking [format=ss|fs|s1|s2] [parent=P]
+ *   [@TIME] enforce-coherency D
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored; CRLF is accepted.
  *
@@ -72,9 +73,9 @@ export { formatTime, plainDecimal } from "./syntax.ts";
 
 const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
 /** The neutral driver events' keywords. */
-const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc"];
+const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "enforce-coherency"];
 /** Every event keyword, for messages: the TLPs, map and unmap, the architectures' commands, then the rest. */
-const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc"]);
+const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "enforce-coherency"]);
 const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated, expect=";
 const EXPECTED_ATS = "pasid=, addr=, nw, expect=";
 
@@ -271,6 +272,9 @@ export function formatEvent(e: TraceEvent): string {
       if (e.format !== undefined) parts.push(`format=${e.format}`);
       if (e.parent !== undefined) parts.push(`parent=${domain(e.parent)}`);
       break;
+    case "enforce-coherency":
+      parts.push("enforce-coherency", domain(e.domain));
+      break;
     default: {
       const c = commandFor(e.op);
       check(c !== undefined, "no architecture has this command");
@@ -465,6 +469,11 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
       if (kind !== "nested" && parentTok !== undefined) throw err(`parent= is for nested domains, not ${kind} ones`, parentTok.column);
       const parent = parentTok !== undefined ? parseDomain(valueOf(parentTok), err) : undefined;
       return { ...base, op, domain, kind, ...(format !== undefined ? { format } : {}), ...(parent !== undefined ? { parent } : {}) };
+    }
+    case "enforce-coherency": {
+      const domain = parseDomain(a.next(`a domain id (decimal) after "enforce-coherency"`), err);
+      a.options("enforce-coherency D", [], [], a.keyword);
+      return { ...base, op, domain };
     }
     case "flush":
       a.options("flush", [], [], a.keyword);

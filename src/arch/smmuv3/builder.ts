@@ -58,6 +58,8 @@ export interface SmmuDomain {
   pgtable?: IoPgtableArm;
   /** How the driver invalidates this domain's unmaps (scenario build.domains[i].invalidation); absent: the platform's. */
   invalidation?: InvalidationMode;
+  /** enforce_cache_coherency succeeded (Linux smmu_domain->enforce_cache_coherency): every device attached must have CANWBS. */
+  enforceCoherency?: boolean;
 }
 
 export interface MapSpec {
@@ -140,6 +142,13 @@ export class SmmuBuilder {
    * without a map. The scenario's `build.devices` and the driver's attach/detach go through it.
    */
   streamIdOf: (sid: number) => number = (sid) => sid;
+  /**
+   * The CANWBS flag of the root complex a StreamID's requests come through (module.ts: each root
+   * complex's with config.smmu.rootComplexes, config.smmu.canwbs without), and the requester of a
+   * StreamID (the map read backwards; the identity without one), for the driver's messages.
+   */
+  canwbsOf: (streamId: number) => boolean = () => false;
+  ridOf: (streamId: number) => number = (s) => s;
 
   constructor(
     private readonly mem: GuestMemory,

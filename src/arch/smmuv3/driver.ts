@@ -39,7 +39,7 @@ import type { Core } from "../../core/core.ts";
 import { AllocationError } from "../../guest/allocator.ts";
 import { getField } from "../fields.ts";
 import { bytesText, overBudget } from "../../config/limits.ts";
-import { PAGE_BYTES, SMMU_EVENTS, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import { PAGE_BYTES, SMMU_EVENTS, formatBdf, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
 import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 import type { Result } from "../../core/core.ts";
@@ -119,6 +119,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
       case "bind":
       case "unbind":
       case "domain-alloc":
+      case "enforce-coherency":
       case "replace":
         throw new DriverError(`${e.op} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the SMMUv3 driver's`);
       default:
@@ -264,6 +265,38 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
       if (err instanceof RangeError) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * arm_smmu_enforce_cache_coherency (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c, as recalled):
+   * true only when every device attached to the domain has CANWBS (arm_smmu_master_canwbs: IORT's
+   * root-complex memory access flags), whatever the domain has mapped; nothing is written (the root
+   * complex itself keeps No-Snoop coherent), and later attaches must have CANWBS too
+   * (arm_smmu_attach_prepare). Identity and nested domains have no such operation (iommufd
+   * enforces on the paging parent).
+   */
+  enforceCoherency(id: number): string | undefined {
+    const d = this.domain(id);
+    if (d.enforceCoherency) return undefined;
+    if (d.type === "nested") return `domain ${id} is nested: enforce coherency on its parent, domain ${d.parent!.id} (iommufd enforces it on the paging parent)`;
+    const uses = (x?: SmmuDomain) => x !== undefined && (x === d || x.parent === d);
+    for (const s of this.b.streams.values()) {
+      if (!uses(s.rid) && ![...s.substreams.values()].some(uses)) continue;
+      if (!this.b.canwbsOf(s.sid)) return `${formatBdf(this.b.ridOf(s.sid))} is attached to domain ${id} and ${this.canwbsProblem}`;
+    }
+    d.enforceCoherency = true;
+    return undefined;
+  }
+
+  private readonly canwbsProblem = "its root complex has no CANWBS (IORT memory access flags): No-Snoop stays non-coherent";
+
+  coherencyEnforced(id: number): boolean {
+    return this.b.domains.get(id)?.enforceCoherency === true;
+  }
+
+  coherencyProblem(rid: number): string | undefined {
+    const s = this.streamOf(rid);
+    return s === undefined || this.b.canwbsOf(s) ? undefined : this.canwbsProblem;
   }
 
   hasDomain(id: number): boolean {

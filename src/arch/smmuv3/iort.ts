@@ -107,3 +107,9 @@ export function streamIdOf(map: StreamMap, sid: number): number | undefined {
   const r = map.ranges.find((x) => sid >= x.inBase && sid < x.inBase + x.count);
   return r && r.outBase + (sid - r.inBase);
 }
+
+/** The requester (segment<<16 | RID) and root complex's CANWBS of StreamID `s`; undefined when no mapping gives it. */
+export function requesterOf(map: StreamMap, s: number): { rid: number; canwbs: boolean } | undefined {
+  const r = map.ranges.find((x) => s >= x.outBase && s < x.outBase + x.count);
+  return r && { rid: r.inBase + (s - r.outBase), canwbs: map.canwbs[r.rc] ?? false };
+}

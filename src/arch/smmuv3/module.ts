@@ -13,7 +13,7 @@ import { smmuTraceCommands } from "./trace-commands.ts";
 import { defaultIdRegisters, profileOf, registerFields } from "./registers.ts";
 import { smmuScenario, smmuScenarioSchema } from "./scenario.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
-import { streamIdOf } from "./iort.ts";
+import { requesterOf, streamIdOf } from "./iort.ts";
 import { formatBdf } from "../../trace/events.ts";
 
 export type { SmmuPlatformOptions } from "./options.ts";
@@ -35,12 +35,16 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   createBuilder(core, alloc, o) {
     const b = new SmmuBuilder(core, alloc, profileOf(idrOf(o)));
     const map = o.streamMap;
-    if (map)
+    b.canwbsOf = () => o.canwbs ?? false;
+    if (map) {
       b.streamIdOf = (sid) => {
         const s = streamIdOf(map, sid);
         if (s === undefined) throw new RangeError(`no ID mapping of the root complexes (config.smmu.rootComplexes) covers ${formatBdf(sid)}: it has no StreamID`);
         return s;
       };
+      b.canwbsOf = (s) => requesterOf(map, s)?.canwbs ?? false;
+      b.ridOf = (s) => requesterOf(map, s)?.rid ?? s;
+    }
     return b;
   },
   enable(p) {

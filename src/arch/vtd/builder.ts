@@ -191,6 +191,7 @@ export class VtdBuilder {
       if (busy.what === "table") throw new RangeError(`IOVA ${at} holds a page table in domain ${d.id} (smaller pages are or were mapped there; tables are kept): a ${pageName(pageSize)} page cannot go there`);
       throw new RangeError(`IOVA ${at} is already mapped${busy.what === "large" ? " by a large page" : ""} in domain ${d.id}`);
     }
+    d.hasMappings = true;
     yield* this.fill(d, d.root, d.levels - 1, 0n, start, start + size, pa - start, leafLevel, template);
   }
 
@@ -520,6 +521,13 @@ export class VtdBuilder {
     if (a.smep) q[2] |= bit(6);
     if (a.eafe) q[2] |= bit(7);
     return q;
+  }
+
+  /** Sets PGSNP (bit 88: qword 1 bit 24) in the present PASID-table entry of `a` (Linux pasid_set_pgsnp). */
+  setPgsnp(a: Attachment): void {
+    const e = this.entryOf(a.sid, a.pasid);
+    if (!e?.present || a.pasidEntry === undefined) throw new RangeError(`${formatBdf(a.sid)} has no present PASID-table entry to set PGSNP in`);
+    this.mem.write64(e.pa + 8n, this.read(e.pa + 8n) | bit(24));
   }
 
   private widestAw(): bigint {

@@ -22,5 +22,7 @@ export interface Domain extends Required<Omit<DomainSpec, "parent">> {
   root: bigint;
   /** How the driver invalidates this domain's unmaps (scenario build.domains[i].invalidation); absent: the platform's. */
   invalidation?: InvalidationMode;
+  /** Something was ever mapped in it (Linux dmar_domain->has_mappings: set by a map, never cleared). */
+  hasMappings?: boolean;
 }
 

@@ -163,6 +163,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
       case "bind":
       case "unbind":
       case "domain-alloc":
+      case "enforce-coherency":
       case "replace":
         throw new DriverError(`${e.op} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the VT-d driver's`);
       default:
@@ -339,7 +340,12 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     }
     this.stats.attaches++;
     this.onEntryStep?.("entry");
-    const did = old.domain.id, pe = old.pasidEntry!;
+    this.flushPresent(old);
+  }
+
+  /** intel_pasid_flush_present: a present PASID-table entry of `a` changed (its DID is the one it had). */
+  private flushPresent(a: Attachment): void {
+    const did = a.domain.id, pe = a.pasidEntry!;
     if (!this.queued) return; // PASID-cache and PASID-based invalidations need the queue
     this.add(desc.pasidCache(1, did, pe));
     this.batchFlush();
@@ -347,11 +353,47 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     this.add(desc.pasidIotlb(2, did, pe));
     this.batchFlush();
     this.onEntryStep?.("piotlb");
-    if (old.ats) {
-      this.flushDevtlb({ type: "devtlb", did, pasid: old.pasid, pasidEntry: pe, sid: sid & 0xffff, users: 1 }, 0n, ALL_PAGES_LG2);
+    if (a.ats) {
+      this.flushDevtlb({ type: "devtlb", did, pasid: a.pasid, pasidEntry: pe, sid: a.sid & 0xffff, users: 1 }, 0n, ALL_PAGES_LG2);
       this.batchFlush();
       this.onEntryStep?.("devtlb");
     }
+  }
+
+  /**
+   * intel_iommu_enforce_cache_coherency (drivers/iommu/intel/iommu.c, as recalled): refused when a
+   * device attached to the domain sits behind a unit without snoop control
+   * (domain_support_force_snooping: ECAP.SC), or when a second-stage domain has mappings already
+   * (their leaves have no SNP; Linux does not rewrite them). Then domain_set_force_snooping: a
+   * second-stage domain sets SNP in every later leaf (builder leafEntry: forceSnoop); a first-stage
+   * domain gets PGSNP in the RID_PASID entry of each attached device
+   * (intel_pasid_setup_page_snoop_control, then intel_pasid_flush_present), and in every PASID
+   * entry written later (builder pasidEntry). Nested domains take PGSNP from their parent.
+   */
+  enforceCoherency(id: number): string | undefined {
+    const b = this.platform.builder;
+    const d = this.domain(id);
+    if (d.forceSnoop) return undefined;
+    if (d.type === "nested") return `domain ${id} is nested: enforce coherency on its parent, domain ${d.parent!.id} (iommufd enforces it on the paging parent)`;
+    const attached = b.attachments.filter((a) => a.domain === d || a.domain.parent === d);
+    const problem = attached.length > 0 ? this.coherencyProblem(attached[0]!.sid) : undefined;
+    if (problem) return `${formatBdf(attached[0]!.sid)} is attached to domain ${id} and ${problem}`;
+    if (d.type === "ss" && d.hasMappings) return `domain ${id} is second-stage and has mappings already: their leaves have no SNP (Linux refuses rather than rewrite them)`;
+    d.forceSnoop = true;
+    if (d.type === "fs") for (const a of attached) if (a.domain === d && a.pasid === undefined && b.entryOf(a.sid)?.present) {
+      b.setPgsnp(a);
+      this.flushPresent(a);
+    }
+    return undefined;
+  }
+
+  coherencyEnforced(id: number): boolean {
+    return this.platform.builder.domains.get(id)?.forceSnoop === true;
+  }
+
+  /** Every device behind this unit: it can force snooping only with snoop control (ECAP.SC; Linux ecap_sc_support). */
+  coherencyProblem(_sid: number): string | undefined {
+    return this.ecapField("SC") === 1 ? undefined : "the VT-d unit has no snoop control (ECAP.SC=0)";
   }
 
   hasDomain(id: number): boolean {

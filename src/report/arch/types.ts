@@ -3,6 +3,7 @@
  * The report layer asks src/report/arch/index.ts for an architecture's part by name; the
  * architecture modules (src/arch) know nothing of reports.
  */
+import type { WbinvdVm } from "../../iommu/wbinvd.ts";
 import type { ArchName, CacheName } from "../../core/abi.ts";
 import type { Core } from "../../core/core.ts";
 import type { PolicyName } from "../../config/caches.ts";
@@ -61,6 +62,8 @@ export interface RunSummaryBase {
   /** The deferred-invalidation window (README "Deferred-invalidation window"); present when the trace unmapped something. */
   invalidationWindow?: InvalidationWindowSummary;
   host: { seconds: number; tlpsPerSecond: number };
+  /** The wbinvd report per VM (src/iommu/wbinvd.ts); present when the scenario has a topology or drivers. */
+  wbinvd?: WbinvdVm[];
 }
 
 export interface SummaryInfo {
