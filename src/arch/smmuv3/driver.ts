@@ -308,7 +308,11 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
       if (st.op === "clear-cd") {
         const sid = this.b.streamIdOf(st.device);
         const saved = this.b.entryWriter;
-        this.b.entryWriter = (ref, addr, q) => (ref.kind === "cd" ? saved(ref, addr, q) : this.writeEntry(ref, addr, q));
+        // The CD raw (the steps' CFGI_CD follows); the STE, only when what is left changes it, hitlessly.
+        this.b.entryWriter = (ref, addr, q) => {
+          if (ref.kind === "cd") return saved(ref, addr, q);
+          if (q.some((v, i) => this.core.read64(addr + BigInt(8 * i)) !== v)) this.writeEntry(ref, addr, q);
+        };
         try {
           this.b.detach(sid, st.ssid);
         } catch (err) {

@@ -367,7 +367,10 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
   pasidAttachment(sid: number, pasid: number): PasidAttachment | undefined {
     if (this.platform.builder.mode === "legacy") return undefined;
     const a = this.liveAttachment(sid, pasid);
-    return a && a.pasid === pasid ? { arch: "vtd", device: sid, did: a.domain.id, domainType: a.domain.type, ats: a.ats } : undefined;
+    if (!a || a.pasid !== pasid) return undefined;
+    // ATS is the device's (the scalable-mode context entry's DTE): set by whichever attach created the context entry.
+    const ats = a.ats || (this.liveAttachment(sid)?.ats ?? false);
+    return { arch: "vtd", device: sid, did: a.domain.id, domainType: a.domain.type, ats };
   }
 
   /**
