@@ -6,18 +6,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { formatEvent, parseTraceText, type DriverEvent } from "../../src/trace/text.ts";
+import { formatEvent } from "../../src/trace/text.ts";
 import { decodeDriverEvent, encodeDriverEvent } from "../../src/trace/binary.ts";
+import { fails, one, recordsAre } from "./trace-helpers.ts";
 
-const one = (line: string) => parseTraceText(line, "t.trace")[0] as DriverEvent;
-const fails = (line: string, message: string) => {
-  try {
-    parseTraceText(line, "t.trace");
-  } catch (e) {
-    return assert.is((e as Error).message, `t.trace:1:${message}`);
-  }
-  assert.unreachable(`no error for ${line}`);
-};
 
 test("text: each event parses to its fields and formats back to the same line", () => {
   assert.equal(one("pasid-alloc vm1"), { line: 1, column: 1, op: "pasid-alloc", vm: "vm1" });
@@ -61,12 +53,7 @@ test("binary: the records of each event, word by word, and back", () => {
     // bind with vm=: two extension records, DRIVER then VM.
     ["bind 03:00.0 vfio vm=vm1", [0, 0, 0, 0, 0x300, 0, 0, 0x4 | (7 << 16) | (2 << 24), 0x6f696676, 0, 0, 0, 0, 0, 0, 5, ...VM1]],
   ];
-  for (const [line, words] of cases) {
-    const w = encodeDriverEvent(one(line));
-    assert.equal([...w], words.map((x) => x >>> 0), line);
-    const back = decodeDriverEvent(w, 0, 1);
-    assert.is(typeof back === "string" ? back : formatEvent(back), line);
-  }
+  recordsAre(cases);
 });
 
 test("binary: a record no text line gives is refused, naming why", () => {
