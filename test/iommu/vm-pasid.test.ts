@@ -174,6 +174,21 @@ for (const unit of ["vtd", "smmuv3"] as const) {
   });
 }
 
+for (const unit of ["vtd", "smmuv3"] as const) {
+  test(`${unit}: a system-space PASID attached on two devices of its VM: one free tears both down`, () => {
+    const s = setup(unit, [], { vms: [{ name: "vmA", devices: [GPU, NIC0] }], pasidSpace: { policy: "system" } });
+    const r = run(
+      s.p,
+      s.layer,
+      ["attach 00:02.0 domain=1", "attach 03:00.0 domain=1", "pasid-alloc vmA", "attach 00:02.0 pasid=1 domain=2", "attach 03:00.0 pasid=1 domain=3", rd("00:02.0", 1), rd("03:00.0", 1), "pasid-free vmA 1", rd("00:02.0", 1), rd("03:00.0", 1), rd("03:00.0")].join("\n"),
+    );
+    assert.equal(r.lines, ['3: {"vm":"vmA","pasid":1}', '8: {"vm":"vmA","pasid":1,"torndown":2}']);
+    // VT-d: SPT.2 (0x59, PASID-table entry not present); SMMUv3: C_BAD_CD (0x0a, CD.V=0). Without a PASID: domain 1.
+    const gone = unit === "vtd" ? "fault SPT.2" : "fault C_BAD_CD";
+    assert.equal(r.outcomes, ["ok 2", "ok 3", gone, gone, "ok 1"]);
+  });
+}
+
 test("a quota lowered below the count keeps every PASID and refuses until the count is below it", () => {
   const s = setup("vtd", [], { vms: [{ name: "vmA" }], pasidSpace: { policy: "system" } });
   const r = run(s.p, s.layer, ["pasid-alloc vmA", "pasid-alloc vmA", "pasid-alloc vmA", "quota vmA 1", "pasid-alloc vmA", "pasid-free vmA 3", "pasid-free vmA 2", "pasid-alloc vmA", "quota vmB 1"].join("\n"));
