@@ -74,6 +74,8 @@ export interface ArchDriver {
   pasidAttachment?(sid: number, pasid: number): PasidAttachment | undefined;
   /** What the last driver event carried out gives back for its result line (pasid-alloc: the PASID); taken once. */
   takeNote?(): DriverNote | undefined;
+  /** The width of the device's own PASID space (SMMUv3: its stream's SubstreamID bits, STE.S1CDMax); absent: no per-device width. */
+  pasidBits?(sid: number): number;
   /** Carries out a freed PASID's teardown steps (src/iommu/pasid.ts teardownSteps) in list order, each `sync` the unit's completion barrier. */
   runTeardown?(steps: readonly TeardownStep[]): void;
 }

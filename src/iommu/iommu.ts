@@ -51,6 +51,8 @@ export class IommuLayer implements ArchDriver {
   private readonly blockedDevices = new Set<number>();
   /** The VMs: device assignment, mediated devices, PASID allocation (vms.ts). */
   readonly vms: Vms;
+  /** Per-device spaces: each device's width, from its unit when it first allocates (pasidBits). */
+  private readonly deviceBits = new Map<number, number>();
   /** Per PASID, the devices an attach named it on (where a free looks for its attachments). */
   private readonly pasidDevices = new Map<number, Set<number>>();
   private note: DriverNote | undefined;
@@ -67,7 +69,7 @@ export class IommuLayer implements ArchDriver {
   ) {
     this.ownership = new Ownership(topology);
     this.domains = new Domains(arch);
-    this.vms = new Vms(this.ownership, opts.vms, opts.pasidSpace);
+    this.vms = new Vms(this.ownership, opts.vms, { ...opts.pasidSpace, deviceBits: this.deviceBits });
     for (const id of blocking) this.domains.declareBlocking(id);
     for (const [sid, driver] of bindings) this.bind(sid, driver);
     for (const v of opts.vms ?? []) for (const sid of v.devices ?? []) this.bind(sid, "vfio", v.name);
@@ -322,6 +324,14 @@ export class IommuLayer implements ArchDriver {
     return v.length ? `it serves ${v.map((n) => `VM "${n}"`).join(", ")}` : "it serves no VM";
   }
 
+  /** A per-device space's width, from the unit before the device's space is first used (SMMUv3: the stream's SubstreamID bits). */
+  private learnBits(what: string, sid: number): void {
+    if (this.deviceBits.has(sid) || !this.arch.pasidBits) return;
+    const bits = this.arch.pasidBits(sid);
+    if (bits < 1) throw new RefusedError(`${what}: the stream of ${formatBdf(sid)} has no substreams (SubstreamID bits 0, STE.S1CDMax 0)`);
+    this.deviceBits.set(sid, Math.min(bits, this.vms.pasids.bits));
+  }
+
   /** `pasid-alloc VM [DEV]`: per-device spaces need the device; a named device must serve the VM. */
   private pasidAlloc(vm: string, sid: number | undefined): void {
     const what = `pasid-alloc ${vm}${sid !== undefined ? ` ${formatBdf(sid)}` : ""}`;
@@ -329,6 +339,7 @@ export class IommuLayer implements ArchDriver {
     const per = this.vms.pasids.policy === "per-device";
     if (per && sid === undefined) throw new RefusedError(`${what}: PASIDs are per device (pasidSpace.policy "per-device": SMMUv3 substreams): name the device whose SubstreamID to allocate`);
     if (sid !== undefined && !this.vms.serves(sid, vm)) throw new RefusedError(`${what}: ${formatBdf(sid)} does not serve VM "${vm}" (${this.vmsText(sid)})`);
+    if (per) this.learnBits(what, sid!);
     const r = this.vms.pasids.allocate(vm, per ? sid : undefined);
     if (!r.ok) throw new RefusedError(`${what}: ${r.reason}`);
     this.note = { vm, pasid: r.pasid };
@@ -344,6 +355,7 @@ export class IommuLayer implements ArchDriver {
     if (!this.vms.has(vm)) throw new RefusedError(`${what}: ${this.vms.unknown(vm)}`);
     const per = this.vms.pasids.policy === "per-device";
     if (per && sid === undefined) throw new RefusedError(`${what}: PASIDs are per device (pasidSpace.policy "per-device": SMMUv3 substreams): name the device whose SubstreamID to free`);
+    if (per) this.learnBits(what, sid!);
     const devices = per ? [sid!] : [...(this.pasidDevices.get(pasid) ?? [])].sort((a, b) => a - b);
     const attached = devices.flatMap((d) => {
       const a = this.arch.pasidAttachment?.(d, pasid);

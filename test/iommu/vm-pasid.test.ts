@@ -125,6 +125,15 @@ test("smmuv3: freeing an attached PASID clears its CD, then CFGI_CD + SYNC, TLBI
   assert.equal(r.outcomes, ["fault C_BAD_CD", "ok 1"]);
 });
 
+test("smmuv3 (per-device): a device's space is its stream's SubstreamIDs: 4 bits (STE.S1CDMax 4) hold 15 allocatable SSIDs", () => {
+  // The harness makes the streams with ssidBits 4: SSIDs 0..15, 0 reserved.
+  const s = setup("smmuv3", [], { vms: [{ name: "vmA", devices: [GPU] }], pasidSpace: { policy: "per-device" } });
+  const r = run(s.p, s.layer, Array.from({ length: 16 }, () => "pasid-alloc vmA 00:02.0").join("\n"));
+  assert.equal(r.lines.slice(0, 15), Array.from({ length: 15 }, (_, i) => `${i + 1}: {"vm":"vmA","pasid":${i + 1}}`));
+  assert.equal(r.lines.slice(15), ["16: refused: pasid-alloc vmA 00:02.0: the substream space of 00:02.0 is exhausted: all 15 allocatable SSIDs are allocated (4-bit space; SSID 0 reserved)"]);
+  assert.is(s.layer.vms.counts()[0]!.refusedExhausted, 1);
+});
+
 for (const unit of ["vtd", "smmuv3"] as const) {
   test(`${unit}: a PASID is attached only on a device that serves its VM`, () => {
     const s = setup(unit, [], { vms: [{ name: "vmA", devices: [GPU] }, { name: "vmB", devices: [NIC0] }], pasidSpace: { policy: "system" } });

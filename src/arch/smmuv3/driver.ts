@@ -287,6 +287,13 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     return r.status === "abort" || (r.status === "fault" && r.fault!.code === SMMU_EVENTS.F_STREAM_DISABLED);
   }
 
+  /** The stream's SubstreamID bits (its CD table's size, STE.S1CDMax); a stream not made yet gets the unit's (IDR1.SSIDSIZE) when a substream makes it. */
+  pasidBits(rid: number): number {
+    const sid = this.streamOf(rid);
+    const s = sid === undefined ? undefined : this.b.streams.get(sid);
+    return s ? s.ssidBits : this.b.profile.ssidBits;
+  }
+
   /** The substream attached at `pasid` of the device's stream in pasid.ts's terms. */
   pasidAttachment(rid: number, pasid: number): PasidAttachment | undefined {
     const sid = this.streamOf(rid);
