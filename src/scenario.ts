@@ -20,6 +20,7 @@ import type { CoreBuild } from "./core/core.ts";
 import type { Refusals } from "./replay/replay.ts";
 import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
 import { bindingsProblem } from "./iommu/drivers.ts";
+import { vmsProblem } from "./iommu/vms.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
 
@@ -153,6 +154,8 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   };
   const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers);
   if (bindings) throw problemAt(`drivers[${bindings.index}].driver`, bindings.message);
+  const assigned = scenario.vms && vmsProblem(scenario.topology, scenario.drivers ?? [], scenario.vms);
+  if (assigned) throw problemAt(assigned.path, assigned.message);
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");

@@ -26,9 +26,10 @@ import { limitNames, parseLimitOptions, type Limits } from "../config/limits.ts"
 import { parseTraceLines } from "../trace/text.ts";
 import { EventsReader, openTraceReader } from "../trace/stream.ts";
 import type { TraceReader } from "../trace/binary.ts";
-import { Replayer, type Refusal, type Refusals, type ResultSink } from "../replay/replay.ts";
+import { Replayer, type DriverResult, type Refusal, type Refusals, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
-import { refusalLine, resultLine } from "../report/results.ts";
+import { driverResultLine, refusalLine, resultLine } from "../report/results.ts";
+import { formatVmCounts, type VmPasidCounts } from "../iommu/pasid.ts";
 import { OutputFile, abortAll, isStandardOutput, openOutputs } from "../io/output.ts";
 import { preflight, type InputSpec, type OutputSpec } from "../io/preflight.ts";
 import { openInputAsync, type PeekSource } from "../io/input.ts";
@@ -136,6 +137,8 @@ export class RunSession {
   private wbinvd: WbinvdAudit | undefined;
   /** What a refused driver event is in this run (--refusals, else config.driver.refusals). */
   private readonly refusals: Refusals;
+  /** The driver side of this run (its VMs' PASID counts go into the summary). */
+  private layer!: IommuLayer;
   private closed = false;
 
   /**
@@ -193,9 +196,14 @@ export class RunSession {
           : (_seq, t, r) => collector.add(t, r);
       }
       // The driver side above the unit's driver (src/iommu): ownership, bind/unbind, domain-alloc, replace.
-      const { topology, drivers, domainAlloc } = loaded.scenario;
+      const { topology, drivers, domainAlloc, vms, pasidSpace } = loaded.scenario;
       const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
-      const driver = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking);
+      // PASIDs: one system space (VT-d) or each device's substreams (SMMUv3) unless pasidSpace.policy says.
+      const space = { ...pasidSpace, policy: pasidSpace?.policy ?? (loaded.platform.module.name === "smmuv3" ? ("per-device" as const) : ("system" as const)) };
+      const driver = (this.layer = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking, {
+        ...(vms ? { vms } : {}),
+        pasidSpace: space,
+      }));
       // The wbinvd report (src/iommu/wbinvd.ts) when the scenario has the driver side's devices.
       if (topology !== undefined || drivers !== undefined) {
         const audit = (this.wbinvd = new WbinvdAudit((sid) => driver.wbinvdOwner(sid), loaded.scenario.config?.platform?.honoursNoSnoop ?? true));
@@ -212,7 +220,7 @@ export class RunSession {
       this.replayer = new Replayer(loaded.platform, this.reader, sink, {
         driver,
         refusals,
-        ...(results ? { onRefusal: (r: Refusal) => results.write(refusalLine(r)) } : {}),
+        ...(results ? { onRefusal: (r: Refusal) => results.write(refusalLine(r)), onNote: (n: DriverResult) => results.write(driverResultLine(n)) } : {}),
         ...(expected ? { onExpectation: (seq, t, r) => expected.add(seq, t, r) } : {}),
       });
     } catch (e) {
@@ -256,16 +264,18 @@ export class RunSession {
       };
       const trace = this.o.names ? this.o.names.trace : this.traceName;
       if (trace) info.trace = trace;
-      const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
+      const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]>; vms?: VmPasidCounts[] } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
       if (this.wbinvd) summary.wbinvd = this.wbinvd.report();
       if (this.expected) summary.expectedFaults = this.expected.report();
+      if (this.loaded.scenario.vms) summary.vms = this.layer.vms.counts();
       const { results, report, html } = this.out;
       report?.write(JSON.stringify(summary, null, 2) + "\n");
       if (html && this.collector) html.write(renderHtmlReport(summary, this.collector.result()));
       for (const f of [results, report, html]) f?.commit();
       this.close();
       let text = formatSummary(summary);
+      if (summary.vms) text += "\n" + formatVmCounts(summary.vms);
       if (this.expected) text += "\n" + this.expected.format();
       if (partial) {
         const p = this.reader.progress;

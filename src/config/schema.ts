@@ -15,6 +15,7 @@ import { quote } from "../errors.ts";
 import { topologySchema } from "../iommu/topology.ts";
 import { driversSchema } from "../iommu/drivers.ts";
 import { domainAllocSchema } from "../iommu/domains.ts";
+import { pasidSpaceSchema, vmsSchema } from "../iommu/scenario-keys.ts";
 
 export { u64 } from "./u64.ts";
 import { u64 } from "./u64.ts";
@@ -246,6 +247,10 @@ export const commonScenarioShape = {
   drivers: driversSchema.optional(),
   /** Domains allocated before the trace starts, as `domain-alloc` (src/iommu/domains.ts; README "Driver side"). */
   domainAlloc: domainAllocSchema.optional(),
+  /** The VMs: PASID quotas and devices assigned whole (src/iommu/vms.ts; README "VMs, PASID allocation and mediated devices"). */
+  vms: vmsSchema.optional(),
+  /** The PASID space: "system" (VT-d default) or "per-device" (SMMUv3 default) (src/iommu/pasid.ts). */
+  pasidSpace: pasidSpaceSchema.optional(),
 };
 
 /** What the neutral loader and checkConfig read of any scenario's `config`. */

@@ -5,6 +5,7 @@
  */
 import type { DriverEvent, TraceTlp } from "../trace/events.ts";
 import type { Result } from "../core/core.ts";
+import type { PasidAttachment, TeardownStep } from "../iommu/pasid.ts";
 import { defaultLimits, type Limits } from "../config/limits.ts";
 import { defaultFlushQueueOptions, type EventOrigin, type FlushQueueOptions, type FlushQueueStats } from "./flush-queue.ts";
 
@@ -79,7 +80,18 @@ export interface ArchDriver {
   coherencyEnforced(domain: number): boolean;
   /** Why the unit cannot keep `sid`'s No-Snoop DMA coherent (VT-d ECAP.SC=0; SMMUv3 no CANWBS); undefined when it can. */
   coherencyProblem(sid: number): string | undefined;
+  /** What is attached at the device's PASID, as src/iommu/pasid.ts's teardownSteps needs it; undefined when nothing is. */
+  pasidAttachment?(sid: number, pasid: number): PasidAttachment | undefined;
+  /** What the last driver event carried out gives back for its result line (pasid-alloc: the PASID); taken once. */
+  takeNote?(): DriverNote | undefined;
+  /** The width of the device's own PASID space (SMMUv3: its stream's SubstreamID bits, STE.S1CDMax); absent: no per-device width. */
+  pasidBits?(sid: number): number;
+  /** Carries out a freed PASID's teardown steps (src/iommu/pasid.ts teardownSteps) in list order, each `sync` the unit's completion barrier. */
+  runTeardown?(steps: readonly TeardownStep[]): void;
 }
+
+/** The fields a carried-out driver event adds to its `ok` result line (`{ vm, pasid }` of a pasid-alloc). */
+export type DriverNote = Readonly<Record<string, string | number>>;
 
 /** What `domain-alloc` asks for, in neutral terms; `format` is the architecture's page-table format name. */
 export interface DomainAllocSpec {

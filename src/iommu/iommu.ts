@@ -32,6 +32,9 @@ import type { EventOrigin } from "../driver/flush-queue.ts";
 import type { PciNode } from "./types.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
 import { Domains } from "./domains.ts";
+import { Vms, type VmSpec } from "./vms.ts";
+import type { PasidSpaceOptions } from "./pasid.ts";
+import type { DriverNote } from "../driver/driver.ts";
 
 /** Per user-owned group (keyed by its first device): the group's requester-ID domain and the devices attached to it. */
 interface UserGroup {
@@ -49,6 +52,13 @@ export class IommuLayer implements ArchDriver {
   private readonly userPasids = new Map<number, Set<number>>();
   /** Devices outside user-owned groups that a blocking domain was attached to. */
   private readonly blockedDevices = new Set<number>();
+  /** The VMs: device assignment, mediated devices, PASID allocation (vms.ts). */
+  readonly vms: Vms;
+  /** Per-device spaces: each device's width, from its unit when it first allocates (pasidBits). */
+  private readonly deviceBits = new Map<number, number>();
+  /** Per PASID, the devices an attach named it on (where a free looks for its attachments). */
+  private readonly pasidDevices = new Map<number, Set<number>>();
+  private note: DriverNote | undefined;
 
   constructor(
     readonly arch: ArchDriver,
@@ -57,11 +67,26 @@ export class IommuLayer implements ArchDriver {
     bindings: readonly (readonly [number, string])[] = [],
     /** The blocking domains of the scenario's `domainAlloc` (its other domains are the unit's already). */
     blocking: readonly number[] = [],
+    /** The scenario's `vms` (their devices bound to vfio for them after `bindings`) and `pasidSpace`. */
+    opts: { vms?: readonly VmSpec[]; pasidSpace?: Omit<PasidSpaceOptions, "vms"> } = {},
   ) {
     this.ownership = new Ownership(topology);
     this.domains = new Domains(arch);
+    this.vms = new Vms(this.ownership, opts.vms, { ...opts.pasidSpace, deviceBits: this.deviceBits });
     for (const id of blocking) this.domains.declareBlocking(id);
     for (const [sid, driver] of bindings) this.bind(sid, driver);
+    for (const v of opts.vms ?? []) for (const sid of v.devices ?? []) this.bind(sid, "vfio", v.name);
+  }
+
+  /** The VM the device is assigned to whole (`bind DEV vfio vm=NAME`, `vms[].devices`). */
+  vmOf(sid: number): string | undefined {
+    return this.vms.vmOf(sid);
+  }
+
+  takeNote(): DriverNote | undefined {
+    const n = this.note;
+    this.note = undefined;
+    return n;
   }
 
   get options(): DriverOptions {
@@ -87,10 +112,25 @@ export class IommuLayer implements ArchDriver {
     switch (e.op) {
       case "bind":
         this.arch.advanceTo(now);
-        return this.bind(e.sid, e.driver);
+        return this.bind(e.sid, e.driver, e.vm);
       case "unbind":
         this.arch.advanceTo(now);
-        return this.unbind(e.sid, e, now);
+        this.unbind(e.sid, e, now);
+        return this.vms.release(e.sid);
+      case "pasid-alloc":
+        return this.pasidAlloc(e.vm, e.sid);
+      case "pasid-free":
+        this.arch.advanceTo(now);
+        return this.pasidFree(e.vm, e.pasid, e.sid);
+      case "quota": {
+        const r = this.vms.pasids.setQuota(e.vm, e.quota);
+        if (!r.ok) throw new RefusedError(`quota ${e.vm} ${e.quota}: ${r.reason}`);
+        this.note = { vm: e.vm, quota: e.quota, over: r.over };
+        return;
+      }
+      case "mdev":
+        this.note = { vm: e.vm, mdevs: this.vms.createMdev(e.sid, e.vm) };
+        return;
       case "domain-alloc":
         this.arch.advanceTo(now);
         return this.domains.alloc(e);
@@ -124,8 +164,11 @@ export class IommuLayer implements ArchDriver {
     return this.ownership.userOwned(sid) ? this.users.get(this.key(sid)) : undefined;
   }
 
-  private bind(sid: number, driver: string): void {
-    if (this.ownership.bind(sid, driver) !== "claim") return;
+  private bind(sid: number, driver: string, vm?: string): void {
+    if (vm !== undefined) this.vms.checkAssign(sid, vm);
+    const change = this.ownership.bind(sid, driver);
+    if (vm !== undefined) this.vms.assign(sid, vm);
+    if (change !== "claim") return;
     const g: UserGroup = { attached: new Set(), defaults: new Map() };
     for (const m of this.ownership.requesterIds(sid)) {
       g.defaults.set(m, this.blockedDevices.has(m) ? undefined : this.arch.attachedDomain(m));
@@ -172,6 +215,12 @@ export class IommuLayer implements ArchDriver {
   private attach(e: AttachEvent, now: bigint): void {
     const g = this.userGroup(e.sid);
     const what = `attach ${formatBdf(e.sid)}${e.pasid !== undefined ? ` pasid=${e.pasid}` : ""} domain=${e.domain}`;
+    if (e.pasid !== undefined) {
+      const owner = this.pasidOwner(e.pasid, e.sid);
+      if (owner !== undefined && !this.vms.serves(e.sid, owner))
+        throw new RefusedError(`${what}: PASID ${e.pasid} belongs to VM "${owner}" and ${formatBdf(e.sid)} does not serve it (${this.vmsText(e.sid)})`);
+      this.pasidDevices.set(e.pasid, (this.pasidDevices.get(e.pasid) ?? new Set()).add(e.sid));
+    }
     if (g === undefined) {
       if (!this.domains.isBlocking(e.domain)) {
         this.arch.apply(e, now);
@@ -299,11 +348,72 @@ export class IommuLayer implements ArchDriver {
   }
 
   /**
-   * The VM a device's DMA belongs to in the wbinvd report (wbinvd.ts): for now its user-owned
-   * group's name; the vm-pasid branch's VMs replace it with `this.vmOf(sid)` (one-line hook).
+   * The VM a device's DMA belongs to in the wbinvd report (wbinvd.ts): the VM it is assigned to
+   * (`vms[].devices`, `bind ... vm=`), else its user-owned group's name.
    */
   wbinvdOwner(sid: number): string | undefined {
-    return this.ownership.userOwned(sid) ? this.ownership.groupName(sid) : undefined;
+    return this.vmOf(sid) ?? (this.ownership.userOwned(sid) ? this.ownership.groupName(sid) : undefined);
+  }
+
+  // ---- VMs and their PASIDs (vms.ts, pasid.ts) ------------------------------------------------------
+
+  private pasidOwner(pasid: number, sid: number): string | undefined {
+    const per = this.vms.pasids.policy === "per-device";
+    return pasid <= 0xfffff && (per || pasid < 2 ** this.vms.pasids.bits) ? this.vms.pasids.ownerOf(pasid, per ? sid : undefined) : undefined;
+  }
+
+  private vmsText(sid: number): string {
+    const v = this.vms.vmsOf(sid);
+    return v.length ? `it serves ${v.map((n) => `VM "${n}"`).join(", ")}` : "it serves no VM";
+  }
+
+  /** A per-device space's width, from the unit before the device's space is first used (SMMUv3: the stream's SubstreamID bits). */
+  private learnBits(what: string, sid: number): void {
+    if (this.deviceBits.has(sid) || !this.arch.pasidBits) return;
+    const bits = this.arch.pasidBits(sid);
+    if (bits < 1) throw new RefusedError(`${what}: the stream of ${formatBdf(sid)} has no substreams (SubstreamID bits 0, STE.S1CDMax 0)`);
+    this.deviceBits.set(sid, Math.min(bits, this.vms.pasids.bits));
+  }
+
+  /** `pasid-alloc VM [DEV]`: per-device spaces need the device; a named device must serve the VM. */
+  private pasidAlloc(vm: string, sid: number | undefined): void {
+    const what = `pasid-alloc ${vm}${sid !== undefined ? ` ${formatBdf(sid)}` : ""}`;
+    if (!this.vms.has(vm)) throw new RefusedError(`${what}: ${this.vms.unknown(vm)}`);
+    const per = this.vms.pasids.policy === "per-device";
+    if (per && sid === undefined) throw new RefusedError(`${what}: PASIDs are per device (pasidSpace.policy "per-device": SMMUv3 substreams): name the device whose SubstreamID to allocate`);
+    if (sid !== undefined && !this.vms.serves(sid, vm)) throw new RefusedError(`${what}: ${formatBdf(sid)} does not serve VM "${vm}" (${this.vmsText(sid)})`);
+    if (per) this.learnBits(what, sid!);
+    const r = this.vms.pasids.allocate(vm, per ? sid : undefined);
+    if (!r.ok) throw new RefusedError(`${what}: ${r.reason}`);
+    this.note = { vm, pasid: r.pasid };
+  }
+
+  /**
+   * `pasid-free VM PASID [DEV]`: where the PASID is still attached its entries are torn down by the
+   * architecture driver in the driver's order (pasid.ts teardownSteps), as iommufd detaches a PASID
+   * whose allocation goes.
+   */
+  private pasidFree(vm: string, pasid: number, sid: number | undefined): void {
+    const what = `pasid-free ${vm} ${pasid}${sid !== undefined ? ` ${formatBdf(sid)}` : ""}`;
+    if (!this.vms.has(vm)) throw new RefusedError(`${what}: ${this.vms.unknown(vm)}`);
+    const per = this.vms.pasids.policy === "per-device";
+    if (per && sid === undefined) throw new RefusedError(`${what}: PASIDs are per device (pasidSpace.policy "per-device": SMMUv3 substreams): name the device whose SubstreamID to free`);
+    if (per) this.learnBits(what, sid!);
+    const devices = per ? [sid!] : [...(this.pasidDevices.get(pasid) ?? [])].sort((a, b) => a - b);
+    const attached = devices.flatMap((d) => {
+      const a = this.arch.pasidAttachment?.(d, pasid);
+      return a ? [a] : [];
+    });
+    const r = this.vms.pasids.free(vm, pasid, { ...(per ? { device: sid } : {}), attached });
+    if (!r.ok) throw new RefusedError(`${what}: ${r.reason}`);
+    if (r.teardown.length) {
+      if (!this.arch.runTeardown) throw new RefusedError(`${what}: this unit's driver cannot tear down a PASID`);
+      this.arch.runTeardown(r.teardown);
+    }
+    for (const d of devices) this.userPasids.get(d)?.delete(pasid);
+    if (!per) this.pasidDevices.delete(pasid);
+    else this.pasidDevices.get(pasid)?.delete(sid!);
+    this.note = { vm, pasid, torndown: attached.length };
   }
 
   // ---- what the TLPs show -----------------------------------------------------------------------
@@ -346,5 +456,12 @@ export class IommuLayer implements ArchDriver {
   }
   coherencyProblem(sid: number): string | undefined {
     return this.arch.coherencyProblem(sid);
+  }
+  pasidAttachment(sid: number, pasid: number) {
+    return this.arch.pasidAttachment?.(sid, pasid);
+  }
+  runTeardown(steps: Parameters<NonNullable<ArchDriver["runTeardown"]>>[0]): void {
+    if (!this.arch.runTeardown) throw new RefusedError("this unit's driver cannot tear down a PASID");
+    this.arch.runTeardown(steps);
   }
 }

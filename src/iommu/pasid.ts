@@ -360,3 +360,13 @@ export class PasidAllocator {
     return { ok: false, kind: "unknown-vm", reason: `no VM ${JSON.stringify(vm)} (${known.length ? `VMs: ${known.join(", ")}` : "no VMs are defined"})` };
   }
 }
+
+/** The per-VM lines of a run summary: allocated, refused (by quota or an exhausted space), freed, held. */
+export function formatVmCounts(counts: readonly VmPasidCounts[]): string {
+  const lines = counts.map((c) => {
+    const refused = c.refusedQuota + c.refusedExhausted;
+    const why = refused ? ` (${[c.refusedQuota ? `${c.refusedQuota} over quota` : "", c.refusedExhausted ? `${c.refusedExhausted} space exhausted` : ""].filter(Boolean).join(", ")})` : "";
+    return `  ${c.vm}: ${c.allocations} allocated, ${refused} refused${why}, ${c.frees} freed, ${c.allocated} held, quota ${c.quota}${c.refusedFree ? `, ${c.refusedFree} frees refused` : ""}`;
+  });
+  return ["PASIDs per VM:", ...lines].join("\n");
+}

@@ -1,16 +1,17 @@
 /**
  * The scenario keys of PASID allocation and reserved regions (issue 11; README "PASIDs and reserved
  * regions"), validated with zod issues at the offending key so the scenario loader reports each with
- * its file, line and column. Exported for the scenario schema; not yet part of it (not wired).
+ * its file, line and column. `pasidSpace` and `vms` are scenario keys (src/config/schema.ts; the
+ * driver side src/iommu/iommu.ts, vms.ts); `reservedRegions` is exported for the schema.
  *
  *   "pasidSpace": { "policy": "system" | "per-device", "bits": 20, "ridPasid": 0, "defaultQuota": 1000 }
- *   "vms": [ { "name": "vm1", "quota": 8 }, { "name": "vm2" } ]
+ *   "vms": [ { "name": "vm1", "quota": 8, "devices": ["03:00.0"] }, { "name": "vm2" } ]
  *   "reservedRegions": [ { "device": "03:00.0", "type": "DIRECT", "base": "0x7c000000", "length": "0x100000" } ]
  */
 import { z } from "zod";
 import { u64 } from "../config/u64.ts";
 import { topologyBdf } from "./topology.ts";
-import { formatBdf } from "../trace/events.ts";
+import { formatBdf, VM_NAME } from "../trace/events.ts";
 import { DEFAULT_PASID_QUOTA, PASID_BITS, pasidPolicies } from "./pasid.ts";
 import { regionTypes, type ReservedRegion } from "./reserved-regions.ts";
 
@@ -38,17 +39,29 @@ export const pasidSpaceSchema = z
 /** A VM's name: an owner token, one word of a trace line (`pasid-alloc vm1`). */
 const vmName = z
   .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/, { message: "expected a VM name: 1 to 64 letters, digits, _ . : or -, not starting with . : or -" });
+  .regex(VM_NAME, { message: "expected a VM name: 1 to 24 letters, digits, _ . : or -, not starting with . : or - (a trace's binary form holds 24)" });
 
-/** `vms`: the VMs (allocation sets) with their PASID quotas; names are unique. */
-export const vmsSchema = z.array(z.strictObject({ name: vmName, quota: int("a quota (PASIDs the VM may hold at once)", 0, MAX_QUOTA).optional() })).superRefine((vms, ctx) => {
-  const seen = new Map<string, number>();
-  for (const [i, v] of vms.entries()) {
-    const first = seen.get(v.name);
-    if (first !== undefined) ctx.addIssue({ code: "custom", path: [i, "name"], message: `VM ${JSON.stringify(v.name)} is already vms[${first}] (each name once)` });
-    else seen.set(v.name, i);
-  }
-});
+/**
+ * `vms`: the VMs (allocation sets) with their PASID quotas and the devices assigned to them whole
+ * (bound to vfio for the VM before the trace starts, after `drivers`); names are unique, and a
+ * device is assigned to one VM.
+ */
+export const vmsSchema = z
+  .array(z.strictObject({ name: vmName, quota: int("a quota (PASIDs the VM may hold at once)", 0, MAX_QUOTA).optional(), devices: z.array(topologyBdf).optional() }))
+  .superRefine((vms, ctx) => {
+    const seen = new Map<string, number>();
+    const owner = new Map<number, number>();
+    for (const [i, v] of vms.entries()) {
+      const first = seen.get(v.name);
+      if (first !== undefined) ctx.addIssue({ code: "custom", path: [i, "name"], message: `VM ${JSON.stringify(v.name)} is already vms[${first}] (each name once)` });
+      else seen.set(v.name, i);
+      for (const [j, d] of (v.devices ?? []).entries()) {
+        const o = owner.get(d);
+        if (o !== undefined) ctx.addIssue({ code: "custom", path: [i, "devices", j], message: `${formatBdf(d)} is already a device of VM ${JSON.stringify(vms[o]!.name)} (vms[${o}])` });
+        else owner.set(d, i);
+      }
+    }
+  });
 
 const PAGE = 0x1000n;
 

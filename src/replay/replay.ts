@@ -21,7 +21,7 @@ import type { Result } from "../core/core.ts";
 import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp } from "../trace/text.ts";
 import type { TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
-import { DriverError, type ArchDriver, type DriverStats } from "../driver/driver.ts";
+import { DriverError, type ArchDriver, type DriverNote, type DriverStats } from "../driver/driver.ts";
 import { AllocationError } from "../guest/allocator.ts";
 import { InputError } from "../errors.ts";
 import { ArrivalClock, ArrivalOverflow } from "./arrival.ts";
@@ -53,6 +53,15 @@ export interface Refusal {
   reason: string;
 }
 
+/** A carried-out driver event's result: where it is, and what the driver gave back (DriverNote). */
+export interface DriverResult {
+  seq: number;
+  event: DriverEvent["op"];
+  line: number;
+  column: number;
+  note: DriverNote;
+}
+
 /** Receives each TLP that carries an expected fault (`expect=`), as the trace wrote it, with its result. */
 export type ExpectationSink = (seq: number, tlp: TraceTlp & { expect: FaultExpectation }, result: Result) => void;
 
@@ -79,6 +88,8 @@ export interface ReplayOptions {
   refusals?: Refusals;
   /** Receives each refused driver event when `refusals` is "results". */
   onRefusal?: (r: Refusal) => void;
+  /** Receives the result of each carried-out driver event that gives one back (ArchDriver.takeNote: pasid-alloc's PASID). */
+  onNote?: (n: DriverResult) => void;
   /** The caller reads the result ring itself after a batch or the replay (default false). */
   resultsRead?: boolean;
 }
@@ -105,6 +116,7 @@ export class Replayer {
   private elapsed = 0n;
   private readonly onExpectation: ExpectationSink | undefined;
   private readonly onRefusal: ((r: Refusal) => void) | undefined;
+  private readonly onNote: ((n: DriverResult) => void) | undefined;
   /**
    * Whether anything reads the per-TLP result records: a result sink (--results, the HTML report's
    * collector), expected faults (--expect-faults) or the caller (`resultsRead`). When nothing does (a run with only the summary,
@@ -128,6 +140,7 @@ export class Replayer {
     if (opts.refusals !== undefined && opts.refusals !== "error" && opts.refusals !== "results") throw new RangeError(`refusals must be "error" or "results", not ${String(opts.refusals)}`);
     // Refusals as results: each one to the sink (none: only counted).
     if (opts.refusals === "results") this.onRefusal = opts.onRefusal ?? (() => {});
+    this.onNote = opts.onNote;
   }
 
   /** True once the whole trace has been replayed. */
@@ -223,6 +236,8 @@ export class Replayer {
     }
     if (e.op === "unmap") this.window.unmapped(e.domain, e.iova, e.size, BigInt(now));
     this.driverEvents++;
+    const note = this.driver.takeNote?.();
+    if (note !== undefined && this.onNote) this.onNote({ seq: this.seq, event: e.op, line: e.line, column: e.column, note });
   }
 
   /**

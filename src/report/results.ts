@@ -1,7 +1,7 @@
 /** Per-TLP results as JSON Lines (shared/DESIGN.md §3), in trace order. */
 import type { Result } from "../core/core.ts";
 import { formatBdf, type TraceTlp } from "../trace/text.ts";
-import type { Refusal } from "../replay/replay.ts";
+import type { DriverResult, Refusal } from "../replay/replay.ts";
 import type { ResultTags } from "../arch/types.ts";
 
 const hex = (v: bigint) => "0x" + v.toString(16);
@@ -68,6 +68,11 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: Resul
  */
 export function refusalLine(r: Refusal): string {
   return JSON.stringify({ seq: r.seq, event: r.event, line: r.line, status: "refused", reason: r.reason }) + "\n";
+}
+
+/** A carried-out driver event that gives a result back (pasid-alloc: `{ vm, pasid }`): an `ok` result line. */
+export function driverResultLine(n: DriverResult): string {
+  return JSON.stringify({ seq: n.seq, event: n.event, line: n.line, status: "ok", ...n.note }) + "\n";
 }
 
 export function resultLine(seq: number, t: TraceTlp, r: Result, timing?: ResultTiming, tags?: ResultTags): string {

@@ -77,7 +77,12 @@
  * |  7 | bind BDF DRIVER              | 0      | sid     | 0     | 0                                                     | 1: DRIVER's ASCII bytes, little-endian, 0-padded (24 at most) |
  * |  8 | unbind BDF                   | 0      | sid     | 0     | 0                                                     | 0             |
  * |  9 | domain-alloc D KIND [format=F] [parent=P] | D | KIND (0 paging, 1 nested, 2 identity, 3 blocking) | P | parent 0; format 7:4 (0 none, 1 ss, 2 fs, 3 s1, 4 s2) | 0 |
+ * | 10 | pasid-alloc VM [BDF]         | 0      | sid     | 0     | P 0 (BDF given)                                       | 1: VM's ASCII bytes as bind's DRIVER |
+ * | 11 | pasid-free VM PASID [BDF]    | 0      | sid     | PASID | P 0 (BDF given)                                       | 1: VM as for 10 |
+ * | 12 | quota VM N                   | N      | 0       | 0     | 0                                                     | 1: VM as for 10 |
  * | 13 | enforce-coherency D          | D      | 0       | 0     | 0                                                     | 0             |
+ * | 14 | mdev BDF vm=VM               | 0      | sid     | 0     | 0                                                     | 1: VM as for 10 |
+ * (bind with vm=NAME: EXT 2, the second extension record holds NAME as the first holds DRIVER)
  * | 16..255 | an architecture's driver command (VT-d `inv`: OP 16..24) | its trace-commands module's table (src/arch/vtd/trace-commands.ts) | | | | |
  *
  * Every bit not named is 0 and a reader refuses a record where it is not: a file has one encoding
@@ -171,12 +176,16 @@ export const EventOp = {
   BIND: 7,
   UNBIND: 8,
   DOMAIN_ALLOC: 9,
+  PASID_ALLOC: 10,
+  PASID_FREE: 11,
+  QUOTA: 12,
   ENFORCE_COHERENCY: 13,
+  MDEV: 14,
 } as const;
 
 /** A bind's driver name as the extension record's three qwords: its ASCII bytes, little-endian, zero-padded (at most 24). */
 function packName(name: string): bigint[] {
-  if (name.length > 24 || !/^[\x21-\x7e]*$/.test(name)) throw new RangeError(`driver name "${name}" is not 1 to 24 printable ASCII characters`);
+  if (name.length > 24 || !/^[\x21-\x7e]*$/.test(name)) throw new RangeError(`name "${name}" is not 1 to 24 printable ASCII characters`);
   const q = [0n, 0n, 0n];
   for (let i = 0; i < name.length; i++) q[i >> 3]! |= BigInt(name.charCodeAt(i)) << BigInt(8 * (i & 7));
   return q;
@@ -482,6 +491,23 @@ function eventRecords(e: DriverEvent): Uint32Array {
       op = EventOp.BIND;
       b = u32(e.sid, "sid");
       ext = packName(e.driver);
+      if (e.vm !== undefined) ext.push(...packName(e.vm));
+      break;
+    case "mdev":
+      op = EventOp.MDEV;
+      b = u32(e.sid, "sid");
+      ext = packName(e.vm);
+      break;
+    case "pasid-alloc":
+    case "pasid-free":
+    case "quota":
+      op = e.op === "pasid-alloc" ? EventOp.PASID_ALLOC : e.op === "pasid-free" ? EventOp.PASID_FREE : EventOp.QUOTA;
+      ext = packName(e.vm);
+      if (e.op === "quota") a = BigInt(u32(e.quota, "quota"));
+      else {
+        if (e.sid !== undefined) (b = u32(e.sid, "sid")), (d = 1);
+        if (e.op === "pasid-free") c = u32(e.pasid, "pasid");
+      }
       break;
     case "unbind":
       op = EventOp.UNBIND;
@@ -506,7 +532,7 @@ function eventRecords(e: DriverEvent): Uint32Array {
       ext = x.ext ? [...x.ext] : undefined;
     }
   }
-  const n = 1 + (ext ? 1 : 0);
+  const n = 1 + (ext ? ext.length / 3 : 0);
   const w = new Uint32Array(n * RECORD_WORDS);
   for (const v of [a, ...(ext ?? [])]) if (v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`0x${v.toString(16)} is out of range`);
   put64(w, 0, a);
@@ -515,11 +541,12 @@ function eventRecords(e: DriverEvent): Uint32Array {
   w[5] = c;
   w[6] = d;
   w[7] = RecKind.EVENT | (unit << RecFlag.UNIT_SHIFT) | (op << 16) | ((n - 1) << 24);
-  if (ext) {
-    put64(w, 8, ext[0]!);
-    put64(w, 10, ext[1]!);
-    put64(w, 12, ext[2]!);
-    w[15] = RecKind.EXT;
+  for (let k = 0; ext && k < ext.length / 3; k++) {
+    const x = (k + 1) * RECORD_WORDS;
+    put64(w, x, ext[3 * k]!);
+    put64(w, x + 2, ext[3 * k + 1]!);
+    put64(w, x + 4, ext[3 * k + 2]!);
+    w[x + 7] = RecKind.EXT;
   }
   return w;
 }
@@ -567,7 +594,7 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
   const time = getTime(w, o, unit);
   if (typeof time === "string") return time;
   const a = get64(w, o), b = w[o + 4]!, c = w[o + 5]!, d = w[o + 6]!;
-  const q = (k: number) => (n >= 1 ? get64(w, o + RECORD_WORDS + 2 * k) : 0n);
+  const q = (k: number) => (n >= 1 + Math.floor(k / 3) ? get64(w, o + RECORD_WORDS * (1 + Math.floor(k / 3)) + 2 * (k % 3)) : 0n);
   const base: DriverEventBase = { line, column: 0, ...(unit !== TimeUnit.NONE ? { time: { value: time, unit: unitNames[unit]! } } : {}) };
   let e: DriverEvent;
   switch (op) {
@@ -609,8 +636,22 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       e = { ...base, op: "replace", sid: b, ...(d & 1 ? { pasid: c } : {}), domain: Number(a) };
       break;
     case EventOp.BIND:
-      e = { ...base, op: "bind", sid: b, driver: unpackName([q(0), q(1), q(2)]) };
+      e = { ...base, op: "bind", sid: b, driver: unpackName([q(0), q(1), q(2)]), ...(n >= 2 ? { vm: unpackName([q(3), q(4), q(5)]) } : {}) };
       break;
+    case EventOp.MDEV:
+      e = { ...base, op: "mdev", sid: b, vm: unpackName([q(0), q(1), q(2)]) };
+      break;
+    case EventOp.PASID_ALLOC:
+    case EventOp.PASID_FREE:
+    case EventOp.QUOTA: {
+      const vm = unpackName([q(0), q(1), q(2)]);
+      const dev = d & 1 ? { sid: b } : {};
+      if (op === EventOp.QUOTA) {
+        if (a > 0x100000n) return `quota ${a} (max 1048576)`;
+        e = { ...base, op: "quota", vm, quota: Number(a) };
+      } else e = op === EventOp.PASID_ALLOC ? { ...base, op: "pasid-alloc", vm, ...dev } : { ...base, op: "pasid-free", vm, pasid: c, ...dev };
+      break;
+    }
     case EventOp.UNBIND:
       e = { ...base, op: "unbind", sid: b };
       break;

@@ -156,6 +156,8 @@ export interface BindEvent extends DriverEventBase {
   sid: number;
   /** "vfio" or "kernel:NAME" (NAME: letters, digits, `_`, `-`, `.`; 1 to 24 characters in all). */
   driver: string;
+  /** vfio only (`vm=NAME`): the VM the device is assigned to (the owner token of src/iommu/pasid.ts). */
+  vm?: string;
 }
 
 /** `unbind BDF`: the device's driver unbinds (a group's user ownership ends with its last vfio device). */
@@ -193,6 +195,40 @@ export interface EnforceCoherencyEvent extends DriverEventBase {
   domain: number;
 }
 
+/** `pasid-alloc VM [BDF]`: the VM allocates a PASID (per-device space: of the device BDF); its result line says which, or why not. */
+export interface PasidAllocEvent extends DriverEventBase {
+  op: "pasid-alloc";
+  vm: string;
+  sid?: number;
+}
+
+/** `pasid-free VM PASID [BDF]`: the VM frees a PASID it holds; where it is still attached, its entries are torn down. */
+export interface PasidFreeEvent extends DriverEventBase {
+  op: "pasid-free";
+  vm: string;
+  pasid: number;
+  sid?: number;
+}
+
+/** `quota VM N`: the VM's PASID quota changes at run time. */
+export interface QuotaEvent extends DriverEventBase {
+  op: "quota";
+  vm: string;
+  quota: number;
+}
+
+/** `mdev BDF vm=NAME`: a mediated device of the parent BDF (bound to vfio) is created for the VM (src/iommu/vms.ts). */
+export interface MdevEvent extends DriverEventBase {
+  op: "mdev";
+  sid: number;
+  vm: string;
+}
+
+/** A VM's name in a trace: 1 to 24 letters, digits, _ . : or - (not starting with . : or -), so a binary extension record holds it. */
+export const VM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}$/;
+/** The largest quota: every PASID of the 20-bit space. */
+export const MAX_QUOTA = 0x100000;
+
 /** Page-table formats `domain-alloc ... format=` takes. */
 export const DOMAIN_FORMATS = ["ss", "fs", "s1", "s2"] as const;
 /** A driver name `bind` takes: vfio or kernel:NAME. */
@@ -211,7 +247,7 @@ export interface ArchCommands {}
 export type ArchCommandEvent = { [K in keyof ArchCommands]: DriverEventBase & { op: K } & ArchCommands[K] }[keyof ArchCommands];
 
 /** The architecture-neutral driver events. */
-export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent | BindEvent | UnbindEvent | DomainAllocEvent | ReplaceEvent | EnforceCoherencyEvent;
+export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent | BindEvent | UnbindEvent | DomainAllocEvent | ReplaceEvent | PasidAllocEvent | PasidFreeEvent | QuotaEvent | MdevEvent | EnforceCoherencyEvent;
 export type DriverEvent = NeutralDriverEvent | ArchCommandEvent;
 export type TraceEvent = TraceTlp | DriverEvent;
 

@@ -14,6 +14,11 @@
  *   [@TIME] unbind BDF
  *   [@TIME] domain-alloc D paging|nested|identity|blocking [format=ss|fs|s1|s2] [parent=P]
  *   [@TIME] enforce-coherency D
+ *   [@TIME] bind BDF vfio vm=VM
+ *   [@TIME] pasid-alloc VM [BDF]
+ *   [@TIME] pasid-free VM PASID [BDF]
+ *   [@TIME] quota VM N
+ *   [@TIME] mdev BDF vm=VM
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored; CRLF is accepted.
  *
@@ -46,6 +51,8 @@ import {
   DOMAIN_FORMATS,
   DOMAIN_KINDS,
   DRIVER_NAME,
+  MAX_QUOTA,
+  VM_NAME,
   MAX_ADDR,
   MAX_LEN,
   MAX_PASID,
@@ -73,9 +80,9 @@ export { formatTime, plainDecimal } from "./syntax.ts";
 
 const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
 /** The neutral driver events' keywords. */
-const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "enforce-coherency"];
+const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "pasid-alloc", "pasid-free", "quota", "mdev", "enforce-coherency"];
 /** Every event keyword, for messages: the TLPs, map and unmap, the architectures' commands, then the rest. */
-const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "enforce-coherency"]);
+const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "pasid-alloc", "pasid-free", "quota", "mdev", "enforce-coherency"]);
 const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated, expect=";
 const EXPECTED_ATS = "pasid=, addr=, nw, expect=";
 
@@ -262,6 +269,34 @@ export function formatEvent(e: TraceEvent): string {
       if (e.op === "bind") {
         check(DRIVER_NAME.test(e.driver), `driver ${quote(e.driver)} is not vfio or kernel:NAME`);
         parts.push(e.driver);
+        if (e.vm !== undefined) {
+          check(e.driver === "vfio" && VM_NAME.test(e.vm), `vm=${e.vm}: a VM name (1 to 24 letters, digits, _ . : -) on a vfio bind`);
+          parts.push(`vm=${e.vm}`);
+        }
+      }
+      break;
+    case "mdev":
+      check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
+      check(VM_NAME.test(e.vm), `VM name ${quote(e.vm)} is not 1 to 24 letters, digits, _ . : -`);
+      parts.push("mdev", formatBdf(e.sid), `vm=${e.vm}`);
+      break;
+    case "pasid-alloc":
+    case "pasid-free":
+    case "quota":
+      check(VM_NAME.test(e.vm), `VM name ${quote(e.vm)} is not 1 to 24 letters, digits, _ . : -`);
+      parts.push(e.op, e.vm);
+      if (e.op === "quota") {
+        check(Number.isInteger(e.quota) && e.quota >= 0 && e.quota <= MAX_QUOTA, `quota ${e.quota} out of range`);
+        parts.push(String(e.quota));
+        break;
+      }
+      if (e.op === "pasid-free") {
+        check(Number.isInteger(e.pasid) && e.pasid >= 0 && e.pasid <= MAX_PASID, `pasid ${e.pasid} out of range`);
+        parts.push(String(e.pasid));
+      }
+      if (e.sid !== undefined) {
+        check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
+        parts.push(formatBdf(e.sid));
       }
       break;
     case "domain-alloc":
@@ -443,8 +478,37 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
       const tok = a.next(`a driver after the BDF: vfio or kernel:NAME`);
       if (!DRIVER_NAME.test(tok.text))
         throw err(`expected a driver: vfio or kernel:NAME (NAME of letters, digits, _ - ., at most 17 characters), got ${quote(tok.text)}`, tok.column);
-      a.options("bind BDF DRIVER", [], [], a.keyword);
-      return { ...base, op, sid, driver: tok.text };
+      const vmTok = a.options("bind BDF DRIVER", ["vm="], [], a.keyword).get("vm=");
+      if (vmTok === undefined) return { ...base, op, sid, driver: tok.text };
+      if (tok.text !== "vfio") throw err(`vm= is for vfio binds (a VM owns a user-space device), not ${quote(tok.text)}`, vmTok.column);
+      return { ...base, op, sid, driver: tok.text, vm: parseVm(valueOf(vmTok), err) };
+    }
+    case "pasid-alloc":
+    case "pasid-free": {
+      const vm = parseVm(a.next(`a VM name after ${quote(op)}`), err);
+      let pasid = 0;
+      if (op === "pasid-free") {
+        const t = a.next("the PASID to free (decimal or 0x-hex) after the VM");
+        const n = parseUint(t.text);
+        if (n === undefined || n > BigInt(MAX_PASID)) throw err(`expected a PASID 0..${MAX_PASID} (decimal or 0x-hex), got ${quote(t.text)}`, t.column);
+        pasid = Number(n);
+      }
+      const rest = a.rest();
+      if (rest.length > 1) throw err(`unexpected token ${quote(rest[1]!.text)}; ${op} takes VM${op === "pasid-free" ? " PASID" : ""} and an optional BDF`, rest[1]!.column);
+      const dev = rest.length ? { sid: parseDeviceBdf(rest[0]!, op, err) } : {};
+      return op === "pasid-alloc" ? { ...base, op, vm, ...dev } : { ...base, op, vm, pasid, ...dev };
+    }
+    case "mdev": {
+      const sid = parseDeviceBdf(a.next(`${BDF_HINT} (the parent device) after "mdev"`), op, err);
+      const vm = parseVm(valueOf(a.options("mdev BDF", ["vm="], [], a.keyword).need("vm=")), err);
+      return { ...base, op, sid, vm };
+    }
+    case "quota": {
+      const vm = parseVm(a.next(`a VM name after "quota"`), err);
+      const t = a.next("the quota N (decimal) after the VM");
+      if (!/^[0-9]+$/.test(t.text) || Number(t.text) > MAX_QUOTA) throw err(`expected a quota 0..${MAX_QUOTA} (decimal), got ${quote(t.text)}`, t.column);
+      a.options("quota VM N", [], [], a.keyword);
+      return { ...base, op, vm, quota: Number(t.text) };
     }
     case "unbind": {
       const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "unbind"`), op, err);
@@ -535,6 +599,12 @@ function parseSize(tok: Token, err: MakeError): bigint {
   if (n === undefined) throw err(`expected SIZE in bytes (decimal or 0x-hex), got ${quote(tok.text)}`, tok.column);
   if (n === 0n || n > MAX_ADDR) throw err(`SIZE ${tok.text} is out of range (1 to 2^64 - 1 bytes)`, tok.column);
   return n;
+}
+
+/** A VM name (an owner token, src/iommu/pasid.ts). */
+function parseVm(tok: Token, err: MakeError): string {
+  if (!VM_NAME.test(tok.text)) throw err(`expected a VM name (1 to 24 letters, digits, _ . : or -, not starting with . : or -), got ${quote(tok.text)}`, tok.column);
+  return tok.text;
 }
 
 /** The BDF of an attach/detach: a device of this DMAR unit, so segment 0. */

@@ -46,7 +46,7 @@ export function outcome(r: Result): string {
  * 03:00.1 and 00:02.0 attached to domain 1 (the kernel's default domain) by the builder; `bindings`
  * as the scenario's `drivers`.
  */
-export function setup(unit: Unit, bindings: [number, string][] = []): Setup {
+export function setup(unit: Unit, bindings: [number, string][] = [], opts: ConstructorParameters<typeof IommuLayer>[4] = {}): Setup {
   let p: AnyPlatform;
   if (unit === "smmuv3") {
     const q = createPlatform("smmuv3", { build: "debug" });
@@ -62,7 +62,7 @@ export function setup(unit: Unit, bindings: [number, string][] = []): Setup {
     p = q;
   }
   p.enable();
-  const layer = new IommuLayer(p.createDriver(), topologySchema.parse(issueExample), bindings);
+  const layer = new IommuLayer(p.createDriver(), topologySchema.parse(issueExample), bindings, [], opts);
   return {
     unit,
     p,

@@ -38,7 +38,7 @@ test("vms: names and quotas as given; a VM without a quota gets the allocator's 
 });
 
 test("vms errors: a bad name, a name twice, a quota out of range or not a number, an unknown key", () => {
-  const NAME = "expected a VM name: 1 to 64 letters, digits, _ . : or -, not starting with . : or -";
+  const NAME = "expected a VM name: 1 to 24 letters, digits, _ . : or -, not starting with . : or - (a trace's binary form holds 24)";
   const QUOTA = "expected a quota (PASIDs the VM may hold at once): an integer 0..1048576";
   // {"name": at offset 8 -> column 13
   assert.is(errorOf("vms", [{ name: "vm 1" }]), `s.json:3:13: vms[0].name: ${NAME}`);

@@ -5,18 +5,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { formatEvent, parseTraceText, type DriverEvent } from "../../src/trace/text.ts";
+import { formatEvent } from "../../src/trace/text.ts";
 import { decodeDriverEvent, encodeDriverEvent } from "../../src/trace/binary.ts";
+import { fails, one, recordsAre } from "./trace-helpers.ts";
 
-const one = (line: string) => parseTraceText(line, "t.trace")[0] as DriverEvent;
-const fails = (line: string, message: string) => {
-  try {
-    parseTraceText(line, "t.trace");
-  } catch (e) {
-    return assert.is((e as Error).message, `t.trace:1:${message}`);
-  }
-  assert.unreachable(`no error for ${line}`);
-};
 
 test("text: each event parses to its fields and formats back to the same line", () => {
   assert.equal(one("bind 03:00.1 kernel:e1000e"), { line: 1, column: 1, op: "bind", sid: 0x301, driver: "kernel:e1000e" });
@@ -54,12 +46,7 @@ test("binary: the records of each event, word by word, and back", () => {
     // replace: A domain 9, B sid 0x10, C pasid 3, D bit 0 (pasid given).
     ["replace 00:02.0 pasid=3 domain=9", [9, 0, 0, 0, 0x10, 3, 1, 0x4 | (6 << 16)]],
   ];
-  for (const [line, words] of cases) {
-    const w = encodeDriverEvent(one(line));
-    assert.equal([...w], words.map((x) => x >>> 0), line);
-    const back = decodeDriverEvent(w, 0, 1);
-    assert.is(typeof back === "string" ? back : formatEvent(back), line);
-  }
+  recordsAre(cases);
 });
 
 test("binary: a record no text line gives is refused, naming why", () => {

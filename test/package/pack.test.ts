@@ -179,7 +179,9 @@ test("examples lists the bundled example at its installed path; run example:vtd-
     [
       "name         description                                                                                                                         scenario",
       `gpu-nosnoop  A vfio GPU's No-Snoop DMA under VT-d with and without snoop control and SMMUv3 with and without CANWBS (README "Cache coherency").  ${installed}/examples/gpu-nosnoop/scenario.json`,
+      `mdev         A mediated device sharing its parent's non-singleton group with two VMs (README "VMs, PASID allocation and mediated devices").      ${installed}/examples/mdev/scenario.json`,
       `nic-vfio     The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README "Driver side").   ${installed}/examples/nic-vfio/scenario.json`,
+      `pasid-quota  A VM that allocates PASIDs past its quota (README "VMs, PASID allocation and mediated devices").                                    ${installed}/examples/pasid-quota/scenario.json`,
       `smmuv3       Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.                                           ${installed}/examples/smmuv3/scenario.json`,
       `vtd-sm       Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).                                                           ${installed}/examples/vtd-sm/scenario.json`,
       "",

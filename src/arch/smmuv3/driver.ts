@@ -45,6 +45,7 @@ import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpe
 import type { Result } from "../../core/core.ts";
 import type { ClearedLeaf, EntryRef, SmmuBuilder, SmmuDomain } from "./builder.ts";
 import type { Qwords8 } from "./ste.ts";
+import type { PasidAttachment, TeardownStep } from "../../iommu/pasid.ts";
 import { cmdqConsFields, idr0Fields, idr1Fields, queueBaseFields } from "./fields.ts";
 import {
   atcInv, cdUsed, cfgiCd, cfgiSte, cmdSync, commandName, prefetchConfig, steUsed, tlbiNhAll, tlbiNhAsid, tlbiNhVa, tlbiS12Vmall, tlbiS2Ipa,
@@ -317,6 +318,56 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
    */
   isBlockedForm(r: Result): boolean {
     return r.status === "abort" || (r.status === "fault" && r.fault!.code === SMMU_EVENTS.F_STREAM_DISABLED);
+  }
+
+  /** The stream's SubstreamID bits (its CD table's size, STE.S1CDMax); a stream not made yet gets the unit's (IDR1.SSIDSIZE) when a substream makes it. */
+  pasidBits(rid: number): number {
+    const sid = this.streamOf(rid);
+    const s = sid === undefined ? undefined : this.b.streams.get(sid);
+    return s ? s.ssidBits : this.b.profile.ssidBits;
+  }
+
+  /** The substream attached at `pasid` of the device's stream in pasid.ts's terms. */
+  pasidAttachment(rid: number, pasid: number): PasidAttachment | undefined {
+    const sid = this.streamOf(rid);
+    const s = sid === undefined ? undefined : this.b.streams.get(sid);
+    const d = s?.substreams.get(pasid);
+    return s && d && d.id !== BLOCKING_ID ? { arch: "smmuv3", device: rid, streamIds: [s.sid], asid: d.asid ?? 0, vmid: this.s1Vmid(d), ats: s.ats } : undefined;
+  }
+
+  /**
+   * A freed PASID's teardown (pasid.ts teardownSteps: arm_smmu_clear_cd, arm_smmu_tlb_inv_asid,
+   * arm_smmu_atc_inv_master): `clear-cd` writes V=0 into the CD (the STE, when what is left changes
+   * it, through the hitless writer with its CFGI_STE); each group of commands goes to the queue
+   * with its CMD_SYNC at the `sync` that ends it.
+   */
+  runTeardown(steps: readonly TeardownStep[]): void {
+    let pending: Command[] = [];
+    for (const st of steps) {
+      if (st.arch !== "smmuv3") throw new DriverError(`a ${st.arch} teardown step on an SMMUv3 unit`);
+      if (st.op === "clear-cd") {
+        const sid = this.b.streamIdOf(st.device);
+        const saved = this.b.entryWriter;
+        // The CD raw (the steps' CFGI_CD follows); the STE, only when what is left changes it, hitlessly.
+        this.b.entryWriter = (ref, addr, q) => {
+          if (ref.kind === "cd") return saved(ref, addr, q);
+          if (q.some((v, i) => this.core.read64(addr + BigInt(8 * i)) !== v)) this.writeEntry(ref, addr, q);
+        };
+        try {
+          this.b.detach(sid, st.ssid);
+        } catch (err) {
+          throw driverError(err);
+        } finally {
+          this.b.entryWriter = saved;
+        }
+        this.stats.detaches++;
+      } else if (st.op === "cmd") pending.push(st.cmd);
+      else {
+        this.submit(pending);
+        pending = [];
+      }
+    }
+    if (pending.length) this.submit(pending);
   }
 
   private withEntryWriter<T>(f: () => T): T {
