@@ -20,6 +20,8 @@ import type { CoreBuild } from "./core/core.ts";
 import type { Refusals } from "./replay/replay.ts";
 import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
 import { bindingsProblem } from "./iommu/drivers.ts";
+import { directMappings, scenarioRegions, scenarioRegionsProblem } from "./iommu/regions.ts";
+import type { ReservedRegions } from "./iommu/reserved-regions.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
 
@@ -37,6 +39,8 @@ export interface LoadedScenario {
    * `platform.createDriver({ ...driver, limits })`.
    */
   limits: Limits;
+  /** The devices' reserved regions (src/iommu/regions.ts): the platform's and the scenario's `reservedRegions`. */
+  regions: ReservedRegions;
   /** The trace: a file path (resolved against the scenario's folder) or inline lines. */
   trace?: { file: string } | { file: string; lines: string[]; lineNumbers: number[] };
 }
@@ -153,6 +157,9 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   };
   const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers);
   if (bindings) throw problemAt(`drivers[${bindings.index}].driver`, bindings.message);
+  const regions = scenarioRegions(scenario, scenario.arch === "smmuv3" ? scenario.config?.smmu?.swMsi : undefined);
+  const regionsProblem = scenarioRegionsProblem(scenario, regions);
+  if (regionsProblem) throw problemAt(regionsProblem.path, regionsProblem.message);
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");
@@ -198,7 +205,10 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
 
   // 2. The architecture's structures (VT-d: domains with their mappings, then devices), then
   //    translation on as the scenario says.
-  yield* module.scenario.build(platform, scenario, ctx);
+  // DIRECT regions are identity-mapped in their devices' kernel domains as they attach (after the scenario's own mappings).
+  const direct = directMappings(scenario, regions);
+  const built = direct.size === 0 ? scenario : withDirectMappings(scenario, direct);
+  yield* module.scenario.build(platform, built, ctx);
 
   // 3. The driver side's domains (domainAlloc), through the unit's driver as domain-alloc would; blocking ones are the driver side's own.
   const blocking = new Set<number>();
@@ -222,9 +232,18 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     lazyBatch: d.lazyBatch ?? defaultDriverOptions.lazyBatch,
     lazyTimeoutCycles: d.lazyTimeoutCycles ?? defaultDriverOptions.lazyTimeoutCycles,
   };
-  const result: LoadedScenario = { file, scenario, platform, driver, refusals: d.refusals ?? "error", limits };
+  const result: LoadedScenario = { file, scenario, platform, driver, refusals: d.refusals ?? "error", limits, regions };
   if (typeof scenario.trace === "string") result.trace = { file: resolve(dirname(file), scenario.trace) };
   else if (scenario.trace)
     result.trace = { file, lines: scenario.trace, lineNumbers: scenario.trace.map((_, i) => at(`trace[${i}]`)?.line ?? 0) };
   return result;
+}
+
+/** The scenario with the identity mappings of DIRECT regions appended to their build domains' mappings (read and write). */
+function withDirectMappings<S extends Scenario>(scenario: S, direct: ReadonlyMap<number, readonly { first: bigint; last: bigint }[]>): S {
+  const domains = (scenario.build?.domains ?? []).map((d, i) => {
+    const extra = (direct.get(i) ?? []).map((r) => ({ iova: r.first, pa: r.first, size: r.last - r.first + 1n, perm: "rw" as const }));
+    return extra.length ? { ...d, mappings: [...(d.mappings ?? []), ...extra] } : d;
+  });
+  return { ...scenario, build: { ...scenario.build, domains } } as S;
 }

@@ -16,6 +16,7 @@
  * output; then the summary goes to standard error). `--trace -` reads the trace from standard input.
  */
 import { IommuLayer } from "../iommu/iommu.ts";
+import { RegionGuard } from "../iommu/regions.ts";
 import { archReports } from "../report/arch/index.ts";
 import { relative } from "node:path";
 import type { Command } from "commander";
@@ -192,7 +193,7 @@ export class RunSession {
       // The driver side above the unit's driver (src/iommu): ownership, bind/unbind, domain-alloc, replace.
       const { topology, drivers, domainAlloc } = loaded.scenario;
       const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
-      const driver = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking);
+      const driver = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking, RegionGuard.ofScenario(loaded.scenario, loaded.regions));
       const expected = (this.expected = o.expectFaults ? new ExpectedFaults(loaded.platform.module.name, this.reader.format === "binary" ? "record" : "line") : undefined);
       const refusals = (this.refusals = (o.refusals as Refusals | undefined) ?? loaded.refusals);
       this.replayer = new Replayer(loaded.platform, this.reader, sink, {

@@ -15,6 +15,7 @@ import { quote } from "../errors.ts";
 import { topologySchema } from "../iommu/topology.ts";
 import { driversSchema } from "../iommu/drivers.ts";
 import { domainAllocSchema } from "../iommu/domains.ts";
+import { reservedRegionsSchema } from "../iommu/scenario-keys.ts";
 
 export { u64 } from "./u64.ts";
 import { u64 } from "./u64.ts";
@@ -245,6 +246,8 @@ export const commonScenarioShape = {
   drivers: driversSchema.optional(),
   /** Domains allocated before the trace starts, as `domain-alloc` (src/iommu/domains.ts; README "Driver side"). */
   domainAlloc: domainAllocSchema.optional(),
+  /** Devices' reserved regions beyond the platform's (src/iommu/regions.ts; README "PASIDs and reserved regions"). */
+  reservedRegions: reservedRegionsSchema.optional(),
 };
 
 /** What the neutral loader and checkConfig read of any scenario's `config`. */

@@ -29,6 +29,7 @@ import type { EventOrigin } from "../driver/flush-queue.ts";
 import type { PciNode } from "./types.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
 import { Domains } from "./domains.ts";
+import type { RegionGuard, RegionPeers } from "./regions.ts";
 
 /** Per user-owned group (keyed by its first device): the group's requester-ID domain and the devices attached to it. */
 interface UserGroup {
@@ -54,6 +55,8 @@ export class IommuLayer implements ArchDriver {
     bindings: readonly (readonly [number, string])[] = [],
     /** The blocking domains of the scenario's `domainAlloc` (its other domains are the unit's already). */
     blocking: readonly number[] = [],
+    /** The platform's reserved regions (regions.ts): maps, attaches and vfio binds that break them are refused. */
+    readonly regions?: RegionGuard,
   ) {
     this.ownership = new Ownership(topology);
     this.domains = new Domains(arch);
@@ -98,9 +101,15 @@ export class IommuLayer implements ArchDriver {
       case "detach":
         return this.detach(e, now);
       case "map":
-      case "unmap":
+      case "unmap": {
         if (this.domains.isBlocking(e.domain)) throw new RefusedError(`${e.op} ${e.domain}: domain ${e.domain} is a blocking domain: it has no page tables`);
-        return this.arch.apply(e, now);
+        const why = e.op === "map" ? this.regions?.mapProblem(e.domain, e.iova, e.size, this.peers) : undefined;
+        if (why) throw new RefusedError(why);
+        this.arch.apply(e, now);
+        if (e.op === "map") this.regions?.noteMap(e.domain, e.iova, e.size);
+        else this.regions?.noteUnmap(e.domain, e.iova, e.size);
+        return;
+      }
       default:
         return this.arch.apply(e, now);
     }
@@ -116,7 +125,19 @@ export class IommuLayer implements ArchDriver {
     return this.ownership.userOwned(sid) ? this.users.get(this.key(sid)) : undefined;
   }
 
+  /** What the region guard asks of the driver side. */
+  private readonly peers: RegionPeers = { attachedDomain: (sid) => this.arch.attachedDomain(sid), userOwned: (sid) => this.ownership.userOwned(sid) };
+
+  /** A device (and the requester IDs that go with it in a user-owned group) joining `domain` without a PASID: refused over a reserved region. */
+  private checkRegions(sid: number, domain: number, what?: string): void {
+    const sids = this.userGroup(sid) ? this.ownership.requesterIds(sid) : [sid];
+    const why = this.regions?.attachProblem(domain, sids, this.peers);
+    if (why) throw new RefusedError(what ? `${what}: ${why}` : why);
+  }
+
   private bind(sid: number, driver: string): void {
+    const why = this.regions?.bindProblem(sid, driver);
+    if (why) throw new RefusedError(why);
     if (this.ownership.bind(sid, driver) !== "claim") return;
     const g: UserGroup = { attached: new Set(), defaults: new Map() };
     for (const m of this.ownership.requesterIds(sid)) {
@@ -164,6 +185,7 @@ export class IommuLayer implements ArchDriver {
   private attach(e: AttachEvent, now: bigint): void {
     const g = this.userGroup(e.sid);
     const what = `attach ${formatBdf(e.sid)}${e.pasid !== undefined ? ` pasid=${e.pasid}` : ""} domain=${e.domain}`;
+    if (e.pasid === undefined && !this.domains.isBlocking(e.domain)) this.checkRegions(e.sid, e.domain);
     if (g === undefined) {
       if (!this.domains.isBlocking(e.domain)) {
         this.arch.apply(e, now);
@@ -229,6 +251,7 @@ export class IommuLayer implements ArchDriver {
     this.arch.advanceTo(now);
     const what = `replace ${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""} domain=${domain}`;
     if (this.domains.isBlocking(domain)) throw new RefusedError(`${what}: domain ${domain} is a blocking domain: detach instead`);
+    if (pasid === undefined) this.checkRegions(sid, domain, what);
     const g = this.userGroup(sid);
     if (g === undefined) {
       this.arch.replace(sid, pasid, domain);
