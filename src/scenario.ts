@@ -20,7 +20,7 @@ import type { CoreBuild } from "./core/core.ts";
 import type { Refusals } from "./replay/replay.ts";
 import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
 import { bindingsProblem } from "./iommu/drivers.ts";
-import { directMappings, scenarioRegions, scenarioRegionsProblem } from "./iommu/regions.ts";
+import { directMappings, p2pWindowsOf, scenarioRegions, scenarioRegionsProblem } from "./iommu/regions.ts";
 import type { ReservedRegions } from "./iommu/reserved-regions.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
@@ -209,6 +209,13 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   const direct = directMappings(scenario, regions);
   const built = direct.size === 0 ? scenario : withDirectMappings(scenario, direct);
   yield* module.scenario.build(platform, built, ctx);
+  // The root complex's peer-to-peer windows (RESERVED regions): the core routes requests into them before the IOMMU.
+  const windows = p2pWindowsOf(scenario, regions);
+  try {
+    if (windows.length) core.setP2pWindows(windows);
+  } catch (e) {
+    fail("reservedRegions", e);
+  }
 
   // 3. The driver side's domains (domainAlloc), through the unit's driver as domain-alloc would; blocking ones are the driver side's own.
   const blocking = new Set<number>();

@@ -57,6 +57,7 @@ export const Ctrl = {
   SMMU: 0x300, // the SMMUv3 register block (256 bytes; its layout is the architecture's own)
   TIMING: 0x400, // the timing parameters (TimingCfg)
   IORT: 0x800, // SMMUv3: the root complexes' RID-to-StreamID map (IortMap)
+  PEER_WINDOWS: 0xc40, // the root complex's peer-to-peer windows per requester (P2pMap)
 } as const;
 
 /**
@@ -73,6 +74,19 @@ export const IortEntry = { IN_BASE: 0, COUNT: 4, OUT_BASE: 8, RC: 12 } as const;
 export const IORT_ENTRY_SIZE = 16;
 export const IORT_MAX_RANGES = 64;
 export const IORT_MAX_ROOT_COMPLEXES = 32;
+
+/**
+ * The peer-to-peer windows the root complex (or a switch without ACS redirection) routes to a peer
+ * before the IOMMU sees the request (reserved regions of type RESERVED, src/iommu/regions.ts), at
+ * CTRL_BASE + Ctrl.PEER_WINDOWS: RANGES windows of P2P_ENTRY_SIZE bytes at ENTRIES, each a requester SID
+ * (segment<<16 | RID, as the request carries it) and an inclusive address range [BASE, LAST]. A
+ * request whose SID and untranslated address fall in one is not translated (ResStatus.PEER, named "p2p"; counted
+ * in `p2p` only, untimed). The host writes it once at set-up (Core.setP2pWindows).
+ */
+export const P2pMap = { RANGES: 0, ENTRIES: 16 } as const;
+export const P2pEntry = { SID: 0, BASE: 8, LAST: 16 } as const;
+export const P2P_ENTRY_SIZE = 24;
+export const P2P_MAX_RANGES = 32;
 
 /**
  * The architectures a core instance can be (Ctrl.ARCH). The register block above (CAP ... IVA) is
@@ -319,8 +333,8 @@ export const Res = {
  * UNROUTED (SMMUv3 with a RID-to-StreamID map, IortMap): no ID mapping of the root complexes covers
  * the requester, so the transaction never reaches the SMMU: no StreamID, no event, no SMMU counter.
  */
-export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3, ABORT: 4, UNROUTED: 5 } as const;
-export const statusNames = ["ok", "fault", "interrupt", "blocked", "abort", "unrouted"] as const;
+export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3, ABORT: 4, UNROUTED: 5, PEER: 6 } as const;
+export const statusNames = ["ok", "fault", "interrupt", "blocked", "abort", "unrouted", "p2p"] as const;
 /**
  * Res.FAULT_STAGE: bits 1:0 the stage whose translation faulted (1, 2; 0: the fault is not a
  * translation-stage fault, e.g. C_BAD_STE), bits 3:2 the event record's CLASS (FaultClass) when the
@@ -387,6 +401,7 @@ export const counterNames = [
   "staleIotlbUses", // requests translated by an IOTLB entry whose leaf memory no longer matches
   "staleAtcUses", // translated requests that used a device-TLB entry the IOMMU had invalidated
   "atcMisses", // translated requests whose device had no translation (an ATS request was sent first)
+  "p2p", // requests routed peer-to-peer before the IOMMU (P2pMap; status p2p; counted in no other counter)
   // table reads per stage and paging level: index = READS_BY_LEVEL + stage*8 + level (1..5)
 ] as const;
 export const Counter = Object.fromEntries(counterNames.map((n, i) => [n, i])) as {
@@ -537,6 +552,7 @@ export const smmuCounters = {
   noSnoopForced: Counter.noSnoopForced,
   atsRequests: Counter.atsRequests,
   adWrites: Counter.adWrites,
+  p2p: Counter.p2p,
   transaction: SMMU_COUNTERS,
   tlb_miss: SMMU_COUNTERS + 1,
   config_cache_miss: SMMU_COUNTERS + 2,

@@ -259,6 +259,24 @@ export class Core {
     this.streamMapped = sorted.length > 0;
   }
 
+  /**
+   * Writes the root complex's peer-to-peer windows (abi P2pMap): requests from `sid` (segment<<16 |
+   * RID) to an untranslated address in [base, last] are routed to the peer before the IOMMU (status
+   * p2p). Windows come from the scenario's RESERVED regions (src/iommu/regions.ts); a RangeError here is a bug.
+   */
+  setP2pWindows(windows: readonly { sid: number; base: bigint; last: bigint }[]): void {
+    if (windows.length > abi.P2P_MAX_RANGES) throw new RangeError(`${windows.length} peer-to-peer windows (at most ${abi.P2P_MAX_RANGES})`);
+    this.views();
+    const at = abi.CTRL_BASE + abi.Ctrl.PEER_WINDOWS;
+    windows.forEach((w, i) => {
+      const e = at + abi.P2pMap.ENTRIES + i * abi.P2P_ENTRY_SIZE;
+      this.u32[(e + abi.P2pEntry.SID) >>> 2] = w.sid >>> 0;
+      this.u64[(e + abi.P2pEntry.BASE) >>> 3] = w.base;
+      this.u64[(e + abi.P2pEntry.LAST) >>> 3] = w.last;
+    });
+    this.u32[(at + abi.P2pMap.RANGES) >>> 2] = windows.length;
+  }
+
   setOptions(o: { physAddrBits: number; options: number; pgsnpNoSc: number }): void {
     this.views();
     this.u32[(abi.CTRL_BASE + abi.Ctrl.PHYS_ADDR_BITS) >>> 2] = o.physAddrBits;
@@ -511,7 +529,7 @@ export class Core {
       kind: u8[o + abi.Res.KIND]!,
     };
     if (addressSpace !== 0xffffffff) r.addressSpace = addressSpace;
-    if (this.streamMapped && status !== "unrouted") r.streamId = this.ex.smmuStreamId(this.u32[(abi.REQ_BASE + i * abi.REQ_SIZE + abi.Req.SID) >>> 2]!) >>> 0;
+    if (this.streamMapped && status !== "unrouted" && status !== "p2p") r.streamId = this.ex.smmuStreamId(this.u32[(abi.REQ_BASE + i * abi.REQ_SIZE + abi.Req.SID) >>> 2]!) >>> 0;
     if (status === "fault") {
       r.fault = {
         code,

@@ -48,6 +48,20 @@ export function scenarioRegions(s: RegionsScenario, swMsi?: { base: bigint; leng
   return table;
 }
 
+/**
+ * The peer-to-peer windows the root complex routes before the IOMMU (the core's table, abi P2pMap):
+ * each device's RESERVED regions (merged), by requester SID, in ascending SID.
+ */
+export function p2pWindowsOf(s: RegionsScenario, table: ReservedRegions): { sid: number; base: bigint; last: bigint }[] {
+  const devices = [...new Set((s.reservedRegions ?? []).filter((r) => r.type === "RESERVED").map((r) => r.device))].sort((a, b) => a - b);
+  return devices.flatMap((sid) =>
+    table
+      .regionsOf(sid)
+      .filter((r) => r.type === "RESERVED")
+      .map((r) => ({ sid, base: r.base, last: r.base + r.length - 1n })),
+  );
+}
+
 /** The build's devices attached without a PASID or SubstreamID to domain `id`: those whose regions bind it. */
 function buildDevicesOf(s: RegionsScenario, id: number): number[] {
   return (s.build?.devices ?? []).filter((d) => d.domain === id && d.pasid === undefined && d.ssid === undefined).map((d) => d.bdf);

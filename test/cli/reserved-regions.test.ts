@@ -158,4 +158,46 @@ test("errors at their key: a build mapping over a region, a vfio driver of a dev
   );
 });
 
+
+for (const arch of ["vtd", "smmuv3"] as const) {
+  test(`${arch}: a TLP of 00:02.0 into its p2p window 0x40000000-0x4000ffff is routed by the root complex, untranslated and untimed (status p2p, counted); another requester's is translated`, () => {
+    const type = arch === "vtd" ? "ss" : "s1";
+    const f = join(dir, `p2p-${arch}.json`);
+    writeFileSync(
+      f,
+      JSON.stringify({
+        arch,
+        reservedRegions: [{ device: "00:02.0", type: "RESERVED", base: "0x40000000", length: "0x10000" }],
+        build: {
+          domains: [
+            { id: 1, type, mappings: [{ iova: "0x100000", pa: "0x81000000", size: "0x1000" }] },
+            { id: 2, type, mappings: [{ iova: "0x40000000", pa: "0x83000000", size: "0x1000" }] },
+          ],
+          devices: [{ bdf: "00:02.0", domain: 1 }, { bdf: "00:03.0", domain: 2 }],
+        },
+        trace: ["MRd 00:02.0 addr=0x40000008", "MRd 00:03.0 addr=0x40000008", "MRd 00:02.0 addr=0x100000", "MWr 00:02.0 addr=0x4000fffc", "MRd 00:02.0 addr=0x100010"],
+      }),
+    );
+    const out = join(dir, `p2p-${arch}.jsonl`);
+    const r = cli("run", f, "--results", out);
+    assert.is(r.status, 0, r.stderr);
+    const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(lines.every((l) => l.status !== "p2p" || (l.pa === undefined && l.streamId === undefined)));
+    assert.equal(
+      lines.map((l) => [l.bdf, l.status, l.pa ?? l.addr, typeof l.latency]),
+      [
+        ["00:02.0", "p2p", "0x40000008", "undefined"], // to the peer at its bus address (addr, no pa): no translation, no timing
+        ["00:03.0", "ok", "0x83000008", "number"], // 00:03.0 has no window: its domain 2 translates it
+        ["00:02.0", "ok", "0x81000000", "number"],
+        ["00:02.0", "p2p", "0x4000fffc", "undefined"], // the window's last dword
+        ["00:02.0", "ok", "0x81000010", "number"],
+      ],
+    );
+    // 5 TLPs: 2 routed peer-to-peer, 3 translated.
+    assert.match(r.stdout, /\n\s+TLPs\s+5\n/);
+    assert.match(r.stdout, /\n\s+translated\s+3 /);
+    assert.match(r.stdout, /\n\s+peer-to-peer\s+2\s+\(a p2p window: routed by the root complex, not translated\)\n/);
+  });
+}
+
 test.run();
