@@ -27,6 +27,7 @@ export const IORT_ENTRY_SIZE: u32 = 0x10;
 export const IORT_MAX_RANGES: u32 = 0x40;
 export const P2P_ENTRY_SIZE: u32 = 0x18;
 export const P2P_MAX_RANGES: u32 = 0x20;
+export const DOORBELL_MAX: u32 = 0x8;
 
 // control block offsets
 export const CTRL_CAP: u32 = 0x0;
@@ -53,6 +54,7 @@ export const CTRL_SMMU: u32 = 0x300;
 export const CTRL_TIMING: u32 = 0x400;
 export const CTRL_IORT: u32 = 0x800;
 export const CTRL_PEER_WINDOWS: u32 = 0xc40;
+export const CTRL_DOORBELLS: u32 = 0xf60;
 
 // architectures (CTRL_ARCH)
 export const ARCH_VTD: u32 = 0x0;
@@ -289,8 +291,17 @@ export const P2P_ENTRIES: u32 = 0x10;
 
 // one peer-to-peer window
 export const P2PE_SID: u32 = 0x0;
+export const P2PE_KIND: u32 = 0x4;
 export const P2PE_BASE: u32 = 0x8;
 export const P2PE_LAST: u32 = 0x10;
+
+// what a peer-to-peer window is
+export const PEER_P2_P: u32 = 0x0;
+export const PEER_DOORBELL: u32 = 0x1;
+
+// MSI doorbell pages, byte offsets from Ctrl.DOORBELLS
+export const DOORBELL_COUNT: u32 = 0x0;
+export const DOORBELL_PAGES: u32 = 0x8;
 
 // counters: byte offset from STATS_BASE is 8 * index
 export const C_REQUESTS: u32 = 0x0;

@@ -20,7 +20,7 @@ import type { CoreBuild } from "./core/core.ts";
 import type { Refusals } from "./replay/replay.ts";
 import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
 import { bindingsProblem } from "./iommu/drivers.ts";
-import { directMappings, p2pWindowsOf, scenarioRegions, scenarioRegionsProblem } from "./iommu/regions.ts";
+import { directMappings, doorbellsProblem, msiMappings, p2pWindowsOf, scenarioRegions, scenarioRegionsProblem } from "./iommu/regions.ts";
 import type { ReservedRegions } from "./iommu/reserved-regions.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
@@ -205,9 +205,15 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
 
   // 2. The architecture's structures (VT-d: domains with their mappings, then devices), then
   //    translation on as the scenario says.
-  // DIRECT regions are identity-mapped in their devices' kernel domains as they attach (after the scenario's own mappings).
-  const direct = directMappings(scenario, regions);
-  const built = direct.size === 0 ? scenario : withDirectMappings(scenario, direct);
+  // DIRECT regions are identity-mapped in their devices' kernel domains as they attach, and SMMUv3's
+  // MSI doorbells mapped into the SW_MSI window (after the scenario's own mappings).
+  const doorbells = (scenario.arch === "smmuv3" && scenario.config?.smmu?.msiDoorbells) || [];
+  const bellsProblem = doorbellsProblem(regions, doorbells);
+  if (bellsProblem) throw problemAt("config.smmu.msiDoorbells", bellsProblem);
+  const extra = new Map<number, DriverMapping[]>();
+  for (const [i, list] of directMappings(scenario, regions)) extra.set(i, list.map((r) => ({ iova: r.first, pa: r.first, size: r.last - r.first + 1n, perm: "rw" })));
+  for (const [i, list] of msiMappings(scenario, regions, doorbells)) extra.set(i, [...(extra.get(i) ?? []), ...list.map((m) => ({ iova: m.iova, pa: m.pa, size: 0x1000n, perm: "w" as const, mmio: true }))]);
+  const built = extra.size === 0 ? scenario : withDriverMappings(scenario, extra);
   yield* module.scenario.build(platform, built, ctx);
   // The root complex's peer-to-peer windows (RESERVED regions): the core routes requests into them before the IOMMU.
   const windows = p2pWindowsOf(scenario, regions);
@@ -216,6 +222,7 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   } catch (e) {
     fail("reservedRegions", e);
   }
+  if (doorbells.length) core.setDoorbells(doorbells);
 
   // 3. The driver side's domains (domainAlloc), through the unit's driver as domain-alloc would; blocking ones are the driver side's own.
   const blocking = new Set<number>();
@@ -246,11 +253,20 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   return result;
 }
 
-/** The scenario with the identity mappings of DIRECT regions appended to their build domains' mappings (read and write). */
-function withDirectMappings<S extends Scenario>(scenario: S, direct: ReadonlyMap<number, readonly { first: bigint; last: bigint }[]>): S {
+/** A mapping the driver side adds to a build domain. */
+interface DriverMapping {
+  iova: bigint;
+  pa: bigint;
+  size: bigint;
+  perm: "rw" | "w";
+  mmio?: boolean;
+}
+
+/** The scenario with the driver's own mappings appended to their build domains' mappings (by domain index). */
+function withDriverMappings<S extends Scenario>(scenario: S, extra: ReadonlyMap<number, readonly DriverMapping[]>): S {
   const domains = (scenario.build?.domains ?? []).map((d, i) => {
-    const extra = (direct.get(i) ?? []).map((r) => ({ iova: r.first, pa: r.first, size: r.last - r.first + 1n, perm: "rw" as const }));
-    return extra.length ? { ...d, mappings: [...(d.mappings ?? []), ...extra] } : d;
+    const more = extra.get(i) ?? [];
+    return more.length ? { ...d, mappings: [...(d.mappings ?? []), ...more] } : d;
   });
   return { ...scenario, build: { ...scenario.build, domains } } as S;
 }

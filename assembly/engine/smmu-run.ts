@@ -38,7 +38,7 @@ import { atcTranslated, atcFillFromCompletion } from "./atc";
 import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
 import { smmuTranslateKeeping } from "./smmu-context";
 import { MR_PASID, MR_MICRO, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
-import { p2pWindows, p2pRoute } from "./p2p";
+import { p2pWindows, p2pRoute, doorbells, doorbellCheck } from "./p2p";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
 let routed: usize = 0;
@@ -52,6 +52,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   const atc = devTlbEnabled();
   const ranges = iortRanges();
   const p2p = p2pWindows(); // the root complex's peer-to-peer windows (engine/p2p.ts), by requester ID before the IORT map
+  const bells = doorbells(); // MSI doorbells behind the SMMU: a write translated into one is an interrupt
   const options = load<u32>(CTRL_BASE + CTRL_OPTIONS);
   const useContext = (options & OPT_NO_REPLAY_MEMO) == 0 && smmuEnabled;
   const useMemo = useContext && !tlbConflictEvent;
@@ -97,6 +98,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
         else if (useMemo) smmuMemoRecord(req, res, before);
       }
     }
+    if (bells != 0) doorbellCheck(r, res, bells);
     if (timed) timeRequest(r, res, hitIotlbSlot, fillIotlbSlot);
   }
   smmuMemoTally(replays, cdHits, microHits, ns, snoop, forced);

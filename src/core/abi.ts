@@ -58,6 +58,7 @@ export const Ctrl = {
   TIMING: 0x400, // the timing parameters (TimingCfg)
   IORT: 0x800, // SMMUv3: the root complexes' RID-to-StreamID map (IortMap)
   PEER_WINDOWS: 0xc40, // the root complex's peer-to-peer windows per requester (P2pMap)
+  DOORBELLS: 0xf60, // the interrupt controller's MSI doorbell pages (DoorbellMap)
 } as const;
 
 /**
@@ -79,14 +80,27 @@ export const IORT_MAX_ROOT_COMPLEXES = 32;
  * The peer-to-peer windows the root complex (or a switch without ACS redirection) routes to a peer
  * before the IOMMU sees the request (reserved regions of type RESERVED, src/iommu/regions.ts), at
  * CTRL_BASE + Ctrl.PEER_WINDOWS: RANGES windows of P2P_ENTRY_SIZE bytes at ENTRIES, each a requester SID
- * (segment<<16 | RID, as the request carries it) and an inclusive address range [BASE, LAST]. A
- * request whose SID and untranslated address fall in one is not translated (ResStatus.PEER, named "p2p"; counted
- * in `p2p` only, untimed). The host writes it once at set-up (Core.setP2pWindows).
+ * (segment<<16 | RID, as the request carries it), a KIND and an inclusive address range [BASE, LAST].
+ * A request whose SID and untranslated address fall in one is not translated: KIND 0 (PeerKind.P2P)
+ * is routed to the peer (ResStatus.PEER, named "p2p"; counted in `p2p` only), KIND 1
+ * (PeerKind.DOORBELL) is a hardware MSI doorbell the interrupt controller takes before the IOMMU
+ * (ResStatus.INTERRUPT, counted in `interrupts` only); untimed. The host writes it once at set-up
+ * (Core.setP2pWindows).
  */
 export const P2pMap = { RANGES: 0, ENTRIES: 16 } as const;
-export const P2pEntry = { SID: 0, BASE: 8, LAST: 16 } as const;
+export const P2pEntry = { SID: 0, KIND: 4, BASE: 8, LAST: 16 } as const;
+export const PeerKind = { P2P: 0, DOORBELL: 1 } as const;
 export const P2P_ENTRY_SIZE = 24;
 export const P2P_MAX_RANGES = 32;
+
+/**
+ * SMMUv3's MSI doorbells reached through translation (the SW_MSI window: the driver maps each
+ * doorbell's page there, Linux iommu_dma_get_msi_page), at CTRL_BASE + Ctrl.DOORBELLS: COUNT 4 KiB
+ * page addresses (u64) at PAGES. A write whose translation ends in one is an interrupt: its status
+ * becomes ResStatus.INTERRUPT and it counts in `interrupts` as well as `translated`.
+ */
+export const DoorbellMap = { COUNT: 0, PAGES: 8 } as const;
+export const DOORBELL_MAX = 8;
 
 /**
  * The architectures a core instance can be (Ctrl.ARCH). The register block above (CAP ... IVA) is
@@ -553,6 +567,7 @@ export const smmuCounters = {
   atsRequests: Counter.atsRequests,
   adWrites: Counter.adWrites,
   p2p: Counter.p2p,
+  interrupts: Counter.interrupts,
   transaction: SMMU_COUNTERS,
   tlb_miss: SMMU_COUNTERS + 1,
   config_cache_miss: SMMU_COUNTERS + 2,

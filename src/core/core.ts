@@ -264,17 +264,28 @@ export class Core {
    * RID) to an untranslated address in [base, last] are routed to the peer before the IOMMU (status
    * p2p). Windows come from the scenario's RESERVED regions (src/iommu/regions.ts); a RangeError here is a bug.
    */
-  setP2pWindows(windows: readonly { sid: number; base: bigint; last: bigint }[]): void {
+  setP2pWindows(windows: readonly { sid: number; base: bigint; last: bigint; doorbell?: boolean }[]): void {
     if (windows.length > abi.P2P_MAX_RANGES) throw new RangeError(`${windows.length} peer-to-peer windows (at most ${abi.P2P_MAX_RANGES})`);
     this.views();
     const at = abi.CTRL_BASE + abi.Ctrl.PEER_WINDOWS;
     windows.forEach((w, i) => {
       const e = at + abi.P2pMap.ENTRIES + i * abi.P2P_ENTRY_SIZE;
       this.u32[(e + abi.P2pEntry.SID) >>> 2] = w.sid >>> 0;
+      this.u32[(e + abi.P2pEntry.KIND) >>> 2] = w.doorbell ? abi.PeerKind.DOORBELL : abi.PeerKind.P2P;
       this.u64[(e + abi.P2pEntry.BASE) >>> 3] = w.base;
       this.u64[(e + abi.P2pEntry.LAST) >>> 3] = w.last;
     });
     this.u32[(at + abi.P2pMap.RANGES) >>> 2] = windows.length;
+  }
+
+  /** SMMUv3: the MSI doorbells behind the SMMU (abi DoorbellMap), their 4 KiB pages; a write translated into one is an interrupt. */
+  setDoorbells(addrs: readonly bigint[]): void {
+    if (this.arch !== "smmuv3") throw new RangeError(`MSI doorbells behind the IOMMU need an smmuv3 unit, not ${this.arch}`);
+    if (addrs.length > abi.DOORBELL_MAX) throw new RangeError(`${addrs.length} MSI doorbells (at most ${abi.DOORBELL_MAX})`);
+    this.views();
+    const at = abi.CTRL_BASE + abi.Ctrl.DOORBELLS;
+    addrs.forEach((a, i) => (this.u64[(at + abi.DoorbellMap.PAGES + i * 8) >>> 3] = a & ~0xfffn));
+    this.u32[(at + abi.DoorbellMap.COUNT) >>> 2] = addrs.length;
   }
 
   setOptions(o: { physAddrBits: number; options: number; pgsnpNoSc: number }): void {

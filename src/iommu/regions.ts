@@ -30,6 +30,15 @@ export const swMsiSchema = z.strictObject({ base: u64, length: u64 }).superRefin
   else if (w.base + w.length > 1n << 64n) ctx.addIssue({ code: "custom", path: ["length"], message: `the window ${hex(w.base)}+${hex(w.length)} ends beyond 2^64` });
 });
 
+/** At most this many doorbells (abi DOORBELL_MAX). */
+export const MAX_DOORBELLS = 8;
+
+/**
+ * `config.smmu.msiDoorbells`: the MSI doorbells behind the SMMU (a GICv3 ITS's GITS_TRANSLATER), each
+ * an address; the driver maps each one's 4 KiB page into the SW_MSI window (msiMappings).
+ */
+export const msiDoorbellsSchema = z.array(u64).max(MAX_DOORBELLS, { message: `expected at most ${MAX_DOORBELLS} MSI doorbells` });
+
 /** What of a scenario this module reads (both architectures' members have it). */
 export interface RegionsScenario {
   readonly arch: "vtd" | "smmuv3";
@@ -49,17 +58,43 @@ export function scenarioRegions(s: RegionsScenario, swMsi?: { base: bigint; leng
 }
 
 /**
- * The peer-to-peer windows the root complex routes before the IOMMU (the core's table, abi P2pMap):
- * each device's RESERVED regions (merged), by requester SID, in ascending SID.
+ * The windows the core routes before the IOMMU (abi P2pMap), by requester SID, ascending: each
+ * device's RESERVED regions (peer-to-peer) and the MSI regions (fixed doorbells) the scenario lists.
  */
-export function p2pWindowsOf(s: RegionsScenario, table: ReservedRegions): { sid: number; base: bigint; last: bigint }[] {
-  const devices = [...new Set((s.reservedRegions ?? []).filter((r) => r.type === "RESERVED").map((r) => r.device))].sort((a, b) => a - b);
+export function p2pWindowsOf(s: RegionsScenario, table: ReservedRegions): { sid: number; base: bigint; last: bigint; doorbell?: boolean }[] {
+  const devices = [...new Set((s.reservedRegions ?? []).filter((r) => r.type === "RESERVED" || r.type === "MSI").map((r) => r.device))].sort((a, b) => a - b);
+  const listed = (sid: number, base: bigint) => (s.reservedRegions ?? []).some((r) => r.device === sid && r.type === "MSI" && r.base <= base && base < r.base + r.length);
   return devices.flatMap((sid) =>
     table
       .regionsOf(sid)
-      .filter((r) => r.type === "RESERVED")
-      .map((r) => ({ sid, base: r.base, last: r.base + r.length - 1n })),
+      // RESERVED: a peer; MSI: a fixed doorbell the scenario lists (VT-d's own interrupt window is the unit's: its translation reports it)
+      .filter((r) => r.type === "RESERVED" || (r.type === "MSI" && listed(sid, r.base)))
+      .map((r) => ({ sid, base: r.base, last: r.base + r.length - 1n, ...(r.type === "MSI" ? { doorbell: true } : {}) })),
   );
+}
+
+/**
+ * The MSI doorbell mappings the driver places in the SW_MSI window of each build paging domain with
+ * devices, per build domain index: doorbell k's page at the window base + k * 4 KiB (Linux
+ * iommu_dma_get_msi_page: one page per doorbell, IOMMU_WRITE | IOMMU_MMIO), the window being the
+ * domain's first device's. A device's MSI write to that IOVA reaches the doorbell: an interrupt.
+ */
+export function msiMappings(s: RegionsScenario, table: ReservedRegions, doorbells: readonly bigint[]): Map<number, { iova: bigint; pa: bigint }[]> {
+  const out = new Map<number, { iova: bigint; pa: bigint }[]>();
+  if (!doorbells.length) return out;
+  (s.build?.domains ?? []).forEach((d, i) => {
+    const devices = buildDevicesOf(s, d.id);
+    if (!paging(d.type) || d.type === "s2" || !devices.length) return;
+    const window = table.regionsOf(devices[0]!).find((r) => r.type === "SW_MSI");
+    if (window) out.set(i, doorbells.map((pa, k) => ({ iova: window.base + BigInt(k) * PAGE, pa: pa & ~(PAGE - 1n) })));
+  });
+  return out;
+}
+
+/** Why the doorbells do not fit the SW_MSI window (one page each), or undefined. */
+export function doorbellsProblem(table: ReservedRegions, doorbells: readonly bigint[]): string | undefined {
+  const need = BigInt(doorbells.length) * PAGE;
+  return need > table.swMsi.length ? `${doorbells.length} doorbells need ${hex(need)} bytes of the SW_MSI window ${hex(table.swMsi.base)}+${hex(table.swMsi.length)} (one 4 KiB page each)` : undefined;
 }
 
 /** The build's devices attached without a PASID or SubstreamID to domain `id`: those whose regions bind it. */

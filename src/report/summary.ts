@@ -63,7 +63,7 @@ export function summarize(platform: Platform, info: SummaryInfo): RunSummary {
     translated: n(c.translated),
     faulted: n(c.faulted),
     faultsRecorded: n(c.faultsRecorded),
-    ...(report.interrupts ? { interrupts: n(c.interrupts) } : {}),
+    ...(report.interrupts || n(c.interrupts) ? { interrupts: n(c.interrupts) } : {}),
     blocked: n(c.blocked),
     ...(n(c.p2p) ? { p2p: n(c.p2p) } : {}),
     atsRequests: n(c.atsRequests),

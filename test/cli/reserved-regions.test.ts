@@ -200,4 +200,46 @@ for (const arch of ["vtd", "smmuv3"] as const) {
   });
 }
 
+
+test("smmuv3: MSI writes: through the SW_MSI window to a doorbell behind the SMMU (config.smmu.msiDoorbells), and to a fixed doorbell before it (an MSI region); both interrupts, counted", () => {
+  const f = join(dir, "msi.json");
+  writeFileSync(
+    f,
+    JSON.stringify({
+      arch: "smmuv3",
+      // 00:04.0's platform takes writes to 0x3000000-0x3000fff to its interrupt controller before the SMMU.
+      reservedRegions: [{ device: "00:04.0", type: "MSI", base: "0x3000000", length: "0x1000" }],
+      build: {
+        domains: [{ id: 1, type: "s1", mappings: [{ iova: "0x100000", pa: "0x81000000", size: "0x1000" }] }],
+        devices: [{ bdf: "00:02.0", domain: 1 }, { bdf: "00:04.0", domain: 1 }],
+      },
+      // Two ITS doorbells (GITS_TRANSLATER at ITS base + 0x10040): pages 0x8090000 and 0x80b0000,
+      // mapped at the SW_MSI window's pages 0x8000000 and 0x8001000 (Linux MSI_IOVA_BASE).
+      config: { smmu: { msiDoorbells: ["0x8090040", "0x80b0040"] } },
+      trace: ["MWr 00:02.0 addr=0x8000040", "MWr 00:02.0 addr=0x8001040", "MRd 00:02.0 addr=0x8000040", "MWr 00:04.0 addr=0x3000040", "MWr 00:02.0 addr=0x100000", "MWr 00:02.0 addr=0x3000040"],
+    }),
+  );
+  const out = join(dir, "msi.jsonl");
+  const r = cli("run", f, "--results", out);
+  assert.is(r.status, 0, r.stderr);
+  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(
+    lines.map((l) => [l.bdf, l.status, l.doorbell ?? l.pa ?? l.fault]),
+    [
+      ["00:02.0", "interrupt", "0x8090040"], // window page 0 -> the first doorbell's page, offset 0x40
+      ["00:02.0", "interrupt", "0x80b0040"], // window page 1 -> the second
+      // A read of the window is no MSI: translated as a read of the doorbell page. The mapping is IOMMU_WRITE
+      // only, but a VMSA descriptor has no write-only AP (Linux arm_lpae_prot_to_pte sets AP read-only only for read without write).
+      ["00:02.0", "ok", "0x8090040"],
+      ["00:04.0", "interrupt", "0x3000040"], // a fixed doorbell: never reaches the SMMU
+      ["00:02.0", "ok", "0x81000000"],
+      ["00:02.0", "fault", { code: 0x10, name: "F_TRANSLATION", recorded: true, stage: 1 }], // 0x3000000 is 00:04.0's doorbell only: 00:02.0's write is translated, and unmapped
+    ],
+  );
+  // 6 TLPs: 3 interrupts (2 translated through the window, 1 before the SMMU); translated: the 2 MSI writes, the read and the DMA write.
+  assert.match(r.stdout, /\n\s+TLPs\s+6\n/);
+  assert.match(r.stdout, /\n\s+interrupt requests\s+3\n/);
+  assert.match(r.stdout, /\n\s+translated\s+4 /);
+});
+
 test.run();
