@@ -221,6 +221,7 @@ export const RSF_NS_ALLOWED: u32 = 0x100;
 export const RSF_PASSTHROUGH: u32 = 0x200;
 export const RSF_ATC: u32 = 0x400;
 export const RSF_STALE: u32 = 0x800;
+export const RSF_ROUTED: u32 = 0x1000;
 
 // snoop decided by
 export const SNOOP_BY_TLP: u8 = 0x0;

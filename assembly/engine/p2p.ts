@@ -10,7 +10,7 @@
 // window's mappings) are checked after translation (doorbellCheck).
 import {
   CTRL_BASE, CTRL_PEER_WINDOWS, P2P_RANGES, P2P_ENTRIES, P2P_ENTRY_SIZE, P2PE_SID, P2PE_KIND, P2PE_BASE, P2PE_LAST, PEER_P2_P,
-  REQ_ADDR, REQ_SID, REQ_FLAGS, RQF_KIND_MASK, RQF_TRANSLATED, KIND_ATS, KIND_MWR, RES_PA, RES_STATUS, ST_PEER, ST_OK, ST_INTERRUPT, C_P2P, C_INTERRUPTS,
+  REQ_ADDR, REQ_SID, REQ_FLAGS, RQF_KIND_MASK, RQF_TRANSLATED, KIND_ATS, KIND_MWR, RES_PA, RES_STATUS, RES_FLAGS, RSF_ROUTED, ST_PEER, ST_OK, ST_INTERRUPT, C_P2P, C_INTERRUPTS,
   CTRL_DOORBELLS, DOORBELL_COUNT, DOORBELL_PAGES,
 } from "../abi";
 import { bump } from "../common/counters";
@@ -40,6 +40,7 @@ export function p2pRoute(req: usize, res: usize, n: u32): bool {
     resultBegin(res);
     store<u8>(res, peer ? ST_PEER : ST_INTERRUPT, RES_STATUS);
     store<u64>(res, addr, RES_PA); // the bus address the peer (or the interrupt controller) receives
+    store<u32>(res, RSF_ROUTED, RES_FLAGS);
     bump(peer ? C_P2P : C_INTERRUPTS);
     return true;
   }

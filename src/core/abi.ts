@@ -370,6 +370,7 @@ export const ResFlag = {
   PASSTHROUGH: 1 << 9, // no table walk was needed (PT or translated request)
   ATC: 1 << 10, // translated request: the device's own translation cache supplied the address
   STALE: 1 << 11, // the translation used is one software had already removed (see README)
+  ROUTED: 1 << 12, // the root complex routed it before the IOMMU (a p2p window or a fixed doorbell: P2pMap): untimed
 } as const;
 
 /** What decided the snoop outcome (Res.SNOOP_BY), VT-d's codes: the TLP, PGSNP, the SS leaf's SNP. */

@@ -109,6 +109,8 @@ export interface Result {
   atc: boolean;
   /** The translation used had already been removed by software (see README "Stale translations"). */
   stale: boolean;
+  /** The root complex routed it before the IOMMU (a p2p window, or a fixed MSI doorbell): never translated, untimed. */
+  routed?: true;
   /** The domain tag the translation used (VT-d: the DID of the context or PASID entry). */
   domain: number;
   /** The address-space tag (VT-d: the PASID used, RID_PASID for requests without one); absent: none. */
@@ -540,6 +542,7 @@ export class Core {
       kind: u8[o + abi.Res.KIND]!,
     };
     if (addressSpace !== 0xffffffff) r.addressSpace = addressSpace;
+    if (flags & abi.ResFlag.ROUTED) r.routed = true;
     if (this.streamMapped && status !== "unrouted" && status !== "p2p") r.streamId = this.ex.smmuStreamId(this.u32[(abi.REQ_BASE + i * abi.REQ_SIZE + abi.Req.SID) >>> 2]!) >>> 0;
     if (status === "fault") {
       r.fault = {

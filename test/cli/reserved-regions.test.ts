@@ -242,4 +242,29 @@ test("smmuv3: MSI writes: through the SW_MSI window to a doorbell behind the SMM
   assert.match(r.stdout, /\n\s+translated\s+4 /);
 });
 
+
+test("examples/arm-msi: the p2p window routed and refused to maps, MSIs through the SW_MSI window and to the fixed doorbell, per requester", () => {
+  const out = join(dir, "arm-msi.jsonl");
+  const r = cli("run", "examples/arm-msi/scenario.json", "--results", out, "--refusals", "results");
+  assert.is(r.status, 0, r.stderr);
+  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  // The trace starts on the scenario's line 20.
+  assert.equal(
+    lines.map((l) => [l.line, l.bdf ?? l.event, l.status, l.pa ?? l.doorbell ?? l.reason ?? (l.fault as { name: string } | undefined)?.name ?? l.addr, typeof l.latency]),
+    [
+      [20, "01:00.0", "ok", "0x81000000", "number"],
+      [21, "01:00.0", "p2p", "0x40000100", "undefined"], // the accelerator's BAR: to the peer, untranslated, untimed
+      [22, "01:00.0", "interrupt", "0x8090040", "number"], // SW_MSI page 0 -> the ITS doorbell page, translated by the SMMU
+      [23, "map", "refused", 'map 0x40000000+0x1000 in domain "1": it overlaps the RESERVED region 0x40000000-0x400fffff of 01:00.0, a peer-to-peer window the root complex routes before the IOMMU', "undefined"],
+      [24, "02:00.0", "interrupt", "0x3000040", "undefined"], // the fixed doorbell: taken before the SMMU, untimed
+      [25, "02:00.0", "interrupt", "0x8090040", "number"], // domain 2 has the same doorbell mapping
+      [26, "02:00.0", "ok", "0x82000000", "number"],
+      [27, "02:00.0", "fault", "F_TRANSLATION", "number"], // 02:00.0 has no p2p window: translated, and 0x40000100 is not mapped in domain 2
+    ],
+  );
+  // 7 TLPs: translated 4 (2 ok, 2 doorbell writes through the window), 1 fault, 3 interrupts (2 + the fixed doorbell), 1 p2p.
+  assert.match(r.stdout, /\n\s+TLPs\s+7\n\s+translated\s+4\s+\(57\.1%\)\n\s+faulted\s+1\s+\(14\.3%\), 1 recorded\n\s+interrupt requests\s+3\n\s+peer-to-peer\s+1\s+/);
+  assert.match(r.stdout, /\n\s+refused driver events\s+1\n/);
+});
+
 test.run();

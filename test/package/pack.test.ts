@@ -178,6 +178,7 @@ test("examples lists the bundled example at its installed path; run example:vtd-
     list.stdout,
     [
       "name      description                                                                                                                        scenario",
+      `arm-msi   SMMUv3 reserved regions: MSIs through the SW_MSI window, a fixed doorbell, a p2p window (README "PASIDs and reserved regions").    ${installed}/examples/arm-msi/scenario.json`,
       `nic-vfio  The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README "Driver side").  ${installed}/examples/nic-vfio/scenario.json`,
       `smmuv3    Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.                                          ${installed}/examples/smmuv3/scenario.json`,
       `vtd-sm    Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).                                                          ${installed}/examples/vtd-sm/scenario.json`,
