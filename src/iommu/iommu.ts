@@ -97,7 +97,7 @@ export class IommuLayer implements ArchDriver {
       case "attach":
         return this.attach(e, now);
       case "replace":
-        return this.replaceEvent(e.sid, e.pasid, e.domain, now);
+        return this.replaceEvent(e.sid, e.pasid, e.domain, now, e);
       case "detach":
         return this.detach(e, now);
       case "map":
@@ -133,6 +133,21 @@ export class IommuLayer implements ArchDriver {
     const sids = this.userGroup(sid) ? this.ownership.requesterIds(sid) : [sid];
     const why = this.regions?.attachProblem(domain, sids, this.peers);
     if (why) throw new RefusedError(what ? `${what}: ${why}` : why);
+  }
+
+  /**
+   * A kernel device's DIRECT and DIRECT_RELAXABLE regions identity-mapped (read/write) in the paging
+   * domain domain-alloc made that it joins, where not mapped yet (Linux
+   * iommu_create_device_direct_mappings); the scenario's `build` domains got theirs at load.
+   */
+  private directMap(sid: number, domain: number, at: { line: number; column: number }, now: bigint): void {
+    const guard = this.regions;
+    if (!guard || (this.domains.kindOf(domain) !== "paging" && !guard.allocatedPaging.has(domain))) return;
+    for (const r of guard.table.regionsOf(sid)) {
+      if ((r.type !== "DIRECT" && r.type !== "DIRECT_RELAXABLE") || guard.covered(domain, r.base, r.length)) continue;
+      this.arch.apply({ op: "map", domain, iova: r.base, pa: r.base, size: r.length, perm: "rw", page: "4K", snp: false, user: true, global: false, line: at.line, column: at.column }, now);
+      guard.noteMap(domain, r.base, r.length);
+    }
   }
 
   private bind(sid: number, driver: string): void {
@@ -190,6 +205,7 @@ export class IommuLayer implements ArchDriver {
       if (!this.domains.isBlocking(e.domain)) {
         this.arch.apply(e, now);
         this.blockedDevices.delete(e.sid);
+        if (e.pasid === undefined) this.directMap(e.sid, e.domain, e, now);
         return;
       }
       if (e.pasid !== undefined) throw new RefusedError(`${what}: a blocking domain is attached to a device, not to a PASID (detach the PASID instead)`);
@@ -247,7 +263,7 @@ export class IommuLayer implements ArchDriver {
     }
   }
 
-  private replaceEvent(sid: number, pasid: number | undefined, domain: number, now: bigint): void {
+  private replaceEvent(sid: number, pasid: number | undefined, domain: number, now: bigint, at: { line: number; column: number }): void {
     this.arch.advanceTo(now);
     const what = `replace ${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""} domain=${domain}`;
     if (this.domains.isBlocking(domain)) throw new RefusedError(`${what}: domain ${domain} is a blocking domain: detach instead`);
@@ -256,6 +272,7 @@ export class IommuLayer implements ArchDriver {
     if (g === undefined) {
       this.arch.replace(sid, pasid, domain);
       this.blockedDevices.delete(sid);
+      if (pasid === undefined) this.directMap(sid, domain, at, now);
       return;
     }
     this.checkUser("replace", sid);

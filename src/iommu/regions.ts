@@ -44,6 +44,7 @@ export interface RegionsScenario {
   readonly arch: "vtd" | "smmuv3";
   readonly reservedRegions?: readonly DeviceRegion[];
   readonly drivers?: readonly { bdf: number; driver: string }[];
+  readonly domainAlloc?: readonly { id: number; kind: string }[];
   readonly build?: {
     readonly domains?: readonly { id: number; type: string; mappings?: readonly { iova: bigint; size: bigint }[] }[];
     readonly devices?: readonly { bdf: number; domain: number; pasid?: number; ssid?: number }[];
@@ -170,6 +171,8 @@ export interface RegionPeers {
 export class RegionGuard {
   private readonly known = new Set<number>();
   private readonly mapped = new Map<number, IovaRange[]>();
+  /** Paging domains the scenario's `domainAlloc` made (the driver side does not list them itself). */
+  readonly allocatedPaging = new Set<number>();
 
   constructor(
     readonly table: ReservedRegions,
@@ -189,7 +192,9 @@ export class RegionGuard {
       for (const m of d.mappings ?? []) mappings.push([d.id, { first: m.iova, last: m.iova + m.size - 1n }]);
       for (const r of direct.get(i) ?? []) mappings.push([d.id, r]);
     });
-    return new RegionGuard(table, devices, mappings);
+    const guard = new RegionGuard(table, devices, mappings);
+    for (const a of s.domainAlloc ?? []) if (a.kind === "paging") guard.allocatedPaging.add(a.id);
+    return guard;
   }
 
   /** A device an event names: from now on it counts among the devices a domain may have. */
@@ -249,6 +254,11 @@ export class RegionGuard {
       }
     }
     this.mapped.set(domain, out);
+  }
+
+  /** Whether [iova, iova + size) lies inside one range `domain` maps. */
+  covered(domain: number, iova: bigint, size: bigint): boolean {
+    return (this.mapped.get(domain) ?? []).some((r) => r.first <= iova && iova + size - 1n <= r.last);
   }
 
   /** What `domain` maps as the guard knows it, ascending. */

@@ -129,6 +129,17 @@ for (const arch of ["vtd", "smmuv3"] as const) {
   });
 }
 
+for (const arch of ["vtd", "smmuv3"] as const) {
+  test(`${arch}: a DIRECT region identity-mapped in a paging domain domain-alloc made as the device joins it (replace), and kept from maps there`, () => {
+    const scn = { ...direct(arch, ["replace 00:02.0 domain=5", "MRd 00:02.0 addr=0x7c000010", "map 5 0x7c000000 0x90000000 0x1000", "map 5 0x100000 0x85000000 0x1000", "MRd 00:02.0 addr=0x100000"]), domainAlloc: [{ id: 5, kind: "paging", format: arch === "vtd" ? "ss" : "s1" }] };
+    assert.equal(run(`direct-alloc-${arch}`, scn), [
+      ["ok", "0x7c000010"], // domain 5 had nothing at 0x7c000000: the identity mapping came with the replace
+      ["refused", 'map 0x7c000000+0x1000 in domain "5": it overlaps the DIRECT region 0x7c000000-0x7c001fff of 00:02.0, identity-mapped for the device at all times (RMRR/RMR)'],
+      ["ok", "0x85000000"],
+    ]);
+  });
+}
+
 test("errors at their key: a build mapping over a region, a vfio driver of a device with a DIRECT region, SW_MSI on VT-d, a misaligned region and swMsi", () => {
   // Each text is JSON.stringify(…, null, 2): the key's line and column follow from its nesting (2 spaces a level).
   const text = (o: unknown) => JSON.stringify(o, null, 2);
