@@ -29,22 +29,28 @@ export function p2pWindows(): u32 {
  * translated requests go to the IOMMU (their addresses are not in the untranslated space).
  */
 export function p2pRoute(req: usize, res: usize, n: u32): bool {
+  const e = p2pWindowOf(req, n);
+  if (e == 0) return false;
+  const peer = load<u32>(e, P2PE_KIND) == PEER_P2_P;
+  resultBegin(res);
+  store<u8>(res, peer ? ST_PEER : ST_INTERRUPT, RES_STATUS);
+  store<u64>(res, load<u64>(req, REQ_ADDR), RES_PA); // the bus address the peer (or the interrupt controller) receives
+  store<u32>(res, RSF_ROUTED, RES_FLAGS);
+  bump(peer ? C_P2P : C_INTERRUPTS);
+  return true;
+}
+
+/** The window of the `n` that request `req` falls in (its entry's address), or 0; no side effect. */
+export function p2pWindowOf(req: usize, n: u32): usize {
   const flags = <u32>load<u16>(req, REQ_FLAGS);
-  if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return false;
+  if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return 0;
   const sid = load<u32>(req, REQ_SID);
   const addr = load<u64>(req, REQ_ADDR);
   let e: usize = MAP + P2P_ENTRIES;
   for (let i: u32 = 0; i < n; i++, e += P2P_ENTRY_SIZE) {
-    if (load<u32>(e, P2PE_SID) != sid || addr < load<u64>(e, P2PE_BASE) || addr > load<u64>(e, P2PE_LAST)) continue;
-    const peer = load<u32>(e, P2PE_KIND) == PEER_P2_P;
-    resultBegin(res);
-    store<u8>(res, peer ? ST_PEER : ST_INTERRUPT, RES_STATUS);
-    store<u64>(res, addr, RES_PA); // the bus address the peer (or the interrupt controller) receives
-    store<u32>(res, RSF_ROUTED, RES_FLAGS);
-    bump(peer ? C_P2P : C_INTERRUPTS);
-    return true;
+    if (load<u32>(e, P2PE_SID) == sid && addr >= load<u64>(e, P2PE_BASE) && addr <= load<u64>(e, P2PE_LAST)) return e;
   }
-  return false;
+  return 0;
 }
 
 const BELLS: usize = CTRL_BASE + CTRL_DOORBELLS;
