@@ -25,6 +25,9 @@ export const TIMING_CLASS_SIZE: u32 = 0x18;
 export const TIMING_STATS_BYTES: u32 = 0x110200;
 export const IORT_ENTRY_SIZE: u32 = 0x10;
 export const IORT_MAX_RANGES: u32 = 0x40;
+export const P2P_ENTRY_SIZE: u32 = 0x18;
+export const P2P_MAX_RANGES: u32 = 0x20;
+export const DOORBELL_MAX: u32 = 0x8;
 
 // control block offsets
 export const CTRL_CAP: u32 = 0x0;
@@ -50,6 +53,8 @@ export const CTRL_CACHES: u32 = 0x100;
 export const CTRL_SMMU: u32 = 0x300;
 export const CTRL_TIMING: u32 = 0x400;
 export const CTRL_IORT: u32 = 0x800;
+export const CTRL_PEER_WINDOWS: u32 = 0xc40;
+export const CTRL_DOORBELLS: u32 = 0xf60;
 
 // architectures (CTRL_ARCH)
 export const ARCH_VTD: u32 = 0x0;
@@ -201,6 +206,7 @@ export const ST_INTERRUPT: u8 = 0x2;
 export const ST_BLOCKED: u8 = 0x3;
 export const ST_ABORT: u8 = 0x4;
 export const ST_UNROUTED: u8 = 0x5;
+export const ST_PEER: u8 = 0x6;
 
 // result flags
 export const RSF_SNOOP: u32 = 0x1;
@@ -215,6 +221,7 @@ export const RSF_NS_ALLOWED: u32 = 0x100;
 export const RSF_PASSTHROUGH: u32 = 0x200;
 export const RSF_ATC: u32 = 0x400;
 export const RSF_STALE: u32 = 0x800;
+export const RSF_ROUTED: u32 = 0x1000;
 
 // snoop decided by
 export const SNOOP_BY_TLP: u8 = 0x0;
@@ -279,6 +286,24 @@ export const IORTE_COUNT: u32 = 0x4;
 export const IORTE_OUT_BASE: u32 = 0x8;
 export const IORTE_RC: u32 = 0xc;
 
+// peer-to-peer windows, byte offsets from Ctrl.P2P
+export const P2P_RANGES: u32 = 0x0;
+export const P2P_ENTRIES: u32 = 0x10;
+
+// one peer-to-peer window
+export const P2PE_SID: u32 = 0x0;
+export const P2PE_KIND: u32 = 0x4;
+export const P2PE_BASE: u32 = 0x8;
+export const P2PE_LAST: u32 = 0x10;
+
+// what a peer-to-peer window is
+export const PEER_P2_P: u32 = 0x0;
+export const PEER_DOORBELL: u32 = 0x1;
+
+// MSI doorbell pages, byte offsets from Ctrl.DOORBELLS
+export const DOORBELL_COUNT: u32 = 0x0;
+export const DOORBELL_PAGES: u32 = 0x8;
+
 // counters: byte offset from STATS_BASE is 8 * index
 export const C_REQUESTS: u32 = 0x0;
 export const C_TRANSLATED: u32 = 0x1;
@@ -304,6 +329,7 @@ export const C_INV_QUEUE_ERRORS: u32 = 0x14;
 export const C_STALE_IOTLB_USES: u32 = 0x15;
 export const C_STALE_ATC_USES: u32 = 0x16;
 export const C_ATC_MISSES: u32 = 0x17;
+export const C_P2P: u32 = 0x18;
 
 // SMMUv3's own counters (the shared ones above keep their indices)
 export const C_TRANSACTION: u32 = 0x30;

@@ -24,7 +24,7 @@ export function generateAssemblyAbi(): string {
     for (const [k, v] of Object.entries(obj)) c(prefix + snake(k), v, type);
   };
   out.push("// regions");
-  for (const k of ["SMMU_COUNTERS", "RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "CACHE_STATS_BASE", "CACHE_COUNT", "CACHE_CFG_SIZE", "CACHE_STATS_SIZE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL", "HIST_BUCKETS", "HIST_CLASS_BYTES", "TIMING_CLASS_SIZE", "TIMING_STATS_BYTES", "IORT_ENTRY_SIZE", "IORT_MAX_RANGES"] as const)
+  for (const k of ["SMMU_COUNTERS", "RING_RECORDS", "CTRL_BASE", "STATS_BASE", "FAULT_COUNTS_BASE", "CACHE_STATS_BASE", "CACHE_COUNT", "CACHE_CFG_SIZE", "CACHE_STATS_SIZE", "STAGE_BASE", "STAGE_QWORDS", "REQ_BASE", "REQ_SIZE", "RES_BASE", "RES_SIZE", "HEAP_BASE", "READS_BY_LEVEL", "HIST_BUCKETS", "HIST_CLASS_BYTES", "TIMING_CLASS_SIZE", "TIMING_STATS_BYTES", "IORT_ENTRY_SIZE", "IORT_MAX_RANGES", "P2P_ENTRY_SIZE", "P2P_MAX_RANGES", "DOORBELL_MAX"] as const)
     c(k, abi[k]);
   group("control block offsets", "CTRL_", abi.Ctrl);
   group("architectures (CTRL_ARCH)", "ARCH_", abi.Arch);
@@ -52,6 +52,10 @@ export function generateAssemblyAbi(): string {
   group("SMMUv3 register block, byte offsets from Ctrl.SMMU", "SMMU_", abi.SmmuReg);
   group("SMMUv3 RID-to-StreamID map, byte offsets from Ctrl.IORT", "IORT_", abi.IortMap);
   group("one range of the RID-to-StreamID map", "IORTE_", abi.IortEntry);
+  group("peer-to-peer windows, byte offsets from Ctrl.P2P", "P2P_", abi.P2pMap);
+  group("one peer-to-peer window", "P2PE_", abi.P2pEntry);
+  group("what a peer-to-peer window is", "PEER_", abi.PeerKind);
+  group("MSI doorbell pages, byte offsets from Ctrl.DOORBELLS", "DOORBELL_", abi.DoorbellMap);
   out.push("", "// counters: byte offset from STATS_BASE is 8 * index");
   abi.counterNames.forEach((n, i) => c("C_" + snake(n), i));
   out.push("", "// SMMUv3's own counters (the shared ones above keep their indices)");

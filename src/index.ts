@@ -27,6 +27,8 @@ export { replay, type ResultSink, type ReplayStats } from "./replay/replay.ts";
 export { IommuLayer } from "./iommu/iommu.ts";
 export { Ownership, RefusedError } from "./iommu/ownership.ts";
 export { computeGroups } from "./iommu/groups.ts";
+export { RegionGuard, scenarioRegions } from "./iommu/regions.ts";
+export { ReservedRegions } from "./iommu/reserved-regions.ts";
 export { summarize, formatSummary, type RunSummary } from "./report/summary.ts";
 export { ReportCollector } from "./report/collector.ts";
 export { renderHtmlReport } from "./report/html.ts";

@@ -21,6 +21,8 @@ import type { Refusals } from "./replay/replay.ts";
 import { defaultDriverOptions, type DriverOptions } from "./driver/driver.ts";
 import { bindingsProblem } from "./iommu/drivers.ts";
 import { vmsProblem } from "./iommu/vms.ts";
+import { directMappings, doorbellsProblem, msiMappings, p2pWindowsOf, scenarioRegions, scenarioRegionsProblem } from "./iommu/regions.ts";
+import type { ReservedRegions } from "./iommu/reserved-regions.ts";
 
 export type { SetupProgress } from "./arch/types.ts";
 
@@ -38,6 +40,8 @@ export interface LoadedScenario {
    * `platform.createDriver({ ...driver, limits })`.
    */
   limits: Limits;
+  /** The devices' reserved regions (src/iommu/regions.ts): the platform's and the scenario's `reservedRegions`. */
+  regions: ReservedRegions;
   /** The trace: a file path (resolved against the scenario's folder) or inline lines. */
   trace?: { file: string } | { file: string; lines: string[]; lineNumbers: number[] };
 }
@@ -156,6 +160,9 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   if (bindings) throw problemAt(`drivers[${bindings.index}].driver`, bindings.message);
   const assigned = scenario.vms && vmsProblem(scenario.topology, scenario.drivers ?? [], scenario.vms);
   if (assigned) throw problemAt(assigned.path, assigned.message);
+  const regions = scenarioRegions(scenario, scenario.arch === "smmuv3" ? scenario.config?.smmu?.swMsi : undefined);
+  const regionsProblem = scenarioRegionsProblem(scenario, regions);
+  if (regionsProblem) throw problemAt(regionsProblem.path, regionsProblem.message);
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");
@@ -201,7 +208,24 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
 
   // 2. The architecture's structures (VT-d: domains with their mappings, then devices), then
   //    translation on as the scenario says.
-  yield* module.scenario.build(platform, scenario, ctx);
+  // DIRECT regions are identity-mapped in their devices' kernel domains as they attach, and SMMUv3's
+  // MSI doorbells mapped into the SW_MSI window (after the scenario's own mappings).
+  const doorbells = (scenario.arch === "smmuv3" && scenario.config?.smmu?.msiDoorbells) || [];
+  const bellsProblem = doorbellsProblem(regions, doorbells);
+  if (bellsProblem) throw problemAt("config.smmu.msiDoorbells", bellsProblem);
+  const extra = new Map<number, DriverMapping[]>();
+  for (const [i, list] of directMappings(scenario, regions)) extra.set(i, list.map((r) => ({ iova: r.first, pa: r.first, size: r.last - r.first + 1n, perm: "rw" })));
+  for (const [i, list] of msiMappings(scenario, regions, doorbells)) extra.set(i, [...(extra.get(i) ?? []), ...list.map((m) => ({ iova: m.iova, pa: m.pa, size: 0x1000n, perm: "w" as const, mmio: true }))]);
+  const built = extra.size === 0 ? scenario : withDriverMappings(scenario, extra);
+  yield* module.scenario.build(platform, built, ctx);
+  // The root complex's peer-to-peer windows (RESERVED regions): the core routes requests into them before the IOMMU.
+  const windows = p2pWindowsOf(scenario, regions);
+  try {
+    if (windows.length) core.setP2pWindows(windows);
+  } catch (e) {
+    fail("reservedRegions", e);
+  }
+  if (doorbells.length) core.setDoorbells(doorbells);
 
   // 3. The driver side's domains (domainAlloc), through the unit's driver as domain-alloc would; blocking ones are the driver side's own.
   const blocking = new Set<number>();
@@ -227,9 +251,27 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     lazyBatch: d.lazyBatch ?? defaultDriverOptions.lazyBatch,
     lazyTimeoutCycles: d.lazyTimeoutCycles ?? defaultDriverOptions.lazyTimeoutCycles,
   };
-  const result: LoadedScenario = { file, scenario, platform, driver, refusals: d.refusals ?? "error", limits };
+  const result: LoadedScenario = { file, scenario, platform, driver, refusals: d.refusals ?? "error", limits, regions };
   if (typeof scenario.trace === "string") result.trace = { file: resolve(dirname(file), scenario.trace) };
   else if (scenario.trace)
     result.trace = { file, lines: scenario.trace, lineNumbers: scenario.trace.map((_, i) => at(`trace[${i}]`)?.line ?? 0) };
   return result;
+}
+
+/** A mapping the driver side adds to a build domain. */
+interface DriverMapping {
+  iova: bigint;
+  pa: bigint;
+  size: bigint;
+  perm: "rw" | "w";
+  mmio?: boolean;
+}
+
+/** The scenario with the driver's own mappings appended to their build domains' mappings (by domain index). */
+function withDriverMappings<S extends Scenario>(scenario: S, extra: ReadonlyMap<number, readonly DriverMapping[]>): S {
+  const domains = (scenario.build?.domains ?? []).map((d, i) => {
+    const more = extra.get(i) ?? [];
+    return more.length ? { ...d, mappings: [...(d.mappings ?? []), ...more] } : d;
+  });
+  return { ...scenario, build: { ...scenario.build, domains } } as S;
 }

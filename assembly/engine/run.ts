@@ -23,6 +23,7 @@ import * as regs from "../arch/vtd/regs";
 import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcInit, atcTranslated, atcFillFromCompletion } from "./atc";
 import { gmWriteGeneration } from "../common/guest-memory";
+import { p2pWindows, p2pRoute, p2pWindowOf } from "./p2p";
 
 /** The one result record of a batch whose results nobody reads (OPT_RESULTS_UNREAD). */
 let unreadRes: usize = 0;
@@ -66,7 +67,13 @@ function vtdBatch(n: u32): u32 {
   const ahead = (regs.options & OPT_LOOKAHEAD_MASK) >>> OPT_LOOKAHEAD_SHIFT;
   const aheadEnd = ahead != 0 ? n - ahead : 0; // requests i < aheadEnd have a request i+K
   const aheadStride: usize = <usize>ahead * REQ_SIZE;
+  const p2p = p2pWindows(); // the root complex's peer-to-peer windows (engine/p2p.ts), before the IOMMU
   for (let i: u32 = 0; i < n; i++) {
+    if (p2p != 0 && p2pRoute(req, res, p2p)) {
+      req += REQ_SIZE;
+      res += resStep;
+      continue;
+    }
     const flags = <u32>load<u16>(req, REQ_FLAGS);
     clearEvents();
     clearHitTrace();
@@ -84,7 +91,8 @@ function vtdBatch(n: u32): u32 {
       } else {
         const before = cacheMutations;
         translateKeepingContext(req, res);
-        if (i < aheadEnd && cacheMutations != before) vtdLookAhead(req + aheadStride);
+        // (none for a request the root complex routes before the IOMMU: nothing of it would be used)
+        if (i < aheadEnd && cacheMutations != before && (p2p == 0 || p2pWindowOf(req + aheadStride, p2p) == 0)) vtdLookAhead(req + aheadStride);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(req, res);
         else if (useMemo) memoRecord(req, res, before, legacy);
       }

@@ -18,6 +18,8 @@
 // Everything after that, the device-TLB included, sees the StreamID, as CMD_ATC_INV names it. The
 // memo is keyed by the request as the host wrote it (its requester ID), which decides both the
 // StreamID and the root complex's CANWBS (the map is written once at set-up).
+// Before all of it, a request into one of its requester's peer-to-peer windows (engine/p2p.ts) is
+// routed to the peer by the root complex: status p2p, untimed.
 import {
   REQ_BASE, REQ_SIZE, REQ_SID, RES_BASE, RES_SIZE, RES_STATUS, REQ_FLAGS, RQF_TRANSLATED, RQF_KIND_MASK, KIND_ATS, ST_UNROUTED, C_UNROUTED,
   CTRL_BASE, CTRL_OPTIONS, OPT_NO_REPLAY_MEMO, OPT_RESULTS_UNREAD,
@@ -36,6 +38,7 @@ import { atcTranslated, atcFillFromCompletion } from "./atc";
 import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
 import { smmuTranslateKeeping } from "./smmu-context";
 import { MR_PASID, MR_MICRO, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
+import { p2pWindows, p2pRoute, doorbells, doorbellCheck } from "./p2p";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
 let routed: usize = 0;
@@ -48,6 +51,8 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   const timed = timingEnabled();
   const atc = devTlbEnabled();
   const ranges = iortRanges();
+  const p2p = p2pWindows(); // the root complex's peer-to-peer windows (engine/p2p.ts), by requester ID before the IORT map
+  const bells = doorbells(); // MSI doorbells behind the SMMU: a write translated into one is an interrupt
   const options = load<u32>(CTRL_BASE + CTRL_OPTIONS);
   const useContext = (options & OPT_NO_REPLAY_MEMO) == 0 && smmuEnabled;
   const useMemo = useContext && !tlbConflictEvent;
@@ -59,6 +64,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   for (let i: u32 = 0; i < n; i++, req += REQ_SIZE, res += resStep) {
     clearEvents();
     clearHitTrace();
+    if (p2p != 0 && p2pRoute(req, res, p2p)) continue;
     let r = req;
     if (ranges != 0) {
       const sid = iortStreamId(load<u32>(req, REQ_SID), ranges);
@@ -92,6 +98,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
         else if (useMemo) smmuMemoRecord(req, res, before);
       }
     }
+    if (bells != 0) doorbellCheck(r, res, bells);
     if (timed) timeRequest(r, res, hitIotlbSlot, fillIotlbSlot);
   }
   smmuMemoTally(replays, cdHits, microHits, ns, snoop, forced);

@@ -16,6 +16,7 @@
  * output; then the summary goes to standard error). `--trace -` reads the trace from standard input.
  */
 import { IommuLayer } from "../iommu/iommu.ts";
+import { RegionGuard } from "../iommu/regions.ts";
 import { archReports } from "../report/arch/index.ts";
 import { relative } from "node:path";
 import type { Command } from "commander";
@@ -203,7 +204,7 @@ export class RunSession {
       const driver = (this.layer = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking, {
         ...(vms ? { vms } : {}),
         pasidSpace: space,
-      }));
+      }, RegionGuard.ofScenario(loaded.scenario, loaded.regions)));
       // The wbinvd report (src/iommu/wbinvd.ts) when the scenario has the driver side's devices.
       if (topology !== undefined || drivers !== undefined) {
         const audit = (this.wbinvd = new WbinvdAudit((sid) => driver.wbinvdOwner(sid), loaded.scenario.config?.platform?.honoursNoSnoop ?? true));

@@ -15,7 +15,7 @@ import { quote } from "../errors.ts";
 import { topologySchema } from "../iommu/topology.ts";
 import { driversSchema } from "../iommu/drivers.ts";
 import { domainAllocSchema } from "../iommu/domains.ts";
-import { pasidSpaceSchema, vmsSchema } from "../iommu/scenario-keys.ts";
+import { pasidSpaceSchema, reservedRegionsSchema, vmsSchema } from "../iommu/scenario-keys.ts";
 
 export { u64 } from "./u64.ts";
 import { u64 } from "./u64.ts";
@@ -251,6 +251,8 @@ export const commonScenarioShape = {
   vms: vmsSchema.optional(),
   /** The PASID space: "system" (VT-d default) or "per-device" (SMMUv3 default) (src/iommu/pasid.ts). */
   pasidSpace: pasidSpaceSchema.optional(),
+  /** Devices' reserved regions beyond the platform's (src/iommu/regions.ts; README "PASIDs and reserved regions"). */
+  reservedRegions: reservedRegionsSchema.optional(),
 };
 
 /** What the neutral loader and checkConfig read of any scenario's `config`. */

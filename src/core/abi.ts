@@ -57,6 +57,8 @@ export const Ctrl = {
   SMMU: 0x300, // the SMMUv3 register block (256 bytes; its layout is the architecture's own)
   TIMING: 0x400, // the timing parameters (TimingCfg)
   IORT: 0x800, // SMMUv3: the root complexes' RID-to-StreamID map (IortMap)
+  PEER_WINDOWS: 0xc40, // the root complex's peer-to-peer windows per requester (P2pMap)
+  DOORBELLS: 0xf60, // the interrupt controller's MSI doorbell pages (DoorbellMap)
 } as const;
 
 /**
@@ -73,6 +75,32 @@ export const IortEntry = { IN_BASE: 0, COUNT: 4, OUT_BASE: 8, RC: 12 } as const;
 export const IORT_ENTRY_SIZE = 16;
 export const IORT_MAX_RANGES = 64;
 export const IORT_MAX_ROOT_COMPLEXES = 32;
+
+/**
+ * The peer-to-peer windows the root complex (or a switch without ACS redirection) routes to a peer
+ * before the IOMMU sees the request (reserved regions of type RESERVED, src/iommu/regions.ts), at
+ * CTRL_BASE + Ctrl.PEER_WINDOWS: RANGES windows of P2P_ENTRY_SIZE bytes at ENTRIES, each a requester SID
+ * (segment<<16 | RID, as the request carries it), a KIND and an inclusive address range [BASE, LAST].
+ * A request whose SID and untranslated address fall in one is not translated: KIND 0 (PeerKind.P2P)
+ * is routed to the peer (ResStatus.PEER, named "p2p"; counted in `p2p` only), KIND 1
+ * (PeerKind.DOORBELL) is a hardware MSI doorbell the interrupt controller takes before the IOMMU
+ * (ResStatus.INTERRUPT, counted in `interrupts` only); untimed. The host writes it once at set-up
+ * (Core.setP2pWindows).
+ */
+export const P2pMap = { RANGES: 0, ENTRIES: 16 } as const;
+export const P2pEntry = { SID: 0, KIND: 4, BASE: 8, LAST: 16 } as const;
+export const PeerKind = { P2P: 0, DOORBELL: 1 } as const;
+export const P2P_ENTRY_SIZE = 24;
+export const P2P_MAX_RANGES = 32;
+
+/**
+ * SMMUv3's MSI doorbells reached through translation (the SW_MSI window: the driver maps each
+ * doorbell's page there, Linux iommu_dma_get_msi_page), at CTRL_BASE + Ctrl.DOORBELLS: COUNT 4 KiB
+ * page addresses (u64) at PAGES. A write whose translation ends in one is an interrupt: its status
+ * becomes ResStatus.INTERRUPT and it counts in `interrupts` as well as `translated`.
+ */
+export const DoorbellMap = { COUNT: 0, PAGES: 8 } as const;
+export const DOORBELL_MAX = 8;
 
 /**
  * The architectures a core instance can be (Ctrl.ARCH). The register block above (CAP ... IVA) is
@@ -319,8 +347,8 @@ export const Res = {
  * UNROUTED (SMMUv3 with a RID-to-StreamID map, IortMap): no ID mapping of the root complexes covers
  * the requester, so the transaction never reaches the SMMU: no StreamID, no event, no SMMU counter.
  */
-export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3, ABORT: 4, UNROUTED: 5 } as const;
-export const statusNames = ["ok", "fault", "interrupt", "blocked", "abort", "unrouted"] as const;
+export const ResStatus = { OK: 0, FAULT: 1, INTERRUPT: 2, BLOCKED: 3, ABORT: 4, UNROUTED: 5, PEER: 6 } as const;
+export const statusNames = ["ok", "fault", "interrupt", "blocked", "abort", "unrouted", "p2p"] as const;
 /**
  * Res.FAULT_STAGE: bits 1:0 the stage whose translation faulted (1, 2; 0: the fault is not a
  * translation-stage fault, e.g. C_BAD_STE), bits 3:2 the event record's CLASS (FaultClass) when the
@@ -342,6 +370,7 @@ export const ResFlag = {
   PASSTHROUGH: 1 << 9, // no table walk was needed (PT or translated request)
   ATC: 1 << 10, // translated request: the device's own translation cache supplied the address
   STALE: 1 << 11, // the translation used is one software had already removed (see README)
+  ROUTED: 1 << 12, // the root complex routed it before the IOMMU (a p2p window or a fixed doorbell: P2pMap): untimed
 } as const;
 
 /** What decided the snoop outcome (Res.SNOOP_BY), VT-d's codes: the TLP, PGSNP, the SS leaf's SNP. */
@@ -387,6 +416,7 @@ export const counterNames = [
   "staleIotlbUses", // requests translated by an IOTLB entry whose leaf memory no longer matches
   "staleAtcUses", // translated requests that used a device-TLB entry the IOMMU had invalidated
   "atcMisses", // translated requests whose device had no translation (an ATS request was sent first)
+  "p2p", // requests routed peer-to-peer before the IOMMU (P2pMap; status p2p; counted in no other counter)
   // table reads per stage and paging level: index = READS_BY_LEVEL + stage*8 + level (1..5)
 ] as const;
 export const Counter = Object.fromEntries(counterNames.map((n, i) => [n, i])) as {
@@ -537,6 +567,8 @@ export const smmuCounters = {
   noSnoopForced: Counter.noSnoopForced,
   atsRequests: Counter.atsRequests,
   adWrites: Counter.adWrites,
+  p2p: Counter.p2p,
+  interrupts: Counter.interrupts,
   transaction: SMMU_COUNTERS,
   tlb_miss: SMMU_COUNTERS + 1,
   config_cache_miss: SMMU_COUNTERS + 2,

@@ -109,6 +109,8 @@ export interface Result {
   atc: boolean;
   /** The translation used had already been removed by software (see README "Stale translations"). */
   stale: boolean;
+  /** The root complex routed it before the IOMMU (a p2p window, or a fixed MSI doorbell): never translated, untimed. */
+  routed?: true;
   /** The domain tag the translation used (VT-d: the DID of the context or PASID entry). */
   domain: number;
   /** The address-space tag (VT-d: the PASID used, RID_PASID for requests without one); absent: none. */
@@ -260,6 +262,35 @@ export class Core {
     this.u32[(at + abi.IortMap.CANWBS) >>> 2] = canwbs.reduce((m, f, i) => (f ? m | (1 << i) : m), 0) >>> 0;
     this.u32[(at + abi.IortMap.RANGES) >>> 2] = sorted.length;
     this.streamMapped = sorted.length > 0;
+  }
+
+  /**
+   * Writes the root complex's peer-to-peer windows (abi P2pMap): requests from `sid` (segment<<16 |
+   * RID) to an untranslated address in [base, last] are routed to the peer before the IOMMU (status
+   * p2p). Windows come from the scenario's RESERVED regions (src/iommu/regions.ts); a RangeError here is a bug.
+   */
+  setP2pWindows(windows: readonly { sid: number; base: bigint; last: bigint; doorbell?: boolean }[]): void {
+    if (windows.length > abi.P2P_MAX_RANGES) throw new RangeError(`${windows.length} peer-to-peer windows (at most ${abi.P2P_MAX_RANGES})`);
+    this.views();
+    const at = abi.CTRL_BASE + abi.Ctrl.PEER_WINDOWS;
+    windows.forEach((w, i) => {
+      const e = at + abi.P2pMap.ENTRIES + i * abi.P2P_ENTRY_SIZE;
+      this.u32[(e + abi.P2pEntry.SID) >>> 2] = w.sid >>> 0;
+      this.u32[(e + abi.P2pEntry.KIND) >>> 2] = w.doorbell ? abi.PeerKind.DOORBELL : abi.PeerKind.P2P;
+      this.u64[(e + abi.P2pEntry.BASE) >>> 3] = w.base;
+      this.u64[(e + abi.P2pEntry.LAST) >>> 3] = w.last;
+    });
+    this.u32[(at + abi.P2pMap.RANGES) >>> 2] = windows.length;
+  }
+
+  /** SMMUv3: the MSI doorbells behind the SMMU (abi DoorbellMap), their 4 KiB pages; a write translated into one is an interrupt. */
+  setDoorbells(addrs: readonly bigint[]): void {
+    if (this.arch !== "smmuv3") throw new RangeError(`MSI doorbells behind the IOMMU need an smmuv3 unit, not ${this.arch}`);
+    if (addrs.length > abi.DOORBELL_MAX) throw new RangeError(`${addrs.length} MSI doorbells (at most ${abi.DOORBELL_MAX})`);
+    this.views();
+    const at = abi.CTRL_BASE + abi.Ctrl.DOORBELLS;
+    addrs.forEach((a, i) => (this.u64[(at + abi.DoorbellMap.PAGES + i * 8) >>> 3] = a & ~0xfffn));
+    this.u32[(at + abi.DoorbellMap.COUNT) >>> 2] = addrs.length;
   }
 
   setOptions(o: { physAddrBits: number; options: number; pgsnpNoSc: number }): void {
@@ -526,7 +557,8 @@ export class Core {
       kind: u8[o + abi.Res.KIND]!,
     };
     if (addressSpace !== 0xffffffff) r.addressSpace = addressSpace;
-    if (this.streamMapped && status !== "unrouted") r.streamId = this.ex.smmuStreamId(this.u32[(abi.REQ_BASE + i * abi.REQ_SIZE + abi.Req.SID) >>> 2]!) >>> 0;
+    if (flags & abi.ResFlag.ROUTED) r.routed = true;
+    if (this.streamMapped && status !== "unrouted" && status !== "p2p") r.streamId = this.ex.smmuStreamId(this.u32[(abi.REQ_BASE + i * abi.REQ_SIZE + abi.Req.SID) >>> 2]!) >>> 0;
     if (status === "fault") {
       r.fault = {
         code,

@@ -61,6 +61,11 @@ export class Domains {
     this.kinds.set(id, "blocking");
   }
 
+  /** The kind of a domain domain-alloc made (undefined for the scenario's `build` domains). */
+  kindOf(id: number): DomainKind | undefined {
+    return this.kinds.get(id);
+  }
+
   isBlocking(id: number): boolean {
     return this.kinds.get(id) === "blocking";
   }

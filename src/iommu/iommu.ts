@@ -35,6 +35,7 @@ import { Domains } from "./domains.ts";
 import { Vms, type VmSpec } from "./vms.ts";
 import type { PasidSpaceOptions } from "./pasid.ts";
 import type { DriverNote } from "../driver/driver.ts";
+import type { RegionGuard, RegionPeers } from "./regions.ts";
 
 /** Per user-owned group (keyed by its first device): the group's requester-ID domain and the devices attached to it. */
 interface UserGroup {
@@ -69,6 +70,8 @@ export class IommuLayer implements ArchDriver {
     blocking: readonly number[] = [],
     /** The scenario's `vms` (their devices bound to vfio for them after `bindings`) and `pasidSpace`. */
     opts: { vms?: readonly VmSpec[]; pasidSpace?: Omit<PasidSpaceOptions, "vms"> } = {},
+    /** The platform's reserved regions (regions.ts): maps, attaches and vfio binds that break them are refused. */
+    readonly regions?: RegionGuard,
   ) {
     this.ownership = new Ownership(topology);
     this.domains = new Domains(arch);
@@ -139,16 +142,22 @@ export class IommuLayer implements ArchDriver {
         return this.attach(e, now);
       case "replace":
         this.checkCoherency("replace", e.sid, e.pasid, e.domain);
-        return this.replaceEvent(e.sid, e.pasid, e.domain, now);
+        return this.replaceEvent(e.sid, e.pasid, e.domain, now, e);
       case "enforce-coherency":
         this.arch.advanceTo(now);
         return this.enforce(e.domain);
       case "detach":
         return this.detach(e, now);
       case "map":
-      case "unmap":
+      case "unmap": {
         if (this.domains.isBlocking(e.domain)) throw new RefusedError(`${e.op} ${e.domain}: domain ${e.domain} is a blocking domain: it has no page tables`);
-        return this.arch.apply(e, now);
+        const why = e.op === "map" ? this.regions?.mapProblem(e.domain, e.iova, e.size, this.peers) : undefined;
+        if (why) throw new RefusedError(why);
+        this.arch.apply(e, now);
+        if (e.op === "map") this.regions?.noteMap(e.domain, e.iova, e.size);
+        else this.regions?.noteUnmap(e.domain, e.iova, e.size);
+        return;
+      }
       default:
         return this.arch.apply(e, now);
     }
@@ -164,7 +173,34 @@ export class IommuLayer implements ArchDriver {
     return this.ownership.userOwned(sid) ? this.users.get(this.key(sid)) : undefined;
   }
 
+  /** What the region guard asks of the driver side. */
+  private readonly peers: RegionPeers = { attachedDomain: (sid) => this.arch.attachedDomain(sid), userOwned: (sid) => this.ownership.userOwned(sid) };
+
+  /** A device (and the requester IDs that go with it in a user-owned group) joining `domain` without a PASID: refused over a reserved region. */
+  private checkRegions(sid: number, domain: number, what?: string): void {
+    const sids = this.userGroup(sid) ? this.ownership.requesterIds(sid) : [sid];
+    const why = this.regions?.attachProblem(domain, sids, this.peers);
+    if (why) throw new RefusedError(what ? `${what}: ${why}` : why);
+  }
+
+  /**
+   * A kernel device's DIRECT and DIRECT_RELAXABLE regions identity-mapped (read/write) in the paging
+   * domain domain-alloc made that it joins, where not mapped yet (Linux
+   * iommu_create_device_direct_mappings); the scenario's `build` domains got theirs at load.
+   */
+  private directMap(sid: number, domain: number, at: { line: number; column: number }, now: bigint): void {
+    const guard = this.regions;
+    if (!guard || (this.domains.kindOf(domain) !== "paging" && !guard.allocatedPaging.has(domain))) return;
+    for (const r of guard.table.regionsOf(sid)) {
+      if ((r.type !== "DIRECT" && r.type !== "DIRECT_RELAXABLE") || guard.covered(domain, r.base, r.length)) continue;
+      this.arch.apply({ op: "map", domain, iova: r.base, pa: r.base, size: r.length, perm: "rw", page: "4K", snp: false, user: true, global: false, line: at.line, column: at.column }, now);
+      guard.noteMap(domain, r.base, r.length);
+    }
+  }
+
   private bind(sid: number, driver: string, vm?: string): void {
+    const why = this.regions?.bindProblem(sid, driver);
+    if (why) throw new RefusedError(why);
     if (vm !== undefined) this.vms.checkAssign(sid, vm);
     const change = this.ownership.bind(sid, driver);
     if (vm !== undefined) this.vms.assign(sid, vm);
@@ -221,10 +257,12 @@ export class IommuLayer implements ArchDriver {
         throw new RefusedError(`${what}: PASID ${e.pasid} belongs to VM "${owner}" and ${formatBdf(e.sid)} does not serve it (${this.vmsText(e.sid)})`);
       this.pasidDevices.set(e.pasid, (this.pasidDevices.get(e.pasid) ?? new Set()).add(e.sid));
     }
+    if (e.pasid === undefined && !this.domains.isBlocking(e.domain)) this.checkRegions(e.sid, e.domain);
     if (g === undefined) {
       if (!this.domains.isBlocking(e.domain)) {
         this.arch.apply(e, now);
         this.blockedDevices.delete(e.sid);
+        if (e.pasid === undefined) this.directMap(e.sid, e.domain, e, now);
         return;
       }
       if (e.pasid !== undefined) throw new RefusedError(`${what}: a blocking domain is attached to a device, not to a PASID (detach the PASID instead)`);
@@ -282,14 +320,16 @@ export class IommuLayer implements ArchDriver {
     }
   }
 
-  private replaceEvent(sid: number, pasid: number | undefined, domain: number, now: bigint): void {
+  private replaceEvent(sid: number, pasid: number | undefined, domain: number, now: bigint, at: { line: number; column: number }): void {
     this.arch.advanceTo(now);
     const what = `replace ${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""} domain=${domain}`;
     if (this.domains.isBlocking(domain)) throw new RefusedError(`${what}: domain ${domain} is a blocking domain: detach instead`);
+    if (pasid === undefined) this.checkRegions(sid, domain, what);
     const g = this.userGroup(sid);
     if (g === undefined) {
       this.arch.replace(sid, pasid, domain);
       this.blockedDevices.delete(sid);
+      if (pasid === undefined) this.directMap(sid, domain, at, now);
       return;
     }
     this.checkUser("replace", sid);

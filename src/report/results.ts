@@ -52,7 +52,8 @@ export function resultRecord(seq: number, t: TraceTlp, r: Result, timing?: Resul
   }
   o.reads = r.reads;
   // an unrouted TLP (SMMUv3 with a RID-to-StreamID map) never reached the IOMMU: nothing to time
-  if (timing && r.status !== "unrouted") {
+  // nor a TLP the root complex routed before it (a p2p window, a fixed doorbell)
+  if (timing && r.status !== "unrouted" && !r.routed) {
     o.issue = Number(r.issue);
     o.complete = Number(r.issue + BigInt(r.latency));
     o.latency = r.latency;

@@ -64,8 +64,9 @@ export function summarize(platform: Platform, info: SummaryInfo): RunSummary {
     translated: n(c.translated),
     faulted: n(c.faulted),
     faultsRecorded: n(c.faultsRecorded),
-    ...(report.interrupts ? { interrupts: n(c.interrupts) } : {}),
+    ...(report.interrupts || n(c.interrupts) ? { interrupts: n(c.interrupts) } : {}),
     blocked: n(c.blocked),
+    ...(n(c.p2p) ? { p2p: n(c.p2p) } : {}),
     atsRequests: n(c.atsRequests),
     faults: [...core.faultCounts()].map(([code, count]) => {
       const f = platform.module.faults.get(code);
@@ -103,6 +104,7 @@ export function formatSummary(s: RunSummary, report: ArchReport = reportOf(s)): 
   out.push(["faulted", s.faulted, note(pct(s.faulted, s.tlps), s.faulted ? `${s.faultsRecorded} recorded` : "")]);
   if (s.interrupts) out.push(["interrupt requests", s.interrupts]);
   if (s.blocked) out.push([report.words.blocked, s.blocked]);
+  if (s.p2p) out.push(["peer-to-peer", s.p2p, "(a p2p window: routed by the root complex, not translated)"]);
   if (s.atsRequests) out.push(["ATS translation requests", s.atsRequests, s.requests !== s.tlps ? `(${s.requests - s.tlps} sent by devices on device-TLB misses)` : ""]);
   out.push(...report.textHead(s));
   if (s.faults.length) {

@@ -22,6 +22,7 @@ test("the bundled examples: examples/NAME/scenario.json, each with a description
   assert.equal(
     list.map((e) => [e.name, e.path]),
     [
+      ["arm-msi", join(root, "examples/arm-msi/scenario.json")],
       ["gpu-nosnoop", join(root, "examples/gpu-nosnoop/scenario.json")],
       ["mdev", join(root, "examples/mdev/scenario.json")],
       ["nic-vfio", join(root, "examples/nic-vfio/scenario.json")],
@@ -31,12 +32,13 @@ test("the bundled examples: examples/NAME/scenario.json, each with a description
     ],
   );
   for (const e of list) assert.ok(e.description.length > 0, `${e.name} has a description`);
-  assert.is(firstSentence(list[0]!.description), "A vfio GPU's No-Snoop DMA under VT-d with and without snoop control and SMMUv3 with and without CANWBS (README \"Cache coherency\").");
-  assert.is(firstSentence(list[1]!.description), "A mediated device sharing its parent's non-singleton group with two VMs (README \"VMs, PASID allocation and mediated devices\").");
-  assert.is(firstSentence(list[3]!.description), "A VM that allocates PASIDs past its quota (README \"VMs, PASID allocation and mediated devices\").");
-  assert.is(firstSentence(list[2]!.description), "The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README \"Driver side\").");
-  assert.is(firstSentence(list[4]!.description), "Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.");
-  assert.is(firstSentence(list[5]!.description), "Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).");
+  assert.is(firstSentence(list[0]!.description), "SMMUv3 reserved regions: MSIs through the SW_MSI window, a fixed doorbell, a p2p window (README \"PASIDs and reserved regions\").");
+  assert.is(firstSentence(list[1]!.description), "A vfio GPU's No-Snoop DMA under VT-d with and without snoop control and SMMUv3 with and without CANWBS (README \"Cache coherency\").");
+  assert.is(firstSentence(list[2]!.description), "A mediated device sharing its parent's non-singleton group with two VMs (README \"VMs, PASID allocation and mediated devices\").");
+  assert.is(firstSentence(list[4]!.description), "A VM that allocates PASIDs past its quota (README \"VMs, PASID allocation and mediated devices\").");
+  assert.is(firstSentence(list[3]!.description), "The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README \"Driver side\").");
+  assert.is(firstSentence(list[5]!.description), "Arm SMMUv3.2 (the default profile) as Linux's arm-smmu-v3 driver programs it, CANWBS off.");
+  assert.is(firstSentence(list[6]!.description), "Scalable-mode DMAR unit (Sapphire Rapids capabilities with PASID/PRS on).");
 });
 
 test("firstSentence: up to the first full stop before a space, on one line", () => {
@@ -94,7 +96,7 @@ test("example:NAME resolves to the bundled scenario (relative to the working fol
       assert.unreachable(arg);
     } catch (e) {
       assert.instance(e, InputError);
-      assert.is((e as Error).message, `"${arg}": no bundled example is named "${name}"; expected one of: gpu-nosnoop, mdev, nic-vfio, pasid-quota, smmuv3, vtd-sm (iommu-emu examples lists them)`);
+      assert.is((e as Error).message, `"${arg}": no bundled example is named "${name}"; expected one of: arm-msi, gpu-nosnoop, mdev, nic-vfio, pasid-quota, smmuv3, vtd-sm (iommu-emu examples lists them)`);
     }
   }
 });
@@ -106,6 +108,7 @@ test("iommu-emu examples and run example:NAME from the command line", () => {
     list.stdout,
     [
       "name         description                                                                                                                         scenario",
+      "arm-msi      SMMUv3 reserved regions: MSIs through the SW_MSI window, a fixed doorbell, a p2p window (README \"PASIDs and reserved regions\").     examples/arm-msi/scenario.json",
       "gpu-nosnoop  A vfio GPU's No-Snoop DMA under VT-d with and without snoop control and SMMUv3 with and without CANWBS (README \"Cache coherency\").  examples/gpu-nosnoop/scenario.json",
       "mdev         A mediated device sharing its parent's non-singleton group with two VMs (README \"VMs, PASID allocation and mediated devices\").      examples/mdev/scenario.json",
       "nic-vfio     The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README \"Driver side\").   examples/nic-vfio/scenario.json",
@@ -124,7 +127,7 @@ test("iommu-emu examples and run example:NAME from the command line", () => {
   const bad = cli("run", "example:vtd", "--functional");
   assert.is(bad.status, 2);
   assert.is(bad.stdout, "");
-  assert.is(bad.stderr, `iommu-emu: "example:vtd": no bundled example is named "vtd"; expected one of: gpu-nosnoop, mdev, nic-vfio, pasid-quota, smmuv3, vtd-sm (iommu-emu examples lists them)\n`);
+  assert.is(bad.stderr, `iommu-emu: "example:vtd": no bundled example is named "vtd"; expected one of: arm-msi, gpu-nosnoop, mdev, nic-vfio, pasid-quota, smmuv3, vtd-sm (iommu-emu examples lists them)\n`);
 });
 
 test.run();

@@ -2,7 +2,8 @@
 // walk of a later request's address changes no state, so every result field, run counter, fault
 // count, cache counter and timing statistic is the same with it on (any distance) and off, over a
 // walk-heavy trace (second-stage, first-stage and nested walks, faults, requesters
-// switching between address spaces, host table writes between batches).
+// switching between address spaces, host table writes between batches, and a peer-to-peer window of
+// one requester that the core routes before the IOMMU, abi P2pMap).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VtdPlatform } from "../../src/platform.ts";
@@ -27,6 +28,8 @@ function build(lookAhead: number | undefined, mode: "scalable" | "legacy", timed
     b.map(nested, 0x5000_0000n, 0x20_0000n, 64n * 4096n);
     b.attach({ sid: 0x108, pasid: 9, domain: 4 });
   }
+  // 0x100's requests to 0x4000_0000-0x400f_ffff go to a peer (status p2p); the other devices' are translated.
+  p.core.setP2pWindows([{ sid: 0x100, base: 0x4000_0000n, last: 0x400f_ffffn }]);
   p.enable();
   return { p, ss };
 }

@@ -178,6 +178,7 @@ test("examples lists the bundled example at its installed path; run example:vtd-
     list.stdout,
     [
       "name         description                                                                                                                         scenario",
+      `arm-msi      SMMUv3 reserved regions: MSIs through the SW_MSI window, a fixed doorbell, a p2p window (README "PASIDs and reserved regions").     ${installed}/examples/arm-msi/scenario.json`,
       `gpu-nosnoop  A vfio GPU's No-Snoop DMA under VT-d with and without snoop control and SMMUv3 with and without CANWBS (README "Cache coherency").  ${installed}/examples/gpu-nosnoop/scenario.json`,
       `mdev         A mediated device sharing its parent's non-singleton group with two VMs (README "VMs, PASID allocation and mediated devices").      ${installed}/examples/mdev/scenario.json`,
       `nic-vfio     The dual-function NIC of the /dev/ioasid thread moved from a kernel driver to vfio one function at a time (README "Driver side").   ${installed}/examples/nic-vfio/scenario.json`,

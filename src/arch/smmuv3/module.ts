@@ -56,7 +56,12 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   counterNames: counterCatalogues.smmuv3,
   // The VMID the STE gave the translation (0 for stage-1-only STEs, as Linux reserves it); with a
   // RID-to-StreamID map, the StreamID the root complex routed the TLP to (absent when unrouted).
-  resultTags: (r) => ({ ...(r.streamId !== undefined ? { streamId: r.streamId } : {}), ...(r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}) }),
+  // An MSI write: the doorbell it reached (through the SW_MSI window's mapping, or a fixed doorbell's address).
+  resultTags: (r) => ({
+    ...(r.streamId !== undefined ? { streamId: r.streamId } : {}),
+    ...(r.status === "ok" || r.status === "fault" ? { vmid: r.domain } : {}),
+    ...(r.status === "interrupt" ? { doorbell: `0x${r.pa.toString(16)}` } : {}),
+  }),
   traceCommands: smmuTraceCommands,
   scenario: smmuScenario,
 };

@@ -15,6 +15,7 @@ import { defaultIdRegisters, profileOf, type IdRegisters, type SmmuRegisterName 
 import type { SmmuBuilder } from "./builder.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
 import { rootComplexSchema, streamMapOf } from "./iort.ts";
+import { msiDoorbellsSchema, swMsiSchema } from "../../iommu/regions.ts";
 
 /** A VMSA page or block size: a name, or its bytes. */
 const vmsaPageSize = pageSizeOf(
@@ -81,7 +82,7 @@ export const smmuScenarioSchema = z.strictObject({
     .strictObject({
       ...configShape,
       smmu: z
-        .strictObject({ canwbs: z.boolean().optional(), tlbConflict: z.enum(["ignore", "event"]).optional(), rootComplexes: z.array(rootComplexSchema).optional() })
+        .strictObject({ canwbs: z.boolean().optional(), tlbConflict: z.enum(["ignore", "event"]).optional(), rootComplexes: z.array(rootComplexSchema).optional(), swMsi: swMsiSchema.optional(), msiDoorbells: msiDoorbellsSchema.optional() })
         .optional(),
     })
     .optional(),

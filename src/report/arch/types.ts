@@ -50,6 +50,8 @@ export interface RunSummaryBase {
   /** Interrupt requests (architectures with an interrupt window only). */
   interrupts?: number;
   blocked: number;
+  /** TLPs the root complex routed peer-to-peer before the IOMMU (reserved regions of type RESERVED; status p2p); absent when none. */
+  p2p?: number;
   atsRequests: number;
   /** By code: VT-d fault reasons, SMMUv3 event types. */
   faults: { code: number; name: string; text: string; count: number }[];
