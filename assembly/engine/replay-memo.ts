@@ -93,6 +93,20 @@ export const MR_CB_SHIFT: u32 = 8;
  * now. Returns 0 if it cannot, else MR_* bits for the caller's per-batch tally.
  */
 export function memoReplay(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32): u32 {
+  return replayEntry(req, res, unread, epoch, writeGen, false);
+}
+
+/**
+ * memoReplay() for entries kept with a TLB other than the IOTLB or with watched guest pages
+ * (memoKeep's `tlbId`, `watch1`, `watch2`: SMMUv3). VT-d's entries never have them, so its batch
+ * loop calls memoReplay(), whose body is this one with those checks folded away at compile time.
+ */
+export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32): u32 {
+  return replayEntry(req, res, unread, epoch, writeGen, true);
+}
+
+// @ts-ignore: decorator
+@inline function replayEntry(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32, watched: bool): u32 {
   const flags = <u32>load<u16>(req, REQ_FLAGS);
   const sid = load<u32>(req, REQ_SID);
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
@@ -102,17 +116,19 @@ export function memoReplay(req: usize, res: usize, unread: bool, epoch: u32, wri
   if (load<u64>(m, 0) != ((<u64>sid) | ((<u64>(flags & KEY_FLAGS)) << 32)) || load<u64>(m, 8) != vpn || load<u32>(m, 16) != pasid) return 0;
   if (load<u32>(m, 20) != epoch || load<u32>(m, 24) != writeGen) return 0;
   const cs = load<i32>(m, 32), ps = load<i32>(m, 44), is = load<i32>(m, 56);
-  const tlb = load<u32>(m, 68);
+  const tlb = watched ? load<u32>(m, 68) : CACHE_IOTLB;
   if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(tlb, is) != load<u32>(m, 64)) return 0;
   if (ps >= 0 && slotGeneration(CACHE_PASID_CACHE, ps) != load<u32>(m, 52)) return 0;
-  const w1 = <usize>load<u32>(m, 72), w2 = <usize>load<u32>(m, 80);
-  if (w1 != 0 && gmWatchedWrites(w1) != load<u32>(m, 76)) return 0;
-  if (w2 != 0 && gmWatchedWrites(w2) != load<u32>(m, 84)) return 0;
+  if (watched) {
+    const w1 = <usize>load<u32>(m, 72), w2 = <usize>load<u32>(m, 80);
+    if (w1 != 0 && gmWatchedWrites(w1) != load<u32>(m, 76)) return 0;
+    if (w2 != 0 && gmWatchedWrites(w2) != load<u32>(m, 84)) return 0;
+  }
   replayTouch(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
   if (ps >= 0) replayTouch(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
   replayTouch(tlb, is, load<u32>(m, 60));
   const cb = load<u32>(m, 28) >>> 8;
-  const replayed = MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (tlb == CACHE_MICRO_TLB ? MR_MICRO : 0) | (cb << MR_CB_SHIFT);
+  const replayed = MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (watched && tlb == CACHE_MICRO_TLB ? MR_MICRO : 0) | (cb << MR_CB_SHIFT);
   if (unread) {
     // Nobody reads the record: only its status, which the timing model reads (a memo is of a success).
     store<u8>(res, ST_OK, RES_STATUS);

@@ -29,12 +29,12 @@ import { gmLayout, gmWatch } from "../common/guest-memory";
 import { bumpBy } from "../common/counters";
 import { configMissed } from "../arch/smmuv3/translate";
 import { epoch } from "../arch/smmuv3/regs";
-import { memoReplay, memoKeep, memoCountReplays, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
+import { memoReplayWatched, memoKeep, memoCountReplays, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
 
-/** memoReplay() for an SMMUv3 request: MR_* bits for smmuMemoTally, or 0 (take the full path). */
+/** memoReplayWatched() for an SMMUv3 request: MR_* bits for smmuMemoTally, or 0 (take the full path). */
 // @ts-ignore: decorator
 @inline export function smmuMemoReplay(req: usize, res: usize, unread: bool): u32 {
-  return memoReplay(req, res, unread, epoch, gmLayout());
+  return memoReplayWatched(req, res, unread, epoch, gmLayout());
 }
 
 /**
