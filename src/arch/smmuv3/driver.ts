@@ -269,7 +269,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   }
 
   /**
-   * arm_smmu_enforce_cache_coherency (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c, as recalled):
+   * arm_smmu_enforce_cache_coherency (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c, checked against the source, the version with CANWBS):
    * true only when every device attached to the domain has CANWBS (arm_smmu_master_canwbs: IORT's
    * root-complex memory access flags), whatever the domain has mapped; nothing is written (the root
    * complex itself keeps No-Snoop coherent), and later attaches must have CANWBS too

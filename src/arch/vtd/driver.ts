@@ -314,7 +314,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
 
   /**
    * Replaces the domain of a live attachment. Scalable mode (Linux's intel_pasid_replace_* in
-   * drivers/iommu/intel/pasid.c, recalled rather than re-read here): the new PASID-table entry is
+   * drivers/iommu/intel/pasid.c; the order checked against the source of intel_pasid_flush_present): the new PASID-table entry is
    * written over the present one, then intel_pasid_flush_present with the old DID, which follows
    * the spec's guidance for a present PASID entry that changes (6.5.3.3): PASID-cache
    * PASID-selective-within-domain, PASID-based IOTLB of the whole PASID, then (ATS) device-TLB of
@@ -362,7 +362,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
   }
 
   /**
-   * intel_iommu_enforce_cache_coherency (drivers/iommu/intel/iommu.c, as recalled): refused when a
+   * intel_iommu_enforce_cache_coherency (drivers/iommu/intel/iommu.c, checked against the source, the version with has_mappings): refused when a
    * device attached to the domain sits behind a unit without snoop control
    * (domain_support_force_snooping: ECAP.SC), or when a second-stage domain has mappings already
    * (their leaves have no SNP; Linux does not rewrite them). Then domain_set_force_snooping: a
