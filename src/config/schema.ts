@@ -12,6 +12,7 @@ import { defaultTiming, presetNames, presets, resolveTiming, type PresetName, ty
 import { defaultDriverOptions } from "../driver/driver.ts";
 import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.ts";
 import { quote } from "../errors.ts";
+import { parseBdf } from "../trace/events.ts";
 import { topologySchema } from "../iommu/topology.ts";
 import { driversSchema } from "../iommu/drivers.ts";
 import { domainAllocSchema } from "../iommu/domains.ts";
@@ -51,17 +52,16 @@ export const mappingShape = { iova: u64, pa: u64, size: u64, /** Default "rw". *
  */
 function bdfOf(segments: boolean) {
   return z.string().transform((v, ctx) => {
-    const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/.exec(v);
-    if (!m || parseInt(m[3]!, 16) > 0x1f) {
+    const sid = parseBdf(v);
+    if (sid === undefined) {
       ctx.addIssue({ code: "custom", message: `expected a BDF like "00:02.0"${segments ? ' or "0001:00:02.0"' : ""}, got ${quote(v)}` });
       return z.NEVER;
     }
-    const segment = parseInt(m[1] ?? "0", 16);
-    if (segment !== 0 && !segments) {
-      ctx.addIssue({ code: "custom", message: `segment ${m[1]} in ${quote(v)}: this unit's devices are in segment 0000 (write "${v.slice(5)}")` });
+    if (sid >= 0x10000 && !segments) {
+      ctx.addIssue({ code: "custom", message: `segment ${v.slice(0, 4)} in ${quote(v)}: this unit's devices are in segment 0000 (write "${v.slice(5)}")` });
       return z.NEVER;
     }
-    return segment * 0x10000 + ((parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 10));
+    return sid;
   });
 }
 /** A device of segment 0 ("0000:" may be written). */

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { quote } from "../errors.ts";
-import { formatBdf } from "../trace/events.ts";
+import { formatBdf, parseBdf } from "../trace/events.ts";
 import type { AcsControl, PciNode, PciNodeType } from "./types.ts";
 
 export const pciNodeTypes = ["root-port", "upstream-port", "downstream-port", "endpoint", "pci-bridge", "pci-endpoint", "rc-integrated"] as const satisfies readonly PciNodeType[];
@@ -44,12 +44,12 @@ export const slotOf = (bdf: number): number => bdf - (bdf % 8);
  * 0-7), as lspci prints it, to segment << 16 | bus << 8 | device << 3 | function.
  */
 export const topologyBdf = z.string().transform((v, ctx) => {
-  const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$/.exec(v);
-  if (!m || parseInt(m[3]!, 16) > 0x1f) {
+  const sid = parseBdf(v);
+  if (sid === undefined) {
     ctx.addIssue({ code: "custom", message: `expected a BDF like "03:00.1" or "0001:03:00.1" (hex bus:device.function, device 00-1f, function 0-7), got ${quote(v)}` });
     return z.NEVER;
   }
-  return parseInt(m[1] ?? "0", 16) * 0x10000 + ((parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 10));
+  return sid;
 });
 
 const entrySchema = z.strictObject({

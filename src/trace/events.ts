@@ -270,3 +270,16 @@ export function formatBdf(sid: number): string {
   const bdf = `${hex((sid >>> 8) & 0xff, 2)}:${hex((sid >>> 3) & 0x1f, 2)}.${sid & 7}`;
   return segment === 0 ? bdf : `${hex(segment, 4)}:${bdf}`;
 }
+
+/**
+ * formatBdf's inverse: "bb:dd.f" or "ssss:bb:dd.f" (hex, as lspci and the kernel print it; device
+ * 00-1f, function 0-7) as segment<<16 | bus<<8 | device<<3 | function; undefined when it is not one.
+ */
+export function parseBdf(text: string): number | undefined {
+  const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$/.exec(text);
+  if (m === null) return undefined;
+  const device = parseInt(m[3]!, 16);
+  if (device > 0x1f) return undefined;
+  const segment = m[1] === undefined ? 0 : parseInt(m[1], 16);
+  return segment * 0x10000 + ((parseInt(m[2]!, 16) << 8) | (device << 3) | Number(m[4]));
+}

@@ -21,7 +21,7 @@ import { z } from "zod";
 import { IORT_MAX_RANGES, IORT_MAX_ROOT_COMPLEXES } from "../../core/abi.ts";
 import type { StreamMapRange } from "../../core/core.ts";
 import { quote } from "../../errors.ts";
-import { formatBdf } from "../../trace/events.ts";
+import { formatBdf, parseBdf } from "../../trace/events.ts";
 import { u64 } from "../../config/schema.ts";
 
 /** A requester ID within its segment: "bb:dd.f" (hex bus, device 00-1f, function 0-7) or a number 0..0xffff. */
@@ -31,13 +31,14 @@ const rid = z.union([z.string(), z.number()]).transform((v, ctx) => {
     ctx.addIssue({ code: "custom", message: `expected a requester ID 0..65535 or "bb:dd.f", got ${v}` });
     return z.NEVER;
   }
-  const m = /^([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$/.exec(v);
-  if (!m || parseInt(m[2]!, 16) > 0x1f) {
-    const seg = /^[0-9a-fA-F]{4}:/.test(v) ? " (the segment is the root complex's `segment`, not part of `rid`)" : "";
+  const segmented = /^[0-9a-fA-F]{4}:/.test(v);
+  const sid = segmented ? undefined : parseBdf(v);
+  if (sid === undefined) {
+    const seg = segmented ? " (the segment is the root complex's `segment`, not part of `rid`)" : "";
     ctx.addIssue({ code: "custom", message: `expected a requester ID "bb:dd.f" (hex bus, device 00-1f, function 0-7) or a number, got ${quote(v)}${seg}` });
     return z.NEVER;
   }
-  return (parseInt(m[1]!, 16) << 8) | (parseInt(m[2]!, 16) << 3) | parseInt(m[3]!, 10);
+  return sid;
 });
 
 export const idMappingSchema = z.strictObject({

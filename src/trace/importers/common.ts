@@ -5,6 +5,7 @@
  * BDF and number parsing, and `--map` option checks.
  */
 import { InputError } from "../../errors.ts";
+import { parseBdf } from "../events.ts";
 import {
   crossesPage,
   DEFAULT_LEN,
@@ -285,12 +286,7 @@ export function timeFromSeconds(seconds: string, fraction: string, column: numbe
  * segment<<16 | bus<<8 | device<<3 | function. Undefined when `name` is not one.
  */
 export function pciNameToSid(name: string): number | undefined {
-  const m = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$/.exec(name);
-  if (m === null) return undefined;
-  const device = parseInt(m[3]!, 16);
-  if (device > 0x1f) return undefined;
-  const segment = m[1] === undefined ? 0 : parseInt(m[1], 16);
-  return segment * 0x10000 + ((parseInt(m[2]!, 16) << 8) | (device << 3) | Number(m[4]));
+  return parseBdf(name);
 }
 
 /** A hex number (0x optional) as a bigint; undefined when it is not one. */
