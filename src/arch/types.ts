@@ -127,6 +127,12 @@ export interface ArchitectureModule<B = unknown, O extends object = object, Z ex
   readonly title: string;
   /** The preset a platform starts from when none is named. */
   readonly defaultPreset: PresetName;
+  /**
+   * The PASID space when the scenario's `pasidSpace.policy` does not say (src/iommu/pasid.ts):
+   * "system" (VT-d: one 20-bit space, as Linux's global allocator) or "per-device" (SMMUv3: each
+   * stream's substreams).
+   */
+  readonly pasidPolicy: "system" | "per-device";
   readonly registers: RegisterCatalogue;
   /**
    * Writes the unit's identification registers and model options into a new core (`base`: the

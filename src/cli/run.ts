@@ -199,8 +199,8 @@ export class RunSession {
       // The driver side above the unit's driver (src/iommu): ownership, bind/unbind, domain-alloc, replace.
       const { topology, drivers, domainAlloc, vms, pasidSpace } = loaded.scenario;
       const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
-      // PASIDs: one system space (VT-d) or each device's substreams (SMMUv3) unless pasidSpace.policy says.
-      const space = { ...pasidSpace, policy: pasidSpace?.policy ?? (loaded.platform.module.name === "smmuv3" ? ("per-device" as const) : ("system" as const)) };
+      // PASIDs: the architecture's space (module.pasidPolicy) unless pasidSpace.policy says.
+      const space = { ...pasidSpace, policy: pasidSpace?.policy ?? loaded.platform.module.pasidPolicy };
       const driver = (this.layer = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking, {
         ...(vms ? { vms } : {}),
         pasidSpace: space,

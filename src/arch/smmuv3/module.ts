@@ -24,6 +24,7 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   name: "smmuv3",
   title: "SMMUv3",
   defaultPreset: "gem5-smmuv3",
+  pasidPolicy: "per-device",
   registers: { fields: registerFields, defaults: defaultIdRegisters },
   setUp(core, o, base) {
     for (const [name, v] of Object.entries(idrOf(o))) core.setRegister(name as keyof typeof defaultIdRegisters, v);

@@ -19,6 +19,7 @@ export const vtd: ArchitectureModule<VtdBuilder, VtdPlatformOptions, typeof vtdS
   name: "vtd",
   title: "VT-d",
   defaultPreset: "vtd-default",
+  pasidPolicy: "system",
   registers: {
     fields: { CAP: capFields, ECAP: ecapFields, RTADDR: {}, GCMD: {} },
     defaults: { CAP: DEFAULT_CAP, ECAP: DEFAULT_ECAP },
