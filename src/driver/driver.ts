@@ -23,6 +23,14 @@ export class DriverError extends Error {
   override name = "DriverError";
 }
 
+/**
+ * A driver event that names what the scenario does not have (an IOMMU group number the topology
+ * does not give): an input error at the event, never a refusal, whatever `refusals` says.
+ */
+export class EventInputError extends Error {
+  override name = "EventInputError";
+}
+
 export interface DriverStats extends FlushQueueStats {
   maps: number;
   unmaps: number;
@@ -91,7 +99,7 @@ export interface ArchDriver {
 }
 
 /** The fields a carried-out driver event adds to its `ok` result line (`{ vm, pasid }` of a pasid-alloc). */
-export type DriverNote = Readonly<Record<string, string | number>>;
+export type DriverNote = Readonly<Record<string, string | number | readonly string[]>>;
 
 /** What `domain-alloc` asks for, in neutral terms; `format` is the architecture's page-table format name. */
 export interface DomainAllocSpec {

@@ -26,8 +26,8 @@
  *   cannot keep its No-Snoop DMA coherent is refused (VT-d: ECAP.SC; SMMUv3: CANWBS).
  */
 import type { Result } from "../core/core.ts";
-import type { ArchDriver, DriverOptions, DriverStats } from "../driver/driver.ts";
-import { formatBdf, type AttachEvent, type DriverEvent, type TraceTlp } from "../trace/events.ts";
+import { DriverError, type ArchDriver, type DriverOptions, type DriverStats } from "../driver/driver.ts";
+import { formatBdf, isGroupEvent, type AttachEvent, type DetachEvent, type DriverEvent, type GroupEvent, type TraceTlp } from "../trace/events.ts";
 import type { EventOrigin } from "../driver/flush-queue.ts";
 import type { PciNode } from "./types.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
@@ -40,6 +40,7 @@ import type { RegionGuard, RegionPeers } from "./regions.ts";
 /** Per user-owned group (keyed by its first device): the group's requester-ID domain and the devices attached to it. */
 interface UserGroup {
   domain?: number;
+  /** The vfio devices attached to the group's domain (a group attach: all of them). */
   attached: Set<number>;
   /** Each member's requester-ID domain when the group was claimed (undefined: none). */
   defaults: Map<number, number | undefined>;
@@ -134,19 +135,25 @@ export class IommuLayer implements ArchDriver {
       case "mdev":
         this.note = { vm: e.vm, mdevs: this.vms.createMdev(e.sid, e.vm) };
         return;
+      case "mdev-remove":
+        this.arch.advanceTo(now);
+        return this.mdevRemove(e.sid, e.vm, e, now);
       case "domain-alloc":
         this.arch.advanceTo(now);
         return this.domains.alloc(e);
       case "attach":
+        if (isGroupEvent(e)) return this.groupEvent(e, now);
         this.checkCoherency("attach", e.sid, e.pasid, e.domain);
         return this.attach(e, now);
       case "replace":
+        if (isGroupEvent(e)) return this.groupEvent(e, now);
         this.checkCoherency("replace", e.sid, e.pasid, e.domain);
         return this.replaceEvent(e.sid, e.pasid, e.domain, now, e);
       case "enforce-coherency":
         this.arch.advanceTo(now);
         return this.enforce(e.domain);
       case "detach":
+        if (isGroupEvent(e)) return this.groupEvent(e, now);
         return this.detach(e, now);
       case "map":
       case "unmap": {
@@ -342,7 +349,7 @@ export class IommuLayer implements ArchDriver {
     g.domain = domain;
   }
 
-  private detach(e: DriverEvent & { op: "detach" }, now: bigint): void {
+  private detach(e: DetachEvent, now: bigint): void {
     const g = this.userGroup(e.sid);
     if (g === undefined) {
       this.arch.apply(e, now);
@@ -358,6 +365,55 @@ export class IommuLayer implements ArchDriver {
   private detachUser(sid: number, g: UserGroup): void {
     g.attached.delete(sid);
     if (g.attached.size === 0) this.blockGroup(sid, g);
+  }
+
+  /**
+   * `attach group=N domain=D`, `replace group=N domain=D`, `detach group=N`: vfio's legacy container
+   * path, which attaches a whole group (Linux drivers/iommu/iommu.c iommu_attach_group,
+   * iommu_group_replace_domain, iommu_detach_group, each through __iommu_group_set_domain). The group
+   * must be owned by user space (iommu_group_claim_dma_owner; a kernel-bound member makes that
+   * impossible, a member with no driver does not); the checks of a device attach (reserved regions,
+   * coherency) apply to every requester ID of it; then every requester ID moves in group order, each
+   * with the unit's own entry update and invalidations, and a refusal of any puts back what had
+   * changed (__iommu_group_set_domain reverts). Attach needs a group without a domain (the kernel's
+   * -EBUSY), replace one with a domain; after an attach every vfio device of the group counts as
+   * attached, so a device's `detach` leaves the group's domain to the others.
+   */
+  private groupEvent(e: GroupEvent, now: bigint): void {
+    const grp = this.ownership.groupById(e.group);
+    const first = grp.devices[0]!;
+    const name = this.ownership.groupName(first);
+    const what = `${e.op} group=${e.group}${e.op !== "detach" ? ` domain=${e.domain}` : ""}`;
+    this.arch.advanceTo(now);
+    const g = this.userGroup(first);
+    if (g === undefined) {
+      const kernel = grp.devices.find((d) => this.ownership.driverOf(d)?.startsWith("kernel:"));
+      const why = kernel !== undefined ? `${formatBdf(kernel)} is bound to ${this.ownership.driverOf(kernel)}, not to vfio` : "none of its devices is bound to vfio";
+      throw new RefusedError(`${what}: ${name} is not owned by user space: ${why} (a group is attached through vfio only once vfio owns it: iommu_group_claim_dma_owner)`);
+    }
+    const note = (domain: number) => {
+      this.note = { group: e.group, devices: grp.devices.map(formatBdf), domain };
+    };
+    if (e.op === "detach" || this.domains.isBlocking(e.domain)) {
+      if (e.op === "replace") throw new RefusedError(`${what}: domain ${e.domain} is a blocking domain: detach instead`);
+      if (g.domain === undefined && e.op === "detach") throw new RefusedError(`${what}: ${name} is not attached to a domain`);
+      const old = g.domain;
+      this.blockGroup(first, g);
+      return note(e.op === "detach" ? old! : e.domain);
+    }
+    if (e.op === "attach" && g.domain !== undefined) throw new RefusedError(`${what}: ${name} is attached to domain ${g.domain} already (iommu_attach_group: -EBUSY); replace it instead`);
+    if (e.op === "replace" && g.domain === undefined) throw new RefusedError(`${what}: ${name} is not attached; attach it first (iommu_group_replace_domain)`);
+    this.checkRegions(first, e.domain, what);
+    this.checkCoherency(e.op, first, undefined, e.domain, e.group);
+    try {
+      this.setGroupDomain(first, e.domain);
+    } catch (err) {
+      if (err instanceof DriverError) throw new RefusedError(`${what}: ${err.message}`);
+      throw err;
+    }
+    g.domain = e.domain;
+    if (e.op === "attach") g.attached = new Set(this.ownership.userDevices(first));
+    note(e.domain);
   }
 
   // ---- cache coherency ----------------------------------------------------------------------------
@@ -376,14 +432,15 @@ export class IommuLayer implements ArchDriver {
    * paging_domain_compatible, SMMUv3 arm_smmu_attach_prepare, both -EINVAL); in a user-owned group
    * every requester ID the group moves with is checked.
    */
-  private checkCoherency(op: string, sid: number, pasid: number | undefined, domain: number): void {
+  private checkCoherency(op: string, sid: number, pasid: number | undefined, domain: number, group?: number): void {
     if (this.domains.isBlocking(domain) || !this.arch.hasDomain(domain) || !this.arch.coherencyEnforced(domain)) return;
     const members = this.userGroup(sid) !== undefined && pasid === undefined ? this.ownership.requesterIds(sid) : [sid];
     for (const m of members) {
       const problem = this.arch.coherencyProblem(m);
       if (problem === undefined) continue;
-      const who = m === sid ? formatBdf(sid) : `${formatBdf(m)} (of ${formatBdf(sid)}'s group)`;
-      throw new RefusedError(`${op} ${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""} domain=${domain}: domain ${domain} enforces cache coherency and ${who}: ${problem}`);
+      const who = m === sid || group !== undefined ? formatBdf(m) : `${formatBdf(m)} (of ${formatBdf(sid)}'s group)`;
+      const named = group !== undefined ? `group=${group}` : `${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""}`;
+      throw new RefusedError(`${op} ${named} domain=${domain}: domain ${domain} enforces cache coherency and ${who}: ${problem}`);
     }
   }
 
@@ -454,6 +511,30 @@ export class IommuLayer implements ArchDriver {
     if (!per) this.pasidDevices.delete(pasid);
     else this.pasidDevices.get(pasid)?.delete(sid!);
     this.note = { vm, pasid, torndown: attached.length };
+  }
+
+  /**
+   * `mdev-remove DEV vm=NAME` (mdev_device_remove): one of NAME's mediated devices on DEV goes. PASIDs
+   * are allocated to the VM, not to one of its mediated devices (pasid.ts), so the allocations stay;
+   * but with NAME's last mediated device on DEV gone, DEV serves NAME no more, so NAME's PASIDs still
+   * attached on DEV (attached through those mediated devices) are detached by the unit's driver, as
+   * closing a mediated device's vfio device detaches what it attached. The result counts them.
+   */
+  private mdevRemove(sid: number, vm: string, at: { line: number; column: number }, now: bigint): void {
+    const left = this.vms.removeMdev(sid, vm);
+    let detached = 0;
+    if (left === 0) {
+      const pasids = [...this.pasidDevices].filter(([p, devs]) => devs.has(sid) && this.pasidOwner(p, sid) === vm).map(([p]) => p);
+      for (const pasid of pasids.sort((a, b) => a - b)) {
+        if (this.arch.attachedDomain(sid, pasid) !== undefined) {
+          this.arch.apply({ op: "detach", sid, pasid, line: at.line, column: at.column }, now);
+          detached++;
+        }
+        this.pasidDevices.get(pasid)!.delete(sid);
+        this.userPasids.get(sid)?.delete(pasid);
+      }
+    }
+    this.note = { vm, mdevs: left, detached };
   }
 
   // ---- what the TLPs show -----------------------------------------------------------------------

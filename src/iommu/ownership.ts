@@ -12,7 +12,7 @@
  * This module only decides; src/iommu/iommu.ts carries the decisions out on the unit.
  */
 import { formatBdf } from "../trace/events.ts";
-import { DriverError } from "../driver/driver.ts";
+import { DriverError, EventInputError } from "../driver/driver.ts";
 import { computeGroups, dmaAliases } from "./groups.ts";
 import type { IommuGroup, PciNode } from "./types.ts";
 
@@ -62,6 +62,18 @@ export class Ownership {
   groupName(sid: number): string {
     const g = this.groupOf(sid);
     return g.id === undefined ? `the group of ${formatBdf(sid)} (not in the topology)` : `group ${g.id} (${g.devices.map(formatBdf).join(", ")})`;
+  }
+
+  /**
+   * Group `id` as `iommu-emu groups` numbers it; an EventInputError listing the topology's groups
+   * when there is none (the trace names a group the scenario does not have: an input error, not a
+   * refusal).
+   */
+  groupById(id: number): IommuGroup {
+    const g = this.groups.find((x) => x.id === id);
+    if (g !== undefined) return g;
+    const list = this.groups.map((x) => `${x.id} (${x.devices.map(formatBdf).join(", ")})`).join(", ");
+    throw new EventInputError(this.groups.length ? `there is no group ${id}; the topology's groups are ${list}` : `there is no group ${id}: the scenario has no topology, so no IOMMU groups`);
   }
 
   driverOf(sid: number): string | undefined {

@@ -94,6 +94,26 @@ export class Vms {
     return per.get(vm)!;
   }
 
+  /**
+   * `mdev-remove DEV vm=NAME`: one of NAME's mediated devices on DEV goes (Linux
+   * drivers/vfio/mdev/mdev_core.c mdev_device_remove, the mdev's sysfs `remove`). Returns how many
+   * NAME still has on DEV; at 0 DEV no longer serves NAME, so its group may go to another VM.
+   */
+  removeMdev(sid: number, vm: string): number {
+    const what = `mdev-remove ${formatBdf(sid)} vm=${vm}`;
+    if (!this.has(vm)) throw new RefusedError(`${what}: ${this.unknown(vm)}`);
+    const per = this.mdevs.get(sid);
+    const n = per?.get(vm) ?? 0;
+    if (n === 0) {
+      const has = [...(per ?? [])].map(([v, k]) => `${k} of VM "${v}"`);
+      throw new RefusedError(`${what}: ${formatBdf(sid)} has no mediated device of VM "${vm}" (${has.length ? `it has ${has.join(", ")}` : "it has none"})`);
+    }
+    if (n > 1) per!.set(vm, n - 1);
+    else per!.delete(vm);
+    if (per!.size === 0) this.mdevs.delete(sid);
+    return n - 1;
+  }
+
   /** The device's driver unbound: it is no VM's any more, and its mediated devices go. */
   release(sid: number): void {
     this.whole.delete(sid);

@@ -21,7 +21,7 @@ import type { Result } from "../core/core.ts";
 import type { DriverEvent, FaultExpectation, TraceEvent, TraceTlp } from "../trace/text.ts";
 import type { TraceReader } from "../trace/binary.ts";
 import { EventsReader } from "../trace/stream.ts";
-import { DriverError, type ArchDriver, type DriverNote, type DriverStats } from "../driver/driver.ts";
+import { DriverError, EventInputError, type ArchDriver, type DriverNote, type DriverStats } from "../driver/driver.ts";
 import { AllocationError } from "../guest/allocator.ts";
 import { InputError } from "../errors.ts";
 import { ArrivalClock, ArrivalOverflow } from "./arrival.ts";
@@ -251,7 +251,7 @@ export class Replayer {
       const at = err.located(needer);
       if (at) return at;
     }
-    if (!(err instanceof DriverError || err instanceof RangeError)) return err as Error;
+    if (!(err instanceof DriverError || err instanceof RangeError || err instanceof EventInputError)) return err as Error;
     const message = `${prefix}${(err as Error).message}`;
     return line === undefined ? new InputError(message, this.reader.file) : this.reader.errorAt(message, line, column);
   }

@@ -74,6 +74,7 @@
  * |  4 | attach BDF [pasid=N] domain=D | D     | sid     | pasid | P 0; ats 1; pri 2; pgsnp 3; fpd 4; sre 5; ere 6       | 0             |
  * |  5 | detach BDF [pasid=N]         | 0      | sid     | pasid | P 0                                                   | 0             |
  * |  6 | replace BDF [pasid=N] domain=D | D    | sid     | pasid | P 0                                                   | 0             |
+ * | 4, 5, 6 | attach / detach / replace group=N [domain=D] | D (detach 0) | N | 0 | G 7 (B is a group number, not a sid; every other D bit 0) | 0 |
  * |  7 | bind BDF DRIVER              | 0      | sid     | 0     | 0                                                     | 1: DRIVER's ASCII bytes, little-endian, 0-padded (24 at most) |
  * |  8 | unbind BDF                   | 0      | sid     | 0     | 0                                                     | 0             |
  * |  9 | domain-alloc D KIND [format=F] [parent=P] | D | KIND (0 paging, 1 nested, 2 identity, 3 blocking) | P | parent 0; format 7:4 (0 none, 1 ss, 2 fs, 3 s1, 4 s2) | 0 |
@@ -82,6 +83,7 @@
  * | 12 | quota VM N                   | N      | 0       | 0     | 0                                                     | 1: VM as for 10 |
  * | 13 | enforce-coherency D          | D      | 0       | 0     | 0                                                     | 0             |
  * | 14 | mdev BDF vm=VM               | 0      | sid     | 0     | 0                                                     | 1: VM as for 10 |
+ * | 14 | mdev-remove BDF vm=VM        | 0      | sid     | 0     | R 0 (remove)                                          | 1: VM as for 10 |
  * (bind with vm=NAME: EXT 2, the second extension record holds NAME as the first holds DRIVER)
  * | 16..255 | an architecture's driver command (VT-d `inv`: OP 16..24) | its trace-commands module's table (src/arch/vtd/trace-commands.ts) | | | | |
  *
@@ -105,8 +107,10 @@ import {
   DEFAULT_LEN,
   MAX_LEN,
   MAX_PASID,
+  isGroupEvent,
   type DriverEvent,
   type DriverEventBase,
+  type GroupEvent,
   type PageSizeName,
   type TimeStamp,
   type TraceEvent,
@@ -182,6 +186,9 @@ export const EventOp = {
   ENFORCE_COHERENCY: 13,
   MDEV: 14,
 } as const;
+
+/** D bit 7 of OP 4-6: operand B is an IOMMU group's number (`attach group=N ...`), not a sid. */
+const GROUP_BIT = 1 << 7;
 
 /** A bind's driver name as the extension record's three qwords: its ASCII bytes, little-endian, zero-padded (at most 24). */
 function packName(name: string): bigint[] {
@@ -471,6 +478,21 @@ function eventRecords(e: DriverEvent): Uint32Array {
       break;
     case "attach":
     case "detach":
+    case "replace":
+      if (isGroupEvent(e)) {
+        op = e.op === "attach" ? EventOp.ATTACH : e.op === "detach" ? EventOp.DETACH : EventOp.REPLACE;
+        b = u32(e.group, "group");
+        d = GROUP_BIT;
+        if (e.op !== "detach") a = BigInt(u32(e.domain, "domain"));
+        break;
+      }
+      if (e.op === "replace") {
+        op = EventOp.REPLACE;
+        a = BigInt(u32(e.domain, "domain"));
+        b = u32(e.sid, "sid");
+        if (e.pasid !== undefined) (c = u32(e.pasid, "pasid")), (d = 1);
+        break;
+      }
       op = e.op === "attach" ? EventOp.ATTACH : EventOp.DETACH;
       b = u32(e.sid, "sid");
       if (e.pasid !== undefined) (c = u32(e.pasid, "pasid")), (d = 1);
@@ -481,12 +503,6 @@ function eventRecords(e: DriverEvent): Uint32Array {
         });
       }
       break;
-    case "replace":
-      op = EventOp.REPLACE;
-      a = BigInt(u32(e.domain, "domain"));
-      b = u32(e.sid, "sid");
-      if (e.pasid !== undefined) (c = u32(e.pasid, "pasid")), (d = 1);
-      break;
     case "bind":
       op = EventOp.BIND;
       b = u32(e.sid, "sid");
@@ -494,8 +510,10 @@ function eventRecords(e: DriverEvent): Uint32Array {
       if (e.vm !== undefined) ext.push(...packName(e.vm));
       break;
     case "mdev":
+    case "mdev-remove":
       op = EventOp.MDEV;
       b = u32(e.sid, "sid");
+      d = e.op === "mdev-remove" ? 1 : 0;
       ext = packName(e.vm);
       break;
     case "pasid-alloc":
@@ -620,7 +638,20 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       e = { ...base, op: "flush" };
       break;
     case EventOp.ATTACH:
-    case EventOp.DETACH: {
+    case EventOp.DETACH:
+    case EventOp.REPLACE:
+      if (d & GROUP_BIT) {
+        // Every other bit of D and C is 0 (checked by the re-encoding below).
+        if (a > 0xffffn) return `${op === EventOp.DETACH ? "detach" : op === EventOp.ATTACH ? "attach" : "replace"} group with domain ${a} (max 65535)`;
+        e = op === EventOp.DETACH ? { ...base, op: "detach", group: b } : ({ ...base, op: op === EventOp.ATTACH ? "attach" : "replace", group: b, domain: Number(a) } as GroupEvent);
+        break;
+      }
+      if (op === EventOp.REPLACE) {
+        if (a > 0xffffn) return `replace with domain ${a} (max 65535)`;
+        e = { ...base, op: "replace", sid: b, ...(d & 1 ? { pasid: c } : {}), domain: Number(a) };
+        break;
+      }
+    {
       const dev = { sid: b, ...(d & 1 ? { pasid: c } : {}) };
       if (op === EventOp.DETACH) {
         e = { ...base, op: "detach", ...dev };
@@ -631,15 +662,11 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       e = { ...base, op: "attach", ...dev, domain: Number(a), ...flags };
       break;
     }
-    case EventOp.REPLACE:
-      if (a > 0xffffn) return `replace with domain ${a} (max 65535)`;
-      e = { ...base, op: "replace", sid: b, ...(d & 1 ? { pasid: c } : {}), domain: Number(a) };
-      break;
     case EventOp.BIND:
       e = { ...base, op: "bind", sid: b, driver: unpackName([q(0), q(1), q(2)]), ...(n >= 2 ? { vm: unpackName([q(3), q(4), q(5)]) } : {}) };
       break;
     case EventOp.MDEV:
-      e = { ...base, op: "mdev", sid: b, vm: unpackName([q(0), q(1), q(2)]) };
+      e = { ...base, op: d & 1 ? "mdev-remove" : "mdev", sid: b, vm: unpackName([q(0), q(1), q(2)]) };
       break;
     case EventOp.PASID_ALLOC:
     case EventOp.PASID_FREE:

@@ -140,6 +140,36 @@ export interface AttachEvent extends DriverEventBase {
   ere: boolean;
 }
 
+/**
+ * `attach group=N domain=D`, `detach group=N`, `replace group=N domain=D`: the whole IOMMU group N
+ * (the number `iommu-emu groups` gives it) at once, as vfio's legacy container path attaches a
+ * group (Linux drivers/iommu/iommu.c iommu_attach_group, __iommu_group_set_domain): every device of
+ * the group moves, each with its own entry update, or none does. No PASID form: a group is attached
+ * on its devices' requests without PASID. The driver side carries them out (src/iommu/iommu.ts).
+ */
+export interface GroupAttachEvent extends DriverEventBase {
+  op: "attach";
+  group: number;
+  domain: number;
+}
+export interface GroupDetachEvent extends DriverEventBase {
+  op: "detach";
+  group: number;
+}
+export interface GroupReplaceEvent extends DriverEventBase {
+  op: "replace";
+  group: number;
+  domain: number;
+}
+export type GroupEvent = GroupAttachEvent | GroupDetachEvent | GroupReplaceEvent;
+/** The largest group number a trace names. */
+export const MAX_GROUP = 0xffff;
+
+/** Whether a driver event names an IOMMU group (`attach group=N ...`) rather than a device. */
+export function isGroupEvent(e: DriverEvent): e is GroupEvent {
+  return "group" in e;
+}
+
 /** `detach BDF [pasid=N]`: the driver clears the attachment's entry and invalidates as Linux does. */
 export interface DetachEvent extends DriverEventBase {
   op: "detach";
@@ -224,6 +254,16 @@ export interface MdevEvent extends DriverEventBase {
   vm: string;
 }
 
+/**
+ * `mdev-remove BDF vm=NAME`: one mediated device of the parent BDF that serves the VM is removed
+ * (Linux: writing 1 to the mdev's sysfs `remove`, drivers/vfio/mdev/mdev_core.c mdev_device_remove).
+ */
+export interface MdevRemoveEvent extends DriverEventBase {
+  op: "mdev-remove";
+  sid: number;
+  vm: string;
+}
+
 /** A VM's name in a trace: 1 to 24 letters, digits, _ . : or - (not starting with . : or -), so a binary extension record holds it. */
 export const VM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}$/;
 /** The largest quota: every PASID of the 20-bit space. */
@@ -247,7 +287,7 @@ export interface ArchCommands {}
 export type ArchCommandEvent = { [K in keyof ArchCommands]: DriverEventBase & { op: K } & ArchCommands[K] }[keyof ArchCommands];
 
 /** The architecture-neutral driver events. */
-export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent | BindEvent | UnbindEvent | DomainAllocEvent | ReplaceEvent | PasidAllocEvent | PasidFreeEvent | QuotaEvent | MdevEvent | EnforceCoherencyEvent;
+export type NeutralDriverEvent = MapEvent | UnmapEvent | FlushEvent | AttachEvent | DetachEvent | BindEvent | UnbindEvent | DomainAllocEvent | ReplaceEvent | PasidAllocEvent | PasidFreeEvent | QuotaEvent | MdevEvent | MdevRemoveEvent | EnforceCoherencyEvent | GroupEvent;
 export type DriverEvent = NeutralDriverEvent | ArchCommandEvent;
 export type TraceEvent = TraceTlp | DriverEvent;
 

@@ -10,6 +10,7 @@
  *   [@TIME] attach BDF [pasid=N] domain=D [ats] [pri] [pgsnp] [fpd] [sre] [ere]
  *   [@TIME] detach BDF [pasid=N]
  *   [@TIME] replace BDF [pasid=N] domain=D
+ *   [@TIME] attach group=N domain=D | detach group=N | replace group=N domain=D
  *   [@TIME] bind BDF vfio|kernel:NAME
  *   [@TIME] unbind BDF
  *   [@TIME] domain-alloc D paging|nested|identity|blocking [format=ss|fs|s1|s2] [parent=P]
@@ -19,6 +20,7 @@
  *   [@TIME] pasid-free VM PASID [BDF]
  *   [@TIME] quota VM N
  *   [@TIME] mdev BDF vm=VM
+ *   [@TIME] mdev-remove BDF vm=VM
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored; CRLF is accepted.
  *
@@ -38,6 +40,8 @@
  * - The tokens after the fixed positions may come in any order, each at most once.
  * - bind, unbind, domain-alloc and replace are the driver side's (src/iommu; README "Driver side").
  * - attach/detach BDFs name a device of this unit: no segment (or segment 0000). D is decimal.
+ * - group=N (decimal, at most 65535) in the BDF's place names IOMMU group N as `iommu-emu groups`
+ *   numbers it: the whole group attaches, detaches or is replaced (no pasid=, no flags).
  *
  * An architecture's own driver commands (VT-d `inv`) are parsed and written by its trace-commands
  * module, looked up by keyword in src/trace/commands.ts. The events are the objects of
@@ -52,7 +56,9 @@ import {
   DOMAIN_KINDS,
   DRIVER_NAME,
   MAX_QUOTA,
+  MAX_GROUP,
   VM_NAME,
+  isGroupEvent,
   MAX_ADDR,
   MAX_LEN,
   MAX_PASID,
@@ -65,6 +71,7 @@ import {
   type DriverEvent,
   type DriverEventBase,
   type FaultExpectation,
+  type GroupEvent,
   type NeutralDriverEvent,
   type PageSizeName,
   type TimeStamp,
@@ -80,9 +87,9 @@ export { formatTime, plainDecimal } from "./syntax.ts";
 
 const TIME_HINT = "a timestamp like @1500, @12ns or @3.5us";
 /** The neutral driver events' keywords. */
-const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "pasid-alloc", "pasid-free", "quota", "mdev", "enforce-coherency"];
+const NEUTRAL_EVENTS: readonly NeutralDriverEvent["op"][] = ["map", "unmap", "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "pasid-alloc", "pasid-free", "quota", "mdev", "mdev-remove", "enforce-coherency"];
 /** Every event keyword, for messages: the TLPs, map and unmap, the architectures' commands, then the rest. */
-const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "pasid-alloc", "pasid-free", "quota", "mdev", "enforce-coherency"]);
+const EVENT_HINT = orList(["MRd", "MWr", "ATS", "map", "unmap", ...traceCommands.map((c) => c.keyword), "flush", "attach", "detach", "replace", "bind", "unbind", "domain-alloc", "pasid-alloc", "pasid-free", "quota", "mdev", "mdev-remove", "enforce-coherency"]);
 const EXPECTED_MEM = "pasid=, addr=, len=, ns, ro, ido, at=translated, expect=";
 const EXPECTED_ATS = "pasid=, addr=, nw, expect=";
 
@@ -237,7 +244,25 @@ export function formatEvent(e: TraceEvent): string {
       break;
     }
     case "attach":
-    case "detach": {
+    case "detach":
+    case "replace":
+      if (isGroupEvent(e)) {
+        check(Number.isInteger(e.group) && e.group >= 0 && e.group <= MAX_GROUP, `group ${e.group} out of range (0 to ${MAX_GROUP})`);
+        parts.push(e.op, `group=${e.group}`);
+        if (e.op !== "detach") parts.push(`domain=${domain(e.domain)}`);
+        break;
+      }
+      if (e.op === "replace") {
+        check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
+        parts.push("replace", formatBdf(e.sid));
+        if (e.pasid !== undefined) {
+          check(Number.isInteger(e.pasid) && e.pasid >= 0 && e.pasid <= MAX_PASID, `pasid ${e.pasid} out of range`);
+          parts.push(`pasid=${e.pasid}`);
+        }
+        parts.push(`domain=${domain(e.domain)}`);
+        break;
+      }
+    {
       check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
       parts.push(e.op, formatBdf(e.sid));
       if (e.pasid !== undefined) {
@@ -253,15 +278,6 @@ export function formatEvent(e: TraceEvent): string {
       }
       break;
     }
-    case "replace":
-      check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
-      parts.push("replace", formatBdf(e.sid));
-      if (e.pasid !== undefined) {
-        check(Number.isInteger(e.pasid) && e.pasid >= 0 && e.pasid <= MAX_PASID, `pasid ${e.pasid} out of range`);
-        parts.push(`pasid=${e.pasid}`);
-      }
-      parts.push(`domain=${domain(e.domain)}`);
-      break;
     case "bind":
     case "unbind":
       check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
@@ -276,9 +292,10 @@ export function formatEvent(e: TraceEvent): string {
       }
       break;
     case "mdev":
+    case "mdev-remove":
       check(Number.isInteger(e.sid) && e.sid >= 0 && e.sid <= 0xffff, `sid ${e.sid} is not a 16-bit source ID`);
       check(VM_NAME.test(e.vm), `VM name ${quote(e.vm)} is not 1 to 24 letters, digits, _ . : -`);
-      parts.push("mdev", formatBdf(e.sid), `vm=${e.vm}`);
+      parts.push(e.op, formatBdf(e.sid), `vm=${e.vm}`);
       break;
     case "pasid-alloc":
     case "pasid-free":
@@ -456,8 +473,23 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
   const err = a.err;
   switch (op) {
     case "attach":
-    case "detach": {
-      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after ${quote(op)}`), op, err);
+    case "detach":
+    case "replace": {
+      const devTok = a.next(`${BDF_HINT} or group=N after ${quote(op)}`);
+      if (devTok.text.startsWith("group=")) {
+        const group = parseGroup(devTok, err);
+        const form = `${op} group=N`;
+        const o = op === "detach" ? a.options(form, [], [], a.keyword) : groupOptions(a, form);
+        if (op === "detach") return { ...base, op, group };
+        return { ...base, op, group, domain: parseDomain(valueOf(o.need("domain=")), err) } as GroupEvent;
+      }
+      const sid = parseDeviceBdf(devTok, op, err);
+      if (op === "replace") {
+        const o = a.options("replace BDF", ["pasid=", "domain="], [], a.keyword);
+        const pasidTok = o.get("pasid=");
+        const domain = parseDomain(valueOf(o.need("domain=")), err);
+        return { ...base, op, sid, ...(pasidTok !== undefined ? { pasid: parsePasidValue(pasidTok, err) } : {}), domain };
+      }
       const o = op === "attach" ? a.options("attach BDF", ["pasid=", "domain="], ATTACH_FLAGS, a.keyword) : a.options("detach BDF", ["pasid="], [], a.keyword);
       const pasidTok = o.get("pasid=");
       const dev = { sid, ...(pasidTok !== undefined ? { pasid: parsePasidValue(pasidTok, err) } : {}) };
@@ -465,13 +497,6 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
       const domain = parseDomain(valueOf(o.need("domain=")), err);
       const flags = Object.fromEntries(ATTACH_FLAGS.map((f) => [f, o.has(f)])) as Record<(typeof ATTACH_FLAGS)[number], boolean>;
       return { ...base, op, ...dev, domain, ...flags };
-    }
-    case "replace": {
-      const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "replace"`), op, err);
-      const o = a.options("replace BDF", ["pasid=", "domain="], [], a.keyword);
-      const pasidTok = o.get("pasid=");
-      const domain = parseDomain(valueOf(o.need("domain=")), err);
-      return { ...base, op, sid, ...(pasidTok !== undefined ? { pasid: parsePasidValue(pasidTok, err) } : {}), domain };
     }
     case "bind": {
       const sid = parseDeviceBdf(a.next(`${BDF_HINT} after "bind"`), op, err);
@@ -498,9 +523,10 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
       const dev = rest.length ? { sid: parseDeviceBdf(rest[0]!, op, err) } : {};
       return op === "pasid-alloc" ? { ...base, op, vm, ...dev } : { ...base, op, vm, pasid, ...dev };
     }
-    case "mdev": {
-      const sid = parseDeviceBdf(a.next(`${BDF_HINT} (the parent device) after "mdev"`), op, err);
-      const vm = parseVm(valueOf(a.options("mdev BDF", ["vm="], [], a.keyword).need("vm=")), err);
+    case "mdev":
+    case "mdev-remove": {
+      const sid = parseDeviceBdf(a.next(`${BDF_HINT} (the parent device) after ${quote(op)}`), op, err);
+      const vm = parseVm(valueOf(a.options(`${op} BDF`, ["vm="], [], a.keyword).need("vm=")), err);
       return { ...base, op, sid, vm };
     }
     case "quota": {
@@ -592,6 +618,25 @@ function parseDomain(tok: Token, err: MakeError): number {
   const n = Number(tok.text);
   if (n > 0xffff) throw err(`domain id ${tok.text} is out of range (max 65535)`, tok.column);
   return n;
+}
+
+/** group=N: an IOMMU group's number (decimal), as `iommu-emu groups` gives it. */
+function parseGroup(tok: Token, err: MakeError): number {
+  const v = valueOf(tok);
+  if (!/^[0-9]+$/.test(v.text)) throw err(`expected group=N with N a group number (decimal, as iommu-emu groups prints it), got ${quote(tok.text)}`, tok.column);
+  if (Number(v.text) > MAX_GROUP) throw err(`group ${v.text} is out of range (max ${MAX_GROUP})`, tok.column);
+  return Number(v.text);
+}
+
+/** The options of `attach|replace group=N`: domain= only; pasid= and the attach flags are per device, named as such. */
+function groupOptions(a: Args, form: string) {
+  const perDevice = ["pasid=", ...ATTACH_FLAGS];
+  const toks = a.rest();
+  for (const t of toks) {
+    const key = t.text.includes("=") ? t.text.slice(0, t.text.indexOf("=") + 1) : t.text;
+    if (perDevice.includes(key)) throw a.err(`${quote(key)} is per device; ${form} takes domain= only (a group attaches its devices' requests without PASID)`, t.column);
+  }
+  return new Args(toks, a.keyword, 0, a.err).options(form, ["domain="], [], a.keyword);
 }
 
 function parseSize(tok: Token, err: MakeError): bigint {

@@ -39,7 +39,7 @@ import type { Core } from "../../core/core.ts";
 import { AllocationError } from "../../guest/allocator.ts";
 import { getField } from "../fields.ts";
 import { bytesText, overBudget } from "../../config/limits.ts";
-import { PAGE_BYTES, SMMU_EVENTS, formatBdf, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import { PAGE_BYTES, SMMU_EVENTS, formatBdf, isGroupEvent, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
 import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
 import type { Result } from "../../core/core.ts";
@@ -104,6 +104,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   apply(e: DriverEvent, now: bigint): void {
     this.origin = { line: e.line, column: e.column };
     this.advanceTo(now);
+    if (isGroupEvent(e)) throw new DriverError(`${e.op} group=${e.group} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the SMMUv3 driver's`);
     switch (e.op) {
       case "map":
         return this.map(e);

@@ -47,7 +47,7 @@ import type { PlatformParts } from "../types.ts";
 import { AllocationError, type AttachSpec, type Attachment, type Domain, type MapOptions, type VtdBuilder } from "./builder.ts";
 import { desc, InvalidationQueue, type Descriptor } from "./invalidation.ts";
 import { capFields, ecapFields, getField } from "./registers.ts";
-import { formatBdf, PAGE_BYTES, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
+import { formatBdf, PAGE_BYTES, isGroupEvent, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import type { Invalidation } from "./trace-commands.ts";
 import type { PasidAttachment, TeardownStep } from "../../iommu/pasid.ts";
 import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
@@ -148,6 +148,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
   apply(e: DriverEvent, now: bigint): void {
     this.origin = { line: e.line, column: e.column };
     this.advanceTo(now);
+    if (isGroupEvent(e)) throw new DriverError(`${e.op} group=${e.group} is the driver side's event (src/iommu/iommu.ts IommuLayer, over this driver), not the VT-d driver's`);
     switch (e.op) {
       case "map":
         return this.map(e.domain, e.iova, e.pa, e.size, mapOptions(e));
