@@ -5,6 +5,7 @@
  */
 import { createPlatform, type AnyPlatform } from "../../src/platform.ts";
 import { IommuLayer } from "../../src/iommu/iommu.ts";
+import type { RegionGuard } from "../../src/iommu/regions.ts";
 import { topologySchema } from "../../src/iommu/topology.ts";
 import { parseTraceText } from "../../src/trace/text.ts";
 import { replay, type Refusal } from "../../src/replay/replay.ts";
@@ -44,9 +45,9 @@ export function outcome(r: Result): string {
 /**
  * Domains 1-3 paging (VT-d second stage, SMMUv3 stage 1), each mapping IOVA to paOf(d); 03:00.0,
  * 03:00.1 and 00:02.0 attached to domain 1 (the kernel's default domain) by the builder; `bindings`
- * as the scenario's `drivers`.
+ * as the scenario's `drivers`; `regions`: the platform's reserved regions (src/iommu/regions.ts).
  */
-export function setup(unit: Unit, bindings: [number, string][] = [], opts: ConstructorParameters<typeof IommuLayer>[4] = {}): Setup {
+export function setup(unit: Unit, bindings: [number, string][] = [], opts: ConstructorParameters<typeof IommuLayer>[4] = {}, regions?: RegionGuard): Setup {
   let p: AnyPlatform;
   if (unit === "smmuv3") {
     const q = createPlatform("smmuv3", { build: "debug" });
@@ -62,7 +63,7 @@ export function setup(unit: Unit, bindings: [number, string][] = [], opts: Const
     p = q;
   }
   p.enable();
-  const layer = new IommuLayer(p.createDriver(), topologySchema.parse(issueExample), bindings, [], opts);
+  const layer = new IommuLayer(p.createDriver(), topologySchema.parse(issueExample), bindings, [], opts, regions);
   return {
     unit,
     p,
