@@ -85,10 +85,10 @@ test("without --from: .trace is text, .bin/.itb binary; another name: the binary
   assert.equal([convertCommand(at("v1.txt"), at("v1.itb")).from, convertCommand(at("v1.itb"), at("v1.log"), { to: "text" }).from], ["text", "binary"]);
   // a kernel log named .trace is read as text: the parser says where
   writeFileSync(at("dmesg.trace"), kernelOld);
-  assert.is(inputError(() => convertCommand(at("dmesg.trace"), at("x.itb"))), `${at("dmesg.trace")}:1:1: unknown event "["; expected MRd, MWr, ATS, map, unmap, inv, cmd, flush, attach, detach, replace, bind, unbind, domain-alloc, pasid-alloc, pasid-free, quota, mdev or enforce-coherency (case-sensitive)`);
+  assert.is(inputError(() => convertCommand(at("dmesg.trace"), at("x.itb"))), `${at("dmesg.trace")}:1:1: unknown event "["; expected MRd, MWr, ATS, map, unmap, inv, cmd, flush, attach, detach, replace, bind, unbind, domain-alloc, pasid-alloc, pasid-free, quota, mdev, mdev-remove or enforce-coherency (case-sensitive)`);
   // nothing recognised: text, whose parser names the first bad line
   writeFileSync(at("notes.txt"), "hello\nworld\n");
-  assert.is(inputError(() => convertCommand(at("notes.txt"), at("y.itb"))), `${at("notes.txt")}:1:1: unknown event "hello"; expected MRd, MWr, ATS, map, unmap, inv, cmd, flush, attach, detach, replace, bind, unbind, domain-alloc, pasid-alloc, pasid-free, quota, mdev or enforce-coherency (case-sensitive)`);
+  assert.is(inputError(() => convertCommand(at("notes.txt"), at("y.itb"))), `${at("notes.txt")}:1:1: unknown event "hello"; expected MRd, MWr, ATS, map, unmap, inv, cmd, flush, attach, detach, replace, bind, unbind, domain-alloc, pasid-alloc, pasid-free, quota, mdev, mdev-remove or enforce-coherency (case-sensitive)`);
 });
 
 test("CLI: a detected format is said on standard error", () => {

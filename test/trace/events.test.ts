@@ -59,7 +59,7 @@ test("attach and detach: defaults, pasid, every flag in any order; errors", () =
   );
   assert.equal(parse1("detach 00:02.0"), { line: 1, column: 1, op: "detach", sid: 0x10 });
   assert.equal(parse1("@3 detach 01:00.1 pasid=1048575 # bye"), { line: 1, column: 4, time: { value: 3, unit: "cycles" }, op: "detach", sid: 0x101, pasid: 0xfffff });
-  fails("attach", 7, `expected a BDF like 00:02.0 or 0000:00:02.0 after "attach"`);
+  fails("attach", 7, `expected a BDF like 00:02.0 or 0000:00:02.0 or group=N after "attach"`);
   fails("detach  2.0", 9, `expected a BDF like 00:02.0 or 0000:00:02.0, got "2.0"`);
   fails("attach 0001:00:02.0 domain=1", 8, `"attach" names a device of this unit's segment 0, got "0001:00:02.0"`);
   fails("attach 00:02.0", 1, "attach BDF needs domain=");

@@ -210,7 +210,7 @@ test("empty trace", () => {
 // -------------------------------------------------------------------------------------------- errors
 
 test("errors: opcode", () => {
-  const events = "MRd, MWr, ATS, map, unmap, inv, cmd, flush, attach, detach, replace, bind, unbind, domain-alloc, pasid-alloc, pasid-free, quota, mdev or enforce-coherency";
+  const events = "MRd, MWr, ATS, map, unmap, inv, cmd, flush, attach, detach, replace, bind, unbind, domain-alloc, pasid-alloc, pasid-free, quota, mdev, mdev-remove or enforce-coherency";
   lineFails("mrd 00:00.0 addr=0", 1, `unknown event "mrd"; expected ${events} (case-sensitive)`);
   lineFails("@5   READ 00:00.0 addr=0", 6, `unknown event "READ"; expected ${events} (case-sensitive)`);
   lineFails("00:00.0 MRd addr=0", 1, `unknown event "00:00.0"; expected ${events} (case-sensitive)`);
