@@ -184,6 +184,56 @@ for (const unit of ["vtd", "smmuv3"] as const) {
 }
 
 for (const unit of ["vtd", "smmuv3"] as const) {
+  test(`${unit}: mdev-remove: one mediated device at a time; with vmA's last one gone its PASID on the parent is detached (the allocation stays vmA's) and vmB may take the group`, () => {
+    const s = setup(unit, [], { vms: [{ name: "vmA" }, { name: "vmB" }], pasidSpace: { policy: "system" } });
+    const r = run(
+      s.p,
+      s.layer,
+      [
+        "bind 03:00.0 vfio", //                  1: the parent (vfio-mdev-pci)
+        "mdev 03:00.0 vm=vmA", //                2
+        "mdev 03:00.0 vm=vmA", //                3
+        "mdev 03:00.0 vm=vmB", //                4: refused, the group serves vmA
+        "pasid-alloc vmA", //                    5: PASID 1
+        "attach 03:00.0 pasid=1 domain=2", //    6: a mediated device's address space
+        rd("03:00.0", 1), //                     TLP 1: domain 2
+        "mdev-remove 03:00.0 vm=vmB", //         8: refused, no mediated device of vmB
+        "mdev-remove 03:00.0 vm=vmA", //         9: one of vmA's two goes: 03:00.0 still serves vmA
+        rd("03:00.0", 1), //                     TLP 2: domain 2 still
+        "mdev 03:00.0 vm=vmB", //                11: still refused
+        "mdev-remove 03:00.0 vm=vmA", //         12: vmA's last: its PASID 1 on 03:00.0 detached
+        rd("03:00.0", 1), //                     TLP 3: the PASID's entry is gone
+        "mdev 03:00.0 vm=vmB", //                14: allowed now
+        "bind 03:00.1 vfio vm=vmB", //           15: the whole group serves vmB
+        "mdev-remove 03:00.0 vm=vmA", //         16: refused, vmA has none left
+        "mdev-remove 03:00.0 vm=vmC", //         17: refused, no such VM
+        "pasid-free vmA 1", //                   18: vmA still holds PASID 1; nothing attached to tear down
+      ].join("\n"),
+    );
+    const group4 = "group 4 (02:01.0, 03:00.0, 03:00.1) has 03:00.0, which serves VM \"vmA\" through a mediated device; the devices of a group share one domain, so the whole group goes to one VM";
+    assert.equal(r.lines, [
+      '2: {"vm":"vmA","mdevs":1}',
+      '3: {"vm":"vmA","mdevs":2}',
+      `4: refused: mdev 03:00.0 vm=vmB: ${group4}`,
+      '5: {"vm":"vmA","pasid":1}',
+      '8: refused: mdev-remove 03:00.0 vm=vmB: 03:00.0 has no mediated device of VM "vmB" (it has 2 of VM "vmA")',
+      '9: {"vm":"vmA","mdevs":1,"detached":0}',
+      `11: refused: mdev 03:00.0 vm=vmB: ${group4}`,
+      '12: {"vm":"vmA","mdevs":0,"detached":1}',
+      '14: {"vm":"vmB","mdevs":1}',
+      '16: refused: mdev-remove 03:00.0 vm=vmA: 03:00.0 has no mediated device of VM "vmA" (it has 1 of VM "vmB")',
+      '17: refused: mdev-remove 03:00.0 vm=vmC: no VM "vmC" (VMs: "vmA", "vmB")',
+      '18: {"vm":"vmA","pasid":1,"torndown":0}',
+    ]);
+    // TLP 3: the group has no domain of its own (user-owned, blocked), so the core's result, the
+    // unit's blocking form, is reported `blocked`: VT-d SPT.2 (0x59, the PASID-table entry not
+    // present); SMMUv3 the abort STE (the blocked stream's last substream gone, its CD table with it).
+    assert.equal(r.outcomes, ["ok 2", "ok 2", "blocked"]);
+    assert.is(outcome(s.p.translateOne({ op: "MRd", sid: NIC0, pasid: 1, addr: IOVA })), unit === "vtd" ? "fault SPT.2" : "abort");
+    assert.equal(s.layer.vms.vmsOf(NIC0), ["vmB"]);
+    assert.is(s.layer.vmOf(NIC1), "vmB");
+  });
+
   test(`${unit}: a system-space PASID attached on two devices of its VM: one free tears both down`, () => {
     const s = setup(unit, [], { vms: [{ name: "vmA", devices: [GPU, NIC0] }], pasidSpace: { policy: "system" } });
     const r = run(

@@ -1,8 +1,8 @@
 /**
  * The VM trace events (README "VMs, PASID allocation and mediated devices"; src/trace/events.ts,
- * text.ts, binary.ts): pasid-alloc, pasid-free, quota, mdev and bind ... vm= in the text format
- * (fields, canonical form, located errors) and the binary format (OP 10-12 and 14, each record
- * word computed by hand below), both ways.
+ * text.ts, binary.ts): pasid-alloc, pasid-free, quota, mdev, mdev-remove and bind ... vm= in the
+ * text format (fields, canonical form, located errors) and the binary format (OP 10-12 and 14, each
+ * record word computed by hand below), both ways.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -18,7 +18,8 @@ test("text: each event parses to its fields and formats back to the same line", 
   assert.equal(one("quota guest-2 0"), { line: 1, column: 1, op: "quota", vm: "guest-2", quota: 0 });
   assert.equal(one("mdev 03:00.0 vm=vm1"), { line: 1, column: 1, op: "mdev", sid: 0x300, vm: "vm1" });
   assert.equal(one("bind 03:00.0 vfio vm=vm1"), { line: 1, column: 1, op: "bind", sid: 0x300, driver: "vfio", vm: "vm1" });
-  for (const l of ["pasid-alloc vm1", "pasid-alloc vm1 03:00.1", "pasid-free vm1 16", "pasid-free vm1 1048575 00:02.0", "quota vm1 1048576", "mdev 03:00.0 vm=a.b:c", "bind 03:00.0 vfio vm=vm1"])
+  assert.equal(one("mdev-remove 03:00.0 vm=vm1"), { line: 1, column: 1, op: "mdev-remove", sid: 0x300, vm: "vm1" });
+  for (const l of ["pasid-alloc vm1", "pasid-alloc vm1 03:00.1", "pasid-free vm1 16", "pasid-free vm1 1048575 00:02.0", "quota vm1 1048576", "mdev 03:00.0 vm=a.b:c", "bind 03:00.0 vfio vm=vm1", "@3ns mdev-remove 03:00.0 vm=a.b:c"])
     assert.is(formatEvent(one(l)), l);
 });
 
@@ -32,6 +33,9 @@ test("text: errors at the token, naming what was expected", () => {
   fails("quota vm1 1048577", '11: expected a quota 0..1048576 (decimal), got "1048577"');
   fails("quota vm1 0x10", '11: expected a quota 0..1048576 (decimal), got "0x10"');
   fails("mdev 03:00.0", "1: mdev BDF needs vm=");
+  fails("mdev-remove 03:00.0", "1: mdev-remove BDF needs vm=");
+  fails("mdev-remove vm=vm1", '13: expected a BDF like 00:02.0 or 0000:00:02.0, got "vm=vm1"');
+  fails("mdev-remove 03:00.0 vm=vm1 all", '28: unknown token "all"; mdev-remove BDF takes vm=');
   fails("bind 03:00.0 kernel:e1000e vm=vm1", '28: vm= is for vfio binds (a VM owns a user-space device), not "kernel:e1000e"');
 });
 
@@ -50,6 +54,8 @@ test("binary: the records of each event, word by word, and back", () => {
     ["quota vm1 7", [7, 0, 0, 0, 0, 0, 0, 0x4 | (12 << 16) | (1 << 24), ...VM1]],
     // mdev: B the parent 0x301; OP 14.
     ["mdev 03:00.1 vm=vm1", [0, 0, 0, 0, 0x301, 0, 0, 0x4 | (14 << 16) | (1 << 24), ...VM1]],
+    // mdev-remove: OP 14 with D bit 0 (R, remove).
+    ["mdev-remove 03:00.1 vm=vm1", [0, 0, 0, 0, 0x301, 0, 1, 0x4 | (14 << 16) | (1 << 24), ...VM1]],
     // bind with vm=: two extension records, DRIVER then VM.
     ["bind 03:00.0 vfio vm=vm1", [0, 0, 0, 0, 0x300, 0, 0, 0x4 | (7 << 16) | (2 << 24), 0x6f696676, 0, 0, 0, 0, 0, 0, 5, ...VM1]],
   ];
@@ -63,6 +69,9 @@ test("binary: a record no text line gives is refused, naming why", () => {
   const f = encodeDriverEvent(one("pasid-free vm1 5"));
   f[5] = 0x100000; // PASID 2^20: the text form refuses it, so the record is refused
   assert.is(decodeDriverEvent(f, 0, 1), "cannot format the pasid-free event from line 1: pasid 1048576 out of range");
+  const m = encodeDriverEvent(one("mdev-remove 03:00.1 vm=vm1"));
+  m[6] = 3; // R and an unused bit
+  assert.is(decodeDriverEvent(m, 0, 1), "the mdev-remove event has non-zero bits in unused fields (mdev-remove 03:00.1 vm=vm1 is encoded otherwise)");
 });
 
 test.run();
