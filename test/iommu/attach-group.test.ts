@@ -10,7 +10,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setup, NIC0, NIC1, PORT, UNITS, outcome, type Setup } from "./harness.ts";
@@ -19,6 +19,7 @@ import { parseTraceText, formatEvent } from "../../src/trace/text.ts";
 import { BinaryTraceReader, BinaryTraceWriter, decodeDriverEvent, encodeDriverEvent } from "../../src/trace/binary.ts";
 import { RegionGuard, scenarioRegions } from "../../src/iommu/regions.ts";
 import { fails, one, recordsAre } from "./trace-helpers.ts";
+import { convertCommand } from "../../src/cli/convert.ts";
 
 const GROUP4 = "group 4 (02:01.0, 03:00.0, 03:00.1)";
 const rd = (bdf: string, pasid?: number) => `MRd ${bdf}${pasid !== undefined ? ` pasid=${pasid}` : ""} addr=0x100000`;
@@ -205,6 +206,22 @@ test("binary: OP 4, 5, 6 with D bit 7 (G: B is the group), word by word, and bac
   w[6] = 0x80;
   w[5] = 1; // a PASID operand
   assert.is(decodeDriverEvent(w, 0, 1), "the attach event has non-zero bits in unused fields (attach group=4 domain=2 is encoded otherwise)");
+});
+
+test("convert: text -> binary -> text gives the same text, and binary -> text -> binary the same bytes, with the group events and mdev-remove", () => {
+  const text = ["@10 attach group=4 domain=2", "MRd 03:00.0 addr=0x100000", "@20 replace group=4 domain=65535", "detach group=0", "@1.5us mdev-remove 03:00.0 vm=vmA", "attach 03:00.0 pasid=1 domain=2 ats", ""].join("\n");
+  const dir = mkdtempSync(join(tmpdir(), "attach-group-"));
+  try {
+    const at = (f: string) => join(dir, f);
+    writeFileSync(at("a.trace"), text);
+    convertCommand(at("a.trace"), at("a.itb"));
+    convertCommand(at("a.itb"), at("b.trace"));
+    assert.is(readFileSync(at("b.trace"), "utf8"), text);
+    convertCommand(at("b.trace"), at("b.itb"));
+    assert.equal(readFileSync(at("b.itb")), readFileSync(at("a.itb")));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
