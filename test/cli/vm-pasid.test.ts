@@ -58,7 +58,7 @@ test("examples/pasid-quota: PASIDs 1-3, the fourth refused by the quota, the fre
 
 const GROUP = "group 2 (02:01.0, 03:00.0, 03:00.1)";
 
-test("examples/mdev: two mediated devices of vmA on SubstreamIDs 1 and 2; vmB refused twice; the whole group to vmA", () => {
+test("examples/mdev: two mediated devices of vmA on SubstreamIDs 1 and 2; vmB refused twice; the whole group to vmA; vmA's mediated devices removed, then vmB's allowed", () => {
   const { lines, report } = replayed("mdev");
   const why = `${GROUP} has 03:00.0, which serves VM "vmA" through a mediated device; the devices of a group share one domain, so the whole group goes to one VM`;
   assert.equal(
@@ -73,8 +73,14 @@ test("examples/mdev: two mediated devices of vmA on SubstreamIDs 1 and 2; vmB re
       [31, "bind", "refused", `bind 03:00.1 vfio vm=vmB: ${why}`],
       [32, "mdev", "refused", `mdev 03:00.0 vm=vmB: ${why}`],
       [34, "03:00.0", "blocked", undefined], // nothing attached to the device itself
+      [36, "mdev-remove", "ok", 1], // after unbind 03:00.1 (35): one of vmA's two left
+      [37, "mdev", "refused", `mdev 03:00.0 vm=vmB: ${why}`],
+      [38, "mdev-remove", "ok", 0], // vmA's last: SubstreamIDs 1 and 2 detached
+      [39, "03:00.0", "blocked", 1], // SubstreamID 1 (the pasid field): its CD is gone, the stream itself is blocked
+      [40, "mdev", "ok", 1], // the group serves no VM: vmB's first mediated device
     ],
   );
+  assert.equal([lines[9]!.detached, lines[11]!.detached], [0, 2]);
   assert.equal(
     report.vms!.map((v) => [v.vm, v.allocations, v.allocated]),
     [
