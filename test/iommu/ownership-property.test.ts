@@ -3,7 +3,8 @@
  * bind/unbind/attach/replace/detach sequences over the dual-function NIC's group (03:00.0, 03:00.1,
  * port 02:01.0) and the singleton 00:02.0, with a TLP from every device after every event and
  * between the entry-update steps of every attach, replace and block; PASID 1 too (attach,
- * replace and detach with pasid=1, a TLP with PASID 1 from every device at the same points). Domain 1 is only ever the
+ * replace and detach with pasid=1, a TLP with PASID 1 from every device at the same points), and
+ * attach/replace/detach group=N of the two groups (4: the NIC's, 0: 00:02.0's). Domain 1 is only ever the
  * kernel's default domain (the builder's); the trace attaches 2 and 3. What must hold:
  * - a translated TLP reaches the PA of the domain its device is attached to (during an update: the
  *   domain before the event or the one it attaches), never another domain's;
@@ -31,7 +32,10 @@ type Cmd =
   | { op: "bind"; dev: number; driver: "vfio" | "kernel:k" }
   | { op: "unbind"; dev: number }
   | { op: "attach" | "replace"; dev: number; domain: 2 | 3; pasid?: 1 }
-  | { op: "detach"; dev: number; pasid?: 1 };
+  | { op: "detach"; dev: number; pasid?: 1 }
+  /** A group event; `dev` is a device of the group (the one whose ownership decides). */
+  | { op: "attach" | "replace"; group: 0 | 4; dev: number; domain: 2 | 3 }
+  | { op: "detach"; group: 0 | 4; dev: number };
 
 const dev = fc.constantFrom(...DEVICES);
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
@@ -39,11 +43,19 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ op: fc.constant("unbind" as const), dev }),
   fc.record({ op: fc.constantFrom("attach" as const, "replace" as const), dev, domain: fc.constantFrom(2 as const, 3 as const), pasid: fc.constantFrom(1 as const, undefined) }, { requiredKeys: ["op", "dev", "domain"] }),
   fc.record({ op: fc.constant("detach" as const), dev, pasid: fc.constantFrom(1 as const, undefined) }, { requiredKeys: ["op", "dev"] }),
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constantFrom("attach" as const, "replace" as const, "detach" as const), group: fc.constantFrom(0 as const, 4 as const), domain: fc.constantFrom(2 as const, 3 as const) }).map(
+      ({ op, group, domain }): Cmd => (op === "detach" ? { op, group, dev: group === 4 ? NIC0 : GPU } : { op, group, dev: group === 4 ? NIC0 : GPU, domain }),
+    ),
+  },
 );
 
 const pasidText = (c: Cmd) => ("pasid" in c && c.pasid !== undefined ? ` pasid=${c.pasid}` : "");
 const text = (c: Cmd) =>
-  c.op === "bind"
+  "group" in c
+    ? `${c.op} group=${c.group}${"domain" in c ? ` domain=${c.domain}` : ""}`
+    : c.op === "bind"
     ? `bind ${formatBdf(c.dev)} ${c.driver}`
     : c.op === "attach" || c.op === "replace"
       ? `${c.op} ${formatBdf(c.dev)}${pasidText(c)} domain=${c.domain}`
@@ -89,7 +101,7 @@ function check(s: Setup, cmds: Cmd[]): void {
     // builder's domain 1, or what a kernel-time replace made it; the group is no longer user-owned.
     releasing = c.op === "unbind" && drivers.get(c.dev) === "vfio" && GROUP_OF.get(c.dev)!.every((m) => m === c.dev || drivers.get(m) !== "vfio");
     if (releasing) for (const d of GROUP_OF.get(c.dev)!) for (const x of ["1", "2", "3"]) allowed.get(d)!.add(x);
-    allowedPasid = new Map(ALL.map((d) => [d, new Set([domainOf(d, 1), "domain" in c && c.pasid === 1 && c.dev === d ? String(c.domain) : undefined].filter((x): x is string => x !== undefined))]));
+    allowedPasid = new Map(ALL.map((d) => [d, new Set([domainOf(d, 1), "domain" in c && "pasid" in c && c.pasid === 1 && c.dev === d ? String(c.domain) : undefined].filter((x): x is string => x !== undefined))]));
     step = 0;
     arch.onEntryStep = () => {
       step++;
@@ -103,7 +115,11 @@ function check(s: Setup, cmds: Cmd[]): void {
     arch.onEntryStep = undefined;
     if (refusals.length === 0) {
       // Account for what happened, from the events alone.
-      if (c.op === "bind") {
+      if ("group" in c) {
+        // A group attach attaches every vfio device of the group; a group detach none.
+        if (c.op === "attach") attached.set(key(c.dev), new Set(GROUP_OF.get(c.dev)!.filter((m) => drivers.get(m) === "vfio")));
+        else if (c.op === "detach") attached.set(key(c.dev), new Set());
+      } else if (c.op === "bind") {
         drivers.set(c.dev, c.driver);
         if (!wasUser && c.driver === "vfio") attached.set(key(c.dev), new Set());
       } else if (c.op === "unbind") {
@@ -140,6 +156,14 @@ for (const unit of UNITS) {
     fc.assert(
       fc.property(fc.array(cmd, { minLength: 1, maxLength: 24 }), (cmds) => check(setup(unit), cmds)),
       { numRuns: 40, seed: 11 },
+    );
+  });
+
+  test(`${unit}: the same from a user-owned group (03:00.0 bound to vfio first), where group events are carried out`, () => {
+    const claim: Cmd = { op: "bind", dev: NIC0, driver: "vfio" };
+    fc.assert(
+      fc.property(fc.array(cmd, { minLength: 1, maxLength: 16 }), (cmds) => check(setup(unit), [claim, ...cmds])),
+      { numRuns: 20, seed: 12 },
     );
   });
 }
