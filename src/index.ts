@@ -13,7 +13,7 @@ export { Platform, createPlatform, VtdPlatform, defaultSnoopOptions, type AnyPla
 export { architectures, architecture, type ModelledArch } from "./arch/index.ts";
 export type { ArchitectureModule, PlatformParts, RegisterCatalogue } from "./arch/types.ts";
 export { vtd, type VtdModule, type VtdPlatformOptions } from "./arch/vtd/module.ts";
-export { DriverError, type ArchDriver, type DriverOptions, type DriverStats } from "./driver/driver.ts";
+export { DriverError, EventInputError, type ArchDriver, type DriverOptions, type DriverStats } from "./driver/driver.ts";
 export { Core, type CoreBuild, type Request, type Result, type TimingStats } from "./core/core.ts";
 export * as abi from "./core/abi.ts";
 export { VtdBuilder, PageAllocator, type DomainSpec, type MapOptions, type AttachSpec } from "./arch/vtd/builder.ts";
