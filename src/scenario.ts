@@ -156,9 +156,9 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     if (e instanceof InputError) throw e;
     throw problemAt(path, (e as Error).message);
   };
-  const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers);
+  const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers, scenario.groupRule);
   if (bindings) throw problemAt(`drivers[${bindings.index}].driver`, bindings.message);
-  const assigned = scenario.vms && vmsProblem(scenario.topology, scenario.drivers ?? [], scenario.vms);
+  const assigned = scenario.vms && vmsProblem(scenario.topology, scenario.drivers ?? [], scenario.vms, scenario.groupRule);
   if (assigned) throw problemAt(assigned.path, assigned.message);
   const regions = scenarioRegions(scenario, scenario.arch === "smmuv3" ? scenario.config?.smmu?.swMsi : undefined);
   const regionsProblem = scenarioRegionsProblem(scenario, regions);

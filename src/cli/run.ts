@@ -197,12 +197,13 @@ export class RunSession {
           : (_seq, t, r) => collector.add(t, r);
       }
       // The driver side above the unit's driver (src/iommu): ownership, bind/unbind, domain-alloc, replace.
-      const { topology, drivers, domainAlloc, vms, pasidSpace } = loaded.scenario;
+      const { topology, drivers, domainAlloc, vms, pasidSpace, groupRule } = loaded.scenario;
       const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
       // PASIDs: the architecture's space (module.pasidPolicy) unless pasidSpace.policy says.
       const space = { ...pasidSpace, policy: pasidSpace?.policy ?? loaded.platform.module.pasidPolicy };
       const driver = (this.layer = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking, {
         ...(vms ? { vms } : {}),
+        ...(groupRule ? { groupRule } : {}),
         pasidSpace: space,
       }, RegionGuard.ofScenario(loaded.scenario, loaded.regions)));
       // The wbinvd report (src/iommu/wbinvd.ts) when the scenario has the driver side's devices.

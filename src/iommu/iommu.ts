@@ -29,7 +29,7 @@ import type { Result } from "../core/core.ts";
 import type { ArchDriver, DriverOptions, DriverStats } from "../driver/driver.ts";
 import { formatBdf, type AttachEvent, type DriverEvent, type TraceTlp } from "../trace/events.ts";
 import type { EventOrigin } from "../driver/flush-queue.ts";
-import type { PciNode } from "./types.ts";
+import type { GroupRule, PciNode } from "./types.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
 import { Domains } from "./domains.ts";
 import { Vms, type VmSpec } from "./vms.ts";
@@ -69,11 +69,11 @@ export class IommuLayer implements ArchDriver {
     /** The blocking domains of the scenario's `domainAlloc` (its other domains are the unit's already). */
     blocking: readonly number[] = [],
     /** The scenario's `vms` (their devices bound to vfio for them after `bindings`) and `pasidSpace`. */
-    opts: { vms?: readonly VmSpec[]; pasidSpace?: Omit<PasidSpaceOptions, "vms"> } = {},
+    opts: { vms?: readonly VmSpec[]; pasidSpace?: Omit<PasidSpaceOptions, "vms">; groupRule?: GroupRule } = {},
     /** The platform's reserved regions (regions.ts): maps, attaches and vfio binds that break them are refused. */
     readonly regions?: RegionGuard,
   ) {
-    this.ownership = new Ownership(topology);
+    this.ownership = new Ownership(topology, opts.groupRule);
     this.domains = new Domains(arch);
     this.vms = new Vms(this.ownership, opts.vms, { ...opts.pasidSpace, deviceBits: this.deviceBits });
     for (const id of blocking) this.domains.declareBlocking(id);

@@ -14,7 +14,7 @@
 import { formatBdf } from "../trace/events.ts";
 import { PasidAllocator, type PasidSpaceOptions, type VmPasidCounts } from "./pasid.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
-import type { PciNode } from "./types.ts";
+import type { GroupRule, PciNode } from "./types.ts";
 
 export interface VmSpec {
   name: string;
@@ -119,8 +119,13 @@ export class Vms {
  * The first device of the scenario's `vms` that cannot be assigned (after `drivers`, by the
  * ownership rules and the one-VM-per-group rule): its path under `vms` and why; undefined when all can.
  */
-export function vmsProblem(topology: readonly PciNode[] | undefined, drivers: readonly { bdf: number; driver: string }[], vms: readonly VmSpec[]): { path: string; message: string } | undefined {
-  const o = new Ownership(topology ?? []);
+export function vmsProblem(
+  topology: readonly PciNode[] | undefined,
+  drivers: readonly { bdf: number; driver: string }[],
+  vms: readonly VmSpec[],
+  groupRule?: GroupRule,
+): { path: string; message: string } | undefined {
+  const o = new Ownership(topology ?? [], groupRule);
   const v = new Vms(o, vms);
   for (const b of drivers) o.bind(b.bdf, b.driver); // checked already (drivers.ts bindingsProblem)
   for (const [i, vm] of vms.entries()) {
