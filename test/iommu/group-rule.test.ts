@@ -238,6 +238,18 @@ test("scenario key groupRule: the driver side's ownership uses the rule (v3 refu
   );
 });
 
+test("scenario key groupRule: vms are checked by the rule's groups too (v3: 04:00.0 cannot go to a VM while 03:00.0 has a kernel driver)", () => {
+  const withVm = (rule: string | undefined) =>
+    scenario(rule, [{ bdf: "03:00.0", driver: "kernel:nvme" }]).replace(/(  "drivers": .*\n)/, '$1  "vms": [{"name":"vm1","devices":["04:00.0"]}],\n');
+  assert.is(loadError(withVm(undefined)), "");
+  // Line 5 is `  "vms": [{"name":"vm1","devices":["04:00.0"]}],`: 9 characters before `[` (col 10),
+  // `{` 11, `"name":"vm1",` 12-24, `"devices":` 25-34, `[` 35: the device at column 36.
+  assert.is(
+    loadError(withVm(V3)),
+    "s.json:5:36: vms[0].devices[0]: bind 04:00.0 vfio: group 2 (02:00.0, 02:03.0, 03:00.0, 04:00.0) is not viable for user space: 03:00.0 is bound to kernel:nvme (iommu_device_claim_dma_owner: -EBUSY); unbind it first",
+  );
+});
+
 test("scenario key groupRule: an unknown rule is a located error naming the choices", () => {
   // line 3 is `  "groupRule": "linux-6.17",`: the value starts at column 16.
   assert.is(loadError(scenario("linux-6.17", [])), 's.json:3:16: groupRule: expected one of "linux-6.12" | "pcie-switch-groups-v3" (the kernel rule that makes the IOMMU groups)');
