@@ -131,6 +131,8 @@ export interface ArchReport<S extends object = object> {
     /** Why a fault was not recorded (VT-d "FPD"). */
     unrecorded: string;
   };
+  /** The driver's invalidation figures, wherever its summary keeps them (VT-d `invalidation.driver`, SMMUv3 `driver`). */
+  driverOf(s: RunSummaryBase & S): { mode: InvalidationMode; flushes: number; flushReasons: DriverStats["flushReasons"]; deferredUnmaps: number };
   /** Its figures in the HTML report's summary, after the shared ones (VT-d: stale translations used). */
   summaryFigures(s: RunSummaryBase & S): [string, string, string?][];
   /** Its sections of the run summary, in the order they are written (the caches among them). */
