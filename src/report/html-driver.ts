@@ -106,7 +106,7 @@ function coherencySection(vms: readonly WbinvdVm[] | undefined): HtmlSection | u
     attrs: { "data-vm": v.vm, class: v.wbinvd ? "through" : "forced" },
     cells: [v.vm, v.devices.join(", "), yes(v.noSnoopIssued.held), v.noSnoopIssued.tlps, yes(v.letThrough.held), v.letThrough.tlps, yes(v.platformHonoursNoSnoop), v.wbinvd ? "needed" : "not needed"] as CellLike[],
   }));
-  const dash = { text: "-", sort: "" };
+  const dash = "-";
   const tlps = vms.flatMap((v) => [
     ...v.noSnoopIssued.first.map((seq) => ({ attrs: { "data-vm": v.vm }, cells: [v.vm, "No-Snoop issued", seq, dash, dash, dash, dash, dash] as CellLike[] })),
     ...v.letThrough.first.map((t) => ({
