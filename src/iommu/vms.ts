@@ -23,6 +23,14 @@ export interface VmSpec {
   devices?: readonly number[];
 }
 
+/** A VM's line of the reports (`vms` in --report): its PASID counts, then what it is given at the end of the run. */
+export interface VmReport extends VmPasidCounts {
+  /** Devices assigned to it whole, in BDF order. */
+  readonly devices: string[];
+  /** Its mediated devices per parent, in the parent's BDF order. */
+  readonly mdevs: { parent: string; count: number }[];
+}
+
 export class Vms {
   readonly pasids: PasidAllocator;
   /** Device -> the VM it is assigned to whole. */
@@ -107,6 +115,18 @@ export class Vms {
 
   counts(): VmPasidCounts[] {
     return this.pasids.counts();
+  }
+
+  /** Every VM's counts with its devices and mediated devices as they are now (the end of a run). */
+  report(): VmReport[] {
+    return this.counts().map((c) => ({
+      ...c,
+      devices: [...this.whole].filter(([, vm]) => vm === c.vm).map(([sid]) => sid).sort((a, b) => a - b).map(formatBdf),
+      mdevs: [...this.mdevs]
+        .filter(([, per]) => per.has(c.vm))
+        .sort(([a], [b]) => a - b)
+        .map(([sid, per]) => ({ parent: formatBdf(sid), count: per.get(c.vm)! })),
+    }));
   }
 
   unknown(vm: string): string {
