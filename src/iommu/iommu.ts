@@ -430,8 +430,8 @@ export class IommuLayer implements ArchDriver {
 
   /**
    * `pasid-free VM PASID [DEV]`: where the PASID is still attached its entries are torn down by the
-   * architecture driver in the driver's order (pasid.ts teardownSteps), as iommufd detaches a PASID
-   * whose allocation goes.
+   * architecture's driver in its Linux driver's order (ArchDriver.tearDownPasid), device by device
+   * in ascending BDF, as iommufd detaches a PASID whose allocation goes.
    */
   private pasidFree(vm: string, pasid: number, sid: number | undefined): void {
     const what = `pasid-free ${vm} ${pasid}${sid !== undefined ? ` ${formatBdf(sid)}` : ""}`;
@@ -440,20 +440,14 @@ export class IommuLayer implements ArchDriver {
     if (per && sid === undefined) throw new RefusedError(`${what}: PASIDs are per device (pasidSpace.policy "per-device": SMMUv3 substreams): name the device whose SubstreamID to free`);
     if (per) this.learnBits(what, sid!);
     const devices = per ? [sid!] : [...(this.pasidDevices.get(pasid) ?? [])].sort((a, b) => a - b);
-    const attached = devices.flatMap((d) => {
-      const a = this.arch.pasidAttachment?.(d, pasid);
-      return a ? [a] : [];
-    });
-    const r = this.vms.pasids.free(vm, pasid, { ...(per ? { device: sid } : {}), attached });
+    const r = this.vms.pasids.free(vm, pasid, per ? { device: sid } : {});
     if (!r.ok) throw new RefusedError(`${what}: ${r.reason}`);
-    if (r.teardown.length) {
-      if (!this.arch.runTeardown) throw new RefusedError(`${what}: this unit's driver cannot tear down a PASID`);
-      this.arch.runTeardown(r.teardown);
-    }
+    let torndown = 0;
+    for (const d of devices) if (this.arch.tearDownPasid?.(d, pasid)) torndown++;
     for (const d of devices) this.userPasids.get(d)?.delete(pasid);
     if (!per) this.pasidDevices.delete(pasid);
     else this.pasidDevices.get(pasid)?.delete(sid!);
-    this.note = { vm, pasid, torndown: attached.length };
+    this.note = { vm, pasid, torndown };
   }
 
   // ---- what the TLPs show -----------------------------------------------------------------------
@@ -497,11 +491,7 @@ export class IommuLayer implements ArchDriver {
   coherencyProblem(sid: number): string | undefined {
     return this.arch.coherencyProblem(sid);
   }
-  pasidAttachment(sid: number, pasid: number) {
-    return this.arch.pasidAttachment?.(sid, pasid);
-  }
-  runTeardown(steps: Parameters<NonNullable<ArchDriver["runTeardown"]>>[0]): void {
-    if (!this.arch.runTeardown) throw new RefusedError("this unit's driver cannot tear down a PASID");
-    this.arch.runTeardown(steps);
+  tearDownPasid(sid: number, pasid: number) {
+    return this.arch.tearDownPasid?.(sid, pasid);
   }
 }
