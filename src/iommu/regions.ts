@@ -1,6 +1,7 @@
 /**
  * Reserved regions wired into scenarios and the driver side (issue 11; README "PASIDs and reserved
- * regions"): the scenario's `reservedRegions` and SMMUv3's `config.smmu.swMsi` make the platform's
+ * regions"): the architecture's default regions (its module's defaultReservedRegions, with the
+ * software MSI window its scenario keys give) and the scenario's `reservedRegions` make the platform's
  * ReservedRegions (reserved-regions.ts); the loader checks the scenario's own mappings, devices and
  * drivers against them (scenarioRegionsProblem) and the driver side refuses trace events that
  * break them (RegionGuard, used by IommuLayer):
@@ -12,10 +13,8 @@
  * Devices' DIRECT and DIRECT_RELAXABLE regions are identity-mapped in their kernel (DMA API)
  * domains as the scenario is built (iommu.c iommu_create_device_direct_mappings): directMappings.
  */
-import { z } from "zod";
-import { u64 } from "../config/u64.ts";
 import { formatBdf } from "../trace/events.ts";
-import { ReservedRegions, type DomainUsage, type DomainView, type IovaRange } from "./reserved-regions.ts";
+import { ReservedRegions, type DomainUsage, type DomainView, type IovaRange, type PlatformRegions } from "./reserved-regions.ts";
 import type { DeviceRegion } from "./scenario-keys.ts";
 
 const PAGE = 0x1000n;
@@ -23,25 +22,8 @@ const hex = (v: bigint) => `0x${v.toString(16)}`;
 /** The aperture the guard checks against: the architecture's builder checks the domain's own input size. */
 const WHOLE: IovaRange = { first: 0n, last: (1n << 64n) - 1n };
 
-/** `config.smmu.swMsi`: the software MSI window of every device (default 0x800_0000 + 1 MiB), whole 4 KiB pages. */
-export const swMsiSchema = z.strictObject({ base: u64, length: u64 }).superRefine((w, ctx) => {
-  if (w.base % PAGE) ctx.addIssue({ code: "custom", path: ["base"], message: `expected a base aligned to 4 KiB (0x1000), got ${hex(w.base)}` });
-  else if (w.length === 0n || w.length % PAGE) ctx.addIssue({ code: "custom", path: ["length"], message: `expected a length of whole 4 KiB pages (a multiple of 0x1000, at least 0x1000), got ${hex(w.length)}` });
-  else if (w.base + w.length > 1n << 64n) ctx.addIssue({ code: "custom", path: ["length"], message: `the window ${hex(w.base)}+${hex(w.length)} ends beyond 2^64` });
-});
-
-/** At most this many doorbells (abi DOORBELL_MAX). */
-export const MAX_DOORBELLS = 8;
-
-/**
- * `config.smmu.msiDoorbells`: the MSI doorbells behind the SMMU (a GICv3 ITS's GITS_TRANSLATER), each
- * an address; the driver maps each one's 4 KiB page into the SW_MSI window (msiMappings).
- */
-export const msiDoorbellsSchema = z.array(u64).max(MAX_DOORBELLS, { message: `expected at most ${MAX_DOORBELLS} MSI doorbells` });
-
-/** What of a scenario this module reads (both architectures' members have it). */
+/** What of a scenario this module reads (every architecture's member has it). */
 export interface RegionsScenario {
-  readonly arch: "vtd" | "smmuv3";
   readonly reservedRegions?: readonly DeviceRegion[];
   readonly drivers?: readonly { bdf: number; driver: string }[];
   readonly domainAlloc?: readonly { id: number; kind: string }[];
@@ -51,9 +33,9 @@ export interface RegionsScenario {
   };
 }
 
-/** The platform's reserved regions of a scenario; `swMsi`: SMMUv3's config.smmu.swMsi. */
-export function scenarioRegions(s: RegionsScenario, swMsi?: { base: bigint; length: bigint }): ReservedRegions {
-  const table = new ReservedRegions({ arch: s.arch, ...(swMsi ? { swMsi } : {}) });
+/** The reserved regions of a scenario's devices: the platform's (its architecture's defaultReservedRegions), then the scenario's `reservedRegions`. */
+export function scenarioRegions(s: RegionsScenario, platform: PlatformRegions): ReservedRegions {
+  const table = new ReservedRegions(platform);
   for (const r of s.reservedRegions ?? []) table.add(r.device, [{ type: r.type, base: r.base, length: r.length }]);
   return table;
 }
@@ -95,7 +77,10 @@ export function msiMappings(s: RegionsScenario, table: ReservedRegions, doorbell
 /** Why the doorbells do not fit the SW_MSI window (one page each), or undefined. */
 export function doorbellsProblem(table: ReservedRegions, doorbells: readonly bigint[]): string | undefined {
   const need = BigInt(doorbells.length) * PAGE;
-  return need > table.swMsi.length ? `${doorbells.length} doorbells need ${hex(need)} bytes of the SW_MSI window ${hex(table.swMsi.base)}+${hex(table.swMsi.length)} (one 4 KiB page each)` : undefined;
+  const w = table.swMsi;
+  if (!need) return undefined;
+  if (!w) return `${doorbells.length} doorbells need a software MSI window to be mapped in, and the platform has none`;
+  return need > w.length ? `${doorbells.length} doorbells need ${hex(need)} bytes of the SW_MSI window ${hex(w.base)}+${hex(w.length)} (one 4 KiB page each)` : undefined;
 }
 
 /** The build's devices attached without a PASID or SubstreamID to domain `id`: those whose regions bind it. */
@@ -134,14 +119,15 @@ export function directMappings(s: RegionsScenario, table: ReservedRegions): Map<
 }
 
 /**
- * The first problem of a scenario's keys with its regions, at the key that causes it: an SW_MSI
- * region on VT-d (its interrupt window is fixed hardware, not a software window); a vfio driver for a
+ * The first problem of a scenario's keys with its regions, at the key that causes it: a region of a
+ * type the platform refuses (VT-d: SW_MSI, its interrupt window is fixed hardware); a vfio driver for a
  * device with a DIRECT region; a build mapping over a region its domain's devices keep out.
  */
 export function scenarioRegionsProblem(s: RegionsScenario, table: ReservedRegions): { path: string; message: string } | undefined {
-  for (const [i, r] of (s.reservedRegions ?? []).entries())
-    if (s.arch === "vtd" && r.type === "SW_MSI")
-      return { path: `reservedRegions[${i}].type`, message: "VT-d has no software MSI window: its interrupt window 0xfee00000-0xfeefffff is fixed (type MSI, every device has it)" };
+  for (const [i, r] of (s.reservedRegions ?? []).entries()) {
+    const refused = table.refusal(r.type);
+    if (refused) return { path: `reservedRegions[${i}].type`, message: refused };
+  }
   for (const [i, b] of (s.drivers ?? []).entries()) {
     if (b.driver !== "vfio") continue;
     const may = table.mayGoToUser(b.bdf);
