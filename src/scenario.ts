@@ -164,7 +164,7 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   const module: AnyArchitectureModule = architecture(scenario.arch);
   // The platform's reserved regions and MSI doorbells are the architecture's (SMMUv3 config.smmu.swMsi, msiDoorbells).
   const msi = module.scenario.msiOptions(scenario);
-  const regions = scenarioRegions(scenario, module.defaultReservedRegions(msi.swMsi ? { swMsi: msi.swMsi } : {}));
+  const regions = scenarioRegions(scenario, module.defaultReservedRegions(msi.swMsi ? { swMsi: msi.swMsi } : {}), msi.doorbells ?? []);
   const regionsProblem = scenarioRegionsProblem(scenario, regions);
   if (regionsProblem) throw problemAt(regionsProblem.path, regionsProblem.message);
   const limits = resolveLimits(scenario.config?.limits, opts.limits);

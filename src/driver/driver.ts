@@ -79,6 +79,12 @@ export interface ArchDriver {
   coherencyEnforced(domain: number): boolean;
   /** Why the unit cannot keep `sid`'s No-Snoop DMA coherent (VT-d ECAP.SC=0; SMMUv3 no CANWBS); undefined when it can. */
   coherencyProblem(sid: number): string | undefined;
+  /**
+   * The paging domain whose page tables hold the MSI doorbell pages of a device attached to
+   * `domain` (src/iommu: a platform with a software MSI window): the domain itself, or a nested
+   * domain's parent; undefined when it has none. Absent: the domain itself.
+   */
+  msiDomain?(domain: number): number | undefined;
   /** What the last driver event carried out gives back for its result line (pasid-alloc: the PASID); taken once. */
   takeNote?(): DriverNote | undefined;
   /** The width of the device's own PASID space (SMMUv3: its stream's SubstreamID bits, STE.S1CDMax); absent: no per-device width. */

@@ -34,8 +34,8 @@ export interface RegionsScenario {
 }
 
 /** The reserved regions of a scenario's devices: the platform's (its architecture's defaultReservedRegions), then the scenario's `reservedRegions`. */
-export function scenarioRegions(s: RegionsScenario, platform: PlatformRegions): ReservedRegions {
-  const table = new ReservedRegions(platform);
+export function scenarioRegions(s: RegionsScenario, platform: PlatformRegions, doorbells: readonly bigint[] = []): ReservedRegions {
+  const table = new ReservedRegions(platform, { doorbells });
   for (const r of s.reservedRegions ?? []) table.add(r.device, [{ type: r.type, base: r.base, length: r.length }]);
   return table;
 }
@@ -68,10 +68,20 @@ export function msiMappings(s: RegionsScenario, table: ReservedRegions, doorbell
   (s.build?.domains ?? []).forEach((d, i) => {
     const devices = buildDevicesOf(s, d.id);
     if (!paging(d.type) || d.type === "s2" || !devices.length) return;
-    const window = table.regionsOf(devices[0]!).find((r) => r.type === "SW_MSI");
-    if (window) out.set(i, doorbells.map((pa, k) => ({ iova: window.base + BigInt(k) * PAGE, pa: pa & ~(PAGE - 1n) })));
+    const pages = doorbellPages(table, devices[0]!, doorbells);
+    if (pages.length) out.set(i, pages);
   });
   return out;
+}
+
+/**
+ * Where a device's MSI doorbells are mapped: doorbell k's 4 KiB page at the device's SW_MSI window
+ * base + k * 4 KiB (Linux: iommu_dma_get_msi_page and iommufd_sw_msi_get_map hand out the window's
+ * pages in turn, one per doorbell page); none without a software MSI window.
+ */
+export function doorbellPages(table: ReservedRegions, device: number, doorbells: readonly bigint[] = table.doorbells): { iova: bigint; pa: bigint }[] {
+  const window = doorbells.length ? table.regionsOf(device).find((r) => r.type === "SW_MSI") : undefined;
+  return window ? doorbells.map((pa, k) => ({ iova: window.base + BigInt(k) * PAGE, pa: pa & ~(PAGE - 1n) })) : [];
 }
 
 /** Why the doorbells do not fit the SW_MSI window (one page each), or undefined. */
@@ -159,6 +169,12 @@ export class RegionGuard {
   private readonly mapped = new Map<number, IovaRange[]>();
   /** Paging domains the scenario's `domainAlloc` made (the driver side does not list them itself). */
   readonly allocatedPaging = new Set<number>();
+  /**
+   * Per paging domain, the SW_MSI window IOVAs whose doorbell page is mapped in it (the build's,
+   * then the driver side's at attach): kept apart from `mapped`, as Linux keeps them apart from the
+   * IOAS's own mappings (iommufd's present_sw_msi bitmap per hwpt_paging).
+   */
+  private readonly msiMapped = new Map<number, Set<bigint>>();
 
   constructor(
     readonly table: ReservedRegions,
@@ -180,8 +196,31 @@ export class RegionGuard {
     });
     const guard = new RegionGuard(table, devices, mappings);
     for (const a of s.domainAlloc ?? []) if (a.kind === "paging") guard.allocatedPaging.add(a.id);
+    for (const [i, list] of msiMappings(s, table, table.doorbells)) for (const m of list) guard.noteMsi(s.build!.domains![i]!.id, m.iova);
     return guard;
   }
+
+  /** The doorbell pages `sid` needs in the paging domain `domain` that it does not have yet (doorbellPages). */
+  msiNeeds(domain: number, sid: number): { iova: bigint; pa: bigint }[] {
+    const have = this.msiMapped.get(domain);
+    return doorbellPages(this.table, sid).filter((m) => !have?.has(m.iova));
+  }
+
+  /** Why the doorbell pages cannot go into `domain`: one overlaps a mapping already there (iommu_map would fail, -EEXIST); undefined when they can. */
+  msiProblem(domain: number, sid: number, pages: readonly { iova: bigint }[]): string | undefined {
+    const mapped = this.mapped.get(domain) ?? [];
+    for (const p of pages) {
+      const m = mapped.find((r) => r.first <= p.iova + PAGE - 1n && r.last >= p.iova);
+      if (m) return `attach ${formatBdf(sid)}: its MSI doorbell page goes at ${hex(p.iova)} in the software MSI window of domain ${domain}, which maps ${hex(m.first)}-${hex(m.last)} there already`;
+    }
+    return undefined;
+  }
+
+  /** A doorbell page mapped at `iova` in `domain`. */
+  noteMsi(domain: number, iova: bigint): void {
+    this.msiMapped.set(domain, (this.msiMapped.get(domain) ?? new Set()).add(iova));
+  }
+
 
   /** A device an event names: from now on it counts among the devices a domain may have. */
   see(sid: number): void {
@@ -231,6 +270,8 @@ export class RegionGuard {
   /** [iova, iova + size) no longer mapped in `domain`: cut out of its ranges. */
   noteUnmap(domain: number, iova: bigint, size: bigint): void {
     const last = iova + size - 1n;
+    // A doorbell page the unmap takes away: mapped again when a device next joins the domain.
+    for (const p of this.msiMapped.get(domain) ?? []) if (p <= last && p + PAGE - 1n >= iova) this.msiMapped.get(domain)!.delete(p);
     const out: IovaRange[] = [];
     for (const r of this.mapped.get(domain) ?? []) {
       if (r.last < iova || r.first > last) out.push(r);

@@ -161,7 +161,14 @@ export class ReservedRegions {
   readonly swMsi: MsiWindow | undefined;
   private readonly own = new Map<number, ReservedRegion[]>();
 
-  constructor(readonly platform: PlatformRegions) {
+  /** The platform's MSI doorbells (their pages go in the software MSI window: regions.ts doorbellPages). */
+  readonly doorbells: readonly bigint[];
+
+  constructor(
+    readonly platform: PlatformRegions,
+    opts: { doorbells?: readonly bigint[] } = {},
+  ) {
+    this.doorbells = opts.doorbells ?? [];
     for (const r of platform.regions) checkRegion(r, "the platform's regions");
     const sw = platform.regions.find((r) => r.type === "SW_MSI");
     this.swMsi = sw && { base: sw.base, length: sw.length };

@@ -160,7 +160,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     if (tablePages > BigInt(this.options.limits.tablePages))
       throw new DriverError(overBudget("tablePages", this.options.limits, `mapping ${bytesText(e.size)} with ${bytesText(pageSize)} pages writes about ${leaves} leaf entries in ${tablePages} table pages`));
     try {
-      this.b.map(d, { iova: e.iova, pa: e.pa, size: e.size, pageSize, read: e.perm.includes("r"), write: e.perm.includes("w"), exec: e.perm.includes("x"), priv: !e.user });
+      this.b.map(d, { iova: e.iova, pa: e.pa, size: e.size, pageSize, read: e.perm.includes("r"), write: e.perm.includes("w"), exec: e.perm.includes("x"), priv: !e.user, ...(e.mmio ? { mmio: true } : {}) });
     } catch (err) {
       throw driverError(err);
     }
@@ -302,6 +302,18 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
 
   hasDomain(id: number): boolean {
     return id !== BLOCKING_ID && this.b.domains.has(id);
+  }
+
+  /**
+   * The paging domain whose page tables hold the MSI doorbell pages of a device attached to `id`:
+   * a stage-1 or stage-2 domain itself, a nested domain's stage-2 parent (the IPA the guest's stage 1
+   * points its MSIs at: iommufd's find_hwpt_paging gives the parent, and iommufd_group_setup_msi
+   * maps into it); none for identity and blocking domains (no translation to map through).
+   */
+  msiDomain(id: number): number | undefined {
+    const d = id === BLOCKING_ID ? undefined : this.b.domains.get(id);
+    if (d?.type === "nested") return d.parent!.id;
+    return d?.type === "s1" || d?.type === "s2" ? id : undefined;
   }
 
   attachedDomain(rid: number, pasid?: number): number | undefined {
