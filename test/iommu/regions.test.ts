@@ -5,7 +5,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { directMappings, doorbellsProblem, msiMappings, p2pWindowsOf, RegionGuard, scenarioRegions, type RegionsScenario } from "../../src/iommu/regions.ts";
+import { directMappings, doorbellPages, doorbellsProblem, msiMappings, p2pWindowsOf, RegionGuard, scenarioRegions, type RegionsScenario } from "../../src/iommu/regions.ts";
 import { vtdReservedRegions } from "../../src/arch/vtd/regions.ts";
 import { smmuReservedRegions } from "../../src/arch/smmuv3/regions.ts";
 
@@ -77,6 +77,23 @@ test("msiMappings: doorbell k's page at the SW_MSI window's page k, in every sta
   ]);
   assert.is(doorbellsProblem(table, [1n, 2n]), undefined);
   assert.is(doorbellsProblem(table, [1n, 2n, 3n]), "3 doorbells need 0x3000 bytes of the SW_MSI window 0x10000000+0x2000 (one 4 KiB page each)");
+});
+
+test("doorbellPages and the guard's doorbell record: a device's own SW_MSI window moves its pages; a page noted is not needed again until an unmap takes it; a page over a mapping is a problem", () => {
+  // Doorbells at 0x8090040 and 0x80b0040: pages 0x8090000 and 0x80b0000. A's window is the platform's 0x8000000; B has its own at 0x20000000.
+  const table = scenarioRegions({ reservedRegions: [{ device: B, type: "SW_MSI", base: 0x2000_0000n, length: 0x10_0000n }] }, smmuReservedRegions(), [0x809_0040n, 0x80b_0040n]);
+  assert.equal(doorbellPages(table, A), [{ iova: 0x800_0000n, pa: 0x809_0000n }, { iova: 0x800_1000n, pa: 0x80b_0000n }]);
+  assert.equal(doorbellPages(table, B), [{ iova: 0x2000_0000n, pa: 0x809_0000n }, { iova: 0x2000_1000n, pa: 0x80b_0000n }]);
+  // VT-d: no software MSI window, so no pages whatever the doorbells.
+  assert.equal(doorbellPages(scenarioRegions({}, vtdReservedRegions(), [0x809_0040n]), A), []);
+  const g = new RegionGuard(table, [A, B]);
+  g.noteMsi(5, 0x800_0000n);
+  assert.equal(g.msiNeeds(5, A), [{ iova: 0x800_1000n, pa: 0x80b_0000n }]); // page 0 is there already
+  g.noteUnmap(5, 0x800_0000n, 0x1000n);
+  assert.is(g.msiNeeds(5, A).length, 2); // the unmap took page 0 away
+  g.noteMap(6, 0x800_1000n, 0x2000n);
+  assert.is(g.msiProblem(6, A, g.msiNeeds(6, A)), "attach 01:00.0: its MSI doorbell page goes at 0x8001000 in the software MSI window of domain 6, which maps 0x8001000-0x8002fff there already");
+  assert.is(g.msiProblem(6, B, g.msiNeeds(6, B)), undefined); // B's pages go at 0x20000000
 });
 
 test.run();
