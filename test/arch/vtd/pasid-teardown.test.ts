@@ -10,39 +10,26 @@ import { formatEvent } from "../../../src/trace/text.ts";
 const sync: VtdTeardownStep = { op: "sync" };
 
 test("VT-d teardown: entry, PASID cache, PASID-based IOTLB (first-stage, pass-through) or domain IOTLB (second-stage, nested), device-TLB with ATS; a wait after each", () => {
-  assert.equal(vtdTeardownSteps(5, { device: 0x300, did: 7, domainType: "fs", ats: true }), [
-    { op: "clear-pasid-entry", device: 0x300, pasid: 5 },
-    { op: "inv", inv: { kind: "pc", gran: "pasid", did: 7, pasid: 5 } },
-    sync,
-    { op: "inv", inv: { kind: "piotlb", did: 7, pasid: 5 } },
-    sync,
-    { op: "inv", inv: { kind: "pdevtlb", sid: 0x300, pasid: 5, addr: 0n, pagesLg2: 52, all: false } },
-    sync,
-  ]);
-  assert.equal(vtdTeardownSteps(5, { device: 0x301, did: 9, domainType: "ss", ats: false }), [
-    { op: "clear-pasid-entry", device: 0x301, pasid: 5 },
-    { op: "inv", inv: { kind: "pc", gran: "pasid", did: 9, pasid: 5 } },
-    sync,
-    { op: "inv", inv: { kind: "iotlb", reg: false, gran: "dsi", did: 9 } },
-    sync,
-  ]);
-  assert.equal(vtdTeardownSteps(5, { device: 0x302, did: 10, domainType: "nested", ats: false }), [
-    { op: "clear-pasid-entry", device: 0x302, pasid: 5 },
-    { op: "inv", inv: { kind: "pc", gran: "pasid", did: 10, pasid: 5 } },
-    sync,
-    { op: "inv", inv: { kind: "iotlb", reg: false, gran: "dsi", did: 10 } },
-    sync,
-  ]);
-  // segment 1: the descriptor's SID has no segment
-  assert.equal(vtdTeardownSteps(5, { device: 0x10300, did: 11, domainType: "pt", ats: true }), [
-    { op: "clear-pasid-entry", device: 0x10300, pasid: 5 },
-    { op: "inv", inv: { kind: "pc", gran: "pasid", did: 11, pasid: 5 } },
-    sync,
-    { op: "inv", inv: { kind: "piotlb", did: 11, pasid: 5 } },
-    sync,
-    { op: "inv", inv: { kind: "pdevtlb", sid: 0x300, pasid: 5, addr: 0n, pagesLg2: 52, all: false } },
-    sync,
-  ]);
+  // First-stage and pass-through: PASID-based IOTLB of the PASID. Segment 1 (0x10300): the device-TLB descriptor's SID has no segment.
+  for (const [device, did, domainType] of [[0x300, 7, "fs"], [0x10300, 11, "pt"]] as const)
+    assert.equal(vtdTeardownSteps(5, { device, did, domainType, ats: true }), [
+      { op: "clear-pasid-entry", device, pasid: 5 },
+      { op: "inv", inv: { kind: "pc", gran: "pasid", did, pasid: 5 } },
+      sync,
+      { op: "inv", inv: { kind: "piotlb", did, pasid: 5 } },
+      sync,
+      { op: "inv", inv: { kind: "pdevtlb", sid: 0x300, pasid: 5, addr: 0n, pagesLg2: 52, all: false } },
+      sync,
+    ]);
+  // Second-stage and nested: their IOTLB entries are tagged by DID, so the whole domain's go.
+  for (const [device, did, domainType] of [[0x301, 9, "ss"], [0x302, 10, "nested"]] as const)
+    assert.equal(vtdTeardownSteps(5, { device, did, domainType, ats: false }), [
+      { op: "clear-pasid-entry", device, pasid: 5 },
+      { op: "inv", inv: { kind: "pc", gran: "pasid", did, pasid: 5 } },
+      sync,
+      { op: "inv", inv: { kind: "iotlb", reg: false, gran: "dsi", did } },
+      sync,
+    ]);
 });
 
 test("the steps are the trace's own driver events: `inv` lines, which the driver carries out", () => {
