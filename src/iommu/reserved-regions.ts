@@ -153,8 +153,8 @@ export interface MsiWindow {
 /**
  * The reserved regions of a platform's devices. Every device has its platform's regions
  * (PlatformRegions) and those added with `add`; an SW_MSI region added for a device replaces the
- * platform's software MSI window for that device (as iommufd's per-device IOMMU_OPTION_SW_MSI_START
- * does).
+ * platform's software MSI window for that device (a window the VMM chooses, as the iommufd
+ * IOMMU_OPTION_SW_MSI_START/SIZE series posted in 2025, v2 in October, proposes; not modelled).
  */
 export class ReservedRegions {
   /** The platform's software MSI window, if it has one (where the MSI doorbell mappings go). */
