@@ -26,7 +26,7 @@ export { importers, type Importer } from "./trace/importers/index.ts";
 export { replay, type ResultSink, type ReplayStats } from "./replay/replay.ts";
 export { IommuLayer } from "./iommu/iommu.ts";
 export { Ownership, RefusedError } from "./iommu/ownership.ts";
-export { computeGroups } from "./iommu/groups.ts";
+export { computeGroups, groupRules } from "./iommu/groups.ts";
 export { RegionGuard, scenarioRegions } from "./iommu/regions.ts";
 export { ReservedRegions } from "./iommu/reserved-regions.ts";
 export { summarize, formatSummary, type RunSummary } from "./report/summary.ts";

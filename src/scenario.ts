@@ -156,18 +156,20 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
     if (e instanceof InputError) throw e;
     throw problemAt(path, (e as Error).message);
   };
-  const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers);
+  const bindings = scenario.drivers && bindingsProblem(scenario.topology, scenario.drivers, scenario.groupRule);
   if (bindings) throw problemAt(`drivers[${bindings.index}].driver`, bindings.message);
-  const assigned = scenario.vms && vmsProblem(scenario.topology, scenario.drivers ?? [], scenario.vms);
+  const assigned = scenario.vms && vmsProblem(scenario.topology, scenario.drivers ?? [], scenario.vms, scenario.groupRule);
   if (assigned) throw problemAt(assigned.path, assigned.message);
-  const regions = scenarioRegions(scenario, scenario.arch === "smmuv3" ? scenario.config?.smmu?.swMsi : undefined);
+  // The scenario member and the module share `arch`: the module takes its own member.
+  const module: AnyArchitectureModule = architecture(scenario.arch);
+  // The platform's reserved regions and MSI doorbells are the architecture's (SMMUv3 config.smmu.swMsi, msiDoorbells).
+  const msi = module.scenario.msiOptions(scenario);
+  const regions = scenarioRegions(scenario, module.defaultReservedRegions(msi.swMsi ? { swMsi: msi.swMsi } : {}), msi.doorbells ?? []);
   const regionsProblem = scenarioRegionsProblem(scenario, regions);
   if (regionsProblem) throw problemAt(regionsProblem.path, regionsProblem.message);
   const limits = resolveLimits(scenario.config?.limits, opts.limits);
   if (Array.isArray(scenario.trace) && scenario.trace.length > limits.traceLines)
     throw problemAt("trace", overBudget("traceLines", limits, `the inline trace has ${scenario.trace.length} lines`) + ", or put the trace in a file (it streams)");
-  // The scenario member and the module share `arch`: the module takes its own member.
-  const module: AnyArchitectureModule = architecture(scenario.arch);
   const physAddrBits = scenario.config?.platform?.physAddrBits ?? 52;
   const ctx: ScenarioContext = { file, limits, physAddrBits, problemAt, fail };
   // The architecture's own keys (registers, build modes), checked before anything is built.
@@ -210,9 +212,9 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
   //    translation on as the scenario says.
   // DIRECT regions are identity-mapped in their devices' kernel domains as they attach, and SMMUv3's
   // MSI doorbells mapped into the SW_MSI window (after the scenario's own mappings).
-  const doorbells = (scenario.arch === "smmuv3" && scenario.config?.smmu?.msiDoorbells) || [];
+  const doorbells = msi.doorbells ?? [];
   const bellsProblem = doorbellsProblem(regions, doorbells);
-  if (bellsProblem) throw problemAt("config.smmu.msiDoorbells", bellsProblem);
+  if (bellsProblem) throw problemAt(msi.doorbellsKey ?? "", bellsProblem);
   const extra = new Map<number, DriverMapping[]>();
   for (const [i, list] of directMappings(scenario, regions)) extra.set(i, list.map((r) => ({ iova: r.first, pa: r.first, size: r.last - r.first + 1n, perm: "rw" })));
   for (const [i, list] of msiMappings(scenario, regions, doorbells)) extra.set(i, [...(extra.get(i) ?? []), ...list.map((m) => ({ iova: m.iova, pa: m.pa, size: 0x1000n, perm: "w" as const, mmio: true }))]);

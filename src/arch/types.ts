@@ -14,6 +14,7 @@ import type { Limits } from "../config/limits.ts";
 import type { InputError } from "../errors.ts";
 import type { z } from "zod";
 import type { Result } from "../core/core.ts";
+import type { MsiWindow, PlatformRegions } from "../iommu/reserved-regions.ts";
 
 /** Every architecture's name in messages and reports, modelled or not. */
 export const archTitles: Readonly<Record<ArchName, string>> = { vtd: "VT-d", smmuv3: "SMMUv3" };
@@ -114,6 +115,21 @@ export interface ArchScenario<B, O, Z extends z.ZodObject> {
    * after each run of leaf entries and each device, then turns translation on as the scenario says.
    */
   build(platform: PlatformParts<B>, scenario: z.output<Z>, ctx: ScenarioContext): Generator<SetupProgress, void, void>;
+  /**
+   * The MSI set-up the scenario's own keys give (SMMUv3: config.smmu.swMsi and msiDoorbells; VT-d:
+   * none, its interrupt window is fixed): for defaultReservedRegions and the doorbell mappings.
+   */
+  msiOptions(scenario: z.output<Z>): MsiOptions;
+}
+
+/** A platform's MSI set-up (ArchScenario.msiOptions). */
+export interface MsiOptions {
+  /** The software MSI window of every device, where the platform has one (default: the architecture's). */
+  swMsi?: MsiWindow;
+  /** The MSI doorbells behind the IOMMU (their pages are mapped into the software MSI window). */
+  doorbells?: readonly bigint[];
+  /** The scenario key that lists the doorbells, for problems with them. */
+  doorbellsKey?: string;
 }
 
 /**
@@ -133,6 +149,13 @@ export interface ArchitectureModule<B = unknown, O extends object = object, Z ex
    * stream's substreams).
    */
   readonly pasidPolicy: "system" | "per-device";
+  /**
+   * The reserved regions every device of the platform has (src/iommu/reserved-regions.ts; Linux:
+   * the vendor driver's get_resv_regions) and the region types a scenario may not add, given the
+   * software MSI window where the platform has one (SMMUv3: config.smmu.swMsi); a RangeError for a
+   * window it cannot have (VT-d: its interrupt window is fixed).
+   */
+  defaultReservedRegions(options?: { swMsi?: MsiWindow }): PlatformRegions;
   readonly registers: RegisterCatalogue;
   /**
    * Writes the unit's identification registers and model options into a new core (`base`: the

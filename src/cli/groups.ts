@@ -3,22 +3,32 @@
  * the scenario's PCI topology (src/iommu/groups.ts), each with why its devices are together.
  */
 import type { Command } from "commander";
-import { InputError } from "../errors.ts";
+import { InputError, quote } from "../errors.ts";
 import { readTextFile } from "../io/input.ts";
 import { parseScenario } from "../scenario.ts";
-import { computeGroups } from "../iommu/groups.ts";
-import type { IommuGroup } from "../iommu/types.ts";
+import { computeGroups, groupRules } from "../iommu/groups.ts";
+import type { GroupRule, IommuGroup } from "../iommu/types.ts";
 import { formatBdf } from "../trace/events.ts";
 import { resolveScenarioArg } from "./examples.ts";
 
-/** The groups of a scenario file; a scenario without `topology` is an InputError (there is nothing to group). */
-export function groupsOfScenario(file: string): IommuGroup[] {
+/** `--rule`'s value checked: one of groupRules. */
+export function parseGroupRule(text: string): GroupRule {
+  const rule = groupRules.find((r) => r === text);
+  if (rule === undefined) throw new InputError(`--rule: expected ${groupRules.map((r) => quote(r)).join(" or ")} (the kernel rule that makes the IOMMU groups), got ${quote(text)}`);
+  return rule;
+}
+
+/**
+ * The groups of a scenario file by `rule`, else by the scenario's `groupRule`, else Linux 6.12's; a
+ * scenario without `topology` is an InputError (there is nothing to group).
+ */
+export function groupsOfScenario(file: string, rule?: GroupRule): IommuGroup[] {
   const { scenario, located } = parseScenario(readTextFile(file, "a scenario (JSON)"), file);
   if (!scenario.topology) {
     const at = located.at.get("");
     throw new InputError(`(top level): no "topology" key: groups are computed from the scenario's PCI topology (README "Scenario format")`, file, at?.line, at?.column);
   }
-  return computeGroups(scenario.topology);
+  return computeGroups(scenario.topology, rule ?? scenario.groupRule);
 }
 
 /** The text `groups` prints: per group, a line with its id and devices, then why. */
@@ -36,8 +46,9 @@ export function registerGroups(program: Command): void {
     .command("groups")
     .argument("<scenario>", "scenario JSON file with a `topology`, or example:NAME for a bundled example")
     .option("--json", 'print { "groups": [ { "id", "devices", "why" } ] } instead of text')
-    .action((scenario: string, opts: { json?: boolean }) => {
-      const groups = groupsOfScenario(resolveScenarioArg(scenario));
+    .option("--rule <rule>", `the kernel rule that makes the groups, over the scenario's groupRule: ${groupRules.join(" or ")} (default ${groupRules[0]})`)
+    .action((scenario: string, opts: { json?: boolean; rule?: string }) => {
+      const groups = groupsOfScenario(resolveScenarioArg(scenario), opts.rule === undefined ? undefined : parseGroupRule(opts.rule));
       process.stdout.write(opts.json ? groupsJson(groups) : formatGroups(groups));
     });
 }

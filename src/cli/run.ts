@@ -16,7 +16,8 @@
  * output; then the summary goes to standard error). `--trace -` reads the trace from standard input.
  */
 import { IommuLayer } from "../iommu/iommu.ts";
-import { RegionGuard } from "../iommu/regions.ts";
+import { RegionGuard, p2pWindowsOf } from "../iommu/regions.ts";
+import { P2pAudit } from "../iommu/p2p-audit.ts";
 import { archReports } from "../report/arch/index.ts";
 import { relative } from "node:path";
 import type { Command } from "commander";
@@ -30,7 +31,7 @@ import type { TraceReader } from "../trace/binary.ts";
 import { Replayer, type DriverResult, type Refusal, type Refusals, type ResultSink } from "../replay/replay.ts";
 import { summarize, formatSummary, type RunSummary, type SummaryInfo } from "../report/summary.ts";
 import { driverResultLine, refusalLine, resultLine } from "../report/results.ts";
-import { formatVmCounts, type VmPasidCounts } from "../iommu/pasid.ts";
+import { formatVmCounts } from "../iommu/pasid.ts";
 import { OutputFile, abortAll, isStandardOutput, openOutputs } from "../io/output.ts";
 import { preflight, type InputSpec, type OutputSpec } from "../io/preflight.ts";
 import { openInputAsync, type PeekSource } from "../io/input.ts";
@@ -125,6 +126,16 @@ export async function openRunOutputs(o: RunOptions, signal?: AbortSignal): Promi
   return { results, report, html };
 }
 
+/** `sink` (if any), then `add`, for each TLP's result. */
+function chainSink(sink: ResultSink | undefined, add: ResultSink): ResultSink {
+  return sink
+    ? (seq, t, r) => {
+        sink(seq, t, r);
+        add(seq, t, r);
+      }
+    : add;
+}
+
 /** A run in progress: scenario loaded, trace open, output files started (not yet visible). */
 export class RunSession {
   readonly replayer: Replayer;
@@ -136,6 +147,8 @@ export class RunSession {
   private readonly expected: ExpectedFaults | undefined;
   /** The wbinvd report's bookkeeping (src/iommu/wbinvd.ts): the scenario has a topology or drivers. */
   private wbinvd: WbinvdAudit | undefined;
+  /** Peer-to-peer TLPs per requester and window: the scenario has p2p windows. */
+  private p2p: P2pAudit | undefined;
   /** What a refused driver event is in this run (--refusals, else config.driver.refusals). */
   private readonly refusals: Refusals;
   /** The driver side of this run (its VMs' PASID counts go into the summary). */
@@ -187,34 +200,27 @@ export class RunSession {
       const timing = loaded.platform.timing.enable ? { clockMHz: loaded.platform.timing.clockMHz } : undefined;
       let sink: ResultSink | undefined = results ? (seq, t, r) => results.write(resultLine(seq, t, r, timing, loaded.platform.module.resultTags)) : undefined;
       const collector = (this.collector = this.out.html ? new ReportCollector({ faults: loaded.platform.module.faults, auditStage: archReports[loaded.platform.module.name].auditStage }) : undefined);
-      if (collector) {
-        const inner = sink;
-        sink = inner
-          ? (seq, t, r) => {
-              inner(seq, t, r);
-              collector.add(t, r);
-            }
-          : (_seq, t, r) => collector.add(t, r);
-      }
+      if (collector) sink = chainSink(sink, (_seq, t, r) => collector.add(t, r));
       // The driver side above the unit's driver (src/iommu): ownership, bind/unbind, domain-alloc, replace.
-      const { topology, drivers, domainAlloc, vms, pasidSpace } = loaded.scenario;
+      const { topology, drivers, domainAlloc, vms, pasidSpace, groupRule } = loaded.scenario;
       const blocking = (domainAlloc ?? []).filter((a) => a.kind === "blocking").map((a) => a.id);
       // PASIDs: the architecture's space (module.pasidPolicy) unless pasidSpace.policy says.
       const space = { ...pasidSpace, policy: pasidSpace?.policy ?? loaded.platform.module.pasidPolicy };
       const driver = (this.layer = new IommuLayer(loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits }), topology, (drivers ?? []).map((b) => [b.bdf, b.driver] as const), blocking, {
         ...(vms ? { vms } : {}),
+        ...(groupRule ? { groupRule } : {}),
         pasidSpace: space,
       }, RegionGuard.ofScenario(loaded.scenario, loaded.regions)));
       // The wbinvd report (src/iommu/wbinvd.ts) when the scenario has the driver side's devices.
       if (topology !== undefined || drivers !== undefined) {
         const audit = (this.wbinvd = new WbinvdAudit((sid) => driver.wbinvdOwner(sid), loaded.scenario.config?.platform?.honoursNoSnoop ?? true));
-        const inner = sink;
-        sink = inner
-          ? (seq, t, r) => {
-              inner(seq, t, r);
-              audit.add(seq, t, r);
-            }
-          : (seq, t, r) => audit.add(seq, t, r);
+        sink = chainSink(sink, (seq, t, r) => audit.add(seq, t, r));
+      }
+      // Peer-to-peer TLPs per requester and window (src/iommu/p2p-audit.ts) when the scenario has p2p windows.
+      const p2p = new P2pAudit(p2pWindowsOf(loaded.scenario, loaded.regions));
+      if (p2p.any) {
+        this.p2p = p2p;
+        sink = chainSink(sink, (_seq, t, r) => p2p.add(t, r));
       }
       const expected = (this.expected = o.expectFaults ? new ExpectedFaults(loaded.platform.module.name, this.reader.format === "binary" ? "record" : "line") : undefined);
       const refusals = (this.refusals = (o.refusals as Refusals | undefined) ?? loaded.refusals);
@@ -265,11 +271,16 @@ export class RunSession {
       };
       const trace = this.o.names ? this.o.names.trace : this.traceName;
       if (trace) info.trace = trace;
-      const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]>; vms?: VmPasidCounts[] } = summarize(this.loaded.platform, info);
+      const summary: RunSummary & { partial?: true; expectedFaults?: ReturnType<ExpectedFaults["report"]> } = summarize(this.loaded.platform, info);
       if (partial) summary.partial = true;
       if (this.wbinvd) summary.wbinvd = this.wbinvd.report();
       if (this.expected) summary.expectedFaults = this.expected.report();
-      if (this.loaded.scenario.vms) summary.vms = this.layer.vms.counts();
+      if (this.loaded.scenario.vms) summary.vms = this.layer.vms.report();
+      // The driver events when the run has a driver side (its scenario's keys or events) or refused one.
+      const { driverSide, ...events } = stats.driverEventLog;
+      const { topology, drivers, vms, domainAlloc } = this.loaded.scenario;
+      if (driverSide || events.refused || [topology, drivers, vms, domainAlloc].some((k) => k !== undefined)) summary.driverEvents = events;
+      if (this.p2p) summary.peerToPeer = this.p2p.report();
       const { results, report, html } = this.out;
       report?.write(JSON.stringify(summary, null, 2) + "\n");
       if (html && this.collector) html.write(renderHtmlReport(summary, this.collector.result()));

@@ -14,6 +14,7 @@ import { limitCatalogue, limitNames, MAX_LIMIT, type LimitName } from "./limits.
 import { quote } from "../errors.ts";
 import { parseBdf } from "../trace/events.ts";
 import { topologySchema } from "../iommu/topology.ts";
+import { groupRules } from "../iommu/groups.ts";
 import { driversSchema } from "../iommu/drivers.ts";
 import { domainAllocSchema } from "../iommu/domains.ts";
 import { pasidSpaceSchema, reservedRegionsSchema, vmsSchema } from "../iommu/scenario-keys.ts";
@@ -243,6 +244,8 @@ export const commonScenarioShape = {
   trace: z.union([z.string(), z.array(z.string())]).optional(),
   /** The PCI topology (src/iommu/topology.ts; README "Scenario format"), from which `iommu-emu groups` computes the IOMMU groups. */
   topology: topologySchema.optional(),
+  /** Which kernel's rule makes the groups of `topology` (src/iommu/groups.ts; README "Groups"); default "linux-6.12". */
+  groupRule: z.enum(groupRules, { message: `expected one of ${groupRules.map((r) => JSON.stringify(r)).join(" | ")} (the kernel rule that makes the IOMMU groups)` }).optional(),
   /** The drivers bound before the trace starts (src/iommu/drivers.ts; README "Driver side"). */
   drivers: driversSchema.optional(),
   /** Domains allocated before the trace starts, as `domain-alloc` (src/iommu/domains.ts; README "Driver side"). */

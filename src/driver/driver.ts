@@ -5,7 +5,6 @@
  */
 import type { DriverEvent, TraceTlp } from "../trace/events.ts";
 import type { Result } from "../core/core.ts";
-import type { PasidAttachment, TeardownStep } from "../iommu/pasid.ts";
 import { defaultLimits, type Limits } from "../config/limits.ts";
 import { defaultFlushQueueOptions, type EventOrigin, type FlushQueueOptions, type FlushQueueStats } from "./flush-queue.ts";
 
@@ -88,14 +87,28 @@ export interface ArchDriver {
   coherencyEnforced(domain: number): boolean;
   /** Why the unit cannot keep `sid`'s No-Snoop DMA coherent (VT-d ECAP.SC=0; SMMUv3 no CANWBS); undefined when it can. */
   coherencyProblem(sid: number): string | undefined;
-  /** What is attached at the device's PASID, as src/iommu/pasid.ts's teardownSteps needs it; undefined when nothing is. */
-  pasidAttachment?(sid: number, pasid: number): PasidAttachment | undefined;
+  /**
+   * The paging domain whose page tables hold the MSI doorbell pages of a device attached to
+   * `domain` (src/iommu: a platform with a software MSI window): the domain itself, or a nested
+   * domain's parent; undefined when it has none. Absent: the domain itself.
+   */
+  msiDomain?(domain: number): number | undefined;
   /** What the last driver event carried out gives back for its result line (pasid-alloc: the PASID); taken once. */
   takeNote?(): DriverNote | undefined;
   /** The width of the device's own PASID space (SMMUv3: its stream's SubstreamID bits, STE.S1CDMax); absent: no per-device width. */
   pasidBits?(sid: number): number;
-  /** Carries out a freed PASID's teardown steps (src/iommu/pasid.ts teardownSteps) in list order, each `sync` the unit's completion barrier. */
-  runTeardown?(steps: readonly TeardownStep[]): void;
+  /**
+   * A freed PASID still attached on the device (src/iommu/iommu.ts `pasid-free`): the unit's driver
+   * tears its entry down and issues the invalidations in its Linux driver's order (VT-d
+   * intel_pasid_tear_down_entry; SMMUv3 arm_smmu_clear_cd, TLBI by ASID, ATC), and returns the
+   * steps it carried out; undefined when nothing is attached at the PASID.
+   */
+  tearDownPasid?(sid: number, pasid: number): readonly PasidTeardownStep[] | undefined;
+}
+
+/** One step of a PASID teardown, as the architecture's driver took it (its `op`: an entry cleared, an invalidation, a barrier). */
+export interface PasidTeardownStep {
+  readonly op: string;
 }
 
 /** The fields a carried-out driver event adds to its `ok` result line (`{ vm, pasid }` of a pasid-alloc). */

@@ -9,7 +9,7 @@ import { quote } from "../errors.ts";
 import { DRIVER_NAME } from "../trace/events.ts";
 import { topologyBdf } from "./topology.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
-import type { PciNode } from "./types.ts";
+import type { GroupRule, PciNode } from "./types.ts";
 
 export const driversSchema = z.array(
   z.strictObject({
@@ -23,8 +23,8 @@ export const driversSchema = z.array(
 export type DriverBinding = z.output<typeof driversSchema>[number];
 
 /** The first binding the ownership rules refuse (its index and why), over the scenario's topology. */
-export function bindingsProblem(topology: readonly PciNode[] | undefined, bindings: readonly DriverBinding[]): { index: number; message: string } | undefined {
-  const o = new Ownership(topology ?? []);
+export function bindingsProblem(topology: readonly PciNode[] | undefined, bindings: readonly DriverBinding[], groupRule?: GroupRule): { index: number; message: string } | undefined {
+  const o = new Ownership(topology ?? [], groupRule);
   for (const [index, b] of bindings.entries()) {
     if (b.bdf > 0xffff) return { index, message: `${quote(b.driver)} for a device of segment ${Math.floor(b.bdf / 0x10000)}: the unit serves segment 0` };
     try {

@@ -15,10 +15,20 @@
  * added them (pci_bus_add_devices: every device of a bus in devfn order, then each bridge's
  * secondary bus in turn), and a device joins the first existing group its search finds. This
  * module replays that: the result depends on the order exactly as the kernel's does.
+ *
+ * The other rule, "pcie-switch-groups-v3", is Jason Gunthorpe's series "Fix incorrect iommu_groups
+ * with PCIe ACS" (v3, 5 Sep 2025, on v6.17-rc4; message 0-v3-8827cc7fc4e0+23f-pcie_switch_groups_jgg@nvidia.com),
+ * patches 02 (pci_bus_isolated, drivers/pci/search.c), 03 (pci_device_group, pci_hierarchy_group)
+ * and 05/06 (pci_reachable_set, pci_mfds_are_same_group), read from the linux-pci/kvm list
+ * archives. Not modelled from it: the ACS Enhanced controls of patches 08-11 (a port without the
+ * ACS Enhanced capability is unaffected by them), SR-IOV, pci_real_dma_dev, and a PCIe-to-PCI
+ * bridge's own MMIO (taken as none: its bus is PCI_BUS_NON_ISOLATED). Its groups go by bus: ACS
+ * is an egress control, so a bus is isolated only when nothing on it can send a request anywhere but
+ * up; the first bus on the way down that is not isolated puts everything below it in one group.
  */
 import { formatBdf } from "../trace/events.ts";
-import type { AcsControl, IommuGroup, PciNode } from "./types.ts";
-import { busOf, slotOf } from "./topology.ts";
+import type { AcsControl, GroupRule, IommuGroup, PciNode } from "./types.ts";
+import { busOf, formatBus, slotOf } from "./topology.ts";
 
 /** REQ_ACS_FLAGS (drivers/iommu/iommu.c): the controls that isolate a port or function. TB is not one of them. */
 export const REQ_ACS_FLAGS: readonly AcsControl[] = ["SV", "RR", "CR", "UF"];
@@ -30,7 +40,29 @@ type Join =
   /** The walk up the buses reached a grouped port or bridge whose path to the root is not isolated by ACS at `lacking`. */
   | { kind: "acs"; lacking: number }
   /** get_pci_function_alias_group: a function of the same multifunction device without ACS, `other`, had the group. */
-  | { kind: "function"; other: number };
+  | { kind: "function"; other: number }
+  // pcie-switch-groups-v3: why a device is in a group whose bus is not isolated (the reason is also
+  // recorded for the device that makes such a group).
+  /** pci_hierarchy_group: the port or bridge above, `bridge`, is in a group everything below shares. */
+  | { kind: "below"; bridge: number }
+  /** PCIE_NON_ISOLATED: root port `port` has an ACS capability without the required controls. */
+  | { kind: "root-port"; port: number }
+  /** PCIE_SWITCH_DSP_NON_ISOLATED: downstream port `dsp` of the switch below upstream port `usp` lacks the required controls. */
+  | { kind: "switch"; usp: number; dsp: number }
+  /** PCI_BUS_NON_ISOLATED: the conventional PCI bus below PCIe-to-PCI bridge `bridge`. */
+  | { kind: "pci-bus"; bridge: number }
+  /** pci_mfds_are_same_group: function `culprit` of the multifunction device has an ACS capability without the required controls. */
+  | { kind: "mfd"; culprit: number };
+
+/** What one device's search decides: the group it joins (none: a new one), why, and whether that group is one everything below shares. */
+type Found = { group?: number; join?: Join; nonIsolated?: boolean };
+
+/** pci_bus_isolated (pcie-switch-groups-v3) without quirks, with the device that spoils the bus. */
+type BusIsolation =
+  | { kind: "isolated" }
+  | { kind: "root-port"; port: PciNode }
+  | { kind: "switch"; usp: PciNode; dsp: PciNode }
+  | { kind: "pci-bus"; bridge: PciNode };
 
 /** The topology as pci_device_group sees it: buses, their bridges (bus->self) and secondary buses. */
 class Buses {
@@ -110,6 +142,39 @@ class Buses {
   }
 
   /**
+   * An ACS capability that does not isolate (`acs` listed, a required control missing): in
+   * pcie-switch-groups-v3 only such a root port or function is taken to loop requests back, one
+   * without the capability is not (series v3 patch 06, after PCIe 6.12.1.2).
+   */
+  acsCapNotIsolating(n: PciNode): boolean {
+    return n.acs !== undefined && !this.acsEnabled(n);
+  }
+
+  /**
+   * pci_bus_isolated(bus) of pcie-switch-groups-v3: a root bus is isolated (the kernel trusts the
+   * root complex); the link below a root port is not when the port has an ACS capability without
+   * the required controls; the link below a downstream port is; a switch's internal bus (below its
+   * upstream port) is not when any downstream port on it lacks them (the first, in devfn order); the
+   * conventional bus below a PCIe-to-PCI bridge never is (PCI has no ACS).
+   */
+  busIsolation(bus: number): BusIsolation {
+    const self = this.self.get(bus);
+    if (self === undefined) return { kind: "isolated" };
+    switch (self.type) {
+      case "root-port":
+        return this.acsCapNotIsolating(self) ? { kind: "root-port", port: self } : { kind: "isolated" };
+      case "upstream-port": {
+        const dsp = this.devices.get(bus)!.find((d) => !this.acsEnabled(d)); // topology.ts allows only downstream ports here
+        return dsp ? { kind: "switch", usp: self, dsp } : { kind: "isolated" };
+      }
+      case "pci-bridge":
+        return { kind: "pci-bus", bridge: self };
+      default:
+        return { kind: "isolated" }; // a downstream port
+    }
+  }
+
+  /**
    * The first device on the path from `start` to its root bus whose ACS does not isolate it, or
    * undefined when pci_acs_path_enabled(start, NULL, REQ_ACS_FLAGS) holds (every one does).
    */
@@ -128,8 +193,17 @@ function missingAcs(n: PciNode): AcsControl[] {
   return REQ_ACS_FLAGS.filter((c) => !n.acs?.includes(c));
 }
 
+/** The groups of the devices probed so far, and which of them everything below shares (BUS_DATA_PCI_NON_ISOLATED). */
+type Probed = { groupOf: ReadonlyMap<number, number>; nonIsolated: ReadonlySet<number> };
+
 /** One device's search for a group (pci_device_group), given the groups of the devices probed before it. */
-function deviceGroup(t: Buses, dev: PciNode, groupOf: ReadonlyMap<number, number>): { group: number; join: Join } | undefined {
+const rules: Readonly<Record<GroupRule, (t: Buses, dev: PciNode, probed: Probed) => Found>> = {
+  "linux-6.12": (t, dev, { groupOf }) => deviceGroup612(t, dev, groupOf) ?? {},
+  "pcie-switch-groups-v3": deviceGroupV3,
+};
+
+/** Linux 6.12's pci_device_group. */
+function deviceGroup612(t: Buses, dev: PciNode, groupOf: ReadonlyMap<number, number>): { group: number; join: Join } | undefined {
   // pci_for_each_dma_alias(dev, get_pci_alias_or_group): the device's own requester ID, then each
   // bridge above it that takes the requests over. Root, upstream and downstream ports pass a
   // requester ID through; a PCIe-to-PCI bridge (PCI_EXP_TYPE_PCI_BRIDGE) forwards its subordinates'
@@ -144,8 +218,8 @@ function deviceGroup(t: Buses, dev: PciNode, groupOf: ReadonlyMap<number, number
     if (group !== undefined) return { group, join: { kind: "alias", bridge: tmp.bdf, alias: t.secondary.get(tmp.bdf)! * 256 } };
   }
   // Up the buses to the first bridge whose path to the root is isolated by ACS; each bridge passed
-  // on the way shares the group (pci_acs_path_enabled on bus->self). The seam for a later kernel's
-  // rule for switch ports is here: it decides differently which bridges this walk passes.
+  // on the way shares the group (pci_acs_path_enabled on bus->self). pcie-switch-groups-v3 has no
+  // such walk: it decides by each bus's isolation on the way down (deviceGroupV3).
   for (let bus = busOf(pdev.bdf); !t.isRoot(bus); bus = t.parentBus(bus)) {
     const self = t.self.get(bus)!;
     const lacking = t.firstUnisolated(self);
@@ -177,6 +251,45 @@ function deviceGroup(t: Buses, dev: PciNode, groupOf: ReadonlyMap<number, number
   return undefined; // iommu_group_alloc()
 }
 
+/**
+ * pcie-switch-groups-v3's pci_device_group: the group of the bridge above when everything below it
+ * shares it (pci_hierarchy_group; the bridge was probed first), else by the isolation of the
+ * device's bus. Isolated: the functions of its device it can reach or be reached from
+ * (pci_get_function_group), else a group of its own. A root port's link that is not isolated: the
+ * root port's group, from now on shared by everything below. A switch's internal bus or a
+ * conventional PCI bus that is not isolated: one group of the devices on that bus (without the
+ * bridge that makes the bus), shared by everything below them.
+ */
+function deviceGroupV3(t: Buses, dev: PciNode, { groupOf, nonIsolated }: Probed): Found {
+  const bus = busOf(dev.bdf);
+  const self = t.self.get(bus);
+  if (self !== undefined) {
+    const group = groupOf.get(self.bdf)!;
+    if (nonIsolated.has(group)) return { group, join: { kind: "below", bridge: self.bdf } };
+  }
+  const iso = t.busIsolation(bus);
+  switch (iso.kind) {
+    case "isolated": {
+      // pci_reachable_set over pci_mfds_are_same_group (no DMA-alias quirks): two functions of one
+      // multifunction device reach each other when either has an ACS capability that does not
+      // isolate, so one such function puts every function of the device in the set.
+      const culprit = t.multifunction(dev) ? t.devices.get(bus)!.find((o) => slotOf(o.bdf) === slotOf(dev.bdf) && t.acsCapNotIsolating(o)) : undefined;
+      if (culprit === undefined) return {};
+      const join: Join = { kind: "mfd", culprit: culprit.bdf };
+      const grouped = t.devices.get(bus)!.find((o) => o !== dev && slotOf(o.bdf) === slotOf(dev.bdf) && groupOf.has(o.bdf));
+      return { group: grouped && groupOf.get(grouped.bdf), join, nonIsolated: true };
+    }
+    case "root-port":
+      return { group: groupOf.get(iso.port.bdf)!, join: { kind: "root-port", port: iso.port.bdf }, nonIsolated: true };
+    case "switch":
+    case "pci-bus": {
+      const join: Join = iso.kind === "switch" ? { kind: "switch", usp: iso.usp.bdf, dsp: iso.dsp.bdf } : { kind: "pci-bus", bridge: iso.bridge.bdf };
+      const grouped = t.devices.get(bus)!.find((o) => groupOf.has(o.bdf));
+      return { group: grouped && groupOf.get(grouped.bdf), join, nonIsolated: true };
+    }
+  }
+}
+
 /** "A", "A and B", "A, B and C" */
 function and(words: readonly string[]): string {
   return words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} and ${words.at(-1)}`;
@@ -191,7 +304,8 @@ function why(t: Buses, members: readonly number[], joins: readonly { dev: number
   const clauses = new Map<string, () => string>();
   const byKey = new Map<string, Set<number>>();
   for (const { dev, join } of joins) {
-    const key = join.kind === "alias" ? `alias ${join.bridge}` : join.kind === "acs" ? `acs ${join.lacking}` : `function ${slotOf(dev)}`;
+    const key =
+      join.kind === "alias" ? `alias ${join.bridge}` : join.kind === "acs" ? `acs ${join.lacking}` : join.kind === "function" || join.kind === "mfd" ? `${join.kind} ${slotOf(dev)}` : `${join.kind} ${busOf(dev)}`;
     const devs = byKey.get(key) ?? new Set<number>();
     byKey.set(key, devs.add(dev));
     if (join.kind === "function") devs.add(join.other);
@@ -199,13 +313,44 @@ function why(t: Buses, members: readonly number[], joins: readonly { dev: number
     if (join.kind === "alias")
       clauses.set(key, () => `${list(devs)} ${devs.size > 1 ? "share" : "uses"} requester ID ${formatBdf(join.alias)} behind PCIe-to-PCI bridge ${formatBdf(join.bridge)}`);
     else if (join.kind === "function") clauses.set(key, () => `${list(devs)}: functions of one multifunction device without ACS`);
-    else {
+    else if (join.kind !== "acs") {
+      const clause = whyV3(t, members, join);
+      if (clause !== undefined) clauses.set(key, () => clause);
+    } else {
       const missing = missingAcs(t.byBdf.get(join.lacking)!);
       const lacks = missing.length === REQ_ACS_FLAGS.length ? "has no ACS" : `lacks ACS ${and(missing)}`;
       clauses.set(key, () => `${formatBdf(join.lacking)} ${lacks}: everything below it is one group`);
     }
   }
   return [...clauses.values()].map((c) => c()).join("; ");
+}
+
+/**
+ * The clause of a pcie-switch-groups-v3 reason, naming the group's devices it covers; none for
+ * `below` (the clause of the reason that made the group shared by everything below covers them).
+ */
+function whyV3(t: Buses, members: readonly number[], join: Exclude<Join, { kind: "alias" | "acs" | "function" }>): string | undefined {
+  const lacks = (bdf: number) => `lacks ACS ${and(missingAcs(t.byBdf.get(bdf)!))}`;
+  const onBus = (bdf: number) => members.filter((m) => busOf(m) === busOf(bdf));
+  /** "A, B and everything below them" */
+  const andBelow = (bdfs: readonly number[]) => and([...bdfs.map(formatBdf), `everything below ${bdfs.length > 1 ? "them" : "it"}`]);
+  switch (join.kind) {
+    case "below":
+      return undefined;
+    case "root-port":
+      return `root port ${formatBdf(join.port)} ${lacks(join.port)}: its ACS does not keep what comes up its link from going back down it, so it and everything below it are one group`;
+    case "switch":
+      return `downstream port ${formatBdf(join.dsp)} ${lacks(join.dsp)}: what enters switch ${formatBdf(join.usp)} through it can go back down any of the switch's downstream ports (ACS only controls where a port sends), so ${andBelow(onBus(join.dsp))} are one group`;
+    case "pci-bus": {
+      const bus = t.secondary.get(join.bridge)!;
+      return `${list(members.filter((m) => busOf(m) === bus))}: conventional PCI bus ${formatBus(bus)} behind PCIe-to-PCI bridge ${formatBdf(join.bridge)} cannot isolate its devices, so they are one group, without the bridge (its requester ID is not their ${formatBdf(bus * 256)})`;
+    }
+    case "mfd": {
+      const functions = members.filter((m) => slotOf(m) === slotOf(join.culprit));
+      const text = functions.some((f) => t.secondary.has(f)) ? andBelow(functions) : list(functions);
+      return `function ${formatBdf(join.culprit)} ${lacks(join.culprit)}: it can reach the other functions of its multifunction device, so ${text} are one group`;
+    }
+  }
 }
 
 /**
@@ -228,19 +373,24 @@ export function dmaAliases(nodes: readonly PciNode[]): Map<number, number[]> {
   return out;
 }
 
+/** The group rules, the default first (the scenario key `groupRule`, `groups --rule`). */
+export const groupRules = ["linux-6.12", "pcie-switch-groups-v3"] as const satisfies readonly GroupRule[];
+
 /**
- * The IOMMU groups of a topology (a valid one: src/iommu/topology.ts): every device, port and bridge
- * in exactly one group; groups ordered by their first device and numbered from 0, devices ascending.
+ * The IOMMU groups of a topology (a valid one: src/iommu/topology.ts) by `rule`: every device, port
+ * and bridge in exactly one group; groups ordered by their first device and numbered from 0, devices ascending.
  */
-export function computeGroups(nodes: readonly PciNode[]): IommuGroup[] {
+export function computeGroups(nodes: readonly PciNode[], rule: GroupRule = "linux-6.12"): IommuGroup[] {
   const t = new Buses(nodes);
   const groupOf = new Map<number, number>();
+  const nonIsolated = new Set<number>();
   const members: number[][] = [];
   const joins: { dev: number; join: Join }[][] = [];
   for (const dev of t.probeOrder()) {
-    const found = deviceGroup(t, dev, groupOf);
-    const group = found?.group ?? members.push([]) - 1;
-    if (found) (joins[group] ??= []).push({ dev: dev.bdf, join: found.join });
+    const found = rules[rule](t, dev, { groupOf, nonIsolated });
+    const group = found.group ?? members.push([]) - 1;
+    if (found.join) (joins[group] ??= []).push({ dev: dev.bdf, join: found.join });
+    if (found.nonIsolated) nonIsolated.add(group);
     members[group]!.push(dev.bdf);
     groupOf.set(dev.bdf, group);
   }

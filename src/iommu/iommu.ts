@@ -29,7 +29,7 @@ import type { Result } from "../core/core.ts";
 import { DriverError, type ArchDriver, type DriverOptions, type DriverStats } from "../driver/driver.ts";
 import { formatBdf, isGroupEvent, type AttachEvent, type DetachEvent, type DriverEvent, type GroupEvent, type TraceTlp } from "../trace/events.ts";
 import type { EventOrigin } from "../driver/flush-queue.ts";
-import type { PciNode } from "./types.ts";
+import type { GroupRule, PciNode } from "./types.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
 import { Domains } from "./domains.ts";
 import { Vms, type VmSpec } from "./vms.ts";
@@ -70,11 +70,11 @@ export class IommuLayer implements ArchDriver {
     /** The blocking domains of the scenario's `domainAlloc` (its other domains are the unit's already). */
     blocking: readonly number[] = [],
     /** The scenario's `vms` (their devices bound to vfio for them after `bindings`) and `pasidSpace`. */
-    opts: { vms?: readonly VmSpec[]; pasidSpace?: Omit<PasidSpaceOptions, "vms"> } = {},
+    opts: { vms?: readonly VmSpec[]; pasidSpace?: Omit<PasidSpaceOptions, "vms">; groupRule?: GroupRule } = {},
     /** The platform's reserved regions (regions.ts): maps, attaches and vfio binds that break them are refused. */
     readonly regions?: RegionGuard,
   ) {
-    this.ownership = new Ownership(topology);
+    this.ownership = new Ownership(topology, opts.groupRule);
     this.domains = new Domains(arch);
     this.vms = new Vms(this.ownership, opts.vms, { ...opts.pasidSpace, deviceBits: this.deviceBits });
     for (const id of blocking) this.domains.declareBlocking(id);
@@ -205,6 +205,41 @@ export class IommuLayer implements ArchDriver {
     }
   }
 
+  /**
+   * The MSI doorbell pages a device joining `domain` (without a PASID) needs there and lacks, on a
+   * platform with a software MSI window and doorbells behind the IOMMU (SMMUv3), and the paging
+   * domain they go in (ArchDriver.msiDomain: a nested domain's parent); undefined when none.
+   */
+  private msiPages(sid: number, domain: number): { target: number; pages: { iova: bigint; pa: bigint }[] } | undefined {
+    const guard = this.regions;
+    if (!guard || !guard.table.doorbells.length || this.domains.isBlocking(domain) || !this.arch.hasDomain(domain)) return undefined;
+    const target = this.arch.msiDomain ? this.arch.msiDomain(domain) : domain;
+    const pages = target === undefined ? [] : guard.msiNeeds(target, sid);
+    return pages.length ? { target: target!, pages } : undefined;
+  }
+
+  /** Refused before the attach when a doorbell page would land on a mapping already in the domain (iommu_map fails, and with it the attach). */
+  private checkMsi(sid: number, domain: number, what?: string): void {
+    const need = this.msiPages(sid, domain);
+    const why = need && this.regions!.msiProblem(need.target, sid, need.pages);
+    if (why) throw new RefusedError(what ? `${what}: ${why}` : why);
+  }
+
+  /**
+   * The doorbell pages mapped once per domain after a device joined it, read/write device memory
+   * (IOMMU_READ | IOMMU_WRITE | IOMMU_MMIO), as iommufd does at attach and replace
+   * (drivers/iommu/iommufd/device.c iommufd_group_setup_msi -> driver.c iommufd_sw_msi_install,
+   * into find_hwpt_paging's domain: a nested domain's parent); the build's domains got theirs at load.
+   */
+  private msiMap(sid: number, domain: number, at: { line: number; column: number }, now: bigint): void {
+    const need = this.msiPages(sid, domain);
+    if (!need) return;
+    for (const p of need.pages) {
+      this.arch.apply({ op: "map", domain: need.target, iova: p.iova, pa: p.pa, size: 0x1000n, perm: "rw", page: "4K", snp: false, user: true, global: false, mmio: true, line: at.line, column: at.column }, now);
+      this.regions!.noteMsi(need.target, p.iova);
+    }
+  }
+
   private bind(sid: number, driver: string, vm?: string): void {
     const why = this.regions?.bindProblem(sid, driver);
     if (why) throw new RefusedError(why);
@@ -264,12 +299,18 @@ export class IommuLayer implements ArchDriver {
         throw new RefusedError(`${what}: PASID ${e.pasid} belongs to VM "${owner}" and ${formatBdf(e.sid)} does not serve it (${this.vmsText(e.sid)})`);
       this.pasidDevices.set(e.pasid, (this.pasidDevices.get(e.pasid) ?? new Set()).add(e.sid));
     }
-    if (e.pasid === undefined && !this.domains.isBlocking(e.domain)) this.checkRegions(e.sid, e.domain);
+    if (e.pasid === undefined && !this.domains.isBlocking(e.domain)) {
+      this.checkRegions(e.sid, e.domain);
+      this.checkMsi(e.sid, e.domain);
+    }
     if (g === undefined) {
       if (!this.domains.isBlocking(e.domain)) {
         this.arch.apply(e, now);
         this.blockedDevices.delete(e.sid);
-        if (e.pasid === undefined) this.directMap(e.sid, e.domain, e, now);
+        if (e.pasid === undefined) {
+          this.directMap(e.sid, e.domain, e, now);
+          this.msiMap(e.sid, e.domain, e, now);
+        }
         return;
       }
       if (e.pasid !== undefined) throw new RefusedError(`${what}: a blocking domain is attached to a device, not to a PASID (detach the PASID instead)`);
@@ -294,7 +335,10 @@ export class IommuLayer implements ArchDriver {
       const by = [...g.attached].map(formatBdf).join(", ");
       throw new RefusedError(`${what}: ${this.ownership.groupName(e.sid)} is attached to domain ${g.domain} (by ${by}); the devices of a group share one domain: replace it instead`);
     }
-    if (g.domain === undefined) this.setGroupDomain(e.sid, e.domain, e, now);
+    if (g.domain === undefined) {
+      this.setGroupDomain(e.sid, e.domain, e, now);
+      this.msiMap(e.sid, e.domain, e, now);
+    }
     g.domain = e.domain;
     g.attached.add(e.sid);
   }
@@ -331,12 +375,18 @@ export class IommuLayer implements ArchDriver {
     this.arch.advanceTo(now);
     const what = `replace ${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""} domain=${domain}`;
     if (this.domains.isBlocking(domain)) throw new RefusedError(`${what}: domain ${domain} is a blocking domain: detach instead`);
-    if (pasid === undefined) this.checkRegions(sid, domain, what);
+    if (pasid === undefined) {
+      this.checkRegions(sid, domain, what);
+      this.checkMsi(sid, domain, what);
+    }
     const g = this.userGroup(sid);
     if (g === undefined) {
       this.arch.replace(sid, pasid, domain);
       this.blockedDevices.delete(sid);
-      if (pasid === undefined) this.directMap(sid, domain, at, now);
+      if (pasid === undefined) {
+        this.directMap(sid, domain, at, now);
+        this.msiMap(sid, domain, at, now);
+      }
       return;
     }
     this.checkUser("replace", sid);
@@ -346,6 +396,7 @@ export class IommuLayer implements ArchDriver {
     }
     if (!g.attached.has(sid)) throw new RefusedError(`${what}: ${formatBdf(sid)} is not attached; attach it first (iommufd_device_replace)`);
     this.setGroupDomain(sid, domain);
+    this.msiMap(sid, domain, at, now);
     g.domain = domain;
   }
 
@@ -487,8 +538,8 @@ export class IommuLayer implements ArchDriver {
 
   /**
    * `pasid-free VM PASID [DEV]`: where the PASID is still attached its entries are torn down by the
-   * architecture driver in the driver's order (pasid.ts teardownSteps), as iommufd detaches a PASID
-   * whose allocation goes.
+   * architecture's driver in its Linux driver's order (ArchDriver.tearDownPasid), device by device
+   * in ascending BDF, as iommufd detaches a PASID whose allocation goes.
    */
   private pasidFree(vm: string, pasid: number, sid: number | undefined): void {
     const what = `pasid-free ${vm} ${pasid}${sid !== undefined ? ` ${formatBdf(sid)}` : ""}`;
@@ -497,20 +548,14 @@ export class IommuLayer implements ArchDriver {
     if (per && sid === undefined) throw new RefusedError(`${what}: PASIDs are per device (pasidSpace.policy "per-device": SMMUv3 substreams): name the device whose SubstreamID to free`);
     if (per) this.learnBits(what, sid!);
     const devices = per ? [sid!] : [...(this.pasidDevices.get(pasid) ?? [])].sort((a, b) => a - b);
-    const attached = devices.flatMap((d) => {
-      const a = this.arch.pasidAttachment?.(d, pasid);
-      return a ? [a] : [];
-    });
-    const r = this.vms.pasids.free(vm, pasid, { ...(per ? { device: sid } : {}), attached });
+    const r = this.vms.pasids.free(vm, pasid, per ? { device: sid } : {});
     if (!r.ok) throw new RefusedError(`${what}: ${r.reason}`);
-    if (r.teardown.length) {
-      if (!this.arch.runTeardown) throw new RefusedError(`${what}: this unit's driver cannot tear down a PASID`);
-      this.arch.runTeardown(r.teardown);
-    }
+    let torndown = 0;
+    for (const d of devices) if (this.arch.tearDownPasid?.(d, pasid)) torndown++;
     for (const d of devices) this.userPasids.get(d)?.delete(pasid);
     if (!per) this.pasidDevices.delete(pasid);
     else this.pasidDevices.get(pasid)?.delete(sid!);
-    this.note = { vm, pasid, torndown: attached.length };
+    this.note = { vm, pasid, torndown };
   }
 
   /**
@@ -566,6 +611,9 @@ export class IommuLayer implements ArchDriver {
   attachedDomain(sid: number, pasid?: number): number | undefined {
     return this.arch.attachedDomain(sid, pasid);
   }
+  msiDomain(domain: number): number | undefined {
+    return this.arch.msiDomain ? this.arch.msiDomain(domain) : domain;
+  }
   isBlockedForm(r: Result): boolean {
     return this.arch.isBlockedForm(r);
   }
@@ -578,11 +626,7 @@ export class IommuLayer implements ArchDriver {
   coherencyProblem(sid: number): string | undefined {
     return this.arch.coherencyProblem(sid);
   }
-  pasidAttachment(sid: number, pasid: number) {
-    return this.arch.pasidAttachment?.(sid, pasid);
-  }
-  runTeardown(steps: Parameters<NonNullable<ArchDriver["runTeardown"]>>[0]): void {
-    if (!this.arch.runTeardown) throw new RefusedError("this unit's driver cannot tear down a PASID");
-    this.arch.runTeardown(steps);
+  tearDownPasid(sid: number, pasid: number) {
+    return this.arch.tearDownPasid?.(sid, pasid);
   }
 }

@@ -14,7 +14,7 @@
 import { formatBdf } from "../trace/events.ts";
 import { DriverError, EventInputError } from "../driver/driver.ts";
 import { computeGroups, dmaAliases } from "./groups.ts";
-import type { IommuGroup, PciNode } from "./types.ts";
+import type { GroupRule, IommuGroup, PciNode } from "./types.ts";
 
 /** A driver event the driver side refuses: a `refused` result line when refusals are results (README "Driver side"). */
 export class RefusedError extends DriverError {
@@ -32,8 +32,8 @@ export class Ownership {
   /** Per group (its first device): the requester IDs its devices' requests reach the IOMMU with (theirs and their DMA aliases). */
   private readonly rids = new Map<number, number[]>();
 
-  constructor(topology: readonly PciNode[] = []) {
-    this.groups = computeGroups(topology);
+  constructor(topology: readonly PciNode[] = [], groupRule?: GroupRule) {
+    this.groups = computeGroups(topology, groupRule);
     const aliases = dmaAliases(topology);
     for (const g of this.groups) {
       const rids = new Set(g.devices);

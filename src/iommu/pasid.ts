@@ -19,13 +19,11 @@
  *   is below the quota again.
  * - Refusals are results, never exceptions: allocate and free return { ok: false, kind, reason }
  *   and count the refusal for the VM. Exceptions are for programming errors (a bad option value).
- * - Freeing a PASID returns the steps that tear down its attachments, in the driver's order, as
- *   data the architecture drivers execute (see teardownSteps): this module never touches hardware.
+ * - Freeing a PASID only frees the number: the driver side (iommu.ts pasidFree) then has each
+ *   architecture's driver tear down what is still attached there, in its Linux driver's order
+ *   (ArchDriver.tearDownPasid): this module never touches hardware and names no architecture.
  */
 import { formatBdf } from "../trace/events.ts";
-import { MAX_PAGES_LG2, type Invalidation } from "../arch/vtd/trace-commands.ts";
-import type { DomainType as VtdDomainType } from "../arch/vtd/domain.ts";
-import { atcInv, cfgiCd, tlbiNhAsid, type Command } from "../arch/smmuv3/commands.ts";
 
 /** Where PASIDs come from: one system-wide space, or one space per device (SMMU substreams). */
 export type PasidPolicy = "system" | "per-device";
@@ -68,82 +66,6 @@ export interface VmPasidCounts {
   readonly refusedExhausted: number;
   /** Frees of a PASID it does not hold (another VM's, or not allocated at all). */
   readonly refusedFree: number;
-}
-
-/**
- * What is attached at the PASID being freed, as the domain layer knows it (one entry per device
- * the PASID is attached on), so that free can say what to tear down.
- */
-export type PasidAttachment =
-  | {
-      arch: "vtd";
-      device: number;
-      /** The domain ID in the PASID entry. */
-      did: number;
-      /** The domain's PGTT: first-stage, second-stage, nested or pass-through. */
-      domainType: VtdDomainType;
-      /** The device has ATS on (a device-TLB to invalidate). */
-      ats: boolean;
-    }
-  | {
-      arch: "smmuv3";
-      device: number;
-      /** The device's StreamIDs (default: [device], the identity RID-to-StreamID map). */
-      streamIds?: readonly number[];
-      /** The ASID of the CD's domain, and the VMID of its nesting parent (0 without one). */
-      asid: number;
-      vmid: number;
-      ats: boolean;
-    };
-
-/**
- * One step of a PASID teardown, for an architecture driver to carry out in list order. `sync` is
- * the driver's completion barrier (VT-d: an invalidation wait descriptor, as qi_submit_sync adds;
- * SMMU: CMD_SYNC); the driver chooses its status write or MSI address.
- */
-export type TeardownStep =
-  | { arch: "vtd"; op: "clear-pasid-entry"; device: number; pasid: number }
-  | { arch: "vtd"; op: "inv"; inv: Invalidation }
-  | { arch: "smmuv3"; op: "clear-cd"; device: number; ssid: number }
-  | { arch: "smmuv3"; op: "cmd"; cmd: Command }
-  | { arch: "vtd" | "smmuv3"; op: "sync" };
-
-/**
- * The steps that tear down `pasid` where it is attached, attachment by attachment:
- *
- * VT-d, Linux intel_pasid_tear_down_entry (drivers/iommu/intel/pasid.c), each invalidation submitted
- * with its own wait (qi_submit_sync): clear the PASID-table entry; PASID-cache PASID-selective
- * invalidation (old DID); PASID-based IOTLB of the whole PASID for first-stage and pass-through
- * domains, domain-selective IOTLB for second-stage and nested ones (their entries are tagged by DID);
- * with ATS, a PASID-based device-TLB invalidation of every address (VT-d spec 6.5.2.6-6.5.2.8).
- *
- * SMMUv3, Linux arm_smmu_clear_cd + arm_smmu_sync_cd, arm_smmu_tlb_inv_asid, arm_smmu_atc_inv_master
- * (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c): clear the CD (V=0), CMD_CFGI_CD (leaf) for each
- * StreamID and a CMD_SYNC, so no new walk can find the CD; CMD_TLBI_NH_ASID for the domain's ASID
- * (and its parent's VMID) and a CMD_SYNC; with ATS, CMD_ATC_INV of every address for each StreamID
- * and the SSID, and a CMD_SYNC (SMMUv3 spec 4.3.2, 4.4.2, 4.5.1, 3.21 on the order: a CD is
- * invalidated before the TLB entries it produced, the TLB before the ATC that was filled from it).
- */
-export function teardownSteps(pasid: number, attached: readonly PasidAttachment[]): TeardownStep[] {
-  const steps: TeardownStep[] = [];
-  for (const a of attached) {
-    if (a.arch === "vtd") {
-      const inv = (i: Invalidation) => steps.push({ arch: "vtd", op: "inv", inv: i }, { arch: "vtd", op: "sync" });
-      steps.push({ arch: "vtd", op: "clear-pasid-entry", device: a.device, pasid });
-      inv({ kind: "pc", gran: "pasid", did: a.did, pasid });
-      if (a.domainType === "fs" || a.domainType === "pt") inv({ kind: "piotlb", did: a.did, pasid });
-      else inv({ kind: "iotlb", reg: false, gran: "dsi", did: a.did });
-      if (a.ats) inv({ kind: "pdevtlb", sid: a.device & 0xffff, pasid, addr: 0n, pagesLg2: MAX_PAGES_LG2, all: false });
-    } else {
-      const sids = a.streamIds ?? [a.device];
-      const cmds = (list: Command[]) => steps.push(...list.map((cmd): TeardownStep => ({ arch: "smmuv3", op: "cmd", cmd })), { arch: "smmuv3", op: "sync" });
-      steps.push({ arch: "smmuv3", op: "clear-cd", device: a.device, ssid: pasid });
-      cmds(sids.map((sid) => cfgiCd(sid, pasid)));
-      cmds([tlbiNhAsid(a.asid, a.vmid)]);
-      if (a.ats) cmds(sids.map((sid) => atcInv(sid, pasid, 0n, 0n)));
-    }
-  }
-  return steps;
 }
 
 /**
@@ -285,11 +207,11 @@ export class PasidAllocator {
   }
 
   /**
-   * Frees `vm`'s `pasid` (per-device: of `device`) and returns the steps that tear down its
-   * attachments (`attached`, what the domain layer has at this PASID; teardownSteps). Refused when
-   * the PASID is not allocated, reserved or out of range, or held by another VM.
+   * Frees `vm`'s `pasid` (per-device: of `device`). Refused when the PASID is not allocated,
+   * reserved or out of range, or held by another VM. What is still attached at it is the driver
+   * side's to tear down (ArchDriver.tearDownPasid).
    */
-  free(vm: string, pasid: number, opts: { device?: number; attached?: readonly PasidAttachment[] } = {}): { ok: true; teardown: TeardownStep[] } | PasidRefusal {
+  free(vm: string, pasid: number, opts: { device?: number } = {}): { ok: true } | PasidRefusal {
     const s = this.vms.get(vm);
     if (!s) return this.unknownVm(vm);
     const space = this.spaceFor(opts.device, "free");
@@ -303,14 +225,10 @@ export class PasidAllocator {
     const owner = space.owner(pasid);
     if (owner === undefined) return refuse(`${name} is not allocated`);
     if (owner !== vm) return refuse(`${name} belongs to VM ${JSON.stringify(owner)}, not to VM ${JSON.stringify(vm)}`, "not-owner");
-    for (const a of opts.attached ?? []) {
-      if (this.policy === "per-device" && a.device !== opts.device)
-        throw new Error(`an attachment on ${formatBdf(a.device)} of SSID ${pasid} of ${formatBdf(opts.device!)}: per-device PASIDs are attached on their own device only`);
-    }
     space.release(pasid);
     s.allocated--;
     s.frees++;
-    return { ok: true, teardown: teardownSteps(pasid, opts.attached ?? []) };
+    return { ok: true };
   }
 
   /** The VM holding `pasid` (per-device: of `device`), if any. */

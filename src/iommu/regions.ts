@@ -1,6 +1,7 @@
 /**
  * Reserved regions wired into scenarios and the driver side (issue 11; README "PASIDs and reserved
- * regions"): the scenario's `reservedRegions` and SMMUv3's `config.smmu.swMsi` make the platform's
+ * regions"): the architecture's default regions (its module's defaultReservedRegions, with the
+ * software MSI window its scenario keys give) and the scenario's `reservedRegions` make the platform's
  * ReservedRegions (reserved-regions.ts); the loader checks the scenario's own mappings, devices and
  * drivers against them (scenarioRegionsProblem) and the driver side refuses trace events that
  * break them (RegionGuard, used by IommuLayer):
@@ -12,10 +13,8 @@
  * Devices' DIRECT and DIRECT_RELAXABLE regions are identity-mapped in their kernel (DMA API)
  * domains as the scenario is built (iommu.c iommu_create_device_direct_mappings): directMappings.
  */
-import { z } from "zod";
-import { u64 } from "../config/u64.ts";
 import { formatBdf } from "../trace/events.ts";
-import { ReservedRegions, type DomainUsage, type DomainView, type IovaRange } from "./reserved-regions.ts";
+import { ReservedRegions, type DomainUsage, type DomainView, type IovaRange, type PlatformRegions } from "./reserved-regions.ts";
 import type { DeviceRegion } from "./scenario-keys.ts";
 
 const PAGE = 0x1000n;
@@ -23,25 +22,8 @@ const hex = (v: bigint) => `0x${v.toString(16)}`;
 /** The aperture the guard checks against: the architecture's builder checks the domain's own input size. */
 const WHOLE: IovaRange = { first: 0n, last: (1n << 64n) - 1n };
 
-/** `config.smmu.swMsi`: the software MSI window of every device (default 0x800_0000 + 1 MiB), whole 4 KiB pages. */
-export const swMsiSchema = z.strictObject({ base: u64, length: u64 }).superRefine((w, ctx) => {
-  if (w.base % PAGE) ctx.addIssue({ code: "custom", path: ["base"], message: `expected a base aligned to 4 KiB (0x1000), got ${hex(w.base)}` });
-  else if (w.length === 0n || w.length % PAGE) ctx.addIssue({ code: "custom", path: ["length"], message: `expected a length of whole 4 KiB pages (a multiple of 0x1000, at least 0x1000), got ${hex(w.length)}` });
-  else if (w.base + w.length > 1n << 64n) ctx.addIssue({ code: "custom", path: ["length"], message: `the window ${hex(w.base)}+${hex(w.length)} ends beyond 2^64` });
-});
-
-/** At most this many doorbells (abi DOORBELL_MAX). */
-export const MAX_DOORBELLS = 8;
-
-/**
- * `config.smmu.msiDoorbells`: the MSI doorbells behind the SMMU (a GICv3 ITS's GITS_TRANSLATER), each
- * an address; the driver maps each one's 4 KiB page into the SW_MSI window (msiMappings).
- */
-export const msiDoorbellsSchema = z.array(u64).max(MAX_DOORBELLS, { message: `expected at most ${MAX_DOORBELLS} MSI doorbells` });
-
-/** What of a scenario this module reads (both architectures' members have it). */
+/** What of a scenario this module reads (every architecture's member has it). */
 export interface RegionsScenario {
-  readonly arch: "vtd" | "smmuv3";
   readonly reservedRegions?: readonly DeviceRegion[];
   readonly drivers?: readonly { bdf: number; driver: string }[];
   readonly domainAlloc?: readonly { id: number; kind: string }[];
@@ -51,9 +33,9 @@ export interface RegionsScenario {
   };
 }
 
-/** The platform's reserved regions of a scenario; `swMsi`: SMMUv3's config.smmu.swMsi. */
-export function scenarioRegions(s: RegionsScenario, swMsi?: { base: bigint; length: bigint }): ReservedRegions {
-  const table = new ReservedRegions({ arch: s.arch, ...(swMsi ? { swMsi } : {}) });
+/** The reserved regions of a scenario's devices: the platform's (its architecture's defaultReservedRegions), then the scenario's `reservedRegions`. */
+export function scenarioRegions(s: RegionsScenario, platform: PlatformRegions, doorbells: readonly bigint[] = []): ReservedRegions {
+  const table = new ReservedRegions(platform, { doorbells });
   for (const r of s.reservedRegions ?? []) table.add(r.device, [{ type: r.type, base: r.base, length: r.length }]);
   return table;
 }
@@ -86,16 +68,29 @@ export function msiMappings(s: RegionsScenario, table: ReservedRegions, doorbell
   (s.build?.domains ?? []).forEach((d, i) => {
     const devices = buildDevicesOf(s, d.id);
     if (!paging(d.type) || d.type === "s2" || !devices.length) return;
-    const window = table.regionsOf(devices[0]!).find((r) => r.type === "SW_MSI");
-    if (window) out.set(i, doorbells.map((pa, k) => ({ iova: window.base + BigInt(k) * PAGE, pa: pa & ~(PAGE - 1n) })));
+    const pages = doorbellPages(table, devices[0]!, doorbells);
+    if (pages.length) out.set(i, pages);
   });
   return out;
+}
+
+/**
+ * Where a device's MSI doorbells are mapped: doorbell k's 4 KiB page at the device's SW_MSI window
+ * base + k * 4 KiB (Linux: iommu_dma_get_msi_page and iommufd_sw_msi_get_map hand out the window's
+ * pages in turn, one per doorbell page); none without a software MSI window.
+ */
+export function doorbellPages(table: ReservedRegions, device: number, doorbells: readonly bigint[] = table.doorbells): { iova: bigint; pa: bigint }[] {
+  const window = doorbells.length ? table.regionsOf(device).find((r) => r.type === "SW_MSI") : undefined;
+  return window ? doorbells.map((pa, k) => ({ iova: window.base + BigInt(k) * PAGE, pa: pa & ~(PAGE - 1n) })) : [];
 }
 
 /** Why the doorbells do not fit the SW_MSI window (one page each), or undefined. */
 export function doorbellsProblem(table: ReservedRegions, doorbells: readonly bigint[]): string | undefined {
   const need = BigInt(doorbells.length) * PAGE;
-  return need > table.swMsi.length ? `${doorbells.length} doorbells need ${hex(need)} bytes of the SW_MSI window ${hex(table.swMsi.base)}+${hex(table.swMsi.length)} (one 4 KiB page each)` : undefined;
+  const w = table.swMsi;
+  if (!need) return undefined;
+  if (!w) return `${doorbells.length} doorbells need a software MSI window to be mapped in, and the platform has none`;
+  return need > w.length ? `${doorbells.length} doorbells need ${hex(need)} bytes of the SW_MSI window ${hex(w.base)}+${hex(w.length)} (one 4 KiB page each)` : undefined;
 }
 
 /** The build's devices attached without a PASID or SubstreamID to domain `id`: those whose regions bind it. */
@@ -134,14 +129,15 @@ export function directMappings(s: RegionsScenario, table: ReservedRegions): Map<
 }
 
 /**
- * The first problem of a scenario's keys with its regions, at the key that causes it: an SW_MSI
- * region on VT-d (its interrupt window is fixed hardware, not a software window); a vfio driver for a
+ * The first problem of a scenario's keys with its regions, at the key that causes it: a region of a
+ * type the platform refuses (VT-d: SW_MSI, its interrupt window is fixed hardware); a vfio driver for a
  * device with a DIRECT region; a build mapping over a region its domain's devices keep out.
  */
 export function scenarioRegionsProblem(s: RegionsScenario, table: ReservedRegions): { path: string; message: string } | undefined {
-  for (const [i, r] of (s.reservedRegions ?? []).entries())
-    if (s.arch === "vtd" && r.type === "SW_MSI")
-      return { path: `reservedRegions[${i}].type`, message: "VT-d has no software MSI window: its interrupt window 0xfee00000-0xfeefffff is fixed (type MSI, every device has it)" };
+  for (const [i, r] of (s.reservedRegions ?? []).entries()) {
+    const refused = table.refusal(r.type);
+    if (refused) return { path: `reservedRegions[${i}].type`, message: refused };
+  }
   for (const [i, b] of (s.drivers ?? []).entries()) {
     if (b.driver !== "vfio") continue;
     const may = table.mayGoToUser(b.bdf);
@@ -173,6 +169,12 @@ export class RegionGuard {
   private readonly mapped = new Map<number, IovaRange[]>();
   /** Paging domains the scenario's `domainAlloc` made (the driver side does not list them itself). */
   readonly allocatedPaging = new Set<number>();
+  /**
+   * Per paging domain, the SW_MSI window IOVAs whose doorbell page is mapped in it (the build's,
+   * then the driver side's at attach): kept apart from `mapped`, as Linux keeps them apart from the
+   * IOAS's own mappings (iommufd's present_sw_msi bitmap per hwpt_paging).
+   */
+  private readonly msiMapped = new Map<number, Set<bigint>>();
 
   constructor(
     readonly table: ReservedRegions,
@@ -194,8 +196,31 @@ export class RegionGuard {
     });
     const guard = new RegionGuard(table, devices, mappings);
     for (const a of s.domainAlloc ?? []) if (a.kind === "paging") guard.allocatedPaging.add(a.id);
+    for (const [i, list] of msiMappings(s, table, table.doorbells)) for (const m of list) guard.noteMsi(s.build!.domains![i]!.id, m.iova);
     return guard;
   }
+
+  /** The doorbell pages `sid` needs in the paging domain `domain` that it does not have yet (doorbellPages). */
+  msiNeeds(domain: number, sid: number): { iova: bigint; pa: bigint }[] {
+    const have = this.msiMapped.get(domain);
+    return doorbellPages(this.table, sid).filter((m) => !have?.has(m.iova));
+  }
+
+  /** Why the doorbell pages cannot go into `domain`: one overlaps a mapping already there (iommu_map would fail, -EEXIST); undefined when they can. */
+  msiProblem(domain: number, sid: number, pages: readonly { iova: bigint }[]): string | undefined {
+    const mapped = this.mapped.get(domain) ?? [];
+    for (const p of pages) {
+      const m = mapped.find((r) => r.first <= p.iova + PAGE - 1n && r.last >= p.iova);
+      if (m) return `attach ${formatBdf(sid)}: its MSI doorbell page goes at ${hex(p.iova)} in the software MSI window of domain ${domain}, which maps ${hex(m.first)}-${hex(m.last)} there already`;
+    }
+    return undefined;
+  }
+
+  /** A doorbell page mapped at `iova` in `domain`. */
+  noteMsi(domain: number, iova: bigint): void {
+    this.msiMapped.set(domain, (this.msiMapped.get(domain) ?? new Set()).add(iova));
+  }
+
 
   /** A device an event names: from now on it counts among the devices a domain may have. */
   see(sid: number): void {
@@ -245,6 +270,8 @@ export class RegionGuard {
   /** [iova, iova + size) no longer mapped in `domain`: cut out of its ranges. */
   noteUnmap(domain: number, iova: bigint, size: bigint): void {
     const last = iova + size - 1n;
+    // A doorbell page the unmap takes away: mapped again when a device next joins the domain.
+    for (const p of this.msiMapped.get(domain) ?? []) if (p <= last && p + PAGE - 1n >= iova) this.msiMapped.get(domain)!.delete(p);
     const out: IovaRange[] = [];
     for (const r of this.mapped.get(domain) ?? []) {
       if (r.last < iova || r.first > last) out.push(r);

@@ -13,12 +13,12 @@
  *   of USB and graphics devices, Linux device_rmrr_is_relaxable).
  * - RESERVED: never mapped: here the peer-to-peer windows the root complex (or a switch without
  *   ACS redirection) routes to a peer before the IOMMU sees the request.
- * - MSI: a hardware MSI window, never translated: the x86 interrupt range 0xFEE0_0000-0xFEEF_FFFF
- *   (VT-d spec 3.14, Linux IOAPIC_RANGE_START/END in intel_iommu_get_resv_regions), or a fixed
- *   doorbell an Arm platform's interrupt controller takes before the SMMU.
- * - SW_MSI: the software-managed MSI window (Arm: default 0x0800_0000 + 1 MiB, Linux MSI_IOVA_BASE
- *   and MSI_IOVA_LENGTH in arm_smmu_get_resv_regions): MSI writes are translated through the
- *   doorbell mapping the kernel places in it.
+ * - MSI: a hardware MSI window, never translated (the x86 interrupt range; a fixed doorbell an
+ *   interrupt controller takes before the IOMMU).
+ * - SW_MSI: the software-managed MSI window: MSI writes are translated through the doorbell mapping
+ *   the kernel places in it.
+ * Which regions every device of a platform has is the architecture's (its module's
+ * defaultReservedRegions, as each vendor driver's get_resv_regions): this module names none.
  */
 import { formatBdf } from "../trace/events.ts";
 
@@ -44,10 +44,6 @@ export interface IovaRange {
   readonly last: bigint;
 }
 
-/** The x86 interrupt window (VT-d spec 3.14): MSI type. */
-export const X86_MSI_WINDOW = { base: 0xfee0_0000n, length: 0x10_0000n } as const;
-/** Linux arm-smmu-v3's software MSI window: MSI_IOVA_BASE, MSI_IOVA_LENGTH. */
-export const ARM_SW_MSI_WINDOW = { base: 0x800_0000n, length: 0x10_0000n } as const;
 /** The aperture of a domain without one: a 48-bit input space (4-level VT-d, SMMU stage 1 T0SZ 16). */
 export const DEFAULT_APERTURE: IovaRange = { first: 0n, last: (1n << 48n) - 1n };
 
@@ -67,7 +63,8 @@ const meaning: Record<RegionType, string> = {
   SW_MSI: "the software MSI window, where the MSI doorbell mappings go",
 };
 
-function checkRegion(r: ReservedRegion, whose: string): void {
+/** A RangeError naming `whose` for a region of an unknown type or outside the 64-bit space. */
+export function checkRegion(r: ReservedRegion, whose: string): void {
   if (!regionTypes.includes(r.type)) throw new RangeError(`${whose}: unknown region type ${JSON.stringify(r.type)}`);
   if (r.base < 0n || r.length < 1n || r.base + r.length - 1n > U64_MAX) throw new RangeError(`${whose}: a ${r.type} region needs 0 <= base, 1 <= length and base + length <= 2^64, got base ${hex(r.base)} length ${hex(r.length)}`);
 }
@@ -136,29 +133,50 @@ export interface Route {
   readonly why: string;
 }
 
-export interface ReservedRegionsOptions {
-  /** Which platform regions every device has: VT-d the x86 interrupt window, SMMUv3 the SW_MSI window. */
-  arch: "vtd" | "smmuv3";
-  /** SMMUv3: the software MSI window (default ARM_SW_MSI_WINDOW). */
-  swMsi?: { base: bigint; length: bigint };
+/**
+ * The regions every device of a platform has, as its architecture's module gives them
+ * (ArchitectureModule.defaultReservedRegions; Linux: the vendor driver's get_resv_regions).
+ */
+export interface PlatformRegions {
+  /** Every device's regions, before its own (VT-d: the x86 interrupt window, MSI; SMMUv3: the software MSI window, SW_MSI). */
+  readonly regions: readonly ReservedRegion[];
+  /** The region types a scenario may not give a device, each with why (VT-d: SW_MSI). */
+  readonly refused?: Readonly<Partial<Record<RegionType, string>>>;
+}
+
+/** The software MSI window a platform's default regions may carry (its SW_MSI region). */
+export interface MsiWindow {
+  readonly base: bigint;
+  readonly length: bigint;
 }
 
 /**
- * The reserved regions of a platform's devices. Every device has its platform's region (VT-d: MSI
- * at the interrupt window; SMMUv3: SW_MSI at the software MSI window) and those added with
- * `add`; an SW_MSI region added for a device replaces the platform's window for that device (as
- * iommufd's per-device IOMMU_OPTION_SW_MSI_START does).
+ * The reserved regions of a platform's devices. Every device has its platform's regions
+ * (PlatformRegions) and those added with `add`; an SW_MSI region added for a device replaces the
+ * platform's software MSI window for that device (a window the VMM chooses, as the iommufd
+ * IOMMU_OPTION_SW_MSI_START/SIZE series posted in 2025, v2 in October, proposes; not modelled).
  */
 export class ReservedRegions {
-  readonly arch: "vtd" | "smmuv3";
-  readonly swMsi: { base: bigint; length: bigint };
+  /** The platform's software MSI window, if it has one (where the MSI doorbell mappings go). */
+  readonly swMsi: MsiWindow | undefined;
   private readonly own = new Map<number, ReservedRegion[]>();
 
-  constructor(opts: ReservedRegionsOptions) {
-    this.arch = opts.arch;
-    this.swMsi = opts.swMsi ?? ARM_SW_MSI_WINDOW;
-    if (opts.swMsi && opts.arch !== "smmuv3") throw new RangeError("swMsi is the SMMUv3 platform's software MSI window; VT-d has the fixed interrupt window");
-    checkRegion({ type: "SW_MSI", ...this.swMsi }, "swMsi");
+  /** The platform's MSI doorbells (their pages go in the software MSI window: regions.ts doorbellPages). */
+  readonly doorbells: readonly bigint[];
+
+  constructor(
+    readonly platform: PlatformRegions,
+    opts: { doorbells?: readonly bigint[] } = {},
+  ) {
+    this.doorbells = opts.doorbells ?? [];
+    for (const r of platform.regions) checkRegion(r, "the platform's regions");
+    const sw = platform.regions.find((r) => r.type === "SW_MSI");
+    this.swMsi = sw && { base: sw.base, length: sw.length };
+  }
+
+  /** Why a scenario may not give a device a region of this type (the platform's refusal), or undefined. */
+  refusal(type: RegionType): string | undefined {
+    return this.platform.refused?.[type];
   }
 
   /** Adds regions to a device (firmware's RMRR/RMR, doorbells, p2p windows). */
@@ -170,8 +188,7 @@ export class ReservedRegions {
   /** A device's regions as Linux's iommu_get_resv_regions lists them, merged: the platform's, then its own. */
   regionsOf(device: number): MergedRegion[] {
     const own = this.own.get(device) ?? [];
-    const platform: ReservedRegion[] =
-      this.arch === "vtd" ? [{ type: "MSI", ...X86_MSI_WINDOW }] : own.some((r) => r.type === "SW_MSI") ? [] : [{ type: "SW_MSI", ...this.swMsi }];
+    const platform = own.some((r) => r.type === "SW_MSI") ? this.platform.regions.filter((r) => r.type !== "SW_MSI") : this.platform.regions;
     return mergeRegions([...platform, ...own].map((r) => ({ type: r.type, base: r.base, length: r.length, devices: [device] })));
   }
 

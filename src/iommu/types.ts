@@ -28,6 +28,13 @@ export interface PciNode {
   readonly acs?: readonly AcsControl[];
 }
 
+/**
+ * Which kernel's pci_device_group makes the groups (src/iommu/groups.ts; README "Groups"):
+ * "linux-6.12" (the default), or "pcie-switch-groups-v3", Jason Gunthorpe's series "Fix incorrect
+ * iommu_groups with PCIe ACS" as posted in its v3 (5 Sep 2025), which groups per bus by ACS egress.
+ */
+export type GroupRule = "linux-6.12" | "pcie-switch-groups-v3";
+
 /** An IOMMU group (Linux struct iommu_group): the devices the IOMMU cannot tell apart or isolate. */
 export interface IommuGroup {
   /** 0-based, groups ordered by their first device. */

@@ -14,13 +14,21 @@
 import { formatBdf } from "../trace/events.ts";
 import { PasidAllocator, type PasidSpaceOptions, type VmPasidCounts } from "./pasid.ts";
 import { Ownership, RefusedError } from "./ownership.ts";
-import type { PciNode } from "./types.ts";
+import type { GroupRule, PciNode } from "./types.ts";
 
 export interface VmSpec {
   name: string;
   quota?: number;
   /** Devices assigned to the VM from the start (each is then bound to vfio for it). */
   devices?: readonly number[];
+}
+
+/** A VM's line of the reports (`vms` in --report): its PASID counts, then what it is given at the end of the run. */
+export interface VmReport extends VmPasidCounts {
+  /** Devices assigned to it whole, in BDF order. */
+  readonly devices: string[];
+  /** Its mediated devices per parent, in the parent's BDF order. */
+  readonly mdevs: { parent: string; count: number }[];
 }
 
 export class Vms {
@@ -129,6 +137,18 @@ export class Vms {
     return this.pasids.counts();
   }
 
+  /** Every VM's counts with its devices and mediated devices as they are now (the end of a run). */
+  report(): VmReport[] {
+    return this.counts().map((c) => ({
+      ...c,
+      devices: [...this.whole].filter(([, vm]) => vm === c.vm).map(([sid]) => sid).sort((a, b) => a - b).map(formatBdf),
+      mdevs: [...this.mdevs]
+        .filter(([, per]) => per.has(c.vm))
+        .sort(([a], [b]) => a - b)
+        .map(([sid, per]) => ({ parent: formatBdf(sid), count: per.get(c.vm)! })),
+    }));
+  }
+
   unknown(vm: string): string {
     const known = this.pasids.counts().map((c) => JSON.stringify(c.vm));
     return `no VM ${JSON.stringify(vm)} (${known.length ? `VMs: ${known.join(", ")}` : "the scenario's vms defines none"})`;
@@ -139,8 +159,13 @@ export class Vms {
  * The first device of the scenario's `vms` that cannot be assigned (after `drivers`, by the
  * ownership rules and the one-VM-per-group rule): its path under `vms` and why; undefined when all can.
  */
-export function vmsProblem(topology: readonly PciNode[] | undefined, drivers: readonly { bdf: number; driver: string }[], vms: readonly VmSpec[]): { path: string; message: string } | undefined {
-  const o = new Ownership(topology ?? []);
+export function vmsProblem(
+  topology: readonly PciNode[] | undefined,
+  drivers: readonly { bdf: number; driver: string }[],
+  vms: readonly VmSpec[],
+  groupRule?: GroupRule,
+): { path: string; message: string } | undefined {
+  const o = new Ownership(topology ?? [], groupRule);
   const v = new Vms(o, vms);
   for (const b of drivers) o.bind(b.bdf, b.driver); // checked already (drivers.ts bindingsProblem)
   for (const [i, vm] of vms.entries()) {

@@ -28,6 +28,7 @@ import { ArrivalClock, ArrivalOverflow } from "./arrival.ts";
 import { IommuLayer } from "../iommu/iommu.ts";
 import { RequestWriter, decodeRequest, REQ_WORDS } from "./request-writer.ts";
 import { InvalidationWindow, type InvalidationWindowSummary } from "./inval-window.ts";
+import { DriverEventLog, type DriverEventsSummary } from "./driver-events.ts";
 import { Req } from "../core/abi.ts";
 
 /** The request record's arrival word (TIME, cycles after the batch's base). */
@@ -75,6 +76,8 @@ export interface ReplayStats {
   driver: DriverStats;
   /** The deferred-invalidation window (inval-window.ts). */
   invalidationWindow: InvalidationWindowSummary;
+  /** The driver events by kind, carried out and refused, with the first refusals (driver-events.ts). */
+  driverEventLog: DriverEventsSummary;
 }
 
 export interface ReplayOptions {
@@ -109,6 +112,8 @@ export class Replayer {
   readonly clock: ArrivalClock;
   /** Unmaps and the stale TLPs after them: the deferred-invalidation window. */
   readonly window = new InvalidationWindow();
+  /** The driver events by kind and the first refusals (driver-events.ts). */
+  readonly events = new DriverEventLog();
   /** Writes each TLP the reader hands over into the request ring (request-writer.ts). */
   private readonly writer: RequestWriter;
   private readonly start = process.hrtime.bigint();
@@ -229,13 +234,16 @@ export class Replayer {
     } catch (err) {
       if (this.onRefusal && (err instanceof DriverError || err instanceof RangeError)) {
         this.refusedEvents++;
-        this.onRefusal({ seq: this.seq, event: e.op, line: e.line, column: e.column, reason: err.message });
+        const r = { seq: this.seq, event: e.op, line: e.line, column: e.column, reason: err.message };
+        this.events.refused(r);
+        this.onRefusal(r);
         return;
       }
       throw this.located(err, `${e.op}: `, `the ${e.op} at ${this.where(e.line, e.column || undefined)}`, e.line, e.column || undefined);
     }
     if (e.op === "unmap") this.window.unmapped(e.domain, e.iova, e.size, BigInt(now));
     this.driverEvents++;
+    this.events.done(e.op);
     const note = this.driver.takeNote?.();
     if (note !== undefined && this.onNote) this.onNote({ seq: this.seq, event: e.op, line: e.line, column: e.column, note });
   }
@@ -279,7 +287,7 @@ export class Replayer {
 
   stats(): ReplayStats {
     const ns = this.ended ? this.elapsed : process.hrtime.bigint() - this.start;
-    return { tlps: this.seq, driverEvents: this.driverEvents, refusedEvents: this.refusedEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats, invalidationWindow: this.window.summary() };
+    return { tlps: this.seq, driverEvents: this.driverEvents, refusedEvents: this.refusedEvents, hostSeconds: Number(ns) / 1e9, driver: this.driver.stats, invalidationWindow: this.window.summary(), driverEventLog: this.events.summary() };
   }
 }
 

@@ -6,12 +6,13 @@
  * Sections: the summary figures; the latency histogram per latency class on a logarithmic axis
  * (timed runs); hit rates per cache and per paging-structure level; translations and faults per
  * device and per PASID; the No-Snoop audit (one row per leaf entry No-Snoop TLPs went through); the
- * faults (by reason, device, PASID and page, and the first faulting TLPs); PMU events, table reads,
- * invalidation and stale translations. Every chart has a legend that needs no cursor. Tables are
+ * faults (by reason, device, PASID and page, and the first faulting TLPs); the driver side's, when
+ * the run has one (html-driver.ts: driver events and refusals, VMs, cache coherency, the
+ * deferred-invalidation window, peer-to-peer); PMU events, table reads, invalidation and stale
+ * translations. Every chart has a legend that needs no cursor. Tables are
  * plain HTML (readable without script) and sortable by clicking a column header. Every text that
  * comes from the run is HTML-escaped; the JSON is escaped so that it cannot end its script element.
  */
-import type { WbinvdVm } from "../iommu/wbinvd.ts";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { reportOf, type RunSummary, type CacheSummary } from "./summary.ts";
@@ -21,6 +22,7 @@ import { fmtNs, type LatencyClassLabels, type LatencyStats, type TimingSummary }
 import { LatencyHist, latencyClassNames, type CacheName } from "../core/abi.ts";
 import { log2Floor } from "../core/histogram.ts";
 import type { CollectedReport, GroupCounts } from "./collector.ts";
+import { driverSections } from "./html-driver.ts";
 
 import { escapeHtml, jsonForScript, inlineScript, inlineStyle, fmt, pct, hex, hexKey, bytes, table, figures, few, type Cell, type CellLike, type Column } from "./html-parts.ts";
 
@@ -175,6 +177,7 @@ function summarySection(s: RunSummary, c: CollectedReport, report: ArchReport): 
   ];
   if (s.interrupts) items.push(["interrupt requests", fmt(s.interrupts)]);
   if (s.blocked) items.push([report.words.blocked, fmt(s.blocked)]);
+  if (s.p2p) items.push(["peer-to-peer", fmt(s.p2p), "routed by the root complex, not translated"]);
   if (s.atsRequests) items.push(["ATS translation requests", fmt(s.atsRequests)]);
   items.push([`devices / ${report.words.pasid}s`, `${fmt(c.devices.length)} / ${fmt(c.pasids.length)}`]);
   items.push(["No-Snoop TLPs translated", fmt(sn.noSnoopTlps), `${fmt(sn.noSnoopForced)} forced to snoop, ${fmt(sn.noSnoopTlps - sn.noSnoopForced)} let through`]);
@@ -301,33 +304,7 @@ ${table(`${id}-table`, groupColumns(kind === "devices" ? "device" : w.pasid, tim
 </section>`;
 }
 
-/** The wbinvd decision per VM (src/iommu/wbinvd.ts), under the No-Snoop audit: each condition with the TLPs and leaf entries that made it hold. */
-function wbinvdTable(vms: readonly WbinvdVm[]): string {
-  const yes = (held: boolean, n?: number) => `${held ? "yes" : "no"}${n !== undefined ? ` (${fmt(n)})` : ""}`;
-  const cols: Column[] = [
-    { label: "VM" },
-    { label: "devices" },
-    { label: "No-Snoop issued", title: "a device of the VM issued No-Snoop TLPs (first TLP indices)" },
-    { label: "let through", title: "the IOMMU let at least one through unsnooped (first TLPs and their leaf entries)" },
-    { label: "platform honours", title: "config.platform.honoursNoSnoop" },
-    { label: "wbinvd" },
-  ];
-  const rows = vms.map((v) => ({
-    attrs: { "data-vm": v.vm, class: v.wbinvd ? "through" : "forced" },
-    cells: [
-      v.vm,
-      v.devices.join(", "),
-      `${yes(v.noSnoopIssued.held, v.noSnoopIssued.tlps)}${v.noSnoopIssued.first.length ? `: TLPs ${v.noSnoopIssued.first.join(", ")}` : ""}`,
-      `${yes(v.letThrough.held, v.letThrough.tlps)}${v.letThrough.first.map((t) => `; TLP ${t.seq} ${t.bdf} ${t.addr}${t.leafPa ? ` leaf ${t.leafPa} = ${t.leafPte}` : ""}`).join("")}`,
-      yes(v.platformHonoursNoSnoop),
-      v.wbinvd ? "needed" : "not needed",
-    ],
-  }));
-  const note = "wbinvd: the guest must be allowed its cache-invalidation instructions exactly when a device of the VM issued No-Snoop TLPs, the IOMMU let one through unsnooped and the platform honours No-Snoop.";
-  return `<h3>wbinvd per VM</h3><p class="note">${escapeHtml(note)}</p>${vms.length ? table("wbinvd-table", cols, rows) : `<p class="note">No VM's device issued a TLP.</p>`}`;
-}
-
-function auditSection(c: CollectedReport, report: ArchReport, wbinvd?: readonly WbinvdVm[]): string {
+function auditSection(c: CollectedReport, report: ArchReport): string {
   const a = c.noSnoop;
   const head = figures([
     ["No-Snoop TLPs translated", fmt(a.tlps)],
@@ -347,7 +324,7 @@ function auditSection(c: CollectedReport, report: ArchReport, wbinvd?: readonly 
   ];
   // Long tables show their first AUDIT_ROWS_SHOWN rows (in the current order) until "show all".
   const body = a.entries.length ? limitedTable("audit-table", cols, rows, "audit") : `<p class="note">No No-Snoop TLP went through a leaf entry.</p>`;
-  return `<section id="nosnoop"><h2>No-Snoop audit</h2>${head}<p class="note">${escapeHtml(notes.join(" "))}</p>${body}${wbinvd ? wbinvdTable(wbinvd) : ""}</section>`;
+  return `<section id="nosnoop"><h2>No-Snoop audit</h2>${head}<p class="note">${escapeHtml(notes.join(" "))}</p>${body}</section>`;
 }
 
 /** Rows beyond AUDIT_ROWS_SHOWN hidden until "show all" (sorting covers every row). */
@@ -648,14 +625,17 @@ export function renderHtmlReport(summary: RunSummary, collected: CollectedReport
     summary.timing ? `timing preset ${summary.timing.preset}, ${summary.timing.clockMHz} MHz` : "functional run (no timing)",
     `${fmt(summary.tlps)} TLPs`,
   ].filter(Boolean);
+  const driver = driverSections(summary, report);
   const sections = [
     summarySection(summary, collected, report),
     timingSection(summary, charts, report.latencyClasses),
     cacheSection(summary, charts, report),
     groupSection("devices", `Translations and ${w.fault}s per device`, collected, timed, charts.devices, "devices", w),
     groupSection("pasids", `Translations and ${w.fault}s per ${w.pasid}`, collected, timed, charts.pasids, "pasids", w),
-    auditSection(collected, report, summary.wbinvd),
+    auditSection(collected, report),
     faultSection(summary, collected, w),
+    // the driver side's (html-driver.ts), each only when the run has something for it
+    ...driver.map((x) => `<section id="${x.id}"><h2>${escapeHtml(x.title)}</h2>${x.html}</section>`),
     report.detailsHtml(summary, collected),
   ];
   const nav = [
@@ -666,6 +646,7 @@ export function renderHtmlReport(summary: RunSummary, collected: CollectedReport
     ["pasids", `${w.pasid}s`],
     ["nosnoop", "No-Snoop audit"],
     ["faults", `${cap(w.fault)}s`],
+    ...driver.map((x) => [x.id, x.title]),
     ["details", "Details"],
   ]
     .map(([id, label]) => `<a href="#${id}">${label}</a>`)

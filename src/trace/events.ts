@@ -105,6 +105,8 @@ export interface MapEvent extends DriverEventBase {
   user: boolean;
   /** First stage: G. */
   global: boolean;
+  /** IOMMU_MMIO: device memory (an MSI doorbell page the driver side maps); never from a trace line. */
+  mmio?: boolean;
 }
 
 /** `unmap DOMAIN IOVA SIZE`: the driver clears the leaves and invalidates as Linux does. */

@@ -79,6 +79,37 @@ ${allocs.map((a) => `    ${JSON.stringify(a)}`).join(",\n")}
 }
 `;
 
+test("run uses the scenario's groupRule: under pcie-switch-groups-v3 an asymmetric switch is one group, so vfio beside a kernel driver is refused", () => {
+  // The asymmetric switch of the series' patch 03 (test/iommu/group-rule.test.ts): 6.12 gives
+  // 03:00.0 and 04:00.0 separate groups; v3 group 2 is 02:00.0, 02:03.0, 03:00.0, 04:00.0.
+  const FULL = ["SV", "RR", "CR", "UF"];
+  const text = (rule: string) => `{
+  "arch": "vtd",${rule}
+  "topology": ${JSON.stringify([
+    { bdf: "00:00.0", type: "root-port", acs: FULL },
+    { bdf: "01:00.0", type: "upstream-port", parent: "00:00.0" },
+    { bdf: "02:00.0", type: "downstream-port", parent: "01:00.0", acs: FULL },
+    { bdf: "02:03.0", type: "downstream-port", parent: "01:00.0", acs: [] },
+    { bdf: "03:00.0", type: "endpoint", parent: "02:00.0" },
+    { bdf: "04:00.0", type: "endpoint", parent: "02:03.0" },
+  ])},
+  "trace": ["bind 03:00.0 kernel:nvme", "bind 04:00.0 vfio"]
+}
+`;
+  const refusals = (rule: string) => {
+    const f = join(dir, "rule.json");
+    const out = join(dir, "rule.jsonl");
+    writeFileSync(f, text(rule));
+    const r = cli("run", f, "--results", out, "--refusals", "results");
+    assert.is(r.status, 0, r.stderr);
+    return readFileSync(out, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.status === "refused").map((l) => l.reason);
+  };
+  assert.equal(refusals(""), []);
+  assert.equal(refusals('\n  "groupRule": "pcie-switch-groups-v3",'), [
+    "bind 04:00.0 vfio: group 2 (02:00.0, 02:03.0, 03:00.0, 04:00.0) is not viable for user space: 03:00.0 is bound to kernel:nvme (iommu_device_claim_dma_owner: -EBUSY); unbind it first",
+  ]);
+});
+
 test("domainAlloc: domains allocated before the trace (a first-stage paging domain and a blocking one), used by the trace", () => {
   const f = join(dir, "allocs.json");
   writeFileSync(f, withAllocs([{ id: 5, kind: "paging", format: "fs" }, { id: 8, kind: "blocking" }], ["map 5 0x100000 0x85000000 0x1000", "replace 00:02.0 domain=5", "MRd 00:02.0 addr=0x100000", "attach 00:02.0 domain=8", "MRd 00:02.0 addr=0x100000", "map 8 0x0 0x0 0x1000"]));

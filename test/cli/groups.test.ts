@@ -85,4 +85,46 @@ test("a scenario without topology, a bad topology, a missing file: exit 2 with t
   assert.is(m.stderr, `iommu-emu: ${missing}: cannot read the file (ENOENT)\n`);
 });
 
+test("--rule pcie-switch-groups-v3, or the scenario's groupRule: the series' groups and reasons; --rule wins over the key; a bad --rule is exit 2", () => {
+  // Issue 11's example under v3 (test/iommu/group-rule.test.ts works it out): root port 00:1d.0
+  // has no ACS capability, so it isolates; the PCIe-to-PCI bridge 04:00.0 and 05:01.0 part.
+  const v3 = `group 0: 00:02.0
+  why: 00:02.0 ${ALONE}
+
+group 1: 00:1c.0
+  why: 00:1c.0 ${ALONE}
+
+group 2: 00:1d.0
+  why: 00:1d.0 ${ALONE}
+
+group 3: 01:00.0
+  why: 01:00.0 ${ALONE}
+
+group 4: 02:01.0 03:00.0 03:00.1
+  why: downstream port 02:01.0 lacks ACS SV, RR, CR and UF: what enters switch 01:00.0 through it can go back down any of the switch's downstream ports (ACS only controls where a port sends), so 02:01.0 and everything below it are one group
+
+group 5: 04:00.0
+  why: 04:00.0 ${ALONE}
+
+group 6: 05:01.0
+  why: 05:01.0 ${ALONE}
+`;
+  const plain = file("issue.json", scenarioText(issueExample));
+  const r = cli("groups", plain, "--rule", "pcie-switch-groups-v3");
+  assert.is(r.stderr, "");
+  assert.is(r.status, 0);
+  assert.is(r.stdout, v3);
+  const keyed = file("keyed.json", scenarioText(issueExample).replace('"arch": "vtd",', '"arch": "vtd",\n  "groupRule": "pcie-switch-groups-v3",'));
+  assert.is(cli("groups", keyed).stdout, v3);
+  // --rule linux-6.12 over the key: the 6.12 groups (5 of them, the first test's).
+  const over = cli("groups", keyed, "--rule", "linux-6.12", "--json");
+  assert.is(over.status, 0, over.stderr);
+  assert.equal(JSON.parse(over.stdout), { groups: issueExampleGroups });
+
+  const bad = cli("groups", plain, "--rule", "linux-6.17");
+  assert.is(bad.status, 2);
+  assert.is(bad.stdout, "");
+  assert.is(bad.stderr, `iommu-emu: --rule: expected "linux-6.12" or "pcie-switch-groups-v3" (the kernel rule that makes the IOMMU groups), got "linux-6.17"\n`);
+});
+
 test.run();

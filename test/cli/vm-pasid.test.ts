@@ -53,7 +53,8 @@ test("examples/pasid-quota: PASIDs 1-3, the fourth refused by the quota, the fre
   assert.match(stdout, /queued descriptors\s+7\n/);
   // vm1: allocated 1, 2, 3, 1, 4 (5), refused 1 (quota), freed 1, holds 4, quota 5 at the end.
   assert.match(stdout, /PASIDs per VM:\n {2}vm1: 5 allocated, 1 refused \(1 over quota\), 1 freed, 4 held, quota 5\n/);
-  assert.equal(report.vms, [{ vm: "vm1", quota: 5, allocated: 4, allocations: 5, frees: 1, refusedQuota: 1, refusedExhausted: 0, refusedFree: 0 }]);
+  // vm1 owns 00:02.0 whole (the scenario's vms[0].devices) and has no mediated device.
+  assert.equal(report.vms, [{ vm: "vm1", quota: 5, allocated: 4, allocations: 5, frees: 1, refusedQuota: 1, refusedExhausted: 0, refusedFree: 0, devices: ["00:02.0"], mdevs: [] }]);
 });
 
 const GROUP = "group 2 (02:01.0, 03:00.0, 03:00.1)";
@@ -82,10 +83,11 @@ test("examples/mdev: two mediated devices of vmA on SubstreamIDs 1 and 2; vmB re
   );
   assert.equal([lines[9]!.detached, lines[11]!.detached], [0, 2]);
   assert.equal(
-    report.vms!.map((v) => [v.vm, v.allocations, v.allocated]),
+    report.vms!.map((v) => [v.vm, v.allocations, v.allocated, v.devices, v.mdevs]),
     [
-      ["vmA", 2, 2],
-      ["vmB", 0, 0],
+      // vmA: 03:00.1 whole (line 33), two mediated devices of 03:00.0 (lines 23, 24); vmB: both refused
+      ["vmA", 2, 2, ["03:00.1"], [{ parent: "03:00.0", count: 2 }]],
+      ["vmB", 0, 0, [], []],
     ],
   );
 });

@@ -11,6 +11,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { excludes, mergeRegions, regionTypes, ReservedRegions, type DomainUsage, type MergedRegion } from "../../src/iommu/reserved-regions.ts";
 import { PasidAllocator } from "../../src/iommu/pasid.ts";
+import { smmuReservedRegions } from "../../src/arch/smmuv3/regions.ts";
 
 const SPACE = 48; // addresses 0..47
 const arbRegion = fc.record({
@@ -62,7 +63,7 @@ test("usable ranges and checkMap agree with the kept-out regions at every addres
       fc.integer({ min: 0, max: 10 }),
       fc.integer({ min: 30, max: SPACE - 1 }),
       (input, usage, first, last) => {
-        const rr = new ReservedRegions({ arch: "smmuv3", swMsi: { base: 40n, length: 4n } });
+        const rr = new ReservedRegions(smmuReservedRegions({ swMsi: { base: 40n, length: 4n } }));
         for (const r of input) rr.add(r.device, [{ type: r.type, base: BigInt(r.base), length: BigInt(r.length) }]);
         const devices = [...new Set(input.map((r) => r.device))];
         const domain = { name: "d", devices: devices.length ? devices : [0x300], usage, aperture: { first: BigInt(first), last: BigInt(last) } };

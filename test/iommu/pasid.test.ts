@@ -1,14 +1,13 @@
 /**
  * src/iommu/pasid.ts: the PASID space (system-wide or per device), per-VM quotas changed at run
- * time, the exact refusals and their counts, and the teardown steps a free returns per
- * architecture. Every expected PASID follows from lowest-free allocation (ida_alloc_range) over
- * the PASIDs the test has taken so far; every command qword is worked out below from the SMMUv3
- * command layouts (spec 4.3.2 CFGI_CD, 4.4.2 TLBI_NH_ASID, 4.5.1 ATC_INV).
+ * time, the exact refusals and their counts. Every expected PASID follows from lowest-free
+ * allocation (ida_alloc_range) over the PASIDs the test has taken so far. The teardown of a freed
+ * PASID that is still attached is each architecture's: test/arch/vtd and test/arch/smmuv3
+ * pasid-teardown.test.ts.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { PasidAllocator, teardownSteps, type PasidAttachment, type TeardownStep } from "../../src/iommu/pasid.ts";
-import { formatEvent } from "../../src/trace/text.ts";
+import { PasidAllocator } from "../../src/iommu/pasid.ts";
 
 /** The PASID of an allocation that must succeed. */
 function pasidOf(r: ReturnType<PasidAllocator["allocate"]>): number {
@@ -20,7 +19,7 @@ test("system space: lowest free PASID from 1, shared by the VMs; a freed PASID i
   const a = new PasidAllocator({ vms: [{ name: "vm1", quota: 3 }, { name: "vm2" }] });
   assert.equal([1, 2, 3].map(() => pasidOf(a.allocate("vm1"))), [1, 2, 3]);
   assert.is(pasidOf(a.allocate("vm2")), 4); // 1-3 are vm1's
-  assert.equal(a.free("vm1", 2), { ok: true, teardown: [] }); // nothing attached: nothing to tear down
+  assert.equal(a.free("vm1", 2), { ok: true });
   assert.is(pasidOf(a.allocate("vm2")), 2); // the lowest free again
   assert.is(a.ownerOf(2), "vm2");
   assert.is(a.ownerOf(3), "vm1");
@@ -128,111 +127,12 @@ test("per-device policy: each device's substreams are a space of their own; the 
   assert.throws(() => new PasidAllocator({ policy: "per-device", ridPasid: 2 }), /ridPasid is VT-d's, for the system space only/);
 });
 
-// ---- teardown steps ----------------------------------------------------------------------------------
-
-const sync = (arch: "vtd" | "smmuv3"): TeardownStep => ({ arch, op: "sync" });
-
-test("VT-d teardown: entry, PASID cache, PASID-based IOTLB (first-stage, pass-through) or domain IOTLB (second-stage, nested), device-TLB with ATS; a wait after each", () => {
-  const attached: PasidAttachment[] = [
-    { arch: "vtd", device: 0x300, did: 7, domainType: "fs", ats: true },
-    { arch: "vtd", device: 0x301, did: 9, domainType: "ss", ats: false },
-    { arch: "vtd", device: 0x302, did: 10, domainType: "nested", ats: false },
-    { arch: "vtd", device: 0x10300, did: 11, domainType: "pt", ats: true }, // segment 1: the descriptor's SID has no segment
-  ];
-  assert.equal(teardownSteps(5, attached), [
-    { arch: "vtd", op: "clear-pasid-entry", device: 0x300, pasid: 5 },
-    { arch: "vtd", op: "inv", inv: { kind: "pc", gran: "pasid", did: 7, pasid: 5 } },
-    sync("vtd"),
-    { arch: "vtd", op: "inv", inv: { kind: "piotlb", did: 7, pasid: 5 } },
-    sync("vtd"),
-    { arch: "vtd", op: "inv", inv: { kind: "pdevtlb", sid: 0x300, pasid: 5, addr: 0n, pagesLg2: 52, all: false } },
-    sync("vtd"),
-    { arch: "vtd", op: "clear-pasid-entry", device: 0x301, pasid: 5 },
-    { arch: "vtd", op: "inv", inv: { kind: "pc", gran: "pasid", did: 9, pasid: 5 } },
-    sync("vtd"),
-    { arch: "vtd", op: "inv", inv: { kind: "iotlb", reg: false, gran: "dsi", did: 9 } },
-    sync("vtd"),
-    { arch: "vtd", op: "clear-pasid-entry", device: 0x302, pasid: 5 },
-    { arch: "vtd", op: "inv", inv: { kind: "pc", gran: "pasid", did: 10, pasid: 5 } },
-    sync("vtd"),
-    { arch: "vtd", op: "inv", inv: { kind: "iotlb", reg: false, gran: "dsi", did: 10 } },
-    sync("vtd"),
-    { arch: "vtd", op: "clear-pasid-entry", device: 0x10300, pasid: 5 },
-    { arch: "vtd", op: "inv", inv: { kind: "pc", gran: "pasid", did: 11, pasid: 5 } },
-    sync("vtd"),
-    { arch: "vtd", op: "inv", inv: { kind: "piotlb", did: 11, pasid: 5 } },
-    sync("vtd"),
-    { arch: "vtd", op: "inv", inv: { kind: "pdevtlb", sid: 0x300, pasid: 5, addr: 0n, pagesLg2: 52, all: false } },
-    sync("vtd"),
-  ]);
-});
-
-test("SMMUv3 teardown: CD cleared, CFGI_CD per StreamID, SYNC, TLBI_NH_ASID, SYNC, ATC_INV per StreamID with ATS, SYNC", () => {
-  // CFGI_CD: opcode 0x05 in [7:0], SSID [31:12], SID [63:32]; Leaf is qword 1 bit 0.
-  //   SID 0x300, SSID 2: 0x05 | 2 << 12 | 0x300 << 32 = 0x0000_0300_0000_2005.
-  // TLBI_NH_ASID: opcode 0x11, VMID [47:32], ASID [63:48]: ASID 3, VMID 5: 0x0003_0005_0000_0011.
-  // ATC_INV: opcode 0x40, SSV bit 11, SSID [31:12], SID [63:32]; qword 1 Size [5:0] = 52 (every address), Address 0:
-  //   SID 0x300, SSID 2: 0x40 | 1 << 11 | 2 << 12 | 0x300 << 32 = 0x0000_0300_0000_2840, qword 1 0x34.
-  const steps = teardownSteps(2, [{ arch: "smmuv3", device: 0x300, streamIds: [0x300, 0x301], asid: 3, vmid: 5, ats: true }]);
-  const cmd = (name: string, q0: bigint, q1: bigint): TeardownStep => ({ arch: "smmuv3", op: "cmd", cmd: { name, q0, q1 } });
-  assert.equal(steps, [
-    { arch: "smmuv3", op: "clear-cd", device: 0x300, ssid: 2 },
-    cmd("CMD_CFGI_CD", 0x0000_0300_0000_2005n, 1n),
-    cmd("CMD_CFGI_CD", 0x0000_0301_0000_2005n, 1n),
-    sync("smmuv3"),
-    cmd("CMD_TLBI_NH_ASID", 0x0003_0005_0000_0011n, 0n),
-    sync("smmuv3"),
-    cmd("CMD_ATC_INV", 0x0000_0300_0000_2840n, 0x34n),
-    cmd("CMD_ATC_INV", 0x0000_0301_0000_2840n, 0x34n),
-    sync("smmuv3"),
-  ]);
-  // Without ATS there is no ATC to invalidate; StreamIDs default to the device's RID. ASID 1, VMID 0: 0x0001_0000_0000_0011.
-  assert.equal(teardownSteps(7, [{ arch: "smmuv3", device: 0x400, asid: 1, vmid: 0, ats: false }]), [
-    { arch: "smmuv3", op: "clear-cd", device: 0x400, ssid: 7 },
-    cmd("CMD_CFGI_CD", 0x0000_0400_0000_7005n, 1n),
-    sync("smmuv3"),
-    cmd("CMD_TLBI_NH_ASID", 0x0001_0000_0000_0011n, 0n),
-    sync("smmuv3"),
-  ]);
-});
-
-test("the steps are the trace's own driver events: VT-d `inv` lines and SMMUv3 `cmd` lines, which the drivers carry out", () => {
-  const text = teardownSteps(5, [
-    { arch: "vtd", device: 0x300, did: 7, domainType: "fs", ats: true },
-    { arch: "smmuv3", device: 0x300, asid: 3, vmid: 5, ats: true },
-  ]).map((s) => {
-    const at = { line: 1, column: 1 };
-    if (s.op === "inv") return formatEvent({ ...at, op: "inv", inv: s.inv });
-    if (s.op === "cmd") return formatEvent({ ...at, op: "cmd", qwords: [s.cmd.q0, s.cmd.q1] });
-    return s.op;
-  });
-  // pages = 2^52 = 4503599627370496; CFGI_CD SID 0x300 SSID 5: 0x05 | 5 << 12 | 0x300 << 32; ATC_INV adds SSV (bit 11) and opcode 0x40
-  assert.equal(text, [
-    "clear-pasid-entry",
-    "inv pc pasid did=7 pasid=5",
-    "sync",
-    "inv piotlb did=7 pasid=5",
-    "sync",
-    "inv pdevtlb 03:00.0 pasid=5 addr=0x0 pages=4503599627370496",
-    "sync",
-    "clear-cd",
-    "cmd 0x30000005005 0x1",
-    "sync",
-    "cmd 0x3000500000011 0x0",
-    "sync",
-    "cmd 0x30000005840 0x34",
-    "sync",
-  ]);
-});
-
-test("free returns the teardown of what is attached; per-device PASIDs are attached on their own device only", () => {
+test("free frees the number only: what is still attached is the unit driver's to tear down (test/arch/*/pasid-teardown.test.ts)", () => {
   const a = new PasidAllocator({ policy: "per-device", vms: [{ name: "vm1" }] });
   const ssid = pasidOf(a.allocate("vm1", 0x300));
-  const attached: PasidAttachment[] = [{ arch: "smmuv3", device: 0x300, asid: 4, vmid: 0, ats: false }];
-  assert.equal(a.free("vm1", ssid, { device: 0x300, attached }), { ok: true, teardown: teardownSteps(1, attached) });
-  const again = pasidOf(a.allocate("vm1", 0x300));
-  assert.throws(() => a.free("vm1", again, { device: 0x300, attached: [{ ...attached[0]!, device: 0x400 }] }), /an attachment on 04:00\.0 of SSID 1 of 03:00\.0/);
-  assert.is(a.ownerOf(1, 0x300), "vm1"); // a refused (thrown) free frees nothing
+  assert.equal(a.free("vm1", ssid, { device: 0x300 }), { ok: true });
+  assert.is(a.ownerOf(1, 0x300), undefined);
+  assert.is(pasidOf(a.allocate("vm1", 0x300)), 1); // lowest free again
 });
 
 test.run();

@@ -5,13 +5,15 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { directMappings, doorbellsProblem, msiMappings, p2pWindowsOf, RegionGuard, scenarioRegions, type RegionsScenario } from "../../src/iommu/regions.ts";
+import { directMappings, doorbellPages, doorbellsProblem, msiMappings, p2pWindowsOf, RegionGuard, scenarioRegions, type RegionsScenario } from "../../src/iommu/regions.ts";
+import { vtdReservedRegions } from "../../src/arch/vtd/regions.ts";
+import { smmuReservedRegions } from "../../src/arch/smmuv3/regions.ts";
 
 const dev = (b: number, d: number, f: number) => (b << 8) | (d << 3) | f;
 const A = dev(1, 0, 0), B = dev(2, 0, 0);
 
 test("noteUnmap cuts the unmapped range out of the domain's ranges, splitting one that straddles it", () => {
-  const g = new RegionGuard(scenarioRegions({ arch: "vtd" }), [], [[1, { first: 0x1000n, last: 0x4fffn }]]);
+  const g = new RegionGuard(scenarioRegions({}, vtdReservedRegions()), [], [[1, { first: 0x1000n, last: 0x4fffn }]]);
   g.noteMap(1, 0x10000n, 0x1000n);
   g.noteUnmap(1, 0x2000n, 0x2000n); // 0x2000-0x3fff out of 0x1000-0x4fff
   assert.equal(g.mappedOf(1), [{ first: 0x1000n, last: 0x1fffn }, { first: 0x4000n, last: 0x4fffn }, { first: 0x10000n, last: 0x10fffn }]);
@@ -21,7 +23,7 @@ test("noteUnmap cuts the unmapped range out of the domain's ranges, splitting on
 });
 
 test("attachProblem and mapProblem follow the devices attached now; a device joining is checked against what is mapped", () => {
-  const table = scenarioRegions({ arch: "smmuv3", reservedRegions: [{ device: A, type: "RESERVED", base: 0x4000_0000n, length: 0x1000n }] });
+  const table = scenarioRegions({ reservedRegions: [{ device: A, type: "RESERVED", base: 0x4000_0000n, length: 0x1000n }] }, smmuReservedRegions());
   const attached = new Map<number, number>();
   const peers = { attachedDomain: (s: number) => attached.get(s), userOwned: () => false };
   const g = new RegionGuard(table, [A, B]);
@@ -39,7 +41,6 @@ test("attachProblem and mapProblem follow the devices attached now; a device joi
 });
 
 const scn: RegionsScenario = {
-  arch: "smmuv3",
   reservedRegions: [
     { device: B, type: "MSI", base: 0x300_0000n, length: 0x1000n },
     { device: A, type: "RESERVED", base: 0x4000_0000n, length: 0x1000n },
@@ -58,24 +59,41 @@ const scn: RegionsScenario = {
 };
 
 test("p2pWindowsOf: RESERVED regions merged per requester, and the MSI regions the scenario lists as doorbells, ascending SID", () => {
-  assert.equal(p2pWindowsOf(scn, scenarioRegions(scn)), [
+  assert.equal(p2pWindowsOf(scn, scenarioRegions(scn, smmuReservedRegions())), [
     { sid: A, base: 0x4000_0000n, last: 0x4000_1fffn },
     { sid: B, base: 0x300_0000n, last: 0x300_0fffn, doorbell: true },
   ]);
 });
 
 test("directMappings: a DIRECT region identity-mapped in its device's kernel paging domain only (not a vfio one, not by a substream)", () => {
-  assert.equal([...directMappings(scn, scenarioRegions(scn))], [[0, [{ first: 0x7c00_0000n, last: 0x7c00_1fffn }]]]);
+  assert.equal([...directMappings(scn, scenarioRegions(scn, smmuReservedRegions()))], [[0, [{ first: 0x7c00_0000n, last: 0x7c00_1fffn }]]]);
 });
 
 test("msiMappings: doorbell k's page at the SW_MSI window's page k, in every stage-1 domain with a device; doorbellsProblem when the window is too small", () => {
-  const table = scenarioRegions(scn, { base: 0x1000_0000n, length: 0x2000n });
+  const table = scenarioRegions(scn, smmuReservedRegions({ swMsi: { base: 0x1000_0000n, length: 0x2000n } }));
   assert.equal([...msiMappings(scn, table, [0x809_0040n, 0x80b_0040n])], [
     [0, [{ iova: 0x1000_0000n, pa: 0x809_0000n }, { iova: 0x1000_1000n, pa: 0x80b_0000n }]],
     [1, [{ iova: 0x1000_0000n, pa: 0x809_0000n }, { iova: 0x1000_1000n, pa: 0x80b_0000n }]],
   ]);
   assert.is(doorbellsProblem(table, [1n, 2n]), undefined);
   assert.is(doorbellsProblem(table, [1n, 2n, 3n]), "3 doorbells need 0x3000 bytes of the SW_MSI window 0x10000000+0x2000 (one 4 KiB page each)");
+});
+
+test("doorbellPages and the guard's doorbell record: a device's own SW_MSI window moves its pages; a page noted is not needed again until an unmap takes it; a page over a mapping is a problem", () => {
+  // Doorbells at 0x8090040 and 0x80b0040: pages 0x8090000 and 0x80b0000. A's window is the platform's 0x8000000; B has its own at 0x20000000.
+  const table = scenarioRegions({ reservedRegions: [{ device: B, type: "SW_MSI", base: 0x2000_0000n, length: 0x10_0000n }] }, smmuReservedRegions(), [0x809_0040n, 0x80b_0040n]);
+  assert.equal(doorbellPages(table, A), [{ iova: 0x800_0000n, pa: 0x809_0000n }, { iova: 0x800_1000n, pa: 0x80b_0000n }]);
+  assert.equal(doorbellPages(table, B), [{ iova: 0x2000_0000n, pa: 0x809_0000n }, { iova: 0x2000_1000n, pa: 0x80b_0000n }]);
+  // VT-d: no software MSI window, so no pages whatever the doorbells.
+  assert.equal(doorbellPages(scenarioRegions({}, vtdReservedRegions(), [0x809_0040n]), A), []);
+  const g = new RegionGuard(table, [A, B]);
+  g.noteMsi(5, 0x800_0000n);
+  assert.equal(g.msiNeeds(5, A), [{ iova: 0x800_1000n, pa: 0x80b_0000n }]); // page 0 is there already
+  g.noteUnmap(5, 0x800_0000n, 0x1000n);
+  assert.is(g.msiNeeds(5, A).length, 2); // the unmap took page 0 away
+  g.noteMap(6, 0x800_1000n, 0x2000n);
+  assert.is(g.msiProblem(6, A, g.msiNeeds(6, A)), "attach 01:00.0: its MSI doorbell page goes at 0x8001000 in the software MSI window of domain 6, which maps 0x8001000-0x8002fff there already");
+  assert.is(g.msiProblem(6, B, g.msiNeeds(6, B)), undefined); // B's pages go at 0x20000000
 });
 
 test.run();

@@ -8,6 +8,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { insertRegion, mergeRegions, ReservedRegions, type DomainView, type MergedRegion, type RegionType } from "../../src/iommu/reserved-regions.ts";
+import { vtdReservedRegions } from "../../src/arch/vtd/regions.ts";
+import { smmuReservedRegions } from "../../src/arch/smmuv3/regions.ts";
 
 const R = (type: RegionType, base: bigint, length: bigint, devices: number[] = [0x300]): MergedRegion => ({ type, base, length, devices });
 const D0 = 0x300, D1 = 0x301; // 03:00.0, 03:00.1
@@ -52,7 +54,7 @@ test("a merge unites the devices of the regions", () => {
 
 /** VT-d: 03:00.0 has an RMRR, 03:00.1 a p2p window and an ISA-style relaxable RMRR; both have the interrupt window. */
 function vtdPlatform(): ReservedRegions {
-  const rr = new ReservedRegions({ arch: "vtd" });
+  const rr = new ReservedRegions(vtdReservedRegions());
   rr.add(D0, [{ type: "DIRECT", base: 0x7c00_0000n, length: 0x10_0000n }]);
   rr.add(D1, [
     { type: "RESERVED", base: 0xe000_0000n, length: 0x1000_0000n },
@@ -93,17 +95,17 @@ test("usable IOVA ranges: user space keeps DIRECT_RELAXABLE usable, the DMA API 
 });
 
 test("SMMUv3: every device has the SW_MSI window (default 0x8000000 + 1 MiB or configured); user space reserves it, the DMA API does not", () => {
-  const rr = new ReservedRegions({ arch: "smmuv3" });
+  const rr = new ReservedRegions(smmuReservedRegions());
   const d: DomainView = { name: "d", devices: [D0], usage: "user", aperture: { first: 0n, last: 0xffff_ffffn } };
   assert.equal(hexRanges(rr.usableRanges(d)), ["0x0-0x7ffffff", "0x8100000-0xffffffff"]);
   assert.equal(hexRanges(rr.usableRanges({ ...d, usage: "dma-api" })), ["0x0-0xffffffff"]);
-  const moved = new ReservedRegions({ arch: "smmuv3", swMsi: { base: 0x1000_0000n, length: 0x20_0000n } });
+  const moved = new ReservedRegions(smmuReservedRegions({ swMsi: { base: 0x1000_0000n, length: 0x20_0000n } }));
   assert.equal(hexRanges(moved.usableRanges(d)), ["0x0-0xfffffff", "0x10200000-0xffffffff"]);
   // a device's own SW_MSI region replaces the platform's window for that device only
   moved.add(D1, [{ type: "SW_MSI", base: 0x4000_0000n, length: 0x10_0000n }]);
   assert.equal(moved.regionsOf(D1), [R("SW_MSI", 0x4000_0000n, 0x10_0000n, [D1])]);
   assert.equal(hexRanges(moved.usableRanges({ ...d, devices: [D0, D1] })), ["0x0-0xfffffff", "0x10200000-0x3fffffff", "0x40100000-0xffffffff"]);
-  assert.throws(() => new ReservedRegions({ arch: "vtd", swMsi: { base: 0n, length: 0x1000n } }), /swMsi is the SMMUv3 platform's software MSI window/);
+  assert.throws(() => vtdReservedRegions({ swMsi: { base: 0n, length: 0x1000n } }), /swMsi is the SMMUv3 platform's software MSI window/);
 });
 
 test("checkMap: a map over a region the domain keeps out is refused with the region, its devices and what it is", () => {
@@ -139,7 +141,7 @@ test("checkMap: a map over a region the domain keeps out is refused with the reg
   );
   assert.is(rr.checkMap(user, 0x1000n, 0n), 'map 0x1000+0x0 in domain "vm1-ioas": the size must be at least 1');
   // SMMU SW_MSI: refused for user space (iommufd maps the doorbell there), allowed for the DMA API
-  const arm = new ReservedRegions({ arch: "smmuv3" });
+  const arm = new ReservedRegions(smmuReservedRegions());
   assert.is(
     arm.checkMap({ name: "u", devices: [D0], usage: "user" }, 0x800_0000n, 0x1000n),
     'map 0x8000000+0x1000 in domain "u": it overlaps the SW_MSI region 0x8000000-0x80fffff of 03:00.0, the software MSI window, where the MSI doorbell mappings go',
@@ -148,7 +150,7 @@ test("checkMap: a map over a region the domain keeps out is refused with the reg
 });
 
 test("route: p2p windows go peer-to-peer, MSI windows are interrupts, DIRECT regions identity, the rest (SW_MSI too) is translated", () => {
-  const rr = new ReservedRegions({ arch: "smmuv3" });
+  const rr = new ReservedRegions(smmuReservedRegions());
   rr.add(D0, [
     { type: "RESERVED", base: 0x4000_0000n, length: 0x1000_0000n }, // a peer's BAR behind the same switch
     { type: "MSI", base: 0x2800_0000n, length: 0x1_0000n }, // a fixed hardware doorbell
@@ -178,7 +180,7 @@ test("route: p2p windows go peer-to-peer, MSI windows are interrupts, DIRECT reg
   });
   assert.equal(rr.route(D0, 0x5000_0000n), { fate: "translate", why: "0x50000000 from 03:00.0 is in no reserved region: translated" }); // one past the p2p window
   assert.is(rr.route(D1, 0x4800_0000n).fate, "translate"); // another device has no such window
-  assert.equal(new ReservedRegions({ arch: "vtd" }).route(D1, 0xfeef_fffcn).fate, "interrupt"); // the x86 window's last dword
+  assert.equal(new ReservedRegions(vtdReservedRegions()).route(D1, 0xfeef_fffcn).fate, "interrupt"); // the x86 window's last dword
 });
 
 test("mayGoToUser: refused with a DIRECT region, allowed with DIRECT_RELAXABLE only", () => {
@@ -204,7 +206,7 @@ test("checkAttach: a device whose kept-out region overlaps a mapping already in 
     rr.checkAttach({ ...user, usage: "dma-api" }, D1, low),
     'attach 03:00.1 to domain "u": its DIRECT_RELAXABLE region 0x0-0xffffff overlaps the mapping 0x1000-0x1fff already in the domain',
   );
-  const arm = new ReservedRegions({ arch: "smmuv3" });
+  const arm = new ReservedRegions(smmuReservedRegions());
   arm.add(D0, [{ type: "MSI", base: 0x2800_0000n, length: 0x1_0000n }]);
   assert.is(
     arm.checkAttach(user, D0, []),
@@ -219,7 +221,7 @@ test("checkAttach: a device whose kept-out region overlaps a mapping already in 
 });
 
 test("bad regions are refused by the library with what was expected", () => {
-  const rr = new ReservedRegions({ arch: "vtd" });
+  const rr = new ReservedRegions(vtdReservedRegions());
   assert.throws(() => rr.add(D0, [{ type: "DIRECT", base: 0x1000n, length: 0n }]), /03:00\.0: a DIRECT region needs 0 <= base, 1 <= length and base \+ length <= 2\^64, got base 0x1000 length 0x0/);
   assert.throws(() => rr.add(D0, [{ type: "MSI", base: 0xffff_ffff_ffff_f000n, length: 0x2000n }]), /base 0xfffffffffffff000 length 0x2000/);
   assert.throws(() => rr.add(D0, [{ type: "BOGUS" as RegionType, base: 0n, length: 1n }]), /unknown region type "BOGUS"/);

@@ -45,7 +45,7 @@ import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpe
 import type { Result } from "../../core/core.ts";
 import type { ClearedLeaf, EntryRef, SmmuBuilder, SmmuDomain } from "./builder.ts";
 import type { Qwords8 } from "./ste.ts";
-import type { PasidAttachment, TeardownStep } from "../../iommu/pasid.ts";
+import { smmuTeardownSteps, type SmmuPasidAttachment, type SmmuTeardownStep } from "./pasid-teardown.ts";
 import { cmdqConsFields, idr0Fields, idr1Fields, queueBaseFields } from "./fields.ts";
 import {
   atcInv, cdUsed, cfgiCd, cfgiSte, cmdSync, commandName, prefetchConfig, steUsed, tlbiNhAll, tlbiNhAsid, tlbiNhVa, tlbiS12Vmall, tlbiS2Ipa,
@@ -161,7 +161,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     if (tablePages > BigInt(this.options.limits.tablePages))
       throw new DriverError(overBudget("tablePages", this.options.limits, `mapping ${bytesText(e.size)} with ${bytesText(pageSize)} pages writes about ${leaves} leaf entries in ${tablePages} table pages`));
     try {
-      this.b.map(d, { iova: e.iova, pa: e.pa, size: e.size, pageSize, read: e.perm.includes("r"), write: e.perm.includes("w"), exec: e.perm.includes("x"), priv: !e.user });
+      this.b.map(d, { iova: e.iova, pa: e.pa, size: e.size, pageSize, read: e.perm.includes("r"), write: e.perm.includes("w"), exec: e.perm.includes("x"), priv: !e.user, ...(e.mmio ? { mmio: true } : {}) });
     } catch (err) {
       throw driverError(err);
     }
@@ -305,6 +305,18 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     return id !== BLOCKING_ID && this.b.domains.has(id);
   }
 
+  /**
+   * The paging domain whose page tables hold the MSI doorbell pages of a device attached to `id`:
+   * a stage-1 or stage-2 domain itself, a nested domain's stage-2 parent (the IPA the guest's stage 1
+   * points its MSIs at: iommufd's find_hwpt_paging gives the parent, and iommufd_group_setup_msi
+   * maps into it); none for identity and blocking domains (no translation to map through).
+   */
+  msiDomain(id: number): number | undefined {
+    const d = id === BLOCKING_ID ? undefined : this.b.domains.get(id);
+    if (d?.type === "nested") return d.parent!.id;
+    return d?.type === "s1" || d?.type === "s2" ? id : undefined;
+  }
+
   attachedDomain(rid: number, pasid?: number): number | undefined {
     const sid = this.streamOf(rid);
     const s = sid === undefined ? undefined : this.b.streams.get(sid);
@@ -328,24 +340,26 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     return s ? s.ssidBits : this.b.profile.ssidBits;
   }
 
-  /** The substream attached at `pasid` of the device's stream in pasid.ts's terms. */
-  pasidAttachment(rid: number, pasid: number): PasidAttachment | undefined {
+  /** The substream attached at `pasid` of the device's stream. */
+  private pasidAttachment(rid: number, pasid: number): SmmuPasidAttachment | undefined {
     const sid = this.streamOf(rid);
     const s = sid === undefined ? undefined : this.b.streams.get(sid);
     const d = s?.substreams.get(pasid);
-    return s && d && d.id !== BLOCKING_ID ? { arch: "smmuv3", device: rid, streamIds: [s.sid], asid: d.asid ?? 0, vmid: this.s1Vmid(d), ats: s.ats } : undefined;
+    return s && d && d.id !== BLOCKING_ID ? { device: rid, streamIds: [s.sid], asid: d.asid ?? 0, vmid: this.s1Vmid(d), ats: s.ats } : undefined;
   }
 
   /**
-   * A freed PASID's teardown (pasid.ts teardownSteps: arm_smmu_clear_cd, arm_smmu_tlb_inv_asid,
+   * A freed PASID's teardown (pasid-teardown.ts: arm_smmu_clear_cd, arm_smmu_tlb_inv_asid,
    * arm_smmu_atc_inv_master): `clear-cd` writes V=0 into the CD (the STE, when what is left changes
    * it, through the hitless writer with its CFGI_STE); each group of commands goes to the queue
    * with its CMD_SYNC at the `sync` that ends it.
    */
-  runTeardown(steps: readonly TeardownStep[]): void {
+  tearDownPasid(rid: number, pasid: number): SmmuTeardownStep[] | undefined {
+    const a = this.pasidAttachment(rid, pasid);
+    if (!a) return undefined;
+    const steps = smmuTeardownSteps(pasid, a);
     let pending: Command[] = [];
     for (const st of steps) {
-      if (st.arch !== "smmuv3") throw new DriverError(`a ${st.arch} teardown step on an SMMUv3 unit`);
       if (st.op === "clear-cd") {
         const sid = this.b.streamIdOf(st.device);
         const saved = this.b.entryWriter;
@@ -369,6 +383,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
       }
     }
     if (pending.length) this.submit(pending);
+    return steps;
   }
 
   private withEntryWriter<T>(f: () => T): T {

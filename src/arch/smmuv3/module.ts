@@ -13,6 +13,7 @@ import { smmuTraceCommands } from "./trace-commands.ts";
 import { defaultIdRegisters, profileOf, registerFields } from "./registers.ts";
 import { smmuScenario, smmuScenarioSchema } from "./scenario.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
+import { smmuReservedRegions } from "./regions.ts";
 import { requesterOf, streamIdOf } from "./iort.ts";
 import { formatBdf } from "../../trace/events.ts";
 
@@ -25,6 +26,7 @@ export const smmuv3: ArchitectureModule<SmmuBuilder, SmmuPlatformOptions, typeof
   title: "SMMUv3",
   defaultPreset: "gem5-smmuv3",
   pasidPolicy: "per-device",
+  defaultReservedRegions: smmuReservedRegions,
   registers: { fields: registerFields, defaults: defaultIdRegisters },
   setUp(core, o, base) {
     for (const [name, v] of Object.entries(idrOf(o))) core.setRegister(name as keyof typeof defaultIdRegisters, v);

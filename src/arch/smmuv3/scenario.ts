@@ -15,7 +15,7 @@ import { defaultIdRegisters, profileOf, type IdRegisters, type SmmuRegisterName 
 import type { SmmuBuilder } from "./builder.ts";
 import type { SmmuPlatformOptions } from "./options.ts";
 import { rootComplexSchema, streamMapOf } from "./iort.ts";
-import { msiDoorbellsSchema, swMsiSchema } from "../../iommu/regions.ts";
+import { msiDoorbellsSchema, swMsiSchema } from "./regions.ts";
 
 /** A VMSA page or block size: a name, or its bytes. */
 const vmsaPageSize = pageSizeOf(
@@ -102,6 +102,11 @@ function registerProblem(ctx: ScenarioContext, name: string, e: unknown): never 
 
 export const smmuScenario: ArchScenario<SmmuBuilder, SmmuPlatformOptions, typeof smmuScenarioSchema> = {
   schema: smmuScenarioSchema,
+
+  msiOptions(scenario) {
+    const smmu = scenario.config?.smmu;
+    return { ...(smmu?.swMsi ? { swMsi: smmu.swMsi } : {}), doorbells: smmu?.msiDoorbells ?? [], doorbellsKey: "config.smmu.msiDoorbells" };
+  },
 
   platformOptions(scenario, ctx) {
     const regs = scenario.registers ?? {};

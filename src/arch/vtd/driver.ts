@@ -49,7 +49,7 @@ import { desc, InvalidationQueue, type Descriptor } from "./invalidation.ts";
 import { capFields, ecapFields, getField } from "./registers.ts";
 import { formatBdf, PAGE_BYTES, isGroupEvent, type AttachEvent, type DriverEvent, type MapEvent } from "../../trace/events.ts";
 import type { Invalidation } from "./trace-commands.ts";
-import type { PasidAttachment, TeardownStep } from "../../iommu/pasid.ts";
+import { vtdTeardownSteps, type VtdPasidAttachment, type VtdTeardownStep } from "./pasid-teardown.ts";
 import { attachBudgetProblem, levelsProblem, mapBudgetProblem, rangeProblem } from "./checks.ts";
 import { FlushQueueDriver, FlushQueue, newFlushQueueStats, type EventOrigin, type FlushReason } from "../../driver/flush-queue.ts";
 import { DriverError, defaultDriverOptions, type ArchDriver, type DomainAllocSpec, type DriverOptions, type DriverStats } from "../../driver/driver.ts";
@@ -406,24 +406,26 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     return this.liveAttachment(sid, pasid)?.domain.id;
   }
 
-  /** The PASID attachment of `sid` at `pasid` in pasid.ts's terms (scalable mode; legacy mode has no PASIDs). */
-  pasidAttachment(sid: number, pasid: number): PasidAttachment | undefined {
+  /** The PASID attachment of `sid` at `pasid` (scalable mode; legacy mode has no PASIDs). */
+  private pasidAttachment(sid: number, pasid: number): VtdPasidAttachment | undefined {
     if (this.platform.builder.mode === "legacy") return undefined;
     const a = this.liveAttachment(sid, pasid);
     if (!a || a.pasid !== pasid) return undefined;
     // ATS is the device's (the scalable-mode context entry's DTE): set by whichever attach created the context entry.
     const ats = a.ats || (this.liveAttachment(sid)?.ats ?? false);
-    return { arch: "vtd", device: sid, did: a.domain.id, domainType: a.domain.type, ats };
+    return { device: sid, did: a.domain.id, domainType: a.domain.type, ats };
   }
 
   /**
-   * A freed PASID's teardown (pasid.ts teardownSteps, Linux intel_pasid_tear_down_entry): the
-   * builder clears the PASID-table entry; each invalidation is queued and each `sync` ends the
-   * batch with its wait descriptor (qi_submit_sync per invalidation).
+   * A freed PASID's teardown (pasid-teardown.ts, Linux intel_pasid_tear_down_entry): the builder
+   * clears the PASID-table entry; each invalidation is queued and each `sync` ends the batch with
+   * its wait descriptor (qi_submit_sync per invalidation).
    */
-  runTeardown(steps: readonly TeardownStep[]): void {
+  tearDownPasid(sid: number, pasid: number): VtdTeardownStep[] | undefined {
+    const a = this.pasidAttachment(sid, pasid);
+    if (!a) return undefined;
+    const steps = vtdTeardownSteps(pasid, a);
     for (const st of steps) {
-      if (st.arch !== "vtd") throw new DriverError(`a ${st.arch} teardown step on a VT-d unit`);
       if (st.op === "clear-pasid-entry") {
         try {
           this.platform.builder.detach(st.device, st.pasid);
@@ -435,6 +437,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
       else this.batchFlush();
     }
     this.batchFlush();
+    return steps;
   }
 
   /** The attachment whose entry (context entry, or PASID-table entry) a request of `sid` (with `pasid`) finds present. */

@@ -12,6 +12,7 @@ import { VtdDriver } from "./driver.ts";
 import { vtdTraceCommands } from "./trace-commands.ts";
 import { vtdScenario, vtdScenarioSchema } from "./scenario.ts";
 import { defaultSnoopOptions, type VtdPlatformOptions } from "./options.ts";
+import { vtdReservedRegions } from "./regions.ts";
 
 export { defaultSnoopOptions, type SnoopOptions, type VtdPlatformOptions } from "./options.ts";
 
@@ -20,6 +21,7 @@ export const vtd: ArchitectureModule<VtdBuilder, VtdPlatformOptions, typeof vtdS
   title: "VT-d",
   defaultPreset: "vtd-default",
   pasidPolicy: "system",
+  defaultReservedRegions: vtdReservedRegions,
   registers: {
     fields: { CAP: capFields, ECAP: ecapFields, RTADDR: {}, GCMD: {} },
     defaults: { CAP: DEFAULT_CAP, ECAP: DEFAULT_ECAP },

@@ -95,6 +95,9 @@ const PAGE_4K = 1n << 12n;
 export const vtdScenario: ArchScenario<VtdBuilder, VtdPlatformOptions, typeof vtdScenarioSchema> = {
   schema: vtdScenarioSchema,
 
+  // The interrupt window is fixed hardware: no software MSI window, no doorbells to map.
+  msiOptions: () => ({}),
+
   platformOptions(scenario, ctx) {
     const regs = scenario.registers ?? {};
     let cap = DEFAULT_CAP, ecap = DEFAULT_ECAP;

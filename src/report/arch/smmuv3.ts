@@ -169,6 +169,7 @@ export const smmuReport: ArchReport<SmmuSections> = {
     { label: "L0 (512G)", fs: "pwcFsPml4e", ss: "pwcSsPml4e" },
   ],
   words: { blocked: "aborted (no event)", fault: "event", reason: "type", pasid: "SSID", noPasid: "the STE's S1DSS decides", unrecorded: "CD.R/STE.S2R or queue" },
+  driverOf: (s) => s.driver,
   summaryFigures: (s) => [
     ["events recorded / lost", `${fmt(s.counters.eventsRecorded)} / ${fmt(s.counters.eventsLost)}`, s.eventQueue.overflow ? "event queue overflow" : undefined],
     ["bypassed transactions", fmt(s.counters.bypassed)],

@@ -4,6 +4,9 @@
  * architecture modules (src/arch) know nothing of reports.
  */
 import type { WbinvdVm } from "../../iommu/wbinvd.ts";
+import type { VmReport } from "../../iommu/vms.ts";
+import type { P2pWindowCount } from "../../iommu/p2p-audit.ts";
+import type { DriverEventsSummary } from "../../replay/driver-events.ts";
 import type { ArchName, CacheName } from "../../core/abi.ts";
 import type { Core } from "../../core/core.ts";
 import type { PolicyName } from "../../config/caches.ts";
@@ -66,6 +69,16 @@ export interface RunSummaryBase {
   host: { seconds: number; tlpsPerSecond: number };
   /** The wbinvd report per VM (src/iommu/wbinvd.ts); present when the scenario has a topology or drivers. */
   wbinvd?: WbinvdVm[];
+  /** Per VM: PASID counts, devices and mediated devices (src/iommu/vms.ts); present when the scenario has `vms`. */
+  vms?: VmReport[];
+  /**
+   * The driver events by kind (carried out, refused) and the first refusals (src/replay/driver-events.ts);
+   * present when the scenario has a driver side (topology, drivers, vms, domainAlloc), the trace a
+   * driver-side event, or an event was refused.
+   */
+  driverEvents?: Omit<DriverEventsSummary, "driverSide">;
+  /** TLPs routed peer-to-peer per requester and window (src/iommu/p2p-audit.ts); present when the scenario has p2p windows. */
+  peerToPeer?: P2pWindowCount[];
 }
 
 export interface SummaryInfo {
@@ -118,6 +131,8 @@ export interface ArchReport<S extends object = object> {
     /** Why a fault was not recorded (VT-d "FPD"). */
     unrecorded: string;
   };
+  /** The driver's invalidation figures, wherever its summary keeps them (VT-d `invalidation.driver`, SMMUv3 `driver`). */
+  driverOf(s: RunSummaryBase & S): { mode: InvalidationMode; flushes: number; flushReasons: DriverStats["flushReasons"]; deferredUnmaps: number };
   /** Its figures in the HTML report's summary, after the shared ones (VT-d: stale translations used). */
   summaryFigures(s: RunSummaryBase & S): [string, string, string?][];
   /** Its sections of the run summary, in the order they are written (the caches among them). */

@@ -188,6 +188,7 @@ export const vtdReport: ArchReport<VtdSections> = {
     { label: "PML5E (256T)", fs: "pwcFsPml5e", ss: "pwcSsPml5e" },
   ],
   words: { blocked: "blocked", fault: "fault", reason: "reason", pasid: "PASID", noPasid: "the device's RID_PASID translates them", unrecorded: "FPD" },
+  driverOf: (s) => s.invalidation.driver,
   summaryFigures: (s) =>
     s.stale.staleIotlbUses || s.stale.staleAtcUses ? [["stale translations used", fmt(s.stale.staleIotlbUses + s.stale.staleAtcUses), `IOTLB ${fmt(s.stale.staleIotlbUses)}, device-TLB ${fmt(s.stale.staleAtcUses)}`]] : [],
   textHead: () => [],
