@@ -424,9 +424,10 @@ export class IommuLayer implements ArchDriver {
    * iommu_group_replace_domain, iommu_detach_group, each through __iommu_group_set_domain). The group
    * must be owned by user space (iommu_group_claim_dma_owner; a kernel-bound member makes that
    * impossible, a member with no driver does not); the checks of a device attach (reserved regions,
-   * coherency) apply to every requester ID of it; then every requester ID moves in group order, each
-   * with the unit's own entry update and invalidations, and a refusal of any puts back what had
-   * changed (__iommu_group_set_domain reverts). Attach needs a group without a domain (the kernel's
+   * MSI doorbell pages, coherency) apply to every requester ID of it; then every requester ID moves
+   * in group order, each with the unit's own entry update and invalidations, and a refusal of any
+   * puts back what had changed (__iommu_group_set_domain reverts); the doorbell pages go into the
+   * domain after (iommufd_group_setup_msi). Attach needs a group without a domain (the kernel's
    * -EBUSY), replace one with a domain; after an attach every vfio device of the group counts as
    * attached, so a device's `detach` leaves the group's domain to the others.
    */
@@ -455,6 +456,7 @@ export class IommuLayer implements ArchDriver {
     if (e.op === "attach" && g.domain !== undefined) throw new RefusedError(`${what}: ${name} is attached to domain ${g.domain} already (iommu_attach_group: -EBUSY); replace it instead`);
     if (e.op === "replace" && g.domain === undefined) throw new RefusedError(`${what}: ${name} is not attached; attach it first (iommu_group_replace_domain)`);
     this.checkRegions(first, e.domain, what);
+    for (const d of grp.devices) this.checkMsi(d, e.domain, what);
     this.checkCoherency(e.op, first, undefined, e.domain, e.group);
     try {
       this.setGroupDomain(first, e.domain);
@@ -462,6 +464,7 @@ export class IommuLayer implements ArchDriver {
       if (err instanceof DriverError) throw new RefusedError(`${what}: ${err.message}`);
       throw err;
     }
+    for (const d of grp.devices) this.msiMap(d, e.domain, e, now);
     g.domain = e.domain;
     if (e.op === "attach") g.attached = new Set(this.ownership.userDevices(first));
     note(e.domain);

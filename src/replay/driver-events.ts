@@ -13,7 +13,7 @@ export const REFUSALS_KEPT = 100;
  * Driver events of the driver side above the units' drivers (src/iommu, README "Driver side"): a
  * run with one of these has a driver side to report even when its scenario has no `topology`.
  */
-export const DRIVER_SIDE_EVENTS: ReadonlySet<DriverEvent["op"]> = new Set(["bind", "unbind", "domain-alloc", "replace", "enforce-coherency", "pasid-alloc", "pasid-free", "quota", "mdev"]);
+export const DRIVER_SIDE_EVENTS: ReadonlySet<DriverEvent["op"]> = new Set(["bind", "unbind", "domain-alloc", "replace", "enforce-coherency", "pasid-alloc", "pasid-free", "quota", "mdev", "mdev-remove"]);
 
 export interface DriverEventKind {
   event: DriverEvent["op"];

@@ -85,9 +85,10 @@ test("examples/mdev: two mediated devices of vmA on SubstreamIDs 1 and 2; vmB re
   assert.equal(
     report.vms!.map((v) => [v.vm, v.allocations, v.allocated, v.devices, v.mdevs]),
     [
-      // vmA: 03:00.1 whole (line 33), two mediated devices of 03:00.0 (lines 23, 24); vmB: both refused
-      ["vmA", 2, 2, ["03:00.1"], [{ parent: "03:00.0", count: 2 }]],
-      ["vmB", 0, 0, [], []],
+      // vmA: 03:00.1 (bound at 33) unbound at 35, its two mediated devices (23, 24) removed at 36 and 38,
+      // its SSIDs 1 and 2 still allocated; vmB: the mediated device of line 40
+      ["vmA", 2, 2, [], []],
+      ["vmB", 0, 0, [], [{ parent: "03:00.0", count: 1 }]],
     ],
   );
 });

@@ -18,6 +18,8 @@ import { replay, replayReader, type DriverResult, type Refusal } from "../../src
 import { parseTraceText, formatEvent } from "../../src/trace/text.ts";
 import { BinaryTraceReader, BinaryTraceWriter, decodeDriverEvent, encodeDriverEvent } from "../../src/trace/binary.ts";
 import { RegionGuard, scenarioRegions } from "../../src/iommu/regions.ts";
+import { vtdReservedRegions } from "../../src/arch/vtd/regions.ts";
+import { smmuReservedRegions } from "../../src/arch/smmuv3/regions.ts";
 import { fails, one, recordsAre } from "./trace-helpers.ts";
 import { convertCommand } from "../../src/cli/convert.ts";
 
@@ -88,7 +90,7 @@ for (const unit of UNITS) {
 
   test(`${unit}: all or nothing: 03:00.1's reserved region over domain 2's mapping refuses the group; 02:01.0 and 03:00.0 stay blocked`, () => {
     // A RESERVED (peer-to-peer) window of 03:00.1 at 0x100000-0x100fff, which domain 2 maps already.
-    const guard = new RegionGuard(scenarioRegions({ arch: unit === "smmuv3" ? "smmuv3" : "vtd", reservedRegions: [{ device: NIC1, type: "RESERVED", base: 0x100000n, length: 0x1000n }] }), [PORT, NIC0, NIC1], [[2, { first: 0x100000n, last: 0x100fffn }]]);
+    const guard = new RegionGuard(scenarioRegions({ reservedRegions: [{ device: NIC1, type: "RESERVED", base: 0x100000n, length: 0x1000n }] }, unit === "smmuv3" ? smmuReservedRegions() : vtdReservedRegions()), [PORT, NIC0, NIC1], [[2, { first: 0x100000n, last: 0x100fffn }]]);
     const s = setup(unit, [[NIC0, "vfio"], [NIC1, "vfio"]], {}, guard);
     const r = run(s, ["attach group=4 domain=2", rd("02:01.0"), rd("03:00.0"), "attach group=4 domain=3", rd("02:01.0"), rd("03:00.0")].join("\n"));
     assert.equal(r.lines, [
@@ -117,6 +119,22 @@ test("smmuv3: all or nothing when the unit refuses the third requester ID: 02:01
   const why = "attach of StreamID 0x301 (03:00.1): a stage-2 domain cannot serve a stream with substreams attached";
   assert.equal(r.lines, [`3: refused: attach group=4 domain=5: ${why}`, `8: ${note4(2)}`, `9: refused: replace group=4 domain=5: ${why}`]);
   assert.equal(r.outcomes, ["blocked", "blocked", "blocked", "ok 3", "ok 2", "ok 2", "ok 2"]);
+});
+
+test("smmuv3: the MSI doorbell page goes into the group's domain once, after the group moved (iommufd_group_setup_msi); one over a mapping in the SW_MSI window refuses the group", () => {
+  // One doorbell at 0x8090040 behind the IOMMU: its page goes at the SW_MSI window's first page, 0x8000000.
+  const guard = new RegionGuard(scenarioRegions({}, smmuReservedRegions(), [0x809_0040n]), [PORT, NIC0, NIC1]);
+  const s = setup("smmuv3", [[NIC0, "vfio"]], {}, guard);
+  const msi = (bdf: string) => `MWr ${bdf} addr=0x8000040`;
+  const r1 = run(s, ["map 3 0x8000000 0x90000000 0x1000", "attach group=4 domain=3", msi("03:00.1")].join("\n"));
+  assert.equal(r1.lines, ['2: refused: attach group=4 domain=3: attach 02:01.0 to domain "3": its SW_MSI region 0x8000000-0x80fffff overlaps the mapping 0x8000000-0x8000fff already in the domain']);
+  assert.equal(r1.outcomes, ["blocked"]);
+  const maps = s.layer.stats.maps;
+  const r2 = run(s, ["attach group=4 domain=2", msi("02:01.0"), msi("03:00.0"), msi("03:00.1"), rd("03:00.0")].join("\n"));
+  assert.equal(r2.lines, [`1: ${note4(2)}`]);
+  // The three requester IDs reach the doorbell through domain 2's one new page (one driver map); the IOVA page still domain 2's.
+  assert.equal(r2.outcomes, ["ok 0x8090040", "ok 0x8090040", "ok 0x8090040", "ok 2"]);
+  assert.is(s.layer.stats.maps - maps, 1);
 });
 
 test("vtd: replace group rewrites each device's PASID-table entry in group order, each with PASID cache then PASID-based IOTLB; DMA between the steps sees the old or the new domain, per device", () => {

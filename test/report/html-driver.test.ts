@@ -98,20 +98,22 @@ test("examples/pasid-quota: vm1's row (5 allocated, 1 freed, 4 held, quota 5, 1 
   assert.equal(rows(html, "wbinvd-table"), [["vm1", "00:02.0", "no", "0", "no", "0", "yes", "not needed"]]);
 });
 
-test("examples/mdev (SMMUv3): vmA with 03:00.1 whole and two mediated devices of 03:00.0, vmB refused at lines 31 and 32", () => {
+test("examples/mdev (SMMUv3): vmA refused to vmB at lines 31, 32 and 37; at the end vmA has given up 03:00.1 and its mediated devices, vmB has one", () => {
   const { report, html } = run("examples/mdev/scenario.json");
   assert.equal(heads(html, "vms-table").slice(3, 6), ["SSIDs allocated", "SSIDs freed", "SSIDs held"], "the SMMU's word");
   assert.equal(rows(html, "vms-table"), [
-    ["vmA", "03:00.1", "03:00.0 x2", "2", "0", "2", "1,000", "0", "0", "0"], // mdev at 23, 24; SSIDs 1, 2 (25, 26); bind vm=vmA at 33
-    ["vmB", "-", "-", "0", "0", "0", "1,000", "0", "0", "0"],
+    // SSIDs 1, 2 (25, 26) still held; 03:00.1 (bound for vmA at 33) unbound at 35, its mediated devices (23, 24) removed at 36, 38
+    ["vmA", "-", "-", "2", "0", "2", "1,000", "0", "0", "0"],
+    ["vmB", "-", "03:00.0 x1", "0", "0", "0", "1,000", "0", "0", "0"], // mdev at 40
   ]);
-  assert.equal(report.vms!.map((v) => [v.devices, v.mdevs]), [[["03:00.1"], [{ parent: "03:00.0", count: 2 }]], [[], []]]);
+  assert.equal(report.vms!.map((v) => [v.devices, v.mdevs]), [[[], []], [[], [{ parent: "03:00.0", count: 1 }]]]);
   const why = 'group 2 (02:01.0, 03:00.0, 03:00.1) has 03:00.0, which serves VM "vmA" through a mediated device; the devices of a group share one domain, so the whole group goes to one VM';
   assert.equal(rows(html, "refusals-table"), [
     ["31", "2", "bind", `bind 03:00.1 vfio vm=vmB: ${why}`],
     ["32", "2", "mdev", `mdev 03:00.0 vm=vmB: ${why}`],
+    ["37", "3", "mdev", `mdev 03:00.0 vm=vmB: ${why}`], // one of vmA's still there
   ]);
-  assert.equal(rows(html, "driver-events-table"), [["attach", "2", "0"], ["bind", "2", "1"], ["mdev", "2", "1"], ["pasid-alloc", "2", "0"]]);
+  assert.equal(rows(html, "driver-events-table"), [["attach", "2", "0"], ["bind", "2", "1"], ["mdev", "3", "2"], ["mdev-remove", "2", "0"], ["pasid-alloc", "2", "0"], ["unbind", "1", "0"]]);
 });
 
 test("examples/gpu-nosnoop without ECAP.SC: enforce-coherency refused at line 6; wbinvd needed, TLPs 1 and 2 let through with their leaves", () => {
