@@ -10,7 +10,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadScenario } from "../../src/scenario.ts";
@@ -21,6 +23,7 @@ import { IommuLayer } from "../../src/iommu/iommu.ts";
 import type { Result } from "../../src/core/core.ts";
 import type { ArchDriver } from "../../src/driver/driver.ts";
 import type { SmmuDriver } from "../../src/arch/smmuv3/driver.ts";
+import { summarize, formatSummary } from "../../src/report/summary.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-emu-fqd-"));
 let n = 0;
@@ -236,6 +239,43 @@ for (const { arch, type } of ARCHS) {
     assert.equal(r.arch.domainModes(), { strict: [5] });
   });
 }
+
+for (const { arch, type } of ARCHS) {
+  test(`${arch}: the summary heading and the report's domainModes name the domains whose policy is not the platform's`, () => {
+    // Platform strict; domain 2 lazy (build.domains), run-time domain 5 lazy (domainAlloc): "strict mode; lazy: domains 2, 5".
+    const s = twoLazy(arch, type, 256, 1000);
+    s.config.driver.invalidation = "strict";
+    (s.build.domains[1] as { invalidation?: string }).invalidation = "lazy";
+    const r = run({ ...s, domainAlloc: [{ id: 5, kind: "paging", format: type, invalidation: "lazy" }] }, "@100 MRd 00:04.0 addr=0x200000\n@200 unmap 2 0x200000 0x1000");
+    const summary = (mode: "strict" | "lazy") => summarize(r.loaded.platform, { scenario: "s", hostSeconds: 0, driver: { mode, stats: r.stats.driver, domainModes: r.arch.domainModes() } }) as never as Record<string, { driver: object }>;
+    const driverOf = (x: Record<string, { driver: object }>) => (arch === "vtd" ? x.invalidation!.driver : x.driver) as Record<string, unknown>;
+    const heading = arch === "vtd" ? "Invalidation" : "Commands";
+    const out = summary("strict");
+    assert.equal(driverOf(out).domainModes, { lazy: [2, 5] });
+    assert.equal(Object.keys(driverOf(out)).slice(0, 2), ["mode", "domainModes"]);
+    const text = formatSummary(out as never);
+    assert.ok(text.includes(`\n${heading} (strict mode; lazy: domains 2, 5)\n`), text);
+    // The lazy domain's flush (at the end of the trace) is printed under it.
+    assert.match(text, /flushes\s+1\s+\(end 1\)\n\s+deferred unmaps\s+1\n/);
+    // No domain differs from the platform: no domainModes, the heading as before.
+    const plain = run(twoLazy(arch, type, 256, 1000), "@1 MRd 00:02.0 addr=0x100000");
+    const p = summarize(plain.loaded.platform, { scenario: "s", hostSeconds: 0, driver: { mode: "lazy", stats: plain.stats.driver, domainModes: plain.arch.domainModes() } }) as never as Record<string, { driver: object }>;
+    assert.not.ok("domainModes" in driverOf(p));
+    assert.ok(formatSummary(p as never).includes(`\n${heading} (lazy mode)\n`));
+  });
+}
+
+test("run --report: the CLI passes the driver side's domainModes to the report and the printed heading (SMMUv3, a lazy platform)", () => {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const s = twoLazy("smmuv3", "s1", 256, 1000);
+  const f = file({ ...s, trace: ["@10 domain-alloc 7 paging invalidation=strict", "@10 domain-alloc 6 paging invalidation=strict", "@20 MRd 00:02.0 addr=0x100000"] });
+  const rep = join(dir, `r${n++}.json`);
+  const r = spawnSync(process.execPath, [join(root, "bin/iommu-emu.mjs"), "run", f, "--report", rep, "--functional"], { cwd: root, encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const report = JSON.parse(readFileSync(rep, "utf8"));
+  assert.equal([report.version, report.driver.mode, report.driver.domainModes], [3, "lazy", { strict: [6, 7] }]);
+  assert.match(r.stdout, /\nCommands \(lazy mode; strict: domains 6, 7\)\n/);
+});
 
 /** The InputError message of loading `s`. */
 function loadError(s: object): string {
