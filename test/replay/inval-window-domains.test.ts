@@ -12,35 +12,17 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadScenario } from "../../src/scenario.ts";
 import { InputError } from "../../src/errors.ts";
-import { parseTraceText } from "../../src/trace/text.ts";
-import { replay, type ReplayStats } from "../../src/replay/replay.ts";
-import { IommuLayer } from "../../src/iommu/iommu.ts";
 import type { Result } from "../../src/core/core.ts";
 import type { ArchDriver } from "../../src/driver/driver.ts";
 import type { SmmuDriver } from "../../src/arch/smmuv3/driver.ts";
 import { summarize, formatSummary } from "../../src/report/summary.ts";
+import { file, loadError, run as replayOn, tmpPath } from "./window-harness.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "iommu-emu-fqd-"));
-let n = 0;
-function file(obj: unknown): string {
-  const f = join(dir, `s${n++}.json`);
-  writeFileSync(f, JSON.stringify(obj, null, 2));
-  return f;
-}
-
-/** Loads `scenario`, replays `trace` through the driver side (IommuLayer) over its unit's driver. */
-function run(scenario: object, trace: string) {
-  const loaded = loadScenario(file(scenario));
-  const arch = loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits });
-  const results: Result[] = [];
-  const stats: ReplayStats = replay(loaded.platform, parseTraceText(trace, "t.trace"), (_s, _t, r) => results.push(r), { driver: new IommuLayer(arch), file: "t.trace" });
-  return { loaded, arch, results, stats, counters: loaded.platform.core.counters() };
-}
+/** Replays `trace` on `scenario` through the driver side (IommuLayer) over its unit's driver. */
+const run = (scenario: object, trace: string) => replayOn(scenario, trace, { layer: true });
 
 const ARCHS = [
   // VT-d scalable mode (the builder's default), second-stage domains.
@@ -269,24 +251,13 @@ test("run --report: the CLI passes the driver side's domainModes to the report a
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const s = twoLazy("smmuv3", "s1", 256, 1000);
   const f = file({ ...s, trace: ["@10 domain-alloc 7 paging invalidation=strict", "@10 domain-alloc 6 paging invalidation=strict", "@20 MRd 00:02.0 addr=0x100000"] });
-  const rep = join(dir, `r${n++}.json`);
+  const rep = tmpPath(".json");
   const r = spawnSync(process.execPath, [join(root, "bin/iommu-emu.mjs"), "run", f, "--report", rep, "--functional"], { cwd: root, encoding: "utf8" });
   assert.is(r.status, 0, r.stderr);
   const report = JSON.parse(readFileSync(rep, "utf8"));
   assert.equal([report.version, report.driver.mode, report.driver.domainModes], [3, "lazy", { strict: [6, 7] }]);
   assert.match(r.stdout, /\nCommands \(lazy mode; strict: domains 6, 7\)\n/);
 });
-
-/** The InputError message of loading `s`. */
-function loadError(s: object): string {
-  try {
-    loadScenario(file(s));
-  } catch (e) {
-    assert.instance(e, InputError);
-    return (e as Error).message;
-  }
-  throw new Error("expected an InputError");
-}
 
 test("domainAlloc[i].invalidation: bad values are errors at the key", () => {
   const base = twoLazy("vtd", "ss", 256, 1000);

@@ -7,22 +7,15 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadScenario } from "../../src/scenario.ts";
 import { parseTraceText } from "../../src/trace/text.ts";
 import { replay } from "../../src/replay/replay.ts";
 import { RING_RECORDS } from "../../src/core/abi.ts";
-
-const dir = mkdtempSync(join(tmpdir(), "iommu-emu-iwu-"));
-let n = 0;
+import { file } from "./window-harness.ts";
 
 /** Replays `trace` on `scenario`; with `read` a result sink reads every result. Also how each batch ran (resultsUnread). */
 function run(scenario: object, trace: string, read: boolean) {
-  const f = join(dir, `s${n++}.json`);
-  writeFileSync(f, JSON.stringify(scenario));
-  const loaded = loadScenario(f);
+  const loaded = loadScenario(file(scenario));
   const core = loaded.platform.core;
   const unreadBatches: boolean[] = [];
   const run0 = core.run.bind(core);
