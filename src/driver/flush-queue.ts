@@ -117,6 +117,14 @@ export class FlushQueue<T> {
     return first;
   }
 
+  /**
+   * Which queue holds `domain`'s deferred unmaps: a number no earlier queue of any domain had (the
+   * next deferral after a flush starts a new one); undefined when the domain defers nothing.
+   */
+  queueOf(domain: T): number | undefined {
+    return this.queues.get(domain)?.seq;
+  }
+
   /** Where the oldest deferred unmap (of any domain) is in the trace (when it was given one). */
   get firstDeferred(): EventOrigin | undefined {
     return this.oldestQueue()?.origin;
@@ -156,12 +164,12 @@ export class FlushQueue<T> {
  * What an architecture's driver answers through its lazy flush queue (the ArchDriver members
  * deadline, firstDeferred, advanceTo and finish), for both architectures' drivers to extend.
  */
-export abstract class FlushQueueDriver<T> {
+export abstract class FlushQueueDriver<T extends { id: number; invalidation?: InvalidationMode }> {
   /** Linux's flush queues (lazy mode): one per domain with deferred unmaps. */
   protected abstract readonly fq: FlushQueue<T>;
 
   /** The unit's domains with their own policy (scenario, domain-alloc), for domainModes(). */
-  protected abstract policyDomains(): Iterable<{ id: number; invalidation?: InvalidationMode }>;
+  protected abstract policyDomains(): Iterable<T>;
 
   /** Where the oldest deferred unmap is in the trace (when it came through apply()). */
   get firstDeferred(): EventOrigin | undefined {
@@ -186,6 +194,15 @@ export abstract class FlushQueueDriver<T> {
   protected flushEvent(domain: T | undefined): void {
     if (domain === undefined) this.fq.flushNow("explicit");
     else this.fq.flushDomain(domain, "explicit");
+  }
+
+  /**
+   * Which flush queue holds domain `id`'s deferred unmaps (FlushQueue.queueOf): a different number
+   * after the domain was flushed; undefined when it defers nothing (or there is no such domain).
+   */
+  flushQueueOf(id: number): number | undefined {
+    for (const d of this.policyDomains()) if (d.id === id) return this.fq.queueOf(d);
+    return undefined;
   }
 
   /** The domains whose policy is not the platform's, by that policy, ids in ascending order (DomainModes). */

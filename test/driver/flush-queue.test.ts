@@ -30,9 +30,13 @@ test("one queue per domain: each counts its own batch (Linux: one iova_fq per DM
   // a, b, a, b, a: a's third unmap fills a's queue; b holds 2 of 3 and stays deferred.
   for (const d of ["a", "b", "a", "b", "a"]) q.defer(d);
   assert.equal(flushed, ["a"]);
+  // a's queue is gone; the next deferral of a starts a new queue (a number no queue had: a was 0, b 1)
+  assert.equal([q.queueOf("a"), q.queueOf("b")], [undefined, 1]);
+  q.defer("a");
+  assert.is(q.queueOf("a"), 2);
   q.defer("b");
   assert.equal(flushed, ["a", "b"]);
-  assert.equal(q.stats, { flushes: 2, flushReasons: { batch: 2, timeout: 0, explicit: 0, end: 0 }, deferredUnmaps: 6 });
+  assert.equal(q.stats, { flushes: 2, flushReasons: { batch: 2, timeout: 0, explicit: 0, end: 0 }, deferredUnmaps: 7 });
 });
 
 test("the timer fires lazyTimeoutCycles after the oldest deferred item, not before", () => {
