@@ -161,8 +161,14 @@ for (const { arch, type } of ARCHS) {
     if (arch === "smmuv3") assert.equal(smmuFlushCommands(r.arch), [["CMD_TLBI_NH_ASID", 2], ["CMD_TLBI_NH_ASID", 1], ["CMD_TLBI_NH_ASID", 1]]);
   });
 
-  test(`${arch}: flush D of an unknown domain is refused`, () => {
+  test(`${arch}: flush D of an unknown or a blocking domain is refused; of a domain deferring nothing, no flush`, () => {
     assert.throws(() => run(twoLazy(arch, type, 256, 1000), "@1 flush 9"), (e: Error) => e instanceof InputError && /t\.trace:1:4: flush: no domain 9; the scenario defines 1, 2$/.test(e.message));
+    assert.throws(
+      () => run(twoLazy(arch, type, 256, 1000), "@1 domain-alloc 8 blocking\n@2 flush 8"),
+      (e: Error) => e instanceof InputError && /t\.trace:2:4: flush: flush 8: domain 8 is a blocking domain: it has no flush queue$/.test(e.message),
+    );
+    const r = run(twoLazy(arch, type, 256, 1000), "@1 MRd 00:02.0 addr=0x100000\n@2 flush 1\n@3 flush");
+    assert.equal([r.stats.driver.flushes, r.stats.driverEvents], [0, 2]);
   });
 
   test(`${arch}: a run-time domain's policy (domain-alloc invalidation=lazy) over a strict platform`, () => {
