@@ -179,6 +179,7 @@ export const RQF_RO: u32 = 0x80;
 export const RQF_IDO: u32 = 0x100;
 export const RQF_TRANSLATED: u32 = 0x200;
 export const RQF_NW: u32 = 0x400;
+export const RQF_STALE_USED: u32 = 0x800;
 
 // result record
 export const RES_PA: u32 = 0x0;

@@ -238,7 +238,13 @@ export function* loadScenarioSteps(file: string, opts: LoadOptions = {}): Genera
       if (a.kind === "blocking") return void blocking.add(a.id);
       if (a.parent !== undefined && blocking.has(a.parent)) throw problemAt(`domainAlloc[${i}].parent`, `domain ${a.parent} is a blocking domain, not a paging one`);
       try {
-        unit.allocDomain({ id: a.id, kind: a.kind, ...(a.format !== undefined ? { format: a.format } : {}), ...(a.parent !== undefined ? { parent: a.parent } : {}) });
+        unit.allocDomain({
+          id: a.id,
+          kind: a.kind,
+          ...(a.format !== undefined ? { format: a.format } : {}),
+          ...(a.parent !== undefined ? { parent: a.parent } : {}),
+          ...(a.invalidation !== undefined ? { invalidation: a.invalidation } : {}),
+        });
       } catch (e) {
         fail(`domainAlloc[${i}]`, e);
       }

@@ -1,5 +1,5 @@
 // The start of every translation's result record (abi Res), for any architecture.
-import { RES_ADDR_SPACE, RES_PAGE_LG2 } from "../abi";
+import { RES_ADDR_SPACE, RES_PAGE_LG2, RES_FLAGS, RSF_STALE, REQ_FLAGS, RQF_STALE_USED } from "../abi";
 
 /** Res.ADDR_SPACE of a request without an address-space tag (no PASID, no SubstreamID). */
 export const NO_ADDR_SPACE: u32 = 0xffffffff;
@@ -20,4 +20,14 @@ export const NO_ADDR_SPACE: u32 = 0xffffffff;
   store<u64>(res, 0, 56);
   store<u32>(res, NO_ADDR_SPACE, RES_ADDR_SPACE);
   store<u8>(res, 12, RES_PAGE_LG2);
+}
+
+/**
+ * After request `req` was translated into `res` by the full path (not a memo replay: those are
+ * never stale): a stale result marks the request record (abi ReqFlag.STALE_USED), which the host
+ * reads even when nobody reads the result ring (Opt.RESULTS_UNREAD: `res` is the scratch record).
+ */
+// @ts-ignore: decorator
+@inline export function markStaleRequest(req: usize, res: usize): void {
+  if ((load<u32>(res, RES_FLAGS) & RSF_STALE) != 0) store<u16>(req, <u16>(<u32>load<u16>(req, REQ_FLAGS) | RQF_STALE_USED), REQ_FLAGS);
 }

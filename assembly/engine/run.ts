@@ -15,6 +15,7 @@ import { smmuBatch } from "./smmu-run";
 import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/caches";
 import { wirePorts } from "./wiring";
 import { clearEvents } from "../common/events";
+import { markStaleRequest } from "../common/result-record";
 import { timingEnabled, timeRequest } from "../timing/model";
 import { cacheMutations } from "../uarch/cache/set-assoc";
 import { memoInit, memoReplay, memoRecord, memoTally, MR_PASID, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED_PGSNP, CB_FORCED_PTE } from "./replay-memo";
@@ -77,8 +78,10 @@ function vtdBatch(n: u32): u32 {
     const flags = <u32>load<u16>(req, REQ_FLAGS);
     clearEvents();
     clearHitTrace();
-    if (atc && (flags & RQF_TRANSLATED) != 0) atcTranslated(req, res, vtdTranslateOne);
-    else {
+    if (atc && (flags & RQF_TRANSLATED) != 0) {
+      atcTranslated(req, res, vtdTranslateOne);
+      markStaleRequest(req, res);
+    } else {
       const r = useMemo ? memoReplay(req, res, unread, regs.epoch, gmWriteGeneration()) : 0;
       if (r != 0) {
         replays++;
@@ -95,6 +98,7 @@ function vtdBatch(n: u32): u32 {
         if (i < aheadEnd && cacheMutations != before && (p2p == 0 || p2pWindowOf(req + aheadStride, p2p) == 0)) vtdLookAhead(req + aheadStride);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(req, res);
         else if (useMemo) memoRecord(req, res, before, legacy);
+        markStaleRequest(req, res);
       }
     }
     if (timed) timeRequest(req, res, hitIotlbSlot, fillIotlbSlot);

@@ -26,7 +26,7 @@ import {
 } from "../abi";
 import { bump } from "../common/counters";
 import { clearEvents } from "../common/events";
-import { resultBegin } from "../common/result-record";
+import { markStaleRequest, resultBegin } from "../common/result-record";
 import { smmuSyncRegs, setRootComplexCanwbs, smmuEnabled, tlbConflictEvent } from "../arch/smmuv3/regs";
 import { smmuInit, smmuTranslate } from "../arch/smmuv3/translate";
 import { iortRanges, iortStreamId, iortRc, iortCanwbs, NO_STREAM } from "../arch/smmuv3/iort";
@@ -80,8 +80,10 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
       r = routed;
     }
     const flags = <u32>load<u16>(r, REQ_FLAGS);
-    if (atc && (flags & RQF_TRANSLATED) != 0) atcTranslated(r, res, smmuTranslate);
-    else {
+    if (atc && (flags & RQF_TRANSLATED) != 0) {
+      atcTranslated(r, res, smmuTranslate);
+      markStaleRequest(req, res);
+    } else {
       const m = useMemo ? smmuMemoReplay(req, res, unread) : 0;
       if (m != 0) {
         replays++;
@@ -96,6 +98,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
         smmuTranslateKeeping(r, res, useContext);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(r, res);
         else if (useMemo) smmuMemoRecord(req, res, before);
+        markStaleRequest(req, res);
       }
     }
     if (bells != 0) doorbellCheck(r, res, bells);

@@ -178,7 +178,8 @@ export function checkDriver(c: DriverCase, mode: InvalidationMode, stats: Driver
   c.events.forEach((e, i) => {
     writes.length = 0;
     const allocated = p.alloc.used;
-    const flushesBefore = driver.stats.flushes;
+    // Each domain's flush queue before the event (a domain whose queue changed was flushed during it).
+    const queuesBefore = new Map(Object.keys(DOMAINS).map((id) => [Number(id), driver.flushQueueOf(Number(id))]));
     const touched: bigint[] = [];
     const added = new Map<string, bigint>();
     let accepted: () => void = () => {};
@@ -262,9 +263,13 @@ export function checkDriver(c: DriverCase, mode: InvalidationMode, stats: Driver
         if (changed) throw new FuzzProblem(`event ${i} (${stringifyBig(event)}) was refused (${(refused as Error).message}) but changed guest memory at ${hex(changed.pa)}: ${hex(changed.old ?? 0n)} -> ${hex(changed.now)}`);
       }
     } else driver.advanceTo(now);
-    // the lazy queue: a flush empties it; one the timer fired before this event's own unmap leaves that unmap's pages
-    if (driver.deadline === undefined) shadow.deferred.clear();
-    else if (driver.stats.flushes !== flushesBefore) shadow.deferred = new Map(added);
+    // the lazy queues, one per domain (src/driver/flush-queue.ts): a domain's flush ends its pages'
+    // window; one its timer fired before this event's own unmap leaves that unmap's pages deferred
+    for (const [id, before] of queuesBefore) {
+      const after = driver.flushQueueOf(id);
+      if (after !== undefined && after === before) continue; // not flushed (perhaps deferred more)
+      for (const k of [...shadow.deferred.keys()]) if (k.startsWith(`${id}:`) && (after === undefined || !added.has(k))) shadow.deferred.delete(k);
+    }
     probe(p, shadow, mode, i, [...touched, ...c.probes.map((n) => WINDOW + BigInt(n) * PAGE)], stats);
     checked++;
   });

@@ -266,7 +266,7 @@ export class RunSession {
         scenario: this.o.names?.scenario ?? this.scenarioFile,
         hostSeconds: stats.hostSeconds,
         tlps: stats.tlps,
-        driver: { mode: this.loaded.driver.invalidation, stats: stats.driver, ...(this.refusals === "results" ? { refused: stats.refusedEvents } : {}) },
+        driver: { mode: this.loaded.driver.invalidation, stats: stats.driver, ...(this.refusals === "results" ? { refused: stats.refusedEvents } : {}), domainModes: this.layer.domainModes() },
         invalidationWindow: stats.invalidationWindow,
       };
       const trace = this.o.names ? this.o.names.trace : this.traceName;

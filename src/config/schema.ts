@@ -142,12 +142,12 @@ export const parameterCatalogue: Record<string, CatalogueEntry> = {
     unit: "",
     doc: "How the driver invalidates after a trace's unmap: strict (at once, page-selective, as iommu.strict=1) or lazy (Linux's flush queue: deferred, then domain-selective).",
   },
-  "driver.lazyBatch": { type: "integer >= 1", default: defaultDriverOptions.lazyBatch, unit: "unmaps", doc: "Lazy mode: flush when this many unmaps are deferred (Linux IOVA_FQ_SIZE)." },
+  "driver.lazyBatch": { type: "integer >= 1", default: defaultDriverOptions.lazyBatch, unit: "unmaps", doc: "Lazy mode: flush a domain's queue when it holds this many of its unmaps (Linux IOVA_FQ_SIZE, per domain)." },
   "driver.lazyTimeoutCycles": {
     type: "integer >= 0",
     default: defaultDriverOptions.lazyTimeoutCycles,
     unit: "cycles",
-    doc: "Lazy mode: flush once the arrival time reaches this long after the oldest deferred unmap (Linux IOVA_FQ_TIMEOUT: 10 ms at 1 GHz; ns/us trace times convert at `timing.clockMHz`).",
+    doc: "Lazy mode: flush a domain's queue once the arrival time reaches this long after its oldest deferred unmap (Linux IOVA_FQ_TIMEOUT: 10 ms at 1 GHz; ns/us trace times convert at `timing.clockMHz`).",
   },
   "driver.refusals": {
     type: '"error" | "results"',

@@ -286,14 +286,16 @@ export const PgsnpNoSc = { RESERVED: 0, IGNORED: 1, HONOURED: 2 } as const;
  * Request record (REQ_SIZE = 24 bytes), written by the host. The arrival time is a u32 delta from
  * the batch's base cycle (Ctrl.REQ_TIME_BASE): the host starts a new batch where a later arrival
  * does not fit. FLAGS and LEN share one 32-bit word, so a u32 load at FLAGS gives the flags in bits
- * 10:0 (masks with ReqFlag work either way) and LEN in bits 31:16.
+ * 10:0 (masks with ReqFlag work either way) and LEN in bits 31:16. The core sets ReqFlag.STALE_USED
+ * in a record it has translated through a stale translation (the result's ResFlag.STALE), so the
+ * host finds a batch's stale requests without the result ring (Opt.RESULTS_UNREAD).
  *
  * ```
  *  byte  0  u64  ADDR    input address (IOVA, GVA, or translated address)
  *  byte  8  u32  SID     requester: segment<<16 | bus<<8 | devfn (VT-d); the 32-bit StreamID (SMMUv3)
  *  byte 12  u32  PASID   PASID or SubstreamID (20 bits), valid when ReqFlag.PASID
  *  byte 16  u32  TIME    arrival cycle - Ctrl.REQ_TIME_BASE (timing model; 0 = at the base)
- *  byte 20  u16  FLAGS   kind in bits 2:0, ReqFlag bits 10:3; bits 15:11 are 0
+ *  byte 20  u16  FLAGS   kind in bits 2:0, ReqFlag bits 10:3; bit 11 the core's STALE_USED; bits 15:12 are 0
  *  byte 22  u16  LEN     length in bytes, 1..4096
  * ```
  */
@@ -319,6 +321,7 @@ export const ReqFlag = {
   IDO: 1 << 8, // TLP attribute ID-based Ordering
   TRANSLATED: 1 << 9, // AT=10b, address already translated (device-TLB hit)
   NW: 1 << 10, // ATS translation request with No-Write
+  STALE_USED: 1 << 11, // written by the core after the request: its result is stale (the host writes 0)
 } as const;
 
 /** Result record (RES_SIZE bytes), written by the core. */

@@ -507,9 +507,13 @@ export class Core {
     w[o + 5] = f | ((r.len ?? 4) << 16);
   }
 
-  /** Whether result record `i` is flagged stale (decode(i).stale, without decoding the rest). */
-  resultStale(i: number): boolean {
-    return (this.u32[(abi.RES_BASE + i * abi.RES_SIZE + abi.Res.FLAGS) >>> 2]! & abi.ResFlag.STALE) !== 0;
+  /**
+   * Whether request record `i` of the batch just run was translated through a stale translation:
+   * the core's mark in the request record (abi ReqFlag.STALE_USED), there whether or not the batch
+   * wrote its result records (Opt.RESULTS_UNREAD).
+   */
+  requestStale(i: number): boolean {
+    return (this.u32[(abi.REQ_BASE + i * abi.REQ_SIZE + abi.Req.FLAGS) >>> 2]! & abi.ReqFlag.STALE_USED) !== 0;
   }
 
   /** Stale translations used so far (counters staleIotlbUses + staleAtcUses), read without counters()'s object. */

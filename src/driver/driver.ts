@@ -6,9 +6,9 @@
 import type { DriverEvent, TraceTlp } from "../trace/events.ts";
 import type { Result } from "../core/core.ts";
 import { defaultLimits, type Limits } from "../config/limits.ts";
-import { defaultFlushQueueOptions, type EventOrigin, type FlushQueueOptions, type FlushQueueStats } from "./flush-queue.ts";
+import { defaultFlushQueueOptions, type DomainModes, type EventOrigin, type FlushQueueOptions, type FlushQueueStats, type InvalidationMode } from "./flush-queue.ts";
 
-export type { EventOrigin, FlushReason, InvalidationMode } from "./flush-queue.ts";
+export type { DomainModes, EventOrigin, FlushReason, InvalidationMode } from "./flush-queue.ts";
 
 export interface DriverOptions extends FlushQueueOptions {
   /** Budgets for map (tablePages) and attach (devices, pasids, cacheEntries): config/limits.ts. */
@@ -56,6 +56,8 @@ export interface ArchDriver {
   readonly firstDeferred: EventOrigin | undefined;
   /** End of the trace: nothing stays deferred. */
   finish(): void;
+  /** The domains whose invalidation policy is not the platform's (the summary's heading and `domainModes`). */
+  domainModes(): DomainModes;
   /**
    * The domain operations the driver side above the architectures (src/iommu, as Linux's
    * iommu.c over the vendor drivers) uses; a DriverError when the unit cannot do them.
@@ -122,4 +124,6 @@ export interface DomainAllocSpec {
   format?: string;
   /** nested: the paging domain (VT-d second stage, SMMUv3 stage 2) it nests over. */
   parent?: number;
+  /** paging and nested: how its unmaps are invalidated; absent: the platform's policy. */
+  invalidation?: InvalidationMode;
 }

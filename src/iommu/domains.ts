@@ -6,7 +6,7 @@
  * the unit's blocking form (ArchDriver.block), and it has no page tables to map.
  */
 import { z } from "zod";
-import { DOMAIN_FORMATS, DOMAIN_KINDS, type DomainAllocEvent, type DomainKind } from "../trace/events.ts";
+import { DOMAIN_FORMATS, DOMAIN_KINDS, INVALIDATION_MODES, type DomainAllocEvent, type DomainKind } from "../trace/events.ts";
 import type { ArchDriver } from "../driver/driver.ts";
 import { RefusedError } from "./ownership.ts";
 
@@ -15,7 +15,8 @@ const domainId = z.number().int().min(0).max(0xffff, { message: "expected a doma
 /**
  * The scenario key `domainAlloc` (README "Driver side"): domains allocated before the trace starts,
  * in order, as `domain-alloc` events would allocate them:
- *   "domainAlloc": [ { "id": 5, "kind": "paging", "format": "fs" }, { "id": 6, "kind": "nested", "parent": 5 }, { "id": 8, "kind": "blocking" } ]
+ *   "domainAlloc": [ { "id": 5, "kind": "paging", "format": "fs", "invalidation": "lazy" }, { "id": 6, "kind": "nested", "parent": 5 }, { "id": 8, "kind": "blocking" } ]
+ * `"invalidation"` on a paging or nested domain: its unmaps' policy, as `domain-alloc ... invalidation=`.
  * `"enforceCoherency": true` on a paging domain: `enforce-coherency` right after it is allocated.
  */
 export const domainAllocSchema = z.array(
@@ -27,11 +28,15 @@ export const domainAllocSchema = z.array(
       parent: domainId.optional(),
       /** enforce-coherency at allocation (before any device or mapping): src/iommu/iommu.ts. */
       enforceCoherency: z.boolean().optional(),
+      /** Its unmaps' invalidation policy (src/driver/flush-queue.ts); absent: config.driver.invalidation. */
+      invalidation: z.enum(INVALIDATION_MODES, { message: `expected "strict" or "lazy"` }).optional(),
     })
     .superRefine((d, ctx) => {
       if (d.format !== undefined && d.kind !== "paging") ctx.addIssue({ code: "custom", path: ["format"], message: `format is for paging domains, not ${d.kind} ones` });
       if (d.kind === "nested" && d.parent === undefined) ctx.addIssue({ code: "custom", path: ["kind"], message: `a nested domain needs "parent", the paging domain it nests over` });
       if (d.kind !== "nested" && d.parent !== undefined) ctx.addIssue({ code: "custom", path: ["parent"], message: `parent is for nested domains, not ${d.kind} ones` });
+      if (d.invalidation !== undefined && d.kind !== "paging" && d.kind !== "nested")
+        ctx.addIssue({ code: "custom", path: ["invalidation"], message: `invalidation is for paging and nested domains, not ${d.kind} ones (they have no mappings to unmap)` });
       if (d.enforceCoherency && d.kind !== "paging") ctx.addIssue({ code: "custom", path: ["enforceCoherency"], message: `enforceCoherency is for paging domains, not ${d.kind} ones (a nested domain takes its parent's)` });
     }),
 );
@@ -51,7 +56,13 @@ export class Domains {
       // The id must not name one of the unit's domains either: attach and map would be ambiguous.
       if (this.arch.hasDomain(e.domain)) throw new RefusedError(`domain-alloc ${e.domain}: domain ${e.domain} exists already`);
     } else {
-      this.arch.allocDomain({ id: e.domain, kind: e.kind, ...(e.format !== undefined ? { format: e.format } : {}), ...(e.parent !== undefined ? { parent: e.parent } : {}) });
+      this.arch.allocDomain({
+        id: e.domain,
+        kind: e.kind,
+        ...(e.format !== undefined ? { format: e.format } : {}),
+        ...(e.parent !== undefined ? { parent: e.parent } : {}),
+        ...(e.invalidation !== undefined ? { invalidation: e.invalidation } : {}),
+      });
     }
     this.kinds.set(e.domain, e.kind);
   }

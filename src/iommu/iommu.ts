@@ -26,7 +26,7 @@
  *   cannot keep its No-Snoop DMA coherent is refused (VT-d: ECAP.SC; SMMUv3: CANWBS).
  */
 import type { Result } from "../core/core.ts";
-import { DriverError, type ArchDriver, type DriverOptions, type DriverStats } from "../driver/driver.ts";
+import { DriverError, type ArchDriver, type DomainModes, type DriverOptions, type DriverStats } from "../driver/driver.ts";
 import { formatBdf, isGroupEvent, type AttachEvent, type DetachEvent, type DriverEvent, type GroupEvent, type TraceTlp } from "../trace/events.ts";
 import type { EventOrigin } from "../driver/flush-queue.ts";
 import type { GroupRule, PciNode } from "./types.ts";
@@ -111,6 +111,9 @@ export class IommuLayer implements ArchDriver {
   finish(): void {
     this.arch.finish();
   }
+  domainModes(): DomainModes {
+    return this.arch.domainModes();
+  }
 
   apply(e: DriverEvent, now: bigint): void {
     switch (e.op) {
@@ -155,6 +158,9 @@ export class IommuLayer implements ArchDriver {
       case "detach":
         if (isGroupEvent(e)) return this.groupEvent(e, now);
         return this.detach(e, now);
+      case "flush":
+        if (e.domain !== undefined && this.domains.isBlocking(e.domain)) throw new RefusedError(`flush ${e.domain}: domain ${e.domain} is a blocking domain: it has no flush queue`);
+        return this.arch.apply(e, now);
       case "map":
       case "unmap": {
         if (this.domains.isBlocking(e.domain)) throw new RefusedError(`${e.op} ${e.domain}: domain ${e.domain} is a blocking domain: it has no page tables`);

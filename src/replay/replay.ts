@@ -12,9 +12,11 @@
  * hands each TLP to the request writer (request-writer.ts) as soon as it has checked it, which
  * converts its time and writes its request record into the ring in the same pass.
  *
- * Once the trace has unmapped something, the replay reads each batch's result records whenever the
+ * Once the trace has unmapped something, the replay looks for each batch's stale TLPs whenever the
  * core's stale-use counters moved, to measure the deferred-invalidation window (inval-window.ts):
- * the stale TLPs' devices, addresses and arrival cycles against the unmaps' ranges and times.
+ * the stale TLPs' devices, addresses and arrival cycles against the unmaps' ranges and times. The
+ * core marks a stale TLP in its request record (abi ReqFlag.STALE_USED), so a run whose results
+ * nobody reads still skips writing them (Opt.RESULTS_UNREAD).
  */
 import type { Platform } from "../platform.ts";
 import type { Result } from "../core/core.ts";
@@ -192,10 +194,11 @@ export class Replayer {
       throw this.located(err, "lazy flush timer, fired at this TLP: ", `the lazy flush timer (fired at the TLP at ${this.where(line)})`, line);
     }
     core.setTimeBase(w.base);
-    // After an unmap the window needs the stale TLPs' result records (only when the counters say some are stale).
+    // After an unmap the window needs the stale TLPs (only when the counters say some are stale),
+    // which the core marks in their request records: the result records stay unwritten when unread.
     const tracking = this.window.active;
     const staleBefore = tracking ? core.staleUses() : 0n;
-    core.run(n, !this.resultsRead && !tracking);
+    core.run(n, !this.resultsRead);
     if (tracking && core.staleUses() !== staleBefore) this.staleUses(n, w);
     if (w.expected) for (const [j, t] of w.expected) this.onExpectation!(this.seq + j, t, core.decode(j));
     if (this.sink) {
@@ -215,7 +218,7 @@ export class Replayer {
     const core = this.platform.core;
     const ring = core.requestWords();
     for (let j = 0; j < n; j++) {
-      if (!core.resultStale(j)) continue;
+      if (!core.requestStale(j)) continue;
       const t = decodeRequest(ring, j, w.lines[j]!);
       this.window.staleUse(t.sid, this.driver.attachedDomain(t.sid, t.pasid), t.addr, BigInt(w.base + ring[j * REQ_WORDS + TIME_WORD]!));
     }

@@ -70,14 +70,14 @@
  * |----|------------------------------|--------|---------|-------|-------------------------------------------------------|---------------|
  * |  1 | map DOMAIN IOVA PA SIZE      | IOVA   | DOMAIN  | 0     | perm r 0, w 1, x 2; page 5:4 (0 4K, 1 2M, 2 1G); snp 8; sup 9; global 10 | 1: PA SIZE 0 |
  * |  2 | unmap DOMAIN IOVA SIZE       | IOVA   | DOMAIN  | 0     | 0                                                     | 1: SIZE 0 0   |
- * |  3 | flush                        | 0      | 0       | 0     | 0                                                     | 0             |
+ * |  3 | flush [D]                    | D      | 0       | 0     | D given 0                                             | 0             |
  * |  4 | attach BDF [pasid=N] domain=D | D     | sid     | pasid | P 0; ats 1; pri 2; pgsnp 3; fpd 4; sre 5; ere 6       | 0             |
  * |  5 | detach BDF [pasid=N]         | 0      | sid     | pasid | P 0                                                   | 0             |
  * |  6 | replace BDF [pasid=N] domain=D | D    | sid     | pasid | P 0                                                   | 0             |
  * | 4, 5, 6 | attach / detach / replace group=N [domain=D] | D (detach 0) | N | 0 | G 7 (B is a group number, not a sid; every other D bit 0) | 0 |
  * |  7 | bind BDF DRIVER              | 0      | sid     | 0     | 0                                                     | 1: DRIVER's ASCII bytes, little-endian, 0-padded (24 at most) |
  * |  8 | unbind BDF                   | 0      | sid     | 0     | 0                                                     | 0             |
- * |  9 | domain-alloc D KIND [format=F] [parent=P] | D | KIND (0 paging, 1 nested, 2 identity, 3 blocking) | P | parent 0; format 7:4 (0 none, 1 ss, 2 fs, 3 s1, 4 s2) | 0 |
+ * |  9 | domain-alloc D KIND [format=F] [parent=P] [invalidation=I] | D | KIND (0 paging, 1 nested, 2 identity, 3 blocking) | P | parent 0; format 7:4 (0 none, 1 ss, 2 fs, 3 s1, 4 s2); invalidation 9:8 (0 none, 1 strict, 2 lazy) | 0 |
  * | 10 | pasid-alloc VM [BDF]         | 0      | sid     | 0     | P 0 (BDF given)                                       | 1: VM's ASCII bytes as bind's DRIVER |
  * | 11 | pasid-free VM PASID [BDF]    | 0      | sid     | PASID | P 0 (BDF given)                                       | 1: VM as for 10 |
  * | 12 | quota VM N                   | N      | 0       | 0     | 0                                                     | 1: VM as for 10 |
@@ -104,6 +104,7 @@ import {
   ATTACH_FLAGS,
   DOMAIN_FORMATS,
   DOMAIN_KINDS,
+  INVALIDATION_MODES,
   DEFAULT_LEN,
   MAX_LEN,
   MAX_PASID,
@@ -475,6 +476,7 @@ function eventRecords(e: DriverEvent): Uint32Array {
       break;
     case "flush":
       op = EventOp.FLUSH;
+      if (e.domain !== undefined) (a = BigInt(u32(e.domain, "domain"))), (d = 1);
       break;
     case "attach":
     case "detach":
@@ -537,6 +539,7 @@ function eventRecords(e: DriverEvent): Uint32Array {
       b = DOMAIN_KINDS.indexOf(e.kind);
       if (e.parent !== undefined) (c = u32(e.parent, "parent")), (d = 1);
       if (e.format !== undefined) d |= (DOMAIN_FORMATS.indexOf(e.format) + 1) << 4;
+      if (e.invalidation !== undefined) d |= (INVALIDATION_MODES.indexOf(e.invalidation) + 1) << 8;
       break;
     case "enforce-coherency":
       op = EventOp.ENFORCE_COHERENCY;
@@ -635,7 +638,8 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       e = { ...base, op: "unmap", domain: b, iova: a, size: q(0) };
       break;
     case EventOp.FLUSH:
-      e = { ...base, op: "flush" };
+      if (a > 0xffffn) return `flush of domain ${a} (max 65535)`;
+      e = { ...base, op: "flush", ...(d & 1 ? { domain: Number(a) } : {}) };
       break;
     case EventOp.ATTACH:
     case EventOp.DETACH:
@@ -689,7 +693,18 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
       const fi = (d >>> 4) & 0xf;
       const format = fi === 0 ? undefined : DOMAIN_FORMATS[fi - 1];
       if (fi !== 0 && format === undefined) return `domain-alloc with format ${fi} (1 ss, 2 fs, 3 s1, 4 s2)`;
-      e = { ...base, op: "domain-alloc", domain: Number(a), kind, ...(format !== undefined ? { format } : {}), ...(d & 1 ? { parent: c } : {}) };
+      const ii = (d >>> 8) & 3;
+      const invalidation = ii === 0 ? undefined : INVALIDATION_MODES[ii - 1];
+      if (ii !== 0 && invalidation === undefined) return `domain-alloc with invalidation ${ii} (1 strict, 2 lazy)`;
+      e = {
+        ...base,
+        op: "domain-alloc",
+        domain: Number(a),
+        kind,
+        ...(format !== undefined ? { format } : {}),
+        ...(d & 1 ? { parent: c } : {}),
+        ...(invalidation !== undefined ? { invalidation } : {}),
+      };
       break;
     }
     case EventOp.ENFORCE_COHERENCY:
@@ -712,7 +727,7 @@ export function decodeDriverEvent(w: Uint32Array, o: number, line: number): Driv
     parsed = parseTraceEvent(text, "", line);
   } catch (err) {
     if (err instanceof InputError) return `the ${e.op} event is not valid: ${stripWhere(err)}`;
-    if (err instanceof RangeError) return err.message.replace(/^cannot format the (\w+) event from line \d+: /, "the $1 event is not valid: ");
+    if (err instanceof RangeError) return err.message.replace(/^cannot format the ([\w-]+) event from line \d+: /, "the $1 event is not valid: ");
     throw err;
   }
   if (parsed === null || isTlp(parsed)) return "not a driver event";

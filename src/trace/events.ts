@@ -117,9 +117,13 @@ export interface UnmapEvent extends DriverEventBase {
   size: bigint;
 }
 
-/** `flush`: a flush point of the lazy mode's flush queue. */
+/**
+ * `flush [D]`: a flush point of the lazy mode's flush queues: every domain's, or domain D's only
+ * (Linux fq_flush_iotlb() of D's cookie, as its timer would; src/driver/flush-queue.ts).
+ */
 export interface FlushEvent extends DriverEventBase {
   op: "flush";
+  domain?: number;
 }
 
 /**
@@ -202,7 +206,7 @@ export interface UnbindEvent extends DriverEventBase {
 export const DOMAIN_KINDS = ["paging", "nested", "identity", "blocking"] as const;
 export type DomainKind = (typeof DOMAIN_KINDS)[number];
 
-/** `domain-alloc D KIND [format=F] [parent=P]`: a domain allocated at run time (src/iommu/domains.ts). */
+/** `domain-alloc D KIND [format=F] [parent=P] [invalidation=strict|lazy]`: a domain allocated at run time (src/iommu/domains.ts). */
 export interface DomainAllocEvent extends DriverEventBase {
   op: "domain-alloc";
   domain: number;
@@ -211,6 +215,8 @@ export interface DomainAllocEvent extends DriverEventBase {
   format?: "ss" | "fs" | "s1" | "s2";
   /** nested: the paging domain it nests over. */
   parent?: number;
+  /** paging and nested: its unmaps' invalidation policy (src/driver/flush-queue.ts); absent: the platform's. */
+  invalidation?: (typeof INVALIDATION_MODES)[number];
 }
 
 /** `replace BDF [pasid=N] domain=D`: the attachment moves to domain D the way the unit's driver rewrites a live entry. */
@@ -270,6 +276,9 @@ export interface MdevRemoveEvent extends DriverEventBase {
 export const VM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}$/;
 /** The largest quota: every PASID of the 20-bit space. */
 export const MAX_QUOTA = 0x100000;
+
+/** Invalidation policies `domain-alloc ... invalidation=` takes (src/driver/flush-queue.ts InvalidationMode). */
+export const INVALIDATION_MODES = ["strict", "lazy"] as const;
 
 /** Page-table formats `domain-alloc ... format=` takes. */
 export const DOMAIN_FORMATS = ["ss", "fs", "s1", "s2"] as const;

@@ -5,7 +5,7 @@
  *   [@TIME] ATS     BDF [pasid=N[,priv][,exe]] addr=ADDR [nw] [expect=FAULT]
  *   [@TIME] map DOMAIN IOVA PA SIZE [perm=rwx] [page=4K|2M|1G] [snp] [user|sup] [global]
  *   [@TIME] unmap DOMAIN IOVA SIZE
- *   [@TIME] flush
+ *   [@TIME] flush [D]
  *   [@TIME] inv ...                 (VT-d; src/arch/vtd/trace-commands.ts)
  *   [@TIME] attach BDF [pasid=N] domain=D [ats] [pri] [pgsnp] [fpd] [sre] [ere]
  *   [@TIME] detach BDF [pasid=N]
@@ -13,7 +13,7 @@
  *   [@TIME] attach group=N domain=D | detach group=N | replace group=N domain=D
  *   [@TIME] bind BDF vfio|kernel:NAME
  *   [@TIME] unbind BDF
- *   [@TIME] domain-alloc D paging|nested|identity|blocking [format=ss|fs|s1|s2] [parent=P]
+ *   [@TIME] domain-alloc D paging|nested|identity|blocking [format=ss|fs|s1|s2] [parent=P] [invalidation=strict|lazy]
  *   [@TIME] enforce-coherency D
  *   [@TIME] bind BDF vfio vm=VM
  *   [@TIME] pasid-alloc VM [BDF]
@@ -53,6 +53,7 @@ import {
   ATTACH_FLAGS,
   DEFAULT_LEN,
   DOMAIN_FORMATS,
+  INVALIDATION_MODES,
   DOMAIN_KINDS,
   DRIVER_NAME,
   MAX_QUOTA,
@@ -225,6 +226,7 @@ export function formatEvent(e: TraceEvent): string {
   switch (e.op) {
     case "flush":
       parts.push("flush");
+      if (e.domain !== undefined) parts.push(domain(e.domain));
       break;
     case "unmap":
       check(e.size > 0n && ((e.iova | e.size) & 0xfffn) === 0n, "IOVA and SIZE must be 4 KiB multiples");
@@ -323,6 +325,8 @@ export function formatEvent(e: TraceEvent): string {
       parts.push("domain-alloc", domain(e.domain), e.kind);
       if (e.format !== undefined) parts.push(`format=${e.format}`);
       if (e.parent !== undefined) parts.push(`parent=${domain(e.parent)}`);
+      check(e.invalidation === undefined || ((e.kind === "paging" || e.kind === "nested") && INVALIDATION_MODES.includes(e.invalidation)), "invalidation= is strict or lazy, for paging and nested domains");
+      if (e.invalidation !== undefined) parts.push(`invalidation=${e.invalidation}`);
       break;
     case "enforce-coherency":
       parts.push("enforce-coherency", domain(e.domain));
@@ -546,9 +550,10 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
       const kindTok = a.next(`a domain kind after the id: ${orList([...DOMAIN_KINDS])}`);
       const kind = DOMAIN_KINDS.find((k) => k === kindTok.text);
       if (kind === undefined) throw err(`expected a domain kind, ${orList([...DOMAIN_KINDS])}, got ${quote(kindTok.text)}`, kindTok.column);
-      const o = a.options("domain-alloc D KIND", ["format=", "parent="], [], a.keyword);
+      const o = a.options("domain-alloc D KIND", ["format=", "parent=", "invalidation="], [], a.keyword);
       const formatTok = o.get("format=");
       const parentTok = o.get("parent=");
+      const invTok = o.get("invalidation=");
       let format: (typeof DOMAIN_FORMATS)[number] | undefined;
       if (formatTok !== undefined) {
         if (kind !== "paging") throw err(`format= is for paging domains, not ${kind} ones`, formatTok.column);
@@ -558,16 +563,26 @@ function parseDriverEvent(op: NeutralDriverEvent["op"], a: Args, base: DriverEve
       if (kind === "nested" && parentTok === undefined) throw err(`a nested domain needs parent=P, the paging domain it nests over`, kindTok.column);
       if (kind !== "nested" && parentTok !== undefined) throw err(`parent= is for nested domains, not ${kind} ones`, parentTok.column);
       const parent = parentTok !== undefined ? parseDomain(valueOf(parentTok), err) : undefined;
-      return { ...base, op, domain, kind, ...(format !== undefined ? { format } : {}), ...(parent !== undefined ? { parent } : {}) };
+      let invalidation: (typeof INVALIDATION_MODES)[number] | undefined;
+      if (invTok !== undefined) {
+        // Only domains with page tables unmap anything (src/driver/flush-queue.ts).
+        if (kind !== "paging" && kind !== "nested") throw err(`invalidation= is for paging and nested domains, not ${kind} ones (they have no mappings to unmap)`, invTok.column);
+        invalidation = INVALIDATION_MODES.find((m) => m === valueOf(invTok).text);
+        if (invalidation === undefined) throw err(`expected invalidation=strict or invalidation=lazy, got ${quote(invTok.text)}`, invTok.column);
+      }
+      return { ...base, op, domain, kind, ...(format !== undefined ? { format } : {}), ...(parent !== undefined ? { parent } : {}), ...(invalidation !== undefined ? { invalidation } : {}) };
     }
     case "enforce-coherency": {
       const domain = parseDomain(a.next(`a domain id (decimal) after "enforce-coherency"`), err);
       a.options("enforce-coherency D", [], [], a.keyword);
       return { ...base, op, domain };
     }
-    case "flush":
-      a.options("flush", [], [], a.keyword);
-      return { ...base, op: "flush" };
+    case "flush": {
+      // flush D: that domain's flush queue only (Linux fq_flush_iotlb of its cookie); flush: every domain's.
+      const rest = a.rest();
+      if (rest.length > 1) throw err(`unexpected token ${quote(rest[1]!.text)}; flush takes an optional domain id`, rest[1]!.column);
+      return { ...base, op: "flush", ...(rest.length ? { domain: parseDomain(rest[0]!, err) } : {}) };
+    }
     case "unmap": {
       const domain = parseDomain(a.next(`a domain id (decimal) after "unmap"`), err);
       const iovaTok = a.next("IOVA (hex) after the domain id");

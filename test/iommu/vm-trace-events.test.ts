@@ -68,7 +68,7 @@ test("binary: a record no text line gives is refused, naming why", () => {
   assert.is(decodeDriverEvent(w, 0, 1), "quota 1048577 (max 1048576)");
   const f = encodeDriverEvent(one("pasid-free vm1 5"));
   f[5] = 0x100000; // PASID 2^20: the text form refuses it, so the record is refused
-  assert.is(decodeDriverEvent(f, 0, 1), "cannot format the pasid-free event from line 1: pasid 1048576 out of range");
+  assert.is(decodeDriverEvent(f, 0, 1), "the pasid-free event is not valid: pasid 1048576 out of range");
   const m = encodeDriverEvent(one("mdev-remove 03:00.1 vm=vm1"));
   m[6] = 3; // R and an unused bit
   assert.is(decodeDriverEvent(m, 0, 1), "the mdev-remove event has non-zero bits in unused fields (mdev-remove 03:00.1 vm=vm1 is encoded otherwise)");

@@ -7,34 +7,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadScenario } from "../../src/scenario.ts";
-import { InputError } from "../../src/errors.ts";
-import { parseTraceText } from "../../src/trace/text.ts";
-import { replay, type ReplayStats } from "../../src/replay/replay.ts";
-import type { Result } from "../../src/core/core.ts";
 import { summarize, formatSummary } from "../../src/report/summary.ts";
 import { InvalidationWindow } from "../../src/replay/inval-window.ts";
-
-const dir = mkdtempSync(join(tmpdir(), "iommu-emu-iw-"));
-let n = 0;
-function file(obj: unknown): string {
-  const f = join(dir, `s${n++}.json`);
-  writeFileSync(f, JSON.stringify(obj, null, 2));
-  return f;
-}
-
-/** Loads `scenario`, replays `trace` with its driver; results and stats. */
-function run(scenario: object, trace: string) {
-  const loaded = loadScenario(file(scenario));
-  const driver = loaded.platform.createDriver({ ...loaded.driver, limits: loaded.limits });
-  const results: Result[] = [];
-  const stats: ReplayStats = replay(loaded.platform, parseTraceText(trace, "t.trace"), (_s, _t, r) => results.push(r), { driver, file: "t.trace" });
-  return { loaded, results, stats, counters: loaded.platform.core.counters() };
-}
+import { file, loadError, run, tmpPath } from "./window-harness.ts";
 
 const rw = (iova: string, pa: string, size = "0x10000") => ({ iova, pa, size, perm: "rw" });
 
@@ -192,13 +170,7 @@ for (const [arch, fsType] of [
 /** The InputError of loading `s` after `change` to its domains. */
 function domainError(s: object, change: (domains: Record<string, unknown>[]) => unknown): string {
   change((s as { build: { domains: Record<string, unknown>[] } }).build.domains);
-  try {
-    loadScenario(file(s));
-  } catch (e) {
-    assert.instance(e, InputError);
-    return (e as Error).message;
-  }
-  throw new Error("expected an InputError");
+  return loadError(s);
 }
 
 test("a policy on a domain without page tables is refused at its key (VT-d pass-through, SMMUv3 identity)", () => {
@@ -250,7 +222,7 @@ test("run --report: the JSON's invalidationWindow and the printed lines, with a 
       "@500 MRd 00:02.0 addr=0x100000", // faults
     ],
   });
-  const rep = join(dir, `r${n++}.json`);
+  const rep = tmpPath(".json");
   const r = spawnSync(process.execPath, [join(root, "bin/iommu-emu.mjs"), "run", f, "--report", rep, "--functional"], { cwd: root, encoding: "utf8" });
   assert.is(r.status, 0, r.stderr);
   const report = JSON.parse(readFileSync(rep, "utf8"));

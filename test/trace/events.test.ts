@@ -88,6 +88,8 @@ test("unmap and flush", () => {
   assert.equal(parse1("@1.5us unmap 1 0x100000 0x4000"), { line: 1, column: 8, time: { value: 1.5, unit: "us" }, op: "unmap", domain: 1, iova: 0x100000n, size: 0x4000n });
   assert.equal(parse1("  unmap 65535 ffff000 4096 # comment"), { line: 1, column: 3, op: "unmap", domain: 65535, iova: 0xffff000n, size: 4096n });
   assert.equal(parse1("flush"), { line: 1, column: 1, op: "flush" });
+  // flush D: domain D's flush queue only
+  assert.equal(parse1("@5 flush 2"), { line: 1, column: 4, time: { value: 5, unit: "cycles" }, op: "flush", domain: 2 });
   assert.equal(parse1("@9 flush # the flush queue's timer"), { line: 1, column: 4, time: { value: 9, unit: "cycles" }, op: "flush" });
 });
 
@@ -178,7 +180,9 @@ test("errors: unmap and flush", () => {
   fails("unmap 1 0x1800 0x1000", 9, "IOVA 0x1800 is not 4 KiB aligned");
   fails("unmap 1 0x1000 100", 16, "SIZE 0x64 is not a multiple of 4 KiB");
   fails("unmap 1 0xfffffffffffff000 0x2000", 28, "IOVA + SIZE is beyond 2^64");
-  fails("flush all", 7, `unexpected token "all"; flush takes nothing more`);
+  fails("flush all", 7, `expected a domain id (decimal, as in the scenario's build.domains), got "all"`);
+  fails("flush 1 2", 9, `unexpected token "2"; flush takes an optional domain id`);
+  fails("flush 65536", 7, "domain id 65536 is out of range (max 65535)");
 });
 
 test("errors: inv kinds and inv qi", () => {
@@ -271,6 +275,7 @@ test("formatEvent: canonical form", () => {
   assert.is(canon("map 1 100000 80000000 16384 user perm=rw page=4K"), "map 1 0x100000 0x80000000 0x4000");
   assert.is(canon("@2ns unmap 1 0x100000 16384"), "@2ns unmap 1 0x100000 0x4000");
   assert.is(canon("flush"), "flush");
+  assert.is(canon("flush  07"), "flush 7");
   assert.is(canon("inv qi 100E2 0 0 0"), "inv qi 0x100e2 0x0 0x0 0x0");
   assert.is(canon("inv reg cc device fm=0 sid=00:02.0"), "inv reg cc device sid=00:02.0");
   assert.is(canon("inv iotlb psi ih am=2 addr=0x4000 did=0x10"), "inv iotlb psi did=16 addr=0x4000 am=2 ih");

@@ -92,9 +92,8 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     this.options = { ...defaultDriverOptions, ...options };
     const { flushes, flushReasons, deferredUnmaps } = newFlushQueueStats();
     this.stats = { maps: 0, unmaps: 0, attaches: 0, detaches: 0, invs: 0, flushes, flushReasons, deferredUnmaps, queuedDescriptors: 0, registerInvalidations: 0 };
-    this.fq = new FlushQueue<SmmuDomain>(this.options, (domains) => {
-      for (const d of new Set(domains)) this.invalidateContext(d);
-    }, this.stats);
+    // A domain's queue flush invalidates that domain's context (arm_smmu_tlb_inv_context).
+    this.fq = new FlushQueue<SmmuDomain>(this.options, (d) => this.invalidateContext(d), this.stats);
     this.core = platform.core;
     this.b = platform.builder;
   }
@@ -111,7 +110,7 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
       case "unmap":
         return this.unmap(e.domain, e.iova, e.size);
       case "flush":
-        return this.fq.flushNow("explicit");
+        return this.flushEvent(e.domain === undefined ? undefined : this.domain(e.domain));
       case "attach":
         return this.attach(e);
       case "detach":
@@ -130,9 +129,13 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
   }
 
 
-  /** Flushes the lazy mode's queue. */
+  /** Flushes the lazy mode's queues (every domain's, the oldest deferral first). */
   flushDeferred(reason: FlushReason): void {
     this.fq.flushNow(reason);
+  }
+
+  protected policyDomains(): Iterable<SmmuDomain> {
+    return this.b.domains.values();
   }
 
   private domain(id: number): SmmuDomain {
@@ -224,8 +227,10 @@ export class SmmuDriver extends FlushQueueDriver<SmmuDomain> implements ArchDriv
     if (type !== "s1" && type !== "s2" && type !== "identity" && type !== "nested")
       throw new DriverError(`domain-alloc ${spec.id}: SMMUv3 paging formats are s1 and s2, not "${spec.format}"`);
     if (spec.id < 0 || this.b.domains.has(spec.id)) throw new DriverError(`domain-alloc ${spec.id}: domain ${spec.id} exists already`);
+    if (spec.invalidation !== undefined && type === "identity") throw new DriverError(`domain-alloc ${spec.id}: an identity domain has no mappings to unmap, so no invalidation policy`);
     try {
-      this.b.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+      const d = this.b.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+      if (spec.invalidation !== undefined) d.invalidation = spec.invalidation;
     } catch (err) {
       throw driverError(err);
     }

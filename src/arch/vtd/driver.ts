@@ -101,7 +101,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
   /** Guest-physical page of the wait descriptors' status slots (Linux qi->desc_status), 4 bytes per queue index. */
   private statusPage = 0n;
   private batch: Descriptor[] = [];
-  /** Linux's flush queue (lazy mode): each deferred unmap with its domain; a flush invalidates every such domain. */
+  /** Linux's flush queues (lazy mode), one per domain; a queue's flush invalidates its domain. */
   protected readonly fq: FlushQueue<Domain>;
   /** The trace event apply() is carrying out. */
   private origin?: EventOrigin;
@@ -117,12 +117,14 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     this.options = { ...defaultDriverOptions, ...options };
     const { flushes, flushReasons, deferredUnmaps } = newFlushQueueStats();
     this.stats = { maps: 0, unmaps: 0, attaches: 0, detaches: 0, invs: 0, flushes, flushReasons, deferredUnmaps, queuedDescriptors: 0, registerInvalidations: 0 };
-    // A flush invalidates everything of each domain with deferred unmaps, in the order they came.
-    this.fq = new FlushQueue<Domain>(this.options, (domains) => {
-      for (const d of new Set(domains)) this.flushAll(d);
-    }, this.stats);
+    // A domain's queue flush invalidates everything of that domain (cache_tag_flush_all).
+    this.fq = new FlushQueue<Domain>(this.options, (d) => this.flushAll(d), this.stats);
     this.cap = platform.core.getRegister("CAP");
     this.ecap = platform.core.getRegister("ECAP");
+  }
+
+  protected policyDomains(): Iterable<Domain> {
+    return this.platform.builder.domains.values();
   }
 
   private capField(name: keyof typeof capFields): number {
@@ -155,7 +157,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
       case "unmap":
         return this.unmap(e.domain, e.iova, e.size);
       case "flush":
-        return this.flushDeferred("explicit");
+        return this.flushEvent(e.domain === undefined ? undefined : this.domain(e.domain));
       case "inv":
         return this.invalidate(e.inv);
       case "attach":
@@ -293,8 +295,10 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     if (type !== "ss" && type !== "fs" && type !== "pt" && type !== "nested")
       throw new DriverError(`domain-alloc ${spec.id}: VT-d paging formats are ss and fs, not "${spec.format}"`);
     if (this.platform.builder.domains.has(spec.id)) throw new DriverError(`domain-alloc ${spec.id}: domain ${spec.id} exists already`);
+    if (spec.invalidation !== undefined && type === "pt") throw new DriverError(`domain-alloc ${spec.id}: an identity domain has no mappings to unmap, so no invalidation policy`);
     try {
-      this.platform.builder.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+      const d = this.platform.builder.createDomain({ id: spec.id, type, ...(spec.parent !== undefined ? { parent: spec.parent } : {}) });
+      if (spec.invalidation !== undefined) d.invalidation = spec.invalidation;
     } catch (e) {
       throw driverError(e);
     }
@@ -468,7 +472,7 @@ export class VtdDriver extends FlushQueueDriver<Domain> implements ArchDriver {
     else this.writeIotlbReg(2, did, 0n, 0, false, true);
   }
 
-  /** Flushes the lazy mode's queue: every domain with deferred unmaps, in the order they came. */
+  /** Flushes the lazy mode's queues: every domain with deferred unmaps, the oldest deferral first. */
   flushDeferred(reason: FlushReason): void {
     this.fq.flushNow(reason);
   }

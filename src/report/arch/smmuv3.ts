@@ -8,11 +8,11 @@
  */
 import type { ArchReport, ArchSummaryContext, CacheSummary } from "./types.ts";
 import type { Core } from "../../core/core.ts";
-import type { InvalidationMode } from "../../driver/driver.ts";
+import type { DomainModes, InvalidationMode } from "../../driver/driver.ts";
 import { getField } from "../../arch/fields.ts";
 import { cr0Fields, eventqConsFields, eventqProdFields, idr1Fields, queueBaseFields } from "../../arch/smmuv3/fields.ts";
 import { fmt, figures, table } from "../html-parts.ts";
-import { auditIds, auditRange, auditTail, driverFigures, flushWhy, lb, levelText } from "./vtd.ts";
+import { anyLazy, auditIds, auditRange, auditTail, driverFigures, flushWhy, lb, levelText, modeText } from "./vtd.ts";
 
 /** The architected SMMUv3 PMU events the model counts, as arm_smmuv3_pmu.c names them (core/abi.ts smmuCounters). */
 export const pmcgEvents = ["transaction", "tlb_miss", "config_cache_miss", "trans_table_walk_access", "config_struct_access", "pcie_ats_trans_rq", "pcie_ats_trans_passed"] as const;
@@ -61,6 +61,8 @@ export interface SmmuSections {
   };
   driver: {
     mode: InvalidationMode;
+    /** The domains whose policy is not `mode`, under theirs; absent when none. */
+    domainModes?: DomainModes;
     maps: number;
     unmaps: number;
     /** `cmd` events. */
@@ -117,7 +119,7 @@ function sections(core: Core, ctx: ArchSummaryContext): SmmuSections {
     pmcg: Object.fromEntries(pmcgEvents.map((e) => [e, n(c[e])])) as Record<PmcgEvent, number>,
     counters: Object.fromEntries(smmuModelCounters.map((e) => [e, n(c[e])])) as Record<SmmuModelCounter, number>,
     eventQueue: eventQueue(core),
-    driver: { mode: d.mode, maps: d.maps, unmaps: d.unmaps, cmds: invs, flushes: d.flushes, flushReasons: d.flushReasons, deferredUnmaps: d.deferredUnmaps, ...(d.refused !== undefined ? { refused: d.refused } : {}) },
+    driver: { mode: d.mode, ...(d.domainModes ? { domainModes: d.domainModes } : {}), maps: d.maps, unmaps: d.unmaps, cmds: invs, flushes: d.flushes, flushReasons: d.flushReasons, deferredUnmaps: d.deferredUnmaps, ...(d.refused !== undefined ? { refused: d.refused } : {}) },
     ...(core.streamMapped ? { unrouted: n(c.unrouted) } : {}),
   };
 }
@@ -205,13 +207,13 @@ export const smmuReport: ArchReport<SmmuSections> = {
     out.push(["events recorded / lost", `${k.eventsRecorded} / ${k.eventsLost}`]);
     out.push(["state", `${q.pending} pending of ${2 ** q.log2Size}`, `(${queueText(q)}${q.overflow ? ", overflow" : ""}${q.enabled ? "" : ", disabled"})`]);
     const d = s.driver;
-    out.push(`Commands (${d.mode} mode)`);
+    out.push(`Commands (${modeText(d)})`);
     out.push(["commands / CMD_SYNCs", `${k.commands} / ${k.cmdSyncs}`]);
     out.push(["command queue errors", k.cmdqErrors]);
     out.push(["driver maps / unmaps", `${d.maps} / ${d.unmaps}`]);
     if (d.cmds) out.push(["cmd events", d.cmds]);
     if (d.refused !== undefined) out.push(["refused driver events", d.refused]);
-    if (d.mode === "lazy" || d.flushes) {
+    if (anyLazy(d) || d.flushes) {
       const why = flushWhy(d.flushReasons);
       out.push(["flushes", d.flushes, why ? `(${why})` : ""]);
       out.push(["deferred unmaps", d.deferredUnmaps]);
@@ -261,7 +263,7 @@ export const smmuReport: ArchReport<SmmuSections> = {
       ["commands / CMD_SYNCs", `${fmt(k.commands)} / ${fmt(k.cmdSyncs)}`],
       ["command queue errors", fmt(k.cmdqErrors)],
       ["bypassed transactions", fmt(k.bypassed)],
-      ["mode", d.mode],
+      ["mode", modeText(d).replace(/ mode/, "")],
       ["driver maps / unmaps / cmd", `${fmt(d.maps)} / ${fmt(d.unmaps)} / ${fmt(d.cmds)}`],
       ["flushes", fmt(d.flushes), why || undefined],
       ["deferred unmaps", fmt(d.deferredUnmaps)],

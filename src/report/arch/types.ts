@@ -10,7 +10,7 @@ import type { DriverEventsSummary } from "../../replay/driver-events.ts";
 import type { ArchName, CacheName } from "../../core/abi.ts";
 import type { Core } from "../../core/core.ts";
 import type { PolicyName } from "../../config/caches.ts";
-import type { DriverStats, InvalidationMode } from "../../driver/driver.ts";
+import type { DomainModes, DriverStats, InvalidationMode } from "../../driver/driver.ts";
 import type { InvalidationWindowSummary } from "../../replay/inval-window.ts";
 import type { LatencyClassLabels, TimingSummary } from "../timing.ts";
 import type { TextRow } from "../text-table.ts";
@@ -87,8 +87,11 @@ export interface SummaryInfo {
   hostSeconds: number;
   /** TLPs in the trace (default: the core's request count). */
   tlps?: number;
-  /** `refused`: the driver events refused as results, when the run asked for them. */
-  driver?: { mode: InvalidationMode; stats: DriverStats; refused?: number };
+  /**
+   * `refused`: the driver events refused as results, when the run asked for them; `domainModes`:
+   * the domains whose policy is not `mode` (ArchDriver.domainModes), absent or empty when none.
+   */
+  driver?: { mode: InvalidationMode; stats: DriverStats; refused?: number; domainModes?: DomainModes };
   /** The replay's deferred-invalidation window (ReplayStats.invalidationWindow). */
   invalidationWindow?: InvalidationWindowSummary;
 }

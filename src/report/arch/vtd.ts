@@ -3,11 +3,11 @@
  * second-stage leaf's SNP, root/context/PASID-structure reads and paging-entry reads by level, the
  * pcm-iio PMU events, the invalidation queue and the stale translations.
  */
-import type { ArchReport, ArchSummaryContext, CacheSummary } from "./types.ts";
+import type { ArchReport, ArchSummaryContext, CacheSummary, SummaryInfo } from "./types.ts";
 import { vtdAuditStage } from "./vtd-stage.ts";
 import type { Core } from "../../core/core.ts";
 import type { CacheName } from "../../core/abi.ts";
-import type { DriverStats, InvalidationMode } from "../../driver/driver.ts";
+import type { DomainModes, DriverStats, InvalidationMode } from "../../driver/driver.ts";
 import type { AuditEntry } from "../collector.ts";
 import { fmt, hex, hexKey, bytes, few, figures, table, type Cell, type CellLike, type Column } from "../html-parts.ts";
 
@@ -60,6 +60,8 @@ export interface VtdSections {
     queueErrors: number;
     driver: {
       mode: InvalidationMode;
+      /** The domains whose policy is not `mode`, under theirs (`{ "lazy": [2, 5] }`); absent when none. */
+      domainModes?: DomainModes;
       maps: number;
       unmaps: number;
       invs: number;
@@ -90,10 +92,12 @@ export const levelText = (a: number[], name: (i: number) => string, sep: string,
 const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
 
 /** The driver's figures every architecture's summary gives (maps, unmaps, flushes). */
-export function driverFigures(driver: { mode: InvalidationMode; stats: DriverStats; refused?: number } | undefined) {
+export function driverFigures(driver: SummaryInfo["driver"]) {
   const d = driver?.stats;
+  const modes = driver?.domainModes;
   return {
     mode: driver?.mode ?? "strict",
+    ...(modes && Object.keys(modes).length ? { domainModes: modes } : {}),
     maps: d?.maps ?? 0,
     unmaps: d?.unmaps ?? 0,
     invs: d?.invs ?? 0,
@@ -103,6 +107,18 @@ export function driverFigures(driver: { mode: InvalidationMode; stats: DriverSta
     ...(driver?.refused !== undefined ? { refused: driver.refused } : {}),
   };
 }
+
+/**
+ * The invalidation policy as the summary heads it: the platform's mode, then the domains whose
+ * policy differs ("strict mode; lazy: domains 2, 5").
+ */
+export function modeText(d: { mode: InvalidationMode; domainModes?: DomainModes }): string {
+  const others = Object.entries(d.domainModes ?? {}).filter(([, ids]) => ids.length);
+  return [`${d.mode} mode`, ...others.map(([m, ids]) => `${m}: domain${ids.length > 1 ? "s" : ""} ${ids.join(", ")}`)].join("; ");
+}
+
+/** Lazy flushes can happen: the platform's policy is lazy, or some domain's is. */
+export const anyLazy = (d: { mode: InvalidationMode; domainModes?: DomainModes }) => d.mode === "lazy" || (d.domainModes?.lazy?.length ?? 0) > 0;
 
 /** "batch 2, end 1": the flushes by reason that happened. */
 export const flushWhy = (r: DriverStats["flushReasons"]) => Object.entries(r).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
@@ -215,7 +231,7 @@ export const vtdReport: ArchReport<VtdSections> = {
     out.push("VT-d PMU events (pcm-iio names)");
     for (const e of pcmIioEvents) out.push([e, s.pcmIio[e]]);
     const inv = s.invalidation, d = inv.driver;
-    out.push(`Invalidation (${d.mode} mode)`);
+    out.push(`Invalidation (${modeText(d)})`);
     out.push(["queued descriptors", inv.descriptors]);
     if (inv.registerInvalidations) out.push(["register-based", inv.registerInvalidations]);
     out.push(["wait status writes", inv.waitWrites]);
@@ -223,7 +239,7 @@ export const vtdReport: ArchReport<VtdSections> = {
     out.push(["driver maps / unmaps", `${d.maps} / ${d.unmaps}`]);
     if (d.invs) out.push(["inv events", d.invs]);
     if (d.refused !== undefined) out.push(["refused driver events", d.refused]);
-    if (d.mode === "lazy" || d.flushes) {
+    if (anyLazy(d) || d.flushes) {
       const why = flushWhy(d.flushReasons);
       out.push(["flushes", d.flushes, why ? `(${why})` : ""]);
       out.push(["deferred unmaps", d.deferredUnmaps]);
@@ -283,7 +299,7 @@ export const vtdReport: ArchReport<VtdSections> = {
     const inv = s.invalidation, d = inv.driver;
     const why = flushWhy(d.flushReasons);
     const invs: [string, string, string?][] = [
-      ["mode", d.mode],
+      ["mode", modeText(d).replace(/ mode/, "")],
       ["queued descriptors", fmt(inv.descriptors)],
       ["register-based", fmt(inv.registerInvalidations)],
       ["wait status writes", fmt(inv.waitWrites)],
