@@ -129,8 +129,6 @@ export class SmmuBuilder {
   private strtab?: { base: bigint; cfg: bigint; l1: boolean; l2: Map<number, bigint> };
   private cmdq?: bigint;
   private eventq?: bigint;
-  /** Per nesting parent: the granules of its IPA space identity-mapped for stage-1 structures. */
-  private readonly ipaMapped = new Map<SmmuDomain, Set<bigint>>();
   /**
    * How attach and detach write an STE or CD: at once by default (a scenario's `build`, before the
    * SMMU is on); the driver (driver.ts) writes them Linux's hitless way with CFGI and CMD_SYNC.
@@ -257,7 +255,7 @@ export class SmmuBuilder {
       if (!parent || parent.type !== "s2") throw new RangeError(`domain ${spec.id}: a nested domain needs "parent", the id of a stage-2 domain defined before it`);
       d.parent = parent;
       const ipaBits = parent.pgtable!.cfg.ias;
-      d.pgtable = new IoPgtableArm(this.ipaTables(parent), { fmt: "ARM_64_LPAE_S1", granuleLg2, ias: spec.inputBits ?? 48, oas: ipaBits });
+      d.pgtable = new IoPgtableArm(this.ipaTables(parent, spec.id), { fmt: "ARM_64_LPAE_S1", granuleLg2, ias: spec.inputBits ?? 48, oas: ipaBits });
     } else if (spec.asid !== undefined || spec.vmid !== undefined) {
       throw new RangeError(`domain ${spec.id}: an ${spec.type} domain has no ASID or VMID`);
     }
@@ -282,21 +280,52 @@ export class SmmuBuilder {
    * Table memory in a nesting parent's IPA space: each table is placed at IPA = PA and its granules
    * are mapped read/write, cacheable, in the parent (as the VMM maps the memory of its guest).
    */
-  private ipaTables(parent: SmmuDomain): TableMemory {
-    return { ...this.tables, allocTable: (bytes) => this.ipaAlloc(parent, bytes) };
+  private ipaTables(parent: SmmuDomain, id: number): TableMemory {
+    return { ...this.tables, allocTable: (bytes) => this.ipaAlloc(parent, bytes, `a page-table page of nested domain ${id}`) };
   }
 
-  private ipaAlloc(parent: SmmuDomain, bytes: bigint): bigint {
+  private ipaAlloc(parent: SmmuDomain, bytes: bigint, what: string): bigint {
     const pa = this.tables.allocTable(bytes);
-    const g = 1n << BigInt(parent.granuleLg2);
-    let mapped = this.ipaMapped.get(parent);
-    if (!mapped) this.ipaMapped.set(parent, (mapped = new Set()));
-    for (let at = pa & ~(g - 1n); at < pa + bytes; at += g) {
-      if (mapped.has(at)) continue;
-      parent.pgtable!.map(at, at, g, IOMMU_READ | IOMMU_WRITE | IOMMU_CACHE);
-      mapped.add(at);
-    }
+    this.ipaIdentity(parent, [{ pa, bytes }], `${what} (PA 0x${pa.toString(16)})`);
     return pa;
+  }
+
+  /**
+   * Makes every range reachable at IPA = PA through the nesting parent: a granule of the parent
+   * that maps nothing is mapped to itself read/write, cacheable (as the VMM maps its guest's
+   * memory); one already mapped to itself stays. A granule the parent maps to another PA cannot be
+   * used: a RangeError naming `what`, and nothing is mapped.
+   */
+  private ipaIdentity(parent: SmmuDomain, ranges: readonly { pa: bigint; bytes: bigint }[], what: string): void {
+    const g = 1n << BigInt(parent.granuleLg2);
+    const free: bigint[] = [];
+    for (const { pa, bytes } of ranges)
+      for (let at = pa & ~(g - 1n); at < pa + bytes; at += g) {
+        const out = this.leafOutput(parent, at);
+        if (out === undefined) {
+          if (!free.includes(at)) free.push(at);
+        } else if (out !== at)
+          throw new RangeError(`${what} cannot be reached through domain ${parent.id}, its stage-2 parent: IPA 0x${at.toString(16)} maps PA 0x${out.toString(16)} there (the builder places nested stage-1 structures at IPA = PA)`);
+      }
+    for (const at of free) parent.pgtable!.map(at, at, g, IOMMU_READ | IOMMU_WRITE | IOMMU_CACHE);
+  }
+
+  /** The output address `iova` translates to through `d`'s tables (the leaf's, as io-pgtable's iova_to_phys walks), or undefined. */
+  private leafOutput(d: SmmuDomain, iova: bigint): bigint | undefined {
+    const t = d.pgtable!;
+    let table = t.root;
+    for (let level = t.shape.topLevel; level >= 0; level--) {
+      const e = this.tables.read64(entryAddress(t.shape, table, iova, level)) ?? 0n;
+      if ((e & 1n) === 0n) return undefined;
+      const out = e & ((1n << 48n) - 1n) & ~((1n << BigInt(d.granuleLg2)) - 1n);
+      if (level > 0 && (e & 3n) === 3n) {
+        table = out;
+        continue;
+      }
+      const span = 1n << BigInt(levelShift(t.shape.geometry, level));
+      return (out & ~(span - 1n)) | (iova & (span - 1n));
+    }
+    return undefined;
   }
 
   /** The IOMMU_* prot Linux's callers pass for `m` (dma-iommu: CACHE for a coherent device). */
@@ -389,6 +418,7 @@ export class SmmuBuilder {
       if (d.type === "s2" && s.substreams.size) throw new RangeError(`attach of ${what}: a stage-2 domain cannot serve a stream with substreams attached`);
       if (d.type === "nested" && [...s.substreams.values()].some((x) => x.type !== "nested" || x.parent !== d.parent))
         throw new RangeError(`attach of ${what}: a nested domain needs every substream nested behind the same parent`);
+      if (d.type === "nested") this.cdTableInIpa(s, d.parent!, what);
       s.rid = d;
       if (d.type === "s1" || d.type === "nested") this.writeCd(s, 0, d);
       else {
@@ -405,6 +435,7 @@ export class SmmuBuilder {
       const nestedRid = s.rid?.type === "nested" ? s.rid : [...s.substreams.values()].find((x) => x.type === "nested");
       if ((nestedRid || d.type === "nested") && !(d.type === "nested" && (!nestedRid || nestedRid.parent === d.parent)))
         throw new RangeError(`attach of ${what}: the substreams of a nested stream are nested behind one parent`);
+      if (d.type === "nested") this.cdTableInIpa(s, d.parent!, what);
       s.substreams.set(a.ssid, d);
       this.writeCd(s, a.ssid, d);
     }
@@ -433,6 +464,24 @@ export class SmmuBuilder {
       this.entryWriter({ kind: "ste", sid }, ste, this.steOf(s));
     }
     return { domain: d, stream: s };
+  }
+
+  /**
+   * A stream that becomes nested keeps the CD table it has (allocated for a stage-1 domain, or for
+   * nested domains over another parent): its STE's S1ContextPtr is an IPA then, so the table's
+   * pages (a 2-level table's L1 and leaves) must be reachable at IPA = PA through `parent`
+   * (ipaIdentity maps what is free; a page the parent maps elsewhere refuses the attach, before
+   * anything changes). In Linux the guest owns that table and the VMM's stage 2 maps its memory
+   * (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3-iommufd.c, arm_smmu_make_nested_cd_table_ste: STE qword 0,
+   * S1ContextPtr with it, comes from the guest's vSTE).
+   */
+  private cdTableInIpa(s: Stream, parent: SmmuDomain, what: string): void {
+    const t = s.cdTable;
+    if (!t) return; // allocated in the parent's IPA space when the first CD is written (cdAddress)
+    const contexts = 2 ** s.ssidBits;
+    const l1 = maxBytes(BigInt(t.s1fmt === 0 ? contexts * 64 : Math.ceil(contexts / CD_L2_ENTRIES) * 8));
+    const ranges = [{ pa: t.ptr, bytes: l1 }, ...[...t.leaves.values()].map((pa) => ({ pa, bytes: BigInt(CD_L2_ENTRIES * 64) }))];
+    this.ipaIdentity(parent, ranges, `attach of ${what}: its CD table (PA 0x${t.ptr.toString(16)})`);
   }
 
   /** arm_smmu_clear_cd: the CD of `ssid` becomes all zero (V=0), if the stream has a CD table. */
@@ -478,7 +527,7 @@ export class SmmuBuilder {
    * first use (arm_smmu_alloc_cd_tables), a 64 KiB leaf on the first CD in it (arm_smmu_alloc_cd_ptr).
    */
   private cdAddress(s: Stream, ssid: number, parent?: SmmuDomain): bigint {
-    const alloc = (bytes: bigint) => (parent ? this.ipaAlloc(parent, bytes) : this.tables.allocTable(bytes));
+    const alloc = (bytes: bigint) => (parent ? this.ipaAlloc(parent, bytes, `the CD table of StreamID 0x${s.sid.toString(16)}`) : this.tables.allocTable(bytes));
     if (!s.cdTable) {
       const contexts = 2 ** s.ssidBits;
       if (!this.profile.twoLevelCdTable || contexts <= CD_L2_ENTRIES) s.cdTable = { ptr: alloc(maxBytes(BigInt(contexts * 64))), s1fmt: 0, s1cdmax: s.ssidBits, leaves: new Map() };
