@@ -416,8 +416,8 @@ export class SmmuBuilder {
     if (old && !a.replace) throw new RangeError(`${what} is already attached to domain ${old.id}`);
     if (a.ssid === undefined) {
       if (d.type === "s2" && s.substreams.size) throw new RangeError(`attach of ${what}: a stage-2 domain cannot serve a stream with substreams attached`);
-      if (d.type === "nested" && [...s.substreams.values()].some((x) => x.type !== "nested" || x.parent !== d.parent))
-        throw new RangeError(`attach of ${what}: a nested domain needs every substream nested behind the same parent`);
+      const mix = this.cdTableMix(s, undefined, d);
+      if (mix) throw new RangeError(`attach of ${what}: ${mix}`);
       if (d.type === "nested") this.cdTableInIpa(s, d.parent!, what);
       s.rid = d;
       if (d.type === "s1" || d.type === "nested") this.writeCd(s, 0, d);
@@ -432,9 +432,8 @@ export class SmmuBuilder {
       if (a.ssid === 0) throw new RangeError(`attach of ${what}: SubstreamID 0 is the stream's own (S1DSS=SSID0); attach without ssid`);
       if (a.ssid >= 2 ** s.ssidBits) throw new RangeError(`attach of ${what}: beyond the stream's ${2 ** s.ssidBits} substreams (ssidBits ${s.ssidBits})`);
       if (s.rid?.type === "s2") throw new RangeError(`attach of ${what}: the stream's own domain ${s.rid.id} is stage 2 (substreams need a CD table)`);
-      const nestedRid = s.rid?.type === "nested" ? s.rid : [...s.substreams.values()].find((x) => x.type === "nested");
-      if ((nestedRid || d.type === "nested") && !(d.type === "nested" && (!nestedRid || nestedRid.parent === d.parent)))
-        throw new RangeError(`attach of ${what}: the substreams of a nested stream are nested behind one parent`);
+      const mix = this.cdTableMix(s, a.ssid, d);
+      if (mix) throw new RangeError(`attach of ${what}: ${mix}`);
       if (d.type === "nested") this.cdTableInIpa(s, d.parent!, what);
       s.substreams.set(a.ssid, d);
       this.writeCd(s, a.ssid, d);
@@ -464,6 +463,22 @@ export class SmmuBuilder {
       this.entryWriter({ kind: "ste", sid }, ste, this.steOf(s));
     }
     return { domain: d, stream: s };
+  }
+
+  /**
+   * Why `d` cannot go to `ssid` (undefined: the stream's own CD 0) given the stream's other CDs: an
+   * STE is nested over one parent or not nested at all, and under nesting every CD's tables are read
+   * as IPAs, so the CDs of one stream are all stage 1 or all nested over the same parent.
+   */
+  private cdTableMix(s: Stream, ssid: number | undefined, d: SmmuDomain): string | undefined {
+    const users = [...s.substreams].filter(([k]) => k !== ssid).map(([, x]) => x);
+    if (ssid !== undefined && s.rid) users.push(s.rid);
+    const cds = [d, ...users].filter((x) => x.type === "s1" || x.type === "nested");
+    const nested = cds.find((x) => x.type === "nested");
+    const odd = nested && cds.find((x) => x.type !== "nested" || x.parent !== nested.parent);
+    if (!nested || !odd) return undefined;
+    const name = (x: SmmuDomain) => (x.type === "nested" ? `nested domain ${x.id} (over domain ${x.parent!.id})` : `stage-1 domain ${x.id}`);
+    return `${name(d)} cannot share the stream's CD table with ${name(odd === d ? nested : odd)} (an STE is nested over one parent or not at all: every CD of the stream is read through it)`;
   }
 
   /**

@@ -110,4 +110,26 @@ test("the attach is refused, naming the IPA, when the parent maps the CD table's
   assert.is(r.s.layer.attachedDomain(GPU), 2);
 });
 
+test("a nested substream of a stream with a stage-1 CD table; stage 1 and nested never share one stream's CD table", () => {
+  const SHARE = "(an STE is nested over one parent or not at all: every CD of the stream is read through it)";
+  const r = run([
+    ...GUEST,
+    "attach 00:02.0 pasid=1 domain=6", //     6: CD 1 nested; the RID stays blocked (S1DSS terminate)
+    "MRd 00:02.0 pasid=1 addr=0x200010", //   7: VA 0x200010 -> IPA 0x40000010 -> PA 0x86000010
+    "attach 00:02.0 domain=2", //             8: refused (CD 0 would be stage 1 under a nested STE)
+    "attach 00:02.0 pasid=2 domain=3", //     9: refused likewise
+    "detach 00:02.0 pasid=1", //              10
+    "attach 00:02.0 domain=2", //             11
+    "MRd 00:02.0 addr=0x100000", //           12: paOf(2)
+    "attach 00:02.0 pasid=1 domain=6", //     13: refused: CD 0 is stage 1 now
+    "MRd 00:02.0 pasid=1 addr=0x200010", //   14: CD 1 stays as the detach left it, V = 0: C_BAD_CD (spec 5.4; fact sheet smmuv3.md 2.4)
+  ]);
+  assert.equal(r.refusals, [
+    `8: attach of StreamID 0x10 (00:02.0): stage-1 domain 2 cannot share the stream's CD table with nested domain 6 (over domain 5) ${SHARE}`,
+    `9: attach of StreamID 0x10 (00:02.0) SubstreamID 2: stage-1 domain 3 cannot share the stream's CD table with nested domain 6 (over domain 5) ${SHARE}`,
+    `13: attach of StreamID 0x10 (00:02.0) SubstreamID 1: nested domain 6 (over domain 5) cannot share the stream's CD table with stage-1 domain 2 ${SHARE}`,
+  ]);
+  assert.equal(r.results.map((x) => [x.status, x.status === "ok" ? x.pa : x.fault?.name]), [["ok", 0x8600_0010n], ["ok", paOf(2)], ["fault", "C_BAD_CD"]]);
+});
+
 test.run();
