@@ -145,6 +145,26 @@ test("nested: the parent's S2 (with S2FWB) under a CD table that lives in its IP
   assert.throws(() => b.createDomain({ id: 7, type: "nested", parent: 6 }), /a nested domain needs "parent", the id of a stage-2 domain defined before it/);
 });
 
+test("nested: a table page whose IPA the parent maps to other memory is refused, naming both addresses", () => {
+  const { b } = setup();
+  b.registers(); // stream table, command and event queues: 0x1000_0000..0x1000_2000
+  const parent = b.createDomain({ id: 3, type: "s2" }); // 4 levels (48-bit IPA, 4 KiB): root 0x1000_3000
+  // Guest RAM at IPA 0x1000_7000: the parent's L1, L2, L3 for it take 0x1000_4000..0x1000_6000, so
+  // 0x1000_7000 is the next page the allocator hands out.
+  b.map(parent, { iova: 0x1000_7000n, pa: 0x9000_0000n, size: 0x1000n });
+  const why = (what: string, pa: string, out: string) =>
+    `${what} (PA ${pa}) cannot be reached through domain 3, its stage-2 parent: IPA ${pa} maps PA ${out} there (the builder places nested stage-1 structures at IPA = PA)`;
+  assert.throws(() => b.createDomain({ id: 6, type: "nested", parent: 3 }), (e: Error) => e.message === why("a page-table page of nested domain 6", "0x10007000", "0x90000000"));
+  assert.is(b.domains.has(6), false);
+  // The next nested domain's root is 0x1000_8000 (0x1000_7000 stays used), free in the parent: mapped to
+  // itself. Its first map needs L1 0x1000_9000 (free) and L2 0x1000_a000, which the parent maps to
+  // 0x9000_1000 (more guest RAM, mapped now).
+  const n = b.createDomain({ id: 7, type: "nested", parent: 3 });
+  assert.is(n.pgtable!.root, 0x1000_8000n);
+  b.map(parent, { iova: 0x1000_a000n, pa: 0x9000_1000n, size: 0x1000n });
+  assert.throws(() => b.map(n, { iova: 0n, pa: 0x4000_0000n, size: 0x1000n }), (e: Error) => e.message === why("a page-table page of nested domain 7", "0x1000a000", "0x90001000"));
+});
+
 test("domain checks: granules the SMMU lacks, ASID clashes, mapping without permission", () => {
   const { b } = setup({ ...profile, granules: [12] });
   assert.throws(() => b.createDomain({ id: 1, type: "s1", granuleLg2: 14 }), /domain 1: the SMMU has no 16 KiB granule/);
