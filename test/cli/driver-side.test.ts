@@ -181,4 +181,43 @@ test("smmuv3 behind an IORT map (RID 03:00.x -> StreamID 0x40 + x): the driver s
   );
 });
 
+test("smmuv3: a scenario's domainAlloc nested domain over a build stage-2 parent, filled and attached by the trace (a stream with no CD table yet)", () => {
+  const f = join(dir, "smmu-nested.json");
+  const scn = {
+    arch: "smmuv3",
+    topology: [
+      { bdf: "00:1c.0", type: "root-port", acs: ["SV", "RR", "CR", "UF"] },
+      { bdf: "01:00.0", type: "endpoint", parent: "00:1c.0" },
+    ],
+    drivers: [{ bdf: "01:00.0", driver: "vfio" }],
+    // Guest RAM: IPA 0x40000000-0x40001fff -> PA 0x86000000-0x86001fff in the stage-2 parent.
+    build: { domains: [{ id: 5, type: "s2", mappings: [{ iova: "0x40000000", pa: "0x86000000", size: "0x2000" }] }] },
+    domainAlloc: [{ id: 6, kind: "nested", parent: 5 }],
+    trace: [
+      "map 6 0x200000 0x40000000 0x2000", // the guest's stage 1: VA 0x200000-0x201fff -> IPA 0x40000000-0x40001fff
+      "map 6 0x202000 0x48000000 0x1000", // VA 0x202000 -> IPA 0x48000000, which 5 does not map
+      "attach 01:00.0 domain=6", // StreamID 0x100: its CD table allocated now, at IPA = PA in 5
+      "MRd 01:00.0 addr=0x201008", // -> IPA 0x40001008 -> PA 0x86001008
+      "MRd 01:00.0 addr=0x203000", // no stage-1 leaf: F_TRANSLATION, stage 1
+      "MRd 01:00.0 addr=0x202010", // IPA 0x48000010 unmapped in 5: F_TRANSLATION, stage 2, CLASS IN
+      "detach 01:00.0",
+      "MRd 01:00.0 addr=0x201008", // blocked again (abort STE)
+    ],
+  };
+  writeFileSync(f, JSON.stringify(scn, null, 2));
+  const out = join(dir, "smmu-nested.jsonl");
+  const r = cli("run", f, "--results", out, "--refusals", "results");
+  assert.is(r.status, 0, r.stderr);
+  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(
+    lines.map((l) => [l.status, l.pa, l.fault]),
+    [
+      ["ok", "0x86001008", undefined],
+      ["fault", undefined, { code: 0x10, name: "F_TRANSLATION", recorded: true, stage: 1 }],
+      ["fault", undefined, { code: 0x10, name: "F_TRANSLATION", recorded: true, stage: 2, class: "IN" }],
+      ["blocked", undefined, undefined],
+    ],
+  );
+});
+
 test.run();
