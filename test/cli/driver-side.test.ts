@@ -141,8 +141,17 @@ test("domainAlloc: errors at the entry's key, with line and column", () => {
   assert.is(r.stderr.trim(), `iommu-emu: ${f}:12:40: domainAlloc[0].format: format is for paging domains, not identity ones`);
 });
 
+/** Writes scenario object `scn` as NAME.json, runs it with `--results NAME.jsonl --refusals results` (exit 0), and returns the result lines. */
+function runResults(name: string, scn: unknown): Record<string, unknown>[] {
+  const f = join(dir, `${name}.json`);
+  const out = join(dir, `${name}.jsonl`);
+  writeFileSync(f, JSON.stringify(scn, null, 2));
+  const r = cli("run", f, "--results", out, "--refusals", "results");
+  assert.is(r.status, 0, r.stderr);
+  return readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 test("smmuv3 behind an IORT map (RID 03:00.x -> StreamID 0x40 + x): the driver side blocks, attaches and restores the streams of the RIDs it names", () => {
-  const f = join(dir, "smmu-iort.json");
   const scn = {
     arch: "smmuv3",
     topology: [
@@ -164,11 +173,7 @@ test("smmuv3 behind an IORT map (RID 03:00.x -> StreamID 0x40 + x): the driver s
     config: { smmu: { rootComplexes: [{ segment: 0, idMappings: [{ rid: "03:00.0", count: 8, streamId: "0x40" }] }] } },
     trace: ["MRd 03:00.1 addr=0x100000", "attach 03:00.0 domain=2", "MRd 03:00.0 addr=0x100000", "MRd 03:00.1 addr=0x100000", "detach 03:00.0", "MRd 03:00.1 addr=0x100000", "unbind 03:00.0", "unbind 03:00.1", "MRd 03:00.0 addr=0x100000"],
   };
-  writeFileSync(f, JSON.stringify(scn, null, 2));
-  const out = join(dir, "smmu-iort.jsonl");
-  const r = cli("run", f, "--results", out, "--refusals", "results");
-  assert.is(r.status, 0, r.stderr);
-  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = runResults("smmu-iort", scn);
   assert.equal(
     lines.map((l) => [l.bdf, l.status, l.pa]),
     [
@@ -182,7 +187,6 @@ test("smmuv3 behind an IORT map (RID 03:00.x -> StreamID 0x40 + x): the driver s
 });
 
 test("smmuv3: a scenario's domainAlloc nested domain over a build stage-2 parent, filled and attached by the trace (a stream with no CD table yet)", () => {
-  const f = join(dir, "smmu-nested.json");
   const scn = {
     arch: "smmuv3",
     topology: [
@@ -204,11 +208,7 @@ test("smmuv3: a scenario's domainAlloc nested domain over a build stage-2 parent
       "MRd 01:00.0 addr=0x201008", // blocked again (abort STE)
     ],
   };
-  writeFileSync(f, JSON.stringify(scn, null, 2));
-  const out = join(dir, "smmu-nested.jsonl");
-  const r = cli("run", f, "--results", out, "--refusals", "results");
-  assert.is(r.status, 0, r.stderr);
-  const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = runResults("smmu-nested", scn);
   assert.equal(
     lines.map((l) => [l.status, l.pa, l.fault]),
     [
