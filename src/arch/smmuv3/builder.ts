@@ -11,8 +11,9 @@
  *   1024 CDs, else 2-level with 64 KiB leaves (1024 CDs) allocated when a CD in them is written.
  * - Domains: stage 1 (an ASID from 1, ARM_64_LPAE_S1 tables, a CD), stage 2 (a VMID from 1,
  *   ARM_64_LPAE_S2 tables, an S2 STE), nested (stage-1 tables and the CD table in the parent's IPA
- *   space: each of their pages is identity-mapped in the parent, as a VMM maps its guest's memory),
- *   identity (bypass STE), blocking (abort STE).
+ *   space: each of their pages is identity-mapped in the parent, as a VMM maps its guest's memory;
+ *   a CD table a stream already had too, when it moves into a nested domain), identity (bypass
+ *   STE), blocking (abort STE). A stream's CDs are all stage 1 or all nested over one parent.
  * - A stream's STE follows from what is attached to it (arm_smmu_attach_dev, arm_smmu_set_pasid,
  *   arm_smmu_update_ste): its RID domain, and its substreams' domains; with substreams and an
  *   identity or blocking RID domain the STE has a CD table with S1DSS bypass or terminate.
