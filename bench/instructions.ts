@@ -4,7 +4,11 @@
  * figures vary 2x. Not part of CI or of `npm run bench`; needs asc (node_modules), wasm2c and the
  * wasm2c runtime (wabt, /usr/share/wabt/wasm2c), cc and valgrind.
  *
- *   node --import tsx bench/instructions.ts [--case NAME]... [--rings N] [--top K] [--dir DIR]
+ *   node --import tsx bench/instructions.ts [--case NAME]... [--no-inline] [--rings N] [--top K] [--dir DIR]
+ *
+ * --no-inline: instead of the release core, a build for finding where the cost is: asc without
+ * optimisation (only @inline functions inlined), then wasm-opt -O3 with no inlining, so that every
+ * function of the source is its own function in the counts. Its totals are not the release's.
  *
  * Defaults: the cases iotlb-hit, ss4-walk, ss4-walk-nopwc, ss4-walk-nocache and ss4-walk-pwc;
  * 16 rings of 4096 requests per pass; the 12 costliest functions of each case; DIR
@@ -40,7 +44,7 @@ import { workloads, REQ_WORDS } from "./workloads.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_CASES = ["iotlb-hit", "ss4-walk", "ss4-walk-nopwc", "ss4-walk-nocache", "ss4-walk-pwc"];
-const usage = "usage: node --import tsx bench/instructions.ts [--case NAME]... [--rings N] [--top K] [--dir DIR]";
+const usage = "usage: node --import tsx bench/instructions.ts [--case NAME]... [--no-inline] [--rings N] [--top K] [--dir DIR]";
 
 function die(message: string): never {
   console.error(`bench/instructions: ${message}`);
@@ -50,7 +54,7 @@ function die(message: string): never {
 let args;
 try {
   args = parseArgs({
-    options: { case: { type: "string", multiple: true }, rings: { type: "string", default: "16" }, top: { type: "string", default: "12" }, dir: { type: "string", default: "/tmp/iommu-emu-instructions" } },
+    options: { case: { type: "string", multiple: true }, "no-inline": { type: "boolean", default: false }, rings: { type: "string", default: "16" }, top: { type: "string", default: "12" }, dir: { type: "string", default: "/tmp/iommu-emu-instructions" } },
     strict: true,
     allowPositionals: false,
   }).values;
@@ -183,13 +187,14 @@ const script = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scri
 const m = /wasm-opt build\/release\.wasm (.*) -o build\/release\.wasm/.exec(script);
 if (!m) die(`package.json asbuild:release: expected "... wasm-opt build/release.wasm FLAGS -o build/release.wasm", got ${script}`);
 const named = join(dir, "named.wasm");
-sh(join(ROOT, "node_modules/.bin/asc"), ["assembly/index.ts", "--target", "release", "--debug", "-o", named]);
-sh(join(ROOT, "node_modules/.bin/wasm-opt"), [named, "-g", ...m[1]!.split(/\s+/), "-o", named]);
+const noInline = args["no-inline"]!;
+sh(join(ROOT, "node_modules/.bin/asc"), ["assembly/index.ts", "--target", "release", "--debug", ...(noInline ? ["--optimizeLevel", "0"] : []), "-o", named]);
+sh(join(ROOT, "node_modules/.bin/wasm-opt"), [named, "-g", ...(noInline ? ["--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals", "--enable-nontrapping-float-to-int", "-O3", "--no-inline=*"] : m[1]!.split(/\s+/)), "-o", named]);
 const namedBytes = new Uint8Array(readFileSync(named));
 const namedSections = sections(namedBytes);
 const releaseCode = sections(release).filter((s) => s.id !== 0);
 const namedCode = namedSections.filter((s) => s.id !== 0);
-if (releaseCode.length !== namedCode.length || releaseCode.some((s, i) => s.id !== namedCode[i]!.id || !same(s.body, namedCode[i]!.body)))
+if (!noInline && (releaseCode.length !== namedCode.length || releaseCode.some((s, i) => s.id !== namedCode[i]!.id || !same(s.body, namedCode[i]!.body))))
   die("the named build differs from build/release.wasm outside its name section: rebuild the cores (npm run build:cores) and retry");
 const types = globalTypes(namedSections);
 const probe = exportGlobals(namedBytes, namedSections, types.length);
