@@ -82,6 +82,11 @@ export class SetAssoc {
   private missK1: u64 = 0;
   /** The first invalid way of the set at the miss, or -1 (the policy's victim then). */
   private missFree: i32 = -1;
+  /**
+   * Valid ways in all: while it equals `entries` every set is full, and a miss needs no scan of
+   * its set for an invalid way (noteMiss). Kept by every fill and invalidation.
+   */
+  private validWays: u32 = 0;
 
   // ---- counters ------------------------------------------------------------------------------------
   lookups: u64 = 0;
@@ -183,14 +188,17 @@ export class SetAssoc {
   }
 
   /** Remembers a miss of (k0, k1) in `set` and the set's first invalid way, for fillAfterMiss. */
-  private noteMiss(set: u32, k0: u64, k1: u64): void {
-    const first = set * this.waysPerSet;
-    const v = this.valid + <usize>first;
+  // @ts-ignore: decorator
+  @inline private noteMiss(set: u32, k0: u64, k1: u64): void {
     let free: i32 = -1;
-    for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
-      if (load<u8>(v + w) == 0) {
-        free = <i32>w;
-        break;
+    // A full cache (the steady state of a busy one) has no invalid way in any set: no scan.
+    if (this.validWays != this.entries) {
+      const v = this.valid + <usize>(set * this.waysPerSet);
+      for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
+        if (load<u8>(v + w) == 0) {
+          free = <i32>w;
+          break;
+        }
       }
     }
     this.missChanges = this.changes;
@@ -270,7 +278,7 @@ export class SetAssoc {
       way = policyVictim(this.policy, this.state, set, ways);
       if (DEBUG) assert(way < ways);
       this.evictions++;
-    }
+    } else this.validWays++;
     const p = t + (<usize>way << TAG_LG2);
     store<u64>(p, k0);
     store<u64>(p, k1, 8);
@@ -292,8 +300,10 @@ export class SetAssoc {
     const ways = this.waysPerSet;
     const first = set * ways;
     let way: u32;
-    if (this.missFree >= 0) way = <u32>this.missFree;
-    else {
+    if (this.missFree >= 0) {
+      way = <u32>this.missFree;
+      this.validWays++;
+    } else {
       way = policyVictim(this.policy, this.state, set, ways);
       if (DEBUG) assert(way < ways);
       this.evictions++;
@@ -378,6 +388,7 @@ export class SetAssoc {
     const v = this.valid + <usize>slot;
     if (load<u8>(v) == 0) return;
     store<u8>(v, 0);
+    this.validWays--;
     const ways = this.waysPerSet;
     const set = slot / ways;
     policyInvalidate(this.policy, this.state, set, slot - set * ways, ways);
