@@ -10,7 +10,7 @@
 // the engine: what a key and a payload say is the architecture's (e.g. arch/vtd/cached.ts); what is
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
 import { SetAssoc } from "./cache/set-assoc";
-import { setFor, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
+import { setFor, setForHashed, ownerHash, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
 import { emit, EV_LOOKUP } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
@@ -35,6 +35,16 @@ const WALK_CACHE_LEVELS: u32 = 4;
  */
 let walkCachesFs: u32 = 0;
 let walkCachesSs: u32 = 0;
+
+/**
+ * Per stage, the levels whose walk cache the current walk looked up and missed (bit L-1), and the
+ * set of each such lookup (index stage * 4 + L - 1): the fill after the walk uses the same key in
+ * the same set, so it does not hash it again. Per stage because a nested first-stage walk runs
+ * second-stage walks between its lookups and its fills.
+ */
+const missedSets = new StaticArray<u32>(2 * <i32>WALK_CACHE_LEVELS);
+let missedFs: u32 = 0;
+let missedSs: u32 = 0;
 
 function cfg(id: u32, off: u32): u32 {
   return load<u32>(CTRL_BASE + CTRL_CACHES + id * CACHE_CFG_SIZE + off);
@@ -248,29 +258,45 @@ export function walkCacheResume(ws: WalkState): i32 {
   const stage = ws.stage;
   // levels 1..top are bits 0..top-1
   let present = (stage == 0 ? walkCachesFs : walkCachesSs) & ((<u32>1 << (ws.levels - 1)) - 1);
-  if (present == 0) return -1;
-  const k1 = ws.cacheOwner;
-  const va = ws.va;
-  const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
-  do {
-    const b = ctz(present);
-    present &= present - 1;
-    const level = b + 1;
-    const c = changetype<SetAssoc>(unchecked(caches[first + b]));
-    const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
-    const slot = c.lookup(setFor(c, k0, k1), k0, k1);
-    emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
-    if (slot < 0) continue;
-    const p = c.payload(<u32>slot);
-    ws.resumeLevel = <i32>b;
-    ws.resumeTable = load<u64>(p, WC_NEXT);
-    ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
-    const f = load<u32>(p, WC_PERMS);
-    ws.resumePerms = f & 0xff;
-    ws.resumeS2W = (f & WC_S2W) != 0;
-    return <i32>level;
-  } while (present != 0);
+  let missed: u32 = 0;
+  if (present != 0) {
+    const k1 = ws.cacheOwner;
+    const k1Hash = ownerHash(k1);
+    const va = ws.va;
+    const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
+    do {
+      const b = ctz(present);
+      present &= present - 1;
+      const level = b + 1;
+      const c = changetype<SetAssoc>(unchecked(caches[first + b]));
+      const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
+      const set = setForHashed(c, k0, k1Hash);
+      const slot = c.lookup(set, k0, k1);
+      emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
+      if (slot < 0) {
+        missed |= <u32>1 << b;
+        unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
+        continue;
+      }
+      const p = c.payload(<u32>slot);
+      ws.resumeLevel = <i32>b;
+      ws.resumeTable = load<u64>(p, WC_NEXT);
+      ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
+      const f = load<u32>(p, WC_PERMS);
+      ws.resumePerms = f & 0xff;
+      ws.resumeS2W = (f & WC_S2W) != 0;
+      setMissed(stage, missed);
+      return <i32>level;
+    } while (present != 0);
+  }
+  setMissed(stage, missed);
   return -1;
+}
+
+// @ts-ignore: decorator
+@inline function setMissed(stage: u32, missed: u32): void {
+  if (stage == 0) missedFs = missed;
+  else missedSs = missed;
 }
 
 /** After a successful walk of `ws.va`, caches every non-leaf entry it read (the stage's enabled walk caches). */
@@ -282,6 +308,7 @@ export function walkCacheFill(ws: WalkState): void {
   if (present == 0) return;
   const k1 = ws.cacheOwner;
   const va = ws.va;
+  const missed = stage == 0 ? missedFs : missedSs;
   const nested = ws.s2 !== null;
   // Nested tables larger than a 4 KiB page (VMSA 16/64 KiB granules) may lie in several stage-2
   // pages: the host-physical address of the one entry read says nothing about the rest of the
@@ -295,7 +322,9 @@ export function walkCacheFill(ws: WalkState): void {
     const c = changetype<SetAssoc>(unchecked(caches[first + b]));
     const span = walkLevelShift(ws, level);
     const k0 = (va >>> span) & 0xffffffffffff;
-    const p = c.payload(c.fillAfterMiss(setFor(c, k0, k1), k0, k1));
+    // the set of this walk's lookup of the same key, else (its cache was not looked up) hashed here
+    const set = (missed & (<u32>1 << b)) != 0 ? unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]) : setFor(c, k0, k1);
+    const p = c.payload(c.fillAfterMiss(set, k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
     const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : walkNextTable(ws, unchecked(ws.entry[level]));
     store<u64>(p, next, WC_NEXT);

@@ -16,7 +16,19 @@ import { VMSA_PAGE_SIZES_LG2 } from "../../arch/pagetable/fmt/vmsa";
 /** Set index of key (k0, k1): a multiplicative hash folded to the cache's set mask. */
 // @ts-ignore: decorator
 @inline export function setFor(c: SetAssoc, k0: u64, k1: u64): u32 {
-  const h = k0 ^ (k0 >>> 17) ^ (k1 * 0x9e3779b97f4a7c15);
+  return setForHashed(c, k0, ownerHash(k1));
+}
+
+/** The part of setFor() that depends on k1 only: computed once for several keys of one owner. */
+// @ts-ignore: decorator
+@inline export function ownerHash(k1: u64): u64 {
+  return k1 * 0x9e3779b97f4a7c15;
+}
+
+/** setFor(c, k0, k1) given ownerHash(k1). */
+// @ts-ignore: decorator
+@inline export function setForHashed(c: SetAssoc, k0: u64, k1Hash: u64): u32 {
+  const h = k0 ^ (k0 >>> 17) ^ k1Hash;
   const f = <u32>(h ^ (h >>> 32));
   return c.setsPow2 ? f & c.setMask : f % c.setCount;
 }

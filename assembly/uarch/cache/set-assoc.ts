@@ -294,7 +294,8 @@ export class SetAssoc {
    * changed in this cache since: the key is known to be absent and the first invalid way known, so
    * the set is not scanned again (one scan per cache access). Otherwise exactly fill().
    */
-  fillAfterMiss(set: u32, k0: u64, k1: u64): u32 {
+  // @ts-ignore: decorator
+  @inline fillAfterMiss(set: u32, k0: u64, k1: u64): u32 {
     if (this.missChanges != this.changes || this.missSet != set || this.missK0 != k0 || this.missK1 != k1) return this.fill(set, k0, k1);
     if (DEBUG) assert(this.waysPerSet != 0 && set < this.setCount && this.probeUncounted(set, k0, k1) < 0);
     const ways = this.waysPerSet;
