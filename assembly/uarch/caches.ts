@@ -258,8 +258,9 @@ export function walkCacheResume(ws: WalkState): i32 {
   const stage = ws.stage;
   // levels 1..top are bits 0..top-1
   let present = (stage == 0 ? walkCachesFs : walkCachesSs) & ((<u32>1 << (ws.levels - 1)) - 1);
-  let missed: u32 = 0;
+  // (no cache of the stage: the fill after the walk finds none either and reads no missed levels)
   if (present != 0) {
+    let missed: u32 = 0;
     const k1 = ws.cacheOwner;
     const k1Hash = ownerHash(k1);
     const va = ws.va;
@@ -288,8 +289,8 @@ export function walkCacheResume(ws: WalkState): i32 {
       setMissed(stage, missed);
       return <i32>level;
     } while (present != 0);
+    setMissed(stage, missed);
   }
-  setMissed(stage, missed);
   return -1;
 }
 
