@@ -131,7 +131,6 @@ export function clearHitTrace(): void {
 // @ts-ignore: decorator
 @inline export function replayHit(id: u32, slot: i32, set: u32): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
-  c.lookups++;
   c.hits++;
   replayTouch(id, slot, set);
 }
@@ -163,7 +162,6 @@ export function clearHitTrace(): void {
 /** Counts `n` lookups that hit in cache `id` (enabled), touched earlier by replayTouch(). */
 export function countHits(id: u32, n: u32): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
-  c.lookups += n;
   c.hits += n;
 }
 

@@ -76,7 +76,6 @@ export let lastFillSlot: u32 = 0;
  * -1 (the smallest size is always probed).
  */
 export function lookupPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, seen: u32): i32 {
-  c.lookups++;
   // the sizes probed, smallest first: the smallest always, the others once seen
   let probe = (seen | 1) & sizes.all;
   while (probe != 0) {
