@@ -52,7 +52,7 @@ import { replayReader, ArrivalClock } from "../src/replay/replay.ts";
 import { RequestWriter, REQ_WORDS, decodeRequest, requestRecord } from "../src/replay/request-writer.ts";
 import type { Core, Request, TimingStats } from "../src/core/core.ts";
 import type { Domain } from "../src/arch/vtd/builder.ts";
-import { RING_RECORDS, latencyClassNames, type CacheName } from "../src/core/abi.ts";
+import { RING_RECORDS, latencyClassNames, cacheNames, type CacheName } from "../src/core/abi.ts";
 import { mulberry32 } from "../src/util/prng.ts";
 import { generate } from "../src/gen/index.ts";
 import { WINDOW_IOVA, WINDOW_PA } from "../src/gen/random-window.ts";
@@ -74,6 +74,9 @@ export type LatencyClass = (typeof latencyClassNames)[number];
  * throughput without the timing model.
  */
 const FUNCTIONAL: PlatformOptions = { timing: false };
+
+/** Default caches but every paging-structure cache (pwcFs*, pwcSs*) disabled: the "-nopwc" cases. */
+const NO_PWC: PlatformOptions = { ...FUNCTIONAL, caches: Object.fromEntries(cacheNames.filter((n) => n.startsWith("pwc")).map((n) => [n, { enable: false }])) };
 
 /** Counter snapshot of a core (everything a check may look at). */
 export interface Snapshot {
@@ -306,7 +309,7 @@ const pwcLevels = ["Pde", "Pdpe", "Pml4e", "Pml5e"] as const;
  * all from the hit counts, lookups chained deepest first, a fill for every level read above the
  * leaf. Returns the number of walks that resumed from a cache hit.
  */
-function checkStageWalks(p: Problems, d: Deltas, stage: "fs" | "ss", walks: bigint, cached: boolean): bigint {
+function checkStageWalks(p: Problems, d: Deltas, stage: "fs" | "ss", walks: bigint, pwc: boolean): bigint {
   const pre = stage === "fs" ? "pwcFs" : "pwcSs";
   const [pde, pdpe, pml4e, pml5e] = pwcLevels.map((l) => d.caches[`${pre}${l}` as CacheName]) as [CacheCounters, CacheCounters, CacheCounters, CacheCounters];
   const reads = stage === "fs" ? d.fs : d.ss;
@@ -318,7 +321,7 @@ function checkStageWalks(p: Problems, d: Deltas, stage: "fs" | "ss", walks: bigi
     total,
     4n * walks - 3n * pde.hits - 2n * pdpe.hits - pml4e.hits,
   );
-  p.eq(`${pre}Pde.lookups`, pde.lookups, cached ? walks : 0n);
+  p.eq(`${pre}Pde.lookups`, pde.lookups, pwc ? walks : 0n);
   p.eq(`${pre}Pdpe.lookups - ${pre}Pde.misses`, pdpe.lookups - pde.misses, 0n);
   p.eq(`${pre}Pml4e.lookups - ${pre}Pdpe.misses`, pml4e.lookups - pdpe.misses, 0n);
   p.eq(`${pre}Pml5e.lookups (4-level walks)`, pml5e.lookups, 0n);
@@ -326,13 +329,16 @@ function checkStageWalks(p: Problems, d: Deltas, stage: "fs" | "ss", walks: bigi
   return pde.hits + pdpe.hits + pml4e.hits;
 }
 
-/** Second-stage-only translation (PGTT=010, 4 levels): all identities. Returns the walks. */
-function checkSecondStageOnly(p: Problems, d: Deltas, cached: boolean): bigint {
+/**
+ * Second-stage-only translation (PGTT=010, 4 levels): all identities (`pwc` false: the
+ * paging-structure caches are off, the other caches as `cached` says). Returns the walks.
+ */
+function checkSecondStageOnly(p: Problems, d: Deltas, cached: boolean, pwc = cached): bigint {
   checkClean(p, d);
   checkStructures(p, d, cached);
   const walks = checkIotlb(p, d, cached);
   for (let l = 0; l < 5; l++) p.eq(`fs reads at level ${l + 1}`, d.fs[l]!, 0n);
-  checkStageWalks(p, d, "ss", walks, cached);
+  checkStageWalks(p, d, "ss", walks, pwc);
   return walks;
 }
 
@@ -340,22 +346,22 @@ function checkSecondStageOnly(p: Problems, d: Deltas, cached: boolean): bigint {
  * First-stage-only translation (PGTT=001, 4 levels): the same identities on the first stage, and
  * the second stage silent (no reads, no paging-structure-cache lookups). Returns the walks.
  */
-function checkFirstStageOnly(p: Problems, d: Deltas, cached: boolean): bigint {
+function checkFirstStageOnly(p: Problems, d: Deltas, cached: boolean, pwc = cached): bigint {
   checkClean(p, d);
   checkStructures(p, d, cached);
   const walks = checkIotlb(p, d, cached);
-  checkStageWalks(p, d, "fs", walks, cached);
-  checkStageWalks(p, d, "ss", 0n, cached);
+  checkStageWalks(p, d, "fs", walks, pwc);
+  checkStageWalks(p, d, "ss", 0n, pwc);
   return walks;
 }
 
 /** Nested translation (PGTT=011, 4-level FS over 4-level SS): all identities. Returns the walks. */
-function checkNested(p: Problems, d: Deltas, cached: boolean): bigint {
+function checkNested(p: Problems, d: Deltas, cached: boolean, pwc = cached): bigint {
   checkClean(p, d);
   checkStructures(p, d, cached);
   const walks = checkIotlb(p, d, cached);
-  const fsHits = checkStageWalks(p, d, "fs", walks, cached);
-  checkStageWalks(p, d, "ss", walks + d.fsReads - fsHits, cached);
+  const fsHits = checkStageWalks(p, d, "fs", walks, pwc);
+  checkStageWalks(p, d, "ss", walks + d.fsReads - fsHits, pwc);
   return walks;
 }
 
@@ -418,8 +424,11 @@ interface WalkFormat {
   /** For descriptions: "second-stage-only 4-level", ... */
   about: string;
   build(pagesLg2: number, opts: PlatformOptions): WalkPlatform;
-  /** All counter identities of a pass in this format; returns the walks (IOTLB misses). */
-  check(p: Problems, d: Deltas, cached: boolean): bigint;
+  /**
+   * All counter identities of a pass in this format; returns the walks (IOTLB misses). `pwc`
+   * false (VT-d formats): the paging-structure caches were disabled, the others as `cached` says.
+   */
+  check(p: Problems, d: Deltas, cached: boolean, pwc?: boolean): bigint;
   /** The identities of a pass with every cache off (fixed reads per request). */
   noCache(p: Problems, d: Deltas): void;
   /** The cache whose hit rate says whether a walk case walks (the IOTLB; SMMUv3's TLB in the same slot). */
@@ -664,6 +673,7 @@ function randomWalk(format: WalkFormatName, pagesLg2: number, seed: number, reco
   const f: WalkFormat = walkFormats[format];
   const { p, base, pa } = f.build(pagesLg2, opts);
   const cached = opts.caches !== "off";
+  const pwc = cached && opts.caches !== NO_PWC.caches; // NO_PWC: only the paging-structure caches off
   const a = randomAccesses(records, pagesLg2, seed);
   const off = (i: number) => (BigInt(a.page[i]!) << 12n) + BigInt(a.offset[i]!);
   const requests = encodeTrace(p.core, records, (i) => ({ op: a.write[i] ? "MWr" : "MRd", sid: SID, addr: base + off(i), len: 64 }));
@@ -674,7 +684,7 @@ function randomWalk(format: WalkFormatName, pagesLg2: number, seed: number, reco
     pa: (i) => pa(off(i)),
     check(d) {
       const problems = new Problems();
-      more(problems, d, f.check(problems, d, cached));
+      more(problems, d, f.check(problems, d, cached, pwc));
       return problems.list;
     },
   };
@@ -682,17 +692,20 @@ function randomWalk(format: WalkFormatName, pagesLg2: number, seed: number, reco
 
 /**
  * A walk case: random pages over `2^pagesLg2` 4 KiB pages in `format`, functional, with default
- * caches (the IOTLB misses almost always: warm hit rate under `tlbHitMax`, default 1%) or without
- * ("-nocache": the format's fixed reads per request).
+ * caches (the IOTLB misses almost always: warm hit rate under `tlbHitMax`, default 1%), with
+ * default caches but the paging-structure caches off (`pwc: false`, "-nopwc"; VT-d formats), or
+ * without caches ("-nocache": the format's fixed reads per request).
  */
-function walkCase(format: WalkFormatName, c: { name: string; size: string; pagesLg2: number; seed: number; cached: boolean; tlbHitMax?: number; goal?: Workload["goal"] }): Workload {
+function walkCase(format: WalkFormatName, c: { name: string; size: string; pagesLg2: number; seed: number; cached: boolean; pwc?: false; tlbHitMax?: number; goal?: Workload["goal"] }): Workload {
   const f: WalkFormat = walkFormats[format];
+  const pwc = c.cached && c.pwc !== false;
+  const opts = !c.cached ? { ...FUNCTIONAL, caches: "off" as const } : pwc ? FUNCTIONAL : NO_PWC;
   return {
     name: c.name,
-    description: `${f.about} walk, ${c.size} mapped with 4 KiB pages, uniformly random pages, no PASID, ${c.cached ? "default caches" : "caches off"}`,
+    description: `${f.about} walk, ${c.size} mapped with 4 KiB pages, uniformly random pages, no PASID, ${!c.cached ? "caches off" : pwc ? "default caches" : "default caches but the paging-structure caches off"}`,
     ...(c.goal ? { goal: c.goal } : {}),
     prepare(records) {
-      return randomWalk(format, c.pagesLg2, c.seed, records, c.cached ? FUNCTIONAL : { ...FUNCTIONAL, caches: "off" }, (p, d) => {
+      return randomWalk(format, c.pagesLg2, c.seed, records, opts, (p, d) => {
         checkFunctional(p, d);
         if (!c.cached) f.noCache(p, d);
         else if (d.warm) p.rate(`${f.tlb} hit rate (warm)`, d.caches[f.tlb].hits, d.caches[f.tlb].lookups, 0, c.tlbHitMax ?? 0.01);
@@ -738,6 +751,8 @@ const ss4WalkPwc: Workload = {
  */
 const ss4Walk = (cached: boolean) =>
   walkCase("vtd-ss4", { name: cached ? "ss4-walk" : "ss4-walk-nocache", size: "1 GiB", pagesLg2: 18, seed: 0x55d4, cached, ...(cached ? { goal: { min: 20e6, source: "issue 9" } } : {}) });
+/** ss4-walk-nopwc: ss4-walk with the paging-structure caches off (IOTLB, context and PASID caches on): 4 reads per walk. */
+const ss4WalkNoPwc = walkCase("vtd-ss4", { name: "ss4-walk-nopwc", size: "1 GiB", pagesLg2: 18, seed: 0x55d4, cached: true, pwc: false });
 const fs4Walk = walkCase("vtd-fs4", { name: "fs4-walk", size: "1 GiB", pagesLg2: 18, seed: 0x55d4, cached: true });
 
 function timedWalk(timed: boolean): Workload {
@@ -1096,6 +1111,7 @@ export const workloads: readonly Workload[] = [
   streaming,
   ss4WalkPwc,
   ss4Walk(true),
+  ss4WalkNoPwc,
   ss4Walk(false),
   fs4Walk,
   nestedWalk(true),

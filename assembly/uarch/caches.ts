@@ -10,7 +10,7 @@
 // the engine: what a key and a payload say is the architecture's (e.g. arch/vtd/cached.ts); what is
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
 import { SetAssoc } from "./cache/set-assoc";
-import { setFor, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
+import { setFor, setForHashed, ownerHash, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
 import { emit, EV_LOOKUP } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
@@ -28,6 +28,23 @@ const caches = new StaticArray<SetAssoc | null>(<i32>CACHE_COUNT);
 /** Walk caches: the first of the (stage, level) caches, 4 levels (normalised 1..4) per stage. */
 const WALK_CACHE_FIRST: u32 = CACHE_PWC_FS_PDE;
 const WALK_CACHE_LEVELS: u32 = 4;
+
+/**
+ * The walk caches present, per stage (0 first, 1 second): bit L-1 set when the cache of normalised
+ * level L is enabled (cachesConfigure). A walk visits only these, and none when there are none.
+ */
+let walkCachesFs: u32 = 0;
+let walkCachesSs: u32 = 0;
+
+/**
+ * Per stage, the levels whose walk cache the current walk looked up and missed (bit L-1), and the
+ * set of each such lookup (index stage * 4 + L - 1): the fill after the walk uses the same key in
+ * the same set, so it does not hash it again. Per stage because a nested first-stage walk runs
+ * second-stage walks between its lookups and its fills.
+ */
+const missedSets = new StaticArray<u32>(2 * <i32>WALK_CACHE_LEVELS);
+let missedFs: u32 = 0;
+let missedSs: u32 = 0;
 
 function cfg(id: u32, off: u32): u32 {
   return load<u32>(CTRL_BASE + CTRL_CACHES + id * CACHE_CFG_SIZE + off);
@@ -47,6 +64,12 @@ export function cachesConfigure(): void {
     if (id == CACHE_DEVICE_TLB) continue; // one per device: uarch/device-tlb.ts
     const entries = cfg(id, CCFG_ENTRIES);
     unchecked((caches[id] = cfg(id, CCFG_ENABLED) != 0 && entries != 0 ? new SetAssoc(entries, cfg(id, CCFG_ASSOC), cfg(id, CCFG_POLICY), payloadBytes(id), seed + id) : null));
+  }
+  walkCachesFs = 0;
+  walkCachesSs = 0;
+  for (let l: u32 = 0; l < WALK_CACHE_LEVELS; l++) {
+    if (unchecked(caches[WALK_CACHE_FIRST + l]) !== null) walkCachesFs |= 1 << l;
+    if (unchecked(caches[WALK_CACHE_FIRST + WALK_CACHE_LEVELS + l]) !== null) walkCachesSs |= 1 << l;
   }
   devTlbConfigure();
   iotlbSizes = archPageSizes(load<u32>(CTRL_BASE + CTRL_ARCH));
@@ -108,7 +131,6 @@ export function clearHitTrace(): void {
 // @ts-ignore: decorator
 @inline export function replayHit(id: u32, slot: i32, set: u32): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
-  c.lookups++;
   c.hits++;
   replayTouch(id, slot, set);
 }
@@ -140,7 +162,6 @@ export function clearHitTrace(): void {
 /** Counts `n` lookups that hit in cache `id` (enabled), touched earlier by replayTouch(). */
 export function countHits(id: u32, n: u32): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
-  c.lookups += n;
   c.hits += n;
 }
 
@@ -225,62 +246,91 @@ export function pageCacheFill(id: u32, owner: u64, va: u64, pageLg2: u32): usize
 
 // ---- walk caches (paging-structure caches) -------------------------------------------------------
 
-// @ts-ignore: decorator
-@inline function walkCache(stage: u32, level: u32): SetAssoc | null {
-  return unchecked(caches[WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS + level - 1]);
-}
-
 /**
  * Finds the deepest cached non-leaf entry for `ws.va` (levels 1..top, normalised: 1 = the level
  * above the leaf table) and, on a hit, sets `ws` to resume the walk below it. Returns the level
- * hit, or -1.
+ * hit, or -1. Only the stage's enabled walk caches are looked up, deepest first.
  */
 export function walkCacheResume(ws: WalkState): i32 {
   ws.resumeLevel = -1;
-  const top = ws.levels - 1;
-  const k1 = ws.cacheOwner;
-  const va = ws.va;
-  for (let level: u32 = 1; level <= top; level++) {
-    const c = walkCache(ws.stage, level);
-    if (c === null) continue;
-    const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
-    const slot = c.lookup(setFor(c, k0, k1), k0, k1);
-    emit(EV_LOOKUP, WALK_CACHE_FIRST + ws.stage * WALK_CACHE_LEVELS + level - 1, slot >= 0 ? 1 : 0);
-    if (slot < 0) continue;
-    const p = c.payload(<u32>slot);
-    ws.resumeLevel = <i32>level - 1;
-    ws.resumeTable = load<u64>(p, WC_NEXT);
-    ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
-    const f = load<u32>(p, WC_PERMS);
-    ws.resumePerms = f & 0xff;
-    ws.resumeS2W = (f & WC_S2W) != 0;
-    return <i32>level;
+  const stage = ws.stage;
+  // levels 1..top are bits 0..top-1
+  let present = (stage == 0 ? walkCachesFs : walkCachesSs) & ((<u32>1 << (ws.levels - 1)) - 1);
+  // (no cache of the stage: the fill after the walk finds none either and reads no missed levels)
+  if (present != 0) {
+    let missed: u32 = 0;
+    const k1 = ws.cacheOwner;
+    const k1Hash = ownerHash(k1);
+    const va = ws.va;
+    const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
+    do {
+      const b = ctz(present);
+      present &= present - 1;
+      const level = b + 1;
+      const c = changetype<SetAssoc>(unchecked(caches[first + b]));
+      const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
+      const set = setForHashed(c, k0, k1Hash);
+      const slot = c.lookup(set, k0, k1);
+      emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
+      if (slot < 0) {
+        missed |= <u32>1 << b;
+        unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
+        continue;
+      }
+      const p = c.payload(<u32>slot);
+      ws.resumeLevel = <i32>b;
+      ws.resumeTable = load<u64>(p, WC_NEXT);
+      ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
+      const f = load<u32>(p, WC_PERMS);
+      ws.resumePerms = f & 0xff;
+      ws.resumeS2W = (f & WC_S2W) != 0;
+      setMissed(stage, missed);
+      return <i32>level;
+    } while (present != 0);
+    setMissed(stage, missed);
   }
   return -1;
 }
 
-/** After a successful walk of `ws.va`, caches every non-leaf entry it read. */
+// @ts-ignore: decorator
+@inline function setMissed(stage: u32, missed: u32): void {
+  if (stage == 0) missedFs = missed;
+  else missedSs = missed;
+}
+
+/** After a successful walk of `ws.va`, caches every non-leaf entry it read (the stage's enabled walk caches). */
 export function walkCacheFill(ws: WalkState): void {
+  const stage = ws.stage;
+  // the levels read above the leaf: leafLevel+1 .. firstLevel, bits leafLevel .. firstLevel-1
+  const read = ((<u32>1 << ws.firstLevel) - 1) & ~((<u32>1 << ws.leafLevel) - 1);
+  let present = (stage == 0 ? walkCachesFs : walkCachesSs) & read;
+  if (present == 0) return;
   const k1 = ws.cacheOwner;
   const va = ws.va;
+  const missed = stage == 0 ? missedFs : missedSs;
   const nested = ws.s2 !== null;
   // Nested tables larger than a 4 KiB page (VMSA 16/64 KiB granules) may lie in several stage-2
   // pages: the host-physical address of the one entry read says nothing about the rest of the
   // table, so such walks are not cached (a resumed walk does not translate its table again).
   if (nested && ws.granuleLg2 > 12) return;
-  for (let level = ws.firstLevel; level > ws.leafLevel; level--) {
-    const c = walkCache(ws.stage, level);
-    if (c === null) continue;
+  const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
+  do {
+    const b = 31 - clz(present); // the highest level first
+    present ^= <u32>1 << b;
+    const level = b + 1;
+    const c = changetype<SetAssoc>(unchecked(caches[first + b]));
     const span = walkLevelShift(ws, level);
     const k0 = (va >>> span) & 0xffffffffffff;
-    const p = c.payload(c.fillAfterMiss(setFor(c, k0, k1), k0, k1));
+    // the set of this walk's lookup of the same key, else (its cache was not looked up) hashed here
+    const set = (missed & (<u32>1 << b)) != 0 ? unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]) : setFor(c, k0, k1);
+    const p = c.payload(c.fillAfterMiss(set, k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
     const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : walkNextTable(ws, unchecked(ws.entry[level]));
     store<u64>(p, next, WC_NEXT);
     store<u64>(p, unchecked(ws.entryS2Leaf[level - 1]), WC_S2_LEAF);
     store<u32>(p, unchecked(ws.entryPerms[level]) | (unchecked(ws.entryS2W[level - 1]) ? WC_S2W : 0), WC_PERMS);
     store<u32>(p, span, WC_SPAN_LG2);
-  }
+  } while (present != 0);
 }
 
 /** The walk caches of `stage` (0 first, 1 second) as cache ids: WALK_CACHE_FIRST + stage * 4 + level - 1. */

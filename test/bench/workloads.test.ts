@@ -1,8 +1,9 @@
 /**
  * Benchmark workloads added for issue 9 (bench/workloads.ts), on short traces (one ring of 4096
- * records): fs4-walk, text-replay and large-window each prepare, run a cold and a warm pass that
- * pass their own counter checks and translate the sampled requests to their expected addresses;
- * fs4-walk's checks catch a first-stage read too many and any second-stage activity.
+ * records): fs4-walk, ss4-walk-nopwc, text-replay and large-window each prepare, run a cold and a
+ * warm pass that pass their own counter checks and translate the sampled requests to their expected
+ * addresses; fs4-walk's checks catch a first-stage read too many and any second-stage activity,
+ * ss4-walk-nopwc's a paging-structure-cache lookup.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -46,7 +47,7 @@ function wrongAddresses(w: Prepared): string[] {
 
 test("the new cases are listed, each once", () => {
   const names = workloads.map((w) => w.name);
-  for (const n of ["fs4-walk", "text-replay", "large-window", "large-window-timed", "ss4-walk", "nested-walk"]) assert.is(names.filter((x) => x === n).length, 1, n);
+  for (const n of ["fs4-walk", "text-replay", "large-window", "large-window-timed", "ss4-walk", "ss4-walk-nopwc", "nested-walk"]) assert.is(names.filter((x) => x === n).length, 1, n);
   assert.is(find("large-window").goal?.min, 10e6);
   assert.is(find("large-window").records, 256 * RING_RECORDS);
   assert.is(find("text-replay").unit, undefined); // TLPs/s
@@ -70,6 +71,30 @@ test("fs4-walk: first-stage walks only, every identity holds", () => {
   assert.ok(p[1]!.startsWith(`fsReads (4*walks - 3*pwcFsPde.hits - 2*pwcFsPdpe.hits - pwcFsPml4e.hits, walks=${warm!.fs[0]!}): ${warm!.fsReads + 1n}, expected ${warm!.fsReads}`), p[1]);
   const ss = w.check({ ...warm!, ss: warm!.ss.map((v, i) => (i === 3 ? v + 1n : v)), ssReads: 1n });
   assert.equal(ss, ["ss reads at level 4: 1, expected 0", "ssReads (4*walks - 3*pwcSsPde.hits - 2*pwcSsPdpe.hits - pwcSsPml4e.hits, walks=0): 1, expected 0"]);
+});
+
+test("ss4-walk-nopwc: IOTLB, context and PASID caches on, paging-structure caches off: 4 reads per walk", () => {
+  const w = find("ss4-walk-nopwc").prepare(N);
+  const [cold, warm] = pass(w);
+  assert.equal(w.check(cold!), []);
+  assert.equal(w.check(warm!), []);
+  assert.equal(wrongAddresses(w), []);
+  // every walk reads all 4 levels (no PWC to resume from): ssReads = 4 x (requests - IOTLB hits)
+  const walks = warm!.n - warm!.caches.iotlb.hits;
+  assert.is(warm!.ssReads, 4n * walks);
+  assert.is(warm!.caches.iotlb.lookups, BigInt(N));
+  for (const c of ["pwcSsPde", "pwcSsPdpe", "pwcSsPml4e", "pwcSsPml5e"] as const) assert.is(warm!.caches[c].lookups + warm!.caches[c].fills, 0n, c);
+  // context and PASID entries cached: read once in the cold pass, never when warm
+  assert.is(cold!.counters.contextReads, 1n);
+  assert.is(warm!.counters.contextReads + warm!.counters.pasidTableReads, 0n);
+  // one PDE-cache miss is caught (this case expects no lookup): the lookup itself, the PDPE lookup
+  // that should have followed it (0 - 1) and the fill that should have followed it (0 - 1)
+  const pde = { ...warm!.caches.pwcSsPde, lookups: 1n, misses: 1n };
+  assert.equal(w.check({ ...warm!, caches: { ...warm!.caches, pwcSsPde: pde } }), [
+    "pwcSsPde.lookups: 1, expected 0",
+    "pwcSsPdpe.lookups - pwcSsPde.misses: -1, expected 0",
+    "pwcSsPde.fills - misses: -1, expected 0",
+  ]);
 });
 
 test("text-replay: the text trace replayed end to end translates every TLP", () => {

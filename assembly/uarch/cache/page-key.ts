@@ -16,7 +16,19 @@ import { VMSA_PAGE_SIZES_LG2 } from "../../arch/pagetable/fmt/vmsa";
 /** Set index of key (k0, k1): a multiplicative hash folded to the cache's set mask. */
 // @ts-ignore: decorator
 @inline export function setFor(c: SetAssoc, k0: u64, k1: u64): u32 {
-  const h = k0 ^ (k0 >>> 17) ^ (k1 * 0x9e3779b97f4a7c15);
+  return setForHashed(c, k0, ownerHash(k1));
+}
+
+/** The part of setFor() that depends on k1 only: computed once for several keys of one owner. */
+// @ts-ignore: decorator
+@inline export function ownerHash(k1: u64): u64 {
+  return k1 * 0x9e3779b97f4a7c15;
+}
+
+/** setFor(c, k0, k1) given ownerHash(k1). */
+// @ts-ignore: decorator
+@inline export function setForHashed(c: SetAssoc, k0: u64, k1Hash: u64): u32 {
+  const h = k0 ^ (k0 >>> 17) ^ k1Hash;
   const f = <u32>(h ^ (h >>> 32));
   return c.setsPow2 ? f & c.setMask : f % c.setCount;
 }
@@ -25,15 +37,23 @@ import { VMSA_PAGE_SIZES_LG2 } from "../../arch/pagetable/fmt/vmsa";
 @final
 export class PageSizes {
   readonly lg2: StaticArray<u32>;
+  /** Every size's code: bit i set for i < the number of sizes. */
+  readonly all: u32;
+  /** The code of each log2 size (index pageLg2 < 64), 0xff for a size not in the list. */
+  private readonly codes: StaticArray<u8> = new StaticArray<u8>(64);
   constructor(sizes: StaticArray<u32>) {
     this.lg2 = sizes;
+    const n = <u32>sizes.length;
+    this.all = (<u32>1 << n) - 1;
+    for (let i: i32 = 0; i < 64; i++) unchecked((this.codes[i] = 0xff));
+    for (let i: u32 = 0; i < n; i++) unchecked((this.codes[unchecked(sizes[i])] = <u8>i));
   }
   /** The size code of a page of 2^pageLg2 bytes (its index in the list). */
-  codeOf(pageLg2: u32): u32 {
-    const n = <u32>this.lg2.length;
-    for (let i: u32 = 0; i < n; i++) if (unchecked(this.lg2[i]) == pageLg2) return i;
-    assert(false, "page size not in the cache's size list");
-    return 0;
+  // @ts-ignore: decorator
+  @inline codeOf(pageLg2: u32): u32 {
+    const code = <u32>unchecked(this.codes[pageLg2 & 63]);
+    if (code == 0xff || pageLg2 >= 64) assert(false, "page size not in the cache's size list");
+    return code;
   }
 }
 
@@ -56,10 +76,11 @@ export let lastFillSlot: u32 = 0;
  * -1 (the smallest size is always probed).
  */
 export function lookupPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, seen: u32): i32 {
-  c.lookups++;
-  const n = <u32>sizes.lg2.length;
-  for (let i: u32 = 0; i < n; i++) {
-    if (i > 0 && (seen & (<u32>1 << i)) == 0) continue;
+  // the sizes probed, smallest first: the smallest always, the others once seen
+  let probe = (seen | 1) & sizes.all;
+  while (probe != 0) {
+    const i = <u32>ctz(probe);
+    probe &= probe - 1;
     const k0 = (va >>> unchecked(sizes.lg2[i])) | (<u64>i << 60);
     const set = setFor(c, k0, k1);
     const slot = c.probe(set, k0, k1);

@@ -28,8 +28,8 @@
 // Put the most discriminating word (the page number, say) in k0: it is compared first, and a
 // mismatch on it ends the comparison. Invalid ways keep their old keys; the valid byte decides.
 //
-// Counters: lookups = hits + misses (lookup() only; probe() and touch() count nothing, and a
-// caller composing its own lookup from them updates the public counters itself); fills counts every
+// Counters: lookups = hits + misses, derived (lookup() counts a hit or a miss; probe() and touch()
+// count nothing, and a caller composing its own lookup from them counts its hit or miss itself); fills counts every
 // fill() including a refill of a key already present; evictions counts fills that displaced a
 // valid way of another key; invalidations counts ways turned from valid to invalid.
 //
@@ -82,14 +82,24 @@ export class SetAssoc {
   private missK1: u64 = 0;
   /** The first invalid way of the set at the miss, or -1 (the policy's victim then). */
   private missFree: i32 = -1;
+  /**
+   * Valid ways in all: while it equals `entries` every set is full, and a miss needs no scan of
+   * its set for an invalid way (noteMiss). Kept by every fill and invalidation.
+   */
+  private validWays: u32 = 0;
 
   // ---- counters ------------------------------------------------------------------------------------
-  lookups: u64 = 0;
   hits: u64 = 0;
   misses: u64 = 0;
   fills: u64 = 0;
   evictions: u64 = 0;
   invalidations: u64 = 0;
+
+  /** Lookups counted: every one is a hit or a miss, so the two counts say it (one store less per lookup). */
+  // @ts-ignore: decorator
+  @inline get lookups(): u64 {
+    return this.hits + this.misses;
+  }
 
   /** Configuration time only. The caller validates the geometry (entries divisible by the ways,
    * entries / ways a power of two, assoc <= entries, PLRU ways a power of two); DEBUG asserts it. */
@@ -168,7 +178,6 @@ export class SetAssoc {
         if (load<u64>(p, 8) == k1) {
           const way = <u32>((p - t0) >>> TAG_LG2);
           if (load<u8>(this.valid + <usize>first + way) != 0) {
-            this.lookups++;
             this.hits++;
             policyTouch(this.policy, this.state, set, way, ways);
             return <i32>(first + way);
@@ -176,21 +185,23 @@ export class SetAssoc {
         }
       }
     }
-    this.lookups++;
     this.misses++;
     this.noteMiss(set, k0, k1);
     return -1;
   }
 
   /** Remembers a miss of (k0, k1) in `set` and the set's first invalid way, for fillAfterMiss. */
-  private noteMiss(set: u32, k0: u64, k1: u64): void {
-    const first = set * this.waysPerSet;
-    const v = this.valid + <usize>first;
+  // @ts-ignore: decorator
+  @inline private noteMiss(set: u32, k0: u64, k1: u64): void {
     let free: i32 = -1;
-    for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
-      if (load<u8>(v + w) == 0) {
-        free = <i32>w;
-        break;
+    // A full cache (the steady state of a busy one) has no invalid way in any set: no scan.
+    if (this.validWays != this.entries) {
+      const v = this.valid + <usize>(set * this.waysPerSet);
+      for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
+        if (load<u8>(v + w) == 0) {
+          free = <i32>w;
+          break;
+        }
       }
     }
     this.missChanges = this.changes;
@@ -270,7 +281,7 @@ export class SetAssoc {
       way = policyVictim(this.policy, this.state, set, ways);
       if (DEBUG) assert(way < ways);
       this.evictions++;
-    }
+    } else this.validWays++;
     const p = t + (<usize>way << TAG_LG2);
     store<u64>(p, k0);
     store<u64>(p, k1, 8);
@@ -286,14 +297,17 @@ export class SetAssoc {
    * changed in this cache since: the key is known to be absent and the first invalid way known, so
    * the set is not scanned again (one scan per cache access). Otherwise exactly fill().
    */
-  fillAfterMiss(set: u32, k0: u64, k1: u64): u32 {
+  // @ts-ignore: decorator
+  @inline fillAfterMiss(set: u32, k0: u64, k1: u64): u32 {
     if (this.missChanges != this.changes || this.missSet != set || this.missK0 != k0 || this.missK1 != k1) return this.fill(set, k0, k1);
     if (DEBUG) assert(this.waysPerSet != 0 && set < this.setCount && this.probeUncounted(set, k0, k1) < 0);
     const ways = this.waysPerSet;
     const first = set * ways;
     let way: u32;
-    if (this.missFree >= 0) way = <u32>this.missFree;
-    else {
+    if (this.missFree >= 0) {
+      way = <u32>this.missFree;
+      this.validWays++;
+    } else {
       way = policyVictim(this.policy, this.state, set, ways);
       if (DEBUG) assert(way < ways);
       this.evictions++;
@@ -378,6 +392,7 @@ export class SetAssoc {
     const v = this.valid + <usize>slot;
     if (load<u8>(v) == 0) return;
     store<u8>(v, 0);
+    this.validWays--;
     const ways = this.waysPerSet;
     const set = slot / ways;
     policyInvalidate(this.policy, this.state, set, slot - set * ways, ways);
@@ -408,7 +423,6 @@ export class SetAssoc {
   }
 
   resetCounters(): void {
-    this.lookups = 0;
     this.hits = 0;
     this.misses = 0;
     this.fills = 0;
