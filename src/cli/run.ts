@@ -213,7 +213,7 @@ export class RunSession {
       }, RegionGuard.ofScenario(loaded.scenario, loaded.regions)));
       // The wbinvd report (src/iommu/wbinvd.ts) when the scenario has the driver side's devices.
       if (topology !== undefined || drivers !== undefined) {
-        const audit = (this.wbinvd = new WbinvdAudit((sid) => driver.wbinvdOwner(sid), loaded.scenario.config?.platform?.honoursNoSnoop ?? true));
+        const audit = (this.wbinvd = new WbinvdAudit((sid, pasid) => driver.wbinvdOwner(sid, pasid), loaded.scenario.config?.platform?.honoursNoSnoop ?? true));
         sink = chainSink(sink, (seq, t, r) => audit.add(seq, t, r));
       }
       // Peer-to-peer TLPs per requester and window (src/iommu/p2p-audit.ts) when the scenario has p2p windows.

@@ -505,11 +505,13 @@ export class IommuLayer implements ArchDriver {
   }
 
   /**
-   * The VM a device's DMA belongs to in the wbinvd report (wbinvd.ts): the VM it is assigned to
-   * (`vms[].devices`, `bind ... vm=`), else its user-owned group's name.
+   * The VM a TLP belongs to in the wbinvd report (wbinvd.ts): with a PASID, the VM that allocated
+   * it (a mediated device's DMA: its parent serves no VM of its own); else the VM the device is
+   * assigned to (`vms[].devices`, `bind ... vm=`); else its user-owned group's name.
    */
-  wbinvdOwner(sid: number): string | undefined {
-    return this.vmOf(sid) ?? (this.ownership.userOwned(sid) ? this.ownership.groupName(sid) : undefined);
+  wbinvdOwner(sid: number, pasid?: number): string | undefined {
+    const byPasid = pasid !== undefined ? this.pasidOwner(pasid, sid) : undefined;
+    return byPasid ?? this.vmOf(sid) ?? (this.ownership.userOwned(sid) ? this.ownership.groupName(sid) : undefined);
   }
 
   // ---- VMs and their PASIDs (vms.ts, pasid.ts) ------------------------------------------------------

@@ -56,13 +56,13 @@ export class WbinvdAudit {
   private readonly vms = new Map<string, VmState>();
 
   constructor(
-    /** The VM (owner) of a requester at the TLP's time; undefined: the host's. */
-    private readonly ownerOf: (sid: number) => string | undefined,
+    /** The VM (owner) of a requester, and of its PASID when the TLP has one, at the TLP's time; undefined: the host's. */
+    private readonly ownerOf: (sid: number, pasid?: number) => string | undefined,
     private readonly honoursNoSnoop: boolean,
   ) {}
 
   add(seq: number, tlp: TraceTlp, r: Result): void {
-    const vm = this.ownerOf(tlp.sid);
+    const vm = this.ownerOf(tlp.sid, tlp.pasid);
     if (vm === undefined) return;
     let s = this.vms.get(vm);
     if (s === undefined) this.vms.set(vm, (s = { devices: [], ns: 0, nsFirst: [], through: 0, throughFirst: [] }));

@@ -23,7 +23,7 @@ const replayed = (example: string) => {
   const r = cli("run", `examples/${example}/scenario.json`, "--results", out, "--report", report, "--refusals", "results");
   assert.is(r.status, 0, r.stderr);
   const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { stdout: r.stdout, lines, report: JSON.parse(readFileSync(report, "utf8")) as { vms?: Record<string, unknown>[] } };
+  return { stdout: r.stdout, lines, report: JSON.parse(readFileSync(report, "utf8")) as { vms?: Record<string, unknown>[]; wbinvd?: { vm: string; devices: string[] }[] } };
 };
 
 test("examples/pasid-quota: PASIDs 1-3, the fourth refused by the quota, the freed PASID's TLP faults SPT.2, quota raised at run time", () => {
@@ -89,6 +89,16 @@ test("examples/mdev: two mediated devices of vmA on SubstreamIDs 1 and 2; vmB re
       // its SSIDs 1 and 2 still allocated; vmB: the mediated device of line 40
       ["vmA", 2, 2, [], []],
       ["vmB", 0, 0, [], [{ parent: "03:00.0", count: 1 }]],
+    ],
+  );
+  // The wbinvd report goes by VM: the TLPs of lines 29 and 30 carry vmA's SubstreamIDs (a mediated
+  // device's DMA) and count for vmA; line 34's, without one, for the vfio-owned group of the
+  // parent, which serves no VM of its own; line 39's SubstreamID 1 is still vmA's.
+  assert.equal(
+    report.wbinvd!.map((v) => [v.vm, v.devices]),
+    [
+      ["vmA", ["03:00.0"]],
+      [GROUP, ["03:00.0"]],
     ],
   );
 });
