@@ -270,7 +270,8 @@ export function walkCacheResume(ws: WalkState): i32 {
       const c = changetype<SetAssoc>(unchecked(caches[first + b]));
       const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
       const set = setForHashed(c, k0, k1Hash);
-      const slot = c.lookup(set, k0, k1);
+      // the miss is kept here (missedSets), not in the cache: the fill after the walk is fillAbsent
+      const slot = c.find(set, k0, k1);
       emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
       if (slot < 0) {
         missed |= <u32>1 << b;
@@ -321,9 +322,10 @@ export function walkCacheFill(ws: WalkState): void {
     const c = changetype<SetAssoc>(unchecked(caches[first + b]));
     const span = walkLevelShift(ws, level);
     const k0 = (va >>> span) & 0xffffffffffff;
-    // the set of this walk's lookup of the same key, else (its cache was not looked up) hashed here
-    const set = (missed & (<u32>1 << b)) != 0 ? unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]) : setFor(c, k0, k1);
-    const p = c.payload(c.fillAfterMiss(set, k0, k1));
+    // This walk looked the key up in this cache and missed, and nothing has changed the stage's
+    // walk caches since (the walk itself fills none; a nested walk's stage-2 walks use the other
+    // stage's): fill the set of that lookup with no second scan. Else (not looked up) a plain fill.
+    const p = c.payload((missed & (<u32>1 << b)) != 0 ? c.fillAbsent(unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]), k0, k1) : c.fill(setFor(c, k0, k1), k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
     const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : walkNextTable(ws, unchecked(ws.entry[level]));
     store<u64>(p, next, WC_NEXT);
