@@ -9,9 +9,10 @@
 // The architecture reaches them only through the ports it declares (arch/ports.ts), installed by
 // the engine: what a key and a payload say is the architecture's (e.g. arch/vtd/cached.ts); what is
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
+import { DEBUG } from "../common/debug";
 import { SetAssoc } from "./cache/set-assoc";
 import { setFor, setForHashed, ownerHash, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
-import { emit, EV_LOOKUP } from "../common/events";
+import { emit, EV_LOOKUP, timingOn } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
   CTRL_BASE, CTRL_CACHES, CTRL_SEED, CTRL_ARCH, ARCH_VTD, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
@@ -263,6 +264,7 @@ export function walkCacheResume(ws: WalkState): i32 {
     const k1Hash = ownerHash(k1);
     const va = ws.va;
     const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
+    const timed = timingOn; // read once per walk, not per lookup
     do {
       const b = ctz(present);
       present &= present - 1;
@@ -272,7 +274,7 @@ export function walkCacheResume(ws: WalkState): i32 {
       const set = setForHashed(c, k0, k1Hash);
       // the miss is kept here (missedSets), not in the cache: the fill after the walk is fillAbsent
       const slot = c.find(set, k0, k1);
-      emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
+      if (timed) emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
       if (slot < 0) {
         missed |= <u32>1 << b;
         unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
@@ -281,10 +283,13 @@ export function walkCacheResume(ws: WalkState): i32 {
       const p = c.payload(<u32>slot);
       ws.resumeLevel = <i32>b;
       ws.resumeTable = load<u64>(p, WC_NEXT);
-      ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
       const f = load<u32>(p, WC_PERMS);
       ws.resumePerms = f & 0xff;
-      ws.resumeS2W = (f & WC_S2W) != 0;
+      // the stage-2 bookkeeping is read by the walk only under nesting (walker.ts)
+      if (ws.s2 !== null) {
+        ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
+        ws.resumeS2W = (f & WC_S2W) != 0;
+      }
       setMissed(stage, missed);
       return <i32>level;
     } while (present != 0);
@@ -299,40 +304,45 @@ export function walkCacheResume(ws: WalkState): i32 {
   else missedSs = missed;
 }
 
-/** After a successful walk of `ws.va`, caches every non-leaf entry it read (the stage's enabled walk caches). */
+/**
+ * After a successful walk of `ws.va`, caches every non-leaf entry it read (the stage's enabled walk
+ * caches). Each of them was looked up by this walk's walkCacheResume and missed: the walk read the
+ * levels below the deepest hit (or all, with none), and the resume looked up every enabled level
+ * below that hit. Nothing has changed the stage's walk caches since (the walk fills none; the
+ * stage-2 walks of a nested walk use the other stage's), so each fill goes to the set of that
+ * lookup with no second scan (SetAssoc.fillAbsent).
+ */
 export function walkCacheFill(ws: WalkState): void {
   const stage = ws.stage;
   // the levels read above the leaf: leafLevel+1 .. firstLevel, bits leafLevel .. firstLevel-1
   const read = ((<u32>1 << ws.firstLevel) - 1) & ~((<u32>1 << ws.leafLevel) - 1);
-  let present = (stage == 0 ? walkCachesFs : walkCachesSs) & read;
-  if (present == 0) return;
-  const k1 = ws.cacheOwner;
-  const va = ws.va;
-  const missed = stage == 0 ? missedFs : missedSs;
+  let fill = (stage == 0 ? missedFs : missedSs) & read;
+  if (DEBUG) assert(fill == ((stage == 0 ? walkCachesFs : walkCachesSs) & read)); // every one looked up, missed
+  if (fill == 0) return;
   const nested = ws.s2 !== null;
   // Nested tables larger than a 4 KiB page (VMSA 16/64 KiB granules) may lie in several stage-2
   // pages: the host-physical address of the one entry read says nothing about the rest of the
   // table, so such walks are not cached (a resumed walk does not translate its table again).
   if (nested && ws.granuleLg2 > 12) return;
+  const k1 = ws.cacheOwner;
+  const va = ws.va;
   const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
   do {
-    const b = 31 - clz(present); // the highest level first
-    present ^= <u32>1 << b;
+    const b = 31 - clz(fill); // the highest level first
+    fill ^= <u32>1 << b;
     const level = b + 1;
     const c = changetype<SetAssoc>(unchecked(caches[first + b]));
     const span = walkLevelShift(ws, level);
     const k0 = (va >>> span) & 0xffffffffffff;
-    // This walk looked the key up in this cache and missed, and nothing has changed the stage's
-    // walk caches since (the walk itself fills none; a nested walk's stage-2 walks use the other
-    // stage's): fill the set of that lookup with no second scan. Else (not looked up) a plain fill.
-    const p = c.payload((missed & (<u32>1 << b)) != 0 ? c.fillAbsent(unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]), k0, k1) : c.fill(setFor(c, k0, k1), k0, k1));
+    const p = c.payload(c.fillAbsent(unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]), k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
     const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : walkNextTable(ws, unchecked(ws.entry[level]));
     store<u64>(p, next, WC_NEXT);
-    store<u64>(p, unchecked(ws.entryS2Leaf[level - 1]), WC_S2_LEAF);
-    store<u32>(p, unchecked(ws.entryPerms[level]) | (unchecked(ws.entryS2W[level - 1]) ? WC_S2W : 0), WC_PERMS);
+    // the stage-2 bookkeeping only under nesting (a non-nested walk has none: 0, no WC_S2W)
+    store<u64>(p, nested ? unchecked(ws.entryS2Leaf[level - 1]) : 0, WC_S2_LEAF);
+    store<u32>(p, unchecked(ws.entryPerms[level]) | (nested && unchecked(ws.entryS2W[level - 1]) ? WC_S2W : 0), WC_PERMS);
     store<u32>(p, span, WC_SPAN_LG2);
-  } while (present != 0);
+  } while (fill != 0);
 }
 
 /** The walk caches of `stage` (0 first, 1 second) as cache ids: WALK_CACHE_FIRST + stage * 4 + level - 1. */
