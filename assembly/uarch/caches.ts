@@ -47,6 +47,22 @@ const missedSets = new StaticArray<u32>(2 * <i32>WALK_CACHE_LEVELS);
 let missedFs: u32 = 0;
 let missedSs: u32 = 0;
 
+/**
+ * Per walk cache (index stage * 4 + L - 1, 32 bytes each), its last lookup hit: k0 (u64), k1 (u64),
+ * the cache's changeCount then (u32), the slot (u32) and its set (u32). While the cache is
+ * unchanged the key is still valid in that slot and nowhere else in its set (a fill never makes a
+ * duplicate), so a lookup of the same key is that hit again: counted and touched the same, without
+ * hashing or scanning (walkCacheResume). A simulation shortcut; the record is void after
+ * cachesConfigure (changeCount 0xffffffff, which a new cache reaches only after 2^32 - 1 changes).
+ */
+const WALK_MEMO_BYTES: u32 = 32;
+const walkMemo: usize = heap.alloc(2 * WALK_CACHE_LEVELS * WALK_MEMO_BYTES);
+
+function walkMemoClear(): void {
+  for (let i: u32 = 0; i < 2 * WALK_CACHE_LEVELS; i++) store<u32>(walkMemo + i * WALK_MEMO_BYTES, 0xffffffff, 16);
+}
+walkMemoClear();
+
 function cfg(id: u32, off: u32): u32 {
   return load<u32>(CTRL_BASE + CTRL_CACHES + id * CACHE_CFG_SIZE + off);
 }
@@ -68,6 +84,7 @@ export function cachesConfigure(): void {
   }
   walkCachesFs = 0;
   walkCachesSs = 0;
+  walkMemoClear();
   for (let l: u32 = 0; l < WALK_CACHE_LEVELS; l++) {
     if (unchecked(caches[WALK_CACHE_FIRST + l]) !== null) walkCachesFs |= 1 << l;
     if (unchecked(caches[WALK_CACHE_FIRST + WALK_CACHE_LEVELS + l]) !== null) walkCachesSs |= 1 << l;
@@ -271,15 +288,31 @@ export function walkCacheResume(ws: WalkState): i32 {
       const level = b + 1;
       const c = changetype<SetAssoc>(unchecked(caches[first + b]));
       const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
-      const set = setForHashed(c, k0, k1Hash);
-      // the miss is kept here (missedSets), not in the cache: the fill after the walk is fillAbsent
-      const slot = c.find(set, k0, k1);
-      if (timed) emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
-      if (slot < 0) {
-        missed |= <u32>1 << b;
-        unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
-        continue;
+      const m = walkMemo + (stage * WALK_CACHE_LEVELS + b) * WALK_MEMO_BYTES;
+      let slot: i32;
+      if (load<u64>(m) == k0 && load<u64>(m, 8) == k1 && load<u32>(m, 16) == c.changeCount) {
+        // the last hit of this cache again (walkMemo)
+        slot = load<i32>(m, 20);
+        if (DEBUG) assert(c.isValid(<u32>slot) && c.key0(<u32>slot) == k0 && c.key1(<u32>slot) == k1);
+        c.hits++;
+        c.touchIn(load<u32>(m, 24), <u32>slot);
+      } else {
+        const set = setForHashed(c, k0, k1Hash);
+        // the miss is kept here (missedSets), not in the cache: the fill after the walk is fillAbsent
+        slot = c.find(set, k0, k1);
+        if (slot < 0) {
+          if (timed) emit(EV_LOOKUP, first + b, 0);
+          missed |= <u32>1 << b;
+          unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
+          continue;
+        }
+        store<u64>(m, k0);
+        store<u64>(m, k1, 8);
+        store<u32>(m, c.changeCount, 16);
+        store<u32>(m, <u32>slot, 20);
+        store<u32>(m, set, 24);
       }
+      if (timed) emit(EV_LOOKUP, first + b, 1);
       const p = c.payload(<u32>slot);
       ws.resumeLevel = <i32>b;
       ws.resumeTable = load<u64>(p, WC_NEXT);

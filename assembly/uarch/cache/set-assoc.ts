@@ -139,6 +139,12 @@ export class SetAssoc {
     if (entries != 0) policyInit(policy, this.state, sets, ways, seed);
   }
 
+  /** Fills and invalidations of this cache so far (wrapping): while it is unchanged, so is every slot. */
+  // @ts-ignore: decorator
+  @inline get changeCount(): u32 {
+    return this.changes;
+  }
+
   /** False for a disabled cache (entries = 0): no slots, every lookup misses, fill must not run. */
   get active(): bool {
     return this.waysPerSet != 0;
