@@ -52,8 +52,11 @@ let missedSs: u32 = 0;
  * the cache's changeCount then (u32), the slot (u32) and its set (u32). While the cache is
  * unchanged the key is still valid in that slot and nowhere else in its set (a fill never makes a
  * duplicate), so a lookup of the same key is that hit again: counted and touched the same, without
- * hashing or scanning (walkCacheResume). A simulation shortcut; the record is void after
- * cachesConfigure (changeCount 0xffffffff, which a new cache reaches only after 2^32 - 1 changes).
+ * hashing or scanning (walkCacheResume). Kept for the levels above the lowest only (L >= 2, spans
+ * of 1 GiB and more with 4 KiB granules), which consecutive walks share; the lowest level's hits
+ * are spread over many entries, and recording each would cost more than it saves (ss4-walk-pwc).
+ * A simulation shortcut; the record is void after cachesConfigure (changeCount 0xffffffff, which
+ * a new cache reaches only after 2^32 - 1 changes).
  */
 const WALK_MEMO_BYTES: u32 = 32;
 const walkMemo: usize = heap.alloc(2 * WALK_CACHE_LEVELS * WALK_MEMO_BYTES);
@@ -290,7 +293,7 @@ export function walkCacheResume(ws: WalkState): i32 {
       const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
       const m = walkMemo + (stage * WALK_CACHE_LEVELS + b) * WALK_MEMO_BYTES;
       let slot: i32;
-      if (load<u64>(m) == k0 && load<u64>(m, 8) == k1 && load<u32>(m, 16) == c.changeCount) {
+      if (b != 0 && load<u64>(m) == k0 && load<u64>(m, 8) == k1 && load<u32>(m, 16) == c.changeCount) {
         // the last hit of this cache again (walkMemo)
         slot = load<i32>(m, 20);
         if (DEBUG) assert(c.isValid(<u32>slot) && c.key0(<u32>slot) == k0 && c.key1(<u32>slot) == k1);
@@ -306,11 +309,13 @@ export function walkCacheResume(ws: WalkState): i32 {
           unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
           continue;
         }
-        store<u64>(m, k0);
-        store<u64>(m, k1, 8);
-        store<u32>(m, c.changeCount, 16);
-        store<u32>(m, <u32>slot, 20);
-        store<u32>(m, set, 24);
+        if (b != 0) {
+          store<u64>(m, k0);
+          store<u64>(m, k1, 8);
+          store<u32>(m, c.changeCount, 16);
+          store<u32>(m, <u32>slot, 20);
+          store<u32>(m, set, 24);
+        }
       }
       if (timed) emit(EV_LOOKUP, first + b, 1);
       const p = c.payload(<u32>slot);
