@@ -9,9 +9,10 @@
 // The architecture reaches them only through the ports it declares (arch/ports.ts), installed by
 // the engine: what a key and a payload say is the architecture's (e.g. arch/vtd/cached.ts); what is
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
+import { DEBUG } from "../common/debug";
 import { SetAssoc } from "./cache/set-assoc";
 import { setFor, setForHashed, ownerHash, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
-import { emit, EV_LOOKUP } from "../common/events";
+import { emit, EV_LOOKUP, timingOn } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
 import {
   CTRL_BASE, CTRL_CACHES, CTRL_SEED, CTRL_ARCH, ARCH_VTD, CACHE_CFG_SIZE, CCFG_ENTRIES, CCFG_ASSOC, CCFG_POLICY, CCFG_ENABLED,
@@ -46,6 +47,25 @@ const missedSets = new StaticArray<u32>(2 * <i32>WALK_CACHE_LEVELS);
 let missedFs: u32 = 0;
 let missedSs: u32 = 0;
 
+/**
+ * Per walk cache (index stage * 4 + L - 1, 32 bytes each), its last lookup hit: k0 (u64), k1 (u64),
+ * the cache's changeCount then (u32), the slot (u32) and its set (u32). While the cache is
+ * unchanged the key is still valid in that slot and nowhere else in its set (a fill never makes a
+ * duplicate), so a lookup of the same key is that hit again: counted and touched the same, without
+ * hashing or scanning (walkCacheResume). Kept for the levels above the lowest only (L >= 2, spans
+ * of 1 GiB and more with 4 KiB granules), which consecutive walks share; the lowest level's hits
+ * are spread over many entries, and recording each would cost more than it saves (ss4-walk-pwc).
+ * A simulation shortcut; the record is void after cachesConfigure (changeCount 0xffffffff, which
+ * a new cache reaches only after 2^32 - 1 changes).
+ */
+const WALK_MEMO_BYTES: u32 = 32;
+const walkMemo: usize = heap.alloc(2 * WALK_CACHE_LEVELS * WALK_MEMO_BYTES);
+
+function walkMemoClear(): void {
+  for (let i: u32 = 0; i < 2 * WALK_CACHE_LEVELS; i++) store<u32>(walkMemo + i * WALK_MEMO_BYTES, 0xffffffff, 16);
+}
+walkMemoClear();
+
 function cfg(id: u32, off: u32): u32 {
   return load<u32>(CTRL_BASE + CTRL_CACHES + id * CACHE_CFG_SIZE + off);
 }
@@ -67,6 +87,7 @@ export function cachesConfigure(): void {
   }
   walkCachesFs = 0;
   walkCachesSs = 0;
+  walkMemoClear();
   for (let l: u32 = 0; l < WALK_CACHE_LEVELS; l++) {
     if (unchecked(caches[WALK_CACHE_FIRST + l]) !== null) walkCachesFs |= 1 << l;
     if (unchecked(caches[WALK_CACHE_FIRST + WALK_CACHE_LEVELS + l]) !== null) walkCachesSs |= 1 << l;
@@ -263,27 +284,50 @@ export function walkCacheResume(ws: WalkState): i32 {
     const k1Hash = ownerHash(k1);
     const va = ws.va;
     const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
+    const timed = timingOn; // read once per walk, not per lookup
     do {
       const b = ctz(present);
       present &= present - 1;
       const level = b + 1;
       const c = changetype<SetAssoc>(unchecked(caches[first + b]));
       const k0 = (va >>> walkLevelShift(ws, level)) & 0xffffffffffff;
-      const set = setForHashed(c, k0, k1Hash);
-      const slot = c.lookup(set, k0, k1);
-      emit(EV_LOOKUP, first + b, slot >= 0 ? 1 : 0);
-      if (slot < 0) {
-        missed |= <u32>1 << b;
-        unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
-        continue;
+      const m = walkMemo + (stage * WALK_CACHE_LEVELS + b) * WALK_MEMO_BYTES;
+      let slot: i32;
+      if (b != 0 && load<u64>(m) == k0 && load<u64>(m, 8) == k1 && load<u32>(m, 16) == c.changeCount) {
+        // the last hit of this cache again (walkMemo)
+        slot = load<i32>(m, 20);
+        if (DEBUG) assert(c.isValid(<u32>slot) && c.key0(<u32>slot) == k0 && c.key1(<u32>slot) == k1);
+        c.hits++;
+        c.touchIn(load<u32>(m, 24), <u32>slot);
+      } else {
+        const set = setForHashed(c, k0, k1Hash);
+        // the miss is kept here (missedSets), not in the cache: the fill after the walk is fillAbsent
+        slot = c.find(set, k0, k1);
+        if (slot < 0) {
+          if (timed) emit(EV_LOOKUP, first + b, 0);
+          missed |= <u32>1 << b;
+          unchecked((missedSets[stage * WALK_CACHE_LEVELS + b] = set));
+          continue;
+        }
+        if (b != 0) {
+          store<u64>(m, k0);
+          store<u64>(m, k1, 8);
+          store<u32>(m, c.changeCount, 16);
+          store<u32>(m, <u32>slot, 20);
+          store<u32>(m, set, 24);
+        }
       }
+      if (timed) emit(EV_LOOKUP, first + b, 1);
       const p = c.payload(<u32>slot);
       ws.resumeLevel = <i32>b;
       ws.resumeTable = load<u64>(p, WC_NEXT);
-      ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
       const f = load<u32>(p, WC_PERMS);
       ws.resumePerms = f & 0xff;
-      ws.resumeS2W = (f & WC_S2W) != 0;
+      // the stage-2 bookkeeping is read by the walk only under nesting (walker.ts)
+      if (ws.s2 !== null) {
+        ws.resumeS2Leaf = load<u64>(p, WC_S2_LEAF);
+        ws.resumeS2W = (f & WC_S2W) != 0;
+      }
       setMissed(stage, missed);
       return <i32>level;
     } while (present != 0);
@@ -298,39 +342,45 @@ export function walkCacheResume(ws: WalkState): i32 {
   else missedSs = missed;
 }
 
-/** After a successful walk of `ws.va`, caches every non-leaf entry it read (the stage's enabled walk caches). */
+/**
+ * After a successful walk of `ws.va`, caches every non-leaf entry it read (the stage's enabled walk
+ * caches). Each of them was looked up by this walk's walkCacheResume and missed: the walk read the
+ * levels below the deepest hit (or all, with none), and the resume looked up every enabled level
+ * below that hit. Nothing has changed the stage's walk caches since (the walk fills none; the
+ * stage-2 walks of a nested walk use the other stage's), so each fill goes to the set of that
+ * lookup with no second scan (SetAssoc.fillAbsent).
+ */
 export function walkCacheFill(ws: WalkState): void {
   const stage = ws.stage;
   // the levels read above the leaf: leafLevel+1 .. firstLevel, bits leafLevel .. firstLevel-1
   const read = ((<u32>1 << ws.firstLevel) - 1) & ~((<u32>1 << ws.leafLevel) - 1);
-  let present = (stage == 0 ? walkCachesFs : walkCachesSs) & read;
-  if (present == 0) return;
-  const k1 = ws.cacheOwner;
-  const va = ws.va;
-  const missed = stage == 0 ? missedFs : missedSs;
+  let fill = (stage == 0 ? missedFs : missedSs) & read;
+  if (DEBUG) assert(fill == ((stage == 0 ? walkCachesFs : walkCachesSs) & read)); // every one looked up, missed
+  if (fill == 0) return;
   const nested = ws.s2 !== null;
   // Nested tables larger than a 4 KiB page (VMSA 16/64 KiB granules) may lie in several stage-2
   // pages: the host-physical address of the one entry read says nothing about the rest of the
   // table, so such walks are not cached (a resumed walk does not translate its table again).
   if (nested && ws.granuleLg2 > 12) return;
+  const k1 = ws.cacheOwner;
+  const va = ws.va;
   const first = WALK_CACHE_FIRST + stage * WALK_CACHE_LEVELS;
   do {
-    const b = 31 - clz(present); // the highest level first
-    present ^= <u32>1 << b;
+    const b = 31 - clz(fill); // the highest level first
+    fill ^= <u32>1 << b;
     const level = b + 1;
     const c = changetype<SetAssoc>(unchecked(caches[first + b]));
     const span = walkLevelShift(ws, level);
     const k0 = (va >>> span) & 0xffffffffffff;
-    // the set of this walk's lookup of the same key, else (its cache was not looked up) hashed here
-    const set = (missed & (<u32>1 << b)) != 0 ? unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]) : setFor(c, k0, k1);
-    const p = c.payload(c.fillAfterMiss(set, k0, k1));
+    const p = c.payload(c.fillAbsent(unchecked(missedSets[stage * WALK_CACHE_LEVELS + b]), k0, k1));
     // The next table's host-physical address: under nesting, where stage 2 put it.
     const next = nested ? unchecked(ws.entryPa[level - 1]) & ~(<u64>0xfff) : walkNextTable(ws, unchecked(ws.entry[level]));
     store<u64>(p, next, WC_NEXT);
-    store<u64>(p, unchecked(ws.entryS2Leaf[level - 1]), WC_S2_LEAF);
-    store<u32>(p, unchecked(ws.entryPerms[level]) | (unchecked(ws.entryS2W[level - 1]) ? WC_S2W : 0), WC_PERMS);
+    // the stage-2 bookkeeping only under nesting (a non-nested walk has none: 0, no WC_S2W)
+    store<u64>(p, nested ? unchecked(ws.entryS2Leaf[level - 1]) : 0, WC_S2_LEAF);
+    store<u32>(p, unchecked(ws.entryPerms[level]) | (nested && unchecked(ws.entryS2W[level - 1]) ? WC_S2W : 0), WC_PERMS);
     store<u32>(p, span, WC_SPAN_LG2);
-  } while (present != 0);
+  } while (fill != 0);
 }
 
 /** The walk caches of `stage` (0 first, 1 second) as cache ids: WALK_CACHE_FIRST + stage * 4 + level - 1. */

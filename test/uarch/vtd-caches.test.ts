@@ -290,6 +290,47 @@ test("the PWC is per domain: the same IOVA in another domain misses", () => {
   assert.equal(r.map((x) => x.pa), [0x2_0000_0000n, 0x3_0000_1000n, 0x2_0000_1000n, 0x3_0000_0000n]);
 });
 
+/**
+ * A walk cache's repeated hit on the same entry (uarch/caches.ts takes it from its last-hit record
+ * without a scan) is the lookup's own answer only while that cache is unchanged: after an eviction
+ * or an invalidation the next lookup misses. SS 4-level, IOTLB and PDE cache off, a 1-entry PDPE
+ * cache, PML4E cache on. Accesses and reads (4 KiB pages, all in the first 512 GiB):
+ *   0x0000_0000  cold: 4 structure reads (root, context, PASID directory and table) + 4 walk reads;
+ *                PML4E and PDPE (1st GiB) filled
+ *   0x0020_0000  1st GiB, other 2 MiB: PDPE hit, 2 reads (PDE, PTE)
+ *   0x0040_0000  the same PDPE again: hit, 2 reads
+ *   0x4000_0000  2nd GiB: PDPE miss, PML4E hit, 3 reads; its PDPE evicts the 1st GiB's
+ *   0x0060_0000  1st GiB: PDPE miss (evicted), PML4E hit, 3 reads; evicts the 2nd GiB's
+ *   0x0080_0000  1st GiB: PDPE hit, 2 reads
+ *   global IOTLB invalidation (empties the paging-structure caches too)
+ *   0x00a0_0000  1st GiB: everything misses, 4 reads
+ *   0x00c0_0000  1st GiB: PDPE hit, 2 reads
+ * PDPE: 8 lookups, hits 4 (2nd, 3rd, 6th, 8th), misses 4, fills 4 (accesses 1, 4, 5, 7),
+ * evictions 2 (accesses 4 and 5), invalidations 1 (the entry of access 5, valid at the flush).
+ */
+test("a repeated walk-cache hit ends with an eviction or an invalidation of its entry", () => {
+  const p = new VtdPlatform({ build: "debug", caches: { iotlb: { enable: false }, pwcSsPde: { enable: false }, pwcSsPdpe: { entries: 1, assoc: 0 } } });
+  const d = p.builder.createDomain({ id: 1, type: "ss", levels: 4 });
+  const vas = [0n, 2n * M2, 4n * M2, G1, 6n * M2, 8n * M2, 10n * M2, 12n * M2];
+  for (const va of vas) p.builder.map(d, va, 0x2_0000_0000n + va, K4);
+  p.builder.attach({ sid: 0x10, domain: 1 });
+  p.enable();
+  const q = new InvalidationQueue(p.core, p.alloc);
+  const reads: number[] = [];
+  for (const [i, va] of vas.entries()) {
+    if (i === 6) {
+      q.submit([desc.iotlb(1), desc.wait()]);
+      assert.is(q.error, undefined);
+    }
+    const r = p.translateOne(rd(0x10, va + 8n));
+    assert.is(r.pa, 0x2_0000_0008n + va);
+    reads.push(r.reads);
+  }
+  assert.equal(reads, [8, 2, 2, 3, 3, 2, 4, 2]);
+  const s = p.core.cacheStats().pwcSsPdpe;
+  assert.equal([s.lookups, s.hits, s.misses, s.fills, s.evictions, s.invalidations], [8n, 4n, 4n, 4n, 2n, 1n]);
+});
+
 test("nested: the second-stage PWC serves the stage-2 walks of first-stage table pointers", () => {
   // Parent (DID 4): maps GPA 0x4000_0000.. -> HPA 0x5_0000_0000; the builder also maps every
   // first-stage table page of the nested domain at GPA = PA (all in one 2 MiB region at 0x1000_0000).

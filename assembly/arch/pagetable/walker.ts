@@ -119,8 +119,11 @@ export function walk(ws: WalkState): u32 {
     let at = table + (f.index(ws, va, level) << 3);
     if (resumed) {
       resumed = false;
-      unchecked((ws.entryS2W[level] = ws.resumeS2W));
-      unchecked((ws.entryS2Leaf[level] = ws.resumeS2Leaf));
+      // the stage-2 bookkeeping of the resume table (read by writeEntry only under nesting)
+      if (s2 !== null) {
+        unchecked((ws.entryS2W[level] = ws.resumeS2W));
+        unchecked((ws.entryS2Leaf[level] = ws.resumeS2Leaf));
+      }
     } else if (s2 !== null) {
       // Nested: the table pointer is a guest-physical address; translate it through stage 2
       // (through the stage-2 walk caches, a port the engine installs; a dry run changes no cache)

@@ -139,6 +139,12 @@ export class SetAssoc {
     if (entries != 0) policyInit(policy, this.state, sets, ways, seed);
   }
 
+  /** Fills and invalidations of this cache so far (wrapping): while it is unchanged, so is every slot. */
+  // @ts-ignore: decorator
+  @inline get changeCount(): u32 {
+    return this.changes;
+  }
+
   /** False for a disabled cache (entries = 0): no slots, every lookup misses, fill must not run. */
   get active(): bool {
     return this.waysPerSet != 0;
@@ -165,8 +171,20 @@ export class SetAssoc {
   // ---- the hot path -----------------------------------------------------------------------------
 
   /** The slot of the valid way in `set` whose key is exactly (k0, k1), or -1. A hit touches the
-   * replacement policy; every call counts one lookup and one hit or miss. */
+   * replacement policy; every call counts one lookup and one hit or miss. A miss is remembered for
+   * fillAfterMiss. */
   lookup(set: u32, k0: u64, k1: u64): i32 {
+    const slot = this.find(set, k0, k1);
+    if (slot < 0) this.noteMiss(set, k0, k1);
+    return slot;
+  }
+
+  /**
+   * lookup() without remembering the miss: for a caller that keeps its own miss state and fills
+   * with fillAbsent() (the walk caches, uarch/caches.ts). Same scan, counts and policy touch.
+   */
+  // @ts-ignore: decorator
+  @inline find(set: u32, k0: u64, k1: u64): i32 {
     if (DEBUG) assert(set < this.setCount);
     const ways = this.waysPerSet;
     const first = set * ways;
@@ -186,29 +204,30 @@ export class SetAssoc {
       }
     }
     this.misses++;
-    this.noteMiss(set, k0, k1);
     return -1;
   }
 
   /** Remembers a miss of (k0, k1) in `set` and the set's first invalid way, for fillAfterMiss. */
   // @ts-ignore: decorator
   @inline private noteMiss(set: u32, k0: u64, k1: u64): void {
-    let free: i32 = -1;
-    // A full cache (the steady state of a busy one) has no invalid way in any set: no scan.
-    if (this.validWays != this.entries) {
-      const v = this.valid + <usize>(set * this.waysPerSet);
-      for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
-        if (load<u8>(v + w) == 0) {
-          free = <i32>w;
-          break;
-        }
-      }
-    }
     this.missChanges = this.changes;
     this.missSet = set;
     this.missK0 = k0;
     this.missK1 = k1;
-    this.missFree = free;
+    this.missFree = this.firstFree(set);
+  }
+
+  /** The first invalid way of `set`, or -1. A full cache (the steady state of a busy one) has no
+   * invalid way in any set: no scan. */
+  // @ts-ignore: decorator
+  @inline private firstFree(set: u32): i32 {
+    if (this.validWays != this.entries) {
+      const v = this.valid + <usize>(set * this.waysPerSet);
+      for (let w: u32 = 0, n = this.waysPerSet; w < n; w++) {
+        if (load<u8>(v + w) == 0) return <i32>w;
+      }
+    }
+    return -1;
   }
 
   /** lookup() without touching the policy or counting. */
@@ -301,11 +320,29 @@ export class SetAssoc {
   @inline fillAfterMiss(set: u32, k0: u64, k1: u64): u32 {
     if (this.missChanges != this.changes || this.missSet != set || this.missK0 != k0 || this.missK1 != k1) return this.fill(set, k0, k1);
     if (DEBUG) assert(this.waysPerSet != 0 && set < this.setCount && this.probeUncounted(set, k0, k1) < 0);
+    return this.place(set, k0, k1, this.missFree);
+  }
+
+  /**
+   * fill() of a key the caller knows is absent from `set`: it looked the key up there with find()
+   * and missed, and nothing has changed this cache since (DEBUG checks the absence). No scan for a
+   * duplicate: the set's first invalid way, else the policy's victim. Same decisions and counts as
+   * fill().
+   */
+  // @ts-ignore: decorator
+  @inline fillAbsent(set: u32, k0: u64, k1: u64): u32 {
+    if (DEBUG) assert(this.waysPerSet != 0 && set < this.setCount && this.probeUncounted(set, k0, k1) < 0);
+    return this.place(set, k0, k1, this.firstFree(set));
+  }
+
+  /** Puts (k0, k1), absent from `set`, in way `free` (an invalid way) or, if -1, the policy's victim. */
+  // @ts-ignore: decorator
+  @inline private place(set: u32, k0: u64, k1: u64, free: i32): u32 {
     const ways = this.waysPerSet;
     const first = set * ways;
     let way: u32;
-    if (this.missFree >= 0) {
-      way = <u32>this.missFree;
+    if (free >= 0) {
+      way = <u32>free;
       this.validWays++;
     } else {
       way = policyVictim(this.policy, this.state, set, ways);
