@@ -118,8 +118,26 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
   return aw >= 1 && aw <= 3 && ((regs.capSagaw >> aw) & 1) != 0;
 }
 
-/** Second-stage walk configuration shared by legacy, SS-only and nested translation. */
+/**
+ * What the second-stage walk state was last configured from (configureSs): the table root, and
+ * AW | SSADE << 3 | walk snooped << 4 | DID << 8 | register epoch << 32 (every register and option
+ * configureSs reads is covered by the epoch, arch/vtd/regs.ts vtdSyncRegs). Bits 5-7 are 0 in a
+ * real key, so the initial value matches none.
+ */
+let ssConfRoot: u64 = 0;
+let ssConfKey: u64 = 0xffffffffffffffff;
+
+/**
+ * Second-stage walk configuration shared by legacy, SS-only and nested translation. `ws` is always
+ * ssWs, whose configured fields nothing else writes: when the request's domain configuration is the
+ * last one's (the common case: one domain, request after request) the fields already hold it.
+ */
 function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped: bool, did: u32): void {
+  aheadFrom = ws;
+  const key = <u64>aw | (<u64>setAD << 3) | (<u64>walkSnooped << 4) | (<u64>did << 8) | (<u64>regs.epoch << 32);
+  if (root == ssConfRoot && key == ssConfKey) return;
+  ssConfRoot = root;
+  ssConfKey = key;
   ws.root = root;
   ws.levels = aw + 2;
   ws.inputBits = min(regs.capMgawBits, vtdInputBits(ws.levels));
@@ -130,7 +148,6 @@ function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped
   ws.walkSnooped = walkSnooped;
   ws.s2 = null;
   ws.cacheOwner = ownerTag(did, TAG_NO_PASID);
-  aheadFrom = ws;
 }
 
 /**
