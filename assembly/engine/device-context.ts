@@ -52,33 +52,38 @@ export function deviceContextClear(): void {
 /** vtdTranslate of request `req` into `res`, with the requester's kept context where it is valid. */
 export function translateKeepingContext(req: usize, res: usize): void {
   const flags = <u32>load<u16>(req, REQ_FLAGS);
-  if (!enabled || !smContextReusable(load<u64>(req, REQ_ADDR), flags)) return vtdTranslate(req, res, false);
-  const sid = load<u32>(req, REQ_SID);
-  const keyFlags = (flags & KEY_FLAGS) | DC_VALID;
-  const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
-  const e = entryFor(sid, pasid, keyFlags);
-  if (
-    load<u32>(e, 0) == sid && load<u32>(e, 4) == keyFlags && load<u32>(e, 8) == pasid && load<u32>(e, 12) == regs.epoch &&
-    slotGeneration(CACHE_CONTEXT_CACHE, load<i32>(e, 16)) == load<u32>(e, 24) &&
-    slotGeneration(CACHE_PASID_CACHE, load<i32>(e, 28)) == load<u32>(e, 36)
-  ) {
-    replayHit(CACHE_CONTEXT_CACHE, load<i32>(e, 16), load<u32>(e, 20));
-    replayHit(CACHE_PASID_CACHE, load<i32>(e, 28), load<u32>(e, 32));
-    const c = smCtx;
-    c.pasid = load<u32>(e, 40);
-    c.did = load<u32>(e, 44);
-    const b = load<u32>(e, 48);
-    c.pgtt = b & 0xff;
-    c.fpd = (b & 0x100) != 0;
-    c.priv = (b & 0x200) != 0;
-    c.exe = (b & 0x400) != 0;
-    c.p0 = load<u64>(e, 64);
-    c.p1 = load<u64>(e, 72);
-    c.p2 = load<u64>(e, 80);
-    return vtdTranslate(req, res, true);
+  // e: the request's entry (0: no context may be kept for it); kept: its context was restored
+  let e: usize = 0, kept = false;
+  let sid: u32 = 0, keyFlags: u32 = 0, pasid: u32 = 0;
+  if (enabled && smContextReusable(load<u64>(req, REQ_ADDR), flags)) {
+    sid = load<u32>(req, REQ_SID);
+    keyFlags = (flags & KEY_FLAGS) | DC_VALID;
+    pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
+    e = entryFor(sid, pasid, keyFlags);
+    if (
+      load<u32>(e, 0) == sid && load<u32>(e, 4) == keyFlags && load<u32>(e, 8) == pasid && load<u32>(e, 12) == regs.epoch &&
+      slotGeneration(CACHE_CONTEXT_CACHE, load<i32>(e, 16)) == load<u32>(e, 24) &&
+      slotGeneration(CACHE_PASID_CACHE, load<i32>(e, 28)) == load<u32>(e, 36)
+    ) {
+      replayHit(CACHE_CONTEXT_CACHE, load<i32>(e, 16), load<u32>(e, 20));
+      replayHit(CACHE_PASID_CACHE, load<i32>(e, 28), load<u32>(e, 32));
+      const c = smCtx;
+      c.pasid = load<u32>(e, 40);
+      c.did = load<u32>(e, 44);
+      const b = load<u32>(e, 48);
+      c.pgtt = b & 0xff;
+      c.fpd = (b & 0x100) != 0;
+      c.priv = (b & 0x200) != 0;
+      c.exe = (b & 0x400) != 0;
+      c.p0 = load<u64>(e, 64);
+      c.p1 = load<u64>(e, 72);
+      c.p2 = load<u64>(e, 80);
+      kept = true;
+    }
   }
-  vtdTranslate(req, res, false);
-  if (!smResolved || hitCtxSlot < 0 || hitPasidSlot < 0) return;
+  // (one call site, whichever way the context comes)
+  vtdTranslate(req, res, kept);
+  if (e == 0 || kept || !smResolved || hitCtxSlot < 0 || hitPasidSlot < 0) return;
   store<u32>(e, sid, 0);
   store<u32>(e, keyFlags, 4);
   store<u32>(e, pasid, 8);

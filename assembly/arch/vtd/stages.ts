@@ -149,7 +149,8 @@ export function trNegativeLevel(): u32 {
  * Second-stage translation of `va` in domain `did` (ws configured by the caller). A cached entry
  * serves unless the request writes and the leaf's D flag still has to be set (SSADE).
  */
-export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade: bool): u32 {
+// @ts-ignore: decorator
+@inline export function ssTranslate(ws: WalkState, did: u32, va: u64, write: bool, ssade: bool): u32 {
   trFinalS2 = false;
   setStale(false);
   const p = pageLookup(CACHE_IOTLB, ownerTag(did, TAG_NO_PASID), va);

@@ -78,12 +78,23 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
   setStale(false);
   countRequest(kind == KIND_ATS);
   smResolved = false;
-  if (resolved) {
-    // The engine kept this request's context (smContextReusable held; engine/device-context.ts).
-    smTranslate(res, addr, flags, kind);
-    return;
+  // resolved: the engine kept this request's context (smContextReusable held;
+  // engine/device-context.ts), and smTranslate below is all that remains. (One call site of
+  // smTranslate, so that the optimizer inlines it here.)
+  if (!resolved) {
+    if (!translateUnresolved(req, res, addr, flags, kind)) return;
+    smResolved = true;
   }
+  smTranslate(res, addr, flags, kind);
+}
 
+/**
+ * vtdTranslate of a request without a kept context: the interrupt range, translation off, legacy
+ * and abort-DMA modes end the request; in scalable mode steps 1-5 (smResolve) run, and the result
+ * says whether smCtx now holds the context for step 6 (smTranslate).
+ */
+// @ts-ignore: decorator
+@inline function translateUnresolved(req: usize, res: usize, addr: u64, flags: u32, kind: u32): bool {
   // Spec 3.14: a request without PASID to 0xFEEx_xxxx is an interrupt request, never DMA-remapped.
   // Writes are interrupt messages; reads to the range are blocked (unsupported request).
   if ((flags & RQF_PASID) == 0 && kind != KIND_ATS && inInterruptRange(addr)) {
@@ -95,21 +106,23 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
       countBlocked();
     }
     store<u64>(res, addr, RES_PA);
-    return;
+    return false;
   }
   // GSTS.TES=0: DMA remapping is off and requests pass untranslated (spec 10.4.4).
   if (!regs.translationEnabled) {
     store<u32>(res, RSF_PASSTHROUGH, RES_FLAGS);
     success(res, addr, flags, SNOOP_BY_TLP);
-    return;
+    return false;
   }
+  // Scalable mode (spec 3.4.3): the context, then (the caller) the translation by PGTT.
+  if (regs.ttm == 1 && regs.ecapSmts) return smResolve(req, res, addr, flags, kind);
   if (regs.ttm == 0) translateLegacy(req, res, addr, flags, kind);
-  else if (regs.ttm == 1 && regs.ecapSmts) translateScalable(req, res, addr, flags, kind);
   else if (regs.ttm == 3 && regs.ecapAdms) {
     // Abort-DMA mode (TTM=11, ECAP.ADMS): every DMA request is blocked; no fault is recorded.
     store<u8>(res, ST_BLOCKED, RES_STATUS);
     countBlocked();
   } else fault(res, abi.FR_RTA_1, false, 0);
+  return false;
 }
 
 /** AW (levels - 2) is 1, 2 or 3 and advertised in CAP.SAGAW; other encodings are reserved. */
@@ -118,8 +131,26 @@ export function vtdTranslate(req: usize, res: usize, resolved: bool = false): vo
   return aw >= 1 && aw <= 3 && ((regs.capSagaw >> aw) & 1) != 0;
 }
 
-/** Second-stage walk configuration shared by legacy, SS-only and nested translation. */
+/**
+ * What the second-stage walk state was last configured from (configureSs): the table root, and
+ * AW | SSADE << 3 | walk snooped << 4 | DID << 8 | register epoch << 32 (every register and option
+ * configureSs reads is covered by the epoch, arch/vtd/regs.ts vtdSyncRegs). Bits 5-7 are 0 in a
+ * real key, so the initial value matches none.
+ */
+let ssConfRoot: u64 = 0;
+let ssConfKey: u64 = 0xffffffffffffffff;
+
+/**
+ * Second-stage walk configuration shared by legacy, SS-only and nested translation. `ws` is always
+ * ssWs, whose configured fields nothing else writes: when the request's domain configuration is the
+ * last one's (the common case: one domain, request after request) the fields already hold it.
+ */
 function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped: bool, did: u32): void {
+  aheadFrom = ws;
+  const key = <u64>aw | (<u64>setAD << 3) | (<u64>walkSnooped << 4) | (<u64>did << 8) | (<u64>regs.epoch << 32);
+  if (root == ssConfRoot && key == ssConfKey) return;
+  ssConfRoot = root;
+  ssConfKey = key;
   ws.root = root;
   ws.levels = aw + 2;
   ws.inputBits = min(regs.capMgawBits, vtdInputBits(ws.levels));
@@ -130,7 +161,6 @@ function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped
   ws.walkSnooped = walkSnooped;
   ws.s2 = null;
   ws.cacheOwner = ownerTag(did, TAG_NO_PASID);
-  aheadFrom = ws;
 }
 
 /**
@@ -401,7 +431,7 @@ function smPasidEntry(sid: u32, pasid: u32, dirBase: u64): u8 {
 }
 
 /**
- * What the context and PASID entries decided for a request (steps 1-5 of translateScalable): the
+ * What the context and PASID entries decided for a request (steps 1-5 of scalable-mode translation, smResolve): the
  * PASID used, the PASID entry's PGTT and DID, the fault-processing disable in force, the effective
  * privilege and execute requests, and the PASID entry itself. A simulator may keep it per
  * (requester, PASID, PRIV, EXE) and hand it back to vtdTranslate while the cached entries it came
@@ -524,13 +554,6 @@ function smTranslate(res: usize, addr: u64, flags: u32, kind: u32): void {
   configureSs(ss, p0 & mask64(63, 12), aw, ssade, walkSnooped, did);
   if (pgtt == PGTT_SS) return secondStageOnly(res, addr, flags, kind, exe, fpd, did, ssade, pgsnp);
   return firstStage(res, addr, flags, kind, priv, exe, fpd, p2, did, c.pasid, ssade, walkSnooped, pgsnp, pgtt == PGTT_NESTED);
-}
-
-/** Scalable mode (spec 3.4.3): the context, then the translation by PGTT. */
-function translateScalable(req: usize, res: usize, addr: u64, flags: u32, kind: u32): void {
-  if (!smResolve(req, res, addr, flags, kind)) return;
-  smResolved = true;
-  smTranslate(res, addr, flags, kind);
 }
 
 /** The last vtdTranslate resolved a scalable-mode context into smCtx (and translated by PGTT). */

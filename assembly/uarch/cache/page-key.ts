@@ -111,7 +111,8 @@ export function countPageMatches(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64
 }
 
 /** Makes the entry for `va` at `pageLg2` valid for owner `k1`; returns its payload address. */
-export function fillPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, pageLg2: u32): usize {
+// @ts-ignore: decorator
+@inline export function fillPage(c: SetAssoc, sizes: PageSizes, k1: u64, va: u64, pageLg2: u32): usize {
   const k0 = (va >>> pageLg2) | (<u64>sizes.codeOf(pageLg2) << 60);
   lastFillSlot = c.fillAfterMiss(setFor(c, k0, k1), k0, k1);
   return c.payload(lastFillSlot);
