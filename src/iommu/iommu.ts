@@ -246,6 +246,18 @@ export class IommuLayer implements ArchDriver {
     }
   }
 
+  /** A device joining `domain` without a PASID: refused over a reserved region or where its doorbell pages would go. */
+  private checkJoin(sid: number, domain: number, what?: string): void {
+    this.checkRegions(sid, domain, what);
+    this.checkMsi(sid, domain, what);
+  }
+
+  /** A kernel-owned device has joined `domain` without a PASID: its DIRECT regions and doorbell pages mapped there where missing. */
+  private joined(sid: number, domain: number, at: { line: number; column: number }, now: bigint): void {
+    this.directMap(sid, domain, at, now);
+    this.msiMap(sid, domain, at, now);
+  }
+
   private bind(sid: number, driver: string, vm?: string): void {
     const why = this.regions?.bindProblem(sid, driver);
     if (why) throw new RefusedError(why);
@@ -305,18 +317,12 @@ export class IommuLayer implements ArchDriver {
         throw new RefusedError(`${what}: PASID ${e.pasid} belongs to VM "${owner}" and ${formatBdf(e.sid)} does not serve it (${this.vmsText(e.sid)})`);
       this.pasidDevices.set(e.pasid, (this.pasidDevices.get(e.pasid) ?? new Set()).add(e.sid));
     }
-    if (e.pasid === undefined && !this.domains.isBlocking(e.domain)) {
-      this.checkRegions(e.sid, e.domain);
-      this.checkMsi(e.sid, e.domain);
-    }
+    if (e.pasid === undefined && !this.domains.isBlocking(e.domain)) this.checkJoin(e.sid, e.domain);
     if (g === undefined) {
       if (!this.domains.isBlocking(e.domain)) {
         this.arch.apply(e, now);
         this.blockedDevices.delete(e.sid);
-        if (e.pasid === undefined) {
-          this.directMap(e.sid, e.domain, e, now);
-          this.msiMap(e.sid, e.domain, e, now);
-        }
+        if (e.pasid === undefined) this.joined(e.sid, e.domain, e, now);
         return;
       }
       if (e.pasid !== undefined) throw new RefusedError(`${what}: a blocking domain is attached to a device, not to a PASID (detach the PASID instead)`);
@@ -381,18 +387,12 @@ export class IommuLayer implements ArchDriver {
     this.arch.advanceTo(now);
     const what = `replace ${formatBdf(sid)}${pasid !== undefined ? ` pasid=${pasid}` : ""} domain=${domain}`;
     if (this.domains.isBlocking(domain)) throw new RefusedError(`${what}: domain ${domain} is a blocking domain: detach instead`);
-    if (pasid === undefined) {
-      this.checkRegions(sid, domain, what);
-      this.checkMsi(sid, domain, what);
-    }
+    if (pasid === undefined) this.checkJoin(sid, domain, what);
     const g = this.userGroup(sid);
     if (g === undefined) {
       this.arch.replace(sid, pasid, domain);
       this.blockedDevices.delete(sid);
-      if (pasid === undefined) {
-        this.directMap(sid, domain, at, now);
-        this.msiMap(sid, domain, at, now);
-      }
+      if (pasid === undefined) this.joined(sid, domain, at, now);
       return;
     }
     this.checkUser("replace", sid);
