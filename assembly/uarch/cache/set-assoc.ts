@@ -28,10 +28,12 @@
 // Put the most discriminating word (the page number, say) in k0: it is compared first, and a
 // mismatch on it ends the comparison. Invalid ways keep their old keys; the valid byte decides.
 //
-// Counters: lookups = hits + misses, derived (lookup() counts a hit or a miss; probe() and touch()
-// count nothing, and a caller composing its own lookup from them counts its hit or miss itself); fills counts every
-// fill() including a refill of a key already present; evictions counts fills that displaced a
-// valid way of another key; invalidations counts ways turned from valid to invalid.
+// Counters: lookups = hits + misses, derived (lookup() and find() count a hit or a miss; probe()
+// and touch() count nothing, and a caller composing its own lookup from them counts its hit or
+// miss itself); fills counts every fill (fill(), fillAfterMiss() after a probe or lookup that missed,
+// fillAbsent() into a set a find() missed in), including a refill of a key already present;
+// evictions counts fills that displaced a valid way of another key; invalidations counts ways
+// turned from valid to invalid.
 //
 // Nothing here allocates after the constructor; lookup, probe, fill and invalidate are loops over
 // one set with raw loads and stores.
