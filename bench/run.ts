@@ -5,6 +5,9 @@
  *   npm run bench -- --quick           short budget (under a minute in all)
  *   npm run bench -- --case ss4-walk   one case (repeatable)
  *   npm run bench -- --no-native       without the native baseline
+ *   npm run bench -- --paired --case A --case B [--rounds N]
+ *                                      the cases interleaved, round by round, and each one's
+ *                                      figure as a ratio to A's in the same rounds
  *
  * Method (shared/notes/performance.md §1, §5): each workload pre-encodes a large trace in the
  * request-ring layout once; one tinybench iteration copies it ring by ring into the request ring
@@ -37,6 +40,14 @@
  * The large-window and text-replay cases replay a trace file end to end like binary-ingest, but
  * their figure is TLPs per second (unit translations/s).
  *
+ * Paired mode (--paired, two cases or more): on a shared machine a median moves 2x from one run to
+ * the next, so two cases timed one after the other cannot be compared. Paired mode prepares and
+ * checks every case as above, warms each with three passes, then runs --rounds rounds (default 15,
+ * 5 with --quick); a round times one pass of every case, the order rotating from round to round.
+ * Each case gets the median, min and max of its passes, and each case after the first the median,
+ * min and max of its per-round ratio to the first case: both passes of a ratio ran seconds apart,
+ * under the same load. No native baseline. Prints a table and writes bench/results/paired.json.
+ *
  * Prints a table and writes bench/results/latest.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -56,7 +67,7 @@ function die(message: string): never {
   process.exit(2);
 }
 
-const usage = "usage: npm run bench -- [--quick] [--case NAME]... [--native | --no-native]";
+const usage = "usage: npm run bench -- [--quick] [--case NAME]... [--native | --no-native] [--paired [--rounds N]]";
 let parsed;
 try {
   parsed = parseArgs({
@@ -65,6 +76,8 @@ try {
       case: { type: "string", multiple: true },
       native: { type: "boolean" },
       "no-native": { type: "boolean" },
+      paired: { type: "boolean", default: false },
+      rounds: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -86,7 +99,16 @@ let selected: readonly Workload[] = workloads;
 if (args.case?.length) {
   const unknown = args.case.filter((n) => !workloads.some((w) => w.name === n));
   if (unknown.length) die(`unknown case ${unknown.join(", ")}; cases: ${workloads.map((w) => w.name).join(", ")}`);
-  selected = workloads.filter((w) => args.case!.includes(w.name));
+  // in the order given: the first is the reference of --paired
+  selected = [...new Set(args.case)].map((n) => workloads.find((w) => w.name === n)!);
+}
+
+if (args.rounds !== undefined && !args.paired) die(`--rounds goes with --paired\n${usage}`);
+const rounds = args.rounds === undefined ? (args.quick ? 5 : 15) : Number(args.rounds);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1000) die(`--rounds ${args.rounds}: expected an integer from 1 to 1000`);
+if (args.paired) {
+  if (new Set(args.case).size < 2) die(`--paired needs two cases or more (--case A --case B ...): the first is the one the others are compared with\n${usage}`);
+  if (args.native) die(`--paired runs no native baseline; drop --native\n${usage}`);
 }
 
 const timing = args.quick
@@ -178,6 +200,11 @@ interface CaseResult {
 /** 1-minute load average before any work: another busy process skews every figure on a 2-vCPU VM. */
 const loadAtStart = loadavg()[0]!;
 
+if (args.paired) {
+  await paired();
+  process.exit(0);
+}
+
 // The native baseline, before any JS case (so that its figures are taken on the same quiet machine).
 let native: NativeFigures | undefined;
 if (!args["no-native"]) {
@@ -216,7 +243,7 @@ for (const wl of selected) {
   if (res.state !== "completed") throw new Error(`${wl.name}: benchmark ${res.state}${"error" in res ? `: ${String(res.error)}` : ""}`);
   const { p50, min, max, rme, samplesCount } = res.latency; // ms per pass
   // bytes/s cases count bytes of input per pass; every other case (replays included) TLPs
-  const perPass = wl.unit === "bytes/s" ? prepared.ingest!.bytes : prepared.records;
+  const perPass = perPassOf(wl, prepared);
   const rate = (ms: number) => Math.round(perPass / (ms / 1000));
   results.push({ name: wl.name, unit: wl.unit ?? "translations/s", median: rate(p50), min: rate(max), max: rate(min), records: prepared.records });
   extra.push({ rme, samples: samplesCount, setupS, bytes: perPass });
@@ -225,7 +252,76 @@ for (const wl of selected) {
 
 // ---- report --------------------------------------------------------------------------------------
 
-const m = (x: number) => (x / 1e6).toFixed(2);
+/** Per-pass figure of a case: records (or bytes of input) per second. */
+function perPassOf(wl: Workload, prepared: Prepared): number {
+  return wl.unit === "bytes/s" ? prepared.ingest!.bytes : prepared.records;
+}
+
+function med(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Prints a table with its first row as the header, columns after the first right-aligned. */
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
+  console.log(line(rows[0]!));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of rows.slice(1)) console.log(line(row));
+}
+
+function machineLine(): void {
+  console.log(`node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, load ${loadAtStart.toFixed(2)} at start${args.quick ? ", --quick" : ""}`);
+  if (loadAtStart > Math.max(1, cpus().length - 0.5)) console.log(`note: the machine was busy before the run (1-minute load ${loadAtStart.toFixed(2)}); figures may be low`);
+}
+
+/** --paired: the selected cases interleaved round by round (see the header). */
+async function paired(): Promise<void> {
+  const cases = selected.map((wl) => {
+    const prepared = wl.prepare(wl.records ?? RECORDS);
+    const pass = makePass(prepared);
+    const warm = check(wl.name, prepared, pass);
+    console.log(`${wl.name}: ${warm ? summary(warm) : `parsed ${prepared.records} records, each as expected`}`);
+    for (let i = 0; i < 3; i++) pass();
+    return { wl, pass, perPass: perPassOf(wl, prepared), rates: [] as number[] };
+  });
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < cases.length; k++) {
+      const c = cases[(r + k) % cases.length]!;
+      const t0 = process.hrtime.bigint();
+      c.pass();
+      c.rates.push(c.perPass / (Number(process.hrtime.bigint() - t0) / 1e9));
+    }
+  }
+  const first = cases[0]!;
+  const out = cases.map((c) => {
+    const ratios = c.rates.map((x, i) => x / first.rates[i]!);
+    return {
+      name: c.wl.name,
+      unit: c.wl.unit ?? "translations/s",
+      median: Math.round(med(c.rates)),
+      min: Math.round(Math.min(...c.rates)),
+      max: Math.round(Math.max(...c.rates)),
+      ratio: c === first ? undefined : { median: Number(med(ratios).toFixed(4)), min: Number(Math.min(...ratios).toFixed(4)), max: Number(Math.max(...ratios).toFixed(4)) },
+    };
+  });
+  machineLine();
+  console.log(`paired: ${rounds} rounds, each one pass of every case (the order rotating); ratios are per round, to ${first.wl.name}`);
+  const unit = (u: string) => (u === "bytes/s" ? "MB/s" : "M/s");
+  printTable([
+    ["case", "median", "min", "max", "unit", `ratio to ${first.wl.name}: median`, "min", "max"],
+    ...out.map((r) => [r.name, m(r.median), m(r.min), m(r.max), unit(r.unit), r.ratio ? r.ratio.median.toFixed(3) : "1", r.ratio ? r.ratio.min.toFixed(3) : "-", r.ratio ? r.ratio.max.toFixed(3) : "-"]),
+  ]);
+  const dir = fileURLToPath(new URL("./results/", import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}paired.json`, `${JSON.stringify({ node: process.version, cpu: cpus()[0]?.model ?? "unknown", load: Number(loadAtStart.toFixed(2)), rounds, reference: first.wl.name, cases: out }, null, 2)}\n`);
+  console.log(`wrote ${fileURLToPath(new URL("./results/paired.json", import.meta.url))}`);
+}
+
+function m(x: number): string {
+  return (x / 1e6).toFixed(2);
+}
 const unitOf = (r: CaseResult) => (r.unit === "bytes/s" ? "MB/s" : "M/s");
 const nativeCell = (r: CaseResult) => {
   const x = ratioToNative(r);
@@ -235,13 +331,8 @@ const rows = [
   ["case", "median", "min", "max", "unit", ...(native ? ["x native"] : []), "records", "rme %", "samples", "setup s"],
   ...results.map((r, i) => [r.name, m(r.median), m(r.min), m(r.max), unitOf(r), ...(native ? [nativeCell(r)] : []), String(r.records), extra[i]!.rme.toFixed(1), String(extra[i]!.samples), extra[i]!.setupS.toFixed(1)]),
 ];
-const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
-console.log(`node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, load ${loadAtStart.toFixed(2)} at start${args.quick ? ", --quick" : ""}`);
-if (loadAtStart > Math.max(1, cpus().length - 0.5)) console.log(`note: the machine was busy before the run (1-minute load ${loadAtStart.toFixed(2)}); figures may be low`);
-console.log(line(rows[0]!));
-console.log(widths.map((w) => "-".repeat(w)).join("  "));
-for (const row of rows.slice(1)) console.log(line(row));
+machineLine();
+printTable(rows);
 // Ratios (a case over its reference case, both medians) and goals: printed, not written to the JSON.
 for (const [i, wl] of ran.entries()) {
   const r = results[i]!;
