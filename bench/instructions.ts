@@ -50,6 +50,7 @@ import { parseArgs } from "node:util";
 import { REQ_BASE, REQ_SIZE, RING_RECORDS } from "../src/core/abi.ts";
 import type { Core } from "../src/core/core.ts";
 import { workloads, REQ_WORDS } from "./workloads.ts";
+import { buildNamedCore, readLeb, leb, assemble, same, type Section } from "./named-core.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_CASES = ["iotlb-hit", "ss4-walk", "ss4-walk-nopwc", "ss4-walk-nocache", "ss4-walk-pwc"];
@@ -87,56 +88,6 @@ function sh(cmd: string, argv: string[], cwd = ROOT): string {
     die(`${cmd} ${argv.join(" ")} failed: ${err.stderr?.trim() || err.message}`);
   }
 }
-
-// ---- wasm sections ------------------------------------------------------------------------------
-
-interface Section {
-  id: number;
-  body: Uint8Array;
-}
-
-function readLeb(b: Uint8Array, at: { p: number }): number {
-  let r = 0,
-    shift = 0,
-    x: number;
-  do {
-    x = b[at.p++]!;
-    r += (x & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (x & 0x80);
-  return r;
-}
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let x = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n) x |= 0x80;
-    out.push(x);
-  } while (n);
-  return out;
-}
-
-function sections(b: Uint8Array): Section[] {
-  const out: Section[] = [];
-  const at = { p: 8 };
-  while (at.p < b.length) {
-    const id = b[at.p++]!;
-    const n = readLeb(b, at);
-    out.push({ id, body: b.subarray(at.p, at.p + n) });
-    at.p += n;
-  }
-  return out;
-}
-
-function assemble(head: Uint8Array, list: Section[]): Uint8Array {
-  const parts: number[] = [...head.subarray(0, 8)];
-  for (const s of list) parts.push(s.id, ...leb(s.body.length), ...s.body);
-  return Uint8Array.from(parts);
-}
-
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** The value types of the module's own globals (section 6), in index order (no global is imported). */
 function globalTypes(list: Section[]): number[] {
@@ -192,19 +143,8 @@ function exportGlobals(bytes: Uint8Array, list: Section[], count: number): Uint8
 // ---- 1, 2: the named release core, its C, the driver ----------------------------------------------
 
 const release = readFileSync(join(ROOT, "build/release.wasm"));
-const script = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts["asbuild:release"] as string;
-const m = /wasm-opt build\/release\.wasm (.*) -o build\/release\.wasm/.exec(script);
-if (!m) die(`package.json asbuild:release: expected "... wasm-opt build/release.wasm FLAGS -o build/release.wasm", got ${script}`);
-const named = join(dir, "named.wasm");
 const noInline = args["no-inline"]!;
-sh(join(ROOT, "node_modules/.bin/asc"), ["assembly/index.ts", "--target", "release", "--debug", ...(noInline ? ["--optimizeLevel", "0"] : []), "-o", named]);
-sh(join(ROOT, "node_modules/.bin/wasm-opt"), [named, "-g", ...(noInline ? ["--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals", "--enable-nontrapping-float-to-int", "-O3", "--no-inline=*"] : m[1]!.split(/\s+/)), "-o", named]);
-const namedBytes = new Uint8Array(readFileSync(named));
-const namedSections = sections(namedBytes);
-const releaseCode = sections(release).filter((s) => s.id !== 0);
-const namedCode = namedSections.filter((s) => s.id !== 0);
-if (!noInline && (releaseCode.length !== namedCode.length || releaseCode.some((s, i) => s.id !== namedCode[i]!.id || !same(s.body, namedCode[i]!.body))))
-  die("the named build differs from build/release.wasm outside its name section: rebuild the cores (npm run build:cores) and retry");
+const { path: named, bytes: namedBytes, list: namedSections } = buildNamedCore(dir, noInline, (message) => die(message));
 const types = globalTypes(namedSections);
 const probe = exportGlobals(namedBytes, namedSections, types.length);
 
