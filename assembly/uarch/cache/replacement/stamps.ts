@@ -43,10 +43,10 @@ export function oldestStamp(st: usize, set: u32, ways: u32): u32 {
   for (let w: u32 = 1; w < ways; w++) {
     p += 8;
     const s = load<u64>(p, STAMPS);
-    if (s < oldest) {
-      oldest = s;
-      best = w;
-    }
+    // branch-free: which way is oldest is data, and a mispredicted branch per way costs more
+    const older = s < oldest;
+    best = select<u32>(w, best, older);
+    oldest = select<u64>(s, oldest, older);
   }
   return best;
 }
