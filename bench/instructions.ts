@@ -19,7 +19,7 @@
  * core's (step 5), with a warning instead of failing. Only for experiments that change what the core
  * does on purpose (a path cut out to see what it costs): such counts are not the release's.
  *
- * Defaults: the cases iotlb-hit, ss4-walk, ss4-walk-nopwc, ss4-walk-nocache and ss4-walk-pwc;
+ * Defaults: the cases iotlb-hit, ss4-walk, ss4-walk-nopwc, ss4-walk-nopde, ss4-walk-nocache and ss4-walk-pwc;
  * 16 rings of 4096 requests per pass; the 12 costliest functions of each case; DIR
  * /tmp/iommu-emu-instructions. Build the cores first (`npm run build:cores`).
  *
@@ -53,7 +53,7 @@ import { workloads, REQ_WORDS } from "./workloads.ts";
 import { buildNamedCore, readLeb, leb, assemble, same, type Section } from "./named-core.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const DEFAULT_CASES = ["iotlb-hit", "ss4-walk", "ss4-walk-nopwc", "ss4-walk-nocache", "ss4-walk-pwc"];
+const DEFAULT_CASES = ["iotlb-hit", "ss4-walk", "ss4-walk-nopwc", "ss4-walk-nopde", "ss4-walk-nocache", "ss4-walk-pwc"];
 const usage = "usage: node --import tsx bench/instructions.ts [--case NAME]... [--no-inline] [--rings N] [--top K] [--dir DIR] [--annotate FUNCTION] [--unchecked]";
 
 function die(message: string): never {

@@ -1,9 +1,10 @@
 /**
  * Benchmark workloads added for issue 9 (bench/workloads.ts), on short traces (one ring of 4096
- * records): fs4-walk, ss4-walk-nopwc, text-replay and large-window each prepare, run a cold and a
- * warm pass that pass their own counter checks and translate the sampled requests to their expected
- * addresses; fs4-walk's checks catch a first-stage read too many and any second-stage activity,
- * ss4-walk-nopwc's a paging-structure-cache lookup.
+ * records): fs4-walk, ss4-walk-nopwc, ss4-walk-nopde, text-replay and large-window each prepare,
+ * run a cold and a warm pass that pass their own counter checks and translate the sampled requests
+ * to their expected addresses; fs4-walk's checks catch a first-stage read too many and any
+ * second-stage activity, ss4-walk-nopwc's a paging-structure-cache lookup, ss4-walk-nopde's a PDE
+ * lookup and a PDPE hit too few.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -47,7 +48,7 @@ function wrongAddresses(w: Prepared): string[] {
 
 test("the new cases are listed, each once", () => {
   const names = workloads.map((w) => w.name);
-  for (const n of ["fs4-walk", "text-replay", "large-window", "large-window-timed", "ss4-walk", "ss4-walk-nopwc", "nested-walk"]) assert.is(names.filter((x) => x === n).length, 1, n);
+  for (const n of ["fs4-walk", "text-replay", "large-window", "large-window-timed", "ss4-walk", "ss4-walk-nopwc", "ss4-walk-nopde", "nested-walk"]) assert.is(names.filter((x) => x === n).length, 1, n);
   assert.is(find("large-window").goal?.min, 10e6);
   assert.is(find("large-window").records, 256 * RING_RECORDS);
   assert.is(find("text-replay").unit, undefined); // TLPs/s
@@ -94,6 +95,32 @@ test("ss4-walk-nopwc: IOTLB, context and PASID caches on, paging-structure cache
     "pwcSsPde.lookups: 1, expected 0",
     "pwcSsPdpe.lookups - pwcSsPde.misses: -1, expected 0",
     "pwcSsPde.fills - misses: -1, expected 0",
+  ]);
+});
+
+test("ss4-walk-nopde: the PDE cache off, the PDPE cache hit by every warm walk: 2 reads per walk", () => {
+  const w = find("ss4-walk-nopde").prepare(N);
+  const [cold, warm] = pass(w);
+  assert.equal(w.check(cold!), []);
+  assert.equal(w.check(warm!), []);
+  assert.equal(wrongAddresses(w), []);
+  const walks = warm!.n - warm!.caches.iotlb.hits;
+  const { pwcSsPde: pde, pwcSsPdpe: pdpe, pwcSsPml4e: pml4e } = warm!.caches;
+  assert.is(pde.lookups + pde.fills, 0n);
+  // the 1 GiB is one PDPE, cached in the cold pass: every warm walk resumes at the PDE table
+  assert.is(pdpe.lookups, walks);
+  assert.is(pdpe.hits, walks);
+  assert.is(pml4e.lookups, 0n);
+  assert.equal(warm!.ss.slice(0, 4), [walks, walks, 0n, 0n]);
+  assert.is(warm!.ssReads, 2n * walks);
+  // a PDE lookup is caught (this case expects none); so is a PDPE hit too few, with the PDPE and
+  // PML4E reads it should have made
+  assert.equal(w.check({ ...warm!, caches: { ...warm!.caches, pwcSsPde: { ...pde, lookups: 1n, misses: 1n, fills: 1n } } }), ["pwcSsPde.lookups: 1, expected 0"]);
+  assert.equal(w.check({ ...warm!, caches: { ...warm!.caches, pwcSsPdpe: { ...pdpe, lookups: walks - 1n, hits: walks - 1n } } }), [
+    `ss reads at level 3: 0, expected 1`,
+    `ss reads at level 4: 0, expected 1`,
+    `ssReads (4*walks - 3*pwcSsPde.hits - 2*pwcSsPdpe.hits - pwcSsPml4e.hits, walks=${walks}): ${2n * walks}, expected ${2n * walks + 2n}`,
+    `pwcSsPdpe.lookups: ${walks - 1n}, expected ${walks}`,
   ]);
 });
 
