@@ -8,6 +8,9 @@
  *   npm run bench -- --paired --case A --case B [--rounds N]
  *                                      the cases interleaved, round by round, and each one's
  *                                      figure as a ratio to A's in the same rounds
+ *   npm run bench -- --paired --against FILE --case A [--case B ...] [--rounds N]
+ *                                      every case on build/release.wasm and on the core FILE,
+ *                                      interleaved, each as a ratio to itself on FILE
  *
  * Method (shared/notes/performance.md §1, §5): each workload pre-encodes a large trace in the
  * request-ring layout once; one tinybench iteration copies it ring by ring into the request ring
@@ -48,16 +51,31 @@
  * min and max of its per-round ratio to the first case: both passes of a ratio ran seconds apart,
  * under the same load. No native baseline. Prints a table and writes bench/results/paired.json.
  *
+ * With --against FILE (a core built from another commit, say, with the same ABI), every case is
+ * prepared and checked twice, once on build/release.wasm and once on FILE, and the two run in the
+ * same rounds: each case's ratio is its pass on build/release.wasm over its pass on FILE, so a
+ * change to the core is measured in one process, under one load (one case is then enough). FILE is
+ * substituted for the release core by instantiating it in place of whatever module the host asks
+ * for while that side's cases are prepared (the cores are instantiated only then); the runner says
+ * how many instances it substituted, and a core that fails the checks stops the run.
+ *
  * Prints a table and writes bench/results/latest.json.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
 import { RING_RECORDS, latencyClassNames } from "../src/core/abi.ts";
 import { NATIVE_COUNTERPART, runNativeBaseline, type NativeFigures } from "./native.ts";
 import { workloads, snapshot, deltas, REQ_WORDS, type Deltas, type Prepared, type Workload } from "./workloads.ts";
+
+/**
+ * Where the results go: bench/results/, or the directory IOMMU_EMU_BENCH_RESULTS names (the tests'
+ * runs write to a directory of their own, not over the user's results).
+ */
+const resultsDir = process.env.IOMMU_EMU_BENCH_RESULTS ?? fileURLToPath(new URL("./results/", import.meta.url));
 
 /** Requests per trace unless the workload says otherwise: 64 rings (256 Ki records). */
 const RECORDS = 64 * RING_RECORDS;
@@ -67,7 +85,7 @@ function die(message: string): never {
   process.exit(2);
 }
 
-const usage = "usage: npm run bench -- [--quick] [--case NAME]... [--native | --no-native] [--paired [--rounds N]]";
+const usage = "usage: npm run bench -- [--quick] [--case NAME]... [--native | --no-native] [--paired [--rounds N] [--against FILE]]";
 let parsed;
 try {
   parsed = parseArgs({
@@ -78,6 +96,7 @@ try {
       "no-native": { type: "boolean" },
       paired: { type: "boolean", default: false },
       rounds: { type: "string" },
+      against: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -106,7 +125,24 @@ if (args.case?.length) {
 if (args.rounds !== undefined && !args.paired) die(`--rounds goes with --paired\n${usage}`);
 const rounds = args.rounds === undefined ? (args.quick ? 5 : 15) : Number(args.rounds);
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1000) die(`--rounds ${args.rounds}: expected an integer from 1 to 1000`);
-if (args.paired) {
+if (args.against !== undefined && !args.paired) die(`--against goes with --paired\n${usage}`);
+/** --against: the other core, compiled (an unreadable or invalid file stops the run here). */
+let againstModule: WebAssembly.Module | null = null;
+if (args.against !== undefined) {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(args.against);
+  } catch (e) {
+    die(`--against ${args.against}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    againstModule = new WebAssembly.Module(bytes);
+  } catch (e) {
+    die(`--against ${args.against}: expected a WebAssembly core: ${(e as Error).message}`);
+  }
+  if (!args.case?.length) die(`--against needs --case: which cases to run on both cores\n${usage}`);
+}
+if (args.paired && againstModule === null) {
   if (new Set(args.case).size < 2) die(`--paired needs two cases or more (--case A --case B ...): the first is the one the others are compared with\n${usage}`);
   if (args.native) die(`--paired runs no native baseline; drop --native\n${usage}`);
 }
@@ -276,16 +312,44 @@ function machineLine(): void {
   if (loadAtStart > Math.max(1, cpus().length - 0.5)) console.log(`note: the machine was busy before the run (1-minute load ${loadAtStart.toFixed(2)}); figures may be low`);
 }
 
+/** Runs `f` with every WebAssembly instance made from `module` instead of the module asked for; returns how many. */
+function instantiatingFrom<T>(module: WebAssembly.Module, f: () => T): { value: T; instances: number } {
+  const Original = WebAssembly.Instance;
+  let instances = 0;
+  WebAssembly.Instance = class extends Original {
+    constructor(_asked: WebAssembly.Module, imports?: ConstructorParameters<typeof WebAssembly.Instance>[1]) {
+      super(module, imports);
+      instances++;
+    }
+  } as typeof WebAssembly.Instance;
+  try {
+    return { value: f(), instances };
+  } finally {
+    WebAssembly.Instance = Original;
+  }
+}
+
 /** --paired: the selected cases interleaved round by round (see the header). */
 async function paired(): Promise<void> {
-  const cases = selected.map((wl) => {
+  const prepare = (wl: Workload, label: string) => {
     const prepared = wl.prepare(wl.records ?? RECORDS);
     const pass = makePass(prepared);
-    const warm = check(wl.name, prepared, pass);
-    console.log(`${wl.name}: ${warm ? summary(warm) : `parsed ${prepared.records} records, each as expected`}`);
+    const warm = check(label, prepared, pass);
+    console.log(`${label}: ${warm ? summary(warm) : `parsed ${prepared.records} records, each as expected`}`);
     for (let i = 0; i < 3; i++) pass();
-    return { wl, pass, perPass: perPassOf(wl, prepared), rates: [] as number[] };
-  });
+    return { wl, label, pass, perPass: perPassOf(wl, prepared), rates: [] as number[], ref: -1 };
+  };
+  const cases: ReturnType<typeof prepare>[] = [];
+  let substituted = 0;
+  for (const wl of selected) {
+    if (againstModule === null) {
+      cases.push({ ...prepare(wl, wl.name), ref: cases.length === 0 ? -1 : 0 });
+      continue;
+    }
+    const other = instantiatingFrom(againstModule, () => prepare(wl, `${wl.name} (against)`));
+    substituted += other.instances;
+    cases.push({ ...prepare(wl, wl.name), ref: cases.length + 1 }, other.value);
+  }
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < cases.length; k++) {
       const c = cases[(r + k) % cases.length]!;
@@ -294,29 +358,31 @@ async function paired(): Promise<void> {
       c.rates.push(c.perPass / (Number(process.hrtime.bigint() - t0) / 1e9));
     }
   }
-  const first = cases[0]!;
   const out = cases.map((c) => {
-    const ratios = c.rates.map((x, i) => x / first.rates[i]!);
+    const ref = c.ref >= 0 ? cases[c.ref]! : null;
+    const ratios = ref ? c.rates.map((x, i) => x / ref.rates[i]!) : [];
     return {
-      name: c.wl.name,
+      name: c.label,
       unit: c.wl.unit ?? "translations/s",
       median: Math.round(med(c.rates)),
       min: Math.round(Math.min(...c.rates)),
       max: Math.round(Math.max(...c.rates)),
-      ratio: c === first ? undefined : { median: Number(med(ratios).toFixed(4)), min: Number(Math.min(...ratios).toFixed(4)), max: Number(Math.max(...ratios).toFixed(4)) },
+      ratio: ref ? { to: ref.label, median: Number(med(ratios).toFixed(4)), min: Number(Math.min(...ratios).toFixed(4)), max: Number(Math.max(...ratios).toFixed(4)) } : undefined,
     };
   });
   machineLine();
-  console.log(`paired: ${rounds} rounds, each one pass of every case (the order rotating); ratios are per round, to ${first.wl.name}`);
+  const reference = againstModule !== null ? `the same case on ${args.against} (against)` : cases[0]!.label;
+  if (againstModule !== null) console.log(`against: ${args.against}, instantiated ${substituted} times in place of build/release.wasm`);
+  console.log(`paired: ${rounds} rounds, each one pass of every case (the order rotating); ratios are per round, to ${reference}`);
   const unit = (u: string) => (u === "bytes/s" ? "MB/s" : "M/s");
   printTable([
-    ["case", "median", "min", "max", "unit", `ratio to ${first.wl.name}: median`, "min", "max"],
+    ["case", "median", "min", "max", "unit", "ratio: median", "min", "max"],
     ...out.map((r) => [r.name, m(r.median), m(r.min), m(r.max), unit(r.unit), r.ratio ? r.ratio.median.toFixed(3) : "1", r.ratio ? r.ratio.min.toFixed(3) : "-", r.ratio ? r.ratio.max.toFixed(3) : "-"]),
   ]);
-  const dir = fileURLToPath(new URL("./results/", import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}paired.json`, `${JSON.stringify({ node: process.version, cpu: cpus()[0]?.model ?? "unknown", load: Number(loadAtStart.toFixed(2)), rounds, reference: first.wl.name, cases: out }, null, 2)}\n`);
-  console.log(`wrote ${fileURLToPath(new URL("./results/paired.json", import.meta.url))}`);
+  mkdirSync(resultsDir, { recursive: true });
+  const against = againstModule !== null ? { against: args.against, substituted } : {};
+  writeFileSync(join(resultsDir, "paired.json"), `${JSON.stringify({ node: process.version, cpu: cpus()[0]?.model ?? "unknown", load: Number(loadAtStart.toFixed(2)), rounds, reference, ...against, cases: out }, null, 2)}\n`);
+  console.log(`wrote ${join(resultsDir, "paired.json")}`);
 }
 
 function m(x: number): string {
@@ -346,8 +412,7 @@ for (const [i, wl] of ran.entries()) {
   if (wl.goal) console.log(`goal ${r.name}: median ${m(r.median)} ${unitOf(r)} ${r.median >= wl.goal.min ? "meets" : "is below"} the floor of ${m(wl.goal.min)} ${unitOf(r)} (${wl.goal.source})`);
 }
 
-const dir = fileURLToPath(new URL("./results/", import.meta.url));
-mkdirSync(dir, { recursive: true });
+mkdirSync(resultsDir, { recursive: true });
 const out = {
   node: process.version,
   cpu: cpus()[0]?.model ?? "unknown",
@@ -357,5 +422,5 @@ const out = {
     return x === undefined ? r : { ...r, ratioToNative: Number(x.toFixed(4)) };
   }),
 };
-writeFileSync(`${dir}latest.json`, `${JSON.stringify(out, null, 2)}\n`);
-console.log(`wrote ${fileURLToPath(new URL("./results/latest.json", import.meta.url))}`);
+writeFileSync(join(resultsDir, "latest.json"), `${JSON.stringify(out, null, 2)}\n`);
+console.log(`wrote ${join(resultsDir, "latest.json")}`);
