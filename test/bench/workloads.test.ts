@@ -46,6 +46,16 @@ function wrongAddresses(w: Prepared): string[] {
   return bad;
 }
 
+/** Case `name` prepared, its cold and warm passes run, each passing its checks, with every sampled output address right. */
+function checkedPasses(name: string): { w: Prepared; cold: Deltas; warm: Deltas } {
+  const w = find(name).prepare(N);
+  const [cold, warm] = pass(w);
+  assert.equal(w.check(cold!), []);
+  assert.equal(w.check(warm!), []);
+  assert.equal(wrongAddresses(w), []);
+  return { w, cold: cold!, warm: warm! };
+}
+
 test("the new cases are listed, each once", () => {
   const names = workloads.map((w) => w.name);
   for (const n of ["fs4-walk", "text-replay", "large-window", "large-window-timed", "ss4-walk", "ss4-walk-nopwc", "ss4-walk-nopde", "nested-walk"]) assert.is(names.filter((x) => x === n).length, 1, n);
@@ -75,23 +85,19 @@ test("fs4-walk: first-stage walks only, every identity holds", () => {
 });
 
 test("ss4-walk-nopwc: IOTLB, context and PASID caches on, paging-structure caches off: 4 reads per walk", () => {
-  const w = find("ss4-walk-nopwc").prepare(N);
-  const [cold, warm] = pass(w);
-  assert.equal(w.check(cold!), []);
-  assert.equal(w.check(warm!), []);
-  assert.equal(wrongAddresses(w), []);
+  const { w, cold, warm } = checkedPasses("ss4-walk-nopwc");
   // every walk reads all 4 levels (no PWC to resume from): ssReads = 4 x (requests - IOTLB hits)
-  const walks = warm!.n - warm!.caches.iotlb.hits;
-  assert.is(warm!.ssReads, 4n * walks);
-  assert.is(warm!.caches.iotlb.lookups, BigInt(N));
-  for (const c of ["pwcSsPde", "pwcSsPdpe", "pwcSsPml4e", "pwcSsPml5e"] as const) assert.is(warm!.caches[c].lookups + warm!.caches[c].fills, 0n, c);
+  const walks = warm.n - warm.caches.iotlb.hits;
+  assert.is(warm.ssReads, 4n * walks);
+  assert.is(warm.caches.iotlb.lookups, BigInt(N));
+  for (const c of ["pwcSsPde", "pwcSsPdpe", "pwcSsPml4e", "pwcSsPml5e"] as const) assert.is(warm.caches[c].lookups + warm.caches[c].fills, 0n, c);
   // context and PASID entries cached: read once in the cold pass, never when warm
-  assert.is(cold!.counters.contextReads, 1n);
-  assert.is(warm!.counters.contextReads + warm!.counters.pasidTableReads, 0n);
+  assert.is(cold.counters.contextReads, 1n);
+  assert.is(warm.counters.contextReads + warm.counters.pasidTableReads, 0n);
   // one PDE-cache miss is caught (this case expects no lookup): the lookup itself, the PDPE lookup
   // that should have followed it (0 - 1) and the fill that should have followed it (0 - 1)
-  const pde = { ...warm!.caches.pwcSsPde, lookups: 1n, misses: 1n };
-  assert.equal(w.check({ ...warm!, caches: { ...warm!.caches, pwcSsPde: pde } }), [
+  const pde = { ...warm.caches.pwcSsPde, lookups: 1n, misses: 1n };
+  assert.equal(w.check({ ...warm, caches: { ...warm.caches, pwcSsPde: pde } }), [
     "pwcSsPde.lookups: 1, expected 0",
     "pwcSsPdpe.lookups - pwcSsPde.misses: -1, expected 0",
     "pwcSsPde.fills - misses: -1, expected 0",
@@ -99,24 +105,20 @@ test("ss4-walk-nopwc: IOTLB, context and PASID caches on, paging-structure cache
 });
 
 test("ss4-walk-nopde: the PDE cache off, the PDPE cache hit by every warm walk: 2 reads per walk", () => {
-  const w = find("ss4-walk-nopde").prepare(N);
-  const [cold, warm] = pass(w);
-  assert.equal(w.check(cold!), []);
-  assert.equal(w.check(warm!), []);
-  assert.equal(wrongAddresses(w), []);
-  const walks = warm!.n - warm!.caches.iotlb.hits;
-  const { pwcSsPde: pde, pwcSsPdpe: pdpe, pwcSsPml4e: pml4e } = warm!.caches;
+  const { w, warm } = checkedPasses("ss4-walk-nopde");
+  const walks = warm.n - warm.caches.iotlb.hits;
+  const { pwcSsPde: pde, pwcSsPdpe: pdpe, pwcSsPml4e: pml4e } = warm.caches;
   assert.is(pde.lookups + pde.fills, 0n);
   // the 1 GiB is one PDPE, cached in the cold pass: every warm walk resumes at the PDE table
   assert.is(pdpe.lookups, walks);
   assert.is(pdpe.hits, walks);
   assert.is(pml4e.lookups, 0n);
-  assert.equal(warm!.ss.slice(0, 4), [walks, walks, 0n, 0n]);
-  assert.is(warm!.ssReads, 2n * walks);
+  assert.equal(warm.ss.slice(0, 4), [walks, walks, 0n, 0n]);
+  assert.is(warm.ssReads, 2n * walks);
   // a PDE lookup is caught (this case expects none); so is a PDPE hit too few, with the PDPE and
   // PML4E reads it should have made
-  assert.equal(w.check({ ...warm!, caches: { ...warm!.caches, pwcSsPde: { ...pde, lookups: 1n, misses: 1n, fills: 1n } } }), ["pwcSsPde.lookups: 1, expected 0"]);
-  assert.equal(w.check({ ...warm!, caches: { ...warm!.caches, pwcSsPdpe: { ...pdpe, lookups: walks - 1n, hits: walks - 1n } } }), [
+  assert.equal(w.check({ ...warm, caches: { ...warm.caches, pwcSsPde: { ...pde, lookups: 1n, misses: 1n, fills: 1n } } }), ["pwcSsPde.lookups: 1, expected 0"]);
+  assert.equal(w.check({ ...warm, caches: { ...warm.caches, pwcSsPdpe: { ...pdpe, lookups: walks - 1n, hits: walks - 1n } } }), [
     `ss reads at level 3: 0, expected 1`,
     `ss reads at level 4: 0, expected 1`,
     `ssReads (4*walks - 3*pwcSsPde.hits - 2*pwcSsPdpe.hits - pwcSsPml4e.hits, walks=${walks}): ${2n * walks}, expected ${2n * walks + 2n}`,
