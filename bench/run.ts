@@ -140,6 +140,13 @@ if (args.against !== undefined) {
   } catch (e) {
     die(`--against ${args.against}: expected a WebAssembly core: ${(e as Error).message}`);
   }
+  // the same ABI as the release core: at least its exports (what the host calls)
+  const release = new WebAssembly.Module(readFileSync(fileURLToPath(new URL("../build/release.wasm", import.meta.url))));
+  // (WebAssembly.Module.exports is standard; this project's type library lacks it)
+  const exportNames = (m: WebAssembly.Module) => (WebAssembly.Module as unknown as { exports(m: WebAssembly.Module): { name: string }[] }).exports(m).map((e) => e.name);
+  const has = new Set(exportNames(againstModule));
+  const missing = exportNames(release).filter((n) => !has.has(n));
+  if (missing.length) die(`--against ${args.against}: expected a core with build/release.wasm's exports; it lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ` and ${missing.length - 5} more` : ""}`);
   if (!args.case?.length) die(`--against needs --case: which cases to run on both cores\n${usage}`);
 }
 if (args.paired && againstModule === null) {

@@ -707,8 +707,9 @@ function randomWalk(format: WalkFormatName, pagesLg2: number, seed: number, reco
 /**
  * A walk case: random pages over `2^pagesLg2` 4 KiB pages in `format`, functional, with default
  * caches (the IOTLB misses almost always: warm hit rate under `tlbHitMax`, default 1%), with
- * default caches but the paging-structure caches off (`pwc: false`, "-nopwc"; VT-d formats), or
- * without caches ("-nocache": the format's fixed reads per request).
+ * default caches but the paging-structure caches off (`pwc: false`, "-nopwc"; VT-d formats), with
+ * default caches but the PDE caches off (`pwc: "no-pde"`, "-nopde"), or without caches ("-nocache":
+ * the format's fixed reads per request).
  */
 function walkCase(format: WalkFormatName, c: { name: string; size: string; pagesLg2: number; seed: number; cached: boolean; pwc?: false | "no-pde"; tlbHitMax?: number; goal?: Workload["goal"] }): Workload {
   const f: WalkFormat = walkFormats[format];

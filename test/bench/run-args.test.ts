@@ -2,9 +2,9 @@
  * bench/run.ts refuses bad option combinations before it prepares anything (exit status 2, one
  * line naming the option and what was expected): --paired needs two cases, --rounds goes only with
  * --paired and is a whole number from 1 to 1000, --against goes only with --paired and needs a
- * readable WebAssembly file and a case. No case runs, so nothing is written. One paired run with
- * --against (one round of iotlb-hit, written to a directory of its own) shows the other core
- * instantiated in place of the release core and both checked.
+ * case and a readable WebAssembly file with the release core's exports. No case runs, so nothing is
+ * written. One paired run with --against (one round of iotlb-hit, written to a directory of its
+ * own) shows the other core instantiated in place of the release core and both checked.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -46,7 +46,7 @@ test("--paired with --native is refused (no native baseline in paired mode)", ()
   assert.match(r.stderr, /^bench: --paired runs no native baseline; drop --native/);
 });
 
-test("--against without --paired, without a case, with a missing or non-wasm file, is refused", () => {
+test("--against without --paired, without a case, with a missing, non-wasm or non-core file, is refused", () => {
   const a = bench("--against", "build/release.wasm", "--case", "iotlb-hit");
   assert.is(a.status, 2);
   assert.match(a.stderr, /^bench: --against goes with --paired/);
@@ -64,6 +64,10 @@ test("--against without --paired, without a case, with a missing or non-wasm fil
     const d = bench("--paired", "--against", text, "--case", "iotlb-hit");
     assert.is(d.status, 2);
     assert.ok(d.stderr.startsWith(`bench: --against ${text}: expected a WebAssembly core: `), d.stderr);
+    // a module that is not a core (the walk harness): refused by its exports, before anything runs
+    const e = bench("--paired", "--against", "build/walk-harness.wasm", "--case", "iotlb-hit");
+    assert.is(e.status, 2);
+    assert.match(e.stderr, /^bench: --against build\/walk-harness\.wasm: expected a core with build\/release\.wasm's exports; it lacks configure, /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
