@@ -5,7 +5,8 @@
  * `noInline`, every section but the name section must be byte-identical to build/release.wasm (the
  * code looked at is the release code, only named); with `noInline`, asc without optimisation and
  * wasm-opt -O3 without inlining, every function of the source its own function (not the release's
- * code). Plus the few wasm-binary helpers the tools share.
+ * code). Plus the few wasm helpers the tools share: reading and writing sections, and putting
+ * another core in the release core's place (instantiatingFrom).
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -86,4 +87,26 @@ export function buildNamedCore(dir: string, noInline: boolean, fail: (message: s
   if (!noInline && (releaseCode.length !== namedCode.length || releaseCode.some((s, i) => s.id !== namedCode[i]!.id || !same(s.body, namedCode[i]!.body))))
     fail("the named build differs from build/release.wasm outside its name section: rebuild the cores (npm run build:cores) and retry");
   return { path, bytes, list };
+}
+
+/**
+ * Runs `f` with every WebAssembly instance made from `module` instead of the module the host asks
+ * for (the host compiles build/release.wasm once and keeps it, so the swap is at instantiation);
+ * returns f's value and how many instances were made. For a tool that runs the bench workloads on
+ * another core: bench/run.ts --against, bench/profile.ts's named build.
+ */
+export function instantiatingFrom<T>(module: WebAssembly.Module, f: () => T): { value: T; instances: number } {
+  const Original = WebAssembly.Instance;
+  let instances = 0;
+  WebAssembly.Instance = class extends Original {
+    constructor(_asked: WebAssembly.Module, imports?: ConstructorParameters<typeof WebAssembly.Instance>[1]) {
+      super(module, imports);
+      instances++;
+    }
+  } as typeof WebAssembly.Instance;
+  try {
+    return { value: f(), instances };
+  } finally {
+    WebAssembly.Instance = Original;
+  }
 }

@@ -28,7 +28,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { buildNamedCore, same } from "./named-core.ts";
+import { buildNamedCore, instantiatingFrom } from "./named-core.ts";
 import { workloads, REQ_WORDS } from "./workloads.ts";
 import { RING_RECORDS } from "../src/core/abi.ts";
 
@@ -79,16 +79,8 @@ if (args.child !== undefined) {
 
 /** Step 2, in the child: the named core in place of the release one, the passes, the count. */
 function child(name: string, named: string, secs: number): void {
-  const release = new Uint8Array(readFileSync(join(ROOT, "build/release.wasm")));
-  const namedBytes = new Uint8Array(readFileSync(named));
-  const Original = WebAssembly.Module;
-  WebAssembly.Module = class extends Original {
-    constructor(bytes: BufferSource) {
-      super(bytes instanceof Uint8Array && same(bytes, release) ? namedBytes : bytes);
-    }
-  } as typeof WebAssembly.Module;
   const w = workloads.find((x) => x.name === name)!;
-  const p = w.prepare(64 * RING_RECORDS);
+  const p = instantiatingFrom(new WebAssembly.Module(readFileSync(named)), () => w.prepare(64 * RING_RECORDS)).value;
   const core = p.platform.core;
   const pass = () => {
     for (let at = 0; at < p.records; at += RING_RECORDS) {

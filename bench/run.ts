@@ -70,6 +70,7 @@ import { Bench } from "tinybench";
 import { RING_RECORDS, latencyClassNames } from "../src/core/abi.ts";
 import { NATIVE_COUNTERPART, runNativeBaseline, type NativeFigures } from "./native.ts";
 import { workloads, snapshot, deltas, REQ_WORDS, type Deltas, type Prepared, type Workload } from "./workloads.ts";
+import { instantiatingFrom } from "./named-core.ts";
 
 /**
  * Where the results go: bench/results/, or the directory IOMMU_EMU_BENCH_RESULTS names (the tests'
@@ -149,10 +150,8 @@ if (args.against !== undefined) {
   if (missing.length) die(`--against ${args.against}: expected a core with build/release.wasm's exports; it lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ` and ${missing.length - 5} more` : ""}`);
   if (!args.case?.length) die(`--against needs --case: which cases to run on both cores\n${usage}`);
 }
-if (args.paired && againstModule === null) {
-  if (new Set(args.case).size < 2) die(`--paired needs two cases or more (--case A --case B ...): the first is the one the others are compared with\n${usage}`);
-  if (args.native) die(`--paired runs no native baseline; drop --native\n${usage}`);
-}
+if (args.paired && againstModule === null && new Set(args.case).size < 2) die(`--paired needs two cases or more (--case A --case B ...): the first is the one the others are compared with\n${usage}`);
+if (args.paired && args.native) die(`--paired runs no native baseline; drop --native\n${usage}`);
 
 const timing = args.quick
   ? { time: 500, iterations: 8, warmupTime: 200, warmupIterations: 4 }
@@ -317,23 +316,6 @@ function printTable(rows: string[][]): void {
 function machineLine(): void {
   console.log(`node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, load ${loadAtStart.toFixed(2)} at start${args.quick ? ", --quick" : ""}`);
   if (loadAtStart > Math.max(1, cpus().length - 0.5)) console.log(`note: the machine was busy before the run (1-minute load ${loadAtStart.toFixed(2)}); figures may be low`);
-}
-
-/** Runs `f` with every WebAssembly instance made from `module` instead of the module asked for; returns how many. */
-function instantiatingFrom<T>(module: WebAssembly.Module, f: () => T): { value: T; instances: number } {
-  const Original = WebAssembly.Instance;
-  let instances = 0;
-  WebAssembly.Instance = class extends Original {
-    constructor(_asked: WebAssembly.Module, imports?: ConstructorParameters<typeof WebAssembly.Instance>[1]) {
-      super(module, imports);
-      instances++;
-    }
-  } as typeof WebAssembly.Instance;
-  try {
-    return { value: f(), instances };
-  } finally {
-    WebAssembly.Instance = Original;
-  }
 }
 
 /** --paired: the selected cases interleaved round by round (see the header). */

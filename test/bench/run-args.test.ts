@@ -44,6 +44,10 @@ test("--paired with --native is refused (no native baseline in paired mode)", ()
   const r = bench("--paired", "--native", "--case", "iotlb-hit", "--case", "streaming");
   assert.is(r.status, 2);
   assert.match(r.stderr, /^bench: --paired runs no native baseline; drop --native/);
+  // with --against as well (one case is then enough)
+  const a = bench("--paired", "--native", "--against", "build/release.wasm", "--case", "iotlb-hit");
+  assert.is(a.status, 2);
+  assert.match(a.stderr, /^bench: --paired runs no native baseline; drop --native/);
 });
 
 test("--against without --paired, without a case, with a missing, non-wasm or non-core file, is refused", () => {
