@@ -22,7 +22,13 @@
 //   28 page size lg2 | counter bits << 8
 //   32 ctx slot, set, generation   44 PASID slot, set, generation   56 TLB slot, set, generation
 //   68 TLB cache id   72 watched page slot, its write count   80 a second watched page slot, count
+//   88 cacheMutations when the slots' generations were last seen to match (u64)
 //   128..191 the result record
+//
+// The slot generations are compared only when some cache has changed since the entry's slots were
+// last seen unchanged (offset 88 differs from cacheMutations): in a run of hits, when nothing is
+// filled or invalidated anywhere, one comparison stands for all three.
+import { DEBUG } from "../common/debug";
 import {
   REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RES_SIZE, RES_PA, RES_STATUS, RES_FLAGS, RES_SNOOP_BY, RES_PAGE_LG2, RQF_KIND_MASK,
   RQF_PASID, RQF_PRIV, RQF_EXE, RQF_NS, RQF_TRANSLATED, RQF_NW, KIND_ATS, ST_OK, RSF_SNOOP, RSF_STALE, SNOOP_BY_PGSNP,
@@ -79,12 +85,58 @@ export function memoClear(): void {
 
 // What memoReplay() returns for a replayed request (0: not replayed): MR_REPLAYED, MR_PASID when it
 // hit the PASID cache too, and the counter bits (CB_*) at MR_CB_SHIFT. The caller tallies them for
-// the batch (memoTally), so a replay writes no counter.
+// the batch (memoCountReplay, then memoTallied), so a replay writes no counter.
 export const MR_REPLAYED: u32 = 1;
 export const MR_PASID: u32 = 2;
 /** The TLB slot replayed was the SMMUv3 micro-TLB's, not the IOTLB's. */
 export const MR_MICRO: u32 = 4;
-export const MR_CB_SHIFT: u32 = 8;
+export const MR_CB_SHIFT: u32 = 3;
+
+// ---- the batch's tally of replays ------------------------------------------------------------------
+//
+// A replay's kind is what memoReplay() returned but MR_REPLAYED (r >>> 1: MR_PASID, MR_MICRO and
+// the five counter bits, 7 bits). The batch loop counts replays per kind, one increment each, and
+// memoTallied() turns the histogram into the counts the architecture adds at the end of the batch:
+// how many replays in all, and how many had each bit.
+const KIND_BITS: u32 = 7;
+const replayKinds = new StaticArray<u32>(1 << KIND_BITS);
+const kindBitCounts = new StaticArray<u32>(KIND_BITS);
+
+/** Counts replay `r` (a non-zero memoReplay() result) in the batch's tally. */
+// @ts-ignore: decorator
+@inline export function memoCountReplay(r: u32): void {
+  if (DEBUG) assert((r & MR_REPLAYED) != 0 && (r >>> (KIND_BITS + 1)) == 0);
+  const k = <i32>(r >>> 1);
+  unchecked((replayKinds[k] = unchecked(replayKinds[k]) + 1));
+}
+
+/**
+ * The batch's replays in all, counted since the last call; afterwards memoTalliedWith(bit) says how
+ * many of them had MR_* bit `bit` (MR_PASID, MR_MICRO, or a CB_* bit shifted by MR_CB_SHIFT). The
+ * tally starts again at zero.
+ */
+export function memoTallied(): u32 {
+  let n: u32 = 0;
+  for (let b: u32 = 0; b < KIND_BITS; b++) unchecked((kindBitCounts[b] = 0));
+  for (let k: u32 = 0; k < (<u32>1 << KIND_BITS); k++) {
+    const c = unchecked(replayKinds[k]);
+    if (c == 0) continue;
+    unchecked((replayKinds[k] = 0));
+    n += c;
+    for (let bits = k; bits != 0; bits &= bits - 1) {
+      const b = ctz(bits);
+      unchecked((kindBitCounts[b] = unchecked(kindBitCounts[b]) + c));
+    }
+  }
+  return n;
+}
+
+/** After memoTallied(): how many of its replays had MR_* bit `bit` (a single bit above MR_REPLAYED). */
+// @ts-ignore: decorator
+@inline export function memoTalliedWith(bit: u32): u32 {
+  if (DEBUG) assert(bit > MR_REPLAYED && popcnt(bit) == 1 && bit < (<u32>2 << KIND_BITS));
+  return unchecked(kindBitCounts[ctz(bit) - 1]);
+}
 
 /**
  * Replays request `req` from the memo into `res` if it can: the result record (with `unread`,
@@ -117,8 +169,13 @@ export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u
   if (load<u32>(m, 20) != epoch || load<u32>(m, 24) != writeGen) return 0;
   const cs = load<i32>(m, 32), ps = load<i32>(m, 44), is = load<i32>(m, 56);
   const tlb = watched ? load<u32>(m, 68) : CACHE_IOTLB;
-  if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(tlb, is) != load<u32>(m, 64)) return 0;
-  if (ps >= 0 && slotGeneration(CACHE_PASID_CACHE, ps) != load<u32>(m, 52)) return 0;
+  const mutations = cacheMutations;
+  if (load<u64>(m, 88) != mutations) {
+    // some cache changed since: were these slots among what changed?
+    if (slotGeneration(CACHE_CONTEXT_CACHE, cs) != load<u32>(m, 40) || slotGeneration(tlb, is) != load<u32>(m, 64)) return 0;
+    if (ps >= 0 && slotGeneration(CACHE_PASID_CACHE, ps) != load<u32>(m, 52)) return 0;
+    store<u64>(m, mutations, 88);
+  }
   if (watched) {
     const w1 = <usize>load<u32>(m, 72), w2 = <usize>load<u32>(m, 80);
     if (w1 != 0 && gmWatchedWrites(w1) != load<u32>(m, 76)) return 0;
@@ -149,25 +206,27 @@ export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u
 }
 
 /**
- * Counts a batch's replays at once, as the full path would have counted each: `n` requests
- * translated by hits in the context cache and IOTLB (`pasidHits` of them in the PASID cache too),
- * and the run counters from the tallies of their counter bits (added to the batch's tallies of the
- * full path, arch/vtd/result.ts, which the engine writes once with vtdCountersFlush).
+ * Counts the batch's VT-d replays (memoCountReplay) at once, as the full path would have counted
+ * each: requests translated by hits in the context cache and IOTLB (MR_PASID: in the PASID cache
+ * too), and the run counters from their counter bits (added to the batch's tallies of the full
+ * path, arch/vtd/result.ts, which the engine writes once with vtdCountersFlush).
  */
-export function memoTally(n: u32, pasidHits: u32, ns: u32, snoop: u32, forcedPgsnp: u32, forcedPte: u32): void {
+export function memoTally(): void {
+  const n = memoTallied();
   if (n == 0) return;
   memoCountReplays(n);
   countHits(CACHE_CONTEXT_CACHE, n);
+  const pasidHits = memoTalliedWith(MR_PASID);
   if (pasidHits != 0) countHits(CACHE_PASID_CACHE, pasidHits);
   countHits(CACHE_IOTLB, n);
-  vtdTallyReplays(n, ns, snoop, forcedPgsnp, forcedPte);
+  vtdTallyReplays(n, memoTalliedWith(CB_NS << MR_CB_SHIFT), memoTalliedWith(CB_SNOOP << MR_CB_SHIFT), memoTalliedWith(CB_FORCED_PGSNP << MR_CB_SHIFT), memoTalliedWith(CB_FORCED_PTE << MR_CB_SHIFT));
 }
 
 /**
  * After the full path: remembers request `req` if it was served entirely by cache hits (the caller
  * says whether any cache changed during it).
  */
-export function memoRecord(req: usize, res: usize, mutationsBefore: u32, legacy: bool): void {
+export function memoRecord(req: usize, res: usize, mutationsBefore: u64, legacy: bool): void {
   if (cacheMutations != mutationsBefore) return; // something was filled or invalidated: not all hits
   const flags = <u32>load<u16>(req, REQ_FLAGS);
   if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return;
@@ -212,6 +271,7 @@ export function memoKeep(req: usize, res: usize, pasidSlot: i32, tlbId: u32, tlb
   store<u32>(m, watch1 != 0 ? gmWatchedWrites(watch1) : 0, 76);
   store<u32>(m, <u32>watch2, 80);
   store<u32>(m, watch2 != 0 ? gmWatchedWrites(watch2) : 0, 84);
+  store<u64>(m, cacheMutations, 88);
   store<u32>(m, <u32>load<u8>(res, RES_PAGE_LG2) | (cb << 8), 28);
   memory.copy(m + RESULT, res, RES_SIZE);
 }

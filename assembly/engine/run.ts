@@ -18,7 +18,7 @@ import { clearEvents } from "../common/events";
 import { markStaleRequest } from "../common/result-record";
 import { timingEnabled, timeRequest } from "../timing/model";
 import { cacheMutations } from "../uarch/cache/set-assoc";
-import { memoInit, memoReplay, memoRecord, memoTally, MR_PASID, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED_PGSNP, CB_FORCED_PTE } from "./replay-memo";
+import { memoInit, memoReplay, memoRecord, memoTally, memoCountReplay } from "./replay-memo";
 import { deviceContextInit, deviceContextEnable, translateKeepingContext } from "./device-context";
 import * as regs from "../arch/vtd/regs";
 import { devTlbEnabled } from "../uarch/device-tlb";
@@ -58,8 +58,6 @@ function vtdBatch(n: u32): u32 {
   const legacy = regs.ttm == 0;
   const timed = timingEnabled();
   deviceContextEnable(useMemo);
-  // The replays' counts, tallied here and counted once at the end of the batch (memoTally).
-  let replays: u32 = 0, pasidHits: u32 = 0, ns: u32 = 0, snoop: u32 = 0, pgsnp: u32 = 0, pte: u32 = 0;
   // Results nobody reads go to one scratch record (the timing model and the fills still read it).
   const unread = (regs.options & OPT_RESULTS_UNREAD) != 0;
   const resStep: usize = unread ? 0 : RES_SIZE;
@@ -84,13 +82,7 @@ function vtdBatch(n: u32): u32 {
     } else {
       const r = useMemo ? memoReplay(req, res, unread, regs.epoch, gmWriteGeneration()) : 0;
       if (r != 0) {
-        replays++;
-        const cb = r >>> MR_CB_SHIFT;
-        pasidHits += <u32>((r & MR_PASID) != 0);
-        ns += <u32>((cb & CB_NS) != 0);
-        snoop += <u32>((cb & CB_SNOOP) != 0);
-        pgsnp += <u32>((cb & CB_FORCED_PGSNP) != 0);
-        pte += <u32>((cb & CB_FORCED_PTE) != 0);
+        memoCountReplay(r); // counted at the end of the batch (memoTally)
       } else {
         const before = cacheMutations;
         translateKeepingContext(req, res);
@@ -106,7 +98,7 @@ function vtdBatch(n: u32): u32 {
     res += resStep;
   }
   // The run counters, tallied over the batch by the full path and the memo, written once.
-  memoTally(replays, pasidHits, ns, snoop, pgsnp, pte);
+  memoTally();
   vtdCountersFlush();
   cachesSyncStats();
   return n;

@@ -29,7 +29,7 @@ import { gmLayout, gmWatch } from "../common/guest-memory";
 import { bumpBy } from "../common/counters";
 import { configMissed } from "../arch/smmuv3/translate";
 import { epoch } from "../arch/smmuv3/regs";
-import { memoReplayWatched, memoKeep, memoCountReplays, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
+import { memoReplayWatched, memoKeep, memoCountReplays, memoTallied, memoTalliedWith, MR_PASID, MR_MICRO, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
 
 /** memoReplayWatched() for an SMMUv3 request: MR_* bits for smmuMemoTally, or 0 (take the full path). */
 // @ts-ignore: decorator
@@ -41,7 +41,7 @@ import { memoReplayWatched, memoKeep, memoCountReplays, CB_NS, CB_SNOOP, CB_FORC
  * After the full path (arch/smmuv3/translate.ts smmuTranslate): remembers request `req` if it was
  * served by hits alone (see the header); `mutationsBefore`: cacheMutations before it.
  */
-export function smmuMemoRecord(req: usize, res: usize, mutationsBefore: u32): void {
+export function smmuMemoRecord(req: usize, res: usize, mutationsBefore: u64): void {
   if (cacheMutations != mutationsBefore || configMissed || pageMissed || hitCtxSlot < 0) return;
   const flags = <u32>load<u16>(req, REQ_FLAGS);
   if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return;
@@ -60,12 +60,17 @@ export function smmuMemoRecord(req: usize, res: usize, mutationsBefore: u32): vo
 }
 
 /**
- * Counts a batch's `n` replays as the full path would have counted each: an STE-cache hit each,
- * `cdHits` CD-cache hits, `microHits` micro-TLB hits and n - microHits main-TLB hits; requests,
- * `transaction` and translated n each; the No-Snoop tallies (cohCount).
+ * Counts the batch's replays (memoCountReplay) as the full path would have counted each: an
+ * STE-cache hit each, a CD-cache hit for those with MR_PASID, a micro-TLB hit for those with
+ * MR_MICRO and a main-TLB hit for the others; requests, `transaction` and translated one each; the
+ * No-Snoop tallies from their counter bits (cohCount).
  */
-export function smmuMemoTally(n: u32, cdHits: u32, microHits: u32, ns: u32, snoop: u32, forced: u32): void {
+export function smmuMemoTally(): void {
+  const n = memoTallied();
   if (n == 0) return;
+  const microHits = memoTalliedWith(MR_MICRO);
+  const cdHits = memoTalliedWith(MR_PASID);
+  const snoop = memoTalliedWith(CB_SNOOP << MR_CB_SHIFT);
   memoCountReplays(n);
   countHits(CACHE_CONTEXT_CACHE, n);
   if (cdHits != 0) countHits(CACHE_PASID_CACHE, cdHits);
@@ -74,8 +79,8 @@ export function smmuMemoTally(n: u32, cdHits: u32, microHits: u32, ns: u32, snoo
   bumpBy(C_REQUESTS, n);
   bumpBy(C_TRANSACTION, n);
   bumpBy(C_TRANSLATED, n);
-  bumpBy(C_NO_SNOOP_TLPS, ns);
+  bumpBy(C_NO_SNOOP_TLPS, memoTalliedWith(CB_NS << MR_CB_SHIFT));
   bumpBy(C_SNOOPED, snoop);
   bumpBy(C_NON_SNOOPED, n - snoop);
-  bumpBy(C_NO_SNOOP_FORCED, forced);
+  bumpBy(C_NO_SNOOP_FORCED, memoTalliedWith(CB_FORCED << MR_CB_SHIFT));
 }

@@ -37,7 +37,7 @@ import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcTranslated, atcFillFromCompletion } from "./atc";
 import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
 import { smmuTranslateKeeping } from "./smmu-context";
-import { MR_PASID, MR_MICRO, MR_CB_SHIFT, CB_NS, CB_SNOOP, CB_FORCED } from "./replay-memo";
+import { memoCountReplay } from "./replay-memo";
 import { p2pWindows, p2pRoute, doorbells, doorbellCheck } from "./p2p";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
@@ -58,8 +58,6 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   const useMemo = useContext && !tlbConflictEvent;
   const unread = (options & OPT_RESULTS_UNREAD) != 0;
   const resStep: usize = unread ? 0 : RES_SIZE;
-  // The replays' counts, tallied here and counted once at the end of the batch (smmuMemoTally).
-  let replays: u32 = 0, cdHits: u32 = 0, microHits: u32 = 0, ns: u32 = 0, snoop: u32 = 0, forced: u32 = 0;
   let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
   for (let i: u32 = 0; i < n; i++, req += REQ_SIZE, res += resStep) {
     clearEvents();
@@ -86,13 +84,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
     } else {
       const m = useMemo ? smmuMemoReplay(req, res, unread) : 0;
       if (m != 0) {
-        replays++;
-        const cb = m >>> MR_CB_SHIFT;
-        cdHits += <u32>((m & MR_PASID) != 0);
-        microHits += <u32>((m & MR_MICRO) != 0);
-        ns += <u32>((cb & CB_NS) != 0);
-        snoop += <u32>((cb & CB_SNOOP) != 0);
-        forced += <u32>((cb & CB_FORCED) != 0);
+        memoCountReplay(m); // counted at the end of the batch (smmuMemoTally)
       } else {
         const before = cacheMutations;
         smmuTranslateKeeping(r, res, useContext);
@@ -104,7 +96,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
     if (bells != 0) doorbellCheck(r, res, bells);
     if (timed) timeRequest(r, res, hitIotlbSlot, fillIotlbSlot);
   }
-  smmuMemoTally(replays, cdHits, microHits, ns, snoop, forced);
+  smmuMemoTally();
   cachesSyncStats();
   return n;
 }

@@ -52,10 +52,11 @@ import {
 
 /**
  * Bumped by every fill and invalidation of any cache: whether any cache changed while a request was
- * translated (engine/replay-memo.ts records only requests that changed none). What a slot holds is
+ * translated (engine/replay-memo.ts records only requests that changed none), and whether any slot
+ * can have changed since a moment it was read at (64 bits: it never wraps). What a slot holds is
  * followed by its own generation (SetAssoc.generation).
  */
-export let cacheMutations: u32 = 0;
+export let cacheMutations: u64 = 0;
 
 @final
 export class SetAssoc {
