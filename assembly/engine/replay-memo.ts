@@ -35,7 +35,7 @@ import {
   CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB, CACHE_MICRO_TLB,
 } from "../abi";
 import { cacheMutations } from "../uarch/cache/set-assoc";
-import { replayTouch, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
+import { replayTouch, replayTouchUntraced, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration, gmWatchedWrites } from "../common/guest-memory";
 import { vtdTallyReplays } from "../arch/vtd/result";
 import * as regs from "../arch/vtd/regs";
@@ -181,8 +181,10 @@ export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u
     if (w1 != 0 && gmWatchedWrites(w1) != load<u32>(m, 76)) return 0;
     if (w2 != 0 && gmWatchedWrites(w2) != load<u32>(m, 84)) return 0;
   }
-  replayTouch(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
-  if (ps >= 0) replayTouch(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
+  // Only the TLB hit is traced: the timing model reads it (the other traces are read by the full path's
+  // memoRecord and device-context keeping, which clear them first).
+  replayTouchUntraced(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
+  if (ps >= 0) replayTouchUntraced(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
   replayTouch(tlb, is, load<u32>(m, 60));
   const cb = load<u32>(m, 28) >>> 8;
   const replayed = MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (watched && tlb == CACHE_MICRO_TLB ? MR_MICRO : 0) | (cb << MR_CB_SHIFT);

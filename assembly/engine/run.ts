@@ -75,15 +75,20 @@ function vtdBatch(n: u32): u32 {
     }
     const flags = <u32>load<u16>(req, REQ_FLAGS);
     clearEvents();
-    clearHitTrace();
+    // The IOTLB slot this request filled (-1: none), for the timing model.
+    let filled: i32 = -1;
     if (atc && (flags & RQF_TRANSLATED) != 0) {
+      clearHitTrace();
       atcTranslated(req, res, vtdTranslateOne);
       markStaleRequest(req, res);
+      filled = fillIotlbSlot;
     } else {
       const r = useMemo ? memoReplay(req, res, unread, regs.epoch, gmWriteGeneration()) : 0;
       if (r != 0) {
+        // (a replay traces its IOTLB hit, and fills nothing)
         memoCountReplay(r); // counted at the end of the batch (memoTally)
       } else {
+        clearHitTrace();
         const before = cacheMutations;
         translateKeepingContext(req, res);
         // (none for a request the root complex routes before the IOMMU: nothing of it would be used)
@@ -91,9 +96,10 @@ function vtdBatch(n: u32): u32 {
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(req, res);
         else if (useMemo) memoRecord(req, res, before, legacy);
         markStaleRequest(req, res);
+        filled = fillIotlbSlot;
       }
     }
-    if (timed) timeRequest(req, res, hitIotlbSlot, fillIotlbSlot);
+    if (timed) timeRequest(req, res, hitIotlbSlot, filled);
     req += REQ_SIZE;
     res += resStep;
   }

@@ -159,10 +159,16 @@ export function clearHitTrace(): void {
 /** replayHit() without counting: the caller counts the hits later, in bulk (countHits). */
 // @ts-ignore: decorator
 @inline export function replayTouch(id: u32, slot: i32, set: u32): void {
+  replayTouchUntraced(id, slot, set);
+  traceHit(id, slot, set);
+}
+
+/** replayTouch() without the hit trace: for a fast path after which nothing reads that cache's trace. */
+// @ts-ignore: decorator
+@inline export function replayTouchUntraced(id: u32, slot: i32, set: u32): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
   c.touchIn(set, <u32>slot);
   emit(EV_LOOKUP, id, 1);
-  traceHit(id, slot, set);
 }
 
 /** Notes the slot (-1: a miss) a lookup of cache `id` found, for the replay memo and the timing model. */
