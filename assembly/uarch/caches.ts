@@ -11,6 +11,7 @@
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
 import { DEBUG } from "../common/debug";
 import { SetAssoc } from "./cache/set-assoc";
+import { stampAt } from "./cache/replacement/stamps";
 import { setFor, setForHashed, ownerHash, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
 import { emit, EV_LOOKUP, timingOn } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
@@ -169,6 +170,36 @@ export function clearHitTrace(): void {
   const c = changetype<SetAssoc>(unchecked(caches[id]));
   c.touchIn(set, <u32>slot);
   emit(EV_LOOKUP, id, 1);
+}
+
+/**
+ * For a fast path that replays hits on `slot` of cache `id` (enabled) by its stamp (replayStamp):
+ * the address of the slot's LRU stamp, or 0 if the cache's policy is not LRU.
+ */
+export function lruStampOf(id: u32, slot: i32): usize {
+  return changetype<SetAssoc>(unchecked(caches[id])).lruStampOf(<u32>slot);
+}
+
+/** The LRU stamp state (clock) of cache `id` (enabled), for replayStamp. */
+export function lruClockOf(id: u32): usize {
+  return changetype<SetAssoc>(unchecked(caches[id])).lruClock;
+}
+
+/**
+ * replayTouchUntraced() of a slot of LRU cache `id` by the address `at` of its stamp (lruStampOf)
+ * and the cache's `clock` (lruClockOf): the same touch, without finding the cache or its policy.
+ */
+// @ts-ignore: decorator
+@inline export function replayStampUntraced(id: u32, clock: usize, at: usize): void {
+  stampAt(clock, at);
+  emit(EV_LOOKUP, id, 1);
+}
+
+/** replayStampUntraced() and the hit trace: replayTouch() by the slot's stamp. */
+// @ts-ignore: decorator
+@inline export function replayStamp(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
+  replayStampUntraced(id, clock, at);
+  traceHit(id, slot, set);
 }
 
 /** Notes the slot (-1: a miss) a lookup of cache `id` found, for the replay memo and the timing model. */

@@ -8,8 +8,12 @@ import { InvalidationQueue, desc } from "../../src/arch/vtd/invalidation.ts";
 import { Prng } from "../../src/util/prng.ts";
 import type { Request } from "../../src/core/core.ts";
 
-function build(replayMemo: boolean, mode: "scalable" | "legacy", policy: "lru" | "plru" | "fifo" | "random" | "round-robin") {
-  const p = new VtdPlatform({ replayMemo, mode, caches: { iotlb: { entries: 16, assoc: 4, policy }, contextCache: { entries: 4, assoc: 2, policy }, pasidCache: { entries: 4, assoc: 2, policy } } });
+type Policy = "lru" | "plru" | "fifo" | "random" | "round-robin";
+
+/** `policy`: every cache's, or the IOTLB's, context cache's and PASID cache's. */
+function build(replayMemo: boolean, mode: "scalable" | "legacy", policy: Policy | [Policy, Policy, Policy]) {
+  const [iotlb, ctx, pasid] = typeof policy === "string" ? [policy, policy, policy] : policy;
+  const p = new VtdPlatform({ replayMemo, mode, caches: { iotlb: { entries: 16, assoc: 4, policy: iotlb }, contextCache: { entries: 4, assoc: 2, policy: ctx }, pasidCache: { entries: 4, assoc: 2, policy: pasid } } });
   const b = p.builder;
   const ss = b.createDomain({ id: 1, type: "ss" });
   b.map(ss, 0x10_0000n, 0x8000_0000n, 64n * 4096n);
@@ -40,16 +44,20 @@ function randomRequest(r: Prng, scalable: boolean): Request {
   return { op, sid, addr, ns };
 }
 
+// Mixed policies too: a replay touches the slots of caches that are all LRU by their stamps'
+// addresses, and goes through each cache's policy otherwise (engine/replay-memo.ts).
+const policies: (Policy | [Policy, Policy, Policy])[] = ["lru", "plru", "fifo", "random", "round-robin", ["plru", "lru", "lru"], ["lru", "lru", "fifo"]];
 for (const mode of ["scalable", "legacy"] as const) {
-  for (const policy of ["lru", "plru", "fifo", "random", "round-robin"] as const) {
+  for (const policy of policies) {
     test(`${mode}, ${policy}: memo on and off give identical results and counters`, () => {
       const on = build(true, mode, policy);
       const off = build(false, mode, policy);
       const r = new Prng(mode === "scalable" ? 11 : 12);
       for (let round = 0; round < 12; round++) {
         const reqs = Array.from({ length: 700 }, () => randomRequest(r, mode === "scalable"));
-        // Repeat a slice so the memo has something to replay.
-        const trace = [...reqs, ...reqs.slice(0, 300), ...reqs.slice(100, 400)];
+        // Repeat a slice, and every other request at once (the second time served by hits and
+        // recorded, the third replayed unless a cache changed in between), so the memo replays.
+        const trace = [...reqs, ...reqs.slice(0, 300), ...reqs.slice(100, 400)].flatMap((q, i) => (i % 2 ? [q, { ...q, addr: q.addr ^ 0x40n }, q] : [q]));
         assert.equal(on.p.translate(trace), off.p.translate(trace));
         assert.equal(on.p.core.counters(), off.p.core.counters());
         assert.equal(on.p.core.cacheStats(), off.p.core.cacheStats());
@@ -61,6 +69,7 @@ for (const mode of ["scalable", "legacy"] as const) {
         }
       }
       assert.ok(on.p.core.cacheStats().iotlb.hits > 1000n, "the trace exercised IOTLB hits");
+      assert.ok(on.p.core.memoReplays() > 1000, `the memo replayed (${on.p.core.memoReplays()})`);
     });
   }
 }

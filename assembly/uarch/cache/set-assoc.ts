@@ -39,8 +39,9 @@
 // one set with raw loads and stores.
 import { DEBUG } from "../../common/debug";
 import {
-  policySupports, policyStateBytes, policyInit, policyReset, policyTouch, policyInvalidate, policyVictim,
+  policySupports, policyStateBytes, policyInit, policyReset, policyTouch, policyInvalidate, policyVictim, POLICY_LRU,
 } from "./replacement/policy";
+import { stampAddress } from "./replacement/stamps";
 
 // @ts-ignore: decorator
 @inline const TAG_LG2: u32 = 4; // 16 bytes of key per way
@@ -266,6 +267,22 @@ export class SetAssoc {
   @inline touchIn(set: u32, slot: u32): void {
     const ways = this.waysPerSet;
     policyTouch(this.policy, this.state, set, slot - set * ways, ways);
+  }
+
+  /**
+   * For a fast path that touches a known slot again and again: when a hit's touch is an LRU stamp,
+   * the address of the slot's stamp, so that stampAt(lruClock(), address) is touch(slot); 0 for
+   * any other policy. Valid for the life of the cache.
+   */
+  lruStampOf(slot: u32): usize {
+    if (DEBUG) assert(slot < this.entries);
+    return this.policy == POLICY_LRU ? stampAddress(this.state, slot) : 0;
+  }
+
+  /** The stamp state of an LRU cache, for stampAt (see lruStampOf). */
+  // @ts-ignore: decorator
+  @inline get lruClock(): usize {
+    return this.state;
   }
 
   /** Makes (k0, k1) valid in `set` and returns its slot; the caller then writes the payload.

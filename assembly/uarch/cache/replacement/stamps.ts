@@ -28,6 +28,20 @@ export function stampInit(st: usize, sets: u32, ways: u32): void {
   store<u64>(st + ((<usize>(set * ways + way)) << 3), now, STAMPS);
 }
 
+/** The address of the stamp of `slot` (set * ways + way): stampAt() stamps it as stamp() would. */
+// @ts-ignore: decorator
+@inline export function stampAddress(st: usize, slot: u32): usize {
+  return st + STAMPS + (<usize>slot << 3);
+}
+
+/** stamp() of the way whose stamp is at `at` (stampAddress): it becomes the newest. */
+// @ts-ignore: decorator
+@inline export function stampAt(st: usize, at: usize): void {
+  const now = load<u64>(st) + 1;
+  store<u64>(st, now);
+  store<u64>(at, now);
+}
+
 /** The way is forgotten: older than any stamped way. */
 // @ts-ignore: decorator
 @inline export function unstamp(st: usize, set: u32, way: u32, ways: u32): void {
