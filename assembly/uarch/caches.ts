@@ -202,6 +202,13 @@ export function lruClockOf(id: u32): usize {
   traceHit(id, slot, set);
 }
 
+/** replayStamp() counted as a hit: replayHit() by the slot's stamp. */
+// @ts-ignore: decorator
+@inline export function replayHitStamped(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
+  changetype<SetAssoc>(unchecked(caches[id])).hits++;
+  replayStamp(id, slot, set, clock, at);
+}
+
 /** Notes the slot (-1: a miss) a lookup of cache `id` found, for the replay memo and the timing model. */
 // @ts-ignore: decorator
 @inline function traceHit(id: u32, slot: i32, set: u32): void {
