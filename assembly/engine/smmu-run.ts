@@ -37,7 +37,7 @@ import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcTranslated, atcFillFromCompletion } from "./atc";
 import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
 import { smmuTranslateKeeping } from "./smmu-context";
-import { memoCountReplay } from "./replay-memo";
+import { memoCountReplay, MR_MICRO } from "./replay-memo";
 import { p2pWindows, p2pRoute, doorbells, doorbellCheck } from "./p2p";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
@@ -61,7 +61,6 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
   for (let i: u32 = 0; i < n; i++, req += REQ_SIZE, res += resStep) {
     clearEvents();
-    clearHitTrace();
     if (p2p != 0 && p2pRoute(req, res, p2p)) continue;
     let r = req;
     if (ranges != 0) {
@@ -78,23 +77,33 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
       r = routed;
     }
     const flags = <u32>load<u16>(r, REQ_FLAGS);
+    // The main-TLB slot this transaction hit and the one it filled (-1: none), for the timing model.
+    let hit: i32 = -1, filled: i32 = -1;
     if (atc && (flags & RQF_TRANSLATED) != 0) {
+      clearHitTrace();
       atcTranslated(r, res, smmuTranslate);
       markStaleRequest(req, res);
+      hit = hitIotlbSlot;
+      filled = fillIotlbSlot;
     } else {
       const m = useMemo ? smmuMemoReplay(req, res, unread) : 0;
       if (m != 0) {
         memoCountReplay(m); // counted at the end of the batch (smmuMemoTally)
+        // (a replay traces its TLB hit, and fills nothing; a micro-TLB hit is no main-TLB hit)
+        if ((m & MR_MICRO) == 0) hit = hitIotlbSlot;
       } else {
+        clearHitTrace();
         const before = cacheMutations;
         smmuTranslateKeeping(r, res, useContext);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(r, res);
         else if (useMemo) smmuMemoRecord(req, res, before);
         markStaleRequest(req, res);
+        hit = hitIotlbSlot;
+        filled = fillIotlbSlot;
       }
     }
     if (bells != 0) doorbellCheck(r, res, bells);
-    if (timed) timeRequest(r, res, hitIotlbSlot, fillIotlbSlot);
+    if (timed) timeRequest(r, res, hit, filled);
   }
   smmuMemoTally();
   cachesSyncStats();
