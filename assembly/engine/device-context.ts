@@ -119,4 +119,3 @@ export function translateKeepingContext(req: usize, res: usize): void {
   store<u32>(e, <u32>pasidStamp, 104);
   store<u32>(e, <u32>lruClockOf(CACHE_PASID_CACHE), 108);
 }
-

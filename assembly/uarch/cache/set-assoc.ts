@@ -271,7 +271,7 @@ export class SetAssoc {
 
   /**
    * For a fast path that touches a known slot again and again: when a hit's touch is an LRU stamp,
-   * the address of the slot's stamp, so that stampAt(lruClock(), address) is touch(slot); 0 for
+   * the address of the slot's stamp, so that stampAt(lruClock, address) is touch(slot); 0 for
    * any other policy. Valid for the life of the cache.
    */
   lruStampOf(slot: u32): usize {
