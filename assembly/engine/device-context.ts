@@ -13,16 +13,16 @@
 //   0 sid   4 key flags | DC_VALID   8 pasid   12 regs epoch
 //   16 ctx slot  20 ctx set  24 ctx generation  28 PASID slot  32 PASID set  36 PASID generation
 //   40 context: pasid   44 did   48 pgtt | fpd << 8 | priv << 9 | exe << 10   64 p0   72 p1   80 p2
-//   96 when both caches are LRU: the context slot's stamp address (else 0), the context cache's
-//      clock; 104 the PASID slot's stamp, clock (u32 each): as in the replay memo
-//      (engine/replay-memo.ts), hits on LRU caches are touched by their stamps' addresses
+//   96 the context slot's LRU stamp address (0: not LRU), the context cache's clock; 104 the PASID
+//      slot's, its cache's clock (u32 each): as in the replay memo (engine/replay-memo.ts), hits on
+//      LRU caches are touched by their stamps' addresses
 // The caches' generations restart when they are rebuilt: deviceContextClear() on every configure.
 // (Unlike the memo's, these generations are compared every time: the requests that take this path
 // fill a cache almost every time, so a shortcut while no cache changed would rarely be taken.)
 import { REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RQF_PASID, RQF_PRIV, RQF_EXE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE } from "../abi";
 import { vtdTranslate, smContextReusable, smResolved, smCtx } from "../arch/vtd/translate";
 import * as regs from "../arch/vtd/regs";
-import { replayHit, replayHitStamped, lruStampOf, lruClockOf, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet } from "../uarch/caches";
+import { replayHitAt, lruStampOf, lruClockOf, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet } from "../uarch/caches";
 
 const DC_LG2: u32 = 9;
 const ENTRY_LG2: u32 = 7;
@@ -70,14 +70,8 @@ export function translateKeepingContext(req: usize, res: usize): void {
       slotGeneration(CACHE_CONTEXT_CACHE, load<i32>(e, 16)) == load<u32>(e, 24) &&
       slotGeneration(CACHE_PASID_CACHE, load<i32>(e, 28)) == load<u32>(e, 36)
     ) {
-      const ctxStamp = <usize>load<u32>(e, 96);
-      if (ctxStamp != 0) {
-        replayHitStamped(CACHE_CONTEXT_CACHE, load<i32>(e, 16), load<u32>(e, 20), <usize>load<u32>(e, 100), ctxStamp);
-        replayHitStamped(CACHE_PASID_CACHE, load<i32>(e, 28), load<u32>(e, 32), <usize>load<u32>(e, 108), <usize>load<u32>(e, 104));
-      } else {
-        replayHit(CACHE_CONTEXT_CACHE, load<i32>(e, 16), load<u32>(e, 20));
-        replayHit(CACHE_PASID_CACHE, load<i32>(e, 28), load<u32>(e, 32));
-      }
+      replayHitAt(CACHE_CONTEXT_CACHE, load<i32>(e, 16), load<u32>(e, 20), <usize>load<u32>(e, 100), <usize>load<u32>(e, 96));
+      replayHitAt(CACHE_PASID_CACHE, load<i32>(e, 28), load<u32>(e, 32), <usize>load<u32>(e, 108), <usize>load<u32>(e, 104));
       const c = smCtx;
       c.pasid = load<u32>(e, 40);
       c.did = load<u32>(e, 44);
@@ -112,10 +106,8 @@ export function translateKeepingContext(req: usize, res: usize): void {
   store<u64>(e, c.p0, 64);
   store<u64>(e, c.p1, 72);
   store<u64>(e, c.p2, 80);
-  const ctxStamp = lruStampOf(CACHE_CONTEXT_CACHE, hitCtxSlot);
-  const pasidStamp = lruStampOf(CACHE_PASID_CACHE, hitPasidSlot);
-  store<u32>(e, ctxStamp != 0 && pasidStamp != 0 ? <u32>ctxStamp : 0, 96);
+  store<u32>(e, <u32>lruStampOf(CACHE_CONTEXT_CACHE, hitCtxSlot), 96);
   store<u32>(e, <u32>lruClockOf(CACHE_CONTEXT_CACHE), 100);
-  store<u32>(e, <u32>pasidStamp, 104);
+  store<u32>(e, <u32>lruStampOf(CACHE_PASID_CACHE, hitPasidSlot), 104);
   store<u32>(e, <u32>lruClockOf(CACHE_PASID_CACHE), 108);
 }

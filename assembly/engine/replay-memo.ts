@@ -23,8 +23,9 @@
 //   32 ctx slot, set, generation   44 PASID slot, set, generation   56 TLB slot, set, generation
 //   68 TLB cache id   72 watched page slot, its write count   80 a second watched page slot, count
 //   88 cacheMutations when the slots' generations were last seen to match (u64)
-//   96 when every cache hit is LRU: the context slot's stamp address (else 0), the context cache's
-//      clock; 104 the PASID slot's stamp, clock; 112 the TLB slot's stamp, clock (u32 each)
+//   96 the context slot's LRU stamp address (0: not LRU), the context cache's clock; 104 the PASID
+//      slot's, its cache's clock; 112 the TLB slot's, its cache's clock (u32 each): a replay
+//      touches an LRU slot by its stamp, without finding the cache or its policy
 //   128..191 the result record
 //
 // The slot generations are compared only when some cache has changed since the entry's slots were
@@ -37,7 +38,7 @@ import {
   CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB, CACHE_MICRO_TLB,
 } from "../abi";
 import { cacheMutations } from "../uarch/cache/set-assoc";
-import { replayTouch, replayTouchUntraced, replayStamp, replayStampUntraced, lruStampOf, lruClockOf, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
+import { replayTouchAt, replayTouchAtUntraced, lruStampOf, lruClockOf, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration, gmWatchedWrites } from "../common/guest-memory";
 import { vtdTallyReplays } from "../arch/vtd/result";
 import * as regs from "../arch/vtd/regs";
@@ -185,17 +186,9 @@ export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u
   }
   // Only the TLB hit is traced: the timing model reads it (the other traces are read by the full path's
   // memoRecord and device-context keeping, which clear them first).
-  const ctxStamp = <usize>load<u32>(m, 96);
-  if (ctxStamp != 0) {
-    // every cache hit is LRU: each touch is a stamp at an address the entry keeps
-    replayStampUntraced(CACHE_CONTEXT_CACHE, <usize>load<u32>(m, 100), ctxStamp);
-    if (ps >= 0) replayStampUntraced(CACHE_PASID_CACHE, <usize>load<u32>(m, 108), <usize>load<u32>(m, 104));
-    replayStamp(tlb, is, load<u32>(m, 60), <usize>load<u32>(m, 116), <usize>load<u32>(m, 112));
-  } else {
-    replayTouchUntraced(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36));
-    if (ps >= 0) replayTouchUntraced(CACHE_PASID_CACHE, ps, load<u32>(m, 48));
-    replayTouch(tlb, is, load<u32>(m, 60));
-  }
+  replayTouchAtUntraced(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36), <usize>load<u32>(m, 100), <usize>load<u32>(m, 96));
+  if (ps >= 0) replayTouchAtUntraced(CACHE_PASID_CACHE, ps, load<u32>(m, 48), <usize>load<u32>(m, 108), <usize>load<u32>(m, 104));
+  replayTouchAt(tlb, is, load<u32>(m, 60), <usize>load<u32>(m, 116), <usize>load<u32>(m, 112));
   const cb = load<u32>(m, 28) >>> 8;
   const replayed = MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (watched && tlb == CACHE_MICRO_TLB ? MR_MICRO : 0) | (cb << MR_CB_SHIFT);
   if (unread) {
@@ -284,16 +277,13 @@ export function memoKeep(req: usize, res: usize, pasidSlot: i32, tlbId: u32, tlb
   store<u32>(m, <u32>watch2, 80);
   store<u32>(m, watch2 != 0 ? gmWatchedWrites(watch2) : 0, 84);
   store<u64>(m, cacheMutations, 88);
-  // the caches' touches by stamp address, when all of them are LRU
-  const ctxStamp = lruStampOf(CACHE_CONTEXT_CACHE, hitCtxSlot);
-  const pasidStamp = pasidSlot >= 0 ? lruStampOf(CACHE_PASID_CACHE, pasidSlot) : 0;
-  const tlbStamp = lruStampOf(tlbId, tlbSlot);
-  const stamped = ctxStamp != 0 && tlbStamp != 0 && (pasidSlot < 0 || pasidStamp != 0);
-  store<u32>(m, stamped ? <u32>ctxStamp : 0, 96);
+  store<u32>(m, <u32>lruStampOf(CACHE_CONTEXT_CACHE, hitCtxSlot), 96);
   store<u32>(m, <u32>lruClockOf(CACHE_CONTEXT_CACHE), 100);
-  store<u32>(m, <u32>pasidStamp, 104);
-  store<u32>(m, pasidSlot >= 0 ? <u32>lruClockOf(CACHE_PASID_CACHE) : 0, 108);
-  store<u32>(m, <u32>tlbStamp, 112);
+  if (pasidSlot >= 0) {
+    store<u32>(m, <u32>lruStampOf(CACHE_PASID_CACHE, pasidSlot), 104);
+    store<u32>(m, <u32>lruClockOf(CACHE_PASID_CACHE), 108);
+  }
+  store<u32>(m, <u32>lruStampOf(tlbId, tlbSlot), 112);
   store<u32>(m, <u32>lruClockOf(tlbId), 116);
   store<u32>(m, <u32>load<u8>(res, RES_PAGE_LG2) | (cb << 8), 28);
   memory.copy(m + RESULT, res, RES_SIZE);

@@ -148,65 +148,51 @@ export function clearHitTrace(): void {
 /**
  * A hit on `slot` of cache `id` (in `set`) that a simulator fast path knows will happen: counted,
  * the replacement policy touched, the lookup event emitted and the hit traced, exactly as a lookup
- * that found it (engine/replay-memo.ts, engine/device-context.ts).
+ * that found it (engine/smmu-context.ts).
  */
 // @ts-ignore: decorator
 @inline export function replayHit(id: u32, slot: i32, set: u32): void {
-  const c = changetype<SetAssoc>(unchecked(caches[id]));
-  c.hits++;
-  replayTouch(id, slot, set);
-}
-
-/** replayHit() without counting: the caller counts the hits later, in bulk (countHits). */
-// @ts-ignore: decorator
-@inline export function replayTouch(id: u32, slot: i32, set: u32): void {
-  replayTouchUntraced(id, slot, set);
-  traceHit(id, slot, set);
-}
-
-/** replayTouch() without the hit trace: for a fast path after which nothing reads that cache's trace. */
-// @ts-ignore: decorator
-@inline export function replayTouchUntraced(id: u32, slot: i32, set: u32): void {
-  const c = changetype<SetAssoc>(unchecked(caches[id]));
-  c.touchIn(set, <u32>slot);
-  emit(EV_LOOKUP, id, 1);
+  replayHitAt(id, slot, set, 0, 0);
 }
 
 /**
- * For a fast path that replays hits on `slot` of cache `id` (enabled) by its stamp (replayStamp):
- * the address of the slot's LRU stamp, or 0 if the cache's policy is not LRU.
+ * For a fast path that replays hits on `slot` of cache `id` (enabled) again and again: the address
+ * of the slot's LRU stamp, or 0 if the cache's policy is not LRU (the `at` of replayTouchAt).
  */
 export function lruStampOf(id: u32, slot: i32): usize {
   return changetype<SetAssoc>(unchecked(caches[id])).lruStampOf(<u32>slot);
 }
 
-/** The LRU stamp state (clock) of cache `id` (enabled), for replayStamp. */
+/** The LRU stamp state (clock) of cache `id` (enabled): the `clock` of replayTouchAt. */
 export function lruClockOf(id: u32): usize {
   return changetype<SetAssoc>(unchecked(caches[id])).lruClock;
 }
 
 /**
- * replayTouchUntraced() of a slot of LRU cache `id` by the address `at` of its stamp (lruStampOf)
- * and the cache's `clock` (lruClockOf): the same touch, without finding the cache or its policy.
+ * replayHit() without counting (the caller counts the hits later, in bulk: countHits) and without
+ * the hit trace (for a fast path after which nothing reads that cache's trace). With `at` the
+ * slot's stamp address (lruStampOf) and `clock` its cache's (lruClockOf), an LRU touch is a stamp
+ * there, without finding the cache or its policy; with `at` 0, the policy's touch.
  */
 // @ts-ignore: decorator
-@inline export function replayStampUntraced(id: u32, clock: usize, at: usize): void {
-  stampAt(clock, at);
+@inline export function replayTouchAtUntraced(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
+  if (at != 0) stampAt(clock, at);
+  else changetype<SetAssoc>(unchecked(caches[id])).touchIn(set, <u32>slot);
   emit(EV_LOOKUP, id, 1);
 }
 
-/** replayStampUntraced() and the hit trace: replayTouch() by the slot's stamp. */
+/** replayTouchAtUntraced() and the hit trace. */
 // @ts-ignore: decorator
-@inline export function replayStamp(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
-  replayStampUntraced(id, clock, at);
+@inline export function replayTouchAt(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
+  replayTouchAtUntraced(id, slot, set, clock, at);
   traceHit(id, slot, set);
 }
 
-/** replayStamp() counted as a hit: replayHit() by the slot's stamp. */
+/** replayTouchAt() counted as a hit: replayHit() by the slot's stamp. */
 // @ts-ignore: decorator
-@inline export function replayHitStamped(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
+@inline export function replayHitAt(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
   changetype<SetAssoc>(unchecked(caches[id])).hits++;
-  replayStamp(id, slot, set, clock, at);
+  replayTouchAt(id, slot, set, clock, at);
 }
 
 /** Notes the slot (-1: a miss) a lookup of cache `id` found, for the replay memo and the timing model. */
