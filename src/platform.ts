@@ -38,10 +38,10 @@ export function platformCaches(preset: PresetName = "vtd-default", caches: Commo
 }
 
 /**
- * The core's look-ahead distance unless a platform says otherwise (PlatformOptions.lookAhead): off,
- * measured not to pay (README "Performance": +34% instructions per walk, large-window slower).
+ * The core's look-ahead group unless a platform says otherwise (PlatformOptions.lookAhead): 8, the
+ * fastest of 4, 8 and 16 on ss4-walk and large-window (README "Performance").
  */
-export const DEFAULT_LOOKAHEAD = 0;
+export const DEFAULT_LOOKAHEAD = 8;
 
 export class Platform<M extends AnyArchitectureModule = AnyArchitectureModule> implements PlatformParts<BuilderOf<M>> {
   readonly core: Core;

@@ -9,7 +9,7 @@ import {
   OPT_NO_REPLAY_MEMO, OPT_RESULTS_UNREAD, OPT_LOOKAHEAD_SHIFT, OPT_LOOKAHEAD_MASK,
 } from "../abi";
 import { vtdSyncRegs } from "../arch/vtd/regs";
-import { vtdTranslate, vtdLookAhead } from "../arch/vtd/translate";
+import { vtdTranslate } from "../arch/vtd/translate";
 import { vtdCountersFlush } from "../arch/vtd/result";
 import { smmuBatch } from "./smmu-run";
 import { cachesSyncStats, clearHitTrace, hitIotlbSlot, fillIotlbSlot } from "../uarch/caches";
@@ -24,7 +24,8 @@ import * as regs from "../arch/vtd/regs";
 import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcInit, atcTranslated, atcFillFromCompletion } from "./atc";
 import { gmWriteGeneration } from "../common/guest-memory";
-import { p2pWindows, p2pRoute, p2pWindowOf } from "./p2p";
+import { p2pWindows, p2pRoute } from "./p2p";
+import { prefetchInit, prefetchAfterWalk } from "./prefetch";
 
 /** The one result record of a batch whose results nobody reads (OPT_RESULTS_UNREAD). */
 let unreadRes: usize = 0;
@@ -34,6 +35,7 @@ export function engineInit(): void {
   unreadRes = heap.alloc(RES_SIZE);
   memoInit();
   deviceContextInit();
+  prefetchInit();
   wirePorts();
 }
 
@@ -62,10 +64,9 @@ function vtdBatch(n: u32): u32 {
   const unread = (regs.options & OPT_RESULTS_UNREAD) != 0;
   const resStep: usize = unread ? 0 : RES_SIZE;
   let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
-  // Look-ahead (abi Opt.LOOKAHEAD): after request i missed, a dry walk of request i+K.
+  // Look-ahead (abi Opt.LOOKAHEAD): after a request walked, the leaf entries of the next ones.
   const ahead = (regs.options & OPT_LOOKAHEAD_MASK) >>> OPT_LOOKAHEAD_SHIFT;
-  const aheadEnd = ahead != 0 ? n - ahead : 0; // requests i < aheadEnd have a request i+K
-  const aheadStride: usize = <usize>ahead * REQ_SIZE;
+  let prefetched: u32 = 0;
   const p2p = p2pWindows(); // the root complex's peer-to-peer windows (engine/p2p.ts), before the IOMMU
   for (let i: u32 = 0; i < n; i++) {
     if (p2p != 0 && p2pRoute(req, res, p2p)) {
@@ -91,8 +92,7 @@ function vtdBatch(n: u32): u32 {
         clearHitTrace();
         const before = cacheMutations;
         translateKeepingContext(req, res);
-        // (none for a request the root complex routes before the IOMMU: nothing of it would be used)
-        if (i < aheadEnd && cacheMutations != before && (p2p == 0 || p2pWindowOf(req + aheadStride, p2p) == 0)) vtdLookAhead(req + aheadStride);
+        if (ahead != 0 && cacheMutations != before) prefetched = prefetchAfterWalk(i, n, prefetched, ahead);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(req, res);
         else if (useMemo) memoRecord(req, res, before, legacy);
         markStaleRequest(req, res);

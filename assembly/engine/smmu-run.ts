@@ -22,7 +22,7 @@
 // routed to the peer by the root complex: status p2p, untimed.
 import {
   REQ_BASE, REQ_SIZE, REQ_SID, RES_BASE, RES_SIZE, RES_STATUS, REQ_FLAGS, RQF_TRANSLATED, RQF_KIND_MASK, KIND_ATS, ST_UNROUTED, C_UNROUTED,
-  CTRL_BASE, CTRL_OPTIONS, OPT_NO_REPLAY_MEMO, OPT_RESULTS_UNREAD,
+  CTRL_BASE, CTRL_OPTIONS, OPT_NO_REPLAY_MEMO, OPT_RESULTS_UNREAD, OPT_LOOKAHEAD_SHIFT, OPT_LOOKAHEAD_MASK,
 } from "../abi";
 import { bump } from "../common/counters";
 import { clearEvents } from "../common/events";
@@ -39,6 +39,7 @@ import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
 import { smmuTranslateKeeping } from "./smmu-context";
 import { memoCountReplay, MR_MICRO } from "./replay-memo";
 import { p2pWindows, p2pRoute, doorbells, doorbellCheck } from "./p2p";
+import { prefetchAfterWalk } from "./prefetch";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
 let routed: usize = 0;
@@ -59,6 +60,9 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   const unread = (options & OPT_RESULTS_UNREAD) != 0;
   const resStep: usize = unread ? 0 : RES_SIZE;
   let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
+  // Look-ahead (abi Opt.LOOKAHEAD): after a transaction walked, the leaf entries of the next ones.
+  const ahead = (options & OPT_LOOKAHEAD_MASK) >>> OPT_LOOKAHEAD_SHIFT;
+  let prefetched: u32 = 0;
   for (let i: u32 = 0; i < n; i++, req += REQ_SIZE, res += resStep) {
     clearEvents();
     if (p2p != 0 && p2pRoute(req, res, p2p)) continue;
@@ -95,6 +99,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
         clearHitTrace();
         const before = cacheMutations;
         smmuTranslateKeeping(r, res, useContext);
+        if (ahead != 0 && cacheMutations != before) prefetched = prefetchAfterWalk(i, n, prefetched, ahead);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(r, res);
         else if (useMemo) smmuMemoRecord(req, res, before);
         markStaleRequest(req, res);

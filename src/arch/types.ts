@@ -73,8 +73,9 @@ export interface CommonPlatformOptions {
    */
   replayMemo?: boolean;
   /**
-   * Simulation only: look-ahead distance K of the core (abi Opt.LOOKAHEAD_SHIFT), 0..15, 0 = off
-   * (default DEFAULT_LOOKAHEAD, src/platform.ts). Results and counters are identical whatever K
+   * Simulation only: look-ahead group K of the core (abi Opt.LOOKAHEAD_SHIFT), 0..15, 0 = off
+   * (default DEFAULT_LOOKAHEAD, src/platform.ts): after a walk, the leaf entries of the next
+   * requests are loaded K or so at a time. Results and counters are identical whatever K
    * (test/engine/look-ahead.test.ts).
    */
   lookAhead?: number;

@@ -221,11 +221,11 @@ export const Opt = {
    */
   RESULTS_UNREAD: 1 << 4,
   /**
-   * Simulation only, bits 11:8: look-ahead distance K (0 = off). After request i of a batch missed
-   * (it filled a cache), the core walks request i+K's address with the last walk's configuration
-   * as a dry run (engine/run.ts, arch/vtd/translate.ts vtdLookAhead): it loads the table entries
-   * down to the leaf, so the host's cache misses on them overlap with the work on the requests
-   * between, and changes no state (no counter, cache, event, A/D flag).
+   * Simulation only, bits 11:8: look-ahead group K (0 = off). After request i of a batch walked (it
+   * filled a cache), when fewer than K requests ahead have been looked at, the core loads the leaf
+   * entries of the requests up to i+2K, K or so at a time, where the walks already made say they
+   * are (engine/prefetch.ts): the host's cache misses on them overlap, and the walks find them in
+   * its caches. Changes no state (no counter, cache, event, A/D flag). VT-d and SMMUv3 alike.
    */
   LOOKAHEAD_SHIFT: 8,
   LOOKAHEAD_MASK: 0xf << 8,

@@ -134,6 +134,11 @@ export class WalkState {
   attrIndx: u32 = 0;
   memAttr: u32 = 0;
   reads: u32 = 0; // entries read by this walk, including the second-stage reads it caused
+  /**
+   * Where the leaf entry lies in the simulator's own memory: the linear-memory address of the guest
+   * page holding it. Simulation bookkeeping, not state of the model (engine/prefetch.ts).
+   */
+  leafPage: usize = 0;
   /** Per level: PA of the entry read, its value, and (nested) whether stage 2 allows writing it. */
   entryPa: StaticArray<u64> = new StaticArray<u64>(MAX_LEVELS);
   entry: StaticArray<u64> = new StaticArray<u64>(MAX_LEVELS);

@@ -163,6 +163,7 @@ export function walk(ws: WalkState): u32 {
     unchecked((entryPerms[level] = perms));
     if (leaf) {
       ws.leafLevel = level;
+      ws.leafPage = page;
       ws.pageLg2 = f.shift(ws, level);
       ws.oa = f.output(ws, e, level, va);
       ws.permR = (perms & PERM_R) != 0;

@@ -47,16 +47,7 @@ import { CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE } from "../../abi";
 let fsWs: WalkState = changetype<WalkState>(0);
 let ssWs: WalkState = changetype<WalkState>(0);
 
-/**
- * Look-ahead (vtdLookAhead): its own walk state, configured like `aheadFrom`, the SS or FS-only walk
- * state the last translation configured (null after a nested or no walk configuration).
- */
-let aheadWs: WalkState = changetype<WalkState>(0);
-let aheadFrom: WalkState | null = null;
-
 export function vtdInit(): void {
-  aheadWs = new WalkState();
-  aheadWs.dryRun = true;
   smCtx = new SmContext();
   fsWs = new WalkState();
   fsWs.fmt = FMT_VTD_FS;
@@ -146,7 +137,6 @@ let ssConfKey: u64 = 0xffffffffffffffff;
  * last one's (the common case: one domain, request after request) the fields already hold it.
  */
 function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped: bool, did: u32): void {
-  aheadFrom = ws;
   const key = <u64>aw | (<u64>setAD << 3) | (<u64>walkSnooped << 4) | (<u64>did << 8) | (<u64>regs.epoch << 32);
   if (root == ssConfRoot && key == ssConfKey) return;
   ssConfRoot = root;
@@ -161,31 +151,6 @@ function configureSs(ws: WalkState, root: u64, aw: u32, setAD: bool, walkSnooped
   ws.walkSnooped = walkSnooped;
   ws.s2 = null;
   ws.cacheOwner = ownerTag(did, TAG_NO_PASID);
-}
-
-/**
- * NOT A MODEL OF ANY HARDWARE: a simulator speed-up, invisible in results and counters. Walks the
- * address of request `req` (a later one of the batch) as a dry run with the configuration of the
- * last walk (its requester may differ: then it only loads other memory): the table entries down to
- * its leaf are loaded, so the host CPU's misses on them overlap with the work before that request
- * is translated. Changes no state: no counters, caches, events or A/D flags (WalkState.dryRun).
- */
-export function vtdLookAhead(req: usize): void {
-  const from = aheadFrom;
-  if (from === null) return;
-  const a = aheadWs;
-  a.fmt = from.fmt;
-  a.stage = from.stage;
-  a.root = from.root;
-  a.levels = from.levels;
-  a.inputBits = from.inputBits;
-  a.leafLevels = from.leafLevels;
-  a.rsvdAddr = from.rsvdAddr;
-  a.snpReserved = from.snpReserved;
-  a.nxe = from.nxe;
-  a.eafe = from.eafe;
-  a.va = load<u64>(req, REQ_ADDR);
-  walk(a);
 }
 
 // ---- legacy mode (spec 3.4.2) --------------------------------------------------------------------
@@ -639,7 +604,6 @@ function firstStage(
   fs.walkSnooped = walkSnooped;
   fs.s2 = nested ? ss : null;
   fs.cacheOwner = ownerTag(did, pasid);
-  aheadFrom = nested ? null : fs;
   const ats = kind == KIND_ATS;
   const write = kind == KIND_MWR;
   const user = !priv;

@@ -1,0 +1,76 @@
+// Simulation only: overlapping the host's cache misses on leaf entries (issue 9, "overlap
+// independent misses").
+//
+// A walk over a large table spends most of its time waiting for one load: its leaf entry, which is
+// in no host cache. The native model hides that wait by running several translations' loads at
+// once; a wasm translation is too long (about 2,000 instructions) for the host CPU to reach the
+// next one's load while it waits. So the batch loop loads the leaf entries of the next few
+// requests together, in a loop short enough that their misses overlap (prefetchGroup), and the
+// walks that follow find them in the host's caches.
+//
+// Where a leaf entry is comes from a hint table filled by the walks already made (hintRecord):
+// direct-mapped, indexed by the request address's region (the input range whose leaf entries share
+// one 4 KiB guest page of the leaf table), holding the linear-memory address of that page. A hint
+// is only a guess: a stale or foreign one loads some other valid memory. Nothing here changes
+// what the model computes: no counter, cache, event or guest-memory state is touched, and the
+// loads' values go only to `sink` (so that no optimiser drops them).
+import { WalkState } from "../arch/pagetable/walk-state";
+import { REQ_BASE, REQ_ADDR, REQ_SIZE } from "../abi";
+
+/** log2 of the hint table's entries; 16 bytes each: region + 1 (0: none), page, leaf shift. */
+const HINT_LG2: u32 = 12;
+const HINT_MASK: u64 = (<u64>1 << HINT_LG2) - 1;
+/** Leaf entries of 8 bytes per 4 KiB guest page of a table. */
+const ENTRIES_LG2: u32 = 9;
+
+const hints: usize = heap.alloc(<usize>16 << HINT_LG2);
+/** log2 of a region, from the last walk recorded: its leaf size + ENTRIES_LG2. */
+let regionShift: u32 = 12 + ENTRIES_LG2;
+let sink: u64 = 0;
+
+export function prefetchInit(): void {
+  memory.fill(hints, 0, <usize>16 << HINT_LG2);
+  regionShift = 12 + ENTRIES_LG2;
+}
+
+/**
+ * After a walk of a request's address succeeded: where its leaf entry's table page lies in linear
+ * memory, for the requests that follow in the same region.
+ */
+export function hintRecord(ws: WalkState): void {
+  const shift = ws.pageLg2;
+  const region = ws.va >>> (shift + ENTRIES_LG2);
+  const h = hints + (<usize>(region & HINT_MASK) << 4);
+  store<u64>(h, region + 1);
+  store<u32>(h, <u32>ws.leafPage, 8);
+  store<u32>(h, shift, 12);
+  regionShift = shift + ENTRIES_LG2;
+}
+
+/** Loads the leaf entries the hints give for `count` request records from `req`. */
+export function prefetchGroup(req: usize, count: u32): void {
+  const rs = regionShift;
+  let acc = sink;
+  for (let i: u32 = 0; i < count; i++, req += REQ_SIZE) {
+    const va = load<u64>(req, REQ_ADDR);
+    const region = va >>> rs;
+    const h = hints + (<usize>(region & HINT_MASK) << 4);
+    if (load<u64>(h) == region + 1) {
+      acc ^= load<u64>(<usize>load<u32>(h, 8) + ((<usize>(va >>> load<u32>(h, 12)) & ((1 << ENTRIES_LG2) - 1)) << 3));
+    }
+  }
+  sink = acc;
+}
+
+/**
+ * After request `i` of a batch of `n` walked: when fewer than `group` requests ahead have had their
+ * leaf entries loaded (`prefetched`: the requests before it have), loads those of the requests up
+ * to 2 x `group` ahead. Returns the new `prefetched`.
+ */
+// @ts-ignore: decorator
+@inline export function prefetchAfterWalk(i: u32, n: u32, prefetched: u32, group: u32): u32 {
+  if (prefetched > i + group) return prefetched;
+  const from = max(prefetched, i + 1), to = min(i + 1 + 2 * group, n);
+  if (from < to) prefetchGroup(<usize>REQ_BASE + <usize>from * <usize>REQ_SIZE, to - from);
+  return max(prefetched, to);
+}
