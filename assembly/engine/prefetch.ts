@@ -63,12 +63,13 @@ export function prefetchGroup(req: usize, count: u32): void {
 }
 
 /**
- * After request `i` of a batch of `n` walked: when fewer than `group` requests ahead have had their
- * leaf entries loaded (`prefetched`: the requests before it have), loads those of the requests up
- * to 2 x `group` ahead. Returns the new `prefetched`.
+ * After request `i` of a batch of `n` took the full path (no replay: it may have walked): when
+ * fewer than `group` requests ahead have had their leaf entries loaded (`prefetched`: the requests
+ * before it have), loads those of the requests up to 2 x `group` ahead. Returns the new
+ * `prefetched`. A run of replays calls nothing.
  */
 // @ts-ignore: decorator
-@inline export function prefetchAfterWalk(i: u32, n: u32, prefetched: u32, group: u32): u32 {
+@inline export function prefetchAhead(i: u32, n: u32, prefetched: u32, group: u32): u32 {
   if (prefetched > i + group) return prefetched;
   const from = max(prefetched, i + 1), to = min(i + 1 + 2 * group, n);
   if (from < to) prefetchGroup(<usize>REQ_BASE + <usize>from * <usize>REQ_SIZE, to - from);

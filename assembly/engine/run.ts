@@ -25,7 +25,7 @@ import { devTlbEnabled } from "../uarch/device-tlb";
 import { atcInit, atcTranslated, atcFillFromCompletion } from "./atc";
 import { gmWriteGeneration } from "../common/guest-memory";
 import { p2pWindows, p2pRoute } from "./p2p";
-import { prefetchInit, prefetchAfterWalk } from "./prefetch";
+import { prefetchInit, prefetchAhead } from "./prefetch";
 
 /** The one result record of a batch whose results nobody reads (OPT_RESULTS_UNREAD). */
 let unreadRes: usize = 0;
@@ -64,7 +64,7 @@ function vtdBatch(n: u32): u32 {
   const unread = (regs.options & OPT_RESULTS_UNREAD) != 0;
   const resStep: usize = unread ? 0 : RES_SIZE;
   let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
-  // Look-ahead (abi Opt.LOOKAHEAD): after a request walked, the leaf entries of the next ones.
+  // Look-ahead (abi Opt.LOOKAHEAD): after a full-path request, the next requests' leaf entries.
   const ahead = (regs.options & OPT_LOOKAHEAD_MASK) >>> OPT_LOOKAHEAD_SHIFT;
   let prefetched: u32 = 0;
   const p2p = p2pWindows(); // the root complex's peer-to-peer windows (engine/p2p.ts), before the IOMMU
@@ -92,7 +92,7 @@ function vtdBatch(n: u32): u32 {
         clearHitTrace();
         const before = cacheMutations;
         translateKeepingContext(req, res);
-        if (ahead != 0 && cacheMutations != before) prefetched = prefetchAfterWalk(i, n, prefetched, ahead);
+        if (ahead != 0) prefetched = prefetchAhead(i, n, prefetched, ahead);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(req, res);
         else if (useMemo) memoRecord(req, res, before, legacy);
         markStaleRequest(req, res);

@@ -39,7 +39,7 @@ import { smmuMemoReplay, smmuMemoRecord, smmuMemoTally } from "./smmu-memo";
 import { smmuTranslateKeeping } from "./smmu-context";
 import { memoCountReplay, MR_MICRO } from "./replay-memo";
 import { p2pWindows, p2pRoute, doorbells, doorbellCheck } from "./p2p";
-import { prefetchAfterWalk } from "./prefetch";
+import { prefetchAhead } from "./prefetch";
 
 /** The routed copy of the current request (its SID replaced by the StreamID). */
 let routed: usize = 0;
@@ -60,7 +60,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
   const unread = (options & OPT_RESULTS_UNREAD) != 0;
   const resStep: usize = unread ? 0 : RES_SIZE;
   let req: usize = REQ_BASE, res: usize = unread ? unreadRes : RES_BASE;
-  // Look-ahead (abi Opt.LOOKAHEAD): after a transaction walked, the leaf entries of the next ones.
+  // Look-ahead (abi Opt.LOOKAHEAD): after a full-path transaction, the next ones' leaf entries.
   const ahead = (options & OPT_LOOKAHEAD_MASK) >>> OPT_LOOKAHEAD_SHIFT;
   let prefetched: u32 = 0;
   for (let i: u32 = 0; i < n; i++, req += REQ_SIZE, res += resStep) {
@@ -99,7 +99,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
         clearHitTrace();
         const before = cacheMutations;
         smmuTranslateKeeping(r, res, useContext);
-        if (ahead != 0 && cacheMutations != before) prefetched = prefetchAfterWalk(i, n, prefetched, ahead);
+        if (ahead != 0) prefetched = prefetchAhead(i, n, prefetched, ahead);
         if (atc && (flags & RQF_KIND_MASK) == KIND_ATS) atcFillFromCompletion(r, res);
         else if (useMemo) smmuMemoRecord(req, res, before);
         markStaleRequest(req, res);
