@@ -8,11 +8,11 @@
 // IOMMU (abi P2pMap); SMMUv3 stage 1, stage 2 and nested walks with faults and unmaps.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { VtdPlatform, createPlatform, DEFAULT_LOOKAHEAD, type PlatformOptions } from "../../src/platform.ts";
+import { VtdPlatform, createPlatform, DEFAULT_LOOKAHEAD, type Platform, type PlatformOptions } from "../../src/platform.ts";
 import type { SmmuModule } from "../../src/arch/smmuv3/module.ts";
 import { Opt } from "../../src/core/abi.ts";
 import { Prng } from "../../src/util/prng.ts";
-import type { Request } from "../../src/core/core.ts";
+import type { Request, Result } from "../../src/core/core.ts";
 
 function build(lookAhead: number, mode: "scalable" | "legacy", timed: boolean) {
   const p = new VtdPlatform({ mode, timing: timed ? { enable: true } : false, caches: { iotlb: { entries: 16, assoc: 4 }, pwcSsPde: { entries: 4, assoc: 2 } }, lookAhead });
@@ -37,6 +37,19 @@ function build(lookAhead: number, mode: "scalable" | "legacy", timed: boolean) {
   return { p, ss };
 }
 
+/** Translates `trace` on `off` and on each of `ons`: the results and every counter must be the same. */
+function sameAsOff(off: Platform, ons: Platform[], trace: Request[]): Result[] {
+  const want = off.translate(trace);
+  for (const on of ons) {
+    assert.equal(on.translate(trace), want);
+    assert.equal(on.core.counters(), off.core.counters());
+    assert.equal(on.core.faultCounts(), off.core.faultCounts());
+    assert.equal(on.core.cacheStats(), off.core.cacheStats());
+    assert.equal(on.core.timingStats(), off.core.timingStats());
+  }
+  return want;
+}
+
 function randomRequest(r: Prng, scalable: boolean, i: number): Request {
   const dev = r.int(4);
   const sid = 0x100 + dev * 8;
@@ -57,14 +70,7 @@ for (const mode of ["scalable", "legacy"] as const) {
       let seq = 0;
       for (let round = 0; round < 4; round++) {
         const trace = Array.from({ length: 5000 }, () => randomRequest(r, mode === "scalable", seq++));
-        const want = off.p.translate(trace);
-        for (const on of ons) {
-          assert.equal(on.p.translate(trace), want);
-          assert.equal(on.p.core.counters(), off.p.core.counters());
-          assert.equal(on.p.core.faultCounts(), off.p.core.faultCounts());
-          assert.equal(on.p.core.cacheStats(), off.p.core.cacheStats());
-          assert.equal(on.p.core.timingStats(), off.p.core.timingStats());
-        }
+        sameAsOff(off.p, ons.map((on) => on.p), trace);
         // Host table changes between batches (no invalidation: stale translations).
         for (const x of [off, ...ons]) x.p.builder.unmap(x.ss, 0x10_0000n + BigInt(round * 7) * 4096n, 4096n);
       }
@@ -101,6 +107,7 @@ for (const timed of [false, true]) {
     const ons = [1, 3, 8, 15].map((k) => buildSmmu(k, timed));
     const r = new Prng(timed ? 31 : 32);
     let seq = 0;
+    const statuses = new Map<string, number>();
     for (let round = 0; round < 4; round++) {
       const trace: Request[] = Array.from({ length: 5000 }, () => {
         const sid = [0x10, 0x18, 0x20][r.int(3)]!;
@@ -110,19 +117,11 @@ for (const timed of [false, true]) {
         if (sid === 0x10 && r.int(5) === 0) return { op, sid, addr: 0x4000_0000n + BigInt(r.int(0x40_0000)), time };
         return { op, sid, addr: 0x10_0000n + BigInt(r.int(sid === 0x20 ? 140 : 540)) * 4096n + BigInt(r.int(64)) * 64n, time };
       });
-      const want = off.p.translate(trace);
-      for (const on of ons) {
-        assert.equal(on.p.translate(trace), want);
-        assert.equal(on.p.core.counters(), off.p.core.counters());
-        assert.equal(on.p.core.faultCounts(), off.p.core.faultCounts());
-        assert.equal(on.p.core.cacheStats(), off.p.core.cacheStats());
-        assert.equal(on.p.core.timingStats(), off.p.core.timingStats());
-      }
+      for (const res of sameAsOff(off.p, ons.map((on) => on.p), trace)) statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       // Host table changes between batches (no invalidation: stale translations).
       for (const x of [off, ...ons]) x.p.builder.unmapRange(x.s1, 0x10_0000n + BigInt(round * 7) * 4096n, 4096n);
     }
-    const results = off.p.translate([{ op: "MRd", sid: 0x10, addr: 0x10_0000n + 600n * 4096n, time: BigInt(seq * 2) }]);
-    assert.is(results[0]!.status, "fault", "an address beyond the mapping faults");
+    assert.ok((statuses.get("fault") ?? 0) > 1000 && (statuses.get("ok") ?? 0) > 10000, `the trace faulted and translated: ${[...statuses]}`);
     assert.ok(off.p.core.cacheStats().iotlb.misses > 10000n, "the trace walked");
   });
 }
