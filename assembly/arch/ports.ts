@@ -30,6 +30,11 @@ export type Lookup = (id: u32, k0: u64, k1: u64) => usize;
 export type Fill = (id: u32, k0: u64, k1: u64) => usize;
 /** Payload address of a page entry translating `va` for `owner` at any page size held, or 0. */
 export type PageLookup = (id: u32, owner: u64, va: u64) => usize;
+/**
+ * Counts a lookup of page cache `id` that the architecture knows must miss (no entry of its owner
+ * can be cached), exactly as a PageLookup that missed counts and times it, without searching.
+ */
+export type PageMiss = (id: u32) => void;
 /** Makes the page entry of `va` at 2^pageLg2 bytes valid for `owner`; returns its payload address. */
 export type PageFill = (id: u32, owner: u64, va: u64, pageLg2: u32) => usize;
 /** How many entries of a page cache translate `va` for `owner` (TLB conflict detection; no statistics). */
@@ -59,6 +64,7 @@ function scratchRecord(): usize {
 function noFill(id: u32, k0: u64, k1: u64): usize {
   return scratchRecord();
 }
+function noPageMiss(id: u32): void {}
 function noPageFill(id: u32, owner: u64, va: u64, pageLg2: u32): usize {
   return scratchRecord();
 }
@@ -72,6 +78,7 @@ function noInvalidateDevice(sid: u32, pred: Predicate): void {}
 export let cacheLookup: Lookup = noLookup;
 export let cacheFill: Fill = noFill;
 export let pageLookup: PageLookup = noPageLookup;
+export let pageMiss: PageMiss = noPageMiss;
 export let pageFill: PageFill = noPageFill;
 export let pageMatches: PageMatches = noPageMatches;
 export let cacheInvalidate: Invalidate = noInvalidate;
@@ -82,12 +89,13 @@ export let cachedWalk: CachedWalk | null = null;
 
 /** Installs the implementations (engine/wiring.ts, once at init). */
 export function installCachePorts(
-  lookup: Lookup, fill: Fill, pLookup: PageLookup, pFill: PageFill, pMatches: PageMatches, walk: CachedWalk,
+  lookup: Lookup, fill: Fill, pLookup: PageLookup, pMiss: PageMiss, pFill: PageFill, pMatches: PageMatches, walk: CachedWalk,
   invalidate: Invalidate, markStale: MarkStale, invalidateDevice: InvalidateDevice,
 ): void {
   cacheLookup = lookup;
   cacheFill = fill;
   pageLookup = pLookup;
+  pageMiss = pMiss;
   pageFill = pFill;
   pageMatches = pMatches;
   cachedWalk = walk;

@@ -279,6 +279,19 @@ export function pageCacheLookup(id: u32, owner: u64, va: u64): usize {
   return slot >= 0 ? c.payload(<u32>slot) : 0;
 }
 
+/**
+ * A lookup of page cache `id` that cannot hit, counted and timed as pageCacheLookup() counts and
+ * times a miss (arch/ports PageMiss). The cache's remembered miss is left as it was, so the fill
+ * after an earlier lookup's miss still needs no second search.
+ */
+export function pageCacheMiss(id: u32): void {
+  const c = unchecked(caches[id]);
+  if (c === null) return;
+  c.misses++;
+  pageMissed = true;
+  emit(EV_LOOKUP, id, 0);
+}
+
 /** How many entries of page cache `id` translate `va` for `owner` (TLB conflict detection); no statistics. */
 export function pageCacheMatches(id: u32, owner: u64, va: u64): u32 {
   const c = unchecked(caches[id]);

@@ -83,7 +83,7 @@ import { l1cdAddress, l1cdValid, cdAddress, cdLoad, cdCheck, cdUpper, cdHalfDisa
 import { fetchStruct, reads, readsReset, readsAdd } from "./fetch";
 import { steCached, cdCached, configKeep, STE_CACHE, CD_CACHE } from "./config-cache";
 import { recordEvent } from "./events";
-import { cachedWalk as portWalk, pageLookup, pageFill, pageMatches } from "../ports";
+import { cachedWalk as portWalk, pageLookup, pageMiss, pageFill, pageMatches } from "../ports";
 import { leafUnchanged, VMSA_UPDATED_BITS } from "../pagetable/walker";
 import { VMSA_AP_RDONLY } from "../pagetable/fmt/vmsa";
 import {
@@ -471,7 +471,7 @@ function translate(req: usize, res: usize): void {
   if (splitAts) microTag = NO_MICRO;
   else if (tlbServes(res, CACHE_MICRO_TLB, microTag, false, addr, priv, exe, st2)
     || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, false), false, addr, priv, exe, st2)
-    || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, true), false, addr, priv, exe, st2)) return;
+    || globalServes(res, s1Owner(vmid, asid, g, true), addr, priv, exe, st2)) return;
   // The stage-1 walk (nested: every table address through stage 2, CLASS TT).
   bump(C_TLB_MISS);
   crossLink();
@@ -515,6 +515,7 @@ function translate(req: usize, res: usize): void {
   setRights(res, s1.permR, s1.permW, priv ? s1.permPX : s1.permX, s1.permU);
   cohStage1(cdMair(s1.attrIndx), s1.sh);
   const owner = s1Owner(vmid, asid, g, s1.global);
+  if (s1.global) globalsWalked = true;
   const s1Rights = (s1.permR ? TF_R : 0) | (s1.permW ? TF_W : 0) | (s1.permX ? TF_X : 0) | (s1.permU ? TF_U : 0) | (s1.permPX ? TF_PX : 0);
   const s1Dirty = !s1.dirtyByDbm || (walkLeafPte(s1) & VMSA_AP_RDONLY) == 0;
   if (splitAts) return success(res, s1.oa);
@@ -585,6 +586,24 @@ function microKeep(va: u64, p: usize): void {
 /** The stage-1 TLB owners of the transaction: its ASID's entries and its VMID's global ones. */
 let s1NgOwner: u64 = 0;
 let s1GOwner: u64 = 0;
+
+/**
+ * A stage-1 walk has ended at a global leaf (nG = 0) since the core started. Until then the TLB
+ * holds no global entry (only those walks fill one), so the lookup of the VMID's global entries
+ * must miss: it is counted and timed as a miss without searching (Linux's io-pgtable writes nG = 1
+ * in every stage-1 leaf, so this is the usual case). A simulation shortcut, never reset: a TLB
+ * emptied since only makes the lookup search again.
+ */
+let globalsWalked = false;
+
+/** tlbServes() for the VMID's global stage-1 entries (`owner`) of the main TLB. */
+function globalServes(res: usize, owner: u64, va: u64, priv: bool, exe: bool, st2: bool): bool {
+  if (!globalsWalked) {
+    pageMiss(CACHE_IOTLB);
+    return false;
+  }
+  return tlbServes(res, CACHE_IOTLB, owner, false, va, priv, exe, st2);
+}
 
 /**
  * TLB conflict detection (Opt.TLB_CONFLICT; spec 7.3.17): cache `id` holds more than one entry that
