@@ -41,7 +41,7 @@ export function p2pRoute(req: usize, res: usize, n: u32): bool {
 }
 
 /** The window of the `n` that request `req` falls in (its entry's address), or 0; no side effect. */
-export function p2pWindowOf(req: usize, n: u32): usize {
+function p2pWindowOf(req: usize, n: u32): usize {
   const flags = <u32>load<u16>(req, REQ_FLAGS);
   if ((flags & RQF_KIND_MASK) == KIND_ATS || (flags & RQF_TRANSLATED) != 0) return 0;
   const sid = load<u32>(req, REQ_SID);

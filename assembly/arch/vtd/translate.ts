@@ -32,7 +32,7 @@ import { countRequest, countInterrupt, countBlocked, setStale, readStruct, fault
 import { ssTranslate, fsTranslate, nestedFinal, trFill, trLeafLevel, TAG_NO_PASID, trPa, trLeafPa, trLeafPte, trS2LeafPa, trPageLg2, trFlags, trFromIotlb } from "./stages";
 import * as tr from "./stages";
 import { WalkState, W_OK, W_ACCESS, W_NOT_PRESENT, W_RESERVED, W_INPUT, W_S2, W_S2_READ, PERM_W, PERM_U, PERM_X } from "../pagetable/walk-state";
-import { walk, walkSetDirty, walkLeafPte, W_AD_NOSNOOP } from "../pagetable/walker";
+import { walkSetDirty, walkLeafPte, W_AD_NOSNOOP } from "../pagetable/walker";
 import { vtdInputBits } from "../pagetable/fmt/vtd-ss";
 import { fsInputBits } from "../pagetable/fmt/vtd-fs";
 import {
