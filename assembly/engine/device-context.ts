@@ -22,7 +22,7 @@
 import { REQ_ADDR, REQ_SID, REQ_PASID, REQ_FLAGS, RQF_PASID, RQF_PRIV, RQF_EXE, CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE } from "../abi";
 import { vtdTranslate, smContextReusable, smResolved, smCtx } from "../arch/vtd/translate";
 import * as regs from "../arch/vtd/regs";
-import { replayHitAt, lruStampOf, lruClockOf, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet } from "../uarch/caches";
+import { replayHitAt, keepLruStamp, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet } from "../uarch/caches";
 
 const DC_LG2: u32 = 9;
 const ENTRY_LG2: u32 = 7;
@@ -106,8 +106,6 @@ export function translateKeepingContext(req: usize, res: usize): void {
   store<u64>(e, c.p0, 64);
   store<u64>(e, c.p1, 72);
   store<u64>(e, c.p2, 80);
-  store<u32>(e, <u32>lruStampOf(CACHE_CONTEXT_CACHE, hitCtxSlot), 96);
-  store<u32>(e, <u32>lruClockOf(CACHE_CONTEXT_CACHE), 100);
-  store<u32>(e, <u32>lruStampOf(CACHE_PASID_CACHE, hitPasidSlot), 104);
-  store<u32>(e, <u32>lruClockOf(CACHE_PASID_CACHE), 108);
+  keepLruStamp(e + 96, CACHE_CONTEXT_CACHE, hitCtxSlot);
+  keepLruStamp(e + 104, CACHE_PASID_CACHE, hitPasidSlot);
 }

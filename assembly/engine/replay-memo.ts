@@ -38,7 +38,7 @@ import {
   CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB, CACHE_MICRO_TLB,
 } from "../abi";
 import { cacheMutations } from "../uarch/cache/set-assoc";
-import { replayTouchAt, replayTouchAtUntraced, lruStampOf, lruClockOf, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
+import { replayTouchAt, replayTouchAtUntraced, keepLruStamp, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration, gmWatchedWrites } from "../common/guest-memory";
 import { vtdTallyReplays } from "../arch/vtd/result";
 import * as regs from "../arch/vtd/regs";
@@ -277,14 +277,9 @@ export function memoKeep(req: usize, res: usize, pasidSlot: i32, tlbId: u32, tlb
   store<u32>(m, <u32>watch2, 80);
   store<u32>(m, watch2 != 0 ? gmWatchedWrites(watch2) : 0, 84);
   store<u64>(m, cacheMutations, 88);
-  store<u32>(m, <u32>lruStampOf(CACHE_CONTEXT_CACHE, hitCtxSlot), 96);
-  store<u32>(m, <u32>lruClockOf(CACHE_CONTEXT_CACHE), 100);
-  if (pasidSlot >= 0) {
-    store<u32>(m, <u32>lruStampOf(CACHE_PASID_CACHE, pasidSlot), 104);
-    store<u32>(m, <u32>lruClockOf(CACHE_PASID_CACHE), 108);
-  }
-  store<u32>(m, <u32>lruStampOf(tlbId, tlbSlot), 112);
-  store<u32>(m, <u32>lruClockOf(tlbId), 116);
+  keepLruStamp(m + 96, CACHE_CONTEXT_CACHE, hitCtxSlot);
+  if (pasidSlot >= 0) keepLruStamp(m + 104, CACHE_PASID_CACHE, pasidSlot);
+  keepLruStamp(m + 112, tlbId, tlbSlot);
   store<u32>(m, <u32>load<u8>(res, RES_PAGE_LG2) | (cb << 8), 28);
   memory.copy(m + RESULT, res, RES_SIZE);
 }

@@ -156,22 +156,20 @@ export function clearHitTrace(): void {
 }
 
 /**
- * For a fast path that replays hits on `slot` of cache `id` (enabled) again and again: the address
- * of the slot's LRU stamp, or 0 if the cache's policy is not LRU (the `at` of replayTouchAt).
+ * For a fast path that replays hits on `slot` of cache `id` (enabled) again and again: writes at
+ * `to` the two u32 its replays pass to replayTouchAt as `at` and `clock` (`to` + 4): the address of
+ * the slot's LRU stamp (0 if the cache's policy is not LRU) and the cache's stamp state.
  */
-export function lruStampOf(id: u32, slot: i32): usize {
-  return changetype<SetAssoc>(unchecked(caches[id])).lruStampOf(<u32>slot);
-}
-
-/** The LRU stamp state (clock) of cache `id` (enabled): the `clock` of replayTouchAt. */
-export function lruClockOf(id: u32): usize {
-  return changetype<SetAssoc>(unchecked(caches[id])).lruClock;
+export function keepLruStamp(to: usize, id: u32, slot: i32): void {
+  const c = changetype<SetAssoc>(unchecked(caches[id]));
+  store<u32>(to, <u32>c.lruStampOf(<u32>slot));
+  store<u32>(to, <u32>c.lruClock, 4);
 }
 
 /**
  * replayHit() without counting (the caller counts the hits later, in bulk: countHits) and without
  * the hit trace (for a fast path after which nothing reads that cache's trace). With `at` the
- * slot's stamp address (lruStampOf) and `clock` its cache's (lruClockOf), an LRU touch is a stamp
+ * slot's stamp address and `clock` its cache's (as keepLruStamp wrote them), an LRU touch is a stamp
  * there, without finding the cache or its policy; with `at` 0, the policy's touch.
  */
 // @ts-ignore: decorator

@@ -470,8 +470,8 @@ function translate(req: usize, res: usize): void {
   s1GOwner = s1Owner(vmid, asid, g, true);
   if (splitAts) microTag = NO_MICRO;
   else if (tlbServes(res, CACHE_MICRO_TLB, microTag, false, addr, priv, exe, st2)
-    || tlbServes(res, CACHE_IOTLB, s1Owner(vmid, asid, g, false), false, addr, priv, exe, st2)
-    || globalServes(res, s1Owner(vmid, asid, g, true), addr, priv, exe, st2)) return;
+    || tlbServes(res, CACHE_IOTLB, s1NgOwner, false, addr, priv, exe, st2)
+    || globalServes(res, s1GOwner, addr, priv, exe, st2)) return;
   // The stage-1 walk (nested: every table address through stage 2, CLASS TT).
   bump(C_TLB_MISS);
   crossLink();
