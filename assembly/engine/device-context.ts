@@ -13,9 +13,8 @@
 //   0 sid   4 key flags | DC_VALID   8 pasid   12 regs epoch
 //   16 ctx slot  20 ctx set  24 ctx generation  28 PASID slot  32 PASID set  36 PASID generation
 //   40 context: pasid   44 did   48 pgtt | fpd << 8 | priv << 9 | exe << 10   64 p0   72 p1   80 p2
-//   96 the context slot's LRU stamp address (0: not LRU), the context cache's clock; 104 the PASID
-//      slot's, its cache's clock (u32 each): as in the replay memo (engine/replay-memo.ts), hits on
-//      LRU caches are touched by their stamps' addresses
+//   96 the context slot's LRU stamp address (0: not LRU); 100 the PASID slot's (u32 each): as in the
+//      replay memo (engine/replay-memo.ts), hits on LRU caches are touched by their stamps' addresses
 // The caches' generations restart when they are rebuilt: deviceContextClear() on every configure.
 // (Unlike the memo's, these generations are compared every time: the requests that take this path
 // fill a cache almost every time, so a shortcut while no cache changed would rarely be taken.)
@@ -70,8 +69,8 @@ export function translateKeepingContext(req: usize, res: usize): void {
       slotGeneration(CACHE_CONTEXT_CACHE, load<i32>(e, 16)) == load<u32>(e, 24) &&
       slotGeneration(CACHE_PASID_CACHE, load<i32>(e, 28)) == load<u32>(e, 36)
     ) {
-      replayHitAt(CACHE_CONTEXT_CACHE, load<i32>(e, 16), load<u32>(e, 20), <usize>load<u32>(e, 100), <usize>load<u32>(e, 96));
-      replayHitAt(CACHE_PASID_CACHE, load<i32>(e, 28), load<u32>(e, 32), <usize>load<u32>(e, 108), <usize>load<u32>(e, 104));
+      replayHitAt(CACHE_CONTEXT_CACHE, load<i32>(e, 16), load<u32>(e, 20), <usize>load<u32>(e, 96));
+      replayHitAt(CACHE_PASID_CACHE, load<i32>(e, 28), load<u32>(e, 32), <usize>load<u32>(e, 100));
       const c = smCtx;
       c.pasid = load<u32>(e, 40);
       c.did = load<u32>(e, 44);
@@ -107,5 +106,5 @@ export function translateKeepingContext(req: usize, res: usize): void {
   store<u64>(e, c.p1, 72);
   store<u64>(e, c.p2, 80);
   keepLruStamp(e + 96, CACHE_CONTEXT_CACHE, hitCtxSlot);
-  keepLruStamp(e + 104, CACHE_PASID_CACHE, hitPasidSlot);
+  keepLruStamp(e + 100, CACHE_PASID_CACHE, hitPasidSlot);
 }

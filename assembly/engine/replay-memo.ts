@@ -23,9 +23,8 @@
 //   32 ctx slot, set, generation   44 PASID slot, set, generation   56 TLB slot, set, generation
 //   68 TLB cache id   72 watched page slot, its write count   80 a second watched page slot, count
 //   88 cacheMutations when the slots' generations were last seen to match (u64)
-//   96 the context slot's LRU stamp address (0: not LRU), the context cache's clock; 104 the PASID
-//      slot's, its cache's clock; 112 the TLB slot's, its cache's clock (u32 each): a replay
-//      touches an LRU slot by its stamp, without finding the cache or its policy
+//   96 the context slot's LRU stamp address (0: not LRU); 100 the PASID slot's; 104 the TLB slot's
+//      (u32 each): a replay touches an LRU slot by its stamp, without finding the cache or its policy
 //   128..191 the result record
 //
 // The slot generations are compared only when some cache has changed since the entry's slots were
@@ -38,8 +37,9 @@ import {
   CACHE_CONTEXT_CACHE, CACHE_PASID_CACHE, CACHE_IOTLB, CACHE_MICRO_TLB,
 } from "../abi";
 import { cacheMutations } from "../uarch/cache/set-assoc";
-import { replayTouchAt, replayTouchAtUntraced, keepLruStamp, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
+import { replayTouchNext, stampsBegin, stampsDone, traceHit, keepLruStamp, countHits, slotGeneration, hitCtxSlot, hitCtxSet, hitPasidSlot, hitPasidSet, hitIotlbSlot, hitIotlbSet } from "../uarch/caches";
 import { gmWriteGeneration, gmWatchedWrites } from "../common/guest-memory";
+import { emit, EV_LOOKUP } from "../common/events";
 import { vtdTallyReplays } from "../arch/vtd/result";
 import * as regs from "../arch/vtd/regs";
 
@@ -145,10 +145,12 @@ export function memoTallied(): u32 {
  * Replays request `req` from the memo into `res` if it can: the result record (with `unread`,
  * only its status) and the caches' replacement state, exactly as the full path would leave them.
  * `epoch` and `writeGen` are the architecture's register epoch and guest-memory write generation
- * now. Returns 0 if it cannot, else MR_* bits for the caller's per-batch tally.
+ * now; `timed`: the timing model is on (then the replay also emits the lookups' events and traces
+ * the TLB hit, which it reads). Returns 0 if it cannot, else MR_* bits for the caller's per-batch
+ * tally.
  */
-export function memoReplay(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32): u32 {
-  return replayEntry(req, res, unread, epoch, writeGen, false);
+export function memoReplay(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32, timed: bool): u32 {
+  return replayEntry(req, res, unread, epoch, writeGen, timed, false);
 }
 
 /**
@@ -156,12 +158,12 @@ export function memoReplay(req: usize, res: usize, unread: bool, epoch: u32, wri
  * (memoKeep's `tlbId`, `watch1`, `watch2`: SMMUv3). VT-d's entries never have them, so its batch
  * loop calls memoReplay(), whose body is this one with those checks folded away at compile time.
  */
-export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32): u32 {
-  return replayEntry(req, res, unread, epoch, writeGen, true);
+export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32, timed: bool): u32 {
+  return replayEntry(req, res, unread, epoch, writeGen, timed, true);
 }
 
 // @ts-ignore: decorator
-@inline function replayEntry(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32, watched: bool): u32 {
+@inline function replayEntry(req: usize, res: usize, unread: bool, epoch: u32, writeGen: u32, timed: bool, watched: bool): u32 {
   const flags = <u32>load<u16>(req, REQ_FLAGS);
   const sid = load<u32>(req, REQ_SID);
   const pasid = (flags & RQF_PASID) != 0 ? load<u32>(req, REQ_PASID) : 0;
@@ -184,11 +186,20 @@ export function memoReplayWatched(req: usize, res: usize, unread: bool, epoch: u
     if (w1 != 0 && gmWatchedWrites(w1) != load<u32>(m, 76)) return 0;
     if (w2 != 0 && gmWatchedWrites(w2) != load<u32>(m, 84)) return 0;
   }
-  // Only the TLB hit is traced: the timing model reads it (the other traces are read by the full path's
-  // memoRecord and device-context keeping, which clear them first).
-  replayTouchAtUntraced(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36), <usize>load<u32>(m, 100), <usize>load<u32>(m, 96));
-  if (ps >= 0) replayTouchAtUntraced(CACHE_PASID_CACHE, ps, load<u32>(m, 48), <usize>load<u32>(m, 108), <usize>load<u32>(m, 104));
-  replayTouchAt(tlb, is, load<u32>(m, 60), <usize>load<u32>(m, 116), <usize>load<u32>(m, 112));
+  // The policies' touches, with one read and one write of the LRU clock for the three.
+  let now = stampsBegin();
+  now = replayTouchNext(CACHE_CONTEXT_CACHE, cs, load<u32>(m, 36), <usize>load<u32>(m, 96), now);
+  if (ps >= 0) now = replayTouchNext(CACHE_PASID_CACHE, ps, load<u32>(m, 48), <usize>load<u32>(m, 100), now);
+  now = replayTouchNext(tlb, is, load<u32>(m, 60), <usize>load<u32>(m, 104), now);
+  stampsDone(now);
+  if (timed) {
+    // what the timing model reads: the three lookups' events, and the TLB hit (the other hit traces
+    // are read only by the full path's memoRecord and device-context keeping, which clear them first)
+    emit(EV_LOOKUP, CACHE_CONTEXT_CACHE, 1);
+    if (ps >= 0) emit(EV_LOOKUP, CACHE_PASID_CACHE, 1);
+    emit(EV_LOOKUP, tlb, 1);
+    traceHit(tlb, is, load<u32>(m, 60));
+  }
   const cb = load<u32>(m, 28) >>> 8;
   const replayed = MR_REPLAYED | (ps >= 0 ? MR_PASID : 0) | (watched && tlb == CACHE_MICRO_TLB ? MR_MICRO : 0) | (cb << MR_CB_SHIFT);
   if (unread) {
@@ -278,8 +289,8 @@ export function memoKeep(req: usize, res: usize, pasidSlot: i32, tlbId: u32, tlb
   store<u32>(m, watch2 != 0 ? gmWatchedWrites(watch2) : 0, 84);
   store<u64>(m, cacheMutations, 88);
   keepLruStamp(m + 96, CACHE_CONTEXT_CACHE, hitCtxSlot);
-  if (pasidSlot >= 0) keepLruStamp(m + 104, CACHE_PASID_CACHE, pasidSlot);
-  keepLruStamp(m + 112, tlbId, tlbSlot);
+  if (pasidSlot >= 0) keepLruStamp(m + 100, CACHE_PASID_CACHE, pasidSlot);
+  keepLruStamp(m + 104, tlbId, tlbSlot);
   store<u32>(m, <u32>load<u8>(res, RES_PAGE_LG2) | (cb << 8), 28);
   memory.copy(m + RESULT, res, RES_SIZE);
 }

@@ -84,7 +84,7 @@ function vtdBatch(n: u32): u32 {
       markStaleRequest(req, res);
       filled = fillIotlbSlot;
     } else {
-      const r = useMemo ? memoReplay(req, res, unread, regs.epoch, gmWriteGeneration()) : 0;
+      const r = useMemo ? memoReplay(req, res, unread, regs.epoch, gmWriteGeneration(), timed) : 0;
       if (r != 0) {
         // (a replay traces its IOTLB hit, and fills nothing)
         memoCountReplay(r); // counted at the end of the batch (memoTally)

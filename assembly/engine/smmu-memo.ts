@@ -33,8 +33,8 @@ import { memoReplayWatched, memoKeep, memoCountReplays, memoTallied, memoTallied
 
 /** memoReplayWatched() for an SMMUv3 request: MR_* bits for smmuMemoTally, or 0 (take the full path). */
 // @ts-ignore: decorator
-@inline export function smmuMemoReplay(req: usize, res: usize, unread: bool): u32 {
-  return memoReplayWatched(req, res, unread, epoch, gmLayout());
+@inline export function smmuMemoReplay(req: usize, res: usize, unread: bool, timed: bool): u32 {
+  return memoReplayWatched(req, res, unread, epoch, gmLayout(), timed);
 }
 
 /**

@@ -90,7 +90,7 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
       hit = hitIotlbSlot;
       filled = fillIotlbSlot;
     } else {
-      const m = useMemo ? smmuMemoReplay(req, res, unread) : 0;
+      const m = useMemo ? smmuMemoReplay(req, res, unread, timed) : 0;
       if (m != 0) {
         memoCountReplay(m); // counted at the end of the batch (smmuMemoTally)
         // (a replay traces its TLB hit, and fills nothing; a micro-TLB hit is no main-TLB hit)

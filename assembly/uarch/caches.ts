@@ -11,7 +11,8 @@
 // kept, where and for how long is decided here. The device-TLBs are device-side (device-tlb.ts).
 import { DEBUG } from "../common/debug";
 import { SetAssoc } from "./cache/set-assoc";
-import { stampAt } from "./cache/replacement/stamps";
+import { stampAt, stampNext } from "./cache/replacement/stamps";
+export { stampsBegin, stampsDone } from "./cache/replacement/stamps";
 import { setFor, setForHashed, ownerHash, lookupPage, fillPage, countPageMatches, lastPageSet, lastFillSlot, PageSizes, archPageSizes } from "./cache/page-key";
 import { emit, EV_LOOKUP, timingOn } from "../common/events";
 import { devTlbConfigure, devTlbSyncStats, devTlbMarkStale } from "./device-tlb";
@@ -152,50 +153,51 @@ export function clearHitTrace(): void {
  */
 // @ts-ignore: decorator
 @inline export function replayHit(id: u32, slot: i32, set: u32): void {
-  replayHitAt(id, slot, set, 0, 0);
+  replayHitAt(id, slot, set, 0);
 }
 
 /**
  * For a fast path that replays hits on `slot` of cache `id` (enabled) again and again: writes at
- * `to` the two u32 its replays pass to replayTouchAt as `at` and `clock` (`to` + 4): the address of
- * the slot's LRU stamp (0 if the cache's policy is not LRU) and the cache's stamp state.
+ * `to` the u32 its replays pass to replayHitAt or replayTouchNext as `at`: the address of the
+ * slot's LRU stamp (0 if the cache's policy is not LRU).
  */
 export function keepLruStamp(to: usize, id: u32, slot: i32): void {
-  const c = changetype<SetAssoc>(unchecked(caches[id]));
-  store<u32>(to, <u32>c.lruStampOf(<u32>slot));
-  store<u32>(to, <u32>c.lruClock, 4);
+  store<u32>(to, <u32>changetype<SetAssoc>(unchecked(caches[id])).lruStampOf(<u32>slot));
 }
 
 /**
- * replayHit() without counting (the caller counts the hits later, in bulk: countHits) and without
- * the hit trace (for a fast path after which nothing reads that cache's trace). With `at` the
- * slot's stamp address and `clock` its cache's (as keepLruStamp wrote them), an LRU touch is a stamp
- * there, without finding the cache or its policy; with `at` 0, the policy's touch.
+ * replayHit() by the slot's stamp: with `at` the slot's stamp address (as keepLruStamp wrote it),
+ * an LRU touch is a stamp there, without finding the cache or its policy; with `at` 0, the
+ * policy's touch.
  */
 // @ts-ignore: decorator
-@inline export function replayTouchAtUntraced(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
-  if (at != 0) stampAt(clock, at);
-  else changetype<SetAssoc>(unchecked(caches[id])).touchIn(set, <u32>slot);
+@inline export function replayHitAt(id: u32, slot: i32, set: u32, at: usize): void {
+  const c = changetype<SetAssoc>(unchecked(caches[id]));
+  c.hits++;
+  if (at != 0) stampAt(at);
+  else c.touchIn(set, <u32>slot);
   emit(EV_LOOKUP, id, 1);
-}
-
-/** replayTouchAtUntraced() and the hit trace. */
-// @ts-ignore: decorator
-@inline export function replayTouchAt(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
-  replayTouchAtUntraced(id, slot, set, clock, at);
   traceHit(id, slot, set);
 }
 
-/** replayTouchAt() counted as a hit: replayHit() by the slot's stamp. */
+/**
+ * The policy's touch of a hit replayed by a fast path that does the rest itself (counts the hits
+ * in bulk, countHits; emits the lookup event and traces the hit only when the timing model reads
+ * them), with the LRU clock in a local (stampsBegin, stampsDone): returns the clock after it. `at`
+ * as for replayHitAt; a cache whose policy is not LRU (`at` 0) never reads or advances the clock.
+ */
 // @ts-ignore: decorator
-@inline export function replayHitAt(id: u32, slot: i32, set: u32, clock: usize, at: usize): void {
-  changetype<SetAssoc>(unchecked(caches[id])).hits++;
-  replayTouchAt(id, slot, set, clock, at);
+@inline export function replayTouchNext(id: u32, slot: i32, set: u32, at: usize, now: u64): u64 {
+  if (at != 0) return stampNext(at, now);
+  const c = changetype<SetAssoc>(unchecked(caches[id]));
+  if (DEBUG) assert(c.lruStampOf(<u32>slot) == 0);
+  c.touchIn(set, <u32>slot);
+  return now;
 }
 
 /** Notes the slot (-1: a miss) a lookup of cache `id` found, for the replay memo and the timing model. */
 // @ts-ignore: decorator
-@inline function traceHit(id: u32, slot: i32, set: u32): void {
+@inline export function traceHit(id: u32, slot: i32, set: u32): void {
   if (id == CACHE_CONTEXT_CACHE) {
     hitCtxSlot = slot;
     hitCtxSet = set;

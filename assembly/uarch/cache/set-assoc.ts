@@ -271,18 +271,12 @@ export class SetAssoc {
 
   /**
    * For a fast path that touches a known slot again and again: when a hit's touch is an LRU stamp,
-   * the address of the slot's stamp, so that stampAt(lruClock, address) is touch(slot); 0 for
+   * the address of the slot's stamp, so that stampAt(address) is touch(slot); 0 for
    * any other policy. Valid for the life of the cache.
    */
   lruStampOf(slot: u32): usize {
     if (DEBUG) assert(slot < this.entries);
     return this.policy == POLICY_LRU ? stampAddress(this.state, slot) : 0;
-  }
-
-  /** The stamp state of an LRU cache, for stampAt (see lruStampOf). */
-  // @ts-ignore: decorator
-  @inline get lruClock(): usize {
-    return this.state;
   }
 
   /** Makes (k0, k1) valid in `set` and returns its slot; the caller then writes the payload.
