@@ -86,7 +86,7 @@ function vtdBatch(n: u32): u32 {
     } else {
       const r = useMemo ? memoReplay(req, res, unread, regs.epoch, gmWriteGeneration(), timed) : 0;
       if (r != 0) {
-        // (a replay traces its IOTLB hit, and fills nothing)
+        // (a replay fills nothing; timed, it traces its IOTLB hit for timeRequest)
         memoCountReplay(r); // counted at the end of the batch (memoTally)
       } else {
         clearHitTrace();

@@ -93,7 +93,8 @@ export function smmuBatch(n: u32, unreadRes: usize): u32 {
       const m = useMemo ? smmuMemoReplay(req, res, unread, timed) : 0;
       if (m != 0) {
         memoCountReplay(m); // counted at the end of the batch (smmuMemoTally)
-        // (a replay traces its TLB hit, and fills nothing; a micro-TLB hit is no main-TLB hit)
+        // (a replay fills nothing; timed, it traces its TLB hit for timeRequest: a micro-TLB hit is
+        // no main-TLB hit; untimed, `hit` goes unread)
         if ((m & MR_MICRO) == 0) hit = hitIotlbSlot;
       } else {
         clearHitTrace();
