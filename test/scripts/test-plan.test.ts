@@ -28,20 +28,14 @@ test("a file durations.json does not know counts as the longest known one and st
 
 test("durations.json: an object of non-negative seconds, or an error naming the file and the entry", () => {
   assert.equal(parseDurations(`{"a/b.test.ts": 1.5, "c.test.ts": 0}`, "test/durations.json"), { "a/b.test.ts": 1.5, "c.test.ts": 0 });
-  const err = (text: string) => {
-    try {
-      parseDurations(text, "test/durations.json");
-    } catch (e) {
-      return (e as Error).message;
-    }
-    return "no error";
-  };
+  const refused = (text: string, message: string | RegExp) =>
+    assert.throws(() => parseDurations(text, "test/durations.json"), (e: Error) => (typeof message === "string" ? e.message === message : message.test(e.message)));
   const expected = `expected an object {"path/below/test/x.test.ts": seconds, ...} (npm test -- --record writes it)`;
-  assert.is(err(`[1, 2]`), `test/durations.json: ${expected}`);
-  assert.is(err(`null`), `test/durations.json: ${expected}`);
-  assert.is(err(`{"x.test.ts": "5"}`), `test/durations.json: "x.test.ts": "5" is not a number of seconds; ${expected}`);
-  assert.is(err(`{"x.test.ts": -1}`), `test/durations.json: "x.test.ts": -1 is not a number of seconds; ${expected}`);
-  assert.ok(err(`{"x.test.ts": 1,}`).startsWith("test/durations.json: "));
+  refused(`[1, 2]`, `test/durations.json: ${expected}`);
+  refused(`null`, `test/durations.json: ${expected}`);
+  refused(`{"x.test.ts": "5"}`, `test/durations.json: "x.test.ts": "5" is not a number of seconds; ${expected}`);
+  refused(`{"x.test.ts": -1}`, `test/durations.json: "x.test.ts": -1 is not a number of seconds; ${expected}`);
+  refused(`{"x.test.ts": 1,}`, /^test\/durations\.json: .*; expected an object/);
 });
 
 test("uvu's totals are read from a process's output, colours or not; none: null", () => {
