@@ -39,7 +39,7 @@ export function platformCaches(preset: PresetName = "vtd-default", caches: Commo
 
 /**
  * The core's look-ahead group unless a platform says otherwise (PlatformOptions.lookAhead): 8, the
- * fastest of 4, 8 and 16 on ss4-walk and large-window (README "Performance").
+ * fastest of 4, 8 and 16 on ss4-walk and large-window (README "Benchmarks", "Stop 23").
  */
 export const DEFAULT_LOOKAHEAD = 8;
 

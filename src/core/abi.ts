@@ -222,10 +222,11 @@ export const Opt = {
   RESULTS_UNREAD: 1 << 4,
   /**
    * Simulation only, bits 11:8: look-ahead group K (0 = off). After request i of a batch took the
-   * full path (the replay memo did not serve it), when fewer than K requests ahead have been looked at, the core loads the leaf
-   * entries of the requests up to i+2K, K or so at a time, where the walks already made say they
-   * are (engine/prefetch.ts): the host's cache misses on them overlap, and the walks find them in
-   * its caches. Changes no state (no counter, cache, event, A/D flag). VT-d and SMMUv3 alike.
+   * full path (the replay memo did not serve it), when fewer than K requests ahead have been looked
+   * at, the core loads the leaf entries of the requests up to i+2K, K or so at a time, where the
+   * walks already made say they are (engine/prefetch.ts): the host's cache misses on them overlap,
+   * and the walks find them in its caches. Changes no state (no counter, cache, event, A/D flag).
+   * VT-d and SMMUv3 alike.
    */
   LOOKAHEAD_SHIFT: 8,
   LOOKAHEAD_MASK: 0xf << 8,
