@@ -74,6 +74,19 @@ test("ties (ways never used, or invalidated) go to the lowest way", () => {
   assert.is(c.victim(), 1);
 });
 
+test("8 ways: the oldest way in either half, the lowest of two invalidated ways", () => {
+  const c = h.cache({ entries: 8, assoc: 0, policy: "lru" });
+  for (let k = 0; k < 8; k++) c.fill(0, 0x10 + k);
+  assert.is(c.victim(), 0); // filled first
+  for (let k = 0; k < 5; k++) c.lookup(0, 0x10 + k); // ways 0-4 used again: way 5 is now the oldest
+  assert.is(c.victim(), 5);
+  c.invalidate(6);
+  c.invalidate(2);
+  assert.is(c.victim(), 2); // both invalid (stamp 0): the lower way
+  c.invalidate(0); // way 0 too: lower still
+  assert.is(c.victim(), 0);
+});
+
 test("each set keeps its own recency", () => {
   const c = h.cache({ entries: 8, assoc: 4, policy: "lru" });
   for (const set of [0, 1]) for (let w = 0; w < 4; w++) c.fill(set, 16 * set + w);
@@ -82,8 +95,8 @@ test("each set keeps its own recency", () => {
   assert.is(c.fill(0, 0x100), 1); // set 0 way 1
 });
 
-test("matches a reference LRU on random traces (4 sets of 8 ways; 16 ways fully associative)", () => {
-  for (const [entries, assoc] of [[32, 8], [16, 0]] as const) {
+test("matches a reference LRU on random traces (8 sets of 4 ways; 4 sets of 8 ways; 16 ways fully associative)", () => {
+  for (const [entries, assoc] of [[32, 4], [32, 8], [16, 0]] as const) {
     const c = h.cache({ entries, assoc, policy: "lru" });
     const sets = c.setCount, ways = c.waysPerSet;
     const model: number[][] = Array.from({ length: sets }, () => []); // least recent first

@@ -77,6 +77,14 @@ export function stampInit(st: usize, sets: u32, ways: u32): void {
 export function oldestStamp(st: usize, set: u32, ways: u32): u32 {
   if (DEBUG) assert(ways != 0);
   let p = st + ((<usize>(set * ways)) << 3);
+  // 4 and 8 ways (the usual geometries): pairs, then pairs of pairs; each step keeps the lower
+  // way on a tie, as the loop below does
+  if (ways == 4) return oldestOf4(p, 0);
+  if (ways == 8) {
+    const a = oldestOf4(p, 0);
+    const b = oldestOf4(p, 4);
+    return select<u32>(b, a, load<u64>(p + (<usize>b << 3)) < load<u64>(p + (<usize>a << 3)));
+  }
   let best: u32 = 0;
   let oldest = load<u64>(p);
   for (let w: u32 = 1; w < ways; w++) {
@@ -88,4 +96,15 @@ export function oldestStamp(st: usize, set: u32, ways: u32): u32 {
     oldest = select<u64>(s, oldest, older);
   }
   return best;
+}
+
+/** The way among ways first .. first + 3 of the stamps at `p` with the smallest stamp (the lowest on a tie). */
+// @ts-ignore: decorator
+@inline function oldestOf4(p: usize, first: u32): u32 {
+  const q = p + (<usize>first << 3);
+  const s0 = load<u64>(q), s1 = load<u64>(q, 8), s2 = load<u64>(q, 16), s3 = load<u64>(q, 24);
+  const lo = s1 < s0, hi = s3 < s2;
+  const a = select<u32>(first + 1, first, lo), sa = select<u64>(s1, s0, lo);
+  const b = select<u32>(first + 3, first + 2, hi), sb = select<u64>(s3, s2, hi);
+  return select<u32>(b, a, sb < sa);
 }
